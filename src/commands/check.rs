@@ -1,0 +1,105 @@
+//! `flowc check`: every template parses, declares what it uses, and renders its examples to a
+//! valid body; with `--data`, every row of a campaign's data file does too.
+
+use std::path::PathBuf;
+
+use super::{
+    check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
+    ExitStatus,
+};
+use crate::diagnostic::{Finding, Printer};
+
+pub struct CheckOptions {
+    pub paths: Vec<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub vars: Vec<(String, String)>,
+}
+
+pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
+    let files = match template_files(&options.paths) {
+        Ok(files) => files,
+        Err(message) => {
+            printer.print(&Finding::error(message));
+            return ExitStatus::Usage;
+        }
+    };
+    if files.is_empty() {
+        printer.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
+        return ExitStatus::Usage;
+    }
+    if options.data.is_some() && files.len() != 1 {
+        printer.print(
+            &Finding::error(format!("--data needs exactly one template, found {}", files.len()))
+                .with_help(Some("name the campaign's template: flowc check TEMPLATE --data FILE")),
+        );
+        return ExitStatus::Usage;
+    }
+    let mut status = ExitStatus::Ok;
+    let mut failed = 0usize;
+    for file in &files {
+        let outcome = check_template(file, options, printer);
+        match outcome {
+            ExitStatus::Ok => println!("ok    {}", file.display()),
+            _ => {
+                println!("FAIL  {}", file.display());
+                failed += 1;
+            }
+        }
+        status = status.worst(outcome);
+    }
+    println!(
+        "{} template{} checked: {} ok, {failed} failed",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        files.len() - failed
+    );
+    status
+}
+
+fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Printer) -> ExitStatus {
+    let compiler = match prepare(file, printer) {
+        Ok(compiler) => compiler,
+        Err(status) => return status,
+    };
+    if let Err(status) = check_overrides(&compiler, &options.vars, printer) {
+        return status;
+    }
+    let values = match examples(&compiler, &options.vars, printer) {
+        Ok(values) => values,
+        Err(status) => return status,
+    };
+    match compiler.compile_values(&values) {
+        Ok(message) => report_warnings(&compiler, None, &message.warnings, printer),
+        Err(problem) => {
+            report_problem(&compiler, None, &problem, printer);
+            return ExitStatus::Invalid;
+        }
+    }
+    let Some(data_path) = &options.data else {
+        return ExitStatus::Ok;
+    };
+    let rows = match open_data(&compiler, data_path, printer) {
+        Ok(rows) => rows,
+        Err(status) => return status,
+    };
+    match process_rows(&compiler, data_path, rows, &options.vars, false, printer, |_| Ok(())) {
+        Ok(counts) => {
+            printer.note(&format!(
+                "{}: {} rows valid, {} invalid{}",
+                super::data_name(data_path),
+                counts.ok,
+                counts.failed,
+                if counts.broken { " (the file could not be read to its end)" } else { "" }
+            ));
+            if counts.failed > 0 {
+                ExitStatus::Invalid
+            } else {
+                ExitStatus::Ok
+            }
+        }
+        Err(error) => {
+            printer.print(&Finding::error(format!("cannot check the rows: {error}")));
+            ExitStatus::Invalid
+        }
+    }
+}

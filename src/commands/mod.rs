@@ -1,0 +1,263 @@
+//! The command layer: runs a command over the library's stages and is the only code (with
+//! `main.rs`) that prints. Findings go to stderr through [`Printer`]; bodies go to stdout.
+
+mod check;
+mod render;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::data::{self, DataError, Rows};
+use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::pipeline::{MessageCompiler, Problem};
+use crate::render::example_values;
+use crate::suggest::did_you_mean;
+use crate::template::{Template, TemplateError};
+
+pub use check::CheckOptions;
+pub use render::RenderOptions;
+
+pub enum Command {
+    Render(RenderOptions),
+    Check(CheckOptions),
+}
+
+/// How a run ended; the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Ok = 0,
+    /// A template or a data row is invalid.
+    Invalid = 1,
+    /// Bad arguments or an unreadable file.
+    Usage = 2,
+}
+
+impl ExitStatus {
+    fn worst(self, other: ExitStatus) -> ExitStatus {
+        if other as u8 > self as u8 {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+pub fn run(command: Command) -> ExitStatus {
+    let printer = Printer::for_stderr();
+    match command {
+        Command::Render(options) => render::run(&options, &printer),
+        Command::Check(options) => check::run(&options, &printer),
+    }
+}
+
+/// Loads a template and prepares its compiler, printing what is wrong if it cannot.
+fn prepare(path: &Path, printer: &Printer) -> Result<MessageCompiler, ExitStatus> {
+    let template = Template::load(path).map_err(|error| {
+        printer.print(&Finding::from_template_error(&error));
+        match error {
+            TemplateError::Unreadable { .. } => ExitStatus::Usage,
+            _ => ExitStatus::Invalid,
+        }
+    })?;
+    MessageCompiler::new(template).map_err(|(template, errors)| {
+        for error in &errors {
+            printer.print(&Finding::from_leaf_error(&template, error));
+        }
+        ExitStatus::Invalid
+    })
+}
+
+/// `--var` keys must be declared: a typo would otherwise be silently ignored.
+fn check_overrides(compiler: &MessageCompiler, overrides: &[(String, String)], printer: &Printer) -> Result<(), ExitStatus> {
+    let mut status = Ok(());
+    for (key, _) in overrides {
+        if compiler.template().var_index(key).is_none() {
+            let names = compiler.var_names().iter().map(String::as_str);
+            let help = did_you_mean(key, names.clone())
+                .unwrap_or_else(|| format!("the template declares: {}", names.collect::<Vec<_>>().join(", ")));
+            printer.print(
+                &Finding::error(format!(
+                    "--var {key}: `{key}` is not declared in {}",
+                    compiler.template().source.name
+                ))
+                .with_help(Some(help)),
+            );
+            status = Err(ExitStatus::Usage);
+        }
+    }
+    status
+}
+
+/// The example values of the template, or what is missing to render it.
+fn examples(compiler: &MessageCompiler, overrides: &[(String, String)], printer: &Printer) -> Result<Vec<Value>, ExitStatus> {
+    example_values(&compiler.template().vars, overrides).map_err(|name| {
+        let template = compiler.template();
+        let span = template.vars.iter().find(|var| var.name == name).map(|var| var.span);
+        let mut finding = Finding::error(format!("variable `{name}` has no `example` or `default` to render with"))
+            .with_help(Some(format!("add `example:` to its declaration, or pass --var {name}=VALUE")));
+        finding.source = Some(template.source.clone());
+        finding.span = span;
+        printer.print(&finding);
+        ExitStatus::Invalid
+    })
+}
+
+fn open_data(compiler: &MessageCompiler, path: &Path, printer: &Printer) -> Result<Rows, ExitStatus> {
+    data::open(path, compiler.var_names(), compiler.required()).map_err(|error| {
+        printer.print(&Finding::from_data_error(&error));
+        match error {
+            DataError::Unreadable { .. } | DataError::UnknownFormat { .. } => ExitStatus::Usage,
+            _ => ExitStatus::Invalid,
+        }
+    })
+}
+
+fn data_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Prints the findings of a problem and of the warnings of a compiled message.
+fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, printer: &Printer) {
+    for finding in Finding::from_problem(compiler.template(), row, problem) {
+        printer.print(&finding);
+    }
+}
+
+fn report_warnings(compiler: &MessageCompiler, row: Option<&RowRef>, warnings: &[crate::compile::Warning], printer: &Printer) {
+    for warning in warnings {
+        printer.print(&Finding::from_warning(compiler.template(), row, warning));
+    }
+}
+
+/// Applies `--var` values to a data row, replacing its own.
+fn apply_overrides(compiler: &MessageCompiler, row: &mut data::Row, overrides: &[(String, String)]) {
+    for (key, value) in overrides {
+        if let Some(index) = compiler.template().var_index(key) {
+            row.values[index] = Some(Value::String(value.clone()));
+        }
+    }
+}
+
+/// Whether a write failed because the reader went away (`flowc render ... | head`).
+fn is_broken_pipe(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::BrokenPipe
+}
+
+fn write_line(out: &mut impl Write, body: &Value, pretty: bool) -> io::Result<()> {
+    if pretty {
+        serde_json::to_writer_pretty(&mut *out, body)?;
+    } else {
+        serde_json::to_writer(&mut *out, body)?;
+    }
+    out.write_all(b"\n")
+}
+
+/// Template files under the given paths: files as given, directories searched for
+/// `*.yaml`/`*.yml` (fixtures and snapshots excluded), in a stable order.
+fn template_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| format!("cannot read `{}`: {}", path.display(), crate::template::io_reason(&error)))?;
+        if metadata.is_dir() {
+            let mut found = Vec::new();
+            collect_templates(path, &mut found)
+                .map_err(|error| format!("cannot list `{}`: {error}", path.display()))?;
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn collect_templates(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+        if name.starts_with('.') || name == "__snapshots__" {
+            continue;
+        }
+        if path.is_dir() {
+            collect_templates(&path, found)?;
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.contains(".fixtures.") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// What happened to the rows of a data file.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RowCounts {
+    ok: u64,
+    failed: u64,
+    /// The file could not be read to its end.
+    broken: bool,
+    /// The output closed; the run stopped early without error.
+    stopped: bool,
+}
+
+/// Compiles every row, reports bad rows, and hands each good body to `emit` in row order.
+fn process_rows(
+    compiler: &MessageCompiler,
+    data_path: &Path,
+    rows: Rows,
+    overrides: &[(String, String)],
+    fail_fast: bool,
+    printer: &Printer,
+    mut emit: impl FnMut(&Value) -> io::Result<()>,
+) -> io::Result<RowCounts> {
+    let file = data_name(data_path);
+    let mut counts = RowCounts::default();
+    for row in rows {
+        let mut row = match row {
+            Ok(row) => row,
+            Err(error) => {
+                printer.print(&Finding::from_data_error(&error));
+                counts.failed += 1;
+                if !error.is_row_error() {
+                    counts.broken = true;
+                    break;
+                }
+                if fail_fast {
+                    break;
+                }
+                continue;
+            }
+        };
+        apply_overrides(compiler, &mut row, overrides);
+        let row_ref = RowRef {
+            file: file.clone(),
+            row: row.number,
+        };
+        match compiler.compile_row(row) {
+            Ok(message) => {
+                report_warnings(compiler, Some(&row_ref), &message.warnings, printer);
+                match emit(&message.body) {
+                    Ok(()) => counts.ok += 1,
+                    Err(error) if is_broken_pipe(&error) => {
+                        counts.stopped = true;
+                        break;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            Err(problem) => {
+                report_problem(compiler, Some(&row_ref), &problem, printer);
+                counts.failed += 1;
+                if fail_fast {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(counts)
+}

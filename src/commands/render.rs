@@ -1,0 +1,78 @@
+//! `flowc render`: the exact request body, for the examples or for every row of a data file.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use super::{
+    check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
+    write_line, ExitStatus,
+};
+use crate::diagnostic::{Finding, Printer};
+
+pub struct RenderOptions {
+    pub template: PathBuf,
+    pub vars: Vec<(String, String)>,
+    pub data: Option<PathBuf>,
+    pub fail_fast: bool,
+}
+
+pub fn run(options: &RenderOptions, printer: &Printer) -> ExitStatus {
+    match try_run(options, printer) {
+        Ok(status) | Err(status) => status,
+    }
+}
+
+fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
+    let compiler = prepare(&options.template, printer)?;
+    check_overrides(&compiler, &options.vars, printer)?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let Some(data_path) = &options.data else {
+        let values = examples(&compiler, &options.vars, printer)?;
+        return match compiler.compile_values(&values) {
+            Ok(message) => {
+                report_warnings(&compiler, None, &message.warnings, printer);
+                finish(write_line(&mut out, &message.body, true).and_then(|()| out.flush()), printer)
+            }
+            Err(problem) => {
+                report_problem(&compiler, None, &problem, printer);
+                Err(ExitStatus::Invalid)
+            }
+        };
+    };
+    let rows = open_data(&compiler, data_path, printer)?;
+    let counts = process_rows(&compiler, data_path, rows, &options.vars, options.fail_fast, printer, |body| {
+        write_line(&mut out, body, false)
+    });
+    let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
+    let counts = match flushed {
+        Ok(counts) => counts,
+        Err(error) if is_broken_pipe(&error) => return Ok(ExitStatus::Ok),
+        Err(error) => {
+            printer.print(&Finding::error(format!("cannot write the output: {error}")));
+            return Err(ExitStatus::Invalid);
+        }
+    };
+    if counts.stopped {
+        return Ok(ExitStatus::Ok);
+    }
+    printer.note(&format!(
+        "{} row{} rendered, {} failed{}",
+        counts.ok,
+        if counts.ok == 1 { "" } else { "s" },
+        counts.failed,
+        if counts.broken { " (the data file could not be read to its end)" } else { "" },
+    ));
+    Ok(if counts.failed > 0 { ExitStatus::Invalid } else { ExitStatus::Ok })
+}
+
+fn finish(written: io::Result<()>, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
+    match written {
+        Ok(()) => Ok(ExitStatus::Ok),
+        Err(error) if is_broken_pipe(&error) => Ok(ExitStatus::Ok),
+        Err(error) => {
+            printer.print(&Finding::error(format!("cannot write the output: {error}")));
+            Err(ExitStatus::Invalid)
+        }
+    }
+}

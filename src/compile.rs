@@ -1,0 +1,331 @@
+//! Turning a rendered template into the request body: the constants the API fixes, then the
+//! provider's documented normalisation.
+//!
+//! Constants (`messaging_product: whatsapp`, `type: interactive`, ...) are filled when the
+//! template leaves them out; a template that sets one to anything else is wrong, not
+//! overridden. Normalisation does what the provider would do anyway (cut refs to 255
+//! characters, turn an unknown `wa_source` into `api`), but in the open, with a warning, so
+//! the user sees it before sending. Phone numbers are cleaned of visual separators; a number
+//! that is not E.164 is an error, never a guess, since Meta would prefix the business
+//! number's country code and could reach the wrong person.
+
+use serde_json::{Map, Value};
+
+/// The provider truncates `ref`, `ref1`, `ref2` beyond this many characters (provider page).
+pub const REF_LIMIT: usize = 255;
+
+/// `wa_source` values the provider knows; anything else becomes `api` (provider page).
+pub const WA_SOURCES: &[&str] = &[
+    "api",
+    "clevertap",
+    "zoho",
+    "webengage",
+    "shopify",
+    "leadsquared",
+    "responsys",
+    "braze",
+    "hubspot",
+    "salesforce",
+    "zapier",
+    "eloqua",
+    "moengage",
+];
+
+/// Meta's current limit for `flow_cta` is 30 characters; older docs and SDKs enforce 20.
+pub const CTA_SOFT_LIMIT: usize = 20;
+
+/// A change or a risk the user should know of; the body is still sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    RefTruncated { field: &'static str, chars: usize },
+    WaSourceReplaced { found: String },
+    LongCta { chars: usize },
+}
+
+impl Warning {
+    pub fn pointer(&self) -> String {
+        match self {
+            Warning::RefTruncated { field, .. } => format!("/extra_info/{field}"),
+            Warning::WaSourceReplaced { .. } => "/extra_info/wa_source".to_owned(),
+            Warning::LongCta { .. } => "/messaging_object/interactive/action/parameters/flow_cta".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::RefTruncated { field, chars } => write!(
+                f,
+                "extra_info.{field} has {chars} characters; cut to {REF_LIMIT}, as the provider would"
+            ),
+            Warning::WaSourceReplaced { found } => write!(
+                f,
+                "extra_info.wa_source `{found}` is not one the provider knows; sent as `api`, as the provider would"
+            ),
+            Warning::LongCta { chars } => write!(
+                f,
+                "flow_cta has {chars} characters; Meta allows 30, but older WhatsApp clients and SDKs cut it at {CTA_SOFT_LIMIT}"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("`{field}` is fixed to {expected} by the API, but the template sets it to {found}")]
+    ConstantOverridden {
+        pointer: String,
+        field: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("`to` {reason}: `{number}`")]
+    BadPhone { number: String, reason: &'static str },
+    #[error("`{pointer}` must be a mapping, found {found}")]
+    NotAMapping { pointer: String, found: &'static str },
+}
+
+impl CompileError {
+    pub fn pointer(&self) -> String {
+        match self {
+            CompileError::ConstantOverridden { pointer, .. } | CompileError::NotAMapping { pointer, .. } => {
+                pointer.clone()
+            }
+            CompileError::BadPhone { .. } => "/messaging_object/to".to_owned(),
+        }
+    }
+
+    pub fn help(&self) -> Option<String> {
+        match self {
+            CompileError::ConstantOverridden { field, .. } => Some(format!("remove `{field}`: flowc fills it")),
+            CompileError::BadPhone { .. } => Some(
+                "write numbers in E.164: `+`, the country code, then the number, e.g. +919876543210".to_owned(),
+            ),
+            CompileError::NotAMapping { .. } => None,
+        }
+    }
+}
+
+/// Fills the constants and normalises a rendered body in place.
+pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
+    let root = as_map(body, "")?;
+    if let Some(messaging_object) = root.get_mut("messaging_object") {
+        compile_messaging_object(messaging_object, warnings)?;
+    }
+    if let Some(extra_info) = root.get_mut("extra_info") {
+        normalise_extra_info(extra_info, warnings)?;
+    }
+    Ok(())
+}
+
+fn compile_messaging_object(value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
+    let object = as_map(value, "/messaging_object")?;
+    fill_constants(
+        object,
+        "/messaging_object",
+        &[
+            ("messaging_product", "whatsapp"),
+            ("recipient_type", "individual"),
+            ("type", "interactive"),
+        ],
+    )?;
+    if let Some(to) = object.get_mut("to") {
+        if let Value::String(number) = to {
+            *number = normalise_recipients(number)?;
+        }
+    }
+    let Some(interactive) = object.get_mut("interactive") else {
+        return Ok(());
+    };
+    let interactive = as_map(interactive, "/messaging_object/interactive")?;
+    fill_constants(interactive, "/messaging_object/interactive", &[("type", "flow")])?;
+    if let Some(header) = interactive.get_mut("header") {
+        let header = as_map(header, "/messaging_object/interactive/header")?;
+        fill_constants(header, "/messaging_object/interactive/header", &[("type", "text")])?;
+    }
+    let Some(action) = interactive.get_mut("action") else {
+        return Ok(());
+    };
+    let action = as_map(action, "/messaging_object/interactive/action")?;
+    fill_constants(action, "/messaging_object/interactive/action", &[("name", "flow")])?;
+    if let Some(parameters) = action.get_mut("parameters") {
+        let pointer = "/messaging_object/interactive/action/parameters";
+        let parameters = as_map(parameters, pointer)?;
+        fill_constants(parameters, pointer, &[("flow_message_version", "3")])?;
+        if let Some(Value::String(cta)) = parameters.get("flow_cta") {
+            let chars = cta.chars().count();
+            if chars > CTA_SOFT_LIMIT && chars <= 30 {
+                warnings.push(Warning::LongCta { chars });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn normalise_extra_info(value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
+    let object = as_map(value, "/extra_info")?;
+    for field in ["ref", "ref1", "ref2"] {
+        if let Some(Value::String(text)) = object.get_mut(field) {
+            if let Some((cut, _)) = text.char_indices().nth(REF_LIMIT) {
+                let chars = text.chars().count();
+                text.truncate(cut);
+                warnings.push(Warning::RefTruncated { field, chars });
+            }
+        }
+    }
+    if let Some(source) = object.get_mut("wa_source") {
+        let found = match &*source {
+            Value::String(known) if WA_SOURCES.contains(&known.as_str()) => None,
+            Value::String(unknown) => Some(unknown.clone()),
+            other => Some(other.to_string()),
+        };
+        if let Some(found) = found {
+            *source = Value::String("api".to_owned());
+            warnings.push(Warning::WaSourceReplaced { found });
+        }
+    }
+    Ok(())
+}
+
+/// Puts the constants first, in the documented order, then the template's own fields.
+fn fill_constants(
+    object: &mut Map<String, Value>,
+    pointer: &str,
+    constants: &[(&'static str, &'static str)],
+) -> Result<(), CompileError> {
+    for (field, expected) in constants {
+        if let Some(found) = object.get(*field) {
+            if found.as_str() != Some(expected) {
+                return Err(CompileError::ConstantOverridden {
+                    pointer: format!("{pointer}/{field}"),
+                    field,
+                    expected: format!("\"{expected}\""),
+                    found: found.to_string(),
+                });
+            }
+        }
+    }
+    let rest = std::mem::take(object);
+    for (field, expected) in constants {
+        object.insert((*field).to_owned(), Value::String((*expected).to_owned()));
+    }
+    for (key, value) in rest {
+        if !object.contains_key(&key) {
+            object.insert(key, value);
+        }
+    }
+    Ok(())
+}
+
+fn as_map<'a>(value: &'a mut Value, pointer: &str) -> Result<&'a mut Map<String, Value>, CompileError> {
+    let found = type_name(value);
+    value.as_object_mut().ok_or_else(|| CompileError::NotAMapping {
+        pointer: pointer.to_owned(),
+        found,
+    })
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Removes visual separators from each comma-separated recipient and checks it is E.164.
+pub fn normalise_recipients(field: &str) -> Result<String, CompileError> {
+    let mut out = String::with_capacity(field.len());
+    for (index, recipient) in field.split(',').enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(&normalise_number(recipient)?);
+    }
+    Ok(out)
+}
+
+fn normalise_number(recipient: &str) -> Result<String, CompileError> {
+    let bad = |reason| CompileError::BadPhone {
+        number: recipient.trim().to_owned(),
+        reason,
+    };
+    let trimmed = recipient.trim();
+    if trimmed.is_empty() {
+        return Err(bad("has an empty recipient"));
+    }
+    let mut digits = String::with_capacity(trimmed.len());
+    for (index, c) in trimmed.chars().enumerate() {
+        match c {
+            '+' if index == 0 => digits.push('+'),
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' | '\u{a0}' => {}
+            c if c.is_alphabetic() => return Err(bad("contains letters")),
+            _ => return Err(bad("contains characters that are not digits")),
+        }
+    }
+    if !digits.starts_with('+') {
+        return Err(bad("has no country code (E.164 numbers start with `+`)"));
+    }
+    let national = &digits[1..];
+    if national.starts_with('0') {
+        return Err(bad("has a country code starting with 0"));
+    }
+    if !(2..=15).contains(&national.len()) {
+        return Err(bad("must have 2 to 15 digits after `+`"));
+    }
+    Ok(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fills_constants_first_and_keeps_template_fields() {
+        let mut body = json!({"messaging_object": {"to": "+91 98765-43210", "interactive": {
+            "body": {"text": "hi"}, "action": {"parameters": {"flow_id": "1"}}}}});
+        let mut warnings = Vec::new();
+        compile(&mut body, &mut warnings).expect("valid");
+        assert_eq!(
+            body,
+            json!({"messaging_object": {"messaging_product": "whatsapp", "recipient_type": "individual",
+            "type": "interactive", "to": "+919876543210", "interactive": {"type": "flow", "body": {"text": "hi"},
+            "action": {"name": "flow", "parameters": {"flow_message_version": "3", "flow_id": "1"}}}}})
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn refuses_an_overridden_constant() {
+        let mut body = json!({"messaging_object": {"type": "text"}});
+        let error = compile(&mut body, &mut Vec::new()).expect_err("overridden");
+        assert_eq!(error.pointer(), "/messaging_object/type");
+    }
+
+    #[test]
+    fn phone_numbers() {
+        assert_eq!(normalise_recipients("+1 (415) 555.0100").as_deref(), Ok("+14155550100"));
+        assert_eq!(normalise_recipients("+911234567890, +14155550100").as_deref(), Ok("+911234567890,+14155550100"));
+        assert!(normalise_recipients("9876543210").is_err());
+        assert!(normalise_recipients("+91 98765 ABCDE").is_err());
+        assert!(normalise_recipients("+91,").is_err());
+        assert!(normalise_recipients("+1234567890123456").is_err());
+    }
+
+    #[test]
+    fn cuts_refs_on_character_boundaries() {
+        let long = "é".repeat(300);
+        let mut body = json!({"extra_info": {"ref": long, "wa_source": "excel"}});
+        let mut warnings = Vec::new();
+        compile(&mut body, &mut warnings).expect("valid");
+        assert_eq!(body["extra_info"]["ref"].as_str().map(|s| s.chars().count()), Some(255));
+        assert_eq!(body["extra_info"]["wa_source"], "api");
+        assert_eq!(warnings.len(), 2);
+    }
+}

@@ -1,0 +1,178 @@
+//! JSON rows: an array of objects, or one object per line (JSON Lines).
+
+use std::io::BufRead;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Columns, DataError, Row};
+
+/// Streams the items of a top-level JSON array, one object at a time.
+pub struct JsonArrayRows {
+    reader: Box<dyn BufRead + Send>,
+    columns: Columns,
+    index: u64,
+    state: ArrayState,
+}
+
+enum ArrayState {
+    Start,
+    Items,
+    Done,
+}
+
+impl JsonArrayRows {
+    pub(super) fn new(reader: Box<dyn BufRead + Send>, columns: Columns) -> Self {
+        JsonArrayRows {
+            reader,
+            columns,
+            index: 0,
+            state: ArrayState::Start,
+        }
+    }
+
+    fn next_byte_skipping_space(&mut self) -> Result<Option<u8>, DataError> {
+        loop {
+            let buffer = self
+                .reader
+                .fill_buf()
+                .map_err(|error| self.columns.broken(format!("after row {}", self.index), error.to_string()))?;
+            let Some(&byte) = buffer.first() else {
+                return Ok(None);
+            };
+            self.reader.consume(1);
+            // A byte-order mark before the array is tolerated, as in CSV.
+            if !byte.is_ascii_whitespace() && !matches!(byte, 0xEF | 0xBB | 0xBF) {
+                return Ok(Some(byte));
+            }
+        }
+    }
+
+    fn peek_byte_skipping_space(&mut self) -> Result<Option<u8>, DataError> {
+        loop {
+            let buffer = self
+                .reader
+                .fill_buf()
+                .map_err(|error| self.columns.broken(format!("after row {}", self.index), error.to_string()))?;
+            match buffer.first() {
+                None => return Ok(None),
+                Some(byte) if byte.is_ascii_whitespace() => self.reader.consume(1),
+                Some(&byte) => return Ok(Some(byte)),
+            }
+        }
+    }
+
+    fn item(&mut self) -> Result<Option<Row>, DataError> {
+        match self.state {
+            ArrayState::Done => return Ok(None),
+            ArrayState::Start => {
+                match self.next_byte_skipping_space()? {
+                    Some(b'[') => {}
+                    None => return Err(self.columns.broken("the file".to_owned(), "is empty; expected a JSON array of objects".to_owned())),
+                    Some(_) => return Err(self.columns.broken("the file".to_owned(), "expected a JSON array of objects, starting with `[`".to_owned())),
+                }
+                self.state = ArrayState::Items;
+                if self.peek_byte_skipping_space()? == Some(b']') {
+                    self.reader.consume(1);
+                    self.state = ArrayState::Done;
+                    return Ok(None);
+                }
+            }
+            ArrayState::Items => match self.next_byte_skipping_space()? {
+                Some(b',') => {}
+                Some(b']') => {
+                    self.state = ArrayState::Done;
+                    return Ok(None);
+                }
+                None => return Err(self.columns.broken(format!("after row {}", self.index), "the array is not closed with `]`".to_owned())),
+                Some(byte) => {
+                    return Err(self.columns.broken(
+                        format!("after row {}", self.index),
+                        format!("expected `,` or `]`, found `{}`", char::from(byte)),
+                    ))
+                }
+            },
+        }
+        self.index += 1;
+        let row = self.index;
+        if self.peek_byte_skipping_space()? != Some(b'{') {
+            // Only objects are read one by one: a bare number would need a byte of look-ahead
+            // that the stream cannot give back.
+            return Err(self.columns.broken(format!("row {row}"), "expected an object of named values".to_owned()));
+        }
+        let mut deserializer = serde_json::Deserializer::from_reader(&mut self.reader);
+        let value = Value::deserialize(&mut deserializer)
+            .map_err(|error| self.columns.broken(format!("row {row}"), format!("invalid JSON: {error}")))?;
+        self.columns.from_object(row, value).map(Some)
+    }
+}
+
+impl Iterator for JsonArrayRows {
+    type Item = Result<Row, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.item() {
+            Ok(row) => row.map(Ok),
+            Err(error) => {
+                if !error.is_row_error() {
+                    self.state = ArrayState::Done;
+                }
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+/// One JSON object per line; blank lines are skipped; a bad line is a bad row.
+pub struct JsonLinesRows {
+    reader: Box<dyn BufRead + Send>,
+    columns: Columns,
+    line: u64,
+    buffer: Vec<u8>,
+    done: bool,
+}
+
+impl JsonLinesRows {
+    pub(super) fn new(reader: Box<dyn BufRead + Send>, columns: Columns) -> Self {
+        JsonLinesRows {
+            reader,
+            columns,
+            line: 0,
+            buffer: Vec::new(),
+            done: false,
+        }
+    }
+}
+
+impl Iterator for JsonLinesRows {
+    type Item = Result<Row, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            self.buffer.clear();
+            match self.reader.read_until(b'\n', &mut self.buffer) {
+                Ok(0) => self.done = true,
+                Ok(_) => {
+                    self.line += 1;
+                    let mut text = self.buffer.as_slice();
+                    if self.line == 1 {
+                        text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+                    }
+                    if text.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let row = self.line;
+                    return Some(match serde_json::from_slice::<Value>(text) {
+                        Ok(value) => self.columns.from_object(row, value),
+                        Err(error) => Err(self.columns.bad_row(row, None, format!("invalid JSON: {error}"))),
+                    });
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(self.columns.broken(format!("line {}", self.line + 1), error.to_string())));
+                }
+            }
+        }
+        None
+    }
+}

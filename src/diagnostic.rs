@@ -1,0 +1,282 @@
+//! The one place where errors and warnings become what a person reads.
+//!
+//! Every stage returns typed errors; the command layer turns them into [`Finding`]s here and
+//! prints them with miette: `file:line:column`, the source line and a marker for templates;
+//! the row number and column for data files. Colour follows the terminal and `NO_COLOR`;
+//! output to a pipe or file is plain ASCII.
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity};
+
+use crate::compile::Warning;
+use crate::data::DataError;
+use crate::pipeline::Problem;
+use crate::render::LeafError;
+use crate::template::{SourceFile, Template, TemplateError};
+use crate::yaml::{Span, YamlError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+}
+
+/// The data row a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRef {
+    pub file: String,
+    pub row: u64,
+}
+
+/// One thing to tell the user: what, where, and how to fix it.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub level: Level,
+    pub message: String,
+    pub help: Option<String>,
+    /// The template and the place in it, when the finding has one.
+    pub source: Option<SourceFile>,
+    pub span: Option<Span>,
+    /// The JSON pointer of the field in the request body.
+    pub pointer: Option<String>,
+    pub row: Option<RowRef>,
+    pub column: Option<String>,
+}
+
+impl Finding {
+    pub fn error(message: impl Into<String>) -> Finding {
+        Finding {
+            level: Level::Error,
+            message: message.into(),
+            help: None,
+            source: None,
+            span: None,
+            pointer: None,
+            row: None,
+            column: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
+        self.help = help.map(Into::into);
+        self
+    }
+
+    fn at(mut self, source: &SourceFile, span: Span) -> Finding {
+        self.source = Some(source.clone());
+        self.span = Some(span);
+        self
+    }
+
+    fn in_row(mut self, row: Option<&RowRef>) -> Finding {
+        self.row = row.cloned();
+        self
+    }
+
+    pub fn from_template_error(error: &TemplateError) -> Finding {
+        match error {
+            TemplateError::Unreadable { .. } => Finding::error(error.to_string()),
+            TemplateError::Yaml { file: source, error } => {
+                let help = match error {
+                    YamlError::DuplicateKey { first, .. } => {
+                        Some(format!("it is first set on line {}, column {}", first.line, first.column))
+                    }
+                    YamlError::Syntax { .. } => {
+                        Some("a value with `:`, `#`, `{` or `}` in it must be quoted".to_owned())
+                    }
+                    _ => None,
+                };
+                let finding = Finding::error(error.to_string()).with_help(help);
+                match error.span() {
+                    Some(span) => finding.at(source, span),
+                    None => finding,
+                }
+            }
+            TemplateError::Shape {
+                file: source,
+                message,
+                span,
+                help,
+            } => Finding::error(message.clone()).with_help(help.clone()).at(source, *span),
+        }
+    }
+
+    pub fn from_leaf_error(template: &Template, error: &LeafError) -> Finding {
+        let help = match error {
+            LeafError::Undeclared { help, .. } | LeafError::UnknownHelper { help, .. } => Some(help.clone()),
+            LeafError::Syntax { .. } => Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned()),
+            LeafError::Unsupported { .. } => None,
+        };
+        Finding::error(error.to_string())
+            .with_help(help)
+            .at(&template.source, error.span())
+    }
+
+    /// The findings for one set of values that did not compile: one per broken rule.
+    pub fn from_problem(template: &Template, row: Option<&RowRef>, problem: &Problem) -> Vec<Finding> {
+        let at_pointer = |message: String, pointer: &str, help: Option<String>| {
+            let span = template.key_span_at(pointer).filter(|_| message.starts_with("unknown field"));
+            let mut finding = Finding::error(message)
+                .with_help(help)
+                .at(&template.source, span.unwrap_or_else(|| template.span_at(pointer)))
+                .in_row(row);
+            finding.pointer = Some(pointer.to_owned());
+            finding
+        };
+        match problem {
+            Problem::Missing(missing) => {
+                let mut finding = Finding::error(missing.to_string())
+                    .with_help(Some(format!(
+                        "give `{}` a value in this row, or a `default` in the template's `vars`",
+                        missing.name
+                    )))
+                    .in_row(row);
+                finding.column = Some(missing.name.clone());
+                vec![finding]
+            }
+            Problem::Render(failure) => vec![at_pointer(failure.message.clone(), &failure.pointer, None)],
+            Problem::Compile(error) => vec![at_pointer(error.to_string(), &error.pointer(), error.help())],
+            Problem::Invalid(violations) => violations
+                .iter()
+                .map(|violation| at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn from_warning(template: &Template, row: Option<&RowRef>, warning: &Warning) -> Finding {
+        let pointer = warning.pointer();
+        let mut finding = Finding::error(warning.to_string())
+            .at(&template.source, template.span_at(&pointer))
+            .in_row(row);
+        finding.level = Level::Warning;
+        finding.pointer = Some(pointer);
+        finding
+    }
+
+    pub fn from_data_error(error: &DataError) -> Finding {
+        let mut finding = Finding::error(error.to_string()).with_help(error.help());
+        if let DataError::BadRow { column, .. } = error {
+            finding.column = column.clone();
+        }
+        finding
+    }
+
+    /// The headline, with the data row in front when there is one.
+    fn headline(&self) -> String {
+        match &self.row {
+            Some(row) => match &self.column {
+                Some(column) => format!("{} row {}, column `{column}`: {}", row.file, row.row, self.message),
+                None => format!("{} row {}: {}", row.file, row.row, self.message),
+            },
+            None => self.message.clone(),
+        }
+    }
+}
+
+/// Prints findings to standard error.
+pub struct Printer {
+    handler: GraphicalReportHandler,
+}
+
+impl Printer {
+    pub fn for_stderr() -> Printer {
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let theme = if colour {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::none()
+        };
+        Printer {
+            handler: GraphicalReportHandler::new_themed(theme).with_width(100),
+        }
+    }
+
+    pub fn render(&self, finding: &Finding) -> String {
+        let view = View::new(finding);
+        let mut out = String::new();
+        if self.handler.render_report(&mut out, &view).is_err() {
+            out = format!("{}\n", view.headline);
+        }
+        out
+    }
+
+    pub fn print(&self, finding: &Finding) {
+        let text = self.render(finding);
+        // Standard error may be closed; there is nowhere left to report that.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    /// A plain line on standard error (summaries, progress).
+    pub fn note(&self, line: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+/// A finding as miette sees it.
+struct View<'a> {
+    finding: &'a Finding,
+    headline: String,
+    source: Option<NamedSource<Arc<str>>>,
+}
+
+impl<'a> View<'a> {
+    fn new(finding: &'a Finding) -> Self {
+        View {
+            finding,
+            headline: finding.headline(),
+            source: finding
+                .source
+                .as_ref()
+                .filter(|_| finding.span.is_some())
+                .map(|source| NamedSource::new(&source.name, Arc::clone(&source.text))),
+        }
+    }
+}
+
+impl fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.headline)
+    }
+}
+
+impl fmt::Display for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.headline)
+    }
+}
+
+impl std::error::Error for View<'_> {}
+
+impl Diagnostic for View<'_> {
+    fn severity(&self) -> Option<Severity> {
+        Some(match self.finding.level {
+            Level::Error => Severity::Error,
+            Level::Warning => Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.finding.help.as_ref().map(|help| Box::new(help) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|source| source as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.finding.span?;
+        self.source.as_ref()?;
+        let label = match &self.finding.pointer {
+            Some(pointer) if !pointer.is_empty() => format!("field {pointer}"),
+            _ => "here".to_owned(),
+        };
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            Some(label),
+            span.offset,
+            span.len.max(1),
+        ))))
+    }
+}

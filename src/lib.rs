@@ -1,0 +1,19 @@
+//! flowc: WhatsApp Flow messages for Kaleyra's WhatsApp API v2, from YAML templates.
+//!
+//! The pipeline, one module a stage: [`template`] (load YAML with spans) → [`render`]
+//! (handlebars over string values) → [`compile`] (constants, normalisation) → [`validate`]
+//! (the embedded JSON Schema), wired together in [`pipeline`]. [`data`] reads contact rows;
+//! [`diagnostic`] turns errors into what a person reads; [`commands`] is the only layer that
+//! prints.
+
+pub mod cli;
+pub mod commands;
+pub mod compile;
+pub mod data;
+pub mod diagnostic;
+pub mod pipeline;
+pub mod render;
+pub mod suggest;
+pub mod template;
+pub mod validate;
+pub mod yaml;

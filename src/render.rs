@@ -1,0 +1,542 @@
+//! Rendering: every string value of a template is a handlebars template, compiled once.
+//!
+//! Rendering works on the parsed YAML tree, never on its text, so no data value can change the
+//! document's structure. Each string leaf is compiled once per run into the cheapest form that
+//! keeps handlebars' semantics (strict variables, no HTML escaping):
+//! - text without expressions is a constant;
+//! - exactly `{{var}}` takes the variable's value with its type (a number stays a number);
+//! - text with plain `{{var}}` references is concatenated directly;
+//! - anything else (helpers, blocks, dotted paths) goes through the handlebars registry.
+//!
+//! Variables are checked against `vars` here, before any data is read.
+
+use handlebars::template::{HelperTemplate, Parameter, Template as HbTemplate, TemplateElement};
+use handlebars::{handlebars_helper, Context, Handlebars, JsonRender, Path as HbPath, PathSeg};
+use saphyr_parser::ScalarStyle;
+use serde_json::{Map, Value};
+
+use crate::suggest::did_you_mean;
+use crate::template::{Template, VarDecl};
+use crate::yaml::{Node, NodeKind, Span};
+
+/// Helpers available in templates, besides handlebars' built-ins (`if`, `unless`, `each`,
+/// `with`, `eq`, `len`, ...). Documented in the README.
+pub const HELPERS: &[&str] = &["upper", "lower", "trim", "truncate", "default"];
+
+const BUILT_IN_HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
+    "not", "len",
+];
+
+/// A template problem found while compiling its string values.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LeafError {
+    #[error("undeclared variable `{name}`")]
+    Undeclared { name: String, span: Span, help: String },
+    #[error("unknown helper `{name}`")]
+    UnknownHelper { name: String, span: Span, help: String },
+    #[error("invalid handlebars expression: {message}")]
+    Syntax { message: String, span: Span },
+    #[error("{what} are not supported in templates")]
+    Unsupported { what: &'static str, span: Span },
+}
+
+impl LeafError {
+    pub fn span(&self) -> Span {
+        match self {
+            LeafError::Undeclared { span, .. }
+            | LeafError::UnknownHelper { span, .. }
+            | LeafError::Syntax { span, .. }
+            | LeafError::Unsupported { span, .. } => *span,
+        }
+    }
+}
+
+/// A row's variable that has no usable value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("required variable `{name}` is {}", if *.empty { "empty" } else { "missing" })]
+pub struct MissingVar {
+    pub name: String,
+    pub empty: bool,
+}
+
+/// A leaf whose rendering failed at run time (a helper given a value it cannot take).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RenderFailure {
+    pub pointer: String,
+    pub message: String,
+}
+
+pub struct Renderer {
+    registry: Handlebars<'static>,
+    var_names: Vec<String>,
+    root: Compiled,
+    needs_context: bool,
+}
+
+enum Compiled {
+    Constant(Value),
+    Leaf { kind: LeafKind, name: String },
+    Seq(Vec<Compiled>),
+    Map(Vec<(String, Compiled)>),
+}
+
+enum LeafKind {
+    Typed(usize),
+    Parts(Vec<Part>),
+    Engine,
+}
+
+enum Part {
+    Text(String),
+    Var(usize),
+}
+
+handlebars_helper!(upper: |s: str| s.to_uppercase());
+handlebars_helper!(lower: |s: str| s.to_lowercase());
+handlebars_helper!(trim: |s: str| s.trim());
+handlebars_helper!(truncate: |s: str, n: u64| {
+    let limit = usize::try_from(n).unwrap_or(usize::MAX);
+    match s.char_indices().nth(limit) {
+        Some((cut, _)) => &s[..cut],
+        None => s,
+    }
+});
+handlebars_helper!(default_helper: |value: Json, fallback: Json| {
+    if is_empty(value) { fallback.clone() } else { value.clone() }
+});
+
+/// Empty as a required value: null, or text with nothing but white space.
+pub fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+impl Renderer {
+    /// Compiles every string leaf of the template, reporting every problem found, not just the first.
+    pub fn new(template: &Template) -> Result<Renderer, Vec<LeafError>> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("upper", Box::new(upper));
+        registry.register_helper("lower", Box::new(lower));
+        registry.register_helper("trim", Box::new(trim));
+        registry.register_helper("truncate", Box::new(truncate));
+        registry.register_helper("default", Box::new(default_helper));
+        let mut compiler = LeafCompiler {
+            registry,
+            vars: &template.vars,
+            source: &template.source.text,
+            errors: Vec::new(),
+            needs_context: false,
+            count: 0,
+        };
+        let root = compiler.compile(&template.body);
+        if !compiler.errors.is_empty() {
+            return Err(compiler.errors);
+        }
+        Ok(Renderer {
+            needs_context: compiler.needs_context,
+            registry: compiler.registry,
+            var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
+            root,
+        })
+    }
+
+    /// Renders the body for one set of values, given in the order of `vars`.
+    pub fn render(&self, values: &[Value]) -> Result<Value, RenderFailure> {
+        let context = if self.needs_context {
+            let map: Map<String, Value> = self
+                .var_names
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect();
+            Some(Context::wraps(map).map_err(|error| RenderFailure {
+                pointer: String::new(),
+                message: error.to_string(),
+            })?)
+        } else {
+            None
+        };
+        let mut pointer = String::new();
+        self.render_node(&self.root, values, context.as_ref(), &mut pointer)
+    }
+
+    fn render_node(
+        &self,
+        node: &Compiled,
+        values: &[Value],
+        context: Option<&Context>,
+        pointer: &mut String,
+    ) -> Result<Value, RenderFailure> {
+        match node {
+            Compiled::Constant(value) => Ok(value.clone()),
+            Compiled::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&index.to_string());
+                    out.push(self.render_node(item, values, context, pointer)?);
+                    pointer.truncate(len);
+                }
+                Ok(Value::Array(out))
+            }
+            Compiled::Map(entries) => {
+                let mut out = Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    out.insert(key.clone(), self.render_node(value, values, context, pointer)?);
+                    pointer.truncate(len);
+                }
+                Ok(Value::Object(out))
+            }
+            Compiled::Leaf { kind, name } => match kind {
+                LeafKind::Typed(index) => Ok(values[*index].clone()),
+                LeafKind::Parts(parts) => match concatenate(parts, values) {
+                    Some(text) => Ok(Value::String(text)),
+                    None => self.render_engine(name, context, pointer),
+                },
+                LeafKind::Engine => self.render_engine(name, context, pointer),
+            },
+        }
+    }
+
+    fn render_engine(
+        &self,
+        name: &str,
+        context: Option<&Context>,
+        pointer: &str,
+    ) -> Result<Value, RenderFailure> {
+        let fail = |message: String| RenderFailure {
+            pointer: pointer.to_owned(),
+            message,
+        };
+        let context = context.ok_or_else(|| fail("internal: no context for a handlebars leaf".to_owned()))?;
+        self.registry
+            .render_with_context(name, context)
+            .map(Value::String)
+            .map_err(|error| fail(render_error_message(&error)))
+    }
+}
+
+/// Handlebars renders scalars as text; lists and maps take its own rendering (the engine path).
+fn concatenate(parts: &[Part], values: &[Value]) -> Option<String> {
+    let mut text = String::new();
+    for part in parts {
+        match part {
+            Part::Text(literal) => text.push_str(literal),
+            Part::Var(index) => match &values[*index] {
+                Value::String(s) => text.push_str(s),
+                value @ (Value::Number(_) | Value::Bool(_) | Value::Null) => text.push_str(&value.render()),
+                Value::Array(_) | Value::Object(_) => return None,
+            },
+        }
+    }
+    Some(text)
+}
+
+fn render_error_message(error: &handlebars::RenderError) -> String {
+    error.reason().to_string()
+}
+
+fn is_helper(name: &str) -> bool {
+    HELPERS.contains(&name) || BUILT_IN_HELPERS.contains(&name)
+}
+
+struct LeafCompiler<'a> {
+    registry: Handlebars<'static>,
+    vars: &'a [VarDecl],
+    source: &'a str,
+    errors: Vec<LeafError>,
+    needs_context: bool,
+    count: usize,
+}
+
+impl LeafCompiler<'_> {
+    fn compile(&mut self, node: &Node) -> Compiled {
+        match &node.kind {
+            NodeKind::Str { value, style } if value.contains("{{") => self.compile_leaf(value, *style, node.span),
+            NodeKind::Seq(items) => {
+                let items: Vec<Compiled> = items.iter().map(|item| self.compile(item)).collect();
+                collapse_seq(items)
+            }
+            NodeKind::Map(entries) => {
+                let entries: Vec<(String, Compiled)> = entries
+                    .iter()
+                    .map(|entry| (entry.key.clone(), self.compile(&entry.value)))
+                    .collect();
+                collapse_map(entries)
+            }
+            _ => Compiled::Constant(node.to_json()),
+        }
+    }
+
+    fn compile_leaf(&mut self, text: &str, style: ScalarStyle, span: Span) -> Compiled {
+        let parsed = match HbTemplate::compile(text) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let span = match error.pos() {
+                    Some((line, column)) => leaf_position(self.source, text, style, span, line, column),
+                    None => span,
+                };
+                self.errors.push(LeafError::Syntax {
+                    message: error.reason().to_string(),
+                    span,
+                });
+                return Compiled::Constant(Value::String(text.to_owned()));
+            }
+        };
+        let before = self.errors.len();
+        self.check_references(&parsed, text, style, span, 0);
+        if self.errors.len() > before {
+            return Compiled::Constant(Value::String(text.to_owned()));
+        }
+        let kind = self.fast_path(&parsed).unwrap_or(LeafKind::Engine);
+        if !matches!(kind, LeafKind::Typed(_)) {
+            // Parts fall back to the engine for list and map values, so they need it too.
+            self.needs_context = true;
+        }
+        let name = format!("leaf{}", self.count);
+        self.count += 1;
+        self.registry.register_template(&name, parsed);
+        Compiled::Leaf { kind, name }
+    }
+
+    /// The direct forms for leaves made only of text and plain `{{var}}` references.
+    fn fast_path(&self, parsed: &HbTemplate) -> Option<LeafKind> {
+        let mut parts = Vec::with_capacity(parsed.elements.len());
+        for element in &parsed.elements {
+            match element {
+                TemplateElement::RawString(text) => parts.push(Part::Text(text.clone())),
+                TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                    let index = self.plain_variable(helper)?;
+                    parts.push(Part::Var(index));
+                }
+                TemplateElement::Comment(_) => {}
+                _ => return None,
+            }
+        }
+        match parts.as_slice() {
+            [Part::Var(index)] => Some(LeafKind::Typed(*index)),
+            _ => Some(LeafKind::Parts(parts)),
+        }
+    }
+
+    fn plain_variable(&self, helper: &HelperTemplate) -> Option<usize> {
+        if !helper.params.is_empty() || !helper.hash.is_empty() || helper.block || helper.template.is_some() {
+            return None;
+        }
+        let name = match &helper.name {
+            Parameter::Name(name) => name.as_str(),
+            Parameter::Path(HbPath::Relative((segments, _))) => match segments.as_slice() {
+                [PathSeg::Named(name)] => name.as_str(),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if is_helper(name) {
+            return None;
+        }
+        self.vars.iter().position(|var| var.name == name)
+    }
+
+    fn check_references(&mut self, parsed: &HbTemplate, text: &str, style: ScalarStyle, span: Span, depth: usize) {
+        for (index, element) in parsed.elements.iter().enumerate() {
+            let at = || match parsed.mapping.get(index) {
+                Some(mapping) => leaf_position(self.source, text, style, span, mapping.0, mapping.1),
+                None => span,
+            };
+            match element {
+                TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
+                TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                    let at = at();
+                    self.check_helper(helper, at, depth);
+                }
+                TemplateElement::HelperBlock(helper) => {
+                    let at = at();
+                    self.check_helper(helper, at, depth);
+                    // `each` and `with` change what a bare name refers to: inside them it is
+                    // a field of the item, not a template variable, so checking stops there.
+                    let inner_depth = match helper.name.as_name() {
+                        Some("each" | "with") => depth + 1,
+                        _ => depth,
+                    };
+                    for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
+                        self.check_references(inner, text, style, span, inner_depth);
+                    }
+                }
+                TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                    let span = at();
+                    self.errors.push(LeafError::Unsupported { what: "partials", span });
+                }
+                TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                    let span = at();
+                    self.errors.push(LeafError::Unsupported { what: "decorators", span });
+                }
+                _ => {
+                    let span = at();
+                    self.errors.push(LeafError::Unsupported { what: "these expressions", span });
+                }
+            }
+        }
+    }
+
+    fn check_helper(&mut self, helper: &HelperTemplate, at: Span, depth: usize) {
+        let is_call = !helper.params.is_empty() || !helper.hash.is_empty() || helper.block;
+        match &helper.name {
+            Parameter::Name(name) if is_call || is_helper(name) => {
+                if !is_helper(name) {
+                    let known = BUILT_IN_HELPERS.iter().chain(HELPERS).copied();
+                    self.errors.push(LeafError::UnknownHelper {
+                        name: name.clone(),
+                        span: at,
+                        help: did_you_mean(name, known)
+                            .unwrap_or_else(|| format!("the helpers are {}", HELPERS.join(", "))),
+                    });
+                }
+            }
+            Parameter::Name(name) => self.check_variable(name, at, depth),
+            Parameter::Path(path) => self.check_path(path, at, depth),
+            Parameter::Subexpression(_) => self.check_parameter(&helper.name, at, depth),
+            _ => {}
+        }
+        for parameter in helper.params.iter().chain(helper.hash.values()) {
+            self.check_parameter(parameter, at, depth);
+        }
+    }
+
+    fn check_parameter(&mut self, parameter: &Parameter, at: Span, depth: usize) {
+        match parameter {
+            Parameter::Path(path) => self.check_path(path, at, depth),
+            Parameter::Name(name) => self.check_variable(name, at, depth),
+            Parameter::Subexpression(sub) => match sub.as_element() {
+                TemplateElement::Expression(helper) | TemplateElement::HelperBlock(helper) => {
+                    self.check_helper(helper, at, depth)
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn check_path(&mut self, path: &HbPath, at: Span, depth: usize) {
+        if let HbPath::Relative((segments, raw)) = path {
+            if raw.starts_with("this") || raw.starts_with('.') || raw.starts_with('@') {
+                return;
+            }
+            if let Some(PathSeg::Named(first)) = segments.first() {
+                self.check_variable(first, at, depth);
+            }
+        }
+    }
+
+    fn check_variable(&mut self, name: &str, at: Span, depth: usize) {
+        if depth > 0 || self.vars.iter().any(|var| var.name == name) {
+            return;
+        }
+        let declared = self.vars.iter().map(|var| var.name.as_str());
+        self.errors.push(LeafError::Undeclared {
+            name: name.to_owned(),
+            span: at,
+            help: did_you_mean(name, declared)
+                .unwrap_or_else(|| format!("declare it under `vars:`, e.g. `{name}: {{ example: \"...\" }}`")),
+        });
+    }
+}
+
+/// A list or map whose members are all constant is one constant, built once.
+fn collapse_seq(items: Vec<Compiled>) -> Compiled {
+    if items.iter().all(|item| matches!(item, Compiled::Constant(_))) {
+        Compiled::Constant(Value::Array(
+            items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Compiled::Constant(value) => Some(value),
+                    _ => None,
+                })
+                .collect(),
+        ))
+    } else {
+        Compiled::Seq(items)
+    }
+}
+
+fn collapse_map(entries: Vec<(String, Compiled)>) -> Compiled {
+    if entries.iter().all(|(_, value)| matches!(value, Compiled::Constant(_))) {
+        Compiled::Constant(Value::Object(
+            entries
+                .into_iter()
+                .filter_map(|(key, value)| match value {
+                    Compiled::Constant(value) => Some((key, value)),
+                    _ => None,
+                })
+                .collect(),
+        ))
+    } else {
+        Compiled::Map(entries)
+    }
+}
+
+/// The source position of (line, column) inside a string value. Exact when the value is
+/// written on one line exactly as it reads (plain, or quoted without escapes); otherwise the
+/// start of the value, which is still the right line to look at.
+fn leaf_position(source: &str, text: &str, style: ScalarStyle, span: Span, line: usize, column: usize) -> Span {
+    let quote = match style {
+        ScalarStyle::Plain => 0,
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => 1,
+        _ => return span,
+    };
+    let Some(written) = source.get(span.offset + quote..span.offset + quote + text.len()) else {
+        return span;
+    };
+    if written != text || line != 1 || text.contains('\n') {
+        return span;
+    }
+    let byte = text.char_indices().nth(column.saturating_sub(1)).map_or(text.len(), |(b, _)| b);
+    let rest = &text[byte..];
+    let len = rest.find("}}").map_or(rest.len(), |end| end + 2);
+    Span {
+        offset: span.offset + quote + byte,
+        len,
+        line: span.line,
+        column: span.column + quote + column.saturating_sub(1),
+    }
+}
+
+/// Values for rendering with the template's examples: `--var` overrides, then `example`,
+/// then `default`.
+pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, String> {
+    vars.iter()
+        .map(|var| {
+            if let Some((_, value)) = overrides.iter().rev().find(|(key, _)| *key == var.name) {
+                return Ok(Value::String(value.clone()));
+            }
+            var.example.clone().or_else(|| var.default.clone()).ok_or_else(|| var.name.clone())
+        })
+        .collect()
+}
+
+/// Fills defaults and refuses missing or empty required values. `row` is in the order of `vars`.
+pub fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Value>, MissingVar> {
+    vars.iter()
+        .zip(row)
+        .map(|(var, value)| match value {
+            Some(value) if !is_empty(&value) => Ok(value),
+            absent_or_empty => match &var.default {
+                Some(default) => Ok(default.clone()),
+                None => Err(MissingVar {
+                    name: var.name.clone(),
+                    empty: absent_or_empty.is_some(),
+                }),
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,261 @@
+//! Validation of compiled bodies against `schemas/flow-message.schema.json`.
+//!
+//! The schema is embedded in the binary (flowc works from any directory) and compiled once per
+//! run. Violations come back as [`Violation`]s with a JSON pointer, a message a person can act
+//! on, and a hint: the nearest known field for a typo, or the rule's cited source.
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::{Draft, ValidationError, Validator};
+use serde_json::Value;
+
+use crate::suggest::did_you_mean;
+
+pub const SCHEMA_SOURCE: &str = include_str!("../schemas/flow-message.schema.json");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Where in the body, as a JSON pointer (`/messaging_object/interactive/footer`).
+    pub pointer: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+pub struct BodyValidator {
+    validator: Validator,
+    schema: Value,
+}
+
+impl BodyValidator {
+    pub fn new() -> BodyValidator {
+        // The schema ships inside the binary and a test compiles it: failing here is a build defect.
+        let schema: Value = serde_json::from_str(SCHEMA_SOURCE).expect("the embedded schema is valid JSON");
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .build(&schema)
+            .expect("the embedded schema compiles");
+        BodyValidator { validator, schema }
+    }
+
+    pub fn schema_version(&self) -> &str {
+        self.schema["x-flowc-schema-version"].as_str().unwrap_or("unknown")
+    }
+
+    /// Every rule the body breaks, in document order.
+    pub fn validate(&self, body: &Value) -> Vec<Violation> {
+        if self.validator.is_valid(body) {
+            return Vec::new();
+        }
+        let mut violations: Vec<Violation> = self
+            .validator
+            .iter_errors(body)
+            .map(|error| self.explain(&error))
+            .collect();
+        violations.dedup();
+        violations
+    }
+
+    fn explain(&self, error: &ValidationError<'_>) -> Violation {
+        let pointer = error.instance_path().as_str().to_owned();
+        let schema_path = error.schema_path().as_str();
+        let rule = self.rule_of(schema_path);
+        let field = field_name(&pointer);
+        let description = rule.and_then(|rule| rule["description"].as_str()).map(str::to_owned);
+        if let Some(custom) = rule.and_then(|rule| rule["x-flowc-message"].as_str()) {
+            let pointer = match rule.and_then(|rule| rule["x-flowc-field"].as_str()) {
+                Some(child) => format!("{pointer}/{child}"),
+                None => pointer,
+            };
+            return Violation {
+                pointer,
+                message: custom.to_owned(),
+                help: description,
+            };
+        }
+        let subschema = self.schema.pointer(parent_path(schema_path));
+        let (message, help, pointer) = match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected }
+            | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+                let unknown = unexpected.first().map_or("", String::as_str);
+                let known = subschema
+                    .and_then(|schema| schema["properties"].as_object())
+                    .map(|properties| properties.keys().map(String::as_str).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let help = did_you_mean(unknown, known.iter().copied())
+                    .unwrap_or_else(|| format!("the known fields here are {}", known.join(", ")));
+                (
+                    format!("unknown field `{unknown}` in `{field}`"),
+                    Some(help),
+                    format!("{pointer}/{}", escape_pointer(unknown)),
+                )
+            }
+            ValidationErrorKind::Required { property } => {
+                let property = property.as_str().unwrap_or_default();
+                let help = subschema
+                    .and_then(|schema| schema["properties"][property]["description"].as_str())
+                    .map(str::to_owned);
+                (format!("`{field}` is missing the required field `{property}`"), help, pointer)
+            }
+            ValidationErrorKind::MaxLength { limit } => (
+                format!(
+                    "`{field}` is {} characters long; the limit is {limit}",
+                    char_count(error.instance())
+                ),
+                description,
+                pointer,
+            ),
+            ValidationErrorKind::MinLength { .. } => (format!("`{field}` must not be empty"), description, pointer),
+            ValidationErrorKind::Constant { expected_value } => (
+                format!("`{field}` must be {expected_value}, found {}", error.instance()),
+                description,
+                pointer,
+            ),
+            ValidationErrorKind::Enum { options } => {
+                let options: Vec<&str> = options
+                    .as_array()
+                    .map(|items| items.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let found = error.instance();
+                let help = found
+                    .as_str()
+                    .and_then(|found| did_you_mean(found, options.iter().copied()))
+                    .or(description);
+                (
+                    format!("`{field}` must be one of {}, found {found}", options.join(", ")),
+                    help,
+                    pointer,
+                )
+            }
+            ValidationErrorKind::Type { kind } => (
+                format!("`{field}` must be {}, found {}", type_words(kind), json_type(error.instance())),
+                description,
+                pointer,
+            ),
+            _ => (format!("`{field}`: {error}"), description, pointer),
+        };
+        Violation { pointer, message, help }
+    }
+
+    /// The subschema that holds the failing keyword, looking through `then`/`else`/`not`
+    /// so that a rule written as `if`/`then` is explained by its own message.
+    fn rule_of(&self, schema_path: &str) -> Option<&Value> {
+        let mut path = parent_path(schema_path);
+        loop {
+            let node = self.schema.pointer(path)?;
+            if node.get("x-flowc-message").is_some() {
+                return Some(node);
+            }
+            match path.rsplit_once('/') {
+                Some((parent, "then" | "else" | "not")) => path = parent,
+                _ => return Some(node),
+            }
+        }
+    }
+}
+
+impl Default for BodyValidator {
+    fn default() -> Self {
+        BodyValidator::new()
+    }
+}
+
+fn parent_path(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
+/// `interactive.header.text` for `/messaging_object/interactive/header/text`.
+fn field_name(pointer: &str) -> String {
+    let trimmed = pointer.strip_prefix("/messaging_object").unwrap_or(pointer);
+    let name = trimmed.trim_start_matches('/').replace('/', ".");
+    if name.is_empty() {
+        pointer.trim_start_matches('/').replace('/', ".")
+    } else {
+        name
+    }
+}
+
+fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+fn char_count(value: &Value) -> usize {
+    value.as_str().map_or(0, |s| s.chars().count())
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn type_words(kind: &jsonschema::error::TypeKind) -> String {
+    let words = |ty: &jsonschema::JsonType| match ty.to_string().as_str() {
+        "string" => "text",
+        "object" => "a mapping",
+        "array" => "a list",
+        "number" | "integer" => "a number",
+        "boolean" => "a boolean",
+        _ => "null",
+    };
+    match kind {
+        jsonschema::error::TypeKind::Single(ty) => words(ty).to_owned(),
+        jsonschema::error::TypeKind::Multiple(types) => {
+            types.iter().map(|ty| words(&ty)).collect::<Vec<_>>().join(" or ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn valid_body() -> Value {
+        json!({"messaging_object": {"messaging_product": "whatsapp", "recipient_type": "individual",
+            "type": "interactive", "to": "+919876543210", "interactive": {"type": "flow",
+            "body": {"text": "hi"}, "action": {"name": "flow", "parameters": {
+            "flow_message_version": "3", "flow_id": "1", "flow_cta": "Book"}}}}})
+    }
+
+    #[test]
+    fn accepts_a_valid_body() {
+        assert_eq!(BodyValidator::new().validate(&valid_body()), Vec::new());
+    }
+
+    #[test]
+    fn unknown_field_points_at_it_and_suggests() {
+        let mut body = valid_body();
+        body["messaging_object"]["interactive"]["foter"] = json!({"text": "x"});
+        let violations = BodyValidator::new().validate(&body);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].pointer, "/messaging_object/interactive/foter");
+        assert_eq!(violations[0].help.as_deref(), Some("did you mean `footer`?"));
+    }
+
+    #[test]
+    fn emoji_in_cta_is_refused() {
+        let mut body = valid_body();
+        body["messaging_object"]["interactive"]["action"]["parameters"]["flow_cta"] = json!("Book 📅");
+        let violations = BodyValidator::new().validate(&body);
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].message.contains("emoji"));
+    }
+
+    #[test]
+    fn payload_with_data_exchange_points_at_the_payload() {
+        let mut body = valid_body();
+        let parameters = &mut body["messaging_object"]["interactive"]["action"]["parameters"];
+        parameters["flow_action"] = json!("data_exchange");
+        parameters["flow_action_payload"] = json!({"screen": "A"});
+        let violations = BodyValidator::new().validate(&body);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(
+            violations[0].pointer,
+            "/messaging_object/interactive/action/parameters/flow_action_payload"
+        );
+    }
+}

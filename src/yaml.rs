@@ -1,0 +1,506 @@
+//! YAML as a tree that remembers where every key and value came from.
+//!
+//! Templates need a source position for each value so that an error found after rendering
+//! (a header over 60 characters, an unknown field) can point at the template line that produced
+//! it. `saphyr-parser` gives spanned events; this module folds them into [`Node`]s, resolving
+//! aliases, typing plain scalars with YAML 1.2's core schema (via `saphyr`), and refusing
+//! duplicate keys, which a hash-map based loader would silently collapse into the last one.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr::Scalar as CoreScalar;
+use saphyr_parser::{Event, Input, Parser, ScalarStyle, Span as EventSpan, Tag};
+use serde_json::Value;
+
+/// A region of the source text, in bytes, with the 1-based line and column of its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub span: Span,
+    pub kind: NodeKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str { value: String, style: ScalarStyle },
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_span: Span,
+    pub value: Node,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum YamlError {
+    #[error("invalid YAML: {message}")]
+    Syntax { message: String, span: Span },
+    #[error("duplicate key `{key}`")]
+    DuplicateKey { key: String, span: Span, first: Span },
+    #[error("a mapping key must be a plain string")]
+    ComplexKey { span: Span },
+    #[error("the value `{text}` does not match its tag `{tag}`")]
+    BadTaggedValue { text: String, tag: String, span: Span },
+    #[error("expected a single YAML document, found a second one")]
+    SecondDocument { span: Span },
+    #[error("the file is empty")]
+    Empty,
+}
+
+impl YamlError {
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            YamlError::Syntax { span, .. }
+            | YamlError::DuplicateKey { span, .. }
+            | YamlError::ComplexKey { span }
+            | YamlError::BadTaggedValue { span, .. }
+            | YamlError::SecondDocument { span } => Some(*span),
+            YamlError::Empty => None,
+        }
+    }
+}
+
+impl Node {
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Str { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.as_map()?.iter().find(|entry| entry.key == key)
+    }
+
+    /// A short name of the node's type, for messages such as "expected a mapping, found a list".
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "a boolean",
+            NodeKind::Int(_) | NodeKind::Float(_) => "a number",
+            NodeKind::Str { .. } => "a string",
+            NodeKind::Seq(_) => "a list",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+
+    /// The node as JSON; YAML floats that JSON cannot hold (`.nan`, `.inf`) become null.
+    pub fn to_json(&self) -> Value {
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(*b),
+            NodeKind::Int(i) => Value::from(*i),
+            NodeKind::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            NodeKind::Str { value, .. } => Value::String(value.clone()),
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|entry| (entry.key.clone(), entry.value.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Parses a whole document held in memory (a template).
+pub fn parse_document(source: &str) -> Result<Node, YamlError> {
+    let positions = Positions::new(source);
+    let mut builder = Builder::new(Parser::new_from_str(source), positions);
+    builder.expect_stream_start()?;
+    let Some(root) = builder.next_document()? else {
+        return Err(YamlError::Empty);
+    };
+    if let Some(span) = builder.another_document()? {
+        return Err(YamlError::SecondDocument { span });
+    }
+    Ok(root)
+}
+
+/// Reads a YAML list one item at a time, so a data file of any length is never held whole.
+pub struct SeqStream<'input, I: Input> {
+    builder: Builder<'input, I>,
+    state: StreamState,
+}
+
+enum StreamState {
+    Start,
+    InList,
+    Done,
+}
+
+/// What the top of a streamed document turned out to be, when it is not a list.
+#[derive(Debug)]
+pub enum StreamStart {
+    NotAList { found: &'static str, span: Span },
+}
+
+impl<'input, T: Iterator<Item = char> + 'input> SeqStream<'input, saphyr_parser::BufferedInput<T>> {
+    pub fn from_chars(chars: T) -> Self {
+        SeqStream {
+            builder: Builder::new(Parser::new_from_iter(chars), Positions::Ascii),
+            state: StreamState::Start,
+        }
+    }
+}
+
+impl<I: Input> SeqStream<'_, I> {
+    /// The next item of the top-level list; `Ok(None)` at its end.
+    pub fn next_item(&mut self) -> Result<Option<Node>, SeqStreamError> {
+        loop {
+            match self.state {
+                StreamState::Done => return Ok(None),
+                StreamState::Start => {
+                    self.builder.expect_stream_start()?;
+                    let (event, span) = self.builder.next_event()?;
+                    match event {
+                        Event::DocumentStart(_) => {}
+                        Event::StreamEnd => {
+                            self.state = StreamState::Done;
+                            return Ok(None);
+                        }
+                        _ => return Err(self.builder.unexpected(span).into()),
+                    }
+                    let (event, span) = self.builder.next_event()?;
+                    match event {
+                        Event::SequenceStart(..) => self.state = StreamState::InList,
+                        // An empty document (only comments) holds no rows.
+                        Event::Scalar(ref text, ScalarStyle::Plain, _, None) if text.is_empty() => {
+                            self.state = StreamState::Done;
+                            return Ok(None);
+                        }
+                        other => {
+                            let found = match other {
+                                Event::MappingStart(..) => "a mapping",
+                                _ => "a single value",
+                            };
+                            return Err(SeqStreamError::NotAList {
+                                found,
+                                span: self.builder.span(span),
+                            });
+                        }
+                    }
+                }
+                StreamState::InList => {
+                    let (event, span) = self.builder.next_event()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        self.state = StreamState::Done;
+                        return Ok(None);
+                    }
+                    return self.builder.node_from(event, span).map(Some).map_err(Into::into);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeqStreamError {
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    #[error("expected a list of rows at the top of the file, found {found}")]
+    NotAList { found: &'static str, span: Span },
+}
+
+/// Converts the parser's character positions into byte offsets.
+enum Positions {
+    /// The source is ASCII (or streamed, where only line and column are reported).
+    Ascii,
+    /// Byte offset of every character, for sources with multi-byte characters.
+    Table(Vec<usize>),
+}
+
+impl Positions {
+    fn new(source: &str) -> Self {
+        if source.is_ascii() {
+            Positions::Ascii
+        } else {
+            let mut table: Vec<usize> = source.char_indices().map(|(offset, _)| offset).collect();
+            table.push(source.len());
+            Positions::Table(table)
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match self {
+            Positions::Ascii => char_index,
+            Positions::Table(table) => table
+                .get(char_index)
+                .or(table.last())
+                .copied()
+                .unwrap_or(0),
+        }
+    }
+}
+
+struct Builder<'input, I: Input> {
+    parser: Parser<'input, I>,
+    positions: Positions,
+    anchors: HashMap<usize, Node>,
+}
+
+impl<'input, I: Input> Builder<'input, I> {
+    fn new(parser: Parser<'input, I>, positions: Positions) -> Self {
+        Builder {
+            parser,
+            positions,
+            anchors: HashMap::new(),
+        }
+    }
+
+    fn span(&self, span: EventSpan) -> Span {
+        let start = self.positions.byte(span.start.index());
+        let end = self.positions.byte(span.end.index()).max(start);
+        Span {
+            offset: start,
+            len: end - start,
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        }
+    }
+
+    fn next_event(&mut self) -> Result<(Event<'input>, EventSpan), YamlError> {
+        match self.parser.next_event() {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(error)) => {
+                let mark = *error.marker();
+                let span = self.span(EventSpan::empty(mark));
+                Err(YamlError::Syntax {
+                    message: error.info().to_owned(),
+                    span,
+                })
+            }
+            None => Err(YamlError::Syntax {
+                message: "unexpected end of input".to_owned(),
+                span: Span::default(),
+            }),
+        }
+    }
+
+    fn unexpected(&self, span: EventSpan) -> YamlError {
+        YamlError::Syntax {
+            message: "unexpected YAML structure".to_owned(),
+            span: self.span(span),
+        }
+    }
+
+    fn expect_stream_start(&mut self) -> Result<(), YamlError> {
+        match self.next_event()? {
+            (Event::StreamStart, _) => Ok(()),
+            (_, span) => Err(self.unexpected(span)),
+        }
+    }
+
+    /// The root node of the next document, or `None` at the end of the stream.
+    fn next_document(&mut self) -> Result<Option<Node>, YamlError> {
+        match self.next_event()? {
+            (Event::StreamEnd, _) => Ok(None),
+            (Event::DocumentStart(_), _) => {
+                let (event, span) = self.next_event()?;
+                let root = self.node_from(event, span)?;
+                match self.next_event()? {
+                    (Event::DocumentEnd, _) => Ok(Some(root)),
+                    (_, span) => Err(self.unexpected(span)),
+                }
+            }
+            (_, span) => Err(self.unexpected(span)),
+        }
+    }
+
+    /// The span of a further document, if the stream holds one.
+    fn another_document(&mut self) -> Result<Option<Span>, YamlError> {
+        match self.next_event()? {
+            (Event::StreamEnd, _) => Ok(None),
+            (_, span) => Ok(Some(self.span(span))),
+        }
+    }
+
+    fn node_from(&mut self, event: Event<'input>, event_span: EventSpan) -> Result<Node, YamlError> {
+        let span = self.span(event_span);
+        let (node, anchor) = match event {
+            Event::Alias(anchor) => {
+                let mut node = self.anchors.get(&anchor).cloned().ok_or(YamlError::Syntax {
+                    message: "alias to an unknown anchor".to_owned(),
+                    span,
+                })?;
+                node.span = span;
+                return Ok(node);
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                (scalar_node(text, style, tag.as_ref(), span)?, anchor)
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, item_span) = self.next_event()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node_from(event, item_span)?);
+                }
+                (
+                    Node {
+                        span,
+                        kind: NodeKind::Seq(items),
+                    },
+                    anchor,
+                )
+            }
+            Event::MappingStart(anchor, _) => {
+                let mut entries: Vec<Entry> = Vec::new();
+                loop {
+                    let (event, key_event_span) = self.next_event()?;
+                    if matches!(event, Event::MappingEnd) {
+                        break;
+                    }
+                    let key_node = self.node_from(event, key_event_span)?;
+                    let key = match key_node.kind {
+                        NodeKind::Str { value, .. } => value,
+                        NodeKind::Int(i) => i.to_string(),
+                        NodeKind::Bool(b) => b.to_string(),
+                        NodeKind::Float(f) => f.to_string(),
+                        NodeKind::Null | NodeKind::Seq(_) | NodeKind::Map(_) => {
+                            return Err(YamlError::ComplexKey {
+                                span: key_node.span,
+                            })
+                        }
+                    };
+                    let (event, value_span) = self.next_event()?;
+                    let value = self.node_from(event, value_span)?;
+                    if let Some(first) = entries.iter().find(|entry| entry.key == key) {
+                        return Err(YamlError::DuplicateKey {
+                            key,
+                            span: key_node.span,
+                            first: first.key_span,
+                        });
+                    }
+                    entries.push(Entry {
+                        key,
+                        key_span: key_node.span,
+                        value,
+                    });
+                }
+                (
+                    Node {
+                        span,
+                        kind: NodeKind::Map(entries),
+                    },
+                    anchor,
+                )
+            }
+            _ => return Err(self.unexpected(event_span)),
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+}
+
+fn scalar_node(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Cow<'_, Tag>>,
+    span: Span,
+) -> Result<Node, YamlError> {
+    let kind = match CoreScalar::parse_from_cow_and_metadata(text.clone(), style, tag) {
+        Some(CoreScalar::Null) => NodeKind::Null,
+        Some(CoreScalar::Boolean(b)) => NodeKind::Bool(b),
+        Some(CoreScalar::Integer(i)) => NodeKind::Int(i),
+        Some(CoreScalar::FloatingPoint(f)) => NodeKind::Float(f.into_inner()),
+        Some(CoreScalar::String(value)) => NodeKind::Str {
+            value: value.into_owned(),
+            style,
+        },
+        None => {
+            return Err(YamlError::BadTaggedValue {
+                text: text.into_owned(),
+                tag: tag.map_or_else(String::new, |tag| format!("{}{}", tag.handle, tag.suffix)),
+                span,
+            })
+        }
+    };
+    Ok(Node { span, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_line_and_column_of_values_and_keys() {
+        let root = parse_document("a: 1\nb:\n  c: \"x\"\n").expect("valid yaml");
+        let b = root.get("b").expect("b");
+        let c = b.value.get("c").expect("c");
+        assert_eq!((c.key_span.line, c.key_span.column), (3, 3));
+        assert_eq!((c.value.span.line, c.value.span.column), (3, 6));
+        assert_eq!(c.value.as_str(), Some("x"));
+    }
+
+    #[test]
+    fn byte_offsets_account_for_multibyte_characters() {
+        let source = "a: \"é\"\nb: x\n";
+        let root = parse_document(source).expect("valid yaml");
+        let b = &root.get("b").expect("b").value;
+        assert_eq!(&source[b.span.offset..b.span.offset + b.span.len], "x");
+    }
+
+    #[test]
+    fn types_plain_scalars_but_not_quoted_ones() {
+        let root = parse_document("n: 3\ns: \"3\"\nt: true\nz: ~\n").expect("valid yaml");
+        assert_eq!(root.get("n").expect("n").value.kind, NodeKind::Int(3));
+        assert!(matches!(root.get("s").expect("s").value.kind, NodeKind::Str { .. }));
+        assert_eq!(root.get("t").expect("t").value.kind, NodeKind::Bool(true));
+        assert_eq!(root.get("z").expect("z").value.kind, NodeKind::Null);
+    }
+
+    #[test]
+    fn refuses_duplicate_keys() {
+        let error = parse_document("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
+        assert!(matches!(error, YamlError::DuplicateKey { ref key, span, .. } if key == "a" && span.line == 3));
+    }
+
+    #[test]
+    fn resolves_aliases() {
+        let root = parse_document("a: &x {k: v}\nb: *x\n").expect("valid yaml");
+        assert_eq!(root.get("b").expect("b").value.to_json(), serde_json::json!({"k": "v"}));
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_position() {
+        let error = parse_document("a: [1, 2\nb: 3\n").expect_err("unclosed");
+        assert!(matches!(error, YamlError::Syntax { .. }));
+        assert!(error.span().expect("span").line >= 1);
+    }
+
+    #[test]
+    fn streams_list_items() {
+        let mut stream = SeqStream::from_chars("- {a: 1}\n- {a: 2}\n".chars());
+        let first = stream.next_item().expect("ok").expect("item");
+        assert_eq!(first.to_json(), serde_json::json!({"a": 1}));
+        assert!(stream.next_item().expect("ok").is_some());
+        assert!(stream.next_item().expect("ok").is_none());
+    }
+}
