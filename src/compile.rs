@@ -99,9 +99,9 @@ impl CompileError {
     pub fn help(&self) -> Option<String> {
         match self {
             CompileError::ConstantOverridden { field, .. } => Some(format!("remove `{field}`: flowc fills it")),
-            CompileError::BadPhone { .. } => Some(
-                "write numbers in E.164: `+`, the country code, then the number, e.g. +919876543210".to_owned(),
-            ),
+            CompileError::BadPhone { .. } => {
+                Some("write numbers in E.164: `+`, the country code, then the number, e.g. +919876543210".to_owned())
+            }
             CompileError::NotAMapping { .. } => None,
         }
     }
@@ -130,10 +130,8 @@ fn compile_messaging_object(value: &mut Value, warnings: &mut Vec<Warning>) -> R
             ("type", "interactive"),
         ],
     )?;
-    if let Some(to) = object.get_mut("to") {
-        if let Value::String(number) = to {
-            *number = normalise_recipients(number)?;
-        }
+    if let Some(Value::String(number)) = object.get_mut("to") {
+        *number = normalise_recipients(number)?;
     }
     let Some(interactive) = object.get_mut("interactive") else {
         return Ok(());
@@ -311,7 +309,10 @@ mod tests {
     #[test]
     fn phone_numbers() {
         assert_eq!(normalise_recipients("+1 (415) 555.0100").as_deref(), Ok("+14155550100"));
-        assert_eq!(normalise_recipients("+911234567890, +14155550100").as_deref(), Ok("+911234567890,+14155550100"));
+        assert_eq!(
+            normalise_recipients("+911234567890, +14155550100").as_deref(),
+            Ok("+911234567890,+14155550100")
+        );
         assert!(normalise_recipients("9876543210").is_err());
         assert!(normalise_recipients("+91 98765 ABCDE").is_err());
         assert!(normalise_recipients("+91,").is_err());

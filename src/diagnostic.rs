@@ -81,18 +81,18 @@ impl Finding {
             TemplateError::Unreadable { .. } => Finding::error(error.to_string()),
             TemplateError::Yaml { file: source, error } => {
                 let help = match error {
-                    YamlError::DuplicateKey { first, .. } => {
-                        Some(format!("it is first set on line {}, column {}", first.line, first.column))
-                    }
+                    YamlError::DuplicateKey { first, .. } => Some(format!(
+                        "it is first set on line {}, column {}",
+                        first.line, first.column
+                    )),
                     YamlError::Syntax { .. } => {
                         Some("a value with `:`, `#`, `{` or `}` in it must be quoted".to_owned())
                     }
                     _ => None,
                 };
-                let finding = Finding::error(error.to_string()).with_help(help);
                 match error.span() {
-                    Some(span) => finding.at(source, span),
-                    None => finding,
+                    Some(span) => Finding::error(error.to_string()).with_help(help).at(source, span),
+                    None => Finding::error(format!("{}: {error}", source.name)).with_help(help),
                 }
             }
             TemplateError::Shape {
@@ -100,14 +100,18 @@ impl Finding {
                 message,
                 span,
                 help,
-            } => Finding::error(message.clone()).with_help(help.clone()).at(source, *span),
+            } => Finding::error(message.clone())
+                .with_help(help.clone())
+                .at(source, *span),
         }
     }
 
     pub fn from_leaf_error(template: &Template, error: &LeafError) -> Finding {
         let help = match error {
             LeafError::Undeclared { help, .. } | LeafError::UnknownHelper { help, .. } => Some(help.clone()),
-            LeafError::Syntax { .. } => Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned()),
+            LeafError::Syntax { .. } => {
+                Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned())
+            }
             LeafError::Unsupported { .. } => None,
         };
         Finding::error(error.to_string())
@@ -118,7 +122,9 @@ impl Finding {
     /// The findings for one set of values that did not compile: one per broken rule.
     pub fn from_problem(template: &Template, row: Option<&RowRef>, problem: &Problem) -> Vec<Finding> {
         let at_pointer = |message: String, pointer: &str, help: Option<String>| {
-            let span = template.key_span_at(pointer).filter(|_| message.starts_with("unknown field"));
+            let span = template
+                .key_span_at(pointer)
+                .filter(|_| message.starts_with("unknown field"));
             let mut finding = Finding::error(message)
                 .with_help(help)
                 .at(&template.source, span.unwrap_or_else(|| template.span_at(pointer)))
@@ -190,7 +196,7 @@ impl Printer {
             GraphicalTheme::none()
         };
         Printer {
-            handler: GraphicalReportHandler::new_themed(theme).with_width(100),
+            handler: GraphicalReportHandler::new_themed(theme).with_wrap_lines(false),
         }
     }
 
@@ -259,7 +265,10 @@ impl Diagnostic for View<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.finding.help.as_ref().map(|help| Box::new(help) as Box<dyn fmt::Display>)
+        self.finding
+            .help
+            .as_ref()
+            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {

@@ -26,6 +26,13 @@ pub enum Problem {
     Invalid(Vec<Violation>),
 }
 
+/// A template whose string values do not compile, with every problem found.
+#[derive(Debug)]
+pub struct Rejected {
+    pub template: Template,
+    pub errors: Vec<LeafError>,
+}
+
 pub struct MessageCompiler {
     template: Template,
     renderer: Renderer,
@@ -35,10 +42,10 @@ pub struct MessageCompiler {
 }
 
 impl MessageCompiler {
-    pub fn new(template: Template) -> Result<MessageCompiler, (Template, Vec<LeafError>)> {
+    pub fn new(template: Template) -> Result<MessageCompiler, Box<Rejected>> {
         let renderer = match Renderer::new(&template) {
             Ok(renderer) => renderer,
-            Err(errors) => return Err((template, errors)),
+            Err(errors) => return Err(Box::new(Rejected { template, errors })),
         };
         Ok(MessageCompiler {
             required: template.vars.iter().map(|var| var.is_required()).collect(),

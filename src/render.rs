@@ -24,8 +24,8 @@ use crate::yaml::{Node, NodeKind, Span};
 pub const HELPERS: &[&str] = &["upper", "lower", "trim", "truncate", "default"];
 
 const BUILT_IN_HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
-    "not", "len",
+    "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not",
+    "len",
 ];
 
 /// A template problem found while compiling its string values.
@@ -150,12 +150,7 @@ impl Renderer {
     /// Renders the body for one set of values, given in the order of `vars`.
     pub fn render(&self, values: &[Value]) -> Result<Value, RenderFailure> {
         let context = if self.needs_context {
-            let map: Map<String, Value> = self
-                .var_names
-                .iter()
-                .cloned()
-                .zip(values.iter().cloned())
-                .collect();
+            let map: Map<String, Value> = self.var_names.iter().cloned().zip(values.iter().cloned()).collect();
             Some(Context::wraps(map).map_err(|error| RenderFailure {
                 pointer: String::new(),
                 message: error.to_string(),
@@ -209,12 +204,7 @@ impl Renderer {
         }
     }
 
-    fn render_engine(
-        &self,
-        name: &str,
-        context: Option<&Context>,
-        pointer: &str,
-    ) -> Result<Value, RenderFailure> {
+    fn render_engine(&self, name: &str, context: Option<&Context>, pointer: &str) -> Result<Value, RenderFailure> {
         let fail = |message: String| RenderFailure {
             pointer: pointer.to_owned(),
             message,
@@ -379,11 +369,17 @@ impl LeafCompiler<'_> {
                 }
                 TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
                     let span = at();
-                    self.errors.push(LeafError::Unsupported { what: "decorators", span });
+                    self.errors.push(LeafError::Unsupported {
+                        what: "decorators",
+                        span,
+                    });
                 }
                 _ => {
                     let span = at();
-                    self.errors.push(LeafError::Unsupported { what: "these expressions", span });
+                    self.errors.push(LeafError::Unsupported {
+                        what: "these expressions",
+                        span,
+                    });
                 }
             }
         }
@@ -392,16 +388,15 @@ impl LeafCompiler<'_> {
     fn check_helper(&mut self, helper: &HelperTemplate, at: Span, depth: usize) {
         let is_call = !helper.params.is_empty() || !helper.hash.is_empty() || helper.block;
         match &helper.name {
-            Parameter::Name(name) if is_call || is_helper(name) => {
-                if !is_helper(name) {
-                    let known = BUILT_IN_HELPERS.iter().chain(HELPERS).copied();
-                    self.errors.push(LeafError::UnknownHelper {
-                        name: name.clone(),
-                        span: at,
-                        help: did_you_mean(name, known)
-                            .unwrap_or_else(|| format!("the helpers are {}", HELPERS.join(", "))),
-                    });
-                }
+            Parameter::Name(name) if is_helper(name) => {}
+            Parameter::Name(name) if is_call => {
+                let known = BUILT_IN_HELPERS.iter().chain(HELPERS).copied();
+                self.errors.push(LeafError::UnknownHelper {
+                    name: name.clone(),
+                    span: at,
+                    help: did_you_mean(name, known)
+                        .unwrap_or_else(|| format!("the helpers are {}", HELPERS.join(", "))),
+                });
             }
             Parameter::Name(name) => self.check_variable(name, at, depth),
             Parameter::Path(path) => self.check_path(path, at, depth),
@@ -500,7 +495,10 @@ fn leaf_position(source: &str, text: &str, style: ScalarStyle, span: Span, line:
     if written != text || line != 1 || text.contains('\n') {
         return span;
     }
-    let byte = text.char_indices().nth(column.saturating_sub(1)).map_or(text.len(), |(b, _)| b);
+    let byte = text
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len(), |(b, _)| b);
     let rest = &text[byte..];
     let len = rest.find("}}").map_or(rest.len(), |end| end + 2);
     Span {
@@ -519,7 +517,10 @@ pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Resul
             if let Some((_, value)) = overrides.iter().rev().find(|(key, _)| *key == var.name) {
                 return Ok(Value::String(value.clone()));
             }
-            var.example.clone().or_else(|| var.default.clone()).ok_or_else(|| var.name.clone())
+            var.example
+                .clone()
+                .or_else(|| var.default.clone())
+                .ok_or_else(|| var.name.clone())
         })
         .collect()
 }

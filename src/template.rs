@@ -70,36 +70,42 @@ const TOP_LEVEL_KEYS: &[&str] = &["description", "vars", "messaging_object", "ex
 const VAR_KEYS: &[&str] = &["example", "default", "description"];
 
 impl Template {
-    pub fn load(path: &Path) -> Result<Template, TemplateError> {
+    pub fn load(path: &Path) -> Result<Template, Box<TemplateError>> {
         let name = path.display().to_string();
-        let text = std::fs::read(path).map_err(|error| TemplateError::Unreadable {
-            path: name.clone(),
-            reason: io_reason(&error),
+        let text = std::fs::read(path).map_err(|error| {
+            Box::new(TemplateError::Unreadable {
+                path: name.clone(),
+                reason: io_reason(&error),
+            })
         })?;
-        let text = String::from_utf8(text).map_err(|error| TemplateError::Unreadable {
-            path: name.clone(),
-            reason: format!(
-                "it is not UTF-8 (invalid byte at offset {})",
-                error.utf8_error().valid_up_to()
-            ),
+        let text = String::from_utf8(text).map_err(|error| {
+            Box::new(TemplateError::Unreadable {
+                path: name.clone(),
+                reason: format!(
+                    "it is not UTF-8 (invalid byte at offset {})",
+                    error.utf8_error().valid_up_to()
+                ),
+            })
         })?;
         Template::parse(name, text)
     }
 
-    pub fn parse(name: String, text: String) -> Result<Template, TemplateError> {
+    pub fn parse(name: String, text: String) -> Result<Template, Box<TemplateError>> {
         let source = SourceFile {
             name,
             text: Arc::from(text),
         };
         let root = match yaml::parse_document(&source.text) {
             Ok(root) => root,
-            Err(error) => return Err(TemplateError::Yaml { file: source, error }),
+            Err(error) => return Err(Box::new(TemplateError::Yaml { file: source, error })),
         };
-        let shape_error = |message: String, span: Span, help: Option<String>| TemplateError::Shape {
-            file: source.clone(),
-            message,
-            span,
-            help,
+        let shape_error = |message: String, span: Span, help: Option<String>| {
+            Box::new(TemplateError::Shape {
+                file: source.clone(),
+                message,
+                span,
+                help,
+            })
         };
         let Some(entries) = root.as_map() else {
             return Err(shape_error(
@@ -113,9 +119,10 @@ impl Template {
                 return Err(shape_error(
                     format!("unknown template key `{}`", entry.key),
                     entry.key_span,
-                    Some(did_you_mean(&entry.key, TOP_LEVEL_KEYS.iter().copied()).unwrap_or_else(
-                        || format!("a template has the keys {}", TOP_LEVEL_KEYS.join(", ")),
-                    )),
+                    Some(
+                        did_you_mean(&entry.key, TOP_LEVEL_KEYS.iter().copied())
+                            .unwrap_or_else(|| format!("a template has the keys {}", TOP_LEVEL_KEYS.join(", "))),
+                    ),
                 ));
             }
         }
@@ -140,10 +147,7 @@ impl Template {
         if root.get("messaging_object").is_none() {
             return Err(shape_error(
                 "the template has no `messaging_object`".to_owned(),
-                Span {
-                    len: 0,
-                    ..root.span
-                },
+                Span { len: 0, ..root.span },
                 Some("`messaging_object` holds the message: `to` and `interactive`".to_owned()),
             ));
         }
@@ -222,7 +226,10 @@ fn parse_vars(entry: &Entry) -> Result<Vec<VarDecl>, ShapeProblem> {
         NodeKind::Null => return Ok(Vec::new()),
         _ => {
             return Err((
-                format!("`vars` must be a mapping of variable names, found {}", entry.value.type_name()),
+                format!(
+                    "`vars` must be a mapping of variable names, found {}",
+                    entry.value.type_name()
+                ),
                 entry.value.span,
                 Some("for example `vars: { name: { example: \"Asha\" } }`".to_owned()),
             ))
@@ -257,9 +264,10 @@ fn parse_vars(entry: &Entry) -> Result<Vec<VarDecl>, ShapeProblem> {
                             return Err((
                                 format!("unknown key `{other}` in the declaration of `{}`", var.key),
                                 field.key_span,
-                                Some(did_you_mean(other, VAR_KEYS.iter().copied()).unwrap_or_else(
-                                    || format!("a variable takes {}", VAR_KEYS.join(", ")),
-                                )),
+                                Some(
+                                    did_you_mean(other, VAR_KEYS.iter().copied())
+                                        .unwrap_or_else(|| format!("a variable takes {}", VAR_KEYS.join(", "))),
+                                ),
                             ))
                         }
                     }
@@ -301,16 +309,15 @@ pub(crate) fn io_reason(error: &std::io::Error) -> String {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Template, TemplateError> {
+    fn parse(text: &str) -> Result<Template, Box<TemplateError>> {
         Template::parse("t.yaml".to_owned(), text.to_owned())
     }
 
     #[test]
     fn reads_vars_and_body() {
-        let template = parse(
-            "vars:\n  name: { example: Asha }\n  city: { default: Pune }\nmessaging_object:\n  to: x\n",
-        )
-        .expect("valid");
+        let template =
+            parse("vars:\n  name: { example: Asha }\n  city: { default: Pune }\nmessaging_object:\n  to: x\n")
+                .expect("valid");
         assert_eq!(template.vars.len(), 2);
         assert!(template.vars[0].is_required());
         assert!(!template.vars[1].is_required());
@@ -320,8 +327,10 @@ mod tests {
     #[test]
     fn unknown_top_level_key_suggests_the_nearest() {
         let error = parse("messaging_objct: {}\n").expect_err("unknown key");
-        match error {
-            TemplateError::Shape { message, help, span, .. } => {
+        match *error {
+            TemplateError::Shape {
+                message, help, span, ..
+            } => {
                 assert!(message.contains("messaging_objct"));
                 assert_eq!(help.as_deref(), Some("did you mean `messaging_object`?"));
                 assert_eq!((span.line, span.column), (1, 1));

@@ -93,7 +93,11 @@ impl BodyValidator {
                 let help = subschema
                     .and_then(|schema| schema["properties"][property]["description"].as_str())
                     .map(str::to_owned);
-                (format!("`{field}` is missing the required field `{property}`"), help, pointer)
+                (
+                    format!("`{field}` is missing the required field `{property}`"),
+                    help,
+                    pointer,
+                )
             }
             ValidationErrorKind::MaxLength { limit } => (
                 format!(
@@ -126,7 +130,11 @@ impl BodyValidator {
                 )
             }
             ValidationErrorKind::Type { kind } => (
-                format!("`{field}` must be {}, found {}", type_words(kind), json_type(error.instance())),
+                format!(
+                    "`{field}` must be {}, found {}",
+                    type_words(kind),
+                    json_type(error.instance())
+                ),
                 description,
                 pointer,
             ),

@@ -58,7 +58,7 @@ pub enum YamlError {
     BadTaggedValue { text: String, tag: String, span: Span },
     #[error("expected a single YAML document, found a second one")]
     SecondDocument { span: Span },
-    #[error("the file is empty")]
+    #[error("the file is empty: it holds no YAML value")]
     Empty,
 }
 
@@ -246,11 +246,7 @@ impl Positions {
     fn byte(&self, char_index: usize) -> usize {
         match self {
             Positions::Ascii => char_index,
-            Positions::Table(table) => table
-                .get(char_index)
-                .or(table.last())
-                .copied()
-                .unwrap_or(0),
+            Positions::Table(table) => table.get(char_index).or(table.last()).copied().unwrap_or(0),
         }
     }
 }
@@ -348,9 +344,7 @@ impl<'input, I: Input> Builder<'input, I> {
                 node.span = span;
                 return Ok(node);
             }
-            Event::Scalar(text, style, anchor, tag) => {
-                (scalar_node(text, style, tag.as_ref(), span)?, anchor)
-            }
+            Event::Scalar(text, style, anchor, tag) => (scalar_node(text, style, tag.as_ref(), span)?, anchor),
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
                 loop {
@@ -382,9 +376,7 @@ impl<'input, I: Input> Builder<'input, I> {
                         NodeKind::Bool(b) => b.to_string(),
                         NodeKind::Float(f) => f.to_string(),
                         NodeKind::Null | NodeKind::Seq(_) | NodeKind::Map(_) => {
-                            return Err(YamlError::ComplexKey {
-                                span: key_node.span,
-                            })
+                            return Err(YamlError::ComplexKey { span: key_node.span })
                         }
                     };
                     let (event, value_span) = self.next_event()?;

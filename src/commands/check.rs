@@ -89,7 +89,11 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Prin
                 super::data_name(data_path),
                 counts.ok,
                 counts.failed,
-                if counts.broken { " (the file could not be read to its end)" } else { "" }
+                if counts.broken {
+                    " (the file could not be read to its end)"
+                } else {
+                    ""
+                }
             ));
             if counts.failed > 0 {
                 ExitStatus::Invalid

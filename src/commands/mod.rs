@@ -56,21 +56,25 @@ pub fn run(command: Command) -> ExitStatus {
 fn prepare(path: &Path, printer: &Printer) -> Result<MessageCompiler, ExitStatus> {
     let template = Template::load(path).map_err(|error| {
         printer.print(&Finding::from_template_error(&error));
-        match error {
+        match *error {
             TemplateError::Unreadable { .. } => ExitStatus::Usage,
             _ => ExitStatus::Invalid,
         }
     })?;
-    MessageCompiler::new(template).map_err(|(template, errors)| {
-        for error in &errors {
-            printer.print(&Finding::from_leaf_error(&template, error));
+    MessageCompiler::new(template).map_err(|rejected| {
+        for error in &rejected.errors {
+            printer.print(&Finding::from_leaf_error(&rejected.template, error));
         }
         ExitStatus::Invalid
     })
 }
 
 /// `--var` keys must be declared: a typo would otherwise be silently ignored.
-fn check_overrides(compiler: &MessageCompiler, overrides: &[(String, String)], printer: &Printer) -> Result<(), ExitStatus> {
+fn check_overrides(
+    compiler: &MessageCompiler,
+    overrides: &[(String, String)],
+    printer: &Printer,
+) -> Result<(), ExitStatus> {
     let mut status = Ok(());
     for (key, _) in overrides {
         if compiler.template().var_index(key).is_none() {
@@ -91,12 +95,20 @@ fn check_overrides(compiler: &MessageCompiler, overrides: &[(String, String)], p
 }
 
 /// The example values of the template, or what is missing to render it.
-fn examples(compiler: &MessageCompiler, overrides: &[(String, String)], printer: &Printer) -> Result<Vec<Value>, ExitStatus> {
+fn examples(
+    compiler: &MessageCompiler,
+    overrides: &[(String, String)],
+    printer: &Printer,
+) -> Result<Vec<Value>, ExitStatus> {
     example_values(&compiler.template().vars, overrides).map_err(|name| {
         let template = compiler.template();
         let span = template.vars.iter().find(|var| var.name == name).map(|var| var.span);
-        let mut finding = Finding::error(format!("variable `{name}` has no `example` or `default` to render with"))
-            .with_help(Some(format!("add `example:` to its declaration, or pass --var {name}=VALUE")));
+        let mut finding = Finding::error(format!(
+            "variable `{name}` has no `example` or `default` to render with"
+        ))
+        .with_help(Some(format!(
+            "add `example:` to its declaration, or pass --var {name}=VALUE"
+        )));
         finding.source = Some(template.source.clone());
         finding.span = span;
         printer.print(&finding);
@@ -129,7 +141,12 @@ fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Pr
     }
 }
 
-fn report_warnings(compiler: &MessageCompiler, row: Option<&RowRef>, warnings: &[crate::compile::Warning], printer: &Printer) {
+fn report_warnings(
+    compiler: &MessageCompiler,
+    row: Option<&RowRef>,
+    warnings: &[crate::compile::Warning],
+    printer: &Printer,
+) {
     for warning in warnings {
         printer.print(&Finding::from_warning(compiler.template(), row, warning));
     }
@@ -163,8 +180,13 @@ fn write_line(out: &mut impl Write, body: &Value, pretty: bool) -> io::Result<()
 fn template_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path)
-            .map_err(|error| format!("cannot read `{}`: {}", path.display(), crate::template::io_reason(&error)))?;
+        let metadata = std::fs::metadata(path).map_err(|error| {
+            format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                crate::template::io_reason(&error)
+            )
+        })?;
         if metadata.is_dir() {
             let mut found = Vec::new();
             collect_templates(path, &mut found)

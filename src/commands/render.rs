@@ -32,7 +32,10 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
         return match compiler.compile_values(&values) {
             Ok(message) => {
                 report_warnings(&compiler, None, &message.warnings, printer);
-                finish(write_line(&mut out, &message.body, true).and_then(|()| out.flush()), printer)
+                finish(
+                    write_line(&mut out, &message.body, true).and_then(|()| out.flush()),
+                    printer,
+                )
             }
             Err(problem) => {
                 report_problem(&compiler, None, &problem, printer);
@@ -41,9 +44,15 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
         };
     };
     let rows = open_data(&compiler, data_path, printer)?;
-    let counts = process_rows(&compiler, data_path, rows, &options.vars, options.fail_fast, printer, |body| {
-        write_line(&mut out, body, false)
-    });
+    let counts = process_rows(
+        &compiler,
+        data_path,
+        rows,
+        &options.vars,
+        options.fail_fast,
+        printer,
+        |body| write_line(&mut out, body, false),
+    );
     let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
     let counts = match flushed {
         Ok(counts) => counts,
@@ -61,9 +70,17 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
         counts.ok,
         if counts.ok == 1 { "" } else { "s" },
         counts.failed,
-        if counts.broken { " (the data file could not be read to its end)" } else { "" },
+        if counts.broken {
+            " (the data file could not be read to its end)"
+        } else {
+            ""
+        },
     ));
-    Ok(if counts.failed > 0 { ExitStatus::Invalid } else { ExitStatus::Ok })
+    Ok(if counts.failed > 0 {
+        ExitStatus::Invalid
+    } else {
+        ExitStatus::Ok
+    })
 }
 
 fn finish(written: io::Result<()>, printer: &Printer) -> Result<ExitStatus, ExitStatus> {

@@ -20,12 +20,20 @@ pub struct CsvRows {
 
 impl CsvRows {
     pub(super) fn new(input: Box<dyn BufRead + Send>, columns: Columns, required: &[bool]) -> Result<Self, DataError> {
-        let mut reader = ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);
-        let header_record = reader.byte_headers().map_err(|error| columns.broken("row 1".to_owned(), error.to_string()))?;
+        let mut reader = ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(input);
+        let header_record = reader
+            .byte_headers()
+            .map_err(|error| columns.broken("row 1".to_owned(), error.to_string()))?;
         let mut header = Vec::with_capacity(header_record.len());
         for (index, field) in header_record.iter().enumerate() {
             let name = std::str::from_utf8(field).map_err(|_| {
-                columns.broken("row 1".to_owned(), format!("column {} of the header is not valid UTF-8", index + 1))
+                columns.broken(
+                    "row 1".to_owned(),
+                    format!("column {} of the header is not valid UTF-8", index + 1),
+                )
             })?;
             // Spreadsheets often save a byte-order mark and stray spaces around names.
             header.push(name.trim_start_matches('\u{feff}').trim().to_owned());
@@ -33,7 +41,11 @@ impl CsvRows {
         let mut column_of_var = Vec::with_capacity(columns.var_names.len());
         let mut missing = Vec::new();
         for (var, is_required) in columns.var_names.iter().zip(required) {
-            let mut found = header.iter().enumerate().filter(|(_, name)| *name == var).map(|(index, _)| index);
+            let mut found = header
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| *name == var)
+                .map(|(index, _)| index);
             let index = found.next();
             if found.next().is_some() {
                 return Err(DataError::DuplicateColumn {
@@ -92,7 +104,10 @@ impl CsvRows {
                 self.columns.bad_row(
                     number,
                     Some(self.header[index].clone()),
-                    format!("the value is not valid UTF-8 (bad byte at position {})", error.valid_up_to() + 1),
+                    format!(
+                        "the value is not valid UTF-8 (bad byte at position {})",
+                        error.valid_up_to() + 1
+                    ),
                 )
             })?;
             values.push(Some(Value::String(text.to_owned())));

@@ -33,10 +33,10 @@ impl JsonArrayRows {
 
     fn next_byte_skipping_space(&mut self) -> Result<Option<u8>, DataError> {
         loop {
-            let buffer = self
-                .reader
-                .fill_buf()
-                .map_err(|error| self.columns.broken(format!("after row {}", self.index), error.to_string()))?;
+            let buffer = self.reader.fill_buf().map_err(|error| {
+                self.columns
+                    .broken(format!("after row {}", self.index), error.to_string())
+            })?;
             let Some(&byte) = buffer.first() else {
                 return Ok(None);
             };
@@ -50,10 +50,10 @@ impl JsonArrayRows {
 
     fn peek_byte_skipping_space(&mut self) -> Result<Option<u8>, DataError> {
         loop {
-            let buffer = self
-                .reader
-                .fill_buf()
-                .map_err(|error| self.columns.broken(format!("after row {}", self.index), error.to_string()))?;
+            let buffer = self.reader.fill_buf().map_err(|error| {
+                self.columns
+                    .broken(format!("after row {}", self.index), error.to_string())
+            })?;
             match buffer.first() {
                 None => return Ok(None),
                 Some(byte) if byte.is_ascii_whitespace() => self.reader.consume(1),
@@ -68,8 +68,18 @@ impl JsonArrayRows {
             ArrayState::Start => {
                 match self.next_byte_skipping_space()? {
                     Some(b'[') => {}
-                    None => return Err(self.columns.broken("the file".to_owned(), "is empty; expected a JSON array of objects".to_owned())),
-                    Some(_) => return Err(self.columns.broken("the file".to_owned(), "expected a JSON array of objects, starting with `[`".to_owned())),
+                    None => {
+                        return Err(self.columns.broken(
+                            "the file".to_owned(),
+                            "is empty; expected a JSON array of objects".to_owned(),
+                        ))
+                    }
+                    Some(_) => {
+                        return Err(self.columns.broken(
+                            "the file".to_owned(),
+                            "expected a JSON array of objects, starting with `[`".to_owned(),
+                        ))
+                    }
                 }
                 self.state = ArrayState::Items;
                 if self.peek_byte_skipping_space()? == Some(b']') {
@@ -84,7 +94,12 @@ impl JsonArrayRows {
                     self.state = ArrayState::Done;
                     return Ok(None);
                 }
-                None => return Err(self.columns.broken(format!("after row {}", self.index), "the array is not closed with `]`".to_owned())),
+                None => {
+                    return Err(self.columns.broken(
+                        format!("after row {}", self.index),
+                        "the array is not closed with `]`".to_owned(),
+                    ))
+                }
                 Some(byte) => {
                     return Err(self.columns.broken(
                         format!("after row {}", self.index),
@@ -98,12 +113,16 @@ impl JsonArrayRows {
         if self.peek_byte_skipping_space()? != Some(b'{') {
             // Only objects are read one by one: a bare number would need a byte of look-ahead
             // that the stream cannot give back.
-            return Err(self.columns.broken(format!("row {row}"), "expected an object of named values".to_owned()));
+            return Err(self
+                .columns
+                .broken(format!("row {row}"), "expected an object of named values".to_owned()));
         }
         let mut deserializer = serde_json::Deserializer::from_reader(&mut self.reader);
-        let value = Value::deserialize(&mut deserializer)
-            .map_err(|error| self.columns.broken(format!("row {row}"), format!("invalid JSON: {error}")))?;
-        self.columns.from_object(row, value).map(Some)
+        let value = Value::deserialize(&mut deserializer).map_err(|error| {
+            self.columns
+                .broken(format!("row {row}"), format!("invalid JSON: {}", json_error(&error)))
+        })?;
+        self.columns.row_from_object(row, value).map(Some)
     }
 }
 
@@ -163,16 +182,32 @@ impl Iterator for JsonLinesRows {
                     }
                     let row = self.line;
                     return Some(match serde_json::from_slice::<Value>(text) {
-                        Ok(value) => self.columns.from_object(row, value),
-                        Err(error) => Err(self.columns.bad_row(row, None, format!("invalid JSON: {error}"))),
+                        Ok(value) => self.columns.row_from_object(row, value),
+                        Err(error) => {
+                            Err(self
+                                .columns
+                                .bad_row(row, None, format!("invalid JSON: {}", json_error(&error))))
+                        }
                     });
                 }
                 Err(error) => {
                     self.done = true;
-                    return Some(Err(self.columns.broken(format!("line {}", self.line + 1), error.to_string())));
+                    return Some(Err(self
+                        .columns
+                        .broken(format!("line {}", self.line + 1), error.to_string())));
                 }
             }
         }
         None
+    }
+}
+
+/// serde_json's message without its position, which counts from the start of the item, not
+/// of the file; the row number already says where.
+fn json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_owned(),
+        None => text,
     }
 }

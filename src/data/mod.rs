@@ -67,7 +67,7 @@ pub enum DataError {
     #[error("{path}: the header has the column `{column}` twice")]
     DuplicateColumn { path: String, column: String },
     /// A row that cannot be used; the rows after it still can.
-    #[error("{path}: row {row}{}: {message}", column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
+    #[error("{path} row {row}{}: {message}", column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
     BadRow {
         path: String,
         row: u64,
@@ -109,7 +109,11 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn quoted(names: &[String]) -> String {
-    names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A stream of rows from any supported format.
@@ -157,13 +161,17 @@ impl Columns {
     }
 
     /// Takes the declared variables out of a JSON or YAML object row.
-    fn from_object(&self, row: u64, value: Value) -> Result<Row, DataError> {
+    fn row_from_object(&self, row: u64, value: Value) -> Result<Row, DataError> {
         match value {
             Value::Object(mut object) => Ok(Row {
                 number: row,
                 values: self.var_names.iter().map(|name| object.remove(name)).collect(),
             }),
-            other => Err(self.bad_row(row, None, format!("expected an object of named values, found {}", kind(&other)))),
+            other => Err(self.bad_row(
+                row,
+                None,
+                format!("expected an object of named values, found {}", kind(&other)),
+            )),
         }
     }
 

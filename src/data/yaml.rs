@@ -45,7 +45,7 @@ impl Iterator for YamlRows {
         match item {
             Ok(Some(node)) => {
                 self.index += 1;
-                Some(self.columns.from_object(self.index, node.to_json()))
+                Some(self.columns.row_from_object(self.index, node.to_json()))
             }
             Ok(None) => {
                 self.done = true;

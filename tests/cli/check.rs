@@ -1,0 +1,93 @@
+//! `flowc check`: templates in CI, and the pre-flight of a campaign's data file.
+
+use crate::support::{flowc, run, Scratch, BASE_TEMPLATE};
+
+#[test]
+fn checks_every_shipped_template_by_default() {
+    let outcome = run(flowc().arg("check"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    for name in [
+        "appointment-booking",
+        "feedback-survey",
+        "lead-capture",
+        "service-booking",
+    ] {
+        assert!(
+            outcome.stdout.contains(&format!("ok    templates/{name}.yaml")),
+            "{}",
+            outcome.stdout
+        );
+    }
+    assert!(
+        outcome.stdout.ends_with("templates checked: 4 ok, 0 failed\n") || outcome.stdout.contains(" ok, 0 failed\n")
+    );
+}
+
+#[test]
+fn a_bad_template_fails_the_run_and_the_others_still_pass() {
+    let scratch = Scratch::new();
+    scratch.write("good.yaml", BASE_TEMPLATE);
+    scratch.write("bad.yaml", BASE_TEMPLATE.replace("footer:", "foter:"));
+    scratch.write("bad.fixtures.yaml", "not a template: [");
+    let outcome = run(flowc().arg("check").arg(scratch.path()));
+    assert_eq!(outcome.code, 1);
+    assert!(outcome.stdout.contains("FAIL  "), "{}", outcome.stdout);
+    assert!(outcome.stdout.contains("bad.yaml"));
+    assert!(outcome.stdout.contains("ok    "));
+    assert!(
+        outcome.stdout.contains("2 templates checked: 1 ok, 1 failed"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(outcome.stderr.contains("unknown field `foter`"));
+}
+
+#[test]
+fn data_preflight_counts_valid_and_invalid_rows() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write("rows.csv", "name,phone,ref\nA,+14155550100,1\nB,0044 20 7946 0000,2\n");
+    let outcome = run(flowc().arg("check").arg(&template).arg("--data").arg(&data));
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stderr.contains("rows.csv row 3: `to` has no country code"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("rows.csv: 1 rows valid, 1 invalid"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stdout.contains("FAIL"));
+}
+
+#[test]
+fn data_needs_exactly_one_template() {
+    let outcome = run(flowc().args(["check", "templates", "--data", "tests/data/contacts.csv"]));
+    assert_eq!(outcome.code, 2);
+    assert!(
+        outcome.stderr.contains("--data needs exactly one template, found 4"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn missing_path_is_a_usage_error() {
+    let outcome = run(flowc().args(["check", "no-such-dir"]));
+    assert_eq!(outcome.code, 2);
+    assert!(
+        outcome.stderr.contains("cannot read `no-such-dir`: no such file"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn directory_without_templates_is_a_usage_error() {
+    let scratch = Scratch::new();
+    let outcome = run(flowc().arg("check").arg(scratch.path()));
+    assert_eq!(outcome.code, 2);
+    assert!(outcome.stderr.contains("no templates found"));
+}

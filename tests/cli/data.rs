@@ -1,0 +1,237 @@
+//! Data files: every format, streaming order, stdin, --fail-fast and a closed pipe.
+
+use std::process::Stdio;
+
+use serde_json::json;
+
+use crate::support::{bodies, flowc, flowc_process, run, Scratch, BASE_TEMPLATE};
+
+fn render_data(scratch: &Scratch, name: &str, contents: &str) -> crate::support::Outcome {
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write(name, contents);
+    run(flowc().arg("render").arg(&template).arg("--data").arg(&data))
+}
+
+fn refs(stdout: &str) -> Vec<serde_json::Value> {
+    bodies(stdout)
+        .iter()
+        .map(|body| body["extra_info"]["ref"].clone())
+        .collect()
+}
+
+#[test]
+fn csv_with_bom_and_extra_columns() {
+    let scratch = Scratch::new();
+    let outcome = render_data(
+        &scratch,
+        "rows.csv",
+        "\u{feff}name,phone,ref,unused\nA,+14155550100,1,x\n",
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(refs(&outcome.stdout), [json!("1")]);
+    assert_eq!(outcome.stderr, "1 row rendered, 0 failed\n");
+}
+
+#[test]
+fn json_array_keeps_types_in_lone_variables() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE
+            .replace(
+                "data: { who: \"{{name}}\" }",
+                "data: { who: \"{{name}}\", n: \"{{n}}\" }",
+            )
+            .replace(
+                "city: { default: \"Pune\" }",
+                "city: { default: \"Pune\" }\n  n: { example: 1 }",
+            )
+            .replace("flow_token: \"tok-{{ref}}\"", "flow_token: \"tok-{{n}}\""),
+    );
+    let data = scratch.write(
+        "rows.json",
+        r#"[{"name": "A", "phone": "+14155550100", "ref": "1", "n": 7}, {"name": "B", "phone": "+14155550101", "ref": "2", "n": {"id": 8}}]"#,
+    );
+    let outcome = run(flowc().arg("render").arg(&template).arg("--data").arg(&data));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let bodies = bodies(&outcome.stdout);
+    let data = |i: usize| {
+        bodies[i]["messaging_object"]["interactive"]["action"]["parameters"]["flow_action_payload"]["data"]["n"].clone()
+    };
+    assert_eq!(data(0), json!(7));
+    assert_eq!(data(1), json!({"id": 8}));
+    // Inside text, a number is written as handlebars writes it.
+    assert_eq!(
+        bodies[0]["messaging_object"]["interactive"]["action"]["parameters"]["flow_token"],
+        "tok-7"
+    );
+}
+
+#[test]
+fn json_lines_with_blank_and_bad_lines() {
+    let scratch = Scratch::new();
+    let outcome = render_data(
+        &scratch,
+        "rows.jsonl",
+        "{\"name\": \"A\", \"phone\": \"+14155550100\", \"ref\": \"1\"}\n\n{\"name\": \"B\"\n[1]\n{\"name\": \"C\", \"phone\": \"+14155550102\", \"ref\": \"5\"}\n",
+    );
+    assert_eq!(outcome.code, 1);
+    assert_eq!(refs(&outcome.stdout), [json!("1"), json!("5")]);
+    assert!(
+        outcome.stderr.contains("rows.jsonl row 3: invalid JSON"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("rows.jsonl row 4: expected an object of named values, found a list"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("2 rows rendered, 2 failed"));
+}
+
+#[test]
+fn yaml_list_of_maps() {
+    let scratch = Scratch::new();
+    let outcome = render_data(
+        &scratch,
+        "rows.yaml",
+        "- {name: \"A: colon\", phone: \"+14155550100\", ref: \"1\"}\n- name: B\n  phone: \"+1 415 555 0101\"\n  ref: \"2\"\n",
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(refs(&outcome.stdout), [json!("1"), json!("2")]);
+    assert_eq!(
+        bodies(&outcome.stdout)[0]["messaging_object"]["interactive"]["header"]["text"],
+        "Hi A: colon"
+    );
+}
+
+#[test]
+fn yaml_that_is_not_a_list_is_refused() {
+    let scratch = Scratch::new();
+    let outcome = render_data(&scratch, "rows.yml", "name: A\n");
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stderr
+            .contains("expected a list of rows at the top of the file, found a mapping"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn json_that_is_not_an_array_is_refused() {
+    let scratch = Scratch::new();
+    let outcome = render_data(&scratch, "rows.json", "{\"name\": \"A\"}");
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stderr.contains("expected a JSON array of objects"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn truncated_json_array_keeps_the_rows_before_the_damage() {
+    let scratch = Scratch::new();
+    let outcome = render_data(
+        &scratch,
+        "rows.json",
+        "[{\"name\": \"A\", \"phone\": \"+14155550100\", \"ref\": \"1\"}, {\"name\": ",
+    );
+    assert_eq!(outcome.code, 1);
+    assert_eq!(refs(&outcome.stdout), [json!("1")]);
+    assert!(
+        outcome.stderr.contains("rows.json: row 2: invalid JSON"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn csv_from_stdin() {
+    let outcome = run(flowc()
+        .args(["render", "templates/service-booking.yaml", "--data", "-"])
+        .write_stdin("name,phone,customer_id\nA,+14155550100,C-9\n"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let bodies = bodies(&outcome.stdout);
+    assert_eq!(bodies[0]["extra_info"]["ref"], "C-9");
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_bad_row() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write(
+        "rows.csv",
+        "name,phone,ref\nA,+14155550100,1\nB,bad,2\nC,+14155550102,3\n",
+    );
+    let outcome = run(flowc()
+        .arg("render")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .arg("--fail-fast"));
+    assert_eq!(outcome.code, 1);
+    assert_eq!(refs(&outcome.stdout), [json!("1")]);
+    assert!(
+        outcome.stderr.contains("1 row rendered, 1 failed"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn var_applies_to_every_row() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write("rows.csv", "name,phone,ref\nA,+14155550100,1\nB,+14155550101,2\n");
+    let outcome = run(flowc()
+        .arg("render")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--var", "city=Goa"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    for body in bodies(&outcome.stdout) {
+        assert_eq!(
+            body["messaging_object"]["interactive"]["body"]["text"],
+            "Your slot in Goa is ready."
+        );
+    }
+}
+
+#[test]
+fn closed_output_pipe_is_a_quiet_success() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let mut csv = String::from("name,phone,ref\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("N{i},+14155550100,{i}\n"));
+    }
+    let data = scratch.write("rows.csv", csv);
+    let mut child = flowc_process()
+        .arg("render")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn flowc");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+    drop(stdout);
+    let output = child.wait_with_output().expect("flowc ends");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}

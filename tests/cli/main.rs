@@ -1,0 +1,8 @@
+//! flowc's behaviour, driven through the built binary as a user runs it.
+
+mod bad_input;
+mod check;
+mod data;
+mod render;
+mod snapshots;
+mod support;
