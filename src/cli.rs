@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{CheckOptions, Command, RenderOptions};
+use crate::commands::{CheckOptions, Command, RenderOptions, SendOptions};
+use crate::send::account::{AccountSettings, Secret};
 
 const RENDER_EXAMPLES: &str = "\
 Examples:
@@ -31,6 +32,20 @@ Examples:
 
   # The pre-flight of a campaign: every row of the contacts file, nothing sent
   flowc check templates/service-booking.yaml --data contacts.csv";
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  export KALEYRA_SID=HXAP16XXXXXX97IN KALEYRA_REGION=in KALEYRA_WHATSAPP_NUMBER=+9180XXXXXXXX
+  export KALEYRA_API_KEY=...            # or --api-key-file ~/.config/kaleyra.key
+
+  # Everything but the HTTP calls: validation, the summary and the report
+  flowc send templates/service-booking.yaml --data contacts.csv --dry-run
+
+  # The campaign, at 50 messages a second
+  flowc send templates/service-booking.yaml --data contacts.csv --rate 50
+
+  # After Ctrl-C, a crash or a top-up: the same command resumes where it stopped
+  flowc send templates/service-booking.yaml --data contacts.csv --rate 50 --yes";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +76,84 @@ enum CliCommand {
     /// validates every row of the data file.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Send a campaign: one message per data row, rate-limited, retrying, resumable
+    ///
+    /// Every row is rendered and validated first; invalid rows are reported and never sent.
+    /// Each row is recorded in a journal before its request leaves and after its answer, so
+    /// running the same command again after Ctrl-C, a crash, a low balance or a wrong key
+    /// resumes: accepted rows are never sent twice.
+    #[command(after_help = SEND_EXAMPLES)]
+    Send(Box<SendArgs>),
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// The template file (YAML)
+    template: PathBuf,
+    /// The contacts file (.csv, .json, .jsonl, .ndjson, .yaml, .yml)
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// Set a variable for every row: KEY=VALUE (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
+    vars: Vec<(String, String)>,
+    /// Kaleyra account SID
+    #[arg(long, env = "KALEYRA_SID", value_name = "SID")]
+    sid: Option<String>,
+    /// Kaleyra API key (prefer the environment variable or --api-key-file: flags show in `ps`)
+    #[arg(long, env = "KALEYRA_API_KEY", value_name = "KEY", hide_env_values = true, value_parser = parse_secret)]
+    api_key: Option<Secret>,
+    /// Read the API key from this file
+    #[arg(long, value_name = "PATH", conflicts_with = "api_key")]
+    api_key_file: Option<PathBuf>,
+    /// The WhatsApp business number to send from (E.164)
+    #[arg(long, env = "KALEYRA_WHATSAPP_NUMBER", value_name = "NUMBER")]
+    from: Option<String>,
+    /// API region: in, sg, eu or na
+    #[arg(long, env = "KALEYRA_REGION", value_name = "REGION")]
+    region: Option<String>,
+    /// Replaces https://<api_domain> (tests, proxies); plain http only for loopback
+    #[arg(long, env = "KALEYRA_BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+    /// Messages per second (0: no limit). The provider's tested capacity is 20/s; Meta allows a
+    /// business number 80/s by default and up to 1,000/s when raised
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    rate: u32,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+    /// Attempts per row for retryable failures (5xx, 429, timeouts, dropped connections)
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_attempts: u32,
+    /// The first retry waits about this many milliseconds, each further one twice as long
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    retry_delay_ms: u64,
+    /// Seconds to wait for an answer before retrying
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// The journal (default: next to the data file, DATA_STEM.journal.sqlite)
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// The report (default: next to the journal, DATA_STEM.report.csv)
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Do everything except the HTTP calls (no rate limit, no journal written)
+    #[arg(long)]
+    dry_run: bool,
+    /// Send without asking for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Refuse to start while any row is invalid
+    #[arg(long)]
+    strict: bool,
+    /// Start a new campaign, forgetting the journal's record of an earlier one
+    #[arg(long)]
+    restart: bool,
+    /// Also send rows whose delivery is unknown (in flight when a run died): may duplicate
+    #[arg(long)]
+    resend_unknown: bool,
+    /// Log every attempt on stderr
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +184,11 @@ struct CheckArgs {
     vars: Vec<(String, String)>,
 }
 
+/// Keeps the key in a [`Secret`] from the moment it is read, so no `Debug` can show it.
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text.to_owned()))
+}
+
 fn parse_assignment(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
@@ -107,6 +205,32 @@ impl Cli {
                 data: args.data,
                 fail_fast: args.fail_fast,
             }),
+            CliCommand::Send(args) => Command::Send(Box::new(SendOptions {
+                template: args.template,
+                data: args.data,
+                vars: args.vars,
+                account: AccountSettings {
+                    sid: args.sid,
+                    api_key: args.api_key,
+                    api_key_file: args.api_key_file,
+                    from: args.from,
+                    region: args.region,
+                    base_url: args.base_url,
+                },
+                rate: args.rate,
+                concurrency: args.concurrency as usize,
+                max_attempts: args.max_attempts,
+                retry_delay: std::time::Duration::from_millis(args.retry_delay_ms),
+                timeout: std::time::Duration::from_secs(args.timeout),
+                journal: args.journal,
+                report: args.report,
+                dry_run: args.dry_run,
+                yes: args.yes,
+                strict: args.strict,
+                restart: args.restart,
+                resend_unknown: args.resend_unknown,
+                verbose: args.verbose,
+            })),
             CliCommand::Check(args) => Command::Check(CheckOptions {
                 paths: args.paths,
                 data: args.data,

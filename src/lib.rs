@@ -13,6 +13,7 @@ pub mod data;
 pub mod diagnostic;
 pub mod pipeline;
 pub mod render;
+pub mod send;
 pub mod suggest;
 pub mod template;
 pub mod validate;

@@ -3,6 +3,7 @@
 
 mod check;
 mod render;
+mod send;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -18,10 +19,12 @@ use crate::template::{Template, TemplateError};
 
 pub use check::CheckOptions;
 pub use render::RenderOptions;
+pub use send::SendOptions;
 
 pub enum Command {
     Render(RenderOptions),
     Check(CheckOptions),
+    Send(Box<SendOptions>),
 }
 
 /// How a run ended; the process exit code.
@@ -32,6 +35,8 @@ pub enum ExitStatus {
     Invalid = 1,
     /// Bad arguments or an unreadable file.
     Usage = 2,
+    /// Stopped by Ctrl-C (128 + SIGINT).
+    Interrupted = 130,
 }
 
 impl ExitStatus {
@@ -49,6 +54,7 @@ pub fn run(command: Command) -> ExitStatus {
     match command {
         Command::Render(options) => render::run(&options, &printer),
         Command::Check(options) => check::run(&options, &printer),
+        Command::Send(options) => send::run(*options, &printer),
     }
 }
 

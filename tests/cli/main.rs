@@ -3,6 +3,8 @@
 mod bad_input;
 mod check;
 mod data;
+mod provider;
 mod render;
+mod send;
 mod snapshots;
 mod support;

@@ -1,0 +1,239 @@
+//! Who sends: the Kaleyra account, the business number and the API endpoint.
+//!
+//! The API key is a [`Secret`]: its `Debug` and `Display` never show it, and [`Secret::redact`]
+//! removes it from any text (a server's error body, say) before that text is shown or stored.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// The documented API domains, by region (provider page).
+pub const REGIONS: &[(&str, &str)] = &[
+    ("in", "https://api.in.kaleyra.io"),
+    ("sg", "https://api.kaleyra.io"),
+    ("eu", "https://api.eu.kaleyra.io"),
+    ("na", "https://api.na.kaleyra.ai"),
+];
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The text with every occurrence of the secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&self.0, "***")
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub sid: String,
+    pub api_key: Secret,
+    /// The business number the messages are sent from (it goes into the path).
+    pub from: String,
+    /// `https://<api_domain>`, or a replacement for tests and proxies.
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("missing {what}: pass {flag} or set {variable}")]
+    Missing {
+        what: &'static str,
+        flag: &'static str,
+        variable: &'static str,
+    },
+    #[error("unknown region `{0}`: use in, sg, eu or na (or --base-url)")]
+    UnknownRegion(String),
+    #[error("invalid base URL `{0}`: {1}")]
+    BadBaseUrl(String, &'static str),
+    #[error("plain http:// is refused for `{0}`: the API key would cross the network unencrypted (allowed only for loopback addresses)")]
+    InsecureBaseUrl(String),
+    #[error("cannot read the API key file `{0}`: {1}")]
+    KeyFile(String, String),
+}
+
+/// The settings as given (flags or environment), before they are checked.
+#[derive(Debug, Default, Clone)]
+pub struct AccountSettings {
+    pub sid: Option<String>,
+    pub api_key: Option<Secret>,
+    pub api_key_file: Option<std::path::PathBuf>,
+    pub from: Option<String>,
+    pub region: Option<String>,
+    pub base_url: Option<String>,
+}
+
+impl AccountSettings {
+    pub fn resolve(self) -> Result<Account, AccountError> {
+        let sid = non_empty(self.sid).ok_or(AccountError::Missing {
+            what: "the Kaleyra SID",
+            flag: "--sid",
+            variable: "KALEYRA_SID",
+        })?;
+        let api_key = match (self.api_key, self.api_key_file) {
+            (Some(key), _) if !key.expose().trim().is_empty() => key,
+            (_, Some(path)) => {
+                let text = std::fs::read_to_string(&path).map_err(|error| {
+                    AccountError::KeyFile(path.display().to_string(), crate::template::io_reason(&error))
+                })?;
+                let key = text.trim().to_owned();
+                if key.is_empty() {
+                    return Err(AccountError::KeyFile(
+                        path.display().to_string(),
+                        "it is empty".to_owned(),
+                    ));
+                }
+                Secret::new(key)
+            }
+            _ => {
+                return Err(AccountError::Missing {
+                    what: "the API key",
+                    flag: "--api-key (or --api-key-file)",
+                    variable: "KALEYRA_API_KEY",
+                })
+            }
+        };
+        let from = non_empty(self.from).ok_or(AccountError::Missing {
+            what: "the WhatsApp business number",
+            flag: "--from",
+            variable: "KALEYRA_WHATSAPP_NUMBER",
+        })?;
+        let base_url = match (non_empty(self.base_url), non_empty(self.region)) {
+            (Some(url), _) => check_base_url(url.trim_end_matches('/'))?,
+            (None, Some(region)) => REGIONS
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(region.trim()))
+                .map(|(_, url)| (*url).to_owned())
+                .ok_or(AccountError::UnknownRegion(region))?,
+            (None, None) => {
+                return Err(AccountError::Missing {
+                    what: "the API region",
+                    flag: "--region in|sg|eu|na (or --base-url)",
+                    variable: "KALEYRA_REGION (or KALEYRA_BASE_URL)",
+                })
+            }
+        };
+        Ok(Account {
+            sid: sid.trim().to_owned(),
+            api_key,
+            from: from.trim().to_owned(),
+            base_url,
+        })
+    }
+}
+
+impl Account {
+    /// `POST {base}/v2/{sid}/whatsapp/{from}/messages` (provider page).
+    pub fn messages_url(&self) -> String {
+        format!("{}/v2/{}/whatsapp/{}/messages", self.base_url, self.sid, self.from)
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|value| !value.trim().is_empty())
+}
+
+fn check_base_url(url: &str) -> Result<String, AccountError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| AccountError::BadBaseUrl(url.to_owned(), "not a URL"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                return Err(AccountError::InsecureBaseUrl(url.to_owned()));
+            }
+        }
+        _ => return Err(AccountError::BadBaseUrl(url.to_owned(), "use https://")),
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(AccountError::BadBaseUrl(
+            url.to_owned(),
+            "it must not have a query or fragment",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AccountSettings {
+        AccountSettings {
+            sid: Some("HXAP1".to_owned()),
+            api_key: Some(Secret::new("k-123".to_owned())),
+            from: Some("+911234567890".to_owned()),
+            region: Some("in".to_owned()),
+            ..AccountSettings::default()
+        }
+    }
+
+    #[test]
+    fn builds_the_documented_endpoint() {
+        let account = settings().resolve().expect("valid");
+        assert_eq!(
+            account.messages_url(),
+            "https://api.in.kaleyra.io/v2/HXAP1/whatsapp/+911234567890/messages"
+        );
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug() {
+        let account = settings().resolve().expect("valid");
+        assert!(!format!("{account:?}").contains("k-123"));
+        assert_eq!(account.api_key.redact("bad key k-123!"), "bad key ***!");
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        let mut remote = settings();
+        remote.base_url = Some("http://example.com".to_owned());
+        assert!(matches!(remote.resolve(), Err(AccountError::InsecureBaseUrl(_))));
+        for url in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
+            let mut local = settings();
+            local.base_url = Some(url.to_owned());
+            assert!(local.resolve().is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn missing_settings_name_flag_and_variable() {
+        let mut missing = settings();
+        missing.sid = None;
+        let message = missing.resolve().expect_err("missing").to_string();
+        assert!(
+            message.contains("--sid") && message.contains("KALEYRA_SID"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! Sending a campaign: rows in, HTTP requests out, at the configured rate, with retries, and
+//! every step recorded in the [`journal`] before it happens.
+//!
+//! The flow: a producer thread renders the rows still to send into [`Job`]s (bounded queue, so
+//! memory does not grow with the file); the dispatcher starts one task per job, at most
+//! `concurrency` at once; each task waits for the rate limiter, commits `sending`, posts, and
+//! records the outcome. A [`StopSignal`] (Ctrl-C, bad credentials, low balance, a journal
+//! failure) stops new requests; requests in flight finish and are recorded.
+
+pub mod account;
+pub mod journal;
+pub mod report;
+pub mod response;
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use self::account::Account;
+use self::journal::{JournalHandle, Record, RowStatus};
+use self::response::{classify, Outcome, StopReason};
+
+/// The most of a response body that is read; Kaleyra's answers are a few hundred bytes.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct SendSettings {
+    /// Messages per second; `None` for no limit.
+    pub rate: Option<NonZeroU32>,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each further one twice as long (with jitter).
+    pub retry_base: Duration,
+    pub timeout: Duration,
+    pub verbose: bool,
+}
+
+/// One message to send.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub row: u64,
+    pub body: Vec<u8>,
+}
+
+/// Why a campaign stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopCause {
+    Interrupted,
+    Credentials {
+        code: String,
+        message: String,
+    },
+    Balance {
+        code: String,
+        message: String,
+    },
+    Journal(String),
+    /// The data file could not be read for sending after its pre-flight.
+    Data(String),
+}
+
+/// Shared by every task: set once, seen by all.
+#[derive(Clone)]
+pub struct StopSignal {
+    sender: Arc<watch::Sender<Option<StopCause>>>,
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        StopSignal {
+            sender: Arc::new(watch::channel(None).0),
+        }
+    }
+}
+
+impl StopSignal {
+    /// Asks every task to stop; the first cause given is kept.
+    pub fn request(&self, cause: StopCause) {
+        self.sender.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(cause);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn cause(&self) -> Option<StopCause> {
+        self.sender.borrow().clone()
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.sender.borrow().is_some()
+    }
+
+    pub async fn wait(&self) {
+        let mut receiver = self.sender.subscribe();
+        // The sender lives as long as `self`, so this only ends when a cause is set.
+        let _ = receiver.wait_for(Option::is_some).await;
+    }
+}
+
+/// Counters the command layer reads to draw progress.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub accepted: AtomicU64,
+    pub failed: AtomicU64,
+    pub retries: AtomicU64,
+    /// Rows whose sending ended (any outcome, including giving up).
+    pub done: AtomicU64,
+}
+
+/// Something worth a line in `--verbose` output; never holds the API key.
+pub type Logger = Arc<dyn Fn(String) + Send + Sync>;
+
+struct Context {
+    client: reqwest::Client,
+    url: String,
+    api_key: HeaderValue,
+    account: Account,
+    settings: SendSettings,
+    limiter: Option<DefaultDirectRateLimiter>,
+    journal: JournalHandle,
+    stop: StopSignal,
+    progress: Arc<Progress>,
+    log: Logger,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the API key contains characters that cannot go in an HTTP header")]
+    BadKey,
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+}
+
+/// The pooled keep-alive HTTPS client (rustls).
+pub fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("flowc/", env!("CARGO_PKG_VERSION")))
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(settings.concurrency)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|error| ClientError::Client(error.to_string()))
+}
+
+/// Sends every job from `jobs` until the queue ends or a stop is requested; returns when every
+/// request in flight has finished and its outcome is on disk.
+#[allow(clippy::too_many_arguments)]
+pub async fn deliver(
+    mut jobs: mpsc::Receiver<Job>,
+    client: reqwest::Client,
+    account: Account,
+    settings: SendSettings,
+    journal: JournalHandle,
+    stop: StopSignal,
+    progress: Arc<Progress>,
+    log: Logger,
+) -> Result<(), ClientError> {
+    let mut api_key = HeaderValue::from_str(account.api_key.expose()).map_err(|_| ClientError::BadKey)?;
+    api_key.set_sensitive(true);
+    let limiter = settings
+        .rate
+        // A burst of one spaces requests evenly, so no one-second window exceeds the rate.
+        .map(|rate| RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)));
+    let context = Arc::new(Context {
+        url: account.messages_url(),
+        client,
+        api_key,
+        account,
+        limiter,
+        journal,
+        stop: stop.clone(),
+        progress,
+        log,
+        settings,
+    });
+    let slots = Arc::new(Semaphore::new(context.settings.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    loop {
+        let slot = tokio::select! {
+            biased;
+            () = stop.wait() => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let job = tokio::select! {
+            biased;
+            () = stop.wait() => break,
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let context = Arc::clone(&context);
+        tasks.spawn(async move {
+            deliver_row(job, &context).await;
+            drop(slot);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(jobs);
+    while tasks.join_next().await.is_some() {}
+    if let Err(error) = context.journal.flush().await {
+        stop.request(StopCause::Journal(error.to_string()));
+    }
+    Ok(())
+}
+
+async fn deliver_row(job: Job, context: &Context) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if let Some(limiter) = &context.limiter {
+            tokio::select! {
+                biased;
+                () = context.stop.wait() => return,
+                () = limiter.until_ready() => {}
+            }
+        }
+        if context.stop.is_set() {
+            return;
+        }
+        // The record that this row is on its way is on disk before the request leaves.
+        if let Err(error) = context.journal.sending(job.row, attempt).await {
+            context.stop.request(StopCause::Journal(error.to_string()));
+            return;
+        }
+        let outcome = post(context, &job.body).await;
+        if context.settings.verbose {
+            (context.log)(describe(job.row, attempt, &outcome));
+        }
+        let record = |error: Option<String>| Record {
+            http_status: outcome.http_status(),
+            code: outcome.code().map(str::to_owned),
+            message_id: match &outcome {
+                Outcome::Accepted { message_id, .. } => message_id.clone(),
+                _ => None,
+            },
+            attempts: attempt,
+            error,
+        };
+        let (status, record, finished) = match &outcome {
+            Outcome::Accepted { .. } => {
+                context.progress.accepted.fetch_add(1, Ordering::Relaxed);
+                (RowStatus::Accepted, record(None), true)
+            }
+            Outcome::Rejected { message, .. } => {
+                context.progress.failed.fetch_add(1, Ordering::Relaxed);
+                (RowStatus::Failed, record(Some(message.clone())), true)
+            }
+            Outcome::Stop {
+                code, message, reason, ..
+            } => {
+                let cause = match reason {
+                    StopReason::Credentials => StopCause::Credentials {
+                        code: code.clone(),
+                        message: message.clone(),
+                    },
+                    StopReason::Balance => StopCause::Balance {
+                        code: code.clone(),
+                        message: message.clone(),
+                    },
+                };
+                context.stop.request(cause);
+                // Not sent: the row stays pending for the next run.
+                (RowStatus::Pending, record(Some(message.clone())), true)
+            }
+            Outcome::Retry { message, .. } => {
+                let last = attempt >= context.settings.max_attempts || context.stop.is_set();
+                let error = if last {
+                    context.progress.failed.fetch_add(1, Ordering::Relaxed);
+                    format!(
+                        "gave up after {attempt} attempt{}: {message}",
+                        if attempt == 1 { "" } else { "s" }
+                    )
+                } else {
+                    context.progress.retries.fetch_add(1, Ordering::Relaxed);
+                    message.clone()
+                };
+                (RowStatus::Retryable, record(Some(error)), last)
+            }
+        };
+        if let Err(error) = context.journal.outcome(job.row, status, record) {
+            context.stop.request(StopCause::Journal(error.to_string()));
+            return;
+        }
+        if finished {
+            context.progress.done.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let retry_after = match &outcome {
+            Outcome::Retry { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        let delay = backoff(context.settings.retry_base, attempt, retry_after);
+        tokio::select! {
+            biased;
+            // Stopped while waiting: the row stays `retryable` and is sent on resume.
+            () = context.stop.wait() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Exponential backoff with jitter (half to all of `base · 2^(attempt-1)`, at most 5 minutes),
+/// never shorter than the server's `Retry-After`.
+pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exponential = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let capped = exponential.min(Duration::from_secs(300));
+    let jittered = capped.mul_f64(0.5 + fastrand::f64() * 0.5);
+    match retry_after {
+        Some(wait) => jittered.max(wait.min(Duration::from_secs(3600))),
+        None => jittered,
+    }
+}
+
+async fn post(context: &Context, body: &[u8]) -> Outcome {
+    let request = context
+        .client
+        .post(&context.url)
+        .header(CONTENT_TYPE, "application/json")
+        .header("api-key", context.api_key.clone())
+        .body(body.to_vec());
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return transport_failure(context, &error),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let mut text = Vec::new();
+    let mut response = response;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_BODY.saturating_sub(text.len());
+                text.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) => break,
+            // The answer's status arrived; a body cut short still tells what happened.
+            Err(_) => break,
+        }
+    }
+    let text = context.account.api_key.redact(&String::from_utf8_lossy(&text));
+    classify(status, retry_after.as_deref(), &text)
+}
+
+fn transport_failure(context: &Context, error: &reqwest::Error) -> Outcome {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "connection failed"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail = cause.to_string();
+        source = cause.source();
+    }
+    let message = if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    };
+    Outcome::Retry {
+        http_status: None,
+        code: None,
+        message: context.account.api_key.redact(&message),
+        retry_after: None,
+    }
+}
+
+fn describe(row: u64, attempt: u32, outcome: &Outcome) -> String {
+    let status = outcome
+        .http_status()
+        .map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
+    let code = outcome.code().unwrap_or("-");
+    let detail = match outcome {
+        Outcome::Accepted { message_id, .. } => format!("message_id {}", message_id.as_deref().unwrap_or("-")),
+        Outcome::Rejected { message, .. } | Outcome::Stop { message, .. } | Outcome::Retry { message, .. } => {
+            message.clone()
+        }
+    };
+    format!("row {row} attempt {attempt}: {status} {code}: {detail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let delay = backoff(base, attempt, None);
+            let full = base * (1 << (attempt - 1));
+            assert!(delay >= full / 2 && delay <= full, "{attempt}: {delay:?}");
+        }
+        assert!(backoff(base, 1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+        assert!(backoff(base, 40, None) <= Duration::from_secs(300));
+    }
+
+    #[test]
+    fn stop_keeps_the_first_cause() {
+        let stop = StopSignal::default();
+        assert!(!stop.is_set());
+        stop.request(StopCause::Interrupted);
+        stop.request(StopCause::Journal("x".to_owned()));
+        assert_eq!(stop.cause(), Some(StopCause::Interrupted));
+    }
+}

@@ -1,0 +1,173 @@
+//! The campaign report: one CSV line per data row, written from the journal, and the summary.
+//!
+//! Columns: `row,to,status,http_status,code,message_id,attempts,error`, where status is
+//! `accepted`, `failed`, `invalid`, `skipped` (accepted by an earlier run), `pending` or
+//! `unknown` (in flight when a run died; delivery unknown).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use super::journal::{Journal, JournalError, JournalRow, RowStatus};
+
+pub const HEADER: [&str; 8] = [
+    "row",
+    "to",
+    "status",
+    "http_status",
+    "code",
+    "message_id",
+    "attempts",
+    "error",
+];
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub accepted: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// Failed rows by provider code (or `HTTP 503`, or `no answer`).
+    pub failed_codes: BTreeMap<String, u64>,
+    pub retryable: u64,
+    pub invalid: u64,
+    pub pending: u64,
+    pub unknown: u64,
+}
+
+impl Summary {
+    /// Whether every valid row has been accepted, by this run or an earlier one.
+    pub fn all_accepted(&self) -> bool {
+        self.failed == 0 && self.pending == 0 && self.unknown == 0
+    }
+
+    fn add(&mut self, line: &JournalRow) -> &'static str {
+        match line.status {
+            RowStatus::Accepted if line.earlier_run => {
+                self.skipped += 1;
+                "skipped"
+            }
+            RowStatus::Accepted => {
+                self.accepted += 1;
+                "accepted"
+            }
+            RowStatus::Failed | RowStatus::Retryable => {
+                self.failed += 1;
+                if line.status == RowStatus::Retryable {
+                    self.retryable += 1;
+                }
+                let code = match (&line.record.code, line.record.http_status) {
+                    (Some(code), _) => code.clone(),
+                    (None, Some(status)) => format!("HTTP {status}"),
+                    (None, None) => "no answer".to_owned(),
+                };
+                *self.failed_codes.entry(code).or_default() += 1;
+                "failed"
+            }
+            RowStatus::Invalid => {
+                self.invalid += 1;
+                "invalid"
+            }
+            RowStatus::Pending => {
+                self.pending += 1;
+                "pending"
+            }
+            RowStatus::Unknown | RowStatus::Sending => {
+                self.unknown += 1;
+                "unknown"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = vec![format!("{} accepted", self.accepted)];
+        if self.skipped > 0 {
+            parts.push(format!("{} skipped (accepted earlier)", self.skipped));
+        }
+        if self.failed > 0 {
+            let codes: Vec<String> = self
+                .failed_codes
+                .iter()
+                .map(|(code, count)| {
+                    if self.failed_codes.len() == 1 {
+                        code.clone()
+                    } else {
+                        format!("{code}: {count}")
+                    }
+                })
+                .collect();
+            parts.push(format!("{} failed ({})", self.failed, codes.join(", ")));
+        }
+        if self.invalid > 0 {
+            parts.push(format!("{} invalid", self.invalid));
+        }
+        if self.pending > 0 {
+            parts.push(format!("{} pending", self.pending));
+        }
+        if self.unknown > 0 {
+            parts.push(format!("{} unknown", self.unknown));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// Writes the report (to a temporary file, then renamed, so a report is never half written)
+/// and returns the summary.
+pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
+    let temporary = path.with_extension("csv.partial");
+    let file = std::fs::File::create(&temporary).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
+    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let io = |error: csv::Error| std::io::Error::other(error.to_string());
+    writer
+        .write_record(HEADER)
+        .map_err(|error| ReportError::Io(path.display().to_string(), io(error)))?;
+    let mut summary = Summary::default();
+    journal.for_each_row(|line| {
+        let status = summary.add(&line);
+        writer
+            .write_record([
+                line.row.to_string(),
+                line.recipient,
+                status.to_owned(),
+                line.record.http_status.map(|s| s.to_string()).unwrap_or_default(),
+                line.record.code.unwrap_or_default(),
+                line.record.message_id.unwrap_or_default(),
+                line.record.attempts.to_string(),
+                line.record.error.unwrap_or_default(),
+            ])
+            .map_err(io)
+    })?;
+    writer
+        .flush()
+        .map_err(|error| ReportError::Io(path.display().to_string(), error))?;
+    drop(writer);
+    std::fs::rename(&temporary, path).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
+    Ok(summary)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write the report `{0}`: {1}")]
+    Io(String, std::io::Error),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line_names_failure_codes() {
+        let mut summary = Summary {
+            accepted: 9998,
+            failed: 1,
+            invalid: 1,
+            ..Summary::default()
+        };
+        summary.failed_codes.insert("WA400".to_owned(), 1);
+        assert_eq!(summary.to_string(), "9998 accepted, 1 failed (WA400), 1 invalid");
+        assert!(!summary.all_accepted());
+    }
+}

@@ -1,0 +1,218 @@
+//! What a provider answer means for a row and for the campaign (provider page, "Responses").
+//!
+//! | HTTP | code | outcome |
+//! |---|---|---|
+//! | 202 | `WA202` | accepted; keep `data.message_id` |
+//! | 400 | `WA400` | the row fails; the campaign goes on |
+//! | 401 | `RBC001`, `WA401`, `WA-401` | the campaign stops: credentials, number or account |
+//! | 400 | `E110` | the campaign stops: low balance |
+//! | 5xx, 429 | `WA500`, ... | retried with backoff, honouring `Retry-After` |
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Why a campaign must stop at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `RBC001`, `WA401`, `WA-401`: the SID, key, number or account is wrong.
+    Credentials,
+    /// `E110`: the account's balance is too low.
+    Balance,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Accepted {
+        http_status: u16,
+        code: Option<String>,
+        message_id: Option<String>,
+    },
+    /// The provider refused this message; sending it again would not help.
+    Rejected {
+        http_status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    /// The campaign must stop; this row was not sent and stays pending.
+    Stop {
+        http_status: u16,
+        code: String,
+        message: String,
+        reason: StopReason,
+    },
+    /// Worth another attempt: capacity, a server error, a timeout, a dropped connection.
+    Retry {
+        http_status: Option<u16>,
+        code: Option<String>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Outcome {
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Outcome::Accepted { http_status, .. }
+            | Outcome::Rejected { http_status, .. }
+            | Outcome::Stop { http_status, .. } => Some(*http_status),
+            Outcome::Retry { http_status, .. } => *http_status,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Outcome::Accepted { code, .. } | Outcome::Rejected { code, .. } | Outcome::Retry { code, .. } => {
+                code.as_deref()
+            }
+            Outcome::Stop { code, .. } => Some(code),
+        }
+    }
+}
+
+/// The most of an unexpected body that is kept: enough to diagnose, never a whole HTML page.
+const BODY_EXCERPT: usize = 300;
+
+/// Classifies an HTTP answer. `body` has already had secrets removed.
+pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let code = json
+        .as_ref()
+        .and_then(|json| json.get("code"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let message = json
+        .as_ref()
+        .and_then(|json| json.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| excerpt(body));
+    let retry_after = retry_after.and_then(parse_retry_after);
+    match (http_status, code.as_deref()) {
+        (_, Some("RBC001" | "WA401" | "WA-401")) => Outcome::Stop {
+            http_status,
+            code: code.unwrap_or_default(),
+            message,
+            reason: StopReason::Credentials,
+        },
+        (_, Some("E110")) => Outcome::Stop {
+            http_status,
+            code: code.unwrap_or_default(),
+            message,
+            reason: StopReason::Balance,
+        },
+        (200..=299, _) => Outcome::Accepted {
+            http_status,
+            message_id: json
+                .as_ref()
+                .and_then(|json| json.pointer("/data/message_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            code,
+        },
+        (429 | 500..=599, _) | (_, Some("WA500")) => Outcome::Retry {
+            http_status: Some(http_status),
+            code,
+            message,
+            retry_after,
+        },
+        // A 401 without a known code is still a credentials problem: every row would get it.
+        (401 | 403, _) => Outcome::Stop {
+            http_status,
+            code: code.unwrap_or_else(|| format!("HTTP {http_status}")),
+            message,
+            reason: StopReason::Credentials,
+        },
+        _ => Outcome::Rejected {
+            http_status,
+            code,
+            message: if json.is_some() {
+                message
+            } else {
+                format!("unexpected answer: {}", excerpt(body))
+            },
+        },
+    }
+}
+
+/// `Retry-After` is either seconds or an HTTP date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+fn excerpt(body: &str) -> String {
+    let body = body.trim();
+    match body.char_indices().nth(BODY_EXCERPT) {
+        Some((cut, _)) => format!("{}…", &body[..cut]),
+        None => body.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_answers() {
+        let accepted = classify(
+            202,
+            None,
+            r#"{"code":"WA202","message":"Request Accepted","data":{"message_id":"A1"},"error":{}}"#,
+        );
+        assert!(matches!(accepted, Outcome::Accepted { ref message_id, .. } if message_id.as_deref() == Some("A1")));
+        let bad = classify(
+            400,
+            None,
+            r#"{"code":"WA400","message":"Refer to correct payload format"}"#,
+        );
+        assert!(matches!(bad, Outcome::Rejected { .. }));
+        for code in ["RBC001", "WA401", "WA-401"] {
+            let stop = classify(401, None, &format!(r#"{{"code":"{code}","message":"x"}}"#));
+            assert!(
+                matches!(
+                    stop,
+                    Outcome::Stop {
+                        reason: StopReason::Credentials,
+                        ..
+                    }
+                ),
+                "{code}"
+            );
+        }
+        let balance = classify(400, None, r#"{"code":"E110","message":"low balance"}"#);
+        assert!(matches!(
+            balance,
+            Outcome::Stop {
+                reason: StopReason::Balance,
+                ..
+            }
+        ));
+        let retry = classify(500, None, r#"{"code":"WA500","message":"Please try again later"}"#);
+        assert!(matches!(retry, Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn capacity_and_retry_after() {
+        let busy = classify(429, Some("2"), "");
+        assert!(matches!(busy, Outcome::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(2)));
+        let unavailable = classify(503, Some("Wed, 21 Oct 2015 07:28:00 GMT"), "<html>down</html>");
+        assert!(matches!(unavailable, Outcome::Retry { retry_after: Some(d), .. } if d == Duration::ZERO));
+    }
+
+    #[test]
+    fn unexpected_answers_are_reported_verbatim_and_short() {
+        let odd = classify(404, None, &"<html>nope</html>".repeat(100));
+        match odd {
+            Outcome::Rejected { message, .. } => {
+                assert!(message.starts_with("unexpected answer: <html>nope</html>"));
+                assert!(message.chars().count() < 340);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
