@@ -12,9 +12,10 @@ pub mod journal;
 pub mod report;
 pub mod response;
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -127,6 +128,7 @@ struct Context {
     account: Account,
     settings: SendSettings,
     limiter: Option<DefaultDirectRateLimiter>,
+    window: Option<StrictWindow>,
     journal: JournalHandle,
     stop: StopSignal,
     progress: Arc<Progress>,
@@ -172,7 +174,9 @@ pub async fn deliver(
         .rate
         // A burst of one spaces requests evenly, so no one-second window exceeds the rate.
         .map(|rate| RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)));
+    let window = settings.rate.map(StrictWindow::new);
     let context = Arc::new(Context {
+        window,
         url: account.messages_url(),
         client,
         api_key,
@@ -236,6 +240,9 @@ async fn deliver_row(job: Job, context: &Context) {
         if let Err(error) = context.journal.sending(job.row, attempt).await {
             context.stop.request(StopCause::Journal(error.to_string()));
             return;
+        }
+        if let Some(window) = &context.window {
+            window.admit().await;
         }
         let outcome = post(context, &job.body).await;
         if context.settings.verbose {
@@ -310,6 +317,48 @@ async fn deliver_row(job: Job, context: &Context) {
             // Stopped while waiting: the row stays `retryable` and is sent on resume.
             () = context.stop.wait() => return,
             () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// The hard guarantee behind the rate: no one-second window holds more than `limit` request
+/// starts. The smoothing limiter runs before the journal commit, whose time varies; this check
+/// runs right before the request leaves, and only waits when that variation bunched requests.
+struct StrictWindow {
+    limit: usize,
+    starts: Mutex<VecDeque<tokio::time::Instant>>,
+}
+
+impl StrictWindow {
+    fn new(rate: NonZeroU32) -> StrictWindow {
+        let limit = rate.get() as usize;
+        StrictWindow {
+            limit,
+            starts: Mutex::new(VecDeque::with_capacity(limit)),
+        }
+    }
+
+    async fn admit(&self) {
+        loop {
+            let wait_until = {
+                let Ok(mut starts) = self.starts.lock() else { return };
+                let now = tokio::time::Instant::now();
+                while starts
+                    .front()
+                    .is_some_and(|start| now.duration_since(*start) >= Duration::from_secs(1))
+                {
+                    starts.pop_front();
+                }
+                if starts.len() < self.limit {
+                    starts.push_back(now);
+                    return;
+                }
+                match starts.front() {
+                    Some(oldest) => *oldest + Duration::from_secs(1),
+                    None => return,
+                }
+            };
+            tokio::time::sleep_until(wait_until).await;
         }
     }
 }
@@ -415,6 +464,20 @@ mod tests {
         }
         assert!(backoff(base, 1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
         assert!(backoff(base, 40, None) <= Duration::from_secs(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_never_admits_more_than_the_limit_in_a_second() {
+        let window = StrictWindow::new(NonZeroU32::new(5).expect("non-zero"));
+        let started = tokio::time::Instant::now();
+        let mut admitted = Vec::new();
+        for _ in 0..12 {
+            window.admit().await;
+            admitted.push(started.elapsed());
+        }
+        for (index, at) in admitted.iter().enumerate().skip(5) {
+            assert!(*at - admitted[index - 5] >= Duration::from_secs(1), "{admitted:?}");
+        }
     }
 
     #[test]
