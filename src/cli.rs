@@ -118,9 +118,10 @@ struct SendArgs {
     /// business number 80/s by default and up to 1,000/s when raised
     #[arg(long, default_value_t = 20, value_name = "N")]
     rate: u32,
-    /// Requests in flight at once
-    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    concurrency: u32,
+    /// Requests in flight at once [default: half the rate, at least 16 (256 without a limit): enough to keep the
+    /// rate up at 500 ms of latency]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: Option<u32>,
     /// Attempts per row for retryable failures (5xx, 429, timeouts, dropped connections)
     #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     max_attempts: u32,
@@ -184,6 +185,14 @@ struct CheckArgs {
     vars: Vec<(String, String)>,
 }
 
+/// Enough requests in flight to keep `rate` per second going at 500 ms of latency.
+fn default_concurrency(rate: u32) -> usize {
+    match rate {
+        0 => 256,
+        rate => (rate as usize).div_ceil(2).clamp(16, 1024),
+    }
+}
+
 /// Keeps the key in a [`Secret`] from the moment it is read, so no `Debug` can show it.
 fn parse_secret(text: &str) -> Result<Secret, String> {
     Ok(Secret::new(text.to_owned()))
@@ -218,7 +227,7 @@ impl Cli {
                     base_url: args.base_url,
                 },
                 rate: args.rate,
-                concurrency: args.concurrency as usize,
+                concurrency: args.concurrency.map_or_else(|| default_concurrency(args.rate), |n| n as usize),
                 max_attempts: args.max_attempts,
                 retry_delay: std::time::Duration::from_millis(args.retry_delay_ms),
                 timeout: std::time::Duration::from_secs(args.timeout),
