@@ -107,87 +107,134 @@ impl CompileError {
     }
 }
 
-/// Fills the constants and normalises a rendered body in place.
-pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
-    let root = as_map(body, "")?;
-    if let Some(messaging_object) = root.get_mut("messaging_object") {
-        compile_messaging_object(messaging_object, warnings)?;
-    }
-    if let Some(extra_info) = root.get_mut("extra_info") {
-        normalise_extra_info(extra_info, warnings)?;
-    }
-    Ok(())
+/// Where a constant lives, and its only value (provider page; `flow_message_version`: Meta).
+pub const CONSTANTS: &[(&str, &str)] = &[
+    ("/messaging_object/messaging_product", "whatsapp"),
+    ("/messaging_object/recipient_type", "individual"),
+    ("/messaging_object/type", "interactive"),
+    ("/messaging_object/interactive/type", "flow"),
+    ("/messaging_object/interactive/header/type", "text"),
+    ("/messaging_object/interactive/action/name", "flow"),
+    ("/messaging_object/interactive/action/parameters/flow_message_version", "3"),
+];
+
+/// What compiling does to the value at one place of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRule {
+    /// `to`: separators removed, each recipient E.164.
+    Recipients,
+    /// `extra_info.ref`, `ref1`, `ref2`: cut to 255 characters.
+    Reference(&'static str),
+    /// `extra_info.wa_source`: unknown values become `api`.
+    WaSource,
+    /// `flow_cta`: a warning above 20 characters.
+    Cta,
+    /// Nothing to do.
+    Plain,
 }
 
-fn compile_messaging_object(value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
-    let object = as_map(value, "/messaging_object")?;
-    fill_constants(
-        object,
-        "/messaging_object",
-        &[
-            ("messaging_product", "whatsapp"),
-            ("recipient_type", "individual"),
-            ("type", "interactive"),
-        ],
-    )?;
-    if let Some(Value::String(number)) = object.get_mut("to") {
-        *number = normalise_recipients(number)?;
-    }
-    let Some(interactive) = object.get_mut("interactive") else {
-        return Ok(());
-    };
-    let interactive = as_map(interactive, "/messaging_object/interactive")?;
-    fill_constants(interactive, "/messaging_object/interactive", &[("type", "flow")])?;
-    if let Some(header) = interactive.get_mut("header") {
-        let header = as_map(header, "/messaging_object/interactive/header")?;
-        fill_constants(header, "/messaging_object/interactive/header", &[("type", "text")])?;
-    }
-    let Some(action) = interactive.get_mut("action") else {
-        return Ok(());
-    };
-    let action = as_map(action, "/messaging_object/interactive/action")?;
-    fill_constants(action, "/messaging_object/interactive/action", &[("name", "flow")])?;
-    if let Some(parameters) = action.get_mut("parameters") {
-        let pointer = "/messaging_object/interactive/action/parameters";
-        let parameters = as_map(parameters, pointer)?;
-        fill_constants(parameters, pointer, &[("flow_message_version", "3")])?;
-        if let Some(Value::String(cta)) = parameters.get("flow_cta") {
-            let chars = cta.chars().count();
-            if chars > CTA_SOFT_LIMIT && chars <= 30 {
-                warnings.push(Warning::LongCta { chars });
-            }
+const RULES: &[(&str, FieldRule)] = &[
+    ("/messaging_object/to", FieldRule::Recipients),
+    ("/extra_info/ref", FieldRule::Reference("ref")),
+    ("/extra_info/ref1", FieldRule::Reference("ref1")),
+    ("/extra_info/ref2", FieldRule::Reference("ref2")),
+    ("/extra_info/wa_source", FieldRule::WaSource),
+    ("/messaging_object/interactive/action/parameters/flow_cta", FieldRule::Cta),
+];
+
+/// The rule for the value at `pointer`.
+pub fn field_rule(pointer: &str) -> FieldRule {
+    RULES
+        .iter()
+        .find(|(at, _)| *at == pointer)
+        .map_or(FieldRule::Plain, |(_, rule)| *rule)
+}
+
+/// Fills the constants and normalises a rendered body in place.
+pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
+    fill_constants(body)?;
+    for (pointer, rule) in RULES {
+        if let Some(value) = body.pointer_mut(pointer) {
+            apply_rule(*rule, value, warnings)?;
         }
     }
     Ok(())
 }
 
-fn normalise_extra_info(value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
-    let object = as_map(value, "/extra_info")?;
-    for field in ["ref", "ref1", "ref2"] {
-        if let Some(Value::String(text)) = object.get_mut(field) {
+/// Adds the constants the template left out, refusing any it set to another value.
+pub fn fill_constants(body: &mut Value) -> Result<(), CompileError> {
+    let root = as_map(body, "")?;
+    let Some(messaging_object) = root.get_mut("messaging_object") else {
+        return Ok(());
+    };
+    let object = as_map(messaging_object, "/messaging_object")?;
+    constants_at(object, "/messaging_object")?;
+    let Some(interactive) = object.get_mut("interactive") else {
+        return Ok(());
+    };
+    let interactive = as_map(interactive, "/messaging_object/interactive")?;
+    constants_at(interactive, "/messaging_object/interactive")?;
+    if let Some(header) = interactive.get_mut("header") {
+        constants_at(as_map(header, "/messaging_object/interactive/header")?, "/messaging_object/interactive/header")?;
+    }
+    let Some(action) = interactive.get_mut("action") else {
+        return Ok(());
+    };
+    let action = as_map(action, "/messaging_object/interactive/action")?;
+    constants_at(action, "/messaging_object/interactive/action")?;
+    if let Some(parameters) = action.get_mut("parameters") {
+        let pointer = "/messaging_object/interactive/action/parameters";
+        constants_at(as_map(parameters, pointer)?, pointer)?;
+    }
+    Ok(())
+}
+
+fn constants_at(object: &mut Map<String, Value>, pointer: &str) -> Result<(), CompileError> {
+    let constants: Vec<(&'static str, &'static str)> = CONSTANTS
+        .iter()
+        .filter_map(|(at, value)| {
+            let field = at.strip_prefix(pointer)?.strip_prefix('/')?;
+            (!field.contains('/')).then_some((field, *value))
+        })
+        .collect();
+    put_constants_first(object, pointer, &constants)
+}
+
+/// Normalises one value by its rule, noting what changed.
+pub fn apply_rule(rule: FieldRule, value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
+    match (rule, value) {
+        (FieldRule::Recipients, Value::String(number)) => *number = normalise_recipients(number)?,
+        (FieldRule::Reference(field), Value::String(text)) => {
             if let Some((cut, _)) = text.char_indices().nth(REF_LIMIT) {
                 let chars = text.chars().count();
                 text.truncate(cut);
                 warnings.push(Warning::RefTruncated { field, chars });
             }
         }
-    }
-    if let Some(source) = object.get_mut("wa_source") {
-        let found = match &*source {
-            Value::String(known) if WA_SOURCES.contains(&known.as_str()) => None,
-            Value::String(unknown) => Some(unknown.clone()),
-            other => Some(other.to_string()),
-        };
-        if let Some(found) = found {
-            *source = Value::String("api".to_owned());
-            warnings.push(Warning::WaSourceReplaced { found });
+        (FieldRule::WaSource, source) => {
+            let found = match &*source {
+                Value::String(known) if WA_SOURCES.contains(&known.as_str()) => None,
+                Value::String(unknown) => Some(unknown.clone()),
+                other => Some(other.to_string()),
+            };
+            if let Some(found) = found {
+                *source = Value::String("api".to_owned());
+                warnings.push(Warning::WaSourceReplaced { found });
+            }
         }
+        (FieldRule::Cta, Value::String(cta)) => {
+            let chars = cta.chars().count();
+            if chars > CTA_SOFT_LIMIT && chars <= 30 {
+                warnings.push(Warning::LongCta { chars });
+            }
+        }
+        _ => {}
     }
     Ok(())
 }
 
 /// Puts the constants first, in the documented order, then the template's own fields.
-fn fill_constants(
+fn put_constants_first(
     object: &mut Map<String, Value>,
     pointer: &str,
     constants: &[(&'static str, &'static str)],

@@ -72,12 +72,21 @@ pub struct Renderer {
     registry: Handlebars<'static>,
     var_names: Vec<String>,
     root: Compiled,
-    needs_context: bool,
+    leaves: Vec<Leaf>,
+}
+
+/// A string value that holds expressions: how to render it, and where it goes in the body.
+struct Leaf {
+    kind: LeafKind,
+    /// The handlebars template's name in the registry.
+    name: String,
+    /// The JSON pointer of the value in the rendered body.
+    pointer: String,
 }
 
 enum Compiled {
     Constant(Value),
-    Leaf { kind: LeafKind, name: String },
+    Leaf(usize),
     Seq(Vec<Compiled>),
     Map(Vec<(String, Compiled)>),
 }
@@ -116,6 +125,23 @@ pub fn is_empty(value: &Value) -> bool {
     }
 }
 
+/// The handlebars context of one row, built only if a leaf needs the engine.
+pub struct RowContext<'a> {
+    names: &'a [String],
+    values: &'a [Value],
+    built: Option<Context>,
+}
+
+impl RowContext<'_> {
+    fn get(&mut self) -> Result<&Context, String> {
+        if self.built.is_none() {
+            let map: Map<String, Value> = self.names.iter().cloned().zip(self.values.iter().cloned()).collect();
+            self.built = Some(Context::wraps(map).map_err(|error| error.to_string())?);
+        }
+        self.built.as_ref().ok_or_else(String::new)
+    }
+}
+
 impl Renderer {
     /// Compiles every string leaf of the template, reporting every problem found, not just the first.
     pub fn new(template: &Template) -> Result<Renderer, Vec<LeafError>> {
@@ -132,86 +158,91 @@ impl Renderer {
             vars: &template.vars,
             source: &template.source.text,
             errors: Vec::new(),
-            needs_context: false,
-            count: 0,
+            leaves: Vec::new(),
         };
-        let root = compiler.compile(&template.body);
+        let root = compiler.compile(&template.body, &mut String::new());
         if !compiler.errors.is_empty() {
             return Err(compiler.errors);
         }
         Ok(Renderer {
-            needs_context: compiler.needs_context,
             registry: compiler.registry,
             var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
             root,
+            leaves: compiler.leaves,
         })
+    }
+
+    /// The context for rendering leaves one by one with [`Renderer::render_leaf`].
+    pub fn context<'a>(&'a self, values: &'a [Value]) -> RowContext<'a> {
+        RowContext {
+            names: &self.var_names,
+            values,
+            built: None,
+        }
     }
 
     /// Renders the body for one set of values, given in the order of `vars`.
     pub fn render(&self, values: &[Value]) -> Result<Value, RenderFailure> {
-        let context = if self.needs_context {
-            let map: Map<String, Value> = self.var_names.iter().cloned().zip(values.iter().cloned()).collect();
-            Some(Context::wraps(map).map_err(|error| RenderFailure {
-                pointer: String::new(),
-                message: error.to_string(),
-            })?)
-        } else {
-            None
-        };
-        let mut pointer = String::new();
-        self.render_node(&self.root, values, context.as_ref(), &mut pointer)
+        let mut context = self.context(values);
+        self.build(&self.root, &mut |index| self.render_leaf(index, &mut context))
     }
 
-    fn render_node(
+    /// The body with every leaf replaced by `placeholder(index)`: the shape all rows share.
+    pub fn skeleton(&self, placeholder: impl Fn(usize) -> Value) -> Value {
+        self.build(&self.root, &mut |index| Ok(placeholder(index)))
+            .unwrap_or(Value::Null)
+    }
+
+    /// The JSON pointer of each leaf, by leaf index.
+    pub fn leaf_pointers(&self) -> impl Iterator<Item = &str> {
+        self.leaves.iter().map(|leaf| leaf.pointer.as_str())
+    }
+
+    fn build(
         &self,
         node: &Compiled,
-        values: &[Value],
-        context: Option<&Context>,
-        pointer: &mut String,
+        leaf: &mut impl FnMut(usize) -> Result<Value, RenderFailure>,
     ) -> Result<Value, RenderFailure> {
         match node {
             Compiled::Constant(value) => Ok(value.clone()),
-            Compiled::Seq(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (index, item) in items.iter().enumerate() {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&index.to_string());
-                    out.push(self.render_node(item, values, context, pointer)?);
-                    pointer.truncate(len);
-                }
-                Ok(Value::Array(out))
-            }
+            Compiled::Seq(items) => items
+                .iter()
+                .map(|item| self.build(item, leaf))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
             Compiled::Map(entries) => {
                 let mut out = Map::with_capacity(entries.len());
                 for (key, value) in entries {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                    out.insert(key.clone(), self.render_node(value, values, context, pointer)?);
-                    pointer.truncate(len);
+                    out.insert(key.clone(), self.build(value, leaf)?);
                 }
                 Ok(Value::Object(out))
             }
-            Compiled::Leaf { kind, name } => match kind {
-                LeafKind::Typed(index) => Ok(values[*index].clone()),
-                LeafKind::Parts(parts) => match concatenate(parts, values) {
-                    Some(text) => Ok(Value::String(text)),
-                    None => self.render_engine(name, context, pointer),
-                },
-                LeafKind::Engine => self.render_engine(name, context, pointer),
-            },
+            Compiled::Leaf(index) => leaf(*index),
         }
     }
 
-    fn render_engine(&self, name: &str, context: Option<&Context>, pointer: &str) -> Result<Value, RenderFailure> {
+    /// Renders one leaf for the row whose context is given.
+    pub fn render_leaf(&self, index: usize, context: &mut RowContext<'_>) -> Result<Value, RenderFailure> {
+        let leaf = &self.leaves[index];
+        let values = context.values;
+        match &leaf.kind {
+            LeafKind::Typed(var) => Ok(values[*var].clone()),
+            LeafKind::Parts(parts) => match concatenate(parts, values) {
+                Some(text) => Ok(Value::String(text)),
+                None => self.render_engine(leaf, context),
+            },
+            LeafKind::Engine => self.render_engine(leaf, context),
+        }
+    }
+
+    fn render_engine(&self, leaf: &Leaf, context: &mut RowContext<'_>) -> Result<Value, RenderFailure> {
         let fail = |message: String| RenderFailure {
-            pointer: pointer.to_owned(),
+            pointer: leaf.pointer.clone(),
             message,
         };
-        let context = context.ok_or_else(|| fail("internal: no context for a handlebars leaf".to_owned()))?;
+        let context = context.get().map_err(fail)?;
         self.registry
-            .render_with_context(name, context)
+            .render_with_context(&leaf.name, context)
             .map(Value::String)
             .map_err(|error| fail(render_error_message(&error)))
     }
@@ -246,30 +277,41 @@ struct LeafCompiler<'a> {
     vars: &'a [VarDecl],
     source: &'a str,
     errors: Vec<LeafError>,
-    needs_context: bool,
-    count: usize,
+    leaves: Vec<Leaf>,
 }
 
 impl LeafCompiler<'_> {
-    fn compile(&mut self, node: &Node) -> Compiled {
+    fn compile(&mut self, node: &Node, pointer: &mut String) -> Compiled {
         match &node.kind {
-            NodeKind::Str { value, style } if value.contains("{{") => self.compile_leaf(value, *style, node.span),
+            NodeKind::Str { value, style } if value.contains("{{") => {
+                self.compile_leaf(value, *style, node.span, pointer)
+            }
             NodeKind::Seq(items) => {
-                let items: Vec<Compiled> = items.iter().map(|item| self.compile(item)).collect();
-                collapse_seq(items)
+                let mut compiled = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{index}"));
+                    compiled.push(self.compile(item, pointer));
+                    pointer.truncate(len);
+                }
+                collapse_seq(compiled)
             }
             NodeKind::Map(entries) => {
-                let entries: Vec<(String, Compiled)> = entries
-                    .iter()
-                    .map(|entry| (entry.key.clone(), self.compile(&entry.value)))
-                    .collect();
-                collapse_map(entries)
+                let mut compiled = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&entry.key.replace('~', "~0").replace('/', "~1"));
+                    compiled.push((entry.key.clone(), self.compile(&entry.value, pointer)));
+                    pointer.truncate(len);
+                }
+                collapse_map(compiled)
             }
             _ => Compiled::Constant(node.to_json()),
         }
     }
 
-    fn compile_leaf(&mut self, text: &str, style: ScalarStyle, span: Span) -> Compiled {
+    fn compile_leaf(&mut self, text: &str, style: ScalarStyle, span: Span, pointer: &str) -> Compiled {
         let parsed = match HbTemplate::compile(text) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -290,14 +332,15 @@ impl LeafCompiler<'_> {
             return Compiled::Constant(Value::String(text.to_owned()));
         }
         let kind = self.fast_path(&parsed).unwrap_or(LeafKind::Engine);
-        if !matches!(kind, LeafKind::Typed(_)) {
-            // Parts fall back to the engine for list and map values, so they need it too.
-            self.needs_context = true;
-        }
-        let name = format!("leaf{}", self.count);
-        self.count += 1;
+        let index = self.leaves.len();
+        let name = format!("leaf{index}");
         self.registry.register_template(&name, parsed);
-        Compiled::Leaf { kind, name }
+        self.leaves.push(Leaf {
+            kind,
+            name,
+            pointer: pointer.to_owned(),
+        });
+        Compiled::Leaf(index)
     }
 
     /// The direct forms for leaves made only of text and plain `{{var}}` references.
