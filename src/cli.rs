@@ -227,7 +227,9 @@ impl Cli {
                     base_url: args.base_url,
                 },
                 rate: args.rate,
-                concurrency: args.concurrency.map_or_else(|| default_concurrency(args.rate), |n| n as usize),
+                concurrency: args
+                    .concurrency
+                    .map_or_else(|| default_concurrency(args.rate), |n| n as usize),
                 max_attempts: args.max_attempts,
                 retry_delay: std::time::Duration::from_millis(args.retry_delay_ms),
                 timeout: std::time::Duration::from_secs(args.timeout),

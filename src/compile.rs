@@ -115,7 +115,10 @@ pub const CONSTANTS: &[(&str, &str)] = &[
     ("/messaging_object/interactive/type", "flow"),
     ("/messaging_object/interactive/header/type", "text"),
     ("/messaging_object/interactive/action/name", "flow"),
-    ("/messaging_object/interactive/action/parameters/flow_message_version", "3"),
+    (
+        "/messaging_object/interactive/action/parameters/flow_message_version",
+        "3",
+    ),
 ];
 
 /// What compiling does to the value at one place of the body.
@@ -139,7 +142,10 @@ const RULES: &[(&str, FieldRule)] = &[
     ("/extra_info/ref1", FieldRule::Reference("ref1")),
     ("/extra_info/ref2", FieldRule::Reference("ref2")),
     ("/extra_info/wa_source", FieldRule::WaSource),
-    ("/messaging_object/interactive/action/parameters/flow_cta", FieldRule::Cta),
+    (
+        "/messaging_object/interactive/action/parameters/flow_cta",
+        FieldRule::Cta,
+    ),
 ];
 
 /// The rule for the value at `pointer`.
@@ -175,7 +181,10 @@ pub fn fill_constants(body: &mut Value) -> Result<(), CompileError> {
     let interactive = as_map(interactive, "/messaging_object/interactive")?;
     constants_at(interactive, "/messaging_object/interactive")?;
     if let Some(header) = interactive.get_mut("header") {
-        constants_at(as_map(header, "/messaging_object/interactive/header")?, "/messaging_object/interactive/header")?;
+        constants_at(
+            as_map(header, "/messaging_object/interactive/header")?,
+            "/messaging_object/interactive/header",
+        )?;
     }
     let Some(action) = interactive.get_mut("action") else {
         return Ok(());

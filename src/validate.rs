@@ -160,6 +160,108 @@ impl BodyValidator {
     }
 }
 
+/// How the value at one place of a body whose shape is fixed can be checked on its own.
+pub enum HoleSchema {
+    /// The schema says nothing about it.
+    Any,
+    /// Its own subschema decides; no rule elsewhere looks at it.
+    Check(Box<Validator>),
+    /// A rule elsewhere depends on it (`if`/`oneOf` over its value, say): check the whole body.
+    Dependent,
+}
+
+/// Keywords whose subschemas are evaluated against the object that holds a property.
+const APPLICATORS: &[&str] = &[
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentSchemas",
+    "patternProperties",
+    "unevaluatedProperties",
+    "$ref",
+    "$dynamicRef",
+];
+
+impl BodyValidator {
+    /// How to check the value at `pointer` alone, given every key of the body is fixed.
+    ///
+    /// Walking the schema down the pointer, each level's rules fall in two kinds: those about
+    /// which keys exist (`required`, `additionalProperties`, `minProperties`), settled once for
+    /// a fixed shape, and those that look at values (`properties`, and applicators such as
+    /// `if`/`oneOf`). If an applicator on the way looks at this property, the value cannot be
+    /// checked alone.
+    pub fn hole_schema(&self, pointer: &str) -> HoleSchema {
+        let mut schema = &self.schema;
+        for segment in pointer.split('/').skip(1) {
+            let key = segment.replace("~1", "/").replace("~0", "~");
+            let Some(object) = schema.as_object() else {
+                return if schema.as_bool() == Some(true) {
+                    HoleSchema::Any
+                } else {
+                    HoleSchema::Dependent
+                };
+            };
+            for applicator in APPLICATORS {
+                if let Some(rules) = object.get(*applicator) {
+                    if looks_at(rules, &key) {
+                        return HoleSchema::Dependent;
+                    }
+                }
+            }
+            if object.contains_key("items") || object.contains_key("prefixItems") {
+                return HoleSchema::Dependent;
+            }
+            schema = match object.get("properties").and_then(|properties| properties.get(&key)) {
+                Some(child) => child,
+                None => match object.get("additionalProperties") {
+                    Some(Value::Bool(false)) => return HoleSchema::Dependent,
+                    Some(child @ Value::Object(_)) => child,
+                    _ => return HoleSchema::Any,
+                },
+            };
+        }
+        if schema.as_bool() == Some(true) {
+            return HoleSchema::Any;
+        }
+        match jsonschema::options().with_draft(Draft::Draft202012).build(schema) {
+            Ok(validator) => HoleSchema::Check(Box::new(validator)),
+            Err(_) => HoleSchema::Dependent,
+        }
+    }
+
+    /// Violations that are not at or under any of the given pointers: faults of the shape.
+    pub fn shape_violations(&self, body: &Value, holes: &[String]) -> Vec<Violation> {
+        self.validate(body)
+            .into_iter()
+            .filter(|violation| {
+                !holes
+                    .iter()
+                    .any(|hole| violation.pointer == *hole || violation.pointer.starts_with(&format!("{hole}/")))
+            })
+            .collect()
+    }
+}
+
+/// Whether a rule looks at the value of property `key` (or could, through a reference).
+fn looks_at(rules: &Value, key: &str) -> bool {
+    match rules {
+        Value::Object(object) => object.iter().any(|(name, value)| {
+            (name == "properties" && value.get(key).is_some())
+                || matches!(
+                    name.as_str(),
+                    "patternProperties" | "$ref" | "$dynamicRef" | "additionalProperties"
+                )
+                || looks_at(value, key)
+        }),
+        Value::Array(items) => items.iter().any(|item| looks_at(item, key)),
+        _ => false,
+    }
+}
+
 impl Default for BodyValidator {
     fn default() -> Self {
         BodyValidator::new()
@@ -242,6 +344,31 @@ mod tests {
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].pointer, "/messaging_object/interactive/foter");
         assert_eq!(violations[0].help.as_deref(), Some("did you mean `footer`?"));
+    }
+
+    #[test]
+    fn holes_are_checked_alone_unless_a_rule_looks_at_them() {
+        let validator = BodyValidator::new();
+        assert!(matches!(
+            validator.hole_schema("/messaging_object/to"),
+            HoleSchema::Check(_)
+        ));
+        assert!(matches!(
+            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_cta"),
+            HoleSchema::Check(_)
+        ));
+        assert!(matches!(
+            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_action"),
+            HoleSchema::Dependent
+        ));
+        assert!(matches!(
+            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_action_payload/data/who"),
+            HoleSchema::Any
+        ));
+        assert!(matches!(
+            validator.hole_schema("/messaging_object/nonsense"),
+            HoleSchema::Dependent
+        ));
     }
 
     #[test]

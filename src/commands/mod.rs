@@ -172,12 +172,8 @@ fn is_broken_pipe(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::BrokenPipe
 }
 
-fn write_line(out: &mut impl Write, body: &Value, pretty: bool) -> io::Result<()> {
-    if pretty {
-        serde_json::to_writer_pretty(&mut *out, body)?;
-    } else {
-        serde_json::to_writer(&mut *out, body)?;
-    }
+fn write_pretty(out: &mut impl Write, body: &Value) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, body)?;
     out.write_all(b"\n")
 }
 
@@ -241,10 +237,11 @@ fn process_rows(
     overrides: &[(String, String)],
     fail_fast: bool,
     printer: &Printer,
-    mut emit: impl FnMut(&Value) -> io::Result<()>,
+    mut emit: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<RowCounts> {
     let file = data_name(data_path);
     let mut counts = RowCounts::default();
+    let mut body = Vec::with_capacity(2048);
     for row in rows {
         let mut row = match row {
             Ok(row) => row,
@@ -266,10 +263,11 @@ fn process_rows(
             file: file.clone(),
             row: row.number,
         };
-        match compiler.compile_row(row) {
-            Ok(message) => {
-                report_warnings(compiler, Some(&row_ref), &message.warnings, printer);
-                match emit(&message.body) {
+        body.clear();
+        match compiler.compile_row_into(row, &mut body) {
+            Ok(warnings) => {
+                report_warnings(compiler, Some(&row_ref), &warnings, printer);
+                match emit(&body) {
                     Ok(()) => counts.ok += 1,
                     Err(error) if is_broken_pipe(&error) => {
                         counts.stopped = true;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::{
     check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
-    write_line, ExitStatus,
+    write_pretty, ExitStatus,
 };
 use crate::diagnostic::{Finding, Printer};
 
@@ -33,7 +33,7 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
             Ok(message) => {
                 report_warnings(&compiler, None, &message.warnings, printer);
                 finish(
-                    write_line(&mut out, &message.body, true).and_then(|()| out.flush()),
+                    write_pretty(&mut out, &message.body).and_then(|()| out.flush()),
                     printer,
                 )
             }
@@ -51,7 +51,10 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
         &options.vars,
         options.fail_fast,
         printer,
-        |body| write_line(&mut out, body, false),
+        |body| {
+            out.write_all(body)?;
+            out.write_all(b"\n")
+        },
     );
     let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
     let counts = match flushed {

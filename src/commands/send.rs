@@ -508,12 +508,9 @@ fn produce(
         }
         apply_overrides(compiler, &mut row, vars);
         let number = row.number;
-        match compiler.compile_row(row) {
-            Ok(message) => {
-                let body = match serde_json::to_vec(&message.body) {
-                    Ok(body) => body,
-                    Err(_) => continue,
-                };
+        let mut body = Vec::with_capacity(1024);
+        match compiler.compile_row_into(row, &mut body) {
+            Ok(_) => {
                 if jobs.blocking_send(Job { row: number, body }).is_err() {
                     return;
                 }

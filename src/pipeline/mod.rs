@@ -1,0 +1,200 @@
+//! The stages wired together for one template: bind a row's values → render → compile →
+//! validate. Everything that can be prepared once (the leaf templates, the schema) is
+//! prepared in [`MessageCompiler::new`]; the per-row path only does per-row work.
+
+mod plan;
+
+use serde_json::Value;
+
+use crate::compile::{self, CompileError, Warning};
+use crate::data::Row;
+use crate::render::{self, LeafError, MissingVar, RenderFailure, Renderer};
+use crate::template::Template;
+use crate::validate::{BodyValidator, Violation};
+
+use self::plan::BodyPlan;
+
+/// A request body ready to send, and what the user should know about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub body: Value,
+    pub warnings: Vec<Warning>,
+}
+
+/// Why one set of values did not give a valid body.
+#[derive(Debug, Clone)]
+pub enum Problem {
+    Missing(MissingVar),
+    Render(RenderFailure),
+    Compile(CompileError),
+    Invalid(Vec<Violation>),
+}
+
+/// A template whose string values do not compile, with every problem found.
+#[derive(Debug)]
+pub struct Rejected {
+    pub template: Template,
+    pub errors: Vec<LeafError>,
+}
+
+pub struct MessageCompiler {
+    template: Template,
+    renderer: Renderer,
+    validator: BodyValidator,
+    plan: Option<BodyPlan>,
+    required: Vec<bool>,
+    var_names: Vec<String>,
+}
+
+impl MessageCompiler {
+    pub fn new(template: Template) -> Result<MessageCompiler, Box<Rejected>> {
+        let renderer = match Renderer::new(&template) {
+            Ok(renderer) => renderer,
+            Err(errors) => return Err(Box::new(Rejected { template, errors })),
+        };
+        let validator = BodyValidator::new();
+        let plan = BodyPlan::new(&renderer, &validator, &template.source.text);
+        Ok(MessageCompiler {
+            required: template.vars.iter().map(|var| var.is_required()).collect(),
+            var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
+            renderer,
+            validator,
+            plan,
+            template,
+        })
+    }
+
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
+
+    pub fn var_names(&self) -> &[String] {
+        &self.var_names
+    }
+
+    /// Whether each variable (in declaration order) must have a value in every row.
+    pub fn required(&self) -> &[bool] {
+        &self.required
+    }
+
+    /// The body for a data row: its values bound to the variables, defaults filled.
+    pub fn compile_row(&self, row: Row) -> Result<Message, Problem> {
+        let values = render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)?;
+        self.compile_values(&values)
+    }
+
+    /// Appends the compact JSON body for a data row to `out` (nothing on error), and returns
+    /// the warnings. The same bytes as serialising [`MessageCompiler::compile_row`]'s body.
+    pub fn compile_row_into(&self, row: Row, out: &mut Vec<u8>) -> Result<Vec<Warning>, Problem> {
+        let values = render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)?;
+        let start = out.len();
+        let mut warnings = Vec::new();
+        if let Some(plan) = &self.plan {
+            if plan.write(&self.renderer, &values, out, &mut warnings) {
+                return Ok(warnings);
+            }
+            out.truncate(start);
+            warnings.clear();
+        }
+        let message = self.compile_values(&values)?;
+        // Writing JSON into memory cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &message.body);
+        Ok(message.warnings)
+    }
+
+    /// Whether rows take the pre-serialised fast path (see [`plan`]).
+    pub fn has_plan(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// The body for values given in the order of `vars`.
+    pub fn compile_values(&self, values: &[Value]) -> Result<Message, Problem> {
+        let mut body = self.renderer.render(values).map_err(Problem::Render)?;
+        let mut warnings = Vec::new();
+        compile::compile(&mut body, &mut warnings).map_err(Problem::Compile)?;
+        let violations = self.validator.validate(&body);
+        if !violations.is_empty() {
+            return Err(Problem::Invalid(violations));
+        }
+        Ok(Message { body, warnings })
+    }
+
+    pub fn schema_version(&self) -> &str {
+        self.validator.schema_version()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(values: &[&str]) -> Row {
+        Row {
+            number: 2,
+            values: values.iter().map(|v| Some(Value::String((*v).to_owned()))).collect(),
+        }
+    }
+
+    /// The fast path writes exactly the bytes of the full path, for every shipped template.
+    #[test]
+    fn fast_and_full_paths_agree_on_every_shipped_template() {
+        let tricky = [
+            "Tom & \"Jerry\" {{x}}\n🎉",
+            "+91 98765-43210",
+            "Köln",
+            "C-1",
+            "+1 415 555 0100",
+            "7",
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).expect("templates/") {
+            let path = entry.expect("entry").path();
+            let template = Template::load(&path).expect("shipped templates load");
+            let compiler = MessageCompiler::new(template).expect("shipped templates compile");
+            assert!(compiler.has_plan(), "{} takes the fast path", path.display());
+            let n = compiler.var_names().len();
+            let values: Vec<&str> = (0..n).map(|i| tricky[i % tricky.len()]).collect();
+            // Every variable gets a phone-shaped value where the template expects one.
+            let values: Vec<&str> = compiler
+                .var_names()
+                .iter()
+                .zip(values)
+                .map(|(name, value)| if name == "phone" { "+91 98765-43210" } else { value })
+                .collect();
+            let mut fast = Vec::new();
+            let fast_result = compiler.compile_row_into(row(&values), &mut fast);
+            let full = compiler.compile_row(row(&values));
+            match (fast_result, full) {
+                (Ok(_), Ok(message)) => {
+                    assert_eq!(
+                        String::from_utf8(fast).expect("utf-8"),
+                        serde_json::to_string(&message.body).expect("json"),
+                        "{}",
+                        path.display()
+                    );
+                }
+                (Err(_), Err(_)) => assert!(fast.is_empty()),
+                (fast, full) => panic!("{}: paths disagree: {fast:?} vs {full:?}", path.display()),
+            }
+            checked += 1;
+        }
+        assert!(checked >= 4);
+    }
+
+    #[test]
+    fn a_hole_another_rule_looks_at_takes_the_full_path() {
+        let text = "vars:\n  action: {example: navigate}\nmessaging_object:\n  to: \"+14155550100\"\n  interactive:\n    body: {text: hi}\n    action:\n      parameters: {flow_id: \"1\", flow_cta: Go, flow_action: \"{{action}}\", flow_action_payload: {screen: A}}\n";
+        let template = Template::parse("t.yaml".to_owned(), text.to_owned()).expect("parses");
+        let compiler = MessageCompiler::new(template).expect("compiles");
+        assert!(!compiler.has_plan());
+        let mut out = Vec::new();
+        assert!(compiler.compile_row_into(row(&["navigate"]), &mut out).is_ok());
+        out.clear();
+        assert!(matches!(
+            compiler.compile_row_into(row(&["data_exchange"]), &mut out),
+            Err(Problem::Invalid(_))
+        ));
+        assert!(out.is_empty());
+    }
+}

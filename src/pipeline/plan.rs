@@ -1,0 +1,105 @@
+//! The fast path for a row: the body as pre-serialised constant text with holes.
+//!
+//! Every row of a template has the same shape (keys are never templated), so the parts of the
+//! body that hold no expression are serialised, given their constants and validated once.
+//! For each row only the holes are rendered, normalised and checked, each against its own
+//! subschema, and written between the constant segments. This is equivalent to validating
+//! the whole body because [`BodyValidator::hole_schema`] only lets a hole be checked alone when
+//! no rule elsewhere looks at its value; a template where one does, or whose shape is itself
+//! invalid, gets no plan and every row takes the full path.
+
+use serde_json::Value;
+
+use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning, CONSTANTS};
+use crate::render::Renderer;
+use crate::validate::{BodyValidator, HoleSchema};
+
+/// Marks a hole in the skeleton; private-use characters that serde_json writes as they are.
+const MARK: char = '\u{E000}';
+
+pub(super) struct BodyPlan {
+    /// One more segment than holes: `segments[i]`, hole i, ..., the last segment.
+    segments: Vec<Vec<u8>>,
+    holes: Vec<Hole>,
+}
+
+struct Hole {
+    leaf: usize,
+    rule: FieldRule,
+    check: Option<Box<jsonschema::Validator>>,
+}
+
+impl BodyPlan {
+    pub(super) fn new(renderer: &Renderer, validator: &BodyValidator, template_text: &str) -> Option<BodyPlan> {
+        if template_text.contains(MARK) {
+            return None;
+        }
+        let pointers: Vec<String> = renderer.leaf_pointers().map(str::to_owned).collect();
+        if pointers
+            .iter()
+            .any(|pointer| CONSTANTS.iter().any(|(at, _)| at == pointer))
+        {
+            return None;
+        }
+        let mut skeleton = renderer.skeleton(|index| Value::String(format!("{MARK}{index}{MARK}")));
+        compile::fill_constants(&mut skeleton).ok()?;
+        if !validator.shape_violations(&skeleton, &pointers).is_empty() {
+            return None;
+        }
+        let text = serde_json::to_string(&skeleton).ok()?;
+        let opening = format!("\"{MARK}");
+        let closing = format!("{MARK}\"");
+        let mut segments = Vec::with_capacity(pointers.len() + 1);
+        let mut holes = Vec::with_capacity(pointers.len());
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(&opening) {
+            let after = &rest[start + opening.len()..];
+            let end = after.find(&closing)?;
+            let leaf: usize = after[..end].parse().ok()?;
+            let pointer = pointers.get(leaf)?;
+            let check = match validator.hole_schema(pointer) {
+                HoleSchema::Any => None,
+                HoleSchema::Check(check) => Some(check),
+                HoleSchema::Dependent => return None,
+            };
+            segments.push(rest[..start].as_bytes().to_vec());
+            holes.push(Hole {
+                leaf,
+                rule: field_rule(pointer),
+                check,
+            });
+            rest = &after[end + closing.len()..];
+        }
+        segments.push(rest.as_bytes().to_vec());
+        (holes.len() == pointers.len()).then_some(BodyPlan { segments, holes })
+    }
+
+    /// Appends the row's compact body to `out`. `false` when a value breaks a rule: the caller
+    /// then takes the full path, which explains the problem.
+    pub(super) fn write(
+        &self,
+        renderer: &Renderer,
+        values: &[Value],
+        out: &mut Vec<u8>,
+        warnings: &mut Vec<Warning>,
+    ) -> bool {
+        let mut context = renderer.context(values);
+        for (segment, hole) in self.segments.iter().zip(&self.holes) {
+            out.extend_from_slice(segment);
+            let Ok(mut value) = renderer.render_leaf(hole.leaf, &mut context) else {
+                return false;
+            };
+            if apply_rule(hole.rule, &mut value, warnings).is_err() {
+                return false;
+            }
+            if hole.check.as_ref().is_some_and(|check| !check.is_valid(&value)) {
+                return false;
+            }
+            if serde_json::to_writer(&mut *out, &value).is_err() {
+                return false;
+            }
+        }
+        out.extend_from_slice(self.segments.last().map_or(&[][..], Vec::as_slice));
+        true
+    }
+}
