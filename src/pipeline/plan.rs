@@ -62,7 +62,7 @@ impl BodyPlan {
                 HoleSchema::Check(check) => Some(check),
                 HoleSchema::Dependent => return None,
             };
-            segments.push(rest[..start].as_bytes().to_vec());
+            segments.push(rest.as_bytes()[..start].to_vec());
             holes.push(Hole {
                 leaf,
                 rule: field_rule(pointer),
