@@ -41,11 +41,19 @@ report() { # LABEL ROWS WALL RSS_KB
 read -r _ floor_wall floor_rss < <(measure floor "$floor" "$work/contacts-$rows.csv")
 read -r _ big_wall big_rss < <(measure flowc "$flowc" render "$template" --data "$work/contacts-$rows.csv")
 read -r _ small_wall small_rss < <(measure flowc "$flowc" render "$template" --data "$work/contacts-10000.csv")
-read -r _ one_wall one_rss < <(measure flowc "$flowc" render "$template")
 
 report "floor (csv + format!)" "$rows" "$floor_wall" "$floor_rss"
 report "flowc render --data" "$rows" "$big_wall" "$big_rss"
 report "flowc render --data" 10000 "$small_wall" "$small_rss"
-report "flowc render (one body)" 1 "$one_wall" "$one_rss"
 awk -v a="$big_wall" -v b="$floor_wall" 'BEGIN{ printf "flowc / floor: %.2fx\n", (b > 0 ? a / b : 0) }'
 awk -v a="$big_rss" -v b="$small_rss" 'BEGIN{ printf "peak memory, %s rows minus 10000 rows: %.2f MiB\n", "'"$rows"'", (a - b) / 1024 }'
+python3 - "$flowc" "$template" <<'PY'
+import subprocess, sys, time
+runs = []
+for _ in range(50):
+    started = time.perf_counter()
+    subprocess.run([sys.argv[1], "render", sys.argv[2]], stdout=subprocess.DEVNULL, check=True)
+    runs.append(time.perf_counter() - started)
+runs.sort()
+print(f"startup (render one template, 50 runs): median {runs[25]*1000:.1f} ms, min {runs[0]*1000:.1f} ms")
+PY

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::data::{self, DataError, Rows};
 use crate::diagnostic::{Finding, Printer, RowRef};
-use crate::pipeline::{MessageCompiler, Problem};
+use crate::pipeline::{compile_in_order, Flow, MessageCompiler, Problem, RowOutcome};
 use crate::render::example_values;
 use crate::suggest::did_you_mean;
 use crate::template::{Template, TemplateError};
@@ -158,15 +158,6 @@ fn report_warnings(
     }
 }
 
-/// Applies `--var` values to a data row, replacing its own.
-fn apply_overrides(compiler: &MessageCompiler, row: &mut data::Row, overrides: &[(String, String)]) {
-    for (key, value) in overrides {
-        if let Some(index) = compiler.template().var_index(key) {
-            row.values[index] = Some(Value::String(value.clone()));
-        }
-    }
-}
-
 /// Whether a write failed because the reader went away (`flowc render ... | head`).
 fn is_broken_pipe(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::BrokenPipe
@@ -229,7 +220,8 @@ struct RowCounts {
     stopped: bool,
 }
 
-/// Compiles every row, reports bad rows, and hands each good body to `emit` in row order.
+/// Compiles every row (on every core), reports bad rows, and hands each good body to `emit`
+/// in row order.
 fn process_rows(
     compiler: &MessageCompiler,
     data_path: &Path,
@@ -241,49 +233,55 @@ fn process_rows(
 ) -> io::Result<RowCounts> {
     let file = data_name(data_path);
     let mut counts = RowCounts::default();
-    let mut body = Vec::with_capacity(2048);
-    for row in rows {
-        let mut row = match row {
-            Ok(row) => row,
-            Err(error) => {
+    let mut failure = None;
+    let row_ref = |row: u64| RowRef {
+        file: file.clone(),
+        row,
+    };
+    // The calling thread reads and writes; the other cores compile.
+    let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
+    let prepare = |row: &mut data::Row| compiler.apply_overrides(row, overrides);
+    compile_in_order(compiler, rows, workers, prepare, |outcome| {
+        let failed = match outcome {
+            RowOutcome::Body { row, body, warnings } => {
+                report_warnings(compiler, Some(&row_ref(row)), &warnings, printer);
+                match emit(body) {
+                    Ok(()) => {
+                        counts.ok += 1;
+                        false
+                    }
+                    Err(error) => {
+                        if is_broken_pipe(&error) {
+                            counts.stopped = true;
+                        } else {
+                            failure = Some(error);
+                        }
+                        return Flow::Stop;
+                    }
+                }
+            }
+            RowOutcome::Invalid { row, problem } => {
+                report_problem(compiler, Some(&row_ref(row)), &problem, printer);
+                true
+            }
+            RowOutcome::Unreadable(error) => {
                 printer.print(&Finding::from_data_error(&error));
-                counts.failed += 1;
                 if !error.is_row_error() {
                     counts.broken = true;
-                    break;
                 }
-                if fail_fast {
-                    break;
-                }
-                continue;
+                true
             }
         };
-        apply_overrides(compiler, &mut row, overrides);
-        let row_ref = RowRef {
-            file: file.clone(),
-            row: row.number,
-        };
-        body.clear();
-        match compiler.compile_row_into(row, &mut body) {
-            Ok(warnings) => {
-                report_warnings(compiler, Some(&row_ref), &warnings, printer);
-                match emit(&body) {
-                    Ok(()) => counts.ok += 1,
-                    Err(error) if is_broken_pipe(&error) => {
-                        counts.stopped = true;
-                        break;
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            Err(problem) => {
-                report_problem(compiler, Some(&row_ref), &problem, printer);
-                counts.failed += 1;
-                if fail_fast {
-                    break;
-                }
+        if failed {
+            counts.failed += 1;
+            if fail_fast || counts.broken {
+                return Flow::Stop;
             }
         }
+        Flow::Continue
+    });
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(counts),
     }
-    Ok(counts)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::{apply_overrides, check_overrides, open_data, prepare, report_problem, ExitStatus};
+use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
@@ -282,7 +282,7 @@ fn preflight(
                 continue;
             }
         };
-        apply_overrides(compiler, &mut row, &options.vars);
+        compiler.apply_overrides(&mut row, &options.vars);
         let number = row.number;
         let row_ref = RowRef {
             file: file.clone(),
@@ -506,7 +506,7 @@ fn produce(
         if !to_send.contains(row.number) {
             continue;
         }
-        apply_overrides(compiler, &mut row, vars);
+        compiler.apply_overrides(&mut row, vars);
         let number = row.number;
         let mut body = Vec::with_capacity(1024);
         match compiler.compile_row_into(row, &mut body) {

@@ -2,7 +2,10 @@
 //! validate. Everything that can be prepared once (the leaf templates, the schema) is
 //! prepared in [`MessageCompiler::new`]; the per-row path only does per-row work.
 
+mod ordered;
 mod plan;
+
+pub use ordered::{compile_in_order, Flow, RowOutcome};
 
 use serde_json::Value;
 
@@ -70,6 +73,15 @@ impl MessageCompiler {
 
     pub fn var_names(&self) -> &[String] {
         &self.var_names
+    }
+
+    /// Sets the `--var` values on a data row, replacing its own.
+    pub fn apply_overrides(&self, row: &mut Row, overrides: &[(String, String)]) {
+        for (key, value) in overrides {
+            if let Some(index) = self.template.var_index(key) {
+                row.values[index] = Some(Value::String(value.clone()));
+            }
+        }
     }
 
     /// Whether each variable (in declaration order) must have a value in every row.

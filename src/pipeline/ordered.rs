@@ -1,0 +1,200 @@
+//! Compiling rows on every core while keeping their order.
+//!
+//! The calling thread reads rows (the readers are not `Send`) and hands them out in batches;
+//! worker threads compile each batch into one buffer of bodies; the calling thread gets the
+//! results back in row order, through `on_row`. At most a few batches per worker are in
+//! flight, so memory stays flat whatever the number of rows.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+
+use crate::compile::Warning;
+use crate::data::{DataError, Row};
+
+use super::{MessageCompiler, Problem};
+
+/// Rows per batch: large enough that handing out costs little, small enough to stay in cache.
+const BATCH: usize = 256;
+
+/// What became of one row, in row order.
+pub enum RowOutcome<'a> {
+    Body {
+        row: u64,
+        body: &'a [u8],
+        warnings: Vec<Warning>,
+    },
+    Invalid {
+        row: u64,
+        problem: Problem,
+    },
+    /// A row the data file could not give (ragged, not UTF-8), or a fault past which the file
+    /// cannot be read (then it is the last outcome).
+    Unreadable(DataError),
+}
+
+/// Whether to go on after an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+enum Item {
+    Row(Row),
+    Unreadable(DataError),
+}
+
+enum Done {
+    Body(u64, std::ops::Range<usize>, Vec<Warning>),
+    Invalid(u64, Problem),
+    Unreadable(DataError),
+}
+
+struct Compiled {
+    bodies: Vec<u8>,
+    done: Vec<Done>,
+}
+
+/// Compiles every row with `workers` threads (0: on the calling thread, which otherwise reads
+/// the rows and delivers the results), calling `on_row` in row order. `prepare` adjusts each
+/// row first (the `--var` values).
+pub fn compile_in_order(
+    compiler: &MessageCompiler,
+    rows: impl Iterator<Item = Result<Row, DataError>>,
+    workers: usize,
+    prepare: impl Fn(&mut Row) + Sync,
+    mut on_row: impl FnMut(RowOutcome<'_>) -> Flow,
+) {
+    let mut batches = batches(rows);
+    if workers == 0 {
+        for batch in batches.by_ref() {
+            let compiled = compile_batch(compiler, batch, &prepare);
+            if deliver(compiled, &mut on_row) == Flow::Stop {
+                return;
+            }
+        }
+        return;
+    }
+    let (work_sender, work_receiver) = mpsc::channel::<(u64, Vec<Item>)>();
+    let work_receiver = std::sync::Mutex::new(work_receiver);
+    let (done_sender, done_receiver) = mpsc::channel::<(u64, Compiled)>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let work = &work_receiver;
+            let done = done_sender.clone();
+            let prepare = &prepare;
+            scope.spawn(move || loop {
+                let next = match work.lock() {
+                    Ok(receiver) => receiver.recv(),
+                    Err(_) => return,
+                };
+                let Ok((index, batch)) = next else { return };
+                if done.send((index, compile_batch(compiler, batch, prepare))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_sender);
+        let limit = workers as u64 * 4;
+        let mut sent = 0u64;
+        let mut next_to_deliver = 0u64;
+        let mut waiting: BTreeMap<u64, Compiled> = BTreeMap::new();
+        let mut input_done = false;
+        loop {
+            while !input_done && sent - next_to_deliver < limit {
+                match batches.next() {
+                    Some(batch) => {
+                        if work_sender.send((sent, batch)).is_err() {
+                            input_done = true;
+                        }
+                        sent += 1;
+                    }
+                    None => input_done = true,
+                }
+            }
+            if next_to_deliver == sent {
+                break;
+            }
+            let Ok((index, compiled)) = done_receiver.recv() else {
+                break;
+            };
+            waiting.insert(index, compiled);
+            while let Some(compiled) = waiting.remove(&next_to_deliver) {
+                next_to_deliver += 1;
+                if deliver(compiled, &mut on_row) == Flow::Stop {
+                    drop(work_sender);
+                    return;
+                }
+            }
+        }
+        drop(work_sender);
+    });
+}
+
+/// Groups rows into batches; a fault that ends the file ends its batch and the stream.
+fn batches(rows: impl Iterator<Item = Result<Row, DataError>>) -> impl Iterator<Item = Vec<Item>> {
+    let mut rows = rows.fuse();
+    let mut ended = false;
+    std::iter::from_fn(move || {
+        if ended {
+            return None;
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH {
+            match rows.next() {
+                Some(Ok(row)) => batch.push(Item::Row(row)),
+                Some(Err(error)) => {
+                    let fatal = !error.is_row_error();
+                    batch.push(Item::Unreadable(error));
+                    if fatal {
+                        ended = true;
+                        break;
+                    }
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        (!batch.is_empty()).then_some(batch)
+    })
+}
+
+fn compile_batch(compiler: &MessageCompiler, batch: Vec<Item>, prepare: &impl Fn(&mut Row)) -> Compiled {
+    let mut bodies = Vec::with_capacity(batch.len() * 700);
+    let mut done = Vec::with_capacity(batch.len());
+    for item in batch {
+        match item {
+            Item::Unreadable(error) => done.push(Done::Unreadable(error)),
+            Item::Row(mut row) => {
+                prepare(&mut row);
+                let number = row.number;
+                let start = bodies.len();
+                match compiler.compile_row_into(row, &mut bodies) {
+                    Ok(warnings) => done.push(Done::Body(number, start..bodies.len(), warnings)),
+                    Err(problem) => done.push(Done::Invalid(number, problem)),
+                }
+            }
+        }
+    }
+    Compiled { bodies, done }
+}
+
+fn deliver(compiled: Compiled, on_row: &mut impl FnMut(RowOutcome<'_>) -> Flow) -> Flow {
+    for done in compiled.done {
+        let outcome = match done {
+            Done::Body(row, range, warnings) => RowOutcome::Body {
+                row,
+                body: &compiled.bodies[range],
+                warnings,
+            },
+            Done::Invalid(row, problem) => RowOutcome::Invalid { row, problem },
+            Done::Unreadable(error) => RowOutcome::Unreadable(error),
+        };
+        if on_row(outcome) == Flow::Stop {
+            return Flow::Stop;
+        }
+    }
+    Flow::Continue
+}
