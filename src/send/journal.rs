@@ -325,15 +325,15 @@ impl Journal {
     fn apply(&self, op: &WriteOp) -> rusqlite::Result<()> {
         match op {
             WriteOp::Sending { row, attempt, .. } => {
-                self.connection.execute(
-                    "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3 WHERE row = ?1",
-                    params![*row as i64, attempt, self.run],
-                )?;
+                self.connection
+                    .prepare_cached("UPDATE rows SET status = 'sending', attempts = ?2, run = ?3 WHERE row = ?1")?
+                    .execute(params![*row as i64, attempt, self.run])?;
             }
             WriteOp::Outcome { row, status, record } => {
-                self.connection.execute(
+                self.connection.prepare_cached(
                     "UPDATE rows SET status = ?2, http_status = ?3, code = ?4, message_id = ?5, attempts = ?6, error = ?7, run = ?8 WHERE row = ?1",
-                    params![
+                )?
+                .execute(params![
                         *row as i64,
                         status.as_str(),
                         record.http_status,

@@ -15,7 +15,7 @@ pub mod response;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -128,6 +128,9 @@ struct Context {
     account: Account,
     settings: SendSettings,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// One task at a time waits on the limiter, in arrival order: hundreds of tasks polling it
+    /// at once would all wake for every permit.
+    limiter_gate: tokio::sync::Mutex<()>,
     window: Option<StrictWindow>,
     journal: JournalHandle,
     stop: StopSignal,
@@ -170,13 +173,19 @@ pub async fn deliver(
 ) -> Result<(), ClientError> {
     let mut api_key = HeaderValue::from_str(account.api_key.expose()).map_err(|_| ClientError::BadKey)?;
     api_key.set_sensitive(true);
-    let limiter = settings
-        .rate
-        // A burst of one spaces requests evenly, so no one-second window exceeds the rate.
-        .map(|rate| RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)));
+    let limiter = settings.rate.map(|rate| {
+        // Requests are spaced evenly; a burst of a fiftieth of a second lets a late wake-up
+        // catch up instead of losing its slot. The strict window keeps every second within the rate.
+        let burst = NonZeroU32::new(rate.get() / 50).unwrap_or(NonZeroU32::MIN);
+        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+        // Start with the burst spent, so the first second is as even as the others.
+        let _ = limiter.check_n(burst);
+        limiter
+    });
     let window = settings.rate.map(StrictWindow::new);
     let context = Arc::new(Context {
         window,
+        limiter_gate: tokio::sync::Mutex::new(()),
         url: account.messages_url(),
         client,
         api_key,
@@ -230,7 +239,14 @@ async fn deliver_row(job: Job, context: &Context) {
             tokio::select! {
                 biased;
                 () = context.stop.wait() => return,
-                () = limiter.until_ready() => {}
+                () = async {
+                    let _turn = context.limiter_gate.lock().await;
+                    // governor's own `until_ready` sleeps on a timer thread of its own; tokio's
+                    // timer is already running.
+                    while let Err(not_until) = limiter.check() {
+                        tokio::time::sleep(not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))).await;
+                    }
+                } => {}
             }
         }
         if context.stop.is_set() {
@@ -326,7 +342,8 @@ async fn deliver_row(job: Job, context: &Context) {
 /// runs right before the request leaves, and only waits when that variation bunched requests.
 struct StrictWindow {
     limit: usize,
-    starts: Mutex<VecDeque<tokio::time::Instant>>,
+    /// Held while waiting, so that waiters queue in order instead of all waking together.
+    starts: tokio::sync::Mutex<VecDeque<tokio::time::Instant>>,
 }
 
 impl StrictWindow {
@@ -334,31 +351,28 @@ impl StrictWindow {
         let limit = rate.get() as usize;
         StrictWindow {
             limit,
-            starts: Mutex::new(VecDeque::with_capacity(limit)),
+            starts: tokio::sync::Mutex::new(VecDeque::with_capacity(limit)),
         }
     }
 
     async fn admit(&self) {
+        let mut starts = self.starts.lock().await;
         loop {
-            let wait_until = {
-                let Ok(mut starts) = self.starts.lock() else { return };
-                let now = tokio::time::Instant::now();
-                while starts
-                    .front()
-                    .is_some_and(|start| now.duration_since(*start) >= Duration::from_secs(1))
-                {
-                    starts.pop_front();
-                }
-                if starts.len() < self.limit {
-                    starts.push_back(now);
-                    return;
-                }
-                match starts.front() {
-                    Some(oldest) => *oldest + Duration::from_secs(1),
-                    None => return,
-                }
-            };
-            tokio::time::sleep_until(wait_until).await;
+            let now = tokio::time::Instant::now();
+            while starts
+                .front()
+                .is_some_and(|start| now.duration_since(*start) >= Duration::from_secs(1))
+            {
+                starts.pop_front();
+            }
+            if starts.len() < self.limit {
+                starts.push_back(now);
+                return;
+            }
+            match starts.front() {
+                Some(oldest) => tokio::time::sleep_until(*oldest + Duration::from_secs(1)).await,
+                None => return,
+            }
         }
     }
 }
