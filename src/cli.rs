@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{CheckOptions, Command, RenderOptions, SendOptions};
+use crate::diagnostic::Format;
 use crate::send::account::{AccountSettings, Secret};
 
 const RENDER_EXAMPLES: &str = "\
@@ -183,6 +184,27 @@ struct CheckArgs {
     /// Set a variable: KEY=VALUE (repeatable)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     vars: Vec<(String, String)>,
+    /// How findings are written: human (stderr), json (one object per finding on stdout) or
+    /// github (workflow commands that annotate a pull request)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Human,
+    Json,
+    Github,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(format: OutputFormat) -> Format {
+        match format {
+            OutputFormat::Human => Format::Human,
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Github => Format::Github,
+        }
+    }
 }
 
 /// Enough requests in flight to keep `rate` per second going at 500 ms of latency.
@@ -246,6 +268,7 @@ impl Cli {
                 paths: args.paths,
                 data: args.data,
                 vars: args.vars,
+                format: args.format.into(),
             }),
         }
     }

@@ -170,6 +170,82 @@ impl Finding {
         finding
     }
 
+    /// Line and column (1-based) of the finding in its template, if it has one.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        self.span
+            .filter(|_| self.source.is_some())
+            .map(|span| (span.line, span.column))
+    }
+
+    /// The file a finding is about: the template, else the data file.
+    fn file(&self) -> Option<&str> {
+        match (&self.source, &self.row) {
+            (Some(source), _) if self.span.is_some() => Some(&source.name),
+            (_, Some(row)) => Some(&row.file),
+            (Some(source), None) => Some(&source.name),
+            (None, None) => None,
+        }
+    }
+
+    fn severity(&self) -> &'static str {
+        match self.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        }
+    }
+
+    /// `{"file", "line", "column", "pointer", "severity", "message", "help"}`, plus the data
+    /// file's `row` and `column_name` for findings about a data row.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (line, column) = match (self.position(), &self.row) {
+            (Some((line, column)), _) => (Some(line as u64), Some(column as u64)),
+            (None, Some(row)) => (Some(row.row), None),
+            (None, None) => (None, None),
+        };
+        serde_json::json!({
+            "file": self.file(),
+            "line": line,
+            "column": column,
+            "pointer": self.pointer,
+            "severity": self.severity(),
+            "message": self.headline(),
+            "help": self.help,
+            "data_file": self.row.as_ref().map(|row| &row.file),
+            "row": self.row.as_ref().map(|row| row.row),
+            "column_name": self.column,
+        })
+    }
+
+    /// `::error file=…,line=…,col=…,title=…::message`, escaped as GitHub requires.
+    pub fn to_github(&self) -> String {
+        let mut properties = Vec::new();
+        if let Some(file) = self.file() {
+            properties.push(format!("file={}", escape_property(file)));
+        }
+        match (self.position(), &self.row) {
+            (Some((line, column)), _) => {
+                properties.push(format!("line={line}"));
+                properties.push(format!("col={column}"));
+            }
+            (None, Some(row)) => properties.push(format!("line={}", row.row)),
+            (None, None) => {}
+        }
+        properties.push("title=flowc".to_owned());
+        let mut message = self.headline();
+        if let Some(pointer) = &self.pointer {
+            message.push_str(&format!(" (at {pointer})"));
+        }
+        if let Some(help) = &self.help {
+            message.push_str(&format!("\nhelp: {help}"));
+        }
+        format!(
+            "::{} {}::{}",
+            self.severity(),
+            properties.join(","),
+            escape_data(&message)
+        )
+    }
+
     /// The headline, with the data row in front when there is one.
     fn headline(&self) -> String {
         match &self.row {
@@ -182,13 +258,39 @@ impl Finding {
     }
 }
 
-/// Prints findings to standard error.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Prints findings: to stderr for people, to stdout as JSON or workflow commands for tools.
+/// How findings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// For people: miette's report on stderr, with the source line.
+    #[default]
+    Human,
+    /// For tools: one JSON object per finding on stdout.
+    Json,
+    /// For GitHub Actions: workflow commands on stdout, so a pull request shows each finding
+    /// on its line.
+    Github,
+}
+
 pub struct Printer {
     handler: GraphicalReportHandler,
+    format: Format,
 }
 
 impl Printer {
     pub fn for_stderr() -> Printer {
+        Printer::with_format(Format::Human)
+    }
+
+    pub fn with_format(format: Format) -> Printer {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let theme = if colour {
             GraphicalTheme::unicode()
@@ -197,7 +299,12 @@ impl Printer {
         };
         Printer {
             handler: GraphicalReportHandler::new_themed(theme).with_wrap_lines(false),
+            format,
         }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     pub fn render(&self, finding: &Finding) -> String {
@@ -210,9 +317,19 @@ impl Printer {
     }
 
     pub fn print(&self, finding: &Finding) {
-        let text = self.render(finding);
-        // Standard error may be closed; there is nowhere left to report that.
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        // The stream may be closed; there is nowhere left to report that.
+        match self.format {
+            Format::Human => {
+                let text = self.render(finding);
+                let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            }
+            Format::Json => {
+                let _ = writeln!(std::io::stdout().lock(), "{}", finding.to_json());
+            }
+            Format::Github => {
+                let _ = writeln!(std::io::stdout().lock(), "{}", finding.to_github());
+            }
+        }
     }
 
     /// A plain line on standard error (summaries, progress).

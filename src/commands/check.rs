@@ -7,12 +7,21 @@ use super::{
     check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
     ExitStatus,
 };
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Finding, Format, Printer};
 
 pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
     pub data: Option<PathBuf>,
     pub vars: Vec<(String, String)>,
+    pub format: Format,
+}
+
+/// A status line: on stdout, unless stdout is reserved for JSON findings.
+fn status_line(printer: &Printer, line: &str) {
+    match printer.format() {
+        Format::Json => printer.note(line),
+        Format::Human | Format::Github => println!("{line}"),
+    }
 }
 
 pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
@@ -39,19 +48,22 @@ pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
     for file in &files {
         let outcome = check_template(file, options, printer);
         match outcome {
-            ExitStatus::Ok => println!("ok    {}", file.display()),
+            ExitStatus::Ok => status_line(printer, &format!("ok    {}", file.display())),
             _ => {
-                println!("FAIL  {}", file.display());
+                status_line(printer, &format!("FAIL  {}", file.display()));
                 failed += 1;
             }
         }
         status = status.worst(outcome);
     }
-    println!(
-        "{} template{} checked: {} ok, {failed} failed",
-        files.len(),
-        if files.len() == 1 { "" } else { "s" },
-        files.len() - failed
+    status_line(
+        printer,
+        &format!(
+            "{} template{} checked: {} ok, {failed} failed",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            files.len() - failed
+        ),
     );
     status
 }

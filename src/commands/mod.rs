@@ -53,7 +53,7 @@ pub fn run(command: Command) -> ExitStatus {
     let printer = Printer::for_stderr();
     match command {
         Command::Render(options) => render::run(&options, &printer),
-        Command::Check(options) => check::run(&options, &printer),
+        Command::Check(options) => check::run(&options, &Printer::with_format(options.format)),
         Command::Send(options) => send::run(*options, &printer),
     }
 }

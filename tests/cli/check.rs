@@ -91,3 +91,60 @@ fn directory_without_templates_is_a_usage_error() {
     assert_eq!(outcome.code, 2);
     assert!(outcome.stderr.contains("no templates found"));
 }
+
+#[test]
+fn json_format_prints_one_object_per_finding_on_stdout() {
+    let scratch = Scratch::new();
+    let path = scratch.write("bad.yaml", BASE_TEMPLATE.replace("footer:", "foter:"));
+    let outcome = run(flowc().arg("check").arg(&path).args(["--format", "json"]));
+    assert_eq!(outcome.code, 1);
+    let findings: Vec<serde_json::Value> = outcome
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each stdout line is JSON"))
+        .collect();
+    assert_eq!(findings.len(), 1, "{}", outcome.stdout);
+    let finding = &findings[0];
+    assert_eq!(finding["file"], path.display().to_string());
+    assert_eq!(finding["line"], 12);
+    assert_eq!(finding["column"], 5);
+    assert_eq!(finding["pointer"], "/messaging_object/interactive/foter");
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["message"], "unknown field `foter` in `interactive`");
+    assert_eq!(finding["help"], "did you mean `footer`?");
+    assert!(
+        outcome.stderr.contains("FAIL"),
+        "status lines go to stderr: {}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn github_format_annotates_the_template_line() {
+    let scratch = Scratch::new();
+    let path = scratch.write("bad.yaml", BASE_TEMPLATE.replace("\"Hi {{name}}\"", "\"Hi {{nmae}}\""));
+    let outcome = run(flowc().arg("check").arg(&path).args(["--format", "github"]));
+    assert_eq!(outcome.code, 1);
+    let expected = format!(
+        "::error file={},line=10,col=25,title=flowc::undeclared variable `nmae`%0Ahelp: did you mean `name`?",
+        path.display()
+    );
+    assert!(
+        outcome.stdout.lines().any(|line| line == expected),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn github_format_marks_warnings_as_warnings() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "warn.yaml",
+        BASE_TEMPLATE.replace("flow_cta: \"Book now\"", "flow_cta: \"Book your next service\""),
+    );
+    let outcome = run(flowc().arg("check").arg(&path).args(["--format", "github"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains("::warning file="), "{}", outcome.stdout);
+    assert!(outcome.stdout.contains(",line=16,col=19,"), "{}", outcome.stdout);
+}
