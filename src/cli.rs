@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::commands::{CheckOptions, Command, RenderOptions, SendOptions};
+use crate::commands::{CheckOptions, Command, InitOptions, RenderOptions, SendOptions, TestOptions};
 use crate::diagnostic::Format;
 use crate::send::account::{AccountSettings, Secret};
 
@@ -48,10 +48,24 @@ Examples:
   # After Ctrl-C, a crash or a top-up: the same command resumes where it stopped
   flowc send templates/service-booking.yaml --data contacts.csv --rate 50 --yes";
 
+const TEST_EXAMPLES: &str = "\
+Examples:
+  # Compare every template's bodies with templates/__snapshots__/ (what CI runs)
+  flowc test
+
+  # Walk through new and changed bodies: accept, reject or skip each
+  flowc test --review
+
+  # Accept them all (scripts), and remove snapshots no template produces any more
+  flowc test --accept --prune";
+
+/// The version, with the version of the embedded rules.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "flowc",
-    version,
+    version = VERSION,
     about = "Compile, check and send WhatsApp Flow messages (Kaleyra WhatsApp API v2) from YAML templates",
     after_help = "Exit codes: 0 ok, 1 invalid template or data, 2 usage error (bad arguments, unreadable file)."
 )]
@@ -85,6 +99,52 @@ enum CliCommand {
     /// resumes: accepted rows are never sent twice.
     #[command(after_help = SEND_EXAMPLES)]
     Send(Box<SendArgs>),
+    /// Compare each template's bodies (examples and fixtures) with their stored snapshots
+    ///
+    /// For templates/NAME.yaml, the cases are its examples and every entry of
+    /// templates/NAME.fixtures.yaml (a list of `name:` and `vars:`); snapshots are kept in
+    /// templates/__snapshots__/NAME@CASE.snap (insta's format). A new or changed body fails the
+    /// run and is written as NAME@CASE.snap.new, pending review.
+    #[command(after_help = TEST_EXAMPLES)]
+    Test(TestArgs),
+    /// Create a template repository: an example template, a fixture, their snapshots, a CI
+    /// workflow and a README
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    ///
+    /// For example: flowc completions bash > ~/.local/share/bash-completion/completions/flowc
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. flowc man > ~/.local/share/man/man1/flowc.1
+    Man,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Template files or directories to search for *.yaml / *.yml
+    #[arg(default_value = "templates")]
+    paths: Vec<PathBuf>,
+    /// Walk through the pending snapshots, showing each diff, and accept, reject or skip
+    #[arg(long, conflicts_with = "accept")]
+    review: bool,
+    /// Accept every new and changed snapshot
+    #[arg(long)]
+    accept: bool,
+    /// Remove snapshots that no template or fixture produces any more
+    #[arg(long)]
+    prune: bool,
+    /// How findings are written: human, json or github
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The directory to create the repository in
+    #[arg(default_value = ".")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +324,25 @@ impl Cli {
                 resend_unknown: args.resend_unknown,
                 verbose: args.verbose,
             })),
+            CliCommand::Test(args) => Command::Test(TestOptions {
+                paths: args.paths,
+                review: args.review,
+                accept: args.accept,
+                prune: args.prune,
+                format: args.format.into(),
+            }),
+            CliCommand::Init(args) => Command::Init(InitOptions { dir: args.dir }),
+            CliCommand::Completions { shell } => {
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "flowc", &mut script);
+                Command::Print(script)
+            }
+            CliCommand::Man => {
+                let mut page = Vec::new();
+                // Rendering into memory cannot fail.
+                let _ = clap_mangen::Man::new(Cli::command()).render(&mut page);
+                Command::Print(page)
+            }
             CliCommand::Check(args) => Command::Check(CheckOptions {
                 paths: args.paths,
                 data: args.data,

@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod pipeline;
 pub mod render;
 pub mod send;
+pub mod snapshot;
 pub mod suggest;
 pub mod template;
 pub mod validate;

@@ -2,8 +2,10 @@
 //! `main.rs`) that prints. Findings go to stderr through [`Printer`]; bodies go to stdout.
 
 mod check;
+mod init;
 mod render;
 mod send;
+mod test;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -18,13 +20,19 @@ use crate::suggest::did_you_mean;
 use crate::template::{Template, TemplateError};
 
 pub use check::CheckOptions;
+pub use init::InitOptions;
 pub use render::RenderOptions;
 pub use send::SendOptions;
+pub use test::TestOptions;
 
 pub enum Command {
     Render(RenderOptions),
     Check(CheckOptions),
     Send(Box<SendOptions>),
+    Test(TestOptions),
+    Init(InitOptions),
+    /// Text made by the command line itself (completions, the manual page).
+    Print(Vec<u8>),
 }
 
 /// How a run ended; the process exit code.
@@ -55,6 +63,12 @@ pub fn run(command: Command) -> ExitStatus {
         Command::Render(options) => render::run(&options, &printer),
         Command::Check(options) => check::run(&options, &Printer::with_format(options.format)),
         Command::Send(options) => send::run(*options, &printer),
+        Command::Test(options) => test::run(&options, &Printer::with_format(options.format)),
+        Command::Init(options) => init::run(&options, &printer),
+        Command::Print(text) => match io::stdout().lock().write_all(&text) {
+            Err(error) if !is_broken_pipe(&error) => ExitStatus::Invalid,
+            _ => ExitStatus::Ok,
+        },
     }
 }
 
@@ -156,6 +170,11 @@ fn report_warnings(
     for warning in warnings {
         printer.print(&Finding::from_warning(compiler.template(), row, warning));
     }
+}
+
+/// A line on standard output; a closed pipe is not an error worth a panic.
+fn stdout_line(line: &str) {
+    let _ = writeln!(io::stdout().lock(), "{line}");
 }
 
 /// Whether a write failed because the reader went away (`flowc render ... | head`).

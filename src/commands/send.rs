@@ -188,17 +188,17 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
     printer.note(&format!("report: {}", report_path.display()));
     let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
-        println!(
+        super::stdout_line(&format!(
             "dry run: {} would be sent, {} invalid; nothing was sent",
             summary.pending, summary.invalid
-        );
+        ));
         return Ok(if summary.invalid > 0 {
             ExitStatus::Invalid
         } else {
             ExitStatus::Ok
         });
     }
-    println!("{summary}");
+    super::stdout_line(&summary.to_string());
     Ok(match status {
         Some(status) => status,
         None if summary.all_accepted() => ExitStatus::Ok,

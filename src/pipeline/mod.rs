@@ -162,6 +162,9 @@ mod tests {
         let mut checked = 0;
         for entry in std::fs::read_dir(dir).expect("templates/") {
             let path = entry.expect("entry").path();
+            if path.to_string_lossy().ends_with(".fixtures.yaml") {
+                continue;
+            }
             let template = Template::load(&path).expect("shipped templates load");
             let compiler = MessageCompiler::new(template).expect("shipped templates compile");
             assert!(compiler.has_plan(), "{} takes the fast path", path.display());

@@ -1,0 +1,332 @@
+//! `flowc test`: every template's examples and fixtures rendered and compared with their
+//! stored snapshots; new or changed bodies are written as pending files for review.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{prepare, template_files, ExitStatus};
+use crate::data::Row;
+use crate::diagnostic::{Finding, Format, Printer};
+use crate::pipeline::MessageCompiler;
+use crate::snapshot::{self, Case, SnapshotError};
+
+pub struct TestOptions {
+    pub paths: Vec<PathBuf>,
+    pub review: bool,
+    pub accept: bool,
+    pub prune: bool,
+    pub format: Format,
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    accepted: usize,
+    pending: usize,
+    failed: usize,
+}
+
+pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
+    let files = match template_files(&options.paths) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => {
+            printer.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
+            return ExitStatus::Usage;
+        }
+        Err(message) => {
+            printer.print(&Finding::error(message));
+            return ExitStatus::Usage;
+        }
+    };
+    let mut tally = Tally::default();
+    let mut live = Vec::new();
+    let mut directories = BTreeSet::new();
+    for file in &files {
+        directories.insert(snapshot::directory(file));
+        let show_diffs = !options.accept && !options.review;
+        test_template(file, printer, show_diffs, &mut tally, &mut live);
+    }
+    let orphans: Vec<PathBuf> = directories
+        .iter()
+        .flat_map(|directory| snapshot::orphans(directory, &live))
+        .collect();
+    for orphan in &orphans {
+        if options.prune {
+            match std::fs::remove_file(orphan) {
+                Ok(()) => printer.note(&format!("pruned {}", orphan.display())),
+                Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", orphan.display()))),
+            }
+        } else {
+            let mut finding = Finding::error(format!(
+                "orphan snapshot {}: no template or fixture produces it",
+                orphan.display()
+            ))
+            .with_help(Some("run `flowc test --prune` to remove it"));
+            finding.level = crate::diagnostic::Level::Warning;
+            printer.print(&finding);
+        }
+    }
+    let pending = pending_files(&live);
+    if options.accept {
+        for path in &pending {
+            accept(path, printer);
+        }
+        tally.accepted = pending.len();
+        tally.pending = 0;
+    } else if options.review && !pending.is_empty() {
+        let left = review(&pending, printer);
+        tally.accepted = tally.pending.saturating_sub(left);
+        tally.pending = left;
+    }
+    let mut summary = format!(
+        "{} passed, {} new or changed (pending review), {} failed",
+        tally.passed, tally.pending, tally.failed
+    );
+    if tally.accepted > 0 {
+        summary.push_str(&format!(", {} accepted", tally.accepted));
+    }
+    match printer.format() {
+        Format::Json => printer.note(&summary),
+        Format::Human | Format::Github => super::stdout_line(&summary),
+    }
+    if tally.pending > 0 && !options.review {
+        printer.note("review with `flowc test --review`, or accept all with `flowc test --accept`");
+    }
+    if tally.failed > 0 || tally.pending > 0 {
+        ExitStatus::Invalid
+    } else {
+        ExitStatus::Ok
+    }
+}
+
+fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut Tally, live: &mut Vec<PathBuf>) {
+    let Ok(compiler) = prepare(file, printer) else {
+        tally.failed += 1;
+        return;
+    };
+    let cases = match snapshot::cases(compiler.template(), file) {
+        Ok(cases) => cases,
+        Err(error) => {
+            printer.print(&snapshot_finding(&error));
+            tally.failed += 1;
+            return;
+        }
+    };
+    for case in cases {
+        let path = snapshot::snapshot_path(file, &case.name);
+        live.push(path.clone());
+        live.push(snapshot::pending_path(&path));
+        match test_case(&compiler, file, &case, &path, printer, show_diffs) {
+            CaseResult::Passed => tally.passed += 1,
+            CaseResult::Pending => tally.pending += 1,
+            CaseResult::Failed => tally.failed += 1,
+        }
+    }
+}
+
+enum CaseResult {
+    Passed,
+    Pending,
+    Failed,
+}
+
+fn test_case(
+    compiler: &MessageCompiler,
+    file: &Path,
+    case: &Case,
+    path: &Path,
+    printer: &Printer,
+    show_diff: bool,
+) -> CaseResult {
+    let template = compiler.template();
+    let values: Vec<Option<Value>> = template
+        .vars
+        .iter()
+        .map(|var| {
+            case.vars
+                .iter()
+                .find(|(name, _)| *name == var.name)
+                .map(|(_, value)| value.clone())
+                .or_else(|| var.example.clone())
+        })
+        .collect();
+    let message = match compiler.compile_row(Row { number: 0, values }) {
+        Ok(message) => message,
+        Err(problem) => {
+            for mut finding in Finding::from_problem(template, None, &problem) {
+                finding.message = format!("case `{}`: {}", case.name, finding.message);
+                printer.print(&finding);
+            }
+            return CaseResult::Failed;
+        }
+    };
+    let body = match serde_json::to_string_pretty(&message.body) {
+        Ok(body) => body,
+        Err(error) => {
+            printer.print(&Finding::error(error.to_string()));
+            return CaseResult::Failed;
+        }
+    };
+    let pending = snapshot::pending_path(path);
+    match snapshot::read(path) {
+        Err(error) => {
+            printer.print(&snapshot_finding(&error));
+            CaseResult::Failed
+        }
+        Ok(Some(stored)) if stored == body => {
+            // A pending change that was undone is no longer pending.
+            let _ = std::fs::remove_file(&pending);
+            CaseResult::Passed
+        }
+        Ok(stored) => {
+            let text = snapshot::render(&file.display().to_string(), &case.name, &body);
+            if let Err(error) =
+                std::fs::create_dir_all(snapshot::directory(file)).and_then(|()| std::fs::write(&pending, text))
+            {
+                printer.print(&Finding::error(format!("cannot write {}: {error}", pending.display())));
+                return CaseResult::Failed;
+            }
+            let what = if stored.is_some() { "changed" } else { "new" };
+            let mut finding = Finding::error(format!(
+                "{} case `{}`: {what} body, written to {}",
+                file.display(),
+                case.name,
+                pending.display()
+            ));
+            finding.help = Some(diff(stored.as_deref().unwrap_or(""), &body, false));
+            // Annotate the template, the file a reviewer changed.
+            finding.source = Some(template.source.clone());
+            finding.span = Some(crate::yaml::Span {
+                offset: 0,
+                len: 0,
+                line: 1,
+                column: 1,
+            });
+            match printer.format() {
+                Format::Human if show_diff => {
+                    printer.note(&format!(
+                        "{what}: {} case `{}` -> {}",
+                        file.display(),
+                        case.name,
+                        pending.display()
+                    ));
+                    printer.note(&diff(stored.as_deref().unwrap_or(""), &body, colour()));
+                }
+                Format::Human => {}
+                Format::Json | Format::Github => printer.print(&finding),
+            }
+            CaseResult::Pending
+        }
+    }
+}
+
+fn snapshot_finding(error: &SnapshotError) -> Finding {
+    match error {
+        SnapshotError::Fixture {
+            file,
+            span,
+            message,
+            help,
+        } => {
+            let mut finding = Finding::error(message.clone()).with_help(help.clone());
+            match span {
+                Some(span) => {
+                    finding.source = Some(file.clone());
+                    finding.span = Some(*span);
+                }
+                None => finding.message = format!("{}: {message}", file.name),
+            }
+            finding
+        }
+        SnapshotError::Corrupt { .. } => {
+            Finding::error(error.to_string()).with_help(Some("delete it and run `flowc test` to write it again"))
+        }
+        SnapshotError::Io { .. } => Finding::error(error.to_string()),
+    }
+}
+
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The changed lines of the stored and the new body, with three lines of context.
+fn diff(old: &str, new: &str, colour: bool) -> String {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut out = String::new();
+    for (index, group) in diff.grouped_ops(3).iter().enumerate() {
+        if index > 0 {
+            out.push_str("  ...\n");
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let (sign, style) = match change.tag() {
+                    similar::ChangeTag::Delete => ('-', "\x1b[31m"),
+                    similar::ChangeTag::Insert => ('+', "\x1b[32m"),
+                    similar::ChangeTag::Equal => (' ', ""),
+                };
+                let line = change.to_string_lossy();
+                let line = line.trim_end_matches('\n');
+                if colour && !style.is_empty() {
+                    out.push_str(&format!("{style}{sign} {line}\x1b[0m\n"));
+                } else {
+                    out.push_str(&format!("{sign} {line}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn pending_files(live: &[PathBuf]) -> Vec<PathBuf> {
+    let mut pending: Vec<PathBuf> = live
+        .iter()
+        .filter(|path| path.to_string_lossy().ends_with(".snap.new") && path.exists())
+        .cloned()
+        .collect();
+    pending.sort();
+    pending.dedup();
+    pending
+}
+
+fn accepted_path(pending: &Path) -> PathBuf {
+    PathBuf::from(pending.to_string_lossy().trim_end_matches(".new"))
+}
+
+fn accept(pending: &Path, printer: &Printer) {
+    let target = accepted_path(pending);
+    match std::fs::rename(pending, &target) {
+        Ok(()) => printer.note(&format!("accepted {}", target.display())),
+        Err(error) => printer.print(&Finding::error(format!("cannot accept {}: {error}", pending.display()))),
+    }
+}
+
+/// Walks the pending snapshots, asking for each; returns how many are still pending.
+fn review(pending: &[PathBuf], printer: &Printer) -> usize {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut left = 0;
+    for (index, path) in pending.iter().enumerate() {
+        let target = accepted_path(path);
+        let old = snapshot::read(&target).ok().flatten().unwrap_or_default();
+        let new = snapshot::read(path).ok().flatten().unwrap_or_default();
+        eprintln!("\n[{}/{}] {}", index + 1, pending.len(), target.display());
+        eprint!("{}", diff(&old, &new, colour()));
+        eprint!("accept (a), reject (r), skip (s)? ");
+        let _ = std::io::stderr().flush();
+        match lines.next().and_then(Result::ok).as_deref().map(str::trim) {
+            Some("a" | "accept") => accept(path, printer),
+            Some("r" | "reject") => match std::fs::remove_file(path) {
+                Ok(()) => printer.note(&format!("rejected {}", path.display())),
+                Err(error) => {
+                    printer.print(&Finding::error(format!("cannot remove {}: {error}", path.display())));
+                    left += 1;
+                }
+            },
+            _ => left += 1,
+        }
+    }
+    left
+}

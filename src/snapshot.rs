@@ -1,0 +1,267 @@
+//! Stored request bodies for `flowc test`, in insta's snapshot file format, so that the
+//! files read the same as flowc's own snapshots and `cargo insta` tooling recognises them.
+//!
+//! A template `templates/NAME.yaml` has its snapshots in `templates/__snapshots__/`, one per
+//! case: `NAME@example.snap` for its examples and `NAME@FIXTURE.snap` for each fixture of
+//! `templates/NAME.fixtures.yaml`. A new or changed body is written beside the snapshot as
+//! `NAME@CASE.snap.new`, pending review.
+//!
+//! ```text
+//! ---
+//! source: templates/service-booking.yaml
+//! expression: example
+//! ---
+//! { ...the pretty JSON body... }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::template::{io_reason, SourceFile, Template};
+use crate::yaml::{self, NodeKind, Span};
+
+pub const DIR: &str = "__snapshots__";
+pub const EXTENSION: &str = "snap";
+pub const PENDING_EXTENSION: &str = "snap.new";
+
+/// One set of values a template is tested with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub name: String,
+    /// Values that replace the template's examples, by variable name.
+    pub vars: Vec<(String, Value)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read `{path}`: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{message}")]
+    Fixture {
+        file: SourceFile,
+        span: Option<Span>,
+        message: String,
+        help: Option<String>,
+    },
+    #[error("`{path}` is not a snapshot file: {reason}")]
+    Corrupt { path: String, reason: &'static str },
+}
+
+/// Where the snapshots of a template live.
+pub fn directory(template: &Path) -> PathBuf {
+    template.parent().unwrap_or(Path::new(".")).join(DIR)
+}
+
+pub fn file_stem(template: &Path) -> String {
+    template
+        .file_stem()
+        .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned())
+}
+
+pub fn snapshot_path(template: &Path, case: &str) -> PathBuf {
+    directory(template).join(format!("{}@{case}.{EXTENSION}", file_stem(template)))
+}
+
+pub fn pending_path(snapshot: &Path) -> PathBuf {
+    let mut name = snapshot.as_os_str().to_owned();
+    name.push(".new");
+    PathBuf::from(name)
+}
+
+/// `templates/NAME.fixtures.yaml` for `templates/NAME.yaml`.
+pub fn fixtures_path(template: &Path) -> PathBuf {
+    template.with_file_name(format!("{}.fixtures.yaml", file_stem(template)))
+}
+
+/// The cases of a template: its examples, then each fixture, if it has a fixtures file.
+pub fn cases(template: &Template, template_path: &Path) -> Result<Vec<Case>, SnapshotError> {
+    let mut cases = vec![Case {
+        name: "example".to_owned(),
+        vars: Vec::new(),
+    }];
+    let path = fixtures_path(template_path);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(cases),
+        Err(error) => {
+            return Err(SnapshotError::Io {
+                path: path.display().to_string(),
+                reason: io_reason(&error),
+            })
+        }
+    };
+    let file = SourceFile {
+        name: path.display().to_string(),
+        text: text.into(),
+    };
+    let fixture_error = |span: Option<Span>, message: String, help: Option<String>| SnapshotError::Fixture {
+        file: file.clone(),
+        span,
+        message,
+        help,
+    };
+    let root = match yaml::parse_document(&file.text) {
+        Ok(root) => root,
+        Err(yaml::YamlError::Empty) => return Ok(cases),
+        Err(error) => return Err(fixture_error(error.span(), error.to_string(), None)),
+    };
+    let NodeKind::Seq(items) = &root.kind else {
+        return Err(fixture_error(
+            Some(root.span),
+            format!("a fixtures file is a list of cases, found {}", root.type_name()),
+            Some("- name: long-name\n  vars: { name: \"...\" }".to_owned()),
+        ));
+    };
+    for item in items {
+        let Some(entries) = item.as_map() else {
+            return Err(fixture_error(
+                Some(item.span),
+                "a case is a mapping with `name` and `vars`".to_owned(),
+                None,
+            ));
+        };
+        let mut name = None;
+        let mut vars = Vec::new();
+        for entry in entries {
+            match entry.key.as_str() {
+                "name" => name = entry.value.as_str().map(str::to_owned),
+                "vars" => {
+                    let Some(assignments) = entry.value.as_map() else {
+                        return Err(fixture_error(
+                            Some(entry.value.span),
+                            "`vars` must map variable names to values".to_owned(),
+                            None,
+                        ));
+                    };
+                    for assignment in assignments {
+                        if template.var_index(&assignment.key).is_none() {
+                            let declared = template.vars.iter().map(|var| var.name.as_str());
+                            return Err(fixture_error(
+                                Some(assignment.key_span),
+                                format!(
+                                    "the fixture sets `{}`, which the template does not declare",
+                                    assignment.key
+                                ),
+                                crate::suggest::did_you_mean(&assignment.key, declared),
+                            ));
+                        }
+                        vars.push((assignment.key.clone(), assignment.value.to_json()));
+                    }
+                }
+                other => {
+                    return Err(fixture_error(
+                        Some(entry.key_span),
+                        format!("unknown key `{other}` in a case"),
+                        Some("a case has `name` and `vars`".to_owned()),
+                    ))
+                }
+            }
+        }
+        let Some(name) = name.filter(|name| is_case_name(name)) else {
+            return Err(fixture_error(
+                Some(item.span),
+                "every case needs a `name` of letters, digits, `-` and `_`".to_owned(),
+                None,
+            ));
+        };
+        if cases.iter().any(|case| case.name == name) {
+            return Err(fixture_error(
+                Some(item.span),
+                format!("two cases are named `{name}`"),
+                None,
+            ));
+        }
+        cases.push(Case { name, vars });
+    }
+    Ok(cases)
+}
+
+fn is_case_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The text of a snapshot file for a body.
+pub fn render(source: &str, case: &str, body: &str) -> String {
+    format!("---\nsource: {source}\nexpression: {case}\n---\n{}\n", body.trim_end())
+}
+
+/// The body stored in a snapshot file.
+pub fn read(path: &Path) -> Result<Option<String>, SnapshotError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(SnapshotError::Io {
+                path: path.display().to_string(),
+                reason: io_reason(&error),
+            })
+        }
+    };
+    let corrupt = |reason| SnapshotError::Corrupt {
+        path: path.display().to_string(),
+        reason,
+    };
+    let rest = text
+        .strip_prefix("---\n")
+        .ok_or_else(|| corrupt("it does not start with a `---` header"))?;
+    let end = rest
+        .find("\n---\n")
+        .ok_or_else(|| corrupt("its header is not closed by `---`"))?;
+    let header = &rest[..end];
+    if !header.lines().all(|line| line.contains(':') || line.starts_with(' ')) {
+        return Err(corrupt("its header is not `key: value` lines"));
+    }
+    Ok(Some(rest[end + 5..].trim_end().to_owned()))
+}
+
+/// Snapshot files in a directory whose case no longer exists (`keep` holds the live ones).
+pub fn orphans(directory: &Path, keep: &[PathBuf]) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            (name.ends_with(".snap") || name.ends_with(".snap.new")) && !keep.contains(path)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_files_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t@example.snap");
+        std::fs::write(&path, render("templates/t.yaml", "example", "{\n  \"a\": 1\n}\n")).expect("write");
+        assert_eq!(read(&path).expect("valid").as_deref(), Some("{\n  \"a\": 1\n}"));
+        std::fs::write(&path, "garbage").expect("write");
+        assert!(matches!(read(&path), Err(SnapshotError::Corrupt { .. })));
+        assert!(read(&dir.path().join("missing.snap")).expect("absent").is_none());
+    }
+
+    #[test]
+    fn paths_follow_insta() {
+        let template = Path::new("templates/service-booking.yaml");
+        let snapshot = snapshot_path(template, "example");
+        assert_eq!(
+            snapshot,
+            Path::new("templates/__snapshots__/service-booking@example.snap")
+        );
+        assert_eq!(
+            pending_path(&snapshot),
+            Path::new("templates/__snapshots__/service-booking@example.snap.new")
+        );
+        assert_eq!(
+            fixtures_path(template),
+            Path::new("templates/service-booking.fixtures.yaml")
+        );
+    }
+}
