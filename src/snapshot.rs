@@ -75,7 +75,7 @@ pub fn fixtures_path(template: &Path) -> PathBuf {
 }
 
 /// The cases of a template: its examples, then each fixture, if it has a fixtures file.
-pub fn cases(template: &Template, template_path: &Path) -> Result<Vec<Case>, SnapshotError> {
+pub fn cases(template: &Template, template_path: &Path) -> Result<Vec<Case>, Box<SnapshotError>> {
     let mut cases = vec![Case {
         name: "example".to_owned(),
         vars: Vec::new(),
@@ -85,21 +85,23 @@ pub fn cases(template: &Template, template_path: &Path) -> Result<Vec<Case>, Sna
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(cases),
         Err(error) => {
-            return Err(SnapshotError::Io {
+            return Err(Box::new(SnapshotError::Io {
                 path: path.display().to_string(),
                 reason: io_reason(&error),
-            })
+            }))
         }
     };
     let file = SourceFile {
         name: path.display().to_string(),
         text: text.into(),
     };
-    let fixture_error = |span: Option<Span>, message: String, help: Option<String>| SnapshotError::Fixture {
-        file: file.clone(),
-        span,
-        message,
-        help,
+    let fixture_error = |span: Option<Span>, message: String, help: Option<String>| {
+        Box::new(SnapshotError::Fixture {
+            file: file.clone(),
+            span,
+            message,
+            help,
+        })
     };
     let root = match yaml::parse_document(&file.text) {
         Ok(root) => root,
@@ -187,20 +189,22 @@ pub fn render(source: &str, case: &str, body: &str) -> String {
 }
 
 /// The body stored in a snapshot file.
-pub fn read(path: &Path) -> Result<Option<String>, SnapshotError> {
+pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
-            return Err(SnapshotError::Io {
+            return Err(Box::new(SnapshotError::Io {
                 path: path.display().to_string(),
                 reason: io_reason(&error),
-            })
+            }))
         }
     };
-    let corrupt = |reason| SnapshotError::Corrupt {
-        path: path.display().to_string(),
-        reason,
+    let corrupt = |reason| {
+        Box::new(SnapshotError::Corrupt {
+            path: path.display().to_string(),
+            reason,
+        })
     };
     let rest = text
         .strip_prefix("---\n")
@@ -243,7 +247,10 @@ mod tests {
         std::fs::write(&path, render("templates/t.yaml", "example", "{\n  \"a\": 1\n}\n")).expect("write");
         assert_eq!(read(&path).expect("valid").as_deref(), Some("{\n  \"a\": 1\n}"));
         std::fs::write(&path, "garbage").expect("write");
-        assert!(matches!(read(&path), Err(SnapshotError::Corrupt { .. })));
+        assert!(matches!(
+            read(&path).map_err(|e| *e),
+            Err(SnapshotError::Corrupt { .. })
+        ));
         assert!(read(&dir.path().join("missing.snap")).expect("absent").is_none());
     }
 

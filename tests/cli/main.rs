@@ -8,3 +8,4 @@ mod render;
 mod send;
 mod snapshots;
 mod support;
+mod team;

@@ -59,6 +59,9 @@ impl Scratch {
 
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create a scratch directory");
+        }
         std::fs::write(&path, contents).expect("write a scratch file");
         path
     }

@@ -1,0 +1,275 @@
+//! The template-repository workflow: `flowc init`, `flowc test` and its review, completions,
+//! the manual page and the version.
+
+use std::path::Path;
+
+use crate::support::{flowc, run, Scratch, BASE_TEMPLATE};
+
+fn test_in(dir: &Path, args: &[&str]) -> crate::support::Outcome {
+    run(flowc().current_dir(dir).arg("test").args(args))
+}
+
+fn snapshots(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("templates/__snapshots__"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn init_creates_a_repository_whose_tests_pass() {
+    let scratch = Scratch::new();
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    for file in [
+        "templates/example.yaml",
+        "templates/example.fixtures.yaml",
+        "schemas/template.schema.json",
+        ".github/workflows/flowc.yml",
+        "README.md",
+    ] {
+        assert!(scratch.path().join(file).is_file(), "{file}");
+    }
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap"
+        ]
+    );
+    let readme = std::fs::read_to_string(scratch.path().join("README.md")).expect("README");
+    assert_eq!(readme.lines().count(), 4);
+    let workflow = std::fs::read_to_string(scratch.path().join(".github/workflows/flowc.yml")).expect("workflow");
+    assert!(workflow.contains("flowc check --format github") && workflow.contains("flowc test --format github"));
+
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.trim(),
+        "3 passed, 0 new or changed (pending review), 0 failed"
+    );
+    let outcome = run(flowc().current_dir(scratch.path()).arg("check"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn init_refuses_to_overwrite() {
+    let scratch = Scratch::new();
+    scratch.write("README.md", "mine");
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 2);
+    assert!(outcome.stderr.contains("refusing to overwrite"), "{}", outcome.stderr);
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join("README.md")).expect("README"),
+        "mine"
+    );
+}
+
+#[test]
+fn a_changed_template_fails_with_a_diff_and_a_pending_snapshot() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let template = scratch.path().join("templates/example.yaml");
+    let text = std::fs::read_to_string(&template).expect("template");
+    std::fs::write(&template, text.replace("Book a slot", "Book your slot")).expect("edit");
+
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stderr.contains("-           \"flow_cta\": \"Book a slot\","),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("+           \"flow_cta\": \"Book your slot\","),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(
+        outcome.stdout.trim(),
+        "0 passed, 3 new or changed (pending review), 0 failed"
+    );
+    assert!(scratch
+        .path()
+        .join("templates/__snapshots__/example@example.snap.new")
+        .is_file());
+
+    // Review: accept the first, reject the second, skip the third.
+    let outcome = run(flowc()
+        .current_dir(scratch.path())
+        .args(["test", "--review"])
+        .write_stdin("a\nr\ns\n"));
+    assert_eq!(outcome.code, 1, "one is still pending: {}", outcome.stderr);
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap",
+            "example@no-city.snap.new"
+        ]
+    );
+    let accepted = std::fs::read_to_string(
+        scratch
+            .path()
+            .join("templates/__snapshots__/example@accented-name.snap"),
+    )
+    .expect("snap");
+    assert!(accepted.contains("Book your slot"));
+
+    let outcome = test_in(scratch.path(), &["--accept"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn github_format_annotates_the_changed_template() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let template = scratch.path().join("templates/example.yaml");
+    let text = std::fs::read_to_string(&template).expect("template");
+    std::fs::write(&template, text.replace("Book a slot", "Book your slot")).expect("edit");
+    let outcome = test_in(scratch.path(), &["--format", "github"]);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("::error file=templates/example.yaml,line=1,col=1,title=flowc::templates/example.yaml case `example`: changed body")),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_new_template_gets_new_snapshots_and_a_deleted_one_leaves_orphans() {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    std::fs::create_dir_all(scratch.path().join("templates")).expect("dir");
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stderr.contains("new: templates/a.yaml case `example`"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    assert_eq!(snapshots(scratch.path()), ["a@example.snap"]);
+
+    std::fs::remove_file(scratch.path().join("templates/a.yaml")).expect("delete");
+    scratch.write("templates/b.yaml", BASE_TEMPLATE);
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 0, "orphans warn, they do not fail: {}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("orphan snapshot templates/__snapshots__/a@example.snap"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(test_in(scratch.path(), &["--prune"]).code, 0);
+    assert_eq!(snapshots(scratch.path()), ["b@example.snap"]);
+}
+
+#[test]
+fn a_corrupt_snapshot_file_fails_with_a_clear_message() {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    scratch.write("templates/__snapshots__/a@example.snap", "{ not a snapshot");
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stderr
+            .contains("`templates/__snapshots__/a@example.snap` is not a snapshot file"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stdout.contains("1 failed"), "{}", outcome.stdout);
+}
+
+#[test]
+fn a_fixture_naming_an_undeclared_variable_is_refused_at_its_line() {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    scratch.write(
+        "templates/a.fixtures.yaml",
+        "- name: typo\n  vars: { nmae: \"Ravi\" }\n",
+    );
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stderr
+            .contains("the fixture sets `nmae`, which the template does not declare"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("a.fixtures.yaml:2:11"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("did you mean `name`?"), "{}", outcome.stderr);
+}
+
+#[test]
+fn a_fixture_that_breaks_a_rule_fails_its_case() {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    scratch.write(
+        "templates/a.fixtures.yaml",
+        format!("- name: long\n  vars: {{ name: \"{}\" }}\n", "N".repeat(70)),
+    );
+    let outcome = test_in(scratch.path(), &["--accept"]);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stderr
+            .contains("case `long`: `interactive.header.text` is 73 characters long"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(snapshots(scratch.path()), ["a@example.snap"]);
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for (shell, marker) in [
+        ("bash", "_flowc()"),
+        ("zsh", "#compdef flowc"),
+        ("fish", "complete -c flowc"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let outcome = run(flowc().args(["completions", shell]));
+        assert_eq!(outcome.code, 0, "{shell}: {}", outcome.stderr);
+        assert!(outcome.stdout.contains(marker), "{shell}");
+        assert!(outcome.stdout.contains("render"), "{shell} completes the subcommands");
+    }
+    assert_eq!(run(flowc().args(["completions", "tcsh"])).code, 2);
+}
+
+#[test]
+fn man_page_and_version() {
+    let outcome = run(flowc().arg("man"));
+    assert_eq!(outcome.code, 0);
+    assert!(outcome.stdout.starts_with(".ie \\n(.g .ds Aq"), "roff");
+    assert!(outcome.stdout.contains("flowc"));
+    let outcome = run(flowc().arg("--version"));
+    assert_eq!(
+        outcome.stdout.trim(),
+        format!("flowc {} (flow-message schema 1)", env!("CARGO_PKG_VERSION"))
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/flow-message.schema.json")).expect("schema");
+    assert_eq!(
+        schema["x-flowc-schema-version"], "1",
+        "the version string names the embedded schema's version"
+    );
+}
