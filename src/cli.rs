@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::commands::{CheckOptions, Command, InitOptions, RenderOptions, SendOptions, TestOptions};
+use crate::commands::{CheckOptions, Command, InitOptions, PreviewOptions, RenderOptions, SendOptions, TestOptions};
 use crate::diagnostic::Format;
 use crate::send::account::{AccountSettings, Secret};
 
@@ -59,6 +59,12 @@ Examples:
   # Accept them all (scripts), and remove snapshots no template produces any more
   flowc test --accept --prune";
 
+const PREVIEW_EXAMPLES: &str = "\
+Examples:
+  flowc preview templates/service-booking.yaml --out preview.html
+  flowc preview templates/service-booking.yaml --var name='Zoë Ørsted' --out preview.html
+  flowc preview templates/service-booking.yaml --data contacts.csv --row 7 --out row7.html";
+
 /// The version, with the version of the embedded rules.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
 
@@ -107,6 +113,10 @@ enum CliCommand {
     /// run and is written as NAME@CASE.snap.new, pending review.
     #[command(after_help = TEST_EXAMPLES)]
     Test(TestArgs),
+    /// Write an HTML page showing the message as WhatsApp draws it, with its JSON body,
+    /// warnings and errors (self-contained: no network assets)
+    #[command(after_help = PREVIEW_EXAMPLES)]
+    Preview(PreviewArgs),
     /// Create a template repository: an example template, a fixture, their snapshots, a CI
     /// workflow and a README
     Init(InitArgs),
@@ -138,6 +148,24 @@ struct TestArgs {
     /// How findings are written: human, json or github
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+struct PreviewArgs {
+    /// The template file (YAML)
+    template: PathBuf,
+    /// Set a variable: KEY=VALUE (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
+    vars: Vec<(String, String)>,
+    /// Take the values from a row of this data file (with --row)
+    #[arg(long, value_name = "FILE", requires = "row")]
+    data: Option<PathBuf>,
+    /// The row to preview, numbered as in error messages (CSV: the header is row 1)
+    #[arg(long, value_name = "N", requires = "data")]
+    row: Option<u64>,
+    /// Write the page here instead of standard output
+    #[arg(long, value_name = "FILE.html")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +360,13 @@ impl Cli {
                 format: args.format.into(),
             }),
             CliCommand::Init(args) => Command::Init(InitOptions { dir: args.dir }),
+            CliCommand::Preview(args) => Command::Preview(PreviewOptions {
+                template: args.template,
+                vars: args.vars,
+                data: args.data,
+                row: args.row,
+                out: args.out,
+            }),
             CliCommand::Completions { shell } => {
                 let mut script = Vec::new();
                 clap_complete::generate(shell, &mut Cli::command(), "flowc", &mut script);

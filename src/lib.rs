@@ -12,6 +12,7 @@ pub mod compile;
 pub mod data;
 pub mod diagnostic;
 pub mod pipeline;
+pub mod preview;
 pub mod render;
 pub mod send;
 pub mod snapshot;

@@ -3,6 +3,7 @@
 
 mod check;
 mod init;
+mod preview;
 mod render;
 mod send;
 mod test;
@@ -21,6 +22,7 @@ use crate::template::{Template, TemplateError};
 
 pub use check::CheckOptions;
 pub use init::InitOptions;
+pub use preview::PreviewOptions;
 pub use render::RenderOptions;
 pub use send::SendOptions;
 pub use test::TestOptions;
@@ -31,6 +33,7 @@ pub enum Command {
     Send(Box<SendOptions>),
     Test(TestOptions),
     Init(InitOptions),
+    Preview(PreviewOptions),
     /// Text made by the command line itself (completions, the manual page).
     Print(Vec<u8>),
 }
@@ -65,6 +68,7 @@ pub fn run(command: Command) -> ExitStatus {
         Command::Send(options) => send::run(*options, &printer),
         Command::Test(options) => test::run(&options, &Printer::with_format(options.format)),
         Command::Init(options) => init::run(&options, &printer),
+        Command::Preview(options) => preview::run(&options, &printer),
         Command::Print(text) => match io::stdout().lock().write_all(&text) {
             Err(error) if !is_broken_pipe(&error) => ExitStatus::Invalid,
             _ => ExitStatus::Ok,

@@ -24,6 +24,14 @@ pub struct Message {
     pub warnings: Vec<Warning>,
 }
 
+/// What [`MessageCompiler::inspect`] found.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub body: Option<Value>,
+    pub warnings: Vec<Warning>,
+    pub problem: Option<Problem>,
+}
+
 /// Why one set of values did not give a valid body.
 #[derive(Debug, Clone)]
 pub enum Problem {
@@ -121,14 +129,49 @@ impl MessageCompiler {
 
     /// The body for values given in the order of `vars`.
     pub fn compile_values(&self, values: &[Value]) -> Result<Message, Problem> {
-        let mut body = self.renderer.render(values).map_err(Problem::Render)?;
-        let mut warnings = Vec::new();
-        compile::compile(&mut body, &mut warnings).map_err(Problem::Compile)?;
-        let violations = self.validator.validate(&body);
-        if !violations.is_empty() {
-            return Err(Problem::Invalid(violations));
+        let inspection = self.inspect(values);
+        match (inspection.problem, inspection.body) {
+            (None, Some(body)) => Ok(Message {
+                body,
+                warnings: inspection.warnings,
+            }),
+            (Some(problem), _) => Err(problem),
+            (None, None) => Err(Problem::Invalid(Vec::new())),
         }
-        Ok(Message { body, warnings })
+    }
+
+    /// Everything the stages produce for one set of values, even when it is not valid: the
+    /// body as far as it was built, its warnings and the first stage's problem (for previews).
+    pub fn inspect(&self, values: &[Value]) -> Inspection {
+        let mut body = match self.renderer.render(values) {
+            Ok(body) => body,
+            Err(failure) => {
+                return Inspection {
+                    body: None,
+                    warnings: Vec::new(),
+                    problem: Some(Problem::Render(failure)),
+                }
+            }
+        };
+        let mut warnings = Vec::new();
+        if let Err(error) = compile::compile(&mut body, &mut warnings) {
+            return Inspection {
+                body: Some(body),
+                warnings,
+                problem: Some(Problem::Compile(error)),
+            };
+        }
+        let violations = self.validator.validate(&body);
+        Inspection {
+            body: Some(body),
+            warnings,
+            problem: (!violations.is_empty()).then_some(Problem::Invalid(violations)),
+        }
+    }
+
+    /// Binds a data row's values (defaults filled), as [`MessageCompiler::compile_row`] does.
+    pub fn bind(&self, row: Row) -> Result<Vec<Value>, Problem> {
+        render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)
     }
 
     pub fn schema_version(&self) -> &str {

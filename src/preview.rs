@@ -1,0 +1,217 @@
+//! `flowc preview`: the message as WhatsApp draws it, as one self-contained HTML page (no
+//! network assets): header, body and footer with WhatsApp's formatting, the flow button, and a
+//! panel with the exact JSON body, the warnings and the errors.
+
+use serde_json::Value;
+
+/// A line for the panel beside the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub error: bool,
+    /// Where, as `file:line:column` (or a data row), when known.
+    pub location: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+/// The page for a body (absent when rendering failed) and its notes.
+pub fn page(title: &str, body: Option<&Value>, notes: &[Note]) -> String {
+    let interactive = body.and_then(|body| body.pointer("/messaging_object/interactive"));
+    let text = |pointer: &str| interactive.and_then(|i| i.pointer(pointer)).and_then(Value::as_str);
+    let mut bubble = String::new();
+    if let Some(header) = text("/header/text") {
+        bubble.push_str(&format!("<div class=\"header\">{}</div>", whatsapp_html(header)));
+    }
+    if let Some(body_text) = text("/body/text") {
+        bubble.push_str(&format!("<div class=\"body\">{}</div>", whatsapp_html(body_text)));
+    }
+    if let Some(footer) = text("/footer/text") {
+        bubble.push_str(&format!("<div class=\"footer\">{}</div>", escape(footer)));
+    }
+    bubble.push_str("<div class=\"time\">12:00</div>");
+    let cta = text("/action/parameters/flow_cta").unwrap_or("");
+    let message = if body.is_some() {
+        format!(
+            "<div class=\"bubble\">{bubble}</div><div class=\"button\">{FLOW_ICON}<span>{}</span></div>",
+            escape(cta)
+        )
+    } else {
+        "<div class=\"bubble missing\">The message could not be rendered: see the errors.</div>".to_owned()
+    };
+    let json = body
+        .and_then(|body| serde_json::to_string_pretty(body).ok())
+        .unwrap_or_else(|| "(no body)".to_owned());
+    let notes_html: String = if notes.is_empty() {
+        "<li class=\"ok\">Valid: no errors, no warnings.</li>".to_owned()
+    } else {
+        notes
+            .iter()
+            .map(|note| {
+                let class = if note.error { "error" } else { "warning" };
+                let label = if note.error { "error" } else { "warning" };
+                let location = note
+                    .location
+                    .as_ref()
+                    .map(|l| format!("<span class=\"where\">{}</span> ", escape(l)))
+                    .unwrap_or_default();
+                let help = note
+                    .help
+                    .as_ref()
+                    .map(|h| format!("<div class=\"help\">{}</div>", escape(h)))
+                    .unwrap_or_default();
+                format!(
+                    "<li class=\"{class}\"><b>{label}</b> {location}{}{help}</li>",
+                    escape(&note.message)
+                )
+            })
+            .collect()
+    };
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · flowc preview</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+<section class="phone" aria-label="WhatsApp message preview">
+<div class="bar">WhatsApp · {title}</div>
+<div class="chat">{message}</div>
+</section>
+<section class="panel">
+<h2>Findings</h2>
+<ul class="notes">{notes_html}</ul>
+<h2>Request body</h2>
+<pre>{json}</pre>
+</section>
+</main>
+</body>
+</html>
+"#,
+        title = escape(title),
+        json = escape(&json),
+    )
+}
+
+const FLOW_ICON: &str = r#"<svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M2 3h12v2H2zm0 4h12v2H2zm0 4h8v2H2z"/></svg>"#;
+
+const CSS: &str = "
+*{box-sizing:border-box}
+body{margin:0;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;background:#f0f2f5;color:#111b21}
+main{display:flex;flex-wrap:wrap;gap:24px;padding:16px;align-items:flex-start}
+.phone{width:360px;max-width:100%;flex:none;border-radius:18px;overflow:hidden;box-shadow:0 2px 8px rgba(0,0,0,.2);background:#efeae2}
+.bar{background:#008069;color:#fff;padding:14px 16px;font-weight:600;font-size:15px;overflow-wrap:anywhere}
+.chat{padding:16px 12px 20px}
+.bubble{background:#fff;border-radius:0 8px 8px 8px;padding:8px 9px 6px;box-shadow:0 1px .5px rgba(11,20,26,.13);max-width:100%;overflow-wrap:anywhere;word-break:break-word;font-size:14.2px;line-height:19px}
+.bubble.missing{color:#8696a0;font-style:italic}
+.header{font-weight:700;margin-bottom:4px}
+.body{white-space:normal}
+.footer{color:#667781;font-size:13px;margin-top:4px}
+.time{color:#667781;font-size:11px;text-align:right;margin-top:2px}
+.button{background:#fff;margin-top:2px;border-radius:8px;padding:10px;display:flex;gap:6px;align-items:center;justify-content:center;color:#027eb5;font-weight:500;font-size:14px;box-shadow:0 1px .5px rgba(11,20,26,.13);overflow-wrap:anywhere}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
+.panel{flex:1 1 360px;min-width:0}
+h2{font-size:15px;margin:8px 0}
+pre{background:#fff;border:1px solid #d1d7db;border-radius:8px;padding:12px;overflow:auto;font-size:12px}
+.notes{list-style:none;padding:0;margin:0 0 16px}
+.notes li{background:#fff;border-left:4px solid #8696a0;border-radius:6px;padding:8px 10px;margin-bottom:6px;font-size:13px;overflow-wrap:anywhere}
+.notes li.error{border-color:#d93025}
+.notes li.warning{border-color:#f29900}
+.notes li.ok{border-color:#1e8e3e}
+.where{font-family:ui-monospace,Menlo,Consolas,monospace;color:#54656f}
+.help{color:#54656f;margin-top:4px;white-space:pre-wrap}
+";
+
+/// HTML for a WhatsApp text: `*bold*`, `_italic_`, `~strike~`, ```` ```monospace``` ````,
+/// line breaks kept; everything else escaped.
+pub fn whatsapp_html(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("```") {
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("```") else { break };
+        out.push_str(&inline_html(&rest[..start]));
+        out.push_str(&format!("<code>{}</code>", escape(&after[..end]).replace('\n', "<br>")));
+        rest = &after[end + 3..];
+    }
+    out.push_str(&inline_html(rest));
+    out
+}
+
+/// `*bold*`, `_italic_` and `~strike~` within one line: the markers must enclose text that
+/// neither starts nor ends with a space, as WhatsApp requires.
+fn inline_html(text: &str) -> String {
+    text.split('\n').map(inline_line).collect::<Vec<_>>().join("<br>")
+}
+
+fn inline_line(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut index = 0;
+    while index < chars.len() {
+        let c = chars[index];
+        let tag = match c {
+            '*' => Some("strong"),
+            '_' => Some("em"),
+            '~' => Some("del"),
+            _ => None,
+        };
+        let opens = index == 0 || !chars[index - 1].is_alphanumeric();
+        if let (Some(tag), true) = (tag, opens) {
+            let close = chars[index + 1..]
+                .iter()
+                .position(|&other| other == c)
+                .map(|p| p + index + 1);
+            if let Some(close) = close {
+                let inner: String = chars[index + 1..close].iter().collect();
+                let closes = close + 1 == chars.len() || !chars[close + 1].is_alphanumeric();
+                if !inner.is_empty() && !inner.starts_with(' ') && !inner.ends_with(' ') && closes {
+                    out.push_str(&format!("<{tag}>{}</{tag}>", inline_line(&inner)));
+                    index = close + 1;
+                    continue;
+                }
+            }
+        }
+        out.push_str(&escape(&c.to_string()));
+        index += 1;
+    }
+    out
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whatsapp_formatting() {
+        assert_eq!(
+            whatsapp_html("*Hi* _there_ ~old~ ```a*b*c```"),
+            "<strong>Hi</strong> <em>there</em> <del>old</del> <code>a*b*c</code>"
+        );
+        assert_eq!(whatsapp_html("2*3*4 and * not bold *"), "2*3*4 and * not bold *");
+        assert_eq!(whatsapp_html("snake_case_name"), "snake_case_name");
+        assert_eq!(
+            whatsapp_html("Tom & <b>Jerry</b>\nline"),
+            "Tom &amp; &lt;b&gt;Jerry&lt;/b&gt;<br>line"
+        );
+        assert_eq!(whatsapp_html("*bold _both_*"), "<strong>bold <em>both</em></strong>");
+    }
+}

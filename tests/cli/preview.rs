@@ -1,0 +1,225 @@
+//! `flowc preview`: the HTML page (snapshot-tested), its failure modes, and a real headless
+//! Chromium screenshot of every shipped template's page.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{flowc, repo, run, Scratch, BASE_TEMPLATE};
+
+fn shipped_templates() -> Vec<PathBuf> {
+    let mut templates: Vec<PathBuf> = std::fs::read_dir(repo().join("templates"))
+        .expect("templates/")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.to_string_lossy();
+            name.ends_with(".yaml") && !name.ends_with(".fixtures.yaml")
+        })
+        .collect();
+    templates.sort();
+    templates
+}
+
+#[test]
+fn the_page_of_every_shipped_template() {
+    insta::glob!("../../templates", "*.yaml", |path| {
+        if path.to_string_lossy().ends_with(".fixtures.yaml") {
+            return;
+        }
+        let outcome = run(flowc().arg("preview").arg(path));
+        assert_eq!(outcome.code, 0, "{}: {}", path.display(), outcome.stderr);
+        assert!(
+            !outcome.stdout.contains("http://") && !outcome.stdout.contains("https://"),
+            "no network assets"
+        );
+        insta::assert_snapshot!(outcome.stdout);
+    });
+}
+
+#[test]
+fn an_invalid_template_still_gets_its_page_with_the_errors() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE
+            .replace("flow_cta: \"Book now\"", "flow_cta: \"Book now 📅\"")
+            .replace("footer:", "foter:"),
+    );
+    let out = scratch.path().join("page.html");
+    let outcome = run(flowc().arg("preview").arg(&template).arg("--out").arg(&out));
+    assert_eq!(outcome.code, 1);
+    let page = std::fs::read_to_string(&out).expect("the page is written");
+    assert!(page.contains("<li class=\"error\"><b>error</b>"), "{page}");
+    assert!(page.contains("must not contain emoji"), "{page}");
+    assert!(page.contains("unknown field `foter` in `interactive`"), "{page}");
+    assert!(
+        page.contains(&format!("{}:12:5", template.display())),
+        "the location is shown"
+    );
+    assert!(page.contains("Book now 📅"), "the button still shows the CTA");
+    assert!(
+        outcome.stderr.contains("must not contain emoji"),
+        "and the errors go to stderr too"
+    );
+}
+
+#[test]
+fn a_template_that_cannot_render_gets_a_page_without_a_message() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE.replace("\"Hi {{name}}\"", "\"Hi {{nmae}}\""));
+    let outcome = run(flowc().arg("preview").arg(&template));
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stdout.contains("The message could not be rendered"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(outcome.stdout.contains("undeclared variable `nmae`"));
+}
+
+#[test]
+fn warnings_are_shown() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE.replace("wa_source: api", "wa_source: excel"));
+    let outcome = run(flowc().arg("preview").arg(&template));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("<li class=\"warning\"><b>warning</b>"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(outcome
+        .stdout
+        .contains("wa_source `excel` is not one the provider knows"));
+}
+
+#[test]
+fn a_data_row_is_previewed_by_its_number() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write(
+        "rows.csv",
+        "name,phone,ref\nFirst,+14155550100,1\n*Bold* & _it_,+14155550101,2\n",
+    );
+    let outcome = run(flowc()
+        .arg("preview")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--row", "3"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("Hi <strong>Bold</strong> &amp; <em>it</em>"),
+        "{}",
+        outcome.stdout
+    );
+    let outcome = run(flowc()
+        .arg("preview")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--row", "9"]));
+    assert_eq!(outcome.code, 2);
+    assert!(outcome.stderr.contains("there is no row 9"), "{}", outcome.stderr);
+}
+
+/// Chromium from the distribution's packages (installed by `.ci/run`).
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+}
+
+/// The longest run of pure white pixels on any of the first `rows` rows: the message bubble,
+/// which starts below the phone's title bar, above the findings panel.
+fn widest_white_run(image: &[u8], width: usize, channels: usize, rows: usize) -> usize {
+    let mut widest = 0;
+    for row in image.chunks(width * channels).take(rows) {
+        let mut run = 0;
+        for pixel in row.chunks(channels) {
+            if pixel[..3] == [255, 255, 255] {
+                run += 1;
+                widest = widest.max(run);
+            } else {
+                run = 0;
+            }
+        }
+    }
+    widest
+}
+
+#[test]
+fn headless_chromium_draws_every_shipped_template() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs chromium (.ci/run); it is missing"
+        );
+        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
+        return;
+    };
+    let scratch = Scratch::new();
+    // Besides the shipped ones, a message whose long words must wrap inside the phone's width.
+    let long = scratch.write(
+        "long-words.yaml",
+        BASE_TEMPLATE
+            .replace("\"Hi {{name}}\"", &format!("\"{}\"", "W".repeat(60)))
+            .replace(
+                "\"Your slot in {{city}} is ready.\"",
+                &format!("\"{} *{}*\"", "x".repeat(300), "y".repeat(200)),
+            ),
+    );
+    let mut templates = shipped_templates();
+    templates.push(long);
+    for template in templates {
+        let name = template.file_stem().expect("name").to_string_lossy().into_owned();
+        let page = scratch.path().join(format!("{name}.html"));
+        let shot = scratch.path().join(format!("{name}.png"));
+        let outcome = run(flowc().arg("preview").arg(&template).arg("--out").arg(&page));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        let status = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=400,900",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                scratch.path().join(format!("profile-{name}")).display()
+            ))
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium runs");
+        assert!(
+            status.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).expect("screenshot")));
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut image = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut image).expect("frame");
+        assert_eq!(info.width, 400, "{name}: the window's width");
+        let channels = info.color_type.samples();
+        let colours: std::collections::HashSet<&[u8]> = image.chunks(channels).collect();
+        assert!(
+            colours.len() > 50,
+            "{name}: the screenshot is blank ({} colours)",
+            colours.len()
+        );
+        // The bubble fills the 360 px phone less the chat's 12 px padding on each side.
+        let bubble = widest_white_run(&image, info.width as usize, channels, 150);
+        assert!(
+            (320..=336).contains(&bubble),
+            "{name}: bubble {bubble} px wide, expected about 336"
+        );
+    }
+}
