@@ -273,22 +273,11 @@ fn put_constants_first(
 }
 
 fn as_map<'a>(value: &'a mut Value, pointer: &str) -> Result<&'a mut Map<String, Value>, CompileError> {
-    let found = type_name(value);
+    let found = crate::words::kind(value);
     value.as_object_mut().ok_or_else(|| CompileError::NotAMapping {
         pointer: pointer.to_owned(),
         found,
     })
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
 }
 
 /// Removes visual separators from each comma-separated recipient and checks it is E.164.

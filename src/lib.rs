@@ -19,4 +19,5 @@ pub mod snapshot;
 pub mod suggest;
 pub mod template;
 pub mod validate;
+pub mod words;
 pub mod yaml;

@@ -133,7 +133,7 @@ impl BodyValidator {
                 format!(
                     "`{field}` must be {}, found {}",
                     type_words(kind),
-                    json_type(error.instance())
+                    crate::words::kind(error.instance())
                 ),
                 description,
                 pointer,
@@ -289,17 +289,6 @@ fn escape_pointer(segment: &str) -> String {
 
 fn char_count(value: &Value) -> usize {
     value.as_str().map_or(0, |s| s.chars().count())
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
 }
 
 fn type_words(kind: &jsonschema::error::TypeKind) -> String {

@@ -1,0 +1,15 @@
+//! How values are named in messages, so every stage says the same thing.
+
+use serde_json::Value;
+
+/// A JSON value's kind in a template's terms: "text", "a mapping", "a list"...
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
