@@ -221,6 +221,16 @@ impl Renderer {
         }
     }
 
+    /// Renders a leaf of plain text and `{{var}}` references into `text` (cleared first), without
+    /// allocating; `false` when the leaf needs [`Renderer::render_leaf`].
+    pub fn render_text_into(&self, index: usize, values: &[Value], text: &mut String) -> bool {
+        text.clear();
+        match &self.leaves[index].kind {
+            LeafKind::Parts(parts) => concatenate_into(parts, values, text),
+            LeafKind::Typed(_) | LeafKind::Engine => false,
+        }
+    }
+
     /// Renders one leaf for the row whose context is given.
     pub fn render_leaf(&self, index: usize, context: &mut RowContext<'_>) -> Result<Value, RenderFailure> {
         let leaf = &self.leaves[index];
@@ -251,17 +261,22 @@ impl Renderer {
 /// Handlebars renders scalars as text; lists and maps take its own rendering (the engine path).
 fn concatenate(parts: &[Part], values: &[Value]) -> Option<String> {
     let mut text = String::new();
+    concatenate_into(parts, values, &mut text).then_some(text)
+}
+
+/// Appends the parts to `text`; `false` (with `text` partly written) if a value is a list or map.
+fn concatenate_into(parts: &[Part], values: &[Value], text: &mut String) -> bool {
     for part in parts {
         match part {
             Part::Text(literal) => text.push_str(literal),
             Part::Var(index) => match &values[*index] {
                 Value::String(s) => text.push_str(s),
                 value @ (Value::Number(_) | Value::Bool(_) | Value::Null) => text.push_str(&value.render()),
-                Value::Array(_) | Value::Object(_) => return None,
+                Value::Array(_) | Value::Object(_) => return false,
             },
         }
     }
-    Some(text)
+    true
 }
 
 fn render_error_message(error: &handlebars::RenderError) -> String {

@@ -84,10 +84,23 @@ impl BodyPlan {
         warnings: &mut Vec<Warning>,
     ) -> bool {
         let mut context = renderer.context(values);
+        // One text buffer serves every hole of the row: most holes are plain text.
+        let mut text = String::with_capacity(128);
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
-            let Ok(mut value) = renderer.render_leaf(hole.leaf, &mut context) else {
-                return false;
+            let mut value = if renderer.render_text_into(hole.leaf, values, &mut text) {
+                if hole.rule == FieldRule::Plain && hole.check.is_none() {
+                    if serde_json::to_writer(&mut *out, text.as_str()).is_err() {
+                        return false;
+                    }
+                    continue;
+                }
+                Value::String(std::mem::take(&mut text))
+            } else {
+                match renderer.render_leaf(hole.leaf, &mut context) {
+                    Ok(value) => value,
+                    Err(_) => return false,
+                }
             };
             if apply_rule(hole.rule, &mut value, warnings).is_err() {
                 return false;
@@ -97,6 +110,9 @@ impl BodyPlan {
             }
             if serde_json::to_writer(&mut *out, &value).is_err() {
                 return false;
+            }
+            if let Value::String(used) = value {
+                text = used;
             }
         }
         out.extend_from_slice(self.segments.last().map_or(&[][..], Vec::as_slice));
