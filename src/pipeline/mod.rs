@@ -5,6 +5,8 @@
 mod ordered;
 mod plan;
 
+use std::sync::OnceLock;
+
 pub use ordered::{compile_in_order, Flow, RowOutcome};
 
 use serde_json::Value;
@@ -52,7 +54,8 @@ pub struct MessageCompiler {
     template: Template,
     renderer: Renderer,
     validator: BodyValidator,
-    plan: Option<BodyPlan>,
+    /// Built on the first data row: a single body (and startup) does not need it.
+    plan: OnceLock<Option<BodyPlan>>,
     required: Vec<bool>,
     var_names: Vec<String>,
 }
@@ -64,13 +67,12 @@ impl MessageCompiler {
             Err(errors) => return Err(Box::new(Rejected { template, errors })),
         };
         let validator = BodyValidator::new();
-        let plan = BodyPlan::new(&renderer, &validator, &template.source.text);
         Ok(MessageCompiler {
             required: template.vars.iter().map(|var| var.is_required()).collect(),
             var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
             renderer,
             validator,
-            plan,
+            plan: OnceLock::new(),
             template,
         })
     }
@@ -109,7 +111,7 @@ impl MessageCompiler {
         let values = render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)?;
         let start = out.len();
         let mut warnings = Vec::new();
-        if let Some(plan) = &self.plan {
+        if let Some(plan) = self.plan() {
             if plan.write(&self.renderer, &values, out, &mut warnings) {
                 return Ok(warnings);
             }
@@ -122,9 +124,15 @@ impl MessageCompiler {
         Ok(message.warnings)
     }
 
+    fn plan(&self) -> Option<&BodyPlan> {
+        self.plan
+            .get_or_init(|| BodyPlan::new(&self.renderer, &self.validator, &self.template.source.text))
+            .as_ref()
+    }
+
     /// Whether rows take the pre-serialised fast path (see [`plan`]).
     pub fn has_plan(&self) -> bool {
-        self.plan.is_some()
+        self.plan().is_some()
     }
 
     /// The body for values given in the order of `vars`.
