@@ -243,6 +243,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The recipient of a compiled body.
+#[derive(serde::Deserialize)]
+struct Recipient {
+    messaging_object: RecipientField,
+}
+
+#[derive(serde::Deserialize)]
+struct RecipientField {
+    to: String,
+}
+
 /// Renders and validates every row, records it in the journal, and decides what to send.
 fn preflight(
     compiler: &MessageCompiler,
@@ -265,6 +276,7 @@ fn preflight(
         to_send: RowSet::new(),
     };
     let mut batch = journal.preflight().map_err(journal_failed)?;
+    let mut body = Vec::with_capacity(2048);
     for row in rows {
         let mut row = match row {
             Ok(row) => row,
@@ -288,11 +300,15 @@ fn preflight(
             file: file.clone(),
             row: number,
         };
-        match compiler.compile_row(row) {
-            Ok(message) => {
+        body.clear();
+        match compiler.compile_row_into(row, &mut body) {
+            Ok(_) => {
                 plan.valid += 1;
-                let recipient = message.body["messaging_object"]["to"].as_str().unwrap_or_default();
-                batch.record(number, recipient, None).map_err(journal_failed)?;
+                // Only `to` is read back; serde skips the rest of the body without building it.
+                let recipient = serde_json::from_slice::<Recipient>(&body)
+                    .map(|peek| peek.messaging_object.to)
+                    .unwrap_or_default();
+                batch.record(number, &recipient, None).map_err(journal_failed)?;
                 let send = match before.get(number) {
                     None | Some(RowStatus::Pending | RowStatus::Invalid | RowStatus::Retryable) => true,
                     Some(RowStatus::Unknown | RowStatus::Sending) => {

@@ -150,17 +150,19 @@ CREATE TABLE IF NOT EXISTS rows (
 ";
 
 impl Journal {
-    /// Opens (or creates) the journal at `path`; `None` keeps it in memory (dry runs).
+    /// Opens (or creates) the journal at `path`; `None` gives a temporary one (dry runs).
     /// Refuses a journal written for another template or data file unless `restart`.
     pub fn open(path: Option<&Path>, fingerprint: &Fingerprint, restart: bool) -> Result<Journal, JournalError> {
-        let name = path.map_or_else(|| ":memory:".to_owned(), |path| path.display().to_string());
+        let name = path.map_or_else(|| "(temporary journal)".to_owned(), |path| path.display().to_string());
         let sqlite = |source| JournalError::Sqlite {
             path: name.clone(),
             source,
         };
         let connection = match path {
             Some(path) => Connection::open(path),
-            None => Connection::open_in_memory(),
+            // An empty name is SQLite's private temporary database: on disk, so memory stays
+            // flat for any number of rows, and deleted when the connection closes.
+            None => Connection::open(""),
         }
         .map_err(sqlite)?;
         // An exclusive lock, taken by the first write and held: two flowc processes must never
