@@ -675,3 +675,60 @@ fn stdin_data_is_refused_for_sending() {
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("not standard input"), "{}", outcome.stderr);
 }
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_and_the_journal_stays_consistent() {
+    let campaign = Campaign::new(50);
+    // Answers take 3 s, so the first Ctrl-C would wait for them; the second must not.
+    let provider = Provider::start(Duration::from_secs(3), |_, index, _| Reply::accepted(index));
+    let child = flowc_process()
+        .arg("send")
+        .arg(&campaign.template)
+        .arg("--data")
+        .arg(&campaign.data)
+        .args(["--yes", "--rate", "0", "--concurrency", "4"])
+        .env("KALEYRA_SID", SID)
+        .env("KALEYRA_API_KEY", KEY)
+        .env("KALEYRA_WHATSAPP_NUMBER", FROM)
+        .env("KALEYRA_BASE_URL", provider.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn flowc");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while provider.count() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let interrupt = || {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+    };
+    let started = Instant::now();
+    interrupt();
+    std::thread::sleep(Duration::from_millis(200));
+    interrupt();
+    let output = child.wait_with_output().expect("flowc ends");
+    assert_eq!(output.status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "quit before the answers came: {:?}",
+        started.elapsed()
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("quitting at once"));
+
+    // The four requests in flight are unknown; the other rows are sent by the next run.
+    let fast = Provider::accepting();
+    let outcome = run(&mut campaign.command(&fast));
+    assert_eq!(outcome.code, 1, "unknown rows remain: {}", outcome.stderr);
+    let counts = statuses(&campaign.report());
+    assert_eq!(counts.get("unknown"), Some(&4), "{counts:?}");
+    assert_eq!(counts.get("accepted"), Some(&46), "{counts:?}");
+    let first: HashSet<String> = provider.received().iter().map(|r| r.reference()).collect();
+    assert!(fast
+        .received()
+        .iter()
+        .all(|request| !first.contains(&request.reference())));
+}
