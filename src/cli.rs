@@ -205,7 +205,7 @@ struct SendArgs {
     base_url: Option<String>,
     /// Messages per second (0: no limit). The provider's tested capacity is 20/s; Meta allows a
     /// business number 80/s by default and up to 1,000/s when raised
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100_000))]
     rate: u32,
     /// Requests in flight at once [default: half the rate, at least 16 (256 without a limit): enough to keep the
     /// rate up at 500 ms of latency]

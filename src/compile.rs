@@ -136,7 +136,7 @@ pub enum FieldRule {
     Plain,
 }
 
-const RULES: &[(&str, FieldRule)] = &[
+pub const RULES: &[(&str, FieldRule)] = &[
     ("/messaging_object/to", FieldRule::Recipients),
     ("/extra_info/ref", FieldRule::Reference("ref")),
     ("/extra_info/ref1", FieldRule::Reference("ref1")),

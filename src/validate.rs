@@ -196,8 +196,10 @@ impl BodyValidator {
     /// checked alone.
     pub fn hole_schema(&self, pointer: &str) -> HoleSchema {
         let mut schema = &self.schema;
-        for segment in pointer.split('/').skip(1) {
+        let segments: Vec<&str> = pointer.split('/').skip(1).collect();
+        for (depth, segment) in segments.iter().enumerate() {
             let key = segment.replace("~1", "/").replace("~0", "~");
+            let is_hole = depth + 1 == segments.len();
             let Some(object) = schema.as_object() else {
                 return if schema.as_bool() == Some(true) {
                     HoleSchema::Any
@@ -207,7 +209,7 @@ impl BodyValidator {
             };
             for applicator in APPLICATORS {
                 if let Some(rules) = object.get(*applicator) {
-                    if looks_at(rules, &key) {
+                    if looks_at(rules, &key) || (is_hole && reports_at(rules, &key)) {
                         return HoleSchema::Dependent;
                     }
                 }
@@ -243,6 +245,18 @@ impl BodyValidator {
                     .any(|hole| violation.pointer == *hole || violation.pointer.starts_with(&format!("{hole}/")))
             })
             .collect()
+    }
+}
+
+/// Whether a rule reports its violations at property `key` (flowc's `x-flowc-field`): a hole
+/// there would hide them, since violations at a hole are taken for the hole's own.
+fn reports_at(rules: &Value, key: &str) -> bool {
+    match rules {
+        Value::Object(object) => object
+            .iter()
+            .any(|(name, value)| (name == "x-flowc-field" && value == key) || reports_at(value, key)),
+        Value::Array(items) => items.iter().any(|item| reports_at(item, key)),
+        _ => false,
     }
 }
 

@@ -60,7 +60,13 @@ pub enum YamlError {
     SecondDocument { span: Span },
     #[error("the file is empty: it holds no YAML value")]
     Empty,
+    #[error("aliases expand to more than {ALIAS_BUDGET} values")]
+    AliasBomb { span: Span },
 }
+
+/// How many values aliases may expand to in one document: far beyond any real template or
+/// data file, and far below what would exhaust memory ("billion laughs").
+pub const ALIAS_BUDGET: usize = 1_000_000;
 
 impl YamlError {
     pub fn span(&self) -> Option<Span> {
@@ -69,7 +75,8 @@ impl YamlError {
             | YamlError::DuplicateKey { span, .. }
             | YamlError::ComplexKey { span }
             | YamlError::BadTaggedValue { span, .. }
-            | YamlError::SecondDocument { span } => Some(*span),
+            | YamlError::SecondDocument { span }
+            | YamlError::AliasBomb { span } => Some(*span),
             YamlError::Empty => None,
         }
     }
@@ -103,6 +110,15 @@ impl Node {
             NodeKind::Str { .. } => "a string",
             NodeKind::Seq(_) => "a list",
             NodeKind::Map(_) => "a mapping",
+        }
+    }
+
+    /// How many values the node holds, itself included.
+    pub fn size(&self) -> usize {
+        1 + match &self.kind {
+            NodeKind::Seq(items) => items.iter().map(Node::size).sum(),
+            NodeKind::Map(entries) => entries.iter().map(|entry| entry.value.size()).sum(),
+            _ => 0,
         }
     }
 
@@ -255,6 +271,8 @@ struct Builder<'input, I: Input> {
     parser: Parser<'input, I>,
     positions: Positions,
     anchors: HashMap<usize, Node>,
+    /// Values copied by aliases so far, against [`ALIAS_BUDGET`].
+    expanded: usize,
 }
 
 impl<'input, I: Input> Builder<'input, I> {
@@ -263,6 +281,7 @@ impl<'input, I: Input> Builder<'input, I> {
             parser,
             positions,
             anchors: HashMap::new(),
+            expanded: 0,
         }
     }
 
@@ -337,10 +356,15 @@ impl<'input, I: Input> Builder<'input, I> {
         let span = self.span(event_span);
         let (node, anchor) = match event {
             Event::Alias(anchor) => {
-                let mut node = self.anchors.get(&anchor).cloned().ok_or(YamlError::Syntax {
+                let anchored = self.anchors.get(&anchor).ok_or(YamlError::Syntax {
                     message: "alias to an unknown anchor".to_owned(),
                     span,
                 })?;
+                self.expanded = self.expanded.saturating_add(anchored.size());
+                if self.expanded > ALIAS_BUDGET {
+                    return Err(YamlError::AliasBomb { span });
+                }
+                let mut node = anchored.clone();
                 node.span = span;
                 return Ok(node);
             }
@@ -485,6 +509,17 @@ mod tests {
         let error = parse_document("a: [1, 2\nb: 3\n").expect_err("unclosed");
         assert!(matches!(error, YamlError::Syntax { .. }));
         assert!(error.span().expect("span").line >= 1);
+    }
+
+    #[test]
+    fn refuses_an_alias_bomb() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..9 {
+            let previous = format!("*a{}", level - 1);
+            let items = [previous.as_str(); 10].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        assert!(matches!(parse_document(&text), Err(YamlError::AliasBomb { .. })));
     }
 
     #[test]

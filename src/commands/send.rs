@@ -176,6 +176,20 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
             return Err(ExitStatus::Usage);
         };
         confirm(&options, plan.to_send.count, printer)?;
+        // The rows are read again to send them: the file must be the one the pre-flight read.
+        match self::fingerprint(&compiler, &options.vars, &options.data) {
+            Ok(now) if now == fingerprint => {}
+            _ => {
+                printer.print(
+                    &Finding::error(format!(
+                        "{} changed after its pre-flight; nothing sent",
+                        options.data.display()
+                    ))
+                    .with_help(Some("run the command again once the file is no longer being edited")),
+                );
+                return Err(ExitStatus::Usage);
+            }
+        }
         let (returned, cause) = send_rows(compiler, &options, account, journal, plan.to_send, printer)?;
         journal = returned;
         stop_cause = cause;
@@ -218,9 +232,12 @@ fn plural(n: u64) -> &'static str {
 fn fingerprint(compiler: &MessageCompiler, vars: &[(String, String)], data: &Path) -> Result<Fingerprint, String> {
     let mut template = Sha256::new();
     template.update(compiler.template().source.text.as_bytes());
-    let mut sorted: Vec<&(String, String)> = vars.iter().collect();
-    sorted.sort();
-    for (key, value) in sorted {
+    // The values that take effect: the last `--var` for each key.
+    let mut effective = std::collections::BTreeMap::new();
+    for (key, value) in vars {
+        effective.insert(key, value);
+    }
+    for (key, value) in effective {
         template.update(format!("\0{key}={value}").as_bytes());
     }
     let mut file = std::fs::File::open(data).map_err(|error| {

@@ -49,8 +49,12 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         let show_diffs = !options.accept && !options.review;
         test_template(file, printer, show_diffs, &mut tally, &mut live);
     }
+    // Snapshots of templates not named in this run are not orphans: only a run over whole
+    // directories can tell.
+    let whole_directories = options.paths.iter().all(|path| path.is_dir());
     let orphans: Vec<PathBuf> = directories
         .iter()
+        .filter(|_| whole_directories)
         .flat_map(|directory| snapshot::orphans(directory, &live))
         .collect();
     for orphan in &orphans {
@@ -71,15 +75,13 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     }
     let pending = pending_files(&live);
     if options.accept {
-        for path in &pending {
-            accept(path, printer);
-        }
-        tally.accepted = pending.len();
-        tally.pending = 0;
+        tally.accepted = pending.iter().filter(|path| accept(path, printer)).count();
+        tally.pending = pending.len() - tally.accepted;
     } else if options.review && !pending.is_empty() {
-        let left = review(&pending, printer);
-        tally.accepted = tally.pending.saturating_sub(left);
-        tally.pending = left;
+        let accepted = review(&pending, printer);
+        tally.accepted = accepted;
+        // A rejected change keeps its old snapshot, which still differs from the body.
+        tally.pending = pending.len() - accepted;
     }
     let mut summary = format!(
         "{} passed, {} new or changed (pending review), {} failed",
@@ -153,9 +155,12 @@ fn test_case(
                 .or_else(|| var.example.clone())
         })
         .collect();
+    let pending = snapshot::pending_path(path);
     let message = match compiler.compile_row(Row { number: 0, values }) {
         Ok(message) => message,
         Err(problem) => {
+            // A body from an earlier run must not be accepted in place of this failure.
+            let _ = std::fs::remove_file(&pending);
             for mut finding in Finding::from_problem(template, None, &problem) {
                 finding.message = format!("case `{}`: {}", case.name, finding.message);
                 printer.print(&finding);
@@ -170,7 +175,6 @@ fn test_case(
             return CaseResult::Failed;
         }
     };
-    let pending = snapshot::pending_path(path);
     match snapshot::read(path) {
         Err(error) => {
             printer.print(&snapshot_finding(&error));
@@ -295,19 +299,25 @@ fn accepted_path(pending: &Path) -> PathBuf {
     PathBuf::from(pending.to_string_lossy().trim_end_matches(".new"))
 }
 
-fn accept(pending: &Path, printer: &Printer) {
+fn accept(pending: &Path, printer: &Printer) -> bool {
     let target = accepted_path(pending);
     match std::fs::rename(pending, &target) {
-        Ok(()) => printer.note(&format!("accepted {}", target.display())),
-        Err(error) => printer.print(&Finding::error(format!("cannot accept {}: {error}", pending.display()))),
+        Ok(()) => {
+            printer.note(&format!("accepted {}", target.display()));
+            true
+        }
+        Err(error) => {
+            printer.print(&Finding::error(format!("cannot accept {}: {error}", pending.display())));
+            false
+        }
     }
 }
 
-/// Walks the pending snapshots, asking for each; returns how many are still pending.
+/// Walks the pending snapshots, asking for each; returns how many were accepted.
 fn review(pending: &[PathBuf], printer: &Printer) -> usize {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
-    let mut left = 0;
+    let mut accepted = 0;
     for (index, path) in pending.iter().enumerate() {
         let target = accepted_path(path);
         let old = snapshot::read(&target).ok().flatten().unwrap_or_default();
@@ -317,16 +327,13 @@ fn review(pending: &[PathBuf], printer: &Printer) -> usize {
         eprint!("accept (a), reject (r), skip (s)? ");
         let _ = std::io::stderr().flush();
         match lines.next().and_then(Result::ok).as_deref().map(str::trim) {
-            Some("a" | "accept") => accept(path, printer),
+            Some("a" | "accept") if accept(path, printer) => accepted += 1,
             Some("r" | "reject") => match std::fs::remove_file(path) {
                 Ok(()) => printer.note(&format!("rejected {}", path.display())),
-                Err(error) => {
-                    printer.print(&Finding::error(format!("cannot remove {}: {error}", path.display())));
-                    left += 1;
-                }
+                Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", path.display()))),
             },
-            _ => left += 1,
+            _ => {}
         }
     }
-    left
+    accepted
 }

@@ -21,6 +21,8 @@ pub(super) struct BodyPlan {
     /// One more segment than holes: `segments[i]`, hole i, ..., the last segment.
     segments: Vec<Vec<u8>>,
     holes: Vec<Hole>,
+    /// What normalising the constant fields noted (a long constant `flow_cta`): every row's.
+    constant_warnings: Vec<Warning>,
 }
 
 struct Hole {
@@ -43,6 +45,16 @@ impl BodyPlan {
         }
         let mut skeleton = renderer.skeleton(|index| Value::String(format!("{MARK}{index}{MARK}")));
         compile::fill_constants(&mut skeleton).ok()?;
+        // The constant fields are normalised once, as the full path does for every body.
+        let mut constant_warnings = Vec::new();
+        for (pointer, rule) in compile::RULES {
+            if pointers.iter().any(|hole| hole == pointer) {
+                continue;
+            }
+            if let Some(value) = skeleton.pointer_mut(pointer) {
+                apply_rule(*rule, value, &mut constant_warnings).ok()?;
+            }
+        }
         if !validator.shape_violations(&skeleton, &pointers).is_empty() {
             return None;
         }
@@ -71,7 +83,11 @@ impl BodyPlan {
             rest = &after[end + closing.len()..];
         }
         segments.push(rest.as_bytes().to_vec());
-        (holes.len() == pointers.len()).then_some(BodyPlan { segments, holes })
+        (holes.len() == pointers.len()).then_some(BodyPlan {
+            segments,
+            holes,
+            constant_warnings,
+        })
     }
 
     /// Appends the row's compact body to `out`. `false` when a value breaks a rule: the caller
@@ -83,6 +99,7 @@ impl BodyPlan {
         out: &mut Vec<u8>,
         warnings: &mut Vec<Warning>,
     ) -> bool {
+        warnings.extend(self.constant_warnings.iter().cloned());
         let mut context = renderer.context(values);
         // One text buffer serves every hole of the row: most holes are plain text.
         let mut text = String::with_capacity(128);

@@ -153,6 +153,8 @@ pub fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientErr
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(settings.concurrency)
+        // A redirect would replay the POST, with the `api-key` header, to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
         .build()
         .map_err(|error| ClientError::Client(error.to_string()))
@@ -351,7 +353,7 @@ impl StrictWindow {
         let limit = rate.get() as usize;
         StrictWindow {
             limit,
-            starts: tokio::sync::Mutex::new(VecDeque::with_capacity(limit)),
+            starts: tokio::sync::Mutex::new(VecDeque::with_capacity(limit.min(4096))),
         }
     }
 

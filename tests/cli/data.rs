@@ -235,3 +235,40 @@ fn closed_output_pipe_is_a_quiet_success() {
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
 }
+
+#[test]
+fn a_templated_payload_with_data_exchange_is_refused_on_every_path() {
+    // The payload rule depends on flow_action, so a row cannot be checked hole by hole.
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        "vars:\n  payload: { example: { screen: A } }\nmessaging_object:\n  to: \"+14155550100\"\n  interactive:\n    body: { text: hi }\n    action:\n      parameters: { flow_name: f, flow_cta: Go, flow_action: data_exchange, flow_action_payload: \"{{payload}}\" }\n",
+    );
+    let data = scratch.write("rows.jsonl", "{\"payload\": {\"screen\": \"A\"}}\n");
+    let outcome = run(flowc().arg("render").arg(&template).arg("--data").arg(&data));
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert_eq!(outcome.stdout, "");
+    assert!(
+        outcome.stderr.contains("only allowed with `flow_action: navigate`"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_long_constant_cta_warns_for_every_row() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE.replace("flow_cta: \"Book now\"", "flow_cta: \"Book your next service\""),
+    );
+    let data = scratch.write("rows.csv", "name,phone,ref\nA,+14155550100,1\nB,+14155550101,2\n");
+    let outcome = run(flowc().arg("render").arg(&template).arg("--data").arg(&data));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stderr.matches("flow_cta has 22 characters").count(),
+        2,
+        "{}",
+        outcome.stderr
+    );
+}

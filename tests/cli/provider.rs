@@ -35,6 +35,8 @@ pub enum Reply {
     },
     /// Close the connection without answering.
     Drop,
+    /// `307 Temporary Redirect` to this location.
+    Redirect(String),
 }
 
 impl Reply {
@@ -203,6 +205,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     }
     match reply {
         Reply::Drop => Err(Dropped),
+        Reply::Redirect(location) => Ok(Response::builder()
+            .status(307)
+            .header("location", location)
+            .body(Full::new(Bytes::new()))
+            .expect("response")),
         Reply::Json {
             status,
             body,

@@ -732,3 +732,29 @@ fn a_second_ctrl_c_quits_at_once_and_the_journal_stays_consistent() {
         .iter()
         .all(|request| !first.contains(&request.reference())));
 }
+
+#[test]
+fn redirects_are_not_followed_so_the_key_goes_nowhere_else() {
+    let campaign = Campaign::new(2);
+    let elsewhere = Provider::accepting();
+    let target = format!("{}/v2/stolen", elsewhere.url());
+    let provider = Provider::start(Duration::ZERO, move |_, _, _| Reply::Redirect(target.clone()));
+    let outcome = run(&mut campaign.command(&provider));
+    assert_eq!(outcome.code, 1);
+    assert_eq!(elsewhere.count(), 0, "the redirect was followed");
+    assert_eq!(statuses(&campaign.report()).get("failed"), Some(&2));
+}
+
+#[test]
+fn the_last_var_wins_in_the_campaign_fingerprint() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    assert_eq!(
+        run(campaign.command(&provider).args(["--var", "city=A", "--var", "city=B"])).code,
+        0
+    );
+    let outcome = run(campaign.command(&provider).args(["--var", "city=B", "--var", "city=A"]));
+    assert_eq!(outcome.code, 2, "a different value takes effect: {}", outcome.stderr);
+    let outcome = run(campaign.command(&provider).args(["--var", "city=A", "--var", "city=B"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}

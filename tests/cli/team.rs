@@ -273,3 +273,15 @@ fn man_page_and_version() {
         "the version string names the embedded schema's version"
     );
 }
+
+#[test]
+fn testing_one_template_neither_reports_nor_prunes_the_others() {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    scratch.write("templates/b.yaml", BASE_TEMPLATE);
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    let outcome = test_in(scratch.path(), &["templates/a.yaml", "--prune"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains("orphan"), "{}", outcome.stderr);
+    assert_eq!(snapshots(scratch.path()), ["a@example.snap", "b@example.snap"]);
+}
