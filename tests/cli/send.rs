@@ -56,6 +56,24 @@ impl Campaign {
         command
     }
 
+    /// `flowc send` running in the background (to be interrupted or killed), its output piped.
+    fn spawn(&self, provider: &Provider, concurrency: u32) -> std::process::Child {
+        flowc_process()
+            .arg("send")
+            .arg(&self.template)
+            .arg("--data")
+            .arg(&self.data)
+            .args(["--yes", "--rate", "0", "--concurrency", &concurrency.to_string()])
+            .env("KALEYRA_SID", SID)
+            .env("KALEYRA_API_KEY", KEY)
+            .env("KALEYRA_WHATSAPP_NUMBER", FROM)
+            .env("KALEYRA_BASE_URL", provider.url())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn flowc")
+    }
+
     fn report_path(&self) -> PathBuf {
         self.scratch.path().join("contacts.report.csv")
     }
@@ -338,20 +356,7 @@ fn low_balance_stops_and_a_resume_sends_exactly_the_rest() {
 fn killed_mid_campaign_then_resumed_sends_nothing_twice() {
     let campaign = Campaign::new(300);
     let provider = Provider::start(Duration::from_millis(200), |_, index, _| Reply::accepted(index));
-    let mut child = flowc_process()
-        .arg("send")
-        .arg(&campaign.template)
-        .arg("--data")
-        .arg(&campaign.data)
-        .args(["--yes", "--rate", "0", "--concurrency", "8"])
-        .env("KALEYRA_SID", SID)
-        .env("KALEYRA_API_KEY", KEY)
-        .env("KALEYRA_WHATSAPP_NUMBER", FROM)
-        .env("KALEYRA_BASE_URL", provider.url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn flowc");
+    let mut child = campaign.spawn(&provider, 8);
     let deadline = Instant::now() + Duration::from_secs(30);
     while provider.count() < 40 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -534,20 +539,7 @@ fn the_key_never_appears_in_any_output() {
 fn ctrl_c_stops_new_rows_and_a_resume_finishes() {
     let campaign = Campaign::new(400);
     let provider = Provider::start(Duration::from_millis(50), |_, index, _| Reply::accepted(index));
-    let child = flowc_process()
-        .arg("send")
-        .arg(&campaign.template)
-        .arg("--data")
-        .arg(&campaign.data)
-        .args(["--yes", "--rate", "0", "--concurrency", "4"])
-        .env("KALEYRA_SID", SID)
-        .env("KALEYRA_API_KEY", KEY)
-        .env("KALEYRA_WHATSAPP_NUMBER", FROM)
-        .env("KALEYRA_BASE_URL", provider.url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn flowc");
+    let child = campaign.spawn(&provider, 4);
     let deadline = Instant::now() + Duration::from_secs(30);
     while provider.count() < 20 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -681,20 +673,7 @@ fn a_second_ctrl_c_quits_at_once_and_the_journal_stays_consistent() {
     let campaign = Campaign::new(50);
     // Answers take 3 s, so the first Ctrl-C would wait for them; the second must not.
     let provider = Provider::start(Duration::from_secs(3), |_, index, _| Reply::accepted(index));
-    let child = flowc_process()
-        .arg("send")
-        .arg(&campaign.template)
-        .arg("--data")
-        .arg(&campaign.data)
-        .args(["--yes", "--rate", "0", "--concurrency", "4"])
-        .env("KALEYRA_SID", SID)
-        .env("KALEYRA_API_KEY", KEY)
-        .env("KALEYRA_WHATSAPP_NUMBER", FROM)
-        .env("KALEYRA_BASE_URL", provider.url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn flowc");
+    let child = campaign.spawn(&provider, 4);
     let deadline = Instant::now() + Duration::from_secs(30);
     while provider.count() < 4 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
