@@ -36,10 +36,6 @@ impl BodyValidator {
         BodyValidator { validator, schema }
     }
 
-    pub fn schema_version(&self) -> &str {
-        self.schema["x-flowc-schema-version"].as_str().unwrap_or("unknown")
-    }
-
     /// Every rule the body breaks, in document order.
     pub fn validate(&self, body: &Value) -> Vec<Violation> {
         if self.validator.is_valid(body) {

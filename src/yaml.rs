@@ -167,12 +167,6 @@ enum StreamState {
     Done,
 }
 
-/// What the top of a streamed document turned out to be, when it is not a list.
-#[derive(Debug)]
-pub enum StreamStart {
-    NotAList { found: &'static str, span: Span },
-}
-
 impl<'input, T: Iterator<Item = char> + 'input> SeqStream<'input, saphyr_parser::BufferedInput<T>> {
     pub fn from_chars(chars: T) -> Self {
         SeqStream {

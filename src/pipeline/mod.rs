@@ -181,10 +181,6 @@ impl MessageCompiler {
     pub fn bind(&self, row: Row) -> Result<Vec<Value>, Problem> {
         render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)
     }
-
-    pub fn schema_version(&self) -> &str {
-        self.validator.schema_version()
-    }
 }
 
 #[cfg(test)]
