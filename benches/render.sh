@@ -7,18 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
-work=${BENCH_DIR:-target/bench-data}
-mkdir -p "$work"
-
-cargo build --release --quiet
-cargo build --release --quiet --manifest-path benches/tools/Cargo.toml
-flowc=target/release/flowc
+. benches/common.sh
+prepare_contacts "$rows" 10000
 floor=benches/tools/target/release/floor
 template=templates/service-booking.yaml
-
-for n in "$rows" 10000; do
-  [ -s "$work/contacts-$n.csv" ] || python3 benches/gen_contacts.py "$n" > "$work/contacts-$n.csv"
-done
 
 # measure LABEL COMMAND...: best wall time of 3 runs, and the peak RSS of that run
 measure() {

@@ -9,14 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-100000}
-work=${BENCH_DIR:-target/bench-data}
-mkdir -p "$work"
-
-cargo build --release --quiet
-cargo build --release --quiet --manifest-path benches/tools/Cargo.toml
-flowc=target/release/flowc
+. benches/common.sh
+prepare_contacts "$rows"
 provider=benches/tools/target/release/provider
-[ -s "$work/contacts-$rows.csv" ] || python3 benches/gen_contacts.py "$rows" > "$work/contacts-$rows.csv"
 
 # run_case LABEL LATENCY_MS FLOWC_ARGS...
 run_case() {

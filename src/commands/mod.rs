@@ -118,6 +118,20 @@ fn check_overrides(
     status
 }
 
+/// A variable without a value to render the template's examples with, at its declaration.
+fn missing_example(compiler: &MessageCompiler, name: &str) -> Finding {
+    let template = compiler.template();
+    let mut finding = Finding::error(format!(
+        "variable `{name}` has no `example` or `default` to render with"
+    ))
+    .with_help(Some(format!(
+        "add `example:` to its declaration, or pass --var {name}=VALUE"
+    )));
+    finding.source = Some(template.source.clone());
+    finding.span = template.vars.iter().find(|var| var.name == name).map(|var| var.span);
+    finding
+}
+
 /// The example values of the template, or what is missing to render it.
 fn examples(
     compiler: &MessageCompiler,
@@ -125,17 +139,7 @@ fn examples(
     printer: &Printer,
 ) -> Result<Vec<Value>, ExitStatus> {
     example_values(&compiler.template().vars, overrides).map_err(|name| {
-        let template = compiler.template();
-        let span = template.vars.iter().find(|var| var.name == name).map(|var| var.span);
-        let mut finding = Finding::error(format!(
-            "variable `{name}` has no `example` or `default` to render with"
-        ))
-        .with_help(Some(format!(
-            "add `example:` to its declaration, or pass --var {name}=VALUE"
-        )));
-        finding.source = Some(template.source.clone());
-        finding.span = span;
-        printer.print(&finding);
+        printer.print(&missing_example(compiler, &name));
         ExitStatus::Invalid
     })
 }

@@ -114,15 +114,8 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, M
     check_overrides(&compiler, &options.vars, printer).map_err(|status| (Vec::new(), status))?;
     let values = match (&options.data, options.row) {
         (Some(path), Some(row)) => row_values(&compiler, path, row, &options.vars)?,
-        _ => example_values(&compiler.template().vars, &options.vars).map_err(|name| {
-            let finding = Finding::error(format!(
-                "variable `{name}` has no `example` or `default` to render with"
-            ))
-            .with_help(Some(format!(
-                "add `example:` to its declaration, or pass --var {name}=VALUE"
-            )));
-            (vec![finding], ExitStatus::Invalid)
-        })?,
+        _ => example_values(&compiler.template().vars, &options.vars)
+            .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid))?,
     };
     let inspection = compiler.inspect(&values);
     Ok((inspection, compiler))
