@@ -211,7 +211,8 @@ struct SendArgs {
     /// rate up at 500 ms of latency]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     concurrency: Option<u32>,
-    /// Attempts per row for retryable failures (5xx, 429, timeouts, dropped connections)
+    /// Attempts per row for failures where nothing was sent (no connection) or the provider said
+    /// to try again (429, 503, WA500)
     #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     max_attempts: u32,
     /// The first retry waits about this many milliseconds, each further one twice as long
@@ -238,9 +239,14 @@ struct SendArgs {
     /// Start a new campaign, forgetting the journal's record of an earlier one
     #[arg(long)]
     restart: bool,
-    /// Also send rows whose delivery is unknown (in flight when a run died): may duplicate
+    /// Also send rows whose delivery is unknown (in flight when a run died, or no answer after
+    /// the request was written): may duplicate
     #[arg(long)]
     resend_unknown: bool,
+    /// Retry, in this run, requests that may have reached the provider (a dropped connection or
+    /// a timeout after writing, a 502/504) instead of recording them `unknown`: may duplicate
+    #[arg(long)]
+    retry_ambiguous: bool,
     /// Log every attempt on stderr
     #[arg(long, short = 'v')]
     verbose: bool,
@@ -350,6 +356,7 @@ impl Cli {
                 strict: args.strict,
                 restart: args.restart,
                 resend_unknown: args.resend_unknown,
+                retry_ambiguous: args.retry_ambiguous,
                 verbose: args.verbose,
             })),
             CliCommand::Test(args) => Command::Test(TestOptions {

@@ -13,3 +13,11 @@ pub fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "a mapping",
     }
 }
+
+/// A stop signal as a person knows it.
+pub fn signal_name(signal: crate::send::Signal) -> &'static str {
+    match signal {
+        crate::send::Signal::Interrupt => "Ctrl-C",
+        crate::send::Signal::Terminate => "SIGTERM",
+    }
+}

@@ -48,6 +48,8 @@ pub enum ExitStatus {
     Usage = 2,
     /// Stopped by Ctrl-C (128 + SIGINT).
     Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
 impl ExitStatus {

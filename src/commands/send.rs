@@ -15,7 +15,8 @@ use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::journal::{Fingerprint, Journal, JournalError, JournalHandle, JournalWriter, Record, RowStatus};
-use crate::send::{self, report, Job, Logger, Progress, SendSettings, StopCause, StopSignal};
+use crate::send::{self, report, Job, Logger, Progress, SendSettings, Signal, StopCause, StopSignal};
+use crate::words;
 
 pub struct SendOptions {
     pub template: PathBuf,
@@ -34,6 +35,7 @@ pub struct SendOptions {
     pub strict: bool,
     pub restart: bool,
     pub resend_unknown: bool,
+    pub retry_ambiguous: bool,
     pub verbose: bool,
 }
 
@@ -124,12 +126,22 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
         };
         journal_path.with_file_name(name)
     });
+    let mut inputs: Vec<(&'static str, &Path)> = vec![("template", &options.template), ("data file", &options.data)];
+    if let Some(key_file) = &options.account.api_key_file {
+        inputs.push(("API key file", key_file));
+    }
+    // A dry run writes no journal, but is checked as the real run will be.
+    send::outputs::check(&inputs, Some(&journal_path), &report_path)
+        .map_err(|error| usage(Finding::error(error.to_string())))?;
     let journal_error = |error: JournalError| {
         let help = match &error {
             JournalError::Changed { .. } => Some(
                 "resuming would send a different campaign: run with --restart to start a new one (rows accepted earlier would be sent again), or use another --journal".to_owned(),
             ),
-            JournalError::Busy { .. } => Some("wait for the other run to finish, or use another --journal".to_owned()),
+            // Never "use another --journal": a new journal would send every row again.
+            JournalError::Busy { .. } => Some("another run is sending this campaign: wait for it to finish (or stop it), then run the same command again".to_owned()),
+            JournalError::Damaged { help, .. } => Some(help.clone()),
+            JournalError::ReadOnly { .. } => Some("make the journal and its directory writable, or name another location with --journal for a new campaign".to_owned()),
             _ => None,
         };
         printer.print(&Finding::error(error.to_string()).with_help(help));
@@ -168,6 +180,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
                 "fix the rows reported above, or run without --strict to send the valid ones",
             )),
         );
+        journal.discard_if_unused().map_err(journal_error)?;
         return Err(ExitStatus::Invalid);
     }
     let mut stop_cause = None;
@@ -175,7 +188,11 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
         let Some(account) = account else {
             return Err(ExitStatus::Usage);
         };
-        confirm(&options, plan.to_send.count, printer)?;
+        if let Err(status) = confirm(&options, plan.to_send.count, printer) {
+            // Nothing was sent: a journal this run created is not left behind.
+            journal.discard_if_unused().map_err(journal_error)?;
+            return Err(status);
+        }
         // The rows are read again to send them: the file must be the one the pre-flight read.
         match self::fingerprint(&compiler, &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
@@ -282,7 +299,9 @@ fn preflight(
         printer.print(&Finding::error(error.to_string()));
         ExitStatus::Invalid
     };
-    let before = journal.resume_index().map_err(journal_failed)?;
+    // No row number can exceed the data file's size in bytes (+ the header's row).
+    let max_row = std::fs::metadata(&options.data).map_or(u64::MAX, |metadata| metadata.len() + 2);
+    let before = journal.resume_index(max_row).map_err(journal_failed)?;
     let rows = open_data(compiler, &options.data, printer)?;
     let file = super::data_name(&options.data);
     let mut plan = Plan {
@@ -449,6 +468,9 @@ fn send_rows(
         max_attempts: options.max_attempts,
         retry_base: options.retry_delay,
         timeout: options.timeout,
+        retry_ambiguous: options.retry_ambiguous,
+        // Within what service managers allow before they kill (Kubernetes: 30 s by default).
+        grace: options.timeout.min(Duration::from_secs(10)),
         verbose: options.verbose,
     };
     let client = send::http_client(&settings).map_err(|error| {
@@ -489,8 +511,8 @@ fn send_rows(
         )
     };
     let delivered = runtime.block_on(async {
-        let interrupt = tokio::spawn(watch_interrupts(stop.clone(), Arc::clone(&progress)));
-        let reporter = tokio::spawn(report_progress(bar.clone(), Arc::clone(&progress), total));
+        let interrupt = tokio::spawn(watch_signals(stop.clone(), Arc::clone(&progress), bar.clone()));
+        let reporter = tokio::spawn(report_progress(bar.clone(), Arc::clone(&progress), total, stop.clone()));
         let delivered = send::deliver(
             queue,
             client,
@@ -509,7 +531,9 @@ fn send_rows(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let _ = producer.join();
+    if producer.join().is_err() {
+        stop.request(StopCause::Internal("the row producer panicked".to_owned()));
+    }
     let journal = writer.finish().map_err(|error| {
         printer.print(&Finding::error(error.to_string()));
         ExitStatus::Invalid
@@ -562,18 +586,42 @@ fn produce(
     }
 }
 
-async fn watch_interrupts(stop: StopSignal, progress: Arc<Progress>) {
-    if tokio::signal::ctrl_c().await.is_err() {
+/// The first Ctrl-C or SIGTERM stops taking rows and lets requests in flight finish; a second
+/// signal quits at once (the journal stays consistent: rows in flight become `unknown`).
+async fn watch_signals(stop: StopSignal, progress: Arc<Progress>, bar: Option<indicatif::ProgressBar>) {
+    let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
         return;
+    };
+    let Some(signal) = next_signal(&mut terminate).await else {
+        return;
+    };
+    stop.request(StopCause::Interrupted(signal));
+    // The bar is not drawn again below the message.
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
     }
-    stop.request(StopCause::Interrupted);
     eprintln!(
-        "\nstopping: no new requests; waiting for those in flight ({} rows done). Press Ctrl-C again to quit at once (the journal stays consistent).",
+        "\nstopping ({}): no new requests; waiting for those in flight ({} rows done). A second Ctrl-C or SIGTERM quits at once (the journal stays consistent).",
+        words::signal_name(signal),
         progress.done.load(Ordering::Relaxed)
     );
-    if tokio::signal::ctrl_c().await.is_ok() {
+    if let Some(second) = next_signal(&mut terminate).await {
         eprintln!("quitting at once; rows in flight will be reported as unknown on the next run");
-        std::process::exit(ExitStatus::Interrupted as i32);
+        std::process::exit(signal_status(second) as i32);
+    }
+}
+
+async fn next_signal(terminate: &mut tokio::signal::unix::Signal) -> Option<Signal> {
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.ok().map(|()| Signal::Interrupt),
+        received = terminate.recv() => received.map(|()| Signal::Terminate),
+    }
+}
+
+fn signal_status(signal: Signal) -> ExitStatus {
+    match signal {
+        Signal::Interrupt => ExitStatus::Interrupted,
+        Signal::Terminate => ExitStatus::Terminated,
     }
 }
 
@@ -590,7 +638,7 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
 }
 
 /// Draws progress: the bar on a terminal, otherwise a plain line every few seconds.
-async fn report_progress(bar: Option<indicatif::ProgressBar>, progress: Arc<Progress>, total: u64) {
+async fn report_progress(bar: Option<indicatif::ProgressBar>, progress: Arc<Progress>, total: u64, stop: StopSignal) {
     let started = std::time::Instant::now();
     let tick = if bar.is_some() {
         Duration::from_millis(200)
@@ -599,6 +647,9 @@ async fn report_progress(bar: Option<indicatif::ProgressBar>, progress: Arc<Prog
     };
     loop {
         tokio::time::sleep(tick).await;
+        if stop.is_set() && bar.is_some() {
+            return;
+        }
         let done = progress.done.load(Ordering::Relaxed);
         let accepted = progress.accepted.load(Ordering::Relaxed);
         let failed = progress.failed.load(Ordering::Relaxed);
@@ -621,12 +672,20 @@ async fn report_progress(bar: Option<indicatif::ProgressBar>, progress: Arc<Prog
 fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &Printer) -> Option<ExitStatus> {
     let pending = summary.pending + summary.retryable;
     match cause? {
-        StopCause::Interrupted => {
+        StopCause::Interrupted(signal) => {
             printer.note(&format!(
-                "stopped by Ctrl-C: {pending} row{} not sent yet. Run the same command again to resume.",
+                "stopped by {}: {pending} row{} not sent yet. Run the same command again to resume.",
+                words::signal_name(*signal),
                 plural(pending)
             ));
-            Some(ExitStatus::Interrupted)
+            Some(signal_status(*signal))
+        }
+        StopCause::Internal(message) => {
+            printer.print(
+                &Finding::error(format!("internal error, sending stopped: {message}"))
+                    .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
+            );
+            Some(ExitStatus::Invalid)
         }
         StopCause::Credentials { code, message } => {
             printer.print(

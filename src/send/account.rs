@@ -1,7 +1,10 @@
 //! Who sends: the Kaleyra account, the business number and the API endpoint.
 //!
-//! The API key is a [`Secret`]: its `Debug` and `Display` never show it, and [`Secret::redact`]
+//! The API key is a [`Secret`]: its `Debug` and `Display` never show it, and [`Secret::scrub`]
 //! removes it from any text (a server's error body, say) before that text is shown or stored.
+//! A server may echo the key encoded (`\u0053ECRET` in JSON, `%53ECRET`, `&#83;ECRET`, base64,
+//! hex): replacing the plain bytes is not enough, so text that still carries the key after
+//! decoding is withheld whole.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -27,7 +30,7 @@ impl Secret {
         &self.0
     }
 
-    /// The text with every occurrence of the secret replaced by `***`.
+    /// The text with every plain occurrence of the secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         if self.0.is_empty() {
             text.to_owned()
@@ -35,6 +38,177 @@ impl Secret {
             text.replace(&self.0, "***")
         }
     }
+
+    /// The text safe to show or store: plain occurrences replaced by `***`, and the whole text
+    /// replaced by [`WITHHELD`] when it still carries the secret in another form.
+    pub fn scrub(&self, text: &str) -> String {
+        let redacted = self.redact(text);
+        if self.appears_in(&redacted) {
+            WITHHELD.to_owned()
+        } else {
+            redacted
+        }
+    }
+
+    /// Whether the text carries the secret: plainly, in another letter case, after decoding
+    /// JSON, URL, HTML or backslash escapes (nested up to three times), or base64- or
+    /// hex-encoded.
+    pub fn appears_in(&self, text: &str) -> bool {
+        let secret = self.0.as_str();
+        if secret.is_empty() {
+            return false;
+        }
+        let lower = secret.to_lowercase();
+        let mut forms = vec![text.to_owned()];
+        for _ in 0..3 {
+            let Some(last) = forms.last() else { break };
+            let decoded = decode_escapes(last);
+            if decoded == *last {
+                break;
+            }
+            forms.push(decoded);
+        }
+        if forms
+            .iter()
+            .any(|form| form.contains(secret) || form.to_lowercase().contains(&lower))
+        {
+            return true;
+        }
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        encoded_forms(secret.as_bytes())
+            .iter()
+            .any(|encoded| compact.contains(encoded.as_str()))
+    }
+}
+
+/// What replaces a server-provided text that carried the API key.
+pub const WITHHELD: &str = "(withheld: the server's text contained the API key)";
+
+/// One round of decoding: JSON and C-style backslash escapes, URL percent-escapes, HTML
+/// character references.
+fn decode_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let hex = |digits: &[char]| -> Option<u32> {
+        if !digits.iter().all(char::is_ascii_hexdigit) {
+            return None;
+        }
+        let text: String = digits.iter().collect();
+        u32::from_str_radix(&text, 16).ok()
+    };
+    let mut pending_bytes: Vec<u8> = Vec::new();
+    let flush = |bytes: &mut Vec<u8>, out: &mut String| {
+        if !bytes.is_empty() {
+            out.push_str(&String::from_utf8_lossy(bytes));
+            bytes.clear();
+        }
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        // `%XX` (URL) and `\xXX` are bytes, gathered so that a UTF-8 sequence decodes whole.
+        if c == '%' && i + 2 < chars.len() {
+            if let Some(byte) = hex(&chars[i + 1..i + 3]) {
+                pending_bytes.push(byte as u8);
+                i += 3;
+                continue;
+            }
+        }
+        if c == '\\' && i + 3 < chars.len() && chars[i + 1] == 'x' {
+            if let Some(byte) = hex(&chars[i + 2..i + 4]) {
+                pending_bytes.push(byte as u8);
+                i += 4;
+                continue;
+            }
+        }
+        flush(&mut pending_bytes, &mut out);
+        if c == '\\' && i + 5 < chars.len() && chars[i + 1] == 'u' {
+            if let Some(decoded) = hex(&chars[i + 2..i + 6]).and_then(char::from_u32) {
+                out.push(decoded);
+                i += 6;
+                continue;
+            }
+        }
+        if c == '\\' && i + 1 < chars.len() {
+            let next = chars[i + 1];
+            let simple = match next {
+                'n' => Some('\n'),
+                't' => Some('\t'),
+                'r' => Some('\r'),
+                '/' | '\\' | '"' | '\'' => Some(next),
+                _ => None,
+            };
+            if let Some(simple) = simple {
+                out.push(simple);
+                i += 2;
+                continue;
+            }
+        }
+        if c == '&' {
+            if let Some(end) = chars[i..].iter().take(12).position(|&c| c == ';') {
+                let entity: String = chars[i + 1..i + end].iter().collect();
+                let decoded = match entity.as_str() {
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    _ => entity
+                        .strip_prefix("#x")
+                        .or_else(|| entity.strip_prefix("#X"))
+                        .filter(|digits| digits.chars().all(|c| c.is_ascii_hexdigit()))
+                        .and_then(|digits| u32::from_str_radix(digits, 16).ok())
+                        .or_else(|| {
+                            entity
+                                .strip_prefix('#')
+                                .filter(|digits| digits.chars().all(|c| c.is_ascii_digit()))
+                                .and_then(|digits| digits.parse().ok())
+                        })
+                        .and_then(char::from_u32),
+                };
+                if let Some(decoded) = decoded {
+                    out.push(decoded);
+                    i += end + 1;
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    flush(&mut pending_bytes, &mut out);
+    out
+}
+
+/// The secret as base64 (standard and URL-safe, at each of the three byte alignments it can
+/// take inside a longer encoded text, without the characters that depend on its neighbours)
+/// and as hex.
+fn encoded_forms(secret: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    let mut forms = vec![
+        secret.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
+        secret.iter().map(|byte| format!("{byte:02X}")).collect::<String>(),
+    ];
+    // Short secrets would leave fragments that match ordinary text.
+    if secret.len() >= 6 {
+        for engine in [
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            for offset in 0..3usize {
+                let mut padded = vec![0u8; offset];
+                padded.extend_from_slice(secret);
+                let encoded = engine.encode(&padded);
+                // Characters touching the padding or the end mix in neighbouring bytes.
+                let start = if offset == 0 { 0 } else { (offset * 8).div_ceil(6) };
+                let end = (padded.len() * 8) / 6;
+                if start < end && end <= encoded.len() {
+                    forms.push(encoded[start..end].to_owned());
+                }
+            }
+        }
+    }
+    forms
 }
 
 impl fmt::Debug for Secret {
@@ -158,8 +332,36 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|value| !value.trim().is_empty())
 }
 
+/// The URL as it may be shown: any `user:password@` part replaced by `***@`.
+fn masked(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(index) => (&url[..index + 3], &url[index + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 fn check_base_url(url: &str) -> Result<String, AccountError> {
+    let shown = masked(url);
+    if shown != url {
+        // Credentials in the URL would go to the server in a header of their own, and into
+        // every message that names the endpoint.
+        return Err(AccountError::BadBaseUrl(
+            shown,
+            "it must not hold a user name or password: the API key is the only credential",
+        ));
+    }
     let parsed = reqwest::Url::parse(url).map_err(|_| AccountError::BadBaseUrl(url.to_owned(), "not a URL"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(AccountError::BadBaseUrl(
+            masked(parsed.as_str()),
+            "it must not hold a user name or password: the API key is the only credential",
+        ));
+    }
     match parsed.scheme() {
         "https" => {}
         "http" => {
@@ -215,6 +417,33 @@ mod tests {
     }
 
     #[test]
+    fn the_key_is_found_in_every_common_encoding() {
+        use base64::Engine as _;
+        let key = Secret::new("SECRET-key-6789".to_owned());
+        let base64 = base64::engine::general_purpose::STANDARD.encode("Basic user:SECRET-key-6789");
+        let echoes = [
+            "plain SECRET-key-6789".to_owned(),
+            r"json \u0053ECRET-key-6789".to_owned(),
+            r"json \u0053\u0045\u0043\u0052\u0045\u0054\u002d\u006b\u0065\u0079\u002d6789".to_owned(),
+            "url %53ECRET%2Dkey-6789".to_owned(),
+            "url twice %2553ECRET-key-6789".to_owned(),
+            "html &#83;ECRET&#x2d;key-6789".to_owned(),
+            r"c \x53ECRET-key-6789".to_owned(),
+            "upper SECRET-KEY-6789".to_owned(),
+            format!("base64 {base64}"),
+            "hex 5345435245542d6b65792d36373839".to_owned(),
+        ];
+        for echo in &echoes {
+            assert!(key.appears_in(echo), "{echo}");
+            let scrubbed = key.scrub(echo);
+            assert!(!key.appears_in(&scrubbed), "{echo} -> {scrubbed}");
+        }
+        assert_eq!(key.scrub(&echoes[1]), WITHHELD);
+        assert_eq!(key.scrub("Please try again later"), "Please try again later");
+        assert_eq!(key.scrub("bad SECRET-key-6789 here"), "bad *** here");
+    }
+
+    #[test]
     fn plain_http_only_for_loopback() {
         let mut remote = settings();
         remote.base_url = Some("http://example.com".to_owned());
@@ -223,6 +452,22 @@ mod tests {
             let mut local = settings();
             local.base_url = Some(url.to_owned());
             assert!(local.resolve().is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_the_base_url_are_refused_and_never_shown() {
+        for url in [
+            "https://user:pw-9876@api.example.com",
+            "https://pw-9876@api.example.com/x",
+            "http://u:pw-9876@127.0.0.1:9",
+            "https://u:pw-9876@@host",
+            "https://u:pw-9876@[::1",
+        ] {
+            let mut with_credentials = settings();
+            with_credentials.base_url = Some(url.to_owned());
+            let error = with_credentials.resolve().expect_err(url).to_string();
+            assert!(!error.contains("pw-9876"), "{error}");
         }
     }
 

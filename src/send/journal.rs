@@ -12,6 +12,16 @@
 //! last commit in one transaction (group commit): one `fsync` covers many rows, so the journal
 //! keeps up with 1,000 messages a second while each `sending` record is still durable before
 //! its request leaves.
+//!
+//! A journal can be damaged behind SQLite's back: its `-wal` file deleted or zeroed after a
+//! crash (SQLite then silently forgets every commit since the last checkpoint), the file
+//! truncated, replaced by a copy, or deleted. Each of these would make rows already sent look
+//! pending. So the journal is checkpointed every few seconds and at every stop (a lost WAL then
+//! costs little), and every group commit bumps a counter that is also written, after the commit
+//! and before any request it covers leaves, to a small *mirror* file beside the journal
+//! (`JOURNAL.mirror`). A journal behind its mirror, a mirror of another campaign, a journal
+//! without its mirror or a mirror without its journal, an empty journal or one without a
+//! campaign record: each is refused with an explanation, never resumed.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -20,19 +30,23 @@ use std::thread;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-/// A row's state in the journal.
+/// A row's state in the journal. The codes are part of the in-memory resume index; the
+/// journal stores the names ([`RowStatus::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum RowStatus {
-    Pending,
-    Invalid,
-    Sending,
-    Accepted,
+    Pending = 1,
+    Invalid = 2,
+    Sending = 3,
+    Accepted = 4,
     /// Refused by the provider (`WA400`, an unexpected answer): not sent again.
-    Failed,
-    /// Still failing after every attempt (5xx, 429, timeouts): sent again on resume.
-    Retryable,
-    /// In flight when a run died: delivery unknown.
-    Unknown,
+    Failed = 5,
+    /// Still failing after every attempt, though nothing reached the provider (no connection)
+    /// or it said it did not act (429, 503, `WA500`): sent again on resume.
+    Retryable = 6,
+    /// In flight when a run died, or an answer that leaves delivery open (a dropped
+    /// connection, a timeout, a gateway error): not sent again without `--resend-unknown`.
+    Unknown = 7,
 }
 
 impl RowStatus {
@@ -48,27 +62,27 @@ impl RowStatus {
         }
     }
 
-    fn parse(text: &str) -> RowStatus {
-        match text {
-            "invalid" => RowStatus::Invalid,
-            "sending" => RowStatus::Sending,
-            "accepted" => RowStatus::Accepted,
-            "failed" => RowStatus::Failed,
-            "retryable" => RowStatus::Retryable,
-            "unknown" => RowStatus::Unknown,
-            _ => RowStatus::Pending,
-        }
+    const ALL: [RowStatus; 7] = [
+        RowStatus::Pending,
+        RowStatus::Invalid,
+        RowStatus::Sending,
+        RowStatus::Accepted,
+        RowStatus::Failed,
+        RowStatus::Retryable,
+        RowStatus::Unknown,
+    ];
+
+    /// The stored name; anything else in a journal is damage, never a default.
+    fn parse(text: &str) -> Option<RowStatus> {
+        RowStatus::ALL.into_iter().find(|status| status.as_str() == text)
     }
 
     fn code(self) -> u8 {
-        self as u8 + 1
+        self as u8
     }
 
     fn from_code(code: u8) -> Option<RowStatus> {
-        use RowStatus::*;
-        [Pending, Invalid, Sending, Accepted, Failed, Retryable, Unknown]
-            .get(usize::from(code).checked_sub(1)?)
-            .copied()
+        RowStatus::ALL.into_iter().find(|status| status.code() == code)
     }
 }
 
@@ -85,6 +99,15 @@ pub enum JournalError {
     Changed { path: String, what: &'static str },
     #[error("the journal `{path}` is in use by another flowc process")]
     Busy { path: String },
+    /// The journal (or its mirror) cannot be trusted: resuming could send rows again.
+    #[error("the journal `{path}` {problem}")]
+    Damaged {
+        path: String,
+        problem: String,
+        help: String,
+    },
+    #[error("the journal `{path}` cannot be written: {reason}")]
+    ReadOnly { path: String, reason: String },
     #[error("journal `{path}`: {source}")]
     Sqlite {
         path: String,
@@ -120,9 +143,27 @@ pub struct Journal {
     connection: Connection,
     path: String,
     run: i64,
+    /// The campaign's random identity, shared with its mirror.
+    campaign: String,
+    /// Group commits so far (see the module notes).
+    commit: i64,
+    /// The mirror file, for a journal on disk.
+    mirror: Option<Mirror>,
+    /// The highest row number ever marked `sending` (kept in the mirror, so that a journal that
+    /// lost commits can say which rows may have gone out).
+    max_sent_row: u64,
+    /// Whether this run created the journal file (so that a run that sends nothing can leave
+    /// no journal behind).
+    created: bool,
+    /// When the WAL was last folded into the main file.
+    last_checkpoint: std::time::Instant,
 }
 
+/// How often the WAL is folded into the main file while sending: what a lost `-wal` can take.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The state every row was in when this run started, one byte a row (1 MiB per million rows).
+#[derive(Debug)]
 pub struct ResumeIndex {
     statuses: Vec<u8>,
 }
@@ -151,34 +192,99 @@ CREATE TABLE IF NOT EXISTS rows (
 
 impl Journal {
     /// Opens (or creates) the journal at `path`; `None` gives a temporary one (dry runs).
-    /// Refuses a journal written for another template or data file unless `restart`.
+    /// Refuses a journal written for another template or data file unless `restart` (or
+    /// unless nothing was ever sent from it), and a journal that looks damaged (see the
+    /// module notes) unless `restart`.
     pub fn open(path: Option<&Path>, fingerprint: &Fingerprint, restart: bool) -> Result<Journal, JournalError> {
         let name = path.map_or_else(|| "(temporary journal)".to_owned(), |path| path.display().to_string());
-        let sqlite = |source| JournalError::Sqlite {
+        let damaged = |problem: String, help: &str| JournalError::Damaged {
             path: name.clone(),
-            source,
+            problem,
+            help: help.to_owned(),
         };
+        // A temporary journal is always new.
+        let mut created = path.is_none();
+        let mut mirror = None;
+        if let Some(path) = path {
+            let mirror_path = Mirror::path_for(path);
+            let existing = match std::fs::metadata(path) {
+                Ok(metadata) => Some(metadata),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(error) => {
+                    return Err(JournalError::ReadOnly {
+                        path: name.clone(),
+                        reason: crate::template::io_reason(&error),
+                    })
+                }
+            };
+            let mirror_state = Mirror::read(&mirror_path).map_err(|problem| {
+                damaged(
+                    format!("has a damaged mirror `{}`: {problem}", mirror_path.display()),
+                    RESTORE_OR_RESTART,
+                )
+            })?;
+            match &existing {
+                Some(metadata) if !metadata.is_file() => {
+                    return Err(damaged(
+                        "is not a regular file".to_owned(),
+                        "name a journal file with --journal",
+                    ))
+                }
+                Some(metadata) if metadata.len() == 0 && !restart => {
+                    return Err(damaged(
+                        "is empty: it was truncated or replaced, and its record of what was sent is gone".to_owned(),
+                        RESTORE_OR_RESTART,
+                    ))
+                }
+                None if mirror_state.is_some() && !restart => {
+                    return Err(damaged(
+                        format!(
+                        "is missing, but its mirror `{}` shows a campaign was sent from it: it was deleted or moved",
+                        mirror_path.display()
+                    ),
+                        RESTORE_OR_RESTART,
+                    ))
+                }
+                None => created = true,
+                Some(_) => {}
+            }
+            if let Some(metadata) = &existing {
+                if metadata.permissions().readonly() {
+                    return Err(JournalError::ReadOnly {
+                        path: name.clone(),
+                        reason: "the file is read-only (flowc records every row in it while sending)".to_owned(),
+                    });
+                }
+            }
+            mirror = Some(Mirror {
+                path: mirror_path,
+                state: mirror_state,
+            });
+        }
         let connection = match path {
             Some(path) => Connection::open(path),
             // An empty name is SQLite's private temporary database: on disk, so memory stays
             // flat for any number of rows, and deleted when the connection closes.
             None => Connection::open(""),
         }
-        .map_err(sqlite)?;
+        .map_err(|error| open_error(error, &name))?;
         // An exclusive lock, taken by the first write and held: two flowc processes must never
         // send the same campaign at once.
         connection
             .execute_batch("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-            .map_err(|error| busy_or(error, &name))?;
-        connection
-            .execute_batch(SCHEMA)
-            .map_err(|error| busy_or(error, &name))?;
+            .map_err(|error| open_error(error, &name))?;
         let mut journal = Journal {
             connection,
             path: name,
             run: 0,
+            campaign: String::new(),
+            commit: 0,
+            mirror,
+            max_sent_row: 0,
+            created,
+            last_checkpoint: std::time::Instant::now(),
         };
-        journal.check_fingerprint(fingerprint, restart)?;
+        journal.start_run(fingerprint, restart)?;
         Ok(journal)
     }
 
@@ -186,61 +292,235 @@ impl Journal {
         busy_or(source, &self.path)
     }
 
-    fn meta(&self, key: &str) -> Result<Option<String>, JournalError> {
-        self.connection
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
-            .optional()
-            .map_err(|error| self.sqlite(error))
+    fn damaged(&self, problem: String, help: &str) -> JournalError {
+        JournalError::Damaged {
+            path: self.path.clone(),
+            problem,
+            help: help.to_owned(),
+        }
     }
 
-    fn check_fingerprint(&mut self, fingerprint: &Fingerprint, restart: bool) -> Result<(), JournalError> {
-        let template = self.meta("template")?;
-        let data = self.meta("data")?;
-        let changed = match (&template, &data) {
+    /// Reads the campaign record, checks it against the mirror and the fingerprint, and
+    /// records the start of a new run.
+    fn start_run(&mut self, fingerprint: &Fingerprint, restart: bool) -> Result<(), JournalError> {
+        let has_tables: bool = self
+            .connection
+            .query_row(
+                "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'rows')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|error| open_error(error, &self.path))?;
+        let stored = if has_tables {
+            self.stored_meta()?
+        } else {
+            StoredMeta::default()
+        };
+        let is_new = !has_tables && self.created;
+        if !is_new && !restart {
+            if !has_tables || stored.campaign.is_none() || stored.template.is_none() || stored.data.is_none() {
+                return Err(self.damaged(
+                    "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
+                    RESTORE_OR_RESTART,
+                ));
+            }
+            self.check_mirror(&stored)?;
+        }
+        if let Some(Mirror { path, state: None }) = &self.mirror {
+            if !is_new && !restart && stored.mirrored {
+                return Err(self.damaged(
+                    format!(
+                        "has lost its mirror `{}`: the journal was copied or moved without it, or the mirror was deleted",
+                        path.display()
+                    ),
+                    "copy the mirror file along with the journal, or restore it; --restart starts a new campaign (rows accepted earlier would be sent again)",
+                ));
+            }
+        }
+        let changed = match (&stored.template, &stored.data) {
             (Some(template), _) if *template != fingerprint.template => Some("template (or a --var value)"),
             (_, Some(data)) if *data != fingerprint.data => Some("data file"),
             _ => None,
         };
+        let mut fresh = restart || is_new || !has_tables;
+        if let Some(what) = changed {
+            // A journal from which nothing was ever sent (a refused --strict run, a declined
+            // prompt) protects nothing: the fixed file starts over without --restart.
+            if self.anything_sent()? {
+                if !restart {
+                    return Err(JournalError::Changed {
+                        path: self.path.clone(),
+                        what,
+                    });
+                }
+            } else {
+                fresh = true;
+            }
+        }
         let transaction = self
             .connection
             .transaction()
             .map_err(|error| busy_or(error, &self.path))?;
-        if let Some(what) = changed {
-            if !restart {
-                return Err(JournalError::Changed {
-                    path: self.path.clone(),
-                    what,
-                });
-            }
-        }
-        if restart {
+        let sqlite = |error| busy_or(error, &self.path);
+        if fresh {
             transaction
-                .execute_batch("DELETE FROM rows; DELETE FROM meta;")
-                .map_err(|error| busy_or(error, &self.path))?;
+                .execute_batch("DROP TABLE IF EXISTS rows; DROP TABLE IF EXISTS meta;")
+                .map_err(sqlite)?;
         }
-        let run: i64 = transaction
-            .query_row("SELECT value FROM meta WHERE key = 'run'", [], |row| {
-                row.get::<_, String>(0)
-            })
-            .optional()
-            .map_err(|error| busy_or(error, &self.path))?
-            .and_then(|run| run.parse().ok())
-            .unwrap_or(0)
-            + 1;
+        transaction.execute_batch(SCHEMA).map_err(sqlite)?;
+        let campaign = match (&stored.campaign, fresh) {
+            (Some(campaign), false) => campaign.clone(),
+            _ => new_campaign_id(),
+        };
+        let run = if fresh { 1 } else { stored.run + 1 };
+        let commit = if fresh { 1 } else { stored.commit + 1 };
         for (key, value) in [
-            ("template", fingerprint.template.as_str()),
-            ("data", fingerprint.data.as_str()),
-            ("run", &run.to_string()),
+            ("template", fingerprint.template.clone()),
+            ("data", fingerprint.data.clone()),
+            ("run", run.to_string()),
+            ("campaign", campaign.clone()),
+            ("commit", commit.to_string()),
+            ("mirrored", if self.mirror.is_some() { "1" } else { "0" }.to_owned()),
+            ("max_sent_row", if fresh { 0 } else { stored.max_sent_row }.to_string()),
         ] {
             transaction
                 .execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
                     params![key, value],
                 )
-                .map_err(|error| busy_or(error, &self.path))?;
+                .map_err(sqlite)?;
         }
         transaction.commit().map_err(|error| busy_or(error, &self.path))?;
         self.run = run;
+        self.campaign = campaign;
+        self.commit = commit;
+        self.max_sent_row = if fresh { 0 } else { stored.max_sent_row };
+        // The campaign record goes into the main file at once: a journal file is then never
+        // legitimately empty, and its mirror can be trusted from the first commit.
+        self.checkpoint()?;
+        self.write_mirror()
+    }
+
+    fn stored_meta(&self) -> Result<StoredMeta, JournalError> {
+        let get = |key: &str| -> Result<Option<String>, JournalError> {
+            self.connection
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+                .optional()
+                .map_err(|error| self.sqlite(error))
+        };
+        let number = |key: &str| -> Result<i64, JournalError> {
+            match get(key)? {
+                None => Ok(0),
+                Some(text) => text.parse().map_err(|_| {
+                    self.damaged(
+                        format!("has an unreadable `{key}` record: `{text}`"),
+                        RESTORE_OR_RESTART,
+                    )
+                }),
+            }
+        };
+        Ok(StoredMeta {
+            template: get("template")?,
+            data: get("data")?,
+            campaign: get("campaign")?,
+            run: number("run")?,
+            commit: number("commit")?,
+            mirrored: get("mirrored")?.as_deref() == Some("1"),
+            max_sent_row: u64::try_from(number("max_sent_row")?).unwrap_or(0),
+        })
+    }
+
+    /// The journal must be at least as far as its mirror, and of the same campaign.
+    fn check_mirror(&self, stored: &StoredMeta) -> Result<(), JournalError> {
+        let Some(Mirror {
+            path,
+            state: Some(state),
+        }) = &self.mirror
+        else {
+            return Ok(());
+        };
+        if stored.campaign.as_deref() != Some(state.campaign.as_str()) {
+            return Err(self.damaged(
+                format!(
+                    "is not the journal its mirror `{}` belongs to: it was replaced by another campaign's journal or an older copy",
+                    path.display()
+                ),
+                RESTORE_OR_RESTART,
+            ));
+        }
+        if stored.commit < state.commit {
+            return Err(self.damaged(
+                format!(
+                    "has lost {} of its last commits (its mirror `{}` saw commit {}, the journal holds {}): its `-wal` file was deleted or damaged after a crash, or an older copy was restored; rows up to row {} may have been sent without the journal knowing",
+                    state.commit - stored.commit,
+                    path.display(),
+                    state.commit,
+                    stored.commit,
+                    state.max_sent_row
+                ),
+                "restore the journal's `-wal` file if you still have it; otherwise find out which rows were delivered (the provider's delivery reports) before sending again: --restart starts a new campaign that sends every row again",
+            ));
+        }
+        Ok(())
+    }
+
+    fn anything_sent(&self) -> Result<bool, JournalError> {
+        let has_rows: bool = self
+            .connection
+            .query_row(
+                "SELECT count(*) = 1 FROM sqlite_master WHERE type = 'table' AND name = 'rows'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|error| self.sqlite(error))?;
+        if !has_rows {
+            return Ok(false);
+        }
+        self.connection
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM rows WHERE status NOT IN ('pending', 'invalid'))",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|error| self.sqlite(error))
+    }
+
+    /// Folds the WAL into the main file.
+    fn checkpoint(&mut self) -> Result<(), JournalError> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|error| self.sqlite(error))?;
+        self.last_checkpoint = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// Writes the mirror: after a commit, before anything it covers is acted on.
+    fn write_mirror(&self) -> Result<(), JournalError> {
+        let Some(mirror) = &self.mirror else { return Ok(()) };
+        let state = MirrorState {
+            campaign: self.campaign.clone(),
+            commit: self.commit,
+            run: self.run,
+            max_sent_row: self.max_sent_row,
+        };
+        mirror.write(&state).map_err(|error| JournalError::ReadOnly {
+            path: mirror.path.display().to_string(),
+            reason: crate::template::io_reason(&error),
+        })
+    }
+
+    /// Deletes the journal and its mirror if this run created them and nothing was sent (a
+    /// declined prompt): a campaign that never started leaves nothing behind.
+    pub fn discard_if_unused(self) -> Result<(), JournalError> {
+        if !self.created || self.anything_sent()? {
+            return Ok(());
+        }
+        let path = self.connection.path().map(std::path::PathBuf::from);
+        let mirror = self.mirror.as_ref().map(|mirror| mirror.path.clone());
+        drop(self.connection);
+        for file in path.into_iter().chain(mirror) {
+            let _ = std::fs::remove_file(file);
+        }
         Ok(())
     }
 
@@ -261,8 +541,9 @@ impl Journal {
         Ok(changed as u64)
     }
 
-    /// Every row's status as this run starts.
-    pub fn resume_index(&self) -> Result<ResumeIndex, JournalError> {
+    /// Every row's status as this run starts. `max_row` bounds the row numbers a journal of
+    /// this data file can hold (a damaged one must not make this allocate without bound).
+    pub fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {
         let mut statuses = Vec::new();
         let mut statement = self
             .connection
@@ -271,14 +552,33 @@ impl Journal {
         let mut rows = statement.query([]).map_err(|error| self.sqlite(error))?;
         while let Some(row) = rows.next().map_err(|error| busy_or(error, &self.path))? {
             let number: i64 = row.get(0).map_err(|error| busy_or(error, &self.path))?;
-            let status: String = row.get(1).map_err(|error| busy_or(error, &self.path))?;
-            let Ok(index) = usize::try_from(number) else { continue };
+            let text: String = row.get(1).map_err(|error| busy_or(error, &self.path))?;
+            let status = self.status(number, &text)?;
+            let index = u64::try_from(number)
+                .ok()
+                .filter(|&number| number <= max_row)
+                .and_then(|number| usize::try_from(number).ok())
+                .ok_or_else(|| {
+                    self.damaged(
+                        format!("records row {number}, which the data file cannot have"),
+                        RESTORE_OR_RESTART,
+                    )
+                })?;
             if statuses.len() <= index {
                 statuses.resize(index + 1, 0);
             }
-            statuses[index] = RowStatus::parse(&status).code();
+            statuses[index] = status.code();
         }
         Ok(ResumeIndex { statuses })
+    }
+
+    fn status(&self, row: i64, text: &str) -> Result<RowStatus, JournalError> {
+        RowStatus::parse(text).ok_or_else(|| {
+            self.damaged(
+                format!("records an unknown status `{}` for row {row}", text.escape_debug()),
+                RESTORE_OR_RESTART,
+            )
+        })
     }
 
     /// Records the pre-flight of every row, in batches: valid rows become `pending` (unless an
@@ -307,7 +607,7 @@ impl Journal {
                 Ok(JournalRow {
                     row: row.get::<_, i64>(0)?.try_into().unwrap_or_default(),
                     recipient: row.get(1)?,
-                    status: RowStatus::parse(&row.get::<_, String>(2)?),
+                    status: RowStatus::Pending,
                     record: Record {
                         http_status: row.get(3)?,
                         code: row.get(4)?,
@@ -318,15 +618,18 @@ impl Journal {
                     earlier_run: row.get::<_, i64>(8)? < self.run,
                 })
             };
-            let line = read().map_err(|error| busy_or(error, &self.path))?;
+            let mut line = read().map_err(|error| busy_or(error, &self.path))?;
+            let text: String = row.get(2).map_err(|error| busy_or(error, &self.path))?;
+            line.status = self.status(line.row as i64, &text)?;
             visit(line).map_err(|error| JournalError::WriterGone(format!("cannot write the report: {error}")))?;
         }
         Ok(())
     }
 
-    fn apply(&self, op: &WriteOp) -> rusqlite::Result<()> {
+    fn apply(&mut self, op: &WriteOp) -> rusqlite::Result<()> {
         match op {
             WriteOp::Sending { row, attempt, .. } => {
+                self.max_sent_row = self.max_sent_row.max(*row);
                 self.connection
                     .prepare_cached("UPDATE rows SET status = 'sending', attempts = ?2, run = ?3 WHERE row = ?1")?
                     .execute(params![*row as i64, attempt, self.run])?;
@@ -351,6 +654,151 @@ impl Journal {
         }
         Ok(())
     }
+}
+
+const RESTORE_OR_RESTART: &str = "resuming from it could send rows again: restore the journal (with its `-wal` and `.mirror` files) from where it was, or run with --restart to start a new campaign (rows accepted earlier would be sent again)";
+
+/// The campaign record as stored in `meta`.
+#[derive(Debug, Default)]
+struct StoredMeta {
+    template: Option<String>,
+    data: Option<String>,
+    campaign: Option<String>,
+    run: i64,
+    commit: i64,
+    mirrored: bool,
+    max_sent_row: u64,
+}
+
+fn new_campaign_id() -> String {
+    let mut hasher = sha2::Sha256::new();
+    use sha2::Digest as _;
+    hasher.update(fastrand::u128(..).to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
+    hasher.finalize()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Errors while opening: a file that is not a database, or cannot be written, explained.
+fn open_error(error: rusqlite::Error, path: &str) -> JournalError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => JournalError::Damaged {
+            path: path.to_owned(),
+            problem: "is not a SQLite database: it is another file, or it was damaged".to_owned(),
+            help: "name a journal file with --journal; flowc never overwrites a file it did not write".to_owned(),
+        },
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
+            JournalError::ReadOnly {
+                path: path.to_owned(),
+                reason: "the file or its directory is not writable (SQLite also creates `-wal` beside it)".to_owned(),
+            }
+        }
+        Some(rusqlite::ErrorCode::SystemIoFailure) => JournalError::ReadOnly {
+            path: path.to_owned(),
+            reason: "input/output error: the directory may not be writable (SQLite creates `-wal` beside the journal), or the disk is full or failing".to_owned(),
+        },
+        _ => busy_or(error, path),
+    }
+}
+
+/// The mirror file beside a journal on disk (see the module notes).
+struct Mirror {
+    path: std::path::PathBuf,
+    /// What it held when the journal was opened.
+    state: Option<MirrorState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MirrorState {
+    campaign: String,
+    commit: i64,
+    run: i64,
+    max_sent_row: u64,
+}
+
+/// Fixed size, written in place: one write of less than a disk sector.
+const MIRROR_SIZE: usize = 256;
+const MIRROR_MAGIC: &str = "flowc journal mirror 1";
+
+impl Mirror {
+    fn path_for(journal: &Path) -> std::path::PathBuf {
+        let mut name = journal.as_os_str().to_owned();
+        name.push(".mirror");
+        std::path::PathBuf::from(name)
+    }
+
+    /// `Ok(None)` when there is no mirror; an error names what is wrong with one.
+    fn read(path: &Path) -> Result<Option<MirrorState>, String> {
+        use std::io::Read as _;
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(crate::template::io_reason(&error)),
+        };
+        let mut text = String::new();
+        file.take(MIRROR_SIZE as u64 * 2)
+            .read_to_string(&mut text)
+            .map_err(|_| "it is not a flowc mirror".to_owned())?;
+        let text = text.trim_end_matches([' ', '\n']);
+        let mut lines = text.lines();
+        if lines.next() != Some(MIRROR_MAGIC) {
+            return Err("it is not a flowc mirror".to_owned());
+        }
+        let mut fields = std::collections::HashMap::new();
+        for line in lines {
+            if let Some((key, value)) = line.split_once(' ') {
+                fields.insert(key, value);
+            }
+        }
+        let body_end = text.rfind("\ncheck ").ok_or("it has no checksum")?;
+        if fields.get("check").copied() != Some(checksum(&text[..body_end]).as_str()) {
+            return Err("its checksum does not match (a torn or edited write)".to_owned());
+        }
+        let number = |key: &str| -> Result<i64, String> {
+            fields
+                .get(key)
+                .and_then(|value| value.parse().ok())
+                .ok_or_else(|| format!("it has no `{key}`"))
+        };
+        Ok(Some(MirrorState {
+            campaign: fields.get("campaign").ok_or("it has no `campaign`")?.to_string(),
+            commit: number("commit")?,
+            run: number("run")?,
+            max_sent_row: u64::try_from(number("max_sent_row")?).unwrap_or(0),
+        }))
+    }
+
+    fn write(&self, state: &MirrorState) -> std::io::Result<()> {
+        use std::io::{Seek as _, Write as _};
+        let body = format!(
+            "{MIRROR_MAGIC}\ncampaign {}\ncommit {}\nrun {}\nmax_sent_row {}",
+            state.campaign, state.commit, state.run, state.max_sent_row
+        );
+        let mut text = format!("{body}\ncheck {}\n", checksum(&body));
+        if text.len() < MIRROR_SIZE {
+            text.push_str(&" ".repeat(MIRROR_SIZE - text.len()));
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)?;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.write_all(text.as_bytes())?;
+        file.set_len(text.len() as u64)?;
+        file.sync_data()
+    }
+}
+
+fn checksum(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn busy_or(error: rusqlite::Error, path: &str) -> JournalError {
@@ -422,7 +870,7 @@ enum WriteOp {
 /// The journal's single writer thread, committing in groups.
 pub struct JournalWriter {
     sender: mpsc::Sender<WriteOp>,
-    thread: thread::JoinHandle<Journal>,
+    thread: thread::JoinHandle<(Journal, Option<JournalError>)>,
 }
 
 /// A cheap handle for the sending tasks.
@@ -435,13 +883,14 @@ impl JournalWriter {
     pub fn spawn(journal: Journal) -> JournalWriter {
         let (sender, receiver) = mpsc::channel::<WriteOp>();
         let thread = thread::spawn(move || {
+            let mut journal = journal;
             let mut failure: Option<String> = None;
             while let Ok(first) = receiver.recv() {
                 let mut batch = vec![first];
                 batch.extend(receiver.try_iter().take(10_000));
                 let result = match &failure {
                     Some(message) => Err(message.clone()),
-                    None => commit(&journal, &batch).map_err(|error| format!("{}: {error}", journal.path)),
+                    None => commit(&mut journal, &batch).map_err(|error| error.to_string()),
                 };
                 if let Err(message) = &result {
                     failure.get_or_insert_with(|| message.clone());
@@ -455,7 +904,13 @@ impl JournalWriter {
                     }
                 }
             }
-            journal
+            // Every stop folds the WAL in: what is on disk no longer depends on `-wal`.
+            let checkpointed = if failure.is_none() {
+                journal.checkpoint().err()
+            } else {
+                None
+            };
+            (journal, checkpointed)
         });
         JournalWriter { sender, thread }
     }
@@ -469,21 +924,47 @@ impl JournalWriter {
     /// Waits for every queued write and gives the journal back.
     pub fn finish(self) -> Result<Journal, JournalError> {
         drop(self.sender);
-        self.thread
+        let (journal, checkpoint) = self
+            .thread
             .join()
-            .map_err(|_| JournalError::WriterGone("the journal thread panicked".to_owned()))
+            .map_err(|_| JournalError::WriterGone("the journal thread panicked".to_owned()))?;
+        match checkpoint {
+            Some(error) => Err(error),
+            None => Ok(journal),
+        }
     }
 }
 
-fn commit(journal: &Journal, batch: &[WriteOp]) -> rusqlite::Result<()> {
-    journal.connection.execute_batch("BEGIN IMMEDIATE")?;
-    for op in batch {
-        if let Err(error) = journal.apply(op) {
-            let _ = journal.connection.execute_batch("ROLLBACK");
-            return Err(error);
+/// One group commit: the batch, the commit counter, then the mirror (and, every few seconds,
+/// a checkpoint), all before any waiter is told its record is durable.
+fn commit(journal: &mut Journal, batch: &[WriteOp]) -> Result<(), JournalError> {
+    let max_before = journal.max_sent_row;
+    let result = (|| -> rusqlite::Result<()> {
+        journal.connection.execute_batch("BEGIN IMMEDIATE")?;
+        for op in batch {
+            journal.apply(op)?;
         }
+        journal
+            .connection
+            .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'commit'")?
+            .execute([(journal.commit + 1).to_string()])?;
+        journal
+            .connection
+            .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'max_sent_row'")?
+            .execute([journal.max_sent_row.to_string()])?;
+        journal.connection.execute_batch("COMMIT")
+    })();
+    if let Err(error) = result {
+        let _ = journal.connection.execute_batch("ROLLBACK");
+        journal.max_sent_row = max_before;
+        return Err(busy_or(error, &journal.path));
     }
-    journal.connection.execute_batch("COMMIT")
+    journal.commit += 1;
+    journal.write_mirror()?;
+    if journal.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+        journal.checkpoint()?;
+    }
+    Ok(())
 }
 
 impl JournalHandle {
@@ -528,15 +1009,32 @@ mod tests {
         }
     }
 
+    /// A journal with row 2 sent once.
+    fn journal_with_a_sent_row(path: &Path) {
+        let mut journal = Journal::open(Some(path), &fingerprint(), false).expect("new");
+        let mut preflight = journal.preflight().expect("preflight");
+        preflight.record(2, "+1", None).expect("row 2");
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        drop(writer.finish().expect("journal back"));
+    }
+
     #[test]
-    fn refuses_a_changed_campaign_unless_restarted() {
+    fn a_changed_campaign_is_refused_once_anything_was_sent() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("j.sqlite");
-        drop(Journal::open(Some(&path), &fingerprint(), false).expect("new"));
         let changed = Fingerprint {
             data: "d2".to_owned(),
             ..fingerprint()
         };
+        drop(Journal::open(Some(&path), &fingerprint(), false).expect("new"));
+        // Nothing sent: the fixed data file starts over.
+        drop(Journal::open(Some(&path), &changed, false).expect("nothing to protect"));
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::remove_file(Mirror::path_for(&path)).expect("remove the mirror");
+        journal_with_a_sent_row(&path);
         assert!(matches!(
             Journal::open(Some(&path), &changed, false),
             Err(JournalError::Changed { what: "data file", .. })
@@ -561,9 +1059,111 @@ mod tests {
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("resume");
         assert!(journal.is_resume());
         assert_eq!(journal.recover_in_flight().expect("recover"), 1);
-        let index = journal.resume_index().expect("index");
+        let index = journal.resume_index(100).expect("index");
         assert_eq!(index.get(2), Some(RowStatus::Unknown));
         assert_eq!(index.get(3), Some(RowStatus::Invalid));
         assert_eq!(index.get(4), None);
+    }
+
+    fn damage_of(result: Result<Journal, JournalError>) -> String {
+        match result {
+            Err(JournalError::Damaged { problem, .. }) => problem,
+            Err(other) => panic!("another error: {other}"),
+            Ok(_) => panic!("a damaged journal was opened"),
+        }
+    }
+
+    #[test]
+    fn an_empty_journal_is_refused_unless_restarted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        journal_with_a_sent_row(&path);
+        std::fs::write(&path, "").expect("truncate");
+        assert!(damage_of(Journal::open(Some(&path), &fingerprint(), false)).contains("is empty"));
+        assert!(Journal::open(Some(&path), &fingerprint(), true).is_ok());
+    }
+
+    #[test]
+    fn a_journal_that_lost_commits_from_its_wal_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
+        let mut preflight = journal.preflight().expect("preflight");
+        preflight.record(2, "+1", None).expect("row 2");
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        // A crash now, and the `-wal` file lost: only the main file and the mirror remain.
+        let copy = dir.path().join("copy.sqlite");
+        std::fs::copy(&path, &copy).expect("copy the main file");
+        std::fs::copy(Mirror::path_for(&path), Mirror::path_for(&copy)).expect("copy the mirror");
+        drop(writer.finish().expect("journal back"));
+        let problem = damage_of(Journal::open(Some(&copy), &fingerprint(), false));
+        assert!(
+            problem.contains("has lost 1 of its last commits") && problem.contains("row 2"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn copies_and_deletions_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        journal_with_a_sent_row(&path);
+        // Copied without its mirror.
+        let copy = dir.path().join("copy.sqlite");
+        std::fs::copy(&path, &copy).expect("copy");
+        assert!(damage_of(Journal::open(Some(&copy), &fingerprint(), false)).contains("lost its mirror"));
+        // Another campaign's journal beside this mirror.
+        let other = dir.path().join("other.sqlite");
+        journal_with_a_sent_row(&other);
+        std::fs::copy(&other, &path).expect("replace");
+        assert!(damage_of(Journal::open(Some(&path), &fingerprint(), false)).contains("not the journal its mirror"));
+        // Deleted, its mirror left.
+        std::fs::remove_file(&path).expect("delete");
+        assert!(damage_of(Journal::open(Some(&path), &fingerprint(), false)).contains("is missing"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_journal_is_never_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("contacts.csv");
+        std::fs::write(&path, "name,phone\nAsha,+919876543210\n").expect("write");
+        for restart in [false, true] {
+            let problem = damage_of(Journal::open(Some(&path), &fingerprint(), restart));
+            assert!(problem.contains("not a SQLite database"), "{problem}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "name,phone\nAsha,+919876543210\n"
+        );
+    }
+
+    #[test]
+    fn unknown_statuses_and_impossible_rows_refuse_to_resume() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        journal_with_a_sent_row(&path);
+        let journal = Journal::open(Some(&path), &fingerprint(), false).expect("resume");
+        journal
+            .connection
+            .execute("UPDATE rows SET status = 'sent' WHERE row = 2", [])
+            .expect("edit");
+        let Err(JournalError::Damaged { problem, .. }) = journal.resume_index(100) else {
+            panic!("an unknown status was accepted")
+        };
+        assert!(problem.contains("unknown status `sent` for row 2"), "{problem}");
+        journal
+            .connection
+            .execute(
+                "UPDATE rows SET status = 'pending', row = 1000000000000 WHERE row = 2",
+                [],
+            )
+            .expect("edit");
+        let Err(JournalError::Damaged { problem, .. }) = journal.resume_index(100) else {
+            panic!("an impossible row was accepted")
+        };
+        assert!(problem.contains("row 1000000000000"), "{problem}");
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod journal;
+pub mod outputs;
 pub mod report;
 pub mod response;
 
@@ -23,7 +24,7 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
-use self::account::Account;
+use self::account::{Account, Secret};
 use self::journal::{JournalHandle, Record, RowStatus};
 use self::response::{classify, Outcome, StopReason};
 
@@ -39,6 +40,12 @@ pub struct SendSettings {
     /// The first retry waits about this long; each further one twice as long (with jitter).
     pub retry_base: Duration,
     pub timeout: Duration,
+    /// Retry outcomes where the request may have reached the provider (a dropped connection
+    /// after writing, a timeout, a gateway error) instead of recording them `unknown`.
+    pub retry_ambiguous: bool,
+    /// After a stop, how long requests in flight may take to finish before they are abandoned
+    /// (their rows are then `unknown`).
+    pub grace: Duration,
     pub verbose: bool,
 }
 
@@ -49,10 +56,22 @@ pub struct Job {
     pub body: Vec<u8>,
 }
 
+/// The signals that stop a campaign gracefully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ctrl-C (SIGINT).
+    Interrupt,
+    /// SIGTERM: how systemd, Kubernetes and CI runners stop a process.
+    Terminate,
+}
+
 /// Why a campaign stopped before its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopCause {
-    Interrupted,
+    Interrupted(Signal),
+    /// A bug: a sending task or the row producer panicked. Its row, if it was in flight, is
+    /// `unknown`; the others are as recorded.
+    Internal(String),
     Credentials {
         code: String,
         message: String,
@@ -114,6 +133,8 @@ pub struct Progress {
     pub accepted: AtomicU64,
     pub failed: AtomicU64,
     pub retries: AtomicU64,
+    /// Rows whose request may or may not have reached the provider.
+    pub unknown: AtomicU64,
     /// Rows whose sending ended (any outcome, including giving up).
     pub done: AtomicU64,
 }
@@ -223,14 +244,51 @@ pub async fn deliver(
             deliver_row(job, &context).await;
             drop(slot);
         });
-        while tasks.try_join_next().is_some() {}
+        while let Some(joined) = tasks.try_join_next() {
+            report_panic(joined, &stop);
+        }
     }
     drop(jobs);
-    while tasks.join_next().await.is_some() {}
+    // Once stopped, requests in flight get the grace period to finish; then they are
+    // abandoned, and their rows, still `sending`, become `unknown`.
+    let grace = context.settings.grace;
+    let deadline = async {
+        stop.wait().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(joined) => report_panic(joined, &stop),
+                None => break,
+            },
+            () = &mut deadline => {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
     if let Err(error) = context.journal.flush().await {
         stop.request(StopCause::Journal(error.to_string()));
     }
     Ok(())
+}
+
+/// A task that panicked is a bug: say so and stop, rather than carry on as if it had not.
+fn report_panic(joined: Result<(), tokio::task::JoinError>, stop: &StopSignal) {
+    if let Err(error) = joined {
+        if error.is_panic() {
+            let payload = error.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a sending task panicked".to_owned());
+            stop.request(StopCause::Internal(message));
+        }
+    }
 }
 
 async fn deliver_row(job: Job, context: &Context) {
@@ -266,6 +324,20 @@ async fn deliver_row(job: Job, context: &Context) {
         if context.settings.verbose {
             (context.log)(describe(job.row, attempt, &outcome));
         }
+        // Without `--retry-ambiguous`, a request that may have arrived is never sent again.
+        let outcome = match outcome {
+            Outcome::Ambiguous {
+                http_status,
+                code,
+                message,
+            } if context.settings.retry_ambiguous => Outcome::Retry {
+                http_status,
+                code,
+                message,
+                retry_after: None,
+            },
+            other => other,
+        };
         let record = |error: Option<String>| Record {
             http_status: outcome.http_status(),
             code: outcome.code().map(str::to_owned),
@@ -277,9 +349,16 @@ async fn deliver_row(job: Job, context: &Context) {
             error,
         };
         let (status, record, finished) = match &outcome {
-            Outcome::Accepted { .. } => {
+            Outcome::Accepted { note, .. } => {
                 context.progress.accepted.fetch_add(1, Ordering::Relaxed);
-                (RowStatus::Accepted, record(None), true)
+                (RowStatus::Accepted, record(note.clone()), true)
+            }
+            Outcome::Ambiguous { message, .. } => {
+                context.progress.unknown.fetch_add(1, Ordering::Relaxed);
+                let error = format!(
+                    "{message}: the request may have reached the provider, so delivery is unknown; not sent again without --resend-unknown"
+                );
+                (RowStatus::Unknown, record(Some(error)), true)
             }
             Outcome::Rejected { message, .. } => {
                 context.progress.failed.fetch_add(1, Ordering::Relaxed);
@@ -422,16 +501,89 @@ async fn post(context: &Context, body: &[u8]) -> Outcome {
         }
     }
     let text = context.account.api_key.redact(&String::from_utf8_lossy(&text));
-    classify(status, retry_after.as_deref(), &text)
+    scrub(
+        classify(status, retry_after.as_deref(), &text),
+        &context.account.api_key,
+    )
 }
 
+/// Removes the API key from every text the server gave, in whatever encoding it came back
+/// (classification decodes JSON escapes, which can turn `\u0053ECRET` into the key).
+fn scrub(outcome: Outcome, key: &Secret) -> Outcome {
+    let text = |value: String| key.scrub(&value);
+    let optional = |value: Option<String>| value.map(|value| key.scrub(&value));
+    match outcome {
+        Outcome::Accepted {
+            http_status,
+            code,
+            message_id,
+            note,
+        } => {
+            let leaked = message_id.as_deref().is_some_and(|id| key.appears_in(id));
+            Outcome::Accepted {
+                http_status,
+                code: optional(code),
+                message_id: if leaked { None } else { message_id },
+                note: if leaked {
+                    Some("accepted, but the provider's message id was withheld: it contained the API key".to_owned())
+                } else {
+                    note
+                },
+            }
+        }
+        Outcome::Rejected {
+            http_status,
+            code,
+            message,
+        } => Outcome::Rejected {
+            http_status,
+            code: optional(code),
+            message: text(message),
+        },
+        Outcome::Stop {
+            http_status,
+            code,
+            message,
+            reason,
+        } => Outcome::Stop {
+            http_status,
+            code: text(code),
+            message: text(message),
+            reason,
+        },
+        Outcome::Retry {
+            http_status,
+            code,
+            message,
+            retry_after,
+        } => Outcome::Retry {
+            http_status,
+            code: optional(code),
+            message: text(message),
+            retry_after,
+        },
+        Outcome::Ambiguous {
+            http_status,
+            code,
+            message,
+        } => Outcome::Ambiguous {
+            http_status,
+            code: optional(code),
+            message: text(message),
+        },
+    }
+}
+
+/// A request that got no answer. Only a failure to connect (refused, DNS, TLS handshake, a
+/// connect timeout) proves that nothing reached the server; a timeout or a dropped connection
+/// after the request was written leaves its fate unknown.
 fn transport_failure(context: &Context, error: &reqwest::Error) -> Outcome {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
+    let (kind, safe) = if error.is_connect() {
+        ("could not connect", true)
+    } else if error.is_timeout() {
+        ("no answer in time", false)
     } else {
-        "connection failed"
+        ("the connection failed after the request was sent", false)
     };
     let mut detail = String::new();
     let mut source = std::error::Error::source(error);
@@ -444,11 +596,20 @@ fn transport_failure(context: &Context, error: &reqwest::Error) -> Outcome {
     } else {
         format!("{kind}: {detail}")
     };
-    Outcome::Retry {
-        http_status: None,
-        code: None,
-        message: context.account.api_key.redact(&message),
-        retry_after: None,
+    let message = context.account.api_key.scrub(&message);
+    if safe {
+        Outcome::Retry {
+            http_status: None,
+            code: None,
+            message,
+            retry_after: None,
+        }
+    } else {
+        Outcome::Ambiguous {
+            http_status: None,
+            code: None,
+            message,
+        }
     }
 }
 
@@ -459,9 +620,10 @@ fn describe(row: u64, attempt: u32, outcome: &Outcome) -> String {
     let code = outcome.code().unwrap_or("-");
     let detail = match outcome {
         Outcome::Accepted { message_id, .. } => format!("message_id {}", message_id.as_deref().unwrap_or("-")),
-        Outcome::Rejected { message, .. } | Outcome::Stop { message, .. } | Outcome::Retry { message, .. } => {
-            message.clone()
-        }
+        Outcome::Rejected { message, .. }
+        | Outcome::Stop { message, .. }
+        | Outcome::Retry { message, .. }
+        | Outcome::Ambiguous { message, .. } => message.clone(),
     };
     format!("row {row} attempt {attempt}: {status} {code}: {detail}")
 }
@@ -500,8 +662,8 @@ mod tests {
     fn stop_keeps_the_first_cause() {
         let stop = StopSignal::default();
         assert!(!stop.is_set());
-        stop.request(StopCause::Interrupted);
+        stop.request(StopCause::Interrupted(Signal::Terminate));
         stop.request(StopCause::Journal("x".to_owned()));
-        assert_eq!(stop.cause(), Some(StopCause::Interrupted));
+        assert_eq!(stop.cause(), Some(StopCause::Interrupted(Signal::Terminate)));
     }
 }

@@ -2,7 +2,13 @@
 //!
 //! Columns: `row,to,status,http_status,code,message_id,attempts,error`, where status is
 //! `accepted`, `failed`, `invalid`, `skipped` (accepted by an earlier run), `pending` or
-//! `unknown` (in flight when a run died; delivery unknown).
+//! `unknown` (in flight when a run died, or no answer after the request was written: delivery
+//! unknown).
+//!
+//! Every text field that a spreadsheet could take for a formula (leading `=`, `+`, `-`, `@`, tab
+//! or carriage return: CSV injection) gets a leading `'`, whoever wrote it: the data file or the
+//! provider's answer. The numbers flowc writes itself, and `to` (a checked E.164 list: `+` and
+//! digits only), are left as they are.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -115,7 +121,7 @@ impl fmt::Display for Summary {
 /// Writes the report (to a temporary file, then renamed, so a report is never half written)
 /// and returns the summary.
 pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
-    let temporary = path.with_extension("csv.partial");
+    let temporary = super::outputs::with_suffix(path, ".partial");
     let file = std::fs::File::create(&temporary).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
     let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let io = |error: csv::Error| std::io::Error::other(error.to_string());
@@ -128,13 +134,13 @@ pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
         writer
             .write_record([
                 line.row.to_string(),
-                line.recipient,
+                recipient_cell(line.recipient),
                 status.to_owned(),
                 line.record.http_status.map(|s| s.to_string()).unwrap_or_default(),
-                line.record.code.unwrap_or_default(),
-                line.record.message_id.unwrap_or_default(),
+                text_cell(line.record.code.unwrap_or_default()),
+                text_cell(line.record.message_id.unwrap_or_default()),
                 line.record.attempts.to_string(),
-                line.record.error.unwrap_or_default(),
+                text_cell(line.record.error.unwrap_or_default()),
             ])
             .map_err(io)
     })?;
@@ -144,6 +150,24 @@ pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
     drop(writer);
     std::fs::rename(&temporary, path).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
     Ok(summary)
+}
+
+/// A text cell a spreadsheet will not evaluate.
+fn text_cell(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+/// `to` as compiled is `+` and digits (several joined by commas): no formula can hide in it.
+fn recipient_cell(to: String) -> String {
+    if to.chars().all(|c| c.is_ascii_digit() || c == '+' || c == ',') {
+        to
+    } else {
+        text_cell(to)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +181,23 @@ pub enum ReportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formula_leading_text_is_neutralised_but_phone_numbers_are_not() {
+        assert_eq!(text_cell("=HYPERLINK(\"x\")".to_owned()), "'=HYPERLINK(\"x\")");
+        for lead in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(text_cell(lead.to_owned()).starts_with('\''), "{lead:?}");
+        }
+        assert_eq!(
+            text_cell("Refer to correct payload".to_owned()),
+            "Refer to correct payload"
+        );
+        assert_eq!(
+            recipient_cell("+14155550100,+14155550101".to_owned()),
+            "+14155550100,+14155550101"
+        );
+        assert_eq!(recipient_cell("+1=cmd".to_owned()), "'+1=cmd");
+    }
 
     #[test]
     fn summary_line_names_failure_codes() {

@@ -6,7 +6,12 @@
 //! | 400 | `WA400` | the row fails; the campaign goes on |
 //! | 401 | `RBC001`, `WA401`, `WA-401` | the campaign stops: credentials, number or account |
 //! | 400 | `E110` | the campaign stops: low balance |
-//! | 5xx, 429 | `WA500`, ... | retried with backoff, honouring `Retry-After` |
+//! | 429, 503, or `WA500` | | retried with backoff, honouring `Retry-After`: the server says it did not act |
+//! | 502, 504, other 5xx | | *ambiguous*: a gateway or an unknown layer failed, the provider may have the message |
+//!
+//! A dropped connection or a timeout after the request was written is ambiguous too (see
+//! [`super::transport_failure`]): the API has no idempotency key, so sending again could give a
+//! person the message twice. Ambiguous rows become `unknown` unless `--retry-ambiguous`.
 
 use std::time::Duration;
 
@@ -27,6 +32,8 @@ pub enum Outcome {
         http_status: u16,
         code: Option<String>,
         message_id: Option<String>,
+        /// Why `message_id` is missing though the provider sent one.
+        note: Option<String>,
     },
     /// The provider refused this message; sending it again would not help.
     Rejected {
@@ -41,12 +48,20 @@ pub enum Outcome {
         message: String,
         reason: StopReason,
     },
-    /// Worth another attempt: capacity, a server error, a timeout, a dropped connection.
+    /// Worth another attempt: nothing reached the provider (no connection), or it said it
+    /// did not act (429, 503, `WA500`).
     Retry {
         http_status: Option<u16>,
         code: Option<String>,
         message: String,
         retry_after: Option<Duration>,
+    },
+    /// The request may have reached the provider and been acted on: a connection dropped or
+    /// timed out after the request was written, a gateway error. Sending again may duplicate.
+    Ambiguous {
+        http_status: Option<u16>,
+        code: Option<String>,
+        message: String,
     },
 }
 
@@ -56,15 +71,16 @@ impl Outcome {
             Outcome::Accepted { http_status, .. }
             | Outcome::Rejected { http_status, .. }
             | Outcome::Stop { http_status, .. } => Some(*http_status),
-            Outcome::Retry { http_status, .. } => *http_status,
+            Outcome::Retry { http_status, .. } | Outcome::Ambiguous { http_status, .. } => *http_status,
         }
     }
 
     pub fn code(&self) -> Option<&str> {
         match self {
-            Outcome::Accepted { code, .. } | Outcome::Rejected { code, .. } | Outcome::Retry { code, .. } => {
-                code.as_deref()
-            }
+            Outcome::Accepted { code, .. }
+            | Outcome::Rejected { code, .. }
+            | Outcome::Retry { code, .. }
+            | Outcome::Ambiguous { code, .. } => code.as_deref(),
             Outcome::Stop { code, .. } => Some(code),
         }
     }
@@ -109,12 +125,18 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             code,
+            note: None,
         },
-        (429 | 500..=599, _) | (_, Some("WA500")) => Outcome::Retry {
+        (429 | 503, _) | (_, Some("WA500")) => Outcome::Retry {
             http_status: Some(http_status),
             code,
             message,
             retry_after,
+        },
+        (500..=599, _) => Outcome::Ambiguous {
+            http_status: Some(http_status),
+            code,
+            message,
         },
         // A 401 without a known code is still a credentials problem: every row would get it.
         (401 | 403, _) => Outcome::Stop {
@@ -194,6 +216,22 @@ mod tests {
         ));
         let retry = classify(500, None, r#"{"code":"WA500","message":"Please try again later"}"#);
         assert!(matches!(retry, Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn gateway_errors_are_ambiguous_and_documented_busy_answers_retryable() {
+        for status in [500, 502, 504, 599] {
+            assert!(
+                matches!(
+                    classify(status, None, "<html>bad gateway</html>"),
+                    Outcome::Ambiguous { .. }
+                ),
+                "{status}"
+            );
+        }
+        for status in [429, 503] {
+            assert!(matches!(classify(status, None, ""), Outcome::Retry { .. }), "{status}");
+        }
     }
 
     #[test]

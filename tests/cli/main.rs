@@ -7,6 +7,7 @@ mod preview;
 mod provider;
 mod render;
 mod send;
+mod send_safety;
 mod snapshots;
 mod support;
 mod team;

@@ -7,19 +7,19 @@ use std::time::{Duration, Instant};
 use crate::provider::{Provider, Reply};
 use crate::support::{flowc, flowc_process, run, Outcome, Scratch, BASE_TEMPLATE};
 
-const KEY: &str = "sekret-key-6789";
-const SID: &str = "HXAPTEST01IN";
-const FROM: &str = "+911234567890";
+pub(crate) const KEY: &str = "sekret-key-6789";
+pub(crate) const SID: &str = "HXAPTEST01IN";
+pub(crate) const FROM: &str = "+911234567890";
 
 /// A campaign of `rows` contacts whose `ref` is `R<n>`.
-struct Campaign {
-    scratch: Scratch,
-    template: PathBuf,
-    data: PathBuf,
+pub(crate) struct Campaign {
+    pub(crate) scratch: Scratch,
+    pub(crate) template: PathBuf,
+    pub(crate) data: PathBuf,
 }
 
 impl Campaign {
-    fn new(rows: usize) -> Campaign {
+    pub(crate) fn new(rows: usize) -> Campaign {
         let scratch = Scratch::new();
         let template = scratch.write("t.yaml", BASE_TEMPLATE);
         let mut csv = String::from("name,phone,ref\n");
@@ -35,11 +35,11 @@ impl Campaign {
     }
 
     /// `flowc send` for this campaign at no rate limit, with short retry delays.
-    fn command(&self, provider: &Provider) -> assert_cmd::Command {
+    pub(crate) fn command(&self, provider: &Provider) -> assert_cmd::Command {
         self.command_at(provider, 0, &self.data)
     }
 
-    fn command_at(&self, provider: &Provider, rate: u32, data: &Path) -> assert_cmd::Command {
+    pub(crate) fn command_at(&self, provider: &Provider, rate: u32, data: &Path) -> assert_cmd::Command {
         let mut command = flowc();
         command
             .arg("send")
@@ -57,7 +57,7 @@ impl Campaign {
     }
 
     /// `flowc send` running in the background (to be interrupted or killed), its output piped.
-    fn spawn(&self, provider: &Provider, concurrency: u32) -> std::process::Child {
+    pub(crate) fn spawn(&self, provider: &Provider, concurrency: u32) -> std::process::Child {
         flowc_process()
             .arg("send")
             .arg(&self.template)
@@ -74,21 +74,21 @@ impl Campaign {
             .expect("spawn flowc")
     }
 
-    fn report_path(&self) -> PathBuf {
+    pub(crate) fn report_path(&self) -> PathBuf {
         self.scratch.path().join("contacts.report.csv")
     }
 
-    fn journal_path(&self) -> PathBuf {
+    pub(crate) fn journal_path(&self) -> PathBuf {
         self.scratch.path().join("contacts.journal.sqlite")
     }
 
     /// The report's lines by `row`.
-    fn report(&self) -> Vec<HashMap<String, String>> {
+    pub(crate) fn report(&self) -> Vec<HashMap<String, String>> {
         read_report(&self.report_path())
     }
 }
 
-fn read_report(path: &Path) -> Vec<HashMap<String, String>> {
+pub(crate) fn read_report(path: &Path) -> Vec<HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).expect("the report exists");
     let header = reader.headers().expect("header").clone();
     assert_eq!(
@@ -117,7 +117,7 @@ fn read_report(path: &Path) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
-fn statuses(report: &[HashMap<String, String>]) -> HashMap<String, usize> {
+pub(crate) fn statuses(report: &[HashMap<String, String>]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for line in report {
         *counts.entry(line["status"].clone()).or_default() += 1;
@@ -125,7 +125,7 @@ fn statuses(report: &[HashMap<String, String>]) -> HashMap<String, usize> {
     counts
 }
 
-fn assert_no_key(outcome: &Outcome) {
+pub(crate) fn assert_no_key(outcome: &Outcome) {
     assert!(!outcome.stdout.contains(KEY), "key on stdout");
     assert!(!outcome.stderr.contains(KEY), "key on stderr");
 }
@@ -174,7 +174,7 @@ fn a_campaign_is_sent_once_per_row_with_the_right_request() {
 }
 
 #[test]
-fn transient_errors_and_dropped_connections_succeed_on_retry() {
+fn transient_errors_and_dropped_connections_succeed_on_retry_when_ambiguity_is_accepted() {
     let campaign = Campaign::new(40);
     let provider = Provider::start(Duration::ZERO, |_, index, earlier| match earlier {
         0 => Reply::error(500, "WA500", "Please try again later"),
@@ -182,7 +182,7 @@ fn transient_errors_and_dropped_connections_succeed_on_retry() {
         2 => Reply::error(503, "E503", "busy"),
         _ => Reply::accepted(index),
     });
-    let outcome = run(&mut campaign.command(&provider));
+    let outcome = run(campaign.command(&provider).arg("--retry-ambiguous"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(outcome.stdout.lines().last(), Some("40 accepted"));
     assert!(provider.per_reference().values().all(|&count| count == 4));
