@@ -82,6 +82,10 @@ pub enum CompileError {
     },
     #[error("`to` {reason}: `{number}`")]
     BadPhone { number: String, reason: &'static str },
+    #[error("`to` lists {number} twice: that person would get the message twice")]
+    RepeatedRecipient { number: String },
+    #[error("`to` lists {count} recipients; one row may list at most {max}", max = MAX_RECIPIENTS)]
+    TooManyRecipients { count: usize },
     #[error("`{pointer}` must be a mapping, found {found}")]
     NotAMapping { pointer: String, found: &'static str },
 }
@@ -92,7 +96,9 @@ impl CompileError {
             CompileError::ConstantOverridden { pointer, .. } | CompileError::NotAMapping { pointer, .. } => {
                 pointer.clone()
             }
-            CompileError::BadPhone { .. } => "/messaging_object/to".to_owned(),
+            CompileError::BadPhone { .. }
+            | CompileError::RepeatedRecipient { .. }
+            | CompileError::TooManyRecipients { .. } => "/messaging_object/to".to_owned(),
         }
     }
 
@@ -101,6 +107,10 @@ impl CompileError {
             CompileError::ConstantOverridden { field, .. } => Some(format!("remove `{field}`: flowc fills it")),
             CompileError::BadPhone { .. } => {
                 Some("write numbers in E.164: `+`, the country code, then the number, e.g. +919876543210".to_owned())
+            }
+            CompileError::RepeatedRecipient { .. } => Some("list each number once".to_owned()),
+            CompileError::TooManyRecipients { .. } => {
+                Some("give each contact a row of its own in the data file".to_owned())
             }
             CompileError::NotAMapping { .. } => None,
         }
@@ -280,14 +290,30 @@ fn as_map<'a>(value: &'a mut Value, pointer: &str) -> Result<&'a mut Map<String,
     })
 }
 
+/// The most recipients one row's `to` may list. The provider documents comma-separated
+/// recipients without a limit; a data row is a contact, so more than this is a list pasted into
+/// one cell, and one bad cell must not fan out into thousands of messages.
+pub const MAX_RECIPIENTS: usize = 100;
+
 /// Removes visual separators from each comma-separated recipient and checks it is E.164.
+/// The same number twice in one `to` would be two messages to one person: refused.
 pub fn normalise_recipients(field: &str) -> Result<String, CompileError> {
     let mut out = String::with_capacity(field.len());
+    let mut seen = std::collections::HashSet::new();
     for (index, recipient) in field.split(',').enumerate() {
+        if index >= MAX_RECIPIENTS {
+            return Err(CompileError::TooManyRecipients {
+                count: field.split(',').count(),
+            });
+        }
         if index > 0 {
             out.push(',');
         }
-        out.push_str(&normalise_number(recipient)?);
+        let number = normalise_number(recipient)?;
+        out.push_str(&number);
+        if !seen.insert(number.clone()) {
+            return Err(CompileError::RepeatedRecipient { number });
+        }
     }
     Ok(out)
 }
@@ -362,6 +388,23 @@ mod tests {
         assert!(normalise_recipients("+91 98765 ABCDE").is_err());
         assert!(normalise_recipients("+91,").is_err());
         assert!(normalise_recipients("+1234567890123456").is_err());
+    }
+
+    #[test]
+    fn a_number_twice_or_a_pasted_list_is_refused() {
+        assert_eq!(
+            normalise_recipients("+91 98765 43210, +919876543210"),
+            Err(CompileError::RepeatedRecipient {
+                number: "+919876543210".to_owned()
+            })
+        );
+        let many: Vec<String> = (0..1_000).map(|n| format!("+1415555{n:04}")).collect();
+        assert_eq!(
+            normalise_recipients(&many.join(",")),
+            Err(CompileError::TooManyRecipients { count: 1_000 })
+        );
+        let allowed: Vec<String> = (0..MAX_RECIPIENTS).map(|n| format!("+1415555{n:04}")).collect();
+        assert!(normalise_recipients(&allowed.join(",")).is_ok());
     }
 
     #[test]

@@ -405,3 +405,28 @@ fn a_read_only_journal_says_so() {
     assert!(outcome.stderr.contains("read-only"), "{}", outcome.stderr);
     assert!(!outcome.stderr.contains("disk I/O error"), "{}", outcome.stderr);
 }
+
+#[test]
+fn a_row_listing_a_number_twice_or_a_pasted_list_is_invalid_and_never_sent() {
+    let campaign = Campaign::new(1);
+    let many: Vec<String> = (0..5_000).map(|n| format!("+1415555{n:04}")).collect();
+    std::fs::write(
+        &campaign.data,
+        format!(
+            "name,phone,ref\nA,\"+91 98765 43210, +919876543210\",R0\nB,\"{}\",R1\nC,+14150000002,R2\n",
+            many.join(",")
+        ),
+    )
+    .expect("data");
+    let provider = Provider::accepting();
+    let outcome = run(&mut send_to(&campaign, &provider.url()));
+    assert_eq!(outcome.code, 0, "the valid row was accepted: {}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("lists +919876543210 twice"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("lists 5000 recipients"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 1);
+    assert_eq!(provider.received()[0].reference(), "R2");
+}
