@@ -7,15 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
-use crate::send::journal::{Fingerprint, Journal, JournalError, JournalHandle, JournalWriter, Record, RowStatus};
-use crate::send::{self, report, Job, Logger, Progress, SendSettings, Signal, StopCause, StopSignal};
+use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent};
+use crate::send::journal::{Journal, JournalError, JournalWriter};
+use crate::send::{self, report, Job, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
 
 pub struct SendOptions {
@@ -45,47 +45,6 @@ pub fn run(options: SendOptions, printer: &Printer) -> ExitStatus {
     }
 }
 
-/// Which rows this run sends: one bit a row number.
-struct RowSet {
-    bits: Vec<u64>,
-    count: u64,
-}
-
-impl RowSet {
-    fn new() -> RowSet {
-        RowSet {
-            bits: Vec::new(),
-            count: 0,
-        }
-    }
-
-    fn insert(&mut self, row: u64) {
-        let (word, bit) = ((row / 64) as usize, row % 64);
-        if self.bits.len() <= word {
-            self.bits.resize(word + 1, 0);
-        }
-        if self.bits[word] & (1 << bit) == 0 {
-            self.bits[word] |= 1 << bit;
-            self.count += 1;
-        }
-    }
-
-    fn contains(&self, row: u64) -> bool {
-        self.bits
-            .get((row / 64) as usize)
-            .is_some_and(|word| word & (1 << (row % 64)) != 0)
-    }
-}
-
-/// What the pre-flight found.
-struct Plan {
-    valid: u64,
-    invalid: u64,
-    accepted_before: u64,
-    unknown: u64,
-    to_send: RowSet,
-}
-
 fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
     let usage = |finding: Finding| {
         printer.print(&finding);
@@ -108,8 +67,8 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
         }
         Err(error) => return Err(usage(Finding::error(error.to_string()))),
     };
-    let fingerprint =
-        fingerprint(&compiler, &options.vars, &options.data).map_err(|message| usage(Finding::error(message)))?;
+    let fingerprint = campaign::fingerprint(&compiler, &options.vars, &options.data)
+        .map_err(|error| usage(Finding::error(error.to_string())))?;
     let stem = options
         .data
         .file_stem()
@@ -184,17 +143,17 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
         return Err(ExitStatus::Invalid);
     }
     let mut stop_cause = None;
-    if !options.dry_run && plan.to_send.count > 0 {
+    if !options.dry_run && plan.to_send.count() > 0 {
         let Some(account) = account else {
             return Err(ExitStatus::Usage);
         };
-        if let Err(status) = confirm(&options, plan.to_send.count, printer) {
+        if let Err(status) = confirm(&options, plan.to_send.count(), printer) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
             return Err(status);
         }
         // The rows are read again to send them: the file must be the one the pre-flight read.
-        match self::fingerprint(&compiler, &options.vars, &options.data) {
+        match campaign::fingerprint(&compiler, &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
             _ => {
                 printer.print(
@@ -207,7 +166,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan.to_send, printer)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, printer)?;
         journal = returned;
         stop_cause = cause;
     }
@@ -245,136 +204,42 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-/// The campaign's identity: the template text with its `--var` values, and the data file's bytes.
-fn fingerprint(compiler: &MessageCompiler, vars: &[(String, String)], data: &Path) -> Result<Fingerprint, String> {
-    let mut template = Sha256::new();
-    template.update(compiler.template().source.text.as_bytes());
-    // The values that take effect: the last `--var` for each key.
-    let mut effective = std::collections::BTreeMap::new();
-    for (key, value) in vars {
-        effective.insert(key, value);
-    }
-    for (key, value) in effective {
-        template.update(format!("\0{key}={value}").as_bytes());
-    }
-    let mut file = std::fs::File::open(data).map_err(|error| {
-        format!(
-            "cannot read data file `{}`: {}",
-            data.display(),
-            crate::template::io_reason(&error)
-        )
-    })?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .map_err(|error| format!("cannot read data file `{}`: {error}", data.display()))?;
-    Ok(Fingerprint {
-        template: hex(&template.finalize()),
-        data: hex(&hasher.finalize()),
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// The recipient of a compiled body.
-#[derive(serde::Deserialize)]
-struct Recipient {
-    messaging_object: RecipientField,
-}
-
-#[derive(serde::Deserialize)]
-struct RecipientField {
-    to: String,
-}
-
-/// Renders and validates every row, records it in the journal, and decides what to send.
+/// Renders and validates every row (printing what is wrong), records it in the journal, and
+/// decides what to send.
 fn preflight(
     compiler: &MessageCompiler,
     options: &SendOptions,
     journal: &mut Journal,
     printer: &Printer,
 ) -> Result<Plan, ExitStatus> {
-    let journal_failed = |error: JournalError| {
-        printer.print(&Finding::error(error.to_string()));
-        ExitStatus::Invalid
-    };
-    // No row number can exceed the data file's size in bytes (+ the header's row).
-    let max_row = std::fs::metadata(&options.data).map_or(u64::MAX, |metadata| metadata.len() + 2);
-    let before = journal.resume_index(max_row).map_err(journal_failed)?;
     let rows = open_data(compiler, &options.data, printer)?;
     let file = super::data_name(&options.data);
-    let mut plan = Plan {
-        valid: 0,
-        invalid: 0,
-        accepted_before: 0,
-        unknown: 0,
-        to_send: RowSet::new(),
+    let row_ref = |row: u64| RowRef {
+        file: file.clone(),
+        row,
     };
-    let mut batch = journal.preflight().map_err(journal_failed)?;
-    let mut body = Vec::with_capacity(2048);
-    for row in rows {
-        let mut row = match row {
-            Ok(row) => row,
-            Err(error) => {
-                printer.print(&Finding::from_data_error(&error));
-                if !error.is_row_error() {
-                    return Err(ExitStatus::Invalid);
-                }
-                if let crate::data::DataError::BadRow { row, .. } = &error {
-                    plan.invalid += 1;
-                    batch
-                        .record(*row, "", Some(&error.to_string()))
-                        .map_err(journal_failed)?;
-                }
-                continue;
+    campaign::preflight(
+        compiler,
+        rows,
+        &options.data,
+        &options.vars,
+        journal,
+        options.resend_unknown,
+        |event| match event {
+            PreflightEvent::Invalid { row, problem } => report_problem(compiler, Some(&row_ref(row)), problem, printer),
+            PreflightEvent::Warnings { row, warnings } => {
+                super::report_warnings(compiler, Some(&row_ref(row)), warnings, printer);
             }
-        };
-        compiler.apply_overrides(&mut row, &options.vars);
-        let number = row.number;
-        let row_ref = RowRef {
-            file: file.clone(),
-            row: number,
-        };
-        body.clear();
-        match compiler.compile_row_into(row, &mut body) {
-            Ok(_) => {
-                plan.valid += 1;
-                // Only `to` is read back; serde skips the rest of the body without building it.
-                let recipient = serde_json::from_slice::<Recipient>(&body)
-                    .map(|peek| peek.messaging_object.to)
-                    .unwrap_or_default();
-                batch.record(number, &recipient, None).map_err(journal_failed)?;
-                let send = match before.get(number) {
-                    None | Some(RowStatus::Pending | RowStatus::Invalid | RowStatus::Retryable) => true,
-                    Some(RowStatus::Unknown | RowStatus::Sending) => {
-                        plan.unknown += 1;
-                        options.resend_unknown
-                    }
-                    Some(RowStatus::Accepted) => {
-                        plan.accepted_before += 1;
-                        false
-                    }
-                    Some(RowStatus::Failed) => false,
-                };
-                if send {
-                    plan.to_send.insert(number);
-                }
-            }
-            Err(problem) => {
-                report_problem(compiler, Some(&row_ref), &problem, printer);
-                plan.invalid += 1;
-                let reason = Finding::from_problem(compiler.template(), None, &problem)
-                    .into_iter()
-                    .map(|finding| finding.message)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                batch.record(number, "", Some(&reason)).map_err(journal_failed)?;
-            }
+            PreflightEvent::Unreadable(error) => printer.print(&Finding::from_data_error(error)),
+        },
+    )
+    .map_err(|error| match error {
+        CampaignError::Broken => ExitStatus::Invalid,
+        other => {
+            printer.print(&Finding::error(other.to_string()));
+            ExitStatus::Invalid
         }
-    }
-    batch.finish().map_err(journal_failed)?;
-    Ok(plan)
+    })
 }
 
 fn print_plan(
@@ -392,7 +257,7 @@ fn print_plan(
     let rate = match options.rate {
         0 => "no rate limit".to_owned(),
         rate => {
-            let seconds = plan.to_send.count / u64::from(rate);
+            let seconds = plan.to_send.count() / u64::from(rate);
             format!("{rate} messages/s (about {}m {}s)", seconds / 60, seconds % 60)
         }
     };
@@ -420,7 +285,8 @@ fn print_plan(
     }
     lines.push(format!(
         "to send:  {} at {rate}, {} in flight at most",
-        plan.to_send.count, options.concurrency
+        plan.to_send.count(),
+        options.concurrency
     ));
     if options.dry_run {
         lines.push(format!("dry run:  nothing is sent; report {}", report.display()));
@@ -459,7 +325,7 @@ fn send_rows(
     options: &SendOptions,
     account: Account,
     journal: Journal,
-    to_send: RowSet,
+    plan: Plan,
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
     let settings = SendSettings {
@@ -488,7 +354,7 @@ fn send_rows(
     let writer = JournalWriter::spawn(journal);
     let stop = StopSignal::default();
     let progress = Arc::new(Progress::default());
-    let bar = progress_bar(to_send.count);
+    let bar = progress_bar(plan.to_send.count());
     let log: Logger = {
         let bar = bar.clone();
         Arc::new(move |line: String| match &bar {
@@ -496,19 +362,18 @@ fn send_rows(
             None => eprintln!("{line}"),
         })
     };
-    let total = to_send.count;
+    let total = plan.to_send.count();
     let (jobs, queue) = mpsc::channel::<Job>(options.concurrency * 2);
     let producer = {
         let stop = stop.clone();
         let journal = writer.handle();
         let vars = options.vars.clone();
         let data = options.data.clone();
-        std::thread::spawn(
-            move || match crate::data::open(&data, compiler.var_names(), compiler.required()) {
-                Ok(rows) => produce(&compiler, rows, &vars, &to_send, &jobs, &stop, &journal),
-                Err(error) => stop.request(StopCause::Data(error.to_string())),
-            },
-        )
+        std::thread::spawn(move || {
+            if let Some(rows) = campaign::reopen(&compiler, &data, &stop) {
+                campaign::produce(&compiler, rows, &vars, &plan, &jobs, &stop, &journal);
+            }
+        })
     };
     let delivered = runtime.block_on(async {
         let interrupt = tokio::spawn(watch_signals(stop.clone(), Arc::clone(&progress), bar.clone()));
@@ -543,47 +408,6 @@ fn send_rows(
         return Err(ExitStatus::Usage);
     }
     Ok((journal, stop.cause()))
-}
-
-/// Renders the rows to send into jobs; blocks when the queue is full, so memory stays flat.
-fn produce(
-    compiler: &MessageCompiler,
-    rows: crate::data::Rows,
-    vars: &[(String, String)],
-    to_send: &RowSet,
-    jobs: &mpsc::Sender<Job>,
-    stop: &StopSignal,
-    journal: &JournalHandle,
-) {
-    for row in rows {
-        if stop.is_set() {
-            return;
-        }
-        let Ok(mut row) = row else { continue };
-        if !to_send.contains(row.number) {
-            continue;
-        }
-        compiler.apply_overrides(&mut row, vars);
-        let number = row.number;
-        let mut body = Vec::with_capacity(1024);
-        match compiler.compile_row_into(row, &mut body) {
-            Ok(_) => {
-                if jobs.blocking_send(Job { row: number, body }).is_err() {
-                    return;
-                }
-            }
-            // The pre-flight found this row valid: the data file changed during the run.
-            Err(_) => {
-                let record = Record {
-                    error: Some("the row changed after the pre-flight; not sent".to_owned()),
-                    ..Record::default()
-                };
-                if journal.outcome(number, RowStatus::Invalid, record).is_err() {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// The first Ctrl-C or SIGTERM stops taking rows and lets requests in flight finish; a second
@@ -687,23 +511,31 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
             );
             Some(ExitStatus::Invalid)
         }
-        StopCause::Credentials { code, message } => {
-            printer.print(
-                &Finding::error(format!("the provider refused the account ({code}: {message}); sending stopped"))
-                    .with_help(Some(format!(
-                        "check the SID (--sid / KALEYRA_SID), the API key (--api-key / KALEYRA_API_KEY), the business number (--from / KALEYRA_WHATSAPP_NUMBER) and the region; {pending} unsent row{} stay pending: run the same command again once fixed",
-                        plural(pending)
-                    ))),
+        StopCause::Refused { reason, code, message } => {
+            let unsent = format!(
+                "{pending} unsent row{} stay pending: run the same command again once fixed",
+                plural(pending)
             );
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::Balance { code, message } => {
-            printer.print(
-                &Finding::error(format!("low balance ({code}: {message}); sending stopped")).with_help(Some(format!(
-                    "top up the account, then run the same command again to send the {pending} pending row{}",
-                    plural(pending)
-                ))),
-            );
+            let (what, help) = match reason {
+                StopReason::Credentials => (
+                    "the provider refused the SID or the API key",
+                    format!("check the SID (--sid / KALEYRA_SID), the API key (--api-key / KALEYRA_API_KEY) and the region (--region / KALEYRA_REGION): the key belongs to one region's API domain; {unsent}"),
+                ),
+                StopReason::Number => (
+                    "the provider does not know the business number on this account",
+                    format!("check the business number (--from / KALEYRA_WHATSAPP_NUMBER): it must be a WhatsApp number of this account, in E.164 with `+`; {unsent}"),
+                ),
+                StopReason::Account => (
+                    "the provider does not allow this account or number on WhatsApp API v2",
+                    format!("the account type or the number's API version does not fit this endpoint: ask Kaleyra support to enable WhatsApp API v2 for the account and number; {unsent}"),
+                ),
+                StopReason::Balance => (
+                    "low balance",
+                    format!("top up the account, then run the same command again to send the {pending} pending row{}", plural(pending)),
+                ),
+            };
+            printer
+                .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
             Some(ExitStatus::Invalid)
         }
         StopCause::Data(message) => {

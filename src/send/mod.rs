@@ -8,6 +8,7 @@
 //! failure) stops new requests; requests in flight finish and are recorded.
 
 pub mod account;
+pub mod campaign;
 pub mod journal;
 pub mod outputs;
 pub mod report;
@@ -26,7 +27,8 @@ use tokio::task::JoinSet;
 
 use self::account::{Account, Secret};
 use self::journal::{JournalHandle, Record, RowStatus};
-use self::response::{classify, Outcome, StopReason};
+pub use self::response::StopReason;
+use self::response::{classify, Outcome};
 
 /// The most of a response body that is read; Kaleyra's answers are a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
@@ -69,17 +71,15 @@ pub enum Signal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopCause {
     Interrupted(Signal),
+    /// The provider refused the account or the balance: every further row would fail alike.
+    Refused {
+        reason: StopReason,
+        code: String,
+        message: String,
+    },
     /// A bug: a sending task or the row producer panicked. Its row, if it was in flight, is
     /// `unknown`; the others are as recorded.
     Internal(String),
-    Credentials {
-        code: String,
-        message: String,
-    },
-    Balance {
-        code: String,
-        message: String,
-    },
     Journal(String),
     /// The data file could not be read for sending after its pre-flight.
     Data(String),
@@ -367,17 +367,11 @@ async fn deliver_row(job: Job, context: &Context) {
             Outcome::Stop {
                 code, message, reason, ..
             } => {
-                let cause = match reason {
-                    StopReason::Credentials => StopCause::Credentials {
-                        code: code.clone(),
-                        message: message.clone(),
-                    },
-                    StopReason::Balance => StopCause::Balance {
-                        code: code.clone(),
-                        message: message.clone(),
-                    },
-                };
-                context.stop.request(cause);
+                context.stop.request(StopCause::Refused {
+                    reason: *reason,
+                    code: code.clone(),
+                    message: message.clone(),
+                });
                 // Not sent: the row stays pending for the next run.
                 (RowStatus::Pending, record(Some(message.clone())), true)
             }

@@ -20,8 +20,12 @@ use serde_json::Value;
 /// Why a campaign must stop at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// `RBC001`, `WA401`, `WA-401`: the SID, key, number or account is wrong.
+    /// `RBC001` (or a 401/403 without a known code): the SID or the API key is wrong.
     Credentials,
+    /// `WA401`: the business number is not on this account.
+    Number,
+    /// `WA-401`: the account may not use this API, or the number is on another API version.
+    Account,
     /// `E110`: the account's balance is too low.
     Balance,
 }
@@ -101,15 +105,19 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
         .as_ref()
         .and_then(|json| json.get("message"))
         .and_then(Value::as_str)
-        .map(str::to_owned)
+        .map(|message| with_details(message, json.as_ref().and_then(|json| json.get("error"))))
         .unwrap_or_else(|| excerpt(body));
     let retry_after = retry_after.and_then(parse_retry_after);
     match (http_status, code.as_deref()) {
-        (_, Some("RBC001" | "WA401" | "WA-401")) => Outcome::Stop {
+        (_, Some(known @ ("RBC001" | "WA401" | "WA-401"))) => Outcome::Stop {
             http_status,
+            reason: match known {
+                "WA401" => StopReason::Number,
+                "WA-401" => StopReason::Account,
+                _ => StopReason::Credentials,
+            },
             code: code.unwrap_or_default(),
             message,
-            reason: StopReason::Credentials,
         },
         (_, Some("E110")) => Outcome::Stop {
             http_status,
@@ -157,6 +165,30 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
     }
 }
 
+/// The provider's `message` with what its `error` object adds (`{"to": "Invalid recipient"}`
+/// says which field a `WA400` is about), shortened.
+fn with_details(message: &str, error: Option<&Value>) -> String {
+    let Some(Value::Object(fields)) = error else {
+        return message.to_owned();
+    };
+    let details: Vec<String> = fields
+        .iter()
+        .filter_map(|(field, value)| {
+            let text = match value {
+                Value::String(text) => text.clone(),
+                Value::Null => return None,
+                other => other.to_string(),
+            };
+            (text.trim() != message.trim() && !text.trim().is_empty()).then(|| format!("{field}: {text}"))
+        })
+        .collect();
+    if details.is_empty() {
+        message.to_owned()
+    } else {
+        excerpt(&format!("{message} ({})", details.join("; ")))
+    }
+}
+
 /// `Retry-After` is either seconds or an HTTP date (RFC 9110 §10.2.3).
 fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -193,18 +225,31 @@ mod tests {
             r#"{"code":"WA400","message":"Refer to correct payload format"}"#,
         );
         assert!(matches!(bad, Outcome::Rejected { .. }));
-        for code in ["RBC001", "WA401", "WA-401"] {
+        let detailed = classify(
+            400,
+            None,
+            r#"{"code":"WA400","message":"Refer to correct payload format","data":{},"error":{"to":"Invalid recipient"}}"#,
+        );
+        assert!(
+            matches!(&detailed, Outcome::Rejected { message, .. } if message == "Refer to correct payload format (to: Invalid recipient)"),
+            "{detailed:?}"
+        );
+        let same = classify(
+            400,
+            None,
+            r#"{"code":"E110","message":"low","error":{"balance":"low"}}"#,
+        );
+        assert!(
+            matches!(&same, Outcome::Stop { message, .. } if message == "low"),
+            "{same:?}"
+        );
+        for (code, reason) in [
+            ("RBC001", StopReason::Credentials),
+            ("WA401", StopReason::Number),
+            ("WA-401", StopReason::Account),
+        ] {
             let stop = classify(401, None, &format!(r#"{{"code":"{code}","message":"x"}}"#));
-            assert!(
-                matches!(
-                    stop,
-                    Outcome::Stop {
-                        reason: StopReason::Credentials,
-                        ..
-                    }
-                ),
-                "{code}"
-            );
+            assert!(matches!(stop, Outcome::Stop { reason: r, .. } if r == reason), "{code}");
         }
         let balance = classify(400, None, r#"{"code":"E110","message":"low balance"}"#);
         assert!(matches!(

@@ -65,6 +65,8 @@ pub type Behaviour = dyn Fn(&Received, usize, usize) -> Reply + Send + Sync;
 
 struct State {
     received: Mutex<Vec<Received>>,
+    /// Requests so far per `ref` (a scan of `received` would make a long campaign quadratic).
+    per_reference: Mutex<HashMap<String, usize>>,
     behaviour: Box<Behaviour>,
     latency: Duration,
 }
@@ -88,6 +90,7 @@ impl Provider {
     ) -> Provider {
         let state = Arc::new(State {
             received: Mutex::new(Vec::new()),
+            per_reference: Mutex::new(HashMap::new()),
             behaviour: Box::new(behaviour),
             latency,
         });
@@ -194,8 +197,10 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     };
     let (index, earlier) = {
         let mut all = state.received.lock().expect("lock");
-        let reference = received.reference();
-        let earlier = all.iter().filter(|other| other.reference() == reference).count();
+        let mut counts = state.per_reference.lock().expect("lock");
+        let count = counts.entry(received.reference()).or_default();
+        let earlier = *count;
+        *count += 1;
         all.push(received.clone());
         (all.len() - 1, earlier)
     };

@@ -158,7 +158,6 @@ fn a_journal_emptied_or_stripped_of_its_wal_is_refused_not_resent() {
     }
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
-    let sent = provider.count();
     let wal = campaign.scratch.path().join("contacts.journal.sqlite-wal");
     let lost_something = wal.metadata().map(|m| m.len() > 0).unwrap_or(false);
     let _ = std::fs::remove_file(&wal);
@@ -171,8 +170,9 @@ fn a_journal_emptied_or_stripped_of_its_wal_is_refused_not_resent() {
         assert_eq!(resumed.count(), 0);
     }
     // Whatever the instant of the kill, no row reached the server twice.
-    let first: std::collections::HashSet<String> = provider.received().iter().map(|r| r.reference()).collect();
-    assert_eq!(first.len(), sent);
+    let first_run = provider.received();
+    let first: std::collections::HashSet<String> = first_run.iter().map(|r| r.reference()).collect();
+    assert_eq!(first.len(), first_run.len(), "no row twice in the first run");
     assert!(resumed.received().iter().all(|r| !first.contains(&r.reference())));
 
     // Emptied: refused, and the empty file is not taken for a new campaign.
@@ -429,4 +429,40 @@ fn a_row_listing_a_number_twice_or_a_pasted_list_is_invalid_and_never_sent() {
     assert!(outcome.stderr.contains("lists 5000 recipients"), "{}", outcome.stderr);
     assert_eq!(provider.count(), 1);
     assert_eq!(provider.received()[0].reference(), "R2");
+}
+
+#[test]
+fn a_row_edited_during_the_run_is_not_sent() {
+    let campaign = Campaign::new(4000);
+    let provider = Provider::start(Duration::from_millis(5), |_, index, _| Reply::accepted(index));
+    // The reader runs ahead by the queue (2 × 64 jobs) and a 64 KiB buffer (about 2,000 rows).
+    let child = campaign.spawn(&provider, 64);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while provider.count() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The same length, so the reader's offset still falls on row boundaries.
+    let text = std::fs::read_to_string(&campaign.data).expect("data");
+    std::fs::write(&campaign.data, text.replace("Name 3900 & Co", "Mame 3900 & Co")).expect("edit");
+    let output = child.wait_with_output().expect("flowc ends");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sent: Vec<_> = provider
+        .received()
+        .into_iter()
+        .filter(|r| r.reference() == "R3900")
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "{:?}",
+        sent.iter().map(|r| r.body.to_string()).collect::<Vec<_>>()
+    );
+    let report = campaign.report();
+    let edited = report.iter().find(|line| line["row"] == "3902").expect("row 3902");
+    assert_eq!(edited["status"], "invalid");
+    assert!(edited["error"].contains("changed after the pre-flight"), "{edited:?}");
 }
