@@ -285,3 +285,54 @@ fn testing_one_template_neither_reports_nor_prunes_the_others() {
     assert!(!outcome.stderr.contains("orphan"), "{}", outcome.stderr);
     assert_eq!(snapshots(scratch.path()), ["a@example.snap", "b@example.snap"]);
 }
+
+/// A link planted in the target directory: init must neither write through it nor create its
+/// target, and must say which link is in the way.
+#[cfg(unix)]
+fn assert_init_refuses_the_link(scratch: &Scratch, link: &str, outside: &Path) {
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains(&format!(
+            "refusing to write through the symbolic link `{}`",
+            scratch.path().join(link).display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+    let written: Vec<_> = std::fs::read_dir(outside)
+        .expect("the outside directory")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    assert!(written.is_empty(), "nothing is written outside the target: {written:?}");
+    assert!(!scratch.path().join("schemas").exists(), "nothing is written at all");
+}
+
+#[cfg(unix)]
+#[test]
+fn init_refuses_a_symlinked_templates_directory() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::os::unix::fs::symlink(outside.path(), scratch.path().join("templates")).expect("link");
+    assert_init_refuses_the_link(&scratch, "templates", outside.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn init_does_not_create_the_target_of_a_dangling_link() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::os::unix::fs::symlink(outside.path().join("planted"), scratch.path().join("README.md")).expect("link");
+    assert_init_refuses_the_link(&scratch, "README.md", outside.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn init_refuses_a_symlinked_snapshot_directory() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::fs::create_dir_all(scratch.path().join("templates")).expect("dir");
+    std::os::unix::fs::symlink(outside.path(), scratch.path().join("templates/__snapshots__")).expect("link");
+    assert_init_refuses_the_link(&scratch, "templates/__snapshots__", outside.path());
+}
