@@ -188,6 +188,24 @@ pub fn render(source: &str, case: &str, body: &str) -> String {
     format!("---\nsource: {source}\nexpression: {case}\n---\n{}\n", body.trim_end())
 }
 
+/// Writes a pending snapshot. The file is removed and created anew, never opened in place: a
+/// link planted at its path (a pull request can add one) is replaced, not written through.
+pub fn write_pending(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
 /// The body stored in a snapshot file.
 pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
     let text = match std::fs::read_to_string(path) {

@@ -187,9 +187,7 @@ fn test_case(
         }
         Ok(stored) => {
             let text = snapshot::render(&file.display().to_string(), &case.name, &body);
-            if let Err(error) =
-                std::fs::create_dir_all(snapshot::directory(file)).and_then(|()| std::fs::write(&pending, text))
-            {
+            if let Err(error) = snapshot::write_pending(&pending, &text) {
                 printer.print(&Finding::error(format!("cannot write {}: {error}", pending.display())));
                 return CaseResult::Failed;
             }

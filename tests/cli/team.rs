@@ -336,3 +336,25 @@ fn init_refuses_a_symlinked_snapshot_directory() {
     std::os::unix::fs::symlink(outside.path(), scratch.path().join("templates/__snapshots__")).expect("link");
     assert_init_refuses_the_link(&scratch, "templates/__snapshots__", outside.path());
 }
+
+#[cfg(unix)]
+#[test]
+fn test_replaces_a_planted_pending_link_instead_of_writing_through_it() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    std::fs::create_dir_all(scratch.path().join("templates/__snapshots__")).expect("dir");
+    let pending = scratch.path().join("templates/__snapshots__/a@example.snap.new");
+    std::os::unix::fs::symlink(outside.path().join("victim"), &pending).expect("link");
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        !outside.path().join("victim").exists(),
+        "the link's target is not created"
+    );
+    let metadata = std::fs::symlink_metadata(&pending).expect("the pending file");
+    assert!(
+        metadata.file_type().is_file(),
+        "the link is replaced by the pending snapshot"
+    );
+}
