@@ -237,17 +237,28 @@ pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
     Ok(Some(rest[end + 5..].trim_end().to_owned()))
 }
 
-/// Snapshot files in a directory whose case no longer exists (`keep` holds the live ones).
-pub fn orphans(directory: &Path, keep: &[PathBuf]) -> Vec<PathBuf> {
+/// Snapshot files in a directory that no case produces any more: not in `live` (the files of
+/// the cases of every template that loaded), and not of a template in `unloaded` (one that, or
+/// whose fixtures, could not be read: its cases are unknown, so none of its snapshots is an
+/// orphan; a typo must not make a reviewed snapshot look deletable).
+pub fn orphans(directory: &Path, live: &[PathBuf], unloaded: &[PathBuf]) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(directory) else {
         return Vec::new();
     };
+    let unloaded_stems: Vec<String> = unloaded
+        .iter()
+        .filter(|template| self::directory(template) == directory)
+        .map(|template| file_stem(template))
+        .collect();
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            (name.ends_with(".snap") || name.ends_with(".snap.new")) && !keep.contains(path)
+            let is_snapshot = name.ends_with(".snap") || name.ends_with(".snap.new");
+            // Case names have no `@`; a template's stem may.
+            let stem = name.rsplit_once('@').map_or(name, |(stem, _)| stem);
+            is_snapshot && !live.contains(path) && !unloaded_stems.iter().any(|unloaded| unloaded == stem)
         })
         .collect();
     found.sort();

@@ -43,11 +43,14 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     };
     let mut tally = Tally::default();
     let mut live = Vec::new();
+    let mut unloaded = Vec::new();
     let mut directories = BTreeSet::new();
     for file in &files {
         directories.insert(snapshot::directory(file));
         let show_diffs = !options.accept && !options.review;
-        test_template(file, printer, show_diffs, &mut tally, &mut live);
+        if !test_template(file, printer, show_diffs, &mut tally, &mut live) {
+            unloaded.push(file.clone());
+        }
     }
     // Snapshots of templates not named in this run are not orphans: only a run over whole
     // directories can tell.
@@ -55,10 +58,22 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     let orphans: Vec<PathBuf> = directories
         .iter()
         .filter(|_| whole_directories)
-        .flat_map(|directory| snapshot::orphans(directory, &live))
+        .flat_map(|directory| snapshot::orphans(directory, &live, &unloaded))
         .collect();
+    // Pruning deletes reviewed work: only a run where everything loaded and passed can say
+    // what is no longer produced.
+    let prune = options.prune && tally.failed == 0;
+    if options.prune && !prune {
+        printer.print(
+            &Finding::error(format!(
+                "not pruning: {} above, and a failing template's snapshots cannot be told from orphans; no snapshot was removed",
+                crate::words::count(tally.failed, "failure", "failures")
+            ))
+            .with_help(Some("fix the failures above, then run `flowc test --prune` again")),
+        );
+    }
     for orphan in &orphans {
-        if options.prune {
+        if prune {
             match std::fs::remove_file(orphan) {
                 Ok(()) => printer.note(&format!("pruned {}", orphan.display())),
                 Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", orphan.display()))),
@@ -68,7 +83,11 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
                 "orphan snapshot {}: no template or fixture produces it",
                 orphan.display()
             ))
-            .with_help(Some("run `flowc test --prune` to remove it"));
+            .with_help(Some(if tally.failed == 0 {
+                "run `flowc test --prune` to remove it"
+            } else {
+                "once the failures above are fixed, `flowc test --prune` removes it"
+            }));
             finding.level = crate::diagnostic::Level::Warning;
             printer.print(&finding);
         }
@@ -104,17 +123,19 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     }
 }
 
-fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut Tally, live: &mut Vec<PathBuf>) {
+/// Tests every case of a template; false if the template or its fixtures could not be loaded,
+/// so its cases are unknown.
+fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut Tally, live: &mut Vec<PathBuf>) -> bool {
     let Ok(compiler) = prepare(file, printer) else {
         tally.failed += 1;
-        return;
+        return false;
     };
     let cases = match snapshot::cases(compiler.template(), file) {
         Ok(cases) => cases,
         Err(error) => {
             printer.print(&snapshot_finding(&error));
             tally.failed += 1;
-            return;
+            return false;
         }
     };
     for case in cases {
@@ -127,6 +148,7 @@ fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut T
             CaseResult::Failed => tally.failed += 1,
         }
     }
+    true
 }
 
 enum CaseResult {

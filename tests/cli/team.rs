@@ -358,3 +358,71 @@ fn test_replaces_a_planted_pending_link_instead_of_writing_through_it() {
         "the link is replaced by the pending snapshot"
     );
 }
+
+/// A template with a fixture, its three snapshots accepted, then broken by `edit`: its
+/// snapshots are not orphans, and `--prune` refuses while it fails.
+fn assert_a_failing_template_keeps_its_snapshots(edit: impl FnOnce(&Scratch)) {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    scratch.write("templates/b.yaml", BASE_TEMPLATE);
+    scratch.write(
+        "templates/a.fixtures.yaml",
+        "- name: other-name\n  vars: { name: \"Ravi\" }\n",
+    );
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    // A real orphan beside them: --prune must not remove even that while a template fails.
+    scratch.write(
+        "templates/__snapshots__/gone@example.snap",
+        "---\nsource: gone.yaml\nexpression: example\n---\n{}\n",
+    );
+    let before = snapshots(scratch.path());
+    assert_eq!(before.len(), 4);
+    edit(&scratch);
+
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        !outcome.stderr.contains("orphan snapshot templates/__snapshots__/a@"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("orphan snapshot templates/__snapshots__/gone@example.snap"),
+        "{}",
+        outcome.stderr
+    );
+
+    let outcome = test_in(scratch.path(), &["--prune"]);
+    assert_ne!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("not pruning"), "{}", outcome.stderr);
+    assert_eq!(snapshots(scratch.path()), before, "nothing is deleted");
+}
+
+#[test]
+fn prune_keeps_the_snapshots_of_a_template_with_an_undeclared_variable() {
+    assert_a_failing_template_keeps_its_snapshots(|scratch| {
+        scratch.write(
+            "templates/a.yaml",
+            BASE_TEMPLATE.replace("\"Hi {{name}}\"", "\"Hi {{nmae}}\""),
+        );
+    });
+}
+
+#[test]
+fn prune_keeps_the_snapshots_of_a_template_with_a_bad_fixture() {
+    assert_a_failing_template_keeps_its_snapshots(|scratch| {
+        scratch.write(
+            "templates/a.fixtures.yaml",
+            "- name: other-name\n  vars: { nmae: \"Ravi\" }\n",
+        );
+    });
+}
+
+#[test]
+fn prune_keeps_the_snapshots_of_a_template_that_does_not_parse() {
+    assert_a_failing_template_keeps_its_snapshots(|scratch| {
+        scratch.write("templates/a.yaml", "vars: [unclosed\n");
+    });
+}
