@@ -8,11 +8,16 @@
 //!
 //! ```text
 //! ---
-//! source: templates/service-booking.yaml
+//! source: service-booking.yaml
 //! expression: example
 //! ---
 //! { ...the pretty JSON body... }
 //! ```
+//!
+//! `source` is the template's path relative to its own directory (the parent of
+//! `__snapshots__`), never the path it was named by: `flowc test` run from the repository root,
+//! from `templates/` or with an absolute path, and `flowc init DIR`, write the same bytes, so a
+//! snapshot changes in a pull request only when its body does.
 
 use std::path::{Path, PathBuf};
 
@@ -183,8 +188,11 @@ fn is_case_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The text of a snapshot file for a body.
-pub fn render(source: &str, case: &str, body: &str) -> String {
+/// The text of a snapshot file for a body of a template's case.
+pub fn render(template: &Path, case: &str, body: &str) -> String {
+    let source = template
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
     format!("---\nsource: {source}\nexpression: {case}\n---\n{}\n", body.trim_end())
 }
 
@@ -273,7 +281,16 @@ mod tests {
     fn snapshot_files_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t@example.snap");
-        std::fs::write(&path, render("templates/t.yaml", "example", "{\n  \"a\": 1\n}\n")).expect("write");
+        let text = render(
+            Path::new("/somewhere/templates/t.yaml"),
+            "example",
+            "{\n  \"a\": 1\n}\n",
+        );
+        assert!(
+            text.starts_with("---\nsource: t.yaml\nexpression: example\n---\n"),
+            "{text}"
+        );
+        std::fs::write(&path, text).expect("write");
         assert_eq!(read(&path).expect("valid").as_deref(), Some("{\n  \"a\": 1\n}"));
         std::fs::write(&path, "garbage").expect("write");
         assert!(matches!(

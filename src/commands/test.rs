@@ -208,7 +208,7 @@ fn test_case(
             CaseResult::Passed
         }
         Ok(stored) => {
-            let text = snapshot::render(&file.display().to_string(), &case.name, &body);
+            let text = snapshot::render(file, &case.name, &body);
             if let Err(error) = snapshot::write_pending(&pending, &text) {
                 printer.print(&Finding::error(format!("cannot write {}: {error}", pending.display())));
                 return CaseResult::Failed;

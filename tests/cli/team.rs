@@ -426,3 +426,57 @@ fn prune_keeps_the_snapshots_of_a_template_that_does_not_parse() {
         scratch.write("templates/a.yaml", "vars: [unclosed\n");
     });
 }
+
+fn snapshot_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    snapshots(dir)
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join("templates/__snapshots__").join(&name)).expect("snapshot");
+            (name, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn snapshots_are_the_same_bytes_from_any_directory() {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    scratch.write(
+        "templates/a.fixtures.yaml",
+        "- name: other\n  vars: { name: \"Ravi\" }\n",
+    );
+    let snapshot_dir = scratch.path().join("templates/__snapshots__");
+
+    // From the repository root, with a relative path.
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    let from_root = snapshot_bytes(scratch.path());
+    assert_eq!(from_root.len(), 2);
+    assert!(
+        String::from_utf8_lossy(&from_root[0].1).starts_with("---\nsource: a.yaml\nexpression: example\n---\n"),
+        "{}",
+        String::from_utf8_lossy(&from_root[0].1)
+    );
+
+    // From the templates directory, and from elsewhere with an absolute path.
+    for (cwd, path) in [
+        (scratch.path().join("templates"), ".".into()),
+        (std::env::temp_dir(), scratch.path().join("templates")),
+    ] {
+        std::fs::remove_dir_all(&snapshot_dir).expect("remove the snapshots");
+        let outcome = run(flowc().current_dir(&cwd).arg("test").arg(&path).arg("--accept"));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(snapshot_bytes(scratch.path()), from_root, "from {}", cwd.display());
+    }
+}
+
+#[test]
+fn init_writes_the_same_snapshots_from_any_directory() {
+    let here = Scratch::new();
+    assert_eq!(run(flowc().current_dir(here.path()).arg("init")).code, 0);
+    let elsewhere = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(elsewhere.path().join("repo"))).code, 0);
+    assert_eq!(
+        snapshot_bytes(here.path()),
+        snapshot_bytes(&elsewhere.path().join("repo"))
+    );
+}
