@@ -53,7 +53,8 @@ Examples:
   # Compare every template's bodies with templates/__snapshots__/ (what CI runs)
   flowc test
 
-  # Walk through new and changed bodies: accept, reject or skip each
+  # Walk through new and changed bodies, one key each (no Enter): a accept, r reject, s skip,
+  # A accept all the rest, q quit
   flowc test --review
 
   # Accept them all (scripts), and remove snapshots no template produces any more
@@ -136,7 +137,8 @@ struct TestArgs {
     /// Template files or directories to search for *.yaml / *.yml
     #[arg(default_value = "templates")]
     paths: Vec<PathBuf>,
-    /// Walk through the pending snapshots, showing each diff, and accept, reject or skip
+    /// Walk through the pending snapshots, showing each diff; answer each with one key: a accept,
+    /// r reject, s skip, A accept all the rest, q quit (from a pipe: the same keys, whitespace ignored)
     #[arg(long, conflicts_with = "accept")]
     review: bool,
     /// Accept every new and changed snapshot

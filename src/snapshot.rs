@@ -245,6 +245,35 @@ pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
     Ok(Some(rest[end + 5..].trim_end().to_owned()))
 }
 
+/// The JSON pointer of the first place where `new` differs from `old`, in `new`'s order; the
+/// pointer of the object or list itself when something was only removed from it.
+pub fn first_difference(old: &Value, new: &Value) -> Option<String> {
+    if old == new {
+        return None;
+    }
+    let child = |key: &str, pointer: String| format!("/{}{pointer}", key.replace('~', "~0").replace('/', "~1"));
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => Some(
+            new.iter()
+                .find_map(|(key, value)| match old.get(key) {
+                    Some(before) => first_difference(before, value).map(|pointer| child(key, pointer)),
+                    None => Some(child(key, String::new())),
+                })
+                .unwrap_or_default(),
+        ),
+        (Value::Array(old), Value::Array(new)) => Some(
+            new.iter()
+                .enumerate()
+                .find_map(|(index, value)| match old.get(index) {
+                    Some(before) => first_difference(before, value).map(|pointer| child(&index.to_string(), pointer)),
+                    None => Some(child(&index.to_string(), String::new())),
+                })
+                .unwrap_or_default(),
+        ),
+        _ => Some(String::new()),
+    }
+}
+
 /// Snapshot files in a directory that no case produces any more: not in `live` (the files of
 /// the cases of every template that loaded), and not of a template in `unloaded` (one that, or
 /// whose fixtures, could not be read: its cases are unknown, so none of its snapshots is an
@@ -298,6 +327,18 @@ mod tests {
             Err(SnapshotError::Corrupt { .. })
         ));
         assert!(read(&dir.path().join("missing.snap")).expect("absent").is_none());
+    }
+
+    #[test]
+    fn first_difference_is_a_pointer_into_the_new_body() {
+        let old = serde_json::json!({"a": {"b": [1, 2], "c": "x"}, "d": 1});
+        assert_eq!(first_difference(&old, &old), None);
+        let new = serde_json::json!({"a": {"b": [1, 3], "c": "y"}, "d": 1});
+        assert_eq!(first_difference(&old, &new).as_deref(), Some("/a/b/1"));
+        let new = serde_json::json!({"a": {"b": [1, 2]}, "d": 1});
+        assert_eq!(first_difference(&old, &new).as_deref(), Some("/a"), "a removed key");
+        let new = serde_json::json!({"a": {"b": [1, 2], "c": "x", "e/f": 0}, "d": 1});
+        assert_eq!(first_difference(&old, &new).as_deref(), Some("/a/e~1f"));
     }
 
     #[test]

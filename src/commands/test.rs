@@ -1,8 +1,10 @@
 //! `flowc test`: every template's examples and fixtures rendered and compared with their
 //! stored snapshots; new or changed bodies are written as pending files for review.
 
+mod review;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -25,6 +27,7 @@ pub struct TestOptions {
 struct Tally {
     passed: usize,
     accepted: usize,
+    rejected: usize,
     pending: usize,
     failed: usize,
 }
@@ -97,10 +100,10 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         tally.accepted = pending.iter().filter(|path| accept(path, printer)).count();
         tally.pending = pending.len() - tally.accepted;
     } else if options.review && !pending.is_empty() {
-        let accepted = review(&pending, printer);
-        tally.accepted = accepted;
-        // A rejected change keeps its old snapshot, which still differs from the body.
-        tally.pending = pending.len() - accepted;
+        let reviewed = review::review(&pending, printer);
+        tally.accepted = reviewed.accepted;
+        tally.rejected = reviewed.rejected;
+        tally.pending = pending.len() - reviewed.accepted - reviewed.rejected;
     }
     let mut summary = format!(
         "{} passed, {} new or changed (pending review), {} failed",
@@ -109,6 +112,9 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     if tally.accepted > 0 {
         summary.push_str(&format!(", {} accepted", tally.accepted));
     }
+    if tally.rejected > 0 {
+        summary.push_str(&format!(", {} rejected", tally.rejected));
+    }
     match printer.format() {
         Format::Json => printer.note(&summary),
         Format::Human | Format::Github => super::stdout_line(&summary),
@@ -116,7 +122,8 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     if tally.pending > 0 && !options.review {
         printer.note("review with `flowc test --review`, or accept all with `flowc test --accept`");
     }
-    if tally.failed > 0 || tally.pending > 0 {
+    // A rejected change keeps its old snapshot, which still differs from the body.
+    if tally.failed > 0 || tally.pending > 0 || tally.rejected > 0 {
         ExitStatus::Invalid
     } else {
         ExitStatus::Ok
@@ -220,14 +227,25 @@ fn test_case(
                 case.name,
                 pending.display()
             ));
-            finding.help = Some(diff(stored.as_deref().unwrap_or(""), &body, false));
-            // Annotate the template, the file a reviewer changed.
+            finding.help = Some(format!(
+                "run `flowc test --review` (or `flowc test --accept`) and commit the snapshot with the template\n{}",
+                diff(stored.as_deref().unwrap_or(""), &body, false)
+            ));
+            // Annotate the template, the file a reviewer changed: at the field that changed,
+            // or its first line for a new case.
+            let changed = stored
+                .as_deref()
+                .and_then(|stored| serde_json::from_str::<Value>(stored).ok())
+                .and_then(|stored| snapshot::first_difference(&stored, &message.body));
             finding.source = Some(template.source.clone());
-            finding.span = Some(crate::yaml::Span {
-                offset: 0,
-                len: 0,
-                line: 1,
-                column: 1,
+            finding.span = Some(match changed {
+                Some(pointer) => template.span_at(&pointer),
+                None => crate::yaml::Span {
+                    offset: 0,
+                    len: 0,
+                    line: 1,
+                    column: 1,
+                },
             });
             match printer.format() {
                 Format::Human if show_diff => {
@@ -331,29 +349,4 @@ fn accept(pending: &Path, printer: &Printer) -> bool {
             false
         }
     }
-}
-
-/// Walks the pending snapshots, asking for each; returns how many were accepted.
-fn review(pending: &[PathBuf], printer: &Printer) -> usize {
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
-    let mut accepted = 0;
-    for (index, path) in pending.iter().enumerate() {
-        let target = accepted_path(path);
-        let old = snapshot::read(&target).ok().flatten().unwrap_or_default();
-        let new = snapshot::read(path).ok().flatten().unwrap_or_default();
-        eprintln!("\n[{}/{}] {}", index + 1, pending.len(), target.display());
-        eprint!("{}", diff(&old, &new, colour()));
-        eprint!("accept (a), reject (r), skip (s)? ");
-        let _ = std::io::stderr().flush();
-        match lines.next().and_then(Result::ok).as_deref().map(str::trim) {
-            Some("a" | "accept") if accept(path, printer) => accepted += 1,
-            Some("r" | "reject") => match std::fs::remove_file(path) {
-                Ok(()) => printer.note(&format!("rejected {}", path.display())),
-                Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", path.display()))),
-            },
-            _ => {}
-        }
-    }
-    accepted
 }

@@ -143,7 +143,8 @@ fn github_format_annotates_the_changed_template() {
         outcome
             .stdout
             .lines()
-            .any(|line| line.starts_with("::error file=templates/example.yaml,line=1,col=1,title=flowc::templates/example.yaml case `example`: changed body")),
+            .any(|line| line.starts_with("::error file=templates/example.yaml,")
+                && line.contains(",title=flowc::templates/example.yaml case `example`: changed body")),
         "{}",
         outcome.stdout
     );
@@ -478,5 +479,156 @@ fn init_writes_the_same_snapshots_from_any_directory() {
     assert_eq!(
         snapshot_bytes(here.path()),
         snapshot_bytes(&elsewhere.path().join("repo"))
+    );
+}
+
+/// An initialised repository whose template changed: three pending snapshots, reviewed in
+/// the order accented-name, example, no-city.
+fn three_pending() -> Scratch {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let template = scratch.path().join("templates/example.yaml");
+    let text = std::fs::read_to_string(&template).expect("template");
+    std::fs::write(&template, text.replace("Book a slot", "Book your slot")).expect("edit");
+    assert_eq!(test_in(scratch.path(), &[]).code, 1);
+    scratch
+}
+
+fn review(scratch: &Scratch, keys: &str) -> crate::support::Outcome {
+    run(flowc()
+        .current_dir(scratch.path())
+        .args(["test", "--review"])
+        .write_stdin(keys))
+}
+
+#[test]
+fn review_takes_single_keys_without_enter() {
+    let scratch = three_pending();
+    let outcome = review(&scratch, "ras");
+    assert_eq!(outcome.code, 1, "one is still pending: {}", outcome.stderr);
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap",
+            "example@no-city.snap.new"
+        ]
+    );
+    assert_eq!(
+        outcome.stdout.trim(),
+        "0 passed, 1 new or changed (pending review), 0 failed, 1 accepted, 1 rejected"
+    );
+}
+
+#[test]
+fn review_capital_a_accepts_all_remaining() {
+    let scratch = three_pending();
+    let outcome = review(&scratch, "rA");
+    assert_eq!(outcome.code, 1, "a rejected change still differs: {}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.trim(),
+        "0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"
+    );
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap"
+        ]
+    );
+    let accepted =
+        std::fs::read_to_string(scratch.path().join("templates/__snapshots__/example@no-city.snap")).expect("snap");
+    assert!(accepted.contains("Book your slot"));
+}
+
+#[test]
+fn review_asks_again_after_an_unknown_key() {
+    let scratch = three_pending();
+    let outcome = review(&scratch, "x?a");
+    assert!(outcome.stderr.contains("unknown key `x`"), "{}", outcome.stderr);
+    assert_eq!(outcome.stderr.matches("unknown key").count(), 2, "{}", outcome.stderr);
+    // `a` answered the first; the end of input leaves the other two pending.
+    assert_eq!(
+        outcome.stdout.trim(),
+        "0 passed, 2 new or changed (pending review), 0 failed, 1 accepted"
+    );
+}
+
+#[test]
+fn github_notice_for_a_changed_snapshot_points_at_the_change_and_says_what_to_run() {
+    let scratch = three_pending();
+    let outcome = test_in(scratch.path(), &["--format", "github"]);
+    assert_eq!(outcome.code, 1);
+    let template = std::fs::read_to_string(scratch.path().join("templates/example.yaml")).expect("template");
+    let line = template
+        .lines()
+        .position(|line| line.contains("Book your slot"))
+        .expect("the changed line")
+        + 1;
+    let notice = outcome
+        .stdout
+        .lines()
+        .find(|line| line.contains("case `example`: changed body"))
+        .unwrap_or_else(|| panic!("{}", outcome.stdout));
+    assert!(
+        notice.starts_with(&format!("::error file=templates/example.yaml,line={line},")),
+        "{notice}"
+    );
+    assert!(notice.contains("flowc test --review"), "{notice}");
+}
+
+/// A real terminal (a pseudo-terminal from util-linux's `script`): one key, no Enter, and the
+/// answer takes effect at once; with line-buffered input nothing would happen until a newline.
+#[cfg(unix)]
+#[test]
+fn review_reads_single_keys_from_a_terminal() {
+    use std::io::Write;
+    if !Path::new("/usr/bin/script").exists() {
+        eprintln!("skipped: no script(1) to give flowc a terminal");
+        return;
+    }
+    let scratch = three_pending();
+    let command = format!("'{}' test --review", assert_cmd::cargo::cargo_bin("flowc").display());
+    let mut child = std::process::Command::new("/usr/bin/script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(scratch.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"r").and_then(|()| stdin.flush()).expect("a key");
+    let rejected = scratch
+        .path()
+        .join("templates/__snapshots__/example@accented-name.snap.new");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while rejected.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let answered = !rejected.exists();
+    if answered {
+        stdin.write_all(b"A").expect("a key");
+    } else {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let output = child.wait_with_output().expect("script ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(answered, "`r` without Enter was not taken: {stdout}");
+    assert!(
+        stdout.contains("0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"),
+        "{stdout}"
+    );
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap"
+        ]
     );
 }
