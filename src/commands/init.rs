@@ -24,21 +24,32 @@ const TEMPLATE_SCHEMA: &str = include_str!("../../schemas/template.schema.json")
 
 const WORKFLOW: &str = r#"# Checks every template and compares its bodies with the reviewed snapshots; findings appear
 # as annotations on the pull request's lines.
+#
+# flowc is not published on crates.io (a crate named `flowc` there would be someone else's), so it
+# is installed from its git repository: set the repository or organisation variable FLOWC_GIT to
+# that repository's URL (Settings > Secrets and variables > Actions > Variables), and FLOWC_REV to
+# a tag or commit to pin the version (recommended: the check then changes only when you say so).
 name: flowc
 on:
   pull_request:
   push:
     branches: [main]
+env:
+  FLOWC_GIT: ${{ vars.FLOWC_GIT }}
+  FLOWC_REV: ${{ vars.FLOWC_REV }}
 jobs:
   templates:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
       - uses: dtolnay/rust-toolchain@stable
-      # Set the repository variable FLOWC_INSTALL to how your organisation installs flowc
-      # (for example `cargo install --locked --git <your flowc repository> flowc`).
       - name: Install flowc
-        run: ${{ vars.FLOWC_INSTALL || 'cargo install --locked flowc' }}
+        run: |
+          if [ -z "$FLOWC_GIT" ]; then
+            echo "::error::set the Actions variable FLOWC_GIT to the URL of the flowc git repository"
+            exit 1
+          fi
+          cargo install --locked --git "$FLOWC_GIT" ${FLOWC_REV:+--rev "$FLOWC_REV"}
       - name: Check templates
         run: flowc check --format github
       - name: Compare snapshots
@@ -48,7 +59,7 @@ jobs:
 const README: &str = "# WhatsApp Flow message templates\n\
 Templates live in `templates/`; `flowc check` validates them and `flowc test` compares their bodies with `templates/__snapshots__/`.\n\
 After changing a template, run `flowc test --review` and commit the accepted snapshots with the template.\n\
-Preview a message with `flowc preview templates/example.yaml --out preview.html`; CI annotates pull requests (`.github/workflows/flowc.yml`).\n";
+Preview a message with `flowc preview templates/example.yaml` (writes `example.preview.html`); CI (`.github/workflows/flowc.yml`) annotates pull requests once the Actions variable `FLOWC_GIT` holds the flowc repository's URL.\n";
 
 /// Why init wrote nothing (or stopped): each variant names the path in the way.
 #[derive(Debug, thiserror::Error)]

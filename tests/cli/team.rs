@@ -632,3 +632,34 @@ fn review_reads_single_keys_from_a_terminal() {
         ]
     );
 }
+
+/// flowc is `publish = false`: a crate of the same name on crates.io is someone else's, so
+/// the workflow installs from flowc's repository, named by a workflow variable.
+#[test]
+fn init_workflow_installs_flowc_from_its_repository_not_by_crate_name() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let workflow = std::fs::read_to_string(scratch.path().join(".github/workflows/flowc.yml")).expect("workflow");
+    let installs: Vec<&str> = workflow.lines().filter(|line| line.contains("cargo install")).collect();
+    assert!(!installs.is_empty(), "{workflow}");
+    for line in installs {
+        assert!(line.contains("--git \"$FLOWC_GIT\""), "installs by name: {line}");
+    }
+    assert!(workflow.contains("FLOWC_GIT: ${{ vars.FLOWC_GIT }}"), "{workflow}");
+    assert!(!workflow.contains("FLOWC_INSTALL"), "{workflow}");
+}
+
+#[test]
+fn readme_says_how_to_install_flowc() {
+    let readme = std::fs::read_to_string(crate::support::repo().join("README.md")).expect("README");
+    assert!(readme.contains("cargo install --locked --path ."), "from a clone");
+    assert!(
+        readme.contains("cargo install --locked --git"),
+        "from the repository's URL"
+    );
+    assert!(!readme.contains("cargo install --locked flowc"), "never by crate name");
+    assert!(
+        !readme.contains("shared/"),
+        "the README cites public pages, not ../shared"
+    );
+}
