@@ -60,6 +60,17 @@ Examples:
   # Accept them all (scripts), and remove snapshots no template produces any more
   flowc test --accept --prune";
 
+const INIT_EXAMPLES: &str = "\
+Examples:
+  # A new repository in a new directory
+  flowc init flow-templates && cd flow-templates
+
+  # Here, in a new git repository (init refuses to replace any file, a README.md included)
+  mkdir flow-templates && cd flow-templates && git init && flowc init
+
+  # Then: set the Actions variable FLOWC_GIT to flowc's repository URL, edit, review, commit
+  $EDITOR templates/example.yaml && flowc test --review && git add . && git commit";
+
 const PREVIEW_EXAMPLES: &str = "\
 Examples:
   flowc preview templates/service-booking.yaml --out preview.html
@@ -120,6 +131,12 @@ enum CliCommand {
     Preview(PreviewArgs),
     /// Create a template repository: an example template, a fixture, their snapshots, a CI
     /// workflow and a README
+    ///
+    /// Writes templates/example.yaml, templates/example.fixtures.yaml, their snapshots under
+    /// templates/__snapshots__/, schemas/template.schema.json, .github/workflows/flowc.yml and
+    /// README.md. Refuses, writing nothing, when any of them exists or when a symbolic link lies
+    /// on the way to one of them.
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     ///
@@ -128,7 +145,9 @@ enum CliCommand {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. flowc man > ~/.local/share/man/man1/flowc.1
+    /// Print the manual page (roff): every command, option and example on one page
+    ///
+    /// For example: flowc man > ~/.local/share/man/man1/flowc.1 && man flowc
     Man,
 }
 
@@ -317,6 +336,67 @@ fn parse_assignment(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The manual: one page, so `flowc man > flowc.1` installs all of it. clap_mangen renders a
+/// page per command; each subcommand's page becomes a section (`FLOWC RENDER`) of the main one,
+/// its own sections demoted to subsections, in place of the list of `flowc-render(1)` pages
+/// that would not exist.
+fn manual() -> Vec<u8> {
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let main = clap_mangen::Man::new(cli.clone());
+    let mut page = Vec::new();
+    // Rendering into memory cannot fail.
+    let _ = main.render_title(&mut page);
+    let mut head = Vec::new();
+    let _ = main.render_name_section(&mut head);
+    let _ = main.render_synopsis_section(&mut head);
+    let _ = main.render_description_section(&mut head);
+    let _ = main.render_options_section(&mut head);
+    page.extend_from_slice(without_preamble(&head).as_bytes());
+    for sub in cli.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        let name = format!("FLOWC {}", sub.get_name().to_uppercase());
+        page.extend_from_slice(format!(".SH \"{name}\"\n").as_bytes());
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut section = Vec::new();
+        let _ = man.render_synopsis_section(&mut section);
+        let _ = man.render_description_section(&mut section);
+        let _ = man.render_options_section(&mut section);
+        if sub.get_after_help().is_some() || sub.get_after_long_help().is_some() {
+            let _ = man.render_extra_section(&mut section);
+        }
+        let mut section = without_preamble(&section)
+            .replace(".SH ", ".SS ")
+            // The examples keep their lines and indentation.
+            .replace(".SS EXTRA\nExamples:\n", ".SS EXAMPLES\n.nf\n");
+        if section.contains(".SS EXAMPLES\n.nf\n") {
+            section.push_str(".fi\n");
+        }
+        page.extend_from_slice(section.as_bytes());
+    }
+    let mut exit = Vec::new();
+    let _ = main.render_extra_section(&mut exit);
+    page.extend_from_slice(
+        without_preamble(&exit)
+            .replace(".SH EXTRA", ".SH \"EXIT STATUS\"")
+            .as_bytes(),
+    );
+    let mut version = Vec::new();
+    let _ = main.render_version_section(&mut version);
+    page.extend_from_slice(without_preamble(&version).as_bytes());
+    page
+}
+
+/// A rendered piece of the page without the two lines of set-up roff each piece starts with:
+/// the page needs them once. Control lines (`.SH`) stay at the start of a line, and text lines
+/// that start with a dot are escaped by roff (`\&.`), so line-wise edits are safe.
+fn without_preamble(roff: &[u8]) -> String {
+    String::from_utf8_lossy(roff)
+        .lines()
+        .filter(|line| !line.starts_with(".ie \\n(.g .ds Aq") && !line.starts_with(".el .ds Aq"))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 impl Cli {
     pub fn into_command(self) -> Command {
         match self.command {
@@ -374,12 +454,7 @@ impl Cli {
                 clap_complete::generate(shell, &mut Cli::command(), "flowc", &mut script);
                 Command::Print(script)
             }
-            CliCommand::Man => {
-                let mut page = Vec::new();
-                // Rendering into memory cannot fail.
-                let _ = clap_mangen::Man::new(Cli::command()).render(&mut page);
-                Command::Print(page)
-            }
+            CliCommand::Man => Command::Print(manual()),
             CliCommand::Check(args) => Command::Check(CheckOptions {
                 paths: args.paths,
                 data: args.data,

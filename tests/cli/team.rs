@@ -663,3 +663,52 @@ fn readme_says_how_to_install_flowc() {
         "the README cites public pages, not ../shared"
     );
 }
+
+/// One page documents everything: a section for each subcommand with its synopsis, its long
+/// description, every option and argument, and its examples.
+#[test]
+fn man_page_documents_every_subcommand_and_option() {
+    use clap::CommandFactory;
+    let page = run(flowc().arg("man")).stdout;
+    let cli = flowc::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        let name = sub.get_name();
+        let heading = format!(".SH \"FLOWC {}\"", name.to_uppercase());
+        let start = page
+            .find(&heading)
+            .unwrap_or_else(|| panic!("no section `{heading}`:\n{page}"));
+        let section = &page[start + heading.len()..];
+        let section = &section[..section.find("\n.SH ").unwrap_or(section.len())];
+        assert!(
+            section.contains(&format!("flowc {name}")),
+            "{name}: synopsis\n{section}"
+        );
+        for arg in sub.get_arguments() {
+            let shown = match arg.get_long() {
+                Some(long) => format!("\\-\\-{}", long.replace('-', "\\-")),
+                None => arg
+                    .get_value_names()
+                    .map_or_else(|| arg.get_id().to_string(), |names| names.join(" ")),
+            };
+            assert!(
+                section.contains(&shown),
+                "{name}: `{shown}` is not documented\n{section}"
+            );
+        }
+        if sub.get_after_help().is_some() {
+            assert!(section.contains(".SS EXAMPLES\n"), "{name}: examples\n{section}");
+        }
+    }
+}
+
+#[test]
+fn init_help_has_examples() {
+    let outcome = run(flowc().args(["init", "--help"]));
+    assert_eq!(outcome.code, 0);
+    assert!(outcome.stdout.contains("Examples:"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("flowc init flow-templates"),
+        "{}",
+        outcome.stdout
+    );
+}
