@@ -73,9 +73,17 @@ Examples:
 
 const PREVIEW_EXAMPLES: &str = "\
 Examples:
-  flowc preview templates/service-booking.yaml --out preview.html
-  flowc preview templates/service-booking.yaml --var name='Zoë Ørsted' --out preview.html
-  flowc preview templates/service-booking.yaml --data contacts.csv --row 7 --out row7.html";
+  # Writes service-booking.preview.html in the working directory, and says so
+  flowc preview templates/service-booking.yaml
+
+  # Other values, another file
+  flowc preview templates/service-booking.yaml --var name='Zoë Ørsted' --out zoe.html
+
+  # Row 7 of a contacts file (CSV: the header is row 1)
+  flowc preview templates/service-booking.yaml --data contacts.csv --row 7 --out row7.html
+
+  # To standard output, for another program
+  flowc preview templates/service-booking.yaml --out - | wc -c";
 
 /// The version, with the version of the embedded rules.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
@@ -184,7 +192,8 @@ struct PreviewArgs {
     /// The row to preview, numbered as in error messages (CSV: the header is row 1)
     #[arg(long, value_name = "N", requires = "data")]
     row: Option<u64>,
-    /// Write the page here instead of standard output
+    /// Write the page here (`-`: standard output) [default: NAME.preview.html in the working
+    /// directory, for templates/NAME.yaml]. The template and the data file are never overwritten
     #[arg(long, value_name = "FILE.html")]
     out: Option<PathBuf>,
 }
