@@ -198,7 +198,7 @@ pub fn render(template: &Path, case: &str, body: &str) -> String {
 
 /// Writes a pending snapshot. The file is removed and created anew, never opened in place: a
 /// link planted at its path (a pull request can add one) is replaced, not written through.
-pub fn write_pending(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_pending(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -247,7 +247,7 @@ pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
 
 /// The JSON pointer of the first place where `new` differs from `old`, in `new`'s order; the
 /// pointer of the object or list itself when something was only removed from it.
-pub fn first_difference(old: &Value, new: &Value) -> Option<String> {
+pub(crate) fn first_difference(old: &Value, new: &Value) -> Option<String> {
     if old == new {
         return None;
     }

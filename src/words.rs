@@ -15,6 +15,6 @@ pub fn kind(value: &Value) -> &'static str {
 }
 
 /// A count and its noun: "1 failure", "3 failures".
-pub fn count(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
