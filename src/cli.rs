@@ -53,17 +53,37 @@ Examples:
   # Compare every template's bodies with templates/__snapshots__/ (what CI runs)
   flowc test
 
-  # Walk through new and changed bodies: accept, reject or skip each
+  # Walk through new and changed bodies, one key each (no Enter): a accept, r reject, s skip,
+  # A accept all the rest, q quit
   flowc test --review
 
   # Accept them all (scripts), and remove snapshots no template produces any more
   flowc test --accept --prune";
 
+const INIT_EXAMPLES: &str = "\
+Examples:
+  # A new repository in a new directory
+  flowc init flow-templates && cd flow-templates
+
+  # Here, in a new git repository (init refuses to replace any file, a README.md included)
+  mkdir flow-templates && cd flow-templates && git init && flowc init
+
+  # Then: set the Actions variable FLOWC_GIT to flowc's repository URL, edit, review, commit
+  $EDITOR templates/example.yaml && flowc test --review && git add . && git commit";
+
 const PREVIEW_EXAMPLES: &str = "\
 Examples:
-  flowc preview templates/service-booking.yaml --out preview.html
-  flowc preview templates/service-booking.yaml --var name='Zoë Ørsted' --out preview.html
-  flowc preview templates/service-booking.yaml --data contacts.csv --row 7 --out row7.html";
+  # Writes service-booking.preview.html in the working directory, and says so
+  flowc preview templates/service-booking.yaml
+
+  # Other values, another file
+  flowc preview templates/service-booking.yaml --var name='Zoë Ørsted' --out zoe.html
+
+  # Row 7 of a contacts file (CSV: the header is row 1)
+  flowc preview templates/service-booking.yaml --data contacts.csv --row 7 --out row7.html
+
+  # To standard output, for another program
+  flowc preview templates/service-booking.yaml --out - | wc -c";
 
 /// The version, with the version of the embedded rules.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
@@ -119,6 +139,12 @@ enum CliCommand {
     Preview(PreviewArgs),
     /// Create a template repository: an example template, a fixture, their snapshots, a CI
     /// workflow and a README
+    ///
+    /// Writes templates/example.yaml, templates/example.fixtures.yaml, their snapshots under
+    /// templates/__snapshots__/, schemas/template.schema.json, .github/workflows/flowc.yml and
+    /// README.md. Refuses, writing nothing, when any of them exists or when a symbolic link lies
+    /// on the way to one of them.
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     ///
@@ -127,7 +153,9 @@ enum CliCommand {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. flowc man > ~/.local/share/man/man1/flowc.1
+    /// Print the manual page (roff): every command, option and example on one page
+    ///
+    /// For example: flowc man > ~/.local/share/man/man1/flowc.1 && man flowc
     Man,
 }
 
@@ -136,7 +164,8 @@ struct TestArgs {
     /// Template files or directories to search for *.yaml / *.yml
     #[arg(default_value = "templates")]
     paths: Vec<PathBuf>,
-    /// Walk through the pending snapshots, showing each diff, and accept, reject or skip
+    /// Walk through the pending snapshots, showing each diff; answer each with one key: a accept,
+    /// r reject, s skip, A accept all the rest, q quit (from a pipe: the same keys, whitespace ignored)
     #[arg(long, conflicts_with = "accept")]
     review: bool,
     /// Accept every new and changed snapshot
@@ -163,7 +192,8 @@ struct PreviewArgs {
     /// The row to preview, numbered as in error messages (CSV: the header is row 1)
     #[arg(long, value_name = "N", requires = "data")]
     row: Option<u64>,
-    /// Write the page here instead of standard output
+    /// Write the page here (`-`: standard output) [default: NAME.preview.html in the working
+    /// directory, for templates/NAME.yaml]. The template and the data file are never overwritten
     #[arg(long, value_name = "FILE.html")]
     out: Option<PathBuf>,
 }
@@ -321,6 +351,67 @@ fn parse_assignment(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The manual: one page, so `flowc man > flowc.1` installs all of it. clap_mangen renders a
+/// page per command; each subcommand's page becomes a section (`FLOWC RENDER`) of the main one,
+/// its own sections demoted to subsections, in place of the list of `flowc-render(1)` pages
+/// that would not exist.
+fn manual() -> Vec<u8> {
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let main = clap_mangen::Man::new(cli.clone());
+    let mut page = Vec::new();
+    // Rendering into memory cannot fail.
+    let _ = main.render_title(&mut page);
+    let mut head = Vec::new();
+    let _ = main.render_name_section(&mut head);
+    let _ = main.render_synopsis_section(&mut head);
+    let _ = main.render_description_section(&mut head);
+    let _ = main.render_options_section(&mut head);
+    page.extend_from_slice(without_preamble(&head).as_bytes());
+    for sub in cli.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        let name = format!("FLOWC {}", sub.get_name().to_uppercase());
+        page.extend_from_slice(format!(".SH \"{name}\"\n").as_bytes());
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut section = Vec::new();
+        let _ = man.render_synopsis_section(&mut section);
+        let _ = man.render_description_section(&mut section);
+        let _ = man.render_options_section(&mut section);
+        if sub.get_after_help().is_some() || sub.get_after_long_help().is_some() {
+            let _ = man.render_extra_section(&mut section);
+        }
+        let mut section = without_preamble(&section)
+            .replace(".SH ", ".SS ")
+            // The examples keep their lines and indentation.
+            .replace(".SS EXTRA\nExamples:\n", ".SS EXAMPLES\n.nf\n");
+        if section.contains(".SS EXAMPLES\n.nf\n") {
+            section.push_str(".fi\n");
+        }
+        page.extend_from_slice(section.as_bytes());
+    }
+    let mut exit = Vec::new();
+    let _ = main.render_extra_section(&mut exit);
+    page.extend_from_slice(
+        without_preamble(&exit)
+            .replace(".SH EXTRA", ".SH \"EXIT STATUS\"")
+            .as_bytes(),
+    );
+    let mut version = Vec::new();
+    let _ = main.render_version_section(&mut version);
+    page.extend_from_slice(without_preamble(&version).as_bytes());
+    page
+}
+
+/// A rendered piece of the page without the two lines of set-up roff each piece starts with:
+/// the page needs them once. Control lines (`.SH`) stay at the start of a line, and text lines
+/// that start with a dot are escaped by roff (`\&.`), so line-wise edits are safe.
+fn without_preamble(roff: &[u8]) -> String {
+    String::from_utf8_lossy(roff)
+        .lines()
+        .filter(|line| !line.starts_with(".ie \\n(.g .ds Aq") && !line.starts_with(".el .ds Aq"))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 impl Cli {
     pub fn into_command(self) -> Command {
         match self.command {
@@ -379,12 +470,7 @@ impl Cli {
                 clap_complete::generate(shell, &mut Cli::command(), "flowc", &mut script);
                 Command::Print(script)
             }
-            CliCommand::Man => {
-                let mut page = Vec::new();
-                // Rendering into memory cannot fail.
-                let _ = clap_mangen::Man::new(Cli::command()).render(&mut page);
-                Command::Print(page)
-            }
+            CliCommand::Man => Command::Print(manual()),
             CliCommand::Check(args) => Command::Check(CheckOptions {
                 paths: args.paths,
                 data: args.data,

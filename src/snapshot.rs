@@ -8,11 +8,16 @@
 //!
 //! ```text
 //! ---
-//! source: templates/service-booking.yaml
+//! source: service-booking.yaml
 //! expression: example
 //! ---
 //! { ...the pretty JSON body... }
 //! ```
+//!
+//! `source` is the template's path relative to its own directory (the parent of
+//! `__snapshots__`), never the path it was named by: `flowc test` run from the repository root,
+//! from `templates/` or with an absolute path, and `flowc init DIR`, write the same bytes, so a
+//! snapshot changes in a pull request only when its body does.
 
 use std::path::{Path, PathBuf};
 
@@ -183,9 +188,30 @@ fn is_case_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The text of a snapshot file for a body.
-pub fn render(source: &str, case: &str, body: &str) -> String {
+/// The text of a snapshot file for a body of a template's case.
+pub fn render(template: &Path, case: &str, body: &str) -> String {
+    let source = template
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
     format!("---\nsource: {source}\nexpression: {case}\n---\n{}\n", body.trim_end())
+}
+
+/// Writes a pending snapshot. The file is removed and created anew, never opened in place: a
+/// link planted at its path (a pull request can add one) is replaced, not written through.
+pub(crate) fn write_pending(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// The body stored in a snapshot file.
@@ -219,17 +245,57 @@ pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
     Ok(Some(rest[end + 5..].trim_end().to_owned()))
 }
 
-/// Snapshot files in a directory whose case no longer exists (`keep` holds the live ones).
-pub fn orphans(directory: &Path, keep: &[PathBuf]) -> Vec<PathBuf> {
+/// The JSON pointer of the first place where `new` differs from `old`, in `new`'s order; the
+/// pointer of the object or list itself when something was only removed from it.
+pub(crate) fn first_difference(old: &Value, new: &Value) -> Option<String> {
+    if old == new {
+        return None;
+    }
+    let child = |key: &str, pointer: String| format!("/{}{pointer}", key.replace('~', "~0").replace('/', "~1"));
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => Some(
+            new.iter()
+                .find_map(|(key, value)| match old.get(key) {
+                    Some(before) => first_difference(before, value).map(|pointer| child(key, pointer)),
+                    None => Some(child(key, String::new())),
+                })
+                .unwrap_or_default(),
+        ),
+        (Value::Array(old), Value::Array(new)) => Some(
+            new.iter()
+                .enumerate()
+                .find_map(|(index, value)| match old.get(index) {
+                    Some(before) => first_difference(before, value).map(|pointer| child(&index.to_string(), pointer)),
+                    None => Some(child(&index.to_string(), String::new())),
+                })
+                .unwrap_or_default(),
+        ),
+        _ => Some(String::new()),
+    }
+}
+
+/// Snapshot files in a directory that no case produces any more: not in `live` (the files of
+/// the cases of every template that loaded), and not of a template in `unloaded` (one that, or
+/// whose fixtures, could not be read: its cases are unknown, so none of its snapshots is an
+/// orphan; a typo must not make a reviewed snapshot look deletable).
+pub fn orphans(directory: &Path, live: &[PathBuf], unloaded: &[PathBuf]) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(directory) else {
         return Vec::new();
     };
+    let unloaded_stems: Vec<String> = unloaded
+        .iter()
+        .filter(|template| self::directory(template) == directory)
+        .map(|template| file_stem(template))
+        .collect();
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            (name.ends_with(".snap") || name.ends_with(".snap.new")) && !keep.contains(path)
+            let is_snapshot = name.ends_with(".snap") || name.ends_with(".snap.new");
+            // Case names have no `@`; a template's stem may.
+            let stem = name.rsplit_once('@').map_or(name, |(stem, _)| stem);
+            is_snapshot && !live.contains(path) && !unloaded_stems.iter().any(|unloaded| unloaded == stem)
         })
         .collect();
     found.sort();
@@ -244,7 +310,16 @@ mod tests {
     fn snapshot_files_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t@example.snap");
-        std::fs::write(&path, render("templates/t.yaml", "example", "{\n  \"a\": 1\n}\n")).expect("write");
+        let text = render(
+            Path::new("/somewhere/templates/t.yaml"),
+            "example",
+            "{\n  \"a\": 1\n}\n",
+        );
+        assert!(
+            text.starts_with("---\nsource: t.yaml\nexpression: example\n---\n"),
+            "{text}"
+        );
+        std::fs::write(&path, text).expect("write");
         assert_eq!(read(&path).expect("valid").as_deref(), Some("{\n  \"a\": 1\n}"));
         std::fs::write(&path, "garbage").expect("write");
         assert!(matches!(
@@ -252,6 +327,18 @@ mod tests {
             Err(SnapshotError::Corrupt { .. })
         ));
         assert!(read(&dir.path().join("missing.snap")).expect("absent").is_none());
+    }
+
+    #[test]
+    fn first_difference_is_a_pointer_into_the_new_body() {
+        let old = serde_json::json!({"a": {"b": [1, 2], "c": "x"}, "d": 1});
+        assert_eq!(first_difference(&old, &old), None);
+        let new = serde_json::json!({"a": {"b": [1, 3], "c": "y"}, "d": 1});
+        assert_eq!(first_difference(&old, &new).as_deref(), Some("/a/b/1"));
+        let new = serde_json::json!({"a": {"b": [1, 2]}, "d": 1});
+        assert_eq!(first_difference(&old, &new).as_deref(), Some("/a"), "a removed key");
+        let new = serde_json::json!({"a": {"b": [1, 2], "c": "x", "e/f": 0}, "d": 1});
+        assert_eq!(first_difference(&old, &new).as_deref(), Some("/a/e~1f"));
     }
 
     #[test]

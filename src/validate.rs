@@ -379,6 +379,56 @@ mod tests {
         assert!(violations[0].message.contains("emoji"));
     }
 
+    fn cta_violations(cta: &str) -> Vec<Violation> {
+        let mut body = valid_body();
+        body["messaging_object"]["interactive"]["action"]["parameters"]["flow_cta"] = json!(cta);
+        BodyValidator::new().validate(&body)
+    }
+
+    /// Every kind of RGI emoji sequence: keycaps (digit, `#` and `*` bases are not
+    /// pictographic), presentation sequences, flags of regional indicators, tag-sequence flags,
+    /// skin-tone modifiers, ZWJ sequences.
+    #[test]
+    fn every_kind_of_emoji_sequence_in_cta_is_refused() {
+        for cta in [
+            "Step 1\u{FE0F}\u{20E3}",                                                // 1️⃣ keycap
+            "Call #\u{FE0F}\u{20E3}",                                                // #️⃣ keycap
+            "Press *\u{FE0F}\u{20E3}",                                               // *️⃣ keycap
+            "Press 1\u{20E3}",                                                       // a keycap without its FE0F
+            "Book \u{A9}\u{FE0F}",                                                   // ©️
+            "Book \u{263A}\u{FE0F}",                                                 // ☺️
+            "Book \u{263A}\u{FE0E}",    // ☺︎ (text presentation: still a pictograph)
+            "Visit \u{1F1EE}\u{1F1F3}", // 🇮🇳
+            "Visit \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}", // England
+            "Wave \u{1F44B}\u{1F3FD}",  // 👋🏽
+            "Team \u{1F468}\u{200D}\u{1F4BB}", // 👨‍💻
+            "A\u{FE0F}",                // a stray variation selector
+            "Tone \u{1F3FD}",           // a lone skin tone
+            "Tag \u{E0041}",            // a lone tag character
+        ] {
+            let violations = cta_violations(cta);
+            assert_eq!(violations.len(), 1, "{cta:?}: {violations:?}");
+            assert!(violations[0].message.contains("emoji"), "{cta:?}");
+        }
+    }
+
+    /// A bare © (no FE0F) is Extended_Pictographic, and several platforms draw it as an emoji:
+    /// it is refused too (stricter wins); "(c)" passes, as do letters, digits, `#`, `*` and
+    /// punctuation on their own.
+    #[test]
+    fn bare_copyright_is_refused_and_plain_text_passes() {
+        assert_eq!(cta_violations("Book \u{A9} 2026").len(), 1);
+        for cta in [
+            "Book (c) 2026",
+            "Step 1 #2 *3",
+            "Zoë Ørsted: 50% off!",
+            "予約する",
+            "Réserver →",
+        ] {
+            assert_eq!(cta_violations(cta), Vec::new(), "{cta:?}");
+        }
+    }
+
     #[test]
     fn payload_with_data_exchange_points_at_the_payload() {
         let mut body = valid_body();

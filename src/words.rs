@@ -21,3 +21,8 @@ pub fn signal_name(signal: crate::send::Signal) -> &'static str {
         crate::send::Signal::Terminate => "SIGTERM",
     }
 }
+
+/// A count and its noun: "1 failure", "3 failures".
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -1,5 +1,14 @@
 //! `flowc init`: a template repository a team can start from.
+//!
+//! The target may be a directory someone else prepared (a shared checkout, a CI workspace), so
+//! init never writes through a symbolic link and never replaces a file: a planted
+//! `templates -> /elsewhere` would put files outside the target, and a dangling
+//! `README.md -> ~/.profile` would create the file it points at. Every path init writes is
+//! checked component by component before anything is written, and files are created with
+//! create-new semantics, which refuse an existing entry (a link included) instead of following it.
 
+use std::fs::OpenOptions;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::{test, ExitStatus};
@@ -15,21 +24,32 @@ const TEMPLATE_SCHEMA: &str = include_str!("../../schemas/template.schema.json")
 
 const WORKFLOW: &str = r#"# Checks every template and compares its bodies with the reviewed snapshots; findings appear
 # as annotations on the pull request's lines.
+#
+# flowc is not published on crates.io (a crate named `flowc` there would be someone else's), so it
+# is installed from its git repository: set the repository or organisation variable FLOWC_GIT to
+# that repository's URL (Settings > Secrets and variables > Actions > Variables), and FLOWC_REV to
+# a tag or commit to pin the version (recommended: the check then changes only when you say so).
 name: flowc
 on:
   pull_request:
   push:
     branches: [main]
+env:
+  FLOWC_GIT: ${{ vars.FLOWC_GIT }}
+  FLOWC_REV: ${{ vars.FLOWC_REV }}
 jobs:
   templates:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
       - uses: dtolnay/rust-toolchain@stable
-      # Set the repository variable FLOWC_INSTALL to how your organisation installs flowc
-      # (for example `cargo install --locked --git <your flowc repository> flowc`).
       - name: Install flowc
-        run: ${{ vars.FLOWC_INSTALL || 'cargo install --locked flowc' }}
+        run: |
+          if [ -z "$FLOWC_GIT" ]; then
+            echo "::error::set the Actions variable FLOWC_GIT to the URL of the flowc git repository"
+            exit 1
+          fi
+          cargo install --locked --git "$FLOWC_GIT" ${FLOWC_REV:+--rev "$FLOWC_REV"}
       - name: Check templates
         run: flowc check --format github
       - name: Compare snapshots
@@ -39,7 +59,36 @@ jobs:
 const README: &str = "# WhatsApp Flow message templates\n\
 Templates live in `templates/`; `flowc check` validates them and `flowc test` compares their bodies with `templates/__snapshots__/`.\n\
 After changing a template, run `flowc test --review` and commit the accepted snapshots with the template.\n\
-Preview a message with `flowc preview templates/example.yaml --out preview.html`; CI annotates pull requests (`.github/workflows/flowc.yml`).\n";
+Preview a message with `flowc preview templates/example.yaml` (writes `example.preview.html`); CI (`.github/workflows/flowc.yml`) annotates pull requests once the Actions variable `FLOWC_GIT` holds the flowc repository's URL.\n";
+
+/// Why init wrote nothing (or stopped): each variant names the path in the way.
+#[derive(Debug, thiserror::Error)]
+enum InitError {
+    #[error("refusing to write through the symbolic link `{}`", .link.display())]
+    Link { link: PathBuf },
+    #[error("refusing to overwrite {}", .paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Exists { paths: Vec<PathBuf> },
+    #[error("cannot write {}: {source}", .path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl InitError {
+    fn help(&self) -> Option<&'static str> {
+        match self {
+            InitError::Link { .. } => Some(
+                "init writes templates/, schemas/, .github/workflows/ and README.md and follows no links: \
+                 remove the link, or name a new directory: flowc init DIR",
+            ),
+            InitError::Exists { .. } => {
+                Some("run `flowc init` in an empty directory, or name a new one: flowc init DIR")
+            }
+            InitError::Io { .. } => None,
+        }
+    }
+}
+
+/// Where the snapshots of the example go; `test --accept` writes them after the files below.
+const SNAPSHOTS: &str = "templates/__snapshots__";
 
 pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
     let dir = &options.dir;
@@ -47,32 +96,23 @@ pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
         "# yaml-language-server: $schema=../schemas/template.schema.json",
         "# yaml-language-server: $schema=../schemas/template.schema.json\n# Start from this one: rename it, edit it, then run `flowc test --review`.",
     );
-    let files: Vec<(PathBuf, &str)> = vec![
-        (dir.join("templates/example.yaml"), template.as_str()),
-        (dir.join("templates/example.fixtures.yaml"), FIXTURES),
-        (dir.join("schemas/template.schema.json"), TEMPLATE_SCHEMA),
-        (dir.join(".github/workflows/flowc.yml"), WORKFLOW),
-        (dir.join("README.md"), README),
+    let files: [(&str, &str); 5] = [
+        ("templates/example.yaml", template.as_str()),
+        ("templates/example.fixtures.yaml", FIXTURES),
+        ("schemas/template.schema.json", TEMPLATE_SCHEMA),
+        (".github/workflows/flowc.yml", WORKFLOW),
+        ("README.md", README),
     ];
-    let existing: Vec<String> = files
-        .iter()
-        .filter(|(path, _)| path.exists())
-        .map(|(path, _)| path.display().to_string())
-        .collect();
-    if !existing.is_empty() {
-        printer.print(
-            &Finding::error(format!("refusing to overwrite {}", existing.join(", "))).with_help(Some(
-                "run `flowc init` in an empty directory, or name a new one: flowc init DIR",
-            )),
-        );
+    let written = preflight(dir, files.iter().map(|(path, _)| *path)).and_then(|()| {
+        files.iter().try_for_each(|(relative, contents)| {
+            let path = create(dir, Path::new(relative), contents)?;
+            printer.note(&format!("created {}", path.display()));
+            Ok(())
+        })
+    });
+    if let Err(error) = written {
+        printer.print(&Finding::error(error.to_string()).with_help(error.help()));
         return ExitStatus::Usage;
-    }
-    for (path, contents) in &files {
-        if let Err(error) = write(path, contents) {
-            printer.print(&Finding::error(format!("cannot write {}: {error}", path.display())));
-            return ExitStatus::Usage;
-        }
-        printer.note(&format!("created {}", path.display()));
     }
     // The snapshots are made by the same code that checks them.
     let accepted = test::run(
@@ -95,9 +135,100 @@ pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
     ExitStatus::Ok
 }
 
-fn write(path: &Path, contents: &str) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+/// Refuses, before anything is written, a link on any path init writes (the snapshot
+/// directory included) and any file it would replace. `dir` itself is the user's choice and
+/// may be a link (macOS's `/tmp` is one).
+fn preflight<'a>(dir: &Path, files: impl Iterator<Item = &'a str>) -> Result<(), InitError> {
+    let files: Vec<&str> = files.collect();
+    for relative in files.iter().copied().chain([SNAPSHOTS]) {
+        if let Some(link) = first_link(dir, Path::new(relative))? {
+            return Err(InitError::Link { link });
+        }
     }
-    std::fs::write(path, contents)
+    let mut existing: Vec<PathBuf> = files
+        .iter()
+        .map(|relative| dir.join(relative))
+        .filter(|path| std::fs::symlink_metadata(path).is_ok())
+        .collect();
+    // Snapshots of an earlier example would be compared with, or replaced by, the new ones.
+    let snapshots = dir.join(SNAPSHOTS);
+    if let Ok(entries) = std::fs::read_dir(&snapshots) {
+        let mut earlier: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("example@"))
+            .map(|entry| entry.path())
+            .collect();
+        earlier.sort();
+        existing.extend(earlier);
+    }
+    if existing.is_empty() {
+        Ok(())
+    } else {
+        Err(InitError::Exists { paths: existing })
+    }
+}
+
+/// The first symbolic link among `dir/relative` and its parents below `dir`.
+fn first_link(dir: &Path, relative: &Path) -> Result<Option<PathBuf>, InitError> {
+    let mut path = dir.to_path_buf();
+    for component in relative.components() {
+        path.push(component);
+        match std::fs::symlink_metadata(&path) {
+            Ok(metadata) if metadata.file_type().is_symlink() => return Ok(Some(path)),
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(InitError::Io { path, source }),
+        }
+    }
+    Ok(None)
+}
+
+/// Creates `dir/relative` and its missing parents below `dir`, following no link on the way:
+/// the pre-flight saw none, and this re-checks each step as it goes.
+fn create(dir: &Path, relative: &Path, contents: &str) -> Result<PathBuf, InitError> {
+    std::fs::create_dir_all(dir).map_err(|source| InitError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut path = dir.to_path_buf();
+    if let Some(parent) = relative.parent() {
+        for component in parent.components() {
+            path.push(component);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {}
+                Err(source) if source.kind() == io::ErrorKind::AlreadyExists => {
+                    let metadata = std::fs::symlink_metadata(&path).map_err(|source| InitError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    if metadata.file_type().is_symlink() {
+                        return Err(InitError::Link { link: path });
+                    }
+                    if !metadata.is_dir() {
+                        return Err(InitError::Io { path, source });
+                    }
+                }
+                Err(source) => return Err(InitError::Io { path, source }),
+            }
+        }
+    }
+    if let Some(name) = relative.file_name() {
+        path.push(name);
+    }
+    // create_new does not follow a link in the last component: it fails with AlreadyExists.
+    let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(file) => file,
+        Err(source) if source.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(match std::fs::symlink_metadata(&path) {
+                Ok(metadata) if metadata.file_type().is_symlink() => InitError::Link { link: path },
+                _ => InitError::Exists { paths: vec![path] },
+            })
+        }
+        Err(source) => return Err(InitError::Io { path, source }),
+    };
+    file.write_all(contents.as_bytes()).map_err(|source| InitError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }

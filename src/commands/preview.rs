@@ -1,7 +1,12 @@
 //! `flowc preview`: a self-contained HTML page of the message as WhatsApp draws it, with its
 //! JSON body, warnings and errors. A template that does not validate still gets its page.
+//!
+//! Without `--out` the page goes to `NAME.preview.html` in the working directory, not to
+//! standard output (a page of HTML on a terminal helps nobody) and not beside the template
+//! (the templates directory is reviewed and committed; a generated page does not belong there).
+//! `--out -` writes standard output. The page never replaces the template or the data file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -18,10 +23,54 @@ pub struct PreviewOptions {
     pub vars: Vec<(String, String)>,
     pub data: Option<PathBuf>,
     pub row: Option<u64>,
+    /// `None`: `NAME.preview.html` in the working directory; `-`: standard output.
     pub out: Option<PathBuf>,
 }
 
+/// Where the page goes.
+enum Target {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Target {
+    fn of(options: &PreviewOptions) -> Target {
+        match &options.out {
+            Some(path) if path.as_os_str() == "-" => Target::Stdout,
+            Some(path) => Target::File(path.clone()),
+            None => Target::File(PathBuf::from(format!(
+                "{}.preview.html",
+                crate::snapshot::file_stem(&options.template)
+            ))),
+        }
+    }
+}
+
+/// Whether two paths name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
+    let target = Target::of(options);
+    if let Target::File(path) = &target {
+        let inputs = std::iter::once(&options.template).chain(options.data.as_ref());
+        if let Some(input) = inputs.into_iter().find(|input| same_file(path, input)) {
+            printer.print(
+                &Finding::error(format!(
+                    "refusing to overwrite {}, an input of this preview, with the page",
+                    input.display()
+                ))
+                .with_help(Some(
+                    "name another file with --out FILE.html, or --out - for standard output",
+                )),
+            );
+            return ExitStatus::Usage;
+        }
+    }
     let title = options
         .template
         .file_name()
@@ -57,12 +106,13 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     }
     let notes: Vec<Note> = findings.iter().map(note).collect();
     let html = preview::page(&title, body.as_ref(), &notes);
-    let written = match &options.out {
-        Some(path) => std::fs::write(path, html)
+    let written = match &target {
+        Target::File(path) => std::fs::write(path, html)
             .map(|()| printer.note(&format!("wrote {}", path.display())))
             .map_err(|error| format!("cannot write {}: {error}", path.display())),
-        None => {
+        Target::Stdout => {
             use std::io::Write;
+            // A closed pipe (`| head`) is not worth an error.
             let _ = std::io::stdout().lock().write_all(html.as_bytes());
             Ok(())
         }

@@ -1,8 +1,10 @@
 //! `flowc test`: every template's examples and fixtures rendered and compared with their
 //! stored snapshots; new or changed bodies are written as pending files for review.
 
+mod review;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -25,6 +27,7 @@ pub struct TestOptions {
 struct Tally {
     passed: usize,
     accepted: usize,
+    rejected: usize,
     pending: usize,
     failed: usize,
 }
@@ -43,11 +46,14 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     };
     let mut tally = Tally::default();
     let mut live = Vec::new();
+    let mut unloaded = Vec::new();
     let mut directories = BTreeSet::new();
     for file in &files {
         directories.insert(snapshot::directory(file));
         let show_diffs = !options.accept && !options.review;
-        test_template(file, printer, show_diffs, &mut tally, &mut live);
+        if !test_template(file, printer, show_diffs, &mut tally, &mut live) {
+            unloaded.push(file.clone());
+        }
     }
     // Snapshots of templates not named in this run are not orphans: only a run over whole
     // directories can tell.
@@ -55,10 +61,22 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     let orphans: Vec<PathBuf> = directories
         .iter()
         .filter(|_| whole_directories)
-        .flat_map(|directory| snapshot::orphans(directory, &live))
+        .flat_map(|directory| snapshot::orphans(directory, &live, &unloaded))
         .collect();
+    // Pruning deletes reviewed work: only a run where everything loaded and passed can say
+    // what is no longer produced.
+    let prune = options.prune && tally.failed == 0;
+    if options.prune && !prune {
+        printer.print(
+            &Finding::error(format!(
+                "not pruning: {} above, and a failing template's snapshots cannot be told from orphans; no snapshot was removed",
+                crate::words::count(tally.failed, "failure", "failures")
+            ))
+            .with_help(Some("fix the failures above, then run `flowc test --prune` again")),
+        );
+    }
     for orphan in &orphans {
-        if options.prune {
+        if prune {
             match std::fs::remove_file(orphan) {
                 Ok(()) => printer.note(&format!("pruned {}", orphan.display())),
                 Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", orphan.display()))),
@@ -68,7 +86,11 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
                 "orphan snapshot {}: no template or fixture produces it",
                 orphan.display()
             ))
-            .with_help(Some("run `flowc test --prune` to remove it"));
+            .with_help(Some(if tally.failed == 0 {
+                "run `flowc test --prune` to remove it"
+            } else {
+                "once the failures above are fixed, `flowc test --prune` removes it"
+            }));
             finding.level = crate::diagnostic::Level::Warning;
             printer.print(&finding);
         }
@@ -78,10 +100,10 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         tally.accepted = pending.iter().filter(|path| accept(path, printer)).count();
         tally.pending = pending.len() - tally.accepted;
     } else if options.review && !pending.is_empty() {
-        let accepted = review(&pending, printer);
-        tally.accepted = accepted;
-        // A rejected change keeps its old snapshot, which still differs from the body.
-        tally.pending = pending.len() - accepted;
+        let reviewed = review::review(&pending, printer);
+        tally.accepted = reviewed.accepted;
+        tally.rejected = reviewed.rejected;
+        tally.pending = pending.len() - reviewed.accepted - reviewed.rejected;
     }
     let mut summary = format!(
         "{} passed, {} new or changed (pending review), {} failed",
@@ -90,6 +112,9 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     if tally.accepted > 0 {
         summary.push_str(&format!(", {} accepted", tally.accepted));
     }
+    if tally.rejected > 0 {
+        summary.push_str(&format!(", {} rejected", tally.rejected));
+    }
     match printer.format() {
         Format::Json => printer.note(&summary),
         Format::Human | Format::Github => super::stdout_line(&summary),
@@ -97,24 +122,27 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     if tally.pending > 0 && !options.review {
         printer.note("review with `flowc test --review`, or accept all with `flowc test --accept`");
     }
-    if tally.failed > 0 || tally.pending > 0 {
+    // A rejected change keeps its old snapshot, which still differs from the body.
+    if tally.failed > 0 || tally.pending > 0 || tally.rejected > 0 {
         ExitStatus::Invalid
     } else {
         ExitStatus::Ok
     }
 }
 
-fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut Tally, live: &mut Vec<PathBuf>) {
+/// Tests every case of a template; false if the template or its fixtures could not be loaded,
+/// so its cases are unknown.
+fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut Tally, live: &mut Vec<PathBuf>) -> bool {
     let Ok(compiler) = prepare(file, printer) else {
         tally.failed += 1;
-        return;
+        return false;
     };
     let cases = match snapshot::cases(compiler.template(), file) {
         Ok(cases) => cases,
         Err(error) => {
             printer.print(&snapshot_finding(&error));
             tally.failed += 1;
-            return;
+            return false;
         }
     };
     for case in cases {
@@ -127,6 +155,7 @@ fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut T
             CaseResult::Failed => tally.failed += 1,
         }
     }
+    true
 }
 
 enum CaseResult {
@@ -186,10 +215,8 @@ fn test_case(
             CaseResult::Passed
         }
         Ok(stored) => {
-            let text = snapshot::render(&file.display().to_string(), &case.name, &body);
-            if let Err(error) =
-                std::fs::create_dir_all(snapshot::directory(file)).and_then(|()| std::fs::write(&pending, text))
-            {
+            let text = snapshot::render(file, &case.name, &body);
+            if let Err(error) = snapshot::write_pending(&pending, &text) {
                 printer.print(&Finding::error(format!("cannot write {}: {error}", pending.display())));
                 return CaseResult::Failed;
             }
@@ -200,14 +227,25 @@ fn test_case(
                 case.name,
                 pending.display()
             ));
-            finding.help = Some(diff(stored.as_deref().unwrap_or(""), &body, false));
-            // Annotate the template, the file a reviewer changed.
+            finding.help = Some(format!(
+                "run `flowc test --review` (or `flowc test --accept`) and commit the snapshot with the template\n{}",
+                diff(stored.as_deref().unwrap_or(""), &body, false)
+            ));
+            // Annotate the template, the file a reviewer changed: at the field that changed,
+            // or its first line for a new case.
+            let changed = stored
+                .as_deref()
+                .and_then(|stored| serde_json::from_str::<Value>(stored).ok())
+                .and_then(|stored| snapshot::first_difference(&stored, &message.body));
             finding.source = Some(template.source.clone());
-            finding.span = Some(crate::yaml::Span {
-                offset: 0,
-                len: 0,
-                line: 1,
-                column: 1,
+            finding.span = Some(match changed {
+                Some(pointer) => template.span_at(&pointer),
+                None => crate::yaml::Span {
+                    offset: 0,
+                    len: 0,
+                    line: 1,
+                    column: 1,
+                },
             });
             match printer.format() {
                 Format::Human if show_diff => {
@@ -311,29 +349,4 @@ fn accept(pending: &Path, printer: &Printer) -> bool {
             false
         }
     }
-}
-
-/// Walks the pending snapshots, asking for each; returns how many were accepted.
-fn review(pending: &[PathBuf], printer: &Printer) -> usize {
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
-    let mut accepted = 0;
-    for (index, path) in pending.iter().enumerate() {
-        let target = accepted_path(path);
-        let old = snapshot::read(&target).ok().flatten().unwrap_or_default();
-        let new = snapshot::read(path).ok().flatten().unwrap_or_default();
-        eprintln!("\n[{}/{}] {}", index + 1, pending.len(), target.display());
-        eprint!("{}", diff(&old, &new, colour()));
-        eprint!("accept (a), reject (r), skip (s)? ");
-        let _ = std::io::stderr().flush();
-        match lines.next().and_then(Result::ok).as_deref().map(str::trim) {
-            Some("a" | "accept") if accept(path, printer) => accepted += 1,
-            Some("r" | "reject") => match std::fs::remove_file(path) {
-                Ok(()) => printer.note(&format!("rejected {}", path.display())),
-                Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", path.display()))),
-            },
-            _ => {}
-        }
-    }
-    accepted
 }

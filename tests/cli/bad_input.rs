@@ -382,6 +382,50 @@ fn emoji_in_flow_cta_is_refused() {
 }
 
 #[test]
+fn keycap_emoji_in_flow_cta_is_refused() {
+    // 1️⃣: a digit, U+FE0F and U+20E3; none of them is a pictograph.
+    let scratch = Scratch::new();
+    let path = scratch.template_with(&[("flow_cta: \"Book now\"", "flow_cta: \"Book 1\u{FE0F}\u{20E3}\"")]);
+    assert_invalid(&render(&path), &["must not contain emoji", "t.yaml:16:19"]);
+}
+
+#[test]
+fn emoji_sequences_from_data_rows_in_flow_cta_are_refused() {
+    // Rows take the per-row fast path, which checks the button label alone.
+    let scratch = Scratch::new();
+    let path = scratch.template_with(&[
+        (
+            "  ref: { example: \"R-1\" }\n",
+            "  ref: { example: \"R-1\" }\n  cta: { example: \"Book\" }\n",
+        ),
+        ("flow_cta: \"Book now\"", "flow_cta: \"{{cta}}\""),
+    ]);
+    let data = scratch.write(
+        "rows.csv",
+        "name,phone,ref,cta\n\
+         A,+14155550100,1,Book now\n\
+         B,+14155550101,2,Call #\u{FE0F}\u{20E3}\n\
+         C,+14155550102,3,Book \u{A9}\u{FE0F}\n\
+         D,+14155550103,4,Go \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}\n\
+         E,+14155550104,5,Go \u{1F1EC}\u{1F1E7}\n\
+         F,+14155550105,6,Hi \u{263A}\u{FE0F}\n",
+    );
+    let outcome = run(flowc().arg("render").arg(&path).arg("--data").arg(&data));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    let refs: Vec<_> = bodies(&outcome.stdout)
+        .iter()
+        .map(|b| b["extra_info"]["ref"].clone())
+        .collect();
+    assert_eq!(refs, ["1"], "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stderr.matches("must not contain emoji (Meta").count(),
+        5,
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
 fn missing_body_is_refused() {
     let scratch = Scratch::new();
     let path = scratch.template_with(&[("    body: { text: \"Your slot in {{city}} is ready.\" }\n", "")]);

@@ -26,7 +26,7 @@ fn the_page_of_every_shipped_template() {
         if path.to_string_lossy().ends_with(".fixtures.yaml") {
             return;
         }
-        let outcome = run(flowc().arg("preview").arg(path));
+        let outcome = run(flowc().arg("preview").arg(path).args(["--out", "-"]));
         assert_eq!(outcome.code, 0, "{}: {}", path.display(), outcome.stderr);
         assert!(
             !outcome.stdout.contains("http://") && !outcome.stdout.contains("https://"),
@@ -67,7 +67,7 @@ fn an_invalid_template_still_gets_its_page_with_the_errors() {
 fn a_template_that_cannot_render_gets_a_page_without_a_message() {
     let scratch = Scratch::new();
     let template = scratch.write("t.yaml", BASE_TEMPLATE.replace("\"Hi {{name}}\"", "\"Hi {{nmae}}\""));
-    let outcome = run(flowc().arg("preview").arg(&template));
+    let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
     assert_eq!(outcome.code, 1);
     assert!(
         outcome.stdout.contains("The message could not be rendered"),
@@ -81,7 +81,7 @@ fn a_template_that_cannot_render_gets_a_page_without_a_message() {
 fn warnings_are_shown() {
     let scratch = Scratch::new();
     let template = scratch.write("t.yaml", BASE_TEMPLATE.replace("wa_source: api", "wa_source: excel"));
-    let outcome = run(flowc().arg("preview").arg(&template));
+    let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(
         outcome.stdout.contains("<li class=\"warning\"><b>warning</b>"),
@@ -106,7 +106,7 @@ fn a_data_row_is_previewed_by_its_number() {
         .arg(&template)
         .arg("--data")
         .arg(&data)
-        .args(["--row", "3"]));
+        .args(["--row", "3", "--out", "-"]));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(
         outcome.stdout.contains("Hi <strong>Bold</strong> &amp; <em>it</em>"),
@@ -118,7 +118,7 @@ fn a_data_row_is_previewed_by_its_number() {
         .arg(&template)
         .arg("--data")
         .arg(&data)
-        .args(["--row", "9"]));
+        .args(["--row", "9", "--out", "-"]));
     assert_eq!(outcome.code, 2);
     assert!(outcome.stderr.contains("there is no row 9"), "{}", outcome.stderr);
 }
@@ -222,4 +222,60 @@ fn headless_chromium_draws_every_shipped_template() {
             "{name}: bubble {bubble} px wide, expected about 336"
         );
     }
+}
+
+#[test]
+fn without_out_the_page_is_written_to_name_preview_html_in_the_working_directory() {
+    let scratch = Scratch::new();
+    scratch.write("templates/t.yaml", BASE_TEMPLATE);
+    let outcome = run(flowc()
+        .current_dir(scratch.path())
+        .args(["preview", "templates/t.yaml"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "", "no HTML on the terminal");
+    assert!(outcome.stderr.contains("wrote t.preview.html"), "{}", outcome.stderr);
+    let page = std::fs::read_to_string(scratch.path().join("t.preview.html")).expect("the page");
+    assert!(
+        page.starts_with("<!DOCTYPE html>") || page.starts_with("<!doctype html>"),
+        "{page}"
+    );
+    assert!(
+        !scratch.path().join("templates/t.preview.html").exists(),
+        "not beside the template"
+    );
+}
+
+#[test]
+fn out_dash_writes_the_page_to_stdout() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let outcome = run(flowc()
+        .current_dir(scratch.path())
+        .arg("preview")
+        .arg(&template)
+        .args(["--out", "-"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains("</html>"), "{}", outcome.stdout);
+    assert!(!scratch.path().join("t.preview.html").exists());
+}
+
+#[test]
+fn preview_never_overwrites_an_input() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write("rows.csv", "name,phone,ref\nFirst,+14155550100,1\n");
+    for (out, extra) in [(&template, false), (&data, true)] {
+        let mut command = flowc();
+        command.current_dir(scratch.path()).arg("preview").arg(&template);
+        if extra {
+            command.arg("--data").arg(&data).args(["--row", "2"]);
+        }
+        let outcome = run(command.arg("--out").arg(out));
+        assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+        assert!(outcome.stderr.contains("refusing to overwrite"), "{}", outcome.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(&template).expect("template"), BASE_TEMPLATE);
+    assert!(std::fs::read_to_string(&data)
+        .expect("data")
+        .starts_with("name,phone,ref"));
 }

@@ -143,7 +143,8 @@ fn github_format_annotates_the_changed_template() {
         outcome
             .stdout
             .lines()
-            .any(|line| line.starts_with("::error file=templates/example.yaml,line=1,col=1,title=flowc::templates/example.yaml case `example`: changed body")),
+            .any(|line| line.starts_with("::error file=templates/example.yaml,")
+                && line.contains(",title=flowc::templates/example.yaml case `example`: changed body")),
         "{}",
         outcome.stdout
     );
@@ -284,4 +285,430 @@ fn testing_one_template_neither_reports_nor_prunes_the_others() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(!outcome.stderr.contains("orphan"), "{}", outcome.stderr);
     assert_eq!(snapshots(scratch.path()), ["a@example.snap", "b@example.snap"]);
+}
+
+/// A link planted in the target directory: init must neither write through it nor create its
+/// target, and must say which link is in the way.
+#[cfg(unix)]
+fn assert_init_refuses_the_link(scratch: &Scratch, link: &str, outside: &Path) {
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains(&format!(
+            "refusing to write through the symbolic link `{}`",
+            scratch.path().join(link).display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+    let written: Vec<_> = std::fs::read_dir(outside)
+        .expect("the outside directory")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    assert!(written.is_empty(), "nothing is written outside the target: {written:?}");
+    assert!(!scratch.path().join("schemas").exists(), "nothing is written at all");
+}
+
+#[cfg(unix)]
+#[test]
+fn init_refuses_a_symlinked_templates_directory() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::os::unix::fs::symlink(outside.path(), scratch.path().join("templates")).expect("link");
+    assert_init_refuses_the_link(&scratch, "templates", outside.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn init_does_not_create_the_target_of_a_dangling_link() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::os::unix::fs::symlink(outside.path().join("planted"), scratch.path().join("README.md")).expect("link");
+    assert_init_refuses_the_link(&scratch, "README.md", outside.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn init_refuses_a_symlinked_snapshot_directory() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::fs::create_dir_all(scratch.path().join("templates")).expect("dir");
+    std::os::unix::fs::symlink(outside.path(), scratch.path().join("templates/__snapshots__")).expect("link");
+    assert_init_refuses_the_link(&scratch, "templates/__snapshots__", outside.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn test_replaces_a_planted_pending_link_instead_of_writing_through_it() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    std::fs::create_dir_all(scratch.path().join("templates/__snapshots__")).expect("dir");
+    let pending = scratch.path().join("templates/__snapshots__/a@example.snap.new");
+    std::os::unix::fs::symlink(outside.path().join("victim"), &pending).expect("link");
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        !outside.path().join("victim").exists(),
+        "the link's target is not created"
+    );
+    let metadata = std::fs::symlink_metadata(&pending).expect("the pending file");
+    assert!(
+        metadata.file_type().is_file(),
+        "the link is replaced by the pending snapshot"
+    );
+}
+
+/// A template with a fixture, its three snapshots accepted, then broken by `edit`: its
+/// snapshots are not orphans, and `--prune` refuses while it fails.
+fn assert_a_failing_template_keeps_its_snapshots(edit: impl FnOnce(&Scratch)) {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    scratch.write("templates/b.yaml", BASE_TEMPLATE);
+    scratch.write(
+        "templates/a.fixtures.yaml",
+        "- name: other-name\n  vars: { name: \"Ravi\" }\n",
+    );
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    // A real orphan beside them: --prune must not remove even that while a template fails.
+    scratch.write(
+        "templates/__snapshots__/gone@example.snap",
+        "---\nsource: gone.yaml\nexpression: example\n---\n{}\n",
+    );
+    let before = snapshots(scratch.path());
+    assert_eq!(before.len(), 4);
+    edit(&scratch);
+
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        !outcome.stderr.contains("orphan snapshot templates/__snapshots__/a@"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("orphan snapshot templates/__snapshots__/gone@example.snap"),
+        "{}",
+        outcome.stderr
+    );
+
+    let outcome = test_in(scratch.path(), &["--prune"]);
+    assert_ne!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("not pruning"), "{}", outcome.stderr);
+    assert_eq!(snapshots(scratch.path()), before, "nothing is deleted");
+}
+
+#[test]
+fn prune_keeps_the_snapshots_of_a_template_with_an_undeclared_variable() {
+    assert_a_failing_template_keeps_its_snapshots(|scratch| {
+        scratch.write(
+            "templates/a.yaml",
+            BASE_TEMPLATE.replace("\"Hi {{name}}\"", "\"Hi {{nmae}}\""),
+        );
+    });
+}
+
+#[test]
+fn prune_keeps_the_snapshots_of_a_template_with_a_bad_fixture() {
+    assert_a_failing_template_keeps_its_snapshots(|scratch| {
+        scratch.write(
+            "templates/a.fixtures.yaml",
+            "- name: other-name\n  vars: { nmae: \"Ravi\" }\n",
+        );
+    });
+}
+
+#[test]
+fn prune_keeps_the_snapshots_of_a_template_that_does_not_parse() {
+    assert_a_failing_template_keeps_its_snapshots(|scratch| {
+        scratch.write("templates/a.yaml", "vars: [unclosed\n");
+    });
+}
+
+fn snapshot_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    snapshots(dir)
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join("templates/__snapshots__").join(&name)).expect("snapshot");
+            (name, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn snapshots_are_the_same_bytes_from_any_directory() {
+    let scratch = Scratch::new();
+    scratch.write("templates/a.yaml", BASE_TEMPLATE);
+    scratch.write(
+        "templates/a.fixtures.yaml",
+        "- name: other\n  vars: { name: \"Ravi\" }\n",
+    );
+    let snapshot_dir = scratch.path().join("templates/__snapshots__");
+
+    // From the repository root, with a relative path.
+    assert_eq!(test_in(scratch.path(), &["--accept"]).code, 0);
+    let from_root = snapshot_bytes(scratch.path());
+    assert_eq!(from_root.len(), 2);
+    assert!(
+        String::from_utf8_lossy(&from_root[0].1).starts_with("---\nsource: a.yaml\nexpression: example\n---\n"),
+        "{}",
+        String::from_utf8_lossy(&from_root[0].1)
+    );
+
+    // From the templates directory, and from elsewhere with an absolute path.
+    for (cwd, path) in [
+        (scratch.path().join("templates"), ".".into()),
+        (std::env::temp_dir(), scratch.path().join("templates")),
+    ] {
+        std::fs::remove_dir_all(&snapshot_dir).expect("remove the snapshots");
+        let outcome = run(flowc().current_dir(&cwd).arg("test").arg(&path).arg("--accept"));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(snapshot_bytes(scratch.path()), from_root, "from {}", cwd.display());
+    }
+}
+
+#[test]
+fn init_writes_the_same_snapshots_from_any_directory() {
+    let here = Scratch::new();
+    assert_eq!(run(flowc().current_dir(here.path()).arg("init")).code, 0);
+    let elsewhere = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(elsewhere.path().join("repo"))).code, 0);
+    assert_eq!(
+        snapshot_bytes(here.path()),
+        snapshot_bytes(&elsewhere.path().join("repo"))
+    );
+}
+
+/// An initialised repository whose template changed: three pending snapshots, reviewed in
+/// the order accented-name, example, no-city.
+fn three_pending() -> Scratch {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let template = scratch.path().join("templates/example.yaml");
+    let text = std::fs::read_to_string(&template).expect("template");
+    std::fs::write(&template, text.replace("Book a slot", "Book your slot")).expect("edit");
+    assert_eq!(test_in(scratch.path(), &[]).code, 1);
+    scratch
+}
+
+fn review(scratch: &Scratch, keys: &str) -> crate::support::Outcome {
+    run(flowc()
+        .current_dir(scratch.path())
+        .args(["test", "--review"])
+        .write_stdin(keys))
+}
+
+#[test]
+fn review_takes_single_keys_without_enter() {
+    let scratch = three_pending();
+    let outcome = review(&scratch, "ras");
+    assert_eq!(outcome.code, 1, "one is still pending: {}", outcome.stderr);
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap",
+            "example@no-city.snap.new"
+        ]
+    );
+    assert_eq!(
+        outcome.stdout.trim(),
+        "0 passed, 1 new or changed (pending review), 0 failed, 1 accepted, 1 rejected"
+    );
+}
+
+#[test]
+fn review_capital_a_accepts_all_remaining() {
+    let scratch = three_pending();
+    let outcome = review(&scratch, "rA");
+    assert_eq!(outcome.code, 1, "a rejected change still differs: {}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.trim(),
+        "0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"
+    );
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap"
+        ]
+    );
+    let accepted =
+        std::fs::read_to_string(scratch.path().join("templates/__snapshots__/example@no-city.snap")).expect("snap");
+    assert!(accepted.contains("Book your slot"));
+}
+
+#[test]
+fn review_asks_again_after_an_unknown_key() {
+    let scratch = three_pending();
+    let outcome = review(&scratch, "x?a");
+    assert!(outcome.stderr.contains("unknown key `x`"), "{}", outcome.stderr);
+    assert_eq!(outcome.stderr.matches("unknown key").count(), 2, "{}", outcome.stderr);
+    // `a` answered the first; the end of input leaves the other two pending.
+    assert_eq!(
+        outcome.stdout.trim(),
+        "0 passed, 2 new or changed (pending review), 0 failed, 1 accepted"
+    );
+}
+
+#[test]
+fn github_notice_for_a_changed_snapshot_points_at_the_change_and_says_what_to_run() {
+    let scratch = three_pending();
+    let outcome = test_in(scratch.path(), &["--format", "github"]);
+    assert_eq!(outcome.code, 1);
+    let template = std::fs::read_to_string(scratch.path().join("templates/example.yaml")).expect("template");
+    let line = template
+        .lines()
+        .position(|line| line.contains("Book your slot"))
+        .expect("the changed line")
+        + 1;
+    let notice = outcome
+        .stdout
+        .lines()
+        .find(|line| line.contains("case `example`: changed body"))
+        .unwrap_or_else(|| panic!("{}", outcome.stdout));
+    assert!(
+        notice.starts_with(&format!("::error file=templates/example.yaml,line={line},")),
+        "{notice}"
+    );
+    assert!(notice.contains("flowc test --review"), "{notice}");
+}
+
+/// A real terminal (a pseudo-terminal from util-linux's `script`): one key, no Enter, and the
+/// answer takes effect at once; with line-buffered input nothing would happen until a newline.
+#[cfg(unix)]
+#[test]
+fn review_reads_single_keys_from_a_terminal() {
+    use std::io::Write;
+    if !Path::new("/usr/bin/script").exists() {
+        eprintln!("skipped: no script(1) to give flowc a terminal");
+        return;
+    }
+    let scratch = three_pending();
+    let command = format!("'{}' test --review", assert_cmd::cargo::cargo_bin("flowc").display());
+    let mut child = std::process::Command::new("/usr/bin/script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(scratch.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"r").and_then(|()| stdin.flush()).expect("a key");
+    let rejected = scratch
+        .path()
+        .join("templates/__snapshots__/example@accented-name.snap.new");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while rejected.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let answered = !rejected.exists();
+    if answered {
+        stdin.write_all(b"A").expect("a key");
+    } else {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let output = child.wait_with_output().expect("script ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(answered, "`r` without Enter was not taken: {stdout}");
+    assert!(
+        stdout.contains("0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"),
+        "{stdout}"
+    );
+    assert_eq!(
+        snapshots(scratch.path()),
+        [
+            "example@accented-name.snap",
+            "example@example.snap",
+            "example@no-city.snap"
+        ]
+    );
+}
+
+/// flowc is `publish = false`: a crate of the same name on crates.io is someone else's, so
+/// the workflow installs from flowc's repository, named by a workflow variable.
+#[test]
+fn init_workflow_installs_flowc_from_its_repository_not_by_crate_name() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let workflow = std::fs::read_to_string(scratch.path().join(".github/workflows/flowc.yml")).expect("workflow");
+    let installs: Vec<&str> = workflow.lines().filter(|line| line.contains("cargo install")).collect();
+    assert!(!installs.is_empty(), "{workflow}");
+    for line in installs {
+        assert!(line.contains("--git \"$FLOWC_GIT\""), "installs by name: {line}");
+    }
+    assert!(workflow.contains("FLOWC_GIT: ${{ vars.FLOWC_GIT }}"), "{workflow}");
+    assert!(!workflow.contains("FLOWC_INSTALL"), "{workflow}");
+}
+
+#[test]
+fn readme_says_how_to_install_flowc() {
+    let readme = std::fs::read_to_string(crate::support::repo().join("README.md")).expect("README");
+    assert!(readme.contains("cargo install --locked --path ."), "from a clone");
+    assert!(
+        readme.contains("cargo install --locked --git"),
+        "from the repository's URL"
+    );
+    assert!(!readme.contains("cargo install --locked flowc"), "never by crate name");
+    assert!(
+        !readme.contains("shared/"),
+        "the README cites public pages, not ../shared"
+    );
+}
+
+/// One page documents everything: a section for each subcommand with its synopsis, its long
+/// description, every option and argument, and its examples.
+#[test]
+fn man_page_documents_every_subcommand_and_option() {
+    use clap::CommandFactory;
+    let page = run(flowc().arg("man")).stdout;
+    let cli = flowc::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        let name = sub.get_name();
+        let heading = format!(".SH \"FLOWC {}\"", name.to_uppercase());
+        let start = page
+            .find(&heading)
+            .unwrap_or_else(|| panic!("no section `{heading}`:\n{page}"));
+        let section = &page[start + heading.len()..];
+        let section = &section[..section.find("\n.SH ").unwrap_or(section.len())];
+        assert!(
+            section.contains(&format!("flowc {name}")),
+            "{name}: synopsis\n{section}"
+        );
+        for arg in sub.get_arguments() {
+            let shown = match arg.get_long() {
+                Some(long) => format!("\\-\\-{}", long.replace('-', "\\-")),
+                None => arg
+                    .get_value_names()
+                    .map_or_else(|| arg.get_id().to_string(), |names| names.join(" ")),
+            };
+            assert!(
+                section.contains(&shown),
+                "{name}: `{shown}` is not documented\n{section}"
+            );
+        }
+        if sub.get_after_help().is_some() {
+            assert!(section.contains(".SS EXAMPLES\n"), "{name}: examples\n{section}");
+        }
+    }
+}
+
+#[test]
+fn init_help_has_examples() {
+    let outcome = run(flowc().args(["init", "--help"]));
+    assert_eq!(outcome.code, 0);
+    assert!(outcome.stdout.contains("Examples:"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("flowc init flow-templates"),
+        "{}",
+        outcome.stdout
+    );
 }
