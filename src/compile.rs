@@ -318,7 +318,7 @@ pub fn normalise_recipients(field: &str) -> Result<String, CompileError> {
     Ok(out)
 }
 
-fn normalise_number(recipient: &str) -> Result<String, CompileError> {
+pub(crate) fn normalise_number(recipient: &str) -> Result<String, CompileError> {
     let bad = |reason| CompileError::BadPhone {
         number: recipient.trim().to_owned(),
         reason,

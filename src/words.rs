@@ -26,3 +26,27 @@ pub fn signal_name(signal: crate::send::Signal) -> &'static str {
 pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+/// An estimate of a duration in whole seconds: "under a second", "about 45s", "about 3m 19s",
+/// "about 2h 05m".
+pub fn about_duration(seconds: u64) -> String {
+    match seconds {
+        0 => "under a second".to_owned(),
+        1..=59 => format!("about {seconds}s"),
+        60..=3599 => format!("about {}m {:02}s", seconds / 60, seconds % 60),
+        _ => format!("about {}h {:02}m", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(about_duration(0), "under a second");
+        assert_eq!(about_duration(45), "about 45s");
+        assert_eq!(about_duration(199), "about 3m 19s");
+        assert_eq!(about_duration(7500), "about 2h 05m");
+    }
+}

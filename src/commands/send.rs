@@ -61,7 +61,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
     check_overrides(&compiler, &options.vars, printer)?;
     let account = match options.account.clone().resolve() {
         Ok(account) => Some(account),
-        Err(error) if options.dry_run => {
+        Err(error) if options.dry_run && error.is_missing() => {
             printer.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
@@ -257,8 +257,8 @@ fn print_plan(
     let rate = match options.rate {
         0 => "no rate limit".to_owned(),
         rate => {
-            let seconds = plan.to_send.count() / u64::from(rate);
-            format!("{rate} messages/s (about {}m {}s)", seconds / 60, seconds % 60)
+            let seconds = plan.to_send.count().div_ceil(u64::from(rate));
+            format!("{rate} messages/s ({})", words::about_duration(seconds))
         }
     };
     let mut lines = vec![
@@ -455,7 +455,16 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new(total);
     let style =
-        indicatif::ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}")
+        indicatif::ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} rows  {rate}  ETA {eta}  {msg}")
+            .map(|style| {
+                // indicatif's own `{per_sec}` prints four decimals (`155.1974/s`).
+                style.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                        let _ = write!(out, "{:.0}/s", state.per_sec());
+                    },
+                )
+            })
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)

@@ -249,6 +249,16 @@ pub enum AccountError {
     InsecureBaseUrl(String),
     #[error("cannot read the API key file `{0}`: {1}")]
     KeyFile(String, String),
+    #[error("the business number (--from / KALEYRA_WHATSAPP_NUMBER) {0}")]
+    BadFrom(String),
+}
+
+impl AccountError {
+    /// Whether only a setting is missing: a dry run, which sends nothing, can go on without it.
+    /// A setting that is present but wrong is refused in a dry run too.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, AccountError::Missing { .. })
+    }
 }
 
 /// The settings as given (flags or environment), before they are checked.
@@ -296,6 +306,13 @@ impl AccountSettings {
             what: "the WhatsApp business number",
             flag: "--from",
             variable: "KALEYRA_WHATSAPP_NUMBER",
+        })?;
+        // It goes into the request path; without `+` the provider cannot know the country.
+        let from = crate::compile::normalise_number(&from).map_err(|error| {
+            AccountError::BadFrom(match error {
+                crate::compile::CompileError::BadPhone { number, reason } => format!("{reason}: `{number}`"),
+                other => other.to_string(),
+            })
         })?;
         let base_url = match (non_empty(self.base_url), non_empty(self.region)) {
             (Some(url), _) => check_base_url(url.trim_end_matches('/'))?,
@@ -469,6 +486,20 @@ mod tests {
             let error = with_credentials.resolve().expect_err(url).to_string();
             assert!(!error.contains("pw-9876"), "{error}");
         }
+    }
+
+    #[test]
+    fn the_business_number_must_be_e164() {
+        let mut spaced = settings();
+        spaced.from = Some("+91 12345 67890".to_owned());
+        assert_eq!(spaced.resolve().expect("valid").from, "+911234567890");
+        let mut bare = settings();
+        bare.from = Some("911234567890".to_owned());
+        let error = bare.resolve().expect_err("no +");
+        assert!(
+            matches!(error, AccountError::BadFrom(_)) && !error.is_missing(),
+            "{error}"
+        );
     }
 
     #[test]

@@ -466,3 +466,68 @@ fn a_row_edited_during_the_run_is_not_sent() {
     assert_eq!(edited["status"], "invalid");
     assert!(edited["error"].contains("changed after the pre-flight"), "{edited:?}");
 }
+
+#[test]
+fn a_business_number_without_plus_is_a_usage_error_even_in_a_dry_run() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    for dry in [false, true] {
+        let mut command = send_to(&campaign, &provider.url());
+        command.env("KALEYRA_WHATSAPP_NUMBER", "911234567890");
+        if dry {
+            command.arg("--dry-run");
+        }
+        let outcome = run(&mut command);
+        assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+        assert!(outcome.stderr.contains("business number"), "{}", outcome.stderr);
+    }
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn a_short_campaign_is_planned_in_plain_words() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_at(&provider, 20, &campaign.data).arg("--dry-run"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("20 messages/s (about 1s)"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stderr.contains("0m 0s"), "{}", outcome.stderr);
+}
+
+#[test]
+fn each_refusal_of_the_account_says_what_to_check() {
+    for (code, expected) in [
+        ("RBC001", "the SID or the API key"),
+        ("WA401", "business number"),
+        ("WA-401", "Kaleyra support"),
+    ] {
+        let campaign = Campaign::new(2);
+        let provider = Provider::start(Duration::ZERO, move |_, _, _| Reply::error(401, code, "refused"));
+        let outcome = run(send_to(&campaign, &provider.url()).args(["--concurrency", "1"]));
+        assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+        assert!(outcome.stderr.contains(expected), "{code}: {}", outcome.stderr);
+    }
+}
+
+#[test]
+fn a_refused_payload_names_the_field_in_the_report() {
+    let campaign = Campaign::new(1);
+    let provider = Provider::start(Duration::ZERO, |_, _, _| {
+        Reply::Json {
+        status: 400,
+        body: r#"{"code":"WA400","message":"Refer to correct payload format","data":{},"error":{"to":"Invalid recipient"}}"#
+            .to_owned(),
+        retry_after: None,
+    }
+    });
+    run(&mut send_to(&campaign, &provider.url()));
+    let report = campaign.report();
+    assert_eq!(
+        report[0]["error"],
+        "Refer to correct payload format (to: Invalid recipient)"
+    );
+}
