@@ -11,6 +11,7 @@ pub mod commands;
 pub mod compile;
 pub mod data;
 pub mod diagnostic;
+pub mod exit;
 pub mod pipeline;
 pub mod preview;
 pub mod render;

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::data::{self, DataError, Rows};
+use crate::data::{self, Rows};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::{compile_in_order, Flow, MessageCompiler, Problem, RowOutcome};
 use crate::render::example_values;
 use crate::suggest::did_you_mean;
-use crate::template::{Template, TemplateError};
+use crate::template::Template;
 
 pub use check::CheckOptions;
 pub use init::InitOptions;
@@ -38,29 +38,7 @@ pub enum Command {
     Print(Vec<u8>),
 }
 
-/// How a run ended; the process exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    Ok = 0,
-    /// A template or a data row is invalid.
-    Invalid = 1,
-    /// Bad arguments or an unreadable file.
-    Usage = 2,
-    /// Stopped by Ctrl-C (128 + SIGINT).
-    Interrupted = 130,
-    /// Stopped by SIGTERM (128 + 15).
-    Terminated = 143,
-}
-
-impl ExitStatus {
-    fn worst(self, other: ExitStatus) -> ExitStatus {
-        if other as u8 > self as u8 {
-            other
-        } else {
-            self
-        }
-    }
-}
+pub use crate::exit::ExitStatus;
 
 pub fn run(command: Command) -> ExitStatus {
     let printer = Printer::for_stderr();
@@ -82,10 +60,7 @@ pub fn run(command: Command) -> ExitStatus {
 fn prepare(path: &Path, printer: &Printer) -> Result<MessageCompiler, ExitStatus> {
     let template = Template::load(path).map_err(|error| {
         printer.print(&Finding::from_template_error(&error));
-        match *error {
-            TemplateError::Unreadable { .. } => ExitStatus::Usage,
-            _ => ExitStatus::Invalid,
-        }
+        error.exit_status()
     })?;
     MessageCompiler::new(template).map_err(|rejected| {
         for error in &rejected.errors {
@@ -149,10 +124,7 @@ fn examples(
 fn open_data(compiler: &MessageCompiler, path: &Path, printer: &Printer) -> Result<Rows, ExitStatus> {
     data::open(path, compiler.var_names(), compiler.required()).map_err(|error| {
         printer.print(&Finding::from_data_error(&error));
-        match error {
-            DataError::Unreadable { .. } | DataError::UnknownFormat { .. } => ExitStatus::Usage,
-            _ => ExitStatus::Invalid,
-        }
+        error.exit_status()
     })
 }
 

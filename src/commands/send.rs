@@ -65,10 +65,10 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
             printer.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(usage(Finding::error(error.to_string()))),
+        Err(error) => return Err(fail(printer, &error, None, error.exit_status())),
     };
     let fingerprint = campaign::fingerprint(&compiler, &options.vars, &options.data)
-        .map_err(|error| usage(Finding::error(error.to_string())))?;
+        .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let stem = options
         .data
         .file_stem()
@@ -91,21 +91,8 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
     }
     // A dry run writes no journal, but is checked as the real run will be.
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
-        .map_err(|error| usage(Finding::error(error.to_string())))?;
-    let journal_error = |error: JournalError| {
-        let help = match &error {
-            JournalError::Changed { .. } => Some(
-                "resuming would send a different campaign: run with --restart to start a new one (rows accepted earlier would be sent again), or use another --journal".to_owned(),
-            ),
-            // Never "use another --journal": a new journal would send every row again.
-            JournalError::Busy { .. } => Some("another run is sending this campaign: wait for it to finish (or stop it), then run the same command again".to_owned()),
-            JournalError::Damaged { help, .. } => Some(help.clone()),
-            JournalError::ReadOnly { .. } => Some("make the journal and its directory writable, or name another location with --journal for a new campaign".to_owned()),
-            _ => None,
-        };
-        printer.print(&Finding::error(error.to_string()).with_help(help));
-        ExitStatus::Usage
-    };
+        .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+    let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
     let mut journal = Journal::open(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
@@ -171,10 +158,8 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
         stop_cause = cause;
     }
 
-    let summary = report::write(&journal, &report_path).map_err(|error| {
-        printer.print(&Finding::error(error.to_string()));
-        ExitStatus::Invalid
-    })?;
+    let summary =
+        report::write(&journal, &report_path).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     printer.note(&format!("report: {}", report_path.display()));
     let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
@@ -194,6 +179,12 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
         None if summary.all_accepted() => ExitStatus::Ok,
         None => ExitStatus::Invalid,
     })
+}
+
+/// Prints an error with its help; its exit status.
+fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
+    printer.print(&Finding::error(error.to_string()).with_help(help));
+    status
 }
 
 fn plural(n: u64) -> &'static str {
@@ -234,11 +225,10 @@ fn preflight(
         },
     )
     .map_err(|error| match error {
-        CampaignError::Broken => ExitStatus::Invalid,
-        other => {
-            printer.print(&Finding::error(other.to_string()));
-            ExitStatus::Invalid
-        }
+        // Its cause was printed as a finding.
+        CampaignError::Broken => error.exit_status(),
+        CampaignError::Journal(journal) => fail(printer, &journal, journal.help(), journal.exit_status()),
+        other => fail(printer, &other, None, other.exit_status()),
     })
 }
 
@@ -339,10 +329,7 @@ fn send_rows(
         grace: options.timeout.min(Duration::from_secs(10)),
         verbose: options.verbose,
     };
-    let client = send::http_client(&settings).map_err(|error| {
-        printer.print(&Finding::error(error.to_string()));
-        ExitStatus::Usage
-    })?;
+    let client = send::http_client(&settings).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -380,13 +367,15 @@ fn send_rows(
         let reporter = tokio::spawn(report_progress(bar.clone(), Arc::clone(&progress), total, stop.clone()));
         let delivered = send::deliver(
             queue,
-            client,
-            account,
-            settings,
-            writer.handle(),
-            stop.clone(),
-            Arc::clone(&progress),
-            log,
+            send::Delivery {
+                client,
+                account,
+                settings,
+                journal: writer.handle(),
+                stop: stop.clone(),
+                progress: Arc::clone(&progress),
+                log,
+            },
         )
         .await;
         interrupt.abort();
@@ -399,13 +388,11 @@ fn send_rows(
     if producer.join().is_err() {
         stop.request(StopCause::Internal("the row producer panicked".to_owned()));
     }
-    let journal = writer.finish().map_err(|error| {
-        printer.print(&Finding::error(error.to_string()));
-        ExitStatus::Invalid
-    })?;
+    let journal = writer
+        .finish()
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
     if let Err(error) = delivered {
-        printer.print(&Finding::error(error.to_string()));
-        return Err(ExitStatus::Usage);
+        return Err(fail(printer, &error, None, error.exit_status()));
     }
     Ok((journal, stop.cause()))
 }

@@ -118,6 +118,26 @@ pub enum JournalError {
     WriterGone(String),
 }
 
+impl JournalError {
+    /// What the user can do about it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            JournalError::Changed { .. } => Some(
+                "resuming would send a different campaign: run with --restart to start a new one (rows accepted earlier would be sent again), or use another --journal".to_owned(),
+            ),
+            // Never "use another --journal" here: a new journal would send every row again.
+            JournalError::Busy { .. } => Some(
+                "another run is sending this campaign: wait for it to finish (or stop it), then run the same command again".to_owned(),
+            ),
+            JournalError::Damaged { help, .. } => Some(help.clone()),
+            JournalError::ReadOnly { .. } => Some(
+                "make the journal and its directory writable, then run the same command again".to_owned(),
+            ),
+            JournalError::Sqlite { .. } | JournalError::WriterGone(_) => None,
+        }
+    }
+}
+
 /// The outcome of a row, as recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {

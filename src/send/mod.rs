@@ -181,19 +181,30 @@ pub fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientErr
         .map_err(|error| ClientError::Client(error.to_string()))
 }
 
+/// Everything the sending tasks share.
+pub struct Delivery {
+    pub client: reqwest::Client,
+    pub account: Account,
+    pub settings: SendSettings,
+    pub journal: JournalHandle,
+    pub stop: StopSignal,
+    pub progress: Arc<Progress>,
+    pub log: Logger,
+}
+
 /// Sends every job from `jobs` until the queue ends or a stop is requested; returns when every
-/// request in flight has finished and its outcome is on disk.
-#[allow(clippy::too_many_arguments)]
-pub async fn deliver(
-    mut jobs: mpsc::Receiver<Job>,
-    client: reqwest::Client,
-    account: Account,
-    settings: SendSettings,
-    journal: JournalHandle,
-    stop: StopSignal,
-    progress: Arc<Progress>,
-    log: Logger,
-) -> Result<(), ClientError> {
+/// request in flight has finished (or been abandoned after the grace period) and its outcome
+/// is on disk.
+pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Result<(), ClientError> {
+    let Delivery {
+        client,
+        account,
+        settings,
+        journal,
+        stop,
+        progress,
+        log,
+    } = delivery;
     let mut api_key = HeaderValue::from_str(account.api_key.expose()).map_err(|_| ClientError::BadKey)?;
     api_key.set_sensitive(true);
     let limiter = settings.rate.map(|rate| {

@@ -1,0 +1,109 @@
+//! Exit codes, and the one place that decides which error ends a run with which code (as
+//! `just`'s `Error::code()`): each error type says its status here, and the commands ask.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | everything valid; every valid row accepted |
+//! | 1 | an invalid template or data row; a row failed, pending or unknown; a campaign stopped |
+//! | 2 | usage: bad arguments or settings, an unreadable, damaged or clashing file |
+//! | 130 | `send` stopped by Ctrl-C |
+//! | 143 | `send` stopped by SIGTERM |
+
+use crate::data::DataError;
+use crate::send::account::AccountError;
+use crate::send::campaign::CampaignError;
+use crate::send::journal::JournalError;
+use crate::send::outputs::OutputError;
+use crate::send::report::ReportError;
+use crate::send::ClientError;
+use crate::template::TemplateError;
+
+/// How a run ended; the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Ok = 0,
+    /// A template or a data row is invalid.
+    Invalid = 1,
+    /// Bad arguments or an unreadable file.
+    Usage = 2,
+    /// Stopped by Ctrl-C (128 + SIGINT).
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15).
+    Terminated = 143,
+}
+
+impl ExitStatus {
+    /// The more serious of two statuses.
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        if other as u8 > self as u8 {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl TemplateError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            TemplateError::Unreadable { .. } => ExitStatus::Usage,
+            _ => ExitStatus::Invalid,
+        }
+    }
+}
+
+impl DataError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            DataError::Unreadable { .. } | DataError::UnknownFormat { .. } => ExitStatus::Usage,
+            _ => ExitStatus::Invalid,
+        }
+    }
+}
+
+impl AccountError {
+    /// Every account problem is a setting to fix before anything can be sent.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl JournalError {
+    /// A journal that cannot be used (another campaign's, busy, damaged, unwritable, failing)
+    /// is a file the user must deal with, whichever moment it is found at.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl OutputError {
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl ReportError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            ReportError::Io(..) => ExitStatus::Usage,
+            ReportError::Journal(error) => error.exit_status(),
+        }
+    }
+}
+
+impl ClientError {
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl CampaignError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            CampaignError::Unreadable { .. } => ExitStatus::Usage,
+            CampaignError::Journal(error) => error.exit_status(),
+            // The data file cannot be read to its end: its fault was reported as a finding.
+            CampaignError::Broken => ExitStatus::Invalid,
+        }
+    }
+}
