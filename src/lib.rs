@@ -8,17 +8,17 @@
 
 pub mod cli;
 pub mod commands;
-pub mod compile;
+pub(crate) mod compile;
 pub mod data;
-pub mod diagnostic;
-pub mod exit;
+pub(crate) mod diagnostic;
+pub(crate) mod exit;
 pub mod pipeline;
-pub mod preview;
-pub mod render;
-pub mod send;
-pub mod snapshot;
-pub mod suggest;
+pub(crate) mod preview;
+pub(crate) mod render;
+pub(crate) mod send;
+pub(crate) mod snapshot;
+pub(crate) mod suggest;
 pub mod template;
-pub mod validate;
-pub mod words;
+pub(crate) mod validate;
+pub(crate) mod words;
 pub mod yaml;

@@ -28,7 +28,6 @@ use crate::yaml::{self, NodeKind, Span};
 
 pub const DIR: &str = "__snapshots__";
 pub const EXTENSION: &str = "snap";
-pub const PENDING_EXTENSION: &str = "snap.new";
 
 /// One set of values a template is tested with.
 #[derive(Debug, Clone, PartialEq)]

@@ -545,7 +545,8 @@ impl Journal {
     }
 
     /// Whether this journal held rows from an earlier run.
-    pub fn is_resume(&self) -> bool {
+    #[cfg(test)]
+    fn is_resume(&self) -> bool {
         self.run > 1
     }
 
