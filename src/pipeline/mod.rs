@@ -7,7 +7,7 @@ mod plan;
 
 use std::sync::OnceLock;
 
-pub use ordered::{compile_in_order, Flow, RowOutcome};
+pub use ordered::{compile_in_order, compile_in_order_with, Flow, RowOutcome};
 
 use serde_json::Value;
 

@@ -44,15 +44,15 @@ enum Item {
     Unreadable(DataError),
 }
 
-enum Done {
-    Body(u64, std::ops::Range<usize>, Vec<Warning>),
+enum Done<X> {
+    Body(u64, std::ops::Range<usize>, Vec<Warning>, X),
     Invalid(u64, Problem),
     Unreadable(DataError),
 }
 
-struct Compiled {
+struct Compiled<X> {
     bodies: Vec<u8>,
-    done: Vec<Done>,
+    done: Vec<Done<X>>,
 }
 
 /// Compiles every row with `workers` threads (0: on the calling thread, which otherwise reads
@@ -65,10 +65,23 @@ pub fn compile_in_order(
     prepare: impl Fn(&mut Row) + Sync,
     mut on_row: impl FnMut(RowOutcome<'_>) -> Flow,
 ) {
+    compile_in_order_with(compiler, rows, workers, prepare, |_| (), |outcome, _| on_row(outcome));
+}
+
+/// [`compile_in_order`], and `inspect` of each good body on the worker that compiled it (what
+/// the caller would otherwise compute on the calling thread, which reads and delivers).
+pub fn compile_in_order_with<X: Send>(
+    compiler: &MessageCompiler,
+    rows: impl Iterator<Item = Result<Row, DataError>>,
+    workers: usize,
+    prepare: impl Fn(&mut Row) + Sync,
+    inspect: impl Fn(&[u8]) -> X + Sync,
+    mut on_row: impl FnMut(RowOutcome<'_>, Option<X>) -> Flow,
+) {
     let mut batches = batches(rows);
     if workers == 0 {
         for batch in batches.by_ref() {
-            let compiled = compile_batch(compiler, batch, &prepare);
+            let compiled = compile_batch(compiler, batch, &prepare, &inspect);
             if deliver(compiled, &mut on_row) == Flow::Stop {
                 return;
             }
@@ -77,19 +90,23 @@ pub fn compile_in_order(
     }
     let (work_sender, work_receiver) = mpsc::channel::<(u64, Vec<Item>)>();
     let work_receiver = std::sync::Mutex::new(work_receiver);
-    let (done_sender, done_receiver) = mpsc::channel::<(u64, Compiled)>();
+    let (done_sender, done_receiver) = mpsc::channel::<(u64, Compiled<X>)>();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let work = &work_receiver;
             let done = done_sender.clone();
             let prepare = &prepare;
+            let inspect = &inspect;
             scope.spawn(move || loop {
                 let next = match work.lock() {
                     Ok(receiver) => receiver.recv(),
                     Err(_) => return,
                 };
                 let Ok((index, batch)) = next else { return };
-                if done.send((index, compile_batch(compiler, batch, prepare))).is_err() {
+                if done
+                    .send((index, compile_batch(compiler, batch, prepare, inspect)))
+                    .is_err()
+                {
                     return;
                 }
             });
@@ -98,7 +115,7 @@ pub fn compile_in_order(
         let limit = workers as u64 * 4;
         let mut sent = 0u64;
         let mut next_to_deliver = 0u64;
-        let mut waiting: BTreeMap<u64, Compiled> = BTreeMap::new();
+        let mut waiting: BTreeMap<u64, Compiled<X>> = BTreeMap::new();
         let mut input_done = false;
         loop {
             while !input_done && sent - next_to_deliver < limit {
@@ -161,7 +178,12 @@ fn batches(rows: impl Iterator<Item = Result<Row, DataError>>) -> impl Iterator<
     })
 }
 
-fn compile_batch(compiler: &MessageCompiler, batch: Vec<Item>, prepare: &impl Fn(&mut Row)) -> Compiled {
+fn compile_batch<X>(
+    compiler: &MessageCompiler,
+    batch: Vec<Item>,
+    prepare: &impl Fn(&mut Row),
+    inspect: &impl Fn(&[u8]) -> X,
+) -> Compiled<X> {
     let mut bodies = Vec::with_capacity(batch.len() * 700);
     let mut done = Vec::with_capacity(batch.len());
     for item in batch {
@@ -172,7 +194,10 @@ fn compile_batch(compiler: &MessageCompiler, batch: Vec<Item>, prepare: &impl Fn
                 let number = row.number;
                 let start = bodies.len();
                 match compiler.compile_row_into(row, &mut bodies) {
-                    Ok(warnings) => done.push(Done::Body(number, start..bodies.len(), warnings)),
+                    Ok(warnings) => {
+                        let extra = inspect(&bodies[start..]);
+                        done.push(Done::Body(number, start..bodies.len(), warnings, extra));
+                    }
                     Err(problem) => done.push(Done::Invalid(number, problem)),
                 }
             }
@@ -181,18 +206,21 @@ fn compile_batch(compiler: &MessageCompiler, batch: Vec<Item>, prepare: &impl Fn
     Compiled { bodies, done }
 }
 
-fn deliver(compiled: Compiled, on_row: &mut impl FnMut(RowOutcome<'_>) -> Flow) -> Flow {
+fn deliver<X>(compiled: Compiled<X>, on_row: &mut impl FnMut(RowOutcome<'_>, Option<X>) -> Flow) -> Flow {
     for done in compiled.done {
-        let outcome = match done {
-            Done::Body(row, range, warnings) => RowOutcome::Body {
-                row,
-                body: &compiled.bodies[range],
-                warnings,
-            },
-            Done::Invalid(row, problem) => RowOutcome::Invalid { row, problem },
-            Done::Unreadable(error) => RowOutcome::Unreadable(error),
+        let (outcome, extra) = match done {
+            Done::Body(row, range, warnings, extra) => (
+                RowOutcome::Body {
+                    row,
+                    body: &compiled.bodies[range],
+                    warnings,
+                },
+                Some(extra),
+            ),
+            Done::Invalid(row, problem) => (RowOutcome::Invalid { row, problem }, None),
+            Done::Unreadable(error) => (RowOutcome::Unreadable(error), None),
         };
-        if on_row(outcome) == Flow::Stop {
+        if on_row(outcome, extra) == Flow::Stop {
             return Flow::Stop;
         }
     }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowStatus};
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
-use crate::pipeline::{compile_in_order, Flow, MessageCompiler, Problem, RowOutcome};
+use crate::pipeline::{compile_in_order_with, Flow, MessageCompiler, Problem, RowOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
@@ -118,15 +118,108 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The recipient of a compiled body.
-#[derive(serde::Deserialize)]
-struct Recipient {
-    messaging_object: RecipientField,
+/// The recipient of a compiled body: `messaging_object.to`.
+///
+/// The body is compact JSON that flowc itself wrote, so a byte scan suffices: it skips values
+/// without decoding them (serde's reader validates and decodes every string it skips, which
+/// cost more than compiling the body). `to` is `+`, digits and commas; anything else (an
+/// escape) falls back to serde.
+fn recipient_of(body: &[u8]) -> String {
+    fast_recipient(body).unwrap_or_else(|| {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|body| body.pointer("/messaging_object/to")?.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    })
 }
 
-#[derive(serde::Deserialize)]
-struct RecipientField {
-    to: String,
+fn fast_recipient(body: &[u8]) -> Option<String> {
+    let object = value_of_key(body, b"messaging_object")?;
+    let to = value_of_key(object, b"to")?;
+    let text = to.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if text
+        .iter()
+        .all(|&byte| byte.is_ascii_digit() || byte == b'+' || byte == b',')
+    {
+        String::from_utf8(text.to_vec()).ok()
+    } else {
+        None
+    }
+}
+
+/// The raw value of `key` in the compact JSON object `object` (top level only).
+fn value_of_key<'a>(object: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut at = 1; // past `{`
+    if object.first() != Some(&b'{') {
+        return None;
+    }
+    loop {
+        let key_end = string_end(object, at)?;
+        let found = &object[at + 1..key_end - 1];
+        if object.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let value_start = key_end + 1;
+        let value_end = value_end(object, value_start)?;
+        if found == key {
+            return Some(&object[value_start..value_end]);
+        }
+        match object.get(value_end) {
+            Some(b',') => at = value_end + 1,
+            _ => return None,
+        }
+    }
+}
+
+/// The index just past the string starting at `start` (which must be `"`).
+fn string_end(text: &[u8], start: usize) -> Option<usize> {
+    if text.get(start) != Some(&b'"') {
+        return None;
+    }
+    let mut index = start + 1;
+    while index < text.len() {
+        match text[index] {
+            b'\\' => index += 2,
+            b'"' => return Some(index + 1),
+            _ => index += 1,
+        }
+    }
+    None
+}
+
+/// The index just past the value starting at `start`.
+fn value_end(text: &[u8], start: usize) -> Option<usize> {
+    match text.get(start)? {
+        b'"' => string_end(text, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut index = start;
+            while index < text.len() {
+                match text[index] {
+                    b'"' => {
+                        index = string_end(text, index)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(index + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                index += 1;
+            }
+            None
+        }
+        _ => {
+            let length = text[start..]
+                .iter()
+                .position(|&byte| matches!(byte, b',' | b'}' | b']'))?;
+            Some(start + length)
+        }
+    }
 }
 
 /// Renders and validates every row (on every core), records it in the journal, and decides
@@ -157,9 +250,13 @@ pub fn preflight(
     let mut failure: Option<CampaignError> = None;
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| compiler.apply_overrides(row, vars);
-    compile_in_order(compiler, rows, workers, prepare, |outcome| {
+    let hasher = plan.hasher.clone();
+    // The recipient and the hash are taken on the worker that compiled the body: the calling
+    // thread already reads the file and writes the journal.
+    let inspect = |body: &[u8]| (recipient_of(body), hasher.hash_one(body));
+    compile_in_order_with(compiler, rows, workers, prepare, inspect, |outcome, inspected| {
         let recorded = match outcome {
-            RowOutcome::Body { row, body, warnings } => {
+            RowOutcome::Body { row, warnings, .. } => {
                 if !warnings.is_empty() {
                     on_event(PreflightEvent::Warnings {
                         row,
@@ -167,10 +264,7 @@ pub fn preflight(
                     });
                 }
                 plan.valid += 1;
-                // Only `to` is read back; serde skips the rest of the body without building it.
-                let recipient = serde_json::from_slice::<Recipient>(body)
-                    .map(|peek| peek.messaging_object.to)
-                    .unwrap_or_default();
+                let (recipient, hash) = inspected.unwrap_or_default();
                 let send = match before.get(row) {
                     None | Some(RowStatus::Pending | RowStatus::Invalid | RowStatus::Retryable) => true,
                     Some(RowStatus::Unknown | RowStatus::Sending) => {
@@ -185,7 +279,7 @@ pub fn preflight(
                 };
                 if send {
                     plan.to_send.insert(row);
-                    plan.checked.push(plan.hasher.hash_one(body));
+                    plan.checked.push(hash);
                 }
                 batch.record(row, &recipient, None)
             }
@@ -289,6 +383,18 @@ pub fn reopen(compiler: &MessageCompiler, data: &Path, stop: &StopSignal) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recipient_is_found_wherever_to_sits() {
+        let bodies = [
+            r#"{"messaging_object":{"messaging_product":"whatsapp","to":"+14155550100","interactive":{"x":[1,{"to":"no"}]}}}"#,
+            r#"{"extra_info":{"ref":"a\"b}{"},"messaging_object":{"interactive":{"action":{"parameters":{"flow_action_payload":{"data":{"to":"+1"}}}}},"to":"+14155550100,+14155550101"}}"#,
+        ];
+        assert_eq!(recipient_of(bodies[0].as_bytes()), "+14155550100");
+        assert_eq!(recipient_of(bodies[1].as_bytes()), "+14155550100,+14155550101");
+        assert_eq!(recipient_of(br#"{"messaging_object":{"to":"+1\u0030"}}"#), "+10");
+        assert_eq!(recipient_of(b"not json"), "");
+    }
 
     #[test]
     fn a_row_set_counts_each_row_once() {

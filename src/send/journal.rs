@@ -608,8 +608,22 @@ impl Journal {
         self.connection
             .execute_batch("BEGIN")
             .map_err(|error| busy_or(error, &self.path))?;
+        // Prepared once for the whole file: a cache lookup per row hashes the SQL text.
+        let statement = self
+            .connection
+            .prepare(
+                "INSERT INTO rows (row, recipient, status, error, run) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(row) DO UPDATE SET
+                   recipient = excluded.recipient,
+                   error = CASE WHEN rows.status IN ('pending', 'invalid') THEN excluded.error ELSE rows.error END,
+                   status = CASE WHEN rows.status IN ('pending', 'invalid') THEN excluded.status ELSE rows.status END",
+            )
+            .map_err(|error| busy_or(error, &self.path))?;
         Ok(Preflight {
-            journal: self,
+            connection: &self.connection,
+            path: &self.path,
+            run: self.run,
+            statement,
             in_batch: 0,
         })
     }
@@ -836,41 +850,38 @@ fn busy_or(error: rusqlite::Error, path: &str) -> JournalError {
 
 /// The pre-flight's batched writes; commit with [`Preflight::finish`].
 pub struct Preflight<'a> {
-    journal: &'a mut Journal,
+    connection: &'a Connection,
+    path: &'a str,
+    run: i64,
+    statement: rusqlite::Statement<'a>,
     in_batch: usize,
 }
 
 impl Preflight<'_> {
     pub fn record(&mut self, row: u64, recipient: &str, error: Option<&str>) -> Result<(), JournalError> {
         let status = if error.is_some() { "invalid" } else { "pending" };
-        let connection = &self.journal.connection;
-        let mut statement = connection
-            .prepare_cached(
-                "INSERT INTO rows (row, recipient, status, error, run) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(row) DO UPDATE SET
-                   recipient = excluded.recipient,
-                   error = CASE WHEN rows.status IN ('pending', 'invalid') THEN excluded.error ELSE rows.error END,
-                   status = CASE WHEN rows.status IN ('pending', 'invalid') THEN excluded.status ELSE rows.status END",
-            )
-            .map_err(|error| busy_or(error, &self.journal.path))?;
-        statement
-            .execute(params![row as i64, recipient, status, error, self.journal.run])
-            .map_err(|error| busy_or(error, &self.journal.path))?;
+        self.statement
+            .execute(params![row as i64, recipient, status, error, self.run])
+            .map_err(|error| busy_or(error, self.path))?;
         self.in_batch += 1;
         if self.in_batch >= 50_000 {
-            connection
+            self.connection
                 .execute_batch("COMMIT; BEGIN")
-                .map_err(|error| busy_or(error, &self.journal.path))?;
+                .map_err(|error| busy_or(error, self.path))?;
             self.in_batch = 0;
         }
         Ok(())
     }
 
     pub fn finish(self) -> Result<(), JournalError> {
-        self.journal
-            .connection
-            .execute_batch("COMMIT")
-            .map_err(|error| busy_or(error, &self.journal.path))
+        let Preflight {
+            connection,
+            path,
+            statement,
+            ..
+        } = self;
+        drop(statement);
+        connection.execute_batch("COMMIT").map_err(|error| busy_or(error, path))
     }
 }
 
