@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity};
 
@@ -266,7 +266,6 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Prints findings: to stderr for people, to stdout as JSON or workflow commands for tools.
 /// How findings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -280,9 +279,14 @@ pub enum Format {
     Github,
 }
 
+/// The one writer of a run's output: findings and notes to stderr, findings for tools and
+/// status lines to stdout. It remembers the first write to stdout that failed, so that output
+/// lost to a full disk is not taken for success; a closed pipe (`flowc check | head`) is the
+/// reader's choice and is not remembered.
 pub struct Printer {
     handler: GraphicalReportHandler,
     format: Format,
+    lost_output: OnceLock<String>,
 }
 
 impl Printer {
@@ -300,6 +304,7 @@ impl Printer {
         Printer {
             handler: GraphicalReportHandler::new_themed(theme).with_wrap_lines(false),
             format,
+            lost_output: OnceLock::new(),
         }
     }
 
@@ -317,24 +322,50 @@ impl Printer {
     }
 
     pub fn print(&self, finding: &Finding) {
-        // The stream may be closed; there is nowhere left to report that.
         match self.format {
-            Format::Human => {
-                let text = self.render(finding);
-                let _ = std::io::stderr().lock().write_all(text.as_bytes());
-            }
-            Format::Json => {
-                let _ = writeln!(std::io::stdout().lock(), "{}", finding.to_json());
-            }
-            Format::Github => {
-                let _ = writeln!(std::io::stdout().lock(), "{}", finding.to_github());
-            }
+            Format::Human => self.print_on_stderr(finding),
+            Format::Json => self.line(&finding.to_json().to_string()),
+            Format::Github => self.line(&finding.to_github()),
         }
+    }
+
+    /// A finding for people on stderr, whatever the format: for when stdout is what failed.
+    pub fn print_on_stderr(&self, finding: &Finding) {
+        let text = self.render(finding);
+        // stderr may be closed too; there is nowhere left to report that.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// A plain line on standard error (summaries, progress).
     pub fn note(&self, line: &str) {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    /// A line on standard output.
+    pub fn line(&self, line: &str) {
+        let written = writeln!(std::io::stdout().lock(), "{line}");
+        self.track_output(written);
+    }
+
+    /// Bytes on standard output, as they are.
+    pub fn write_out(&self, bytes: &[u8]) {
+        let mut stdout = std::io::stdout().lock();
+        let written = stdout.write_all(bytes).and_then(|()| stdout.flush());
+        self.track_output(written);
+    }
+
+    /// Remembers a failed write to stdout made elsewhere (a command's own buffered writer).
+    pub fn track_output(&self, written: std::io::Result<()>) {
+        if let Err(error) = written {
+            if error.kind() != std::io::ErrorKind::BrokenPipe {
+                let _ = self.lost_output.set(error.to_string());
+            }
+        }
+    }
+
+    /// Why stdout could not be written, if a write to it failed other than by a closed pipe.
+    pub fn lost_output(&self) -> Option<&str> {
+        self.lost_output.get().map(String::as_str)
     }
 }
 

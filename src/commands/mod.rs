@@ -44,7 +44,8 @@ pub enum ExitStatus {
     Ok = 0,
     /// A template or a data row is invalid.
     Invalid = 1,
-    /// Bad arguments or an unreadable file.
+    /// Bad arguments, an unreadable file, or output that could not be written (a full disk),
+    /// as ripgrep: what was asked for did not happen, whatever the templates hold.
     Usage = 2,
     /// Stopped by Ctrl-C (128 + SIGINT).
     Interrupted = 130,
@@ -61,18 +62,29 @@ impl ExitStatus {
 }
 
 pub fn run(command: Command) -> ExitStatus {
-    let printer = Printer::for_stderr();
-    match command {
+    let printer = match &command {
+        Command::Check(options) => Printer::with_format(options.format),
+        Command::Test(options) => Printer::with_format(options.format),
+        _ => Printer::for_stderr(),
+    };
+    let status = match command {
         Command::Render(options) => render::run(&options, &printer),
-        Command::Check(options) => check::run(&options, &Printer::with_format(options.format)),
+        Command::Check(options) => check::run(&options, &printer),
         Command::Send(options) => send::run(*options, &printer),
-        Command::Test(options) => test::run(&options, &Printer::with_format(options.format)),
+        Command::Test(options) => test::run(&options, &printer),
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
-        Command::Print(text) => match io::stdout().lock().write_all(&text) {
-            Err(error) if !is_broken_pipe(&error) => ExitStatus::Invalid,
-            _ => ExitStatus::Ok,
-        },
+        Command::Print(text) => {
+            printer.write_out(&text);
+            ExitStatus::Ok
+        }
+    };
+    match printer.lost_output() {
+        Some(reason) => {
+            printer.print_on_stderr(&Finding::error(format!("cannot write the output: {reason}")));
+            status.worst(ExitStatus::Usage)
+        }
+        None => status,
     }
 }
 
@@ -178,11 +190,6 @@ fn report_warnings(
     for warning in warnings {
         printer.print(&Finding::from_warning(compiler.template(), row, warning));
     }
-}
-
-/// A line on standard output; a closed pipe is not an error worth a panic.
-fn stdout_line(line: &str) {
-    let _ = writeln!(io::stdout().lock(), "{line}");
 }
 
 /// Whether a write failed because the reader went away (`flowc render ... | head`).

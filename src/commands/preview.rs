@@ -62,8 +62,7 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             .map(|()| printer.note(&format!("wrote {}", path.display())))
             .map_err(|error| format!("cannot write {}: {error}", path.display())),
         None => {
-            use std::io::Write;
-            let _ = std::io::stdout().lock().write_all(html.as_bytes());
+            printer.write_out(html.as_bytes());
             Ok(())
         }
     };
