@@ -3,7 +3,8 @@
 //! The pipeline, one module a stage: [`template`] (load YAML with spans) → [`render`]
 //! (handlebars over string values) → [`compile`] (constants, normalisation) → [`validate`]
 //! (the embedded JSON Schema), wired together in [`pipeline`]. [`data`] reads contact rows;
-//! [`diagnostic`] turns errors into what a person reads; [`commands`] is the only layer that
+//! [`input`] opens what a user names, within the [`limits`]; [`diagnostic`] turns errors into
+//! what a person reads; [`commands`] is the only layer that
 //! prints.
 
 pub mod cli;
@@ -11,6 +12,8 @@ pub mod commands;
 pub mod compile;
 pub mod data;
 pub mod diagnostic;
+pub mod input;
+pub mod limits;
 pub mod pipeline;
 pub mod preview;
 pub mod render;

@@ -207,13 +207,8 @@ fn write_pretty(out: &mut impl Write, body: &Value) -> io::Result<()> {
 fn template_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|error| {
-            format!(
-                "cannot read `{}`: {}",
-                path.display(),
-                crate::template::io_reason(&error)
-            )
-        })?;
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| format!("cannot read `{}`: {}", path.display(), crate::input::io_reason(&error)))?;
         if metadata.is_dir() {
             let mut found = Vec::new();
             collect_templates(path, &mut found)

@@ -240,13 +240,8 @@ fn fingerprint(compiler: &MessageCompiler, vars: &[(String, String)], data: &Pat
     for (key, value) in effective {
         template.update(format!("\0{key}={value}").as_bytes());
     }
-    let mut file = std::fs::File::open(data).map_err(|error| {
-        format!(
-            "cannot read data file `{}`: {}",
-            data.display(),
-            crate::template::io_reason(&error)
-        )
-    })?;
+    let mut file =
+        crate::input::open(data).map_err(|error| format!("cannot read data file `{}`: {error}", data.display()))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)
         .map_err(|error| format!("cannot read data file `{}`: {error}", data.display()))?;

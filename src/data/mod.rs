@@ -9,13 +9,12 @@ mod csv;
 mod json;
 mod yaml;
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::template::io_reason;
+use crate::input;
 
 pub use self::csv::CsvRows;
 
@@ -130,9 +129,9 @@ pub fn open(path: &Path, var_names: &[String], required: &[bool]) -> Result<Rows
     let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
     } else {
-        let file = File::open(path).map_err(|error| DataError::Unreadable {
+        let file = input::open(path).map_err(|error| DataError::Unreadable {
             path: name.clone(),
-            reason: io_reason(&error),
+            reason: error.to_string(),
         })?;
         Box::new(BufReader::with_capacity(1 << 16, file))
     };

@@ -2,9 +2,41 @@
 //! each must end in a clear message and an exit code, never a hang, an abort, a panic or
 //! memory without bound.
 
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
+use std::time::Duration;
 
-use crate::support::{flowc_process, Scratch, BASE_TEMPLATE};
+use assert_cmd::Command;
+
+use crate::support::{flowc, flowc_process, run, Outcome, Scratch, BASE_TEMPLATE};
+
+/// flowc with a deadline: a hang fails the test instead of stalling the suite.
+fn flowc_within_seconds(seconds: u64) -> Command {
+    let mut command = flowc();
+    command.timeout(Duration::from_secs(seconds));
+    command
+}
+
+fn assert_refused(outcome: &Outcome, code: i32, expected: &[&str]) {
+    assert_eq!(outcome.code, code, "stderr:\n{}", outcome.stderr);
+    for fragment in expected {
+        assert!(
+            outcome.stderr.contains(fragment),
+            "stderr lacks `{fragment}`:\n{}",
+            outcome.stderr
+        );
+    }
+    assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
+}
+
+fn make_fifo(path: &Path) -> PathBuf {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+    path.to_owned()
+}
 
 /// Runs flowc with stdout on `/dev/full`, where every write fails with "no space left".
 fn run_into_full_disk(args: &[&std::ffi::OsStr]) -> Output {
@@ -45,4 +77,100 @@ fn render_with_stdout_on_a_full_disk_is_an_error() {
         "--data".as_ref(),
         data.as_os_str(),
     ]));
+}
+
+#[test]
+fn a_named_pipe_as_a_template_is_refused_not_waited_on() {
+    let scratch = Scratch::new();
+    let fifo = make_fifo(&scratch.path().join("t.yaml"));
+    for command in ["check", "render"] {
+        let outcome = run(flowc_within_seconds(10).arg(command).arg(&fifo));
+        assert_refused(&outcome, 2, &["t.yaml`: it is a named pipe (FIFO), not a regular file"]);
+    }
+}
+
+#[test]
+fn a_named_pipe_in_a_checked_directory_is_refused_and_the_rest_checked() {
+    let scratch = Scratch::new();
+    scratch.write("a-good.yaml", BASE_TEMPLATE);
+    make_fifo(&scratch.path().join("b-pipe.yaml"));
+    scratch.write("c-good.yaml", BASE_TEMPLATE);
+    let outcome = run(flowc_within_seconds(10).arg("check").arg(scratch.path()));
+    assert_refused(
+        &outcome,
+        2,
+        &["b-pipe.yaml`: it is a named pipe (FIFO), not a regular file"],
+    );
+    assert!(
+        outcome.stdout.contains("3 templates checked: 2 ok, 1 failed"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_named_pipe_as_a_data_file_is_refused_not_waited_on() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let fifo = make_fifo(&scratch.path().join("rows.csv"));
+    let outcome = run(flowc_within_seconds(10).args([
+        "render".as_ref(),
+        template.as_os_str(),
+        "--data".as_ref(),
+        fifo.as_os_str(),
+    ]));
+    assert_refused(
+        &outcome,
+        2,
+        &["rows.csv`: it is a named pipe (FIFO), not a regular file"],
+    );
+}
+
+#[test]
+fn a_device_is_refused_as_a_template_and_as_data() {
+    let outcome = run(flowc_within_seconds(10).args(["render", "/dev/zero"]));
+    assert_refused(
+        &outcome,
+        2,
+        &["`/dev/zero`: it is a character device, not a regular file"],
+    );
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.path().join("rows.csv");
+    std::os::unix::fs::symlink("/dev/zero", &data).expect("a symbolic link");
+    let outcome = run(flowc_within_seconds(10).args([
+        "render".as_ref(),
+        template.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]));
+    assert_refused(
+        &outcome,
+        2,
+        &["rows.csv`: it is a character device, not a regular file"],
+    );
+}
+
+#[test]
+fn data_on_standard_input_is_still_read() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let outcome = run(flowc_within_seconds(10)
+        .args(["render".as_ref(), template.as_os_str(), "--data".as_ref(), "-".as_ref()])
+        .write_stdin("name,phone,ref\nA,+14155550100,1\n"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout.lines().count(), 1);
+}
+
+#[test]
+fn a_template_over_10_mib_is_refused_before_it_is_parsed() {
+    let scratch = Scratch::new();
+    let padding = "#".repeat(10 << 20);
+    let template = scratch.write("t.yaml", format!("{BASE_TEMPLATE}{padding}\n"));
+    let outcome = run(flowc_within_seconds(30).arg("check").arg(&template));
+    assert_refused(
+        &outcome,
+        2,
+        &["t.yaml`: it is larger than 10 MiB, the limit for a template"],
+    );
 }

@@ -1,0 +1,11 @@
+//! Every limit flowc puts on what it reads, in one place, each with its reason.
+//!
+//! flowc reads files that people write (templates) and files that other programs export (data
+//! files), and either may be broken or hostile: a template from a pull request, a contact list
+//! from an unknown source. Each limit is far above what a real template or contact list needs
+//! and far below what would exhaust the memory or the stack of the machine running a
+//! campaign, so that such a file ends in a clear message, never a hang, an abort or a machine
+//! out of memory.
+
+/// A template (or its fixtures or snapshots) is read whole: real ones are a few KiB.
+pub const MAX_TEMPLATE_BYTES: u64 = 10 << 20;
