@@ -7,15 +7,16 @@
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, Severity};
 
 use crate::compile::Warning;
 use crate::data::DataError;
 use crate::pipeline::Problem;
 use crate::render::LeafError;
 use crate::template::{SourceFile, Template, TemplateError};
+use crate::words::clip;
 use crate::yaml::{Span, YamlError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub enum Level {
     Error,
     Warning,
 }
+
+/// How many characters of a message or a help a finding keeps: a message that quotes a value
+/// (a 10 MB phone number, a 1 MB key) would otherwise be as long as the value.
+const MESSAGE_WIDTH: usize = 400;
 
 /// The data row a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +53,10 @@ pub struct Finding {
 
 impl Finding {
     pub fn error(message: impl Into<String>) -> Finding {
+        let message = message.into();
         Finding {
             level: Level::Error,
-            message: message.into(),
+            message: clip(&message, MESSAGE_WIDTH).into_owned(),
             help: None,
             source: None,
             span: None,
@@ -61,7 +67,10 @@ impl Finding {
     }
 
     pub fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
-        self.help = help.map(Into::into);
+        self.help = help.map(|help| {
+            let help = help.into();
+            clip(&help, MESSAGE_WIDTH).into_owned()
+        });
         self
     }
 
@@ -373,7 +382,7 @@ impl Printer {
 struct View<'a> {
     finding: &'a Finding,
     headline: String,
-    source: Option<NamedSource<Arc<str>>>,
+    excerpt: Option<Excerpt>,
 }
 
 impl<'a> View<'a> {
@@ -381,11 +390,10 @@ impl<'a> View<'a> {
         View {
             finding,
             headline: finding.headline(),
-            source: finding
-                .source
-                .as_ref()
-                .filter(|_| finding.span.is_some())
-                .map(|source| NamedSource::new(&source.name, Arc::clone(&source.text))),
+            excerpt: match (&finding.source, finding.span) {
+                (Some(source), Some(span)) => Some(Excerpt::new(&source.name, &source.text, span)),
+                _ => None,
+            },
         }
     }
 }
@@ -420,20 +428,175 @@ impl Diagnostic for View<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source.as_ref().map(|source| source as &dyn miette::SourceCode)
+        self.excerpt.as_ref().map(|excerpt| excerpt as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.finding.span?;
-        self.source.as_ref()?;
+        let excerpt = self.excerpt.as_ref()?;
         let label = match &self.finding.pointer {
             Some(pointer) if !pointer.is_empty() => format!("field {pointer}"),
             _ => "here".to_owned(),
         };
         Some(Box::new(std::iter::once(LabeledSpan::new(
             Some(label),
-            span.offset,
-            span.len.max(1),
+            excerpt.label.start,
+            excerpt.label.len().max(1),
         ))))
     }
+}
+
+/// How many characters of a source line a diagnostic quotes; a longer line is cut, with
+/// [`CUT`] where text was left out. A 100 MB value on one line would otherwise be printed
+/// whole, and miette cannot draw its marker past column 65,535 (it panics).
+const EXCERPT_WIDTH: usize = 120;
+/// How many of those characters come before the place pointed at.
+const EXCERPT_LEAD: usize = 40;
+/// How many lines of a place that spans several (a block of text) a diagnostic quotes.
+const EXCERPT_LINES: usize = 6;
+const CUT: &str = "...";
+
+/// The few source lines a diagnostic quotes, each cut to a window of columns around the place
+/// it points at, so that what is printed stays small whatever the source holds. Line and
+/// column in the header are the true ones, counted in the whole source.
+struct Excerpt {
+    name: String,
+    text: String,
+    /// The source line (from 0) of the excerpt's first line.
+    first_line: usize,
+    line_count: usize,
+    /// The source line and column (from 0, in characters) of the place.
+    line: usize,
+    column: usize,
+    /// The place, in bytes of `text`.
+    label: std::ops::Range<usize>,
+}
+
+impl Excerpt {
+    fn new(name: &str, source: &str, span: Span) -> Excerpt {
+        let start = floor_char_boundary(source, span.offset);
+        let end = floor_char_boundary(source, span.offset.saturating_add(span.len)).max(start);
+        let line_start = source[..start].rfind('\n').map_or(0, |newline| newline + 1);
+        let line = source.as_bytes()[..line_start]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count();
+        let column = source[line_start..start].chars().count();
+        // One line of context before the place, as miette shows it.
+        let (mut position, first_line) = match line_start.checked_sub(1) {
+            Some(newline) => (
+                source[..newline].rfind('\n').map_or(0, |previous| previous + 1),
+                line - 1,
+            ),
+            None => (0, line),
+        };
+        let first_column = column.saturating_sub(EXCERPT_LEAD);
+        let mut part = if position < line_start {
+            Part::Before
+        } else {
+            Part::Place
+        };
+        let mut text = String::new();
+        let mut line_count = 0;
+        let mut label = 0..0;
+        let mut place_lines = 0;
+        loop {
+            let line_end = source[position..].find('\n').map_or(source.len(), |at| position + at);
+            let content_end = if source[position..line_end].ends_with('\r') {
+                line_end - 1
+            } else {
+                line_end
+            };
+            let from = position + byte_of_char(&source[position..content_end], first_column);
+            let to = from + byte_of_char(&source[from..content_end], EXCERPT_WIDTH);
+            if line_count > 0 {
+                text.push('\n');
+            }
+            line_count += 1;
+            if from > position {
+                text.push_str(CUT);
+            }
+            let base = text.len();
+            text.push_str(&source[from..to]);
+            if to < content_end {
+                text.push_str(CUT);
+            }
+            let at = |byte: usize| base + byte.clamp(from, to) - from;
+            match part {
+                Part::Before => part = Part::Place,
+                Part::Place => {
+                    if place_lines == 0 {
+                        label.start = at(start);
+                    }
+                    label.end = at(end.min(line_end)).max(label.start);
+                    place_lines += 1;
+                    if end <= line_end + 1 {
+                        part = Part::After;
+                    } else if place_lines == EXCERPT_LINES {
+                        break;
+                    }
+                }
+                Part::After => break,
+            }
+            if line_end == source.len() {
+                break;
+            }
+            position = line_end + 1;
+        }
+        Excerpt {
+            name: name.to_owned(),
+            text,
+            first_line,
+            line_count,
+            line,
+            column,
+            label,
+        }
+    }
+}
+
+/// Where the excerpt is, line by line: the line of context before the place, the place's
+/// lines, the line of context after it.
+enum Part {
+    Before,
+    Place,
+    After,
+}
+
+impl miette::SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        _span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        // miette asks for the place alone to write the header (`file:line:column`), and for
+        // the place with its context to draw it: the whole excerpt.
+        let (line, column) = if context_lines_before == 0 && context_lines_after == 0 {
+            (self.line, self.column)
+        } else {
+            (self.first_line, 0)
+        };
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            self.text.as_bytes(),
+            (0, self.text.len()).into(),
+            line,
+            column,
+            self.line_count,
+        )))
+    }
+}
+
+/// The largest character boundary of `text` at or before `byte`.
+fn floor_char_boundary(text: &str, byte: usize) -> usize {
+    let mut byte = byte.min(text.len());
+    while !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    byte
+}
+
+/// The byte offset of the character `n` of `text` (its length if it is shorter).
+fn byte_of_char(text: &str, n: usize) -> usize {
+    text.char_indices().nth(n).map_or(text.len(), |(byte, _)| byte)
 }

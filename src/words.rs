@@ -26,3 +26,41 @@ pub fn size(bytes: u64) -> String {
         format!("{bytes} bytes")
     }
 }
+
+/// `text` whole if it has at most `max` characters, else its start and its end around `...`:
+/// a message that quotes a value stays readable (and small) however long the value.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max || text.chars().count() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let tail = max / 4;
+    let head = max.saturating_sub(tail + 3);
+    let head_end = text.char_indices().nth(head).map_or(text.len(), |(byte, _)| byte);
+    let tail_start = text
+        .char_indices()
+        .rev()
+        .nth(tail.saturating_sub(1))
+        .map_or(0, |(byte, _)| byte);
+    let tail_start = if tail == 0 { text.len() } else { tail_start };
+    std::borrow::Cow::Owned(format!("{}...{}", &text[..head_end], &text[tail_start..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(10 << 20), "10 MiB");
+        assert_eq!(size(64 << 10), "64 KiB");
+        assert_eq!(size(300), "300 bytes");
+    }
+
+    #[test]
+    fn clip_keeps_short_text_and_both_ends_of_long_text() {
+        assert_eq!(clip("short", 10), "short");
+        let clipped = clip(&format!("start{}end", "é".repeat(1000)), 20);
+        assert!(clipped.starts_with("startéé") && clipped.ends_with("éend") && clipped.contains("..."));
+        assert_eq!(clipped.chars().count(), 20);
+    }
+}

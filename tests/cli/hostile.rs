@@ -174,3 +174,44 @@ fn a_template_over_10_mib_is_refused_before_it_is_parsed() {
         &["t.yaml`: it is larger than 10 MiB, the limit for a template"],
     );
 }
+
+#[test]
+fn an_error_past_column_65535_is_drawn_without_a_panic() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        format!("messaging_object:\n  to: {} {{{{oops}}}}\n", "x".repeat(100_000)),
+    );
+    let outcome = run(flowc_within_seconds(30).arg("check").arg(&template));
+    // The true column, though the excerpt drawn is cut to a window around it.
+    assert_refused(
+        &outcome,
+        1,
+        &["undeclared variable `oops`", "t.yaml:2:100008]", "...xxx"],
+    );
+    assert!(outcome.stderr.len() < 2_000, "{}", outcome.stderr);
+}
+
+#[test]
+fn a_huge_value_gives_a_short_diagnostic() {
+    let scratch = Scratch::new();
+    let huge = "x".repeat(5 << 20);
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE.replace("to: \"{{phone}}\"", &format!("to: \"{huge}\"")),
+    );
+    for format in ["human", "json", "github"] {
+        let outcome = run(flowc_within_seconds(30)
+            .args(["check", "--format", format])
+            .arg(&template));
+        assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+        let printed = outcome.stdout.len() + outcome.stderr.len();
+        assert!(printed < 4_000, "{format}: {printed} bytes printed");
+        assert!(
+            format!("{}{}", outcome.stdout, outcome.stderr).contains("`to` contains letters: `xxx"),
+            "{format}: {}{}",
+            outcome.stdout,
+            outcome.stderr
+        );
+    }
+}
