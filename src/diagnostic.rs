@@ -600,3 +600,38 @@ fn floor_char_boundary(text: &str, byte: usize) -> usize {
 fn byte_of_char(text: &str, n: usize) -> usize {
     text.char_indices().nth(n).map_or(text.len(), |(byte, _)| byte)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn excerpt_at(source: &str, needle: &str) -> Excerpt {
+        let offset = source.find(needle).expect("needle");
+        let span = Span {
+            offset,
+            len: needle.len(),
+            line: 0,
+            column: 0,
+        };
+        Excerpt::new("t.yaml", source, span)
+    }
+
+    #[test]
+    fn a_short_source_is_quoted_whole_with_a_line_of_context() {
+        let source = "a: 1\r\nb: é{{x}}\r\nc: 3\r\nd: 4\r\n";
+        let excerpt = excerpt_at(source, "{{x}}");
+        assert_eq!(excerpt.text, "a: 1\nb: é{{x}}\nc: 3");
+        assert_eq!(&excerpt.text[excerpt.label.clone()], "{{x}}");
+        assert_eq!((excerpt.first_line, excerpt.line, excerpt.column), (0, 1, 4));
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_place() {
+        let source = format!("a: 1\nb: {}{{{{x}}}}{}\n", "é".repeat(100_000), "z".repeat(100_000));
+        let excerpt = excerpt_at(&source, "{{x}}");
+        assert_eq!(&excerpt.text[excerpt.label.clone()], "{{x}}");
+        assert_eq!(excerpt.column, 100_003);
+        assert!(excerpt.text.len() < 600, "{}", excerpt.text);
+        assert!(excerpt.text.contains("...éé") && excerpt.text.contains("zz...\n"));
+    }
+}
