@@ -121,7 +121,7 @@ impl Finding {
             LeafError::Syntax { .. } => {
                 Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned())
             }
-            LeafError::Unsupported { .. } => None,
+            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } => None,
         };
         Finding::error(error.to_string())
             .with_help(help)

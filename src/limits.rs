@@ -9,3 +9,14 @@
 
 /// A template (or its fixtures or snapshots) is read whole: real ones are a few KiB.
 pub const MAX_TEMPLATE_BYTES: u64 = 10 << 20;
+
+/// How deeply YAML collections may nest, in a template or a data file. The loader (and every
+/// walk over its tree) recurses once a level: 7,000 levels overflow the stack and abort the
+/// whole run. Real templates nest about 8 levels; JSON data has serde_json's same limit.
+pub const MAX_YAML_NESTING: usize = 128;
+
+/// How deeply handlebars blocks (`{{#if}}` inside `{{#each}}`) and subexpressions
+/// (`(upper (trim name))`) may nest in one value. Handlebars parses and renders them by
+/// recursion, and overflows the stack (an abort) at a few thousand levels; real templates use
+/// two or three.
+pub const MAX_HANDLEBARS_NESTING: usize = 32;

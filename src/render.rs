@@ -15,6 +15,7 @@ use handlebars::{handlebars_helper, Context, Handlebars, JsonRender, Path as HbP
 use saphyr_parser::ScalarStyle;
 use serde_json::{Map, Value};
 
+use crate::limits::MAX_HANDLEBARS_NESTING;
 use crate::suggest::did_you_mean;
 use crate::template::{Template, VarDecl};
 use crate::yaml::{Node, NodeKind, Span};
@@ -39,6 +40,8 @@ pub enum LeafError {
     Syntax { message: String, span: Span },
     #[error("{what} are not supported in templates")]
     Unsupported { what: &'static str, span: Span },
+    #[error("handlebars blocks and subexpressions nest deeper than {MAX_HANDLEBARS_NESTING} levels")]
+    TooDeep { span: Span },
 }
 
 impl LeafError {
@@ -47,7 +50,8 @@ impl LeafError {
             LeafError::Undeclared { span, .. }
             | LeafError::UnknownHelper { span, .. }
             | LeafError::Syntax { span, .. }
-            | LeafError::Unsupported { span, .. } => *span,
+            | LeafError::Unsupported { span, .. }
+            | LeafError::TooDeep { span } => *span,
         }
     }
 }
@@ -327,6 +331,15 @@ impl LeafCompiler<'_> {
     }
 
     fn compile_leaf(&mut self, text: &str, style: ScalarStyle, span: Span, pointer: &str) -> Compiled {
+        if let Some(at) = too_deep_at(text) {
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+            self.errors.push(LeafError::TooDeep {
+                span: leaf_position(self.source, text, style, span, line, column),
+            });
+            return Compiled::Constant(Value::String(text.to_owned()));
+        }
         let parsed = match HbTemplate::compile(text) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -505,6 +518,66 @@ impl LeafCompiler<'_> {
     }
 }
 
+/// Where blocks (`{{#if}}`) and subexpressions (`(upper name)`) in `text` first nest deeper
+/// than [`MAX_HANDLEBARS_NESTING`]: the byte offset of the opening that goes over. Found by
+/// scanning the text, because handlebars parses by recursion and overflows the stack first.
+fn too_deep_at(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut blocks = 0usize;
+    let mut at = 0;
+    while let Some(found) = text[at..].find("{{") {
+        let open = at + found;
+        let mut next = open + 2;
+        // `{{{x}}}` and raw blocks `{{{{raw}}}}` open with more braces; `~` trims space.
+        while matches!(bytes.get(next), Some(b'{' | b'~')) {
+            next += 1;
+        }
+        match bytes.get(next) {
+            Some(b'!') => {
+                let end = if text[next..].starts_with("!--") { "--}}" } else { "}}" };
+                match text[next..].find(end) {
+                    Some(close) => {
+                        at = next + close + end.len();
+                        continue;
+                    }
+                    None => return None,
+                }
+            }
+            // `{{^}}` alone is `else`; `{{^name}}` opens an inverted block.
+            Some(b'#' | b'^') if !matches!(bytes.get(next + 1), Some(b'}' | b'~')) => {
+                blocks += 1;
+                if blocks > MAX_HANDLEBARS_NESTING {
+                    return Some(open);
+                }
+            }
+            Some(b'/') => blocks = blocks.saturating_sub(1),
+            _ => {}
+        }
+        let mut parens = 0usize;
+        let mut quote = None;
+        loop {
+            match (bytes.get(next), quote) {
+                (None, _) => return None,
+                (Some(&byte), Some(open_quote)) if byte == open_quote => quote = None,
+                (Some(_), Some(_)) => {}
+                (Some(&byte @ (b'"' | b'\'')), None) => quote = Some(byte),
+                (Some(b'('), None) => {
+                    parens += 1;
+                    if blocks + parens > MAX_HANDLEBARS_NESTING {
+                        return Some(next);
+                    }
+                }
+                (Some(b')'), None) => parens = parens.saturating_sub(1),
+                (Some(b'}'), None) if bytes.get(next + 1) == Some(&b'}') => break,
+                (Some(_), None) => {}
+            }
+            next += 1;
+        }
+        at = next + 2;
+    }
+    None
+}
+
 /// A list or map whose members are all constant is one constant, built once.
 fn collapse_seq(items: Vec<Compiled>) -> Compiled {
     if items.iter().all(|item| matches!(item, Compiled::Constant(_))) {
@@ -598,4 +671,31 @@ pub fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Valu
             },
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_blocks_and_subexpressions_not_siblings_or_comments() {
+        let deep = |n: usize| format!("{}x{}", "{{#if a}}".repeat(n), "{{/if}}".repeat(n));
+        assert_eq!(too_deep_at(&deep(MAX_HANDLEBARS_NESTING)), None);
+        assert_eq!(
+            too_deep_at(&deep(MAX_HANDLEBARS_NESTING + 1)),
+            Some(9 * MAX_HANDLEBARS_NESTING)
+        );
+        assert_eq!(too_deep_at(&"{{#if a}}{{/if}}".repeat(1000)), None);
+        let parens = format!("{{{{{}a{}}}}}", "upper (".repeat(40), ")".repeat(40));
+        assert!(too_deep_at(&parens).is_some());
+        assert_eq!(
+            too_deep_at(&format!("{{{{!-- {} --}}}}", "{{#if a}}".repeat(100))),
+            None
+        );
+        assert_eq!(too_deep_at(&format!("{{{{default a \"{}\"}}}}", "(".repeat(100))), None);
+        assert_eq!(
+            too_deep_at(&format!("{}{{{{^}}}}", "{{#if a}}".repeat(MAX_HANDLEBARS_NESTING))),
+            None
+        );
+    }
 }

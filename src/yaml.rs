@@ -13,6 +13,8 @@ use saphyr::Scalar as CoreScalar;
 use saphyr_parser::{Event, Input, Parser, ScalarStyle, Span as EventSpan, Tag};
 use serde_json::Value;
 
+use crate::limits::MAX_YAML_NESTING;
+
 /// A region of the source text, in bytes, with the 1-based line and column of its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -62,6 +64,8 @@ pub enum YamlError {
     Empty,
     #[error("aliases expand to more than {ALIAS_BUDGET} values")]
     AliasBomb { span: Span },
+    #[error("the YAML nests deeper than {MAX_YAML_NESTING} levels")]
+    TooDeep { span: Span },
 }
 
 /// How many values aliases may expand to in one document: far beyond any real template or
@@ -76,7 +80,8 @@ impl YamlError {
             | YamlError::ComplexKey { span }
             | YamlError::BadTaggedValue { span, .. }
             | YamlError::SecondDocument { span }
-            | YamlError::AliasBomb { span } => Some(*span),
+            | YamlError::AliasBomb { span }
+            | YamlError::TooDeep { span } => Some(*span),
             YamlError::Empty => None,
         }
     }
@@ -267,6 +272,8 @@ struct Builder<'input, I: Input> {
     anchors: HashMap<usize, Node>,
     /// Values copied by aliases so far, against [`ALIAS_BUDGET`].
     expanded: usize,
+    /// How many collections enclose the node being built, against [`MAX_YAML_NESTING`].
+    depth: usize,
 }
 
 impl<'input, I: Input> Builder<'input, I> {
@@ -276,6 +283,7 @@ impl<'input, I: Input> Builder<'input, I> {
             positions,
             anchors: HashMap::new(),
             expanded: 0,
+            depth: 0,
         }
     }
 
@@ -296,6 +304,11 @@ impl<'input, I: Input> Builder<'input, I> {
             Some(Err(error)) => {
                 let mark = *error.marker();
                 let span = self.span(EventSpan::empty(mark));
+                // The scanner reads ahead, and stops flow collections (`[[[`) at 255 levels
+                // before the builder has seen 128 of them: the same limit, in its words.
+                if error.info() == "recursion limit exceeded" {
+                    return Err(YamlError::TooDeep { span });
+                }
                 Err(YamlError::Syntax {
                     message: error.info().to_owned(),
                     span,
@@ -347,6 +360,22 @@ impl<'input, I: Input> Builder<'input, I> {
     }
 
     fn node_from(&mut self, event: Event<'input>, event_span: EventSpan) -> Result<Node, YamlError> {
+        let nests = matches!(event, Event::SequenceStart(..) | Event::MappingStart(..));
+        if !nests {
+            return self.node_within(event, event_span);
+        }
+        if self.depth >= MAX_YAML_NESTING {
+            return Err(YamlError::TooDeep {
+                span: self.span(event_span),
+            });
+        }
+        self.depth += 1;
+        let node = self.node_within(event, event_span);
+        self.depth -= 1;
+        node
+    }
+
+    fn node_within(&mut self, event: Event<'input>, event_span: EventSpan) -> Result<Node, YamlError> {
         let span = self.span(event_span);
         let (node, anchor) = match event {
             Event::Alias(anchor) => {

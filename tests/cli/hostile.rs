@@ -215,3 +215,98 @@ fn a_huge_value_gives_a_short_diagnostic() {
         );
     }
 }
+
+/// A template whose `to` is the given YAML value, written on the line after `to:`.
+fn template_with_to(scratch: &Scratch, name: &str, value: &str) -> PathBuf {
+    scratch.write(
+        name,
+        BASE_TEMPLATE.replace("  to: \"{{phone}}\"\n", &format!("  to:\n    {value}\n")),
+    )
+}
+
+#[test]
+fn yaml_nested_10000_levels_deep_is_refused_at_its_place() {
+    let scratch = Scratch::new();
+    let cases = [
+        ("block.yaml", "- ".repeat(10_000) + "x", "block.yaml:9:"),
+        ("flow.yaml", "[".repeat(10_000) + &"]".repeat(10_000), "flow.yaml:9:"),
+        (
+            "mapping.yaml",
+            "{a: ".repeat(10_000) + "1" + &"}".repeat(10_000),
+            "mapping.yaml:9:",
+        ),
+    ];
+    for (name, value, place) in cases {
+        let template = template_with_to(&scratch, name, &value);
+        let outcome = run(flowc_within_seconds(30).arg("check").arg(&template));
+        assert_refused(&outcome, 1, &["the YAML nests deeper than 128 levels", place]);
+    }
+}
+
+#[test]
+fn yaml_data_nested_10000_levels_deep_is_refused_at_its_place() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let indented: String = (0..10_000)
+        .map(|level| format!("{}-\n", " ".repeat(level + 2)))
+        .collect();
+    let cases = [
+        format!("- name: A\n  phone: \"+14155550100\"\n  ref:\n{indented}"),
+        format!("- {{name: A, phone: \"+14155550100\", ref: {}}}\n", "[".repeat(10_000)),
+    ];
+    for text in cases {
+        let data = scratch.write("rows.yaml", text);
+        let outcome = run(flowc_within_seconds(30).args([
+            "check".as_ref(),
+            template.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ]));
+        assert_refused(
+            &outcome,
+            1,
+            &["rows.yaml: line ", ", column ", "the YAML nests deeper than 128 levels"],
+        );
+    }
+}
+
+#[test]
+fn handlebars_nested_10000_levels_deep_is_refused_at_its_place() {
+    let scratch = Scratch::new();
+    let blocks = format!(
+        "\"{}{{{{phone}}}}{}\"",
+        "{{#if phone}}".repeat(10_000),
+        "{{/if}}".repeat(10_000)
+    );
+    let helpers = format!("\"{{{{{}phone{}}}}}\"", "upper (".repeat(10_000), ")".repeat(10_000));
+    for (name, value, place) in [
+        ("blocks.yaml", blocks, "blocks.yaml:9:422]"),
+        ("helpers.yaml", helpers, "helpers.yaml:9:"),
+    ] {
+        let template = template_with_to(&scratch, name, &value);
+        let outcome = run(flowc_within_seconds(30).arg("check").arg(&template));
+        assert_refused(
+            &outcome,
+            1,
+            &["handlebars blocks and subexpressions nest deeper than 32 levels", place],
+        );
+    }
+}
+
+#[test]
+fn one_template_nested_too_deep_does_not_stop_a_directory_check() {
+    let scratch = Scratch::new();
+    scratch.write("a-good.yaml", BASE_TEMPLATE);
+    template_with_to(&scratch, "b-deep.yaml", &("- ".repeat(10_000) + "x"));
+    let helpers = format!("\"{{{{{}phone{}}}}}\"", "upper (".repeat(10_000), ")".repeat(10_000));
+    template_with_to(&scratch, "c-deep.yaml", &helpers);
+    scratch.write("d-good.yaml", BASE_TEMPLATE);
+    let outcome = run(flowc_within_seconds(60).arg("check").arg(scratch.path()));
+    assert_refused(&outcome, 1, &["b-deep.yaml:9:", "c-deep.yaml:9:"]);
+    assert!(outcome.stdout.contains("a-good.yaml"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("4 templates checked: 2 ok, 2 failed"),
+        "{}",
+        outcome.stdout
+    );
+}
