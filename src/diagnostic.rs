@@ -16,7 +16,7 @@ use crate::data::DataError;
 use crate::pipeline::Problem;
 use crate::render::LeafError;
 use crate::template::{SourceFile, Template, TemplateError};
-use crate::words::clip;
+use crate::words::{clip, printable};
 use crate::yaml::{Span, YamlError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl Finding {
         let message = message.into();
         Finding {
             level: Level::Error,
-            message: clip(&message, MESSAGE_WIDTH).into_owned(),
+            message: printable(&clip(&message, MESSAGE_WIDTH)).into_owned(),
             help: None,
             source: None,
             span: None,
@@ -69,7 +69,7 @@ impl Finding {
     pub fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
         self.help = help.map(|help| {
             let help = help.into();
-            clip(&help, MESSAGE_WIDTH).into_owned()
+            printable(&clip(&help, MESSAGE_WIDTH)).into_owned()
         });
         self
     }
@@ -516,7 +516,13 @@ impl Excerpt {
                 text.push_str(CUT);
             }
             let base = text.len();
-            text.push_str(&source[from..to]);
+            // A control character (a NUL, an escape sequence) is shown as `?`: one byte for one,
+            // so the place stays where it was.
+            text.extend(
+                source[from..to]
+                    .chars()
+                    .map(|c| if c.is_ascii_control() && c != '\t' { '?' } else { c }),
+            );
             if to < content_end {
                 text.push_str(CUT);
             }

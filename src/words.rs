@@ -45,6 +45,18 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(format!("{}...{}", &text[..head_end], &text[tail_start..]))
 }
 
+/// `text` with control characters (a NUL, an escape sequence that would clear the screen) shown
+/// as `?`, so that a value quoted in a message cannot act on the terminal; line breaks and tabs
+/// stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_hidden = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if text.contains(is_hidden) {
+        std::borrow::Cow::Owned(text.chars().map(|c| if is_hidden(c) { '?' } else { c }).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +75,10 @@ mod tests {
         let clipped = clip(&long, 20);
         assert!(clipped.starts_with("startéé") && clipped.ends_with("éend") && clipped.contains("..."));
         assert_eq!(clipped.chars().count(), 20);
+    }
+
+    #[test]
+    fn printable_hides_control_characters_but_not_line_breaks() {
+        assert_eq!(printable("a\0b\x1b[2J\u{9b}c\n\td"), "a?b?[2J?c\n\td");
     }
 }

@@ -66,6 +66,10 @@ pub enum YamlError {
     AliasBomb { span: Span },
     #[error("the YAML nests deeper than {MAX_YAML_NESTING} levels")]
     TooDeep { span: Span },
+    /// saphyr takes a NUL written as it is for the end of the input ("unexpected end of
+    /// stream") and keeps one written `"\0"`; no message field can hold one.
+    #[error("a NUL character (\\0) is not allowed")]
+    Nul { span: Span },
 }
 
 /// How many values aliases may expand to in one document: far beyond any real template or
@@ -81,7 +85,8 @@ impl YamlError {
             | YamlError::BadTaggedValue { span, .. }
             | YamlError::SecondDocument { span }
             | YamlError::AliasBomb { span }
-            | YamlError::TooDeep { span } => Some(*span),
+            | YamlError::TooDeep { span }
+            | YamlError::Nul { span } => Some(*span),
             YamlError::Empty => None,
         }
     }
@@ -148,6 +153,11 @@ impl Node {
 
 /// Parses a whole document held in memory (a template).
 pub fn parse_document(source: &str) -> Result<Node, YamlError> {
+    if let Some(at) = source.find('\0') {
+        return Err(YamlError::Nul {
+            span: span_of_byte(source, at),
+        });
+    }
     let positions = Positions::new(source);
     let mut builder = Builder::new(Parser::new_from_str(source), positions);
     builder.expect_stream_start()?;
@@ -458,12 +468,27 @@ impl<'input, I: Input> Builder<'input, I> {
     }
 }
 
+/// The one-character span at a byte offset of `source`, with its line and column.
+fn span_of_byte(source: &str, offset: usize) -> Span {
+    let before = &source[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    Span {
+        offset,
+        len: 1,
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+    }
+}
+
 fn scalar_node(
     text: Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Cow<'_, Tag>>,
     span: Span,
 ) -> Result<Node, YamlError> {
+    if text.contains('\0') {
+        return Err(YamlError::Nul { span });
+    }
     let kind = match CoreScalar::parse_from_cow_and_metadata(text.clone(), style, tag) {
         Some(CoreScalar::Null) => NodeKind::Null,
         Some(CoreScalar::Boolean(b)) => NodeKind::Bool(b),

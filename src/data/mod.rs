@@ -203,13 +203,27 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Why a stream of characters ended early, and where, if the place is known.
+#[derive(Debug, Clone)]
+struct CharsFailure {
+    location: Option<String>,
+    message: String,
+}
+
 /// Reads a stream as UTF-8 characters, for the YAML parser, remembering the first decoding error.
+/// A NUL character ends the stream too: saphyr would take it for the end of the input and
+/// report a puzzling "unexpected end of stream".
 struct Utf8Chars<R: Read> {
     reader: R,
     buffer: Vec<u8>,
     decoded: std::vec::IntoIter<char>,
-    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<CharsFailure>>>,
     offset: u64,
+    /// Line (from 1) and column (from 0, in characters) where the next chunk starts.
+    line: u64,
+    column: u64,
+    /// A failure to report once the characters decoded before it have been read.
+    pending: Option<CharsFailure>,
     done: bool,
 }
 
@@ -221,16 +235,52 @@ impl<R: Read> Utf8Chars<R> {
             decoded: Vec::new().into_iter(),
             error: Default::default(),
             offset: 0,
+            line: 1,
+            column: 0,
+            pending: None,
             done: false,
         }
     }
 
-    fn fail(&mut self, message: String) -> Option<char> {
+    fn fail(&mut self, location: Option<String>, message: String) -> Option<char> {
         if let Ok(mut slot) = self.error.lock() {
-            slot.get_or_insert(message);
+            slot.get_or_insert(CharsFailure { location, message });
         }
         self.done = true;
         None
+    }
+
+    /// Advances the line and column over `text`.
+    fn advance(&mut self, text: &str) {
+        match text.rfind('\n') {
+            Some(last) => {
+                self.line += text.matches('\n').count() as u64;
+                self.column = text[last + 1..].chars().count() as u64;
+            }
+            None => self.column += text.chars().count() as u64,
+        }
+    }
+
+    /// The characters of a decoded chunk, up to a NUL if it holds one.
+    fn take_chunk(&mut self, text: &str) -> Vec<char> {
+        let Some(nul) = text.find('\0') else {
+            self.advance(text);
+            return text.chars().collect();
+        };
+        let before = &text[..nul];
+        self.advance(before);
+        let span = crate::yaml::Span {
+            offset: 0,
+            len: 1,
+            line: usize::try_from(self.line).unwrap_or(usize::MAX),
+            column: usize::try_from(self.column + 1).unwrap_or(usize::MAX),
+        };
+        self.pending = Some(CharsFailure {
+            location: Some(format!("line {}, column {}", span.line, span.column)),
+            message: crate::yaml::YamlError::Nul { span }.to_string(),
+        });
+        self.done = true;
+        before.chars().collect()
     }
 }
 
@@ -242,36 +292,41 @@ impl<R: Read> Iterator for Utf8Chars<R> {
             if let Some(c) = self.decoded.next() {
                 return Some(c);
             }
+            if let Some(failure) = self.pending.take() {
+                return self.fail(failure.location, failure.message);
+            }
             if self.done {
                 return None;
             }
             let mut chunk = [0u8; 1 << 14];
             let read = match self.reader.read(&mut chunk) {
                 Ok(read) => read,
-                Err(error) => return self.fail(format!("read error: {error}")),
+                Err(error) => return self.fail(None, format!("read error: {error}")),
             };
             if read == 0 {
                 self.done = true;
                 if !self.buffer.is_empty() {
-                    return self.fail(format!("invalid UTF-8 at byte {}", self.offset));
+                    return self.fail(None, format!("invalid UTF-8 at byte {}", self.offset));
                 }
                 return None;
             }
             self.buffer.extend_from_slice(&chunk[..read]);
-            let (valid, rest) = match std::str::from_utf8(&self.buffer) {
-                Ok(text) => (text.chars().collect::<Vec<_>>(), self.buffer.len()),
+            let valid_up_to = match std::str::from_utf8(&self.buffer) {
+                Ok(_) => self.buffer.len(),
                 Err(error) => {
                     if error.error_len().is_some() {
                         let at = self.offset + error.valid_up_to() as u64;
-                        return self.fail(format!("invalid UTF-8 at byte {at}"));
+                        return self.fail(None, format!("invalid UTF-8 at byte {at}"));
                     }
-                    let valid_up_to = error.valid_up_to();
-                    let text = std::str::from_utf8(&self.buffer[..valid_up_to]).unwrap_or_default();
-                    (text.chars().collect(), valid_up_to)
+                    error.valid_up_to()
                 }
             };
-            self.offset += rest as u64;
-            self.buffer.drain(..rest);
+            let buffer = std::mem::take(&mut self.buffer);
+            let text = std::str::from_utf8(&buffer[..valid_up_to]).unwrap_or_default();
+            let valid = self.take_chunk(text);
+            self.buffer = buffer;
+            self.offset += valid_up_to as u64;
+            self.buffer.drain(..valid_up_to);
             self.decoded = valid.into_iter();
         }
     }

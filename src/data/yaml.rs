@@ -3,14 +3,14 @@
 use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 
-use super::{Columns, DataError, Row, Utf8Chars};
+use super::{CharsFailure, Columns, DataError, Row, Utf8Chars};
 use crate::yaml::{SeqStream, SeqStreamError};
 
 type CharStream = Utf8Chars<Box<dyn BufRead + Send>>;
 
 pub struct YamlRows {
     stream: SeqStream<'static, saphyr_parser::BufferedInput<CharStream>>,
-    decode_error: Arc<Mutex<Option<String>>>,
+    decode_error: Arc<Mutex<Option<CharsFailure>>>,
     columns: Columns,
     index: u64,
     done: bool,
@@ -38,9 +38,10 @@ impl Iterator for YamlRows {
             return None;
         }
         let item = self.stream.next_item();
-        if let Some(message) = self.decode_error.lock().ok().and_then(|slot| slot.clone()) {
+        if let Some(failure) = self.decode_error.lock().ok().and_then(|slot| slot.clone()) {
             self.done = true;
-            return Some(Err(self.columns.broken(format!("after row {}", self.index), message)));
+            let location = failure.location.unwrap_or_else(|| format!("after row {}", self.index));
+            return Some(Err(self.columns.broken(location, failure.message)));
         }
         match item {
             Ok(Some(node)) => {
