@@ -20,3 +20,15 @@ pub const MAX_YAML_NESTING: usize = 128;
 /// recursion, and overflows the stack (an abort) at a few thousand levels; real templates use
 /// two or three.
 pub const MAX_HANDLEBARS_NESTING: usize = 32;
+
+/// YAML aliases (`*name`) may expand what was read to at most this many times its size...
+pub const ALIAS_EXPANSION_FACTOR: usize = 10;
+/// ...or to this many bytes, if that is more. Sizes are those of the loaded tree, about 80
+/// bytes a value more than the text. An alias repeats a value; nested aliases multiply it
+/// ("billion laughs": a 140 KB file expanded to 2 GB, a 1 MB template to 3 GB).
+pub const ALIAS_EXPANSION_FLOOR: usize = 4 << 20;
+
+/// How much of a YAML data file its anchors (`&name`) may keep for later aliases. Rows are
+/// read one at a time and dropped, but an anchored value must be kept for the rest of the
+/// file: an anchor on every row would keep the whole file in memory (13 MB of rows, 288 MB).
+pub const MAX_ANCHORED_BYTES: usize = 16 << 20;

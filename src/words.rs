@@ -14,14 +14,21 @@ pub fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// A size in bytes as a person reads it: "10 MiB", "64 KiB", "300 bytes".
+/// A size in bytes as a person reads it: "10 MiB", "64 KiB", "1.5 MiB", "300 bytes".
 pub fn size(bytes: u64) -> String {
     const KIB: u64 = 1 << 10;
     const MIB: u64 = 1 << 20;
-    if bytes >= MIB && bytes % MIB == 0 {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes >= KIB && bytes % KIB == 0 {
-        format!("{} KiB", bytes / KIB)
+    let scaled = |unit: u64, name: &str| {
+        if bytes % unit == 0 {
+            format!("{} {name}", bytes / unit)
+        } else {
+            format!("{:.1} {name}", bytes as f64 / unit as f64)
+        }
+    };
+    if bytes >= MIB {
+        scaled(MIB, "MiB")
+    } else if bytes >= KIB {
+        scaled(KIB, "KiB")
     } else {
         format!("{bytes} bytes")
     }
@@ -66,6 +73,7 @@ mod tests {
         assert_eq!(size(10 << 20), "10 MiB");
         assert_eq!(size(64 << 10), "64 KiB");
         assert_eq!(size(300), "300 bytes");
+        assert_eq!(size(3 << 19), "1.5 MiB");
     }
 
     #[test]

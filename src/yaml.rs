@@ -13,7 +13,8 @@ use saphyr::Scalar as CoreScalar;
 use saphyr_parser::{Event, Input, Parser, ScalarStyle, Span as EventSpan, Tag};
 use serde_json::Value;
 
-use crate::limits::MAX_YAML_NESTING;
+use crate::limits::{ALIAS_EXPANSION_FACTOR, ALIAS_EXPANSION_FLOOR, MAX_ANCHORED_BYTES, MAX_YAML_NESTING};
+use crate::words;
 
 /// A region of the source text, in bytes, with the 1-based line and column of its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,8 +63,17 @@ pub enum YamlError {
     SecondDocument { span: Span },
     #[error("the file is empty: it holds no YAML value")]
     Empty,
-    #[error("aliases expand to more than {ALIAS_BUDGET} values")]
-    AliasBomb { span: Span },
+    #[error(
+        "aliases expand to more than {}; the limit is {ALIAS_EXPANSION_FACTOR} times the YAML read, and at least {}",
+        words::size(*limit as u64),
+        words::size(ALIAS_EXPANSION_FLOOR as u64)
+    )]
+    AliasBomb { span: Span, limit: usize },
+    #[error(
+        "anchors (`&name`) keep more than {} of the file for later aliases",
+        words::size(MAX_ANCHORED_BYTES as u64)
+    )]
+    TooMuchAnchored { span: Span },
     #[error("the YAML nests deeper than {MAX_YAML_NESTING} levels")]
     TooDeep { span: Span },
     /// saphyr takes a NUL written as it is for the end of the input ("unexpected end of
@@ -71,10 +81,6 @@ pub enum YamlError {
     #[error("a NUL character (\\0) is not allowed")]
     Nul { span: Span },
 }
-
-/// How many values aliases may expand to in one document: far beyond any real template or
-/// data file, and far below what would exhaust memory ("billion laughs").
-pub const ALIAS_BUDGET: usize = 1_000_000;
 
 impl YamlError {
     pub fn span(&self) -> Option<Span> {
@@ -84,7 +90,8 @@ impl YamlError {
             | YamlError::ComplexKey { span }
             | YamlError::BadTaggedValue { span, .. }
             | YamlError::SecondDocument { span }
-            | YamlError::AliasBomb { span }
+            | YamlError::AliasBomb { span, .. }
+            | YamlError::TooMuchAnchored { span }
             | YamlError::TooDeep { span }
             | YamlError::Nul { span } => Some(*span),
             YamlError::Empty => None,
@@ -123,13 +130,23 @@ impl Node {
         }
     }
 
-    /// How many values the node holds, itself included.
-    pub fn size(&self) -> usize {
-        1 + match &self.kind {
-            NodeKind::Seq(items) => items.iter().map(Node::size).sum(),
-            NodeKind::Map(entries) => entries.iter().map(|entry| entry.value.size()).sum(),
-            _ => 0,
-        }
+    /// About how many bytes of memory the node takes, itself included: what the alias and
+    /// anchor budgets count.
+    pub fn weight(&self) -> usize {
+        std::mem::size_of::<Node>()
+            + match &self.kind {
+                NodeKind::Str { value, .. } => value.len(),
+                NodeKind::Seq(items) => items.iter().map(Node::weight).sum(),
+                NodeKind::Map(entries) => entries
+                    .iter()
+                    .map(|entry| {
+                        std::mem::size_of::<Entry>() - std::mem::size_of::<Node>()
+                            + entry.key.len()
+                            + entry.value.weight()
+                    })
+                    .sum(),
+                _ => 0,
+            }
     }
 
     /// The node as JSON; YAML floats that JSON cannot hold (`.nan`, `.inf`) become null.
@@ -184,8 +201,10 @@ enum StreamState {
 
 impl<'input, T: Iterator<Item = char> + 'input> SeqStream<'input, saphyr_parser::BufferedInput<T>> {
     pub fn from_chars(chars: T) -> Self {
+        let mut builder = Builder::new(Parser::new_from_iter(chars), Positions::Ascii);
+        builder.anchor_budget = Some(MAX_ANCHORED_BYTES);
         SeqStream {
-            builder: Builder::new(Parser::new_from_iter(chars), Positions::Ascii),
+            builder,
             state: StreamState::Start,
         }
     }
@@ -234,6 +253,8 @@ impl<I: Input> SeqStream<'_, I> {
                         self.state = StreamState::Done;
                         return Ok(None);
                     }
+                    // What aliases expand is dropped with its row: each row has its budget.
+                    self.builder.start_unit(span);
                     return self.builder.node_from(event, span).map(Some).map_err(Into::into);
                 }
             }
@@ -279,8 +300,15 @@ impl Positions {
 struct Builder<'input, I: Input> {
     parser: Parser<'input, I>,
     positions: Positions,
-    anchors: HashMap<usize, Node>,
-    /// Values copied by aliases so far, against [`ALIAS_BUDGET`].
+    /// Anchored values by anchor id, with their weight.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// The weight of all anchored values, and how much it may reach (none: a document,
+    /// whose anchored values are part of it anyway).
+    anchored: usize,
+    anchor_budget: Option<usize>,
+    /// Where the document or row being built starts (a character index), and the weight its
+    /// aliases have copied so far.
+    unit_start: usize,
     expanded: usize,
     /// How many collections enclose the node being built, against [`MAX_YAML_NESTING`].
     depth: usize,
@@ -292,9 +320,18 @@ impl<'input, I: Input> Builder<'input, I> {
             parser,
             positions,
             anchors: HashMap::new(),
+            anchored: 0,
+            anchor_budget: None,
+            unit_start: 0,
             expanded: 0,
             depth: 0,
         }
+    }
+
+    /// Starts the alias budget of a new row, at the span of its first event.
+    fn start_unit(&mut self, span: EventSpan) {
+        self.unit_start = span.start.index();
+        self.expanded = 0;
     }
 
     fn span(&self, span: EventSpan) -> Span {
@@ -389,13 +426,15 @@ impl<'input, I: Input> Builder<'input, I> {
         let span = self.span(event_span);
         let (node, anchor) = match event {
             Event::Alias(anchor) => {
-                let anchored = self.anchors.get(&anchor).ok_or(YamlError::Syntax {
+                let (anchored, weight) = self.anchors.get(&anchor).ok_or(YamlError::Syntax {
                     message: "alias to an unknown anchor".to_owned(),
                     span,
                 })?;
-                self.expanded = self.expanded.saturating_add(anchored.size());
-                if self.expanded > ALIAS_BUDGET {
-                    return Err(YamlError::AliasBomb { span });
+                self.expanded = self.expanded.saturating_add(*weight);
+                let read = event_span.end.index().saturating_sub(self.unit_start);
+                let limit = read.saturating_mul(ALIAS_EXPANSION_FACTOR).max(ALIAS_EXPANSION_FLOOR);
+                if self.expanded > limit {
+                    return Err(YamlError::AliasBomb { span, limit });
                 }
                 let mut node = anchored.clone();
                 node.span = span;
@@ -462,7 +501,12 @@ impl<'input, I: Input> Builder<'input, I> {
             _ => return Err(self.unexpected(event_span)),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let weight = node.weight();
+            self.anchored = self.anchored.saturating_add(weight);
+            if self.anchor_budget.is_some_and(|budget| self.anchored > budget) {
+                return Err(YamlError::TooMuchAnchored { span });
+            }
+            self.anchors.insert(anchor, (node.clone(), weight));
         }
         Ok(node)
     }

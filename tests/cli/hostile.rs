@@ -349,3 +349,96 @@ fn a_nul_character_in_yaml_data_is_named_at_its_place() {
         );
     }
 }
+
+#[test]
+fn aliases_that_multiply_a_template_are_refused() {
+    let scratch = Scratch::new();
+    let aliases = vec!["*big"; 100].join(", ");
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE.replace(
+            "description: A test template",
+            &format!("description: &big \"{}\"\nx-aliases: [{aliases}]", "x".repeat(100_000)),
+        ),
+    );
+    let outcome = run(flowc_within_seconds(30).arg("check").arg(&template));
+    assert_refused(
+        &outcome,
+        1,
+        &[
+            "aliases expand to more than 4 MiB; the limit is 10 times the YAML read, and at least 4 MiB",
+            "t.yaml:2:",
+        ],
+    );
+}
+
+#[test]
+fn aliases_that_multiply_a_data_row_are_refused() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let aliases = vec!["*big"; 100].join(", ");
+    let data = scratch.write(
+        "rows.yaml",
+        format!(
+            "- {{name: A, phone: \"+14155550100\", ref: \"1\", pad: &big \"{}\"}}\n- {{name: B, phone: \"+14155550100\", ref: \"2\", pad: [{aliases}]}}\n",
+            "x".repeat(100_000)
+        ),
+    );
+    let outcome = run(flowc_within_seconds(30).args([
+        "check".as_ref(),
+        template.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]));
+    assert_refused(
+        &outcome,
+        1,
+        &[
+            "rows.yaml: line 2, column ",
+            "aliases expand to more than 4 MiB",
+            "1 rows valid",
+        ],
+    );
+}
+
+#[test]
+fn anchors_that_would_keep_a_data_file_in_memory_are_refused() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let rows: String = (0..40_000)
+        .map(|row| format!("- &r{row} {{name: \"Name {row}\", phone: \"+14155550100\", ref: \"C-{row}\"}}\n"))
+        .collect();
+    let data = scratch.write("rows.yaml", rows);
+    let outcome = run(flowc_within_seconds(60).args([
+        "check".as_ref(),
+        template.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]));
+    assert_refused(
+        &outcome,
+        1,
+        &[
+            "anchors (`&name`) keep more than 16 MiB of the file for later aliases",
+            "rows.yaml: line ",
+        ],
+    );
+}
+
+#[test]
+fn a_data_row_may_still_alias_an_earlier_row() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write(
+        "rows.yaml",
+        "- &first {name: A, phone: \"+14155550100\", ref: \"1\"}\n- *first\n",
+    );
+    let outcome = run(flowc_within_seconds(10).args([
+        "render".as_ref(),
+        template.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout.lines().count(), 2);
+}
