@@ -297,6 +297,10 @@ impl Positions {
     }
 }
 
+/// Up to this many keys, a mapping is searched for a duplicate key rather than indexed: the
+/// rows of a data file have a handful, and an index per row would cost more than it saves.
+const SEARCHED_KEYS: usize = 16;
+
 struct Builder<'input, I: Input> {
     parser: Parser<'input, I>,
     positions: Positions,
@@ -460,6 +464,9 @@ impl<'input, I: Input> Builder<'input, I> {
             }
             Event::MappingStart(anchor, _) => {
                 let mut entries: Vec<Entry> = Vec::new();
+                // Keys seen, by name, once the mapping is too large to search: a search per key
+                // made 100,000 keys take 25 s.
+                let mut seen: Option<HashMap<String, Span>> = None;
                 loop {
                     let (event, key_event_span) = self.next_event()?;
                     if matches!(event, Event::MappingEnd) {
@@ -477,12 +484,33 @@ impl<'input, I: Input> Builder<'input, I> {
                     };
                     let (event, value_span) = self.next_event()?;
                     let value = self.node_from(event, value_span)?;
-                    if let Some(first) = entries.iter().find(|entry| entry.key == key) {
+                    let first = match &seen {
+                        Some(seen) => seen.get(&key).copied(),
+                        None => entries
+                            .iter()
+                            .find(|entry| entry.key == key)
+                            .map(|entry| entry.key_span),
+                    };
+                    if let Some(first) = first {
                         return Err(YamlError::DuplicateKey {
                             key,
                             span: key_node.span,
-                            first: first.key_span,
+                            first,
                         });
+                    }
+                    match &mut seen {
+                        Some(seen) => {
+                            seen.insert(key.clone(), key_node.span);
+                        }
+                        None if entries.len() >= SEARCHED_KEYS => {
+                            let mut index: HashMap<String, Span> = entries
+                                .iter()
+                                .map(|entry| (entry.key.clone(), entry.key_span))
+                                .collect();
+                            index.insert(key.clone(), key_node.span);
+                            seen = Some(index);
+                        }
+                        None => {}
                     }
                     entries.push(Entry {
                         key,
@@ -588,6 +616,14 @@ mod tests {
     fn refuses_duplicate_keys() {
         let error = parse_document("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
         assert!(matches!(error, YamlError::DuplicateKey { ref key, span, .. } if key == "a" && span.line == 3));
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_in_a_large_mapping() {
+        let keys: Vec<String> = (0..100).map(|key| format!("k{key}: 1")).collect();
+        let text = format!("{{{}, k7: 2}}", keys.join(", "));
+        let error = parse_document(&text).expect_err("duplicate");
+        assert!(matches!(error, YamlError::DuplicateKey { ref key, first, .. } if key == "k7" && first.column == 51));
     }
 
     #[test]
