@@ -32,3 +32,18 @@ pub const ALIAS_EXPANSION_FLOOR: usize = 4 << 20;
 /// read one at a time and dropped, but an anchored value must be kept for the rest of the
 /// file: an anchor on every row would keep the whole file in memory (13 MB of rows, 288 MB).
 pub const MAX_ANCHORED_BYTES: usize = 16 << 20;
+
+/// The largest value a data file may give one variable (its JSON size, for a list or a
+/// mapping). No WhatsApp field holds more than a few KiB (a body is 1,024 characters), and a
+/// value is copied several times on its way into a body: a 1 GB CSV field took 4.2 GB.
+pub const MAX_FIELD_BYTES: usize = 64 << 10;
+
+/// The largest row of a data file, as text, with the columns and keys no variable uses. A
+/// JSON, JSON Lines or YAML row is read whole before its values can be looked at; a CSV row
+/// is read field by field and only the fields of variables are kept.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+/// The largest value one string of a template may render to. Data values are at most
+/// [`MAX_FIELD_BYTES`], but a template may repeat one (`{{name}}` ten thousand times) or loop
+/// over a list (`{{#each}}`), and what it renders is copied again into the body.
+pub const MAX_RENDERED_BYTES: usize = 256 << 10;

@@ -15,9 +15,10 @@ use handlebars::{handlebars_helper, Context, Handlebars, JsonRender, Path as HbP
 use saphyr_parser::ScalarStyle;
 use serde_json::{Map, Value};
 
-use crate::limits::MAX_HANDLEBARS_NESTING;
+use crate::limits::{MAX_HANDLEBARS_NESTING, MAX_RENDERED_BYTES};
 use crate::suggest::did_you_mean;
 use crate::template::{Template, VarDecl};
+use crate::words;
 use crate::yaml::{Node, NodeKind, Span};
 
 /// Helpers available in templates, besides handlebars' built-ins (`if`, `unless`, `each`,
@@ -230,7 +231,7 @@ impl Renderer {
     pub fn render_text_into(&self, index: usize, values: &[Value], text: &mut String) -> bool {
         text.clear();
         match &self.leaves[index].kind {
-            LeafKind::Parts(parts) => concatenate_into(parts, values, text),
+            LeafKind::Parts(parts) => concatenate_into(parts, values, text) == Concatenated::Text,
             LeafKind::Typed(_) | LeafKind::Engine => false,
         }
     }
@@ -241,10 +242,17 @@ impl Renderer {
         let values = context.values;
         match &leaf.kind {
             LeafKind::Typed(var) => Ok(values[*var].clone()),
-            LeafKind::Parts(parts) => match concatenate(parts, values) {
-                Some(text) => Ok(Value::String(text)),
-                None => self.render_engine(leaf, context),
-            },
+            LeafKind::Parts(parts) => {
+                let mut text = String::new();
+                match concatenate_into(parts, values, &mut text) {
+                    Concatenated::Text => Ok(Value::String(text)),
+                    Concatenated::NeedsEngine => self.render_engine(leaf, context),
+                    Concatenated::TooLarge => Err(RenderFailure {
+                        pointer: leaf.pointer.clone(),
+                        message: too_large_message(),
+                    }),
+                }
+            }
             LeafKind::Engine => self.render_engine(leaf, context),
         }
     }
@@ -255,32 +263,81 @@ impl Renderer {
             message,
         };
         let context = context.get().map_err(fail)?;
-        self.registry
-            .render_with_context(&leaf.name, context)
-            .map(Value::String)
-            .map_err(|error| fail(render_error_message(&error)))
-    }
-}
-
-/// Handlebars renders scalars as text; lists and maps take its own rendering (the engine path).
-fn concatenate(parts: &[Part], values: &[Value]) -> Option<String> {
-    let mut text = String::new();
-    concatenate_into(parts, values, &mut text).then_some(text)
-}
-
-/// Appends the parts to `text`; `false` (with `text` partly written) if a value is a list or map.
-fn concatenate_into(parts: &[Part], values: &[Value], text: &mut String) -> bool {
-    for part in parts {
-        match part {
-            Part::Text(literal) => text.push_str(literal),
-            Part::Var(index) => match &values[*index] {
-                Value::String(s) => text.push_str(s),
-                value @ (Value::Number(_) | Value::Bool(_) | Value::Null) => text.push_str(&value.render()),
-                Value::Array(_) | Value::Object(_) => return false,
-            },
+        let mut output = CappedOutput::default();
+        match self
+            .registry
+            .render_with_context_to_write(&leaf.name, context, &mut output)
+        {
+            Ok(()) => String::from_utf8(output.bytes)
+                .map(Value::String)
+                .map_err(|error| fail(error.to_string())),
+            Err(_) if output.over => Err(fail(too_large_message())),
+            Err(error) => Err(fail(render_error_message(&error))),
         }
     }
-    true
+}
+
+/// Where the engine renders a leaf: refuses to grow past [`MAX_RENDERED_BYTES`], which stops
+/// the rendering at once, however long the loop that writes.
+#[derive(Default)]
+struct CappedOutput {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other(too_large_message()));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn too_large_message() -> String {
+    format!(
+        "the value renders to more than {}, the limit for a value",
+        words::size(MAX_RENDERED_BYTES as u64)
+    )
+}
+
+/// What [`concatenate_into`] made of a leaf's parts.
+#[derive(Debug, PartialEq, Eq)]
+enum Concatenated {
+    Text,
+    /// A value is a list or a mapping: handlebars renders those its own way.
+    NeedsEngine,
+    /// The text would be longer than [`MAX_RENDERED_BYTES`].
+    TooLarge,
+}
+
+/// Appends the parts to `text` (partly written unless the outcome is [`Concatenated::Text`]).
+fn concatenate_into(parts: &[Part], values: &[Value], text: &mut String) -> Concatenated {
+    for part in parts {
+        let rendered;
+        let piece = match part {
+            Part::Text(literal) => literal.as_str(),
+            Part::Var(index) => match &values[*index] {
+                Value::String(s) => s.as_str(),
+                value @ (Value::Number(_) | Value::Bool(_) | Value::Null) => {
+                    rendered = value.render();
+                    rendered.as_str()
+                }
+                Value::Array(_) | Value::Object(_) => return Concatenated::NeedsEngine,
+            },
+        };
+        if text.len() + piece.len() > MAX_RENDERED_BYTES {
+            return Concatenated::TooLarge;
+        }
+        text.push_str(piece);
+    }
+    Concatenated::Text
 }
 
 fn render_error_message(error: &handlebars::RenderError) -> String {

@@ -18,6 +18,7 @@ pub fn kind(value: &Value) -> &'static str {
 pub fn size(bytes: u64) -> String {
     const KIB: u64 = 1 << 10;
     const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
     let scaled = |unit: u64, name: &str| {
         if bytes % unit == 0 {
             format!("{} {name}", bytes / unit)
@@ -25,7 +26,9 @@ pub fn size(bytes: u64) -> String {
             format!("{:.1} {name}", bytes as f64 / unit as f64)
         }
     };
-    if bytes >= MIB {
+    if bytes >= GIB {
+        scaled(GIB, "GiB")
+    } else if bytes >= MIB {
         scaled(MIB, "MiB")
     } else if bytes >= KIB {
         scaled(KIB, "KiB")

@@ -15,6 +15,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::input;
+use crate::limits::{MAX_FIELD_BYTES, MAX_ROW_BYTES};
+use crate::words;
 
 pub use self::csv::CsvRows;
 
@@ -162,16 +164,41 @@ impl Columns {
     /// Takes the declared variables out of a JSON or YAML object row.
     fn row_from_object(&self, row: u64, value: Value) -> Result<Row, DataError> {
         match value {
-            Value::Object(mut object) => Ok(Row {
-                number: row,
-                values: self.var_names.iter().map(|name| object.remove(name)).collect(),
-            }),
+            Value::Object(mut object) => {
+                let values: Vec<Option<Value>> = self.var_names.iter().map(|name| object.remove(name)).collect();
+                for (name, value) in self.var_names.iter().zip(&values) {
+                    let size = value.as_ref().map_or(0, json_size);
+                    if size > MAX_FIELD_BYTES {
+                        return Err(self.field_too_large(row, name.clone(), size as u64));
+                    }
+                }
+                Ok(Row { number: row, values })
+            }
             other => Err(self.bad_row(
                 row,
                 None,
                 format!("expected an object of named values, found {}", kind(&other)),
             )),
         }
+    }
+
+    fn field_too_large(&self, row: u64, column: String, size: u64) -> DataError {
+        self.bad_row(
+            row,
+            Some(column),
+            format!(
+                "the value is {}; the limit for a value is {}",
+                words::size(size),
+                words::size(MAX_FIELD_BYTES as u64)
+            ),
+        )
+    }
+
+    fn row_too_large() -> String {
+        format!(
+            "the row is larger than {}, the limit for a row",
+            words::size(MAX_ROW_BYTES as u64)
+        )
     }
 
     fn bad_row(&self, row: u64, column: Option<String>, message: String) -> DataError {
@@ -192,6 +219,23 @@ impl Columns {
     }
 }
 
+/// About how many bytes a value takes as JSON text: what [`MAX_FIELD_BYTES`] counts.
+fn json_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        // A string counts its text, as a CSV field does.
+        Value::String(text) => text.len(),
+        Value::Array(items) => 2 + items.iter().map(|item| json_size(item) + 3).sum::<usize>(),
+        Value::Object(entries) => {
+            2 + entries
+                .iter()
+                .map(|(key, value)| key.len() + 6 + json_size(value))
+                .sum::<usize>()
+        }
+    }
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -208,6 +252,8 @@ fn kind(value: &Value) -> &'static str {
 struct CharsFailure {
     location: Option<String>,
     message: String,
+    /// Whether it is about the row being read (a row too large) rather than the stream.
+    in_row: bool,
 }
 
 /// Reads a stream as UTF-8 characters, for the YAML parser, remembering the first decoding error.
@@ -224,6 +270,13 @@ struct Utf8Chars<R: Read> {
     column: u64,
     /// A failure to report once the characters decoded before it have been read.
     pending: Option<CharsFailure>,
+    /// Bytes given since a row started, against [`MAX_ROW_BYTES`]; the reader of rows counts
+    /// the rows it starts in `rows_started`. The parser reads a little ahead, so a row is only
+    /// refused once it is sure to be over the limit: when no row has started for a limit's
+    /// worth of bytes.
+    row_bytes: usize,
+    rows_started: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    rows_seen: u64,
     done: bool,
 }
 
@@ -238,13 +291,24 @@ impl<R: Read> Utf8Chars<R> {
             line: 1,
             column: 0,
             pending: None,
+            row_bytes: 0,
+            rows_started: Default::default(),
+            rows_seen: 0,
             done: false,
         }
     }
 
     fn fail(&mut self, location: Option<String>, message: String) -> Option<char> {
+        self.fail_with(CharsFailure {
+            location,
+            message,
+            in_row: false,
+        })
+    }
+
+    fn fail_with(&mut self, failure: CharsFailure) -> Option<char> {
         if let Ok(mut slot) = self.error.lock() {
-            slot.get_or_insert(CharsFailure { location, message });
+            slot.get_or_insert(failure);
         }
         self.done = true;
         None
@@ -278,6 +342,7 @@ impl<R: Read> Utf8Chars<R> {
         self.pending = Some(CharsFailure {
             location: Some(format!("line {}, column {}", span.line, span.column)),
             message: crate::yaml::YamlError::Nul { span }.to_string(),
+            in_row: false,
         });
         self.done = true;
         before.chars().collect()
@@ -290,10 +355,23 @@ impl<R: Read> Iterator for Utf8Chars<R> {
     fn next(&mut self) -> Option<char> {
         loop {
             if let Some(c) = self.decoded.next() {
+                self.row_bytes += c.len_utf8();
+                if self.row_bytes > MAX_ROW_BYTES {
+                    let started = self.rows_started.load(std::sync::atomic::Ordering::Relaxed);
+                    if started == self.rows_seen {
+                        return self.fail_with(CharsFailure {
+                            location: None,
+                            message: Columns::row_too_large(),
+                            in_row: true,
+                        });
+                    }
+                    self.rows_seen = started;
+                    self.row_bytes = 0;
+                }
                 return Some(c);
             }
             if let Some(failure) = self.pending.take() {
-                return self.fail(failure.location, failure.message);
+                return self.fail_with(failure);
             }
             if self.done {
                 return None;

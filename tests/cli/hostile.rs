@@ -460,3 +460,145 @@ fn a_duplicate_among_100000_keys_is_found_quickly() {
         ],
     );
 }
+
+/// `check TEMPLATE --data FILE` on a data file written to the scratch directory.
+fn check_data(scratch: &Scratch, template: &Path, name: &str, contents: impl AsRef<[u8]>) -> Outcome {
+    let data = scratch.write(name, contents);
+    run(flowc_within_seconds(60).args([
+        "check".as_ref(),
+        template.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]))
+}
+
+#[test]
+fn a_huge_csv_field_is_refused_by_row_and_column_and_the_next_rows_read() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    // 64 MiB in one field: it was read whole and copied four times (a 1 GB field took 4.2 GB).
+    let mut csv = b"name,phone,ref\nA,+14155550100,1\nB,+14155550101,\"".to_vec();
+    csv.resize(csv.len() + (64 << 20), b'x');
+    csv.extend_from_slice(b"\"\nC,+14155550102,3\n");
+    let outcome = check_data(&scratch, &template, "rows.csv", csv);
+    assert_refused(
+        &outcome,
+        1,
+        &[
+            "rows.csv row 3, column `ref`: the value is 64 MiB; the limit for a value is 64 KiB",
+            "rows.csv: 2 rows valid, 1 invalid\n",
+        ],
+    );
+}
+
+#[test]
+fn a_value_over_64_kib_is_refused_in_every_data_format() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let big = "x".repeat(100 << 10);
+    let row = |name: &str, r: u32| format!("{{\"name\": \"{name}\", \"phone\": \"+14155550100\", \"ref\": \"{r}\"}}");
+    let rows = [row("A", 1), row(&big, 2), row("C", 3)];
+    let files = [
+        (
+            "rows.csv",
+            format!("name,phone,ref\nA,+14155550100,1\n{big},+14155550100,2\nC,+14155550100,3\n"),
+        ),
+        ("rows.json", format!("[{}]", rows.join(",\n"))),
+        ("rows.jsonl", rows.join("\n")),
+        ("rows.yaml", rows.iter().map(|row| format!("- {row}\n")).collect()),
+    ];
+    for (name, contents) in files {
+        let outcome = check_data(&scratch, &template, name, contents);
+        assert_refused(
+            &outcome,
+            1,
+            &[
+                ", column `name`: the value is 100 KiB; the limit for a value is 64 KiB",
+                &format!("{name}: 2 rows valid, 1 invalid\n"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_row_over_1_mib_is_refused_in_every_data_format() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let pad = "x".repeat(2 << 20);
+    let good = "{\"name\": \"A\", \"phone\": \"+14155550100\", \"ref\": \"1\"}";
+    let big = format!("{{\"name\": \"B\", \"phone\": \"+14155550100\", \"ref\": \"2\", \"pad\": \"{pad}\"}}");
+    let cases = [
+        // Lines are read one by one: the next ones still are.
+        (
+            "rows.jsonl",
+            format!("{good}\n{big}\n{good}\n"),
+            "rows.jsonl row 2: the row is larger than 1 MiB",
+            "2 rows valid, 1 invalid\n",
+        ),
+        // A JSON or YAML list cannot be read past it.
+        (
+            "rows.json",
+            format!("[{good},\n{big},\n{good}]"),
+            "rows.json: row 2: the row is larger than 1 MiB",
+            "1 rows valid, 1 invalid (the file could not",
+        ),
+        (
+            "rows.yaml",
+            format!("- {good}\n- {big}\n- {good}\n"),
+            "rows.yaml: row 2: the row is larger than 1 MiB",
+            "1 rows valid, 1 invalid (the file could not",
+        ),
+        (
+            "rows.csv",
+            format!("{pad},name,phone,ref\nx,A,+14155550100,1\n"),
+            "rows.csv: row 1: the row is larger than 1 MiB",
+            "",
+        ),
+    ];
+    for (name, contents, message, summary) in cases {
+        let outcome = check_data(&scratch, &template, name, contents);
+        assert_refused(&outcome, 1, &[message, summary]);
+    }
+}
+
+#[test]
+fn a_value_that_renders_over_256_kib_is_refused() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE
+            .replace(
+                "body: { text: \"Your slot in {{city}} is ready.\" }",
+                &format!(
+                    "body: {{ text: \"{}\" }}\n    footer: {{ text: \"{{{{#each list}}}}{}{{{{/each}}}}\" }}",
+                    "{{name}}".repeat(100),
+                    "{{this}}".repeat(16)
+                ),
+            )
+            .replace("    footer: { text: \"Reply STOP to opt out\" }\n", "")
+            .replace(
+                "  ref: { example: \"R-1\" }",
+                "  ref: { example: \"R-1\" }\n  list: { default: [x] }",
+            ),
+    );
+    let name = "n".repeat(10 << 10);
+    let list = vec!["\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""; 1_500].join(", ");
+    let outcome = check_data(
+        &scratch,
+        &template,
+        "rows.jsonl",
+        format!(
+            "{{\"name\": \"{name}\", \"phone\": \"+14155550100\", \"ref\": \"1\"}}\n{{\"name\": \"A\", \"phone\": \"+14155550100\", \"ref\": \"2\", \"list\": [{list}]}}\n"
+        ),
+    );
+    assert_refused(
+        &outcome,
+        1,
+        &[
+            "rows.jsonl row 1: the value renders to more than 256 KiB, the limit for a value",
+            "/messaging_object/interactive/body/text",
+            "rows.jsonl row 2: the value renders to more than 256 KiB, the limit for a value",
+            "/messaging_object/interactive/footer/text",
+        ],
+    );
+}
