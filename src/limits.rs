@@ -10,6 +10,11 @@
 /// A template (or its fixtures or snapshots) is read whole: real ones are a few KiB.
 pub const MAX_TEMPLATE_BYTES: u64 = 10 << 20;
 
+/// How many values (scalars, lists, mappings) a template or a fixtures file may hold. Each
+/// takes about 100 bytes loaded, 25 times its text for a list of one-letter items: a 5 MB
+/// list in a template took 800 MB to check. Real templates hold about a hundred.
+pub const MAX_DOCUMENT_VALUES: usize = 100_000;
+
 /// How deeply YAML collections may nest, in a template or a data file. The loader (and every
 /// walk over its tree) recurses once a level: 7,000 levels overflow the stack and abort the
 /// whole run. Real templates nest about 8 levels; JSON data has serde_json's same limit.

@@ -13,7 +13,9 @@ use saphyr::Scalar as CoreScalar;
 use saphyr_parser::{Event, Input, Parser, ScalarStyle, Span as EventSpan, Tag};
 use serde_json::Value;
 
-use crate::limits::{ALIAS_EXPANSION_FACTOR, ALIAS_EXPANSION_FLOOR, MAX_ANCHORED_BYTES, MAX_YAML_NESTING};
+use crate::limits::{
+    ALIAS_EXPANSION_FACTOR, ALIAS_EXPANSION_FLOOR, MAX_ANCHORED_BYTES, MAX_DOCUMENT_VALUES, MAX_YAML_NESTING,
+};
 use crate::words;
 
 /// A region of the source text, in bytes, with the 1-based line and column of its start.
@@ -74,6 +76,8 @@ pub enum YamlError {
         words::size(MAX_ANCHORED_BYTES as u64)
     )]
     TooMuchAnchored { span: Span },
+    #[error("the file holds more than {MAX_DOCUMENT_VALUES} values")]
+    TooManyValues { span: Span },
     #[error("the YAML nests deeper than {MAX_YAML_NESTING} levels")]
     TooDeep { span: Span },
     /// saphyr takes a NUL written as it is for the end of the input ("unexpected end of
@@ -93,6 +97,7 @@ impl YamlError {
             | YamlError::AliasBomb { span, .. }
             | YamlError::TooMuchAnchored { span }
             | YamlError::TooDeep { span }
+            | YamlError::TooManyValues { span }
             | YamlError::Nul { span } => Some(*span),
             YamlError::Empty => None,
         }
@@ -177,6 +182,7 @@ pub fn parse_document(source: &str) -> Result<Node, YamlError> {
     }
     let positions = Positions::new(source);
     let mut builder = Builder::new(Parser::new_from_str(source), positions);
+    builder.values_left = Some(MAX_DOCUMENT_VALUES);
     builder.expect_stream_start()?;
     let Some(root) = builder.next_document()? else {
         return Err(YamlError::Empty);
@@ -316,6 +322,8 @@ struct Builder<'input, I: Input> {
     expanded: usize,
     /// How many collections enclose the node being built, against [`MAX_YAML_NESTING`].
     depth: usize,
+    /// How many more values may be built (none: a stream, whose rows are dropped as read).
+    values_left: Option<usize>,
 }
 
 impl<'input, I: Input> Builder<'input, I> {
@@ -329,6 +337,7 @@ impl<'input, I: Input> Builder<'input, I> {
             unit_start: 0,
             expanded: 0,
             depth: 0,
+            values_left: None,
         }
     }
 
@@ -428,6 +437,9 @@ impl<'input, I: Input> Builder<'input, I> {
 
     fn node_within(&mut self, event: Event<'input>, event_span: EventSpan) -> Result<Node, YamlError> {
         let span = self.span(event_span);
+        if let Some(left) = &mut self.values_left {
+            *left = left.checked_sub(1).ok_or(YamlError::TooManyValues { span })?;
+        }
         let (node, anchor) = match event {
             Event::Alias(anchor) => {
                 let (anchored, weight) = self.anchors.get(&anchor).ok_or(YamlError::Syntax {

@@ -602,3 +602,18 @@ fn a_value_that_renders_over_256_kib_is_refused() {
         ],
     );
 }
+
+#[test]
+fn a_template_of_more_than_100000_values_is_refused() {
+    let scratch = Scratch::new();
+    let list = vec!["x"; 200_000].join(",");
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE.replace(
+            "ref: { example: \"R-1\" }",
+            &format!("ref: {{ example: \"R-1\" }}\n  list: {{ example: [{list}] }}"),
+        ),
+    );
+    let outcome = run(flowc_within_seconds(30).arg("check").arg(&template));
+    assert_refused(&outcome, 1, &["the file holds more than 100000 values", "t.yaml:7:"]);
+}
