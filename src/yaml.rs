@@ -485,6 +485,10 @@ impl<'input, I: Input> Builder<'input, I> {
                         break;
                     }
                     let key_node = self.node_from(event, key_event_span)?;
+                    // A key and its value count as one value.
+                    if let Some(left) = &mut self.values_left {
+                        *left += 1;
+                    }
                     let key = match key_node.kind {
                         NodeKind::Str { value, .. } => value,
                         NodeKind::Int(i) => i.to_string(),
