@@ -7,15 +7,16 @@
 
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::OnceLock;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, Severity};
 
 use crate::compile::Warning;
 use crate::data::DataError;
 use crate::pipeline::Problem;
 use crate::render::LeafError;
 use crate::template::{SourceFile, Template, TemplateError};
+use crate::words::{clip, printable};
 use crate::yaml::{Span, YamlError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub enum Level {
     Error,
     Warning,
 }
+
+/// How many characters of a message or a help a finding keeps: a message that quotes a value
+/// (a 10 MB phone number, a 1 MB key) would otherwise be as long as the value.
+const MESSAGE_WIDTH: usize = 400;
 
 /// The data row a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +53,10 @@ pub struct Finding {
 
 impl Finding {
     pub fn error(message: impl Into<String>) -> Finding {
+        let message = message.into();
         Finding {
             level: Level::Error,
-            message: message.into(),
+            message: printable(&clip(&message, MESSAGE_WIDTH)).into_owned(),
             help: None,
             source: None,
             span: None,
@@ -61,7 +67,10 @@ impl Finding {
     }
 
     pub fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
-        self.help = help.map(Into::into);
+        self.help = help.map(|help| {
+            let help = help.into();
+            printable(&clip(&help, MESSAGE_WIDTH)).into_owned()
+        });
         self
     }
 
@@ -112,7 +121,7 @@ impl Finding {
             LeafError::Syntax { .. } => {
                 Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned())
             }
-            LeafError::Unsupported { .. } => None,
+            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } => None,
         };
         Finding::error(error.to_string())
             .with_help(help)
@@ -266,7 +275,6 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Prints findings: to stderr for people, to stdout as JSON or workflow commands for tools.
 /// How findings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -280,9 +288,14 @@ pub enum Format {
     Github,
 }
 
+/// The one writer of a run's output: findings and notes to stderr, findings for tools and
+/// status lines to stdout. It remembers the first write to stdout that failed, so that output
+/// lost to a full disk is not taken for success; a closed pipe (`flowc check | head`) is the
+/// reader's choice and is not remembered.
 pub struct Printer {
     handler: GraphicalReportHandler,
     format: Format,
+    lost_output: OnceLock<String>,
 }
 
 impl Printer {
@@ -300,6 +313,7 @@ impl Printer {
         Printer {
             handler: GraphicalReportHandler::new_themed(theme).with_wrap_lines(false),
             format,
+            lost_output: OnceLock::new(),
         }
     }
 
@@ -317,24 +331,50 @@ impl Printer {
     }
 
     pub fn print(&self, finding: &Finding) {
-        // The stream may be closed; there is nowhere left to report that.
         match self.format {
-            Format::Human => {
-                let text = self.render(finding);
-                let _ = std::io::stderr().lock().write_all(text.as_bytes());
-            }
-            Format::Json => {
-                let _ = writeln!(std::io::stdout().lock(), "{}", finding.to_json());
-            }
-            Format::Github => {
-                let _ = writeln!(std::io::stdout().lock(), "{}", finding.to_github());
-            }
+            Format::Human => self.print_on_stderr(finding),
+            Format::Json => self.line(&finding.to_json().to_string()),
+            Format::Github => self.line(&finding.to_github()),
         }
+    }
+
+    /// A finding for people on stderr, whatever the format: for when stdout is what failed.
+    pub fn print_on_stderr(&self, finding: &Finding) {
+        let text = self.render(finding);
+        // stderr may be closed too; there is nowhere left to report that.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// A plain line on standard error (summaries, progress).
     pub fn note(&self, line: &str) {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    /// A line on standard output.
+    pub fn line(&self, line: &str) {
+        let written = writeln!(std::io::stdout().lock(), "{line}");
+        self.track_output(written);
+    }
+
+    /// Bytes on standard output, as they are.
+    pub fn write_out(&self, bytes: &[u8]) {
+        let mut stdout = std::io::stdout().lock();
+        let written = stdout.write_all(bytes).and_then(|()| stdout.flush());
+        self.track_output(written);
+    }
+
+    /// Remembers a failed write to stdout made elsewhere (a command's own buffered writer).
+    pub fn track_output(&self, written: std::io::Result<()>) {
+        if let Err(error) = written {
+            if error.kind() != std::io::ErrorKind::BrokenPipe {
+                let _ = self.lost_output.set(error.to_string());
+            }
+        }
+    }
+
+    /// Why stdout could not be written, if a write to it failed other than by a closed pipe.
+    pub fn lost_output(&self) -> Option<&str> {
+        self.lost_output.get().map(String::as_str)
     }
 }
 
@@ -342,7 +382,7 @@ impl Printer {
 struct View<'a> {
     finding: &'a Finding,
     headline: String,
-    source: Option<NamedSource<Arc<str>>>,
+    excerpt: Option<Excerpt>,
 }
 
 impl<'a> View<'a> {
@@ -350,11 +390,10 @@ impl<'a> View<'a> {
         View {
             finding,
             headline: finding.headline(),
-            source: finding
-                .source
-                .as_ref()
-                .filter(|_| finding.span.is_some())
-                .map(|source| NamedSource::new(&source.name, Arc::clone(&source.text))),
+            excerpt: match (&finding.source, finding.span) {
+                (Some(source), Some(span)) => Some(Excerpt::new(&source.name, &source.text, span)),
+                _ => None,
+            },
         }
     }
 }
@@ -389,20 +428,216 @@ impl Diagnostic for View<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source.as_ref().map(|source| source as &dyn miette::SourceCode)
+        self.excerpt.as_ref().map(|excerpt| excerpt as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.finding.span?;
-        self.source.as_ref()?;
+        let excerpt = self.excerpt.as_ref()?;
         let label = match &self.finding.pointer {
             Some(pointer) if !pointer.is_empty() => format!("field {pointer}"),
             _ => "here".to_owned(),
         };
         Some(Box::new(std::iter::once(LabeledSpan::new(
             Some(label),
-            span.offset,
-            span.len.max(1),
+            excerpt.label.start,
+            excerpt.label.len().max(1),
         ))))
+    }
+}
+
+/// How many characters of a source line a diagnostic quotes; a longer line is cut, with
+/// [`CUT`] where text was left out. A 100 MB value on one line would otherwise be printed
+/// whole, and miette cannot draw its marker past column 65,535 (it panics).
+const EXCERPT_WIDTH: usize = 120;
+/// How many of those characters come before the place pointed at.
+const EXCERPT_LEAD: usize = 40;
+/// How many lines of a place that spans several (a block of text) a diagnostic quotes.
+const EXCERPT_LINES: usize = 6;
+const CUT: &str = "...";
+
+/// The few source lines a diagnostic quotes, each cut to a window of columns around the place
+/// it points at, so that what is printed stays small whatever the source holds. Line and
+/// column in the header are the true ones, counted in the whole source.
+struct Excerpt {
+    name: String,
+    text: String,
+    /// The source line (from 0) of the excerpt's first line.
+    first_line: usize,
+    line_count: usize,
+    /// The source line and column (from 0, in characters) of the place.
+    line: usize,
+    column: usize,
+    /// The place, in bytes of `text`.
+    label: std::ops::Range<usize>,
+}
+
+impl Excerpt {
+    fn new(name: &str, source: &str, span: Span) -> Excerpt {
+        let start = floor_char_boundary(source, span.offset);
+        let end = floor_char_boundary(source, span.offset.saturating_add(span.len)).max(start);
+        let line_start = source[..start].rfind('\n').map_or(0, |newline| newline + 1);
+        let line = source.as_bytes()[..line_start]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count();
+        let column = source[line_start..start].chars().count();
+        // One line of context before the place, as miette shows it.
+        let (mut position, first_line) = match line_start.checked_sub(1) {
+            Some(newline) => (
+                source[..newline].rfind('\n').map_or(0, |previous| previous + 1),
+                line - 1,
+            ),
+            None => (0, line),
+        };
+        let first_column = column.saturating_sub(EXCERPT_LEAD);
+        let mut part = if position < line_start {
+            Part::Before
+        } else {
+            Part::Place
+        };
+        let mut text = String::new();
+        let mut line_count = 0;
+        let mut label = 0..0;
+        let mut place_lines = 0;
+        loop {
+            let line_end = source[position..].find('\n').map_or(source.len(), |at| position + at);
+            let content_end = if source[position..line_end].ends_with('\r') {
+                line_end - 1
+            } else {
+                line_end
+            };
+            let from = position + byte_of_char(&source[position..content_end], first_column);
+            let to = from + byte_of_char(&source[from..content_end], EXCERPT_WIDTH);
+            if line_count > 0 {
+                text.push('\n');
+            }
+            line_count += 1;
+            if from > position {
+                text.push_str(CUT);
+            }
+            let base = text.len();
+            // A control character (a NUL, an escape sequence) is shown as `?`: one byte for one,
+            // so the place stays where it was.
+            text.extend(
+                source[from..to]
+                    .chars()
+                    .map(|c| if c.is_ascii_control() && c != '\t' { '?' } else { c }),
+            );
+            if to < content_end {
+                text.push_str(CUT);
+            }
+            let at = |byte: usize| base + byte.clamp(from, to) - from;
+            match part {
+                Part::Before => part = Part::Place,
+                Part::Place => {
+                    if place_lines == 0 {
+                        label.start = at(start);
+                    }
+                    label.end = at(end.min(line_end)).max(label.start);
+                    place_lines += 1;
+                    if end <= line_end + 1 {
+                        part = Part::After;
+                    } else if place_lines == EXCERPT_LINES {
+                        break;
+                    }
+                }
+                Part::After => break,
+            }
+            if line_end == source.len() {
+                break;
+            }
+            position = line_end + 1;
+        }
+        Excerpt {
+            name: name.to_owned(),
+            text,
+            first_line,
+            line_count,
+            line,
+            column,
+            label,
+        }
+    }
+}
+
+/// Where the excerpt is, line by line: the line of context before the place, the place's
+/// lines, the line of context after it.
+enum Part {
+    Before,
+    Place,
+    After,
+}
+
+impl miette::SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        _span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        // miette asks for the place alone to write the header (`file:line:column`), and for
+        // the place with its context to draw it: the whole excerpt.
+        let (line, column) = if context_lines_before == 0 && context_lines_after == 0 {
+            (self.line, self.column)
+        } else {
+            (self.first_line, 0)
+        };
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            self.text.as_bytes(),
+            (0, self.text.len()).into(),
+            line,
+            column,
+            self.line_count,
+        )))
+    }
+}
+
+/// The largest character boundary of `text` at or before `byte`.
+fn floor_char_boundary(text: &str, byte: usize) -> usize {
+    let mut byte = byte.min(text.len());
+    while !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    byte
+}
+
+/// The byte offset of the character `n` of `text` (its length if it is shorter).
+fn byte_of_char(text: &str, n: usize) -> usize {
+    text.char_indices().nth(n).map_or(text.len(), |(byte, _)| byte)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn excerpt_at(source: &str, needle: &str) -> Excerpt {
+        let offset = source.find(needle).expect("needle");
+        let span = Span {
+            offset,
+            len: needle.len(),
+            line: 0,
+            column: 0,
+        };
+        Excerpt::new("t.yaml", source, span)
+    }
+
+    #[test]
+    fn a_short_source_is_quoted_whole_with_a_line_of_context() {
+        let source = "a: 1\r\nb: é{{x}}\r\nc: 3\r\nd: 4\r\n";
+        let excerpt = excerpt_at(source, "{{x}}");
+        assert_eq!(excerpt.text, "a: 1\nb: é{{x}}\nc: 3");
+        assert_eq!(&excerpt.text[excerpt.label.clone()], "{{x}}");
+        assert_eq!((excerpt.first_line, excerpt.line, excerpt.column), (0, 1, 4));
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_place() {
+        let source = format!("a: 1\nb: {}{{{{x}}}}{}\n", "é".repeat(100_000), "z".repeat(100_000));
+        let excerpt = excerpt_at(&source, "{{x}}");
+        assert_eq!(&excerpt.text[excerpt.label.clone()], "{{x}}");
+        assert_eq!(excerpt.column, 100_003);
+        assert!(excerpt.text.len() < 600, "{}", excerpt.text);
+        assert!(excerpt.text.contains("...éé") && excerpt.text.contains("zz...\n"));
     }
 }

@@ -24,7 +24,8 @@ pub enum ExitStatus {
     Ok = 0,
     /// A template or a data row is invalid.
     Invalid = 1,
-    /// Bad arguments or an unreadable file.
+    /// Bad arguments, an unreadable file, or output that could not be written (a full disk),
+    /// as ripgrep: what was asked for did not happen, whatever the templates hold.
     Usage = 2,
     /// Stopped by Ctrl-C (128 + SIGINT).
     Interrupted = 130,

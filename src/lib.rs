@@ -3,7 +3,8 @@
 //! The pipeline, one module a stage: [`template`] (load YAML with spans) → [`render`]
 //! (handlebars over string values) → [`compile`] (constants, normalisation) → [`validate`]
 //! (the embedded JSON Schema), wired together in [`pipeline`]. [`data`] reads contact rows;
-//! [`diagnostic`] turns errors into what a person reads; [`commands`] is the only layer that
+//! [`input`] opens what a user names, within the [`limits`]; [`diagnostic`] turns errors into
+//! what a person reads; [`commands`] is the only layer that
 //! prints.
 
 pub mod cli;
@@ -12,6 +13,8 @@ pub(crate) mod compile;
 pub mod data;
 pub(crate) mod diagnostic;
 pub(crate) mod exit;
+pub(crate) mod input;
+pub(crate) mod limits;
 pub mod pipeline;
 pub(crate) mod preview;
 pub(crate) mod render;

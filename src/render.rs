@@ -15,8 +15,10 @@ use handlebars::{handlebars_helper, Context, Handlebars, JsonRender, Path as HbP
 use saphyr_parser::ScalarStyle;
 use serde_json::{Map, Value};
 
+use crate::limits::{MAX_HANDLEBARS_NESTING, MAX_RENDERED_BYTES};
 use crate::suggest::did_you_mean;
 use crate::template::{Template, VarDecl};
+use crate::words;
 use crate::yaml::{Node, NodeKind, Span};
 
 /// Helpers available in templates, besides handlebars' built-ins (`if`, `unless`, `each`,
@@ -39,6 +41,8 @@ pub enum LeafError {
     Syntax { message: String, span: Span },
     #[error("{what} are not supported in templates")]
     Unsupported { what: &'static str, span: Span },
+    #[error("handlebars blocks and subexpressions nest deeper than {MAX_HANDLEBARS_NESTING} levels")]
+    TooDeep { span: Span },
 }
 
 impl LeafError {
@@ -47,7 +51,8 @@ impl LeafError {
             LeafError::Undeclared { span, .. }
             | LeafError::UnknownHelper { span, .. }
             | LeafError::Syntax { span, .. }
-            | LeafError::Unsupported { span, .. } => *span,
+            | LeafError::Unsupported { span, .. }
+            | LeafError::TooDeep { span } => *span,
         }
     }
 }
@@ -226,7 +231,7 @@ impl Renderer {
     pub fn render_text_into(&self, index: usize, values: &[Value], text: &mut String) -> bool {
         text.clear();
         match &self.leaves[index].kind {
-            LeafKind::Parts(parts) => concatenate_into(parts, values, text),
+            LeafKind::Parts(parts) => concatenate_into(parts, values, text) == Concatenated::Text,
             LeafKind::Typed(_) | LeafKind::Engine => false,
         }
     }
@@ -237,10 +242,17 @@ impl Renderer {
         let values = context.values;
         match &leaf.kind {
             LeafKind::Typed(var) => Ok(values[*var].clone()),
-            LeafKind::Parts(parts) => match concatenate(parts, values) {
-                Some(text) => Ok(Value::String(text)),
-                None => self.render_engine(leaf, context),
-            },
+            LeafKind::Parts(parts) => {
+                let mut text = String::new();
+                match concatenate_into(parts, values, &mut text) {
+                    Concatenated::Text => Ok(Value::String(text)),
+                    Concatenated::NeedsEngine => self.render_engine(leaf, context),
+                    Concatenated::TooLarge => Err(RenderFailure {
+                        pointer: leaf.pointer.clone(),
+                        message: too_large_message(),
+                    }),
+                }
+            }
             LeafKind::Engine => self.render_engine(leaf, context),
         }
     }
@@ -251,32 +263,81 @@ impl Renderer {
             message,
         };
         let context = context.get().map_err(fail)?;
-        self.registry
-            .render_with_context(&leaf.name, context)
-            .map(Value::String)
-            .map_err(|error| fail(render_error_message(&error)))
-    }
-}
-
-/// Handlebars renders scalars as text; lists and maps take its own rendering (the engine path).
-fn concatenate(parts: &[Part], values: &[Value]) -> Option<String> {
-    let mut text = String::new();
-    concatenate_into(parts, values, &mut text).then_some(text)
-}
-
-/// Appends the parts to `text`; `false` (with `text` partly written) if a value is a list or map.
-fn concatenate_into(parts: &[Part], values: &[Value], text: &mut String) -> bool {
-    for part in parts {
-        match part {
-            Part::Text(literal) => text.push_str(literal),
-            Part::Var(index) => match &values[*index] {
-                Value::String(s) => text.push_str(s),
-                value @ (Value::Number(_) | Value::Bool(_) | Value::Null) => text.push_str(&value.render()),
-                Value::Array(_) | Value::Object(_) => return false,
-            },
+        let mut output = CappedOutput::default();
+        match self
+            .registry
+            .render_with_context_to_write(&leaf.name, context, &mut output)
+        {
+            Ok(()) => String::from_utf8(output.bytes)
+                .map(Value::String)
+                .map_err(|error| fail(error.to_string())),
+            Err(_) if output.over => Err(fail(too_large_message())),
+            Err(error) => Err(fail(render_error_message(&error))),
         }
     }
-    true
+}
+
+/// Where the engine renders a leaf: refuses to grow past [`MAX_RENDERED_BYTES`], which stops
+/// the rendering at once, however long the loop that writes.
+#[derive(Default)]
+struct CappedOutput {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other(too_large_message()));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn too_large_message() -> String {
+    format!(
+        "the value renders to more than {}, the limit for a value",
+        words::size(MAX_RENDERED_BYTES as u64)
+    )
+}
+
+/// What [`concatenate_into`] made of a leaf's parts.
+#[derive(Debug, PartialEq, Eq)]
+enum Concatenated {
+    Text,
+    /// A value is a list or a mapping: handlebars renders those its own way.
+    NeedsEngine,
+    /// The text would be longer than [`MAX_RENDERED_BYTES`].
+    TooLarge,
+}
+
+/// Appends the parts to `text` (partly written unless the outcome is [`Concatenated::Text`]).
+fn concatenate_into(parts: &[Part], values: &[Value], text: &mut String) -> Concatenated {
+    for part in parts {
+        let rendered;
+        let piece = match part {
+            Part::Text(literal) => literal.as_str(),
+            Part::Var(index) => match &values[*index] {
+                Value::String(s) => s.as_str(),
+                value @ (Value::Number(_) | Value::Bool(_) | Value::Null) => {
+                    rendered = value.render();
+                    rendered.as_str()
+                }
+                Value::Array(_) | Value::Object(_) => return Concatenated::NeedsEngine,
+            },
+        };
+        if text.len() + piece.len() > MAX_RENDERED_BYTES {
+            return Concatenated::TooLarge;
+        }
+        text.push_str(piece);
+    }
+    Concatenated::Text
 }
 
 fn render_error_message(error: &handlebars::RenderError) -> String {
@@ -327,6 +388,15 @@ impl LeafCompiler<'_> {
     }
 
     fn compile_leaf(&mut self, text: &str, style: ScalarStyle, span: Span, pointer: &str) -> Compiled {
+        if let Some(at) = too_deep_at(text) {
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+            self.errors.push(LeafError::TooDeep {
+                span: leaf_position(self.source, text, style, span, line, column),
+            });
+            return Compiled::Constant(Value::String(text.to_owned()));
+        }
         let parsed = match HbTemplate::compile(text) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -505,6 +575,66 @@ impl LeafCompiler<'_> {
     }
 }
 
+/// Where blocks (`{{#if}}`) and subexpressions (`(upper name)`) in `text` first nest deeper
+/// than [`MAX_HANDLEBARS_NESTING`]: the byte offset of the opening that goes over. Found by
+/// scanning the text, because handlebars parses by recursion and overflows the stack first.
+fn too_deep_at(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut blocks = 0usize;
+    let mut at = 0;
+    while let Some(found) = text[at..].find("{{") {
+        let open = at + found;
+        let mut next = open + 2;
+        // `{{{x}}}` and raw blocks `{{{{raw}}}}` open with more braces; `~` trims space.
+        while matches!(bytes.get(next), Some(b'{' | b'~')) {
+            next += 1;
+        }
+        match bytes.get(next) {
+            Some(b'!') => {
+                let end = if text[next..].starts_with("!--") { "--}}" } else { "}}" };
+                match text[next..].find(end) {
+                    Some(close) => {
+                        at = next + close + end.len();
+                        continue;
+                    }
+                    None => return None,
+                }
+            }
+            // `{{^}}` alone is `else`; `{{^name}}` opens an inverted block.
+            Some(b'#' | b'^') if !matches!(bytes.get(next + 1), Some(b'}' | b'~')) => {
+                blocks += 1;
+                if blocks > MAX_HANDLEBARS_NESTING {
+                    return Some(open);
+                }
+            }
+            Some(b'/') => blocks = blocks.saturating_sub(1),
+            _ => {}
+        }
+        let mut parens = 0usize;
+        let mut quote = None;
+        loop {
+            match (bytes.get(next), quote) {
+                (None, _) => return None,
+                (Some(&byte), Some(open_quote)) if byte == open_quote => quote = None,
+                (Some(_), Some(_)) => {}
+                (Some(&byte @ (b'"' | b'\'')), None) => quote = Some(byte),
+                (Some(b'('), None) => {
+                    parens += 1;
+                    if blocks + parens > MAX_HANDLEBARS_NESTING {
+                        return Some(next);
+                    }
+                }
+                (Some(b')'), None) => parens = parens.saturating_sub(1),
+                (Some(b'}'), None) if bytes.get(next + 1) == Some(&b'}') => break,
+                (Some(_), None) => {}
+            }
+            next += 1;
+        }
+        at = next + 2;
+    }
+    None
+}
+
 /// A list or map whose members are all constant is one constant, built once.
 fn collapse_seq(items: Vec<Compiled>) -> Compiled {
     if items.iter().all(|item| matches!(item, Compiled::Constant(_))) {
@@ -598,4 +728,31 @@ pub fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Valu
             },
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_blocks_and_subexpressions_not_siblings_or_comments() {
+        let deep = |n: usize| format!("{}x{}", "{{#if a}}".repeat(n), "{{/if}}".repeat(n));
+        assert_eq!(too_deep_at(&deep(MAX_HANDLEBARS_NESTING)), None);
+        assert_eq!(
+            too_deep_at(&deep(MAX_HANDLEBARS_NESTING + 1)),
+            Some(9 * MAX_HANDLEBARS_NESTING)
+        );
+        assert_eq!(too_deep_at(&"{{#if a}}{{/if}}".repeat(1000)), None);
+        let parens = format!("{{{{{}a{}}}}}", "upper (".repeat(40), ")".repeat(40));
+        assert!(too_deep_at(&parens).is_some());
+        assert_eq!(
+            too_deep_at(&format!("{{{{!-- {} --}}}}", "{{#if a}}".repeat(100))),
+            None
+        );
+        assert_eq!(too_deep_at(&format!("{{{{default a \"{}\"}}}}", "(".repeat(100))), None);
+        assert_eq!(
+            too_deep_at(&format!("{}{{{{^}}}}", "{{#if a}}".repeat(MAX_HANDLEBARS_NESTING))),
+            None
+        );
+    }
 }

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::template::{io_reason, SourceFile, Template};
+use crate::input;
+use crate::limits::MAX_TEMPLATE_BYTES;
+use crate::template::{SourceFile, Template};
 use crate::yaml::{self, NodeKind, Span};
 
 pub const DIR: &str = "__snapshots__";
@@ -85,13 +87,13 @@ pub fn cases(template: &Template, template_path: &Path) -> Result<Vec<Case>, Box
         vars: Vec::new(),
     }];
     let path = fixtures_path(template_path);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match input::read_text(&path, MAX_TEMPLATE_BYTES, "a fixtures file") {
         Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(cases),
+        Err(error) if error.is_not_found() => return Ok(cases),
         Err(error) => {
             return Err(Box::new(SnapshotError::Io {
                 path: path.display().to_string(),
-                reason: io_reason(&error),
+                reason: error.to_string(),
             }))
         }
     };
@@ -215,13 +217,13 @@ pub(crate) fn write_pending(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// The body stored in a snapshot file.
 pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match input::read_text(path, MAX_TEMPLATE_BYTES, "a snapshot") {
         Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.is_not_found() => return Ok(None),
         Err(error) => {
             return Err(Box::new(SnapshotError::Io {
                 path: path.display().to_string(),
-                reason: io_reason(&error),
+                reason: error.to_string(),
             }))
         }
     };

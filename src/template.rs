@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::input;
+use crate::limits::MAX_TEMPLATE_BYTES;
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, Entry, Node, NodeKind, Span, YamlError};
 
@@ -72,19 +74,10 @@ const VAR_KEYS: &[&str] = &["example", "default", "description"];
 impl Template {
     pub fn load(path: &Path) -> Result<Template, Box<TemplateError>> {
         let name = path.display().to_string();
-        let text = std::fs::read(path).map_err(|error| {
+        let text = input::read_text(path, MAX_TEMPLATE_BYTES, "a template").map_err(|error| {
             Box::new(TemplateError::Unreadable {
                 path: name.clone(),
-                reason: io_reason(&error),
-            })
-        })?;
-        let text = String::from_utf8(text).map_err(|error| {
-            Box::new(TemplateError::Unreadable {
-                path: name.clone(),
-                reason: format!(
-                    "it is not UTF-8 (invalid byte at offset {})",
-                    error.utf8_error().valid_up_to()
-                ),
+                reason: error.to_string(),
             })
         })?;
         Template::parse(name, text)
@@ -294,15 +287,6 @@ fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-pub(crate) fn io_reason(error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        std::io::ErrorKind::IsADirectory => "it is a directory".to_owned(),
-        _ => error.to_string(),
-    }
 }
 
 #[cfg(test)]

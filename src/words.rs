@@ -38,6 +38,59 @@ pub fn about_duration(seconds: u64) -> String {
     }
 }
 
+/// A size in bytes as a person reads it: "10 MiB", "64 KiB", "1.5 MiB", "300 bytes".
+pub fn size(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    let scaled = |unit: u64, name: &str| {
+        if bytes % unit == 0 {
+            format!("{} {name}", bytes / unit)
+        } else {
+            format!("{:.1} {name}", bytes as f64 / unit as f64)
+        }
+    };
+    if bytes >= GIB {
+        scaled(GIB, "GiB")
+    } else if bytes >= MIB {
+        scaled(MIB, "MiB")
+    } else if bytes >= KIB {
+        scaled(KIB, "KiB")
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// `text` whole if it has at most `max` characters, else its start and its end around `...`:
+/// a message that quotes a value stays readable (and small) however long the value.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max || text.chars().count() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let tail = max / 4;
+    let head = max.saturating_sub(tail + 3);
+    let head_end = text.char_indices().nth(head).map_or(text.len(), |(byte, _)| byte);
+    let tail_start = text
+        .char_indices()
+        .rev()
+        .nth(tail.saturating_sub(1))
+        .map_or(0, |(byte, _)| byte);
+    let tail_start = if tail == 0 { text.len() } else { tail_start };
+    std::borrow::Cow::Owned(format!("{}...{}", &text[..head_end], &text[tail_start..]))
+}
+
+/// `text` with control characters (a NUL, an escape sequence that would clear the screen) shown
+/// as `?`, so that a value quoted in a message cannot act on the terminal; line breaks and tabs
+/// stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_hidden = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if text.contains(is_hidden) {
+        std::borrow::Cow::Owned(text.chars().map(|c| if is_hidden(c) { '?' } else { c }).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +101,27 @@ mod tests {
         assert_eq!(about_duration(45), "about 45s");
         assert_eq!(about_duration(199), "about 3m 19s");
         assert_eq!(about_duration(7500), "about 2h 05m");
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(10 << 20), "10 MiB");
+        assert_eq!(size(64 << 10), "64 KiB");
+        assert_eq!(size(300), "300 bytes");
+        assert_eq!(size(3 << 19), "1.5 MiB");
+    }
+
+    #[test]
+    fn clip_keeps_short_text_and_both_ends_of_long_text() {
+        assert_eq!(clip("short", 10), "short");
+        let long = format!("start{}end", "é".repeat(1000));
+        let clipped = clip(&long, 20);
+        assert!(clipped.starts_with("startéé") && clipped.ends_with("éend") && clipped.contains("..."));
+        assert_eq!(clipped.chars().count(), 20);
+    }
+
+    #[test]
+    fn printable_hides_control_characters_but_not_line_breaks() {
+        assert_eq!(printable("a\0b\x1b[2J\u{9b}c\n\td"), "a?b?[2J?c\n\td");
     }
 }

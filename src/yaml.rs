@@ -13,6 +13,11 @@ use saphyr::Scalar as CoreScalar;
 use saphyr_parser::{Event, Input, Parser, ScalarStyle, Span as EventSpan, Tag};
 use serde_json::Value;
 
+use crate::limits::{
+    ALIAS_EXPANSION_FACTOR, ALIAS_EXPANSION_FLOOR, MAX_ANCHORED_BYTES, MAX_DOCUMENT_VALUES, MAX_YAML_NESTING,
+};
+use crate::words;
+
 /// A region of the source text, in bytes, with the 1-based line and column of its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -60,13 +65,26 @@ pub enum YamlError {
     SecondDocument { span: Span },
     #[error("the file is empty: it holds no YAML value")]
     Empty,
-    #[error("aliases expand to more than {ALIAS_BUDGET} values")]
-    AliasBomb { span: Span },
+    #[error(
+        "aliases expand to more than {}; the limit is {ALIAS_EXPANSION_FACTOR} times the YAML read, and at least {}",
+        words::size(*limit as u64),
+        words::size(ALIAS_EXPANSION_FLOOR as u64)
+    )]
+    AliasBomb { span: Span, limit: usize },
+    #[error(
+        "anchors (`&name`) keep more than {} of the file for later aliases",
+        words::size(MAX_ANCHORED_BYTES as u64)
+    )]
+    TooMuchAnchored { span: Span },
+    #[error("the file holds more than {MAX_DOCUMENT_VALUES} values")]
+    TooManyValues { span: Span },
+    #[error("the YAML nests deeper than {MAX_YAML_NESTING} levels")]
+    TooDeep { span: Span },
+    /// saphyr takes a NUL written as it is for the end of the input ("unexpected end of
+    /// stream") and keeps one written `"\0"`; no message field can hold one.
+    #[error("a NUL character (\\0) is not allowed")]
+    Nul { span: Span },
 }
-
-/// How many values aliases may expand to in one document: far beyond any real template or
-/// data file, and far below what would exhaust memory ("billion laughs").
-pub const ALIAS_BUDGET: usize = 1_000_000;
 
 impl YamlError {
     pub fn span(&self) -> Option<Span> {
@@ -76,7 +94,11 @@ impl YamlError {
             | YamlError::ComplexKey { span }
             | YamlError::BadTaggedValue { span, .. }
             | YamlError::SecondDocument { span }
-            | YamlError::AliasBomb { span } => Some(*span),
+            | YamlError::AliasBomb { span, .. }
+            | YamlError::TooMuchAnchored { span }
+            | YamlError::TooDeep { span }
+            | YamlError::TooManyValues { span }
+            | YamlError::Nul { span } => Some(*span),
             YamlError::Empty => None,
         }
     }
@@ -113,13 +135,23 @@ impl Node {
         }
     }
 
-    /// How many values the node holds, itself included.
-    pub fn size(&self) -> usize {
-        1 + match &self.kind {
-            NodeKind::Seq(items) => items.iter().map(Node::size).sum(),
-            NodeKind::Map(entries) => entries.iter().map(|entry| entry.value.size()).sum(),
-            _ => 0,
-        }
+    /// About how many bytes of memory the node takes, itself included: what the alias and
+    /// anchor budgets count.
+    pub fn weight(&self) -> usize {
+        std::mem::size_of::<Node>()
+            + match &self.kind {
+                NodeKind::Str { value, .. } => value.len(),
+                NodeKind::Seq(items) => items.iter().map(Node::weight).sum(),
+                NodeKind::Map(entries) => entries
+                    .iter()
+                    .map(|entry| {
+                        std::mem::size_of::<Entry>() - std::mem::size_of::<Node>()
+                            + entry.key.len()
+                            + entry.value.weight()
+                    })
+                    .sum(),
+                _ => 0,
+            }
     }
 
     /// The node as JSON; YAML floats that JSON cannot hold (`.nan`, `.inf`) become null.
@@ -143,8 +175,14 @@ impl Node {
 
 /// Parses a whole document held in memory (a template).
 pub fn parse_document(source: &str) -> Result<Node, YamlError> {
+    if let Some(at) = source.find('\0') {
+        return Err(YamlError::Nul {
+            span: span_of_byte(source, at),
+        });
+    }
     let positions = Positions::new(source);
     let mut builder = Builder::new(Parser::new_from_str(source), positions);
+    builder.values_left = Some(MAX_DOCUMENT_VALUES);
     builder.expect_stream_start()?;
     let Some(root) = builder.next_document()? else {
         return Err(YamlError::Empty);
@@ -169,8 +207,10 @@ enum StreamState {
 
 impl<'input, T: Iterator<Item = char> + 'input> SeqStream<'input, saphyr_parser::BufferedInput<T>> {
     pub fn from_chars(chars: T) -> Self {
+        let mut builder = Builder::new(Parser::new_from_iter(chars), Positions::Ascii);
+        builder.anchor_budget = Some(MAX_ANCHORED_BYTES);
         SeqStream {
-            builder: Builder::new(Parser::new_from_iter(chars), Positions::Ascii),
+            builder,
             state: StreamState::Start,
         }
     }
@@ -219,6 +259,8 @@ impl<I: Input> SeqStream<'_, I> {
                         self.state = StreamState::Done;
                         return Ok(None);
                     }
+                    // What aliases expand is dropped with its row: each row has its budget.
+                    self.builder.start_unit(span);
                     return self.builder.node_from(event, span).map(Some).map_err(Into::into);
                 }
             }
@@ -261,12 +303,27 @@ impl Positions {
     }
 }
 
+/// Up to this many keys, a mapping is searched for a duplicate key rather than indexed: the
+/// rows of a data file have a handful, and an index per row would cost more than it saves.
+const SEARCHED_KEYS: usize = 16;
+
 struct Builder<'input, I: Input> {
     parser: Parser<'input, I>,
     positions: Positions,
-    anchors: HashMap<usize, Node>,
-    /// Values copied by aliases so far, against [`ALIAS_BUDGET`].
+    /// Anchored values by anchor id, with their weight.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// The weight of all anchored values, and how much it may reach (none: a document,
+    /// whose anchored values are part of it anyway).
+    anchored: usize,
+    anchor_budget: Option<usize>,
+    /// Where the document or row being built starts (a character index), and the weight its
+    /// aliases have copied so far.
+    unit_start: usize,
     expanded: usize,
+    /// How many collections enclose the node being built, against [`MAX_YAML_NESTING`].
+    depth: usize,
+    /// How many more values may be built (none: a stream, whose rows are dropped as read).
+    values_left: Option<usize>,
 }
 
 impl<'input, I: Input> Builder<'input, I> {
@@ -275,8 +332,19 @@ impl<'input, I: Input> Builder<'input, I> {
             parser,
             positions,
             anchors: HashMap::new(),
+            anchored: 0,
+            anchor_budget: None,
+            unit_start: 0,
             expanded: 0,
+            depth: 0,
+            values_left: None,
         }
+    }
+
+    /// Starts the alias budget of a new row, at the span of its first event.
+    fn start_unit(&mut self, span: EventSpan) {
+        self.unit_start = span.start.index();
+        self.expanded = 0;
     }
 
     fn span(&self, span: EventSpan) -> Span {
@@ -296,6 +364,11 @@ impl<'input, I: Input> Builder<'input, I> {
             Some(Err(error)) => {
                 let mark = *error.marker();
                 let span = self.span(EventSpan::empty(mark));
+                // The scanner reads ahead, and stops flow collections (`[[[`) at 255 levels
+                // before the builder has seen 128 of them: the same limit, in its words.
+                if error.info() == "recursion limit exceeded" {
+                    return Err(YamlError::TooDeep { span });
+                }
                 Err(YamlError::Syntax {
                     message: error.info().to_owned(),
                     span,
@@ -347,16 +420,37 @@ impl<'input, I: Input> Builder<'input, I> {
     }
 
     fn node_from(&mut self, event: Event<'input>, event_span: EventSpan) -> Result<Node, YamlError> {
+        let nests = matches!(event, Event::SequenceStart(..) | Event::MappingStart(..));
+        if !nests {
+            return self.node_within(event, event_span);
+        }
+        if self.depth >= MAX_YAML_NESTING {
+            return Err(YamlError::TooDeep {
+                span: self.span(event_span),
+            });
+        }
+        self.depth += 1;
+        let node = self.node_within(event, event_span);
+        self.depth -= 1;
+        node
+    }
+
+    fn node_within(&mut self, event: Event<'input>, event_span: EventSpan) -> Result<Node, YamlError> {
         let span = self.span(event_span);
+        if let Some(left) = &mut self.values_left {
+            *left = left.checked_sub(1).ok_or(YamlError::TooManyValues { span })?;
+        }
         let (node, anchor) = match event {
             Event::Alias(anchor) => {
-                let anchored = self.anchors.get(&anchor).ok_or(YamlError::Syntax {
+                let (anchored, weight) = self.anchors.get(&anchor).ok_or(YamlError::Syntax {
                     message: "alias to an unknown anchor".to_owned(),
                     span,
                 })?;
-                self.expanded = self.expanded.saturating_add(anchored.size());
-                if self.expanded > ALIAS_BUDGET {
-                    return Err(YamlError::AliasBomb { span });
+                self.expanded = self.expanded.saturating_add(*weight);
+                let read = event_span.end.index().saturating_sub(self.unit_start);
+                let limit = read.saturating_mul(ALIAS_EXPANSION_FACTOR).max(ALIAS_EXPANSION_FLOOR);
+                if self.expanded > limit {
+                    return Err(YamlError::AliasBomb { span, limit });
                 }
                 let mut node = anchored.clone();
                 node.span = span;
@@ -382,12 +476,19 @@ impl<'input, I: Input> Builder<'input, I> {
             }
             Event::MappingStart(anchor, _) => {
                 let mut entries: Vec<Entry> = Vec::new();
+                // Keys seen, by name, once the mapping is too large to search: a search per key
+                // made 100,000 keys take 25 s.
+                let mut seen: Option<HashMap<String, Span>> = None;
                 loop {
                     let (event, key_event_span) = self.next_event()?;
                     if matches!(event, Event::MappingEnd) {
                         break;
                     }
                     let key_node = self.node_from(event, key_event_span)?;
+                    // A key and its value count as one value.
+                    if let Some(left) = &mut self.values_left {
+                        *left += 1;
+                    }
                     let key = match key_node.kind {
                         NodeKind::Str { value, .. } => value,
                         NodeKind::Int(i) => i.to_string(),
@@ -399,12 +500,33 @@ impl<'input, I: Input> Builder<'input, I> {
                     };
                     let (event, value_span) = self.next_event()?;
                     let value = self.node_from(event, value_span)?;
-                    if let Some(first) = entries.iter().find(|entry| entry.key == key) {
+                    let first = match &seen {
+                        Some(seen) => seen.get(&key).copied(),
+                        None => entries
+                            .iter()
+                            .find(|entry| entry.key == key)
+                            .map(|entry| entry.key_span),
+                    };
+                    if let Some(first) = first {
                         return Err(YamlError::DuplicateKey {
                             key,
                             span: key_node.span,
-                            first: first.key_span,
+                            first,
                         });
+                    }
+                    match &mut seen {
+                        Some(seen) => {
+                            seen.insert(key.clone(), key_node.span);
+                        }
+                        None if entries.len() >= SEARCHED_KEYS => {
+                            let mut index: HashMap<String, Span> = entries
+                                .iter()
+                                .map(|entry| (entry.key.clone(), entry.key_span))
+                                .collect();
+                            index.insert(key.clone(), key_node.span);
+                            seen = Some(index);
+                        }
+                        None => {}
                     }
                     entries.push(Entry {
                         key,
@@ -423,9 +545,26 @@ impl<'input, I: Input> Builder<'input, I> {
             _ => return Err(self.unexpected(event_span)),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let weight = node.weight();
+            self.anchored = self.anchored.saturating_add(weight);
+            if self.anchor_budget.is_some_and(|budget| self.anchored > budget) {
+                return Err(YamlError::TooMuchAnchored { span });
+            }
+            self.anchors.insert(anchor, (node.clone(), weight));
         }
         Ok(node)
+    }
+}
+
+/// The one-character span at a byte offset of `source`, with its line and column.
+fn span_of_byte(source: &str, offset: usize) -> Span {
+    let before = &source[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    Span {
+        offset,
+        len: 1,
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
     }
 }
 
@@ -435,6 +574,9 @@ fn scalar_node(
     tag: Option<&Cow<'_, Tag>>,
     span: Span,
 ) -> Result<Node, YamlError> {
+    if text.contains('\0') {
+        return Err(YamlError::Nul { span });
+    }
     let kind = match CoreScalar::parse_from_cow_and_metadata(text.clone(), style, tag) {
         Some(CoreScalar::Null) => NodeKind::Null,
         Some(CoreScalar::Boolean(b)) => NodeKind::Bool(b),
@@ -490,6 +632,14 @@ mod tests {
     fn refuses_duplicate_keys() {
         let error = parse_document("a: 1\nb: 2\na: 3\n").expect_err("duplicate");
         assert!(matches!(error, YamlError::DuplicateKey { ref key, span, .. } if key == "a" && span.line == 3));
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_in_a_large_mapping() {
+        let keys: Vec<String> = (0..100).map(|key| format!("k{key}: 1")).collect();
+        let text = format!("{{{}, k7: 2}}", keys.join(", "));
+        let error = parse_document(&text).expect_err("duplicate");
+        assert!(matches!(error, YamlError::DuplicateKey { ref key, first, .. } if key == "k7" && first.column == 51));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct CheckOptions {
 fn status_line(printer: &Printer, line: &str) {
     match printer.format() {
         Format::Json => printer.note(line),
-        Format::Human | Format::Github => super::stdout_line(line),
+        Format::Human | Format::Github => printer.line(line),
     }
 }
 

@@ -41,18 +41,29 @@ pub enum Command {
 pub use crate::exit::ExitStatus;
 
 pub fn run(command: Command) -> ExitStatus {
-    let printer = Printer::for_stderr();
-    match command {
+    let printer = match &command {
+        Command::Check(options) => Printer::with_format(options.format),
+        Command::Test(options) => Printer::with_format(options.format),
+        _ => Printer::for_stderr(),
+    };
+    let status = match command {
         Command::Render(options) => render::run(&options, &printer),
-        Command::Check(options) => check::run(&options, &Printer::with_format(options.format)),
+        Command::Check(options) => check::run(&options, &printer),
         Command::Send(options) => send::run(*options, &printer),
-        Command::Test(options) => test::run(&options, &Printer::with_format(options.format)),
+        Command::Test(options) => test::run(&options, &printer),
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
-        Command::Print(text) => match io::stdout().lock().write_all(&text) {
-            Err(error) if !is_broken_pipe(&error) => ExitStatus::Invalid,
-            _ => ExitStatus::Ok,
-        },
+        Command::Print(text) => {
+            printer.write_out(&text);
+            ExitStatus::Ok
+        }
+    };
+    match printer.lost_output() {
+        Some(reason) => {
+            printer.print_on_stderr(&Finding::error(format!("cannot write the output: {reason}")));
+            status.worst(ExitStatus::Usage)
+        }
+        None => status,
     }
 }
 
@@ -154,11 +165,6 @@ fn report_warnings(
     }
 }
 
-/// A line on standard output; a closed pipe is not an error worth a panic.
-fn stdout_line(line: &str) {
-    let _ = writeln!(io::stdout().lock(), "{line}");
-}
-
 /// Whether a write failed because the reader went away (`flowc render ... | head`).
 fn is_broken_pipe(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::BrokenPipe
@@ -174,13 +180,8 @@ fn write_pretty(out: &mut impl Write, body: &Value) -> io::Result<()> {
 fn template_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|error| {
-            format!(
-                "cannot read `{}`: {}",
-                path.display(),
-                crate::template::io_reason(&error)
-            )
-        })?;
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| format!("cannot read `{}`: {}", path.display(), crate::input::io_reason(&error)))?;
         if metadata.is_dir() {
             let mut found = Vec::new();
             collect_templates(path, &mut found)

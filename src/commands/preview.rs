@@ -111,9 +111,7 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             .map(|()| printer.note(&format!("wrote {}", path.display())))
             .map_err(|error| format!("cannot write {}: {error}", path.display())),
         Target::Stdout => {
-            use std::io::Write;
-            // A closed pipe (`| head`) is not worth an error.
-            let _ = std::io::stdout().lock().write_all(html.as_bytes());
+            printer.write_out(html.as_bytes());
             Ok(())
         }
     };

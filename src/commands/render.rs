@@ -7,7 +7,7 @@ use super::{
     check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
     write_pretty, ExitStatus,
 };
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::Printer;
 
 pub struct RenderOptions {
     pub template: PathBuf,
@@ -32,10 +32,8 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
         return match compiler.compile_values(&values) {
             Ok(message) => {
                 report_warnings(&compiler, None, &message.warnings, printer);
-                finish(
-                    write_pretty(&mut out, &message.body).and_then(|()| out.flush()),
-                    printer,
-                )
+                printer.track_output(write_pretty(&mut out, &message.body).and_then(|()| out.flush()));
+                Ok(ExitStatus::Ok)
             }
             Err(problem) => {
                 report_problem(&compiler, None, &problem, printer);
@@ -59,10 +57,15 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
     let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
     let counts = match flushed {
         Ok(counts) => counts,
-        Err(error) if is_broken_pipe(&error) => return Ok(ExitStatus::Ok),
+        // A closed pipe is a quiet success; another failure is reported once, by `run`.
         Err(error) => {
-            printer.print(&Finding::error(format!("cannot write the output: {error}")));
-            return Err(ExitStatus::Invalid);
+            let status = if is_broken_pipe(&error) {
+                ExitStatus::Ok
+            } else {
+                ExitStatus::Usage
+            };
+            printer.track_output(Err(error));
+            return Ok(status);
         }
     };
     if counts.stopped {
@@ -84,15 +87,4 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
     } else {
         ExitStatus::Ok
     })
-}
-
-fn finish(written: io::Result<()>, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
-    match written {
-        Ok(()) => Ok(ExitStatus::Ok),
-        Err(error) if is_broken_pipe(&error) => Ok(ExitStatus::Ok),
-        Err(error) => {
-            printer.print(&Finding::error(format!("cannot write the output: {error}")));
-            Err(ExitStatus::Invalid)
-        }
-    }
 }

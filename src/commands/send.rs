@@ -163,7 +163,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
     printer.note(&format!("report: {}", report_path.display()));
     let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
-        super::stdout_line(&format!(
+        printer.line(&format!(
             "dry run: {} would be sent, {} invalid; nothing was sent",
             summary.pending, summary.invalid
         ));
@@ -173,7 +173,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
             ExitStatus::Ok
         });
     }
-    super::stdout_line(&summary.to_string());
+    printer.line(&summary.to_string());
     Ok(match status {
         Some(status) => status,
         None if summary.all_accepted() => ExitStatus::Ok,

@@ -117,7 +117,7 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     }
     match printer.format() {
         Format::Json => printer.note(&summary),
-        Format::Human | Format::Github => super::stdout_line(&summary),
+        Format::Human | Format::Github => printer.line(&summary),
     }
     if tally.pending > 0 && !options.review {
         printer.note("review with `flowc test --review`, or accept all with `flowc test --accept`");

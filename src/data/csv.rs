@@ -1,35 +1,83 @@
 //! CSV rows: a header row names the columns; values are text.
+//!
+//! Records are read field by field with `csv_core` rather than whole with `csv::Reader`, so
+//! that only the fields of declared variables are kept, each up to [`MAX_FIELD_BYTES`]: a
+//! field of any size costs no more memory than that, and the row it is in is reported while
+//! the rows after it are still read.
 
-use std::io::BufRead;
+use std::io::{self, BufRead};
+use std::ops::Range;
 
-use csv::{ByteRecord, ReaderBuilder};
+use csv_core::ReadFieldResult;
 use serde_json::Value;
 
 use super::{Columns, DataError, Row};
+use crate::limits::{MAX_FIELD_BYTES, MAX_ROW_BYTES};
 use crate::suggest::did_you_mean;
 
 pub struct CsvRows {
-    reader: csv::Reader<Box<dyn BufRead + Send>>,
+    reader: RecordReader,
     columns: Columns,
     /// For each declared variable, the index of its column, if the file has one.
     column_of_var: Vec<Option<usize>>,
+    /// Whether each column is kept: whether a variable reads it.
+    kept: Vec<bool>,
     header: Vec<String>,
-    record: ByteRecord,
     done: bool,
+}
+
+/// Reads records one field at a time.
+struct RecordReader {
+    input: Box<dyn BufRead + Send>,
+    parser: csv_core::Reader,
+    record: Record,
+    /// Records read, the header included: the number of the last one's row.
+    rows: u64,
+}
+
+/// One record: the bytes of the fields it keeps, and the place of each.
+#[derive(Default)]
+struct Record {
+    /// Workspace the parser writes into; `used` bytes of it hold fields.
+    buffer: Vec<u8>,
+    used: usize,
+    /// The bytes of each of the first fields (empty for a field not kept).
+    fields: Vec<Range<usize>>,
+    /// How many fields the record has.
+    count: usize,
+    /// The first kept field over [`MAX_FIELD_BYTES`]: its index and size.
+    oversized: Option<(usize, u64)>,
+}
+
+/// Room the parser is given at least for each call.
+const MIN_ROOM: usize = 1 << 12;
+
+impl Record {
+    fn field(&self, index: usize) -> &[u8] {
+        self.fields
+            .get(index)
+            .map_or(&[][..], |range| &self.buffer[range.clone()])
+    }
 }
 
 impl CsvRows {
     pub(super) fn new(input: Box<dyn BufRead + Send>, columns: Columns, required: &[bool]) -> Result<Self, DataError> {
-        let mut reader = ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(false)
-            .from_reader(input);
-        let header_record = reader
-            .byte_headers()
+        let mut reader = RecordReader {
+            input,
+            parser: csv_core::Reader::new(),
+            record: Record::default(),
+            rows: 0,
+        };
+        // The header is kept whole, up to the size of a row.
+        let read = reader
+            .read_record(None, MAX_ROW_BYTES)
             .map_err(|error| columns.broken("row 1".to_owned(), error.to_string()))?;
-        let mut header = Vec::with_capacity(header_record.len());
-        for (index, field) in header_record.iter().enumerate() {
-            let name = std::str::from_utf8(field).map_err(|_| {
+        if read && reader.record.oversized.is_some() {
+            return Err(columns.broken("row 1".to_owned(), Columns::row_too_large()));
+        }
+        let mut header = Vec::with_capacity(reader.record.count);
+        for index in 0..reader.record.count {
+            let name = std::str::from_utf8(reader.record.field(index)).map_err(|_| {
                 columns.broken(
                     "row 1".to_owned(),
                     format!("column {} of the header is not valid UTF-8", index + 1),
@@ -76,31 +124,44 @@ impl CsvRows {
                 help,
             });
         }
+        let mut kept = vec![false; header.len()];
+        for index in column_of_var.iter().flatten() {
+            kept[*index] = true;
+        }
         Ok(CsvRows {
             reader,
             columns,
             column_of_var,
+            kept,
             header,
-            record: ByteRecord::new(),
             done: false,
         })
     }
 
-    fn row_number(&self) -> u64 {
-        // The header is row 1 and each record, even one spanning several lines, is one row.
-        self.record.position().map_or(0, |position| position.record()) + 1
-    }
-
     fn row(&self) -> Result<Row, DataError> {
-        let number = self.row_number();
+        let number = self.reader.rows;
+        let record = &self.reader.record;
+        if record.count != self.header.len() {
+            return Err(self.columns.bad_row(
+                number,
+                None,
+                format!(
+                    "the row has {} fields but the header has {}",
+                    record.count,
+                    self.header.len()
+                ),
+            ));
+        }
+        if let Some((index, size)) = record.oversized {
+            return Err(self.columns.field_too_large(number, self.header[index].clone(), size));
+        }
         let mut values = Vec::with_capacity(self.column_of_var.len());
         for column in &self.column_of_var {
             let Some(index) = *column else {
                 values.push(None);
                 continue;
             };
-            let bytes = self.record.get(index).unwrap_or_default();
-            let text = std::str::from_utf8(bytes).map_err(|error| {
+            let text = std::str::from_utf8(record.field(index)).map_err(|error| {
                 self.columns.bad_row(
                     number,
                     Some(self.header[index].clone()),
@@ -116,6 +177,63 @@ impl CsvRows {
     }
 }
 
+impl RecordReader {
+    /// Reads the next record; `false` at the end of the input. A data record keeps the
+    /// columns `kept` says, each up to `limit` bytes, and no more fields than the header has.
+    /// The header (`kept` is `None`) keeps all its fields, up to `limit` bytes in all.
+    fn read_record(&mut self, kept: Option<&[bool]>, limit: usize) -> io::Result<bool> {
+        let record = &mut self.record;
+        record.used = 0;
+        record.fields.clear();
+        record.count = 0;
+        record.oversized = None;
+        let stored = kept.map_or(usize::MAX, <[bool]>::len);
+        let mut start = 0;
+        let mut size: u64 = 0;
+        loop {
+            let kept = match kept {
+                Some(kept) => kept.get(record.count).copied().unwrap_or(false),
+                None => record.oversized.is_none(),
+            };
+            if record.buffer.len() - record.used < MIN_ROOM {
+                let grown = (record.buffer.len() * 2).max(MIN_ROOM * 4);
+                record.buffer.resize(grown, 0);
+            }
+            let input = self.input.fill_buf()?;
+            let (result, read, written) = self.parser.read_field(input, &mut record.buffer[record.used..]);
+            self.input.consume(read);
+            size += written as u64;
+            record.used += written;
+            // A field not kept, or kept but too large, keeps nothing: only its size counts.
+            if !kept || size > limit as u64 {
+                record.used = start;
+            }
+            match result {
+                ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull => {}
+                ReadFieldResult::Field { record_end } => {
+                    // A field and its separator: what the header's size counts.
+                    let header_size = record.used + record.count + 1;
+                    let over = size > limit as u64 || (stored == usize::MAX && header_size > limit);
+                    if kept && over && record.oversized.is_none() {
+                        record.oversized = Some((record.count, size));
+                    }
+                    if record.count < stored {
+                        record.fields.push(start..record.used);
+                    }
+                    record.count += 1;
+                    start = record.used;
+                    size = 0;
+                    if record_end {
+                        self.rows += 1;
+                        return Ok(true);
+                    }
+                }
+                ReadFieldResult::End => return Ok(false),
+            }
+        }
+    }
+}
+
 impl Iterator for CsvRows {
     type Item = Result<Row, DataError>;
 
@@ -123,25 +241,17 @@ impl Iterator for CsvRows {
         if self.done {
             return None;
         }
-        match self.reader.read_byte_record(&mut self.record) {
+        match self.reader.read_record(Some(&self.kept), MAX_FIELD_BYTES) {
             Ok(false) => {
                 self.done = true;
                 None
             }
             Ok(true) => Some(self.row()),
             Err(error) => {
-                let row = error.position().map_or(0, |position| position.record()) + 1;
-                match error.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Some(Err(self.columns.bad_row(
-                        row,
-                        None,
-                        format!("the row has {len} fields but the header has {expected_len}"),
-                    ))),
-                    _ => {
-                        self.done = true;
-                        Some(Err(self.columns.broken(format!("row {row}"), error.to_string())))
-                    }
-                }
+                self.done = true;
+                Some(Err(self
+                    .columns
+                    .broken(format!("row {}", self.reader.rows + 1), error.to_string())))
             }
         }
     }

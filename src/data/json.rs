@@ -1,11 +1,12 @@
 //! JSON rows: an array of objects, or one object per line (JSON Lines).
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Columns, DataError, Row};
+use crate::limits::MAX_ROW_BYTES;
 
 /// Streams the items of a top-level JSON array, one object at a time.
 pub struct JsonArrayRows {
@@ -117,10 +118,17 @@ impl JsonArrayRows {
                 .columns
                 .broken(format!("row {row}"), "expected an object of named values".to_owned()));
         }
-        let mut deserializer = serde_json::Deserializer::from_reader(&mut self.reader);
-        let value = Value::deserialize(&mut deserializer).map_err(|error| {
-            self.columns
-                .broken(format!("row {row}"), format!("invalid JSON: {}", json_error(&error)))
+        // A row is read whole: never more of it than a row may have.
+        let mut limited = (&mut self.reader).take(MAX_ROW_BYTES as u64);
+        let mut deserializer = serde_json::Deserializer::from_reader(&mut limited);
+        let value = Value::deserialize(&mut deserializer);
+        let value = value.map_err(|error| {
+            let message = if limited.limit() == 0 {
+                Columns::row_too_large()
+            } else {
+                format!("invalid JSON: {}", json_error(&error))
+            };
+            self.columns.broken(format!("row {row}"), message)
         })?;
         self.columns.row_from_object(row, value).map(Some)
     }
@@ -169,10 +177,25 @@ impl Iterator for JsonLinesRows {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             self.buffer.clear();
-            match self.reader.read_until(b'\n', &mut self.buffer) {
+            // A line is read whole: never more of it than a row may have, and a newline.
+            let read = (&mut self.reader)
+                .take(MAX_ROW_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buffer);
+            match read {
                 Ok(0) => self.done = true,
                 Ok(_) => {
                     self.line += 1;
+                    let content = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
+                    if content.len() > MAX_ROW_BYTES {
+                        let row = self.line;
+                        return Some(match skip_line(&mut self.reader) {
+                            Ok(()) => Err(self.columns.bad_row(row, None, Columns::row_too_large())),
+                            Err(error) => {
+                                self.done = true;
+                                Err(self.columns.broken(format!("line {row}"), error.to_string()))
+                            }
+                        });
+                    }
                     let mut text = self.buffer.as_slice();
                     if self.line == 1 {
                         text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
@@ -199,6 +222,26 @@ impl Iterator for JsonLinesRows {
             }
         }
         None
+    }
+}
+
+/// Reads past the end of the current line, keeping nothing.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => {
+                reader.consume(newline + 1);
+                return Ok(());
+            }
+            None => {
+                let len = buffer.len();
+                reader.consume(len);
+            }
+        }
     }
 }
 

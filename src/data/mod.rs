@@ -9,13 +9,14 @@ mod csv;
 mod json;
 mod yaml;
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::template::io_reason;
+use crate::input;
+use crate::limits::{MAX_FIELD_BYTES, MAX_ROW_BYTES};
+use crate::words;
 
 pub use self::csv::CsvRows;
 
@@ -130,9 +131,9 @@ pub fn open(path: &Path, var_names: &[String], required: &[bool]) -> Result<Rows
     let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
     } else {
-        let file = File::open(path).map_err(|error| DataError::Unreadable {
+        let file = input::open(path).map_err(|error| DataError::Unreadable {
             path: name.clone(),
-            reason: io_reason(&error),
+            reason: error.to_string(),
         })?;
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
@@ -163,16 +164,41 @@ impl Columns {
     /// Takes the declared variables out of a JSON or YAML object row.
     fn row_from_object(&self, row: u64, value: Value) -> Result<Row, DataError> {
         match value {
-            Value::Object(mut object) => Ok(Row {
-                number: row,
-                values: self.var_names.iter().map(|name| object.remove(name)).collect(),
-            }),
+            Value::Object(mut object) => {
+                let values: Vec<Option<Value>> = self.var_names.iter().map(|name| object.remove(name)).collect();
+                for (name, value) in self.var_names.iter().zip(&values) {
+                    let size = value.as_ref().map_or(0, json_size);
+                    if size > MAX_FIELD_BYTES {
+                        return Err(self.field_too_large(row, name.clone(), size as u64));
+                    }
+                }
+                Ok(Row { number: row, values })
+            }
             other => Err(self.bad_row(
                 row,
                 None,
                 format!("expected an object of named values, found {}", kind(&other)),
             )),
         }
+    }
+
+    fn field_too_large(&self, row: u64, column: String, size: u64) -> DataError {
+        self.bad_row(
+            row,
+            Some(column),
+            format!(
+                "the value is {}; the limit for a value is {}",
+                words::size(size),
+                words::size(MAX_FIELD_BYTES as u64)
+            ),
+        )
+    }
+
+    fn row_too_large() -> String {
+        format!(
+            "the row is larger than {}, the limit for a row",
+            words::size(MAX_ROW_BYTES as u64)
+        )
     }
 
     fn bad_row(&self, row: u64, column: Option<String>, message: String) -> DataError {
@@ -193,6 +219,23 @@ impl Columns {
     }
 }
 
+/// About how many bytes a value takes as JSON text: what [`MAX_FIELD_BYTES`] counts.
+fn json_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        // A string counts its text, as a CSV field does.
+        Value::String(text) => text.len(),
+        Value::Array(items) => 2 + items.iter().map(|item| json_size(item) + 3).sum::<usize>(),
+        Value::Object(entries) => {
+            2 + entries
+                .iter()
+                .map(|(key, value)| key.len() + 6 + json_size(value))
+                .sum::<usize>()
+        }
+    }
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -204,13 +247,36 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Why a stream of characters ended early, and where, if the place is known.
+#[derive(Debug, Clone)]
+struct CharsFailure {
+    location: Option<String>,
+    message: String,
+    /// Whether it is about the row being read (a row too large) rather than the stream.
+    in_row: bool,
+}
+
 /// Reads a stream as UTF-8 characters, for the YAML parser, remembering the first decoding error.
+/// A NUL character ends the stream too: saphyr would take it for the end of the input and
+/// report a puzzling "unexpected end of stream".
 struct Utf8Chars<R: Read> {
     reader: R,
     buffer: Vec<u8>,
     decoded: std::vec::IntoIter<char>,
-    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<CharsFailure>>>,
     offset: u64,
+    /// Line (from 1) and column (from 0, in characters) where the next chunk starts.
+    line: u64,
+    column: u64,
+    /// A failure to report once the characters decoded before it have been read.
+    pending: Option<CharsFailure>,
+    /// Bytes given since a row started, against [`MAX_ROW_BYTES`]; the reader of rows counts
+    /// the rows it starts in `rows_started`. The parser reads a little ahead, so a row is only
+    /// refused once it is sure to be over the limit: when no row has started for a limit's
+    /// worth of bytes.
+    row_bytes: usize,
+    rows_started: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    rows_seen: u64,
     done: bool,
 }
 
@@ -222,16 +288,64 @@ impl<R: Read> Utf8Chars<R> {
             decoded: Vec::new().into_iter(),
             error: Default::default(),
             offset: 0,
+            line: 1,
+            column: 0,
+            pending: None,
+            row_bytes: 0,
+            rows_started: Default::default(),
+            rows_seen: 0,
             done: false,
         }
     }
 
-    fn fail(&mut self, message: String) -> Option<char> {
+    fn fail(&mut self, location: Option<String>, message: String) -> Option<char> {
+        self.fail_with(CharsFailure {
+            location,
+            message,
+            in_row: false,
+        })
+    }
+
+    fn fail_with(&mut self, failure: CharsFailure) -> Option<char> {
         if let Ok(mut slot) = self.error.lock() {
-            slot.get_or_insert(message);
+            slot.get_or_insert(failure);
         }
         self.done = true;
         None
+    }
+
+    /// Advances the line and column over `text`.
+    fn advance(&mut self, text: &str) {
+        match text.rfind('\n') {
+            Some(last) => {
+                self.line += text.matches('\n').count() as u64;
+                self.column = text[last + 1..].chars().count() as u64;
+            }
+            None => self.column += text.chars().count() as u64,
+        }
+    }
+
+    /// The characters of a decoded chunk, up to a NUL if it holds one.
+    fn take_chunk(&mut self, text: &str) -> Vec<char> {
+        let Some(nul) = text.find('\0') else {
+            self.advance(text);
+            return text.chars().collect();
+        };
+        let before = &text[..nul];
+        self.advance(before);
+        let span = crate::yaml::Span {
+            offset: 0,
+            len: 1,
+            line: usize::try_from(self.line).unwrap_or(usize::MAX),
+            column: usize::try_from(self.column + 1).unwrap_or(usize::MAX),
+        };
+        self.pending = Some(CharsFailure {
+            location: Some(format!("line {}, column {}", span.line, span.column)),
+            message: crate::yaml::YamlError::Nul { span }.to_string(),
+            in_row: false,
+        });
+        self.done = true;
+        before.chars().collect()
     }
 }
 
@@ -241,7 +355,23 @@ impl<R: Read> Iterator for Utf8Chars<R> {
     fn next(&mut self) -> Option<char> {
         loop {
             if let Some(c) = self.decoded.next() {
+                self.row_bytes += c.len_utf8();
+                if self.row_bytes > MAX_ROW_BYTES {
+                    let started = self.rows_started.load(std::sync::atomic::Ordering::Relaxed);
+                    if started == self.rows_seen {
+                        return self.fail_with(CharsFailure {
+                            location: None,
+                            message: Columns::row_too_large(),
+                            in_row: true,
+                        });
+                    }
+                    self.rows_seen = started;
+                    self.row_bytes = 0;
+                }
                 return Some(c);
+            }
+            if let Some(failure) = self.pending.take() {
+                return self.fail_with(failure);
             }
             if self.done {
                 return None;
@@ -249,30 +379,32 @@ impl<R: Read> Iterator for Utf8Chars<R> {
             let mut chunk = [0u8; 1 << 14];
             let read = match self.reader.read(&mut chunk) {
                 Ok(read) => read,
-                Err(error) => return self.fail(format!("read error: {error}")),
+                Err(error) => return self.fail(None, format!("read error: {error}")),
             };
             if read == 0 {
                 self.done = true;
                 if !self.buffer.is_empty() {
-                    return self.fail(format!("invalid UTF-8 at byte {}", self.offset));
+                    return self.fail(None, format!("invalid UTF-8 at byte {}", self.offset));
                 }
                 return None;
             }
             self.buffer.extend_from_slice(&chunk[..read]);
-            let (valid, rest) = match std::str::from_utf8(&self.buffer) {
-                Ok(text) => (text.chars().collect::<Vec<_>>(), self.buffer.len()),
+            let valid_up_to = match std::str::from_utf8(&self.buffer) {
+                Ok(_) => self.buffer.len(),
                 Err(error) => {
                     if error.error_len().is_some() {
                         let at = self.offset + error.valid_up_to() as u64;
-                        return self.fail(format!("invalid UTF-8 at byte {at}"));
+                        return self.fail(None, format!("invalid UTF-8 at byte {at}"));
                     }
-                    let valid_up_to = error.valid_up_to();
-                    let text = std::str::from_utf8(&self.buffer[..valid_up_to]).unwrap_or_default();
-                    (text.chars().collect(), valid_up_to)
+                    error.valid_up_to()
                 }
             };
-            self.offset += rest as u64;
-            self.buffer.drain(..rest);
+            let buffer = std::mem::take(&mut self.buffer);
+            let text = std::str::from_utf8(&buffer[..valid_up_to]).unwrap_or_default();
+            let valid = self.take_chunk(text);
+            self.buffer = buffer;
+            self.offset += valid_up_to as u64;
+            self.buffer.drain(..valid_up_to);
             self.decoded = valid.into_iter();
         }
     }

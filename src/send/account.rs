@@ -283,7 +283,7 @@ impl AccountSettings {
             (Some(key), _) if !key.expose().trim().is_empty() => key,
             (_, Some(path)) => {
                 let text = std::fs::read_to_string(&path).map_err(|error| {
-                    AccountError::KeyFile(path.display().to_string(), crate::template::io_reason(&error))
+                    AccountError::KeyFile(path.display().to_string(), crate::input::io_reason(&error))
                 })?;
                 let key = text.trim().to_owned();
                 if key.is_empty() {

@@ -101,13 +101,13 @@ pub fn fingerprint(
     for (key, value) in effective {
         template.update(format!("\0{key}={value}").as_bytes());
     }
-    let unreadable = |error: std::io::Error| CampaignError::Unreadable {
+    let unreadable = |reason: String| CampaignError::Unreadable {
         path: data.display().to_string(),
-        reason: crate::template::io_reason(&error),
+        reason,
     };
-    let mut file = std::fs::File::open(data).map_err(unreadable)?;
+    let mut file = crate::input::open(data).map_err(|error| unreadable(error.to_string()))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
+    std::io::copy(&mut file, &mut hasher).map_err(|error| unreadable(crate::input::io_reason(&error)))?;
     Ok(Fingerprint {
         template: hex(&template.finalize()),
         data: hex(&hasher.finalize()),

@@ -233,7 +233,7 @@ impl Journal {
                 Err(error) => {
                     return Err(JournalError::ReadOnly {
                         path: name.clone(),
-                        reason: crate::template::io_reason(&error),
+                        reason: crate::input::io_reason(&error),
                     })
                 }
             };
@@ -525,7 +525,7 @@ impl Journal {
         };
         mirror.write(&state).map_err(|error| JournalError::ReadOnly {
             path: mirror.path.display().to_string(),
-            reason: crate::template::io_reason(&error),
+            reason: crate::input::io_reason(&error),
         })
     }
 
@@ -771,7 +771,7 @@ impl Mirror {
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(crate::template::io_reason(&error)),
+            Err(error) => return Err(crate::input::io_reason(&error)),
         };
         let mut text = String::new();
         file.take(MIRROR_SIZE as u64 * 2)

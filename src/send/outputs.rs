@@ -97,7 +97,7 @@ fn probe_directory(output: &'static str, path: &Path) -> Result<(), OutputError>
     let not_writable = |error: std::io::Error| OutputError::NotWritable {
         output,
         path: path.display().to_string(),
-        reason: crate::template::io_reason(&error),
+        reason: crate::input::io_reason(&error),
     };
     std::fs::OpenOptions::new()
         .write(true)
