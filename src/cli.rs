@@ -273,6 +273,20 @@ struct SendArgs {
     /// the request was written): may duplicate
     #[arg(long)]
     resend_unknown: bool,
+    /// Send rows whose number an earlier row already has (after normalisation); never two
+    /// messages to one number within 6 seconds
+    #[arg(long)]
+    allow_duplicates: bool,
+    /// Never send to the numbers in this file: one a line, or a CSV with a `phone`, `to` or
+    /// `number` column (separators allowed, E.164 with `+`)
+    #[arg(long, value_name = "FILE")]
+    exclude: Option<PathBuf>,
+    /// The column of the --exclude CSV that holds the numbers
+    #[arg(long, value_name = "COLUMN", requires = "exclude")]
+    exclude_column: Option<String>,
+    /// Send at most N rows in this run; the rest stay pending for the next (a canary first)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// Retry, in this run, requests that may have reached the provider (a dropped connection or
     /// a timeout after writing, a 502/504) instead of recording them `unknown`: may duplicate
     #[arg(long)]
@@ -448,6 +462,10 @@ impl Cli {
                 restart: args.restart,
                 resend_unknown: args.resend_unknown,
                 retry_ambiguous: args.retry_ambiguous,
+                allow_duplicates: args.allow_duplicates,
+                exclude: args.exclude,
+                exclude_column: args.exclude_column,
+                limit: args.limit,
                 verbose: args.verbose,
             })),
             CliCommand::Test(args) => Command::Test(TestOptions {

@@ -12,6 +12,7 @@
 use crate::data::DataError;
 use crate::send::account::AccountError;
 use crate::send::campaign::CampaignError;
+use crate::send::guardrails::ExcludeError;
 use crate::send::journal::JournalError;
 use crate::send::outputs::OutputError;
 use crate::send::report::ReportError;
@@ -106,5 +107,12 @@ impl CampaignError {
             // The data file cannot be read to its end: its fault was reported as a finding.
             CampaignError::Broken => ExitStatus::Invalid,
         }
+    }
+}
+
+impl ExcludeError {
+    /// An exclude list that cannot be read whole is refused before anything is sent.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
     }
 }

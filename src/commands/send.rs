@@ -13,7 +13,8 @@ use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
-use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent};
+use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection};
+use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::{Journal, JournalError, JournalWriter};
 use crate::send::{self, report, Job, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
@@ -36,6 +37,10 @@ pub struct SendOptions {
     pub restart: bool,
     pub resend_unknown: bool,
     pub retry_ambiguous: bool,
+    pub allow_duplicates: bool,
+    pub exclude: Option<PathBuf>,
+    pub exclude_column: Option<String>,
+    pub limit: Option<u64>,
     pub verbose: bool,
 }
 
@@ -203,6 +208,20 @@ fn preflight(
     journal: &mut Journal,
     printer: &Printer,
 ) -> Result<Plan, ExitStatus> {
+    let exclude = match &options.exclude {
+        Some(path) => {
+            let list = ExcludeList::load(path, options.exclude_column.as_deref())
+                .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+            printer.note(&format!("exclude:  {} ({} numbers)", path.display(), list.len()));
+            list
+        }
+        None => ExcludeList::default(),
+    };
+    let selection = Selection {
+        resend_unknown: options.resend_unknown,
+        guardrails: Guardrails::new(exclude, options.allow_duplicates),
+        limit: options.limit,
+    };
     let rows = open_data(compiler, &options.data, printer)?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
@@ -215,7 +234,7 @@ fn preflight(
         &options.data,
         &options.vars,
         journal,
-        options.resend_unknown,
+        selection,
         |event| match event {
             PreflightEvent::Invalid { row, problem } => report_problem(compiler, Some(&row_ref(row)), problem, printer),
             PreflightEvent::Warnings { row, warnings } => {
@@ -273,6 +292,20 @@ fn print_plan(
             }
         ));
     }
+    if plan.duplicate > 0 || plan.excluded > 0 {
+        lines.push(format!(
+            "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude)",
+            plan.duplicate, plan.excluded
+        ));
+    }
+    if plan.held > 0 {
+        lines.push(format!(
+            "limit:    {} more row{} stay pending (--limit {}): run again to send them",
+            plan.held,
+            plural(plan.held),
+            options.limit.unwrap_or_default()
+        ));
+    }
     lines.push(format!(
         "to send:  {} at {rate}, {} in flight at most",
         plan.to_send.count(),
@@ -325,6 +358,7 @@ fn send_rows(
         retry_base: options.retry_delay,
         timeout: options.timeout,
         retry_ambiguous: options.retry_ambiguous,
+        space_pairs: options.allow_duplicates,
         // Within what service managers allow before they kill (Kubernetes: 30 s by default).
         grace: options.timeout.min(Duration::from_secs(10)),
         verbose: options.verbose,
@@ -524,6 +558,10 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
                 StopReason::Account => (
                     "the provider does not allow this account or number on WhatsApp API v2",
                     format!("the account type or the number's API version does not fit this endpoint: ask Kaleyra support to enable WhatsApp API v2 for the account and number; {unsent}"),
+                ),
+                StopReason::DailyLimit => (
+                    "the account's daily limit is reached",
+                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending} pending row{}", plural(pending)),
                 ),
                 StopReason::Balance => (
                     "low balance",

@@ -13,6 +13,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::guardrails::{Guardrails, Verdict};
 use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowStatus};
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
@@ -66,6 +67,12 @@ pub struct Plan {
     pub invalid: u64,
     pub accepted_before: u64,
     pub unknown: u64,
+    /// Rows whose recipient an earlier row has.
+    pub duplicate: u64,
+    /// Rows whose recipient is on the `--exclude` list.
+    pub excluded: u64,
+    /// Rows left pending by `--limit`.
+    pub held: u64,
     pub to_send: RowSet,
     /// The hash of each body to send, in row order (8 bytes a row).
     checked: Vec<u64>,
@@ -222,16 +229,27 @@ fn value_end(text: &[u8], start: usize) -> Option<usize> {
     }
 }
 
+/// Who this run may send to, beyond the rows' own validity.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Send rows whose delivery is unknown.
+    pub resend_unknown: bool,
+    /// Duplicates and the exclude list.
+    pub guardrails: Guardrails,
+    /// Send at most this many rows in this run.
+    pub limit: Option<u64>,
+}
+
 /// Renders and validates every row (on every core), records it in the journal, and decides
-/// what to send: rows never sent, pending or retryable; `unknown` ones only with
-/// `resend_unknown`.
+/// what to send: rows never sent, pending or retryable, unless they repeat an earlier row's
+/// recipient or are excluded, up to the limit; `unknown` ones only with `resend_unknown`.
 pub fn preflight(
     compiler: &MessageCompiler,
     rows: Rows,
     data: &Path,
     vars: &[(String, String)],
     journal: &mut Journal,
-    resend_unknown: bool,
+    mut selection: Selection,
     mut on_event: impl FnMut(PreflightEvent<'_>),
 ) -> Result<Plan, CampaignError> {
     // No row number can exceed the data file's size in bytes (+ the header's row).
@@ -242,6 +260,9 @@ pub fn preflight(
         invalid: 0,
         accepted_before: 0,
         unknown: 0,
+        duplicate: 0,
+        excluded: 0,
+        held: 0,
         to_send: RowSet::default(),
         checked: Vec::new(),
         hasher: std::hash::RandomState::new(),
@@ -265,28 +286,57 @@ pub fn preflight(
                 }
                 plan.valid += 1;
                 let (recipient, hash) = inspected.unwrap_or_default();
-                let send = match before.get(row) {
-                    None | Some(RowStatus::Pending | RowStatus::Invalid | RowStatus::Retryable) => true,
-                    Some(RowStatus::Unknown | RowStatus::Sending) => {
-                        plan.unknown += 1;
-                        resend_unknown
-                    }
+                // Every row claims its numbers in file order, whatever an earlier run did with it.
+                let verdict = selection.guardrails.judge(row, &recipient);
+                let mut status = RowStatus::Pending;
+                let mut reason = None;
+                let mut send = match before.get(row) {
                     Some(RowStatus::Accepted) => {
                         plan.accepted_before += 1;
                         false
                     }
                     Some(RowStatus::Failed) => false,
+                    Some(RowStatus::Unknown | RowStatus::Sending) => {
+                        plan.unknown += 1;
+                        selection.resend_unknown && verdict == Verdict::Send
+                    }
+                    None
+                    | Some(
+                        RowStatus::Pending
+                        | RowStatus::Invalid
+                        | RowStatus::Retryable
+                        | RowStatus::Duplicate
+                        | RowStatus::Excluded,
+                    ) => match verdict {
+                        Verdict::Send => true,
+                        Verdict::Duplicate { of_row } => {
+                            plan.duplicate += 1;
+                            status = RowStatus::Duplicate;
+                            reason = Some(format!("duplicate of row {of_row}"));
+                            false
+                        }
+                        Verdict::Excluded => {
+                            plan.excluded += 1;
+                            status = RowStatus::Excluded;
+                            reason = Some("on the --exclude list".to_owned());
+                            false
+                        }
+                    },
                 };
+                if send && selection.limit.is_some_and(|limit| plan.to_send.count() >= limit) {
+                    plan.held += 1;
+                    send = false;
+                }
                 if send {
                     plan.to_send.insert(row);
                     plan.checked.push(hash);
                 }
-                batch.record(row, &recipient, None)
+                batch.record(row, &recipient, status, reason.as_deref())
             }
             RowOutcome::Invalid { row, problem } => {
                 on_event(PreflightEvent::Invalid { row, problem: &problem });
                 plan.invalid += 1;
-                batch.record(row, "", Some(&problem_text(compiler, &problem)))
+                batch.record(row, "", RowStatus::Invalid, Some(&problem_text(compiler, &problem)))
             }
             RowOutcome::Unreadable(error) => {
                 on_event(PreflightEvent::Unreadable(&error));
@@ -297,7 +347,7 @@ pub fn preflight(
                 match &error {
                     DataError::BadRow { row, .. } => {
                         plan.invalid += 1;
-                        batch.record(*row, "", Some(&error.to_string()))
+                        batch.record(*row, "", RowStatus::Invalid, Some(&error.to_string()))
                     }
                     _ => Ok(()),
                 }
@@ -354,7 +404,15 @@ pub fn produce(
         let unchanged =
             compiler.compile_row_into(row, &mut body).is_ok() && expected == Some(&plan.hasher.hash_one(&body[..]));
         if unchanged {
-            if jobs.blocking_send(Job { row: number, body }).is_err() {
+            let recipients = super::guardrails::recipient_keys(&recipient_of(&body));
+            if jobs
+                .blocking_send(Job {
+                    row: number,
+                    body,
+                    recipients,
+                })
+                .is_err()
+            {
                 return;
             }
         } else {

@@ -47,6 +47,10 @@ pub enum RowStatus {
     /// In flight when a run died, or an answer that leaves delivery open (a dropped
     /// connection, a timeout, a gateway error): not sent again without `--resend-unknown`.
     Unknown = 7,
+    /// Its recipient is an earlier row's (after normalisation): not sent.
+    Duplicate = 8,
+    /// Its recipient is in the `--exclude` list: not sent.
+    Excluded = 9,
 }
 
 impl RowStatus {
@@ -59,10 +63,12 @@ impl RowStatus {
             RowStatus::Failed => "failed",
             RowStatus::Retryable => "retryable",
             RowStatus::Unknown => "unknown",
+            RowStatus::Duplicate => "duplicate",
+            RowStatus::Excluded => "excluded",
         }
     }
 
-    const ALL: [RowStatus; 7] = [
+    const ALL: [RowStatus; 9] = [
         RowStatus::Pending,
         RowStatus::Invalid,
         RowStatus::Sending,
@@ -70,6 +76,8 @@ impl RowStatus {
         RowStatus::Failed,
         RowStatus::Retryable,
         RowStatus::Unknown,
+        RowStatus::Duplicate,
+        RowStatus::Excluded,
     ];
 
     /// The stored name; anything else in a journal is damage, never a default.
@@ -256,16 +264,19 @@ impl Journal {
                         RESTORE_OR_RESTART,
                     ))
                 }
-                None if mirror_state.is_some() && !restart => {
+                None if mirror_state.as_ref().is_some_and(MirrorState::anything_sent) && !restart => {
                     return Err(damaged(
                         format!(
-                        "is missing, but its mirror `{}` shows a campaign was sent from it: it was deleted or moved",
-                        mirror_path.display()
-                    ),
+                            "is missing, but its mirror `{}` shows that messages were sent from it: it was deleted or moved",
+                            mirror_path.display()
+                        ),
                         RESTORE_OR_RESTART,
                     ))
                 }
-                None => created = true,
+                None => {
+                    create_file(path, fingerprint, &name)?;
+                    created = true;
+                }
                 Some(_) => {}
             }
             if let Some(metadata) = &existing {
@@ -347,7 +358,9 @@ impl Journal {
             self.check_mirror(&stored)?;
         }
         if let Some(Mirror { path, state: None }) = &self.mirror {
-            if !is_new && !restart && stored.mirrored {
+            // A journal from which nothing was sent has nothing for a mirror to protect (a
+            // run killed between creating the journal and writing its mirror leaves one).
+            if !is_new && !restart && stored.mirrored && (stored.max_sent_row > 0 || self.anything_sent()?) {
                 return Err(self.damaged(
                     format!(
                         "has lost its mirror `{}`: the journal was copied or moved without it, or the mirror was deleted",
@@ -450,7 +463,8 @@ impl Journal {
         })
     }
 
-    /// The journal must be at least as far as its mirror, and of the same campaign.
+    /// The journal must be at least as far as its mirror, and of the same campaign. A mirror
+    /// that saw nothing sent protects nothing.
     fn check_mirror(&self, stored: &StoredMeta) -> Result<(), JournalError> {
         let Some(Mirror {
             path,
@@ -459,6 +473,9 @@ impl Journal {
         else {
             return Ok(());
         };
+        if !state.anything_sent() {
+            return Ok(());
+        }
         if stored.campaign.as_deref() != Some(state.campaign.as_str()) {
             return Err(self.damaged(
                 format!(
@@ -498,7 +515,7 @@ impl Journal {
         }
         self.connection
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM rows WHERE status NOT IN ('pending', 'invalid'))",
+                "SELECT EXISTS (SELECT 1 FROM rows WHERE status NOT IN ('pending', 'invalid', 'duplicate', 'excluded'))",
                 [],
                 |row| row.get(0),
             )
@@ -615,8 +632,8 @@ impl Journal {
                 "INSERT INTO rows (row, recipient, status, error, run) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(row) DO UPDATE SET
                    recipient = excluded.recipient,
-                   error = CASE WHEN rows.status IN ('pending', 'invalid') THEN excluded.error ELSE rows.error END,
-                   status = CASE WHEN rows.status IN ('pending', 'invalid') THEN excluded.status ELSE rows.status END",
+                   error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.error ELSE rows.error END,
+                   status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.status ELSE rows.status END",
             )
             .map_err(|error| busy_or(error, &self.path))?;
         Ok(Preflight {
@@ -754,6 +771,67 @@ struct MirrorState {
     max_sent_row: u64,
 }
 
+impl MirrorState {
+    /// Whether any request was ever about to leave (row numbers start at 1).
+    fn anything_sent(&self) -> bool {
+        self.max_sent_row > 0
+    }
+}
+
+/// Creates a new journal file whole or not at all: built under a temporary name, then linked
+/// into place (which fails if another run created it meanwhile), so that a run killed while
+/// creating it never leaves a half-made journal that every later run would refuse.
+fn create_file(path: &Path, fingerprint: &Fingerprint, name: &str) -> Result<(), JournalError> {
+    let temporary = super::outputs::with_suffix(path, &format!(".creating-{}", std::process::id()));
+    let sqlite = |error| open_error(error, name);
+    for leftover in ["", "-wal", "-journal"] {
+        let _ = std::fs::remove_file(super::outputs::with_suffix(&temporary, leftover));
+    }
+    {
+        let connection = Connection::open(&temporary).map_err(sqlite)?;
+        connection
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+            .map_err(sqlite)?;
+        connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        for (key, value) in [
+            ("template", fingerprint.template.clone()),
+            ("data", fingerprint.data.clone()),
+            ("run", "0".to_owned()),
+            ("campaign", new_campaign_id()),
+            ("commit", "0".to_owned()),
+            ("mirrored", "1".to_owned()),
+            ("max_sent_row", "0".to_owned()),
+        ] {
+            connection
+                .execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+                .map_err(sqlite)?;
+        }
+        // Closing folds the WAL into the file and removes it: the file alone is the journal.
+        connection.close().map_err(|(_, error)| sqlite(error))?;
+    }
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(JournalError::Busy { path: name.to_owned() })
+        }
+        Err(error) => {
+            return Err(JournalError::ReadOnly {
+                path: name.to_owned(),
+                reason: crate::input::io_reason(&error),
+            })
+        }
+    }
+    // The new name is durable before anything is sent under it.
+    if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Ok(directory) = std::fs::File::open(directory) {
+            let _ = directory.sync_all();
+        }
+    }
+    Ok(())
+}
+
 /// Fixed size, written in place: one write of less than a disk sector.
 const MIRROR_SIZE: usize = 256;
 const MIRROR_MAGIC: &str = "flowc journal mirror 1";
@@ -858,10 +936,17 @@ pub struct Preflight<'a> {
 }
 
 impl Preflight<'_> {
-    pub fn record(&mut self, row: u64, recipient: &str, error: Option<&str>) -> Result<(), JournalError> {
-        let status = if error.is_some() { "invalid" } else { "pending" };
+    /// Records a row as the pre-flight found it: `Pending`, `Invalid`, `Duplicate` or
+    /// `Excluded` (a row an earlier run settled keeps its status).
+    pub fn record(
+        &mut self,
+        row: u64,
+        recipient: &str,
+        status: RowStatus,
+        error: Option<&str>,
+    ) -> Result<(), JournalError> {
         self.statement
-            .execute(params![row as i64, recipient, status, error, self.run])
+            .execute(params![row as i64, recipient, status.as_str(), error, self.run])
             .map_err(|error| busy_or(error, self.path))?;
         self.in_batch += 1;
         if self.in_batch >= 50_000 {
@@ -1045,7 +1130,7 @@ mod tests {
     fn journal_with_a_sent_row(path: &Path) {
         let mut journal = Journal::open(Some(path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", None).expect("row 2");
+        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
@@ -1080,8 +1165,10 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", None).expect("row 2");
-        preflight.record(3, "+1", Some("bad")).expect("row 3");
+        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
+        preflight
+            .record(3, "+1", RowStatus::Invalid, Some("bad"))
+            .expect("row 3");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
@@ -1121,7 +1208,7 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", None).expect("row 2");
+        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
@@ -1197,5 +1284,26 @@ mod tests {
             panic!("an impossible row was accepted")
         };
         assert!(problem.contains("row 1000000000000"), "{problem}");
+    }
+
+    #[test]
+    fn a_run_killed_while_creating_its_journal_leaves_a_campaign_that_resumes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        // Killed after the journal was linked into place, before its mirror was written.
+        create_file(&path, &fingerprint(), "j").expect("created");
+        assert!(!Mirror::path_for(&path).exists());
+        drop(Journal::open(Some(&path), &fingerprint(), false).expect("no mirror, nothing sent: resumes"));
+        // Killed while building it: a temporary file only; the next run starts afresh.
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::write(dir.path().join("j.sqlite.creating-1"), "half").expect("leftover");
+        // The mirror saw nothing sent, so the missing journal protects nothing.
+        drop(Journal::open(Some(&path), &fingerprint(), false).expect("a mirror of nothing sent"));
+        // Once something was sent, the same deletion is refused.
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::remove_file(Mirror::path_for(&path)).expect("remove the mirror");
+        journal_with_a_sent_row(&path);
+        std::fs::remove_file(&path).expect("remove");
+        assert!(damage_of(Journal::open(Some(&path), &fingerprint(), false)).contains("is missing"));
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod campaign;
+pub mod guardrails;
 pub mod journal;
 pub mod outputs;
 pub mod report;
@@ -42,6 +43,9 @@ pub struct SendSettings {
     /// The first retry waits about this long; each further one twice as long (with jitter).
     pub retry_base: Duration,
     pub timeout: Duration,
+    /// Rows to one number are spaced [`PAIR_SPACING`] apart (there are such rows only with
+    /// `--allow-duplicates`).
+    pub space_pairs: bool,
     /// Retry outcomes where the request may have reached the provider (a dropped connection
     /// after writing, a timeout, a gateway error) instead of recording them `unknown`.
     pub retry_ambiguous: bool,
@@ -56,6 +60,43 @@ pub struct SendSettings {
 pub struct Job {
     pub row: u64,
     pub body: Vec<u8>,
+    /// Its recipients' numbers (see [`guardrails::number_key`]).
+    pub recipients: Vec<u64>,
+}
+
+/// Meta's pair rate limit (131056) allows about one message per 6 seconds to one person.
+const PAIR_SPACING: Duration = Duration::from_secs(6);
+
+/// With `--allow-duplicates`, a number that gets several messages gets them at least
+/// [`PAIR_SPACING`] apart.
+#[derive(Default)]
+struct PairSpacing {
+    last: std::sync::Mutex<std::collections::HashMap<u64, tokio::time::Instant>>,
+}
+
+impl PairSpacing {
+    async fn wait_turn(&self, numbers: &[u64]) {
+        loop {
+            let wait = {
+                let Ok(mut last) = self.last.lock() else { return };
+                let now = tokio::time::Instant::now();
+                let latest = numbers.iter().filter_map(|number| last.get(number)).max().copied();
+                match latest {
+                    Some(at) if now.duration_since(at) < PAIR_SPACING => at + PAIR_SPACING - now,
+                    _ => {
+                        if last.len() > 100_000 {
+                            last.retain(|_, at| now.duration_since(*at) < PAIR_SPACING);
+                        }
+                        for number in numbers {
+                            last.insert(*number, now);
+                        }
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 /// The signals that stop a campaign gracefully.
@@ -153,6 +194,7 @@ struct Context {
     /// at once would all wake for every permit.
     limiter_gate: tokio::sync::Mutex<()>,
     window: Option<StrictWindow>,
+    pairs: Option<PairSpacing>,
     journal: JournalHandle,
     stop: StopSignal,
     progress: Arc<Progress>,
@@ -219,6 +261,7 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
     let window = settings.rate.map(StrictWindow::new);
     let context = Arc::new(Context {
         window,
+        pairs: settings.space_pairs.then(PairSpacing::default),
         limiter_gate: tokio::sync::Mutex::new(()),
         url: account.messages_url(),
         client,
@@ -306,6 +349,13 @@ async fn deliver_row(job: Job, context: &Context) {
     let mut attempt = 0;
     loop {
         attempt += 1;
+        if let Some(pairs) = &context.pairs {
+            tokio::select! {
+                biased;
+                () = context.stop.wait() => return,
+                () = pairs.wait_turn(&job.recipients) => {}
+            }
+        }
         if let Some(limiter) = &context.limiter {
             tokio::select! {
                 biased;
@@ -374,6 +424,13 @@ async fn deliver_row(job: Job, context: &Context) {
             Outcome::Rejected { message, .. } => {
                 context.progress.failed.fetch_add(1, Ordering::Relaxed);
                 (RowStatus::Failed, record(Some(message.clone())), true)
+            }
+            Outcome::Later { message, .. } => {
+                context.progress.failed.fetch_add(1, Ordering::Relaxed);
+                let error = format!(
+                    "{message}: the provider asks to retry later (5, 10 and 15 minutes apart); run the same command again in a few minutes"
+                );
+                (RowStatus::Retryable, record(Some(error)), true)
             }
             Outcome::Stop {
                 code, message, reason, ..
@@ -576,6 +633,15 @@ fn scrub(outcome: Outcome, key: &Secret) -> Outcome {
             code: optional(code),
             message: text(message),
         },
+        Outcome::Later {
+            http_status,
+            code,
+            message,
+        } => Outcome::Later {
+            http_status,
+            code: text(code),
+            message: text(message),
+        },
     }
 }
 
@@ -628,7 +694,8 @@ fn describe(row: u64, attempt: u32, outcome: &Outcome) -> String {
         Outcome::Rejected { message, .. }
         | Outcome::Stop { message, .. }
         | Outcome::Retry { message, .. }
-        | Outcome::Ambiguous { message, .. } => message.clone(),
+        | Outcome::Ambiguous { message, .. }
+        | Outcome::Later { message, .. } => message.clone(),
     };
     format!("row {row} attempt {attempt}: {status} {code}: {detail}")
 }

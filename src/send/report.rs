@@ -1,8 +1,8 @@
 //! The campaign report: one CSV line per data row, written from the journal, and the summary.
 //!
 //! Columns: `row,to,status,http_status,code,message_id,attempts,error`, where status is
-//! `accepted`, `failed`, `invalid`, `skipped` (accepted by an earlier run), `pending` or
-//! `unknown` (in flight when a run died, or no answer after the request was written: delivery
+//! `accepted`, `failed`, `invalid`, `skipped` (accepted by an earlier run), `pending`,
+//! `duplicate` (the recipient of an earlier row), `excluded` (in `--exclude`) or `unknown` (in flight when a run died, or no answer after the request was written: delivery
 //! unknown).
 //!
 //! Every text field that a spreadsheet could take for a formula (leading `=`, `+`, `-`, `@`, tab
@@ -38,6 +38,8 @@ pub struct Summary {
     pub invalid: u64,
     pub pending: u64,
     pub unknown: u64,
+    pub duplicate: u64,
+    pub excluded: u64,
 }
 
 impl Summary {
@@ -81,6 +83,14 @@ impl Summary {
                 self.unknown += 1;
                 "unknown"
             }
+            RowStatus::Duplicate => {
+                self.duplicate += 1;
+                "duplicate"
+            }
+            RowStatus::Excluded => {
+                self.excluded += 1;
+                "excluded"
+            }
         }
     }
 }
@@ -107,6 +117,12 @@ impl fmt::Display for Summary {
         }
         if self.invalid > 0 {
             parts.push(format!("{} invalid", self.invalid));
+        }
+        if self.duplicate > 0 {
+            parts.push(format!("{} duplicate", self.duplicate));
+        }
+        if self.excluded > 0 {
+            parts.push(format!("{} excluded", self.excluded));
         }
         if self.pending > 0 {
             parts.push(format!("{} pending", self.pending));

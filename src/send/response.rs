@@ -6,7 +6,9 @@
 //! | 400 | `WA400` | the row fails; the campaign goes on |
 //! | 401 | `RBC001`, `WA401`, `WA-401` | the campaign stops: credentials, number or account |
 //! | 400 | `E110` | the campaign stops: low balance |
-//! | 429, 503, or `WA500` | | retried with backoff, honouring `Retry-After`: the server says it did not act |
+//! | 429, 503 | | retried with backoff, honouring `Retry-After`: the server says it did not act |
+//! | 500 | `WA500` | left retryable for a later run: the provider advises retries minutes apart |
+//! | 400 | `WAV2101` | the campaign stops: the account's daily limit |
 //! | 502, 504, other 5xx | | *ambiguous*: a gateway or an unknown layer failed, the provider may have the message |
 //!
 //! A dropped connection or a timeout after the request was written is ambiguous too (see
@@ -26,6 +28,8 @@ pub enum StopReason {
     Number,
     /// `WA-401`: the account may not use this API, or the number is on another API version.
     Account,
+    /// `WAV2101`: the account's daily limit is reached.
+    DailyLimit,
     /// `E110`: the account's balance is too low.
     Balance,
 }
@@ -60,6 +64,13 @@ pub enum Outcome {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// The provider failed and asks to be tried again minutes later (`WA500`): the row stays
+    /// retryable for a later run.
+    Later {
+        http_status: u16,
+        code: String,
+        message: String,
+    },
     /// The request may have reached the provider and been acted on: a connection dropped or
     /// timed out after the request was written, a gateway error. Sending again may duplicate.
     Ambiguous {
@@ -74,7 +85,8 @@ impl Outcome {
         match self {
             Outcome::Accepted { http_status, .. }
             | Outcome::Rejected { http_status, .. }
-            | Outcome::Stop { http_status, .. } => Some(*http_status),
+            | Outcome::Stop { http_status, .. }
+            | Outcome::Later { http_status, .. } => Some(*http_status),
             Outcome::Retry { http_status, .. } | Outcome::Ambiguous { http_status, .. } => *http_status,
         }
     }
@@ -85,7 +97,7 @@ impl Outcome {
             | Outcome::Rejected { code, .. }
             | Outcome::Retry { code, .. }
             | Outcome::Ambiguous { code, .. } => code.as_deref(),
-            Outcome::Stop { code, .. } => Some(code),
+            Outcome::Stop { code, .. } | Outcome::Later { code, .. } => Some(code),
         }
     }
 }
@@ -119,6 +131,19 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
             code: code.unwrap_or_default(),
             message,
         },
+        (_, Some("WAV2101")) => Outcome::Stop {
+            http_status,
+            code: code.unwrap_or_default(),
+            message,
+            reason: StopReason::DailyLimit,
+        },
+        // The provider asks for retries minutes apart (5, 10, 15), not a tight loop: the row
+        // stays retryable for a later run.
+        (_, Some("WA500")) => Outcome::Later {
+            http_status,
+            code: code.unwrap_or_default(),
+            message,
+        },
         (_, Some("E110")) => Outcome::Stop {
             http_status,
             code: code.unwrap_or_default(),
@@ -135,7 +160,7 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
             code,
             note: None,
         },
-        (429 | 503, _) | (_, Some("WA500")) => Outcome::Retry {
+        (429 | 503, _) => Outcome::Retry {
             http_status: Some(http_status),
             code,
             message,
@@ -259,8 +284,16 @@ mod tests {
                 ..
             }
         ));
-        let retry = classify(500, None, r#"{"code":"WA500","message":"Please try again later"}"#);
-        assert!(matches!(retry, Outcome::Retry { .. }));
+        let later = classify(500, None, r#"{"code":"WA500","message":"Please try again later"}"#);
+        assert!(matches!(later, Outcome::Later { .. }));
+        let daily = classify(400, None, r#"{"code":"WAV2101","message":"limit"}"#);
+        assert!(matches!(
+            daily,
+            Outcome::Stop {
+                reason: StopReason::DailyLimit,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn a_campaign_is_sent_once_per_row_with_the_right_request() {
 fn transient_errors_and_dropped_connections_succeed_on_retry_when_ambiguity_is_accepted() {
     let campaign = Campaign::new(40);
     let provider = Provider::start(Duration::ZERO, |_, index, earlier| match earlier {
-        0 => Reply::error(500, "WA500", "Please try again later"),
+        0 => Reply::error(429, "", "Too many requests"),
         1 => Reply::Drop,
         2 => Reply::error(503, "E503", "busy"),
         _ => Reply::accepted(index),
@@ -197,14 +197,14 @@ fn a_row_that_keeps_failing_is_reported_retryable_and_resent_on_resume() {
     let campaign = Campaign::new(5);
     let provider = Provider::start(Duration::ZERO, |request, index, _| {
         if request.reference() == "R2" {
-            Reply::error(500, "WA500", "Please try again later")
+            Reply::error(503, "E503", "Service unavailable")
         } else {
             Reply::accepted(index)
         }
     });
     let outcome = run(campaign.command(&provider).args(["--max-attempts", "3"]));
     assert_eq!(outcome.code, 1);
-    assert_eq!(outcome.stdout.lines().last(), Some("4 accepted, 1 failed (WA500)"));
+    assert_eq!(outcome.stdout.lines().last(), Some("4 accepted, 1 failed (E503)"));
     let report = campaign.report();
     let failed = report
         .iter()

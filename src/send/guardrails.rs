@@ -1,0 +1,233 @@
+//! Who must not get the message, decided in the pre-flight: a person listed twice (after
+//! normalisation, `+91 98765 43210` and `+919876543210` are one person), a number on the
+//! `--exclude` list, and rows beyond `--limit`.
+//!
+//! Numbers are kept as integers (E.164 has at most 15 digits, so one fits a `u64` exactly):
+//! 12 bytes a distinct number in the duplicate map, about 24 MiB for a million.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read as _;
+use std::path::Path;
+
+use crate::compile::normalise_number;
+
+/// The most of an exclude file that is read: tens of millions of numbers.
+const MAX_EXCLUDE_FILE: u64 = 512 * 1024 * 1024;
+/// How many bad lines of an exclude file are listed.
+const MAX_LISTED: usize = 20;
+
+/// A number as an integer: the digits after `+`.
+pub(crate) fn number_key(e164: &str) -> Option<u64> {
+    e164.strip_prefix('+')?.parse().ok()
+}
+
+/// The recipients of a compiled `to` (comma-separated E.164).
+pub(crate) fn recipient_keys(to: &str) -> Vec<u64> {
+    to.split(',').filter_map(number_key).collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExcludeError {
+    #[error("cannot read the exclude list `{path}`: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("the exclude list `{path}` has no column named {wanted}; its columns: {found}")]
+    NoColumn {
+        path: String,
+        wanted: String,
+        found: String,
+    },
+    #[error("the exclude list `{path}` has {count} line{} that {} not a phone number in E.164 (`+`, country code, number): {lines}", if *count == 1 { "" } else { "s" }, if *count == 1 { "is" } else { "are" })]
+    BadLines { path: String, count: usize, lines: String },
+}
+
+/// The numbers no message may go to.
+#[derive(Debug, Default)]
+pub struct ExcludeList {
+    numbers: HashSet<u64>,
+}
+
+impl ExcludeList {
+    /// Reads one number a line, or a CSV with a header naming a phone column (`column`, else
+    /// `phone`, `to` or `number`). Separators are removed as in `to`. A line that is not a number
+    /// refuses the whole list: guessing could message someone who asked not to be.
+    pub fn load(path: &Path, column: Option<&str>) -> Result<ExcludeList, ExcludeError> {
+        let name = path.display().to_string();
+        let unreadable = |reason: String| ExcludeError::Unreadable {
+            path: name.clone(),
+            reason,
+        };
+        let file = crate::input::open(path).map_err(|error| unreadable(error.to_string()))?;
+        let mut text = String::new();
+        file.take(MAX_EXCLUDE_FILE)
+            .read_to_string(&mut text)
+            .map_err(|_| unreadable("it is not UTF-8 text".to_owned()))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let mut lines = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty());
+        let Some((_, first)) = lines.clone().next() else {
+            return Ok(ExcludeList::default());
+        };
+        let delimiter = [',', ';', '\t'].into_iter().find(|d| first.contains(*d));
+        let header_names: Vec<String> = match delimiter {
+            Some(delimiter) => first
+                .split(delimiter)
+                .map(|cell| cell.trim().trim_matches('"').to_lowercase())
+                .collect(),
+            None => vec![first.trim().trim_matches('"').to_lowercase()],
+        };
+        let is_header = normalise_number(header_names.first().map_or("", String::as_str)).is_err()
+            && (column.is_some()
+                || header_names
+                    .iter()
+                    .any(|name| ["phone", "to", "number"].contains(&name.as_str())));
+        let column_index = if is_header {
+            lines.next();
+            let wanted: Vec<String> = match column {
+                Some(column) => vec![column.to_lowercase()],
+                None => vec!["phone".to_owned(), "to".to_owned(), "number".to_owned()],
+            };
+            let found = header_names.iter().position(|name| wanted.contains(name));
+            Some(found.ok_or_else(|| ExcludeError::NoColumn {
+                path: name.clone(),
+                wanted: wanted.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(" or "),
+                found: header_names.join(", "),
+            })?)
+        } else if column.is_some() {
+            return Err(ExcludeError::NoColumn {
+                path: name.clone(),
+                wanted: format!("`{}`", column.unwrap_or_default()),
+                found: "(no header row)".to_owned(),
+            });
+        } else {
+            None
+        };
+        let mut numbers = HashSet::new();
+        let mut bad = Vec::new();
+        for (index, line) in lines {
+            let cell = match (column_index, delimiter) {
+                (Some(column), Some(delimiter)) => line.split(delimiter).nth(column).unwrap_or(""),
+                _ => line,
+            };
+            let cell = cell.trim().trim_matches('"');
+            match normalise_number(cell).ok().as_deref().and_then(number_key) {
+                Some(key) => {
+                    numbers.insert(key);
+                }
+                None => bad.push(index + 1),
+            }
+        }
+        if !bad.is_empty() {
+            let mut lines: Vec<String> = bad.iter().take(MAX_LISTED).map(usize::to_string).collect();
+            if bad.len() > MAX_LISTED {
+                lines.push("…".to_owned());
+            }
+            return Err(ExcludeError::BadLines {
+                path: name,
+                count: bad.len(),
+                lines: lines.join(", "),
+            });
+        }
+        Ok(ExcludeList { numbers })
+    }
+
+    pub fn len(&self) -> usize {
+        self.numbers.len()
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.numbers.contains(&key)
+    }
+}
+
+/// What the guardrails decide for one valid row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Send,
+    /// The row whose recipient this row repeats.
+    Duplicate {
+        of_row: u64,
+    },
+    Excluded,
+}
+
+/// The pre-flight's running state: the first row of each number seen so far.
+#[derive(Debug, Default)]
+pub struct Guardrails {
+    exclude: ExcludeList,
+    allow_duplicates: bool,
+    first_row: HashMap<u64, u32>,
+}
+
+impl Guardrails {
+    pub fn new(exclude: ExcludeList, allow_duplicates: bool) -> Guardrails {
+        Guardrails {
+            exclude,
+            allow_duplicates,
+            first_row: HashMap::new(),
+        }
+    }
+
+    /// Decides a valid row, in file order. Every recipient of a row that is not excluded
+    /// claims its number, so a later row with the same number is the duplicate.
+    pub fn judge(&mut self, row: u64, to: &str) -> Verdict {
+        let keys = recipient_keys(to);
+        if keys.iter().any(|key| self.exclude.contains(*key)) {
+            return Verdict::Excluded;
+        }
+        let mut earlier = None;
+        for key in keys {
+            match self.first_row.get(&key) {
+                Some(&first) => {
+                    earlier.get_or_insert(u64::from(first));
+                }
+                None => {
+                    // Row numbers beyond u32 cannot come from a real file; such a row is not
+                    // remembered rather than remembered wrongly.
+                    if let Ok(row) = u32::try_from(row) {
+                        self.first_row.insert(key, row);
+                    }
+                }
+            }
+        }
+        match earlier {
+            Some(of_row) if !self.allow_duplicates => Verdict::Duplicate { of_row },
+            _ => Verdict::Send,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_later_row_of_a_number_is_the_duplicate() {
+        let mut guardrails = Guardrails::default();
+        assert_eq!(guardrails.judge(2, "+919876543210"), Verdict::Send);
+        assert_eq!(
+            guardrails.judge(3, "+14155550100,+919876543210"),
+            Verdict::Duplicate { of_row: 2 }
+        );
+        assert_eq!(guardrails.judge(4, "+14155550100"), Verdict::Duplicate { of_row: 3 });
+        let mut allowing = Guardrails::new(ExcludeList::default(), true);
+        assert_eq!(allowing.judge(2, "+919876543210"), Verdict::Send);
+        assert_eq!(allowing.judge(3, "+919876543210"), Verdict::Send);
+    }
+
+    #[test]
+    fn exclude_lists_in_both_shapes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "+91 98765 43210\n\n+1 (415) 555-0100\n").expect("write");
+        let list = ExcludeList::load(&plain, None).expect("plain list");
+        assert_eq!(list.len(), 2);
+        let mut guardrails = Guardrails::new(list, false);
+        assert_eq!(guardrails.judge(2, "+919876543210"), Verdict::Excluded);
+        let csv = dir.path().join("stop.csv");
+        std::fs::write(&csv, "name;Phone\nAsha;+919876543210\n").expect("write");
+        assert_eq!(ExcludeList::load(&csv, None).expect("csv").len(), 1);
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, "+919876543210\n98765\nhello\n").expect("write");
+        let error = ExcludeList::load(&bad, None).expect_err("bad lines").to_string();
+        assert!(error.contains("2 lines") && error.contains("2, 3"), "{error}");
+    }
+}

@@ -1,0 +1,218 @@
+//! Campaign guardrails: one message per person, exclude lists, and a limit per run.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::provider::{Provider, Reply};
+use crate::send::{statuses, Campaign, FROM, KEY, SID};
+use crate::support::{flowc, run};
+
+fn send_to(campaign: &Campaign, provider: &Provider) -> assert_cmd::Command {
+    let mut command = flowc();
+    command
+        .arg("send")
+        .arg(&campaign.template)
+        .arg("--data")
+        .arg(&campaign.data)
+        .args(["--yes", "--rate", "0", "--retry-delay-ms", "10"])
+        .env("KALEYRA_SID", SID)
+        .env("KALEYRA_API_KEY", KEY)
+        .env("KALEYRA_WHATSAPP_NUMBER", FROM)
+        .env("KALEYRA_BASE_URL", provider.url())
+        .env_remove("KALEYRA_REGION");
+    command
+}
+
+/// A campaign whose every 14th row repeats an earlier row's number in another spelling (7%).
+fn campaign_with_duplicates(rows: usize) -> (Campaign, usize) {
+    let campaign = Campaign::new(0);
+    let mut csv = String::from("name,phone,ref\n");
+    let mut duplicates = 0;
+    for n in 0..rows {
+        let phone = if n % 14 == 13 {
+            duplicates += 1;
+            // The number of row n - 13, spelled with spaces and a hyphen.
+            let digits = format!("{:07}", n - 13);
+            format!("+1 415 {}-{}", &digits[..3], &digits[3..])
+        } else {
+            format!("+1415{n:07}")
+        };
+        csv.push_str(&format!("Name {n},{phone},R{n}\n"));
+    }
+    std::fs::write(&campaign.data, csv).expect("data");
+    (campaign, duplicates)
+}
+
+#[test]
+fn a_list_with_duplicates_in_mixed_spellings_sends_each_number_once() {
+    let (campaign, duplicates) = campaign_with_duplicates(10_000);
+    assert_eq!(duplicates, 714);
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).args(["--concurrency", "64"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("714 duplicate"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 10_000 - 714);
+    let mut per_number = HashMap::<String, usize>::new();
+    for request in provider.received() {
+        *per_number
+            .entry(
+                request.body["messaging_object"]["to"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+            .or_default() += 1;
+    }
+    assert!(per_number.values().all(|&count| count == 1));
+    let report = campaign.report();
+    assert_eq!(statuses(&report)["duplicate"], 714);
+    // Row 15 (the 14th data row) repeats row 2's number.
+    let line = report.iter().find(|line| line["row"] == "15").expect("row 15");
+    assert_eq!(line["status"], "duplicate");
+    assert_eq!(line["error"], "duplicate of row 2");
+    assert!(outcome
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .contains("714 duplicate"));
+}
+
+#[test]
+fn allowed_duplicates_are_sent_six_seconds_apart() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nA,+14150000001,R0\nB,+1 415 000 0001,R1\n",
+    )
+    .expect("data");
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).arg("--allow-duplicates"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let received = provider.received();
+    assert_eq!(received.len(), 2);
+    let gap = received[1].at - received[0].at;
+    assert!(gap >= Duration::from_millis(5_900), "{gap:?}");
+}
+
+#[test]
+fn excluded_numbers_are_never_sent() {
+    let campaign = Campaign::new(1_000);
+    // 300 numbers, half of them spelled with separators.
+    let mut list = String::from("name;phone\n");
+    for n in (0..1_000).step_by(3).take(300) {
+        let digits = format!("{n:07}");
+        if n % 2 == 0 {
+            list.push_str(&format!("X;+1415{digits}\n"));
+        } else {
+            list.push_str(&format!("X;+1 (415) {}-{}\n", &digits[..3], &digits[3..]));
+        }
+    }
+    let exclude = campaign.scratch.write("stop.csv", list);
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).arg("--exclude").arg(&exclude));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("300 numbers"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 700);
+    assert!(provider.received().iter().all(|r| {
+        let n: usize = r.reference()[1..].parse().expect("ref");
+        n % 3 != 0 || n >= 900
+    }));
+    assert_eq!(statuses(&campaign.report())["excluded"], 300);
+}
+
+#[test]
+fn an_exclude_list_with_a_bad_line_refuses_the_run() {
+    let campaign = Campaign::new(3);
+    let exclude = campaign.scratch.write("stop.txt", "+14150000001\n4150000002\n");
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).arg("--exclude").arg(&exclude));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("1 line that is not a phone number") && outcome.stderr.contains(": 2"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn a_limit_sends_a_canary_then_the_rest_on_the_next_run() {
+    let campaign = Campaign::new(50);
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).args(["--limit", "10"]));
+    assert_eq!(outcome.code, 1, "rows stay pending: {}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("40 more rows stay pending (--limit 10)"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 10);
+    let first = statuses(&campaign.report());
+    assert_eq!((first["accepted"], first["pending"]), (10, 40));
+    // The same campaign without the flag: the rest, once.
+    let outcome = run(&mut send_to(&campaign, &provider));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(provider.count(), 50);
+    assert!(provider.per_reference().values().all(|&count| count == 1));
+}
+
+#[test]
+fn a_daily_limit_answer_stops_and_a_resume_sends_exactly_the_rest() {
+    let campaign = Campaign::new(1_000);
+    let limited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = std::sync::Arc::clone(&limited);
+    let provider = Provider::start(Duration::ZERO, move |_, index, _| {
+        if index >= 500 && flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::error(400, "WAV2101", "Daily limit reached")
+        } else {
+            Reply::accepted(index)
+        }
+    });
+    let outcome = run(send_to(&campaign, &provider).args(["--concurrency", "4"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("daily limit"), "{}", outcome.stderr);
+    let first_requests = provider.count();
+    assert!(
+        first_requests <= 504,
+        "at most the requests in flight follow: {first_requests}"
+    );
+    let first = statuses(&campaign.report());
+    assert_eq!(first["accepted"], 500);
+    limited.store(false, std::sync::atomic::Ordering::SeqCst);
+    let outcome = run(&mut send_to(&campaign, &provider));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let accepted: std::collections::HashSet<String> = provider
+        .received()
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index < 500 || *index >= first_requests)
+        .map(|(_, r)| r.reference())
+        .collect();
+    assert_eq!(accepted.len(), 1_000);
+}
+
+#[test]
+fn wa500_is_not_retried_in_a_tight_loop_but_by_the_next_run() {
+    let campaign = Campaign::new(5);
+    let provider = Provider::start(Duration::ZERO, |request, index, earlier| {
+        if request.reference() == "R2" && earlier == 0 {
+            Reply::error(500, "WA500", "Please try again later")
+        } else {
+            Reply::accepted(index)
+        }
+    });
+    let outcome = run(&mut send_to(&campaign, &provider));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert_eq!(provider.per_reference()["R2"], 1, "no retry in this run");
+    let report = campaign.report();
+    let line = report
+        .iter()
+        .find(|line| line["code"] == "WA500")
+        .expect("the WA500 row");
+    assert!(line["error"].contains("retry later"), "{line:?}");
+    let outcome = run(&mut send_to(&campaign, &provider));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(provider.per_reference()["R2"], 2);
+    assert_eq!(provider.count(), 6);
+}
