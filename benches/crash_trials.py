@@ -124,6 +124,43 @@ class Provider(http.server.ThreadingHTTPServer):
         self.rng_lock = threading.Lock()
         self.state = ProviderState()
         self.next_message_id = 0
+        self.connections_lock = threading.Lock()
+        self.open_connections = 0  # handler threads alive
+        self.delaying = 0  # of which waiting out a slow answer (their request is recorded)
+
+    def process_request(self, request, client_address) -> None:  # counted before its thread starts
+        self.count_connections(open_=1)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.count_connections(open_=-1)
+
+    def count_connections(self, open_: int = 0, delaying: int = 0) -> None:
+        with self.connections_lock:
+            self.open_connections += open_
+            self.delaying += delaying
+
+    def settle(self, quiet: float = 0.1, limit: float = 10.0) -> None:
+        """Waits until no connection can still deliver a request: every handler is gone or
+        already holds its recorded request, for `quiet` seconds in a row. After a SIGKILL the
+        kernel still hands the server what the dead process had written, so without this a
+        request of the killed run could be counted in the next one."""
+        deadline = time.monotonic() + limit
+        calm_since = None
+        while time.monotonic() < deadline:
+            with self.connections_lock:
+                calm = self.open_connections == self.delaying
+            now = time.monotonic()
+            if not calm:
+                calm_since = None
+            elif calm_since is None:
+                calm_since = now
+            elif now - calm_since >= quiet:
+                return
+            time.sleep(0.005)
 
     @property
     def url(self) -> str:
@@ -185,7 +222,11 @@ class ProviderHandler(http.server.BaseHTTPRequestHandler):
         answer, delay = self.server.decide()
         message_id = self.server.record(ref, answer)
         if delay:
-            time.sleep(delay)
+            self.server.count_connections(delaying=1)
+            try:
+                time.sleep(delay)
+            finally:
+                self.server.count_connections(delaying=-1)
         if answer == "drop":
             # Close without a byte of answer: the request arrived, the client cannot know.
             self.close_connection = True
@@ -328,7 +369,7 @@ def run_trial(name: str, flowc: Path, contacts: Contacts, provider: Provider, di
             result.violations.append(f"EXIT run {number} did not end within {args.run_timeout} s")
             break
         if code is None:
-            time.sleep(0.02)  # let requests already in the server's socket buffers arrive
+            provider.settle()  # requests the dead process had written still arrive
             snapshot_journal(journal, directory / f"after-kill-{number}")  # evidence, before a resume touches it
             if delete_wal:
                 wal = Path(f"{journal}-wal")
@@ -355,7 +396,7 @@ def run_trial(name: str, flowc: Path, contacts: Contacts, provider: Provider, di
         elif code not in (0, 1):
             result.violations.append(f"EXIT run {number} exited {code}: {stderr.strip()[-500:]}")
         break
-    time.sleep(0.05)
+    provider.settle()
     result.receipts = list(state.receipts)
     result.violations += [f"BAD request {b}" for b in state.bad_requests]
     if final_code in (0, 1) and not result.refused:
