@@ -287,6 +287,16 @@ struct SendArgs {
     /// Send at most N rows in this run; the rest stay pending for the next (a canary first)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     limit: Option<u64>,
+    /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
+    /// outside them sending pauses until the window opens
+    #[arg(long, value_name = "HH:MM-HH:MM")]
+    window: Option<String>,
+    /// The time zone of --window (an IANA name such as Asia/Kolkata) [default: the machine's]
+    #[arg(long, value_name = "ZONE", requires = "window")]
+    tz: Option<String>,
+    /// Outside the window, stop (resumably, exit 1) instead of waiting
+    #[arg(long, requires = "window")]
+    exit_outside_window: bool,
     /// Retry, in this run, requests that may have reached the provider (a dropped connection or
     /// a timeout after writing, a 502/504) instead of recording them `unknown`: may duplicate
     #[arg(long)]
@@ -466,6 +476,9 @@ impl Cli {
                 exclude: args.exclude,
                 exclude_column: args.exclude_column,
                 limit: args.limit,
+                window: args.window,
+                tz: args.tz,
+                exit_outside_window: args.exit_outside_window,
                 verbose: args.verbose,
             })),
             CliCommand::Test(args) => Command::Test(TestOptions {

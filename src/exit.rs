@@ -16,6 +16,7 @@ use crate::send::guardrails::ExcludeError;
 use crate::send::journal::JournalError;
 use crate::send::outputs::OutputError;
 use crate::send::report::ReportError;
+use crate::send::window::WindowError;
 use crate::send::ClientError;
 use crate::template::TemplateError;
 
@@ -112,6 +113,12 @@ impl CampaignError {
 
 impl ExcludeError {
     /// An exclude list that cannot be read whole is refused before anything is sent.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl WindowError {
     pub fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }

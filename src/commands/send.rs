@@ -16,6 +16,7 @@ use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::{Journal, JournalError, JournalWriter};
+use crate::send::window::Window;
 use crate::send::{self, report, Job, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
 
@@ -41,6 +42,9 @@ pub struct SendOptions {
     pub exclude: Option<PathBuf>,
     pub exclude_column: Option<String>,
     pub limit: Option<u64>,
+    pub window: Option<String>,
+    pub tz: Option<String>,
+    pub exit_outside_window: bool,
     pub verbose: bool,
 }
 
@@ -64,6 +68,13 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
     }
     let compiler = prepare(&options.template, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
+    let hours = match &options.window {
+        Some(text) => Some(
+            Window::parse(text, options.tz.as_deref())
+                .map_err(|error| fail(printer, &error, None, error.exit_status()))?,
+        ),
+        None => None,
+    };
     let account = match options.account.clone().resolve() {
         Ok(account) => Some(account),
         Err(error) if options.dry_run && error.is_missing() => {
@@ -139,6 +150,26 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
         let Some(account) = account else {
             return Err(ExitStatus::Usage);
         };
+        if let Some(hours) = &hours {
+            let now = jiff::Timestamp::now();
+            if let Some(opening) = hours.next_opening(now) {
+                let when = hours.describe_opening(&opening, now);
+                if options.exit_outside_window {
+                    printer.note(&format!(
+                        "outside the sending window {} ({}): nothing sent; it opens {when}",
+                        hours.text(),
+                        hours.zone_name()
+                    ));
+                    journal.discard_if_unused().map_err(journal_error)?;
+                    return Err(ExitStatus::Invalid);
+                }
+                printer.note(&format!(
+                    "window:   {} ({}) is closed now: sending waits until {when}",
+                    hours.text(),
+                    hours.zone_name()
+                ));
+            }
+        }
         if let Err(status) = confirm(&options, plan.to_send.count(), printer) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
@@ -158,7 +189,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, printer)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, hours, printer)?;
         journal = returned;
         stop_cause = cause;
     }
@@ -349,6 +380,7 @@ fn send_rows(
     account: Account,
     journal: Journal,
     plan: Plan,
+    hours: Option<Window>,
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
     let settings = SendSettings {
@@ -359,6 +391,8 @@ fn send_rows(
         timeout: options.timeout,
         retry_ambiguous: options.retry_ambiguous,
         space_pairs: options.allow_duplicates,
+        hours,
+        exit_outside_window: options.exit_outside_window,
         // Within what service managers allow before they kill (Kubernetes: 30 s by default).
         grace: options.timeout.min(Duration::from_secs(10)),
         verbose: options.verbose,
@@ -508,15 +542,24 @@ async fn report_progress(bar: Option<indicatif::ProgressBar>, progress: Arc<Prog
         let accepted = progress.accepted.load(Ordering::Relaxed);
         let failed = progress.failed.load(Ordering::Relaxed);
         let retries = progress.retries.load(Ordering::Relaxed);
+        let paused = progress
+            .paused_until
+            .lock()
+            .ok()
+            .and_then(|paused| paused.clone())
+            .map(|until| format!(", paused outside the window until {until}"))
+            .unwrap_or_default();
         match &bar {
             Some(bar) => {
                 bar.set_position(done);
-                bar.set_message(format!("{accepted} accepted, {failed} failed, {retries} retries"));
+                bar.set_message(format!(
+                    "{accepted} accepted, {failed} failed, {retries} retries{paused}"
+                ));
             }
             None => {
                 let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
                 let of = if total > 0 { format!("/{total}") } else { String::new() };
-                eprintln!("progress: {done}{of} rows done, {accepted} accepted, {failed} failed, {retries} retries, {rate:.1} rows/s");
+                eprintln!("progress: {done}{of} rows done, {accepted} accepted, {failed} failed, {retries} retries, {rate:.1} rows/s{paused}");
             }
         }
     }
@@ -533,6 +576,13 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
                 plural(pending)
             ));
             Some(signal_status(*signal))
+        }
+        StopCause::OutsideWindow(opening) => {
+            printer.note(&format!(
+                "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
+                plural(pending)
+            ));
+            Some(ExitStatus::Invalid)
         }
         StopCause::Internal(message) => {
             printer.print(

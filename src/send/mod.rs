@@ -14,6 +14,7 @@ pub mod journal;
 pub mod outputs;
 pub mod report;
 pub mod response;
+pub mod window;
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -43,6 +44,10 @@ pub struct SendSettings {
     /// The first retry waits about this long; each further one twice as long (with jitter).
     pub retry_base: Duration,
     pub timeout: Duration,
+    /// Quiet hours: requests go out only inside this window.
+    pub hours: Option<window::Window>,
+    /// Outside the window, stop (resumably) instead of pausing.
+    pub exit_outside_window: bool,
     /// Rows to one number are spaced [`PAIR_SPACING`] apart (there are such rows only with
     /// `--allow-duplicates`).
     pub space_pairs: bool,
@@ -122,6 +127,8 @@ pub enum StopCause {
     /// `unknown`; the others are as recorded.
     Internal(String),
     Journal(String),
+    /// Outside the `--window` with `--exit-outside-window`: when it opens.
+    OutsideWindow(String),
     /// The data file could not be read for sending after its pre-flight.
     Data(String),
 }
@@ -176,6 +183,8 @@ pub struct Progress {
     pub retries: AtomicU64,
     /// Rows whose request may or may not have reached the provider.
     pub unknown: AtomicU64,
+    /// While paused outside the window: when it opens, for the progress line.
+    pub paused_until: std::sync::Mutex<Option<String>>,
     /// Rows whose sending ended (any outcome, including giving up).
     pub done: AtomicU64,
 }
@@ -277,6 +286,9 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
     let slots = Arc::new(Semaphore::new(context.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     loop {
+        if !inside_window(&context).await {
+            break;
+        }
         let slot = tokio::select! {
             biased;
             () = stop.wait() => break,
@@ -330,6 +342,42 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
     Ok(())
 }
 
+/// Waits until the quiet-hours window is open; `false` when the campaign stops instead (a
+/// stop request, or the window closed with `--exit-outside-window`).
+async fn inside_window(context: &Context) -> bool {
+    let Some(hours) = &context.settings.hours else {
+        return !context.stop.is_set();
+    };
+    loop {
+        if context.stop.is_set() {
+            return false;
+        }
+        let now = jiff::Timestamp::now();
+        let Some(opening) = hours.next_opening(now) else {
+            if let Ok(mut paused) = context.progress.paused_until.lock() {
+                *paused = None;
+            }
+            return true;
+        };
+        let described = hours.describe_opening(&opening, now);
+        if context.settings.exit_outside_window {
+            context.stop.request(StopCause::OutsideWindow(described));
+            return false;
+        }
+        if let Ok(mut paused) = context.progress.paused_until.lock() {
+            *paused = Some(described);
+        }
+        let until = opening.timestamp().as_second().saturating_sub(now.as_second()).max(1) as u64;
+        // Woken at least every 30 s: the clock may jump (suspend, NTP).
+        let wait = Duration::from_secs(until.min(30));
+        tokio::select! {
+            biased;
+            () = context.stop.wait() => return false,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 /// A task that panicked is a bug: say so and stop, rather than carry on as if it had not.
 fn report_panic(joined: Result<(), tokio::task::JoinError>, stop: &StopSignal) {
     if let Err(error) = joined {
@@ -349,6 +397,10 @@ async fn deliver_row(job: Job, context: &Context) {
     let mut attempt = 0;
     loop {
         attempt += 1;
+        if !inside_window(context).await {
+            // Nothing recorded for this attempt: the row keeps its status for the next run.
+            return;
+        }
         if let Some(pairs) = &context.pairs {
             tokio::select! {
                 biased;

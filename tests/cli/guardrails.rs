@@ -216,3 +216,50 @@ fn wa500_is_not_retried_in_a_tight_loop_but_by_the_next_run() {
     assert_eq!(provider.per_reference()["R2"], 2);
     assert_eq!(provider.count(), 6);
 }
+
+/// `HH:MM` in UTC, `minutes` from now.
+fn utc_in(minutes: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let minute_of_day = (now / 60 + minutes).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60)
+}
+
+#[test]
+fn outside_the_window_exit_outside_window_stops_at_once_saying_when() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let window = format!("{}-{}", utc_in(120), utc_in(180));
+    let started = std::time::Instant::now();
+    let outcome =
+        run(send_to(&campaign, &provider).args(["--window", &window, "--tz", "UTC", "--exit-outside-window"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        outcome.stderr.contains("outside the sending window") && outcome.stderr.contains("UTC (in about 1h"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 0);
+    assert!(!campaign.journal_path().exists(), "nothing sent, nothing left behind");
+}
+
+#[test]
+fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let window = format!("{}-{}", utc_in(-60), utc_in(60));
+    let outcome = run(send_to(&campaign, &provider).args(["--window", &window, "--tz", "UTC"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(provider.count(), 3);
+    for (window, tz, expected) in [
+        ("9-20", "UTC", "write HH:MM-HH:MM"),
+        ("09:00-20:00", "Mars/Base", "not a time zone"),
+    ] {
+        let outcome = run(send_to(&campaign, &provider).args(["--window", window, "--tz", tz]));
+        assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+        assert!(outcome.stderr.contains(expected), "{}", outcome.stderr);
+    }
+}
