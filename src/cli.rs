@@ -287,6 +287,10 @@ struct SendArgs {
     /// Send at most N rows in this run; the rest stay pending for the next (a canary first)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     limit: Option<u64>,
+    /// Reach at most N unique people in any 24 hours across runs of this campaign (Meta's
+    /// messaging tiers: 250, 2,000, 10,000, 100,000); the rest stay pending
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    daily_limit: Option<u64>,
     /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
     /// outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
@@ -476,6 +480,7 @@ impl Cli {
                 exclude: args.exclude,
                 exclude_column: args.exclude_column,
                 limit: args.limit,
+                daily_limit: args.daily_limit,
                 window: args.window,
                 tz: args.tz,
                 exit_outside_window: args.exit_outside_window,

@@ -15,8 +15,12 @@ use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection};
 use crate::send::guardrails::{ExcludeList, Guardrails};
+use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, JournalWriter};
 use crate::send::window::Window;
+
+/// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
+const DAY: i64 = 24 * 60 * 60;
 use crate::send::{self, report, Job, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
 
@@ -42,6 +46,7 @@ pub struct SendOptions {
     pub exclude: Option<PathBuf>,
     pub exclude_column: Option<String>,
     pub limit: Option<u64>,
+    pub daily_limit: Option<u64>,
     pub window: Option<String>,
     pub tz: Option<String>,
     pub exit_outside_window: bool,
@@ -248,10 +253,30 @@ fn preflight(
         }
         None => ExcludeList::default(),
     };
+    let people = match options.daily_limit {
+        Some(limit) => {
+            let (reached, oldest) = journal
+                .reached_since(unix_now() - DAY)
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+            let left = limit.saturating_sub(reached);
+            let next = oldest.map_or_else(String::new, |oldest| {
+                format!(
+                    "; the next slot opens {}",
+                    words::about_duration((oldest + DAY - unix_now()).max(0) as u64).replacen("about", "in about", 1)
+                )
+            });
+            printer.note(&format!(
+                "daily:    {reached} of {limit} people reached in the last 24 h (--daily-limit): at most {left} more in this run{next}"
+            ));
+            Some(left)
+        }
+        None => None,
+    };
     let selection = Selection {
         resend_unknown: options.resend_unknown,
         guardrails: Guardrails::new(exclude, options.allow_duplicates),
         limit: options.limit,
+        people,
     };
     let rows = open_data(compiler, &options.data, printer)?;
     let file = super::data_name(&options.data);
@@ -327,6 +352,14 @@ fn print_plan(
         lines.push(format!(
             "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude)",
             plan.duplicate, plan.excluded
+        ));
+    }
+    if plan.held_daily > 0 {
+        lines.push(format!(
+            "daily:    {} row{} stay pending (--daily-limit {}): run again when slots open",
+            plan.held_daily,
+            plural(plan.held_daily),
+            options.daily_limit.unwrap_or_default()
         ));
     }
     if plan.held > 0 {

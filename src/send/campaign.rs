@@ -73,6 +73,8 @@ pub struct Plan {
     pub excluded: u64,
     /// Rows left pending by `--limit`.
     pub held: u64,
+    /// Rows left pending by `--daily-limit`.
+    pub held_daily: u64,
     pub to_send: RowSet,
     /// The hash of each body to send, in row order (8 bytes a row).
     checked: Vec<u64>,
@@ -238,6 +240,8 @@ pub struct Selection {
     pub guardrails: Guardrails,
     /// Send at most this many rows in this run.
     pub limit: Option<u64>,
+    /// Reach at most this many more people in this run (what `--daily-limit` leaves).
+    pub people: Option<u64>,
 }
 
 /// Renders and validates every row (on every core), records it in the journal, and decides
@@ -263,6 +267,7 @@ pub fn preflight(
         duplicate: 0,
         excluded: 0,
         held: 0,
+        held_daily: 0,
         to_send: RowSet::default(),
         checked: Vec::new(),
         hasher: std::hash::RandomState::new(),
@@ -326,6 +331,17 @@ pub fn preflight(
                 if send && selection.limit.is_some_and(|limit| plan.to_send.count() >= limit) {
                     plan.held += 1;
                     send = false;
+                }
+                if send {
+                    if let Some(people) = selection.people.as_mut() {
+                        let reaches = recipient.split(',').count() as u64;
+                        if reaches > *people {
+                            plan.held_daily += 1;
+                            send = false;
+                        } else {
+                            *people -= reaches;
+                        }
+                    }
                 }
                 if send {
                     plan.to_send.insert(row);

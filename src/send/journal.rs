@@ -214,7 +214,9 @@ CREATE TABLE IF NOT EXISTS rows (
     message_id TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    run INTEGER NOT NULL
+    run INTEGER NOT NULL,
+    -- When its last request left (Unix seconds): what `--daily-limit` counts.
+    sent_at INTEGER
 );
 ";
 
@@ -401,6 +403,19 @@ impl Journal {
                 .map_err(sqlite)?;
         }
         transaction.execute_batch(SCHEMA).map_err(sqlite)?;
+        // Journals from before `sent_at` existed get the column (empty: nothing counted).
+        let has_sent_at: bool = transaction
+            .query_row(
+                "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = 'sent_at'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sqlite)?;
+        if !has_sent_at {
+            transaction
+                .execute_batch("ALTER TABLE rows ADD COLUMN sent_at INTEGER")
+                .map_err(sqlite)?;
+        }
         let campaign = match (&stored.campaign, fresh) {
             (Some(campaign), false) => campaign.clone(),
             _ => new_campaign_id(),
@@ -579,6 +594,27 @@ impl Journal {
         Ok(changed as u64)
     }
 
+    /// The people this campaign may have reached since `since` (Unix seconds): the recipients
+    /// of rows accepted, unknown or in flight with a request sent since then; and the earliest
+    /// such request (when the oldest of them leaves a rolling window).
+    pub fn reached_since(&self, since: i64) -> Result<(u64, Option<i64>), JournalError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT recipient, sent_at FROM rows WHERE status IN ('accepted', 'unknown', 'sending') AND sent_at >= ?1",
+            )
+            .map_err(|error| self.sqlite(error))?;
+        let mut rows = statement.query([since]).map_err(|error| self.sqlite(error))?;
+        let (mut people, mut oldest) = (0u64, None::<i64>);
+        while let Some(row) = rows.next().map_err(|error| self.sqlite(error))? {
+            let recipient: String = row.get(0).map_err(|error| self.sqlite(error))?;
+            let sent_at: i64 = row.get(1).map_err(|error| self.sqlite(error))?;
+            people += recipient.split(',').filter(|number| !number.is_empty()).count().max(1) as u64;
+            oldest = Some(oldest.map_or(sent_at, |oldest| oldest.min(sent_at)));
+        }
+        Ok((people, oldest))
+    }
+
     /// Every row's status as this run starts. `max_row` bounds the row numbers a journal of
     /// this data file can hold (a damaged one must not make this allocate without bound).
     pub fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {
@@ -683,8 +719,10 @@ impl Journal {
             WriteOp::Sending { row, attempt, .. } => {
                 self.max_sent_row = self.max_sent_row.max(*row);
                 self.connection
-                    .prepare_cached("UPDATE rows SET status = 'sending', attempts = ?2, run = ?3 WHERE row = ?1")?
-                    .execute(params![*row as i64, attempt, self.run])?;
+                    .prepare_cached(
+                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4 WHERE row = ?1",
+                    )?
+                    .execute(params![*row as i64, attempt, self.run, unix_now()])?;
             }
             WriteOp::Outcome { row, status, record } => {
                 self.connection.prepare_cached(
@@ -720,6 +758,13 @@ struct StoredMeta {
     commit: i64,
     mirrored: bool,
     max_sent_row: u64,
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 fn new_campaign_id() -> String {

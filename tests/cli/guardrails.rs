@@ -263,3 +263,31 @@ fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
         assert!(outcome.stderr.contains(expected), "{}", outcome.stderr);
     }
 }
+
+#[test]
+fn a_daily_limit_counts_people_reached_across_runs() {
+    let campaign = Campaign::new(50);
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).args(["--daily-limit", "30"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("0 of 30 people reached"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("20 rows stay pending (--daily-limit 30)"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 30);
+    let outcome = run(send_to(&campaign, &provider).args(["--daily-limit", "30"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("30 of 30 people reached in the last 24 h")
+            && outcome.stderr.contains("the next slot opens in about 2"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 30, "nothing more within the day");
+    let outcome = run(send_to(&campaign, &provider).args(["--daily-limit", "45"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert_eq!(provider.count(), 45);
+    assert!(provider.per_reference().values().all(|&count| count == 1));
+}
