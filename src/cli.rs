@@ -280,6 +280,10 @@ struct SendArgs {
     /// Log every attempt on stderr
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Args)]
@@ -295,6 +299,10 @@ struct RenderArgs {
     /// With --data, stop at the first bad row
     #[arg(long, requires = "data")]
     fail_fast: bool,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +320,11 @@ struct CheckArgs {
     /// github (workflow commands that annotate a pull request)
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers. --format json
+    /// lists every finding
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -420,6 +433,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 fail_fast: args.fail_fast,
+                max_errors: args.max_errors,
             }),
             CliCommand::Send(args) => Command::Send(Box::new(SendOptions {
                 template: args.template,
@@ -449,6 +463,7 @@ impl Cli {
                 resend_unknown: args.resend_unknown,
                 retry_ambiguous: args.retry_ambiguous,
                 verbose: args.verbose,
+                max_errors: args.max_errors,
             })),
             CliCommand::Test(args) => Command::Test(TestOptions {
                 paths: args.paths,
@@ -476,6 +491,7 @@ impl Cli {
                 data: args.data,
                 vars: args.vars,
                 format: args.format.into(),
+                max_errors: args.max_errors,
             }),
         }
     }

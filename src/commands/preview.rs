@@ -91,7 +91,7 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             } else {
                 ExitStatus::Ok
             };
-            (inspection.body, findings, status)
+            (Some(inspection.body), findings, status)
         }
         Err((findings, status)) if status != ExitStatus::Usage => (None, findings, status),
         Err((findings, status)) => {
@@ -157,7 +157,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, M
         let findings = rejected
             .errors
             .iter()
-            .map(|error| Finding::from_leaf_error(&rejected.template, error))
+            .map(|error| Finding::from_leaf_error(rejected.compiler.template(), error))
             .collect();
         (findings, ExitStatus::Invalid)
     })?;

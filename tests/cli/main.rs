@@ -3,6 +3,7 @@
 mod bad_input;
 mod check;
 mod data;
+mod one_pass;
 mod preview;
 mod provider;
 mod render;
