@@ -308,6 +308,10 @@ struct SendArgs {
     /// Log every attempt on stderr
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +327,10 @@ struct RenderArgs {
     /// With --data, stop at the first bad row
     #[arg(long, requires = "data")]
     fail_fast: bool,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +348,11 @@ struct CheckArgs {
     /// github (workflow commands that annotate a pull request)
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers. --format json
+    /// lists every finding
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -448,6 +461,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 fail_fast: args.fail_fast,
+                max_errors: args.max_errors,
             }),
             CliCommand::Send(args) => Command::Send(Box::new(SendOptions {
                 template: args.template,
@@ -485,6 +499,7 @@ impl Cli {
                 tz: args.tz,
                 exit_outside_window: args.exit_outside_window,
                 verbose: args.verbose,
+                max_errors: args.max_errors,
             })),
             CliCommand::Test(args) => Command::Test(TestOptions {
                 paths: args.paths,
@@ -512,6 +527,7 @@ impl Cli {
                 data: args.data,
                 vars: args.vars,
                 format: args.format.into(),
+                max_errors: args.max_errors,
             }),
         }
     }

@@ -50,6 +50,22 @@ impl Warning {
             Warning::LongCta { .. } => "/messaging_object/interactive/action/parameters/flow_cta".to_owned(),
         }
     }
+
+    /// The warning without the row's value: the same words for every row it applies to, so
+    /// that repeats can be counted together.
+    pub fn gist(&self) -> String {
+        match self {
+            Warning::RefTruncated { field, .. } => {
+                format!("extra_info.{field} has more than {REF_LIMIT} characters; cut to {REF_LIMIT}, as the provider would")
+            }
+            Warning::WaSourceReplaced { .. } => {
+                "extra_info.wa_source is not one the provider knows; sent as `api`, as the provider would".to_owned()
+            }
+            Warning::LongCta { .. } => format!(
+                "flow_cta has more than {CTA_SOFT_LIMIT} characters; Meta allows 30, but older WhatsApp clients and SDKs cut it at {CTA_SOFT_LIMIT}"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Display for Warning {
@@ -115,6 +131,24 @@ impl CompileError {
             CompileError::NotAMapping { .. } => None,
         }
     }
+
+    /// The error without the value that broke the rule: the same words for every row that
+    /// breaks it the same way, so that repeats can be counted together.
+    pub fn gist(&self) -> String {
+        match self {
+            CompileError::ConstantOverridden { field, expected, .. } => {
+                format!("`{field}` is fixed to {expected} by the API, but the template sets it to another value")
+            }
+            CompileError::BadPhone { reason, .. } => format!("`to` {reason}"),
+            CompileError::RepeatedRecipient { .. } => {
+                "`to` lists a number twice: that person would get the message twice".to_owned()
+            }
+            CompileError::TooManyRecipients { .. } => {
+                format!("`to` lists more than {MAX_RECIPIENTS} recipients")
+            }
+            CompileError::NotAMapping { pointer, .. } => format!("`{pointer}` must be a mapping"),
+        }
+    }
 }
 
 /// Where a constant lives, and its only value (provider page; `flow_message_version`: Meta).
@@ -166,49 +200,93 @@ pub fn field_rule(pointer: &str) -> FieldRule {
         .map_or(FieldRule::Plain, |(_, rule)| *rule)
 }
 
-/// Fills the constants and normalises a rendered body in place.
-pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
-    fill_constants(body)?;
+/// Fills the constants and normalises a rendered body in place, finding every error, not just
+/// the first: a value that breaks a rule is left as the template gave it, so that validation
+/// can still look at the rest of the body.
+pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), Vec<CompileError>> {
+    let mut errors = fill_constants(body).err().unwrap_or_default();
     for (pointer, rule) in RULES {
         if let Some(value) = body.pointer_mut(pointer) {
-            apply_rule(*rule, value, warnings)?;
+            if let Err(error) = apply_rule(*rule, value, warnings) {
+                errors.push(error);
+            }
         }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
-/// Adds the constants the template left out, refusing any it set to another value.
-pub fn fill_constants(body: &mut Value) -> Result<(), CompileError> {
-    let root = as_map(body, "")?;
-    let Some(messaging_object) = root.get_mut("messaging_object") else {
-        return Ok(());
+/// Adds the constants the template left out, refusing every one it set to another value. A
+/// part that is not a mapping is refused and not looked into; the parts beside it still are.
+pub fn fill_constants(body: &mut Value) -> Result<(), Vec<CompileError>> {
+    let mut errors = Vec::new();
+    fill_constants_into(body, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn fill_constants_into(body: &mut Value, errors: &mut Vec<CompileError>) {
+    let Some(root) = mapping(body, "", errors) else {
+        return;
     };
-    let object = as_map(messaging_object, "/messaging_object")?;
-    constants_at(object, "/messaging_object")?;
+    let Some(object) = root.get_mut("messaging_object") else {
+        return;
+    };
+    let Some(object) = constants_in(object, "/messaging_object", errors) else {
+        return;
+    };
     let Some(interactive) = object.get_mut("interactive") else {
-        return Ok(());
+        return;
     };
-    let interactive = as_map(interactive, "/messaging_object/interactive")?;
-    constants_at(interactive, "/messaging_object/interactive")?;
+    let Some(interactive) = constants_in(interactive, "/messaging_object/interactive", errors) else {
+        return;
+    };
     if let Some(header) = interactive.get_mut("header") {
-        constants_at(
-            as_map(header, "/messaging_object/interactive/header")?,
-            "/messaging_object/interactive/header",
-        )?;
+        constants_in(header, "/messaging_object/interactive/header", errors);
     }
     let Some(action) = interactive.get_mut("action") else {
-        return Ok(());
+        return;
     };
-    let action = as_map(action, "/messaging_object/interactive/action")?;
-    constants_at(action, "/messaging_object/interactive/action")?;
+    let Some(action) = constants_in(action, "/messaging_object/interactive/action", errors) else {
+        return;
+    };
     if let Some(parameters) = action.get_mut("parameters") {
-        let pointer = "/messaging_object/interactive/action/parameters";
-        constants_at(as_map(parameters, pointer)?, pointer)?;
+        constants_in(parameters, "/messaging_object/interactive/action/parameters", errors);
     }
-    Ok(())
 }
 
-fn constants_at(object: &mut Map<String, Value>, pointer: &str) -> Result<(), CompileError> {
+/// The mapping at `pointer` with its constants filled; `None` when it is not a mapping.
+fn constants_in<'a>(
+    value: &'a mut Value,
+    pointer: &str,
+    errors: &mut Vec<CompileError>,
+) -> Option<&'a mut Map<String, Value>> {
+    let object = mapping(value, pointer, errors)?;
+    constants_at(object, pointer, errors);
+    Some(object)
+}
+
+fn mapping<'a>(
+    value: &'a mut Value,
+    pointer: &str,
+    errors: &mut Vec<CompileError>,
+) -> Option<&'a mut Map<String, Value>> {
+    match as_map(value, pointer) {
+        Ok(object) => Some(object),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    }
+}
+
+fn constants_at(object: &mut Map<String, Value>, pointer: &str, errors: &mut Vec<CompileError>) {
     let constants: Vec<(&'static str, &'static str)> = CONSTANTS
         .iter()
         .filter_map(|(at, value)| {
@@ -216,7 +294,7 @@ fn constants_at(object: &mut Map<String, Value>, pointer: &str) -> Result<(), Co
             (!field.contains('/')).then_some((field, *value))
         })
         .collect();
-    put_constants_first(object, pointer, &constants)
+    put_constants_first(object, pointer, &constants, errors);
 }
 
 /// Normalises one value by its rule, noting what changed.
@@ -252,34 +330,31 @@ pub fn apply_rule(rule: FieldRule, value: &mut Value, warnings: &mut Vec<Warning
     Ok(())
 }
 
-/// Puts the constants first, in the documented order, then the template's own fields.
+/// Puts the constants first, in the documented order, then the template's own fields. A
+/// constant the template set to another value keeps that value, and is refused.
 fn put_constants_first(
     object: &mut Map<String, Value>,
     pointer: &str,
     constants: &[(&'static str, &'static str)],
-) -> Result<(), CompileError> {
+    errors: &mut Vec<CompileError>,
+) {
+    let mut rest = std::mem::take(object);
     for (field, expected) in constants {
-        if let Some(found) = object.get(*field) {
-            if found.as_str() != Some(expected) {
-                return Err(CompileError::ConstantOverridden {
+        let value = match rest.shift_remove(*field) {
+            Some(found) if found.as_str() != Some(expected) => {
+                errors.push(CompileError::ConstantOverridden {
                     pointer: format!("{pointer}/{field}"),
                     field,
                     expected: format!("\"{expected}\""),
                     found: found.to_string(),
                 });
+                found
             }
-        }
+            _ => Value::String((*expected).to_owned()),
+        };
+        object.insert((*field).to_owned(), value);
     }
-    let rest = std::mem::take(object);
-    for (field, expected) in constants {
-        object.insert((*field).to_owned(), Value::String((*expected).to_owned()));
-    }
-    for (key, value) in rest {
-        if !object.contains_key(&key) {
-            object.insert(key, value);
-        }
-    }
-    Ok(())
+    object.append(&mut rest);
 }
 
 fn as_map<'a>(value: &'a mut Value, pointer: &str) -> Result<&'a mut Map<String, Value>, CompileError> {
@@ -373,8 +448,9 @@ mod tests {
     #[test]
     fn refuses_an_overridden_constant() {
         let mut body = json!({"messaging_object": {"type": "text"}});
-        let error = compile(&mut body, &mut Vec::new()).expect_err("overridden");
-        assert_eq!(error.pointer(), "/messaging_object/type");
+        let errors = compile(&mut body, &mut Vec::new()).expect_err("overridden");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].pointer(), "/messaging_object/type");
     }
 
     #[test]

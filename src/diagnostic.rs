@@ -41,6 +41,9 @@ pub struct RowRef {
 pub struct Finding {
     pub level: Level,
     pub message: String,
+    /// The message without the value that broke the rule, when it quotes one: the same words
+    /// for every row that breaks the rule the same way (repeats are counted by it).
+    pub gist: Option<String>,
     pub help: Option<String>,
     /// The template and the place in it, when the finding has one.
     pub source: Option<SourceFile>,
@@ -57,6 +60,7 @@ impl Finding {
         Finding {
             level: Level::Error,
             message: printable(&clip(&message, MESSAGE_WIDTH)).into_owned(),
+            gist: None,
             help: None,
             source: None,
             span: None,
@@ -128,7 +132,8 @@ impl Finding {
             .at(&template.source, error.span())
     }
 
-    /// The findings for one set of values that did not compile: one per broken rule.
+    /// The findings for one set of values that did not compile: one per broken rule, in the
+    /// order of the template.
     pub fn from_problem(template: &Template, row: Option<&RowRef>, problem: &Problem) -> Vec<Finding> {
         let at_pointer = |message: String, pointer: &str, help: Option<String>| {
             let span = template
@@ -152,12 +157,26 @@ impl Finding {
                 finding.column = Some(missing.name.clone());
                 vec![finding]
             }
-            Problem::Render(failure) => vec![at_pointer(failure.message.clone(), &failure.pointer, None)],
-            Problem::Compile(error) => vec![at_pointer(error.to_string(), &error.pointer(), error.help())],
-            Problem::Invalid(violations) => violations
-                .iter()
-                .map(|violation| at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone()))
-                .collect(),
+            Problem::Invalid {
+                render,
+                compile,
+                schema,
+            } => {
+                let render = render
+                    .iter()
+                    .map(|failure| at_pointer(failure.message.clone(), &failure.pointer, None));
+                let compile = compile.iter().map(|error| Finding {
+                    gist: Some(error.gist()),
+                    ..at_pointer(error.to_string(), &error.pointer(), error.help())
+                });
+                let schema = schema.iter().map(|violation| Finding {
+                    gist: violation.gist.clone(),
+                    ..at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone())
+                });
+                let mut findings: Vec<Finding> = render.chain(compile).chain(schema).collect();
+                findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+                findings
+            }
         }
     }
 
@@ -166,17 +185,31 @@ impl Finding {
         let mut finding = Finding::error(warning.to_string())
             .at(&template.source, template.span_at(&pointer))
             .in_row(row);
+        finding.gist = Some(warning.gist());
         finding.level = Level::Warning;
         finding.pointer = Some(pointer);
         finding
     }
 
     pub fn from_data_error(error: &DataError) -> Finding {
-        let mut finding = Finding::error(error.to_string()).with_help(error.help());
-        if let DataError::BadRow { column, .. } = error {
-            finding.column = column.clone();
+        match error {
+            // The same headline as the error's own, with the row where rows are counted.
+            DataError::BadRow {
+                path,
+                row,
+                column,
+                message,
+            } => {
+                let mut finding = Finding::error(message.clone()).with_help(error.help());
+                finding.row = Some(RowRef {
+                    file: path.clone(),
+                    row: *row,
+                });
+                finding.column = column.clone();
+                finding
+            }
+            _ => Finding::error(error.to_string()).with_help(error.help()),
         }
-        finding
     }
 
     /// Line and column (1-based) of the finding in its template, if it has one.

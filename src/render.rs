@@ -8,7 +8,10 @@
 //! - text with plain `{{var}}` references is concatenated directly;
 //! - anything else (helpers, blocks, dotted paths) goes through the handlebars registry.
 //!
-//! Variables are checked against `vars` here, before any data is read.
+//! Variables are checked against `vars` here, before any data is read. A template with
+//! problems still gets a renderer, so that the rest of it can be checked in the same run: an
+//! undeclared variable renders as empty text, and a value that does not compile at all stays
+//! as written. Both are listed as [`BrokenLeaf`]s, whose findings depend on what the fix will be.
 
 use handlebars::template::{HelperTemplate, Parameter, Template as HbTemplate, TemplateElement};
 use handlebars::{handlebars_helper, Context, Handlebars, JsonRender, Path as HbPath, PathSeg};
@@ -75,9 +78,23 @@ pub struct RenderFailure {
 
 pub struct Renderer {
     registry: Handlebars<'static>,
+    /// The declared variables, then the undeclared names used (rendered empty).
     var_names: Vec<String>,
     root: Compiled,
     leaves: Vec<Leaf>,
+    broken: Vec<BrokenLeaf>,
+}
+
+/// A string value of the template that does not compile (see [`Renderer::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLeaf {
+    /// Where the value goes in the body.
+    pub pointer: String,
+    /// Where it is written in the template.
+    pub span: Span,
+    /// Whether it renders as text and variables only, its undeclared ones empty: then any value
+    /// they are given can only make it longer, and a length limit it breaks stays broken.
+    pub shortest: bool,
 }
 
 /// A string value that holds expressions: how to render it, and where it goes in the body.
@@ -87,6 +104,8 @@ struct Leaf {
     name: String,
     /// The JSON pointer of the value in the rendered body.
     pointer: String,
+    /// It uses an undeclared variable.
+    broken: bool,
 }
 
 enum Compiled {
@@ -148,8 +167,10 @@ impl RowContext<'_> {
 }
 
 impl Renderer {
-    /// Compiles every string leaf of the template, reporting every problem found, not just the first.
-    pub fn new(template: &Template) -> Result<Renderer, Vec<LeafError>> {
+    /// Compiles every string leaf of the template, with every problem found, not just the
+    /// first. The renderer works even when there are problems (see the module's notes), for
+    /// checking the rest of the template; it must not be used to send.
+    pub fn new(template: &Template) -> (Renderer, Vec<LeafError>) {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
@@ -164,17 +185,28 @@ impl Renderer {
             source: &template.source.text,
             errors: Vec::new(),
             leaves: Vec::new(),
+            undeclared: Vec::new(),
+            broken: Vec::new(),
         };
         let root = compiler.compile(&template.body, &mut String::new());
-        if !compiler.errors.is_empty() {
-            return Err(compiler.errors);
-        }
-        Ok(Renderer {
+        let renderer = Renderer {
             registry: compiler.registry,
-            var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
+            var_names: template
+                .vars
+                .iter()
+                .map(|var| var.name.clone())
+                .chain(compiler.undeclared)
+                .collect(),
             root,
             leaves: compiler.leaves,
-        })
+            broken: compiler.broken,
+        };
+        (renderer, compiler.errors)
+    }
+
+    /// The values that did not compile, in template order.
+    pub fn broken(&self) -> &[BrokenLeaf] {
+        &self.broken
     }
 
     /// The context for rendering leaves one by one with [`Renderer::render_leaf`].
@@ -186,10 +218,29 @@ impl Renderer {
         }
     }
 
-    /// Renders the body for one set of values, given in the order of `vars`.
-    pub fn render(&self, values: &[Value]) -> Result<Value, RenderFailure> {
-        let mut context = self.context(values);
-        self.build(&self.root, &mut |index| self.render_leaf(index, &mut context))
+    /// Renders the body for one set of values, given in the order of `vars`, with every leaf
+    /// that failed: a failed leaf is left as empty text, since the rest of the body is still
+    /// worth checking.
+    pub fn render(&self, values: &[Value]) -> (Value, Vec<RenderFailure>) {
+        let values = if values.len() < self.var_names.len() {
+            let mut all = values.to_vec();
+            all.resize(self.var_names.len(), Value::String(String::new()));
+            std::borrow::Cow::Owned(all)
+        } else {
+            std::borrow::Cow::Borrowed(values)
+        };
+        let mut context = self.context(&values);
+        let mut failures = Vec::new();
+        let body = self.build(&self.root, &mut |index| match self.render_leaf(index, &mut context) {
+            Ok(value) => Ok(value),
+            // `{{nmae.first}}` on an empty placeholder: the value is a placeholder anyway.
+            Err(_) if self.leaves[index].broken => Ok(Value::String(String::new())),
+            Err(failure) => {
+                failures.push(failure);
+                Ok(Value::String(String::new()))
+            }
+        });
+        (body.unwrap_or(Value::Null), failures)
     }
 
     /// The body with every leaf replaced by `placeholder(index)`: the shape all rows share.
@@ -354,6 +405,9 @@ struct LeafCompiler<'a> {
     source: &'a str,
     errors: Vec<LeafError>,
     leaves: Vec<Leaf>,
+    /// Names used but not declared, in order of first use: placeholders after the variables.
+    undeclared: Vec<String>,
+    broken: Vec<BrokenLeaf>,
 }
 
 impl LeafCompiler<'_> {
@@ -408,15 +462,27 @@ impl LeafCompiler<'_> {
                     message: error.reason().to_string(),
                     span,
                 });
-                return Compiled::Constant(Value::String(text.to_owned()));
+                return self.keep_as_written(text, pointer, span);
             }
         };
         let before = self.errors.len();
         self.check_references(&parsed, text, style, span, 0);
-        if self.errors.len() > before {
-            return Compiled::Constant(Value::String(text.to_owned()));
+        let new_errors = &self.errors[before..];
+        let broken = !new_errors.is_empty();
+        if !new_errors
+            .iter()
+            .all(|error| matches!(error, LeafError::Undeclared { .. }))
+        {
+            return self.keep_as_written(text, pointer, span);
         }
         let kind = self.fast_path(&parsed).unwrap_or(LeafKind::Engine);
+        if broken {
+            self.broken.push(BrokenLeaf {
+                pointer: pointer.to_owned(),
+                span,
+                shortest: matches!(kind, LeafKind::Typed(_) | LeafKind::Parts(_)),
+            });
+        }
         let index = self.leaves.len();
         let name = format!("leaf{index}");
         self.registry.register_template(&name, parsed);
@@ -424,8 +490,19 @@ impl LeafCompiler<'_> {
             kind,
             name,
             pointer: pointer.to_owned(),
+            broken,
         });
         Compiled::Leaf(index)
+    }
+
+    /// A value that cannot be rendered stays as written, as a placeholder.
+    fn keep_as_written(&mut self, text: &str, pointer: &str, span: Span) -> Compiled {
+        self.broken.push(BrokenLeaf {
+            pointer: pointer.to_owned(),
+            span,
+            shortest: false,
+        });
+        Compiled::Constant(Value::String(text.to_owned()))
     }
 
     /// The direct forms for leaves made only of text and plain `{{var}}` references.
@@ -463,7 +540,10 @@ impl LeafCompiler<'_> {
         if is_helper(name) {
             return None;
         }
-        self.vars.iter().position(|var| var.name == name)
+        self.vars.iter().position(|var| var.name == name).or_else(|| {
+            let placeholder = self.undeclared.iter().position(|undeclared| undeclared == name)?;
+            Some(self.vars.len() + placeholder)
+        })
     }
 
     fn check_references(&mut self, parsed: &HbTemplate, text: &str, style: ScalarStyle, span: Span, depth: usize) {
@@ -564,6 +644,9 @@ impl LeafCompiler<'_> {
     fn check_variable(&mut self, name: &str, at: Span, depth: usize) {
         if depth > 0 || self.vars.iter().any(|var| var.name == name) {
             return;
+        }
+        if !self.undeclared.iter().any(|undeclared| undeclared == name) {
+            self.undeclared.push(name.to_owned());
         }
         let declared = self.vars.iter().map(|var| var.name.as_str());
         self.errors.push(LeafError::Undeclared {

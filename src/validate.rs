@@ -17,7 +17,13 @@ pub struct Violation {
     /// Where in the body, as a JSON pointer (`/messaging_object/interactive/footer`).
     pub pointer: String,
     pub message: String,
+    /// The message without the value that broke the rule (a length, a value not allowed), when
+    /// it quotes one: the same words for every row that breaks the rule the same way.
+    pub gist: Option<String>,
     pub help: Option<String>,
+    /// Whether the value is over a length limit: a longer value would break the rule too, so a
+    /// value rendered without some of its parts (an undeclared variable) is still too long.
+    pub too_long: bool,
 }
 
 pub struct BodyValidator {
@@ -64,11 +70,14 @@ impl BodyValidator {
             return Violation {
                 pointer,
                 message: custom.to_owned(),
+                gist: None,
                 help: description,
+                too_long: false,
             };
         }
         let subschema = self.schema.pointer(parent_path(schema_path));
-        let (message, help, pointer) = match error.kind() {
+        // (message, gist, help, pointer): the gist only where the message quotes the value.
+        let (message, gist, help, pointer) = match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected }
             | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
                 let unknown = unexpected.first().map_or("", String::as_str);
@@ -80,6 +89,7 @@ impl BodyValidator {
                     .unwrap_or_else(|| format!("the known fields here are {}", known.join(", ")));
                 (
                     format!("unknown field `{unknown}` in `{field}`"),
+                    None,
                     Some(help),
                     format!("{pointer}/{}", escape_pointer(unknown)),
                 )
@@ -91,6 +101,7 @@ impl BodyValidator {
                     .map(str::to_owned);
                 (
                     format!("`{field}` is missing the required field `{property}`"),
+                    None,
                     help,
                     pointer,
                 )
@@ -100,12 +111,16 @@ impl BodyValidator {
                     "`{field}` is {} characters long; the limit is {limit}",
                     char_count(error.instance())
                 ),
+                Some(format!("`{field}` is longer than its limit of {limit} characters")),
                 description,
                 pointer,
             ),
-            ValidationErrorKind::MinLength { .. } => (format!("`{field}` must not be empty"), description, pointer),
+            ValidationErrorKind::MinLength { .. } => {
+                (format!("`{field}` must not be empty"), None, description, pointer)
+            }
             ValidationErrorKind::Constant { expected_value } => (
                 format!("`{field}` must be {expected_value}, found {}", error.instance()),
+                Some(format!("`{field}` must be {expected_value}")),
                 description,
                 pointer,
             ),
@@ -121,6 +136,7 @@ impl BodyValidator {
                     .or(description);
                 (
                     format!("`{field}` must be one of {}, found {found}", options.join(", ")),
+                    Some(format!("`{field}` must be one of {}", options.join(", "))),
                     help,
                     pointer,
                 )
@@ -131,12 +147,27 @@ impl BodyValidator {
                     type_words(kind),
                     crate::words::kind(error.instance())
                 ),
+                None,
                 description,
                 pointer,
             ),
-            _ => (format!("`{field}`: {error}"), description, pointer),
+            _ => (
+                format!("`{field}`: {error}"),
+                Some(format!(
+                    "`{field}` breaks the rule `{}`",
+                    schema_path.rsplit('/').next().unwrap_or_default()
+                )),
+                description,
+                pointer,
+            ),
         };
-        Violation { pointer, message, help }
+        Violation {
+            pointer,
+            message,
+            gist,
+            help,
+            too_long: matches!(error.kind(), ValidationErrorKind::MaxLength { .. }),
+        }
     }
 
     /// The subschema that holds the failing keyword, looking through `then`/`else`/`not`

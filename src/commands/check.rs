@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::reporter::Reporter;
 use super::{
     check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
     ExitStatus,
@@ -14,6 +15,8 @@ pub struct CheckOptions {
     pub data: Option<PathBuf>,
     pub vars: Vec<(String, String)>,
     pub format: Format,
+    /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
+    pub max_errors: usize,
 }
 
 /// A status line: on stdout, unless stdout is reserved for JSON findings.
@@ -24,7 +27,7 @@ fn status_line(printer: &Printer, line: &str) {
     }
 }
 
-pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
+pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
     let files = match template_files(&options.paths) {
         Ok(files) => files,
         Err(message) => {
@@ -47,6 +50,7 @@ pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
     let mut failed = 0usize;
     for file in &files {
         let outcome = check_template(file, options, printer);
+        printer.summarize();
         match outcome {
             ExitStatus::Ok => status_line(printer, &format!("ok    {}", file.display())),
             _ => {
@@ -68,8 +72,8 @@ pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
     status
 }
 
-fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Printer) -> ExitStatus {
-    let compiler = match prepare(file, printer) {
+fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
+    let compiler = match prepare(file, &options.vars, printer) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
@@ -94,7 +98,9 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Prin
         Ok(rows) => rows,
         Err(status) => return status,
     };
-    match process_rows(&compiler, data_path, rows, &options.vars, false, printer, |_| Ok(())) {
+    let processed = process_rows(&compiler, data_path, rows, &options.vars, false, printer, |_| Ok(()));
+    printer.summarize();
+    match processed {
         Ok(counts) => {
             printer.note(&format!(
                 "{}: {} rows valid, {} invalid{}",

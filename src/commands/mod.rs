@@ -5,6 +5,7 @@ mod check;
 mod init;
 mod preview;
 mod render;
+mod reporter;
 mod send;
 mod test;
 
@@ -15,10 +16,12 @@ use serde_json::Value;
 
 use crate::data::{self, Rows};
 use crate::diagnostic::{Finding, Printer, RowRef};
-use crate::pipeline::{compile_in_order, Flow, MessageCompiler, Problem, RowOutcome};
+use crate::pipeline::{compile_in_order, Flow, Inspection, MessageCompiler, Problem, RowOutcome};
 use crate::render::example_values;
 use crate::suggest::did_you_mean;
 use crate::template::Template;
+
+use self::reporter::Reporter;
 
 pub use check::CheckOptions;
 pub use init::InitOptions;
@@ -47,9 +50,9 @@ pub fn run(command: Command) -> ExitStatus {
         _ => Printer::for_stderr(),
     };
     let status = match command {
-        Command::Render(options) => render::run(&options, &printer),
-        Command::Check(options) => check::run(&options, &printer),
-        Command::Send(options) => send::run(*options, &printer),
+        Command::Render(options) => grouped(&printer, options.max_errors, |reporter| render::run(&options, reporter)),
+        Command::Check(options) => grouped(&printer, options.max_errors, |reporter| check::run(&options, reporter)),
+        Command::Send(options) => grouped(&printer, options.max_errors, |reporter| send::run(*options, reporter)),
         Command::Test(options) => test::run(&options, &printer),
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
@@ -67,18 +70,56 @@ pub fn run(command: Command) -> ExitStatus {
     }
 }
 
-/// Loads a template and prepares its compiler, printing what is wrong if it cannot.
-fn prepare(path: &Path, printer: &Printer) -> Result<MessageCompiler, ExitStatus> {
+/// Runs a command over rows with repeated findings grouped; what was not summed up yet when
+/// it stopped (early, on an error) is summed up last.
+fn grouped(printer: &Printer, max_full: usize, run: impl FnOnce(&Reporter<'_>) -> ExitStatus) -> ExitStatus {
+    let reporter = Reporter::grouping(printer, max_full);
+    let status = run(&reporter);
+    reporter.summarize();
+    status
+}
+
+/// Loads a template and prepares its compiler, printing what is wrong if it cannot: every value
+/// that does not compile, and, in the same pass, what the rest of the template breaks with the
+/// example values (`overrides` applied), in the order of the template.
+fn prepare(path: &Path, overrides: &[(String, String)], printer: &Reporter<'_>) -> Result<MessageCompiler, ExitStatus> {
     let template = Template::load(path).map_err(|error| {
         printer.print(&Finding::from_template_error(&error));
         error.exit_status()
     })?;
     MessageCompiler::new(template).map_err(|rejected| {
-        for error in &rejected.errors {
-            printer.print(&Finding::from_leaf_error(&rejected.template, error));
+        let compiler = &rejected.compiler;
+        let template = compiler.template();
+        let mut findings: Vec<Finding> = rejected
+            .errors
+            .iter()
+            .map(|error| Finding::from_leaf_error(template, error))
+            .collect();
+        // Without example values there is nothing to check the rest with (a data file gives
+        // the values): not an error of its own for `render --data` or `send`.
+        if let Ok(values) = example_values(&template.vars, overrides) {
+            findings.extend(inspection_findings(compiler, None, &compiler.inspect(&values)));
+        }
+        findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+        for finding in &findings {
+            printer.print(finding);
         }
         ExitStatus::Invalid
     })
+}
+
+/// The findings of an inspection: its warnings and its problem's.
+fn inspection_findings(compiler: &MessageCompiler, row: Option<&RowRef>, inspection: &Inspection) -> Vec<Finding> {
+    let template = compiler.template();
+    let mut findings: Vec<Finding> = inspection
+        .warnings
+        .iter()
+        .map(|warning| Finding::from_warning(template, row, warning))
+        .collect();
+    if let Some(problem) = &inspection.problem {
+        findings.extend(Finding::from_problem(template, row, problem));
+    }
+    findings
 }
 
 /// `--var` keys must be declared: a typo would otherwise be silently ignored.
@@ -148,7 +189,7 @@ fn data_name(path: &Path) -> String {
 }
 
 /// Prints the findings of a problem and of the warnings of a compiled message.
-fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, printer: &Printer) {
+fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, printer: &Reporter<'_>) {
     for finding in Finding::from_problem(compiler.template(), row, problem) {
         printer.print(&finding);
     }
@@ -158,7 +199,7 @@ fn report_warnings(
     compiler: &MessageCompiler,
     row: Option<&RowRef>,
     warnings: &[crate::compile::Warning],
-    printer: &Printer,
+    printer: &Reporter<'_>,
 ) {
     for warning in warnings {
         printer.print(&Finding::from_warning(compiler.template(), row, warning));
@@ -230,7 +271,7 @@ fn process_rows(
     rows: Rows,
     overrides: &[(String, String)],
     fail_fast: bool,
-    printer: &Printer,
+    printer: &Reporter<'_>,
     mut emit: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<RowCounts> {
     let file = data_name(data_path);

@@ -15,7 +15,7 @@ use crate::data;
 use crate::diagnostic::{Finding, Level, Printer};
 use crate::pipeline::{Inspection, MessageCompiler, Problem};
 use crate::preview::{self, Note};
-use crate::render::example_values;
+use crate::render::{example_values, LeafError};
 use crate::template::{Template, TemplateError};
 
 pub struct PreviewOptions {
@@ -75,25 +75,46 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         .template
         .file_name()
         .map_or_else(|| "template".to_owned(), |name| name.to_string_lossy().into_owned());
+    // Each finding with the field it is about, for marking the part of the phone that shows it.
     let (body, findings, status) = match inspect(options, printer) {
-        Ok((inspection, compiler)) => {
+        Ok(inspected) => {
+            let compiler = &inspected.compiler;
             let template = compiler.template();
-            let mut findings: Vec<Finding> = inspection
-                .warnings
+            let mut findings: Vec<(Finding, Option<String>)> = inspected
+                .leaf_errors
                 .iter()
-                .map(|warning| Finding::from_warning(template, None, warning))
+                .map(|error| {
+                    let span = error.span();
+                    let leaf = compiler.broken().iter().find(|leaf| {
+                        leaf.span.offset <= span.offset && span.offset < leaf.span.offset + leaf.span.len.max(1)
+                    });
+                    (
+                        Finding::from_leaf_error(template, error),
+                        leaf.map(|leaf| leaf.pointer.clone()),
+                    )
+                })
                 .collect();
-            if let Some(problem) = &inspection.problem {
-                findings.extend(Finding::from_problem(template, None, problem));
-            }
-            let status = if inspection.problem.is_some() {
+            findings.extend(
+                super::inspection_findings(compiler, None, &inspected.inspection)
+                    .into_iter()
+                    .map(|finding| {
+                        let pointer = finding.pointer.clone();
+                        (finding, pointer)
+                    }),
+            );
+            findings.sort_by_key(|(finding, _)| finding.span.map(|span| span.offset));
+            let status = if inspected.inspection.problem.is_some() || !inspected.leaf_errors.is_empty() {
                 ExitStatus::Invalid
             } else {
                 ExitStatus::Ok
             };
-            (inspection.body, findings, status)
+            (Some(inspected.inspection.body), findings, status)
         }
-        Err((findings, status)) if status != ExitStatus::Usage => (None, findings, status),
+        Err((findings, status)) if status != ExitStatus::Usage => (
+            None,
+            findings.into_iter().map(|finding| (finding, None)).collect(),
+            status,
+        ),
         Err((findings, status)) => {
             for finding in &findings {
                 printer.print(finding);
@@ -101,10 +122,13 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             return status;
         }
     };
-    for finding in &findings {
+    for (finding, _) in &findings {
         printer.print(finding);
     }
-    let notes: Vec<Note> = findings.iter().map(note).collect();
+    let notes: Vec<Note> = findings
+        .iter()
+        .map(|(finding, pointer)| note(finding, pointer.clone()))
+        .collect();
     let html = preview::page(&title, body.as_ref(), &notes);
     let written = match &target {
         Target::File(path) => std::fs::write(path, html)
@@ -122,28 +146,33 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     status
 }
 
-fn note(finding: &Finding) -> Note {
+fn note(finding: &Finding, pointer: Option<String>) -> Note {
     let location = match (&finding.source, finding.position(), &finding.row) {
         (Some(source), Some((line, column)), _) => Some(format!("{}:{line}:{column}", source.name)),
         (_, _, Some(row)) => Some(format!("{} row {}", row.file, row.row)),
         _ => None,
     };
-    let message = match &finding.pointer {
-        Some(pointer) if !pointer.is_empty() => format!("{} (at {pointer})", finding.message),
-        _ => finding.message.clone(),
-    };
     Note {
         error: finding.level == Level::Error,
         location,
-        message,
+        message: finding.message.clone(),
         help: finding.help.clone(),
+        pointer,
     }
 }
 
 type Failed = (Vec<Finding>, ExitStatus);
 
+/// What the template gives for the chosen values, as far as it can be built.
+struct Inspected {
+    inspection: Inspection,
+    compiler: MessageCompiler,
+    /// The template's values that do not compile (the compiler then only serves the preview).
+    leaf_errors: Vec<LeafError>,
+}
+
 /// The template's body for the chosen values, as far as it can be built.
-fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, MessageCompiler), Failed> {
+fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Failed> {
     let template = Template::load(&options.template).map_err(|error| {
         let status = match *error {
             TemplateError::Unreadable { .. } => ExitStatus::Usage,
@@ -151,22 +180,31 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, M
         };
         (vec![Finding::from_template_error(&error)], status)
     })?;
-    let compiler = MessageCompiler::new(template).map_err(|rejected| {
-        let findings = rejected
-            .errors
-            .iter()
-            .map(|error| Finding::from_leaf_error(&rejected.template, error))
-            .collect();
-        (findings, ExitStatus::Invalid)
-    })?;
-    check_overrides(&compiler, &options.vars, printer).map_err(|status| (Vec::new(), status))?;
-    let values = match (&options.data, options.row) {
-        (Some(path), Some(row)) => row_values(&compiler, path, row, &options.vars)?,
-        _ => example_values(&compiler.template().vars, &options.vars)
-            .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid))?,
+    let (compiler, leaf_errors) = match MessageCompiler::new(template) {
+        Ok(compiler) => (compiler, Vec::new()),
+        Err(rejected) => (rejected.compiler, rejected.errors),
     };
+    // Whatever else stops the preview, the values that do not compile are reported first.
+    let stopped = |(findings, status): Failed| {
+        let template = compiler.template();
+        let leaf_findings = leaf_errors
+            .iter()
+            .map(|error| Finding::from_leaf_error(template, error));
+        (leaf_findings.chain(findings).collect::<Vec<_>>(), status)
+    };
+    check_overrides(&compiler, &options.vars, printer).map_err(|status| stopped((Vec::new(), status)))?;
+    let values = match (&options.data, options.row) {
+        (Some(path), Some(row)) => row_values(&compiler, path, row, &options.vars),
+        _ => example_values(&compiler.template().vars, &options.vars)
+            .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid)),
+    }
+    .map_err(stopped)?;
     let inspection = compiler.inspect(&values);
-    Ok((inspection, compiler))
+    Ok(Inspected {
+        inspection,
+        compiler,
+        leaf_errors,
+    })
 }
 
 fn row_values(

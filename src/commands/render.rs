@@ -3,27 +3,29 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use super::reporter::Reporter;
 use super::{
     check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
     write_pretty, ExitStatus,
 };
-use crate::diagnostic::Printer;
 
 pub struct RenderOptions {
     pub template: PathBuf,
     pub vars: Vec<(String, String)>,
     pub data: Option<PathBuf>,
     pub fail_fast: bool,
+    /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
+    pub max_errors: usize,
 }
 
-pub fn run(options: &RenderOptions, printer: &Printer) -> ExitStatus {
+pub fn run(options: &RenderOptions, printer: &Reporter<'_>) -> ExitStatus {
     match try_run(options, printer) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
-    let compiler = prepare(&options.template, printer)?;
+fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
+    let compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -55,6 +57,7 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
         },
     );
     let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
+    printer.summarize();
     let counts = match flushed {
         Ok(counts) => counts,
         // A closed pipe is a quiet success; another failure is reported once, by `run`.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::reporter::Reporter;
 use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
@@ -51,15 +52,17 @@ pub struct SendOptions {
     pub tz: Option<String>,
     pub exit_outside_window: bool,
     pub verbose: bool,
+    /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
+    pub max_errors: usize,
 }
 
-pub fn run(options: SendOptions, printer: &Printer) -> ExitStatus {
+pub fn run(options: SendOptions, printer: &Reporter<'_>) -> ExitStatus {
     match try_run(options, printer) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
     let usage = |finding: Finding| {
         printer.print(&finding);
         ExitStatus::Usage
@@ -71,7 +74,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
             )),
         ));
     }
-    let compiler = prepare(&options.template, printer)?;
+    let compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
@@ -242,7 +245,7 @@ fn preflight(
     compiler: &MessageCompiler,
     options: &SendOptions,
     journal: &mut Journal,
-    printer: &Printer,
+    printer: &Reporter<'_>,
 ) -> Result<Plan, ExitStatus> {
     let exclude = match &options.exclude {
         Some(path) => {
@@ -313,8 +316,10 @@ fn print_plan(
     plan: &Plan,
     journal: &Path,
     report: &Path,
-    printer: &Printer,
+    printer: &Reporter<'_>,
 ) {
+    // The pre-flight's repeated findings, summed up before the plan they led to.
+    printer.summarize();
     let endpoint = account.map_or_else(
         || "(no account configured)".to_owned(),
         |account| format!("POST {}", account.messages_url()),

@@ -5,6 +5,7 @@ mod check;
 mod data;
 mod guardrails;
 mod hostile;
+mod one_pass;
 mod preview;
 mod provider;
 mod render;
