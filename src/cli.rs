@@ -291,6 +291,10 @@ struct SendArgs {
     /// messaging tiers: 250, 2,000, 10,000, 100,000); the rest stay pending
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     daily_limit: Option<u64>,
+    /// Write a campaign-and-row key into this extra_info field of every message (ref, ref1 or
+    /// ref2), so that the provider's callbacks can be matched to rows
+    #[arg(long, value_name = "FIELD", value_enum)]
+    track: Option<TrackArg>,
     /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
     /// outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
@@ -495,6 +499,7 @@ impl Cli {
                 exclude_column: args.exclude_column,
                 limit: args.limit,
                 daily_limit: args.daily_limit,
+                track: args.track.map(TrackArg::field),
                 window: args.window,
                 tz: args.tz,
                 exit_outside_window: args.exit_outside_window,
@@ -529,6 +534,24 @@ impl Cli {
                 format: args.format.into(),
                 max_errors: args.max_errors,
             }),
+        }
+    }
+}
+
+/// `--track`'s values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TrackArg {
+    Ref,
+    Ref1,
+    Ref2,
+}
+
+impl TrackArg {
+    fn field(self) -> crate::send::campaign::TrackField {
+        match self {
+            TrackArg::Ref => crate::send::campaign::TrackField::Ref,
+            TrackArg::Ref1 => crate::send::campaign::TrackField::Ref1,
+            TrackArg::Ref2 => crate::send::campaign::TrackField::Ref2,
         }
     }
 }

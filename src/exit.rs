@@ -107,6 +107,7 @@ impl CampaignError {
             CampaignError::Journal(error) => error.exit_status(),
             // The data file cannot be read to its end: its fault was reported as a finding.
             CampaignError::Broken => ExitStatus::Invalid,
+            CampaignError::TrackedFieldSet { .. } => ExitStatus::Usage,
         }
     }
 }

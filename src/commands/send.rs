@@ -14,7 +14,7 @@ use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
-use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection};
+use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, JournalWriter};
@@ -48,6 +48,7 @@ pub struct SendOptions {
     pub exclude_column: Option<String>,
     pub limit: Option<u64>,
     pub daily_limit: Option<u64>,
+    pub track: Option<TrackField>,
     pub window: Option<String>,
     pub tz: Option<String>,
     pub exit_outside_window: bool,
@@ -280,6 +281,7 @@ fn preflight(
         guardrails: Guardrails::new(exclude, options.allow_duplicates),
         limit: options.limit,
         people,
+        track: options.track,
     };
     let rows = open_data(compiler, &options.data, printer)?;
     let file = super::data_name(&options.data);

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::guardrails::{Guardrails, Verdict};
-use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowStatus};
+use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowKeys, RowStatus};
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
 use crate::pipeline::{compile_in_order_with, Flow, MessageCompiler, Problem, RowOutcome};
@@ -28,6 +28,10 @@ pub enum CampaignError {
     /// The data file could not be read to its end (reported through the callback).
     #[error("the data file could not be read to its end")]
     Broken,
+    #[error(
+        "--track {field}: the template sets `extra_info.{field}` itself (row {row}), and the key would replace it"
+    )]
+    TrackedFieldSet { field: &'static str, row: u64 },
 }
 
 /// Which rows this run sends: one bit a row number.
@@ -78,6 +82,9 @@ pub struct Plan {
     pub to_send: RowSet,
     /// The hash of each body to send, in row order (8 bytes a row).
     checked: Vec<u64>,
+    /// Where `--track` keys go, and the campaign they name.
+    track: Option<TrackField>,
+    campaign: String,
     hasher: std::hash::RandomState,
 }
 
@@ -140,6 +147,93 @@ fn recipient_of(body: &[u8]) -> String {
             .and_then(|body| body.pointer("/messaging_object/to")?.as_str().map(str::to_owned))
             .unwrap_or_default()
     })
+}
+
+/// What a compiled body can be recognised by in the provider's callbacks.
+fn keys_of(body: &[u8]) -> RowKeys {
+    let parameters = value_of_key(body, b"messaging_object")
+        .and_then(|object| value_of_key(object, b"interactive"))
+        .and_then(|interactive| value_of_key(interactive, b"action"))
+        .and_then(|action| value_of_key(action, b"parameters"));
+    let extra_info = value_of_key(body, b"extra_info");
+    let field = |object: Option<&[u8]>, key: &[u8]| {
+        object
+            .and_then(|object| value_of_key(object, key))
+            .and_then(string_value)
+    };
+    RowKeys {
+        recipient: recipient_of(body),
+        flow_token: field(parameters, b"flow_token"),
+        refs: [
+            field(extra_info, b"ref"),
+            field(extra_info, b"ref1"),
+            field(extra_info, b"ref2"),
+        ],
+        track: None,
+    }
+}
+
+/// A raw JSON string value as text (escapes decoded); `None` for anything else.
+fn string_value(raw: &[u8]) -> Option<String> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner.contains(&b'\\') {
+        serde_json::from_slice(raw).ok()
+    } else {
+        String::from_utf8(inner.to_vec()).ok()
+    }
+}
+
+/// `body` with `"field":"value"` added to its `extra_info` (created if absent). The body is
+/// compact JSON flowc wrote; `value` needs no escaping (the `--track` key is `[a-z0-9-]`).
+pub(crate) fn with_extra_info(body: &[u8], field: &str, value: &str) -> Vec<u8> {
+    let pair = format!("\"{field}\":\"{value}\"");
+    let mut out = Vec::with_capacity(body.len() + pair.len() + 16);
+    match value_of_key(body, b"extra_info") {
+        Some(object) if object.first() == Some(&b'{') => {
+            let open = object.as_ptr() as usize - body.as_ptr() as usize + 1;
+            out.extend_from_slice(&body[..open]);
+            out.extend_from_slice(pair.as_bytes());
+            if object != b"{}" {
+                out.push(b',');
+            }
+            out.extend_from_slice(&body[open..]);
+        }
+        _ => {
+            let close = body.iter().rposition(|&byte| byte == b'}').unwrap_or(body.len());
+            out.extend_from_slice(&body[..close]);
+            out.extend_from_slice(format!(",\"extra_info\":{{{pair}}}").as_bytes());
+            out.extend_from_slice(&body[close..]);
+        }
+    }
+    out
+}
+
+/// Which `extra_info` field `--track` writes the campaign-and-row key into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackField {
+    Ref,
+    Ref1,
+    Ref2,
+}
+
+impl TrackField {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackField::Ref => "ref",
+            TrackField::Ref1 => "ref1",
+            TrackField::Ref2 => "ref2",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The key `--track` gives a row: the campaign (8 hex digits of its id) and the row number,
+/// which a callback's `ref` brings back.
+pub fn track_key(campaign: &str, row: u64) -> String {
+    format!("flowc-{}-{row}", campaign.get(..8).unwrap_or(campaign))
 }
 
 fn fast_recipient(body: &[u8]) -> Option<String> {
@@ -242,6 +336,8 @@ pub struct Selection {
     pub limit: Option<u64>,
     /// Reach at most this many more people in this run (what `--daily-limit` leaves).
     pub people: Option<u64>,
+    /// Write a campaign-and-row key into this `extra_info` field of every message.
+    pub track: Option<TrackField>,
 }
 
 /// Renders and validates every row (on every core), records it in the journal, and decides
@@ -270,6 +366,8 @@ pub fn preflight(
         held_daily: 0,
         to_send: RowSet::default(),
         checked: Vec::new(),
+        track: selection.track,
+        campaign: journal.campaign_id().to_owned(),
         hasher: std::hash::RandomState::new(),
     };
     let mut batch = journal.preflight()?;
@@ -279,7 +377,8 @@ pub fn preflight(
     let hasher = plan.hasher.clone();
     // The recipient and the hash are taken on the worker that compiled the body: the calling
     // thread already reads the file and writes the journal.
-    let inspect = |body: &[u8]| (recipient_of(body), hasher.hash_one(body));
+    let inspect = |body: &[u8]| (keys_of(body), hasher.hash_one(body));
+    let campaign = plan.campaign.clone();
     compile_in_order_with(compiler, rows, workers, prepare, inspect, |outcome, inspected| {
         let recorded = match outcome {
             RowOutcome::Body { row, warnings, .. } => {
@@ -290,7 +389,20 @@ pub fn preflight(
                     });
                 }
                 plan.valid += 1;
-                let (recipient, hash) = inspected.unwrap_or_default();
+                let (mut keys, hash) = inspected.unwrap_or_default();
+                if let Some(field) = selection.track {
+                    if keys.refs[field.index()].is_some() {
+                        failure = Some(CampaignError::TrackedFieldSet {
+                            field: field.name(),
+                            row,
+                        });
+                        return Flow::Stop;
+                    }
+                    let key = track_key(&campaign, row);
+                    keys.refs[field.index()] = Some(key.clone());
+                    keys.track = Some(key);
+                }
+                let recipient = keys.recipient.clone();
                 // Every row claims its numbers in file order, whatever an earlier run did with it.
                 let verdict = selection.guardrails.judge(row, &recipient);
                 let mut status = RowStatus::Pending;
@@ -347,12 +459,17 @@ pub fn preflight(
                     plan.to_send.insert(row);
                     plan.checked.push(hash);
                 }
-                batch.record(row, &recipient, status, reason.as_deref())
+                batch.record(row, &keys, status, reason.as_deref())
             }
             RowOutcome::Invalid { row, problem } => {
                 on_event(PreflightEvent::Invalid { row, problem: &problem });
                 plan.invalid += 1;
-                batch.record(row, "", RowStatus::Invalid, Some(&problem_text(compiler, &problem)))
+                batch.record(
+                    row,
+                    &RowKeys::default(),
+                    RowStatus::Invalid,
+                    Some(&problem_text(compiler, &problem)),
+                )
             }
             RowOutcome::Unreadable(error) => {
                 on_event(PreflightEvent::Unreadable(&error));
@@ -363,7 +480,7 @@ pub fn preflight(
                 match &error {
                     DataError::BadRow { row, .. } => {
                         plan.invalid += 1;
-                        batch.record(*row, "", RowStatus::Invalid, Some(&error.to_string()))
+                        batch.record(*row, &RowKeys::default(), RowStatus::Invalid, Some(&error.to_string()))
                     }
                     _ => Ok(()),
                 }
@@ -421,6 +538,10 @@ pub fn produce(
             compiler.compile_row_into(row, &mut body).is_ok() && expected == Some(&plan.hasher.hash_one(&body[..]));
         if unchanged {
             let recipients = super::guardrails::recipient_keys(&recipient_of(&body));
+            let body = match (plan.track, &plan.campaign) {
+                (Some(field), campaign) => with_extra_info(&body, field.name(), &track_key(campaign, number)),
+                (None, _) => body,
+            };
             if jobs
                 .blocking_send(Job {
                     row: number,
@@ -468,6 +589,25 @@ mod tests {
         assert_eq!(recipient_of(bodies[1].as_bytes()), "+14155550100,+14155550101");
         assert_eq!(recipient_of(br#"{"messaging_object":{"to":"+1\u0030"}}"#), "+10");
         assert_eq!(recipient_of(b"not json"), "");
+    }
+
+    #[test]
+    fn callback_keys_are_read_and_the_track_key_added() {
+        let body = br#"{"messaging_object":{"to":"+14155550100","interactive":{"action":{"parameters":{"flow_token":"tok \"1\""}}}},"extra_info":{"ref":"C-1","wa_source":"api"}}"#;
+        let keys = keys_of(body);
+        assert_eq!(keys.flow_token.as_deref(), Some("tok \"1\""));
+        assert_eq!(keys.refs, [Some("C-1".to_owned()), None, None]);
+        let tracked = with_extra_info(body, "ref2", "flowc-1a2b3c4d-7");
+        let parsed: serde_json::Value = serde_json::from_slice(&tracked).expect("still JSON");
+        assert_eq!(parsed["extra_info"]["ref2"], "flowc-1a2b3c4d-7");
+        assert_eq!(parsed["extra_info"]["ref"], "C-1");
+        for bare in [
+            &br#"{"messaging_object":{"to":"+1"}}"#[..],
+            br#"{"messaging_object":{"to":"+1"},"extra_info":{}}"#,
+        ] {
+            let parsed: serde_json::Value = serde_json::from_slice(&with_extra_info(bare, "ref", "k")).expect("JSON");
+            assert_eq!(parsed["extra_info"]["ref"], "k");
+        }
     }
 
     #[test]

@@ -146,6 +146,28 @@ impl JournalError {
     }
 }
 
+/// What a row's message can be recognised by: its recipient, and what callbacks carry back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowKeys {
+    pub recipient: String,
+    pub flow_token: Option<String>,
+    /// `extra_info.ref`, `ref1`, `ref2` as sent.
+    pub refs: [Option<String>; 3],
+    /// The key `--track` adds (already in `refs` where it goes).
+    pub track: Option<String>,
+}
+
+impl RowKeys {
+    /// Only a recipient.
+    #[cfg(test)]
+    pub fn recipient(recipient: &str) -> RowKeys {
+        RowKeys {
+            recipient: recipient.to_owned(),
+            ..RowKeys::default()
+        }
+    }
+}
+
 /// The outcome of a row, as recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
@@ -216,9 +238,27 @@ CREATE TABLE IF NOT EXISTS rows (
     error TEXT,
     run INTEGER NOT NULL,
     -- When its last request left (Unix seconds): what `--daily-limit` counts.
-    sent_at INTEGER
+    sent_at INTEGER,
+    -- What the provider's callbacks can be matched by (see `flowc receive`).
+    flow_token TEXT,
+    ref TEXT,
+    ref1 TEXT,
+    ref2 TEXT,
+    -- The campaign-and-row key `--track` wrote into `ref`, `ref1` or `ref2`.
+    track TEXT
 );
 ";
+
+/// Columns added after the first journals were written, with their types: an older journal
+/// gets them (empty) when it is opened.
+const ADDED_COLUMNS: [(&str, &str); 6] = [
+    ("sent_at", "INTEGER"),
+    ("flow_token", "TEXT"),
+    ("ref", "TEXT"),
+    ("ref1", "TEXT"),
+    ("ref2", "TEXT"),
+    ("track", "TEXT"),
+];
 
 impl Journal {
     /// Opens (or creates) the journal at `path`; `None` gives a temporary one (dry runs).
@@ -403,18 +443,19 @@ impl Journal {
                 .map_err(sqlite)?;
         }
         transaction.execute_batch(SCHEMA).map_err(sqlite)?;
-        // Journals from before `sent_at` existed get the column (empty: nothing counted).
-        let has_sent_at: bool = transaction
-            .query_row(
-                "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = 'sent_at'",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(sqlite)?;
-        if !has_sent_at {
-            transaction
-                .execute_batch("ALTER TABLE rows ADD COLUMN sent_at INTEGER")
+        for (column, kind) in ADDED_COLUMNS {
+            let present: bool = transaction
+                .query_row(
+                    "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = ?1",
+                    [column],
+                    |row| row.get(0),
+                )
                 .map_err(sqlite)?;
+            if !present {
+                transaction
+                    .execute_batch(&format!("ALTER TABLE rows ADD COLUMN {column} {kind}"))
+                    .map_err(sqlite)?;
+            }
         }
         let campaign = match (&stored.campaign, fresh) {
             (Some(campaign), false) => campaign.clone(),
@@ -615,6 +656,11 @@ impl Journal {
         Ok((people, oldest))
     }
 
+    /// The campaign's random identity (what `--track` keys start with).
+    pub fn campaign_id(&self) -> &str {
+        &self.campaign
+    }
+
     /// Every row's status as this run starts. `max_row` bounds the row numbers a journal of
     /// this data file can hold (a damaged one must not make this allocate without bound).
     pub fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {
@@ -665,9 +711,15 @@ impl Journal {
         let statement = self
             .connection
             .prepare(
-                "INSERT INTO rows (row, recipient, status, error, run) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO rows (row, recipient, status, error, run, flow_token, ref, ref1, ref2, track)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(row) DO UPDATE SET
                    recipient = excluded.recipient,
+                   flow_token = excluded.flow_token,
+                   ref = excluded.ref,
+                   ref1 = excluded.ref1,
+                   ref2 = excluded.ref2,
+                   track = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.track ELSE rows.track END,
                    error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.error ELSE rows.error END,
                    status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.status ELSE rows.status END",
             )
@@ -986,12 +1038,24 @@ impl Preflight<'_> {
     pub fn record(
         &mut self,
         row: u64,
-        recipient: &str,
+        keys: &RowKeys,
         status: RowStatus,
         error: Option<&str>,
     ) -> Result<(), JournalError> {
+        let [reference, ref1, ref2] = &keys.refs;
         self.statement
-            .execute(params![row as i64, recipient, status.as_str(), error, self.run])
+            .execute(params![
+                row as i64,
+                keys.recipient,
+                status.as_str(),
+                error,
+                self.run,
+                keys.flow_token,
+                reference,
+                ref1,
+                ref2,
+                keys.track
+            ])
             .map_err(|error| busy_or(error, self.path))?;
         self.in_batch += 1;
         if self.in_batch >= 50_000 {
@@ -1175,7 +1239,9 @@ mod tests {
     fn journal_with_a_sent_row(path: &Path) {
         let mut journal = Journal::open(Some(path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
+        preflight
+            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+            .expect("row 2");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
@@ -1210,9 +1276,11 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
         preflight
-            .record(3, "+1", RowStatus::Invalid, Some("bad"))
+            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+            .expect("row 2");
+        preflight
+            .record(3, &RowKeys::recipient("+1"), RowStatus::Invalid, Some("bad"))
             .expect("row 3");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
@@ -1253,7 +1321,9 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
+        preflight
+            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+            .expect("row 2");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");

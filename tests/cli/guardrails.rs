@@ -291,3 +291,45 @@ fn a_daily_limit_counts_people_reached_across_runs() {
     assert_eq!(provider.count(), 45);
     assert!(provider.per_reference().values().all(|&count| count == 1));
 }
+
+#[test]
+fn track_writes_a_campaign_and_row_key_into_every_message() {
+    let campaign = Campaign::new(5);
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).args(["--track", "ref2"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let mut keys: Vec<String> = provider
+        .received()
+        .iter()
+        .map(|r| r.body["extra_info"]["ref2"].as_str().expect("ref2").to_owned())
+        .collect();
+    keys.sort();
+    assert_eq!(keys.len(), 5);
+    let prefix = keys[0].rsplit_once('-').expect("flowc-CAMPAIGN-ROW").0.to_owned();
+    assert!(
+        prefix.starts_with("flowc-") && prefix.len() == "flowc-".len() + 8,
+        "{prefix}"
+    );
+    assert_eq!(keys, (2..=6).map(|row| format!("{prefix}-{row}")).collect::<Vec<_>>());
+    // The row's own ref is still there.
+    assert!(provider
+        .received()
+        .iter()
+        .all(|r| r.body["extra_info"]["ref"].as_str().is_some_and(|v| v.starts_with('R'))));
+}
+
+#[test]
+fn track_refuses_a_field_the_template_sets() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    let outcome = run(send_to(&campaign, &provider).args(["--track", "ref"]));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("--track ref: the template sets `extra_info.ref` itself"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 0);
+}
