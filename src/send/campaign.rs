@@ -85,7 +85,7 @@ pub struct Plan {
     /// Where `--track` keys go, and the campaign they name.
     track: Option<TrackField>,
     campaign: String,
-    hasher: std::hash::RandomState,
+    hasher: foldhash::quality::FixedState,
 }
 
 /// What the pre-flight tells its caller about one row, for printing.
@@ -134,42 +134,123 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The recipient of a compiled body: `messaging_object.to`.
+/// What a compiled body can be recognised by: its recipient (`messaging_object.to`), and what
+/// the provider's callbacks carry back (`flow_token`, `extra_info.ref`, `ref1`, `ref2`).
 ///
-/// The body is compact JSON that flowc itself wrote, so a byte scan suffices: it skips values
-/// without decoding them (serde's reader validates and decodes every string it skips, which
-/// cost more than compiling the body). `to` is `+`, digits and commas; anything else (an
-/// escape) falls back to serde.
-fn recipient_of(body: &[u8]) -> String {
-    fast_recipient(body).unwrap_or_else(|| {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|body| body.pointer("/messaging_object/to")?.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    })
-}
-
-/// What a compiled body can be recognised by in the provider's callbacks.
+/// The body is compact JSON that flowc itself wrote, so one pass of a byte scanner suffices: it
+/// descends only into the objects that hold these fields and skips every other value without
+/// decoding it (serde's reader validates and decodes every string it skips, which cost more
+/// than compiling the body). A body the scanner does not follow falls back to serde.
 fn keys_of(body: &[u8]) -> RowKeys {
-    let parameters = value_of_key(body, b"messaging_object")
-        .and_then(|object| value_of_key(object, b"interactive"))
-        .and_then(|interactive| value_of_key(interactive, b"action"))
-        .and_then(|action| value_of_key(action, b"parameters"));
-    let extra_info = value_of_key(body, b"extra_info");
-    let field = |object: Option<&[u8]>, key: &[u8]| {
-        object
-            .and_then(|object| value_of_key(object, key))
-            .and_then(string_value)
+    let mut raw = RawKeys::default();
+    if body.first() == Some(&b'{') && scan_object(body, 0, Place::Top, &mut raw).is_some() {
+        if let Some(keys) = raw.decode() {
+            return keys;
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return RowKeys::default();
+    };
+    let text = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
     };
     RowKeys {
-        recipient: recipient_of(body),
-        flow_token: field(parameters, b"flow_token"),
+        recipient: text("/messaging_object/to").unwrap_or_default(),
+        flow_token: text("/messaging_object/interactive/action/parameters/flow_token"),
         refs: [
-            field(extra_info, b"ref"),
-            field(extra_info, b"ref1"),
-            field(extra_info, b"ref2"),
+            text("/extra_info/ref"),
+            text("/extra_info/ref1"),
+            text("/extra_info/ref2"),
         ],
         track: None,
+    }
+}
+
+/// The recipient of a compiled body.
+fn recipient_of(body: &[u8]) -> String {
+    keys_of(body).recipient
+}
+
+/// The raw (still JSON-encoded) values [`keys_of`] looks for.
+#[derive(Default)]
+struct RawKeys<'a> {
+    to: Option<&'a [u8]>,
+    flow_token: Option<&'a [u8]>,
+    refs: [Option<&'a [u8]>; 3],
+}
+
+impl RawKeys<'_> {
+    fn decode(&self) -> Option<RowKeys> {
+        let text = |raw: Option<&[u8]>| raw.map(string_value);
+        Some(RowKeys {
+            recipient: text(self.to)??,
+            flow_token: text(self.flow_token).flatten(),
+            refs: [
+                text(self.refs[0]).flatten(),
+                text(self.refs[1]).flatten(),
+                text(self.refs[2]).flatten(),
+            ],
+            track: None,
+        })
+    }
+}
+
+/// Where in the body an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Top,
+    Messaging,
+    Interactive,
+    Action,
+    Parameters,
+    ExtraInfo,
+}
+
+/// Scans the object starting at `start` (`{`); returns the index just past it.
+fn scan_object<'a>(text: &'a [u8], start: usize, place: Place, keys: &mut RawKeys<'a>) -> Option<usize> {
+    let mut at = start + 1;
+    if text.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        let key_end = string_end(text, at)?;
+        let key = &text[at + 1..key_end - 1];
+        if text.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let value = key_end + 1;
+        let child = match (place, key) {
+            (Place::Top, b"messaging_object") => Some(Place::Messaging),
+            (Place::Top, b"extra_info") => Some(Place::ExtraInfo),
+            (Place::Messaging, b"interactive") => Some(Place::Interactive),
+            (Place::Interactive, b"action") => Some(Place::Action),
+            (Place::Action, b"parameters") => Some(Place::Parameters),
+            _ => None,
+        };
+        let end = match child {
+            Some(child) if text.get(value) == Some(&b'{') => scan_object(text, value, child, keys)?,
+            _ => {
+                let end = value_end(text, value)?;
+                let raw = Some(&text[value..end]);
+                match (place, key) {
+                    (Place::Messaging, b"to") => keys.to = raw,
+                    (Place::Parameters, b"flow_token") => keys.flow_token = raw,
+                    (Place::ExtraInfo, b"ref") => keys.refs[0] = raw,
+                    (Place::ExtraInfo, b"ref1") => keys.refs[1] = raw,
+                    (Place::ExtraInfo, b"ref2") => keys.refs[2] = raw,
+                    _ => {}
+                }
+                end
+            }
+        };
+        match text.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b'}') => return Some(end + 1),
+            _ => return None,
+        }
     }
 }
 
@@ -236,20 +317,6 @@ pub fn track_key(campaign: &str, row: u64) -> String {
     format!("flowc-{}-{row}", campaign.get(..8).unwrap_or(campaign))
 }
 
-fn fast_recipient(body: &[u8]) -> Option<String> {
-    let object = value_of_key(body, b"messaging_object")?;
-    let to = value_of_key(object, b"to")?;
-    let text = to.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
-    if text
-        .iter()
-        .all(|&byte| byte.is_ascii_digit() || byte == b'+' || byte == b',')
-    {
-        String::from_utf8(text.to_vec()).ok()
-    } else {
-        None
-    }
-}
-
 /// The raw value of `key` in the compact JSON object `object` (top level only).
 fn value_of_key<'a>(object: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut at = 1; // past `{`
@@ -280,12 +347,13 @@ fn string_end(text: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let mut index = start + 1;
-    while index < text.len() {
-        match text[index] {
-            b'\\' => index += 2,
-            b'"' => return Some(index + 1),
-            _ => index += 1,
+    // Jumps to the next quote or backslash: most of a body is text.
+    while let Some(offset) = memchr::memchr2(b'"', b'\\', text.get(index..)?) {
+        index += offset;
+        if text[index] == b'"' {
+            return Some(index + 1);
         }
+        index += 2;
     }
     None
 }
@@ -368,7 +436,7 @@ pub fn preflight(
         checked: Vec::new(),
         track: selection.track,
         campaign: journal.campaign_id().to_owned(),
-        hasher: std::hash::RandomState::new(),
+        hasher: foldhash::quality::FixedState::with_seed(fastrand::u64(..)),
     };
     let mut batch = journal.preflight()?;
     let mut failure: Option<CampaignError> = None;
