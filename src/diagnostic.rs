@@ -70,6 +70,13 @@ impl Finding {
         }
     }
 
+    pub fn warning(message: impl Into<String>) -> Finding {
+        Finding {
+            level: Level::Warning,
+            ..Finding::error(message)
+        }
+    }
+
     pub fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
         self.help = help.map(|help| {
             let help = help.into();

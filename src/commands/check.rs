@@ -8,7 +8,9 @@ use super::{
     check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
     ExitStatus,
 };
-use crate::diagnostic::{Finding, Format, Printer};
+use crate::diagnostic::{Finding, Format, Printer, RowRef};
+use crate::send::campaign::recipient_of;
+use crate::send::guardrails::{Guardrails, Verdict};
 
 pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
@@ -98,7 +100,31 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
         Ok(rows) => rows,
         Err(status) => return status,
     };
-    let processed = process_rows(&compiler, data_path, rows, &options.vars, false, printer, |_| Ok(()));
+    // `flowc send` sends one message per number: say so now for the rows it would skip.
+    let mut guardrails = Guardrails::default();
+    let file = super::data_name(data_path);
+    let processed = process_rows(
+        &compiler,
+        data_path,
+        rows,
+        &options.vars,
+        false,
+        printer,
+        |row, body| {
+            if let Verdict::Duplicate { of_row } = guardrails.judge(row, &recipient_of(body)) {
+                let mut finding = Finding::warning(format!(
+                "row {row} has the number of row {of_row}: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
+            ));
+                finding.gist = Some("a number an earlier row has: flowc send sends it once".to_owned());
+                finding.row = Some(RowRef {
+                    file: file.clone(),
+                    row,
+                });
+                printer.print(&finding);
+            }
+            Ok(())
+        },
+    );
     printer.summarize();
     match processed {
         Ok(counts) => {

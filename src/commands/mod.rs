@@ -272,7 +272,7 @@ fn process_rows(
     overrides: &[(String, String)],
     fail_fast: bool,
     printer: &Reporter<'_>,
-    mut emit: impl FnMut(&[u8]) -> io::Result<()>,
+    mut emit: impl FnMut(u64, &[u8]) -> io::Result<()>,
 ) -> io::Result<RowCounts> {
     let file = data_name(data_path);
     let mut counts = RowCounts::default();
@@ -288,7 +288,7 @@ fn process_rows(
         let failed = match outcome {
             RowOutcome::Body { row, body, warnings } => {
                 report_warnings(compiler, Some(&row_ref(row)), &warnings, printer);
-                match emit(body) {
+                match emit(row, body) {
                     Ok(()) => {
                         counts.ok += 1;
                         false

@@ -51,7 +51,7 @@ fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus
         &options.vars,
         options.fail_fast,
         printer,
-        |body| {
+        |_, body| {
             out.write_all(body)?;
             out.write_all(b"\n")
         },

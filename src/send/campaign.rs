@@ -170,7 +170,7 @@ fn keys_of(body: &[u8]) -> RowKeys {
 }
 
 /// The recipient of a compiled body.
-fn recipient_of(body: &[u8]) -> String {
+pub(crate) fn recipient_of(body: &[u8]) -> String {
     keys_of(body).recipient
 }
 

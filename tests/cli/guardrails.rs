@@ -333,3 +333,24 @@ fn track_refuses_a_field_the_template_sets() {
     );
     assert_eq!(provider.count(), 0);
 }
+
+#[test]
+fn check_data_warns_of_duplicates_with_both_rows() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nA,+14150000001,R0\nB,+1 415-000-0001,R1\n",
+    )
+    .expect("data");
+    let outcome = run(flowc()
+        .arg("check")
+        .arg(&campaign.template)
+        .arg("--data")
+        .arg(&campaign.data));
+    assert_eq!(outcome.code, 0, "a warning: {}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("row 3 has the number of row 2"),
+        "{}",
+        outcome.stderr
+    );
+}
