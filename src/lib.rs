@@ -14,6 +14,7 @@ pub(crate) mod diagnostic;
 pub(crate) mod exit;
 pub mod pipeline;
 pub(crate) mod preview;
+pub(crate) mod receive;
 pub(crate) mod render;
 pub(crate) mod send;
 pub(crate) mod snapshot;

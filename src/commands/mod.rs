@@ -4,6 +4,7 @@
 mod check;
 mod init;
 mod preview;
+mod receive;
 mod render;
 mod send;
 mod test;
@@ -23,6 +24,7 @@ use crate::template::Template;
 pub use check::CheckOptions;
 pub use init::InitOptions;
 pub use preview::PreviewOptions;
+pub use receive::ReceiveOptions;
 pub use render::RenderOptions;
 pub use send::SendOptions;
 pub use test::TestOptions;
@@ -34,6 +36,7 @@ pub enum Command {
     Test(TestOptions),
     Init(InitOptions),
     Preview(PreviewOptions),
+    Receive(ReceiveOptions),
     /// Text made by the command line itself (completions, the manual page).
     Print(Vec<u8>),
 }
@@ -49,6 +52,7 @@ pub fn run(command: Command) -> ExitStatus {
         Command::Test(options) => test::run(&options, &Printer::with_format(options.format)),
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
+        Command::Receive(options) => receive::run(options, &printer),
         Command::Print(text) => match io::stdout().lock().write_all(&text) {
             Err(error) if !is_broken_pipe(&error) => ExitStatus::Invalid,
             _ => ExitStatus::Ok,
