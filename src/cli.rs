@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::commands::{CheckOptions, Command, InitOptions, PreviewOptions, RenderOptions, SendOptions, TestOptions};
+use crate::commands::{
+    CheckOptions, Command, InitOptions, PreviewOptions, ReceiveOptions, RenderOptions, SendOptions, TestOptions,
+};
 use crate::diagnostic::Format;
 use crate::send::account::{AccountSettings, Secret};
 
@@ -85,6 +87,20 @@ Examples:
   # To standard output, for another program
   flowc preview templates/service-booking.yaml --out - | wc -c";
 
+const RECEIVE_EXAMPLES: &str = "\
+Examples:
+  # On this machine only, behind a reverse proxy that terminates TLS
+  openssl rand -hex 32 > callback.token
+  flowc receive --token-file callback.token
+
+  # Straight from the internet, with TLS and HTTP Basic (set the same user:password in the
+  # provider's callback profile)
+  flowc receive --listen 0.0.0.0:8443 --basic-auth-file callback.basic \\
+    --tls-cert /etc/flowc/fullchain.pem --tls-key /etc/flowc/privkey.pem --store /var/lib/flowc/events.sqlite
+
+  # Read what arrived (while it runs)
+  sqlite3 flowc-events.sqlite 'SELECT status, count(*) FROM statuses GROUP BY status'";
+
 /// The version, with the version of the embedded rules.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
 
@@ -146,6 +162,16 @@ enum CliCommand {
     /// on the way to one of them.
     #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
+    /// Receive the provider's callbacks (statuses, replies, Flow answers) and store them
+    ///
+    /// A long-running HTTP server: each callback is answered 200 only after it is committed to
+    /// the SQLite store (WAL), so a crash loses nothing the provider was told is stored. The
+    /// same event delivered twice is stored once; a body it cannot read is answered 400 and
+    /// still kept raw. Authentication (--basic-auth-file or --token-file) is required except on
+    /// a loopback address. GET /healthz answers without authentication. SIGTERM or Ctrl-C
+    /// stops it gracefully (exit 0).
+    #[command(after_help = RECEIVE_EXAMPLES)]
+    Receive(ReceiveArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     ///
     /// For example: flowc completions bash > ~/.local/share/bash-completion/completions/flowc
@@ -196,6 +222,42 @@ struct PreviewArgs {
     /// directory, for templates/NAME.yaml]. The template and the data file are never overwritten
     #[arg(long, value_name = "FILE.html")]
     out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ReceiveArgs {
+    /// The address and port to listen on (port 0: any free port; the address is printed)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
+    listen: std::net::SocketAddr,
+    /// The event store (SQLite), created if missing
+    #[arg(long, value_name = "PATH", default_value = "flowc-events.sqlite")]
+    store: PathBuf,
+    /// Accept HTTP Basic credentials: a file with one `user:password` line
+    #[arg(long, value_name = "PATH")]
+    basic_auth_file: Option<PathBuf>,
+    /// Accept a shared token (16 characters or more), sent as `Authorization: Bearer TOKEN` or
+    /// `?token=TOKEN`: a file holding it (a final line break is ignored)
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A reply whose whole text is this word (any case) is recorded as an opt-out of its
+    /// number (repeatable; replaces the defaults)
+    #[arg(long = "opt-out-word", value_name = "WORD", default_values = crate::receive::parse::OptOutWords::DEFAULT)]
+    opt_out_words: Vec<String>,
+    /// Seconds a caller may take to send a request's headers, its body, or a TLS handshake
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    read_timeout: u64,
+    /// Connections open at once at most (more wait to be accepted)
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_connections: u32,
+    /// Seconds between the lines of counts on stderr
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    stats_interval: u64,
 }
 
 #[derive(Debug, Args)]
@@ -514,6 +576,17 @@ impl Cli {
                 format: args.format.into(),
             }),
             CliCommand::Init(args) => Command::Init(InitOptions { dir: args.dir }),
+            CliCommand::Receive(args) => Command::Receive(ReceiveOptions {
+                listen: args.listen,
+                store: args.store,
+                basic_auth_file: args.basic_auth_file,
+                token_file: args.token_file,
+                tls: args.tls_cert.zip(args.tls_key),
+                opt_out_words: args.opt_out_words,
+                read_timeout: std::time::Duration::from_secs(args.read_timeout),
+                max_connections: args.max_connections as usize,
+                stats_interval: std::time::Duration::from_secs(args.stats_interval),
+            }),
             CliCommand::Preview(args) => Command::Preview(PreviewOptions {
                 template: args.template,
                 vars: args.vars,

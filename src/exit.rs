@@ -8,8 +8,12 @@
 //! | 2 | usage: bad arguments or settings, an unreadable, damaged or clashing file |
 //! | 130 | `send` stopped by Ctrl-C |
 //! | 143 | `send` stopped by SIGTERM |
+//!
+//! `receive` is a server: a stop by SIGTERM or Ctrl-C is its normal end (0), after the requests in
+//! flight are answered and the store is closed.
 
 use crate::data::DataError;
+use crate::receive::{ReceiveError, StoreError};
 use crate::send::account::AccountError;
 use crate::send::campaign::CampaignError;
 use crate::send::guardrails::ExcludeError;
@@ -120,6 +124,22 @@ impl ExcludeError {
 }
 
 impl WindowError {
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl ReceiveError {
+    /// Every receiver error is found before it serves: a setting, a file or a port to fix.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            ReceiveError::Store(error) => error.exit_status(),
+            _ => ExitStatus::Usage,
+        }
+    }
+}
+
+impl StoreError {
     pub fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }

@@ -18,6 +18,7 @@ pub(crate) mod input;
 pub(crate) mod limits;
 pub mod pipeline;
 pub(crate) mod preview;
+pub(crate) mod receive;
 pub(crate) mod render;
 pub(crate) mod send;
 pub(crate) mod snapshot;

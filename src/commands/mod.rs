@@ -4,6 +4,7 @@
 mod check;
 mod init;
 mod preview;
+mod receive;
 mod render;
 mod reporter;
 mod send;
@@ -26,6 +27,7 @@ use self::reporter::Reporter;
 pub use check::CheckOptions;
 pub use init::InitOptions;
 pub use preview::PreviewOptions;
+pub use receive::ReceiveOptions;
 pub use render::RenderOptions;
 pub use send::SendOptions;
 pub use test::TestOptions;
@@ -37,6 +39,7 @@ pub enum Command {
     Test(TestOptions),
     Init(InitOptions),
     Preview(PreviewOptions),
+    Receive(ReceiveOptions),
     /// Text made by the command line itself (completions, the manual page).
     Print(Vec<u8>),
 }
@@ -56,6 +59,7 @@ pub fn run(command: Command) -> ExitStatus {
         Command::Test(options) => test::run(&options, &printer),
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
+        Command::Receive(options) => receive::run(options, &printer),
         Command::Print(text) => {
             printer.write_out(&text);
             ExitStatus::Ok
