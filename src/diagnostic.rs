@@ -139,6 +139,7 @@ impl Finding {
                 .at(&template.source, span.unwrap_or_else(|| template.span_at(pointer)))
                 .in_row(row);
             finding.pointer = Some(pointer.to_owned());
+            finding.column = column_at(template, row, pointer);
             finding
         };
         match problem {
@@ -167,6 +168,7 @@ impl Finding {
             .at(&template.source, template.span_at(&pointer))
             .in_row(row);
         finding.level = Level::Warning;
+        finding.column = column_at(template, row, &pointer);
         finding.pointer = Some(pointer);
         finding
     }
@@ -265,6 +267,13 @@ impl Finding {
             None => self.message.clone(),
         }
     }
+}
+
+/// The data column behind a finding about a row's value at `pointer`: the column of the one
+/// variable that fills it (a data file's columns and keys are the variables' names).
+fn column_at(template: &Template, row: Option<&RowRef>, pointer: &str) -> Option<String> {
+    row?;
+    crate::render::sole_variable_at(template, pointer).map(str::to_owned)
 }
 
 fn escape_data(text: &str) -> String {

@@ -697,6 +697,75 @@ fn leaf_position(source: &str, text: &str, style: ScalarStyle, span: Span, line:
     }
 }
 
+/// The variable whose data column fills the value at `pointer` of the body: the one declared
+/// variable the template's string there reads directly (not inside `{{#each}}` or `{{#with}}`,
+/// where a bare name is a field of the item). A finding about a row's value names that column;
+/// a value made of several variables, or of none, names no column.
+pub(crate) fn sole_variable_at<'a>(template: &'a Template, pointer: &str) -> Option<&'a str> {
+    let text = template.node_at(pointer)?.as_str()?;
+    match variables_in(text, &template.vars).as_slice() {
+        [index] => Some(template.vars[*index].name.as_str()),
+        _ => None,
+    }
+}
+
+/// The declared variables (indexes into `vars`) that `text` reads, as [`sole_variable_at`] counts them.
+pub(crate) fn variables_in(text: &str, vars: &[VarDecl]) -> Vec<usize> {
+    let mut found = Vec::new();
+    if let Ok(parsed) = HbTemplate::compile(text) {
+        collect_elements(&parsed, vars, &mut found);
+    }
+    found
+}
+
+fn collect_elements(parsed: &HbTemplate, vars: &[VarDecl], found: &mut Vec<usize>) {
+    for element in &parsed.elements {
+        match element {
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                collect_helper(helper, vars, found);
+            }
+            TemplateElement::HelperBlock(helper) => {
+                collect_helper(helper, vars, found);
+                if !matches!(helper.name.as_name(), Some("each" | "with")) {
+                    for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
+                        collect_elements(inner, vars, found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collect_helper(helper: &HelperTemplate, vars: &[VarDecl], found: &mut Vec<usize>) {
+    for parameter in std::iter::once(&helper.name)
+        .chain(&helper.params)
+        .chain(helper.hash.values())
+    {
+        let name = match parameter {
+            Parameter::Name(name) if !is_helper(name) => name.as_str(),
+            Parameter::Path(HbPath::Relative((segments, raw))) if !raw.starts_with(['.', '@']) => {
+                match segments.first() {
+                    Some(PathSeg::Named(name)) if name != "this" => name.as_str(),
+                    _ => continue,
+                }
+            }
+            Parameter::Subexpression(sub) => {
+                if let TemplateElement::Expression(inner) = sub.as_element() {
+                    collect_helper(inner, vars, found);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(index) = vars.iter().position(|var| var.name == name) {
+            if !found.contains(&index) {
+                found.push(index);
+            }
+        }
+    }
+}
+
 /// Values for rendering with the template's examples: `--var` overrides, then `example`,
 /// then `default`.
 pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, String> {

@@ -194,12 +194,11 @@ impl Template {
         span
     }
 
-    /// The span of the key whose value is at `pointer`, when the template spells it out.
-    pub fn key_span_at(&self, pointer: &str) -> Option<Span> {
-        let (parent, last) = pointer.rsplit_once('/')?;
-        let last = last.replace("~1", "/").replace("~0", "~");
+    /// The node the template writes at a JSON pointer of the rendered body, if it writes one
+    /// there (not an ancestor, as [`Template::span_at`] falls back to).
+    pub fn node_at(&self, pointer: &str) -> Option<&Node> {
         let mut node = &self.body;
-        for segment in parent.split('/').skip(1) {
+        for segment in pointer.split('/').skip(1) {
             let segment = segment.replace("~1", "/").replace("~0", "~");
             node = match &node.kind {
                 NodeKind::Map(entries) => &entries.iter().find(|entry| entry.key == segment)?.value,
@@ -207,7 +206,14 @@ impl Template {
                 _ => return None,
             };
         }
-        node.get(&last).map(|entry| entry.key_span)
+        Some(node)
+    }
+
+    /// The span of the key whose value is at `pointer`, when the template spells it out.
+    pub fn key_span_at(&self, pointer: &str) -> Option<Span> {
+        let (parent, last) = pointer.rsplit_once('/')?;
+        let last = last.replace("~1", "/").replace("~0", "~");
+        self.node_at(parent)?.get(&last).map(|entry| entry.key_span)
     }
 }
 

@@ -243,10 +243,19 @@ fn process_rows(
     // The calling thread reads and writes; the other cores compile.
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| compiler.apply_overrides(row, overrides);
+    // A value set by `--var` came from the command line, not from the row's column.
+    let print_in_row = |mut finding: Finding| {
+        if overrides.iter().any(|(key, _)| finding.column.as_ref() == Some(key)) {
+            finding.column = None;
+        }
+        printer.print(&finding);
+    };
     compile_in_order(compiler, rows, workers, prepare, |outcome| {
         let failed = match outcome {
             RowOutcome::Body { row, body, warnings } => {
-                report_warnings(compiler, Some(&row_ref(row)), &warnings, printer);
+                for warning in &warnings {
+                    print_in_row(Finding::from_warning(compiler.template(), Some(&row_ref(row)), warning));
+                }
                 match emit(body) {
                     Ok(()) => {
                         counts.ok += 1;
@@ -263,7 +272,9 @@ fn process_rows(
                 }
             }
             RowOutcome::Invalid { row, problem } => {
-                report_problem(compiler, Some(&row_ref(row)), &problem, printer);
+                Finding::from_problem(compiler.template(), Some(&row_ref(row)), &problem)
+                    .into_iter()
+                    .for_each(print_in_row);
                 true
             }
             RowOutcome::Unreadable(error) => {

@@ -685,9 +685,9 @@ fn data_value_that_breaks_a_limit_is_reported_at_the_template_line() {
     let outcome = run(flowc().arg("render").arg(&path).arg("--data").arg(&data));
     assert_eq!(outcome.code, 1);
     assert!(
-        outcome
-            .stderr
-            .contains("rows.csv row 2: `interactive.header.text` is 63 characters long; the limit is 60"),
+        outcome.stderr.contains(
+            "rows.csv row 2, column `name`: `interactive.header.text` is 63 characters long; the limit is 60"
+        ),
         "{}",
         outcome.stderr
     );

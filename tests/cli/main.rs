@@ -4,6 +4,7 @@ mod bad_input;
 mod check;
 mod data;
 mod hostile;
+mod messages;
 mod preview;
 mod provider;
 mod render;
