@@ -111,3 +111,51 @@ fn a_value_set_by_var_or_made_of_several_variables_names_no_column() {
         outcome.stderr
     );
 }
+
+#[test]
+fn a_number_with_a_country_code_but_no_plus_says_to_add_it() {
+    let scratch = Scratch::new();
+    let outcome = render_csv(
+        &scratch,
+        "name,phone,ref\nA,919876543210,1\nB,1 415 555 0100,2\nC,9876543210,3\nD,0044 20 7946 0000,4\n",
+    );
+    assert_refused(
+        &outcome,
+        &[
+            "rows.csv row 2, column `phone`: `to` has no `+`: write +919876543210",
+            "rows.csv row 3, column `phone`: `to` has no `+`: write +14155550100",
+            "rows.csv row 4, column `phone`: `to` has no country code (E.164 numbers start with `+`): `9876543210`",
+            "rows.csv row 5, column `phone`: `to` starts with the international prefix 00: write +442079460000",
+            "t.yaml:8:7",
+        ],
+    );
+}
+
+#[test]
+fn a_phone_number_in_scientific_notation_says_the_spreadsheet_did_it() {
+    let scratch = Scratch::new();
+    let outcome = render_csv(&scratch, "name,phone,ref\nA,9.19876543210E+11,1\nB,9.19877E+11,2\n");
+    assert_refused(
+        &outcome,
+        &[
+            "rows.csv row 2, column `phone`: `to` `9.19876543210E+11`: the spreadsheet turned this number into scientific notation: format the column as text and export again",
+            "rows.csv row 3, column `phone`: `to` `9.19877E+11`: the spreadsheet turned this number into scientific notation",
+            "shows only 6 of the number's 12 digits",
+            "t.yaml:8:7",
+        ],
+    );
+    assert!(!outcome.stderr.contains("contains letters"), "{}", outcome.stderr);
+}
+
+#[test]
+fn a_leading_apostrophe_is_refused_as_excels_text_marker() {
+    let scratch = Scratch::new();
+    let outcome = render_csv(&scratch, "name,phone,ref\nA,'+919876543210,1\n");
+    assert_refused(
+        &outcome,
+        &[
+            "rows.csv row 2, column `phone`: `to` `'+919876543210`: a leading apostrophe ' is Excel's text marker; remove it",
+            "t.yaml:8:7",
+        ],
+    );
+}
