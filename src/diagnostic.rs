@@ -97,7 +97,7 @@ impl Finding {
                     YamlError::Syntax { .. } => {
                         Some("a value with `:`, `#`, `{` or `}` in it must be quoted".to_owned())
                     }
-                    _ => None,
+                    _ => error.help(),
                 };
                 match error.span() {
                     Some(span) => Finding::error(error.to_string()).with_help(help).at(source, span),

@@ -26,7 +26,7 @@ fn assert_renders(outcome: &Outcome) -> serde_json::Value {
 fn invalid_yaml_points_at_the_line() {
     let scratch = Scratch::new();
     let path = scratch.template_with(&[("header: { text: \"Hi {{name}}\" }", "header: { text: \"Hi {{name}}\"")]);
-    assert_invalid(&render(&path), &["invalid YAML", "t.yaml:"]);
+    assert_invalid(&render(&path), &["`{` opened at 10:13 is never closed", "t.yaml:10:13"]);
 }
 
 #[test]

@@ -159,3 +159,63 @@ fn a_leading_apostrophe_is_refused_as_excels_text_marker() {
         ],
     );
 }
+
+#[test]
+fn a_tab_in_the_indentation_is_named_at_its_line() {
+    let scratch = Scratch::new();
+    let path = scratch.template_with(&[(
+        "    footer: { text: \"Reply STOP to opt out\" }",
+        "\tfooter: { text: \"Reply STOP to opt out\" }",
+    )]);
+    assert_refused(
+        &render(&path),
+        &[
+            "a tab is not allowed for indentation in YAML: use spaces",
+            "t.yaml:12:1",
+            "indent with spaces only",
+        ],
+    );
+}
+
+#[test]
+fn a_line_indented_unlike_its_neighbours_is_named_at_its_line() {
+    let scratch = Scratch::new();
+    for (indented, place) in [("      footer:", "t.yaml:12:7"), ("   footer:", "t.yaml:12:4")] {
+        let path = scratch.template_with(&[("    footer:", indented)]);
+        let outcome = render(&path);
+        assert_refused(
+            &outcome,
+            &["this line is indented differently from the lines above it", place],
+        );
+        assert!(
+            !outcome.stderr.contains("did not find expected key"),
+            "{}",
+            outcome.stderr
+        );
+    }
+    let path = scratch.template_with(&[("        flow_cta:", "         flow_cta:")]);
+    assert_refused(
+        &render(&path),
+        &[
+            "this line is indented differently from the lines above it",
+            "t.yaml:16:10",
+        ],
+    );
+}
+
+#[test]
+fn an_unclosed_brace_is_named_where_it_opens() {
+    let scratch = Scratch::new();
+    let path = scratch.template_with(&[("header: { text: \"Hi {{name}}\" }", "header: { text: \"Hi {{name}}\"")]);
+    assert_refused(
+        &render(&path),
+        &[
+            "`{` opened at 10:13 is never closed",
+            "t.yaml:10:13",
+            "add `}` where the mapping ends, e.g. at the end of line 10",
+        ],
+    );
+    // Unclosed on the last mapping of the body, the parser stops at the next top-level key.
+    let path = scratch.template_with(&[("data: { who: \"{{name}}\" }", "data: { who: \"{{name}}\"")]);
+    assert_refused(&render(&path), &["`{` opened at 21:17 is never closed", "t.yaml:21:17"]);
+}
