@@ -117,11 +117,13 @@ impl Finding {
 
     pub fn from_leaf_error(template: &Template, error: &LeafError) -> Finding {
         let help = match error {
-            LeafError::Undeclared { help, .. } | LeafError::UnknownHelper { help, .. } => Some(help.clone()),
+            LeafError::Undeclared { help, .. }
+            | LeafError::UnknownHelper { help, .. }
+            | LeafError::BadName { help, .. } => Some(help.clone()),
             LeafError::Syntax { .. } => {
                 Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned())
             }
-            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } => None,
+            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } | LeafError::Unbalanced { .. } => None,
         };
         Finding::error(error.to_string())
             .with_help(help)

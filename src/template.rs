@@ -240,7 +240,7 @@ fn parse_vars(entry: &Entry) -> Result<Vec<VarDecl>, ShapeProblem> {
             return Err((
                 format!("`{}` is not a valid variable name", var.key),
                 var.key_span,
-                Some("use letters, digits and `_`, starting with a letter or `_`".to_owned()),
+                Some(VARIABLE_NAME_RULE.to_owned()),
             ));
         }
         let mut decl = VarDecl {
@@ -289,7 +289,10 @@ fn parse_vars(entry: &Entry) -> Result<Vec<VarDecl>, ShapeProblem> {
     Ok(vars)
 }
 
-fn is_identifier(name: &str) -> bool {
+/// A name `vars` accepts, and the one rule a newcomer must learn for it.
+pub(crate) const VARIABLE_NAME_RULE: &str = "use letters, digits and `_`, starting with a letter or `_`";
+
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

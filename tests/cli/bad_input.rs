@@ -251,7 +251,7 @@ fn unknown_helper_is_refused() {
 #[test]
 fn broken_handlebars_is_a_template_error() {
     let scratch = Scratch::new();
-    let path = scratch.template_with(&[("\"Hi {{name}}\"", "\"Hi {{name\"")]);
+    let path = scratch.template_with(&[("\"Hi {{name}}\"", "\"Hi {{#if name}}x\"")]);
     assert_invalid(&render(&path), &["invalid handlebars expression", "t.yaml:10:"]);
 }
 

@@ -219,3 +219,62 @@ fn an_unclosed_brace_is_named_where_it_opens() {
     let path = scratch.template_with(&[("data: { who: \"{{name}}\" }", "data: { who: \"{{name}}\"")]);
     assert_refused(&render(&path), &["`{` opened at 21:17 is never closed", "t.yaml:21:17"]);
 }
+
+#[test]
+fn unbalanced_handlebars_braces_say_which_brace_is_missing() {
+    let scratch = Scratch::new();
+    for (written, place, message) in [
+        (
+            "{{city}",
+            "t.yaml:11:33",
+            "`{{city}` is missing a closing `}`: write `{{city}}`",
+        ),
+        (
+            "{city}}",
+            "t.yaml:11:33",
+            "`{city}}` is missing an opening `{`: write `{{city}}`",
+        ),
+        (
+            "{{city",
+            "t.yaml:11:33",
+            "`{{city` is missing its closing `}}`: write `{{city}}`",
+        ),
+        (
+            "{{city}}}",
+            "t.yaml:11:33",
+            "`{{city}}}` has one `}` too many: write `{{city}}`",
+        ),
+    ] {
+        let path = scratch.template_with(&[("{{city}} is ready", &format!("{written} is ready"))]);
+        let outcome = render(&path);
+        assert_refused(&outcome, &[message, place]);
+        assert!(!outcome.stderr.contains("expected identifier"), "{}", outcome.stderr);
+    }
+}
+
+#[test]
+fn a_pasted_name_that_is_not_a_variable_says_how_to_name_one() {
+    let scratch = Scratch::new();
+    for written in ["{{Flow-ID}}", "{{Flow ID}}"] {
+        let path = scratch.template_with(&[("flow_id: \"1234567890\"", &format!("flow_id: \"{written}\""))]);
+        let outcome = render(&path);
+        assert_refused(
+            &outcome,
+            &[
+                &format!("`{written}` is not a variable name: use letters, digits and `_`"),
+                "t.yaml:15:19",
+                "write `{{flow_id}}` and declare it under `vars:`, e.g. `flow_id: { example: \"...\" }`",
+            ],
+        );
+        assert!(!outcome.stderr.contains("unknown helper"), "{}", outcome.stderr);
+    }
+    // Declared already: the name to use.
+    let path = scratch.template_with(&[
+        ("flow_id: \"1234567890\"", "flow_id: \"{{Flow-ID}}\""),
+        (
+            "  ref: { example: \"R-1\" }",
+            "  ref: { example: \"R-1\" }\n  flow_id: { example: \"1\" }",
+        ),
+    ]);
+    assert_refused(&render(&path), &["did you mean `{{flow_id}}`?"]);
+}
