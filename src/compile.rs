@@ -86,6 +86,10 @@ pub enum CompileError {
     RepeatedRecipient { number: String },
     #[error("`to` lists {count} recipients; one row may list at most {max}", max = MAX_RECIPIENTS)]
     TooManyRecipients { count: usize },
+    /// The provider's Flow messages take a text header only; an image, a video or a document
+    /// header is what a newcomer tries first.
+    #[error("only text headers are supported in Flow messages; this header's `type` is {found}")]
+    HeaderNotText { found: String },
     #[error("`{pointer}` must be a mapping, found {found}")]
     NotAMapping { pointer: String, found: &'static str },
 }
@@ -96,6 +100,7 @@ impl CompileError {
             CompileError::ConstantOverridden { pointer, .. } | CompileError::NotAMapping { pointer, .. } => {
                 pointer.clone()
             }
+            CompileError::HeaderNotText { .. } => format!("{HEADER}/type"),
             CompileError::BadPhone { .. }
             | CompileError::RepeatedRecipient { .. }
             | CompileError::TooManyRecipients { .. } => "/messaging_object/to".to_owned(),
@@ -110,6 +115,9 @@ impl CompileError {
             CompileError::TooManyRecipients { .. } => {
                 Some("give each contact a row of its own in the data file".to_owned())
             }
+            CompileError::HeaderNotText { .. } => Some(
+                "write `header: { text: \"...\" }` (at most 60 characters), or leave the header out; the provider sends no image, video or document header with a Flow".to_owned(),
+            ),
             CompileError::NotAMapping { .. } => None,
         }
     }
@@ -198,6 +206,8 @@ fn phone_help(number: &str, problem: &PhoneProblem) -> String {
     }
 }
 
+const HEADER: &str = "/messaging_object/interactive/header";
+
 /// Where a constant lives, and its only value (provider page; `flow_message_version`: Meta).
 pub const CONSTANTS: &[(&str, &str)] = &[
     ("/messaging_object/messaging_product", "whatsapp"),
@@ -272,10 +282,13 @@ pub fn fill_constants(body: &mut Value) -> Result<(), CompileError> {
     let interactive = as_map(interactive, "/messaging_object/interactive")?;
     constants_at(interactive, "/messaging_object/interactive")?;
     if let Some(header) = interactive.get_mut("header") {
-        constants_at(
-            as_map(header, "/messaging_object/interactive/header")?,
-            "/messaging_object/interactive/header",
-        )?;
+        let header = as_map(header, HEADER)?;
+        if let Some(found) = header.get("type").filter(|found| found.as_str() != Some("text")) {
+            return Err(CompileError::HeaderNotText {
+                found: found.to_string(),
+            });
+        }
+        constants_at(header, HEADER)?;
     }
     let Some(action) = interactive.get_mut("action") else {
         return Ok(());

@@ -78,11 +78,14 @@ impl BodyValidator {
                     .unwrap_or_default();
                 let help = did_you_mean(unknown, known.iter().copied())
                     .unwrap_or_else(|| format!("the known fields here are {}", known.join(", ")));
-                (
-                    format!("unknown field `{unknown}` in `{field}`"),
-                    Some(help),
-                    format!("{pointer}/{}", escape_pointer(unknown)),
-                )
+                let message = if pointer == "/messaging_object/interactive/header"
+                    && matches!(unknown, "image" | "video" | "document")
+                {
+                    format!("unknown field `{unknown}` in `{field}`: only text headers are supported in Flow messages")
+                } else {
+                    format!("unknown field `{unknown}` in `{field}`")
+                };
+                (message, Some(help), format!("{pointer}/{}", escape_pointer(unknown)))
             }
             ValidationErrorKind::Required { property } => {
                 let property = property.as_str().unwrap_or_default();
@@ -125,18 +128,40 @@ impl BodyValidator {
                     pointer,
                 )
             }
-            ValidationErrorKind::Type { kind } => (
-                format!(
-                    "`{field}` must be {}, found {}",
-                    type_words(kind),
-                    crate::words::kind(error.instance())
-                ),
-                description,
-                pointer,
-            ),
+            ValidationErrorKind::Type { kind } => {
+                let expected = type_words(kind);
+                let message = match &**error.instance() {
+                    // YAML reads `123`, `true` and `2026-01-31` unquoted as what they look like.
+                    found @ (Value::Number(_) | Value::Bool(_)) if expected == "text" => {
+                        let kind = if found.is_number() { "the number" } else { "the boolean" };
+                        format!("`{field}` must be text, found {kind} {found}: write \"{found}\" in quotes")
+                    }
+                    Value::Null if !self.is_required(schema_path, &pointer) => {
+                        format!("`{field}` is null (no value): leave the field out, or give it a value")
+                    }
+                    found => format!("`{field}` must be {expected}, found {}", crate::words::kind(found)),
+                };
+                (message, description, pointer)
+            }
             _ => (format!("`{field}`: {error}"), description, pointer),
         };
         Violation { pointer, message, help }
+    }
+
+    /// Whether the property at `pointer`, whose own rule failed at `schema_path`, must be
+    /// present: whether the object schema around it lists it as `required`.
+    fn is_required(&self, schema_path: &str, pointer: &str) -> bool {
+        let Some((_, key)) = pointer.rsplit_once('/') else {
+            return true;
+        };
+        let property = parent_path(schema_path);
+        let Some(object) = property.strip_suffix(&format!("/properties/{key}")) else {
+            return true;
+        };
+        self.schema
+            .pointer(object)
+            .and_then(|object| object["required"].as_array())
+            .is_some_and(|required| required.iter().any(|name| name == key))
     }
 
     /// The subschema that holds the failing keyword, looking through `then`/`else`/`not`

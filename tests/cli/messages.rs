@@ -278,3 +278,83 @@ fn a_pasted_name_that_is_not_a_variable_says_how_to_name_one() {
     ]);
     assert_refused(&render(&path), &["did you mean `{{flow_id}}`?"]);
 }
+
+#[test]
+fn a_header_of_another_type_says_only_text_headers_are_supported() {
+    let scratch = Scratch::new();
+    let path = scratch.template_with(&[(
+        "header: { text: \"Hi {{name}}\" }",
+        "header: { type: image, image: { link: \"https://example.com/a.png\" } }",
+    )]);
+    let outcome = render(&path);
+    assert_refused(
+        &outcome,
+        &[
+            "only text headers are supported in Flow messages; this header's `type` is \"image\"",
+            "t.yaml:10:21",
+            "write `header: { text: \"...\" }`",
+        ],
+    );
+    assert!(!outcome.stderr.contains("fixed to"), "{}", outcome.stderr);
+    let path = scratch.template_with(&[(
+        "header: { text: \"Hi {{name}}\" }",
+        "header: { video: { link: \"https://example.com/a.mp4\" } }",
+    )]);
+    assert_refused(
+        &render(&path),
+        &[
+            "unknown field `video` in `interactive.header`: only text headers are supported in Flow messages",
+            "t.yaml:10:15",
+        ],
+    );
+}
+
+#[test]
+fn a_number_where_text_is_required_suggests_quoting_it() {
+    let scratch = Scratch::new();
+    let path = scratch.template_with(&[("flow_cta: \"Book now\"", "flow_cta: 123")]);
+    let outcome = render(&path);
+    assert_refused(
+        &outcome,
+        &[
+            "`interactive.action.parameters.flow_cta` must be text, found the number 123: write \"123\" in quotes",
+            "t.yaml:16:19",
+        ],
+    );
+    // A number is not text, so it holds no emoji either.
+    assert!(!outcome.stderr.contains("must not contain emoji"), "{}", outcome.stderr);
+    let path = scratch.template_with(&[(
+        "body: { text: \"Your slot in {{city}} is ready.\" }",
+        "body: { text: 42 }",
+    )]);
+    assert_refused(
+        &render(&path),
+        &[
+            "`interactive.body.text` must be text, found the number 42: write \"42\" in quotes",
+            "t.yaml:11:19",
+        ],
+    );
+}
+
+#[test]
+fn a_null_optional_field_says_to_leave_it_out() {
+    let scratch = Scratch::new();
+    for (written, place) in [("flow_token: null", "t.yaml:17:21"), ("flow_token:", "t.yaml:17:19")] {
+        let path = scratch.template_with(&[("flow_token: \"tok-{{ref}}\"", written)]);
+        assert_refused(
+            &render(&path),
+            &[
+                "`interactive.action.parameters.flow_token` is null (no value): leave the field out, or give it a value",
+                place,
+            ],
+        );
+    }
+    // A required field cannot be left out.
+    let path = scratch.template_with(&[(
+        "body: { text: \"Your slot in {{city}} is ready.\" }",
+        "body: { text: null }",
+    )]);
+    let outcome = render(&path);
+    assert_refused(&outcome, &["`interactive.body.text` must be text, found null"]);
+    assert!(!outcome.stderr.contains("leave the field out"), "{}", outcome.stderr);
+}
