@@ -56,7 +56,9 @@ impl TemplateError {
 impl DataError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            DataError::Unreadable { .. } | DataError::UnknownFormat { .. } => ExitStatus::Usage,
+            DataError::Unreadable { .. }
+            | DataError::UnknownFormat { .. }
+            | DataError::DelimiterNotApplicable { .. } => ExitStatus::Usage,
             _ => ExitStatus::Invalid,
         }
     }

@@ -12,6 +12,8 @@ use crate::diagnostic::{Finding, Format, Printer};
 pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
     pub data: Option<PathBuf>,
+    /// The data file's field separator; `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub vars: Vec<(String, String)>,
     pub format: Format,
 }
@@ -90,11 +92,12 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Prin
     let Some(data_path) = &options.data else {
         return ExitStatus::Ok;
     };
-    let rows = match open_data(&compiler, data_path, printer) {
+    let rows = match open_data(&compiler, data_path, options.delimiter, printer) {
         Ok(rows) => rows,
         Err(status) => return status,
     };
     match process_rows(&compiler, data_path, rows, &options.vars, false, printer, |_| Ok(())) {
+        Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
             printer.note(&format!(
                 "{}: {} rows valid, {} invalid{}",

@@ -132,8 +132,13 @@ fn examples(
     })
 }
 
-fn open_data(compiler: &MessageCompiler, path: &Path, printer: &Printer) -> Result<Rows, ExitStatus> {
-    data::open(path, compiler.var_names(), compiler.required()).map_err(|error| {
+fn open_data(
+    compiler: &MessageCompiler,
+    path: &Path,
+    delimiter: Option<u8>,
+    printer: &Printer,
+) -> Result<Rows, ExitStatus> {
+    data::open(path, compiler.var_names(), compiler.required(), delimiter).map_err(|error| {
         printer.print(&Finding::from_data_error(&error));
         error.exit_status()
     })
@@ -220,6 +225,8 @@ struct RowCounts {
     broken: bool,
     /// The output closed; the run stopped early without error.
     stopped: bool,
+    /// The file holds no rows (said as a finding): nothing done, which is not what was asked.
+    no_rows: bool,
 }
 
 /// Compiles every row (on every core), reports bad rows, and hands each good body to `emit`
@@ -276,6 +283,11 @@ fn process_rows(
                     .into_iter()
                     .for_each(print_in_row);
                 true
+            }
+            RowOutcome::Unreadable(error) if error.is_no_rows() => {
+                printer.print(&Finding::from_data_error(&error));
+                counts.no_rows = true;
+                false
             }
             RowOutcome::Unreadable(error) => {
                 printer.print(&Finding::from_data_error(&error));

@@ -529,7 +529,7 @@ fn csv_with_invalid_utf8_names_the_row_and_column() {
     assert!(
         outcome
             .stderr
-            .contains("rows.csv row 3, column `name`: the value is not valid UTF-8"),
+            .contains("rows.csv row 3, column `name`: the value is not UTF-8: byte 0xFF at position 1"),
         "{}",
         outcome.stderr
     );

@@ -11,5 +11,6 @@ mod render;
 mod send;
 mod send_safety;
 mod snapshots;
+mod spreadsheet;
 mod support;
 mod team;
