@@ -32,7 +32,10 @@ Examples:
   flowc check templates/lead-capture.yaml other/templates/
 
   # The pre-flight of a campaign: every row of the contacts file, nothing sent
-  flowc check templates/service-booking.yaml --data contacts.csv";
+  flowc check templates/service-booking.yaml --data contacts.csv
+
+  # Fields separated by `|` (a comma, a semicolon or a tab is found in the header line)
+  flowc check templates/service-booking.yaml --data contacts.csv --delimiter '|'";
 
 const SEND_EXAMPLES: &str = "\
 Examples:

@@ -196,7 +196,7 @@ impl Template {
 
     /// The node the template writes at a JSON pointer of the rendered body, if it writes one
     /// there (not an ancestor, as [`Template::span_at`] falls back to).
-    pub fn node_at(&self, pointer: &str) -> Option<&Node> {
+    pub(crate) fn node_at(&self, pointer: &str) -> Option<&Node> {
         let mut node = &self.body;
         for segment in pointer.split('/').skip(1) {
             let segment = segment.replace("~1", "/").replace("~0", "~");
