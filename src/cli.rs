@@ -34,7 +34,10 @@ Examples:
   flowc check templates/lead-capture.yaml other/templates/
 
   # The pre-flight of a campaign: every row of the contacts file, nothing sent
-  flowc check templates/service-booking.yaml --data contacts.csv";
+  flowc check templates/service-booking.yaml --data contacts.csv
+
+  # Fields separated by `|` (a comma, a semicolon or a tab is found in the header line)
+  flowc check templates/service-booking.yaml --data contacts.csv --delimiter '|'";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -215,6 +218,8 @@ struct PreviewArgs {
     /// Take the values from a row of this data file (with --row)
     #[arg(long, value_name = "FILE", requires = "row")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// The row to preview, numbered as in error messages (CSV: the header is row 1)
     #[arg(long, value_name = "N", requires = "data")]
     row: Option<u64>,
@@ -271,9 +276,11 @@ struct InitArgs {
 struct SendArgs {
     /// The template file (YAML)
     template: PathBuf,
-    /// The contacts file (.csv, .json, .jsonl, .ndjson, .yaml, .yml)
+    /// The contacts file (.csv, .tsv, .json, .jsonl, .ndjson, .yaml, .yml)
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// Set a variable for every row: KEY=VALUE (repeatable)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     vars: Vec<(String, String)>,
@@ -387,9 +394,11 @@ struct RenderArgs {
     /// Set a variable: KEY=VALUE (repeatable). With --data, the value is used for every row
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     vars: Vec<(String, String)>,
-    /// Render every row of this file (.csv, .json, .jsonl, .ndjson, .yaml, .yml; - for CSV on stdin)
+    /// Render every row of this file (.csv, .tsv, .json, .jsonl, .ndjson, .yaml, .yml; - for CSV on stdin)
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// With --data, stop at the first bad row
     #[arg(long, requires = "data")]
     fail_fast: bool,
@@ -407,6 +416,8 @@ struct CheckArgs {
     /// Also render and validate every row of this data file (needs exactly one template)
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// Set a variable: KEY=VALUE (repeatable)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     vars: Vec<(String, String)>,
@@ -419,6 +430,15 @@ struct CheckArgs {
     /// lists every finding
     #[arg(long, value_name = "N", default_value_t = 20)]
     max_errors: usize,
+}
+
+/// `--delimiter`, shared by the commands that read a data file.
+#[derive(Debug, Args)]
+struct DelimiterArg {
+    /// The field separator of a CSV data file: one character, or `tab` [default: read from the
+    /// header line: comma, semicolon or tab, whichever it holds most; a .tsv file: tab]
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "data")]
+    delimiter: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -449,6 +469,18 @@ fn default_concurrency(rate: u32) -> usize {
 /// Keeps the key in a [`Secret`] from the moment it is read, so no `Debug` can show it.
 fn parse_secret(text: &str) -> Result<Secret, String> {
     Ok(Secret::new(text.to_owned()))
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ => match text.as_bytes() {
+            [byte] if !matches!(byte, b'"' | b'\n' | b'\r') && byte.is_ascii() => Ok(*byte),
+            _ => Err(format!(
+                "expected one character (such as , ; |) or `tab`, found `{text}`"
+            )),
+        },
+    }
 }
 
 fn parse_assignment(text: &str) -> Result<(String, String), String> {
@@ -526,12 +558,14 @@ impl Cli {
                 template: args.template,
                 vars: args.vars,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 fail_fast: args.fail_fast,
                 max_errors: args.max_errors,
             }),
             CliCommand::Send(args) => Command::Send(Box::new(SendOptions {
                 template: args.template,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 vars: args.vars,
                 account: AccountSettings {
                     sid: args.sid,
@@ -591,6 +625,7 @@ impl Cli {
                 template: args.template,
                 vars: args.vars,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 row: args.row,
                 out: args.out,
             }),
@@ -603,6 +638,7 @@ impl Cli {
             CliCommand::Check(args) => Command::Check(CheckOptions {
                 paths: args.paths,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 vars: args.vars,
                 format: args.format.into(),
                 max_errors: args.max_errors,

@@ -108,7 +108,7 @@ impl Finding {
                     YamlError::Syntax { .. } => {
                         Some("a value with `:`, `#`, `{` or `}` in it must be quoted".to_owned())
                     }
-                    _ => None,
+                    _ => error.help(),
                 };
                 match error.span() {
                     Some(span) => Finding::error(error.to_string()).with_help(help).at(source, span),
@@ -128,11 +128,13 @@ impl Finding {
 
     pub fn from_leaf_error(template: &Template, error: &LeafError) -> Finding {
         let help = match error {
-            LeafError::Undeclared { help, .. } | LeafError::UnknownHelper { help, .. } => Some(help.clone()),
+            LeafError::Undeclared { help, .. }
+            | LeafError::UnknownHelper { help, .. }
+            | LeafError::BadName { help, .. } => Some(help.clone()),
             LeafError::Syntax { .. } => {
                 Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned())
             }
-            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } => None,
+            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } | LeafError::Unbalanced { .. } => None,
         };
         Finding::error(error.to_string())
             .with_help(help)
@@ -151,6 +153,7 @@ impl Finding {
                 .at(&template.source, span.unwrap_or_else(|| template.span_at(pointer)))
                 .in_row(row);
             finding.pointer = Some(pointer.to_owned());
+            finding.column = column_at(template, row, pointer);
             finding
         };
         match problem {
@@ -194,6 +197,7 @@ impl Finding {
             .in_row(row);
         finding.gist = Some(warning.gist());
         finding.level = Level::Warning;
+        finding.column = column_at(template, row, &pointer);
         finding.pointer = Some(pointer);
         finding
     }
@@ -305,6 +309,13 @@ impl Finding {
             None => self.message.clone(),
         }
     }
+}
+
+/// The data column behind a finding about a row's value at `pointer`: the column of the one
+/// variable that fills it (a data file's columns and keys are the variables' names).
+fn column_at(template: &Template, row: Option<&RowRef>, pointer: &str) -> Option<String> {
+    row?;
+    crate::render::sole_variable_at(template, pointer).map(str::to_owned)
 }
 
 fn escape_data(text: &str) -> String {

@@ -4,7 +4,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | everything valid; every valid row accepted |
-//! | 1 | an invalid template or data row; a row failed, pending or unknown; a campaign stopped |
+//! | 1 | an invalid template or data row; a data file empty or without rows; a row failed, pending or unknown; a campaign stopped |
 //! | 2 | usage: bad arguments or settings, an unreadable, damaged or clashing file |
 //! | 130 | `send` stopped by Ctrl-C |
 //! | 143 | `send` stopped by SIGTERM |
@@ -62,7 +62,9 @@ impl TemplateError {
 impl DataError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            DataError::Unreadable { .. } | DataError::UnknownFormat { .. } => ExitStatus::Usage,
+            DataError::Unreadable { .. }
+            | DataError::UnknownFormat { .. }
+            | DataError::DelimiterNotApplicable { .. } => ExitStatus::Usage,
             _ => ExitStatus::Invalid,
         }
     }

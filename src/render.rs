@@ -46,6 +46,22 @@ pub enum LeafError {
     Unsupported { what: &'static str, span: Span },
     #[error("handlebars blocks and subexpressions nest deeper than {MAX_HANDLEBARS_NESTING} levels")]
     TooDeep { span: Span },
+    /// `{{city}`, `{city}}`, `{{city`, `{{city}}}`: handlebars either fails with a parser's
+    /// message or, for the last two, renders the braces as text.
+    #[error("`{written}` {problem}: write `{fixed}`")]
+    Unbalanced {
+        written: String,
+        fixed: String,
+        problem: &'static str,
+        span: Span,
+    },
+    /// `{{Flow-ID}}`, `{{Flow ID}}`, pasted from a sample: handlebars takes the first for a
+    /// name `vars` cannot declare, the second for a helper call.
+    #[error(
+        "`{{{{{written}}}}}` is not a variable name: {}",
+        crate::template::VARIABLE_NAME_RULE
+    )]
+    BadName { written: String, span: Span, help: String },
 }
 
 impl LeafError {
@@ -55,7 +71,9 @@ impl LeafError {
             | LeafError::UnknownHelper { span, .. }
             | LeafError::Syntax { span, .. }
             | LeafError::Unsupported { span, .. }
-            | LeafError::TooDeep { span } => *span,
+            | LeafError::TooDeep { span }
+            | LeafError::Unbalanced { span, .. }
+            | LeafError::BadName { span, .. } => *span,
         }
     }
 }
@@ -416,6 +434,11 @@ impl LeafCompiler<'_> {
             NodeKind::Str { value, style } if value.contains("{{") => {
                 self.compile_leaf(value, *style, node.span, pointer)
             }
+            // `{city}}` is text to handlebars: without this check it would be sent as written.
+            NodeKind::Str { value, style } if value.contains("}}") => {
+                self.check_braces(value, *style, node.span);
+                Compiled::Constant(node.to_json())
+            }
             NodeKind::Seq(items) => {
                 let mut compiled = Vec::with_capacity(items.len());
                 for (index, item) in items.iter().enumerate() {
@@ -441,7 +464,31 @@ impl LeafCompiler<'_> {
         }
     }
 
+    /// Records an expression whose braces do not pair; `true` if there is one.
+    fn check_braces(&mut self, text: &str, style: ScalarStyle, span: Span) -> bool {
+        let Some(found) = unbalanced(text) else {
+            return false;
+        };
+        let before = &text[..found.at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+        let mut at = leaf_position(self.source, text, style, span, line, column);
+        if at != span {
+            at.len = found.written.len();
+        }
+        self.errors.push(LeafError::Unbalanced {
+            written: found.written,
+            fixed: found.fixed,
+            problem: found.problem,
+            span: at,
+        });
+        true
+    }
+
     fn compile_leaf(&mut self, text: &str, style: ScalarStyle, span: Span, pointer: &str) -> Compiled {
+        if self.check_braces(text, style, span) {
+            return Compiled::Constant(Value::String(text.to_owned()));
+        }
         if let Some(at) = too_deep_at(text) {
             let before = &text[..at];
             let line = before.matches('\n').count() + 1;
@@ -599,6 +646,10 @@ impl LeafCompiler<'_> {
             Parameter::Name(name) if is_helper(name) => {}
             Parameter::Name(name) if is_call => {
                 let known = BUILT_IN_HELPERS.iter().chain(HELPERS).copied();
+                if let Some(words) = self.words_of_a_name(helper, name) {
+                    self.bad_name(&words, at);
+                    return;
+                }
                 self.errors.push(LeafError::UnknownHelper {
                     name: name.clone(),
                     span: at,
@@ -648,6 +699,10 @@ impl LeafCompiler<'_> {
         if !self.undeclared.iter().any(|undeclared| undeclared == name) {
             self.undeclared.push(name.to_owned());
         }
+        if !crate::template::is_identifier(name) {
+            self.bad_name(name, at);
+            return;
+        }
         let declared = self.vars.iter().map(|var| var.name.as_str());
         self.errors.push(LeafError::Undeclared {
             name: name.to_owned(),
@@ -656,6 +711,122 @@ impl LeafCompiler<'_> {
                 .unwrap_or_else(|| format!("declare it under `vars:`, e.g. `{name}: {{ example: \"...\" }}`")),
         });
     }
+}
+
+impl LeafCompiler<'_> {
+    /// `{{Flow ID}}`, which handlebars reads as the helper `Flow` given `ID`: the words, when
+    /// the expression is only words, none of them a helper, a near helper or a variable.
+    fn words_of_a_name(&self, helper: &HelperTemplate, name: &str) -> Option<String> {
+        if helper.block || !helper.hash.is_empty() {
+            return None;
+        }
+        let known = BUILT_IN_HELPERS.iter().chain(HELPERS).copied();
+        if did_you_mean(name, known).is_some() {
+            return None;
+        }
+        let mut words = vec![name];
+        for parameter in &helper.params {
+            match parameter {
+                Parameter::Path(HbPath::Relative((segments, raw))) if segments.len() == 1 => {
+                    if is_helper(raw) || self.vars.iter().any(|var| var.name == *raw) {
+                        return None;
+                    }
+                    words.push(raw);
+                }
+                _ => return None,
+            }
+        }
+        Some(words.join(" "))
+    }
+
+    /// A name no variable can have: what it could be instead.
+    fn bad_name(&mut self, written: &str, at: Span) {
+        let suggested = variable_name_for(written);
+        let help = if self.vars.iter().any(|var| var.name == suggested) {
+            format!("did you mean `{{{{{suggested}}}}}`?")
+        } else {
+            format!(
+                "write `{{{{{suggested}}}}}` and declare it under `vars:`, e.g. `{suggested}: {{ example: \"...\" }}`"
+            )
+        };
+        self.errors.push(LeafError::BadName {
+            written: written.to_owned(),
+            span: at,
+            help,
+        });
+    }
+}
+
+/// `flow_id` for `Flow-ID` or `Flow ID`: lower case, `_` between the words.
+fn variable_name_for(written: &str) -> String {
+    let words: Vec<String> = written
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let name = words.join("_");
+    match name.chars().next() {
+        Some(first) if first.is_ascii_alphabetic() => name,
+        _ => format!("_{name}"),
+    }
+}
+
+/// An expression whose braces do not pair, found in a string value.
+struct Unbalanced {
+    /// Where it starts, in bytes of the string.
+    at: usize,
+    written: String,
+    fixed: String,
+    problem: &'static str,
+}
+
+/// The first `{{name}`, `{name}}`, `{{name` or `{{name}}}` of `text`, where `name` looks like
+/// a variable or helper call (letters, digits, `_`, `-`, `.`, spaces): braces around anything
+/// else are left to handlebars, which says more about them.
+fn unbalanced(text: &str) -> Option<Unbalanced> {
+    let bytes = text.as_bytes();
+    let looks_like_name = |inner: &str| {
+        inner.chars().any(|c| c.is_alphabetic())
+            && inner
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
+    };
+    let mut at = 0;
+    while let Some(found) = text[at..].find('{') {
+        let start = at + found;
+        let inner_start = start + bytes[start..].iter().take_while(|&&byte| byte == b'{').count();
+        let inner_end = text[inner_start..]
+            .find(['{', '}'])
+            .map_or(text.len(), |end| inner_start + end);
+        let closed = inner_end + bytes[inner_end..].iter().take_while(|&&byte| byte == b'}').count();
+        let (opening, closing) = (inner_start - start, closed - inner_end);
+        at = closed.max(inner_start);
+        let inner = &text[inner_start..inner_end];
+        let problem = match (opening, closing) {
+            (2, 1) => "is missing a closing `}`",
+            (1, 2) => "is missing an opening `{`",
+            (2, 3) => "has one `}` too many",
+            (2, 0) => "is missing its closing `}}`",
+            _ => continue,
+        };
+        // `{{city is ready`: the expression is the first word.
+        let (inner, closed) = if closing == 0 {
+            let word = inner.split(' ').next().unwrap_or_default();
+            (word, inner_start + word.len())
+        } else {
+            (inner, closed)
+        };
+        if !looks_like_name(inner) {
+            continue;
+        }
+        return Some(Unbalanced {
+            at: start,
+            written: text[start..closed].to_owned(),
+            fixed: format!("{{{{{}}}}}", inner.trim()),
+            problem,
+        });
+    }
+    None
 }
 
 /// Where blocks (`{{#if}}`) and subexpressions (`(upper name)`) in `text` first nest deeper
@@ -780,6 +951,75 @@ fn leaf_position(source: &str, text: &str, style: ScalarStyle, span: Span, line:
     }
 }
 
+/// The variable whose data column fills the value at `pointer` of the body: the one declared
+/// variable the template's string there reads directly (not inside `{{#each}}` or `{{#with}}`,
+/// where a bare name is a field of the item). A finding about a row's value names that column;
+/// a value made of several variables, or of none, names no column.
+pub(crate) fn sole_variable_at<'a>(template: &'a Template, pointer: &str) -> Option<&'a str> {
+    let text = template.node_at(pointer)?.as_str()?;
+    match variables_in(text, &template.vars).as_slice() {
+        [index] => Some(template.vars[*index].name.as_str()),
+        _ => None,
+    }
+}
+
+/// The declared variables (indexes into `vars`) that `text` reads, as [`sole_variable_at`] counts them.
+pub(crate) fn variables_in(text: &str, vars: &[VarDecl]) -> Vec<usize> {
+    let mut found = Vec::new();
+    if let Ok(parsed) = HbTemplate::compile(text) {
+        collect_elements(&parsed, vars, &mut found);
+    }
+    found
+}
+
+fn collect_elements(parsed: &HbTemplate, vars: &[VarDecl], found: &mut Vec<usize>) {
+    for element in &parsed.elements {
+        match element {
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                collect_helper(helper, vars, found);
+            }
+            TemplateElement::HelperBlock(helper) => {
+                collect_helper(helper, vars, found);
+                if !matches!(helper.name.as_name(), Some("each" | "with")) {
+                    for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
+                        collect_elements(inner, vars, found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collect_helper(helper: &HelperTemplate, vars: &[VarDecl], found: &mut Vec<usize>) {
+    for parameter in std::iter::once(&helper.name)
+        .chain(&helper.params)
+        .chain(helper.hash.values())
+    {
+        let name = match parameter {
+            Parameter::Name(name) if !is_helper(name) => name.as_str(),
+            Parameter::Path(HbPath::Relative((segments, raw))) if !raw.starts_with(['.', '@']) => {
+                match segments.first() {
+                    Some(PathSeg::Named(name)) if name != "this" => name.as_str(),
+                    _ => continue,
+                }
+            }
+            Parameter::Subexpression(sub) => {
+                if let TemplateElement::Expression(inner) = sub.as_element() {
+                    collect_helper(inner, vars, found);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(index) = vars.iter().position(|var| var.name == name) {
+            if !found.contains(&index) {
+                found.push(index);
+            }
+        }
+    }
+}
+
 /// Values for rendering with the template's examples: `--var` overrides, then `example`,
 /// then `default`.
 pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, String> {
@@ -816,6 +1056,35 @@ pub fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unbalanced_braces_are_found_and_valid_forms_left_alone() {
+        let found = |text: &str| unbalanced(text).map(|found| (found.at, found.written, found.fixed));
+        assert_eq!(
+            found("in {{city} now"),
+            Some((3, "{{city}".to_owned(), "{{city}}".to_owned()))
+        );
+        assert_eq!(found("{city}}"), Some((0, "{city}}".to_owned(), "{{city}}".to_owned())));
+        assert_eq!(
+            found("a {{city is"),
+            Some((2, "{{city".to_owned(), "{{city}}".to_owned()))
+        );
+        for valid in [
+            "{{city}} {{{raw}}} {{#each list}}{{this}}{{/each}}",
+            "{{!-- {x} --}} {{default name \"}\"}} {{~name~}}",
+            "{\"a\": {\"b\": 1}}",
+            "{single}",
+        ] {
+            assert!(unbalanced(valid).is_none(), "{valid}");
+        }
+    }
+
+    #[test]
+    fn a_pasted_name_becomes_a_variable_name() {
+        assert_eq!(variable_name_for("Flow-ID"), "flow_id");
+        assert_eq!(variable_name_for("Flow  ID"), "flow_id");
+        assert_eq!(variable_name_for("2nd-date"), "_2nd_date");
+    }
 
     #[test]
     fn nesting_counts_blocks_and_subexpressions_not_siblings_or_comments() {

@@ -87,8 +87,15 @@ impl BodyValidator {
                     .unwrap_or_default();
                 let help = did_you_mean(unknown, known.iter().copied())
                     .unwrap_or_else(|| format!("the known fields here are {}", known.join(", ")));
+                let message = if pointer == "/messaging_object/interactive/header"
+                    && matches!(unknown, "image" | "video" | "document")
+                {
+                    format!("unknown field `{unknown}` in `{field}`: only text headers are supported in Flow messages")
+                } else {
+                    format!("unknown field `{unknown}` in `{field}`")
+                };
                 (
-                    format!("unknown field `{unknown}` in `{field}`"),
+                    message,
                     None,
                     Some(help),
                     format!("{pointer}/{}", escape_pointer(unknown)),
@@ -141,16 +148,21 @@ impl BodyValidator {
                     pointer,
                 )
             }
-            ValidationErrorKind::Type { kind } => (
-                format!(
-                    "`{field}` must be {}, found {}",
-                    type_words(kind),
-                    crate::words::kind(error.instance())
-                ),
-                None,
-                description,
-                pointer,
-            ),
+            ValidationErrorKind::Type { kind } => {
+                let expected = type_words(kind);
+                let message = match &**error.instance() {
+                    // YAML reads `123`, `true` and `2026-01-31` unquoted as what they look like.
+                    found @ (Value::Number(_) | Value::Bool(_)) if expected == "text" => {
+                        let kind = if found.is_number() { "the number" } else { "the boolean" };
+                        format!("`{field}` must be text, found {kind} {found}: write \"{found}\" in quotes")
+                    }
+                    Value::Null if !self.is_required(schema_path, &pointer) => {
+                        format!("`{field}` is null (no value): leave the field out, or give it a value")
+                    }
+                    found => format!("`{field}` must be {expected}, found {}", crate::words::kind(found)),
+                };
+                (message, None, description, pointer)
+            }
             _ => (
                 format!("`{field}`: {error}"),
                 Some(format!(
@@ -168,6 +180,22 @@ impl BodyValidator {
             help,
             too_long: matches!(error.kind(), ValidationErrorKind::MaxLength { .. }),
         }
+    }
+
+    /// Whether the property at `pointer`, whose own rule failed at `schema_path`, must be
+    /// present: whether the object schema around it lists it as `required`.
+    fn is_required(&self, schema_path: &str, pointer: &str) -> bool {
+        let Some((_, key)) = pointer.rsplit_once('/') else {
+            return true;
+        };
+        let property = parent_path(schema_path);
+        let Some(object) = property.strip_suffix(&format!("/properties/{key}")) else {
+            return true;
+        };
+        self.schema
+            .pointer(object)
+            .and_then(|object| object["required"].as_array())
+            .is_some_and(|required| required.iter().any(|name| name == key))
     }
 
     /// The subschema that holds the failing keyword, looking through `then`/`else`/`not`

@@ -15,6 +15,8 @@ use crate::send::guardrails::{Guardrails, Verdict};
 pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
     pub data: Option<PathBuf>,
+    /// The data file's field separator; `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub vars: Vec<(String, String)>,
     pub format: Format,
     /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
@@ -96,7 +98,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
     let Some(data_path) = &options.data else {
         return ExitStatus::Ok;
     };
-    let rows = match open_data(&compiler, data_path, printer) {
+    let rows = match open_data(&compiler, data_path, options.delimiter, printer) {
         Ok(rows) => rows,
         Err(status) => return status,
     };
@@ -127,6 +129,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
     );
     printer.summarize();
     match processed {
+        Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
             printer.note(&format!(
                 "{}: {} rows valid, {} invalid{}",

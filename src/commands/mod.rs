@@ -177,8 +177,13 @@ fn examples(
     })
 }
 
-fn open_data(compiler: &MessageCompiler, path: &Path, printer: &Printer) -> Result<Rows, ExitStatus> {
-    data::open(path, compiler.var_names(), compiler.required()).map_err(|error| {
+fn open_data(
+    compiler: &MessageCompiler,
+    path: &Path,
+    delimiter: Option<u8>,
+    printer: &Printer,
+) -> Result<Rows, ExitStatus> {
+    data::open(path, compiler.var_names(), compiler.required(), delimiter).map_err(|error| {
         printer.print(&Finding::from_data_error(&error));
         error.exit_status()
     })
@@ -265,6 +270,8 @@ struct RowCounts {
     broken: bool,
     /// The output closed; the run stopped early without error.
     stopped: bool,
+    /// The file holds no rows (said as a finding): nothing done, which is not what was asked.
+    no_rows: bool,
 }
 
 /// Compiles every row (on every core), reports bad rows, and hands each good body to `emit`
@@ -288,10 +295,19 @@ fn process_rows(
     // The calling thread reads and writes; the other cores compile.
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| compiler.apply_overrides(row, overrides);
+    // A value set by `--var` came from the command line, not from the row's column.
+    let print_in_row = |mut finding: Finding| {
+        if overrides.iter().any(|(key, _)| finding.column.as_ref() == Some(key)) {
+            finding.column = None;
+        }
+        printer.print(&finding);
+    };
     compile_in_order(compiler, rows, workers, prepare, |outcome| {
         let failed = match outcome {
             RowOutcome::Body { row, body, warnings } => {
-                report_warnings(compiler, Some(&row_ref(row)), &warnings, printer);
+                for warning in &warnings {
+                    print_in_row(Finding::from_warning(compiler.template(), Some(&row_ref(row)), warning));
+                }
                 match emit(row, body) {
                     Ok(()) => {
                         counts.ok += 1;
@@ -308,8 +324,15 @@ fn process_rows(
                 }
             }
             RowOutcome::Invalid { row, problem } => {
-                report_problem(compiler, Some(&row_ref(row)), &problem, printer);
+                Finding::from_problem(compiler.template(), Some(&row_ref(row)), &problem)
+                    .into_iter()
+                    .for_each(print_in_row);
                 true
+            }
+            RowOutcome::Unreadable(error) if error.is_no_rows() => {
+                printer.print(&Finding::from_data_error(&error));
+                counts.no_rows = true;
+                false
             }
             RowOutcome::Unreadable(error) => {
                 printer.print(&Finding::from_data_error(&error));

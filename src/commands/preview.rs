@@ -22,6 +22,8 @@ pub struct PreviewOptions {
     pub template: PathBuf,
     pub vars: Vec<(String, String)>,
     pub data: Option<PathBuf>,
+    /// The data file's field separator; `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub row: Option<u64>,
     /// `None`: `NAME.preview.html` in the working directory; `-`: standard output.
     pub out: Option<PathBuf>,
@@ -194,7 +196,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Fai
     };
     check_overrides(&compiler, &options.vars, printer).map_err(|status| stopped((Vec::new(), status)))?;
     let values = match (&options.data, options.row) {
-        (Some(path), Some(row)) => row_values(&compiler, path, row, &options.vars),
+        (Some(path), Some(row)) => row_values(&compiler, path, row, options),
         _ => example_values(&compiler.template().vars, &options.vars)
             .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid)),
     }
@@ -211,10 +213,11 @@ fn row_values(
     compiler: &MessageCompiler,
     path: &std::path::Path,
     wanted: u64,
-    overrides: &[(String, String)],
+    options: &PreviewOptions,
 ) -> Result<Vec<Value>, Failed> {
-    let rows = data::open(path, compiler.var_names(), compiler.required())
-        .map_err(|error| (vec![Finding::from_data_error(&error)], ExitStatus::Usage))?;
+    let overrides = &options.vars;
+    let rows = data::open(path, compiler.var_names(), compiler.required(), options.delimiter)
+        .map_err(|error| (vec![Finding::from_data_error(&error)], error.exit_status()))?;
     let mut last = None;
     for row in rows {
         match row {

@@ -13,6 +13,8 @@ pub struct RenderOptions {
     pub template: PathBuf,
     pub vars: Vec<(String, String)>,
     pub data: Option<PathBuf>,
+    /// The data file's field separator; `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub fail_fast: bool,
     /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
     pub max_errors: usize,
@@ -43,7 +45,7 @@ fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus
             }
         };
     };
-    let rows = open_data(&compiler, data_path, printer)?;
+    let rows = open_data(&compiler, data_path, options.delimiter, printer)?;
     let counts = process_rows(
         &compiler,
         data_path,
@@ -73,6 +75,9 @@ fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus
     };
     if counts.stopped {
         return Ok(ExitStatus::Ok);
+    }
+    if counts.no_rows {
+        return Ok(ExitStatus::Invalid);
     }
     printer.note(&format!(
         "{} row{} rendered, {} failed{}",

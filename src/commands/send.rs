@@ -28,6 +28,8 @@ use crate::words;
 pub struct SendOptions {
     pub template: PathBuf,
     pub data: PathBuf,
+    /// The data file's field separator (`--delimiter`); `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub vars: Vec<(String, String)>,
     pub account: AccountSettings,
     pub rate: u32,
@@ -283,7 +285,7 @@ fn preflight(
         people,
         track: options.track,
     };
-    let rows = open_data(compiler, &options.data, printer)?;
+    let rows = open_data(compiler, &options.data, options.delimiter, printer)?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
         file: file.clone(),
@@ -464,8 +466,9 @@ fn send_rows(
         let journal = writer.handle();
         let vars = options.vars.clone();
         let data = options.data.clone();
+        let delimiter = options.delimiter;
         std::thread::spawn(move || {
-            if let Some(rows) = campaign::reopen(&compiler, &data, &stop) {
+            if let Some(rows) = campaign::reopen(&compiler, &data, delimiter, &stop) {
                 campaign::produce(&compiler, rows, &vars, &plan, &jobs, &stop, &journal);
             }
         })

@@ -633,8 +633,8 @@ pub fn produce(
 }
 
 /// Opens the data file for sending, on the producer's thread.
-pub fn reopen(compiler: &MessageCompiler, data: &Path, stop: &StopSignal) -> Option<Rows> {
-    match data::open(data, compiler.var_names(), compiler.required()) {
+pub fn reopen(compiler: &MessageCompiler, data: &Path, delimiter: Option<u8>, stop: &StopSignal) -> Option<Rows> {
+    match data::open(data, compiler.var_names(), compiler.required(), delimiter) {
         Ok(rows) => Some(rows),
         Err(error) => {
             stop.request(StopCause::Data(error.to_string()));

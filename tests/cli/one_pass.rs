@@ -194,14 +194,16 @@ fn a_bad_row_reports_every_error_of_its_body() {
     let outcome = run(flowc().arg("check").arg(&template).arg("--data").arg(&data));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("rows.csv row 2: `to` has no country code"),
+        outcome
+            .stderr
+            .contains("rows.csv row 2, column `phone`: `to` has no country code"),
         "{}",
         outcome.stderr
     );
     assert!(
         outcome
             .stderr
-            .contains("rows.csv row 2: `interactive.header.text` is 73 characters long"),
+            .contains("rows.csv row 2, column `name`: `interactive.header.text` is 73 characters long"),
         "{}",
         outcome.stderr
     );
@@ -355,7 +357,9 @@ fn render_data_shows_a_repeated_finding_once_and_counts_it() {
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert_eq!(full_errors(&outcome.stderr), 1, "{}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("rows.csv row 2: `to` has no country code"),
+        outcome
+            .stderr
+            .contains("rows.csv row 2, column `phone`: `to` has no country code"),
         "{}",
         outcome.stderr
     );

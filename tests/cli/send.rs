@@ -592,7 +592,9 @@ fn invalid_rows_are_reported_and_never_sent() {
     assert_eq!(outcome.code, 0, "every valid row accepted: {}", outcome.stderr);
     assert_eq!(outcome.stdout.lines().last(), Some("1 accepted, 2 invalid"));
     assert!(
-        outcome.stderr.contains("contacts.csv row 3: `to` has no country code"),
+        outcome
+            .stderr
+            .contains("contacts.csv row 3, column `phone`: `to` has no country code"),
         "{}",
         outcome.stderr
     );
