@@ -116,6 +116,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     if let Some(key_file) = &options.account.api_key_file {
         inputs.push(("API key file", key_file));
     }
+    if let Some(exclude) = &options.exclude {
+        inputs.push(("exclude list", exclude));
+    }
     // A dry run writes no journal, but is checked as the real run will be.
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
         .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
@@ -651,6 +654,10 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
                 StopReason::Account => (
                     "the provider does not allow this account or number on WhatsApp API v2",
                     format!("the account type or the number's API version does not fit this endpoint: ask Kaleyra support to enable WhatsApp API v2 for the account and number; {unsent}"),
+                ),
+                StopReason::Endpoint => (
+                    "the endpoint is not the provider's messages API",
+                    format!("check the region (--region / KALEYRA_REGION), --base-url, the SID and the business number, which make up the URL; {unsent}"),
                 ),
                 StopReason::DailyLimit => (
                     "the account's daily limit is reached",

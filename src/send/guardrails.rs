@@ -58,9 +58,17 @@ impl ExcludeList {
         };
         let file = crate::input::open(path).map_err(|error| unreadable(error.to_string()))?;
         let mut text = String::new();
-        file.take(MAX_EXCLUDE_FILE)
+        // One byte more than the limit tells a file over it from one that fills it: a list cut
+        // short would leave its last numbers unprotected (or cut one into another number).
+        file.take(MAX_EXCLUDE_FILE + 1)
             .read_to_string(&mut text)
             .map_err(|_| unreadable("it is not UTF-8 text".to_owned()))?;
+        if text.len() as u64 > MAX_EXCLUDE_FILE {
+            return Err(unreadable(format!(
+                "it is larger than {}, the limit for an exclude list",
+                crate::words::size(MAX_EXCLUDE_FILE)
+            )));
+        }
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let mut lines = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty());
         let Some((_, first)) = lines.clone().next() else {
@@ -101,7 +109,9 @@ impl ExcludeList {
             None
         };
         let mut numbers = HashSet::new();
+        // The first lines are listed, the others only counted.
         let mut bad = Vec::new();
+        let mut bad_count = 0usize;
         for (index, line) in lines {
             let cell = match (column_index, delimiter) {
                 (Some(column), Some(delimiter)) => line.split(delimiter).nth(column).unwrap_or(""),
@@ -112,17 +122,22 @@ impl ExcludeList {
                 Some(key) => {
                     numbers.insert(key);
                 }
-                None => bad.push(index + 1),
+                None => {
+                    bad_count += 1;
+                    if bad.len() < MAX_LISTED {
+                        bad.push(index + 1);
+                    }
+                }
             }
         }
-        if !bad.is_empty() {
-            let mut lines: Vec<String> = bad.iter().take(MAX_LISTED).map(usize::to_string).collect();
-            if bad.len() > MAX_LISTED {
+        if bad_count > 0 {
+            let mut lines: Vec<String> = bad.iter().map(usize::to_string).collect();
+            if bad_count > MAX_LISTED {
                 lines.push("…".to_owned());
             }
             return Err(ExcludeError::BadLines {
                 path: name,
-                count: bad.len(),
+                count: bad_count,
                 lines: lines.join(", "),
             });
         }

@@ -1187,7 +1187,11 @@ fn commit(journal: &mut Journal, batch: &[WriteOp]) -> Result<(), JournalError> 
     }
     journal.commit += 1;
     journal.write_mirror()?;
-    if journal.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+    // The first `sending` of a campaign is folded into the main file at once: until then the
+    // main file says nothing was sent, and a lost `-wal` and mirror together would let that
+    // pass for the truth.
+    let first_send = max_before == 0 && journal.max_sent_row > 0;
+    if first_send || journal.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
         journal.checkpoint()?;
     }
     Ok(())
@@ -1321,13 +1325,17 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight
-            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
-            .expect("row 2");
+        for row in [2, 3] {
+            preflight
+                .record(row, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+                .expect("a row");
+        }
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        // The first send is folded into the main file at once; the second stays in the WAL.
         runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        runtime.block_on(writer.handle().sending(3, 1)).expect("durable");
         // A crash now, and the `-wal` file lost: only the main file and the mirror remain.
         let copy = dir.path().join("copy.sqlite");
         std::fs::copy(&path, &copy).expect("copy the main file");
@@ -1335,9 +1343,29 @@ mod tests {
         drop(writer.finish().expect("journal back"));
         let problem = damage_of(Journal::open(Some(&copy), &fingerprint(), false));
         assert!(
-            problem.contains("has lost 1 of its last commits") && problem.contains("row 2"),
+            problem.contains("has lost 1 of its last commits") && problem.contains("row 3"),
             "{problem}"
         );
+    }
+
+    #[test]
+    fn the_first_send_is_in_the_main_file_even_if_the_wal_and_the_mirror_are_lost() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
+        let mut preflight = journal.preflight().expect("preflight");
+        preflight
+            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+            .expect("a row");
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        let copy = dir.path().join("copy.sqlite");
+        std::fs::copy(&path, &copy).expect("the main file alone");
+        drop(writer.finish().expect("journal back"));
+        // Without its mirror, and with a send on record: refused, never taken for a fresh start.
+        assert!(damage_of(Journal::open(Some(&copy), &fingerprint(), false)).contains("lost its mirror"));
     }
 
     #[test]

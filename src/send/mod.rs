@@ -223,8 +223,11 @@ pub fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientErr
     reqwest::Client::builder()
         .user_agent(concat!("flowc/", env!("CARGO_PKG_VERSION")))
         .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+        .connect_timeout((settings.timeout / 2).min(Duration::from_secs(10)))
         .pool_max_idle_per_host(settings.concurrency)
+        // The connect timeout is strictly shorter than the whole request's: a connection that
+        // never completes is then reported as one (retryable), not as a request without answer
+        // (unknown).
         // A redirect would replay the POST, with the `api-key` header, to wherever it points.
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
@@ -395,6 +398,10 @@ fn report_panic(joined: Result<(), tokio::task::JoinError>, stop: &StopSignal) {
 
 async fn deliver_row(job: Job, context: &Context) {
     let mut attempt = 0;
+    // Once an attempt may have reached the provider (`--retry-ambiguous`), the row is never
+    // again one a later run may send without asking: it stays `unknown` until an answer says
+    // otherwise.
+    let mut ambiguous_seen = false;
     loop {
         attempt += 1;
         if !inside_window(context).await {
@@ -425,6 +432,10 @@ async fn deliver_row(job: Job, context: &Context) {
         if context.stop.is_set() {
             return;
         }
+        // The limiter's wait may have carried the row past the window's end.
+        if context.settings.hours.is_some() && !inside_window(context).await {
+            return;
+        }
         // The record that this row is on its way is on disk before the request leaves.
         if let Err(error) = context.journal.sending(job.row, attempt).await {
             context.stop.request(StopCause::Journal(error.to_string()));
@@ -437,6 +448,7 @@ async fn deliver_row(job: Job, context: &Context) {
         if context.settings.verbose {
             (context.log)(describe(job.row, attempt, &outcome));
         }
+        ambiguous_seen |= matches!(outcome, Outcome::Ambiguous { .. });
         // Without `--retry-ambiguous`, a request that may have arrived is never sent again.
         let outcome = match outcome {
             Outcome::Ambiguous {
@@ -507,7 +519,12 @@ async fn deliver_row(job: Job, context: &Context) {
                     context.progress.retries.fetch_add(1, Ordering::Relaxed);
                     message.clone()
                 };
-                (RowStatus::Retryable, record(Some(error)), last)
+                let status = if ambiguous_seen {
+                    RowStatus::Unknown
+                } else {
+                    RowStatus::Retryable
+                };
+                (status, record(Some(error)), last)
             }
         };
         if let Err(error) = context.journal.outcome(job.row, status, record) {
@@ -624,8 +641,19 @@ async fn post(context: &Context, body: &[u8]) -> Outcome {
 /// Removes the API key from every text the server gave, in whatever encoding it came back
 /// (classification decodes JSON escapes, which can turn `\u0053ECRET` into the key).
 fn scrub(outcome: Outcome, key: &Secret) -> Outcome {
-    let text = |value: String| key.scrub(&value);
-    let optional = |value: Option<String>| value.map(|value| key.scrub(&value));
+    // Control characters (an escape sequence, a carriage return) would act on the terminal or
+    // forge a summary line; a code is a short word.
+    let clean = |value: &str, width: usize| crate::words::printable(&crate::words::clip(value, width)).into_owned();
+    let text = |value: String| key.scrub(&clean(&value, 1_000));
+    let optional = |value: Option<String>| value.map(|value| key.scrub(&clean(&value, 40)));
+    // The key split between the code and the message would sit whole in the journal's file.
+    let (withhold_all, outcome) = {
+        let joined = format!("{}{}", outcome.code().unwrap_or_default(), describe_text(&outcome));
+        (key.appears_in(&joined), outcome)
+    };
+    if withhold_all {
+        return withheld(outcome);
+    }
     match outcome {
         Outcome::Accepted {
             http_status,
@@ -693,6 +721,64 @@ fn scrub(outcome: Outcome, key: &Secret) -> Outcome {
             http_status,
             code: text(code),
             message: text(message),
+        },
+    }
+}
+
+/// The outcome's message, for checking it together with its code.
+fn describe_text(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Accepted { message_id, .. } => message_id.as_deref().unwrap_or_default(),
+        Outcome::Rejected { message, .. }
+        | Outcome::Stop { message, .. }
+        | Outcome::Retry { message, .. }
+        | Outcome::Ambiguous { message, .. }
+        | Outcome::Later { message, .. } => message,
+    }
+}
+
+/// The outcome with every server-provided text replaced.
+fn withheld(outcome: Outcome) -> Outcome {
+    let hidden = || self::account::WITHHELD.to_owned();
+    match outcome {
+        Outcome::Accepted { http_status, .. } => Outcome::Accepted {
+            http_status,
+            code: None,
+            message_id: None,
+            note: Some("accepted, but the provider's answer was withheld: it contained the API key".to_owned()),
+        },
+        Outcome::Rejected { http_status, .. } => Outcome::Rejected {
+            http_status,
+            code: None,
+            message: hidden(),
+        },
+        Outcome::Stop {
+            http_status, reason, ..
+        } => Outcome::Stop {
+            http_status,
+            code: format!("HTTP {http_status}"),
+            message: hidden(),
+            reason,
+        },
+        Outcome::Retry {
+            http_status,
+            retry_after,
+            ..
+        } => Outcome::Retry {
+            http_status,
+            code: None,
+            message: hidden(),
+            retry_after,
+        },
+        Outcome::Ambiguous { http_status, .. } => Outcome::Ambiguous {
+            http_status,
+            code: None,
+            message: hidden(),
+        },
+        Outcome::Later { http_status, code, .. } => Outcome::Later {
+            http_status,
+            code,
+            message: hidden(),
         },
     }
 }

@@ -139,7 +139,11 @@ impl fmt::Display for Summary {
 pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
     let temporary = super::outputs::with_suffix(path, ".partial");
     let file = std::fs::File::create(&temporary).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
-    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    // Every text cell quoted: a spreadsheet that splits on `;` (many locales) then cannot start
+    // a cell inside a provider's message.
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(std::io::BufWriter::new(file));
     let io = |error: csv::Error| std::io::Error::other(error.to_string());
     writer
         .write_record(HEADER)

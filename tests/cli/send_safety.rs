@@ -512,3 +512,71 @@ fn a_refused_payload_names_the_field_in_the_report() {
         "Refer to correct payload format (to: Invalid recipient)"
     );
 }
+
+#[test]
+fn the_exclude_list_and_the_journals_files_are_never_written_over() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    let stop = campaign.scratch.write("stop.csv", "phone\n+14150000000\n");
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .arg("--exclude")
+        .arg(&stop)
+        .arg("--report")
+        .arg(&stop));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&stop).expect("stop list"),
+        "phone\n+14150000000\n"
+    );
+    run(&mut campaign.command_to(&provider.url()));
+    let mirror = campaign.scratch.path().join("contacts.journal.sqlite.mirror");
+    let outcome = run(campaign.command_to(&provider.url()).arg("--report").arg(&mirror));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("is the journal or one of its files"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_2xx_that_is_not_the_providers_acceptance_is_unknown() {
+    let campaign = Campaign::new(2);
+    let portal = Provider::start(Duration::ZERO, |_, _, _| Reply::Json {
+        status: 200,
+        body: "<html>Proxy login required</html>".to_owned(),
+        retry_after: None,
+    });
+    let outcome = run(&mut campaign.command_to(&portal.url()));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert_eq!(statuses(&campaign.report()), HashMap::from([("unknown".to_owned(), 2)]));
+}
+
+#[test]
+fn a_row_retried_after_an_ambiguous_answer_stays_unknown_for_later_runs() {
+    let campaign = Campaign::new(1);
+    let dropping = Provider::start(Duration::ZERO, |_, _, _| Reply::Drop);
+    run(campaign
+        .command_to(&dropping.url())
+        .args(["--retry-ambiguous", "--max-attempts", "2"]));
+    assert_eq!(dropping.count(), 2);
+    assert_eq!(statuses(&campaign.report()), HashMap::from([("unknown".to_owned(), 1)]));
+    let healthy = Provider::accepting();
+    run(&mut campaign.command_to(&healthy.url()));
+    assert_eq!(healthy.count(), 0, "not sent again without --resend-unknown");
+}
+
+#[test]
+fn a_key_hidden_by_an_invisible_character_is_withheld() {
+    let campaign = Campaign::new(1);
+    let disguised = format!("{}\u{200b}{}", &KEY[..6], &KEY[6..]);
+    let provider = Provider::start(Duration::ZERO, move |_, _, _| {
+        Reply::error(401, "RBC001", &format!("bad key {disguised}"))
+    });
+    let outcome = run(&mut campaign.command_to(&provider.url()));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains(&KEY[6..]), "{}", outcome.stderr);
+    let journal = std::fs::read(campaign.journal_path()).expect("journal");
+    assert!(!String::from_utf8_lossy(&journal).contains(&KEY[6..]));
+}
