@@ -5,6 +5,7 @@ mod check;
 mod data;
 mod preview;
 mod provider;
+mod receive;
 mod render;
 mod send;
 mod send_safety;
