@@ -140,7 +140,10 @@ fn counts_line(counts: &Counts, total: &Counts, interval: Duration) -> String {
         counts.rejected,
     );
     if counts.failed > 0 {
-        line.push_str(&format!(", {} NOT STORED (the store is failing; answered 503)", counts.failed));
+        line.push_str(&format!(
+            ", {} NOT STORED (the store is failing; answered 503)",
+            counts.failed
+        ));
     }
     line.push_str(&format!("; {} since start", total.stored));
     line

@@ -67,10 +67,14 @@ impl Credentials {
                 problem,
             };
             if token.expose().chars().count() < MIN_TOKEN_LENGTH {
-                return Err(problem(format!("holds a token shorter than {MIN_TOKEN_LENGTH} characters")));
+                return Err(problem(format!(
+                    "holds a token shorter than {MIN_TOKEN_LENGTH} characters"
+                )));
             }
             if token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(problem("holds a token with spaces, line breaks or control characters".to_owned()));
+                return Err(problem(
+                    "holds a token with spaces, line breaks or control characters".to_owned(),
+                ));
             }
             credentials.token = Some((digest(token.expose().as_bytes()), token));
         }

@@ -134,10 +134,7 @@ pub(crate) fn flat(pairs: &[(String, String)], words: &OptOutWords) -> Result<Ve
     }
     if let Some(from) = get("from") {
         let text = get("body").or_else(|| get("text")).or_else(|| get("message"));
-        let opt_out = text
-            .as_deref()
-            .and_then(|text| words.matched(text))
-            .map(str::to_owned);
+        let opt_out = text.as_deref().and_then(|text| words.matched(text)).map(str::to_owned);
         return Ok(vec![Event::Message(IncomingMessage {
             message_id: get("message_id").or_else(|| get("id")),
             from: Some(from),
@@ -236,7 +233,12 @@ fn events_of_value(
     }
 }
 
-fn incoming(message: &Value, extra: Option<&Map<String, Value>>, origin: Origin, words: &OptOutWords) -> IncomingMessage {
+fn incoming(
+    message: &Value,
+    extra: Option<&Map<String, Value>>,
+    origin: Origin,
+    words: &OptOutWords,
+) -> IncomingMessage {
     let kind = field(message, "type");
     let interactive = message.get("interactive");
     let mut flow = None;
@@ -367,7 +369,10 @@ mod tests {
         assert_eq!(message.context_id.as_deref(), Some("wamid.F"));
         let flow = message.flow.expect("a flow reply");
         assert_eq!(flow.flow_token.as_deref(), Some("tok-R-1"));
-        assert_eq!(flow.response_json.as_deref(), Some(r#"{"flow_token":"tok-R-1","slot":"10:00"}"#));
+        assert_eq!(
+            flow.response_json.as_deref(),
+            Some(r#"{"flow_token":"tok-R-1","slot":"10:00"}"#)
+        );
         assert_eq!(message.opt_out, None);
     }
 

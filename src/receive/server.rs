@@ -270,13 +270,17 @@ impl Receiver {
                 let _permit = permit;
                 match tls {
                     None => {
-                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                        let _ = watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await;
                     }
                     Some(acceptor) => {
                         let Ok(Ok(stream)) = tokio::time::timeout(read_timeout, acceptor.accept(stream)).await else {
                             return;
                         };
-                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                        let _ = watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await;
                     }
                 }
             });
@@ -309,8 +313,8 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {
     if certs.is_empty() {
         return Err(tls_error("certificate", cert, "holds no PEM certificate".to_owned()));
     }
-    let private_key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|error| tls_error("key", key, format!("cannot be read: {error}")))?;
+    let private_key =
+        PrivateKeyDer::from_pem_file(key).map_err(|error| tls_error("key", key, format!("cannot be read: {error}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -421,7 +425,10 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
                             "unsupported content type: send application/json or a form (kept as received)\n",
                         )
                     } else {
-                        answer(StatusCode::BAD_REQUEST, "not a callback flowc understands (kept as received)\n")
+                        answer(
+                            StatusCode::BAD_REQUEST,
+                            "not a callback flowc understands (kept as received)\n",
+                        )
                     }
                 }
             }
@@ -448,7 +455,10 @@ async fn read_body(headers: &axum::http::HeaderMap, body: Body, read_timeout: Du
         return Err(too_large());
     }
     match tokio::time::timeout(read_timeout, Limited::new(body, BODY_LIMIT).collect()).await {
-        Err(_) => Err(answer(StatusCode::REQUEST_TIMEOUT, "the body took too long to arrive\n")),
+        Err(_) => Err(answer(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body took too long to arrive\n",
+        )),
         Ok(Err(error)) if error.is::<LengthLimitError>() => Err(too_large()),
         Ok(Err(_)) => Err(answer(StatusCode::BAD_REQUEST, "the body could not be read\n")),
         Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),

@@ -556,7 +556,10 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM callbacks"), 4);
         assert_eq!(count("SELECT count(*) FROM callbacks WHERE recognised = 0"), 1);
         assert_eq!(count("SELECT count(*) FROM statuses WHERE timestamp_unix = 5"), 1);
-        assert_eq!(count("SELECT count(*) FROM opt_outs WHERE number = '9' AND word = 'STOP'"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM opt_outs WHERE number = '9' AND word = 'STOP'"),
+            1
+        );
     }
 
     #[test]

@@ -135,7 +135,10 @@ impl Receiver {
         self.request(
             "POST",
             "/",
-            &[("Authorization", &format!("Bearer {TOKEN}")), ("Content-Type", "application/json")],
+            &[
+                ("Authorization", &format!("Bearer {TOKEN}")),
+                ("Content-Type", "application/json"),
+            ],
             body.as_bytes(),
         )
     }
@@ -149,7 +152,10 @@ impl Receiver {
         assert_eq!(self.get("/healthz").status, 200, "{}", self.stderr());
         let id = format!("wamid.alive-{}", fastrand::u64(..));
         assert_eq!(self.post(&status_body(&id, "delivered", "R-alive")).status, 200);
-        assert_eq!(self.count(&format!("SELECT count(*) FROM statuses WHERE message_id = '{id}'")), 1);
+        assert_eq!(
+            self.count(&format!("SELECT count(*) FROM statuses WHERE message_id = '{id}'")),
+            1
+        );
     }
 
     /// A number read from the store while the receiver runs (as `flowc report` will).
@@ -320,7 +326,10 @@ fn a_get_callback_is_stored_from_its_query_parameters() {
         receiver.text("SELECT status || '|' || message_id || '|' || recipient || '|' || ref FROM statuses"),
         Some("delivered|wamid.G1|919407000002|R-9".to_owned())
     );
-    assert_eq!(receiver.count("SELECT count(*) FROM callbacks WHERE path = '/callbacks'"), 1);
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM callbacks WHERE path = '/callbacks'"),
+        1
+    );
 }
 
 #[test]
@@ -336,7 +345,10 @@ fn a_form_post_is_read_like_a_get() {
         b"status=read&message_id=wamid.F2&ref=R-2",
     );
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert_eq!(receiver.count("SELECT count(*) FROM statuses WHERE status = 'read' AND ref = 'R-2'"), 1);
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM statuses WHERE status = 'read' AND ref = 'R-2'"),
+        1
+    );
 }
 
 #[test]
@@ -349,7 +361,10 @@ fn a_stop_reply_is_recorded_as_an_opt_out_and_the_words_are_configurable() {
     };
     assert_eq!(receiver.post(&reply("m1", "919400000001", " Stop. ")).status, 200);
     assert_eq!(receiver.post(&reply("m2", "919400000002", "arrêt")).status, 200);
-    assert_eq!(receiver.post(&reply("m3", "919400000003", "please don't stop")).status, 200);
+    assert_eq!(
+        receiver.post(&reply("m3", "919400000003", "please don't stop")).status,
+        200
+    );
     // Not among the configured words any more.
     assert_eq!(receiver.post(&reply("m4", "919400000004", "UNSUBSCRIBE")).status, 200);
     assert_eq!(receiver.count("SELECT count(*) FROM messages"), 4);
@@ -396,8 +411,18 @@ fn basic_bearer_and_query_token_are_each_accepted() {
     let body = |id: &str| status_body(id, "sent", "R");
     let json = ("Content-Type", "application/json");
     let ok = |answer: Answer| assert_eq!(answer.status, 200, "{}", answer.text);
-    ok(receiver.request("POST", "/", &[("Authorization", &basic(USER, PASSWORD)), json], body("a").as_bytes()));
-    ok(receiver.request("POST", "/", &[("Authorization", &format!("bearer {TOKEN}")), json], body("b").as_bytes()));
+    ok(receiver.request(
+        "POST",
+        "/",
+        &[("Authorization", &basic(USER, PASSWORD)), json],
+        body("a").as_bytes(),
+    ));
+    ok(receiver.request(
+        "POST",
+        "/",
+        &[("Authorization", &format!("bearer {TOKEN}")), json],
+        body("b").as_bytes(),
+    ));
     ok(receiver.request("POST", &format!("/?token={TOKEN}"), &[json], body("c").as_bytes()));
     assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 3);
     receiver.assert_no_secret_anywhere();
@@ -431,7 +456,11 @@ fn sigterm_answers_the_request_in_flight_and_closes_the_store() {
     assert!(std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0);
     let connection = rusqlite::Connection::open(&store).expect("open");
     let count: i64 = connection
-        .query_row("SELECT count(*) FROM statuses WHERE message_id = 'wamid.T1'", [], |row| row.get(0))
+        .query_row(
+            "SELECT count(*) FROM statuses WHERE message_id = 'wamid.T1'",
+            [],
+            |row| row.get(0),
+        )
         .expect("count");
     assert_eq!(count, 1);
 }
@@ -470,7 +499,10 @@ fn starting_without_authentication_off_loopback_is_refused() {
         panic!("it listened without authentication")
     };
     assert_eq!(code, 2);
-    assert!(stderr.contains("without authentication") && stderr.contains("--token-file"), "{stderr}");
+    assert!(
+        stderr.contains("without authentication") && stderr.contains("--token-file"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -524,15 +556,23 @@ fn a_port_in_use_is_refused_and_a_killed_receivers_port_is_rebound_at_once() {
     assert_eq!(receiver.post(&status_body("wamid.K1", "sent", "R")).status, 200);
     let addr = receiver.addr.to_string();
     let busy = Receiver::spawn_at(Scratch::new(), Scratch::new().path().join("x.sqlite"), &addr, &[]);
-    let Err((code, stderr)) = busy else { panic!("two receivers on one port") };
+    let Err((code, stderr)) = busy else {
+        panic!("two receivers on one port")
+    };
     assert_eq!(code, 2);
     assert!(stderr.contains("cannot listen"), "{stderr}");
     // SIGKILL with a connection open, then a new receiver on the same port and store.
     let _open = TcpStream::connect(receiver.addr).expect("connect");
     let (scratch, store) = receiver.sigkill();
-    let args = vec!["--token-file".to_owned(), scratch.write("token2", TOKEN).display().to_string()];
+    let args = vec![
+        "--token-file".to_owned(),
+        scratch.write("token2", TOKEN).display().to_string(),
+    ];
     let again = Receiver::spawn_at(scratch, store, &addr, &args).expect("rebinds at once");
-    assert_eq!(again.count("SELECT count(*) FROM statuses WHERE message_id = 'wamid.K1'"), 1);
+    assert_eq!(
+        again.count("SELECT count(*) FROM statuses WHERE message_id = 'wamid.K1'"),
+        1
+    );
     again.assert_serving();
 }
 
@@ -581,7 +621,10 @@ fn tls_serves_https_with_the_given_certificate() {
             .status()
     });
     assert_eq!(status, 200);
-    assert_eq!(receiver.count("SELECT count(*) FROM statuses WHERE message_id = 'wamid.TLS'"), 1);
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM statuses WHERE message_id = 'wamid.TLS'"),
+        1
+    );
     // Plain HTTP on the TLS port is no callback.
     assert_ne!(receiver.get("/healthz").status, 200);
 }
@@ -602,7 +645,12 @@ fn bad_no_credentials_get_401_and_nothing_is_stored() {
 fn bad_a_wrong_bearer_token_gets_401() {
     let receiver = Receiver::start();
     let wrong = format!("Bearer {}X", &TOKEN[..TOKEN.len() - 1]);
-    assert_eq!(receiver.request("POST", "/", &[("Authorization", &wrong)], b"{}").status, 401);
+    assert_eq!(
+        receiver
+            .request("POST", "/", &[("Authorization", &wrong)], b"{}")
+            .status,
+        401
+    );
     receiver.assert_serving();
 }
 
@@ -610,7 +658,12 @@ fn bad_a_wrong_bearer_token_gets_401() {
 fn bad_a_wrong_basic_password_gets_401() {
     let receiver = Receiver::start();
     for header in [basic(USER, "pw-wrong"), basic("someone", PASSWORD), basic(USER, "")] {
-        assert_eq!(receiver.request("POST", "/", &[("Authorization", &header)], b"{}").status, 401);
+        assert_eq!(
+            receiver
+                .request("POST", "/", &[("Authorization", &header)], b"{}")
+                .status,
+            401
+        );
     }
     receiver.assert_serving();
 }
@@ -620,8 +673,19 @@ fn bad_the_token_as_basic_credentials_or_a_password_as_a_bearer_token_gets_401()
     let receiver = Receiver::start();
     let token_as_basic = format!("Basic {TOKEN}");
     let password_as_bearer = format!("Bearer {PASSWORD}");
-    for header in [token_as_basic.as_str(), password_as_bearer.as_str(), TOKEN, "Bearer", ""] {
-        assert_eq!(receiver.request("GET", "/?status=sent", &[("Authorization", header)], b"").status, 401);
+    for header in [
+        token_as_basic.as_str(),
+        password_as_bearer.as_str(),
+        TOKEN,
+        "Bearer",
+        "",
+    ] {
+        assert_eq!(
+            receiver
+                .request("GET", "/?status=sent", &[("Authorization", header)], b"")
+                .status,
+            401
+        );
     }
     receiver.assert_serving();
 }
@@ -629,7 +693,11 @@ fn bad_the_token_as_basic_credentials_or_a_password_as_a_bearer_token_gets_401()
 #[test]
 fn bad_a_wrong_query_token_gets_401() {
     let receiver = Receiver::start();
-    for target in ["/?status=sent&token=nope", "/?status=sent&token=", "/?status=sent&TOKEN=x"] {
+    for target in [
+        "/?status=sent&token=nope",
+        "/?status=sent&token=",
+        "/?status=sent&TOKEN=x",
+    ] {
         assert_eq!(receiver.get(target).status, 401, "{target}");
     }
     receiver.assert_serving();
@@ -638,9 +706,12 @@ fn bad_a_wrong_query_token_gets_401() {
 #[test]
 fn bad_an_authorization_header_that_is_not_utf8_or_not_base64_gets_401() {
     let receiver = Receiver::start();
-    let mut request = b"GET /?status=sent HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic \xff\xfe\x80\r\n\r\n".to_vec();
+    let mut request =
+        b"GET /?status=sent HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic \xff\xfe\x80\r\n\r\n"
+            .to_vec();
     assert_eq!(receiver.raw(&request).status, 401);
-    request = b"GET /?status=sent HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic !!!===\r\n\r\n".to_vec();
+    request =
+        b"GET /?status=sent HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic !!!===\r\n\r\n".to_vec();
     assert_eq!(receiver.raw(&request).status, 401);
     receiver.assert_serving();
 }
@@ -690,7 +761,13 @@ fn bad_malformed_json_gets_400_and_is_kept_raw() {
 #[test]
 fn bad_json_of_an_unknown_shape_gets_400_and_is_kept_raw() {
     let receiver = Receiver::start();
-    for body in [r#"{"hello":"world"}"#, r#"{"statuses":[{"id":"x"}]}"#, "[1,2,3]", "\"text\"", "null"] {
+    for body in [
+        r#"{"hello":"world"}"#,
+        r#"{"statuses":[{"id":"x"}]}"#,
+        "[1,2,3]",
+        "\"text\"",
+        "null",
+    ] {
         assert_eq!(receiver.post(body).status, 400, "{body}");
     }
     assert_eq!(receiver.count("SELECT count(*) FROM callbacks WHERE recognised = 0"), 5);
@@ -704,7 +781,10 @@ fn bad_a_body_that_is_not_utf8_gets_400_and_is_kept_byte_for_byte() {
     let answer = receiver.request(
         "POST",
         "/",
-        &[("Authorization", &format!("Bearer {TOKEN}")), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Content-Type", "application/json"),
+        ],
         body,
     );
     assert_eq!(answer.status, 400);
@@ -733,18 +813,29 @@ fn bad_a_huge_json_string_gets_400_and_a_huge_field_is_stored() {
     assert_eq!(receiver.post(&format!("\"{huge}\"")).status, 400);
     let big_ref = "r".repeat(900_000);
     assert_eq!(receiver.post(&status_body("wamid.BIG", "sent", &big_ref)).status, 200);
-    assert_eq!(receiver.count("SELECT length(ref) FROM statuses WHERE message_id = 'wamid.BIG'"), 900_000);
+    assert_eq!(
+        receiver.count("SELECT length(ref) FROM statuses WHERE message_id = 'wamid.BIG'"),
+        900_000
+    );
     receiver.assert_serving();
 }
 
 #[test]
 fn bad_a_wrong_content_type_gets_415_and_is_kept_raw() {
     let receiver = Receiver::start();
-    for content_type in ["text/xml", "multipart/form-data; boundary=x", "application/octet-stream", "image/png"] {
+    for content_type in [
+        "text/xml",
+        "multipart/form-data; boundary=x",
+        "application/octet-stream",
+        "image/png",
+    ] {
         let answer = receiver.request(
             "POST",
             "/",
-            &[("Authorization", &format!("Bearer {TOKEN}")), ("Content-Type", content_type)],
+            &[
+                ("Authorization", &format!("Bearer {TOKEN}")),
+                ("Content-Type", content_type),
+            ],
             format!("<callback type=\"{content_type}\"/>").as_bytes(),
         );
         assert_eq!(answer.status, 415, "{content_type}");
@@ -805,7 +896,8 @@ fn bad_slow_headers_are_cut_off_at_the_read_timeout() {
     let started = Instant::now();
     let mut slow = TcpStream::connect(receiver.addr).expect("connect");
     slow.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").expect("part of the head");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .expect("part of the head");
     // Another caller is served meanwhile.
     receiver.assert_serving();
     let mut rest = Vec::new();
@@ -884,8 +976,16 @@ fn bad_a_secret_echoed_in_a_body_is_never_stored() {
 #[test]
 fn bad_the_query_token_is_never_stored() {
     let receiver = Receiver::start();
-    assert_eq!(receiver.get(&format!("/?token={TOKEN}&status=sent&message_id=wamid.Q")).status, 200);
-    assert_eq!(receiver.text("SELECT query FROM callbacks"), Some("status=sent&message_id=wamid.Q".to_owned()));
+    assert_eq!(
+        receiver
+            .get(&format!("/?token={TOKEN}&status=sent&message_id=wamid.Q"))
+            .status,
+        200
+    );
+    assert_eq!(
+        receiver.text("SELECT query FROM callbacks"),
+        Some("status=sent&message_id=wamid.Q".to_owned())
+    );
     receiver.assert_no_secret_anywhere();
 }
 
@@ -893,7 +993,10 @@ fn bad_the_query_token_is_never_stored() {
 fn bad_garbage_instead_of_http_gets_400() {
     let receiver = Receiver::start();
     assert_eq!(receiver.raw(b"HELLO THERE\r\n\r\n").status, 400);
-    assert_eq!(receiver.raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").status, 400);
+    assert_eq!(
+        receiver.raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").status,
+        400
+    );
     assert_eq!(receiver.raw(b"GET / HTTP/1.1\r\nHost x\r\n\r\n").status, 400);
     receiver.assert_serving();
 }
@@ -903,7 +1006,10 @@ fn bad_a_body_shorter_than_its_content_length_does_not_stall_it() {
     let receiver = Receiver::start();
     let mut stream = TcpStream::connect(receiver.addr).expect("connect");
     stream
-        .write_all(format!("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 500\r\n\r\n{{}}").as_bytes())
+        .write_all(
+            format!("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 500\r\n\r\n{{}}")
+                .as_bytes(),
+        )
         .expect("write");
     stream.shutdown(std::net::Shutdown::Write).expect("half close");
     let answer = read_answer(&mut stream);
@@ -915,7 +1021,9 @@ fn bad_a_body_shorter_than_its_content_length_does_not_stall_it() {
 #[test]
 fn bad_invalid_percent_encoding_and_control_characters_are_stored_as_sent() {
     let receiver = Receiver::start();
-    let answer = receiver.get(&format!("/?status=sent%ZZ&message_id=%00%01%ff&ref=%E2%82&token={TOKEN}"));
+    let answer = receiver.get(&format!(
+        "/?status=sent%ZZ&message_id=%00%01%ff&ref=%E2%82&token={TOKEN}"
+    ));
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1);
     let bytes = serde_json::json!({"statuses": [{"id": "\u{0}\u{1}\u{7f}", "status": "sent\r\n"}]}).to_string();
