@@ -59,17 +59,18 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
             Ok(receiver) => receiver,
             Err(error) => return fail(error),
         };
+        // The address last: a script that waits for it has every earlier line.
+        if !receiver.is_authenticated() {
+            printer.note(
+                "note: no authentication (allowed on a loopback address only): any local program can write events",
+            );
+        }
         let scheme = if receiver.is_tls() { "https" } else { "http" };
         printer.note(&format!(
             "flowc receive: listening on {} ({scheme}), storing in {}",
             receiver.local_addr(),
             options.store.display()
         ));
-        if !receiver.is_authenticated() {
-            printer.note(
-                "note: no authentication (allowed on a loopback address only): any local program can write events",
-            );
-        }
         let stats = receiver.stats();
         let interval = options.stats_interval;
         let ticker = tokio::spawn(async move {

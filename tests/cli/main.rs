@@ -9,6 +9,7 @@ mod messages;
 mod one_pass;
 mod preview;
 mod provider;
+mod receive;
 mod render;
 mod send;
 mod send_safety;
