@@ -364,6 +364,15 @@ struct SendArgs {
     /// ref2), so that the provider's callbacks can be matched to rows
     #[arg(long, value_name = "FIELD", value_enum)]
     track: Option<TrackArg>,
+    /// The event store `flowc receive` writes: numbers that opted out are never sent (also when
+    /// the STOP arrives during the run); Meta's throttles are obeyed (130429 halves the rate for
+    /// a minute, 131048 stops)
+    #[arg(long, value_name = "STORE")]
+    events: Option<PathBuf>,
+    /// With --events: stop when more than this share of the latest 200 deliveries fail as
+    /// undeliverable (131026) or outside the 24-hour window (131047)
+    #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]
+    max_failure_rate: f64,
     /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
     /// outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
@@ -596,6 +605,8 @@ impl Cli {
                 limit: args.limit,
                 daily_limit: args.daily_limit,
                 track: args.track.map(TrackArg::field),
+                events: args.events,
+                max_failure_rate: args.max_failure_rate,
                 window: args.window,
                 tz: args.tz,
                 exit_outside_window: args.exit_outside_window,
@@ -662,5 +673,23 @@ impl TrackArg {
             TrackArg::Ref1 => crate::send::campaign::TrackField::Ref1,
             TrackArg::Ref2 => crate::send::campaign::TrackField::Ref2,
         }
+    }
+}
+
+/// `20%` or `20` (percent), or `0.2`: a share between 0 and 1.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    let (number, percent) = match trimmed.strip_suffix('%') {
+        Some(number) => (number.trim(), true),
+        None => (trimmed, false),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage (write e.g. 20%)"))?;
+    let share = if percent || value > 1.0 { value / 100.0 } else { value };
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!("`{text}` is not between 0% and 100%"))
     }
 }

@@ -16,6 +16,7 @@ use crate::data::DataError;
 use crate::receive::{ReceiveError, StoreError};
 use crate::send::account::AccountError;
 use crate::send::campaign::CampaignError;
+use crate::send::events::EventsError;
 use crate::send::guardrails::ExcludeError;
 use crate::send::journal::JournalError;
 use crate::send::outputs::OutputError;
@@ -142,6 +143,12 @@ impl ReceiveError {
 }
 
 impl StoreError {
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl EventsError {
     pub fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }

@@ -1,5 +1,6 @@
 //! `flowc send`: pre-flight every row, show the plan, confirm, send, report.
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
+use crate::send::events::{self, EventFeed};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, JournalWriter};
@@ -51,6 +53,9 @@ pub struct SendOptions {
     pub limit: Option<u64>,
     pub daily_limit: Option<u64>,
     pub track: Option<TrackField>,
+    pub events: Option<PathBuf>,
+    /// The share (0 to 1) of list failures among the latest statuses that stops the campaign.
+    pub max_failure_rate: f64,
     pub window: Option<String>,
     pub tz: Option<String>,
     pub exit_outside_window: bool,
@@ -119,6 +124,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     if let Some(exclude) = &options.exclude {
         inputs.push(("exclude list", exclude));
     }
+    if let Some(events) = &options.events {
+        inputs.push(("event store", events));
+    }
     // A dry run writes no journal, but is checked as the real run will be.
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
         .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
@@ -142,7 +150,31 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             }
         ));
     }
-    let plan = preflight(&compiler, &options, &mut journal, printer)?;
+    // The event store: who opted out before this run, and the feed the run watches.
+    let mut feed = match &options.events {
+        Some(path) => {
+            let prefix = options.track.map(|_| {
+                let key = campaign::track_key(journal.campaign_id(), 0);
+                key[..key.len() - 1].to_owned()
+            });
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(printer, &error, None, error.exit_status()))?)
+        }
+        None => None,
+    };
+    let opted_out = match feed.as_mut() {
+        Some(feed) => {
+            let (numbers, _) =
+                events::opted_out(feed).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+            printer.note(&format!(
+                "events:   {} ({} numbers opted out)",
+                options.events.as_deref().unwrap_or(Path::new("")).display(),
+                numbers.len()
+            ));
+            numbers
+        }
+        None => HashSet::new(),
+    };
+    let plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
 
     print_plan(&options, account.as_ref(), &plan, &journal_path, &report_path, printer);
     if options.strict && plan.invalid > 0 {
@@ -203,7 +235,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, hours, printer)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
         journal = returned;
         stop_cause = cause;
     }
@@ -251,6 +283,7 @@ fn preflight(
     compiler: &MessageCompiler,
     options: &SendOptions,
     journal: &mut Journal,
+    opted_out: HashSet<u64>,
     printer: &Reporter<'_>,
 ) -> Result<Plan, ExitStatus> {
     let exclude = match &options.exclude {
@@ -283,7 +316,7 @@ fn preflight(
     };
     let selection = Selection {
         resend_unknown: options.resend_unknown,
-        guardrails: Guardrails::new(exclude, options.allow_duplicates),
+        guardrails: Guardrails::new(exclude, options.allow_duplicates).with_opted_out(opted_out),
         limit: options.limit,
         people,
         track: options.track,
@@ -360,10 +393,10 @@ fn print_plan(
             }
         ));
     }
-    if plan.duplicate > 0 || plan.excluded > 0 {
+    if plan.duplicate > 0 || plan.excluded > 0 || plan.opted_out > 0 {
         lines.push(format!(
-            "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude)",
-            plan.duplicate, plan.excluded
+            "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude), {} opted-out (--events)",
+            plan.duplicate, plan.excluded, plan.opted_out
         ));
     }
     if plan.held_daily > 0 {
@@ -425,9 +458,10 @@ fn send_rows(
     account: Account,
     journal: Journal,
     plan: Plan,
-    hours: Option<Window>,
+    (hours, feed): (Option<Window>, Option<EventFeed>),
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
+    let watch = feed.as_ref().map(|_| Arc::new(events::Watch::default()));
     let settings = SendSettings {
         rate: NonZeroU32::new(options.rate),
         concurrency: options.concurrency,
@@ -436,6 +470,7 @@ fn send_rows(
         timeout: options.timeout,
         retry_ambiguous: options.retry_ambiguous,
         space_pairs: options.allow_duplicates,
+        watch: watch.clone(),
         hours,
         exit_outside_window: options.exit_outside_window,
         // Within what service managers allow before they kill (Kubernetes: 30 s by default).
@@ -452,7 +487,19 @@ fn send_rows(
             ExitStatus::Invalid
         })?;
     let writer = JournalWriter::spawn(journal);
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = StopSignal::default();
+    // The event store is read on a thread of its own: SQLite's reads block.
+    let watcher = match (feed, &watch) {
+        (Some(feed), Some(watch)) => {
+            let (watch, stop, done) = (Arc::clone(watch), stop.clone(), Arc::clone(&watching));
+            let max_failure_rate = options.max_failure_rate;
+            Some(std::thread::spawn(move || {
+                events::watch(feed, &watch, &stop, max_failure_rate, &done);
+            }))
+        }
+        _ => None,
+    };
     let progress = Arc::new(Progress::default());
     let bar = progress_bar(plan.to_send.count());
     let log: Logger = {
@@ -498,6 +545,10 @@ fn send_rows(
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
+    }
+    watching.store(true, Ordering::Relaxed);
+    if let Some(watcher) = watcher {
+        let _ = watcher.join();
     }
     if producer.join().is_err() {
         stop.request(StopCause::Internal("the row producer panicked".to_owned()));
@@ -628,6 +679,22 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
                 "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
                 plural(pending)
             ));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::SpamLimit => {
+            printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
+                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
+                plural(pending)
+            ))));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::FailureBurst { percent } => {
+            printer.print(&Finding::error(format!(
+                "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
+            )).with_help(Some(format!(
+                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
+                plural(pending)
+            ))));
             Some(ExitStatus::Invalid)
         }
         StopCause::Internal(message) => {

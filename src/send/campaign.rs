@@ -75,6 +75,8 @@ pub struct Plan {
     pub duplicate: u64,
     /// Rows whose recipient is on the `--exclude` list.
     pub excluded: u64,
+    /// Rows whose recipient opted out in the event store.
+    pub opted_out: u64,
     /// Rows left pending by `--limit`.
     pub held: u64,
     /// Rows left pending by `--daily-limit`.
@@ -430,6 +432,7 @@ pub fn preflight(
         unknown: 0,
         duplicate: 0,
         excluded: 0,
+        opted_out: 0,
         held: 0,
         held_daily: 0,
         to_send: RowSet::default(),
@@ -491,7 +494,8 @@ pub fn preflight(
                         | RowStatus::Invalid
                         | RowStatus::Retryable
                         | RowStatus::Duplicate
-                        | RowStatus::Excluded,
+                        | RowStatus::Excluded
+                        | RowStatus::OptedOut,
                     ) => match verdict {
                         Verdict::Send => true,
                         Verdict::Duplicate { of_row } => {
@@ -504,6 +508,12 @@ pub fn preflight(
                             plan.excluded += 1;
                             status = RowStatus::Excluded;
                             reason = Some("on the --exclude list".to_owned());
+                            false
+                        }
+                        Verdict::OptedOut => {
+                            plan.opted_out += 1;
+                            status = RowStatus::OptedOut;
+                            reason = Some("opted out (a STOP reply in the event store)".to_owned());
                             false
                         }
                     },

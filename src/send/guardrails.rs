@@ -162,6 +162,8 @@ pub enum Verdict {
         of_row: u64,
     },
     Excluded,
+    /// Its recipient opted out (STOP) in the event store.
+    OptedOut,
 }
 
 /// The first row of each number seen: numbers and rows in two arrays, and a hash table of
@@ -218,6 +220,7 @@ impl FirstRows {
 #[derive(Debug, Default)]
 pub struct Guardrails {
     exclude: ExcludeList,
+    opted_out: HashSet<u64>,
     allow_duplicates: bool,
     first_rows: FirstRows,
 }
@@ -226,15 +229,25 @@ impl Guardrails {
     pub fn new(exclude: ExcludeList, allow_duplicates: bool) -> Guardrails {
         Guardrails {
             exclude,
+            opted_out: HashSet::new(),
             allow_duplicates,
             first_rows: FirstRows::default(),
         }
+    }
+
+    /// The numbers that opted out: their rows are never sent.
+    pub fn with_opted_out(mut self, numbers: HashSet<u64>) -> Guardrails {
+        self.opted_out = numbers;
+        self
     }
 
     /// Decides a valid row, in file order. Every recipient of a row that is not excluded
     /// claims its number, so a later row with the same number is the duplicate.
     pub fn judge(&mut self, row: u64, to: &str) -> Verdict {
         let keys = recipient_keys(to);
+        if keys.iter().any(|key| self.opted_out.contains(key)) {
+            return Verdict::OptedOut;
+        }
         if keys.iter().any(|key| self.exclude.contains(*key)) {
             return Verdict::Excluded;
         }

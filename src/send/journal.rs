@@ -51,6 +51,8 @@ pub enum RowStatus {
     Duplicate = 8,
     /// Its recipient is in the `--exclude` list: not sent.
     Excluded = 9,
+    /// Its recipient opted out (STOP) in the event store: not sent.
+    OptedOut = 10,
 }
 
 impl RowStatus {
@@ -65,10 +67,11 @@ impl RowStatus {
             RowStatus::Unknown => "unknown",
             RowStatus::Duplicate => "duplicate",
             RowStatus::Excluded => "excluded",
+            RowStatus::OptedOut => "opted-out",
         }
     }
 
-    const ALL: [RowStatus; 9] = [
+    const ALL: [RowStatus; 10] = [
         RowStatus::Pending,
         RowStatus::Invalid,
         RowStatus::Sending,
@@ -78,6 +81,7 @@ impl RowStatus {
         RowStatus::Unknown,
         RowStatus::Duplicate,
         RowStatus::Excluded,
+        RowStatus::OptedOut,
     ];
 
     /// The stored name; anything else in a journal is damage, never a default.
@@ -571,7 +575,7 @@ impl Journal {
         }
         self.connection
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM rows WHERE status NOT IN ('pending', 'invalid', 'duplicate', 'excluded'))",
+                "SELECT EXISTS (SELECT 1 FROM rows WHERE status NOT IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out'))",
                 [],
                 |row| row.get(0),
             )
@@ -719,9 +723,9 @@ impl Journal {
                    ref = excluded.ref,
                    ref1 = excluded.ref1,
                    ref2 = excluded.ref2,
-                   track = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.track ELSE rows.track END,
-                   error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.error ELSE rows.error END,
-                   status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.status ELSE rows.status END",
+                   track = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.track ELSE rows.track END,
+                   error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.error ELSE rows.error END,
+                   status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.status ELSE rows.status END",
             )
             .map_err(|error| busy_or(error, &self.path))?;
         Ok(Preflight {

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod campaign;
+pub mod events;
 pub mod guardrails;
 pub mod journal;
 pub mod outputs;
@@ -48,6 +49,8 @@ pub struct SendSettings {
     pub hours: Option<window::Window>,
     /// Outside the window, stop (resumably) instead of pausing.
     pub exit_outside_window: bool,
+    /// What the event store says while the campaign runs (`--events`).
+    pub watch: Option<Arc<events::Watch>>,
     /// Rows to one number are spaced [`PAIR_SPACING`] apart (there are such rows only with
     /// `--allow-duplicates`).
     pub space_pairs: bool,
@@ -129,6 +132,12 @@ pub enum StopCause {
     Journal(String),
     /// Outside the `--window` with `--exit-outside-window`: when it opens.
     OutsideWindow(String),
+    /// Meta's spam rate limit (131048) came back in the event store.
+    SpamLimit,
+    /// Undeliverable (131026) or outside-the-window (131047) failures above `--max-failure-rate`.
+    FailureBurst {
+        percent: u32,
+    },
     /// The data file could not be read for sending after its pre-flight.
     Data(String),
 }
@@ -431,6 +440,34 @@ async fn deliver_row(job: Job, context: &Context) {
         }
         if context.stop.is_set() {
             return;
+        }
+        if let Some(watch) = &context.settings.watch {
+            // A STOP that arrived during the run: this person is not messaged.
+            if watch.is_blocked(&job.recipients) {
+                let record = Record {
+                    error: Some("opted out (a STOP reply arrived during the run); not sent".to_owned()),
+                    attempts: attempt - 1,
+                    ..Record::default()
+                };
+                if let Err(error) = context.journal.outcome(job.row, RowStatus::OptedOut, record) {
+                    context.stop.request(StopCause::Journal(error.to_string()));
+                }
+                context.progress.done.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            // 130429: half the pace for a minute (a second permit per request).
+            if watch.is_slowed() {
+                if let Some(limiter) = &context.limiter {
+                    let _turn = context.limiter_gate.lock().await;
+                    while let Err(not_until) = limiter.check() {
+                        tokio::time::sleep(
+                            not_until
+                                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default())),
+                        )
+                        .await;
+                    }
+                }
+            }
         }
         // The limiter's wait may have carried the row past the window's end.
         if context.settings.hours.is_some() && !inside_window(context).await {

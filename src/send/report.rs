@@ -40,6 +40,7 @@ pub struct Summary {
     pub unknown: u64,
     pub duplicate: u64,
     pub excluded: u64,
+    pub opted_out: u64,
 }
 
 impl Summary {
@@ -91,6 +92,10 @@ impl Summary {
                 self.excluded += 1;
                 "excluded"
             }
+            RowStatus::OptedOut => {
+                self.opted_out += 1;
+                "opted-out"
+            }
         }
     }
 }
@@ -123,6 +128,9 @@ impl fmt::Display for Summary {
         }
         if self.excluded > 0 {
             parts.push(format!("{} excluded", self.excluded));
+        }
+        if self.opted_out > 0 {
+            parts.push(format!("{} opted-out", self.opted_out));
         }
         if self.pending > 0 {
             parts.push(format!("{} pending", self.pending));

@@ -18,16 +18,16 @@ const USER: &str = "kaleyra";
 const PASSWORD: &str = "pw-91c4e7d2b8";
 
 /// A receiver process on a free loopback port, with a token file and a basic-auth file.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
     scratch: Scratch,
-    store: PathBuf,
+    pub(crate) store: PathBuf,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         Receiver::start_with(&[])
     }
 
@@ -131,7 +131,7 @@ impl Receiver {
     }
 
     /// A JSON POST with the bearer token.
-    fn post(&self, body: &str) -> Answer {
+    pub(crate) fn post(&self, body: &str) -> Answer {
         self.request(
             "POST",
             "/",
@@ -226,8 +226,8 @@ fn wait_for(child: &mut Child, limit: Duration) -> i32 {
     }
 }
 
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     text: String,
 }
 
