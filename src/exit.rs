@@ -123,3 +123,15 @@ impl WindowError {
         ExitStatus::Usage
     }
 }
+
+impl crate::flow::FlowIssue {
+    /// A Flow file that cannot be read is a file the user must deal with; a Flow or a message
+    /// that breaks a rule is an invalid template; a warning changes nothing.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            crate::flow::FlowIssue::Unreadable { .. } => ExitStatus::Usage,
+            issue if !issue.is_error() => ExitStatus::Ok,
+            _ => ExitStatus::Invalid,
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub(crate) mod compile;
 pub mod data;
 pub(crate) mod diagnostic;
 pub(crate) mod exit;
+pub(crate) mod flow;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub mod pipeline;

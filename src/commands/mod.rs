@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::data::{self, Rows};
 use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::flow;
 use crate::pipeline::{compile_in_order, Flow, MessageCompiler, Problem, RowOutcome};
 use crate::render::example_values;
 use crate::suggest::did_you_mean;
@@ -73,12 +74,42 @@ fn prepare(path: &Path, printer: &Printer) -> Result<MessageCompiler, ExitStatus
         printer.print(&Finding::from_template_error(&error));
         error.exit_status()
     })?;
-    MessageCompiler::new(template).map_err(|rejected| {
+    let mut compiler = MessageCompiler::new(template).map_err(|rejected| {
         for error in &rejected.errors {
             printer.print(&Finding::from_leaf_error(&rejected.template, error));
         }
         ExitStatus::Invalid
-    })
+    })?;
+    let (findings, status) = link_flow(&mut compiler);
+    for finding in &findings {
+        printer.print(finding);
+    }
+    match status {
+        ExitStatus::Ok => Ok(compiler),
+        status => Err(status),
+    }
+}
+
+/// Reads the Flow the template names (if any) and has every body checked against it; the
+/// findings about the Flow and about the template as written, and the status they end the
+/// template with (warnings leave it `Ok`).
+fn link_flow(compiler: &mut MessageCompiler) -> (Vec<Finding>, ExitStatus) {
+    let Some(linked) = flow::link(compiler.template()) else {
+        return (Vec::new(), ExitStatus::Ok);
+    };
+    let mut status = ExitStatus::Ok;
+    let findings = linked
+        .issues
+        .iter()
+        .map(|issue| {
+            status = status.worst(issue.exit_status());
+            Finding::from_flow_issue(compiler.template(), issue)
+        })
+        .collect();
+    if let Some(check) = linked.check {
+        compiler.set_flow(check);
+    }
+    (findings, status)
 }
 
 /// `--var` keys must be declared: a typo would otherwise be silently ignored.

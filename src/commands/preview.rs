@@ -75,14 +75,16 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         .template
         .file_name()
         .map_or_else(|| "template".to_owned(), |name| name.to_string_lossy().into_owned());
-    let (body, findings, status) = match inspect(options, printer) {
-        Ok((inspection, compiler)) => {
+    let (body, findings, status, screen) = match inspect(options, printer) {
+        Ok((inspection, compiler, flow_findings, flow_status)) => {
             let template = compiler.template();
-            let mut findings: Vec<Finding> = inspection
-                .warnings
-                .iter()
-                .map(|warning| Finding::from_warning(template, None, warning))
-                .collect();
+            let mut findings = flow_findings;
+            findings.extend(
+                inspection
+                    .warnings
+                    .iter()
+                    .map(|warning| Finding::from_warning(template, None, warning)),
+            );
             if let Some(problem) = &inspection.problem {
                 findings.extend(Finding::from_problem(template, None, problem));
             }
@@ -91,9 +93,14 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             } else {
                 ExitStatus::Ok
             };
-            (inspection.body, findings, status)
+            // The screen the button opens, as far as the body names one of the Flow's.
+            let screen = compiler
+                .flow()
+                .and_then(|check| check.opened(inspection.body.as_ref()))
+                .map(|opened| crate::flow::screen_html(&opened));
+            (inspection.body, findings, status.worst(flow_status), screen)
         }
-        Err((findings, status)) if status != ExitStatus::Usage => (None, findings, status),
+        Err((findings, status)) if status != ExitStatus::Usage => (None, findings, status, None),
         Err((findings, status)) => {
             for finding in &findings {
                 printer.print(finding);
@@ -105,7 +112,7 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         printer.print(finding);
     }
     let notes: Vec<Note> = findings.iter().map(note).collect();
-    let html = preview::page(&title, body.as_ref(), &notes);
+    let html = preview::page(&title, body.as_ref(), screen.as_deref(), &notes);
     let written = match &target {
         Target::File(path) => std::fs::write(path, html)
             .map(|()| printer.note(&format!("wrote {}", path.display())))
@@ -141,9 +148,11 @@ fn note(finding: &Finding) -> Note {
 }
 
 type Failed = (Vec<Finding>, ExitStatus);
+type Inspected = (Inspection, MessageCompiler, Vec<Finding>, ExitStatus);
 
-/// The template's body for the chosen values, as far as it can be built.
-fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, MessageCompiler), Failed> {
+/// The template's body for the chosen values, as far as it can be built; the findings about its
+/// Flow and their status.
+fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Failed> {
     let template = Template::load(&options.template).map_err(|error| {
         let status = match *error {
             TemplateError::Unreadable { .. } => ExitStatus::Usage,
@@ -151,7 +160,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, M
         };
         (vec![Finding::from_template_error(&error)], status)
     })?;
-    let compiler = MessageCompiler::new(template).map_err(|rejected| {
+    let mut compiler = MessageCompiler::new(template).map_err(|rejected| {
         let findings = rejected
             .errors
             .iter()
@@ -159,6 +168,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, M
             .collect();
         (findings, ExitStatus::Invalid)
     })?;
+    let (flow_findings, flow_status) = super::link_flow(&mut compiler);
     check_overrides(&compiler, &options.vars, printer).map_err(|status| (Vec::new(), status))?;
     let values = match (&options.data, options.row) {
         (Some(path), Some(row)) => row_values(&compiler, path, row, &options.vars)?,
@@ -166,7 +176,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<(Inspection, M
             .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid))?,
     };
     let inspection = compiler.inspect(&values);
-    Ok((inspection, compiler))
+    Ok((inspection, compiler, flow_findings, flow_status))
 }
 
 fn row_values(

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::compile::{self, CompileError, Warning};
 use crate::data::Row;
+use crate::flow::{FlowIssue, PayloadCheck};
 use crate::render::{self, LeafError, MissingVar, RenderFailure, Renderer};
 use crate::template::Template;
 use crate::validate::{BodyValidator, Violation};
@@ -41,6 +42,8 @@ pub enum Problem {
     Render(RenderFailure),
     Compile(CompileError),
     Invalid(Vec<Violation>),
+    /// The body does not fit the template's Flow (a value of the wrong type).
+    Flow(Vec<FlowIssue>),
 }
 
 /// A template whose string values do not compile, with every problem found.
@@ -58,6 +61,8 @@ pub struct MessageCompiler {
     plan: OnceLock<Option<BodyPlan>>,
     required: Vec<bool>,
     var_names: Vec<String>,
+    /// The template's Flow, when it names one: what each body is checked against.
+    flow: Option<PayloadCheck>,
 }
 
 impl MessageCompiler {
@@ -73,8 +78,19 @@ impl MessageCompiler {
             renderer,
             validator,
             plan: OnceLock::new(),
+            flow: None,
             template,
         })
+    }
+
+    /// Checks every body against the template's Flow from now on (before the first row).
+    pub(crate) fn set_flow(&mut self, check: PayloadCheck) {
+        self.plan = OnceLock::new();
+        self.flow = Some(check);
+    }
+
+    pub(crate) fn flow(&self) -> Option<&PayloadCheck> {
+        self.flow.as_ref()
     }
 
     pub fn template(&self) -> &Template {
@@ -126,7 +142,14 @@ impl MessageCompiler {
 
     fn plan(&self) -> Option<&BodyPlan> {
         self.plan
-            .get_or_init(|| BodyPlan::new(&self.renderer, &self.validator, &self.template.source.text))
+            .get_or_init(|| {
+                BodyPlan::new(
+                    &self.renderer,
+                    &self.validator,
+                    self.flow.as_ref(),
+                    &self.template.source.text,
+                )
+            })
             .as_ref()
     }
 
@@ -170,10 +193,17 @@ impl MessageCompiler {
             };
         }
         let violations = self.validator.validate(&body);
+        let problem = if !violations.is_empty() {
+            Some(Problem::Invalid(violations))
+        } else {
+            // A body the schema refuses is not compared with the Flow: one problem at a time.
+            let issues = self.flow.as_ref().map(|flow| flow.check_body(&body)).unwrap_or_default();
+            (!issues.is_empty()).then_some(Problem::Flow(issues))
+        };
         Inspection {
             body: Some(body),
             warnings,
-            problem: (!violations.is_empty()).then_some(Problem::Invalid(violations)),
+            problem,
         }
     }
 
@@ -213,7 +243,16 @@ mod tests {
                 continue;
             }
             let template = Template::load(&path).expect("shipped templates load");
-            let compiler = MessageCompiler::new(template).expect("shipped templates compile");
+            let mut compiler = MessageCompiler::new(template).expect("shipped templates compile");
+            if let Some(linked) = crate::flow::link(compiler.template()) {
+                assert!(
+                    linked.issues.iter().all(|issue| !issue.is_error()),
+                    "{}: {:?}",
+                    path.display(),
+                    linked.issues
+                );
+                compiler.set_flow(linked.check.expect("the shipped Flows are read"));
+            }
             assert!(compiler.has_plan(), "{} takes the fast path", path.display());
             let n = compiler.var_names().len();
             let values: Vec<&str> = (0..n).map(|i| tricky[i % tricky.len()]).collect();

@@ -11,6 +11,7 @@
 use serde_json::Value;
 
 use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning, CONSTANTS};
+use crate::flow::{DeclaredType, HoleCheck, PayloadCheck};
 use crate::render::Renderer;
 use crate::validate::{BodyValidator, HoleSchema};
 
@@ -29,10 +30,17 @@ struct Hole {
     leaf: usize,
     rule: FieldRule,
     check: Option<Box<jsonschema::Validator>>,
+    /// The type the template's Flow declares for the value.
+    flow_type: Option<DeclaredType>,
 }
 
 impl BodyPlan {
-    pub(super) fn new(renderer: &Renderer, validator: &BodyValidator, template_text: &str) -> Option<BodyPlan> {
+    pub(super) fn new(
+        renderer: &Renderer,
+        validator: &BodyValidator,
+        flow: Option<&PayloadCheck>,
+        template_text: &str,
+    ) -> Option<BodyPlan> {
         if template_text.contains(MARK) {
             return None;
         }
@@ -74,11 +82,17 @@ impl BodyPlan {
                 HoleSchema::Check(check) => Some(check),
                 HoleSchema::Dependent => return None,
             };
+            let flow_type = match flow.map_or(HoleCheck::Free, |flow| flow.hole_check(pointer)) {
+                HoleCheck::Free => None,
+                HoleCheck::Typed(ty) => Some(ty.clone()),
+                HoleCheck::Dependent => return None,
+            };
             segments.push(rest.as_bytes()[..start].to_vec());
             holes.push(Hole {
                 leaf,
                 rule: field_rule(pointer),
                 check,
+                flow_type,
             });
             rest = &after[end + closing.len()..];
         }
@@ -106,7 +120,11 @@ impl BodyPlan {
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
             let mut value = if renderer.render_text_into(hole.leaf, values, &mut text) {
-                if hole.rule == FieldRule::Plain && hole.check.is_none() {
+                let text_fits_flow = hole
+                    .flow_type
+                    .as_ref()
+                    .is_none_or(|ty| ty.mismatch(&Value::String(String::new())).is_none());
+                if hole.rule == FieldRule::Plain && hole.check.is_none() && text_fits_flow {
                     if serde_json::to_writer(&mut *out, text.as_str()).is_err() {
                         return false;
                     }
@@ -123,6 +141,9 @@ impl BodyPlan {
                 return false;
             }
             if hole.check.as_ref().is_some_and(|check| !check.is_valid(&value)) {
+                return false;
+            }
+            if hole.flow_type.as_ref().is_some_and(|ty| ty.mismatch(&value).is_some()) {
                 return false;
             }
             if serde_json::to_writer(&mut *out, &value).is_err() {
