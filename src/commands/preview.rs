@@ -97,7 +97,10 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             let screen = compiler
                 .flow()
                 .and_then(|check| check.opened(inspection.body.as_ref()))
-                .map(|opened| crate::flow::screen_html(&opened));
+                .map(|opened| {
+                    let label = template.flow_json.as_ref().map_or("", |flow| flow.path.as_str());
+                    crate::flow::screen_html(&opened, label)
+                });
             (inspection.body, findings, status.worst(flow_status), screen)
         }
         Err((findings, status)) if status != ExitStatus::Usage => (None, findings, status, None),

@@ -19,8 +19,9 @@ const MAX_DRAWN: usize = 200;
 
 const CALENDAR_ICON: &str = r#"<svg class="f-mark" width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M4 1h2v2h4V1h2v2h2v12H2V3h2zm-1 5v8h10V6z"/></svg>"#;
 
-/// The HTML of the screen a body opens, with a line saying which screen it is.
-pub(crate) fn screen_html(opened: &Opened<'_>) -> String {
+/// The HTML of the screen a body opens, with a line saying which screen it is, of which Flow
+/// (`flow_label`: the template's `flow_json` as written, the same on every machine).
+pub(crate) fn screen_html(opened: &Opened<'_>, flow_label: &str) -> String {
     let flow = opened.flow;
     let screen = &flow.screens[opened.screen];
     let node = flow.screen_node(screen);
@@ -57,7 +58,7 @@ pub(crate) fn screen_html(opened: &Opened<'_>) -> String {
 <div class=\"sheet-bar\"><span class=\"sheet-close\">&#x2715;</span><span class=\"sheet-title\">{title}</span></div>\
 <div class=\"sheet-body\">{body}</div><div class=\"sheet-footer\">{footer}</div></div>",
         id = escape(&screen.id),
-        file = escape(&flow.source.name),
+        file = escape(flow_label),
         title = escape(&title),
         body = drawing.body,
         footer = drawing.footer,
@@ -177,7 +178,12 @@ impl Drawing<'_> {
                 if self.text(component, "strikethrough").as_deref() == Some("true") {
                     style.push_str("text-decoration:line-through;");
                 }
-                format!("<div class=\"{class}\" style=\"{style}\">{}</div>", lines(&text("text")))
+                let style = if style.is_empty() {
+                    String::new()
+                } else {
+                    format!(" style=\"{style}\"")
+                };
+                format!("<div class=\"{class}\"{style}>{}</div>", lines(&text("text")))
             }
             "TextInput" | "TextArea" | "DatePicker" | "CalendarPicker" | "Dropdown" | "PhotoPicker"
             | "DocumentPicker" => {
