@@ -206,7 +206,10 @@ impl Drawing<'_> {
                     .or_else(|| self.text(component, "description"))
                     .map(|helper| format!("<div class=\"f-helper\">{}</div>", escape(&helper)))
                     .unwrap_or_default();
-                let required = if component.get("required").is_some_and(|r| r.value.kind == NodeKind::Bool(true)) {
+                let required = if component
+                    .get("required")
+                    .is_some_and(|r| r.value.kind == NodeKind::Bool(true))
+                {
                     ""
                 } else {
                     " <span class=\"f-optional\">(optional)</span>"
@@ -250,7 +253,12 @@ impl Drawing<'_> {
                 let items: String = self
                     .options(component, "list-items")
                     .iter()
-                    .map(|(title, _)| format!("<div class=\"f-option\">{} <span class=\"f-mark\">&#x203A;</span></div>", escape(title)))
+                    .map(|(title, _)| {
+                        format!(
+                            "<div class=\"f-option\">{} <span class=\"f-mark\">&#x203A;</span></div>",
+                            escape(title)
+                        )
+                    })
                     .collect();
                 format!(
                     "<div class=\"f-group\"><div class=\"f-label\">{}</div>{items}</div>",
@@ -418,7 +426,10 @@ mod tests {
         assert_eq!(fill("${data.name}", data), "Asha");
         assert_eq!(fill("${data.weeks}", data), "2");
         assert_eq!(fill("${data.who.city}", data), "Pune");
-        assert_eq!(fill("`'In ' ${data.weeks} ' weeks, ' ${data.name}`", data), "In 2 weeks, Asha");
+        assert_eq!(
+            fill("`'In ' ${data.weeks} ' weeks, ' ${data.name}`", data),
+            "In 2 weeks, Asha"
+        );
         assert_eq!(fill("`${data.weeks} > 1`", data), "2 > 1");
         assert_eq!(fill("Typed: ${form.x}.", data), "Typed: .");
         assert_eq!(fill("${data.missing}", data), "");

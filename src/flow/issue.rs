@@ -83,7 +83,9 @@ pub enum FlowIssue {
         suggestion: Option<String>,
         at: Place,
     },
-    #[error("`${{data.{key}}}` is used on screen `{screen}` of {file}, but that screen's `data` does not declare `{key}`")]
+    #[error(
+        "`${{data.{key}}}` is used on screen `{screen}` of {file}, but that screen's `data` does not declare `{key}`"
+    )]
     UndeclaredData {
         key: String,
         screen: String,
@@ -183,12 +185,16 @@ impl FlowIssue {
     /// The second place a finding shows, and what it is: the Flow line beside a template line.
     pub(crate) fn related(&self) -> Option<(Place, String)> {
         match self {
-            FlowIssue::DuplicateScreen { first, id, .. } => Some((first.clone(), format!("`{id}` is first defined here"))),
+            FlowIssue::DuplicateScreen { first, id, .. } => {
+                Some((first.clone(), format!("`{id}` is first defined here")))
+            }
             FlowIssue::UnknownScreen { screens, .. } => Some((screens.clone(), "the Flow's screens".to_owned())),
             FlowIssue::UndeclaredKey { data, screen, .. } => {
                 Some((data.clone(), format!("what `{}` declares", screen.id)))
             }
-            FlowIssue::MissingKey { declared, key, .. } => Some((declared.clone(), format!("`{key}` is declared here"))),
+            FlowIssue::MissingKey { declared, key, .. } => {
+                Some((declared.clone(), format!("`{key}` is declared here")))
+            }
             FlowIssue::WrongType { declared, path, .. } => {
                 Some((declared.clone(), format!("the declaration of `{}`", top_key(path))))
             }

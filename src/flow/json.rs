@@ -173,7 +173,9 @@ impl Reader<'_> {
             Some(b't') => self.word("true", NodeKind::Bool(true), mark),
             Some(b'f') => self.word("false", NodeKind::Bool(false), mark),
             Some(b'n') => self.word("null", NodeKind::Null, mark),
-            Some(_) => Err(self.error("expected a JSON value (an object, a list, text, a number, true, false or null)")),
+            Some(_) => {
+                Err(self.error("expected a JSON value (an object, a list, text, a number, true, false or null)"))
+            }
             None => Err(self.error("unexpected end of the file: a value is missing")),
         }
     }
@@ -241,8 +243,10 @@ impl Reader<'_> {
                     index.insert(key.clone(), key_span);
                 }
                 None if entries.len() >= SEARCHED_KEYS => {
-                    let mut built: HashMap<String, Span> =
-                        entries.iter().map(|entry| (entry.key.clone(), entry.key_span)).collect();
+                    let mut built: HashMap<String, Span> = entries
+                        .iter()
+                        .map(|entry| (entry.key.clone(), entry.key_span))
+                        .collect();
                     built.insert(key.clone(), key_span);
                     index = Some(built);
                 }
@@ -330,12 +334,18 @@ impl Reader<'_> {
                             value.push(c);
                             continue;
                         }
-                        _ => return Err(self.error("unknown escape: JSON knows \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX")),
+                        _ => {
+                            return Err(
+                                self.error("unknown escape: JSON knows \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX")
+                            )
+                        }
                     };
                     self.bump();
                     value.push(c);
                 }
-                Some(_) => return Err(self.error("a control character (a line break, a tab) must be escaped in JSON text")),
+                Some(_) => {
+                    return Err(self.error("a control character (a line break, a tab) must be escaped in JSON text"))
+                }
                 None => return Err(self.error("unexpected end of the file inside text: a closing `\"` is missing")),
             }
         }
@@ -506,7 +516,10 @@ mod tests {
         let keys: Vec<String> = (0..40).map(|n| format!("\"k{n}\": {n}")).collect();
         let text = format!("{{{}, \"k3\": 0}}", keys.join(", "));
         let error = parse(&text).expect_err("duplicate");
-        assert!(matches!(error, JsonError::DuplicateKey { ref key, .. } if key == "k3"), "{error:?}");
+        assert!(
+            matches!(error, JsonError::DuplicateKey { ref key, .. } if key == "k3"),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -519,7 +532,9 @@ mod tests {
     fn counts_columns_in_characters_on_a_long_line() {
         let text = format!("[\"{}\", 1]", "é".repeat(50_000));
         let root = parse(&text).expect("valid");
-        let NodeKind::Seq(items) = &root.kind else { panic!("a list") };
+        let NodeKind::Seq(items) = &root.kind else {
+            panic!("a list")
+        };
         assert_eq!(items[1].span.column, 50_006);
     }
 }

@@ -82,7 +82,11 @@ impl DeclaredType {
             DeclaredType::Boolean => words::schema_type("boolean").to_owned(),
             DeclaredType::Array(_) => words::schema_type("array").to_owned(),
             DeclaredType::Object(_) => words::schema_type("object").to_owned(),
-            DeclaredType::AnyOf(types) => types.iter().map(DeclaredType::describe).collect::<Vec<_>>().join(" or "),
+            DeclaredType::AnyOf(types) => types
+                .iter()
+                .map(DeclaredType::describe)
+                .collect::<Vec<_>>()
+                .join(" or "),
         }
     }
 
@@ -125,12 +129,14 @@ impl DeclaredType {
             });
         }
         match (self, value) {
-            (DeclaredType::Array(items), Value::Array(values)) => values.iter().enumerate().find_map(|(index, item)| {
-                items.mismatch_with(item, holes).map(|mut inner| {
-                    inner.path.insert(0, Segment::Index(index));
-                    inner
+            (DeclaredType::Array(items), Value::Array(values)) => {
+                values.iter().enumerate().find_map(|(index, item)| {
+                    items.mismatch_with(item, holes).map(|mut inner| {
+                        inner.path.insert(0, Segment::Index(index));
+                        inner
+                    })
                 })
-            }),
+            }
             (DeclaredType::Object(properties), Value::Object(values)) => properties.iter().find_map(|(name, ty)| {
                 let item = values.get(name)?;
                 ty.mismatch_with(item, holes).map(|mut inner| {
@@ -244,7 +250,10 @@ fn node_kind(node: &Node) -> &'static str {
 
 /// The first character of a node: where a finding about the whole node points.
 fn opening(span: Span) -> Span {
-    Span { len: span.len.min(1), ..span }
+    Span {
+        len: span.len.min(1),
+        ..span
+    }
 }
 
 impl Flow {
@@ -337,7 +346,8 @@ impl Flow {
             return (None, issues);
         }
         let ids: Vec<&str> = screens.iter().map(|screen| screen.id.as_str()).collect();
-        let unknown_screen = |name: &str| (!ids.contains(&name)).then(|| nearest(name, ids.iter().copied()).map(str::to_owned));
+        let unknown_screen =
+            |name: &str| (!ids.contains(&name)).then(|| nearest(name, ids.iter().copied()).map(str::to_owned));
 
         // Routes: the routing model's, else those of `navigate` actions, decide the entry screen.
         let mut targets: Vec<String> = Vec::new();
@@ -734,7 +744,9 @@ const DATA_REFERENCE: &str = "${data.";
 fn collect_data_references(text: &str, node: &Node, out: &mut Vec<(String, Span)>) {
     match &node.kind {
         NodeKind::Str { value, .. } => {
-            let source = text.get(node.span.offset..node.span.offset + node.span.len).unwrap_or("");
+            let source = text
+                .get(node.span.offset..node.span.offset + node.span.len)
+                .unwrap_or("");
             let mut search_from = 0;
             while let Some(found) = value[search_from..].find(DATA_REFERENCE) {
                 let start = search_from + found + DATA_REFERENCE.len();

@@ -33,7 +33,11 @@ enum PerRow {
     /// Nothing a row can change is checked against the Flow.
     Nothing,
     /// The screen is fixed; the values of these keys (indexes into its `data`) hold holes.
-    Keys { screen: usize, entry: bool, keys: Vec<usize> },
+    Keys {
+        screen: usize,
+        entry: bool,
+        keys: Vec<usize>,
+    },
     /// The action, the payload, the screen or the data is itself a hole: all of it per row.
     Whole,
 }
@@ -135,7 +139,9 @@ impl PayloadCheck {
     pub(crate) fn opened(&self, body: Option<&Value>) -> Option<Opened<'_>> {
         let parameters = body.and_then(|body| body.pointer(PARAMETERS));
         let flow = &*self.flow;
-        let endpoint = parameters.and_then(|parameters| parameters.get("flow_action")).and_then(Value::as_str)
+        let endpoint = parameters
+            .and_then(|parameters| parameters.get("flow_action"))
+            .and_then(Value::as_str)
             == Some("data_exchange");
         let named = parameters
             .and_then(|parameters| parameters.pointer("/flow_action_payload/screen"))

@@ -197,7 +197,11 @@ impl MessageCompiler {
             Some(Problem::Invalid(violations))
         } else {
             // A body the schema refuses is not compared with the Flow: one problem at a time.
-            let issues = self.flow.as_ref().map(|flow| flow.check_body(&body)).unwrap_or_default();
+            let issues = self
+                .flow
+                .as_ref()
+                .map(|flow| flow.check_body(&body))
+                .unwrap_or_default();
             (!issues.is_empty()).then_some(Problem::Flow(issues))
         };
         Inspection {

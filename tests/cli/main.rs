@@ -3,6 +3,7 @@
 mod bad_input;
 mod check;
 mod data;
+mod flow;
 mod guardrails;
 mod hostile;
 mod preview;
