@@ -61,3 +61,7 @@ pub const MAX_FLOW_BYTES: u64 = 10 << 20;
 /// How deeply a Flow JSON file may nest. The reader recurses once a level; real Flows nest
 /// about 12 levels (screens, layout, a Form, its children, an action, its payload).
 pub const MAX_FLOW_NESTING: usize = 128;
+
+/// How many problems of one Flow file are reported; the others are counted. Each finding
+/// quotes the Flow's text, and a hostile Flow can break a rule in every value it holds.
+pub const MAX_FLOW_ISSUES: usize = 100;

@@ -148,6 +148,8 @@ pub enum FlowIssue {
         at: Place,
         declared: Place,
     },
+    #[error("{file} has {more} more problems")]
+    TooManyIssues { more: usize, file: String, at: Place },
     #[error("`flow_action: data_exchange` asks the Flow's endpoint for its first screen, but {file} declares no `data_api_version` (no endpoint)")]
     NoEndpoint { file: String, at: Place, flow: Place },
 }
@@ -178,6 +180,7 @@ impl FlowIssue {
             | FlowIssue::UndeclaredKey { at, .. }
             | FlowIssue::MissingKey { at, .. }
             | FlowIssue::WrongType { at, .. }
+            | FlowIssue::TooManyIssues { at, .. }
             | FlowIssue::NoEndpoint { at, .. } => at.clone(),
         }
     }
@@ -273,6 +276,7 @@ impl FlowIssue {
                     "Meta checks the message's data against the screen's declared types".to_owned()
                 })
             }
+            FlowIssue::TooManyIssues { .. } => Some("fix the problems above first".to_owned()),
             FlowIssue::NoEndpoint { .. } => Some(
                 "an endpoint Flow declares \"data_api_version\": \"3.0\" and a `routing_model`; a Flow without one is opened with `flow_action: navigate`"
                     .to_owned(),

@@ -21,7 +21,7 @@ pub(crate) use model::{DeclaredType, Flow};
 pub(crate) use payload::{HoleCheck, PayloadCheck};
 
 use crate::input;
-use crate::limits::MAX_FLOW_BYTES;
+use crate::limits::{MAX_FLOW_BYTES, MAX_FLOW_ISSUES};
 use crate::template::{SourceFile, Template};
 
 /// A template's Flow, read and checked.
@@ -71,8 +71,24 @@ pub(crate) fn link(template: &Template) -> Option<Linked> {
     let Some(flow) = flow else {
         return Some(Linked { issues, check: None });
     };
-    let (check, more) = PayloadCheck::new(Arc::new(flow), &template.body.to_json());
+    let flow = Arc::new(flow);
+    let (check, more) = PayloadCheck::new(Arc::clone(&flow), &template.body.to_json());
     issues.extend(more);
+    if issues.len() > MAX_FLOW_ISSUES {
+        let more = issues.len() - MAX_FLOW_ISSUES;
+        issues.truncate(MAX_FLOW_ISSUES);
+        issues.push(FlowIssue::TooManyIssues {
+            more,
+            file: flow.source.name.clone(),
+            at: Place::Flow(
+                flow.source.clone(),
+                crate::yaml::Span {
+                    len: flow.root.span.len.min(1),
+                    ..flow.root.span
+                },
+            ),
+        });
+    }
     Some(Linked {
         issues,
         check: Some(check),

@@ -8,7 +8,7 @@
 //! The model is built as far as the file allows, so that one run reports every problem, and so
 //! that the message can still be checked against a Flow with, say, a bad route.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -346,11 +346,11 @@ impl Flow {
             return (None, issues);
         }
         let ids: Vec<&str> = screens.iter().map(|screen| screen.id.as_str()).collect();
-        let unknown_screen =
-            |name: &str| (!ids.contains(&name)).then(|| nearest(name, ids.iter().copied()).map(str::to_owned));
+        let known: HashSet<&str> = ids.iter().copied().collect();
+        let unknown_screen = |name: &str| (!known.contains(name)).then(|| suggest(name, &ids));
 
         // Routes: the routing model's, else those of `navigate` actions, decide the entry screen.
-        let mut targets: Vec<String> = Vec::new();
+        let mut targets: HashSet<String> = HashSet::new();
         let routing = field("routing_model");
         match routing {
             Some(entry) => match entry.value.as_map() {
@@ -391,7 +391,7 @@ impl Flow {
                                     at: here(next.span),
                                 });
                             }
-                            targets.push(name.to_owned());
+                            targets.insert(name.to_owned());
                         }
                     }
                 }
@@ -424,7 +424,7 @@ impl Flow {
                     });
                 }
                 if routing.is_none() {
-                    targets.push(name);
+                    targets.insert(name);
                 }
             }
             check_data_references(&source, screen, node, &mut issues);
@@ -680,6 +680,16 @@ fn declared_type(
     }
 }
 
+/// The candidate nearest to a mistyped name, among a few: a real Flow has a handful of screens
+/// and keys, and a hostile one with thousands would make each suggestion cost as much.
+pub(crate) fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
+    const MAX_CANDIDATES: usize = 256;
+    if candidates.len() > MAX_CANDIDATES {
+        return None;
+    }
+    nearest(name, candidates.iter().copied()).map(str::to_owned)
+}
+
 /// The targets of the `navigate` actions under a node, with the place of each name.
 fn collect_navigations(node: &Node, out: &mut Vec<(String, Span)>) {
     match &node.kind {
@@ -715,24 +725,25 @@ fn collect_navigations(node: &Node, out: &mut Vec<(String, Span)>) {
 /// `init-values`, action payloads) that the screen does not declare. `${form.…}` is what the
 /// person typed and `${screen.…}` another screen's: neither is this screen's data.
 fn check_data_references(source: &SourceFile, screen: &Screen, node: &Node, issues: &mut Vec<FlowIssue>) {
-    let mut reported: Vec<String> = Vec::new();
-    let declared: Vec<&str> = screen.data.iter().map(|declared| declared.key.as_str()).collect();
+    let mut reported: HashSet<String> = HashSet::new();
+    let names: Vec<&str> = screen.data.iter().map(|declared| declared.key.as_str()).collect();
+    let declared: HashSet<&str> = names.iter().copied().collect();
     for part in ["title", "layout"] {
         let Some(entry) = node.get(part) else { continue };
         let mut references = Vec::new();
         collect_data_references(&source.text, &entry.value, &mut references);
         for (key, span) in references {
-            if declared.contains(&key.as_str()) || reported.contains(&key) {
+            if declared.contains(key.as_str()) || reported.contains(&key) {
                 continue;
             }
             issues.push(FlowIssue::UndeclaredData {
-                suggestion: nearest(&key, declared.iter().copied()).map(str::to_owned),
+                suggestion: suggest(&key, &names),
                 key: key.clone(),
                 screen: screen.id.clone(),
                 file: source.name.clone(),
                 at: Place::Flow(source.clone(), span),
             });
-            reported.push(key);
+            reported.insert(key);
         }
     }
 }
@@ -747,6 +758,11 @@ fn collect_data_references(text: &str, node: &Node, out: &mut Vec<(String, Span)
             let source = text
                 .get(node.span.offset..node.span.offset + node.span.len)
                 .unwrap_or("");
+            // References come in the same order in the value and in its source: each is searched
+            // for after the previous one, its column counted from there (searching from the
+            // start for each reference of a long string would take quadratic time).
+            let mut source_from = 0;
+            let mut column = node.span.column;
             let mut search_from = 0;
             while let Some(found) = value[search_from..].find(DATA_REFERENCE) {
                 let start = search_from + found + DATA_REFERENCE.len();
@@ -758,15 +774,21 @@ fn collect_data_references(text: &str, node: &Node, out: &mut Vec<(String, Span)
                 if key.is_empty() {
                     continue;
                 }
-                let reference = format!("{DATA_REFERENCE}{key}}}");
+                let reference = format!("{DATA_REFERENCE}{key}");
                 // A JSON string holds no raw line break: the reference is on the string's line.
-                let span = match source.find(&reference) {
-                    Some(at) => Span {
-                        offset: node.span.offset + at,
-                        len: reference.len(),
-                        line: node.span.line,
-                        column: node.span.column + source[..at].chars().count(),
-                    },
+                let span = match source[source_from..].find(&reference) {
+                    Some(at) => {
+                        let at = source_from + at;
+                        column += source[source_from..at].chars().count();
+                        source_from = at;
+                        let closed = source[at + reference.len()..].starts_with('}');
+                        Span {
+                            offset: node.span.offset + at,
+                            len: reference.len() + usize::from(closed),
+                            line: node.span.line,
+                            column,
+                        }
+                    }
                     None => node.span,
                 };
                 out.push((key, span));

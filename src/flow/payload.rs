@@ -7,14 +7,13 @@
 //! row on the rendered body for what only a row decides: the values of holes (`"{{weeks}}"`),
 //! or everything when the action, the screen or the data itself is a hole.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::suggest::nearest;
-
 use super::issue::{FlowIssue, Place, ScreenRef};
-use super::model::{has_hole, is_hole, DeclaredType, Flow};
+use super::model::{has_hole, is_hole, suggest, DeclaredType, Flow};
 
 /// Where Meta's Flow parameters are in the body.
 pub(crate) const PARAMETERS: &str = "/messaging_object/interactive/action/parameters";
@@ -236,7 +235,7 @@ fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
                 return done(vec![FlowIssue::UnknownScreen {
                     screen: id.clone(),
                     file: flow.source.name.clone(),
-                    suggestion: nearest(id, flow.screen_ids()).map(str::to_owned),
+                    suggestion: suggest(id, &flow.screen_ids().collect::<Vec<_>>()),
                     known: flow.screen_ids().map(str::to_owned).collect(),
                     at: Place::Pointer {
                         pointer: format!("{PAYLOAD}/screen"),
@@ -260,14 +259,15 @@ fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
         entry,
     };
     let declared_keys: Vec<&str> = screen.data.iter().map(|declared| declared.key.as_str()).collect();
+    let declared_set: HashSet<&str> = declared_keys.iter().copied().collect();
     let mut issues = Vec::new();
     for key in data.into_iter().flat_map(Map::keys) {
-        if !declared_keys.contains(&key.as_str()) {
+        if !declared_set.contains(key.as_str()) {
             issues.push(FlowIssue::UndeclaredKey {
                 key: key.clone(),
                 screen: screen_ref.clone(),
                 file: flow.source.name.clone(),
-                suggestion: nearest(key, declared_keys.iter().copied()).map(str::to_owned),
+                suggestion: suggest(key, &declared_keys),
                 declared: declared_keys.iter().map(|key| (*key).to_owned()).collect(),
                 at: Place::Pointer {
                     pointer: key_pointer(key),

@@ -670,3 +670,40 @@ fn preview_draws_the_screen_the_button_opens_with_the_rows_data() {
         assert!(sheet.contains(expected), "{expected}\n{sheet}");
     }
 }
+
+#[test]
+fn a_hostile_flow_ends_in_a_bounded_list_of_findings_quickly() {
+    // 100,000 distinct undeclared references in one string (1.3 MB), on one line.
+    let references: Vec<String> = (0..100_000).map(|n| format!("${{data.k{n}}}")).collect();
+    let flow = FLOW.replacen("\"${data.who}\"", &format!("\"{}\"", references.join(" ")), 1);
+    let case = Case::new(&[], &flow);
+    let started = std::time::Instant::now();
+    let (outcome, findings) = case.check();
+    let took = started.elapsed();
+    assert_eq!(outcome.code, 1);
+    assert_eq!(findings.len(), 101, "100 findings, then a count");
+    // Each at its own column, however long the line.
+    let line = flow.lines().find(|line| line.contains("${data.k0}")).expect("the line");
+    let first = line.find("${data.k0}").expect("k0") + 1;
+    let before: usize = references[..99].iter().map(|reference| reference.len() + 1).sum();
+    assert_eq!(findings[99]["column"], (first + before) as u64);
+    assert!(
+        message(&findings[100]).ends_with("has 99900 more problems"),
+        "{:#}",
+        findings[100]
+    );
+    assert!(took.as_secs() < 30, "took {took:?}");
+
+    // Nesting deeper than the reader allows, and a directory instead of a file.
+    let (outcome, findings) = Case::new(&[], &"[".repeat(100_000)).check();
+    assert_eq!(outcome.code, 1);
+    assert!(message(only_error(&findings, "flows/f.json", 1)).contains("nests deeper than 128 levels"));
+    let case = Case::new(&[("../flows/f.json", "../flows")], FLOW);
+    let (outcome, findings) = case.check();
+    assert_eq!(outcome.code, 2);
+    let error = only_error(&findings, "templates/t.yaml", line_of(&case.text(), "flow_json"));
+    assert!(
+        message(error).ends_with("it is a directory, not a regular file"),
+        "{error:#}"
+    );
+}
