@@ -7,6 +7,10 @@
 //! the whole body because [`BodyValidator::hole_schema`] only lets a hole be checked alone when
 //! no rule elsewhere looks at its value; a template where one does, or whose shape is itself
 //! invalid, gets no plan and every row takes the full path.
+//!
+//! With a Flow (`flow_json`), a hole under `flow_action_payload.data` is also checked against
+//! the type its screen declares; the template's constant values were checked against the Flow
+//! once, when it was linked, and a template whose screen or data is itself a hole gets no plan.
 
 use serde_json::Value;
 
@@ -32,6 +36,8 @@ struct Hole {
     check: Option<Box<jsonschema::Validator>>,
     /// The type the template's Flow declares for the value.
     flow_type: Option<DeclaredType>,
+    /// Whether text fits that type: a hole of plain text then needs no check.
+    text_fits_flow: bool,
 }
 
 impl BodyPlan {
@@ -92,6 +98,9 @@ impl BodyPlan {
                 leaf,
                 rule: field_rule(pointer),
                 check,
+                text_fits_flow: flow_type
+                    .as_ref()
+                    .is_none_or(|ty| ty.mismatch(&Value::String(String::new())).is_none()),
                 flow_type,
             });
             rest = &after[end + closing.len()..];
@@ -120,11 +129,7 @@ impl BodyPlan {
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
             let mut value = if renderer.render_text_into(hole.leaf, values, &mut text) {
-                let text_fits_flow = hole
-                    .flow_type
-                    .as_ref()
-                    .is_none_or(|ty| ty.mismatch(&Value::String(String::new())).is_none());
-                if hole.rule == FieldRule::Plain && hole.check.is_none() && text_fits_flow {
+                if hole.rule == FieldRule::Plain && hole.check.is_none() && hole.text_fits_flow {
                     if serde_json::to_writer(&mut *out, text.as_str()).is_err() {
                         return false;
                     }
