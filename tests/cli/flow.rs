@@ -707,3 +707,53 @@ fn a_hostile_flow_ends_in_a_bounded_list_of_findings_quickly() {
         "{error:#}"
     );
 }
+
+#[test]
+fn a_screen_chosen_per_row_is_checked_per_row() {
+    let case = Case::new(
+        &[
+            (
+                "  ref: { example: \"R-1\" }\n",
+                "  ref: { example: \"R-1\" }\n  screen: { example: START }\n",
+            ),
+            ("screen: START", "screen: \"{{screen}}\""),
+        ],
+        FLOW,
+    );
+    let (outcome, examples) = case.check();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(examples.is_empty(), "{examples:#?}");
+    let data = case.scratch.write(
+        "rows.csv",
+        "name,phone,ref,screen\nA,+14155550100,1,START\nB,+14155550101,2,STRAT\nC,+14155550102,3,END\n",
+    );
+    let outcome = run(flowc()
+        .arg("check")
+        .arg(&case.template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--format", "json"]));
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stderr.contains("rows.csv: 1 rows valid, 2 invalid"),
+        "{}",
+        outcome.stderr
+    );
+    let found = findings(&outcome.stdout);
+    let text = case.text();
+    assert_eq!(found[0]["row"], 3);
+    assert_eq!(found[0]["line"], line_of(&text, "screen: \"{{screen}}\""));
+    assert!(
+        message(&found[0]).contains("names `STRAT`, which is not a screen of"),
+        "{:#}",
+        found[0]
+    );
+    assert_eq!(help(&found[0]), "did you mean `START`?");
+    // END declares no `who`: the key the row gives is not END's.
+    assert_eq!(found[1]["row"], 4);
+    assert!(
+        message(&found[1]).contains("`flow_action_payload.data.who` is not declared by screen `END`"),
+        "{:#}",
+        found[1]
+    );
+}
