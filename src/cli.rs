@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::commands::{CheckOptions, Command, InitOptions, PreviewOptions, RenderOptions, SendOptions, TestOptions};
+use crate::commands::{
+    CheckOptions, Command, InitOptions, PreviewOptions, ReceiveOptions, RenderOptions, SendOptions, TestOptions,
+};
 use crate::diagnostic::Format;
 use crate::send::account::{AccountSettings, Secret};
 
@@ -32,7 +34,10 @@ Examples:
   flowc check templates/lead-capture.yaml other/templates/
 
   # The pre-flight of a campaign: every row of the contacts file, nothing sent
-  flowc check templates/service-booking.yaml --data contacts.csv";
+  flowc check templates/service-booking.yaml --data contacts.csv
+
+  # Fields separated by `|` (a comma, a semicolon or a tab is found in the header line)
+  flowc check templates/service-booking.yaml --data contacts.csv --delimiter '|'";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -84,6 +89,20 @@ Examples:
 
   # To standard output, for another program
   flowc preview templates/service-booking.yaml --out - | wc -c";
+
+const RECEIVE_EXAMPLES: &str = "\
+Examples:
+  # On this machine only, behind a reverse proxy that terminates TLS
+  openssl rand -hex 32 > callback.token
+  flowc receive --token-file callback.token
+
+  # Straight from the internet, with TLS and HTTP Basic (set the same user:password in the
+  # provider's callback profile)
+  flowc receive --listen 0.0.0.0:8443 --basic-auth-file callback.basic \\
+    --tls-cert /etc/flowc/fullchain.pem --tls-key /etc/flowc/privkey.pem --store /var/lib/flowc/events.sqlite
+
+  # Read what arrived (while it runs)
+  sqlite3 flowc-events.sqlite 'SELECT status, count(*) FROM statuses GROUP BY status'";
 
 /// The version, with the version of the embedded rules.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
@@ -146,6 +165,16 @@ enum CliCommand {
     /// on the way to one of them.
     #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
+    /// Receive the provider's callbacks (statuses, replies, Flow answers) and store them
+    ///
+    /// A long-running HTTP server: each callback is answered 200 only after it is committed to
+    /// the SQLite store (WAL), so a crash loses nothing the provider was told is stored. The
+    /// same event delivered twice is stored once; a body it cannot read is answered 400 and
+    /// still kept raw. Authentication (--basic-auth-file or --token-file) is required except on
+    /// a loopback address. GET /healthz answers without authentication. SIGTERM or Ctrl-C
+    /// stops it gracefully (exit 0).
+    #[command(after_help = RECEIVE_EXAMPLES)]
+    Receive(ReceiveArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     ///
     /// For example: flowc completions bash > ~/.local/share/bash-completion/completions/flowc
@@ -189,6 +218,8 @@ struct PreviewArgs {
     /// Take the values from a row of this data file (with --row)
     #[arg(long, value_name = "FILE", requires = "row")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// The row to preview, numbered as in error messages (CSV: the header is row 1)
     #[arg(long, value_name = "N", requires = "data")]
     row: Option<u64>,
@@ -196,6 +227,42 @@ struct PreviewArgs {
     /// directory, for templates/NAME.yaml]. The template and the data file are never overwritten
     #[arg(long, value_name = "FILE.html")]
     out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ReceiveArgs {
+    /// The address and port to listen on (port 0: any free port; the address is printed)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
+    listen: std::net::SocketAddr,
+    /// The event store (SQLite), created if missing
+    #[arg(long, value_name = "PATH", default_value = "flowc-events.sqlite")]
+    store: PathBuf,
+    /// Accept HTTP Basic credentials: a file with one `user:password` line
+    #[arg(long, value_name = "PATH")]
+    basic_auth_file: Option<PathBuf>,
+    /// Accept a shared token (16 characters or more), sent as `Authorization: Bearer TOKEN` or
+    /// `?token=TOKEN`: a file holding it (a final line break is ignored)
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A reply whose whole text is this word (any case) is recorded as an opt-out of its
+    /// number (repeatable; replaces the defaults)
+    #[arg(long = "opt-out-word", value_name = "WORD", default_values = crate::receive::parse::OptOutWords::DEFAULT)]
+    opt_out_words: Vec<String>,
+    /// Seconds a caller may take to send a request's headers, its body, or a TLS handshake
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    read_timeout: u64,
+    /// Connections open at once at most (more wait to be accepted)
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    max_connections: u32,
+    /// Seconds between the lines of counts on stderr
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    stats_interval: u64,
 }
 
 #[derive(Debug, Args)]
@@ -209,9 +276,11 @@ struct InitArgs {
 struct SendArgs {
     /// The template file (YAML)
     template: PathBuf,
-    /// The contacts file (.csv, .json, .jsonl, .ndjson, .yaml, .yml)
+    /// The contacts file (.csv, .tsv, .json, .jsonl, .ndjson, .yaml, .yml)
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// Set a variable for every row: KEY=VALUE (repeatable)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     vars: Vec<(String, String)>,
@@ -291,6 +360,19 @@ struct SendArgs {
     /// messaging tiers: 250, 2,000, 10,000, 100,000); the rest stay pending
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     daily_limit: Option<u64>,
+    /// Write a campaign-and-row key into this extra_info field of every message (ref, ref1 or
+    /// ref2), so that the provider's callbacks can be matched to rows
+    #[arg(long, value_name = "FIELD", value_enum)]
+    track: Option<TrackArg>,
+    /// The event store `flowc receive` writes: numbers that opted out are never sent (also when
+    /// the STOP arrives during the run); Meta's throttles are obeyed (130429 halves the rate for
+    /// a minute, 131048 stops)
+    #[arg(long, value_name = "STORE")]
+    events: Option<PathBuf>,
+    /// With --events: stop when more than this share of the latest 200 deliveries fail as
+    /// undeliverable (131026) or outside the 24-hour window (131047)
+    #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]
+    max_failure_rate: f64,
     /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
     /// outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
@@ -308,6 +390,10 @@ struct SendArgs {
     /// Log every attempt on stderr
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Args)]
@@ -317,12 +403,18 @@ struct RenderArgs {
     /// Set a variable: KEY=VALUE (repeatable). With --data, the value is used for every row
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     vars: Vec<(String, String)>,
-    /// Render every row of this file (.csv, .json, .jsonl, .ndjson, .yaml, .yml; - for CSV on stdin)
+    /// Render every row of this file (.csv, .tsv, .json, .jsonl, .ndjson, .yaml, .yml; - for CSV on stdin)
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// With --data, stop at the first bad row
     #[arg(long, requires = "data")]
     fail_fast: bool,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
 }
 
 #[derive(Debug, Args)]
@@ -333,6 +425,8 @@ struct CheckArgs {
     /// Also render and validate every row of this data file (needs exactly one template)
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    delimiter: DelimiterArg,
     /// Set a variable: KEY=VALUE (repeatable)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     vars: Vec<(String, String)>,
@@ -340,6 +434,20 @@ struct CheckArgs {
     /// github (workflow commands that annotate a pull request)
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
+    /// Show at most N findings in full. A finding repeated in other rows is shown once, then
+    /// counted; what was not shown is summed up at the end, with row numbers. --format json
+    /// lists every finding
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_errors: usize,
+}
+
+/// `--delimiter`, shared by the commands that read a data file.
+#[derive(Debug, Args)]
+struct DelimiterArg {
+    /// The field separator of a CSV data file: one character, or `tab` [default: read from the
+    /// header line: comma, semicolon or tab, whichever it holds most; a .tsv file: tab]
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "data")]
+    delimiter: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -370,6 +478,18 @@ fn default_concurrency(rate: u32) -> usize {
 /// Keeps the key in a [`Secret`] from the moment it is read, so no `Debug` can show it.
 fn parse_secret(text: &str) -> Result<Secret, String> {
     Ok(Secret::new(text.to_owned()))
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ => match text.as_bytes() {
+            [byte] if !matches!(byte, b'"' | b'\n' | b'\r') && byte.is_ascii() => Ok(*byte),
+            _ => Err(format!(
+                "expected one character (such as , ; |) or `tab`, found `{text}`"
+            )),
+        },
+    }
 }
 
 fn parse_assignment(text: &str) -> Result<(String, String), String> {
@@ -447,11 +567,14 @@ impl Cli {
                 template: args.template,
                 vars: args.vars,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 fail_fast: args.fail_fast,
+                max_errors: args.max_errors,
             }),
             CliCommand::Send(args) => Command::Send(Box::new(SendOptions {
                 template: args.template,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 vars: args.vars,
                 account: AccountSettings {
                     sid: args.sid,
@@ -481,10 +604,14 @@ impl Cli {
                 exclude_column: args.exclude_column,
                 limit: args.limit,
                 daily_limit: args.daily_limit,
+                track: args.track.map(TrackArg::field),
+                events: args.events,
+                max_failure_rate: args.max_failure_rate,
                 window: args.window,
                 tz: args.tz,
                 exit_outside_window: args.exit_outside_window,
                 verbose: args.verbose,
+                max_errors: args.max_errors,
             })),
             CliCommand::Test(args) => Command::Test(TestOptions {
                 paths: args.paths,
@@ -494,10 +621,22 @@ impl Cli {
                 format: args.format.into(),
             }),
             CliCommand::Init(args) => Command::Init(InitOptions { dir: args.dir }),
+            CliCommand::Receive(args) => Command::Receive(ReceiveOptions {
+                listen: args.listen,
+                store: args.store,
+                basic_auth_file: args.basic_auth_file,
+                token_file: args.token_file,
+                tls: args.tls_cert.zip(args.tls_key),
+                opt_out_words: args.opt_out_words,
+                read_timeout: std::time::Duration::from_secs(args.read_timeout),
+                max_connections: args.max_connections as usize,
+                stats_interval: std::time::Duration::from_secs(args.stats_interval),
+            }),
             CliCommand::Preview(args) => Command::Preview(PreviewOptions {
                 template: args.template,
                 vars: args.vars,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 row: args.row,
                 out: args.out,
             }),
@@ -510,9 +649,47 @@ impl Cli {
             CliCommand::Check(args) => Command::Check(CheckOptions {
                 paths: args.paths,
                 data: args.data,
+                delimiter: args.delimiter.delimiter,
                 vars: args.vars,
                 format: args.format.into(),
+                max_errors: args.max_errors,
             }),
         }
+    }
+}
+
+/// `--track`'s values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TrackArg {
+    Ref,
+    Ref1,
+    Ref2,
+}
+
+impl TrackArg {
+    fn field(self) -> crate::send::campaign::TrackField {
+        match self {
+            TrackArg::Ref => crate::send::campaign::TrackField::Ref,
+            TrackArg::Ref1 => crate::send::campaign::TrackField::Ref1,
+            TrackArg::Ref2 => crate::send::campaign::TrackField::Ref2,
+        }
+    }
+}
+
+/// `20%` or `20` (percent), or `0.2`: a share between 0 and 1.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    let (number, percent) = match trimmed.strip_suffix('%') {
+        Some(number) => (number.trim(), true),
+        None => (trimmed, false),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage (write e.g. 20%)"))?;
+    let share = if percent || value > 1.0 { value / 100.0 } else { value };
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!("`{text}` is not between 0% and 100%"))
     }
 }

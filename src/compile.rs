@@ -50,6 +50,22 @@ impl Warning {
             Warning::LongCta { .. } => "/messaging_object/interactive/action/parameters/flow_cta".to_owned(),
         }
     }
+
+    /// The warning without the row's value: the same words for every row it applies to, so
+    /// that repeats can be counted together.
+    pub fn gist(&self) -> String {
+        match self {
+            Warning::RefTruncated { field, .. } => {
+                format!("extra_info.{field} has more than {REF_LIMIT} characters; cut to {REF_LIMIT}, as the provider would")
+            }
+            Warning::WaSourceReplaced { .. } => {
+                "extra_info.wa_source is not one the provider knows; sent as `api`, as the provider would".to_owned()
+            }
+            Warning::LongCta { .. } => format!(
+                "flow_cta has more than {CTA_SOFT_LIMIT} characters; Meta allows 30, but older WhatsApp clients and SDKs cut it at {CTA_SOFT_LIMIT}"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Display for Warning {
@@ -80,12 +96,16 @@ pub enum CompileError {
         expected: String,
         found: String,
     },
-    #[error("`to` {reason}: `{number}`")]
-    BadPhone { number: String, reason: &'static str },
+    #[error("{}", phone_message(number, reason))]
+    BadPhone { number: String, reason: PhoneProblem },
     #[error("`to` lists {number} twice: that person would get the message twice")]
     RepeatedRecipient { number: String },
     #[error("`to` lists {count} recipients; one row may list at most {max}", max = MAX_RECIPIENTS)]
     TooManyRecipients { count: usize },
+    /// The provider's Flow messages take a text header only; an image, a video or a document
+    /// header is what a newcomer tries first.
+    #[error("only text headers are supported in Flow messages; this header's `type` is {found}")]
+    HeaderNotText { found: String },
     #[error("`{pointer}` must be a mapping, found {found}")]
     NotAMapping { pointer: String, found: &'static str },
 }
@@ -96,6 +116,7 @@ impl CompileError {
             CompileError::ConstantOverridden { pointer, .. } | CompileError::NotAMapping { pointer, .. } => {
                 pointer.clone()
             }
+            CompileError::HeaderNotText { .. } => format!("{HEADER}/type"),
             CompileError::BadPhone { .. }
             | CompileError::RepeatedRecipient { .. }
             | CompileError::TooManyRecipients { .. } => "/messaging_object/to".to_owned(),
@@ -105,17 +126,122 @@ impl CompileError {
     pub fn help(&self) -> Option<String> {
         match self {
             CompileError::ConstantOverridden { field, .. } => Some(format!("remove `{field}`: flowc fills it")),
-            CompileError::BadPhone { .. } => {
-                Some("write numbers in E.164: `+`, the country code, then the number, e.g. +919876543210".to_owned())
-            }
+            CompileError::BadPhone { number, reason } => Some(phone_help(number, reason)),
             CompileError::RepeatedRecipient { .. } => Some("list each number once".to_owned()),
             CompileError::TooManyRecipients { .. } => {
                 Some("give each contact a row of its own in the data file".to_owned())
             }
+            CompileError::HeaderNotText { .. } => Some(
+                "write `header: { text: \"...\" }` (at most 60 characters), or leave the header out; the provider sends no image, video or document header with a Flow".to_owned(),
+            ),
             CompileError::NotAMapping { .. } => None,
         }
     }
+
+    /// The error without the value that broke the rule: the same words for every row that
+    /// breaks it the same way, so that repeats can be counted together.
+    pub fn gist(&self) -> String {
+        match self {
+            CompileError::ConstantOverridden { field, expected, .. } => {
+                format!("`{field}` is fixed to {expected} by the API, but the template sets it to another value")
+            }
+            CompileError::BadPhone { reason, .. } => format!("`to` {reason}"),
+            CompileError::RepeatedRecipient { .. } => {
+                "`to` lists a number twice: that person would get the message twice".to_owned()
+            }
+            CompileError::TooManyRecipients { .. } => {
+                format!("`to` lists more than {MAX_RECIPIENTS} recipients")
+            }
+            CompileError::NotAMapping { pointer, .. } => format!("`{pointer}` must be a mapping"),
+            CompileError::HeaderNotText { .. } => self.to_string(),
+        }
+    }
 }
+
+/// Why a phone number is not one flowc sends to. Its `Display` is the short reason, after the
+/// name of the field ("has no country code"); [`CompileError`] says more for `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneProblem {
+    Empty,
+    Letters,
+    NotDigits,
+    /// 11 to 15 digits, not starting with 0: a country code and a number, most likely, without
+    /// the `+` (a spreadsheet drops it when it takes the cell for a number).
+    NoPlus {
+        suggested: String,
+    },
+    /// `00`, the international prefix of most countries, where E.164 writes `+`.
+    InternationalPrefix {
+        suggested: String,
+    },
+    /// At most 10 digits, or a leading 0: a national number.
+    NoCountryCode,
+    ZeroCountryCode,
+    Length,
+    /// `9.19877E+11`: a spreadsheet took the cell for a number and shortened it.
+    ScientificNotation {
+        kept: usize,
+        digits: usize,
+    },
+    /// `'+919876543210`: Excel's marker for text, kept by a program that does not hide it.
+    Apostrophe,
+}
+
+impl std::fmt::Display for PhoneProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PhoneProblem::Empty => "has an empty recipient",
+            PhoneProblem::Letters => "contains letters",
+            PhoneProblem::NotDigits => "contains characters that are not digits",
+            PhoneProblem::NoPlus { .. } => "has no `+` before its country code",
+            PhoneProblem::InternationalPrefix { .. } => "starts with 00 instead of `+`",
+            PhoneProblem::NoCountryCode => "has no country code (E.164 numbers start with `+`)",
+            PhoneProblem::ZeroCountryCode => "has a country code starting with 0",
+            PhoneProblem::Length => "must have 2 to 15 digits after `+`",
+            PhoneProblem::ScientificNotation { .. } => "is in scientific notation",
+            PhoneProblem::Apostrophe => "starts with an apostrophe",
+        })
+    }
+}
+
+/// What a bad `to` is told: what to write instead when flowc can tell.
+fn phone_message(number: &str, problem: &PhoneProblem) -> String {
+    match problem {
+        PhoneProblem::NoPlus { suggested } => format!("`to` has no `+`: write {suggested}"),
+        PhoneProblem::InternationalPrefix { suggested } => {
+            format!("`to` starts with the international prefix 00: write {suggested}")
+        }
+        PhoneProblem::ScientificNotation { .. } => format!(
+            "`to` `{number}`: the spreadsheet turned this number into scientific notation: format the column as text and export again"
+        ),
+        PhoneProblem::Apostrophe => {
+            format!("`to` `{number}`: a leading apostrophe ' is Excel's text marker; remove it")
+        }
+        other => format!("`to` {other}: `{number}`"),
+    }
+}
+
+const E164: &str = "write numbers in E.164: `+`, the country code, then the number, e.g. +919876543210";
+
+fn phone_help(number: &str, problem: &PhoneProblem) -> String {
+    match problem {
+        PhoneProblem::NoPlus { .. } => format!(
+            "flowc does not add the `+` itself: check that `{number}` starts with the country code ({E164})"
+        ),
+        PhoneProblem::ScientificNotation { kept, digits } if kept < digits => format!(
+            "this form shows only {kept} of the number's {digits} digits, and the file may hold no more: export the column again from the original data"
+        ),
+        PhoneProblem::ScientificNotation { .. } => {
+            "or start each number with `+`, which no spreadsheet takes for a number".to_owned()
+        }
+        PhoneProblem::Apostrophe => {
+            "Excel hides a leading ' and does not export it; the program that wrote this file kept it".to_owned()
+        }
+        _ => E164.to_owned(),
+    }
+}
+
+const HEADER: &str = "/messaging_object/interactive/header";
 
 /// Where a constant lives, and its only value (provider page; `flow_message_version`: Meta).
 pub const CONSTANTS: &[(&str, &str)] = &[
@@ -166,49 +292,102 @@ pub fn field_rule(pointer: &str) -> FieldRule {
         .map_or(FieldRule::Plain, |(_, rule)| *rule)
 }
 
-/// Fills the constants and normalises a rendered body in place.
-pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
-    fill_constants(body)?;
+/// Fills the constants and normalises a rendered body in place, finding every error, not just
+/// the first: a value that breaks a rule is left as the template gave it, so that validation
+/// can still look at the rest of the body.
+pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), Vec<CompileError>> {
+    let mut errors = fill_constants(body).err().unwrap_or_default();
     for (pointer, rule) in RULES {
         if let Some(value) = body.pointer_mut(pointer) {
-            apply_rule(*rule, value, warnings)?;
+            if let Err(error) = apply_rule(*rule, value, warnings) {
+                errors.push(error);
+            }
         }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
-/// Adds the constants the template left out, refusing any it set to another value.
-pub fn fill_constants(body: &mut Value) -> Result<(), CompileError> {
-    let root = as_map(body, "")?;
-    let Some(messaging_object) = root.get_mut("messaging_object") else {
-        return Ok(());
+/// Adds the constants the template left out, refusing every one it set to another value. A
+/// part that is not a mapping is refused and not looked into; the parts beside it still are.
+pub fn fill_constants(body: &mut Value) -> Result<(), Vec<CompileError>> {
+    let mut errors = Vec::new();
+    fill_constants_into(body, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn fill_constants_into(body: &mut Value, errors: &mut Vec<CompileError>) {
+    let Some(root) = mapping(body, "", errors) else {
+        return;
     };
-    let object = as_map(messaging_object, "/messaging_object")?;
-    constants_at(object, "/messaging_object")?;
+    let Some(object) = root.get_mut("messaging_object") else {
+        return;
+    };
+    let Some(object) = constants_in(object, "/messaging_object", errors) else {
+        return;
+    };
     let Some(interactive) = object.get_mut("interactive") else {
-        return Ok(());
+        return;
     };
-    let interactive = as_map(interactive, "/messaging_object/interactive")?;
-    constants_at(interactive, "/messaging_object/interactive")?;
+    let Some(interactive) = constants_in(interactive, "/messaging_object/interactive", errors) else {
+        return;
+    };
     if let Some(header) = interactive.get_mut("header") {
-        constants_at(
-            as_map(header, "/messaging_object/interactive/header")?,
-            "/messaging_object/interactive/header",
-        )?;
+        if let Some(header) = mapping(header, HEADER, errors) {
+            match header.get("type").filter(|found| found.as_str() != Some("text")) {
+                // Only text headers: the other constants of a header of another kind would
+                // add a second finding about the same mistake.
+                Some(found) => errors.push(CompileError::HeaderNotText {
+                    found: found.to_string(),
+                }),
+                None => constants_at(header, HEADER, errors),
+            }
+        }
     }
     let Some(action) = interactive.get_mut("action") else {
-        return Ok(());
+        return;
     };
-    let action = as_map(action, "/messaging_object/interactive/action")?;
-    constants_at(action, "/messaging_object/interactive/action")?;
+    let Some(action) = constants_in(action, "/messaging_object/interactive/action", errors) else {
+        return;
+    };
     if let Some(parameters) = action.get_mut("parameters") {
-        let pointer = "/messaging_object/interactive/action/parameters";
-        constants_at(as_map(parameters, pointer)?, pointer)?;
+        constants_in(parameters, "/messaging_object/interactive/action/parameters", errors);
     }
-    Ok(())
 }
 
-fn constants_at(object: &mut Map<String, Value>, pointer: &str) -> Result<(), CompileError> {
+/// The mapping at `pointer` with its constants filled; `None` when it is not a mapping.
+fn constants_in<'a>(
+    value: &'a mut Value,
+    pointer: &str,
+    errors: &mut Vec<CompileError>,
+) -> Option<&'a mut Map<String, Value>> {
+    let object = mapping(value, pointer, errors)?;
+    constants_at(object, pointer, errors);
+    Some(object)
+}
+
+fn mapping<'a>(
+    value: &'a mut Value,
+    pointer: &str,
+    errors: &mut Vec<CompileError>,
+) -> Option<&'a mut Map<String, Value>> {
+    match as_map(value, pointer) {
+        Ok(object) => Some(object),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    }
+}
+
+fn constants_at(object: &mut Map<String, Value>, pointer: &str, errors: &mut Vec<CompileError>) {
     let constants: Vec<(&'static str, &'static str)> = CONSTANTS
         .iter()
         .filter_map(|(at, value)| {
@@ -216,7 +395,7 @@ fn constants_at(object: &mut Map<String, Value>, pointer: &str) -> Result<(), Co
             (!field.contains('/')).then_some((field, *value))
         })
         .collect();
-    put_constants_first(object, pointer, &constants)
+    put_constants_first(object, pointer, &constants, errors);
 }
 
 /// Normalises one value by its rule, noting what changed.
@@ -252,34 +431,31 @@ pub fn apply_rule(rule: FieldRule, value: &mut Value, warnings: &mut Vec<Warning
     Ok(())
 }
 
-/// Puts the constants first, in the documented order, then the template's own fields.
+/// Puts the constants first, in the documented order, then the template's own fields. A
+/// constant the template set to another value keeps that value, and is refused.
 fn put_constants_first(
     object: &mut Map<String, Value>,
     pointer: &str,
     constants: &[(&'static str, &'static str)],
-) -> Result<(), CompileError> {
+    errors: &mut Vec<CompileError>,
+) {
+    let mut rest = std::mem::take(object);
     for (field, expected) in constants {
-        if let Some(found) = object.get(*field) {
-            if found.as_str() != Some(expected) {
-                return Err(CompileError::ConstantOverridden {
+        let value = match rest.shift_remove(*field) {
+            Some(found) if found.as_str() != Some(expected) => {
+                errors.push(CompileError::ConstantOverridden {
                     pointer: format!("{pointer}/{field}"),
                     field,
                     expected: format!("\"{expected}\""),
                     found: found.to_string(),
                 });
+                found
             }
-        }
+            _ => Value::String((*expected).to_owned()),
+        };
+        object.insert((*field).to_owned(), value);
     }
-    let rest = std::mem::take(object);
-    for (field, expected) in constants {
-        object.insert((*field).to_owned(), Value::String((*expected).to_owned()));
-    }
-    for (key, value) in rest {
-        if !object.contains_key(&key) {
-            object.insert(key, value);
-        }
-    }
-    Ok(())
+    object.append(&mut rest);
 }
 
 fn as_map<'a>(value: &'a mut Value, pointer: &str) -> Result<&'a mut Map<String, Value>, CompileError> {
@@ -298,6 +474,14 @@ pub const MAX_RECIPIENTS: usize = 100;
 /// Removes visual separators from each comma-separated recipient and checks it is E.164.
 /// The same number twice in one `to` would be two messages to one person: refused.
 pub fn normalise_recipients(field: &str) -> Result<String, CompileError> {
+    // A decimal comma (`9,19877E+11`) is not a list of two recipients.
+    let trimmed = field.trim();
+    if let Some((kept, digits)) = scientific_notation(trimmed) {
+        return Err(CompileError::BadPhone {
+            number: trimmed.to_owned(),
+            reason: PhoneProblem::ScientificNotation { kept, digits },
+        });
+    }
     let mut out = String::with_capacity(field.len());
     let mut seen = std::collections::HashSet::new();
     for (index, recipient) in field.split(',').enumerate() {
@@ -319,13 +503,19 @@ pub fn normalise_recipients(field: &str) -> Result<String, CompileError> {
 }
 
 pub(crate) fn normalise_number(recipient: &str) -> Result<String, CompileError> {
+    let trimmed = recipient.trim();
     let bad = |reason| CompileError::BadPhone {
-        number: recipient.trim().to_owned(),
+        number: trimmed.to_owned(),
         reason,
     };
-    let trimmed = recipient.trim();
     if trimmed.is_empty() {
-        return Err(bad("has an empty recipient"));
+        return Err(bad(PhoneProblem::Empty));
+    }
+    if trimmed.starts_with('\'') {
+        return Err(bad(PhoneProblem::Apostrophe));
+    }
+    if let Some((kept, digits)) = scientific_notation(trimmed) {
+        return Err(bad(PhoneProblem::ScientificNotation { kept, digits }));
     }
     let mut digits = String::with_capacity(trimmed.len());
     for (index, c) in trimmed.chars().enumerate() {
@@ -333,21 +523,53 @@ pub(crate) fn normalise_number(recipient: &str) -> Result<String, CompileError> 
             '+' if index == 0 => digits.push('+'),
             '0'..='9' => digits.push(c),
             ' ' | '-' | '.' | '(' | ')' | '\u{a0}' => {}
-            c if c.is_alphabetic() => return Err(bad("contains letters")),
-            _ => return Err(bad("contains characters that are not digits")),
+            c if c.is_alphabetic() => return Err(bad(PhoneProblem::Letters)),
+            _ => return Err(bad(PhoneProblem::NotDigits)),
         }
     }
-    if !digits.starts_with('+') {
-        return Err(bad("has no country code (E.164 numbers start with `+`)"));
-    }
-    let national = &digits[1..];
+    let Some(national) = digits.strip_prefix('+') else {
+        return Err(bad(without_plus(&digits)));
+    };
     if national.starts_with('0') {
-        return Err(bad("has a country code starting with 0"));
+        return Err(bad(PhoneProblem::ZeroCountryCode));
     }
     if !(2..=15).contains(&national.len()) {
-        return Err(bad("must have 2 to 15 digits after `+`"));
+        return Err(bad(PhoneProblem::Length));
     }
     Ok(digits)
+}
+
+/// What digits written without `+` most likely are. E.164 numbers have at most 15 digits,
+/// country code included, and national numbers at most 10 in the countries with the most
+/// WhatsApp users (India, Brazil, Indonesia, the US, Mexico): 11 to 15 digits not starting with
+/// 0 are a country code and a number, fewer are a national number. The rule only chooses the
+/// message: a number without `+` is refused either way, never completed.
+fn without_plus(digits: &str) -> PhoneProblem {
+    let international = |rest: &str| (11..=15).contains(&rest.len()) && !rest.starts_with('0');
+    match digits.strip_prefix("00") {
+        Some(rest) if international(rest) => PhoneProblem::InternationalPrefix {
+            suggested: format!("+{rest}"),
+        },
+        _ if international(digits) => PhoneProblem::NoPlus {
+            suggested: format!("+{digits}"),
+        },
+        _ => PhoneProblem::NoCountryCode,
+    }
+}
+
+/// `9.19877E+11` (a decimal point or comma, as the spreadsheet's language writes it): how many
+/// digits the form kept, and how many the number has.
+fn scientific_notation(text: &str) -> Option<(usize, usize)> {
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));
+    let all_digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+    if whole.is_empty() || exponent.is_empty() || !all_digits(whole) || !all_digits(fraction) || !all_digits(exponent) {
+        return None;
+    }
+    let kept = whole.len() + fraction.len();
+    let digits = whole.len() + exponent.parse::<usize>().ok()?;
+    Some((kept, digits))
 }
 
 #[cfg(test)]
@@ -373,8 +595,9 @@ mod tests {
     #[test]
     fn refuses_an_overridden_constant() {
         let mut body = json!({"messaging_object": {"type": "text"}});
-        let error = compile(&mut body, &mut Vec::new()).expect_err("overridden");
-        assert_eq!(error.pointer(), "/messaging_object/type");
+        let errors = compile(&mut body, &mut Vec::new()).expect_err("overridden");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].pointer(), "/messaging_object/type");
     }
 
     #[test]
@@ -388,6 +611,46 @@ mod tests {
         assert!(normalise_recipients("+91 98765 ABCDE").is_err());
         assert!(normalise_recipients("+91,").is_err());
         assert!(normalise_recipients("+1234567890123456").is_err());
+    }
+
+    fn problem(field: &str) -> PhoneProblem {
+        match normalise_recipients(field) {
+            Err(CompileError::BadPhone { reason, .. }) => reason,
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_number_without_plus_is_named_by_its_length() {
+        let suggested = |number: &str| PhoneProblem::NoPlus {
+            suggested: number.to_owned(),
+        };
+        assert_eq!(problem("919876543210"), suggested("+919876543210"));
+        assert_eq!(problem("1 415 555 0100"), suggested("+14155550100"));
+        assert_eq!(problem("123456789012345"), suggested("+123456789012345"));
+        assert_eq!(
+            problem("0091 98765 43210"),
+            PhoneProblem::InternationalPrefix {
+                suggested: "+919876543210".to_owned()
+            }
+        );
+        for national in ["9876543210", "4155550100", "09876543210", "1234567890123456"] {
+            assert_eq!(problem(national), PhoneProblem::NoCountryCode, "{national}");
+        }
+    }
+
+    #[test]
+    fn spreadsheet_forms_are_named() {
+        assert_eq!(
+            problem("9.19876543210E+11"),
+            PhoneProblem::ScientificNotation { kept: 12, digits: 12 }
+        );
+        assert_eq!(
+            problem("9,19877E+11"),
+            PhoneProblem::ScientificNotation { kept: 6, digits: 12 }
+        );
+        assert_eq!(problem("'+919876543210"), PhoneProblem::Apostrophe);
+        assert_eq!(problem("+91 ABC"), PhoneProblem::Letters);
     }
 
     #[test]

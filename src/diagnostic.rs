@@ -43,6 +43,9 @@ pub struct RowRef {
 pub struct Finding {
     pub level: Level,
     pub message: String,
+    /// The message without the value that broke the rule, when it quotes one: the same words
+    /// for every row that breaks the rule the same way (repeats are counted by it).
+    pub gist: Option<String>,
     pub help: Option<String>,
     /// The template and the place in it, when the finding has one.
     pub source: Option<SourceFile>,
@@ -69,6 +72,7 @@ impl Finding {
         Finding {
             level: Level::Error,
             message: printable(&clip(&message, MESSAGE_WIDTH)).into_owned(),
+            gist: None,
             help: None,
             source: None,
             span: None,
@@ -76,6 +80,13 @@ impl Finding {
             row: None,
             column: None,
             related: Vec::new(),
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Finding {
+        Finding {
+            level: Level::Warning,
+            ..Finding::error(message)
         }
     }
 
@@ -110,7 +121,7 @@ impl Finding {
                     YamlError::Syntax { .. } => {
                         Some("a value with `:`, `#`, `{` or `}` in it must be quoted".to_owned())
                     }
-                    _ => None,
+                    _ => error.help(),
                 };
                 match error.span() {
                     Some(span) => Finding::error(error.to_string()).with_help(help).at(source, span),
@@ -130,18 +141,21 @@ impl Finding {
 
     pub fn from_leaf_error(template: &Template, error: &LeafError) -> Finding {
         let help = match error {
-            LeafError::Undeclared { help, .. } | LeafError::UnknownHelper { help, .. } => Some(help.clone()),
+            LeafError::Undeclared { help, .. }
+            | LeafError::UnknownHelper { help, .. }
+            | LeafError::BadName { help, .. } => Some(help.clone()),
             LeafError::Syntax { .. } => {
                 Some("handlebars expressions look like `{{name}}` or `{{upper name}}`".to_owned())
             }
-            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } => None,
+            LeafError::Unsupported { .. } | LeafError::TooDeep { .. } | LeafError::Unbalanced { .. } => None,
         };
         Finding::error(error.to_string())
             .with_help(help)
             .at(&template.source, error.span())
     }
 
-    /// The findings for one set of values that did not compile: one per broken rule.
+    /// The findings for one set of values that did not compile: one per broken rule, in the
+    /// order of the template.
     pub fn from_problem(template: &Template, row: Option<&RowRef>, problem: &Problem) -> Vec<Finding> {
         let at_pointer = |message: String, pointer: &str, help: Option<String>| {
             let span = template
@@ -152,6 +166,7 @@ impl Finding {
                 .at(&template.source, span.unwrap_or_else(|| template.span_at(pointer)))
                 .in_row(row);
             finding.pointer = Some(pointer.to_owned());
+            finding.column = column_at(template, row, pointer);
             finding
         };
         match problem {
@@ -165,16 +180,30 @@ impl Finding {
                 finding.column = Some(missing.name.clone());
                 vec![finding]
             }
-            Problem::Render(failure) => vec![at_pointer(failure.message.clone(), &failure.pointer, None)],
-            Problem::Compile(error) => vec![at_pointer(error.to_string(), &error.pointer(), error.help())],
             Problem::Flow(issues) => issues
                 .iter()
                 .map(|issue| Finding::from_flow_issue(template, issue).in_row(row))
                 .collect(),
-            Problem::Invalid(violations) => violations
-                .iter()
-                .map(|violation| at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone()))
-                .collect(),
+            Problem::Invalid {
+                render,
+                compile,
+                schema,
+            } => {
+                let render = render
+                    .iter()
+                    .map(|failure| at_pointer(failure.message.clone(), &failure.pointer, None));
+                let compile = compile.iter().map(|error| Finding {
+                    gist: Some(error.gist()),
+                    ..at_pointer(error.to_string(), &error.pointer(), error.help())
+                });
+                let schema = schema.iter().map(|violation| Finding {
+                    gist: violation.gist.clone(),
+                    ..at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone())
+                });
+                let mut findings: Vec<Finding> = render.chain(compile).chain(schema).collect();
+                findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+                findings
+            }
         }
     }
 
@@ -183,17 +212,32 @@ impl Finding {
         let mut finding = Finding::error(warning.to_string())
             .at(&template.source, template.span_at(&pointer))
             .in_row(row);
+        finding.gist = Some(warning.gist());
         finding.level = Level::Warning;
+        finding.column = column_at(template, row, &pointer);
         finding.pointer = Some(pointer);
         finding
     }
 
     pub fn from_data_error(error: &DataError) -> Finding {
-        let mut finding = Finding::error(error.to_string()).with_help(error.help());
-        if let DataError::BadRow { column, .. } = error {
-            finding.column = column.clone();
+        match error {
+            // The same headline as the error's own, with the row where rows are counted.
+            DataError::BadRow {
+                path,
+                row,
+                column,
+                message,
+            } => {
+                let mut finding = Finding::error(message.clone()).with_help(error.help());
+                finding.row = Some(RowRef {
+                    file: path.clone(),
+                    row: *row,
+                });
+                finding.column = column.clone();
+                finding
+            }
+            _ => Finding::error(error.to_string()).with_help(error.help()),
         }
-        finding
     }
 
     /// Line and column (1-based) of the finding in its template, if it has one.
@@ -303,6 +347,13 @@ impl Finding {
             None => self.message.clone(),
         }
     }
+}
+
+/// The data column behind a finding about a row's value at `pointer`: the column of the one
+/// variable that fills it (a data file's columns and keys are the variables' names).
+fn column_at(template: &Template, row: Option<&RowRef>, pointer: &str) -> Option<String> {
+    row?;
+    crate::render::sole_variable_at(template, pointer).map(str::to_owned)
 }
 
 fn escape_data(text: &str) -> String {

@@ -4,14 +4,19 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | everything valid; every valid row accepted |
-//! | 1 | an invalid template or data row; a row failed, pending or unknown; a campaign stopped |
+//! | 1 | an invalid template or data row; a data file empty or without rows; a row failed, pending or unknown; a campaign stopped |
 //! | 2 | usage: bad arguments or settings, an unreadable, damaged or clashing file |
 //! | 130 | `send` stopped by Ctrl-C |
 //! | 143 | `send` stopped by SIGTERM |
+//!
+//! `receive` is a server: a stop by SIGTERM or Ctrl-C is its normal end (0), after the requests in
+//! flight are answered and the store is closed.
 
 use crate::data::DataError;
+use crate::receive::{ReceiveError, StoreError};
 use crate::send::account::AccountError;
 use crate::send::campaign::CampaignError;
+use crate::send::events::EventsError;
 use crate::send::guardrails::ExcludeError;
 use crate::send::journal::JournalError;
 use crate::send::outputs::OutputError;
@@ -58,7 +63,9 @@ impl TemplateError {
 impl DataError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            DataError::Unreadable { .. } | DataError::UnknownFormat { .. } => ExitStatus::Usage,
+            DataError::Unreadable { .. }
+            | DataError::UnknownFormat { .. }
+            | DataError::DelimiterNotApplicable { .. } => ExitStatus::Usage,
             _ => ExitStatus::Invalid,
         }
     }
@@ -107,6 +114,7 @@ impl CampaignError {
             CampaignError::Journal(error) => error.exit_status(),
             // The data file cannot be read to its end: its fault was reported as a finding.
             CampaignError::Broken => ExitStatus::Invalid,
+            CampaignError::TrackedFieldSet { .. } => ExitStatus::Usage,
         }
     }
 }
@@ -133,5 +141,27 @@ impl crate::flow::FlowIssue {
             issue if !issue.is_error() => ExitStatus::Ok,
             _ => ExitStatus::Invalid,
         }
+    }
+}
+
+impl ReceiveError {
+    /// Every receiver error is found before it serves: a setting, a file or a port to fix.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            ReceiveError::Store(error) => error.exit_status(),
+            _ => ExitStatus::Usage,
+        }
+    }
+}
+
+impl StoreError {
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl EventsError {
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
     }
 }

@@ -4,8 +4,8 @@
 //! (handlebars over string values) → [`compile`] (constants, normalisation) → [`validate`]
 //! (the embedded JSON Schema), wired together in [`pipeline`]. [`data`] reads contact rows;
 //! [`input`] opens what a user names, within the [`limits`]; [`diagnostic`] turns errors into
-//! what a person reads; [`commands`] is the only layer that
-//! prints.
+//! what a person reads, and `findings` counts those that repeat; [`commands`] is the only layer
+//! that prints.
 
 pub mod cli;
 pub mod commands;
@@ -13,11 +13,13 @@ pub(crate) mod compile;
 pub mod data;
 pub(crate) mod diagnostic;
 pub(crate) mod exit;
+pub(crate) mod findings;
 pub(crate) mod flow;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub mod pipeline;
 pub(crate) mod preview;
+pub(crate) mod receive;
 pub(crate) mod render;
 pub(crate) mod send;
 pub(crate) mod snapshot;

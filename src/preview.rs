@@ -1,6 +1,10 @@
 //! `flowc preview`: the message as WhatsApp draws it, as one self-contained HTML page (no
 //! network assets): header, body and footer with WhatsApp's formatting, the flow button, and a
 //! panel with the exact JSON body, the warnings and the errors.
+//!
+//! A finding about a part that is drawn (the header over its limit, an emoji in the button)
+//! also marks that part on the phone, with the finding under it: the panel says what is
+//! wrong, the phone shows where. A draft Flow gets a badge, since only its testers can open it.
 
 use serde_json::Value;
 
@@ -12,6 +16,44 @@ pub struct Note {
     pub location: Option<String>,
     pub message: String,
     pub help: Option<String>,
+    /// The field of the body it is about, when it has one.
+    pub pointer: Option<String>,
+}
+
+/// The parts of the message drawn on the phone, by the field each shows.
+const HEADER: &str = "/messaging_object/interactive/header";
+const BODY: &str = "/messaging_object/interactive/body";
+const FOOTER: &str = "/messaging_object/interactive/footer";
+const BUTTON: &str = "/messaging_object/interactive/action/parameters/flow_cta";
+const MODE: &str = "/messaging_object/interactive/action/parameters/mode";
+
+/// The class of a drawn part with findings (`marked-error`, errors first), and the findings to
+/// write under it.
+fn marks<'a>(notes: &'a [Note], part: &str) -> (&'static str, String) {
+    let about: Vec<&'a Note> = notes
+        .iter()
+        .filter(|note| {
+            note.pointer
+                .as_deref()
+                .and_then(|pointer| pointer.strip_prefix(part))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .collect();
+    let class = if about.iter().any(|note| note.error) {
+        " marked-error"
+    } else if about.is_empty() {
+        ""
+    } else {
+        " marked-warning"
+    };
+    let lines: String = about
+        .iter()
+        .map(|note| {
+            let level = if note.error { "error" } else { "warning" };
+            format!("<div class=\"mark {level}\">{}</div>", escape(&note.message))
+        })
+        .collect();
+    (class, lines)
 }
 
 /// The page for a body (absent when rendering failed), the HTML of the Flow screen its button
@@ -20,20 +62,28 @@ pub fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[No
     let interactive = body.and_then(|body| body.pointer("/messaging_object/interactive"));
     let text = |pointer: &str| interactive.and_then(|i| i.pointer(pointer)).and_then(Value::as_str);
     let mut bubble = String::new();
-    if let Some(header) = text("/header/text") {
-        bubble.push_str(&format!("<div class=\"header\">{}</div>", whatsapp_html(header)));
-    }
-    if let Some(body_text) = text("/body/text") {
-        bubble.push_str(&format!("<div class=\"body\">{}</div>", whatsapp_html(body_text)));
-    }
-    if let Some(footer) = text("/footer/text") {
-        bubble.push_str(&format!("<div class=\"footer\">{}</div>", escape(footer)));
+    let parts = [
+        (HEADER, "header", text("/header/text").map(whatsapp_html)),
+        (BODY, "body", text("/body/text").map(whatsapp_html)),
+        (FOOTER, "footer", text("/footer/text").map(escape)),
+    ];
+    for (pointer, class, html) in parts {
+        let (marked, marks) = marks(notes, pointer);
+        if let Some(html) = html {
+            bubble.push_str(&format!("<div class=\"{class}{marked}\">{html}</div>"));
+        }
+        bubble.push_str(&marks);
     }
     bubble.push_str("<div class=\"time\">12:00</div>");
     let cta = text("/action/parameters/flow_cta").unwrap_or("");
+    let (button_marked, button_marks) = marks(notes, BUTTON);
+    let draft = match body.and_then(|body| body.pointer(MODE)).and_then(Value::as_str) {
+        Some("draft") => "<div class=\"badge\"><b>mode: draft</b> · only the Flow's testers can open it</div>",
+        _ => "",
+    };
     let message = if body.is_some() {
         format!(
-            "<div class=\"bubble\">{bubble}</div><div class=\"button\">{FLOW_ICON}<span>{}</span></div>",
+            "<div class=\"bubble\">{bubble}</div><div class=\"button{button_marked}\">{FLOW_ICON}<span>{}</span></div>{button_marks}{draft}",
             escape(cta)
         )
     } else {
@@ -60,9 +110,13 @@ pub fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[No
                     .as_ref()
                     .map(|h| format!("<div class=\"help\">{}</div>", escape(h)))
                     .unwrap_or_default();
+                let message = match &note.pointer {
+                    Some(pointer) if !pointer.is_empty() => format!("{} (at {pointer})", note.message),
+                    _ => note.message.clone(),
+                };
                 format!(
                     "<li class=\"{class}\"><b>{label}</b> {location}{}{help}</li>",
-                    escape(&note.message)
+                    escape(&message)
                 )
             })
             .collect()
@@ -123,6 +177,13 @@ pre{background:#fff;border:1px solid #d1d7db;border-radius:8px;padding:12px;over
 .notes li.error{border-color:#d93025}
 .notes li.warning{border-color:#f29900}
 .notes li.ok{border-color:#1e8e3e}
+.marked-error{outline:2px solid #d93025;outline-offset:1px;border-radius:4px;background:#fce8e6}
+.marked-warning{outline:2px solid #f29900;outline-offset:1px;border-radius:4px;background:#fef7e0}
+.mark{font-size:11.5px;line-height:15px;font-weight:400;margin:3px 0 5px;overflow-wrap:anywhere}
+.mark.error{color:#c5221f}
+.mark.warning{color:#b06000}
+.mark::before{content:'\\25B2  '}
+.badge{margin-top:8px;background:#fff3cd;color:#5c4400;border:1px solid #f2d479;border-radius:12px;padding:4px 10px;font-size:12px;text-align:center}
 .where{font-family:ui-monospace,Menlo,Consolas,monospace;color:#54656f}
 .help{color:#54656f;margin-top:4px;white-space:pre-wrap}
 .opens{padding:0 12px 16px}

@@ -8,7 +8,10 @@
 //! - text with plain `{{var}}` references is concatenated directly;
 //! - anything else (helpers, blocks, dotted paths) goes through the handlebars registry.
 //!
-//! Variables are checked against `vars` here, before any data is read.
+//! Variables are checked against `vars` here, before any data is read. A template with
+//! problems still gets a renderer, so that the rest of it can be checked in the same run: an
+//! undeclared variable renders as empty text, and a value that does not compile at all stays
+//! as written. Both are listed as [`BrokenLeaf`]s, whose findings depend on what the fix will be.
 
 use handlebars::template::{HelperTemplate, Parameter, Template as HbTemplate, TemplateElement};
 use handlebars::{handlebars_helper, Context, Handlebars, JsonRender, Path as HbPath, PathSeg};
@@ -43,6 +46,22 @@ pub enum LeafError {
     Unsupported { what: &'static str, span: Span },
     #[error("handlebars blocks and subexpressions nest deeper than {MAX_HANDLEBARS_NESTING} levels")]
     TooDeep { span: Span },
+    /// `{{city}`, `{city}}`, `{{city`, `{{city}}}`: handlebars either fails with a parser's
+    /// message or, for the last two, renders the braces as text.
+    #[error("`{written}` {problem}: write `{fixed}`")]
+    Unbalanced {
+        written: String,
+        fixed: String,
+        problem: &'static str,
+        span: Span,
+    },
+    /// `{{Flow-ID}}`, `{{Flow ID}}`, pasted from a sample: handlebars takes the first for a
+    /// name `vars` cannot declare, the second for a helper call.
+    #[error(
+        "`{{{{{written}}}}}` is not a variable name: {}",
+        crate::template::VARIABLE_NAME_RULE
+    )]
+    BadName { written: String, span: Span, help: String },
 }
 
 impl LeafError {
@@ -52,7 +71,9 @@ impl LeafError {
             | LeafError::UnknownHelper { span, .. }
             | LeafError::Syntax { span, .. }
             | LeafError::Unsupported { span, .. }
-            | LeafError::TooDeep { span } => *span,
+            | LeafError::TooDeep { span }
+            | LeafError::Unbalanced { span, .. }
+            | LeafError::BadName { span, .. } => *span,
         }
     }
 }
@@ -75,9 +96,23 @@ pub struct RenderFailure {
 
 pub struct Renderer {
     registry: Handlebars<'static>,
+    /// The declared variables, then the undeclared names used (rendered empty).
     var_names: Vec<String>,
     root: Compiled,
     leaves: Vec<Leaf>,
+    broken: Vec<BrokenLeaf>,
+}
+
+/// A string value of the template that does not compile (see [`Renderer::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLeaf {
+    /// Where the value goes in the body.
+    pub pointer: String,
+    /// Where it is written in the template.
+    pub span: Span,
+    /// Whether it renders as text and variables only, its undeclared ones empty: then any value
+    /// they are given can only make it longer, and a length limit it breaks stays broken.
+    pub shortest: bool,
 }
 
 /// A string value that holds expressions: how to render it, and where it goes in the body.
@@ -87,6 +122,8 @@ struct Leaf {
     name: String,
     /// The JSON pointer of the value in the rendered body.
     pointer: String,
+    /// It uses an undeclared variable.
+    broken: bool,
 }
 
 enum Compiled {
@@ -148,8 +185,10 @@ impl RowContext<'_> {
 }
 
 impl Renderer {
-    /// Compiles every string leaf of the template, reporting every problem found, not just the first.
-    pub fn new(template: &Template) -> Result<Renderer, Vec<LeafError>> {
+    /// Compiles every string leaf of the template, with every problem found, not just the
+    /// first. The renderer works even when there are problems (see the module's notes), for
+    /// checking the rest of the template; it must not be used to send.
+    pub fn new(template: &Template) -> (Renderer, Vec<LeafError>) {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
@@ -164,17 +203,28 @@ impl Renderer {
             source: &template.source.text,
             errors: Vec::new(),
             leaves: Vec::new(),
+            undeclared: Vec::new(),
+            broken: Vec::new(),
         };
         let root = compiler.compile(&template.body, &mut String::new());
-        if !compiler.errors.is_empty() {
-            return Err(compiler.errors);
-        }
-        Ok(Renderer {
+        let renderer = Renderer {
             registry: compiler.registry,
-            var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
+            var_names: template
+                .vars
+                .iter()
+                .map(|var| var.name.clone())
+                .chain(compiler.undeclared)
+                .collect(),
             root,
             leaves: compiler.leaves,
-        })
+            broken: compiler.broken,
+        };
+        (renderer, compiler.errors)
+    }
+
+    /// The values that did not compile, in template order.
+    pub fn broken(&self) -> &[BrokenLeaf] {
+        &self.broken
     }
 
     /// The context for rendering leaves one by one with [`Renderer::render_leaf`].
@@ -186,10 +236,29 @@ impl Renderer {
         }
     }
 
-    /// Renders the body for one set of values, given in the order of `vars`.
-    pub fn render(&self, values: &[Value]) -> Result<Value, RenderFailure> {
-        let mut context = self.context(values);
-        self.build(&self.root, &mut |index| self.render_leaf(index, &mut context))
+    /// Renders the body for one set of values, given in the order of `vars`, with every leaf
+    /// that failed: a failed leaf is left as empty text, since the rest of the body is still
+    /// worth checking.
+    pub fn render(&self, values: &[Value]) -> (Value, Vec<RenderFailure>) {
+        let values = if values.len() < self.var_names.len() {
+            let mut all = values.to_vec();
+            all.resize(self.var_names.len(), Value::String(String::new()));
+            std::borrow::Cow::Owned(all)
+        } else {
+            std::borrow::Cow::Borrowed(values)
+        };
+        let mut context = self.context(&values);
+        let mut failures = Vec::new();
+        let body = self.build(&self.root, &mut |index| match self.render_leaf(index, &mut context) {
+            Ok(value) => Ok(value),
+            // `{{nmae.first}}` on an empty placeholder: the value is a placeholder anyway.
+            Err(_) if self.leaves[index].broken => Ok(Value::String(String::new())),
+            Err(failure) => {
+                failures.push(failure);
+                Ok(Value::String(String::new()))
+            }
+        });
+        (body.unwrap_or(Value::Null), failures)
     }
 
     /// The body with every leaf replaced by `placeholder(index)`: the shape all rows share.
@@ -354,6 +423,9 @@ struct LeafCompiler<'a> {
     source: &'a str,
     errors: Vec<LeafError>,
     leaves: Vec<Leaf>,
+    /// Names used but not declared, in order of first use: placeholders after the variables.
+    undeclared: Vec<String>,
+    broken: Vec<BrokenLeaf>,
 }
 
 impl LeafCompiler<'_> {
@@ -361,6 +433,11 @@ impl LeafCompiler<'_> {
         match &node.kind {
             NodeKind::Str { value, style } if value.contains("{{") => {
                 self.compile_leaf(value, *style, node.span, pointer)
+            }
+            // `{city}}` is text to handlebars: without this check it would be sent as written.
+            NodeKind::Str { value, style } if value.contains("}}") => {
+                self.check_braces(value, *style, node.span);
+                Compiled::Constant(node.to_json())
             }
             NodeKind::Seq(items) => {
                 let mut compiled = Vec::with_capacity(items.len());
@@ -387,7 +464,31 @@ impl LeafCompiler<'_> {
         }
     }
 
+    /// Records an expression whose braces do not pair; `true` if there is one.
+    fn check_braces(&mut self, text: &str, style: ScalarStyle, span: Span) -> bool {
+        let Some(found) = unbalanced(text) else {
+            return false;
+        };
+        let before = &text[..found.at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+        let mut at = leaf_position(self.source, text, style, span, line, column);
+        if at != span {
+            at.len = found.written.len();
+        }
+        self.errors.push(LeafError::Unbalanced {
+            written: found.written,
+            fixed: found.fixed,
+            problem: found.problem,
+            span: at,
+        });
+        true
+    }
+
     fn compile_leaf(&mut self, text: &str, style: ScalarStyle, span: Span, pointer: &str) -> Compiled {
+        if self.check_braces(text, style, span) {
+            return Compiled::Constant(Value::String(text.to_owned()));
+        }
         if let Some(at) = too_deep_at(text) {
             let before = &text[..at];
             let line = before.matches('\n').count() + 1;
@@ -408,15 +509,27 @@ impl LeafCompiler<'_> {
                     message: error.reason().to_string(),
                     span,
                 });
-                return Compiled::Constant(Value::String(text.to_owned()));
+                return self.keep_as_written(text, pointer, span);
             }
         };
         let before = self.errors.len();
         self.check_references(&parsed, text, style, span, 0);
-        if self.errors.len() > before {
-            return Compiled::Constant(Value::String(text.to_owned()));
+        let new_errors = &self.errors[before..];
+        let broken = !new_errors.is_empty();
+        if !new_errors
+            .iter()
+            .all(|error| matches!(error, LeafError::Undeclared { .. }))
+        {
+            return self.keep_as_written(text, pointer, span);
         }
         let kind = self.fast_path(&parsed).unwrap_or(LeafKind::Engine);
+        if broken {
+            self.broken.push(BrokenLeaf {
+                pointer: pointer.to_owned(),
+                span,
+                shortest: matches!(kind, LeafKind::Typed(_) | LeafKind::Parts(_)),
+            });
+        }
         let index = self.leaves.len();
         let name = format!("leaf{index}");
         self.registry.register_template(&name, parsed);
@@ -424,8 +537,19 @@ impl LeafCompiler<'_> {
             kind,
             name,
             pointer: pointer.to_owned(),
+            broken,
         });
         Compiled::Leaf(index)
+    }
+
+    /// A value that cannot be rendered stays as written, as a placeholder.
+    fn keep_as_written(&mut self, text: &str, pointer: &str, span: Span) -> Compiled {
+        self.broken.push(BrokenLeaf {
+            pointer: pointer.to_owned(),
+            span,
+            shortest: false,
+        });
+        Compiled::Constant(Value::String(text.to_owned()))
     }
 
     /// The direct forms for leaves made only of text and plain `{{var}}` references.
@@ -463,7 +587,10 @@ impl LeafCompiler<'_> {
         if is_helper(name) {
             return None;
         }
-        self.vars.iter().position(|var| var.name == name)
+        self.vars.iter().position(|var| var.name == name).or_else(|| {
+            let placeholder = self.undeclared.iter().position(|undeclared| undeclared == name)?;
+            Some(self.vars.len() + placeholder)
+        })
     }
 
     fn check_references(&mut self, parsed: &HbTemplate, text: &str, style: ScalarStyle, span: Span, depth: usize) {
@@ -519,6 +646,10 @@ impl LeafCompiler<'_> {
             Parameter::Name(name) if is_helper(name) => {}
             Parameter::Name(name) if is_call => {
                 let known = BUILT_IN_HELPERS.iter().chain(HELPERS).copied();
+                if let Some(words) = self.words_of_a_name(helper, name) {
+                    self.bad_name(&words, at);
+                    return;
+                }
                 self.errors.push(LeafError::UnknownHelper {
                     name: name.clone(),
                     span: at,
@@ -565,6 +696,13 @@ impl LeafCompiler<'_> {
         if depth > 0 || self.vars.iter().any(|var| var.name == name) {
             return;
         }
+        if !self.undeclared.iter().any(|undeclared| undeclared == name) {
+            self.undeclared.push(name.to_owned());
+        }
+        if !crate::template::is_identifier(name) {
+            self.bad_name(name, at);
+            return;
+        }
         let declared = self.vars.iter().map(|var| var.name.as_str());
         self.errors.push(LeafError::Undeclared {
             name: name.to_owned(),
@@ -573,6 +711,122 @@ impl LeafCompiler<'_> {
                 .unwrap_or_else(|| format!("declare it under `vars:`, e.g. `{name}: {{ example: \"...\" }}`")),
         });
     }
+}
+
+impl LeafCompiler<'_> {
+    /// `{{Flow ID}}`, which handlebars reads as the helper `Flow` given `ID`: the words, when
+    /// the expression is only words, none of them a helper, a near helper or a variable.
+    fn words_of_a_name(&self, helper: &HelperTemplate, name: &str) -> Option<String> {
+        if helper.block || !helper.hash.is_empty() {
+            return None;
+        }
+        let known = BUILT_IN_HELPERS.iter().chain(HELPERS).copied();
+        if did_you_mean(name, known).is_some() {
+            return None;
+        }
+        let mut words = vec![name];
+        for parameter in &helper.params {
+            match parameter {
+                Parameter::Path(HbPath::Relative((segments, raw))) if segments.len() == 1 => {
+                    if is_helper(raw) || self.vars.iter().any(|var| var.name == *raw) {
+                        return None;
+                    }
+                    words.push(raw);
+                }
+                _ => return None,
+            }
+        }
+        Some(words.join(" "))
+    }
+
+    /// A name no variable can have: what it could be instead.
+    fn bad_name(&mut self, written: &str, at: Span) {
+        let suggested = variable_name_for(written);
+        let help = if self.vars.iter().any(|var| var.name == suggested) {
+            format!("did you mean `{{{{{suggested}}}}}`?")
+        } else {
+            format!(
+                "write `{{{{{suggested}}}}}` and declare it under `vars:`, e.g. `{suggested}: {{ example: \"...\" }}`"
+            )
+        };
+        self.errors.push(LeafError::BadName {
+            written: written.to_owned(),
+            span: at,
+            help,
+        });
+    }
+}
+
+/// `flow_id` for `Flow-ID` or `Flow ID`: lower case, `_` between the words.
+fn variable_name_for(written: &str) -> String {
+    let words: Vec<String> = written
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let name = words.join("_");
+    match name.chars().next() {
+        Some(first) if first.is_ascii_alphabetic() => name,
+        _ => format!("_{name}"),
+    }
+}
+
+/// An expression whose braces do not pair, found in a string value.
+struct Unbalanced {
+    /// Where it starts, in bytes of the string.
+    at: usize,
+    written: String,
+    fixed: String,
+    problem: &'static str,
+}
+
+/// The first `{{name}`, `{name}}`, `{{name` or `{{name}}}` of `text`, where `name` looks like
+/// a variable or helper call (letters, digits, `_`, `-`, `.`, spaces): braces around anything
+/// else are left to handlebars, which says more about them.
+fn unbalanced(text: &str) -> Option<Unbalanced> {
+    let bytes = text.as_bytes();
+    let looks_like_name = |inner: &str| {
+        inner.chars().any(|c| c.is_alphabetic())
+            && inner
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
+    };
+    let mut at = 0;
+    while let Some(found) = text[at..].find('{') {
+        let start = at + found;
+        let inner_start = start + bytes[start..].iter().take_while(|&&byte| byte == b'{').count();
+        let inner_end = text[inner_start..]
+            .find(['{', '}'])
+            .map_or(text.len(), |end| inner_start + end);
+        let closed = inner_end + bytes[inner_end..].iter().take_while(|&&byte| byte == b'}').count();
+        let (opening, closing) = (inner_start - start, closed - inner_end);
+        at = closed.max(inner_start);
+        let inner = &text[inner_start..inner_end];
+        let problem = match (opening, closing) {
+            (2, 1) => "is missing a closing `}`",
+            (1, 2) => "is missing an opening `{`",
+            (2, 3) => "has one `}` too many",
+            (2, 0) => "is missing its closing `}}`",
+            _ => continue,
+        };
+        // `{{city is ready`: the expression is the first word.
+        let (inner, closed) = if closing == 0 {
+            let word = inner.split(' ').next().unwrap_or_default();
+            (word, inner_start + word.len())
+        } else {
+            (inner, closed)
+        };
+        if !looks_like_name(inner) {
+            continue;
+        }
+        return Some(Unbalanced {
+            at: start,
+            written: text[start..closed].to_owned(),
+            fixed: format!("{{{{{}}}}}", inner.trim()),
+            problem,
+        });
+    }
+    None
 }
 
 /// Where blocks (`{{#if}}`) and subexpressions (`(upper name)`) in `text` first nest deeper
@@ -697,6 +951,75 @@ fn leaf_position(source: &str, text: &str, style: ScalarStyle, span: Span, line:
     }
 }
 
+/// The variable whose data column fills the value at `pointer` of the body: the one declared
+/// variable the template's string there reads directly (not inside `{{#each}}` or `{{#with}}`,
+/// where a bare name is a field of the item). A finding about a row's value names that column;
+/// a value made of several variables, or of none, names no column.
+pub(crate) fn sole_variable_at<'a>(template: &'a Template, pointer: &str) -> Option<&'a str> {
+    let text = template.node_at(pointer)?.as_str()?;
+    match variables_in(text, &template.vars).as_slice() {
+        [index] => Some(template.vars[*index].name.as_str()),
+        _ => None,
+    }
+}
+
+/// The declared variables (indexes into `vars`) that `text` reads, as [`sole_variable_at`] counts them.
+pub(crate) fn variables_in(text: &str, vars: &[VarDecl]) -> Vec<usize> {
+    let mut found = Vec::new();
+    if let Ok(parsed) = HbTemplate::compile(text) {
+        collect_elements(&parsed, vars, &mut found);
+    }
+    found
+}
+
+fn collect_elements(parsed: &HbTemplate, vars: &[VarDecl], found: &mut Vec<usize>) {
+    for element in &parsed.elements {
+        match element {
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                collect_helper(helper, vars, found);
+            }
+            TemplateElement::HelperBlock(helper) => {
+                collect_helper(helper, vars, found);
+                if !matches!(helper.name.as_name(), Some("each" | "with")) {
+                    for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
+                        collect_elements(inner, vars, found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collect_helper(helper: &HelperTemplate, vars: &[VarDecl], found: &mut Vec<usize>) {
+    for parameter in std::iter::once(&helper.name)
+        .chain(&helper.params)
+        .chain(helper.hash.values())
+    {
+        let name = match parameter {
+            Parameter::Name(name) if !is_helper(name) => name.as_str(),
+            Parameter::Path(HbPath::Relative((segments, raw))) if !raw.starts_with(['.', '@']) => {
+                match segments.first() {
+                    Some(PathSeg::Named(name)) if name != "this" => name.as_str(),
+                    _ => continue,
+                }
+            }
+            Parameter::Subexpression(sub) => {
+                if let TemplateElement::Expression(inner) = sub.as_element() {
+                    collect_helper(inner, vars, found);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(index) = vars.iter().position(|var| var.name == name) {
+            if !found.contains(&index) {
+                found.push(index);
+            }
+        }
+    }
+}
+
 /// Values for rendering with the template's examples: `--var` overrides, then `example`,
 /// then `default`.
 pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, String> {
@@ -733,6 +1056,35 @@ pub fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unbalanced_braces_are_found_and_valid_forms_left_alone() {
+        let found = |text: &str| unbalanced(text).map(|found| (found.at, found.written, found.fixed));
+        assert_eq!(
+            found("in {{city} now"),
+            Some((3, "{{city}".to_owned(), "{{city}}".to_owned()))
+        );
+        assert_eq!(found("{city}}"), Some((0, "{city}}".to_owned(), "{{city}}".to_owned())));
+        assert_eq!(
+            found("a {{city is"),
+            Some((2, "{{city".to_owned(), "{{city}}".to_owned()))
+        );
+        for valid in [
+            "{{city}} {{{raw}}} {{#each list}}{{this}}{{/each}}",
+            "{{!-- {x} --}} {{default name \"}\"}} {{~name~}}",
+            "{\"a\": {\"b\": 1}}",
+            "{single}",
+        ] {
+            assert!(unbalanced(valid).is_none(), "{valid}");
+        }
+    }
+
+    #[test]
+    fn a_pasted_name_becomes_a_variable_name() {
+        assert_eq!(variable_name_for("Flow-ID"), "flow_id");
+        assert_eq!(variable_name_for("Flow  ID"), "flow_id");
+        assert_eq!(variable_name_for("2nd-date"), "_2nd_date");
+    }
 
     #[test]
     fn nesting_counts_blocks_and_subexpressions_not_siblings_or_comments() {

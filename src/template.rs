@@ -230,12 +230,11 @@ impl Template {
         span
     }
 
-    /// The span of the key whose value is at `pointer`, when the template spells it out.
-    pub fn key_span_at(&self, pointer: &str) -> Option<Span> {
-        let (parent, last) = pointer.rsplit_once('/')?;
-        let last = last.replace("~1", "/").replace("~0", "~");
+    /// The node the template writes at a JSON pointer of the rendered body, if it writes one
+    /// there (not an ancestor, as [`Template::span_at`] falls back to).
+    pub(crate) fn node_at(&self, pointer: &str) -> Option<&Node> {
         let mut node = &self.body;
-        for segment in parent.split('/').skip(1) {
+        for segment in pointer.split('/').skip(1) {
             let segment = segment.replace("~1", "/").replace("~0", "~");
             node = match &node.kind {
                 NodeKind::Map(entries) => &entries.iter().find(|entry| entry.key == segment)?.value,
@@ -243,7 +242,14 @@ impl Template {
                 _ => return None,
             };
         }
-        node.get(&last).map(|entry| entry.key_span)
+        Some(node)
+    }
+
+    /// The span of the key whose value is at `pointer`, when the template spells it out.
+    pub fn key_span_at(&self, pointer: &str) -> Option<Span> {
+        let (parent, last) = pointer.rsplit_once('/')?;
+        let last = last.replace("~1", "/").replace("~0", "~");
+        self.node_at(parent)?.get(&last).map(|entry| entry.key_span)
     }
 }
 
@@ -278,7 +284,7 @@ fn parse_vars(entry: &Entry) -> Result<Vec<VarDecl>, ShapeProblem> {
             return Err((
                 format!("`{}` is not a valid variable name", var.key),
                 var.key_span,
-                Some("use letters, digits and `_`, starting with a letter or `_`".to_owned()),
+                Some(VARIABLE_NAME_RULE.to_owned()),
             ));
         }
         let mut decl = VarDecl {
@@ -327,7 +333,10 @@ fn parse_vars(entry: &Entry) -> Result<Vec<VarDecl>, ShapeProblem> {
     Ok(vars)
 }
 
-fn is_identifier(name: &str) -> bool {
+/// A name `vars` accepts, and the one rule a newcomer must learn for it.
+pub(crate) const VARIABLE_NAME_RULE: &str = "use letters, digits and `_`, starting with a letter or `_`";
+
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

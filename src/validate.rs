@@ -17,7 +17,13 @@ pub struct Violation {
     /// Where in the body, as a JSON pointer (`/messaging_object/interactive/footer`).
     pub pointer: String,
     pub message: String,
+    /// The message without the value that broke the rule (a length, a value not allowed), when
+    /// it quotes one: the same words for every row that breaks the rule the same way.
+    pub gist: Option<String>,
     pub help: Option<String>,
+    /// Whether the value is over a length limit: a longer value would break the rule too, so a
+    /// value rendered without some of its parts (an undeclared variable) is still too long.
+    pub too_long: bool,
 }
 
 pub struct BodyValidator {
@@ -64,11 +70,14 @@ impl BodyValidator {
             return Violation {
                 pointer,
                 message: custom.to_owned(),
+                gist: None,
                 help: description,
+                too_long: false,
             };
         }
         let subschema = self.schema.pointer(parent_path(schema_path));
-        let (message, help, pointer) = match error.kind() {
+        // (message, gist, help, pointer): the gist only where the message quotes the value.
+        let (message, gist, help, pointer) = match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected }
             | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
                 let unknown = unexpected.first().map_or("", String::as_str);
@@ -78,8 +87,16 @@ impl BodyValidator {
                     .unwrap_or_default();
                 let help = did_you_mean(unknown, known.iter().copied())
                     .unwrap_or_else(|| format!("the known fields here are {}", known.join(", ")));
+                let message = if pointer == "/messaging_object/interactive/header"
+                    && matches!(unknown, "image" | "video" | "document")
+                {
+                    format!("unknown field `{unknown}` in `{field}`: only text headers are supported in Flow messages")
+                } else {
+                    format!("unknown field `{unknown}` in `{field}`")
+                };
                 (
-                    format!("unknown field `{unknown}` in `{field}`"),
+                    message,
+                    None,
                     Some(help),
                     format!("{pointer}/{}", escape_pointer(unknown)),
                 )
@@ -91,6 +108,7 @@ impl BodyValidator {
                     .map(str::to_owned);
                 (
                     format!("`{field}` is missing the required field `{property}`"),
+                    None,
                     help,
                     pointer,
                 )
@@ -100,12 +118,16 @@ impl BodyValidator {
                     "`{field}` is {} characters long; the limit is {limit}",
                     char_count(error.instance())
                 ),
+                Some(format!("`{field}` is longer than its limit of {limit} characters")),
                 description,
                 pointer,
             ),
-            ValidationErrorKind::MinLength { .. } => (format!("`{field}` must not be empty"), description, pointer),
+            ValidationErrorKind::MinLength { .. } => {
+                (format!("`{field}` must not be empty"), None, description, pointer)
+            }
             ValidationErrorKind::Constant { expected_value } => (
                 format!("`{field}` must be {expected_value}, found {}", error.instance()),
+                Some(format!("`{field}` must be {expected_value}")),
                 description,
                 pointer,
             ),
@@ -121,22 +143,59 @@ impl BodyValidator {
                     .or(description);
                 (
                     format!("`{field}` must be one of {}, found {found}", options.join(", ")),
+                    Some(format!("`{field}` must be one of {}", options.join(", "))),
                     help,
                     pointer,
                 )
             }
-            ValidationErrorKind::Type { kind } => (
-                format!(
-                    "`{field}` must be {}, found {}",
-                    type_words(kind),
-                    crate::words::kind(error.instance())
-                ),
+            ValidationErrorKind::Type { kind } => {
+                let expected = type_words(kind);
+                let message = match &**error.instance() {
+                    // YAML reads `123`, `true` and `2026-01-31` unquoted as what they look like.
+                    found @ (Value::Number(_) | Value::Bool(_)) if expected == "text" => {
+                        let kind = if found.is_number() { "the number" } else { "the boolean" };
+                        format!("`{field}` must be text, found {kind} {found}: write \"{found}\" in quotes")
+                    }
+                    Value::Null if !self.is_required(schema_path, &pointer) => {
+                        format!("`{field}` is null (no value): leave the field out, or give it a value")
+                    }
+                    found => format!("`{field}` must be {expected}, found {}", crate::words::kind(found)),
+                };
+                (message, None, description, pointer)
+            }
+            _ => (
+                format!("`{field}`: {error}"),
+                Some(format!(
+                    "`{field}` breaks the rule `{}`",
+                    schema_path.rsplit('/').next().unwrap_or_default()
+                )),
                 description,
                 pointer,
             ),
-            _ => (format!("`{field}`: {error}"), description, pointer),
         };
-        Violation { pointer, message, help }
+        Violation {
+            pointer,
+            message,
+            gist,
+            help,
+            too_long: matches!(error.kind(), ValidationErrorKind::MaxLength { .. }),
+        }
+    }
+
+    /// Whether the property at `pointer`, whose own rule failed at `schema_path`, must be
+    /// present: whether the object schema around it lists it as `required`.
+    fn is_required(&self, schema_path: &str, pointer: &str) -> bool {
+        let Some((_, key)) = pointer.rsplit_once('/') else {
+            return true;
+        };
+        let property = parent_path(schema_path);
+        let Some(object) = property.strip_suffix(&format!("/properties/{key}")) else {
+            return true;
+        };
+        self.schema
+            .pointer(object)
+            .and_then(|object| object["required"].as_array())
+            .is_some_and(|required| required.iter().any(|name| name == key))
     }
 
     /// The subschema that holds the failing keyword, looking through `then`/`else`/`not`

@@ -104,6 +104,24 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A number with its thousands separated, as a person writes it: "1,000", "25,000,000".
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A large count and its noun: "1 row", "1,000 rows".
+pub(crate) fn tally(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +154,15 @@ mod tests {
     #[test]
     fn printable_hides_control_characters_but_not_line_breaks() {
         assert_eq!(printable("a\0b\x1b[2J\u{9b}c\n\td"), "a?b?[2J?c\n\td");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(25_000_000), "25,000,000");
+        assert_eq!(tally(1, "row", "rows"), "1 row");
+        assert_eq!(tally(1_000, "row", "rows"), "1,000 rows");
     }
 }

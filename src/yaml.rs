@@ -18,6 +18,8 @@ use crate::limits::{
 };
 use crate::words;
 
+mod explain;
+
 /// A region of the source text, in bytes, with the 1-based line and column of its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -80,6 +82,15 @@ pub enum YamlError {
     TooManyValues { span: Span },
     #[error("the YAML nests deeper than {MAX_YAML_NESTING} levels")]
     TooDeep { span: Span },
+    /// saphyr's several messages about a tab where YAML counts indentation.
+    #[error("a tab is not allowed for indentation in YAML: use spaces")]
+    Tab { span: Span },
+    #[error("this line is indented differently from the lines above it")]
+    Indentation { span: Span },
+    /// A flow collection or a quoted value that runs to the end of the file; the parser stops
+    /// lines later, where the next key looks out of place.
+    #[error("`{bracket}` opened at {}:{} is never closed", open.line, open.column)]
+    Unclosed { bracket: char, open: Span },
     /// saphyr takes a NUL written as it is for the end of the input ("unexpected end of
     /// stream") and keeps one written `"\0"`; no message field can hold one.
     #[error("a NUL character (\\0) is not allowed")]
@@ -98,8 +109,34 @@ impl YamlError {
             | YamlError::TooMuchAnchored { span }
             | YamlError::TooDeep { span }
             | YamlError::TooManyValues { span }
-            | YamlError::Nul { span } => Some(*span),
+            | YamlError::Nul { span }
+            | YamlError::Tab { span }
+            | YamlError::Indentation { span }
+            | YamlError::Unclosed { open: span, .. } => Some(*span),
             YamlError::Empty => None,
+        }
+    }
+
+    /// How to fix the mistakes [`explain`] puts in plain words.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            YamlError::Tab { .. } => {
+                Some("indent with spaces only (most editors have a setting to insert spaces for Tab)".to_owned())
+            }
+            // `to: {{phone}}`: YAML reads a flow mapping whose key is another one.
+            YamlError::ComplexKey { .. } => Some(
+                "a value starting with `{` is read as a mapping: quote a handlebars value, `to: \"{{phone}}\"`".to_owned(),
+            ),
+            YamlError::Indentation { .. } => Some(
+                "the keys of one mapping start in the same column, and the keys inside a key's value further right than it"
+                    .to_owned(),
+            ),
+            YamlError::Unclosed { bracket, open } => Some(match bracket {
+                '{' => format!("add `}}` where the mapping ends, e.g. at the end of line {}", open.line),
+                '[' => format!("add `]` where the list ends, e.g. at the end of line {}", open.line),
+                quote => format!("add the closing {quote} where the text ends"),
+            }),
+            _ => None,
         }
     }
 }
@@ -175,6 +212,10 @@ impl Node {
 
 /// Parses a whole document held in memory (a template).
 pub fn parse_document(source: &str) -> Result<Node, YamlError> {
+    parse_whole(source).map_err(|error| explain::explain(source, error))
+}
+
+fn parse_whole(source: &str) -> Result<Node, YamlError> {
     if let Some(at) = source.find('\0') {
         return Err(YamlError::Nul {
             span: span_of_byte(source, at),
@@ -368,6 +409,9 @@ impl<'input, I: Input> Builder<'input, I> {
                 // before the builder has seen 128 of them: the same limit, in its words.
                 if error.info() == "recursion limit exceeded" {
                     return Err(YamlError::TooDeep { span });
+                }
+                if explain::is_about_tabs(error.info()) {
+                    return Err(YamlError::Tab { span });
                 }
                 Err(YamlError::Syntax {
                     message: error.info().to_owned(),
@@ -651,6 +695,8 @@ mod tests {
     #[test]
     fn reports_syntax_errors_with_position() {
         let error = parse_document("a: [1, 2\nb: 3\n").expect_err("unclosed");
+        assert!(matches!(error, YamlError::Unclosed { bracket: '[', open } if (open.line, open.column) == (1, 4)));
+        let error = parse_document("a: b: c\n").expect_err("colon");
         assert!(matches!(error, YamlError::Syntax { .. }));
         assert!(error.span().expect("span").line >= 1);
     }

@@ -3,17 +3,24 @@
 
 use std::path::PathBuf;
 
+use super::reporter::Reporter;
 use super::{
     check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
     ExitStatus,
 };
-use crate::diagnostic::{Finding, Format, Printer};
+use crate::diagnostic::{Finding, Format, Printer, RowRef};
+use crate::send::campaign::recipient_of;
+use crate::send::guardrails::{Guardrails, Verdict};
 
 pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
     pub data: Option<PathBuf>,
+    /// The data file's field separator; `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub vars: Vec<(String, String)>,
     pub format: Format,
+    /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
+    pub max_errors: usize,
 }
 
 /// A status line: on stdout, unless stdout is reserved for JSON findings.
@@ -24,7 +31,7 @@ fn status_line(printer: &Printer, line: &str) {
     }
 }
 
-pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
+pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
     let files = match template_files(&options.paths) {
         Ok(files) => files,
         Err(message) => {
@@ -47,6 +54,7 @@ pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
     let mut failed = 0usize;
     for file in &files {
         let outcome = check_template(file, options, printer);
+        printer.summarize();
         match outcome {
             ExitStatus::Ok => status_line(printer, &format!("ok    {}", file.display())),
             _ => {
@@ -68,8 +76,8 @@ pub fn run(options: &CheckOptions, printer: &Printer) -> ExitStatus {
     status
 }
 
-fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Printer) -> ExitStatus {
-    let compiler = match prepare(file, printer) {
+fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
+    let compiler = match prepare(file, &options.vars, printer) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
@@ -90,11 +98,38 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Prin
     let Some(data_path) = &options.data else {
         return ExitStatus::Ok;
     };
-    let rows = match open_data(&compiler, data_path, printer) {
+    let rows = match open_data(&compiler, data_path, options.delimiter, printer) {
         Ok(rows) => rows,
         Err(status) => return status,
     };
-    match process_rows(&compiler, data_path, rows, &options.vars, false, printer, |_| Ok(())) {
+    // `flowc send` sends one message per number: say so now for the rows it would skip.
+    let mut guardrails = Guardrails::default();
+    let file = super::data_name(data_path);
+    let processed = process_rows(
+        &compiler,
+        data_path,
+        rows,
+        &options.vars,
+        false,
+        printer,
+        |row, body| {
+            if let Verdict::Duplicate { of_row } = guardrails.judge(row, &recipient_of(body)) {
+                let mut finding = Finding::warning(format!(
+                "row {row} has the number of row {of_row}: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
+            ));
+                finding.gist = Some("a number an earlier row has: flowc send sends it once".to_owned());
+                finding.row = Some(RowRef {
+                    file: file.clone(),
+                    row,
+                });
+                printer.print(&finding);
+            }
+            Ok(())
+        },
+    );
+    printer.summarize();
+    match processed {
+        Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
             printer.note(&format!(
                 "{}: {} rows valid, {} invalid{}",

@@ -4,7 +4,9 @@
 mod check;
 mod init;
 mod preview;
+mod receive;
 mod render;
+mod reporter;
 mod send;
 mod test;
 
@@ -16,14 +18,17 @@ use serde_json::Value;
 use crate::data::{self, Rows};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::flow;
-use crate::pipeline::{compile_in_order, Flow, MessageCompiler, Problem, RowOutcome};
+use crate::pipeline::{compile_in_order, Flow, Inspection, MessageCompiler, Problem, RowOutcome};
 use crate::render::example_values;
 use crate::suggest::did_you_mean;
 use crate::template::Template;
 
+use self::reporter::Reporter;
+
 pub use check::CheckOptions;
 pub use init::InitOptions;
 pub use preview::PreviewOptions;
+pub use receive::ReceiveOptions;
 pub use render::RenderOptions;
 pub use send::SendOptions;
 pub use test::TestOptions;
@@ -35,6 +40,7 @@ pub enum Command {
     Test(TestOptions),
     Init(InitOptions),
     Preview(PreviewOptions),
+    Receive(ReceiveOptions),
     /// Text made by the command line itself (completions, the manual page).
     Print(Vec<u8>),
 }
@@ -48,12 +54,13 @@ pub fn run(command: Command) -> ExitStatus {
         _ => Printer::for_stderr(),
     };
     let status = match command {
-        Command::Render(options) => render::run(&options, &printer),
-        Command::Check(options) => check::run(&options, &printer),
-        Command::Send(options) => send::run(*options, &printer),
+        Command::Render(options) => grouped(&printer, options.max_errors, |reporter| render::run(&options, reporter)),
+        Command::Check(options) => grouped(&printer, options.max_errors, |reporter| check::run(&options, reporter)),
+        Command::Send(options) => grouped(&printer, options.max_errors, |reporter| send::run(*options, reporter)),
         Command::Test(options) => test::run(&options, &printer),
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
+        Command::Receive(options) => receive::run(options, &printer),
         Command::Print(text) => {
             printer.write_out(&text);
             ExitStatus::Ok
@@ -68,18 +75,47 @@ pub fn run(command: Command) -> ExitStatus {
     }
 }
 
-/// Loads a template and prepares its compiler, printing what is wrong if it cannot.
-fn prepare(path: &Path, printer: &Printer) -> Result<MessageCompiler, ExitStatus> {
+/// Runs a command over rows with repeated findings grouped; what was not summed up yet when
+/// it stopped (early, on an error) is summed up last.
+fn grouped(printer: &Printer, max_full: usize, run: impl FnOnce(&Reporter<'_>) -> ExitStatus) -> ExitStatus {
+    let reporter = Reporter::grouping(printer, max_full);
+    let status = run(&reporter);
+    reporter.summarize();
+    status
+}
+
+/// Loads a template and prepares its compiler, printing what is wrong if it cannot: every value
+/// that does not compile, and, in the same pass, what the rest of the template breaks with the
+/// example values (`overrides` applied), in the order of the template.
+fn prepare(path: &Path, overrides: &[(String, String)], printer: &Reporter<'_>) -> Result<MessageCompiler, ExitStatus> {
     let template = Template::load(path).map_err(|error| {
         printer.print(&Finding::from_template_error(&error));
         error.exit_status()
     })?;
-    let mut compiler = MessageCompiler::new(template).map_err(|rejected| {
-        for error in &rejected.errors {
-            printer.print(&Finding::from_leaf_error(&rejected.template, error));
+    let mut compiler = match MessageCompiler::new(template) {
+        Ok(compiler) => compiler,
+        Err(rejected) => {
+            let mut compiler = rejected.compiler;
+            let (flow_findings, status) = link_flow(&mut compiler);
+            let template = compiler.template();
+            let mut findings: Vec<Finding> = rejected
+                .errors
+                .iter()
+                .map(|error| Finding::from_leaf_error(template, error))
+                .collect();
+            // Without example values there is nothing to check the rest with (a data file gives
+            // the values): not an error of its own for `render --data` or `send`.
+            if let Ok(values) = example_values(&template.vars, overrides) {
+                findings.extend(inspection_findings(&compiler, None, &compiler.inspect(&values)));
+            }
+            findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+            // What is wrong with the Flow follows, in the order it was found.
+            for finding in findings.iter().chain(&flow_findings) {
+                printer.print(finding);
+            }
+            return Err(status.worst(ExitStatus::Invalid));
         }
-        ExitStatus::Invalid
-    })?;
+    };
     let (findings, status) = link_flow(&mut compiler);
     for finding in &findings {
         printer.print(finding);
@@ -110,6 +146,20 @@ fn link_flow(compiler: &mut MessageCompiler) -> (Vec<Finding>, ExitStatus) {
         compiler.set_flow(check);
     }
     (findings, status)
+}
+
+/// The findings of an inspection: its warnings and its problem's.
+fn inspection_findings(compiler: &MessageCompiler, row: Option<&RowRef>, inspection: &Inspection) -> Vec<Finding> {
+    let template = compiler.template();
+    let mut findings: Vec<Finding> = inspection
+        .warnings
+        .iter()
+        .map(|warning| Finding::from_warning(template, row, warning))
+        .collect();
+    if let Some(problem) = &inspection.problem {
+        findings.extend(Finding::from_problem(template, row, problem));
+    }
+    findings
 }
 
 /// `--var` keys must be declared: a typo would otherwise be silently ignored.
@@ -163,8 +213,13 @@ fn examples(
     })
 }
 
-fn open_data(compiler: &MessageCompiler, path: &Path, printer: &Printer) -> Result<Rows, ExitStatus> {
-    data::open(path, compiler.var_names(), compiler.required()).map_err(|error| {
+fn open_data(
+    compiler: &MessageCompiler,
+    path: &Path,
+    delimiter: Option<u8>,
+    printer: &Printer,
+) -> Result<Rows, ExitStatus> {
+    data::open(path, compiler.var_names(), compiler.required(), delimiter).map_err(|error| {
         printer.print(&Finding::from_data_error(&error));
         error.exit_status()
     })
@@ -179,7 +234,7 @@ fn data_name(path: &Path) -> String {
 }
 
 /// Prints the findings of a problem and of the warnings of a compiled message.
-fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, printer: &Printer) {
+fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, printer: &Reporter<'_>) {
     for finding in Finding::from_problem(compiler.template(), row, problem) {
         printer.print(&finding);
     }
@@ -189,7 +244,7 @@ fn report_warnings(
     compiler: &MessageCompiler,
     row: Option<&RowRef>,
     warnings: &[crate::compile::Warning],
-    printer: &Printer,
+    printer: &Reporter<'_>,
 ) {
     for warning in warnings {
         printer.print(&Finding::from_warning(compiler.template(), row, warning));
@@ -251,6 +306,8 @@ struct RowCounts {
     broken: bool,
     /// The output closed; the run stopped early without error.
     stopped: bool,
+    /// The file holds no rows (said as a finding): nothing done, which is not what was asked.
+    no_rows: bool,
 }
 
 /// Compiles every row (on every core), reports bad rows, and hands each good body to `emit`
@@ -261,8 +318,8 @@ fn process_rows(
     rows: Rows,
     overrides: &[(String, String)],
     fail_fast: bool,
-    printer: &Printer,
-    mut emit: impl FnMut(&[u8]) -> io::Result<()>,
+    printer: &Reporter<'_>,
+    mut emit: impl FnMut(u64, &[u8]) -> io::Result<()>,
 ) -> io::Result<RowCounts> {
     let file = data_name(data_path);
     let mut counts = RowCounts::default();
@@ -274,11 +331,20 @@ fn process_rows(
     // The calling thread reads and writes; the other cores compile.
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| compiler.apply_overrides(row, overrides);
+    // A value set by `--var` came from the command line, not from the row's column.
+    let print_in_row = |mut finding: Finding| {
+        if overrides.iter().any(|(key, _)| finding.column.as_ref() == Some(key)) {
+            finding.column = None;
+        }
+        printer.print(&finding);
+    };
     compile_in_order(compiler, rows, workers, prepare, |outcome| {
         let failed = match outcome {
             RowOutcome::Body { row, body, warnings } => {
-                report_warnings(compiler, Some(&row_ref(row)), &warnings, printer);
-                match emit(body) {
+                for warning in &warnings {
+                    print_in_row(Finding::from_warning(compiler.template(), Some(&row_ref(row)), warning));
+                }
+                match emit(row, body) {
                     Ok(()) => {
                         counts.ok += 1;
                         false
@@ -294,8 +360,15 @@ fn process_rows(
                 }
             }
             RowOutcome::Invalid { row, problem } => {
-                report_problem(compiler, Some(&row_ref(row)), &problem, printer);
+                Finding::from_problem(compiler.template(), Some(&row_ref(row)), &problem)
+                    .into_iter()
+                    .for_each(print_in_row);
                 true
+            }
+            RowOutcome::Unreadable(error) if error.is_no_rows() => {
+                printer.print(&Finding::from_data_error(&error));
+                counts.no_rows = true;
+                false
             }
             RowOutcome::Unreadable(error) => {
                 printer.print(&Finding::from_data_error(&error));

@@ -15,13 +15,15 @@ use crate::data;
 use crate::diagnostic::{Finding, Level, Printer};
 use crate::pipeline::{Inspection, MessageCompiler, Problem};
 use crate::preview::{self, Note};
-use crate::render::example_values;
+use crate::render::{example_values, LeafError};
 use crate::template::{Template, TemplateError};
 
 pub struct PreviewOptions {
     pub template: PathBuf,
     pub vars: Vec<(String, String)>,
     pub data: Option<PathBuf>,
+    /// The data file's field separator; `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub row: Option<u64>,
     /// `None`: `NAME.preview.html` in the working directory; `-`: standard output.
     pub out: Option<PathBuf>,
@@ -75,20 +77,41 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         .template
         .file_name()
         .map_or_else(|| "template".to_owned(), |name| name.to_string_lossy().into_owned());
+    // Each finding with the field it is about, for marking the part of the phone that shows it.
     let (body, findings, status, screen) = match inspect(options, printer) {
-        Ok((inspection, compiler, flow_findings, flow_status)) => {
+        Ok(inspected) => {
+            let compiler = &inspected.compiler;
             let template = compiler.template();
-            let mut findings = flow_findings;
+            let mut findings: Vec<(Finding, Option<String>)> = inspected
+                .leaf_errors
+                .iter()
+                .map(|error| {
+                    let span = error.span();
+                    let leaf = compiler.broken().iter().find(|leaf| {
+                        leaf.span.offset <= span.offset && span.offset < leaf.span.offset + leaf.span.len.max(1)
+                    });
+                    (
+                        Finding::from_leaf_error(template, error),
+                        leaf.map(|leaf| leaf.pointer.clone()),
+                    )
+                })
+                .collect();
             findings.extend(
-                inspection
-                    .warnings
-                    .iter()
-                    .map(|warning| Finding::from_warning(template, None, warning)),
+                super::inspection_findings(compiler, None, &inspected.inspection)
+                    .into_iter()
+                    .map(|finding| {
+                        let pointer = finding.pointer.clone();
+                        (finding, pointer)
+                    }),
             );
-            if let Some(problem) = &inspection.problem {
-                findings.extend(Finding::from_problem(template, None, problem));
-            }
-            let status = if inspection.problem.is_some() {
+            findings.sort_by_key(|(finding, _)| finding.span.map(|span| span.offset));
+            // What the Flow's link found comes first, as `check` prints it.
+            let flow_findings = inspected.flow_findings.iter().map(|finding| {
+                let pointer = finding.pointer.clone();
+                (finding.clone(), pointer)
+            });
+            let findings: Vec<(Finding, Option<String>)> = flow_findings.chain(findings).collect();
+            let status = if inspected.inspection.problem.is_some() || !inspected.leaf_errors.is_empty() {
                 ExitStatus::Invalid
             } else {
                 ExitStatus::Ok
@@ -96,14 +119,20 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             // The screen the button opens, as far as the body names one of the Flow's.
             let screen = compiler
                 .flow()
-                .and_then(|check| check.opened(inspection.body.as_ref()))
+                .and_then(|check| check.opened(Some(&inspected.inspection.body)))
                 .map(|opened| {
                     let label = template.flow_json.as_ref().map_or("", |flow| flow.path.as_str());
                     crate::flow::screen_html(&opened, label)
                 });
-            (inspection.body, findings, status.worst(flow_status), screen)
+            let status = status.worst(inspected.flow_status);
+            (Some(inspected.inspection.body), findings, status, screen)
         }
-        Err((findings, status)) if status != ExitStatus::Usage => (None, findings, status, None),
+        Err((findings, status)) if status != ExitStatus::Usage => (
+            None,
+            findings.into_iter().map(|finding| (finding, None)).collect(),
+            status,
+            None,
+        ),
         Err((findings, status)) => {
             for finding in &findings {
                 printer.print(finding);
@@ -111,10 +140,13 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             return status;
         }
     };
-    for finding in &findings {
+    for (finding, _) in &findings {
         printer.print(finding);
     }
-    let notes: Vec<Note> = findings.iter().map(note).collect();
+    let notes: Vec<Note> = findings
+        .iter()
+        .map(|(finding, pointer)| note(finding, pointer.clone()))
+        .collect();
     let html = preview::page(&title, body.as_ref(), screen.as_deref(), &notes);
     let written = match &target {
         Target::File(path) => std::fs::write(path, html)
@@ -132,26 +164,33 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     status
 }
 
-fn note(finding: &Finding) -> Note {
+fn note(finding: &Finding, pointer: Option<String>) -> Note {
     let location = match (&finding.source, finding.position(), &finding.row) {
         (Some(source), Some((line, column)), _) => Some(format!("{}:{line}:{column}", source.name)),
         (_, _, Some(row)) => Some(format!("{} row {}", row.file, row.row)),
         _ => None,
     };
-    let message = match &finding.pointer {
-        Some(pointer) if !pointer.is_empty() => format!("{} (at {pointer})", finding.message),
-        _ => finding.message.clone(),
-    };
     Note {
         error: finding.level == Level::Error,
         location,
-        message,
+        message: finding.message.clone(),
         help: finding.help.clone(),
+        pointer,
     }
 }
 
 type Failed = (Vec<Finding>, ExitStatus);
-type Inspected = (Inspection, MessageCompiler, Vec<Finding>, ExitStatus);
+
+/// What the template gives for the chosen values, as far as it can be built.
+struct Inspected {
+    inspection: Inspection,
+    compiler: MessageCompiler,
+    /// The template's values that do not compile (the compiler then only serves the preview).
+    leaf_errors: Vec<LeafError>,
+    /// What is wrong with the template's Flow, and the status it ends the preview with.
+    flow_findings: Vec<Finding>,
+    flow_status: ExitStatus,
+}
 
 /// The template's body for the chosen values, as far as it can be built; the findings about its
 /// Flow and their status.
@@ -163,33 +202,45 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Fai
         };
         (vec![Finding::from_template_error(&error)], status)
     })?;
-    let mut compiler = MessageCompiler::new(template).map_err(|rejected| {
-        let findings = rejected
-            .errors
-            .iter()
-            .map(|error| Finding::from_leaf_error(&rejected.template, error))
-            .collect();
-        (findings, ExitStatus::Invalid)
-    })?;
-    let (flow_findings, flow_status) = super::link_flow(&mut compiler);
-    check_overrides(&compiler, &options.vars, printer).map_err(|status| (Vec::new(), status))?;
-    let values = match (&options.data, options.row) {
-        (Some(path), Some(row)) => row_values(&compiler, path, row, &options.vars)?,
-        _ => example_values(&compiler.template().vars, &options.vars)
-            .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid))?,
+    let (mut compiler, leaf_errors) = match MessageCompiler::new(template) {
+        Ok(compiler) => (compiler, Vec::new()),
+        Err(rejected) => (rejected.compiler, rejected.errors),
     };
+    let (flow_findings, flow_status) = super::link_flow(&mut compiler);
+    // Whatever else stops the preview, the values that do not compile are reported first.
+    let stopped = |(findings, status): Failed| {
+        let template = compiler.template();
+        let leaf_findings = leaf_errors
+            .iter()
+            .map(|error| Finding::from_leaf_error(template, error));
+        (leaf_findings.chain(findings).collect::<Vec<_>>(), status)
+    };
+    check_overrides(&compiler, &options.vars, printer).map_err(|status| stopped((Vec::new(), status)))?;
+    let values = match (&options.data, options.row) {
+        (Some(path), Some(row)) => row_values(&compiler, path, row, options),
+        _ => example_values(&compiler.template().vars, &options.vars)
+            .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid)),
+    }
+    .map_err(stopped)?;
     let inspection = compiler.inspect(&values);
-    Ok((inspection, compiler, flow_findings, flow_status))
+    Ok(Inspected {
+        inspection,
+        compiler,
+        leaf_errors,
+        flow_findings,
+        flow_status,
+    })
 }
 
 fn row_values(
     compiler: &MessageCompiler,
     path: &std::path::Path,
     wanted: u64,
-    overrides: &[(String, String)],
+    options: &PreviewOptions,
 ) -> Result<Vec<Value>, Failed> {
-    let rows = data::open(path, compiler.var_names(), compiler.required())
-        .map_err(|error| (vec![Finding::from_data_error(&error)], ExitStatus::Usage))?;
+    let overrides = &options.vars;
+    let rows = data::open(path, compiler.var_names(), compiler.required(), options.delimiter)
+        .map_err(|error| (vec![Finding::from_data_error(&error)], error.exit_status()))?;
     let mut last = None;
     for row in rows {
         match row {

@@ -3,27 +3,31 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use super::reporter::Reporter;
 use super::{
     check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
     write_pretty, ExitStatus,
 };
-use crate::diagnostic::Printer;
 
 pub struct RenderOptions {
     pub template: PathBuf,
     pub vars: Vec<(String, String)>,
     pub data: Option<PathBuf>,
+    /// The data file's field separator; `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub fail_fast: bool,
+    /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
+    pub max_errors: usize,
 }
 
-pub fn run(options: &RenderOptions, printer: &Printer) -> ExitStatus {
+pub fn run(options: &RenderOptions, printer: &Reporter<'_>) -> ExitStatus {
     match try_run(options, printer) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
-    let compiler = prepare(&options.template, printer)?;
+fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
+    let compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -41,7 +45,7 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
             }
         };
     };
-    let rows = open_data(&compiler, data_path, printer)?;
+    let rows = open_data(&compiler, data_path, options.delimiter, printer)?;
     let counts = process_rows(
         &compiler,
         data_path,
@@ -49,12 +53,13 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
         &options.vars,
         options.fail_fast,
         printer,
-        |body| {
+        |_, body| {
             out.write_all(body)?;
             out.write_all(b"\n")
         },
     );
     let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
+    printer.summarize();
     let counts = match flushed {
         Ok(counts) => counts,
         // A closed pipe is a quiet success; another failure is reported once, by `run`.
@@ -70,6 +75,9 @@ fn try_run(options: &RenderOptions, printer: &Printer) -> Result<ExitStatus, Exi
     };
     if counts.stopped {
         return Ok(ExitStatus::Ok);
+    }
+    if counts.no_rows {
+        return Ok(ExitStatus::Invalid);
     }
     printer.note(&format!(
         "{} row{} rendered, {} failed{}",

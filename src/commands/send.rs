@@ -1,5 +1,6 @@
 //! `flowc send`: pre-flight every row, show the plan, confirm, send, report.
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,13 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::reporter::Reporter;
 use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
-use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection};
+use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
+use crate::send::events::{self, EventFeed};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, JournalWriter};
@@ -27,6 +30,8 @@ use crate::words;
 pub struct SendOptions {
     pub template: PathBuf,
     pub data: PathBuf,
+    /// The data file's field separator (`--delimiter`); `None`: read from its header line.
+    pub delimiter: Option<u8>,
     pub vars: Vec<(String, String)>,
     pub account: AccountSettings,
     pub rate: u32,
@@ -47,19 +52,25 @@ pub struct SendOptions {
     pub exclude_column: Option<String>,
     pub limit: Option<u64>,
     pub daily_limit: Option<u64>,
+    pub track: Option<TrackField>,
+    pub events: Option<PathBuf>,
+    /// The share (0 to 1) of list failures among the latest statuses that stops the campaign.
+    pub max_failure_rate: f64,
     pub window: Option<String>,
     pub tz: Option<String>,
     pub exit_outside_window: bool,
     pub verbose: bool,
+    /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
+    pub max_errors: usize,
 }
 
-pub fn run(options: SendOptions, printer: &Printer) -> ExitStatus {
+pub fn run(options: SendOptions, printer: &Reporter<'_>) -> ExitStatus {
     match try_run(options, printer) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
     let usage = |finding: Finding| {
         printer.print(&finding);
         ExitStatus::Usage
@@ -71,7 +82,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
             )),
         ));
     }
-    let compiler = prepare(&options.template, printer)?;
+    let compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
@@ -110,6 +121,12 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
     if let Some(key_file) = &options.account.api_key_file {
         inputs.push(("API key file", key_file));
     }
+    if let Some(exclude) = &options.exclude {
+        inputs.push(("exclude list", exclude));
+    }
+    if let Some(events) = &options.events {
+        inputs.push(("event store", events));
+    }
     // A dry run writes no journal, but is checked as the real run will be.
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
         .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
@@ -133,7 +150,31 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
             }
         ));
     }
-    let plan = preflight(&compiler, &options, &mut journal, printer)?;
+    // The event store: who opted out before this run, and the feed the run watches.
+    let mut feed = match &options.events {
+        Some(path) => {
+            let prefix = options.track.map(|_| {
+                let key = campaign::track_key(journal.campaign_id(), 0);
+                key[..key.len() - 1].to_owned()
+            });
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(printer, &error, None, error.exit_status()))?)
+        }
+        None => None,
+    };
+    let opted_out = match feed.as_mut() {
+        Some(feed) => {
+            let (numbers, _) =
+                events::opted_out(feed).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+            printer.note(&format!(
+                "events:   {} ({} numbers opted out)",
+                options.events.as_deref().unwrap_or(Path::new("")).display(),
+                numbers.len()
+            ));
+            numbers
+        }
+        None => HashSet::new(),
+    };
+    let plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
 
     print_plan(&options, account.as_ref(), &plan, &journal_path, &report_path, printer);
     if options.strict && plan.invalid > 0 {
@@ -194,7 +235,7 @@ fn try_run(options: SendOptions, printer: &Printer) -> Result<ExitStatus, ExitSt
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, hours, printer)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
         journal = returned;
         stop_cause = cause;
     }
@@ -242,7 +283,8 @@ fn preflight(
     compiler: &MessageCompiler,
     options: &SendOptions,
     journal: &mut Journal,
-    printer: &Printer,
+    opted_out: HashSet<u64>,
+    printer: &Reporter<'_>,
 ) -> Result<Plan, ExitStatus> {
     let exclude = match &options.exclude {
         Some(path) => {
@@ -274,11 +316,12 @@ fn preflight(
     };
     let selection = Selection {
         resend_unknown: options.resend_unknown,
-        guardrails: Guardrails::new(exclude, options.allow_duplicates),
+        guardrails: Guardrails::new(exclude, options.allow_duplicates).with_opted_out(opted_out),
         limit: options.limit,
         people,
+        track: options.track,
     };
-    let rows = open_data(compiler, &options.data, printer)?;
+    let rows = open_data(compiler, &options.data, options.delimiter, printer)?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
         file: file.clone(),
@@ -313,8 +356,10 @@ fn print_plan(
     plan: &Plan,
     journal: &Path,
     report: &Path,
-    printer: &Printer,
+    printer: &Reporter<'_>,
 ) {
+    // The pre-flight's repeated findings, summed up before the plan they led to.
+    printer.summarize();
     let endpoint = account.map_or_else(
         || "(no account configured)".to_owned(),
         |account| format!("POST {}", account.messages_url()),
@@ -348,10 +393,10 @@ fn print_plan(
             }
         ));
     }
-    if plan.duplicate > 0 || plan.excluded > 0 {
+    if plan.duplicate > 0 || plan.excluded > 0 || plan.opted_out > 0 {
         lines.push(format!(
-            "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude)",
-            plan.duplicate, plan.excluded
+            "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude), {} opted-out (--events)",
+            plan.duplicate, plan.excluded, plan.opted_out
         ));
     }
     if plan.held_daily > 0 {
@@ -413,9 +458,10 @@ fn send_rows(
     account: Account,
     journal: Journal,
     plan: Plan,
-    hours: Option<Window>,
+    (hours, feed): (Option<Window>, Option<EventFeed>),
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
+    let watch = feed.as_ref().map(|_| Arc::new(events::Watch::default()));
     let settings = SendSettings {
         rate: NonZeroU32::new(options.rate),
         concurrency: options.concurrency,
@@ -424,6 +470,7 @@ fn send_rows(
         timeout: options.timeout,
         retry_ambiguous: options.retry_ambiguous,
         space_pairs: options.allow_duplicates,
+        watch: watch.clone(),
         hours,
         exit_outside_window: options.exit_outside_window,
         // Within what service managers allow before they kill (Kubernetes: 30 s by default).
@@ -440,7 +487,19 @@ fn send_rows(
             ExitStatus::Invalid
         })?;
     let writer = JournalWriter::spawn(journal);
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = StopSignal::default();
+    // The event store is read on a thread of its own: SQLite's reads block.
+    let watcher = match (feed, &watch) {
+        (Some(feed), Some(watch)) => {
+            let (watch, stop, done) = (Arc::clone(watch), stop.clone(), Arc::clone(&watching));
+            let max_failure_rate = options.max_failure_rate;
+            Some(std::thread::spawn(move || {
+                events::watch(feed, &watch, &stop, max_failure_rate, &done);
+            }))
+        }
+        _ => None,
+    };
     let progress = Arc::new(Progress::default());
     let bar = progress_bar(plan.to_send.count());
     let log: Logger = {
@@ -457,8 +516,9 @@ fn send_rows(
         let journal = writer.handle();
         let vars = options.vars.clone();
         let data = options.data.clone();
+        let delimiter = options.delimiter;
         std::thread::spawn(move || {
-            if let Some(rows) = campaign::reopen(&compiler, &data, &stop) {
+            if let Some(rows) = campaign::reopen(&compiler, &data, delimiter, &stop) {
                 campaign::produce(&compiler, rows, &vars, &plan, &jobs, &stop, &journal);
             }
         })
@@ -485,6 +545,10 @@ fn send_rows(
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
+    }
+    watching.store(true, Ordering::Relaxed);
+    if let Some(watcher) = watcher {
+        let _ = watcher.join();
     }
     if producer.join().is_err() {
         stop.request(StopCause::Internal("the row producer panicked".to_owned()));
@@ -617,6 +681,22 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
             ));
             Some(ExitStatus::Invalid)
         }
+        StopCause::SpamLimit => {
+            printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
+                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
+                plural(pending)
+            ))));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::FailureBurst { percent } => {
+            printer.print(&Finding::error(format!(
+                "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
+            )).with_help(Some(format!(
+                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
+                plural(pending)
+            ))));
+            Some(ExitStatus::Invalid)
+        }
         StopCause::Internal(message) => {
             printer.print(
                 &Finding::error(format!("internal error, sending stopped: {message}"))
@@ -641,6 +721,10 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
                 StopReason::Account => (
                     "the provider does not allow this account or number on WhatsApp API v2",
                     format!("the account type or the number's API version does not fit this endpoint: ask Kaleyra support to enable WhatsApp API v2 for the account and number; {unsent}"),
+                ),
+                StopReason::Endpoint => (
+                    "the endpoint is not the provider's messages API",
+                    format!("check the region (--region / KALEYRA_REGION), --base-url, the SID and the business number, which make up the URL; {unsent}"),
                 ),
                 StopReason::DailyLimit => (
                     "the account's daily limit is reached",

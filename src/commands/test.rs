@@ -133,7 +133,7 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
 /// Tests every case of a template; false if the template or its fixtures could not be loaded,
 /// so its cases are unknown.
 fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut Tally, live: &mut Vec<PathBuf>) -> bool {
-    let Ok(compiler) = prepare(file, printer) else {
+    let Ok(compiler) = prepare(file, &[], &super::reporter::Reporter::every(printer)) else {
         tally.failed += 1;
         return false;
     };

@@ -1,11 +1,16 @@
 //! CSV rows: a header row names the columns; values are text.
 //!
+//! Spreadsheets separate fields with what the computer's language uses: a comma, a semicolon
+//! where the comma is the decimal mark (most of Europe, Brazil), a tab for "Unicode text". The
+//! separator is read from the header line, the one that counts most often outside quotes, a
+//! comma if none does, unless `--delimiter` names it.
+//!
 //! Records are read field by field with `csv_core` rather than whole with `csv::Reader`, so
 //! that only the fields of declared variables are kept, each up to [`MAX_FIELD_BYTES`]: a
 //! field of any size costs no more memory than that, and the row it is in is reported while
 //! the rows after it are still read.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::ops::Range;
 
 use csv_core::ReadFieldResult;
@@ -61,10 +66,25 @@ impl Record {
 }
 
 impl CsvRows {
-    pub(super) fn new(input: Box<dyn BufRead + Send>, columns: Columns, required: &[bool]) -> Result<Self, DataError> {
+    pub(super) fn new(
+        mut input: Box<dyn BufRead + Send>,
+        columns: Columns,
+        required: &[bool],
+        delimiter: Option<u8>,
+    ) -> Result<Self, DataError> {
+        let delimiter = match delimiter {
+            Some(delimiter) => delimiter,
+            None => {
+                let header =
+                    header_line(&mut input).map_err(|error| columns.broken("row 1".to_owned(), error.to_string()))?;
+                let delimiter = sniff(&header);
+                input = Box::new(io::Cursor::new(header).chain(input));
+                delimiter
+            }
+        };
         let mut reader = RecordReader {
             input,
-            parser: csv_core::Reader::new(),
+            parser: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
             record: Record::default(),
             rows: 0,
         };
@@ -77,14 +97,24 @@ impl CsvRows {
         }
         let mut header = Vec::with_capacity(reader.record.count);
         for index in 0..reader.record.count {
-            let name = std::str::from_utf8(reader.record.field(index)).map_err(|_| {
+            let field = reader.record.field(index);
+            let name = std::str::from_utf8(field).map_err(|error| {
                 columns.broken(
                     "row 1".to_owned(),
-                    format!("column {} of the header is not valid UTF-8", index + 1),
+                    format!(
+                        "column {} of the header is not UTF-8: {}",
+                        index + 1,
+                        super::not_utf8(field, &error, "CSV UTF-8")
+                    ),
                 )
             })?;
             // Spreadsheets often save a byte-order mark and stray spaces around names.
             header.push(name.trim_start_matches('\u{feff}').trim().to_owned());
+        }
+        if header.iter().all(String::is_empty) {
+            return Err(DataError::Empty {
+                path: columns.path.clone(),
+            });
         }
         let mut column_of_var = Vec::with_capacity(columns.var_names.len());
         let mut missing = Vec::new();
@@ -113,10 +143,20 @@ impl CsvRows {
                     did_you_mean(var, header.iter().map(String::as_str)).map(|hint| format!("for `{var}`: {hint}"))
                 })
                 .collect();
-            let help = if hints.is_empty() {
-                format!("the header (row 1) has: {}", header.join(", "))
-            } else {
-                hints.join("; ")
+            // A header read as one column holds its separator: `name|phone|ref`.
+            let separator = match header.as_slice() {
+                [only] => only
+                    .chars()
+                    .find(|c| matches!(c, '|' | ':' | ',' | ';' | '\t' | '^' | '~')),
+                _ => None,
+            };
+            let help = match separator {
+                Some('\t') => "the header is read as one column: for tab-separated fields, pass --delimiter tab".to_owned(),
+                Some(separator) => format!(
+                    "the header is read as one column: if `{separator}` separates its fields, pass --delimiter '{separator}'"
+                ),
+                None if hints.is_empty() => format!("the header (row 1) has: {}", header.join(", ")),
+                None => hints.join("; "),
             };
             return Err(DataError::MissingColumns {
                 path: columns.path.clone(),
@@ -161,13 +201,14 @@ impl CsvRows {
                 values.push(None);
                 continue;
             };
-            let text = std::str::from_utf8(record.field(index)).map_err(|error| {
+            let field = record.field(index);
+            let text = std::str::from_utf8(field).map_err(|error| {
                 self.columns.bad_row(
                     number,
                     Some(self.header[index].clone()),
                     format!(
-                        "the value is not valid UTF-8 (bad byte at position {})",
-                        error.valid_up_to() + 1
+                        "the value is not UTF-8: {}",
+                        super::not_utf8(field, &error, "CSV UTF-8")
                     ),
                 )
             })?;
@@ -175,6 +216,55 @@ impl CsvRows {
         }
         Ok(Row { number, values })
     }
+}
+
+/// The first line of the input, a quoted line break included, up to the size of a row: what
+/// the separator is read from. It is put back in front of the input before parsing.
+fn header_line(input: &mut Box<dyn BufRead + Send>) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut quoted = false;
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(line);
+        }
+        let end = buffer.iter().position(|&byte| {
+            if byte == b'"' {
+                quoted = !quoted;
+            }
+            byte == b'\n' && !quoted
+        });
+        let taken = end.map_or(buffer.len(), |end| end + 1);
+        line.extend_from_slice(&buffer[..taken]);
+        input.consume(taken);
+        if end.is_some() || line.len() > MAX_ROW_BYTES {
+            return Ok(line);
+        }
+    }
+}
+
+/// The separator of a header line: of comma, semicolon and tab, the one found most often
+/// outside quotes; a comma when none is (a single column), or on a tie.
+fn sniff(header: &[u8]) -> u8 {
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for &byte in header {
+        match byte {
+            b'"' => quoted = !quoted,
+            _ if quoted => {}
+            _ => {
+                if let Some((_, count)) = counts.iter_mut().find(|(separator, _)| *separator == byte) {
+                    *count += 1;
+                }
+            }
+        }
+    }
+    // The first of the most frequent: `max_by_key` would take the last.
+    let most = counts.iter().map(|(_, count)| *count).max().unwrap_or(0);
+    counts
+        .iter()
+        .find(|(_, count)| *count == most)
+        .map_or(b',', |(separator, _)| *separator)
 }
 
 impl RecordReader {
@@ -254,5 +344,20 @@ impl Iterator for CsvRows {
                     .broken(format!("row {}", self.reader.rows + 1), error.to_string())))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_separator_is_the_most_frequent_outside_quotes() {
+        assert_eq!(sniff(b"name,phone,ref\n"), b',');
+        assert_eq!(sniff(b"name;phone;ref\r\n"), b';');
+        assert_eq!(sniff(b"name\tphone\tref\n"), b'\t');
+        assert_eq!(sniff(b"\"last, first\";phone\n"), b';');
+        assert_eq!(sniff(b"phone\n"), b',');
+        assert_eq!(sniff(b"a,b;c\n"), b',');
     }
 }

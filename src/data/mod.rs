@@ -30,7 +30,10 @@ pub struct Row {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Comma, semicolon or tab separated: the separator is read from the header line.
     Csv,
+    /// Tab separated.
+    Tsv,
     Json,
     JsonLines,
     Yaml,
@@ -45,6 +48,7 @@ impl Format {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
         match extension.as_str() {
             "csv" => Some(Format::Csv),
+            "tsv" => Some(Format::Tsv),
             "json" => Some(Format::Json),
             "jsonl" | "ndjson" => Some(Format::JsonLines),
             "yaml" | "yml" => Some(Format::Yaml),
@@ -59,6 +63,15 @@ pub enum DataError {
     Unreadable { path: String, reason: String },
     #[error("cannot tell the format of `{path}`")]
     UnknownFormat { path: String },
+    #[error("--delimiter is for CSV and TSV files; `{path}` is {format}")]
+    DelimiterNotApplicable { path: String, format: &'static str },
+    /// Nothing at all: not even a header.
+    #[error("`{path}` is empty")]
+    Empty { path: String },
+    /// A header (or an empty list) and nothing else: a campaign of nobody, most likely an
+    /// export of the wrong sheet, which would otherwise end quietly with nothing done.
+    #[error("`{path}` {}: nothing to send", if *header { "has a header but no rows" } else { "holds no rows" })]
+    NoRows { path: String, header: bool },
     #[error("{path}: no column for the required variable{} {}", plural(columns.len()), quoted(columns))]
     MissingColumns {
         path: String,
@@ -90,12 +103,22 @@ impl DataError {
         matches!(self, DataError::BadRow { .. })
     }
 
+    /// Whether the file holds no rows at all (but could be read): nothing failed, nothing done.
+    pub fn is_no_rows(&self) -> bool {
+        matches!(self, DataError::NoRows { .. })
+    }
+
     pub fn help(&self) -> Option<&str> {
         match self {
             DataError::MissingColumns { help, .. } => Some(help),
             DataError::UnknownFormat { .. } => {
-                Some("use a .csv, .json, .jsonl, .ndjson, .yaml or .yml file, or - for CSV on standard input")
+                Some("use a .csv, .tsv, .json, .jsonl, .ndjson, .yaml or .yml file, or - for CSV on standard input")
             }
+            DataError::DelimiterNotApplicable { .. } => Some("leave --delimiter out: its format has no separator"),
+            DataError::Empty { .. } => {
+                Some("export the contacts again: a header row naming the columns, then a row per contact")
+            }
+            DataError::NoRows { header: true, .. } => Some("add a row per contact under the header"),
             _ => None,
         }
     }
@@ -121,29 +144,88 @@ fn quoted(names: &[String]) -> String {
 pub type Rows = Box<dyn Iterator<Item = Result<Row, DataError>>>;
 
 /// Opens a data file (or `-` for standard input) and streams its rows for the given variables.
-pub fn open(path: &Path, var_names: &[String], required: &[bool]) -> Result<Rows, DataError> {
+/// `delimiter` separates the fields of a CSV file; without it, it is read from the header line.
+pub fn open(path: &Path, var_names: &[String], required: &[bool], delimiter: Option<u8>) -> Result<Rows, DataError> {
     let name = if path.as_os_str() == "-" {
         "<stdin>".to_owned()
     } else {
         path.display().to_string()
     };
-    let format = Format::from_path(path).ok_or_else(|| DataError::UnknownFormat { path: name.clone() })?;
+    // The file is opened first, so that a directory or a missing file is named as such
+    // whatever its name looks like, and in the words of every command.
     let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
     } else {
-        let file = input::open(path).map_err(|error| DataError::Unreadable {
+        let unreadable = |reason: String| DataError::Unreadable {
             path: name.clone(),
-            reason: error.to_string(),
-        })?;
+            reason,
+        };
+        let file = input::open(path).map_err(|error| unreadable(error.to_string()))?;
+        if file
+            .metadata()
+            .map_err(|error| unreadable(input::io_reason(&error)))?
+            .len()
+            == 0
+        {
+            return Err(DataError::Empty { path: name });
+        }
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
-    let columns = Columns::new(name, var_names);
-    Ok(match format {
-        Format::Csv => Box::new(CsvRows::new(reader, columns, required)?),
+    let format = Format::from_path(path).ok_or_else(|| DataError::UnknownFormat { path: name.clone() })?;
+    let not_applicable = |format| DataError::DelimiterNotApplicable {
+        path: name.clone(),
+        format,
+    };
+    let delimiter = match (format, delimiter) {
+        (Format::Csv | Format::Tsv, delimiter) => delimiter,
+        (Format::Json, Some(_)) => return Err(not_applicable("JSON")),
+        (Format::JsonLines, Some(_)) => return Err(not_applicable("JSON Lines")),
+        (Format::Yaml, Some(_)) => return Err(not_applicable("YAML")),
+        (_, None) => None,
+    };
+    let columns = Columns::new(name.clone(), var_names);
+    let rows: Rows = match format {
+        Format::Csv => Box::new(CsvRows::new(reader, columns, required, delimiter)?),
+        Format::Tsv => Box::new(CsvRows::new(reader, columns, required, delimiter.or(Some(b'\t')))?),
         Format::Json => Box::new(json::JsonArrayRows::new(reader, columns)),
         Format::JsonLines => Box::new(json::JsonLinesRows::new(reader, columns)),
         Format::Yaml => Box::new(yaml::YamlRows::new(reader, columns)),
-    })
+    };
+    Ok(Box::new(NotEmpty {
+        rows,
+        path: name,
+        header: matches!(format, Format::Csv | Format::Tsv),
+        seen: false,
+    }))
+}
+
+/// Ends a stream that gave nothing at all, not even a bad row, with [`DataError::NoRows`].
+struct NotEmpty {
+    rows: Rows,
+    path: String,
+    header: bool,
+    seen: bool,
+}
+
+impl Iterator for NotEmpty {
+    type Item = Result<Row, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.rows.next() {
+            Some(item) => {
+                self.seen = true;
+                Some(item)
+            }
+            None if !self.seen => {
+                self.seen = true;
+                Some(Err(DataError::NoRows {
+                    path: self.path.clone(),
+                    header: self.header,
+                }))
+            }
+            None => None,
+        }
+    }
 }
 
 /// The file's name and the declared variables, shared by the readers.
@@ -216,6 +298,40 @@ impl Columns {
             location,
             message,
         }
+    }
+}
+
+/// Why bytes are not UTF-8, for a person who saved them from a spreadsheet: the byte, what it
+/// is in Windows-1252 (which Excel and many older programs write), and the format to save as.
+fn not_utf8(bytes: &[u8], error: &std::str::Utf8Error, save_as: &str) -> String {
+    let at = error.valid_up_to();
+    let byte = bytes.get(at).copied().unwrap_or_default();
+    format!(
+        "byte 0x{byte:02X} at position {}{}",
+        at + 1,
+        encoding_hint(byte, save_as)
+    )
+}
+
+/// What a byte that is not UTF-8 most likely is, and what to do.
+fn encoding_hint(byte: u8, save_as: &str) -> String {
+    let seen = match windows_1252(byte) {
+        Some(c) => format!(" (`{c}` in Windows-1252)"),
+        None => String::new(),
+    };
+    format!("{seen}; the file is probably Windows-1252 or Latin-1: save as {save_as}")
+}
+
+/// The character a byte stands for in Windows-1252 (Latin-1 above 0x9F), if any.
+fn windows_1252(byte: u8) -> Option<char> {
+    const C1: [char; 32] = [
+        '€', '\0', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\0', 'Ž', '\0', '\0', '‘', '’', '“', '”',
+        '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\0', 'ž', 'Ÿ',
+    ];
+    match byte {
+        0x80..=0x9F => Some(C1[usize::from(byte - 0x80)]).filter(|&c| c != '\0'),
+        0xA0..=0xFF => Some(char::from(byte)),
+        _ => None,
     }
 }
 
@@ -394,7 +510,9 @@ impl<R: Read> Iterator for Utf8Chars<R> {
                 Err(error) => {
                     if error.error_len().is_some() {
                         let at = self.offset + error.valid_up_to() as u64;
-                        return self.fail(None, format!("invalid UTF-8 at byte {at}"));
+                        let byte = self.buffer[error.valid_up_to()];
+                        let hint = encoding_hint(byte, "UTF-8");
+                        return self.fail(None, format!("invalid UTF-8 at byte {at}: 0x{byte:02X}{hint}"));
                     }
                     error.valid_up_to()
                 }

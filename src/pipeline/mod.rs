@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::compile::{self, CompileError, Warning};
 use crate::data::Row;
-use crate::flow::{FlowIssue, PayloadCheck};
-use crate::render::{self, LeafError, MissingVar, RenderFailure, Renderer};
+use crate::flow::{FlowIssue, PayloadCheck, Place};
+use crate::render::{self, BrokenLeaf, LeafError, MissingVar, RenderFailure, Renderer};
 use crate::template::Template;
 use crate::validate::{BodyValidator, Violation};
 
@@ -27,10 +27,11 @@ pub struct Message {
     pub warnings: Vec<Warning>,
 }
 
-/// What [`MessageCompiler::inspect`] found.
+/// What [`MessageCompiler::inspect`] found: everything, not only the first stage's problem.
 #[derive(Debug, Clone)]
 pub struct Inspection {
-    pub body: Option<Value>,
+    /// The body, with the values that failed to render left empty.
+    pub body: Value,
     pub warnings: Vec<Warning>,
     pub problem: Option<Problem>,
 }
@@ -39,18 +40,34 @@ pub struct Inspection {
 #[derive(Debug, Clone)]
 pub enum Problem {
     Missing(MissingVar),
-    Render(RenderFailure),
-    Compile(CompileError),
-    Invalid(Vec<Violation>),
-    /// The body does not fit the template's Flow (a value of the wrong type).
+    /// Every value that failed to render, every compile error and every schema violation of
+    /// the body. What a failure at an earlier stage already explains is left out of the later
+    /// ones: the schema's word on the bad `to` compiling refused, anything about a value that
+    /// failed to render (it was left empty).
+    Invalid {
+        render: Vec<RenderFailure>,
+        compile: Vec<CompileError>,
+        schema: Vec<Violation>,
+    },
+    /// The body does not fit the template's Flow (a value of the wrong type). Only a body
+    /// with no other problem is compared with the Flow.
     Flow(Vec<FlowIssue>),
 }
 
-/// A template whose string values do not compile, with every problem found.
-#[derive(Debug)]
+/// A template whose string values do not compile, with every problem found. Its compiler
+/// still inspects the rest of the template ([`MessageCompiler::inspect`]), leaving out what
+/// depends on the values that do not compile; it must not be used to send.
 pub struct Rejected {
-    pub template: Template,
+    pub compiler: MessageCompiler,
     pub errors: Vec<LeafError>,
+}
+
+impl std::fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rejected")
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct MessageCompiler {
@@ -67,12 +84,9 @@ pub struct MessageCompiler {
 
 impl MessageCompiler {
     pub fn new(template: Template) -> Result<MessageCompiler, Box<Rejected>> {
-        let renderer = match Renderer::new(&template) {
-            Ok(renderer) => renderer,
-            Err(errors) => return Err(Box::new(Rejected { template, errors })),
-        };
+        let (renderer, errors) = Renderer::new(&template);
         let validator = BodyValidator::new();
-        Ok(MessageCompiler {
+        let compiler = MessageCompiler {
             required: template.vars.iter().map(|var| var.is_required()).collect(),
             var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
             renderer,
@@ -80,7 +94,17 @@ impl MessageCompiler {
             plan: OnceLock::new(),
             flow: None,
             template,
-        })
+        };
+        if errors.is_empty() {
+            Ok(compiler)
+        } else {
+            Err(Box::new(Rejected { compiler, errors }))
+        }
+    }
+
+    /// The values of the template that do not compile (none once [`MessageCompiler::new`] succeeded).
+    pub fn broken(&self) -> &[BrokenLeaf] {
+        self.renderer.broken()
     }
 
     /// Checks every body against the template's Flow from now on (before the first row).
@@ -143,6 +167,9 @@ impl MessageCompiler {
     fn plan(&self) -> Option<&BodyPlan> {
         self.plan
             .get_or_init(|| {
+                if !self.renderer.broken().is_empty() {
+                    return None;
+                }
                 BodyPlan::new(
                     &self.renderer,
                     &self.validator,
@@ -161,51 +188,75 @@ impl MessageCompiler {
     /// The body for values given in the order of `vars`.
     pub fn compile_values(&self, values: &[Value]) -> Result<Message, Problem> {
         let inspection = self.inspect(values);
-        match (inspection.problem, inspection.body) {
-            (None, Some(body)) => Ok(Message {
-                body,
+        match inspection.problem {
+            None => Ok(Message {
+                body: inspection.body,
                 warnings: inspection.warnings,
             }),
-            (Some(problem), _) => Err(problem),
-            (None, None) => Err(Problem::Invalid(Vec::new())),
+            Some(problem) => Err(problem),
         }
     }
 
     /// Everything the stages produce for one set of values, even when it is not valid: the
-    /// body as far as it was built, its warnings and the first stage's problem (for previews).
+    /// body as far as it was built, its warnings and every problem the stages found, so that
+    /// one run reports them all (a bad `to` does not hide a footer that is too long).
+    ///
+    /// Findings at a value that did not compile ([`MessageCompiler::broken`]) are left out:
+    /// they are about a placeholder, not about what the fix will render. Only a length limit
+    /// broken by text rendered with its undeclared variables empty is kept, since any value
+    /// they are given can only make it longer.
     pub fn inspect(&self, values: &[Value]) -> Inspection {
-        let mut body = match self.renderer.render(values) {
-            Ok(body) => body,
-            Err(failure) => {
-                return Inspection {
-                    body: None,
-                    warnings: Vec::new(),
-                    problem: Some(Problem::Render(failure)),
-                }
-            }
-        };
+        let (mut body, render) = self.renderer.render(values);
         let mut warnings = Vec::new();
-        if let Err(error) = compile::compile(&mut body, &mut warnings) {
-            return Inspection {
-                body: Some(body),
-                warnings,
-                problem: Some(Problem::Compile(error)),
-            };
+        let mut compile = compile::compile(&mut body, &mut warnings).err().unwrap_or_default();
+        let mut schema = self.validator.validate(&body);
+        let failed: Vec<&str> = render.iter().map(|failure| failure.pointer.as_str()).collect();
+        if !failed.is_empty() {
+            let failed_at = |pointer: &str| failed.iter().any(|failed| at_or_under(pointer, failed));
+            compile.retain(|error| !failed_at(&error.pointer()));
+            warnings.retain(|warning| !failed_at(&warning.pointer()));
+            schema.retain(|violation| !failed_at(&violation.pointer));
         }
-        let violations = self.validator.validate(&body);
-        let problem = if !violations.is_empty() {
-            Some(Problem::Invalid(violations))
+        let explained: Vec<String> = compile.iter().map(CompileError::pointer).collect();
+        schema.retain(|violation| !explained.iter().any(|pointer| at_or_under(&violation.pointer, pointer)));
+        let broken = self.renderer.broken();
+        if !broken.is_empty() {
+            let broken_at = |pointer: &str| broken.iter().find(|leaf| at_or_under(pointer, &leaf.pointer));
+            compile.retain(|error| broken_at(&error.pointer()).is_none());
+            warnings.retain(|warning| broken_at(&warning.pointer()).is_none());
+            schema.retain_mut(|violation| match broken_at(&violation.pointer) {
+                None => true,
+                Some(leaf) if leaf.shortest && violation.too_long => {
+                    violation
+                        .message
+                        .push_str(" (counted with its undeclared variables empty)");
+                    true
+                }
+                Some(_) => false,
+            });
+        }
+        let problem = if !render.is_empty() || !compile.is_empty() || !schema.is_empty() {
+            Some(Problem::Invalid {
+                render,
+                compile,
+                schema,
+            })
         } else {
-            // A body the schema refuses is not compared with the Flow: one problem at a time.
-            let issues = self
+            // A body the schema refuses is not compared with the Flow; nor is a value that did
+            // not compile (it was rendered empty).
+            let mut issues = self
                 .flow
                 .as_ref()
                 .map(|flow| flow.check_body(&body))
                 .unwrap_or_default();
+            issues.retain(|issue| match issue.place() {
+                Place::Pointer { pointer, .. } => !broken.iter().any(|leaf| at_or_under(&pointer, &leaf.pointer)),
+                _ => true,
+            });
             (!issues.is_empty()).then_some(Problem::Flow(issues))
         };
         Inspection {
-            body: Some(body),
+            body,
             warnings,
             problem,
         }
@@ -215,6 +266,13 @@ impl MessageCompiler {
     pub fn bind(&self, row: Row) -> Result<Vec<Value>, Problem> {
         render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)
     }
+}
+
+/// Whether `pointer` is `parent` or a place inside it.
+fn at_or_under(pointer: &str, parent: &str) -> bool {
+    pointer
+        .strip_prefix(parent)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -298,7 +356,7 @@ mod tests {
         out.clear();
         assert!(matches!(
             compiler.compile_row_into(row(&["data_exchange"]), &mut out),
-            Err(Problem::Invalid(_))
+            Err(Problem::Invalid { .. })
         ));
         assert!(out.is_empty());
     }

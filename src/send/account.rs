@@ -60,7 +60,8 @@ impl Secret {
         }
         let lower = secret.to_lowercase();
         let mut forms = vec![text.to_owned()];
-        for _ in 0..3 {
+        // Nested encodings (URL-encoded four times, say) are peeled up to five layers deep.
+        for _ in 0..5 {
             let Some(last) = forms.last() else { break };
             let decoded = decode_escapes(last);
             if decoded == *last {
@@ -74,11 +75,44 @@ impl Secret {
         {
             return true;
         }
+        // A long piece of the key is as good as the key, and invisible or look-alike characters
+        // (a zero-width space, fullwidth letters) must not hide it from a reader's eye or a grep.
+        let folded_secret: Vec<char> = fold(secret).chars().collect();
+        let window = (folded_secret.len() / 2).max(8);
+        if folded_secret.len() >= window {
+            let pieces: Vec<String> = folded_secret
+                .windows(window)
+                .map(|piece| piece.iter().collect())
+                .collect();
+            if forms
+                .iter()
+                .map(|form| fold(form))
+                .any(|form| pieces.iter().any(|piece| form.contains(piece.as_str())))
+            {
+                return true;
+            }
+        }
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         encoded_forms(secret.as_bytes())
             .iter()
             .any(|encoded| compact.contains(encoded.as_str()))
     }
+}
+
+/// Text as a reader sees it: invisible characters (format and control characters, soft
+/// hyphens) removed, fullwidth forms as ASCII, lower case.
+fn fold(text: &str) -> String {
+    text.chars()
+        .filter(|&c| {
+            !(c.is_control()
+                || matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'))
+        })
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// What replaces a server-provided text that carried the API key.
@@ -457,6 +491,15 @@ mod tests {
         }
         assert_eq!(key.scrub(&echoes[1]), WITHHELD);
         assert_eq!(key.scrub("Please try again later"), "Please try again later");
+        for hidden in [
+            "SECRET\u{200b}-key-6789",
+            "ＳＥＣＲＥＴ-key-6789",
+            "SECRET-k\u{1b}[0mey-6789",
+            "half: SECRET-ke",
+        ] {
+            assert!(key.appears_in(hidden), "{hidden}");
+        }
+        assert!(!key.appears_in("SECRET"), "a short common word is not the key");
         assert_eq!(key.scrub("bad SECRET-key-6789 here"), "bad *** here");
     }
 

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::guardrails::{Guardrails, Verdict};
-use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowStatus};
+use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowKeys, RowStatus};
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
 use crate::pipeline::{compile_in_order_with, Flow, MessageCompiler, Problem, RowOutcome};
@@ -28,6 +28,10 @@ pub enum CampaignError {
     /// The data file could not be read to its end (reported through the callback).
     #[error("the data file could not be read to its end")]
     Broken,
+    #[error(
+        "--track {field}: the template sets `extra_info.{field}` itself (row {row}), and the key would replace it"
+    )]
+    TrackedFieldSet { field: &'static str, row: u64 },
 }
 
 /// Which rows this run sends: one bit a row number.
@@ -71,6 +75,8 @@ pub struct Plan {
     pub duplicate: u64,
     /// Rows whose recipient is on the `--exclude` list.
     pub excluded: u64,
+    /// Rows whose recipient opted out in the event store.
+    pub opted_out: u64,
     /// Rows left pending by `--limit`.
     pub held: u64,
     /// Rows left pending by `--daily-limit`.
@@ -78,7 +84,10 @@ pub struct Plan {
     pub to_send: RowSet,
     /// The hash of each body to send, in row order (8 bytes a row).
     checked: Vec<u64>,
-    hasher: std::hash::RandomState,
+    /// Where `--track` keys go, and the campaign they name.
+    track: Option<TrackField>,
+    campaign: String,
+    hasher: foldhash::quality::FixedState,
 }
 
 /// What the pre-flight tells its caller about one row, for printing.
@@ -127,33 +136,187 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The recipient of a compiled body: `messaging_object.to`.
+/// What a compiled body can be recognised by: its recipient (`messaging_object.to`), and what
+/// the provider's callbacks carry back (`flow_token`, `extra_info.ref`, `ref1`, `ref2`).
 ///
-/// The body is compact JSON that flowc itself wrote, so a byte scan suffices: it skips values
-/// without decoding them (serde's reader validates and decodes every string it skips, which
-/// cost more than compiling the body). `to` is `+`, digits and commas; anything else (an
-/// escape) falls back to serde.
-fn recipient_of(body: &[u8]) -> String {
-    fast_recipient(body).unwrap_or_else(|| {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|body| body.pointer("/messaging_object/to")?.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    })
+/// The body is compact JSON that flowc itself wrote, so one pass of a byte scanner suffices: it
+/// descends only into the objects that hold these fields and skips every other value without
+/// decoding it (serde's reader validates and decodes every string it skips, which cost more
+/// than compiling the body). A body the scanner does not follow falls back to serde.
+fn keys_of(body: &[u8]) -> RowKeys {
+    let mut raw = RawKeys::default();
+    if body.first() == Some(&b'{') && scan_object(body, 0, Place::Top, &mut raw).is_some() {
+        if let Some(keys) = raw.decode() {
+            return keys;
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return RowKeys::default();
+    };
+    let text = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    RowKeys {
+        recipient: text("/messaging_object/to").unwrap_or_default(),
+        flow_token: text("/messaging_object/interactive/action/parameters/flow_token"),
+        refs: [
+            text("/extra_info/ref"),
+            text("/extra_info/ref1"),
+            text("/extra_info/ref2"),
+        ],
+        track: None,
+    }
 }
 
-fn fast_recipient(body: &[u8]) -> Option<String> {
-    let object = value_of_key(body, b"messaging_object")?;
-    let to = value_of_key(object, b"to")?;
-    let text = to.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
-    if text
-        .iter()
-        .all(|&byte| byte.is_ascii_digit() || byte == b'+' || byte == b',')
-    {
-        String::from_utf8(text.to_vec()).ok()
-    } else {
-        None
+/// The recipient of a compiled body.
+pub(crate) fn recipient_of(body: &[u8]) -> String {
+    keys_of(body).recipient
+}
+
+/// The raw (still JSON-encoded) values [`keys_of`] looks for.
+#[derive(Default)]
+struct RawKeys<'a> {
+    to: Option<&'a [u8]>,
+    flow_token: Option<&'a [u8]>,
+    refs: [Option<&'a [u8]>; 3],
+}
+
+impl RawKeys<'_> {
+    fn decode(&self) -> Option<RowKeys> {
+        let text = |raw: Option<&[u8]>| raw.map(string_value);
+        Some(RowKeys {
+            recipient: text(self.to)??,
+            flow_token: text(self.flow_token).flatten(),
+            refs: [
+                text(self.refs[0]).flatten(),
+                text(self.refs[1]).flatten(),
+                text(self.refs[2]).flatten(),
+            ],
+            track: None,
+        })
     }
+}
+
+/// Where in the body an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Top,
+    Messaging,
+    Interactive,
+    Action,
+    Parameters,
+    ExtraInfo,
+}
+
+/// Scans the object starting at `start` (`{`); returns the index just past it.
+fn scan_object<'a>(text: &'a [u8], start: usize, place: Place, keys: &mut RawKeys<'a>) -> Option<usize> {
+    let mut at = start + 1;
+    if text.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        let key_end = string_end(text, at)?;
+        let key = &text[at + 1..key_end - 1];
+        if text.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let value = key_end + 1;
+        let child = match (place, key) {
+            (Place::Top, b"messaging_object") => Some(Place::Messaging),
+            (Place::Top, b"extra_info") => Some(Place::ExtraInfo),
+            (Place::Messaging, b"interactive") => Some(Place::Interactive),
+            (Place::Interactive, b"action") => Some(Place::Action),
+            (Place::Action, b"parameters") => Some(Place::Parameters),
+            _ => None,
+        };
+        let end = match child {
+            Some(child) if text.get(value) == Some(&b'{') => scan_object(text, value, child, keys)?,
+            _ => {
+                let end = value_end(text, value)?;
+                let raw = Some(&text[value..end]);
+                match (place, key) {
+                    (Place::Messaging, b"to") => keys.to = raw,
+                    (Place::Parameters, b"flow_token") => keys.flow_token = raw,
+                    (Place::ExtraInfo, b"ref") => keys.refs[0] = raw,
+                    (Place::ExtraInfo, b"ref1") => keys.refs[1] = raw,
+                    (Place::ExtraInfo, b"ref2") => keys.refs[2] = raw,
+                    _ => {}
+                }
+                end
+            }
+        };
+        match text.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b'}') => return Some(end + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// A raw JSON string value as text (escapes decoded); `None` for anything else.
+fn string_value(raw: &[u8]) -> Option<String> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner.contains(&b'\\') {
+        serde_json::from_slice(raw).ok()
+    } else {
+        String::from_utf8(inner.to_vec()).ok()
+    }
+}
+
+/// `body` with `"field":"value"` added to its `extra_info` (created if absent). The body is
+/// compact JSON flowc wrote; `value` needs no escaping (the `--track` key is `[a-z0-9-]`).
+pub(crate) fn with_extra_info(body: &[u8], field: &str, value: &str) -> Vec<u8> {
+    let pair = format!("\"{field}\":\"{value}\"");
+    let mut out = Vec::with_capacity(body.len() + pair.len() + 16);
+    match value_of_key(body, b"extra_info") {
+        Some(object) if object.first() == Some(&b'{') => {
+            let open = object.as_ptr() as usize - body.as_ptr() as usize + 1;
+            out.extend_from_slice(&body[..open]);
+            out.extend_from_slice(pair.as_bytes());
+            if object != b"{}" {
+                out.push(b',');
+            }
+            out.extend_from_slice(&body[open..]);
+        }
+        _ => {
+            let close = body.iter().rposition(|&byte| byte == b'}').unwrap_or(body.len());
+            out.extend_from_slice(&body[..close]);
+            out.extend_from_slice(format!(",\"extra_info\":{{{pair}}}").as_bytes());
+            out.extend_from_slice(&body[close..]);
+        }
+    }
+    out
+}
+
+/// Which `extra_info` field `--track` writes the campaign-and-row key into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackField {
+    Ref,
+    Ref1,
+    Ref2,
+}
+
+impl TrackField {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackField::Ref => "ref",
+            TrackField::Ref1 => "ref1",
+            TrackField::Ref2 => "ref2",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The key `--track` gives a row: the campaign (8 hex digits of its id) and the row number,
+/// which a callback's `ref` brings back.
+pub fn track_key(campaign: &str, row: u64) -> String {
+    format!("flowc-{}-{row}", campaign.get(..8).unwrap_or(campaign))
 }
 
 /// The raw value of `key` in the compact JSON object `object` (top level only).
@@ -186,12 +349,13 @@ fn string_end(text: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let mut index = start + 1;
-    while index < text.len() {
-        match text[index] {
-            b'\\' => index += 2,
-            b'"' => return Some(index + 1),
-            _ => index += 1,
+    // Jumps to the next quote or backslash: most of a body is text.
+    while let Some(offset) = memchr::memchr2(b'"', b'\\', text.get(index..)?) {
+        index += offset;
+        if text[index] == b'"' {
+            return Some(index + 1);
         }
+        index += 2;
     }
     None
 }
@@ -242,6 +406,8 @@ pub struct Selection {
     pub limit: Option<u64>,
     /// Reach at most this many more people in this run (what `--daily-limit` leaves).
     pub people: Option<u64>,
+    /// Write a campaign-and-row key into this `extra_info` field of every message.
+    pub track: Option<TrackField>,
 }
 
 /// Renders and validates every row (on every core), records it in the journal, and decides
@@ -266,11 +432,14 @@ pub fn preflight(
         unknown: 0,
         duplicate: 0,
         excluded: 0,
+        opted_out: 0,
         held: 0,
         held_daily: 0,
         to_send: RowSet::default(),
         checked: Vec::new(),
-        hasher: std::hash::RandomState::new(),
+        track: selection.track,
+        campaign: journal.campaign_id().to_owned(),
+        hasher: foldhash::quality::FixedState::with_seed(fastrand::u64(..)),
     };
     let mut batch = journal.preflight()?;
     let mut failure: Option<CampaignError> = None;
@@ -279,7 +448,8 @@ pub fn preflight(
     let hasher = plan.hasher.clone();
     // The recipient and the hash are taken on the worker that compiled the body: the calling
     // thread already reads the file and writes the journal.
-    let inspect = |body: &[u8]| (recipient_of(body), hasher.hash_one(body));
+    let inspect = |body: &[u8]| (keys_of(body), hasher.hash_one(body));
+    let campaign = plan.campaign.clone();
     compile_in_order_with(compiler, rows, workers, prepare, inspect, |outcome, inspected| {
         let recorded = match outcome {
             RowOutcome::Body { row, warnings, .. } => {
@@ -290,7 +460,20 @@ pub fn preflight(
                     });
                 }
                 plan.valid += 1;
-                let (recipient, hash) = inspected.unwrap_or_default();
+                let (mut keys, hash) = inspected.unwrap_or_default();
+                if let Some(field) = selection.track {
+                    if keys.refs[field.index()].is_some() {
+                        failure = Some(CampaignError::TrackedFieldSet {
+                            field: field.name(),
+                            row,
+                        });
+                        return Flow::Stop;
+                    }
+                    let key = track_key(&campaign, row);
+                    keys.refs[field.index()] = Some(key.clone());
+                    keys.track = Some(key);
+                }
+                let recipient = keys.recipient.clone();
                 // Every row claims its numbers in file order, whatever an earlier run did with it.
                 let verdict = selection.guardrails.judge(row, &recipient);
                 let mut status = RowStatus::Pending;
@@ -311,7 +494,8 @@ pub fn preflight(
                         | RowStatus::Invalid
                         | RowStatus::Retryable
                         | RowStatus::Duplicate
-                        | RowStatus::Excluded,
+                        | RowStatus::Excluded
+                        | RowStatus::OptedOut,
                     ) => match verdict {
                         Verdict::Send => true,
                         Verdict::Duplicate { of_row } => {
@@ -324,6 +508,12 @@ pub fn preflight(
                             plan.excluded += 1;
                             status = RowStatus::Excluded;
                             reason = Some("on the --exclude list".to_owned());
+                            false
+                        }
+                        Verdict::OptedOut => {
+                            plan.opted_out += 1;
+                            status = RowStatus::OptedOut;
+                            reason = Some("opted out (a STOP reply in the event store)".to_owned());
                             false
                         }
                     },
@@ -347,12 +537,17 @@ pub fn preflight(
                     plan.to_send.insert(row);
                     plan.checked.push(hash);
                 }
-                batch.record(row, &recipient, status, reason.as_deref())
+                batch.record(row, &keys, status, reason.as_deref())
             }
             RowOutcome::Invalid { row, problem } => {
                 on_event(PreflightEvent::Invalid { row, problem: &problem });
                 plan.invalid += 1;
-                batch.record(row, "", RowStatus::Invalid, Some(&problem_text(compiler, &problem)))
+                batch.record(
+                    row,
+                    &RowKeys::default(),
+                    RowStatus::Invalid,
+                    Some(&problem_text(compiler, &problem)),
+                )
             }
             RowOutcome::Unreadable(error) => {
                 on_event(PreflightEvent::Unreadable(&error));
@@ -363,7 +558,7 @@ pub fn preflight(
                 match &error {
                     DataError::BadRow { row, .. } => {
                         plan.invalid += 1;
-                        batch.record(*row, "", RowStatus::Invalid, Some(&error.to_string()))
+                        batch.record(*row, &RowKeys::default(), RowStatus::Invalid, Some(&error.to_string()))
                     }
                     _ => Ok(()),
                 }
@@ -421,6 +616,10 @@ pub fn produce(
             compiler.compile_row_into(row, &mut body).is_ok() && expected == Some(&plan.hasher.hash_one(&body[..]));
         if unchanged {
             let recipients = super::guardrails::recipient_keys(&recipient_of(&body));
+            let body = match (plan.track, &plan.campaign) {
+                (Some(field), campaign) => with_extra_info(&body, field.name(), &track_key(campaign, number)),
+                (None, _) => body,
+            };
             if jobs
                 .blocking_send(Job {
                     row: number,
@@ -444,8 +643,8 @@ pub fn produce(
 }
 
 /// Opens the data file for sending, on the producer's thread.
-pub fn reopen(compiler: &MessageCompiler, data: &Path, stop: &StopSignal) -> Option<Rows> {
-    match data::open(data, compiler.var_names(), compiler.required()) {
+pub fn reopen(compiler: &MessageCompiler, data: &Path, delimiter: Option<u8>, stop: &StopSignal) -> Option<Rows> {
+    match data::open(data, compiler.var_names(), compiler.required(), delimiter) {
         Ok(rows) => Some(rows),
         Err(error) => {
             stop.request(StopCause::Data(error.to_string()));
@@ -468,6 +667,25 @@ mod tests {
         assert_eq!(recipient_of(bodies[1].as_bytes()), "+14155550100,+14155550101");
         assert_eq!(recipient_of(br#"{"messaging_object":{"to":"+1\u0030"}}"#), "+10");
         assert_eq!(recipient_of(b"not json"), "");
+    }
+
+    #[test]
+    fn callback_keys_are_read_and_the_track_key_added() {
+        let body = br#"{"messaging_object":{"to":"+14155550100","interactive":{"action":{"parameters":{"flow_token":"tok \"1\""}}}},"extra_info":{"ref":"C-1","wa_source":"api"}}"#;
+        let keys = keys_of(body);
+        assert_eq!(keys.flow_token.as_deref(), Some("tok \"1\""));
+        assert_eq!(keys.refs, [Some("C-1".to_owned()), None, None]);
+        let tracked = with_extra_info(body, "ref2", "flowc-1a2b3c4d-7");
+        let parsed: serde_json::Value = serde_json::from_slice(&tracked).expect("still JSON");
+        assert_eq!(parsed["extra_info"]["ref2"], "flowc-1a2b3c4d-7");
+        assert_eq!(parsed["extra_info"]["ref"], "C-1");
+        for bare in [
+            &br#"{"messaging_object":{"to":"+1"}}"#[..],
+            br#"{"messaging_object":{"to":"+1"},"extra_info":{}}"#,
+        ] {
+            let parsed: serde_json::Value = serde_json::from_slice(&with_extra_info(bare, "ref", "k")).expect("JSON");
+            assert_eq!(parsed["extra_info"]["ref"], "k");
+        }
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! normalisation, `+91 98765 43210` and `+919876543210` are one person), a number on the
 //! `--exclude` list, and rows beyond `--limit`.
 //!
-//! Numbers are kept as integers (E.164 has at most 15 digits, so one fits a `u64` exactly):
-//! 12 bytes a distinct number in the duplicate map, about 24 MiB for a million.
+//! Numbers are kept as integers (E.164 has at most 15 digits, so one fits a `u64` exactly), in
+//! a compact table ([`FirstRows`]): about 17 bytes a distinct number, 17 MiB for a million.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::Path;
 
@@ -58,9 +58,17 @@ impl ExcludeList {
         };
         let file = crate::input::open(path).map_err(|error| unreadable(error.to_string()))?;
         let mut text = String::new();
-        file.take(MAX_EXCLUDE_FILE)
+        // One byte more than the limit tells a file over it from one that fills it: a list cut
+        // short would leave its last numbers unprotected (or cut one into another number).
+        file.take(MAX_EXCLUDE_FILE + 1)
             .read_to_string(&mut text)
             .map_err(|_| unreadable("it is not UTF-8 text".to_owned()))?;
+        if text.len() as u64 > MAX_EXCLUDE_FILE {
+            return Err(unreadable(format!(
+                "it is larger than {}, the limit for an exclude list",
+                crate::words::size(MAX_EXCLUDE_FILE)
+            )));
+        }
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let mut lines = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty());
         let Some((_, first)) = lines.clone().next() else {
@@ -101,7 +109,9 @@ impl ExcludeList {
             None
         };
         let mut numbers = HashSet::new();
+        // The first lines are listed, the others only counted.
         let mut bad = Vec::new();
+        let mut bad_count = 0usize;
         for (index, line) in lines {
             let cell = match (column_index, delimiter) {
                 (Some(column), Some(delimiter)) => line.split(delimiter).nth(column).unwrap_or(""),
@@ -112,17 +122,22 @@ impl ExcludeList {
                 Some(key) => {
                     numbers.insert(key);
                 }
-                None => bad.push(index + 1),
+                None => {
+                    bad_count += 1;
+                    if bad.len() < MAX_LISTED {
+                        bad.push(index + 1);
+                    }
+                }
             }
         }
-        if !bad.is_empty() {
-            let mut lines: Vec<String> = bad.iter().take(MAX_LISTED).map(usize::to_string).collect();
-            if bad.len() > MAX_LISTED {
+        if bad_count > 0 {
+            let mut lines: Vec<String> = bad.iter().map(usize::to_string).collect();
+            if bad_count > MAX_LISTED {
                 lines.push("…".to_owned());
             }
             return Err(ExcludeError::BadLines {
                 path: name,
-                count: bad.len(),
+                count: bad_count,
                 lines: lines.join(", "),
             });
         }
@@ -147,44 +162,102 @@ pub enum Verdict {
         of_row: u64,
     },
     Excluded,
+    /// Its recipient opted out (STOP) in the event store.
+    OptedOut,
+}
+
+/// The first row of each number seen: numbers and rows in two arrays, and a hash table of
+/// 4-byte indexes into them. A `HashMap<u64, u32>` takes 16 bytes a slot (alignment) and twice
+/// that while it grows: a million numbers would cost 50 MiB at the peak.
+struct FirstRows {
+    numbers: Vec<u64>,
+    rows: Vec<u32>,
+    table: hashbrown::HashTable<u32>,
+    /// Seeded at random: numbers come from a file anyone may have written.
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Default for FirstRows {
+    fn default() -> Self {
+        FirstRows {
+            numbers: Vec::new(),
+            rows: Vec::new(),
+            table: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
+        }
+    }
+}
+
+impl std::fmt::Debug for FirstRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FirstRows({} numbers)", self.numbers.len())
+    }
+}
+
+impl FirstRows {
+    /// The first row of `number`, recording `row` as it when it is new.
+    fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(number);
+        let numbers = &self.numbers;
+        if let Some(&index) = self.table.find(hash, |&index| numbers[index as usize] == number) {
+            return Some(self.rows[index as usize]);
+        }
+        let Ok(index) = u32::try_from(self.numbers.len()) else {
+            // Four billion distinct numbers cannot come from a real file: not remembered.
+            return None;
+        };
+        self.numbers.push(number);
+        self.rows.push(row);
+        let (numbers, hasher) = (&self.numbers, &self.hasher);
+        self.table
+            .insert_unique(hash, index, |&index| hasher.hash_one(numbers[index as usize]));
+        None
+    }
 }
 
 /// The pre-flight's running state: the first row of each number seen so far.
 #[derive(Debug, Default)]
 pub struct Guardrails {
     exclude: ExcludeList,
+    opted_out: HashSet<u64>,
     allow_duplicates: bool,
-    first_row: HashMap<u64, u32>,
+    first_rows: FirstRows,
 }
 
 impl Guardrails {
     pub fn new(exclude: ExcludeList, allow_duplicates: bool) -> Guardrails {
         Guardrails {
             exclude,
+            opted_out: HashSet::new(),
             allow_duplicates,
-            first_row: HashMap::new(),
+            first_rows: FirstRows::default(),
         }
+    }
+
+    /// The numbers that opted out: their rows are never sent.
+    pub fn with_opted_out(mut self, numbers: HashSet<u64>) -> Guardrails {
+        self.opted_out = numbers;
+        self
     }
 
     /// Decides a valid row, in file order. Every recipient of a row that is not excluded
     /// claims its number, so a later row with the same number is the duplicate.
     pub fn judge(&mut self, row: u64, to: &str) -> Verdict {
         let keys = recipient_keys(to);
+        if keys.iter().any(|key| self.opted_out.contains(key)) {
+            return Verdict::OptedOut;
+        }
         if keys.iter().any(|key| self.exclude.contains(*key)) {
             return Verdict::Excluded;
         }
         let mut earlier = None;
-        for key in keys {
-            match self.first_row.get(&key) {
-                Some(&first) => {
+        // Row numbers beyond u32 cannot come from a real file; such a row is not remembered
+        // rather than remembered wrongly.
+        if let Ok(row) = u32::try_from(row) {
+            for key in keys {
+                if let Some(first) = self.first_rows.first_or_insert(key, row) {
                     earlier.get_or_insert(u64::from(first));
-                }
-                None => {
-                    // Row numbers beyond u32 cannot come from a real file; such a row is not
-                    // remembered rather than remembered wrongly.
-                    if let Ok(row) = u32::try_from(row) {
-                        self.first_row.insert(key, row);
-                    }
                 }
             }
         }

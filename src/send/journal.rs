@@ -51,6 +51,8 @@ pub enum RowStatus {
     Duplicate = 8,
     /// Its recipient is in the `--exclude` list: not sent.
     Excluded = 9,
+    /// Its recipient opted out (STOP) in the event store: not sent.
+    OptedOut = 10,
 }
 
 impl RowStatus {
@@ -65,10 +67,11 @@ impl RowStatus {
             RowStatus::Unknown => "unknown",
             RowStatus::Duplicate => "duplicate",
             RowStatus::Excluded => "excluded",
+            RowStatus::OptedOut => "opted-out",
         }
     }
 
-    const ALL: [RowStatus; 9] = [
+    const ALL: [RowStatus; 10] = [
         RowStatus::Pending,
         RowStatus::Invalid,
         RowStatus::Sending,
@@ -78,6 +81,7 @@ impl RowStatus {
         RowStatus::Unknown,
         RowStatus::Duplicate,
         RowStatus::Excluded,
+        RowStatus::OptedOut,
     ];
 
     /// The stored name; anything else in a journal is damage, never a default.
@@ -142,6 +146,28 @@ impl JournalError {
                 "make the journal and its directory writable, then run the same command again".to_owned(),
             ),
             JournalError::Sqlite { .. } | JournalError::WriterGone(_) => None,
+        }
+    }
+}
+
+/// What a row's message can be recognised by: its recipient, and what callbacks carry back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowKeys {
+    pub recipient: String,
+    pub flow_token: Option<String>,
+    /// `extra_info.ref`, `ref1`, `ref2` as sent.
+    pub refs: [Option<String>; 3],
+    /// The key `--track` adds (already in `refs` where it goes).
+    pub track: Option<String>,
+}
+
+impl RowKeys {
+    /// Only a recipient.
+    #[cfg(test)]
+    pub fn recipient(recipient: &str) -> RowKeys {
+        RowKeys {
+            recipient: recipient.to_owned(),
+            ..RowKeys::default()
         }
     }
 }
@@ -216,9 +242,27 @@ CREATE TABLE IF NOT EXISTS rows (
     error TEXT,
     run INTEGER NOT NULL,
     -- When its last request left (Unix seconds): what `--daily-limit` counts.
-    sent_at INTEGER
+    sent_at INTEGER,
+    -- What the provider's callbacks can be matched by (see `flowc receive`).
+    flow_token TEXT,
+    ref TEXT,
+    ref1 TEXT,
+    ref2 TEXT,
+    -- The campaign-and-row key `--track` wrote into `ref`, `ref1` or `ref2`.
+    track TEXT
 );
 ";
+
+/// Columns added after the first journals were written, with their types: an older journal
+/// gets them (empty) when it is opened.
+const ADDED_COLUMNS: [(&str, &str); 6] = [
+    ("sent_at", "INTEGER"),
+    ("flow_token", "TEXT"),
+    ("ref", "TEXT"),
+    ("ref1", "TEXT"),
+    ("ref2", "TEXT"),
+    ("track", "TEXT"),
+];
 
 impl Journal {
     /// Opens (or creates) the journal at `path`; `None` gives a temporary one (dry runs).
@@ -403,18 +447,19 @@ impl Journal {
                 .map_err(sqlite)?;
         }
         transaction.execute_batch(SCHEMA).map_err(sqlite)?;
-        // Journals from before `sent_at` existed get the column (empty: nothing counted).
-        let has_sent_at: bool = transaction
-            .query_row(
-                "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = 'sent_at'",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(sqlite)?;
-        if !has_sent_at {
-            transaction
-                .execute_batch("ALTER TABLE rows ADD COLUMN sent_at INTEGER")
+        for (column, kind) in ADDED_COLUMNS {
+            let present: bool = transaction
+                .query_row(
+                    "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = ?1",
+                    [column],
+                    |row| row.get(0),
+                )
                 .map_err(sqlite)?;
+            if !present {
+                transaction
+                    .execute_batch(&format!("ALTER TABLE rows ADD COLUMN {column} {kind}"))
+                    .map_err(sqlite)?;
+            }
         }
         let campaign = match (&stored.campaign, fresh) {
             (Some(campaign), false) => campaign.clone(),
@@ -530,7 +575,7 @@ impl Journal {
         }
         self.connection
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM rows WHERE status NOT IN ('pending', 'invalid', 'duplicate', 'excluded'))",
+                "SELECT EXISTS (SELECT 1 FROM rows WHERE status NOT IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out'))",
                 [],
                 |row| row.get(0),
             )
@@ -615,6 +660,11 @@ impl Journal {
         Ok((people, oldest))
     }
 
+    /// The campaign's random identity (what `--track` keys start with).
+    pub fn campaign_id(&self) -> &str {
+        &self.campaign
+    }
+
     /// Every row's status as this run starts. `max_row` bounds the row numbers a journal of
     /// this data file can hold (a damaged one must not make this allocate without bound).
     pub fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {
@@ -665,11 +715,17 @@ impl Journal {
         let statement = self
             .connection
             .prepare(
-                "INSERT INTO rows (row, recipient, status, error, run) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO rows (row, recipient, status, error, run, flow_token, ref, ref1, ref2, track)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(row) DO UPDATE SET
                    recipient = excluded.recipient,
-                   error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.error ELSE rows.error END,
-                   status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded') THEN excluded.status ELSE rows.status END",
+                   flow_token = excluded.flow_token,
+                   ref = excluded.ref,
+                   ref1 = excluded.ref1,
+                   ref2 = excluded.ref2,
+                   track = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.track ELSE rows.track END,
+                   error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.error ELSE rows.error END,
+                   status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.status ELSE rows.status END",
             )
             .map_err(|error| busy_or(error, &self.path))?;
         Ok(Preflight {
@@ -986,12 +1042,24 @@ impl Preflight<'_> {
     pub fn record(
         &mut self,
         row: u64,
-        recipient: &str,
+        keys: &RowKeys,
         status: RowStatus,
         error: Option<&str>,
     ) -> Result<(), JournalError> {
+        let [reference, ref1, ref2] = &keys.refs;
         self.statement
-            .execute(params![row as i64, recipient, status.as_str(), error, self.run])
+            .execute(params![
+                row as i64,
+                keys.recipient,
+                status.as_str(),
+                error,
+                self.run,
+                keys.flow_token,
+                reference,
+                ref1,
+                ref2,
+                keys.track
+            ])
             .map_err(|error| busy_or(error, self.path))?;
         self.in_batch += 1;
         if self.in_batch >= 50_000 {
@@ -1123,7 +1191,11 @@ fn commit(journal: &mut Journal, batch: &[WriteOp]) -> Result<(), JournalError> 
     }
     journal.commit += 1;
     journal.write_mirror()?;
-    if journal.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+    // The first `sending` of a campaign is folded into the main file at once: until then the
+    // main file says nothing was sent, and a lost `-wal` and mirror together would let that
+    // pass for the truth.
+    let first_send = max_before == 0 && journal.max_sent_row > 0;
+    if first_send || journal.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
         journal.checkpoint()?;
     }
     Ok(())
@@ -1175,7 +1247,9 @@ mod tests {
     fn journal_with_a_sent_row(path: &Path) {
         let mut journal = Journal::open(Some(path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
+        preflight
+            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+            .expect("row 2");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
@@ -1210,9 +1284,11 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
         preflight
-            .record(3, "+1", RowStatus::Invalid, Some("bad"))
+            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+            .expect("row 2");
+        preflight
+            .record(3, &RowKeys::recipient("+1"), RowStatus::Invalid, Some("bad"))
             .expect("row 3");
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
@@ -1253,11 +1329,17 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
         let mut preflight = journal.preflight().expect("preflight");
-        preflight.record(2, "+1", RowStatus::Pending, None).expect("row 2");
+        for row in [2, 3] {
+            preflight
+                .record(row, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+                .expect("a row");
+        }
         preflight.finish().expect("commit");
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        // The first send is folded into the main file at once; the second stays in the WAL.
         runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        runtime.block_on(writer.handle().sending(3, 1)).expect("durable");
         // A crash now, and the `-wal` file lost: only the main file and the mirror remain.
         let copy = dir.path().join("copy.sqlite");
         std::fs::copy(&path, &copy).expect("copy the main file");
@@ -1265,9 +1347,29 @@ mod tests {
         drop(writer.finish().expect("journal back"));
         let problem = damage_of(Journal::open(Some(&copy), &fingerprint(), false));
         assert!(
-            problem.contains("has lost 1 of its last commits") && problem.contains("row 2"),
+            problem.contains("has lost 1 of its last commits") && problem.contains("row 3"),
             "{problem}"
         );
+    }
+
+    #[test]
+    fn the_first_send_is_in_the_main_file_even_if_the_wal_and_the_mirror_are_lost() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
+        let mut preflight = journal.preflight().expect("preflight");
+        preflight
+            .record(2, &RowKeys::recipient("+1"), RowStatus::Pending, None)
+            .expect("a row");
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        let copy = dir.path().join("copy.sqlite");
+        std::fs::copy(&path, &copy).expect("the main file alone");
+        drop(writer.finish().expect("journal back"));
+        // Without its mirror, and with a send on record: refused, never taken for a fresh start.
+        assert!(damage_of(Journal::open(Some(&copy), &fingerprint(), false)).contains("lost its mirror"));
     }
 
     #[test]

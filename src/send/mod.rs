@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod campaign;
+pub mod events;
 pub mod guardrails;
 pub mod journal;
 pub mod outputs;
@@ -48,6 +49,8 @@ pub struct SendSettings {
     pub hours: Option<window::Window>,
     /// Outside the window, stop (resumably) instead of pausing.
     pub exit_outside_window: bool,
+    /// What the event store says while the campaign runs (`--events`).
+    pub watch: Option<Arc<events::Watch>>,
     /// Rows to one number are spaced [`PAIR_SPACING`] apart (there are such rows only with
     /// `--allow-duplicates`).
     pub space_pairs: bool,
@@ -129,6 +132,12 @@ pub enum StopCause {
     Journal(String),
     /// Outside the `--window` with `--exit-outside-window`: when it opens.
     OutsideWindow(String),
+    /// Meta's spam rate limit (131048) came back in the event store.
+    SpamLimit,
+    /// Undeliverable (131026) or outside-the-window (131047) failures above `--max-failure-rate`.
+    FailureBurst {
+        percent: u32,
+    },
     /// The data file could not be read for sending after its pre-flight.
     Data(String),
 }
@@ -223,8 +232,11 @@ pub fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientErr
     reqwest::Client::builder()
         .user_agent(concat!("flowc/", env!("CARGO_PKG_VERSION")))
         .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+        .connect_timeout((settings.timeout / 2).min(Duration::from_secs(10)))
         .pool_max_idle_per_host(settings.concurrency)
+        // The connect timeout is strictly shorter than the whole request's: a connection that
+        // never completes is then reported as one (retryable), not as a request without answer
+        // (unknown).
         // A redirect would replay the POST, with the `api-key` header, to wherever it points.
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
@@ -395,6 +407,10 @@ fn report_panic(joined: Result<(), tokio::task::JoinError>, stop: &StopSignal) {
 
 async fn deliver_row(job: Job, context: &Context) {
     let mut attempt = 0;
+    // Once an attempt may have reached the provider (`--retry-ambiguous`), the row is never
+    // again one a later run may send without asking: it stays `unknown` until an answer says
+    // otherwise.
+    let mut ambiguous_seen = false;
     loop {
         attempt += 1;
         if !inside_window(context).await {
@@ -425,6 +441,38 @@ async fn deliver_row(job: Job, context: &Context) {
         if context.stop.is_set() {
             return;
         }
+        if let Some(watch) = &context.settings.watch {
+            // A STOP that arrived during the run: this person is not messaged.
+            if watch.is_blocked(&job.recipients) {
+                let record = Record {
+                    error: Some("opted out (a STOP reply arrived during the run); not sent".to_owned()),
+                    attempts: attempt - 1,
+                    ..Record::default()
+                };
+                if let Err(error) = context.journal.outcome(job.row, RowStatus::OptedOut, record) {
+                    context.stop.request(StopCause::Journal(error.to_string()));
+                }
+                context.progress.done.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            // 130429: half the pace for a minute (a second permit per request).
+            if watch.is_slowed() {
+                if let Some(limiter) = &context.limiter {
+                    let _turn = context.limiter_gate.lock().await;
+                    while let Err(not_until) = limiter.check() {
+                        tokio::time::sleep(
+                            not_until
+                                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default())),
+                        )
+                        .await;
+                    }
+                }
+            }
+        }
+        // The limiter's wait may have carried the row past the window's end.
+        if context.settings.hours.is_some() && !inside_window(context).await {
+            return;
+        }
         // The record that this row is on its way is on disk before the request leaves.
         if let Err(error) = context.journal.sending(job.row, attempt).await {
             context.stop.request(StopCause::Journal(error.to_string()));
@@ -437,6 +485,7 @@ async fn deliver_row(job: Job, context: &Context) {
         if context.settings.verbose {
             (context.log)(describe(job.row, attempt, &outcome));
         }
+        ambiguous_seen |= matches!(outcome, Outcome::Ambiguous { .. });
         // Without `--retry-ambiguous`, a request that may have arrived is never sent again.
         let outcome = match outcome {
             Outcome::Ambiguous {
@@ -507,7 +556,12 @@ async fn deliver_row(job: Job, context: &Context) {
                     context.progress.retries.fetch_add(1, Ordering::Relaxed);
                     message.clone()
                 };
-                (RowStatus::Retryable, record(Some(error)), last)
+                let status = if ambiguous_seen {
+                    RowStatus::Unknown
+                } else {
+                    RowStatus::Retryable
+                };
+                (status, record(Some(error)), last)
             }
         };
         if let Err(error) = context.journal.outcome(job.row, status, record) {
@@ -624,8 +678,19 @@ async fn post(context: &Context, body: &[u8]) -> Outcome {
 /// Removes the API key from every text the server gave, in whatever encoding it came back
 /// (classification decodes JSON escapes, which can turn `\u0053ECRET` into the key).
 fn scrub(outcome: Outcome, key: &Secret) -> Outcome {
-    let text = |value: String| key.scrub(&value);
-    let optional = |value: Option<String>| value.map(|value| key.scrub(&value));
+    // Control characters (an escape sequence, a carriage return) would act on the terminal or
+    // forge a summary line; a code is a short word.
+    let clean = |value: &str, width: usize| crate::words::printable(&crate::words::clip(value, width)).into_owned();
+    let text = |value: String| key.scrub(&clean(&value, 1_000));
+    let optional = |value: Option<String>| value.map(|value| key.scrub(&clean(&value, 40)));
+    // The key split between the code and the message would sit whole in the journal's file.
+    let (withhold_all, outcome) = {
+        let joined = format!("{}{}", outcome.code().unwrap_or_default(), describe_text(&outcome));
+        (key.appears_in(&joined), outcome)
+    };
+    if withhold_all {
+        return withheld(outcome);
+    }
     match outcome {
         Outcome::Accepted {
             http_status,
@@ -693,6 +758,64 @@ fn scrub(outcome: Outcome, key: &Secret) -> Outcome {
             http_status,
             code: text(code),
             message: text(message),
+        },
+    }
+}
+
+/// The outcome's message, for checking it together with its code.
+fn describe_text(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Accepted { message_id, .. } => message_id.as_deref().unwrap_or_default(),
+        Outcome::Rejected { message, .. }
+        | Outcome::Stop { message, .. }
+        | Outcome::Retry { message, .. }
+        | Outcome::Ambiguous { message, .. }
+        | Outcome::Later { message, .. } => message,
+    }
+}
+
+/// The outcome with every server-provided text replaced.
+fn withheld(outcome: Outcome) -> Outcome {
+    let hidden = || self::account::WITHHELD.to_owned();
+    match outcome {
+        Outcome::Accepted { http_status, .. } => Outcome::Accepted {
+            http_status,
+            code: None,
+            message_id: None,
+            note: Some("accepted, but the provider's answer was withheld: it contained the API key".to_owned()),
+        },
+        Outcome::Rejected { http_status, .. } => Outcome::Rejected {
+            http_status,
+            code: None,
+            message: hidden(),
+        },
+        Outcome::Stop {
+            http_status, reason, ..
+        } => Outcome::Stop {
+            http_status,
+            code: format!("HTTP {http_status}"),
+            message: hidden(),
+            reason,
+        },
+        Outcome::Retry {
+            http_status,
+            retry_after,
+            ..
+        } => Outcome::Retry {
+            http_status,
+            code: None,
+            message: hidden(),
+            retry_after,
+        },
+        Outcome::Ambiguous { http_status, .. } => Outcome::Ambiguous {
+            http_status,
+            code: None,
+            message: hidden(),
+        },
+        Outcome::Later { http_status, code, .. } => Outcome::Later {
+            http_status,
+            code,
+            message: hidden(),
         },
     }
 }

@@ -17,7 +17,7 @@ pub enum OutputError {
         input: &'static str,
         input_path: String,
     },
-    #[error("the journal and the report are the same file `{path}`")]
+    #[error("the report `{path}` is the journal or one of its files (`-wal`, `.mirror`)")]
     JournalIsReport { path: String },
     #[error("cannot write the {output} `{path}`: {reason}")]
     NotWritable {
@@ -82,10 +82,16 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
         }
     }
     if let Some(journal) = journal {
-        if identity(journal).is_some() && identity(journal) == identity(report) {
-            return Err(OutputError::JournalIsReport {
-                path: report.display().to_string(),
-            });
+        // The report must not land on the journal or one of its side files (SQLite deletes
+        // `-wal` on close; a report over the mirror would make the journal unusable).
+        let report_ids = [identity(report), identity(&with_suffix(report, ".partial"))];
+        for side in ["", "-wal", "-shm", "-journal", ".mirror"] {
+            let side = identity(&with_suffix(journal, side));
+            if side.is_some() && report_ids.contains(&side) {
+                return Err(OutputError::JournalIsReport {
+                    path: report.display().to_string(),
+                });
+            }
         }
     }
     probe_directory("report", report)

@@ -40,6 +40,7 @@ pub struct Summary {
     pub unknown: u64,
     pub duplicate: u64,
     pub excluded: u64,
+    pub opted_out: u64,
 }
 
 impl Summary {
@@ -91,6 +92,10 @@ impl Summary {
                 self.excluded += 1;
                 "excluded"
             }
+            RowStatus::OptedOut => {
+                self.opted_out += 1;
+                "opted-out"
+            }
         }
     }
 }
@@ -124,6 +129,9 @@ impl fmt::Display for Summary {
         if self.excluded > 0 {
             parts.push(format!("{} excluded", self.excluded));
         }
+        if self.opted_out > 0 {
+            parts.push(format!("{} opted-out", self.opted_out));
+        }
         if self.pending > 0 {
             parts.push(format!("{} pending", self.pending));
         }
@@ -139,7 +147,11 @@ impl fmt::Display for Summary {
 pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
     let temporary = super::outputs::with_suffix(path, ".partial");
     let file = std::fs::File::create(&temporary).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
-    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    // Every text cell quoted: a spreadsheet that splits on `;` (many locales) then cannot start
+    // a cell inside a provider's message.
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(std::io::BufWriter::new(file));
     let io = |error: csv::Error| std::io::Error::other(error.to_string());
     writer
         .write_record(HEADER)

@@ -30,6 +30,8 @@ pub enum StopReason {
     Account,
     /// `WAV2101`: the account's daily limit is reached.
     DailyLimit,
+    /// A redirect or 404/405 without the provider's code: the URL is wrong (region, base URL).
+    Endpoint,
     /// `E110`: the account's balance is too low.
     Balance,
 }
@@ -150,17 +152,33 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
             message,
             reason: StopReason::Balance,
         },
-        (200..=299, _) => Outcome::Accepted {
-            http_status,
-            message_id: json
+        (200..=299, _) => {
+            let message_id = json
                 .as_ref()
                 .and_then(|json| json.pointer("/data/message_id"))
                 .and_then(Value::as_str)
-                .map(str::to_owned),
-            code,
-            note: None,
-        },
-        (429 | 503, _) => Outcome::Retry {
+                .map(str::to_owned);
+            if code.as_deref() == Some("WA202") || message_id.is_some() {
+                Outcome::Accepted {
+                    http_status,
+                    message_id,
+                    code,
+                    note: None,
+                }
+            } else {
+                // A captive portal, a proxy's login page or a wrong --base-url answers 2xx too:
+                // what was done with the message is not known.
+                Outcome::Ambiguous {
+                    http_status: Some(http_status),
+                    code,
+                    message: format!(
+                        "HTTP {http_status} without the provider's WA202 or a message id (a proxy, a captive portal or a wrong --base-url?): {}",
+                        excerpt(body)
+                    ),
+                }
+            }
+        }
+        (408 | 425 | 429 | 503, _) => Outcome::Retry {
             http_status: Some(http_status),
             code,
             message,
@@ -170,6 +188,14 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
             http_status: Some(http_status),
             code,
             message,
+        },
+        // A redirect or a missing endpoint without the provider's code is the address, not the
+        // message: every row would get the same answer, so the campaign stops, rows pending.
+        (300..=399 | 404 | 405, None) => Outcome::Stop {
+            http_status,
+            code: format!("HTTP {http_status}"),
+            message: format!("the endpoint answered {http_status}: {message}"),
+            reason: StopReason::Endpoint,
         },
         // A 401 without a known code is still a credentials problem: every row would get it.
         (401 | 403, _) => Outcome::Stop {
@@ -297,6 +323,34 @@ mod tests {
     }
 
     #[test]
+    fn only_the_providers_acceptance_counts_as_accepted() {
+        assert!(matches!(
+            classify(200, None, "<html>Proxy login required</html>"),
+            Outcome::Ambiguous { .. }
+        ));
+        assert!(matches!(classify(204, None, ""), Outcome::Ambiguous { .. }));
+        assert!(matches!(
+            classify(202, None, r#"{"data":{"message_id":"A"}}"#),
+            Outcome::Accepted { .. }
+        ));
+        assert!(matches!(
+            classify(301, None, "moved"),
+            Outcome::Stop {
+                reason: StopReason::Endpoint,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify(404, None, "Not Found"),
+            Outcome::Stop {
+                reason: StopReason::Endpoint,
+                ..
+            }
+        ));
+        assert!(matches!(classify(408, None, ""), Outcome::Retry { .. }));
+    }
+
+    #[test]
     fn gateway_errors_are_ambiguous_and_documented_busy_answers_retryable() {
         for status in [500, 502, 504, 599] {
             assert!(
@@ -322,7 +376,7 @@ mod tests {
 
     #[test]
     fn unexpected_answers_are_reported_verbatim_and_short() {
-        let odd = classify(404, None, &"<html>nope</html>".repeat(100));
+        let odd = classify(410, None, &"<html>nope</html>".repeat(100));
         match odd {
             Outcome::Rejected { message, .. } => {
                 assert!(message.starts_with("unexpected answer: <html>nope</html>"));

@@ -50,7 +50,9 @@ fn data_preflight_counts_valid_and_invalid_rows() {
     let outcome = run(flowc().arg("check").arg(&template).arg("--data").arg(&data));
     assert_eq!(outcome.code, 1);
     assert!(
-        outcome.stderr.contains("rows.csv row 3: `to` has no country code"),
+        outcome.stderr.contains(
+            "rows.csv row 3, column `phone`: `to` starts with the international prefix 00: write +442079460000"
+        ),
         "{}",
         outcome.stderr
     );

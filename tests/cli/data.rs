@@ -256,7 +256,7 @@ fn a_templated_payload_with_data_exchange_is_refused_on_every_path() {
 }
 
 #[test]
-fn a_long_constant_cta_warns_for_every_row() {
+fn a_long_constant_cta_warns_once_and_counts_every_row() {
     let scratch = Scratch::new();
     let template = scratch.write(
         "t.yaml",
@@ -267,7 +267,14 @@ fn a_long_constant_cta_warns_for_every_row() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(
         outcome.stderr.matches("flow_cta has 22 characters").count(),
-        2,
+        1,
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("warning in 2 rows: flow_cta has more than 20 characters"),
         "{}",
         outcome.stderr
     );

@@ -4,24 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::provider::{Provider, Reply};
-use crate::send::{statuses, Campaign, FROM, KEY, SID};
+use crate::send::{statuses, Campaign};
 use crate::support::{flowc, run};
-
-fn send_to(campaign: &Campaign, provider: &Provider) -> assert_cmd::Command {
-    let mut command = flowc();
-    command
-        .arg("send")
-        .arg(&campaign.template)
-        .arg("--data")
-        .arg(&campaign.data)
-        .args(["--yes", "--rate", "0", "--retry-delay-ms", "10"])
-        .env("KALEYRA_SID", SID)
-        .env("KALEYRA_API_KEY", KEY)
-        .env("KALEYRA_WHATSAPP_NUMBER", FROM)
-        .env("KALEYRA_BASE_URL", provider.url())
-        .env_remove("KALEYRA_REGION");
-    command
-}
 
 /// A campaign whose every 14th row repeats an earlier row's number in another spelling (7%).
 fn campaign_with_duplicates(rows: usize) -> (Campaign, usize) {
@@ -48,7 +32,7 @@ fn a_list_with_duplicates_in_mixed_spellings_sends_each_number_once() {
     let (campaign, duplicates) = campaign_with_duplicates(10_000);
     assert_eq!(duplicates, 714);
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider).args(["--concurrency", "64"]));
+    let outcome = run(campaign.command_to(&provider.url()).args(["--concurrency", "64"]));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("714 duplicate"), "{}", outcome.stderr);
     assert_eq!(provider.count(), 10_000 - 714);
@@ -87,7 +71,7 @@ fn allowed_duplicates_are_sent_six_seconds_apart() {
     )
     .expect("data");
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider).arg("--allow-duplicates"));
+    let outcome = run(campaign.command_to(&provider.url()).arg("--allow-duplicates"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let received = provider.received();
     assert_eq!(received.len(), 2);
@@ -110,7 +94,7 @@ fn excluded_numbers_are_never_sent() {
     }
     let exclude = campaign.scratch.write("stop.csv", list);
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider).arg("--exclude").arg(&exclude));
+    let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("300 numbers"), "{}", outcome.stderr);
     assert_eq!(provider.count(), 700);
@@ -126,7 +110,7 @@ fn an_exclude_list_with_a_bad_line_refuses_the_run() {
     let campaign = Campaign::new(3);
     let exclude = campaign.scratch.write("stop.txt", "+14150000001\n4150000002\n");
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider).arg("--exclude").arg(&exclude));
+    let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(
         outcome.stderr.contains("1 line that is not a phone number") && outcome.stderr.contains(": 2"),
@@ -140,7 +124,7 @@ fn an_exclude_list_with_a_bad_line_refuses_the_run() {
 fn a_limit_sends_a_canary_then_the_rest_on_the_next_run() {
     let campaign = Campaign::new(50);
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider).args(["--limit", "10"]));
+    let outcome = run(campaign.command_to(&provider.url()).args(["--limit", "10"]));
     assert_eq!(outcome.code, 1, "rows stay pending: {}", outcome.stderr);
     assert!(
         outcome.stderr.contains("40 more rows stay pending (--limit 10)"),
@@ -151,7 +135,7 @@ fn a_limit_sends_a_canary_then_the_rest_on_the_next_run() {
     let first = statuses(&campaign.report());
     assert_eq!((first["accepted"], first["pending"]), (10, 40));
     // The same campaign without the flag: the rest, once.
-    let outcome = run(&mut send_to(&campaign, &provider));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(provider.count(), 50);
     assert!(provider.per_reference().values().all(|&count| count == 1));
@@ -169,7 +153,7 @@ fn a_daily_limit_answer_stops_and_a_resume_sends_exactly_the_rest() {
             Reply::accepted(index)
         }
     });
-    let outcome = run(send_to(&campaign, &provider).args(["--concurrency", "4"]));
+    let outcome = run(campaign.command_to(&provider.url()).args(["--concurrency", "4"]));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("daily limit"), "{}", outcome.stderr);
     let first_requests = provider.count();
@@ -180,7 +164,7 @@ fn a_daily_limit_answer_stops_and_a_resume_sends_exactly_the_rest() {
     let first = statuses(&campaign.report());
     assert_eq!(first["accepted"], 500);
     limited.store(false, std::sync::atomic::Ordering::SeqCst);
-    let outcome = run(&mut send_to(&campaign, &provider));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let accepted: std::collections::HashSet<String> = provider
         .received()
@@ -202,7 +186,7 @@ fn wa500_is_not_retried_in_a_tight_loop_but_by_the_next_run() {
             Reply::accepted(index)
         }
     });
-    let outcome = run(&mut send_to(&campaign, &provider));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert_eq!(provider.per_reference()["R2"], 1, "no retry in this run");
     let report = campaign.report();
@@ -211,7 +195,7 @@ fn wa500_is_not_retried_in_a_tight_loop_but_by_the_next_run() {
         .find(|line| line["code"] == "WA500")
         .expect("the WA500 row");
     assert!(line["error"].contains("retry later"), "{line:?}");
-    let outcome = run(&mut send_to(&campaign, &provider));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(provider.per_reference()["R2"], 2);
     assert_eq!(provider.count(), 6);
@@ -234,7 +218,9 @@ fn outside_the_window_exit_outside_window_stops_at_once_saying_when() {
     let window = format!("{}-{}", utc_in(120), utc_in(180));
     let started = std::time::Instant::now();
     let outcome =
-        run(send_to(&campaign, &provider).args(["--window", &window, "--tz", "UTC", "--exit-outside-window"]));
+        run(campaign
+            .command_to(&provider.url())
+            .args(["--window", &window, "--tz", "UTC", "--exit-outside-window"]));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(
@@ -251,14 +237,18 @@ fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
     let campaign = Campaign::new(3);
     let provider = Provider::accepting();
     let window = format!("{}-{}", utc_in(-60), utc_in(60));
-    let outcome = run(send_to(&campaign, &provider).args(["--window", &window, "--tz", "UTC"]));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--window", &window, "--tz", "UTC"]));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(provider.count(), 3);
     for (window, tz, expected) in [
         ("9-20", "UTC", "write HH:MM-HH:MM"),
         ("09:00-20:00", "Mars/Base", "not a time zone"),
     ] {
-        let outcome = run(send_to(&campaign, &provider).args(["--window", window, "--tz", tz]));
+        let outcome = run(campaign
+            .command_to(&provider.url())
+            .args(["--window", window, "--tz", tz]));
         assert_eq!(outcome.code, 2, "{}", outcome.stderr);
         assert!(outcome.stderr.contains(expected), "{}", outcome.stderr);
     }
@@ -268,7 +258,7 @@ fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
 fn a_daily_limit_counts_people_reached_across_runs() {
     let campaign = Campaign::new(50);
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider).args(["--daily-limit", "30"]));
+    let outcome = run(campaign.command_to(&provider.url()).args(["--daily-limit", "30"]));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("0 of 30 people reached"), "{}", outcome.stderr);
     assert!(
@@ -277,7 +267,7 @@ fn a_daily_limit_counts_people_reached_across_runs() {
         outcome.stderr
     );
     assert_eq!(provider.count(), 30);
-    let outcome = run(send_to(&campaign, &provider).args(["--daily-limit", "30"]));
+    let outcome = run(campaign.command_to(&provider.url()).args(["--daily-limit", "30"]));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(
         outcome.stderr.contains("30 of 30 people reached in the last 24 h")
@@ -286,8 +276,71 @@ fn a_daily_limit_counts_people_reached_across_runs() {
         outcome.stderr
     );
     assert_eq!(provider.count(), 30, "nothing more within the day");
-    let outcome = run(send_to(&campaign, &provider).args(["--daily-limit", "45"]));
+    let outcome = run(campaign.command_to(&provider.url()).args(["--daily-limit", "45"]));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert_eq!(provider.count(), 45);
     assert!(provider.per_reference().values().all(|&count| count == 1));
+}
+
+#[test]
+fn track_writes_a_campaign_and_row_key_into_every_message() {
+    let campaign = Campaign::new(5);
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_to(&provider.url()).args(["--track", "ref2"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let mut keys: Vec<String> = provider
+        .received()
+        .iter()
+        .map(|r| r.body["extra_info"]["ref2"].as_str().expect("ref2").to_owned())
+        .collect();
+    keys.sort();
+    assert_eq!(keys.len(), 5);
+    let prefix = keys[0].rsplit_once('-').expect("flowc-CAMPAIGN-ROW").0.to_owned();
+    assert!(
+        prefix.starts_with("flowc-") && prefix.len() == "flowc-".len() + 8,
+        "{prefix}"
+    );
+    assert_eq!(keys, (2..=6).map(|row| format!("{prefix}-{row}")).collect::<Vec<_>>());
+    // The row's own ref is still there.
+    assert!(provider
+        .received()
+        .iter()
+        .all(|r| r.body["extra_info"]["ref"].as_str().is_some_and(|v| v.starts_with('R'))));
+}
+
+#[test]
+fn track_refuses_a_field_the_template_sets() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_to(&provider.url()).args(["--track", "ref"]));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("--track ref: the template sets `extra_info.ref` itself"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn check_data_warns_of_duplicates_with_both_rows() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nA,+14150000001,R0\nB,+1 415-000-0001,R1\n",
+    )
+    .expect("data");
+    let outcome = run(flowc()
+        .arg("check")
+        .arg(&campaign.template)
+        .arg("--data")
+        .arg(&campaign.data));
+    assert_eq!(outcome.code, 0, "a warning: {}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("row 3 has the number of row 2"),
+        "{}",
+        outcome.stderr
+    );
 }

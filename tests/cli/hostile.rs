@@ -592,9 +592,9 @@ fn a_value_that_renders_over_256_kib_is_refused() {
         &outcome,
         1,
         &[
-            "rows.jsonl row 1: the value renders to more than 256 KiB, the limit for a value",
+            "rows.jsonl row 1, column `name`: the value renders to more than 256 KiB, the limit for a value",
             "/messaging_object/interactive/body/text",
-            "rows.jsonl row 2: the value renders to more than 256 KiB, the limit for a value",
+            "rows.jsonl row 2, column `list`: the value renders to more than 256 KiB, the limit for a value",
             "/messaging_object/interactive/footer/text",
         ],
     );

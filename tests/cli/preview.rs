@@ -64,9 +64,12 @@ fn an_invalid_template_still_gets_its_page_with_the_errors() {
 }
 
 #[test]
-fn a_template_that_cannot_render_gets_a_page_without_a_message() {
+fn a_template_without_values_to_render_gets_a_page_without_a_message() {
     let scratch = Scratch::new();
-    let template = scratch.write("t.yaml", BASE_TEMPLATE.replace("\"Hi {{name}}\"", "\"Hi {{nmae}}\""));
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE.replace("name: { example: \"Asha\" }", "name: {}"),
+    );
     let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
     assert_eq!(outcome.code, 1);
     assert!(
@@ -74,7 +77,137 @@ fn a_template_that_cannot_render_gets_a_page_without_a_message() {
         "{}",
         outcome.stdout
     );
-    assert!(outcome.stdout.contains("undeclared variable `nmae`"));
+    assert!(outcome.stdout.contains("variable `name` has no `example` or `default`"));
+}
+
+/// The findings on the drawn phone: under each part they are about, the part outlined.
+fn marks(page: &str) -> Vec<String> {
+    page.split("<div class=\"mark ")
+        .skip(1)
+        .filter_map(|rest| rest.split("</div>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn an_undeclared_variable_is_marked_on_the_drawn_message_and_the_rest_still_checked() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE
+            .replace("\"Hi {{name}}\"", "\"Hi {{nmae}}\"")
+            .replace("\"Reply STOP to opt out\"", &format!("\"{}\"", "F".repeat(61))),
+    );
+    let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    let page = &outcome.stdout;
+    assert!(!page.contains("could not be rendered"), "{page}");
+    assert!(page.contains("<div class=\"header marked-error\">Hi </div>"), "{page}");
+    assert!(page.contains("<div class=\"footer marked-error\">"), "{page}");
+    assert!(page.contains("<div class=\"body\">"), "the body is fine: {page}");
+    assert_eq!(
+        marks(page),
+        [
+            "error\">undeclared variable `nmae`",
+            "error\">`interactive.footer.text` is 61 characters long; the limit is 60",
+        ]
+    );
+    assert!(
+        outcome.stderr.contains("undeclared variable `nmae`"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("is 61 characters long"), "{}", outcome.stderr);
+}
+
+#[test]
+fn a_header_and_a_button_over_their_limits_are_marked_on_the_phone() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE
+            .replace("\"Hi {{name}}\"", &format!("\"Hi {{{{name}}}} {}\"", "h".repeat(60)))
+            .replace("flow_cta: \"Book now\"", &format!("flow_cta: \"{}\"", "B".repeat(31))),
+    );
+    let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    let page = &outcome.stdout;
+    assert!(
+        page.contains("<div class=\"header marked-error\">Hi Asha hhh"),
+        "{page}"
+    );
+    assert!(page.contains("<div class=\"button marked-error\">"), "{page}");
+    assert!(page.contains("<div class=\"body\">") && page.contains("<div class=\"footer\">"));
+    assert_eq!(
+        marks(page),
+        [
+            "error\">`interactive.header.text` is 68 characters long; the limit is 60",
+            "error\">`interactive.action.parameters.flow_cta` is 31 characters long; the limit is 30",
+        ]
+    );
+}
+
+#[test]
+fn a_warning_marks_its_part_in_amber() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE.replace("flow_cta: \"Book now\"", "flow_cta: \"Book your next service\""),
+    );
+    let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("<div class=\"button marked-warning\">"),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(
+        marks(&outcome.stdout),
+        ["warning\">flow_cta has 22 characters; Meta allows 30, but older WhatsApp clients and SDKs cut it at 20"]
+    );
+}
+
+#[test]
+fn a_draft_flow_gets_a_badge() {
+    let scratch = Scratch::new();
+    let draft = scratch.write(
+        "draft.yaml",
+        BASE_TEMPLATE.replace("flow_action: navigate", "flow_action: navigate\n        mode: draft"),
+    );
+    let outcome = run(flowc().arg("preview").arg(&draft).args(["--out", "-"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("<div class=\"badge\"><b>mode: draft</b> · only the Flow's testers can open it</div>"),
+        "{}",
+        outcome.stdout
+    );
+    let published = scratch.write("published.yaml", BASE_TEMPLATE);
+    let outcome = run(flowc().arg("preview").arg(&published).args(["--out", "-"]));
+    assert!(!outcome.stdout.contains("<div class=\"badge\">"), "{}", outcome.stdout);
+}
+
+#[test]
+fn every_finding_of_a_template_is_in_the_panel() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        BASE_TEMPLATE
+            .replace("to: \"{{phone}}\"", "to: \"98765\"\n  colour: blue")
+            .replace("\"Hi {{name}}\"", &format!("\"{}\"", "H".repeat(61)))
+            .replace("\"Reply STOP to opt out\"", &format!("\"{}\"", "F".repeat(61)))
+            .replace("flow_cta: \"Book now\"", "flow_cta: \"Book now \u{1F4C5}\""),
+    );
+    let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.matches("<li class=\"error\">").count(),
+        5,
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(marks(&outcome.stdout).len(), 3, "header, footer and button");
 }
 
 #[test]

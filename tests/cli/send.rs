@@ -74,6 +74,24 @@ impl Campaign {
             .expect("spawn flowc")
     }
 
+    /// `flowc send` of this campaign to `url`, with only the flags every run needs (no rate
+    /// limit, short retry delays).
+    pub(crate) fn command_to(&self, url: &str) -> assert_cmd::Command {
+        let mut command = flowc();
+        command
+            .arg("send")
+            .arg(&self.template)
+            .arg("--data")
+            .arg(&self.data)
+            .args(["--yes", "--rate", "0", "--retry-delay-ms", "10"])
+            .env("KALEYRA_SID", SID)
+            .env("KALEYRA_API_KEY", KEY)
+            .env("KALEYRA_WHATSAPP_NUMBER", FROM)
+            .env("KALEYRA_BASE_URL", url)
+            .env_remove("KALEYRA_REGION");
+        command
+    }
+
     pub(crate) fn report_path(&self) -> PathBuf {
         self.scratch.path().join("contacts.report.csv")
     }
@@ -540,15 +558,8 @@ fn ctrl_c_stops_new_rows_and_a_resume_finishes() {
     let campaign = Campaign::new(400);
     let provider = Provider::start(Duration::from_millis(50), |_, index, _| Reply::accepted(index));
     let child = campaign.spawn(&provider, 4);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while provider.count() < 20 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(status.success());
+    wait_for_requests(&provider, 20);
+    signal(&child, "-INT");
     let output = child.wait_with_output().expect("flowc ends");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
@@ -581,7 +592,9 @@ fn invalid_rows_are_reported_and_never_sent() {
     assert_eq!(outcome.code, 0, "every valid row accepted: {}", outcome.stderr);
     assert_eq!(outcome.stdout.lines().last(), Some("1 accepted, 2 invalid"));
     assert!(
-        outcome.stderr.contains("contacts.csv row 3: `to` has no country code"),
+        outcome
+            .stderr
+            .contains("contacts.csv row 3, column `phone`: `to` has no country code"),
         "{}",
         outcome.stderr
     );
@@ -721,7 +734,15 @@ fn redirects_are_not_followed_so_the_key_goes_nowhere_else() {
     let outcome = run(&mut campaign.command(&provider));
     assert_eq!(outcome.code, 1);
     assert_eq!(elsewhere.count(), 0, "the redirect was followed");
-    assert_eq!(statuses(&campaign.report()).get("failed"), Some(&2));
+    // A redirect is the address, not the message: the campaign stops with its rows pending.
+    assert!(
+        outcome
+            .stderr
+            .contains("the endpoint is not the provider's messages API"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(statuses(&campaign.report()).get("pending"), Some(&2));
 }
 
 #[test]
@@ -736,4 +757,21 @@ fn the_last_var_wins_in_the_campaign_fingerprint() {
     assert_eq!(outcome.code, 2, "a different value takes effect: {}", outcome.stderr);
     let outcome = run(campaign.command(&provider).args(["--var", "city=A", "--var", "city=B"]));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+/// Waits (at most 30 s) until the provider has received `count` requests.
+pub(crate) fn wait_for_requests(provider: &Provider, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while provider.count() < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Sends a signal (`-INT`, `-TERM`) to a running flowc.
+pub(crate) fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
 }

@@ -5,25 +5,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::provider::{Provider, Reply};
-use crate::send::{assert_no_key, statuses, Campaign, FROM, KEY, SID};
+use crate::send::{assert_no_key, signal, statuses, wait_for_requests, Campaign, KEY};
 use crate::support::{flowc, run, Outcome};
-
-/// `flowc send` of the campaign to `url`, with only the flags every run needs.
-fn send_to(campaign: &Campaign, url: &str) -> assert_cmd::Command {
-    let mut command = flowc();
-    command
-        .arg("send")
-        .arg(&campaign.template)
-        .arg("--data")
-        .arg(&campaign.data)
-        .args(["--yes", "--rate", "0", "--retry-delay-ms", "10"])
-        .env("KALEYRA_SID", SID)
-        .env("KALEYRA_API_KEY", KEY)
-        .env("KALEYRA_WHATSAPP_NUMBER", FROM)
-        .env("KALEYRA_BASE_URL", url)
-        .env_remove("KALEYRA_REGION");
-    command
-}
 
 fn last_line(outcome: &Outcome) -> &str {
     outcome.stdout.lines().last().unwrap_or_default()
@@ -34,7 +17,9 @@ fn a_connection_dropped_after_the_request_is_unknown_and_never_sent_again() {
     let campaign = Campaign::new(30);
     let dropping = Provider::start(Duration::ZERO, |_, _, _| Reply::Drop);
     for max_attempts in ["1", "5"] {
-        let outcome = run(send_to(&campaign, &dropping.url()).args(["--max-attempts", max_attempts]));
+        let outcome = run(campaign
+            .command_to(&dropping.url())
+            .args(["--max-attempts", max_attempts]));
         assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     }
     // Each row reached the server once: the first run's drop made it unknown, and the second
@@ -51,14 +36,14 @@ fn a_connection_dropped_after_the_request_is_unknown_and_never_sent_again() {
     assert_eq!(report[0]["attempts"], "1");
 
     let healthy = Provider::accepting();
-    let outcome = run(&mut send_to(&campaign, &healthy.url()));
+    let outcome = run(&mut campaign.command_to(&healthy.url()));
     assert_eq!(
         healthy.count(),
         0,
         "unknown rows are not resent without --resend-unknown"
     );
     assert!(last_line(&outcome).contains("30 unknown"), "{}", outcome.stdout);
-    let outcome = run(send_to(&campaign, &healthy.url()).arg("--resend-unknown"));
+    let outcome = run(campaign.command_to(&healthy.url()).arg("--resend-unknown"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(healthy.count(), 30);
 }
@@ -73,7 +58,7 @@ fn a_timeout_and_a_gateway_error_are_unknown() {
             Reply::accepted(index)
         }
     });
-    let outcome = run(send_to(&campaign, &provider.url()).args(["--timeout", "1"]));
+    let outcome = run(campaign.command_to(&provider.url()).args(["--timeout", "1"]));
     assert_eq!(outcome.code, 1);
     assert_eq!(provider.count(), 4, "nothing retried");
     let report = campaign.report();
@@ -91,7 +76,7 @@ fn retry_ambiguous_retries_what_may_have_arrived() {
         0 => Reply::Drop,
         _ => Reply::accepted(index),
     });
-    let outcome = run(send_to(&campaign, &provider.url()).arg("--retry-ambiguous"));
+    let outcome = run(campaign.command_to(&provider.url()).arg("--retry-ambiguous"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(provider.per_reference().values().all(|&count| count == 2));
 }
@@ -103,7 +88,7 @@ fn a_refused_connection_is_retried_and_resent_once_on_resume() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("address"));
     drop(closed);
-    let outcome = run(send_to(&campaign, &url).args(["--max-attempts", "2"]));
+    let outcome = run(campaign.command_to(&url).args(["--max-attempts", "2"]));
     assert_eq!(outcome.code, 1);
     let report = campaign.report();
     assert_eq!(statuses(&report), HashMap::from([("failed".to_owned(), 5)]));
@@ -112,7 +97,7 @@ fn a_refused_connection_is_retried_and_resent_once_on_resume() {
     ));
 
     let provider = Provider::accepting();
-    let outcome = run(&mut send_to(&campaign, &provider.url()));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(provider.count(), 5);
     assert!(provider.per_reference().values().all(|&count| count == 1));
@@ -123,15 +108,8 @@ fn sigterm_stops_like_ctrl_c_and_the_resume_sends_the_rest_once() {
     let campaign = Campaign::new(400);
     let provider = Provider::start(Duration::from_millis(100), |_, index, _| Reply::accepted(index));
     let child = campaign.spawn(&provider, 4);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while provider.count() < 20 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    wait_for_requests(&provider, 20);
+    signal(&child, "-TERM");
     let output = child.wait_with_output().expect("flowc ends");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(143), "{stderr}");
@@ -199,14 +177,14 @@ fn an_older_copy_of_the_journal_is_refused() {
             Reply::accepted(index)
         }
     });
-    run(send_to(&campaign, &stopping.url()).args(["--concurrency", "1"]));
+    run(campaign.command_to(&stopping.url()).args(["--concurrency", "1"]));
     let saved = std::fs::read(campaign.journal_path()).expect("journal");
     let provider = Provider::accepting();
-    let outcome = run(&mut send_to(&campaign, &provider.url()));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     // Restoring the journal from before the second run would send its rows again.
     std::fs::write(campaign.journal_path(), saved).expect("restore");
-    let outcome = run(&mut send_to(&campaign, &provider.url()));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("has lost"), "{}", outcome.stderr);
     assert!(provider.per_reference().values().all(|&count| count == 1));
@@ -228,7 +206,7 @@ fn an_output_naming_an_input_is_refused_before_anything_is_written() {
         ("--journal", campaign.template.clone()),
     ] {
         for dry in [false, true] {
-            let mut command = send_to(&campaign, &provider.url());
+            let mut command = campaign.command_to(&provider.url());
             command.arg(flag).arg(&path);
             if dry {
                 command.arg("--dry-run");
@@ -247,7 +225,8 @@ fn an_output_naming_an_input_is_refused_before_anything_is_written() {
 fn an_unwritable_report_directory_is_found_before_sending() {
     let campaign = Campaign::new(3);
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider.url())
+    let outcome = run(campaign
+        .command_to(&provider.url())
         .arg("--report")
         .arg(campaign.scratch.path().join("missing-dir/report.csv")));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
@@ -287,7 +266,9 @@ fn a_key_echoed_in_any_encoding_goes_nowhere() {
             retry_after: None,
         }
     });
-    let outcome = run(send_to(&campaign, &provider.url()).args(["--concurrency", "1", "--verbose"]));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--concurrency", "1", "--verbose"]));
     assert_no_key(&outcome);
     assert!(!outcome.stderr.contains(&escaped) && !outcome.stderr.contains(&percent));
     let report = std::fs::read_to_string(campaign.scratch.path().join("contacts.report.csv")).expect("report");
@@ -305,7 +286,7 @@ fn a_key_echoed_in_any_encoding_goes_nowhere() {
 #[test]
 fn credentials_in_the_base_url_are_refused_and_not_printed() {
     let campaign = Campaign::new(1);
-    let outcome = run(&mut send_to(&campaign, "https://user:hunter2-pass@api.example.com"));
+    let outcome = run(&mut campaign.command_to("https://user:hunter2-pass@api.example.com"));
     assert_eq!(outcome.code, 2);
     assert!(outcome.stderr.contains("user name or password"), "{}", outcome.stderr);
     assert!(!outcome.stderr.contains("hunter2") && !outcome.stdout.contains("hunter2"));
@@ -325,7 +306,7 @@ fn provider_text_that_looks_like_a_formula_is_neutralised_in_the_report() {
             Reply::error(400, "@SUM(1)", "-2+3")
         }
     });
-    run(&mut send_to(&campaign, &provider.url()));
+    run(&mut campaign.command_to(&provider.url()));
     let report = campaign.report();
     assert_eq!(report[0]["message_id"], "'=HYPERLINK(\"http://x\")");
     assert_eq!(report[1]["code"], "'@SUM(1)");
@@ -338,11 +319,11 @@ fn after_a_strict_refusal_the_fixed_file_sends_without_restart() {
     let campaign = Campaign::new(3);
     std::fs::write(&campaign.data, "name,phone,ref\nA,+14150000001,R0\nB,14150000002,R1\n").expect("bad data");
     let provider = Provider::accepting();
-    let outcome = run(send_to(&campaign, &provider.url()).arg("--strict"));
+    let outcome = run(campaign.command_to(&provider.url()).arg("--strict"));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(!campaign.journal_path().exists(), "a refused run leaves no journal");
     std::fs::write(&campaign.data, "name,phone,ref\nA,+14150000001,R0\nB,+14150000002,R1\n").expect("fixed");
-    let outcome = run(send_to(&campaign, &provider.url()).arg("--strict"));
+    let outcome = run(campaign.command_to(&provider.url()).arg("--strict"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(provider.count(), 2);
 }
@@ -351,7 +332,7 @@ fn after_a_strict_refusal_the_fixed_file_sends_without_restart() {
 fn declining_to_send_leaves_no_journal() {
     let campaign = Campaign::new(2);
     let provider = Provider::accepting();
-    let command = send_to(&campaign, &provider.url());
+    let command = campaign.command_to(&provider.url());
     // Without --yes and without a terminal: refused.
     let args: Vec<_> = command
         .get_args()
@@ -395,12 +376,12 @@ fn the_busy_journal_help_never_suggests_another_journal() {
 fn a_read_only_journal_says_so() {
     let campaign = Campaign::new(2);
     let provider = Provider::accepting();
-    run(&mut send_to(&campaign, &provider.url()));
+    run(&mut campaign.command_to(&provider.url()));
     let journal = campaign.journal_path();
     let mut permissions = std::fs::metadata(&journal).expect("journal").permissions();
     permissions.set_readonly(true);
     std::fs::set_permissions(&journal, permissions).expect("chmod");
-    let outcome = run(&mut send_to(&campaign, &provider.url()));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("read-only"), "{}", outcome.stderr);
     assert!(!outcome.stderr.contains("disk I/O error"), "{}", outcome.stderr);
@@ -419,7 +400,7 @@ fn a_row_listing_a_number_twice_or_a_pasted_list_is_invalid_and_never_sent() {
     )
     .expect("data");
     let provider = Provider::accepting();
-    let outcome = run(&mut send_to(&campaign, &provider.url()));
+    let outcome = run(&mut campaign.command_to(&provider.url()));
     assert_eq!(outcome.code, 0, "the valid row was accepted: {}", outcome.stderr);
     assert!(
         outcome.stderr.contains("lists +919876543210 twice"),
@@ -472,7 +453,7 @@ fn a_business_number_without_plus_is_a_usage_error_even_in_a_dry_run() {
     let campaign = Campaign::new(2);
     let provider = Provider::accepting();
     for dry in [false, true] {
-        let mut command = send_to(&campaign, &provider.url());
+        let mut command = campaign.command_to(&provider.url());
         command.env("KALEYRA_WHATSAPP_NUMBER", "911234567890");
         if dry {
             command.arg("--dry-run");
@@ -507,7 +488,7 @@ fn each_refusal_of_the_account_says_what_to_check() {
     ] {
         let campaign = Campaign::new(2);
         let provider = Provider::start(Duration::ZERO, move |_, _, _| Reply::error(401, code, "refused"));
-        let outcome = run(send_to(&campaign, &provider.url()).args(["--concurrency", "1"]));
+        let outcome = run(campaign.command_to(&provider.url()).args(["--concurrency", "1"]));
         assert_eq!(outcome.code, 1, "{}", outcome.stderr);
         assert!(outcome.stderr.contains(expected), "{code}: {}", outcome.stderr);
     }
@@ -524,10 +505,78 @@ fn a_refused_payload_names_the_field_in_the_report() {
         retry_after: None,
     }
     });
-    run(&mut send_to(&campaign, &provider.url()));
+    run(&mut campaign.command_to(&provider.url()));
     let report = campaign.report();
     assert_eq!(
         report[0]["error"],
         "Refer to correct payload format (to: Invalid recipient)"
     );
+}
+
+#[test]
+fn the_exclude_list_and_the_journals_files_are_never_written_over() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    let stop = campaign.scratch.write("stop.csv", "phone\n+14150000000\n");
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .arg("--exclude")
+        .arg(&stop)
+        .arg("--report")
+        .arg(&stop));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&stop).expect("stop list"),
+        "phone\n+14150000000\n"
+    );
+    run(&mut campaign.command_to(&provider.url()));
+    let mirror = campaign.scratch.path().join("contacts.journal.sqlite.mirror");
+    let outcome = run(campaign.command_to(&provider.url()).arg("--report").arg(&mirror));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("is the journal or one of its files"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_2xx_that_is_not_the_providers_acceptance_is_unknown() {
+    let campaign = Campaign::new(2);
+    let portal = Provider::start(Duration::ZERO, |_, _, _| Reply::Json {
+        status: 200,
+        body: "<html>Proxy login required</html>".to_owned(),
+        retry_after: None,
+    });
+    let outcome = run(&mut campaign.command_to(&portal.url()));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert_eq!(statuses(&campaign.report()), HashMap::from([("unknown".to_owned(), 2)]));
+}
+
+#[test]
+fn a_row_retried_after_an_ambiguous_answer_stays_unknown_for_later_runs() {
+    let campaign = Campaign::new(1);
+    let dropping = Provider::start(Duration::ZERO, |_, _, _| Reply::Drop);
+    run(campaign
+        .command_to(&dropping.url())
+        .args(["--retry-ambiguous", "--max-attempts", "2"]));
+    assert_eq!(dropping.count(), 2);
+    assert_eq!(statuses(&campaign.report()), HashMap::from([("unknown".to_owned(), 1)]));
+    let healthy = Provider::accepting();
+    run(&mut campaign.command_to(&healthy.url()));
+    assert_eq!(healthy.count(), 0, "not sent again without --resend-unknown");
+}
+
+#[test]
+fn a_key_hidden_by_an_invisible_character_is_withheld() {
+    let campaign = Campaign::new(1);
+    let disguised = format!("{}\u{200b}{}", &KEY[..6], &KEY[6..]);
+    let provider = Provider::start(Duration::ZERO, move |_, _, _| {
+        Reply::error(401, "RBC001", &format!("bad key {disguised}"))
+    });
+    let outcome = run(&mut campaign.command_to(&provider.url()));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains(&KEY[6..]), "{}", outcome.stderr);
+    let journal = std::fs::read(campaign.journal_path()).expect("journal");
+    assert!(!String::from_utf8_lossy(&journal).contains(&KEY[6..]));
 }

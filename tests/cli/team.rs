@@ -684,7 +684,7 @@ fn man_page_documents_every_subcommand_and_option() {
             section.contains(&format!("flowc {name}")),
             "{name}: synopsis\n{section}"
         );
-        for arg in sub.get_arguments() {
+        for arg in sub.get_arguments().filter(|arg| !arg.is_hide_set()) {
             let shown = match arg.get_long() {
                 Some(long) => format!("\\-\\-{}", long.replace('-', "\\-")),
                 None => arg

@@ -1,0 +1,279 @@
+//! Who may call the receiver, and keeping their secrets out of everything it writes.
+//!
+//! The provider documents no payload signature (no HMAC), only what a callback profile can add
+//! to each request: HTTP Basic credentials or a header. So a callback is accepted with the
+//! Basic `user:password` of `--basic-auth-file`, or with the shared token of `--token-file`
+//! (as `Authorization: Bearer TOKEN`, or `?token=TOKEN` for a profile that can only change the
+//! URL). Comparisons hash both sides and compare the digests in constant time (`subtle`), so
+//! neither the content nor the length of a guess shows in the answer's timing.
+//!
+//! The secrets are [`Secret`]s from the moment they are read, and [`Credentials::scrub`]
+//! removes them (plain or encoded) from whatever a caller sent before it is parsed or stored:
+//! a body that echoes the token must not put the token in the store.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use super::ReceiveError;
+use crate::send::account::Secret;
+
+/// Shorter tokens are guessable, and too common a string to scrub from bodies without
+/// withholding innocent ones.
+const MIN_TOKEN_LENGTH: usize = 16;
+
+/// What replaces a caller's text that still carried a secret after plain occurrences were
+/// replaced (an encoded echo).
+pub(crate) const WITHHELD: &[u8] = b"(withheld by flowc: the request carried the receiver's secret)";
+
+#[derive(Default)]
+pub(crate) struct Credentials {
+    /// The digest of `user:password`, and the password to scrub.
+    basic: Option<([u8; 32], Secret)>,
+    token: Option<([u8; 32], Secret)>,
+}
+
+impl Credentials {
+    /// Reads the credential files; neither given means no authentication (allowed on loopback
+    /// only, which the server checks).
+    pub(crate) fn load(basic_file: Option<&Path>, token_file: Option<&Path>) -> Result<Credentials, ReceiveError> {
+        let mut credentials = Credentials::default();
+        if let Some(path) = basic_file {
+            let line = read_secret_file(path, "basic auth file")?;
+            let problem = |problem: &str| ReceiveError::Credentials {
+                what: "basic auth file",
+                path: path.display().to_string(),
+                problem: problem.to_owned(),
+            };
+            let Some((user, password)) = line.expose().split_once(':') else {
+                return Err(problem("holds no `user:password` line"));
+            };
+            if user.is_empty() || password.is_empty() {
+                return Err(problem("needs both a user and a password (`user:password`)"));
+            }
+            if line.expose().contains(['\n', '\r']) {
+                return Err(problem("must hold one line"));
+            }
+            credentials.basic = Some((digest(line.expose().as_bytes()), Secret::new(password.to_owned())));
+        }
+        if let Some(path) = token_file {
+            let token = read_secret_file(path, "token file")?;
+            let problem = |problem: String| ReceiveError::Credentials {
+                what: "token file",
+                path: path.display().to_string(),
+                problem,
+            };
+            if token.expose().chars().count() < MIN_TOKEN_LENGTH {
+                return Err(problem(format!(
+                    "holds a token shorter than {MIN_TOKEN_LENGTH} characters"
+                )));
+            }
+            if token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(problem(
+                    "holds a token with spaces, line breaks or control characters".to_owned(),
+                ));
+            }
+            credentials.token = Some((digest(token.expose().as_bytes()), token));
+        }
+        Ok(credentials)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.basic.is_none() && self.token.is_none()
+    }
+
+    /// Whether a request carries an accepted credential: the `Authorization` header (Basic or
+    /// Bearer) or the `token` query parameter.
+    pub(crate) fn allows(&self, authorization: Option<&[u8]>, query_token: Option<&str>) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let mut allowed = false;
+        if let (Some((expected, _)), Some(token)) = (&self.token, query_token) {
+            allowed |= bool::from(digest(token.as_bytes()).ct_eq(expected));
+        }
+        let Some(header) = authorization else { return allowed };
+        let Some((scheme, value)) = split_scheme(header) else {
+            return allowed;
+        };
+        if scheme.eq_ignore_ascii_case(b"basic") {
+            if let Some((expected, _)) = &self.basic {
+                // A value that does not decode is compared as an empty line: the same work.
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .unwrap_or_default();
+                allowed |= bool::from(digest(&decoded).ct_eq(expected));
+            }
+        } else if scheme.eq_ignore_ascii_case(b"bearer") {
+            if let Some((expected, _)) = &self.token {
+                allowed |= bool::from(digest(value).ct_eq(expected));
+            }
+        }
+        allowed
+    }
+
+    /// The bytes with every plain occurrence of a secret replaced by `***`, or [`WITHHELD`]
+    /// whole when a secret still shows in another form (escaped, percent-encoded, base64…).
+    pub(crate) fn scrub<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut text = Cow::Borrowed(bytes);
+        for secret in self.secrets() {
+            let needle = secret.expose().as_bytes();
+            if find(&text, needle).is_some() {
+                text = Cow::Owned(replace_all(&text, needle, b"***"));
+            }
+        }
+        let secrets: Vec<&Secret> = self.secrets().collect();
+        if !secrets.is_empty() {
+            let lossy = String::from_utf8_lossy(&text);
+            if secrets.iter().any(|secret| secret.appears_in(&lossy)) {
+                return Cow::Borrowed(WITHHELD);
+            }
+        }
+        text
+    }
+
+    fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.basic
+            .iter()
+            .map(|(_, secret)| secret)
+            .chain(self.token.iter().map(|(_, secret)| secret))
+    }
+}
+
+/// Says which credentials are set, never their digests (a digest of a weak secret can be
+/// reversed by guessing).
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("basic", &self.basic.as_ref().map(|_| "***"))
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The value of the `token` query parameter, decoded.
+pub(crate) fn query_token(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The query string without its `token` parameter (which must never be stored).
+pub(crate) fn without_token(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            let decoded: String = url::form_urlencoded::parse(key.as_bytes())
+                .map(|(key, _)| key.into_owned())
+                .collect();
+            decoded != "token" && !pair.is_empty()
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn read_secret_file(path: &Path, what: &'static str) -> Result<Secret, ReceiveError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ReceiveError::Unreadable {
+        what,
+        path: path.display().to_string(),
+        reason: crate::input::io_reason(&error),
+    })?;
+    // An editor's (or `echo`'s) final line break is not part of the secret.
+    let text = Secret::new(text.trim_end_matches(['\n', '\r']).to_owned());
+    if text.expose().is_empty() {
+        return Err(ReceiveError::Credentials {
+            what,
+            path: path.display().to_string(),
+            problem: "is empty".to_owned(),
+        });
+    }
+    Ok(text)
+}
+
+fn split_scheme(header: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = header.iter().position(|byte| *byte == b' ')?;
+    let (scheme, rest) = header.split_at(space);
+    Some((scheme, rest.trim_ascii()))
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(at) = find(rest, needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "tok-0123456789abcdef";
+
+    fn credentials(dir: &Path) -> Credentials {
+        let basic = dir.join("basic");
+        let token = dir.join("token");
+        std::fs::write(&basic, "kaleyra:pass-word-1\n").expect("write");
+        std::fs::write(&token, format!("{TOKEN}\n")).expect("write");
+        Credentials::load(Some(&basic), Some(&token)).expect("load")
+    }
+
+    #[test]
+    fn receive_accepts_basic_bearer_and_query_token_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let credentials = credentials(dir.path());
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("kaleyra:pass-word-1")
+        );
+        assert!(credentials.allows(Some(basic.as_bytes()), None));
+        assert!(credentials.allows(Some(format!("bearer {TOKEN}").as_bytes()), None));
+        assert!(credentials.allows(None, Some(TOKEN)));
+        assert!(!credentials.allows(None, None));
+        assert!(!credentials.allows(Some(format!("Basic {TOKEN}").as_bytes()), None));
+        assert!(!credentials.allows(Some(b"Bearer tok-0123456789abcdeF"), None));
+        assert!(!credentials.allows(Some(b"Basic !!!"), Some("nope")));
+        assert!(!format!("{credentials:?}").contains("pass-word-1"));
+        assert!(!format!("{credentials:?}").contains(TOKEN));
+    }
+
+    #[test]
+    fn receive_scrubs_secrets_plain_and_encoded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let credentials = credentials(dir.path());
+        let plain = format!("{{\"ref\":\"{TOKEN}\",\"x\":\"pass-word-1\"}}");
+        assert_eq!(
+            &*credentials.scrub(plain.as_bytes()),
+            b"{\"ref\":\"***\",\"x\":\"***\"}".as_slice()
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(TOKEN);
+        assert_eq!(&*credentials.scrub(encoded.as_bytes()), WITHHELD);
+        assert_eq!(&*credentials.scrub(b"nothing secret"), b"nothing secret".as_slice());
+    }
+
+    #[test]
+    fn receive_the_token_parameter_is_dropped_from_stored_queries() {
+        assert_eq!(without_token("status=sent&token=abc&ref=1"), "status=sent&ref=1");
+        assert_eq!(without_token("%74oken=abc&ref=1"), "ref=1");
+        assert_eq!(query_token("a=1&token=x%2By").as_deref(), Some("x+y"));
+    }
+}

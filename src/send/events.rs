@@ -1,0 +1,252 @@
+//! What a campaign learns from the provider's callbacks while it runs (`send --events STORE`,
+//! the store `flowc receive` writes): who opted out (never messaged again, even when the STOP
+//! arrives during the run), and Meta's throttles: 130429 (the number's throughput) halves the
+//! rate for a minute, 131048 (the spam rate limit) stops the campaign, and a burst of 131026
+//! (undeliverable) or 131047 (outside the 24-hour window) above `--max-failure-rate` stops it
+//! rather than burn the rest of the list.
+//!
+//! The store is opened read-only: the receiver keeps writing it (WAL, normal locking).
+
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::guardrails::number_key;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("cannot read the event store `{path}`: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("`{path}` is not an event store written by flowc receive (no `{table}` table)")]
+    NotAStore { path: String, table: &'static str },
+}
+
+/// How many of the latest status events the failure rate is taken over.
+pub const FAILURE_WINDOW: usize = 200;
+/// Fewer statuses than this say nothing about a rate yet.
+const FAILURE_MINIMUM: usize = 50;
+
+/// A read-only view of the event store, remembering what it has already read.
+pub struct EventFeed {
+    connection: Connection,
+    path: String,
+    last_status: i64,
+    last_opt_out: i64,
+    /// Only statuses whose `ref`, `ref1` or `ref2` starts with this (the `--track` prefix of
+    /// this campaign); all statuses when the campaign is not tracked.
+    track_prefix: Option<String>,
+    /// Whether each of the latest statuses was a failure that points at the list (131026,
+    /// 131047), oldest first.
+    recent: VecDeque<bool>,
+}
+
+/// What is new since the last look.
+#[derive(Debug, Default)]
+pub struct Fresh {
+    pub opt_outs: Vec<u64>,
+    /// The error codes of the new failed statuses.
+    pub codes: Vec<String>,
+}
+
+impl EventFeed {
+    pub fn open(path: &Path, track_prefix: Option<String>) -> Result<EventFeed, EventsError> {
+        let name = path.display().to_string();
+        let unreadable = |reason: String| EventsError::Unreadable {
+            path: name.clone(),
+            reason,
+        };
+        // Refuse what is not a regular file before SQLite opens it (a FIFO would block).
+        drop(crate::input::open(path).map_err(|error| unreadable(error.to_string()))?);
+        let connection =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|error| unreadable(error.to_string()))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(|error| unreadable(error.to_string()))?;
+        for table in ["statuses", "opt_outs"] {
+            let present: bool = connection
+                .query_row(
+                    "SELECT count(*) = 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |row| row.get(0),
+                )
+                .map_err(|error| unreadable(error.to_string()))?;
+            if !present {
+                return Err(EventsError::NotAStore { path: name, table });
+            }
+        }
+        // Statuses from before this run are history: the throttles react to what happens now.
+        let last_status = connection
+            .query_row("SELECT max(id) FROM statuses", [], |row| row.get::<_, Option<i64>>(0))
+            .optional()
+            .map_err(|error| unreadable(error.to_string()))?
+            .flatten()
+            .unwrap_or(0);
+        Ok(EventFeed {
+            connection,
+            path: name,
+            last_status,
+            last_opt_out: 0,
+            track_prefix,
+            recent: VecDeque::with_capacity(FAILURE_WINDOW),
+        })
+    }
+
+    fn unreadable(&self, error: rusqlite::Error) -> EventsError {
+        EventsError::Unreadable {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        }
+    }
+
+    /// Opt-outs and failed statuses recorded since the last call (every opt-out ever, the
+    /// first time).
+    pub fn poll(&mut self) -> Result<Fresh, EventsError> {
+        let mut fresh = Fresh::default();
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, number FROM opt_outs WHERE id > ?1 ORDER BY id")
+            .map_err(|error| self.unreadable(error))?;
+        let opt_outs: Vec<(i64, String)> = statement
+            .query_map([self.last_opt_out], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|error| self.unreadable(error))?;
+        drop(statement);
+        for (id, number) in opt_outs {
+            self.last_opt_out = id;
+            let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+            if let Some(key) = number_key(&format!("+{digits}")) {
+                fresh.opt_outs.push(key);
+            }
+        }
+        let mut statement = self
+            .connection
+            .prepare_cached(
+                "SELECT id, status, error_code, coalesce(ref, ''), coalesce(ref1, ''), coalesce(ref2, '')
+                 FROM statuses WHERE id > ?1 ORDER BY id LIMIT 10000",
+            )
+            .map_err(|error| self.unreadable(error))?;
+        type Status = (i64, String, Option<String>, String, String, String);
+        let statuses: Vec<Status> = statement
+            .query_map([self.last_status], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|error| self.unreadable(error))?;
+        drop(statement);
+        for (id, status, code, reference, ref1, ref2) in statuses {
+            self.last_status = id;
+            if let Some(prefix) = &self.track_prefix {
+                if ![&reference, &ref1, &ref2]
+                    .iter()
+                    .any(|value| value.starts_with(prefix.as_str()))
+                {
+                    continue;
+                }
+            }
+            let failed = status.eq_ignore_ascii_case("failed");
+            let code = code.unwrap_or_default();
+            if self.recent.len() == FAILURE_WINDOW {
+                self.recent.pop_front();
+            }
+            self.recent
+                .push_back(failed && matches!(code.as_str(), "131026" | "131047"));
+            if failed || matches!(code.as_str(), "130429" | "131048") {
+                fresh.codes.push(code);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// The share of list failures (131026, 131047) among the latest statuses, once there are
+    /// enough of them to say anything.
+    pub fn failure_rate(&self) -> Option<f64> {
+        (self.recent.len() >= FAILURE_MINIMUM)
+            .then(|| self.recent.iter().filter(|failed| **failed).count() as f64 / self.recent.len() as f64)
+    }
+}
+
+/// The numbers that opted out, as the pre-flight needs them.
+pub fn opted_out(feed: &mut EventFeed) -> Result<(HashSet<u64>, Fresh), EventsError> {
+    let fresh = feed.poll()?;
+    Ok((fresh.opt_outs.iter().copied().collect(), fresh))
+}
+
+/// What the sending tasks learn from the feed while they run.
+#[derive(Debug, Default)]
+pub struct Watch {
+    blocked: std::sync::Mutex<HashSet<u64>>,
+    slow_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How long a 130429 (throughput limit) halves the rate.
+const SLOW_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often the store is read.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Watch {
+    /// Whether one of these numbers opted out during the run.
+    pub fn is_blocked(&self, numbers: &[u64]) -> bool {
+        self.blocked
+            .lock()
+            .is_ok_and(|blocked| numbers.iter().any(|number| blocked.contains(number)))
+    }
+
+    /// Whether a 130429 asked for a slower pace within the last minute.
+    pub fn is_slowed(&self) -> bool {
+        self.slow_until
+            .lock()
+            .is_ok_and(|until| until.is_some_and(|until| std::time::Instant::now() < until))
+    }
+}
+
+/// Reads the feed every few seconds until `done` or a stop, and acts on what it finds: new
+/// opt-outs block their numbers, 130429 slows the campaign for a minute, 131048 and a burst of
+/// list failures stop it.
+pub fn watch(
+    mut feed: EventFeed,
+    watch: &Watch,
+    stop: &super::StopSignal,
+    max_failure_rate: f64,
+    done: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    while !done.load(Ordering::Relaxed) && !stop.is_set() {
+        // An error is the receiver holding a write lock for a moment: the next look will do.
+        if let Ok(fresh) = feed.poll() {
+            {
+                if !fresh.opt_outs.is_empty() {
+                    if let Ok(mut blocked) = watch.blocked.lock() {
+                        blocked.extend(fresh.opt_outs);
+                    }
+                }
+                if fresh.codes.iter().any(|code| code == "131048") {
+                    stop.request(super::StopCause::SpamLimit);
+                }
+                if fresh.codes.iter().any(|code| code == "130429") {
+                    if let Ok(mut until) = watch.slow_until.lock() {
+                        *until = Some(std::time::Instant::now() + SLOW_FOR);
+                    }
+                }
+                if let Some(rate) = feed.failure_rate().filter(|rate| *rate > max_failure_rate) {
+                    stop.request(super::StopCause::FailureBurst {
+                        percent: (rate * 100.0).round() as u32,
+                    });
+                }
+            }
+        }
+        let mut slept = std::time::Duration::ZERO;
+        while slept < POLL_EVERY && !done.load(Ordering::Relaxed) && !stop.is_set() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            slept += std::time::Duration::from_millis(100);
+        }
+    }
+}

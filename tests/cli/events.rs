@@ -1,0 +1,72 @@
+//! `send --events STORE`: opt-outs and Meta's throttles read from the store the real receiver
+//! writes, while the campaign runs.
+
+use std::time::{Duration, Instant};
+
+use crate::provider::{Provider, Reply};
+use crate::receive::Receiver;
+use crate::send::{statuses, wait_for_requests, Campaign};
+use crate::support::run;
+
+fn stop_reply(id: &str, from: &str) -> String {
+    serde_json::json!({"meta_object": {"value": {"messages": [
+        {"from": from, "id": id, "timestamp": "1", "type": "text", "text": {"body": "STOP"}}]}}})
+    .to_string()
+}
+
+fn failed_status(id: &str, code: u32) -> String {
+    serde_json::json!({"meta_object": {"field": "messages", "value": {"statuses": [
+        {"id": id, "status": "failed", "timestamp": "1722834665", "recipient_id": "14150000001",
+         "errors": [{"code": code, "title": "limit"}]}]}}})
+    .to_string()
+}
+
+#[test]
+fn numbers_that_opted_out_before_or_during_the_run_are_never_sent() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&stop_reply("m1", "14150000003")).status, 200);
+    let campaign = Campaign::new(300);
+    let provider = Provider::start(Duration::from_millis(20), |_, index, _| Reply::accepted(index));
+    let mut command = campaign.command_to(&provider.url());
+    command
+        .arg("--events")
+        .arg(&receiver.store)
+        .args(["--concurrency", "2"]);
+    let child = std::thread::spawn(move || run(&mut command));
+    wait_for_requests(&provider, 10);
+    // A STOP from a row far ahead, during the run.
+    assert_eq!(receiver.post(&stop_reply("m2", "14150000250")).status, 200);
+    let outcome = child.join().expect("flowc ran");
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("1 numbers opted out"), "{}", outcome.stderr);
+    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    assert!(!received.contains(&"R3".to_owned()), "opted out before the run");
+    assert!(!received.contains(&"R250".to_owned()), "opted out during the run");
+    assert_eq!(statuses(&campaign.report())["opted-out"], 2);
+}
+
+#[test]
+fn a_spam_limit_in_the_store_stops_the_campaign_within_seconds() {
+    let receiver = Receiver::start();
+    let campaign = Campaign::new(2000);
+    let provider = Provider::start(Duration::from_millis(20), |_, index, _| Reply::accepted(index));
+    let mut command = campaign.command_to(&provider.url());
+    command
+        .arg("--events")
+        .arg(&receiver.store)
+        .args(["--concurrency", "2"]);
+    let child = std::thread::spawn(move || run(&mut command));
+    wait_for_requests(&provider, 10);
+    let posted = Instant::now();
+    assert_eq!(receiver.post(&failed_status("wamid.X", 131048)).status, 200);
+    let outcome = child.join().expect("flowc ran");
+    assert!(posted.elapsed() < Duration::from_secs(10), "{:?}", posted.elapsed());
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("spam rate limit (131048)"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(provider.count() < 2000);
+    assert!(statuses(&campaign.report())["pending"] > 0);
+}

@@ -1,0 +1,1032 @@
+//! `flowc receive` driven as a user runs it: the built binary on `127.0.0.1:0`, real TCP, the
+//! store read with SQLite while the receiver writes it. The bad inputs each have a named test
+//! that checks the answer and that the receiver still serves afterwards.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+use crate::support::{flowc_process, Scratch};
+
+const TOKEN: &str = "tok-3f9c2a71e5d84b06";
+const USER: &str = "kaleyra";
+const PASSWORD: &str = "pw-91c4e7d2b8";
+
+/// A receiver process on a free loopback port, with a token file and a basic-auth file.
+pub(crate) struct Receiver {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    scratch: Scratch,
+    pub(crate) store: PathBuf,
+}
+
+impl Receiver {
+    pub(crate) fn start() -> Receiver {
+        Receiver::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Receiver {
+        let scratch = Scratch::new();
+        let token = scratch.write("token", format!("{TOKEN}\n"));
+        let basic = scratch.write("basic", format!("{USER}:{PASSWORD}\n"));
+        let mut args: Vec<String> = vec![
+            "--token-file".into(),
+            token.display().to_string(),
+            "--basic-auth-file".into(),
+            basic.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        Receiver::spawn(scratch, &args).expect("the receiver starts")
+    }
+
+    /// Starts `flowc receive --listen 127.0.0.1:0 --store SCRATCH/events.sqlite ARGS` (with
+    /// `--read-timeout 1` unless ARGS set it); the error is its stderr when it exits instead of
+    /// listening.
+    fn spawn(scratch: Scratch, args: &[String]) -> Result<Receiver, (i32, String)> {
+        let store = scratch.path().join("events.sqlite");
+        Receiver::spawn_at(scratch, store, "127.0.0.1:0", args)
+    }
+
+    fn spawn_at(scratch: Scratch, store: PathBuf, listen: &str, args: &[String]) -> Result<Receiver, (i32, String)> {
+        let mut command = flowc_process();
+        command.arg("receive").args(["--listen", listen, "--store"]).arg(&store);
+        if !args.iter().any(|arg| arg == "--read-timeout") {
+            command.args(["--read-timeout", "1"]);
+        }
+        let mut child = command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("flowc runs");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (found, listening) = mpsc::channel();
+        let pipe = child.stderr.take().expect("piped");
+        let log = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                {
+                    let mut log = log.lock().expect("log");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = found.send(addr);
+                }
+            }
+        });
+        match listening.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => Ok(Receiver {
+                child,
+                addr: addr.parse().expect("an address"),
+                stderr,
+                scratch,
+                store,
+            }),
+            Err(_) => {
+                let status = child.wait().expect("exited");
+                std::thread::sleep(Duration::from_millis(100));
+                let text = stderr.lock().expect("log").clone();
+                Err((status.code().unwrap_or(-1), text))
+            }
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("log").clone()
+    }
+
+    /// Sends raw bytes, then reads the answer until the server closes.
+    fn raw(&self, request: &[u8]) -> Answer {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        // The server may answer (413) and close before reading everything: a failed write is
+        // not the test's failure, the answer is what counts.
+        let _ = stream.write_all(request);
+        read_answer(&mut stream)
+    }
+
+    fn request(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        let mut head = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes)
+    }
+
+    /// A JSON POST with the bearer token.
+    pub(crate) fn post(&self, body: &str) -> Answer {
+        self.request(
+            "POST",
+            "/",
+            &[
+                ("Authorization", &format!("Bearer {TOKEN}")),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    fn get(&self, target: &str) -> Answer {
+        self.request("GET", target, &[], b"")
+    }
+
+    /// The receiver still answers health checks and stores a new callback.
+    fn assert_serving(&self) {
+        assert_eq!(self.get("/healthz").status, 200, "{}", self.stderr());
+        let id = format!("wamid.alive-{}", fastrand::u64(..));
+        assert_eq!(self.post(&status_body(&id, "delivered", "R-alive")).status, 200);
+        assert_eq!(
+            self.count(&format!("SELECT count(*) FROM statuses WHERE message_id = '{id}'")),
+            1
+        );
+    }
+
+    /// A number read from the store while the receiver runs (as `flowc report` will).
+    fn count(&self, sql: &str) -> i64 {
+        let connection = rusqlite::Connection::open(&self.store).expect("open the store");
+        connection.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+        connection.query_row(sql, [], |row| row.get(0)).expect(sql)
+    }
+
+    fn text(&self, sql: &str) -> Option<String> {
+        let connection = rusqlite::Connection::open(&self.store).expect("open the store");
+        connection.query_row(sql, [], |row| row.get(0)).expect(sql)
+    }
+
+    /// Every byte of the store on disk (main file and WAL).
+    fn store_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(&self.store).unwrap_or_default();
+        let wal = PathBuf::from(format!("{}-wal", self.store.display()));
+        bytes.extend(std::fs::read(wal).unwrap_or_default());
+        bytes
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit code and all of stderr.
+    fn stop(mut self) -> (i32, String) {
+        self.signal("TERM");
+        let code = wait_for(&mut self.child, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+        (code, self.stderr())
+    }
+
+    /// Neither secret anywhere: stderr, the store's bytes.
+    fn assert_no_secret_anywhere(&self) {
+        let stderr = self.stderr();
+        let store = self.store_bytes();
+        for secret in [TOKEN, PASSWORD] {
+            assert!(!stderr.contains(secret), "stderr shows a secret: {stderr}");
+            assert!(
+                !store.windows(secret.len()).any(|window| window == secret.as_bytes()),
+                "the store holds a secret"
+            );
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(child: &mut Child, limit: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(start.elapsed() < limit, "the receiver did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    text: String,
+}
+
+fn read_answer(stream: &mut TcpStream) -> Answer {
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    Answer { status, text }
+}
+
+/// The provider's status envelope (see the delivery facts: `meta_object` + `extra_info`).
+fn status_body(id: &str, status: &str, reference: &str) -> String {
+    serde_json::json!({
+        "meta_object": {"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "911234567890", "phone_number_id": "104"},
+            "statuses": [{"id": id, "status": status, "timestamp": "1722834665", "recipient_id": "919407000001"}]
+        }},
+        "extra_info": {"trace_id": "t-1", "message_id": id, "ref": reference, "ref1": "campaign-7", "ref2": "row-3"},
+        "status": status,
+        "message_id": id
+    })
+    .to_string()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+// ---- what it stores ----
+
+#[test]
+fn a_provider_status_callback_is_stored_with_its_ids_refs_and_error() {
+    let receiver = Receiver::start();
+    let body = serde_json::json!({
+        "meta_object": {"field": "messages", "value": {"statuses": [{
+            "id": "wamid.F1", "status": "failed", "timestamp": "1722834665", "recipient_id": "919407000001",
+            "errors": [{"code": 131047, "title": "Re-engagement message"}]}]}},
+        "extra_info": {"message_id": "AX-1", "ref": "R-1", "ref1": "c-1", "ref2": "x"},
+        "status": "failed", "message_id": "AX-1"
+    });
+    let answer = receiver.post(&body.to_string());
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        receiver.text(
+            "SELECT message_id || '|' || provider_message_id || '|' || status || '|' || recipient || '|' || error_code
+             || '|' || error_title || '|' || ref || '|' || ref1 || '|' || ref2 || '|' || timestamp_unix FROM statuses"
+        ),
+        Some("wamid.F1|AX-1|failed|919407000001|131047|Re-engagement message|R-1|c-1|x|1722834665".to_owned())
+    );
+}
+
+#[test]
+fn a_meta_webhook_flow_reply_is_stored_with_its_flow_token_and_answers() {
+    let receiver = Receiver::start();
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp", "messages": [{
+            "from": "16315558151", "id": "wamid.REPLY", "timestamp": "1722834700", "type": "interactive",
+            "context": {"from": "911234567890", "id": "wamid.FLOW"},
+            "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+                "response_json": "{\"flow_token\":\"tok-R-1\",\"slot\":\"10:00\"}"}}}]}}]}]});
+    assert_eq!(receiver.post(&body.to_string()).status, 200);
+    assert_eq!(
+        receiver.text(
+            "SELECT from_number || '|' || context_id || '|' || type || '|' || flow_token || '|'
+             || json_extract(response_json, '$.slot') FROM messages"
+        ),
+        Some("16315558151|wamid.FLOW|interactive|tok-R-1|10:00".to_owned())
+    );
+}
+
+#[test]
+fn a_get_callback_is_stored_from_its_query_parameters() {
+    let receiver = Receiver::start();
+    let answer = receiver.get(&format!(
+        "/callbacks?status=delivered&message_id=wamid.G1&recipient_id=919407000002&timestamp=1722834665\
+         &ref=R-9&ref1=a&ref2=b&error_code=&error_title=&token={TOKEN}"
+    ));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        receiver.text("SELECT status || '|' || message_id || '|' || recipient || '|' || ref FROM statuses"),
+        Some("delivered|wamid.G1|919407000002|R-9".to_owned())
+    );
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM callbacks WHERE path = '/callbacks'"),
+        1
+    );
+}
+
+#[test]
+fn a_form_post_is_read_like_a_get() {
+    let receiver = Receiver::start();
+    let answer = receiver.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", &basic(USER, PASSWORD)),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"status=read&message_id=wamid.F2&ref=R-2",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM statuses WHERE status = 'read' AND ref = 'R-2'"),
+        1
+    );
+}
+
+#[test]
+fn a_stop_reply_is_recorded_as_an_opt_out_and_the_words_are_configurable() {
+    let receiver = Receiver::start_with(&["--opt-out-word", "stop", "--opt-out-word", "Arrêt"]);
+    let reply = |id: &str, from: &str, text: &str| {
+        serde_json::json!({"meta_object": {"value": {"messages": [
+            {"from": from, "id": id, "timestamp": "1", "type": "text", "text": {"body": text}}]}}})
+        .to_string()
+    };
+    assert_eq!(receiver.post(&reply("m1", "919400000001", " Stop. ")).status, 200);
+    assert_eq!(receiver.post(&reply("m2", "919400000002", "arrêt")).status, 200);
+    assert_eq!(
+        receiver.post(&reply("m3", "919400000003", "please don't stop")).status,
+        200
+    );
+    // Not among the configured words any more.
+    assert_eq!(receiver.post(&reply("m4", "919400000004", "UNSUBSCRIBE")).status, 200);
+    assert_eq!(receiver.count("SELECT count(*) FROM messages"), 4);
+    assert_eq!(
+        receiver.text("SELECT group_concat(number || ':' || word, ',') FROM (SELECT * FROM opt_outs ORDER BY number)"),
+        Some("919400000001:STOP,919400000002:ARRÊT".to_owned())
+    );
+}
+
+#[test]
+fn the_same_callback_delivered_twice_is_stored_once() {
+    let receiver = Receiver::start();
+    let body = status_body("wamid.D1", "delivered", "R-1");
+    assert_eq!(receiver.post(&body).status, 200);
+    let again = receiver.post(&body);
+    assert_eq!(again.status, 200);
+    assert!(again.text.contains("stored before"), "{}", again.text);
+    // The same event through another profile (GET): one status still.
+    assert_eq!(
+        receiver
+            .get(&format!(
+                "/?status=delivered&message_id=wamid.D1&timestamp=1722834665&recipient_id=919407000001\
+                 &ref=R-1&ref1=campaign-7&ref2=row-3&token={TOKEN}"
+            ))
+            .status,
+        200
+    );
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1);
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks"), 2);
+}
+
+#[test]
+fn healthz_answers_without_authentication_and_stores_nothing() {
+    let receiver = Receiver::start();
+    let answer = receiver.get("/healthz");
+    assert_eq!(answer.status, 200);
+    assert!(answer.text.ends_with("ok\n"));
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks"), 0);
+}
+
+#[test]
+fn basic_bearer_and_query_token_are_each_accepted() {
+    let receiver = Receiver::start();
+    let body = |id: &str| status_body(id, "sent", "R");
+    let json = ("Content-Type", "application/json");
+    let ok = |answer: Answer| assert_eq!(answer.status, 200, "{}", answer.text);
+    ok(receiver.request(
+        "POST",
+        "/",
+        &[("Authorization", &basic(USER, PASSWORD)), json],
+        body("a").as_bytes(),
+    ));
+    ok(receiver.request(
+        "POST",
+        "/",
+        &[("Authorization", &format!("bearer {TOKEN}")), json],
+        body("b").as_bytes(),
+    ));
+    ok(receiver.request("POST", &format!("/?token={TOKEN}"), &[json], body("c").as_bytes()));
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 3);
+    receiver.assert_no_secret_anywhere();
+}
+
+#[test]
+fn sigterm_answers_the_request_in_flight_and_closes_the_store() {
+    let receiver = Receiver::start_with(&["--read-timeout", "5"]);
+    let body = status_body("wamid.T1", "read", "R-T");
+    let (first, rest) = body.as_bytes().split_at(20);
+    let mut stream = TcpStream::connect(receiver.addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    stream.write_all(first).expect("part of the body");
+    std::thread::sleep(Duration::from_millis(300));
+    receiver.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(rest).expect("the rest of the body");
+    let answer = read_answer(&mut stream);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let store = receiver.store.clone();
+    let (code, stderr, _scratch) = receiver.wait_stopped();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("SIGTERM") && stderr.contains("closed"), "{stderr}");
+    // Closed: the WAL was folded into the main file.
+    let wal = PathBuf::from(format!("{}-wal", store.display()));
+    assert!(std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0);
+    let connection = rusqlite::Connection::open(&store).expect("open");
+    let count: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM statuses WHERE message_id = 'wamid.T1'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(count, 1);
+}
+
+impl Receiver {
+    /// SIGKILL; the scratch directory and the store stay for a restart.
+    fn sigkill(mut self) -> (Scratch, PathBuf) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+        (std::mem::replace(&mut self.scratch, Scratch::new()), self.store.clone())
+    }
+
+    /// Waits for a receiver already signalled; its scratch directory (and store) is kept.
+    fn wait_stopped(mut self) -> (i32, String, Scratch) {
+        let code = wait_for(&mut self.child, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+        let stderr = self.stderr();
+        (code, stderr, std::mem::replace(&mut self.scratch, Scratch::new()))
+    }
+}
+
+#[test]
+fn ctrl_c_stops_it_too() {
+    let receiver = Receiver::start();
+    receiver.signal("INT");
+    let (code, stderr, _) = receiver.wait_stopped();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Ctrl-C"), "{stderr}");
+}
+
+#[test]
+fn starting_without_authentication_off_loopback_is_refused() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("events.sqlite");
+    let Err((code, stderr)) = Receiver::spawn_at(scratch, store, "0.0.0.0:0", &[]) else {
+        panic!("it listened without authentication")
+    };
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("without authentication") && stderr.contains("--token-file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn on_loopback_without_authentication_it_serves_and_says_so() {
+    let receiver = Receiver::spawn(Scratch::new(), &[]).expect("starts");
+    assert!(receiver.stderr().contains("no authentication"), "{}", receiver.stderr());
+    assert_eq!(
+        receiver
+            .request("POST", "/", &[], status_body("wamid.N", "sent", "R").as_bytes())
+            .status,
+        200
+    );
+}
+
+#[test]
+fn a_short_or_empty_token_file_or_a_basic_file_without_a_password_is_refused() {
+    for (flag, contents, says) in [
+        ("--token-file", "short\n", "shorter than 16"),
+        ("--token-file", "\n", "is empty"),
+        ("--basic-auth-file", "kaleyra\n", "user:password"),
+        ("--basic-auth-file", "kaleyra:\n", "needs both"),
+    ] {
+        let scratch = Scratch::new();
+        let file = scratch.write("secret", contents);
+        let Err((code, stderr)) = Receiver::spawn(scratch, &[flag.to_owned(), file.display().to_string()]) else {
+            panic!("{flag} {contents:?} was accepted")
+        };
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
+
+#[test]
+fn a_store_that_is_another_database_is_refused() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("contacts.journal.sqlite");
+    rusqlite::Connection::open(&store)
+        .expect("create")
+        .execute_batch("CREATE TABLE rows (row INTEGER)")
+        .expect("table");
+    let Err((code, stderr)) = Receiver::spawn_at(scratch, store, "127.0.0.1:0", &[]) else {
+        panic!("another database was used as the store")
+    };
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a flowc event store"), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_is_refused_and_a_killed_receivers_port_is_rebound_at_once() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.K1", "sent", "R")).status, 200);
+    let addr = receiver.addr.to_string();
+    let busy = Receiver::spawn_at(Scratch::new(), Scratch::new().path().join("x.sqlite"), &addr, &[]);
+    let Err((code, stderr)) = busy else {
+        panic!("two receivers on one port")
+    };
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    // SIGKILL with a connection open, then a new receiver on the same port and store.
+    let _open = TcpStream::connect(receiver.addr).expect("connect");
+    let (scratch, store) = receiver.sigkill();
+    let args = vec![
+        "--token-file".to_owned(),
+        scratch.write("token2", TOKEN).display().to_string(),
+    ];
+    let again = Receiver::spawn_at(scratch, store, &addr, &args).expect("rebinds at once");
+    assert_eq!(
+        again.count("SELECT count(*) FROM statuses WHERE message_id = 'wamid.K1'"),
+        1
+    );
+    again.assert_serving();
+}
+
+#[test]
+fn the_counts_are_printed_every_interval() {
+    let receiver = Receiver::start_with(&["--stats-interval", "1"]);
+    assert_eq!(receiver.post(&status_body("wamid.S1", "sent", "R")).status, 200);
+    assert_eq!(receiver.get("/").status, 401);
+    std::thread::sleep(Duration::from_millis(1500));
+    let stderr = receiver.stderr();
+    assert!(
+        stderr.contains("1 callback stored (1 status, 0 messages, 0 opt-outs)") && stderr.contains("1 unauthenticated"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tls_serves_https_with_the_given_certificate() {
+    let data = crate::support::repo().join("tests/data/tls");
+    let receiver = Receiver::start_with(&[
+        "--tls-cert",
+        &data.join("cert.pem").display().to_string(),
+        "--tls-key",
+        &data.join("key.pem").display().to_string(),
+    ]);
+    assert!(receiver.stderr().contains("(https)"));
+    let certificate = std::fs::read(data.join("cert.pem")).expect("read the certificate");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let status = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&certificate).expect("pem"))
+            .resolve("localhost", receiver.addr)
+            .build()
+            .expect("client");
+        client
+            .post(format!("https://localhost:{}/", receiver.addr.port()))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(status_body("wamid.TLS", "sent", "R"))
+            .send()
+            .await
+            .expect("an HTTPS answer")
+            .status()
+    });
+    assert_eq!(status, 200);
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM statuses WHERE message_id = 'wamid.TLS'"),
+        1
+    );
+    // Plain HTTP on the TLS port is no callback.
+    assert_ne!(receiver.get("/healthz").status, 200);
+}
+
+// ---- bad input: each answered with its status, the receiver still serving ----
+
+#[test]
+fn bad_no_credentials_get_401_and_nothing_is_stored() {
+    let receiver = Receiver::start();
+    let answer = receiver.request("POST", "/", &[], status_body("wamid.X", "sent", "R").as_bytes());
+    assert_eq!(answer.status, 401);
+    assert!(answer.text.to_ascii_lowercase().contains("www-authenticate: basic"));
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks"), 0);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_wrong_bearer_token_gets_401() {
+    let receiver = Receiver::start();
+    let wrong = format!("Bearer {}X", &TOKEN[..TOKEN.len() - 1]);
+    assert_eq!(
+        receiver
+            .request("POST", "/", &[("Authorization", &wrong)], b"{}")
+            .status,
+        401
+    );
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_wrong_basic_password_gets_401() {
+    let receiver = Receiver::start();
+    for header in [basic(USER, "pw-wrong"), basic("someone", PASSWORD), basic(USER, "")] {
+        assert_eq!(
+            receiver
+                .request("POST", "/", &[("Authorization", &header)], b"{}")
+                .status,
+            401
+        );
+    }
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_the_token_as_basic_credentials_or_a_password_as_a_bearer_token_gets_401() {
+    let receiver = Receiver::start();
+    let token_as_basic = format!("Basic {TOKEN}");
+    let password_as_bearer = format!("Bearer {PASSWORD}");
+    for header in [
+        token_as_basic.as_str(),
+        password_as_bearer.as_str(),
+        TOKEN,
+        "Bearer",
+        "",
+    ] {
+        assert_eq!(
+            receiver
+                .request("GET", "/?status=sent", &[("Authorization", header)], b"")
+                .status,
+            401
+        );
+    }
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_wrong_query_token_gets_401() {
+    let receiver = Receiver::start();
+    for target in [
+        "/?status=sent&token=nope",
+        "/?status=sent&token=",
+        "/?status=sent&TOKEN=x",
+    ] {
+        assert_eq!(receiver.get(target).status, 401, "{target}");
+    }
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_an_authorization_header_that_is_not_utf8_or_not_base64_gets_401() {
+    let receiver = Receiver::start();
+    let mut request =
+        b"GET /?status=sent HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic \xff\xfe\x80\r\n\r\n"
+            .to_vec();
+    assert_eq!(receiver.raw(&request).status, 401);
+    request =
+        b"GET /?status=sent HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic !!!===\r\n\r\n".to_vec();
+    assert_eq!(receiver.raw(&request).status, 401);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_declared_body_over_1_mib_gets_413() {
+    let receiver = Receiver::start();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n",
+        1024 * 1024 + 1
+    );
+    assert_eq!(receiver.raw(head.as_bytes()).status, 413);
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks"), 0);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_chunked_body_over_1_mib_gets_413() {
+    let receiver = Receiver::start();
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..17 {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(&chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(receiver.raw(&request).status, 413);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_malformed_json_gets_400_and_is_kept_raw() {
+    let receiver = Receiver::start();
+    let answer = receiver.post("{\"statuses\": [");
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        receiver.text("SELECT CAST(body AS TEXT) || '|' || problem FROM callbacks WHERE recognised = 0"),
+        Some("{\"statuses\": [|not JSON: cut short at line 1 column 14".to_owned())
+    );
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_json_of_an_unknown_shape_gets_400_and_is_kept_raw() {
+    let receiver = Receiver::start();
+    for body in [
+        r#"{"hello":"world"}"#,
+        r#"{"statuses":[{"id":"x"}]}"#,
+        "[1,2,3]",
+        "\"text\"",
+        "null",
+    ] {
+        assert_eq!(receiver.post(body).status, 400, "{body}");
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks WHERE recognised = 0"), 5);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_body_that_is_not_utf8_gets_400_and_is_kept_byte_for_byte() {
+    let receiver = Receiver::start();
+    let body = b"{\"statuses\":\"\xff\xfe\x00\x80\"}";
+    let answer = receiver.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    );
+    assert_eq!(answer.status, 400);
+    let connection = rusqlite::Connection::open(&receiver.store).expect("open");
+    let stored: Vec<u8> = connection
+        .query_row("SELECT body FROM callbacks", [], |row| row.get(0))
+        .expect("the raw body");
+    assert_eq!(stored, body);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_deeply_nested_json_gets_400() {
+    let receiver = Receiver::start();
+    let deep = format!("{}{}", "[".repeat(500_000), "]".repeat(500_000));
+    assert_eq!(receiver.post(&deep).status, 400);
+    let deep_objects = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+    assert_eq!(receiver.post(&deep_objects).status, 400);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_huge_json_string_gets_400_and_a_huge_field_is_stored() {
+    let receiver = Receiver::start();
+    let huge = "x".repeat(1_000_000);
+    assert_eq!(receiver.post(&format!("\"{huge}\"")).status, 400);
+    let big_ref = "r".repeat(900_000);
+    assert_eq!(receiver.post(&status_body("wamid.BIG", "sent", &big_ref)).status, 200);
+    assert_eq!(
+        receiver.count("SELECT length(ref) FROM statuses WHERE message_id = 'wamid.BIG'"),
+        900_000
+    );
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_wrong_content_type_gets_415_and_is_kept_raw() {
+    let receiver = Receiver::start();
+    for content_type in [
+        "text/xml",
+        "multipart/form-data; boundary=x",
+        "application/octet-stream",
+        "image/png",
+    ] {
+        let answer = receiver.request(
+            "POST",
+            "/",
+            &[
+                ("Authorization", &format!("Bearer {TOKEN}")),
+                ("Content-Type", content_type),
+            ],
+            format!("<callback type=\"{content_type}\"/>").as_bytes(),
+        );
+        assert_eq!(answer.status, 415, "{content_type}");
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks WHERE recognised = 0"), 4);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_an_empty_post_or_a_get_without_parameters_gets_400() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post("").status, 400);
+    assert_eq!(receiver.post("   \n").status, 400);
+    assert_eq!(receiver.get(&format!("/?token={TOKEN}")).status, 400);
+    assert_eq!(receiver.get(&format!("/?token={TOKEN}&colour=blue")).status, 400);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_other_methods_get_405() {
+    let receiver = Receiver::start();
+    let auth = format!("Bearer {TOKEN}");
+    for method in ["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] {
+        let answer = receiver.request(method, "/", &[("Authorization", &auth)], b"");
+        assert_eq!(answer.status, 405, "{method}");
+    }
+    assert_eq!(receiver.request("POST", "/healthz", &[], b"").status, 405);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_header_flood_gets_431() {
+    let receiver = Receiver::start();
+    let mut request = format!("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n");
+    for n in 0..500 {
+        request.push_str(&format!("X-Flood-{n}: {n}\r\n"));
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
+    assert_eq!(receiver.raw(request.as_bytes()).status, 431);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_huge_header_or_url_gets_431() {
+    let receiver = Receiver::start();
+    let big = "a".repeat(200 * 1024);
+    let request = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    assert_eq!(receiver.raw(request.as_bytes()).status, 431);
+    let request = format!("GET /?status={big} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let status = receiver.raw(request.as_bytes()).status;
+    assert!(status == 431 || status == 414, "{status}");
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_slow_headers_are_cut_off_at_the_read_timeout() {
+    let receiver = Receiver::start();
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(receiver.addr).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .expect("part of the head");
+    // Another caller is served meanwhile.
+    receiver.assert_serving();
+    let mut rest = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        // Drip a header byte by byte, as slowloris does.
+        if slow.write_all(b"X").is_err() {
+            break;
+        }
+    }
+    let _ = slow.read_to_end(&mut rest);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "held for {elapsed:?}");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_slow_body_gets_408() {
+    let receiver = Receiver::start();
+    let mut slow = TcpStream::connect(receiver.addr).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let head =
+        format!("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n{{\"st");
+    slow.write_all(head.as_bytes()).expect("head");
+    let started = Instant::now();
+    let answer = read_answer(&mut slow);
+    assert_eq!(answer.status, 408, "{}", answer.text);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_idle_connections_up_to_the_cap_do_not_stop_it_for_long() {
+    let receiver = Receiver::start_with(&["--max-connections", "4"]);
+    let idle: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(receiver.addr).expect("connect"))
+        .collect();
+    let started = Instant::now();
+    receiver.assert_serving();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(idle);
+}
+
+#[test]
+fn bad_a_secret_echoed_in_a_body_is_never_stored() {
+    let receiver = Receiver::start();
+    // Plainly: replaced, the event kept.
+    let answer = receiver.post(&status_body("wamid.E1", "sent", TOKEN));
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        receiver.text("SELECT ref FROM statuses WHERE message_id = 'wamid.E1'"),
+        Some("***".to_owned())
+    );
+    // Encoded: the body is withheld whole, and it is no callback any more.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PASSWORD);
+    assert_eq!(receiver.post(&status_body("wamid.E2", "sent", &encoded)).status, 400);
+    let escaped: String = TOKEN.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    assert_eq!(receiver.post(&status_body("wamid.E3", "sent", &escaped)).status, 400);
+    // In the path, a header that is stored (content type) and other parameters.
+    let answer = receiver.request(
+        "POST",
+        &format!("/{TOKEN}?status=sent&ref={PASSWORD}&token={TOKEN}"),
+        &[("Content-Type", &format!("application/json; x={PASSWORD}"))],
+        b"",
+    );
+    assert_eq!(answer.status, 200);
+    receiver.assert_serving();
+    receiver.assert_no_secret_anywhere();
+    let (code, stderr) = receiver.stop();
+    assert_eq!(code, 0);
+    assert!(!stderr.contains(TOKEN) && !stderr.contains(PASSWORD));
+}
+
+#[test]
+fn bad_the_query_token_is_never_stored() {
+    let receiver = Receiver::start();
+    assert_eq!(
+        receiver
+            .get(&format!("/?token={TOKEN}&status=sent&message_id=wamid.Q"))
+            .status,
+        200
+    );
+    assert_eq!(
+        receiver.text("SELECT query FROM callbacks"),
+        Some("status=sent&message_id=wamid.Q".to_owned())
+    );
+    receiver.assert_no_secret_anywhere();
+}
+
+#[test]
+fn bad_garbage_instead_of_http_gets_400() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.raw(b"HELLO THERE\r\n\r\n").status, 400);
+    assert_eq!(
+        receiver.raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").status,
+        400
+    );
+    assert_eq!(receiver.raw(b"GET / HTTP/1.1\r\nHost x\r\n\r\n").status, 400);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_body_shorter_than_its_content_length_does_not_stall_it() {
+    let receiver = Receiver::start();
+    let mut stream = TcpStream::connect(receiver.addr).expect("connect");
+    stream
+        .write_all(
+            format!("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 500\r\n\r\n{{}}")
+                .as_bytes(),
+        )
+        .expect("write");
+    stream.shutdown(std::net::Shutdown::Write).expect("half close");
+    let answer = read_answer(&mut stream);
+    assert!(answer.status == 400 || answer.status == 0, "{}", answer.text);
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks"), 0);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_invalid_percent_encoding_and_control_characters_are_stored_as_sent() {
+    let receiver = Receiver::start();
+    let answer = receiver.get(&format!(
+        "/?status=sent%ZZ&message_id=%00%01%ff&ref=%E2%82&token={TOKEN}"
+    ));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1);
+    let bytes = serde_json::json!({"statuses": [{"id": "\u{0}\u{1}\u{7f}", "status": "sent\r\n"}]}).to_string();
+    assert_eq!(receiver.post(&bytes).status, 200);
+    receiver.assert_serving();
+}
