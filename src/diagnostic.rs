@@ -5,6 +5,8 @@
 //! the row number and column for data files. Colour follows the terminal and `NO_COLOR`;
 //! output to a pipe or file is plain ASCII.
 
+mod flow;
+
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
@@ -52,6 +54,16 @@ pub struct Finding {
     pub pointer: Option<String>,
     pub row: Option<RowRef>,
     pub column: Option<String>,
+    /// Other places the finding is about (the Flow JSON line beside a template line).
+    pub related: Vec<Related>,
+}
+
+/// A second place a finding shows, with what it is.
+#[derive(Debug, Clone)]
+pub struct Related {
+    pub message: String,
+    pub source: SourceFile,
+    pub span: Span,
 }
 
 impl Finding {
@@ -67,6 +79,7 @@ impl Finding {
             pointer: None,
             row: None,
             column: None,
+            related: Vec::new(),
         }
     }
 
@@ -167,6 +180,10 @@ impl Finding {
                 finding.column = Some(missing.name.clone());
                 vec![finding]
             }
+            Problem::Flow(issues) => issues
+                .iter()
+                .map(|issue| Finding::from_flow_issue(template, issue).in_row(row))
+                .collect(),
             Problem::Invalid {
                 render,
                 compile,
@@ -255,7 +272,7 @@ impl Finding {
             (None, Some(row)) => (Some(row.row), None),
             (None, None) => (None, None),
         };
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "file": self.file(),
             "line": line,
             "column": column,
@@ -266,7 +283,22 @@ impl Finding {
             "data_file": self.row.as_ref().map(|row| &row.file),
             "row": self.row.as_ref().map(|row| row.row),
             "column_name": self.column,
-        })
+        });
+        if !self.related.is_empty() {
+            json["related"] = self
+                .related
+                .iter()
+                .map(|related| {
+                    serde_json::json!({
+                        "file": related.source.name,
+                        "line": related.span.line,
+                        "column": related.span.column,
+                        "message": related.message,
+                    })
+                })
+                .collect();
+        }
+        json
     }
 
     /// `::error file=…,line=…,col=…,title=…::message`, escaped as GitHub requires.
@@ -290,6 +322,12 @@ impl Finding {
         }
         if let Some(help) = &self.help {
             message.push_str(&format!("\nhelp: {help}"));
+        }
+        for related in &self.related {
+            message.push_str(&format!(
+                "\nsee {}:{}:{}: {}",
+                related.source.name, related.span.line, related.span.column, related.message
+            ));
         }
         format!(
             "::{} {}::{}",
@@ -362,7 +400,9 @@ impl Printer {
             GraphicalTheme::none()
         };
         Printer {
-            handler: GraphicalReportHandler::new_themed(theme).with_wrap_lines(false),
+            handler: GraphicalReportHandler::new_themed(theme)
+                .with_wrap_lines(false)
+                .with_show_related_as_nested(true),
             format,
             lost_output: OnceLock::new(),
         }
@@ -434,6 +474,7 @@ struct View<'a> {
     finding: &'a Finding,
     headline: String,
     excerpt: Option<Excerpt>,
+    related: Vec<RelatedView>,
 }
 
 impl<'a> View<'a> {
@@ -445,7 +486,53 @@ impl<'a> View<'a> {
                 (Some(source), Some(span)) => Some(Excerpt::new(&source.name, &source.text, span)),
                 _ => None,
             },
+            related: finding
+                .related
+                .iter()
+                .map(|related| RelatedView {
+                    message: printable(&clip(&related.message, MESSAGE_WIDTH)).into_owned(),
+                    excerpt: Excerpt::new(&related.source.name, &related.source.text, related.span),
+                })
+                .collect(),
         }
+    }
+}
+
+/// A related place as miette sees it: drawn after the finding, with its own source.
+struct RelatedView {
+    message: String,
+    excerpt: Excerpt,
+}
+
+impl fmt::Debug for RelatedView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for RelatedView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RelatedView {}
+
+impl Diagnostic for RelatedView {
+    fn severity(&self) -> Option<Severity> {
+        Some(Severity::Advice)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.excerpt)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            Some("here".to_owned()),
+            self.excerpt.label.start,
+            self.excerpt.label.len().max(1),
+        ))))
     }
 }
 
@@ -480,6 +567,13 @@ impl Diagnostic for View<'_> {
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.excerpt.as_ref().map(|excerpt| excerpt as &dyn miette::SourceCode)
+    }
+
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn Diagnostic> + 'b>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.related.iter().map(|related| related as &dyn Diagnostic)))
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

@@ -132,6 +132,18 @@ impl WindowError {
     }
 }
 
+impl crate::flow::FlowIssue {
+    /// A Flow file that cannot be read is a file the user must deal with; a Flow or a message
+    /// that breaks a rule is an invalid template; a warning changes nothing.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            crate::flow::FlowIssue::Unreadable { .. } => ExitStatus::Usage,
+            issue if !issue.is_error() => ExitStatus::Ok,
+            _ => ExitStatus::Invalid,
+        }
+    }
+}
+
 impl ReceiveError {
     /// Every receiver error is found before it serves: a setting, a file or a port to fix.
     pub fn exit_status(&self) -> ExitStatus {

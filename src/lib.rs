@@ -14,6 +14,7 @@ pub mod data;
 pub(crate) mod diagnostic;
 pub(crate) mod exit;
 pub(crate) mod findings;
+pub(crate) mod flow;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub mod pipeline;

@@ -52,3 +52,16 @@ pub const MAX_ROW_BYTES: usize = 1 << 20;
 /// [`MAX_FIELD_BYTES`], but a template may repeat one (`{{name}}` ten thousand times) or loop
 /// over a list (`{{#each}}`), and what it renders is copied again into the body.
 pub const MAX_RENDERED_BYTES: usize = 256 << 10;
+
+/// The largest Flow JSON file a template may name (`flow_json`). Meta refuses Flow JSON over
+/// 10 MB (Flow JSON reference, "Limitations"), so a larger file cannot be a Flow it accepts;
+/// real ones are a few KiB.
+pub const MAX_FLOW_BYTES: u64 = 10 << 20;
+
+/// How deeply a Flow JSON file may nest. The reader recurses once a level; real Flows nest
+/// about 12 levels (screens, layout, a Form, its children, an action, its payload).
+pub const MAX_FLOW_NESTING: usize = 128;
+
+/// How many problems of one Flow file are reported; the others are counted. Each finding
+/// quotes the Flow's text, and a hostile Flow can break a rule in every value it holds.
+pub const MAX_FLOW_ISSUES: usize = 100;

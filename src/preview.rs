@@ -56,8 +56,9 @@ fn marks<'a>(notes: &'a [Note], part: &str) -> (&'static str, String) {
     (class, lines)
 }
 
-/// The page for a body (absent when rendering failed) and its notes.
-pub fn page(title: &str, body: Option<&Value>, notes: &[Note]) -> String {
+/// The page for a body (absent when rendering failed), the HTML of the Flow screen its button
+/// opens (when the template names its Flow), and its notes.
+pub fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[Note]) -> String {
     let interactive = body.and_then(|body| body.pointer("/messaging_object/interactive"));
     let text = |pointer: &str| interactive.and_then(|i| i.pointer(pointer)).and_then(Value::as_str);
     let mut bubble = String::new();
@@ -133,7 +134,7 @@ pub fn page(title: &str, body: Option<&Value>, notes: &[Note]) -> String {
 <main>
 <section class="phone" aria-label="WhatsApp message preview">
 <div class="bar">WhatsApp · {title}</div>
-<div class="chat">{message}</div>
+<div class="chat">{message}</div>{screen}
 </section>
 <section class="panel">
 <h2>Findings</h2>
@@ -147,6 +148,7 @@ pub fn page(title: &str, body: Option<&Value>, notes: &[Note]) -> String {
 "#,
         title = escape(title),
         json = escape(&json),
+        screen = screen.map_or_else(String::new, |screen| format!("\n<div class=\"opens\">{screen}</div>")),
     )
 }
 
@@ -184,6 +186,36 @@ pre{background:#fff;border:1px solid #d1d7db;border-radius:8px;padding:12px;over
 .badge{margin-top:8px;background:#fff3cd;color:#5c4400;border:1px solid #f2d479;border-radius:12px;padding:4px 10px;font-size:12px;text-align:center}
 .where{font-family:ui-monospace,Menlo,Consolas,monospace;color:#54656f}
 .help{color:#54656f;margin-top:4px;white-space:pre-wrap}
+.opens{padding:0 12px 16px}
+.sheet-note{color:#54656f;font-size:12px;margin:0 0 6px;overflow-wrap:anywhere}
+.sheet{background:#fff;border-radius:14px 14px 8px 8px;box-shadow:0 1px 3px rgba(11,20,26,.2);overflow:hidden;font-size:14px;line-height:19px;overflow-wrap:anywhere}
+.sheet-bar{display:flex;align-items:center;gap:12px;padding:12px 14px;border-bottom:1px solid #e9edef}
+.sheet-close{color:#54656f}
+.sheet-title{font-weight:600;font-size:16px}
+.sheet-body{padding:10px 14px;display:flex;flex-direction:column;gap:12px}
+.f-heading{font-size:20px;line-height:26px;font-weight:700}
+.f-subheading{font-size:16px;font-weight:700}
+.f-caption{color:#667781;font-size:12px}
+.f-field{display:flex;flex-direction:column;gap:3px}
+.f-input{display:flex;justify-content:space-between;align-items:center;border:1px solid #8696a0;border-radius:6px;padding:10px 12px;color:#54656f}
+.f-area{min-height:64px;align-items:flex-start}
+.f-mark{color:#54656f}
+.f-optional{color:#8696a0;font-size:12px}
+.f-helper{color:#667781;font-size:12px}
+.f-group{display:flex;flex-direction:column;gap:8px}
+.f-label{font-weight:600}
+.f-option{display:flex;gap:10px;align-items:flex-start}
+.f-radio,.f-check,.f-chip{flex:none;width:18px;height:18px;border:2px solid #8696a0;margin-top:1px}
+.f-radio{border-radius:50%}
+.f-check{border-radius:3px}
+.f-chip{border-radius:9px;width:28px}
+.f-link{color:#027eb5}
+.f-image{background:#e9edef;color:#667781;display:flex;align-items:center;justify-content:center;border-radius:6px;font-size:12px}
+.f-unknown{color:#8696a0;font-size:12px}
+.sheet-footer{padding:10px 14px 14px}
+.f-captions{display:flex;justify-content:space-between;color:#667781;font-size:12px;margin-bottom:6px}
+.f-footer{background:#00a884;color:#fff;border-radius:20px;padding:10px;text-align:center;font-weight:600}
+.f-nofooter{color:#8696a0;text-align:center;font-size:12px}
 ";
 
 /// HTML for a WhatsApp text: `*bold*`, `_italic_`, `~strike~`, ```` ```monospace``` ````,

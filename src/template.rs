@@ -5,7 +5,7 @@
 //! Whether the message itself is valid is decided after rendering, against the schema, so
 //! that a rule lives in one place whatever produced the value.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -29,6 +29,17 @@ pub struct Template {
     pub vars: Vec<VarDecl>,
     /// The body as written: a mapping with `messaging_object` and, if given, `extra_info`.
     pub body: Node,
+    /// The Flow JSON file the message opens, if the template names it (`flow_json`).
+    pub flow_json: Option<FlowJson>,
+    /// The template's own folder, which `flow_json` is relative to.
+    pub folder: PathBuf,
+}
+
+/// `flow_json: ../flows/booking.json`: the path as written and where.
+#[derive(Debug, Clone)]
+pub struct FlowJson {
+    pub path: String,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +79,7 @@ impl std::fmt::Display for SourceFile {
     }
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["description", "vars", "messaging_object", "extra_info"];
+const TOP_LEVEL_KEYS: &[&str] = &["description", "vars", "flow_json", "messaging_object", "extra_info"];
 const VAR_KEYS: &[&str] = &["example", "default", "description"];
 
 impl Template {
@@ -80,7 +91,10 @@ impl Template {
                 reason: error.to_string(),
             })
         })?;
-        Template::parse(name, text)
+        let mut template = Template::parse(name, text)?;
+        // The path itself, not its display: a folder whose name is not UTF-8 still resolves.
+        template.folder = folder_of(path);
+        Ok(template)
     }
 
     pub fn parse(name: String, text: String) -> Result<Template, Box<TemplateError>> {
@@ -133,6 +147,25 @@ impl Template {
                 }
             },
         };
+        let flow_json = match root.get("flow_json") {
+            None => None,
+            Some(entry) => match &entry.value.kind {
+                NodeKind::Str { value, .. } if !value.trim().is_empty() => Some(FlowJson {
+                    path: value.clone(),
+                    span: entry.value.span,
+                }),
+                _ => {
+                    return Err(shape_error(
+                        format!(
+                            "`flow_json` must be the path of a Flow JSON file, found {}",
+                            entry.value.type_name()
+                        ),
+                        entry.value.span,
+                        Some("a path relative to the template's folder, such as `../flows/booking.json`".to_owned()),
+                    ))
+                }
+            },
+        };
         let vars = match root.get("vars") {
             None => Vec::new(),
             Some(entry) => parse_vars(entry).map_err(|(message, span, help)| shape_error(message, span, help))?,
@@ -153,11 +186,14 @@ impl Template {
             span: root.span,
             kind: NodeKind::Map(body_entries),
         };
+        let folder = folder_of(Path::new(&source.name));
         Ok(Template {
             source,
             description,
             vars,
             body,
+            flow_json,
+            folder,
         })
     }
 
@@ -214,6 +250,14 @@ impl Template {
         let (parent, last) = pointer.rsplit_once('/')?;
         let last = last.replace("~1", "/").replace("~0", "~");
         self.node_at(parent)?.get(&last).map(|entry| entry.key_span)
+    }
+}
+
+/// The folder of a file, `.` for a bare name.
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

@@ -14,6 +14,19 @@ pub fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// A JSON Schema type name (as Flow JSON declares data) in the same terms as [`kind`].
+pub(crate) fn schema_type(name: &str) -> &'static str {
+    match name {
+        "string" => "text",
+        "number" => "a number",
+        "integer" => "a whole number",
+        "boolean" => "a boolean",
+        "array" => "a list",
+        "object" => "a mapping",
+        _ => "null",
+    }
+}
+
 /// A stop signal as a person knows it.
 pub fn signal_name(signal: crate::send::Signal) -> &'static str {
     match signal {

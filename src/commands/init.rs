@@ -21,6 +21,8 @@ pub struct InitOptions {
 const TEMPLATE: &str = include_str!("../../templates/service-booking.yaml");
 const FIXTURES: &str = include_str!("../../templates/service-booking.fixtures.yaml");
 const TEMPLATE_SCHEMA: &str = include_str!("../../schemas/template.schema.json");
+/// The Flow the example's button opens (its `flow_json`), so its checks run from the start.
+const FLOW: &str = include_str!("../../flows/booking.json");
 
 const WORKFLOW: &str = r#"# Checks every template and compares its bodies with the reviewed snapshots; findings appear
 # as annotations on the pull request's lines.
@@ -57,7 +59,7 @@ jobs:
 "#;
 
 const README: &str = "# WhatsApp Flow message templates\n\
-Templates live in `templates/`; `flowc check` validates them and `flowc test` compares their bodies with `templates/__snapshots__/`.\n\
+Templates live in `templates/` (the Flows their buttons open in `flows/`); `flowc check` validates them and `flowc test` compares their bodies with `templates/__snapshots__/`.\n\
 After changing a template, run `flowc test --review` and commit the accepted snapshots with the template.\n\
 Preview a message with `flowc preview templates/example.yaml` (writes `example.preview.html`); CI (`.github/workflows/flowc.yml`) annotates pull requests once the Actions variable `FLOWC_GIT` holds the flowc repository's URL.\n";
 
@@ -76,7 +78,7 @@ impl InitError {
     fn help(&self) -> Option<&'static str> {
         match self {
             InitError::Link { .. } => Some(
-                "init writes templates/, schemas/, .github/workflows/ and README.md and follows no links: \
+                "init writes templates/, flows/, schemas/, .github/workflows/ and README.md and follows no links: \
                  remove the link, or name a new directory: flowc init DIR",
             ),
             InitError::Exists { .. } => {
@@ -96,9 +98,10 @@ pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
         "# yaml-language-server: $schema=../schemas/template.schema.json",
         "# yaml-language-server: $schema=../schemas/template.schema.json\n# Start from this one: rename it, edit it, then run `flowc test --review`.",
     );
-    let files: [(&str, &str); 5] = [
+    let files: [(&str, &str); 6] = [
         ("templates/example.yaml", template.as_str()),
         ("templates/example.fixtures.yaml", FIXTURES),
+        ("flows/booking.json", FLOW),
         ("schemas/template.schema.json", TEMPLATE_SCHEMA),
         (".github/workflows/flowc.yml", WORKFLOW),
         ("README.md", README),

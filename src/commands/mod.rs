@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::data::{self, Rows};
 use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::flow;
 use crate::pipeline::{compile_in_order, Flow, Inspection, MessageCompiler, Problem, RowOutcome};
 use crate::render::example_values;
 use crate::suggest::did_you_mean;
@@ -91,25 +92,60 @@ fn prepare(path: &Path, overrides: &[(String, String)], printer: &Reporter<'_>) 
         printer.print(&Finding::from_template_error(&error));
         error.exit_status()
     })?;
-    MessageCompiler::new(template).map_err(|rejected| {
-        let compiler = &rejected.compiler;
-        let template = compiler.template();
-        let mut findings: Vec<Finding> = rejected
-            .errors
-            .iter()
-            .map(|error| Finding::from_leaf_error(template, error))
-            .collect();
-        // Without example values there is nothing to check the rest with (a data file gives
-        // the values): not an error of its own for `render --data` or `send`.
-        if let Ok(values) = example_values(&template.vars, overrides) {
-            findings.extend(inspection_findings(compiler, None, &compiler.inspect(&values)));
+    let mut compiler = match MessageCompiler::new(template) {
+        Ok(compiler) => compiler,
+        Err(rejected) => {
+            let mut compiler = rejected.compiler;
+            let (flow_findings, status) = link_flow(&mut compiler);
+            let template = compiler.template();
+            let mut findings: Vec<Finding> = rejected
+                .errors
+                .iter()
+                .map(|error| Finding::from_leaf_error(template, error))
+                .collect();
+            // Without example values there is nothing to check the rest with (a data file gives
+            // the values): not an error of its own for `render --data` or `send`.
+            if let Ok(values) = example_values(&template.vars, overrides) {
+                findings.extend(inspection_findings(&compiler, None, &compiler.inspect(&values)));
+            }
+            findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+            // What is wrong with the Flow follows, in the order it was found.
+            for finding in findings.iter().chain(&flow_findings) {
+                printer.print(finding);
+            }
+            return Err(status.worst(ExitStatus::Invalid));
         }
-        findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
-        for finding in &findings {
-            printer.print(finding);
-        }
-        ExitStatus::Invalid
-    })
+    };
+    let (findings, status) = link_flow(&mut compiler);
+    for finding in &findings {
+        printer.print(finding);
+    }
+    match status {
+        ExitStatus::Ok => Ok(compiler),
+        status => Err(status),
+    }
+}
+
+/// Reads the Flow the template names (if any) and has every body checked against it; the
+/// findings about the Flow and about the template as written, and the status they end the
+/// template with (warnings leave it `Ok`).
+fn link_flow(compiler: &mut MessageCompiler) -> (Vec<Finding>, ExitStatus) {
+    let Some(linked) = flow::link(compiler.template()) else {
+        return (Vec::new(), ExitStatus::Ok);
+    };
+    let mut status = ExitStatus::Ok;
+    let findings = linked
+        .issues
+        .iter()
+        .map(|issue| {
+            status = status.worst(issue.exit_status());
+            Finding::from_flow_issue(compiler.template(), issue)
+        })
+        .collect();
+    if let Some(check) = linked.check {
+        compiler.set_flow(check);
+    }
+    (findings, status)
 }
 
 /// The findings of an inspection: its warnings and its problem's.

@@ -78,7 +78,7 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         .file_name()
         .map_or_else(|| "template".to_owned(), |name| name.to_string_lossy().into_owned());
     // Each finding with the field it is about, for marking the part of the phone that shows it.
-    let (body, findings, status) = match inspect(options, printer) {
+    let (body, findings, status, screen) = match inspect(options, printer) {
         Ok(inspected) => {
             let compiler = &inspected.compiler;
             let template = compiler.template();
@@ -105,17 +105,33 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
                     }),
             );
             findings.sort_by_key(|(finding, _)| finding.span.map(|span| span.offset));
+            // What the Flow's link found comes first, as `check` prints it.
+            let flow_findings = inspected.flow_findings.iter().map(|finding| {
+                let pointer = finding.pointer.clone();
+                (finding.clone(), pointer)
+            });
+            let findings: Vec<(Finding, Option<String>)> = flow_findings.chain(findings).collect();
             let status = if inspected.inspection.problem.is_some() || !inspected.leaf_errors.is_empty() {
                 ExitStatus::Invalid
             } else {
                 ExitStatus::Ok
             };
-            (Some(inspected.inspection.body), findings, status)
+            // The screen the button opens, as far as the body names one of the Flow's.
+            let screen = compiler
+                .flow()
+                .and_then(|check| check.opened(Some(&inspected.inspection.body)))
+                .map(|opened| {
+                    let label = template.flow_json.as_ref().map_or("", |flow| flow.path.as_str());
+                    crate::flow::screen_html(&opened, label)
+                });
+            let status = status.worst(inspected.flow_status);
+            (Some(inspected.inspection.body), findings, status, screen)
         }
         Err((findings, status)) if status != ExitStatus::Usage => (
             None,
             findings.into_iter().map(|finding| (finding, None)).collect(),
             status,
+            None,
         ),
         Err((findings, status)) => {
             for finding in &findings {
@@ -131,7 +147,7 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         .iter()
         .map(|(finding, pointer)| note(finding, pointer.clone()))
         .collect();
-    let html = preview::page(&title, body.as_ref(), &notes);
+    let html = preview::page(&title, body.as_ref(), screen.as_deref(), &notes);
     let written = match &target {
         Target::File(path) => std::fs::write(path, html)
             .map(|()| printer.note(&format!("wrote {}", path.display())))
@@ -171,9 +187,13 @@ struct Inspected {
     compiler: MessageCompiler,
     /// The template's values that do not compile (the compiler then only serves the preview).
     leaf_errors: Vec<LeafError>,
+    /// What is wrong with the template's Flow, and the status it ends the preview with.
+    flow_findings: Vec<Finding>,
+    flow_status: ExitStatus,
 }
 
-/// The template's body for the chosen values, as far as it can be built.
+/// The template's body for the chosen values, as far as it can be built; the findings about its
+/// Flow and their status.
 fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Failed> {
     let template = Template::load(&options.template).map_err(|error| {
         let status = match *error {
@@ -182,10 +202,11 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Fai
         };
         (vec![Finding::from_template_error(&error)], status)
     })?;
-    let (compiler, leaf_errors) = match MessageCompiler::new(template) {
+    let (mut compiler, leaf_errors) = match MessageCompiler::new(template) {
         Ok(compiler) => (compiler, Vec::new()),
         Err(rejected) => (rejected.compiler, rejected.errors),
     };
+    let (flow_findings, flow_status) = super::link_flow(&mut compiler);
     // Whatever else stops the preview, the values that do not compile are reported first.
     let stopped = |(findings, status): Failed| {
         let template = compiler.template();
@@ -206,6 +227,8 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Fai
         inspection,
         compiler,
         leaf_errors,
+        flow_findings,
+        flow_status,
     })
 }
 

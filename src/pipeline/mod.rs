@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::compile::{self, CompileError, Warning};
 use crate::data::Row;
+use crate::flow::{FlowIssue, PayloadCheck, Place};
 use crate::render::{self, BrokenLeaf, LeafError, MissingVar, RenderFailure, Renderer};
 use crate::template::Template;
 use crate::validate::{BodyValidator, Violation};
@@ -48,6 +49,9 @@ pub enum Problem {
         compile: Vec<CompileError>,
         schema: Vec<Violation>,
     },
+    /// The body does not fit the template's Flow (a value of the wrong type). Only a body
+    /// with no other problem is compared with the Flow.
+    Flow(Vec<FlowIssue>),
 }
 
 /// A template whose string values do not compile, with every problem found. Its compiler
@@ -74,6 +78,8 @@ pub struct MessageCompiler {
     plan: OnceLock<Option<BodyPlan>>,
     required: Vec<bool>,
     var_names: Vec<String>,
+    /// The template's Flow, when it names one: what each body is checked against.
+    flow: Option<PayloadCheck>,
 }
 
 impl MessageCompiler {
@@ -86,6 +92,7 @@ impl MessageCompiler {
             renderer,
             validator,
             plan: OnceLock::new(),
+            flow: None,
             template,
         };
         if errors.is_empty() {
@@ -98,6 +105,16 @@ impl MessageCompiler {
     /// The values of the template that do not compile (none once [`MessageCompiler::new`] succeeded).
     pub fn broken(&self) -> &[BrokenLeaf] {
         self.renderer.broken()
+    }
+
+    /// Checks every body against the template's Flow from now on (before the first row).
+    pub(crate) fn set_flow(&mut self, check: PayloadCheck) {
+        self.plan = OnceLock::new();
+        self.flow = Some(check);
+    }
+
+    pub(crate) fn flow(&self) -> Option<&PayloadCheck> {
+        self.flow.as_ref()
     }
 
     pub fn template(&self) -> &Template {
@@ -153,7 +170,12 @@ impl MessageCompiler {
                 if !self.renderer.broken().is_empty() {
                     return None;
                 }
-                BodyPlan::new(&self.renderer, &self.validator, &self.template.source.text)
+                BodyPlan::new(
+                    &self.renderer,
+                    &self.validator,
+                    self.flow.as_ref(),
+                    &self.template.source.text,
+                )
             })
             .as_ref()
     }
@@ -213,11 +235,26 @@ impl MessageCompiler {
                 Some(_) => false,
             });
         }
-        let problem = (!render.is_empty() || !compile.is_empty() || !schema.is_empty()).then_some(Problem::Invalid {
-            render,
-            compile,
-            schema,
-        });
+        let problem = if !render.is_empty() || !compile.is_empty() || !schema.is_empty() {
+            Some(Problem::Invalid {
+                render,
+                compile,
+                schema,
+            })
+        } else {
+            // A body the schema refuses is not compared with the Flow; nor is a value that did
+            // not compile (it was rendered empty).
+            let mut issues = self
+                .flow
+                .as_ref()
+                .map(|flow| flow.check_body(&body))
+                .unwrap_or_default();
+            issues.retain(|issue| match issue.place() {
+                Place::Pointer { pointer, .. } => !broken.iter().any(|leaf| at_or_under(&pointer, &leaf.pointer)),
+                _ => true,
+            });
+            (!issues.is_empty()).then_some(Problem::Flow(issues))
+        };
         Inspection {
             body,
             warnings,
@@ -268,7 +305,16 @@ mod tests {
                 continue;
             }
             let template = Template::load(&path).expect("shipped templates load");
-            let compiler = MessageCompiler::new(template).expect("shipped templates compile");
+            let mut compiler = MessageCompiler::new(template).expect("shipped templates compile");
+            if let Some(linked) = crate::flow::link(compiler.template()) {
+                assert!(
+                    linked.issues.iter().all(|issue| !issue.is_error()),
+                    "{}: {:?}",
+                    path.display(),
+                    linked.issues
+                );
+                compiler.set_flow(linked.check.expect("the shipped Flows are read"));
+            }
             assert!(compiler.has_plan(), "{} takes the fast path", path.display());
             let n = compiler.var_names().len();
             let values: Vec<&str> = (0..n).map(|i| tricky[i % tricky.len()]).collect();

@@ -7,10 +7,15 @@
 //! the whole body because [`BodyValidator::hole_schema`] only lets a hole be checked alone when
 //! no rule elsewhere looks at its value; a template where one does, or whose shape is itself
 //! invalid, gets no plan and every row takes the full path.
+//!
+//! With a Flow (`flow_json`), a hole under `flow_action_payload.data` is also checked against
+//! the type its screen declares; the template's constant values were checked against the Flow
+//! once, when it was linked, and a template whose screen or data is itself a hole gets no plan.
 
 use serde_json::Value;
 
 use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning, CONSTANTS};
+use crate::flow::{DeclaredType, HoleCheck, PayloadCheck};
 use crate::render::Renderer;
 use crate::validate::{BodyValidator, HoleSchema};
 
@@ -29,10 +34,19 @@ struct Hole {
     leaf: usize,
     rule: FieldRule,
     check: Option<Box<jsonschema::Validator>>,
+    /// The type the template's Flow declares for the value.
+    flow_type: Option<DeclaredType>,
+    /// Whether text fits that type: a hole of plain text then needs no check.
+    text_fits_flow: bool,
 }
 
 impl BodyPlan {
-    pub(super) fn new(renderer: &Renderer, validator: &BodyValidator, template_text: &str) -> Option<BodyPlan> {
+    pub(super) fn new(
+        renderer: &Renderer,
+        validator: &BodyValidator,
+        flow: Option<&PayloadCheck>,
+        template_text: &str,
+    ) -> Option<BodyPlan> {
         if template_text.contains(MARK) {
             return None;
         }
@@ -74,11 +88,20 @@ impl BodyPlan {
                 HoleSchema::Check(check) => Some(check),
                 HoleSchema::Dependent => return None,
             };
+            let flow_type = match flow.map_or(HoleCheck::Free, |flow| flow.hole_check(pointer)) {
+                HoleCheck::Free => None,
+                HoleCheck::Typed(ty) => Some(ty.clone()),
+                HoleCheck::Dependent => return None,
+            };
             segments.push(rest.as_bytes()[..start].to_vec());
             holes.push(Hole {
                 leaf,
                 rule: field_rule(pointer),
                 check,
+                text_fits_flow: flow_type
+                    .as_ref()
+                    .is_none_or(|ty| ty.mismatch(&Value::String(String::new())).is_none()),
+                flow_type,
             });
             rest = &after[end + closing.len()..];
         }
@@ -106,7 +129,7 @@ impl BodyPlan {
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
             let mut value = if renderer.render_text_into(hole.leaf, values, &mut text) {
-                if hole.rule == FieldRule::Plain && hole.check.is_none() {
+                if hole.rule == FieldRule::Plain && hole.check.is_none() && hole.text_fits_flow {
                     if serde_json::to_writer(&mut *out, text.as_str()).is_err() {
                         return false;
                     }
@@ -123,6 +146,9 @@ impl BodyPlan {
                 return false;
             }
             if hole.check.as_ref().is_some_and(|check| !check.is_valid(&value)) {
+                return false;
+            }
+            if hole.flow_type.as_ref().is_some_and(|ty| ty.mismatch(&value).is_some()) {
                 return false;
             }
             if serde_json::to_writer(&mut *out, &value).is_err() {

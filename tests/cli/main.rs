@@ -4,6 +4,7 @@ mod bad_input;
 mod check;
 mod data;
 mod events;
+mod flow;
 mod guardrails;
 mod hostile;
 mod messages;

@@ -266,11 +266,20 @@ fn chromium() -> Option<&'static str> {
 /// The longest run of pure white pixels on any of the first `rows` rows: the message bubble,
 /// which starts below the phone's title bar, above the findings panel.
 fn widest_white_run(image: &[u8], width: usize, channels: usize, rows: usize) -> usize {
+    widest_run(image, width, channels, 0..rows, [255, 255, 255])
+}
+
+/// The green of the footer button of a drawn Flow screen (`.f-footer` in the page's CSS).
+const FOOTER_GREEN: [u8; 3] = [0x00, 0xa8, 0x84];
+
+/// The longest run of pixels of one colour on any of the given rows.
+fn widest_run(image: &[u8], width: usize, channels: usize, rows: std::ops::Range<usize>, colour: [u8; 3]) -> usize {
     let mut widest = 0;
-    for row in image.chunks(width * channels).take(rows) {
+    let skip = rows.start;
+    for row in image.chunks(width * channels).skip(skip).take(rows.len()) {
         let mut run = 0;
         for pixel in row.chunks(channels) {
-            if pixel[..3] == [255, 255, 255] {
+            if pixel[..3] == colour {
                 run += 1;
                 widest = widest.max(run);
             } else {
@@ -304,6 +313,7 @@ fn headless_chromium_draws_every_shipped_template() {
     );
     let mut templates = shipped_templates();
     templates.push(long);
+    let mut drawn = 0;
     for template in templates {
         let name = template.file_stem().expect("name").to_string_lossy().into_owned();
         let page = scratch.path().join(format!("{name}.html"));
@@ -321,7 +331,9 @@ fn headless_chromium_draws_every_shipped_template() {
                 "--disable-component-update",
                 "--disable-sync",
                 "--hide-scrollbars",
-                "--window-size=400,900",
+                "--force-color-profile=srgb",
+                // Tall enough for the Flow screen drawn below the message.
+                "--window-size=400,1400",
             ])
             .arg(format!(
                 "--user-data-dir={}",
@@ -354,7 +366,27 @@ fn headless_chromium_draws_every_shipped_template() {
             (320..=336).contains(&bubble),
             "{name}: bubble {bubble} px wide, expected about 336"
         );
+        // A template that names its Flow gets the screen its button opens drawn below the
+        // message, down to the footer button, a green band across the screen's width.
+        let names_flow = std::fs::read_to_string(&template).is_ok_and(|text| text.contains("flow_json:"));
+        let footer = widest_run(
+            &image,
+            info.width as usize,
+            channels,
+            200..info.height as usize,
+            FOOTER_GREEN,
+        );
+        if names_flow {
+            assert!(
+                (250..=330).contains(&footer),
+                "{name}: the drawn screen's footer button is {footer} px wide, expected about 308"
+            );
+        } else {
+            assert_eq!(footer, 0, "{name}: no Flow, no screen drawn");
+        }
+        drawn += usize::from(names_flow);
     }
+    assert!(drawn >= 2, "the shipped templates that name their Flow were drawn");
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn init_creates_a_repository_whose_tests_pass() {
     for file in [
         "templates/example.yaml",
         "templates/example.fixtures.yaml",
+        "flows/booking.json",
         "schemas/template.schema.json",
         ".github/workflows/flowc.yml",
         "README.md",

@@ -1,0 +1,31 @@
+//! Findings about a template's Flow: at the template line that caused them and, beside it, the
+//! Flow JSON line they are about.
+
+use super::{Finding, Related};
+use crate::flow::{FlowIssue, Place};
+use crate::template::Template;
+
+impl Finding {
+    pub(crate) fn from_flow_issue(template: &Template, issue: &FlowIssue) -> Finding {
+        let mut finding = Finding::error(issue.to_string()).with_help(issue.help());
+        if !issue.is_error() {
+            finding.level = super::Level::Warning;
+        }
+        match issue.place() {
+            Place::Template(span) => finding = finding.at(&template.source, span),
+            Place::Pointer { pointer, key } => {
+                let span = key
+                    .then(|| template.key_span_at(&pointer))
+                    .flatten()
+                    .unwrap_or_else(|| template.span_at(&pointer));
+                finding = finding.at(&template.source, span);
+                finding.pointer = Some(pointer);
+            }
+            Place::Flow(source, span) => finding = finding.at(&source, span),
+        }
+        if let Some((Place::Flow(source, span), message)) = issue.related() {
+            finding.related.push(Related { message, source, span });
+        }
+        finding
+    }
+}

@@ -1,0 +1,130 @@
+//! A template's Flow: the Flow JSON file the team keeps in git, named by the template's
+//! `flow_json` (relative to the template's own folder), read with the place of every value
+//! ([`json`]), checked on its own ([`model`]), and the message checked against the screen it
+//! opens ([`payload`]); [`draw`] shows that screen in previews.
+//!
+//! A template without `flow_json` is not affected. The Flow never enters the request body: it
+//! only decides what the body may hold.
+
+mod draw;
+mod issue;
+mod json;
+mod model;
+mod payload;
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+pub(crate) use draw::screen_html;
+pub(crate) use issue::{FlowIssue, Place};
+pub(crate) use model::{DeclaredType, Flow};
+pub(crate) use payload::{HoleCheck, PayloadCheck};
+
+use crate::input;
+use crate::limits::{MAX_FLOW_BYTES, MAX_FLOW_ISSUES};
+use crate::template::{SourceFile, Template};
+
+/// A template's Flow, read and checked.
+pub(crate) struct Linked {
+    /// The rules the Flow and the template as written break (errors and warnings).
+    pub issues: Vec<FlowIssue>,
+    /// What is left to check per row; none when the Flow could not be read far enough.
+    pub check: Option<PayloadCheck>,
+}
+
+/// Reads and checks the Flow a template names; `None` when it names none.
+pub(crate) fn link(template: &Template) -> Option<Linked> {
+    let reference = template.flow_json.as_ref()?;
+    let path = template.folder.join(&reference.path);
+    let name = display_name(&path);
+    let failed = |issue: FlowIssue| {
+        Some(Linked {
+            issues: vec![issue],
+            check: None,
+        })
+    };
+    let text = match input::read_text(&path, MAX_FLOW_BYTES, "a Flow JSON file") {
+        Ok(text) => text,
+        Err(error) => {
+            return failed(FlowIssue::Unreadable {
+                path: name,
+                reason: error.to_string(),
+                at: reference.span,
+            })
+        }
+    };
+    let source = SourceFile {
+        name,
+        text: Arc::from(text),
+    };
+    let root = match json::parse(&source.text) {
+        Ok(root) => root,
+        Err(error) => {
+            return failed(FlowIssue::Json {
+                file: source.name.clone(),
+                at: Place::Flow(source.clone(), error.span()),
+                error,
+            })
+        }
+    };
+    let (flow, mut issues) = Flow::build(source, root);
+    let Some(flow) = flow else {
+        return Some(Linked { issues, check: None });
+    };
+    let flow = Arc::new(flow);
+    let (check, more) = PayloadCheck::new(Arc::clone(&flow), &template.body.to_json());
+    issues.extend(more);
+    if issues.len() > MAX_FLOW_ISSUES {
+        let more = issues.len() - MAX_FLOW_ISSUES;
+        issues.truncate(MAX_FLOW_ISSUES);
+        issues.push(FlowIssue::TooManyIssues {
+            more,
+            file: flow.source.name.clone(),
+            at: Place::Flow(
+                flow.source.clone(),
+                crate::yaml::Span {
+                    len: flow.root.span.len.min(1),
+                    ..flow.root.span
+                },
+            ),
+        });
+    }
+    Some(Linked {
+        issues,
+        check: Some(check),
+    })
+}
+
+/// A path as findings name it: `templates/../flows/booking.json` is `flows/booking.json`.
+/// Only for reading; the file is opened by the path as joined.
+fn display_name(path: &Path) -> String {
+    let mut parts: Vec<Component<'_>> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let clean: PathBuf = parts.iter().collect();
+    if clean.as_os_str().is_empty() {
+        path.display().to_string()
+    } else {
+        clean.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_people_write_them() {
+        assert_eq!(display_name(Path::new("templates/../flows/a.json")), "flows/a.json");
+        assert_eq!(display_name(Path::new("./a/./b.json")), "a/b.json");
+        assert_eq!(display_name(Path::new("../flows/a.json")), "../flows/a.json");
+        assert_eq!(display_name(Path::new("/t/x/../f.json")), "/t/f.json");
+    }
+}
