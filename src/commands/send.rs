@@ -51,6 +51,8 @@ pub struct SendOptions {
     pub limit: Option<u64>,
     pub daily_limit: Option<u64>,
     pub track: Option<TrackField>,
+    /// The event store `flowc receive` writes: the report gains what became of each message.
+    pub events: Option<PathBuf>,
     pub window: Option<String>,
     pub tz: Option<String>,
     pub exit_outside_window: bool,
@@ -221,11 +223,15 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         });
     }
     printer.line(&summary.to_string());
-    Ok(match status {
+    let delivery = match &options.events {
+        Some(store) => super::report::after_send(&journal, store, &report_path, printer),
+        None => ExitStatus::Ok,
+    };
+    Ok(delivery.worst(match status {
         Some(status) => status,
         None if summary.all_accepted() => ExitStatus::Ok,
         None => ExitStatus::Invalid,
-    })
+    }))
 }
 
 /// Prints an error with its help; its exit status.

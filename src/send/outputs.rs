@@ -19,6 +19,12 @@ pub enum OutputError {
     },
     #[error("the journal and the report are the same file `{path}`")]
     JournalIsReport { path: String },
+    #[error("the {first} and the {second} are the same file `{path}`")]
+    Clash {
+        first: &'static str,
+        second: &'static str,
+        path: String,
+    },
     #[error("cannot write the {output} `{path}`: {reason}")]
     NotWritable {
         output: &'static str,
@@ -89,6 +95,51 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
         }
     }
     probe_directory("report", report)
+}
+
+/// Checks files a command writes (`flowc report`: the report, the responses file, the page)
+/// against the files it reads (the journal and the event store, with the files SQLite keeps
+/// beside them) and against each other, then tries each one's directory.
+pub(crate) fn check_distinct(
+    inputs: &[(&'static str, &Path)],
+    outputs: &[(&'static str, &Path)],
+) -> Result<(), OutputError> {
+    let mut read: Vec<(&'static str, PathBuf, Option<Identity>)> = Vec::new();
+    for (role, path) in inputs {
+        for suffix in ["", "-wal", "-shm", "-journal", ".mirror"] {
+            let file = with_suffix(path, suffix);
+            let id = identity(&file);
+            read.push((role, file, id));
+        }
+    }
+    let mut written: Vec<(&'static str, Identity, &Path)> = Vec::new();
+    for (output, path) in outputs {
+        for file in [path.to_path_buf(), with_suffix(path, ".partial")] {
+            let Some(id) = identity(&file) else { continue };
+            if let Some((input, input_path, _)) = read.iter().find(|(_, _, input)| input.as_ref() == Some(&id)) {
+                return Err(OutputError::SameAsInput {
+                    output,
+                    path: file.display().to_string(),
+                    input,
+                    input_path: input_path.display().to_string(),
+                });
+            }
+        }
+        if let Some(id) = identity(path) {
+            if let Some((first, _, _)) = written.iter().find(|(_, other, _)| *other == id) {
+                return Err(OutputError::Clash {
+                    first,
+                    second: output,
+                    path: path.display().to_string(),
+                });
+            }
+            written.push((output, id, path));
+        }
+    }
+    for (output, path) in outputs {
+        probe_directory(output, path)?;
+    }
+    Ok(())
 }
 
 /// Creates and removes a file beside `path`, so that an unwritable directory is found now.
