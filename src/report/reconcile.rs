@@ -432,6 +432,184 @@ fn intern(table: &mut Vec<Failure>, known: &mut HashMap<Failure, u32, FixedState
 mod tests {
     use super::*;
 
+    use crate::receive::parse::{json, OptOutWords};
+    use crate::receive::store::{Callback, Store, StoreWriter};
+    use crate::send::journal::{Fingerprint, JournalWriter, Record, RowKeys};
+
+    /// A journal of rows 2 to 7 (sent to +1415555010N, accepted with `M<row>`, tracked), and its
+    /// campaign's track key prefix.
+    fn journal(path: &std::path::Path) -> String {
+        let fingerprint = Fingerprint {
+            template: "t".to_owned(),
+            data: "d".to_owned(),
+        };
+        let mut journal = Journal::open(Some(path), &fingerprint, false).expect("journal");
+        let campaign = journal.campaign_id().to_owned();
+        let mut preflight = journal.preflight().expect("preflight");
+        for row in 2..=7u64 {
+            let token = match row {
+                5 | 6 => "shared".to_owned(),
+                _ => format!("tok-{row}"),
+            };
+            let keys = RowKeys {
+                recipient: format!("+1415555010{row}"),
+                flow_token: Some(token),
+                refs: [Some(format!("R{row}")), None, Some(track_key(&campaign, row))],
+                track: Some(track_key(&campaign, row)),
+            };
+            preflight.record(row, &keys, RowStatus::Pending, None).expect("row");
+        }
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        for row in 2..=7u64 {
+            runtime.block_on(writer.handle().sending(row, 1)).expect("sending");
+            let record = Record {
+                http_status: Some(202),
+                code: Some("WA202".to_owned()),
+                message_id: Some(format!("M{row}")),
+                attempts: 1,
+                error: None,
+            };
+            writer
+                .handle()
+                .outcome(row, RowStatus::Accepted, record)
+                .expect("outcome");
+        }
+        drop(writer.finish().expect("journal back"));
+        track_key(&campaign, 0).trim_end_matches('0').to_owned()
+    }
+
+    fn store(path: &std::path::Path, bodies: &[String]) {
+        let writer = StoreWriter::spawn(Store::open(path).expect("store"));
+        let handle = writer.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let words = OptOutWords::new(&OptOutWords::DEFAULT);
+        for body in bodies {
+            let callback = Callback {
+                received_at: 1_000,
+                method: "POST",
+                path: "/".to_owned(),
+                query: None,
+                content_type: Some("application/json".to_owned()),
+                body: body.as_bytes().to_vec(),
+                outcome: json(body.as_bytes(), &words),
+            };
+            runtime.block_on(handle.save(callback)).expect("saved");
+        }
+        drop(handle);
+        writer.finish().expect("closed");
+    }
+
+    fn status(id: &str, status: &str, time: u32, extra: &str, errors: &str) -> String {
+        format!(
+            r#"{{"meta_object":{{"value":{{"statuses":[{{"id":"{id}","status":"{status}","timestamp":"{time}"{errors}}}]}}}},"extra_info":{{{extra}}}}}"#
+        )
+    }
+
+    fn reply(id: &str, from: &str, context: &str, answers: &str, time: u32) -> String {
+        let answers = answers.replace('"', "\\\"");
+        format!(
+            r#"{{"messages":[{{"from":"{from}","id":"{id}","timestamp":"{time}","type":"interactive","context":{{"id":"{context}"}},"interactive":{{"type":"nfm_reply","nfm_reply":{{"name":"flow","response_json":"{answers}"}}}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn report_callbacks_are_matched_by_key_ids_token_and_context() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal_path = dir.path().join("j.sqlite");
+        let store_path = dir.path().join("events.sqlite");
+        let prefix = journal(&journal_path);
+        let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
+        let failed = r#","errors":[{"code":131047,"title":"Re-engagement message"}]"#;
+        let bodies = vec![
+            // Row 2: by its key, `read` before `delivered`.
+            status("wamid.2", "sent", 10, &key(2), ""),
+            status("wamid.2", "read", 30, &key(2), ""),
+            status("wamid.2", "delivered", 20, &key(2), ""),
+            // Row 3: no key, the 202's id in the envelope; failed, then a stray `delivered`.
+            status("wamid.3", "failed", 11, r#""message_id":"M3""#, failed),
+            status("wamid.3", "delivered", 12, "", ""),
+            // Row 4: the key once, then the wamid alone; a reply known only by what it answers.
+            status("wamid.4", "sent", 13, &key(4), ""),
+            status("wamid.4", "delivered", 14, "", ""),
+            reply("wamid.r4", "14155550104", "wamid.4", r#"{"slot":"10:00"}"#, 40),
+            // Rows 5 and 6 share a flow_token: told apart by who replied.
+            reply(
+                "wamid.r6",
+                "14155550106",
+                "",
+                r#"{"flow_token":"shared","slot":"11:00"}"#,
+                41,
+            ),
+            // Row 7: by its own token.
+            reply(
+                "wamid.r7",
+                "14155550107",
+                "",
+                r#"{"flow_token":"tok-7","slot":"10:00"}"#,
+                42,
+            ),
+            // Nobody's.
+            status("wamid.x", "delivered", 15, r#""ref":"other""#, ""),
+            reply("wamid.rx", "19999999999", "wamid.y", r#"{"flow_token":"nobody"}"#, 43),
+            // Row 2's person asks to stop.
+            r#"{"messages":[{"from":"14155550102","id":"wamid.s","type":"text","text":{"body":"STOP"}}]}"#.to_owned(),
+        ];
+        store(&store_path, &bodies);
+
+        let journal = Journal::open_read_only(&journal_path).expect("read-only");
+        let events = EventReader::open(&store_path).expect("store");
+        let mut completions = Vec::new();
+        let delivery = reconcile(&journal, &events, |completion| {
+            completions.push((
+                completion.row,
+                completion.to,
+                completion.response_json.map(str::to_owned),
+            ));
+            Ok(())
+        })
+        .expect("reconciled");
+        let state = |row| *delivery.of_row(row).expect("row");
+        assert_eq!(state(2).stage, Stage::Read);
+        assert_eq!((state(2).delivered_at, state(2).read_at), (20, 30));
+        assert!(state(2).opted_out());
+        assert_eq!(state(3).stage, Stage::Failed);
+        assert_eq!(
+            delivery.failure(&state(3)),
+            Some(&Failure {
+                code: Some("131047".to_owned()),
+                text: Some("Re-engagement message".to_owned()),
+            })
+        );
+        assert_eq!(state(3).delivered_at, 12, "a fact still, though the stage stays failed");
+        assert_eq!(state(4).stage, Stage::Delivered);
+        assert_eq!(state(4).replied_at, 40);
+        assert_eq!(state(5).completions, 0);
+        assert_eq!(state(6).replied_at, 41);
+        assert_eq!(state(7).completions, 1);
+        assert_eq!(
+            completions.iter().map(|(row, to, _)| (*row, *to)).collect::<Vec<_>>(),
+            [(4, 14_155_550_104), (6, 14_155_550_106), (7, 14_155_550_107)]
+        );
+        assert_eq!(
+            delivery.events,
+            EventCounts {
+                statuses: 8,
+                unmatched_statuses: 1,
+                replies: 4,
+                unmatched_replies: 1,
+                opt_outs: 1,
+                unmatched_opt_outs: 0,
+            }
+        );
+        let funnel = super::super::Funnel::of(&delivery);
+        assert_eq!(
+            funnel.to_string(),
+            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 with no status yet; 1 asked to stop"
+        );
+    }
+
     #[test]
     fn report_stages_only_move_forward_and_failed_is_final() {
         let mut stage = Stage::Unheard;
