@@ -330,6 +330,20 @@ fn print_plan(
 ) {
     // The pre-flight's repeated findings, summed up before the plan they led to.
     printer.summarize();
+    if let Some((row, first)) = plan.first_shared_flow_token {
+        // Once for the whole file, never folded into the counted findings.
+        Printer::print(
+            printer,
+            &Finding::warning(format!(
+                "{} share{} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
+                words::tally(plan.shared_flow_token, "row", "rows"),
+                if plan.shared_flow_token == 1 { "s" } else { "" }
+            ))
+            .with_help(Some(
+                "a completed Flow is matched to its row by its flow_token: give each row its own (e.g. `flow_token: \"booking-{{customer_id}}\"`); replies to rows that share one are matched by the number that replied, or by the message they answer when the callbacks carry it",
+            )),
+        );
+    }
     let endpoint = account.map_or_else(
         || "(no account configured)".to_owned(),
         |account| format!("POST {}", account.messages_url()),
