@@ -10,6 +10,7 @@ mod one_pass;
 mod preview;
 mod provider;
 mod render;
+mod report;
 mod send;
 mod send_safety;
 mod snapshots;
