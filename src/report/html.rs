@@ -23,11 +23,9 @@ const TOP_ANSWERS: usize = 10;
 
 /// A bar's width for `count` of `total`.
 pub(crate) fn bar_width(count: u64, total: u64) -> u64 {
-    if total == 0 {
-        0
-    } else {
-        (count.min(total) * BAR_WIDTH + total / 2) / total
-    }
+    (count.min(total) * BAR_WIDTH + total / 2)
+        .checked_div(total)
+        .unwrap_or(0)
 }
 
 fn percent(count: u64, total: u64) -> String {
@@ -307,7 +305,9 @@ th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e9edef;vertical-a
 th{color:#54656f;font-weight:600}
 td.n,th.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.code{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}
-td.share{width:170px}
+table.answers{width:auto;min-width:50%}
+table.answers td:first-child{min-width:140px;max-width:420px}
+td.share{width:170px;min-width:170px}
 .answer-bar{display:block;height:12px;background:#00a884;border-radius:2px}
 tr.rest td{color:#667781}
 .timeline{max-width:100%;height:auto;display:block}

@@ -112,7 +112,7 @@ pub(crate) fn check_distinct(
             read.push((role, file, id));
         }
     }
-    let mut written: Vec<(&'static str, Identity, &Path)> = Vec::new();
+    let mut written: Vec<(&'static str, Identity)> = Vec::new();
     for (output, path) in outputs {
         for file in [path.to_path_buf(), with_suffix(path, ".partial")] {
             let Some(id) = identity(&file) else { continue };
@@ -126,14 +126,14 @@ pub(crate) fn check_distinct(
             }
         }
         if let Some(id) = identity(path) {
-            if let Some((first, _, _)) = written.iter().find(|(_, other, _)| *other == id) {
+            if let Some((first, _)) = written.iter().find(|(_, other)| *other == id) {
                 return Err(OutputError::Clash {
                     first,
                     second: output,
                     path: path.display().to_string(),
                 });
             }
-            written.push((output, id, path));
+            written.push((output, id));
         }
     }
     for (output, path) in outputs {

@@ -219,7 +219,9 @@ impl Provider {
 
     /// Waits until every scheduled callback has been answered; false on timeout.
     pub fn wait_for_callbacks(&self, limit: Duration) -> bool {
-        let Some(callbacks) = &self.state.callbacks else { return true };
+        let Some(callbacks) = &self.state.callbacks else {
+            return true;
+        };
         let start = Instant::now();
         while callbacks.pending.load(Ordering::SeqCst) > 0 {
             if start.elapsed() > limit {

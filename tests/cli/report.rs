@@ -96,7 +96,14 @@ fn number(request: &Received) -> i64 {
     request.reference().trim_start_matches('R').parse().expect("ref R<n>")
 }
 
-fn status_body(wamid: &str, status: &str, time: i64, recipient: &str, extra: Value, error: Option<(u32, &str)>) -> Callback {
+fn status_body(
+    wamid: &str,
+    status: &str,
+    time: i64,
+    recipient: &str,
+    extra: Value,
+    error: Option<(u32, &str)>,
+) -> Callback {
     let mut entry = json!({"id": wamid, "status": status, "timestamp": time.to_string(), "recipient_id": recipient});
     if let Some((code, title)) = error {
         entry["errors"] = json!([{"code": code, "title": title}]);
@@ -124,7 +131,10 @@ fn reply_body(n: i64, from: &str, context: &str, answers: &Value, time: i64) -> 
 /// What the fake provider says happened to row `n`, by `n % 10`.
 fn script(request: &Received, message_id: &str) -> Vec<Callback> {
     let n = number(request);
-    let key = request.body["extra_info"]["ref2"].as_str().expect("--track ref2").to_owned();
+    let key = request.body["extra_info"]["ref2"]
+        .as_str()
+        .expect("--track ref2")
+        .to_owned();
     let recipient = request.body["messaging_object"]["to"]
         .as_str()
         .expect("to")
@@ -139,7 +149,14 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
     let mut callbacks = match n % 10 {
         0 => vec![
             status("sent", t + 1),
-            status_body(&wamid, "failed", t + 2, &recipient, keyed.clone(), Some((131047, "Re-engagement message"))),
+            status_body(
+                &wamid,
+                "failed",
+                t + 2,
+                &recipient,
+                keyed.clone(),
+                Some((131047, "Re-engagement message")),
+            ),
         ],
         // No ref echoed: only the 202's id in the envelope.
         1 => vec![status_body(
@@ -335,7 +352,10 @@ fn run_loop(rows: usize) -> Loop {
         .command_to(&provider.url())
         .args(["--track", "ref2", "--concurrency", "8", "--events"])
         .arg(&receiver.store));
-    assert!(provider.wait_for_callbacks(Duration::from_secs(60)), "callbacks still pending");
+    assert!(
+        provider.wait_for_callbacks(Duration::from_secs(60)),
+        "callbacks still pending"
+    );
     assert!(
         provider.callbacks_sent().iter().all(|sent| sent.status == 200),
         "the receiver refused a callback: {:?}\n{}",
@@ -400,9 +420,9 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
     // The send's own report has the delivery columns, with whatever had arrived by its end.
     let at_send = read_delivery_report(&campaign.report_path());
     assert_eq!(at_send.len(), 40);
-    assert!(at_send.values().all(|line| {
-        ["", "sent", "delivered", "read", "failed"].contains(&line["delivery"].as_str())
-    }));
+    assert!(at_send
+        .values()
+        .all(|line| { ["", "sent", "delivered", "read", "failed"].contains(&line["delivery"].as_str()) }));
 
     // The receiver still runs: the store is read while it may write.
     let responses = campaign.scratch.path().join("answers.jsonl");
@@ -466,7 +486,10 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
     assert_eq!(lines.len(), 12);
     let mut rows: Vec<i64> = lines.iter().map(|line| line["row"].as_i64().expect("row")).collect();
     rows.sort_unstable();
-    let mut want: Vec<i64> = (0..40).filter(|n| [5, 7, 8].contains(&(n % 10))).map(|n| n + 2).collect();
+    let mut want: Vec<i64> = (0..40)
+        .filter(|n| [5, 7, 8].contains(&(n % 10)))
+        .map(|n| n + 2)
+        .collect();
     want.sort_unstable();
     assert_eq!(rows, want);
     let row_7 = lines.iter().find(|line| line["row"] == 7).expect("row 7 (n = 5)");
@@ -494,7 +517,10 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
     assert_eq!(text.lines().next(), Some("row,to,flow_token,replied_at,slot,extras"));
     assert_eq!(text.lines().count(), 13);
     assert!(
-        text.contains(&format!("7,+14150000005,tok-R5,{},10:00,\"[\"\"wash\"\"]\"", rfc3339(BASE + 504))),
+        text.contains(&format!(
+            "7,+14150000005,tok-R5,{},10:00,\"[\"\"wash\"\"]\"",
+            rfc3339(BASE + 504)
+        )),
         "{text}"
     );
     assert_eq!(receiver.stop(), 0);
@@ -531,7 +557,11 @@ fn report_while_send_runs_says_the_journal_is_locked_and_leaves_it_resumable() {
     assert_eq!(read_report(&campaign.report_path()).len(), 12);
     let again = run(&mut campaign.command(&provider));
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("12 accepted earlier (skipped)"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("12 accepted earlier (skipped)"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(provider.count(), 12, "nothing sent twice");
 }
 
@@ -573,7 +603,11 @@ fn report_refuses_missing_files_wrong_files_and_outputs_that_are_inputs() {
         .arg(&store)
         .args(["--responses", "answers.txt"]));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("must end in .csv or .jsonl"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("must end in .csv or .jsonl"),
+        "{}",
+        outcome.stderr
+    );
     // No callback yet: every accepted row without a status.
     let outcome = run(flowc().arg("report").arg(&journal).arg("--events").arg(&store));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
@@ -655,9 +689,7 @@ fn report_html_is_drawn_by_headless_chromium_with_the_funnel_to_scale() {
         eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
         return;
     };
-    let Loop {
-        campaign, receiver, ..
-    } = run_loop(40);
+    let Loop { campaign, receiver, .. } = run_loop(40);
     let page = campaign.scratch.path().join("report.html");
     let outcome = run(flowc()
         .arg("report")
@@ -668,7 +700,10 @@ fn report_html_is_drawn_by_headless_chromium_with_the_funnel_to_scale() {
         .arg(&page));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let html = std::fs::read_to_string(&page).expect("the page");
-    assert!(!html.contains("http://") && !html.contains("https://"), "no network assets");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network assets"
+    );
     assert!(html.contains("131047") && html.contains("more than 24 hours since the person last wrote"));
     assert!(html.contains("<h3>slot <small>12 answers</small></h3>"), "{html}");
     // The most common answer first: n = 5, 7, 8 (10:00), 15, 17, 18 (11:00), 25, 27, 28
@@ -719,7 +754,13 @@ fn report_html_is_drawn_by_headless_chromium_with_the_funnel_to_scale() {
         assert!(bar.abs_diff(want) <= 2, "funnel bars {bars:?}, expected {want:?}");
     }
     // The timeline's lines and the answers' bars are drawn.
-    assert!(!bands(&image, width, channels, [0x02, 0x7e, 0xb5]).is_empty(), "no delivered line");
-    assert!(!bands(&image, width, channels, [0x00, 0xa8, 0x84]).is_empty(), "no answer bars");
+    assert!(
+        !bands(&image, width, channels, [0x02, 0x7e, 0xb5]).is_empty(),
+        "no delivered line"
+    );
+    assert!(
+        !bands(&image, width, channels, [0x00, 0xa8, 0x84]).is_empty(),
+        "no answer bars"
+    );
     drop(receiver);
 }
