@@ -64,7 +64,7 @@ def ident():
 s.execute("INSERT INTO callbacks (id, received_at, method, path, body, digest, recognised) VALUES (1, 0, 'POST', '/', x'', x'00', 1)")
 def status(n, name, t, ref2=None, provider=None, code=None, message=None):
     return (ident(), base * 1000, message if message is not None else f"wamid.{n}", provider, name, str(t), t,
-            f"9190{n:08d}", code, "Re-engagement message" if code else None, ref2)
+            f"9190{n:08d}", code, {"131047": "Re-engagement message", "131026": "Message undeliverable"}.get(code), ref2)
 scale = rows / 100_000
 statuses = []
 for n in range(rows):

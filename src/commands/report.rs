@@ -102,7 +102,13 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
             })
         }
     }
-    .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+    .map_err(|error| match &error {
+        // `flowc report … --out - | head`: the reader's choice, not a failure.
+        ReportError::Io(_, io) if matches!(target, Target::Stdout) && io.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitStatus::Ok
+        }
+        _ => fail(printer, &error, None, error.exit_status()),
+    })?;
     if let (Some(path), Some(reconciled), Some(store)) = (&options.html, &reconciled, &options.events) {
         let page = page(&options.journal, store, reconciled);
         report::write_page(path, &page).map_err(|error| fail(printer, &error, None, error.exit_status()))?;

@@ -141,6 +141,7 @@ fn failures_section(html: &mut String, funnel: &Funnel) {
 
 /// Cumulative deliveries and reads over the span of the callbacks. A read message was
 /// delivered even when its `delivered` never came: it counts as delivered when it was read.
+/// Failed messages are left out, as in the funnel.
 fn timeline_section(html: &mut String, delivery: &Delivery) {
     html.push_str("<section><h2>Delivery and reads over time</h2>");
     let (mut first, mut last) = (Moment::MAX, Moment::MIN);
@@ -151,7 +152,12 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
             state.read_at
         }
     };
-    for state in delivery.states() {
+    let shown = || {
+        delivery
+            .states()
+            .filter(|state| state.stage != super::reconcile::Stage::Failed)
+    };
+    for state in shown() {
         for moment in [delivered_at(state), state.read_at] {
             if moment != NEVER {
                 first = first.min(moment);
@@ -167,7 +173,7 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
     let bucket_of = |moment: Moment| (((moment - first) as i128 * (BUCKETS as i128 - 1)) / span as i128) as usize;
     let mut delivered = [0u64; BUCKETS];
     let mut read = [0u64; BUCKETS];
-    for state in delivery.states() {
+    for state in shown() {
         let moment = delivered_at(state);
         if moment != NEVER {
             delivered[bucket_of(moment)] += 1;
@@ -219,7 +225,7 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
 <polyline fill="none" stroke="#027eb5" stroke-width="2.5" points="{delivered}"/>
 <polyline fill="none" stroke="#7b61ff" stroke-width="2.5" points="{read}"/>
 </svg>
-<p class="legend"><span class="key delivered"></span>delivered: {delivered_total} <span class="key read"></span>read: {read_total}</p>
+<p class="legend"><span class="key delivered"></span>delivered: {delivered_total} <span class="key read"></span>read: {read_total} <small>(read statuses; the funnel also counts a completed Flow as read)</small></p>
 </section>
 "##,
         base = height - bottom,
@@ -313,6 +319,7 @@ tr.rest td{color:#667781}
 .timeline{max-width:100%;height:auto;display:block}
 .axis{font-size:11px;fill:#667781}
 .legend{font-size:13px;color:#3b4a54;margin:6px 0 0}
+.legend small{color:#667781}
 .key{display:inline-block;width:14px;height:4px;margin:0 6px 3px 12px;vertical-align:middle}
 .key.delivered{background:#027eb5}
 .key.read{background:#7b61ff}
