@@ -163,6 +163,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn report_outputs_may_be_neither_an_input_nor_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = dir.path().join("c.journal.sqlite");
+        std::fs::write(&journal, "j").expect("journal");
+        let store = dir.path().join("events.sqlite");
+        std::fs::write(&store, "s").expect("store");
+        let inputs = [("journal", journal.as_path()), ("event store", store.as_path())];
+        let report = dir.path().join("c.report.csv");
+        assert!(check_distinct(&inputs, &[("report", &report)]).is_ok());
+        for output in [&journal, &store, &with_suffix(&store, "-wal")] {
+            std::fs::write(with_suffix(&store, "-wal"), "w").expect("wal");
+            assert!(
+                matches!(
+                    check_distinct(&inputs, &[("page", output)]),
+                    Err(OutputError::SameAsInput { .. })
+                ),
+                "{}",
+                output.display()
+            );
+        }
+        std::fs::write(&report, "r").expect("report");
+        let link = dir.path().join("link.html");
+        std::os::unix::fs::symlink(&report, &link).expect("symlink");
+        assert!(matches!(
+            check_distinct(&inputs, &[("report", &report), ("page", &link)]),
+            Err(OutputError::Clash { .. })
+        ));
+    }
+
+    #[test]
     fn an_output_that_is_an_input_by_another_name_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("contacts.csv");
