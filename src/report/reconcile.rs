@@ -436,8 +436,8 @@ mod tests {
     use crate::receive::store::{Callback, Store, StoreWriter};
     use crate::send::journal::{Fingerprint, JournalWriter, Record, RowKeys};
 
-    /// A journal of rows 2 to 7 (sent to +1415555010N, accepted with `M<row>`, tracked), and its
-    /// campaign's track key prefix.
+    /// A journal of rows 2 to 7 (sent to +1415555010N, accepted with `M<row>`, tracked; row 7's
+    /// answer lost: `unknown`), and its campaign's track key prefix.
     fn journal(path: &std::path::Path) -> String {
         let fingerprint = Fingerprint {
             template: "t".to_owned(),
@@ -471,10 +471,12 @@ mod tests {
                 attempts: 1,
                 error: None,
             };
-            writer
-                .handle()
-                .outcome(row, RowStatus::Accepted, record)
-                .expect("outcome");
+            let status = if row == 7 {
+                RowStatus::Unknown
+            } else {
+                RowStatus::Accepted
+            };
+            writer.handle().outcome(row, status, record).expect("outcome");
         }
         drop(writer.finish().expect("journal back"));
         track_key(&campaign, 0).trim_end_matches('0').to_owned()
@@ -534,7 +536,9 @@ mod tests {
             status("wamid.4", "sent", 13, &key(4), ""),
             status("wamid.4", "delivered", 14, "", ""),
             reply("wamid.r4", "14155550104", "wamid.4", r#"{"slot":"10:00"}"#, 40),
-            // Rows 5 and 6 share a flow_token: told apart by who replied.
+            // Rows 5 and 6 share a flow_token: told apart by who replied. Row 5 never left the
+            // provider.
+            status("wamid.5", "not-sent", 16, &key(5), ""),
             reply(
                 "wamid.r6",
                 "14155550106",
@@ -542,7 +546,7 @@ mod tests {
                 r#"{"flow_token":"shared","slot":"11:00"}"#,
                 41,
             ),
-            // Row 7: by its own token.
+            // Row 7 (`unknown` when sent): by its own token.
             reply(
                 "wamid.r7",
                 "14155550107",
@@ -586,6 +590,7 @@ mod tests {
         assert_eq!(state(4).stage, Stage::Delivered);
         assert_eq!(state(4).replied_at, 40);
         assert_eq!(state(5).completions, 0);
+        assert_eq!(state(5).stage, Stage::NotSent);
         assert_eq!(state(6).replied_at, 41);
         assert_eq!(state(7).completions, 1);
         assert_eq!(
@@ -595,7 +600,7 @@ mod tests {
         assert_eq!(
             delivery.events,
             EventCounts {
-                statuses: 8,
+                statuses: 9,
                 unmatched_statuses: 1,
                 replies: 4,
                 unmatched_replies: 1,
@@ -606,7 +611,7 @@ mod tests {
         let funnel = super::super::Funnel::of(&delivery);
         assert_eq!(
             funnel.to_string(),
-            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 with no status yet; 1 asked to stop"
+            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider; 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
         );
     }
 
