@@ -167,7 +167,8 @@ pub(crate) fn write_with(
     Ok(summary)
 }
 
-/// The report to any writer (`flowc report --out -`: standard output).
+/// The report to any writer (`flowc report --out -`: standard output). An I/O error names no
+/// file (`ReportError::Io` with an empty path): the caller knows where it was writing.
 pub(crate) fn write_to(
     journal: &Journal,
     out: &mut dyn std::io::Write,
