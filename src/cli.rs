@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    CheckOptions, Command, InitOptions, PreviewOptions, ReceiveOptions, RenderOptions, SendOptions, TestOptions,
+    CheckOptions, Command, InitOptions, PreviewOptions, ReceiveOptions, RenderOptions, ReportOptions, SendOptions,
+    TestOptions,
 };
 use crate::diagnostic::Format;
 use crate::send::account::{AccountSettings, Secret};
@@ -104,6 +105,18 @@ Examples:
   # Read what arrived (while it runs)
   sqlite3 flowc-events.sqlite 'SELECT status, count(*) FROM statuses GROUP BY status'";
 
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  # The report of a campaign with what the callbacks said (while `flowc receive` runs, too)
+  flowc report contacts.journal.sqlite --events flowc-events.sqlite
+  #   10,000 accepted → 9,120 sent → 8,700 delivered → 5,100 read → 1,240 completed the Flow; 880 failed (131047 outside the 24-hour window: 700, 131026 undeliverable: 180)
+
+  # The Flow answers, one column per question, and a page to share
+  flowc report contacts.journal.sqlite --events flowc-events.sqlite --responses answers.csv --html report.html
+
+  # The report on standard output
+  flowc report contacts.journal.sqlite --events flowc-events.sqlite --out - | head";
+
 /// The version, with the version of the embedded rules.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
 
@@ -175,6 +188,17 @@ enum CliCommand {
     /// stops it gracefully (exit 0).
     #[command(after_help = RECEIVE_EXAMPLES)]
     Receive(ReceiveArgs),
+    /// Write a campaign's report with what became of each message: delivered, read, failed
+    /// (with Meta's code, in words), the Flow completed
+    ///
+    /// Reads the journal `flowc send` kept and the callbacks `flowc receive` stored (both
+    /// read-only, so it runs while the receiver runs; a send running on the journal holds it
+    /// locked, and the report says so). Callbacks are matched to rows by the `--track` key, the
+    /// message id, the Flow's `flow_token` or the message a reply answers; those that match no
+    /// row are counted. Prints the funnel: accepted → sent → delivered → read → completed the
+    /// Flow, and the failures by code.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     ///
     /// For example: flowc completions bash > ~/.local/share/bash-completion/completions/flowc
@@ -263,6 +287,29 @@ struct ReceiveArgs {
     /// Seconds between the lines of counts on stderr
     #[arg(long, value_name = "SECONDS", default_value_t = 60, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     stats_interval: u64,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The campaign's journal: the path given to `send --journal`, by default
+    /// DATA_STEM.journal.sqlite beside the data file
+    journal: PathBuf,
+    /// The event store `flowc receive` writes (its --store): adds the columns delivery,
+    /// delivery_code, delivery_error, delivered_at, read_at and replied_at
+    #[arg(long, value_name = "STORE")]
+    events: Option<PathBuf>,
+    /// Write the report here (`-`: standard output) [default: beside the journal, as `flowc send`
+    /// names it: DATA_STEM.report.csv]
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Write one line per completed Flow (row, to, flow_token, replied_at and the answers):
+    /// FILE.csv with a column per answer, or FILE.jsonl with the answers as JSON
+    #[arg(long, value_name = "FILE", requires = "events")]
+    responses: Option<PathBuf>,
+    /// Write a self-contained HTML page: the funnel, failures by Meta code, delivery and reads
+    /// over time, the Flow answers
+    #[arg(long, value_name = "FILE.html", requires = "events")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -366,7 +413,7 @@ struct SendArgs {
     track: Option<TrackArg>,
     /// The event store `flowc receive` writes: numbers that opted out are never sent (also when
     /// the STOP arrives during the run); Meta's throttles are obeyed (130429 halves the rate for
-    /// a minute, 131048 stops)
+    /// a minute, 131048 stops); at the end the report gains what became of each message so far
     #[arg(long, value_name = "STORE")]
     events: Option<PathBuf>,
     /// With --events: stop when more than this share of the latest 200 deliveries fail as
@@ -631,6 +678,13 @@ impl Cli {
                 read_timeout: std::time::Duration::from_secs(args.read_timeout),
                 max_connections: args.max_connections as usize,
                 stats_interval: std::time::Duration::from_secs(args.stats_interval),
+            }),
+            CliCommand::Report(args) => Command::Report(ReportOptions {
+                journal: args.journal,
+                events: args.events,
+                out: args.out,
+                responses: args.responses,
+                html: args.html,
             }),
             CliCommand::Preview(args) => Command::Preview(PreviewOptions {
                 template: args.template,

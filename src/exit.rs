@@ -9,11 +9,15 @@
 //! | 130 | `send` stopped by Ctrl-C |
 //! | 143 | `send` stopped by SIGTERM |
 //!
+//! `report` exits 0 once its files are written, whatever the campaign's rows say (it reports
+//! them; it does not judge them), and 2 when the journal or the store cannot be read.
+//!
 //! `receive` is a server: a stop by SIGTERM or Ctrl-C is its normal end (0), after the requests in
 //! flight are answered and the store is closed.
 
 use crate::data::DataError;
 use crate::receive::{ReceiveError, StoreError};
+use crate::report::{DeliveryError, EventsError as StoreReadError};
 use crate::send::account::AccountError;
 use crate::send::campaign::CampaignError;
 use crate::send::events::EventsError;
@@ -161,7 +165,26 @@ impl StoreError {
 }
 
 impl EventsError {
+    /// A store that is missing or not a store is a file to fix, not a finding about the campaign.
     pub fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
+    }
+}
+
+impl StoreReadError {
+    /// A store that is missing or not a store is a file to fix, not a finding about the campaign.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl DeliveryError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            DeliveryError::Journal(error) => error.exit_status(),
+            DeliveryError::Events(error) => error.exit_status(),
+            // Output lost (a full disk): what was asked for did not happen.
+            DeliveryError::Write { .. } => ExitStatus::Usage,
+        }
     }
 }

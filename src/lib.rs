@@ -5,7 +5,8 @@
 //! (the embedded JSON Schema), wired together in [`pipeline`]. [`data`] reads contact rows;
 //! [`input`] opens what a user names, within the [`limits`]; [`diagnostic`] turns errors into
 //! what a person reads, and `findings` counts those that repeat; [`commands`] is the only layer
-//! that prints.
+//! that prints. After sending, `receive` stores the provider's callbacks and `report` reconciles
+//! them with a campaign's journal.
 
 pub mod cli;
 pub mod commands;
@@ -21,6 +22,7 @@ pub mod pipeline;
 pub(crate) mod preview;
 pub(crate) mod receive;
 pub(crate) mod render;
+pub(crate) mod report;
 pub(crate) mod send;
 pub(crate) mod snapshot;
 pub(crate) mod suggest;

@@ -6,6 +6,7 @@ mod init;
 mod preview;
 mod receive;
 mod render;
+mod report;
 mod reporter;
 mod send;
 mod test;
@@ -30,6 +31,7 @@ pub use init::InitOptions;
 pub use preview::PreviewOptions;
 pub use receive::ReceiveOptions;
 pub use render::RenderOptions;
+pub use report::ReportOptions;
 pub use send::SendOptions;
 pub use test::TestOptions;
 
@@ -41,6 +43,7 @@ pub enum Command {
     Init(InitOptions),
     Preview(PreviewOptions),
     Receive(ReceiveOptions),
+    Report(ReportOptions),
     /// Text made by the command line itself (completions, the manual page).
     Print(Vec<u8>),
 }
@@ -61,6 +64,7 @@ pub fn run(command: Command) -> ExitStatus {
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
         Command::Receive(options) => receive::run(options, &printer),
+        Command::Report(options) => report::run(&options, &printer),
         Command::Print(text) => {
             printer.write_out(&text);
             ExitStatus::Ok

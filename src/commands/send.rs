@@ -53,6 +53,8 @@ pub struct SendOptions {
     pub limit: Option<u64>,
     pub daily_limit: Option<u64>,
     pub track: Option<TrackField>,
+    /// The event store `flowc receive` writes: opt-outs and throttles during the run, and what
+    /// became of each message in the report.
     pub events: Option<PathBuf>,
     /// The share (0 to 1) of list failures among the latest statuses that stops the campaign.
     pub max_failure_rate: f64,
@@ -256,11 +258,15 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         });
     }
     printer.line(&summary.to_string());
-    Ok(match status {
+    let delivery = match &options.events {
+        Some(store) => super::report::after_send(&journal, store, &report_path, printer),
+        None => ExitStatus::Ok,
+    };
+    Ok(delivery.worst(match status {
         Some(status) => status,
         None if summary.all_accepted() => ExitStatus::Ok,
         None => ExitStatus::Invalid,
-    })
+    }))
 }
 
 /// Prints an error with its help; its exit status.
@@ -360,6 +366,20 @@ fn print_plan(
 ) {
     // The pre-flight's repeated findings, summed up before the plan they led to.
     printer.summarize();
+    if let Some((row, first)) = plan.first_shared_flow_token {
+        // Once for the whole file, never folded into the counted findings.
+        Printer::print(
+            printer,
+            &Finding::warning(format!(
+                "{} share{} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
+                words::tally(plan.shared_flow_token, "row", "rows"),
+                if plan.shared_flow_token == 1 { "s" } else { "" }
+            ))
+            .with_help(Some(
+                "a completed Flow is matched to its row by its flow_token: give each row its own (e.g. `flow_token: \"booking-{{customer_id}}\"`); replies to rows that share one are matched by the number that replied, or by the message they answer when the callbacks carry it",
+            )),
+        );
+    }
     let endpoint = account.map_or_else(
         || "(no account configured)".to_owned(),
         |account| format!("POST {}", account.messages_url()),

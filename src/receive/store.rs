@@ -30,7 +30,7 @@ use super::event::{Event, IncomingMessage, StatusEvent};
 use super::parse::Unrecognised;
 
 /// The store's layout version (`PRAGMA user_version`).
-const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 1;
 
 /// Callbacks committed together at most: bounds one transaction's time, so that the first
 /// caller of a batch is not kept waiting behind an unbounded queue.

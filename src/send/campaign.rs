@@ -81,6 +81,10 @@ pub struct Plan {
     pub held: u64,
     /// Rows left pending by `--daily-limit`.
     pub held_daily: u64,
+    /// Valid rows whose `flow_token` an earlier valid row has, and the first such pair (the row,
+    /// the earlier row): a Flow reply is matched to its row by its `flow_token`.
+    pub shared_flow_token: u64,
+    pub first_shared_flow_token: Option<(u64, u64)>,
     pub to_send: RowSet,
     /// The hash of each body to send, in row order (8 bytes a row).
     checked: Vec<u64>,
@@ -435,6 +439,8 @@ pub fn preflight(
         opted_out: 0,
         held: 0,
         held_daily: 0,
+        shared_flow_token: 0,
+        first_shared_flow_token: None,
         to_send: RowSet::default(),
         checked: Vec::new(),
         track: selection.track,
@@ -450,6 +456,10 @@ pub fn preflight(
     // thread already reads the file and writes the journal.
     let inspect = |body: &[u8]| (keys_of(body), hasher.hash_one(body));
     let campaign = plan.campaign.clone();
+    // A 64-bit hash of each token, not the token: 16 bytes a row whatever the tokens' length.
+    let mut tokens: std::collections::HashMap<u64, u64, foldhash::fast::FixedState> =
+        std::collections::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(fastrand::u64(..)));
+    let token_hasher = foldhash::quality::FixedState::with_seed(fastrand::u64(..));
     compile_in_order_with(compiler, rows, workers, prepare, inspect, |outcome, inspected| {
         let recorded = match outcome {
             RowOutcome::Body { row, warnings, .. } => {
@@ -472,6 +482,13 @@ pub fn preflight(
                     let key = track_key(&campaign, row);
                     keys.refs[field.index()] = Some(key.clone());
                     keys.track = Some(key);
+                }
+                if let Some(token) = &keys.flow_token {
+                    let first = *tokens.entry(token_hasher.hash_one(token)).or_insert(row);
+                    if first != row {
+                        plan.shared_flow_token += 1;
+                        plan.first_shared_flow_token.get_or_insert((row, first));
+                    }
                 }
                 let recipient = keys.recipient.clone();
                 // Every row claims its numbers in file order, whatever an earlier run did with it.

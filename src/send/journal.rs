@@ -111,6 +111,11 @@ pub enum JournalError {
     Changed { path: String, what: &'static str },
     #[error("the journal `{path}` is in use by another flowc process")]
     Busy { path: String },
+    /// Read (`flowc report`) while a run sends: a sending run locks its journal whole.
+    #[error("the journal `{path}` is locked by a `flowc send` that is running now")]
+    BusyReading { path: String },
+    #[error("there is no journal `{path}`")]
+    Missing { path: String },
     /// The journal (or its mirror) cannot be trusted: resuming could send rows again.
     #[error("the journal `{path}` {problem}")]
     Damaged {
@@ -140,6 +145,12 @@ impl JournalError {
             // Never "use another --journal" here: a new journal would send every row again.
             JournalError::Busy { .. } => Some(
                 "another run is sending this campaign: wait for it to finish (or stop it), then run the same command again".to_owned(),
+            ),
+            JournalError::BusyReading { .. } => Some(
+                "a sending run holds its journal until it ends: run `flowc report` again once it has finished, or give the send `--events STORE` so that it writes this report itself at its end".to_owned(),
+            ),
+            JournalError::Missing { .. } => Some(
+                "name the journal `flowc send` wrote: its --journal, by default DATA_STEM.journal.sqlite beside the data file".to_owned(),
             ),
             JournalError::Damaged { help, .. } => Some(help.clone()),
             JournalError::ReadOnly { .. } => Some(
@@ -191,6 +202,19 @@ pub struct JournalRow {
     pub record: Record,
     /// Whether the row's last change was made by an earlier run.
     pub earlier_run: bool,
+}
+
+/// What callbacks can be matched to a row by (`flowc report`), borrowed from the row being read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowIdentity<'a> {
+    pub(crate) row: u64,
+    pub(crate) status: RowStatus,
+    pub(crate) recipient: &'a str,
+    /// The `message_id` of the provider's 202.
+    pub(crate) message_id: Option<&'a str>,
+    pub(crate) flow_token: Option<&'a str>,
+    /// The `--track` key the row's message carried.
+    pub(crate) track: Option<&'a str>,
 }
 
 pub struct Journal {
@@ -362,6 +386,76 @@ impl Journal {
             last_checkpoint: std::time::Instant::now(),
         };
         journal.start_run(fingerprint, restart)?;
+        Ok(journal)
+    }
+
+    /// Opens a journal only to read it (`flowc report`): nothing is written to it, its mirror is
+    /// left alone, and no campaign is started. A `flowc send` running on it holds it locked
+    /// (see [`Journal::open`]), which is said as such rather than waited for: the lock lasts
+    /// as long as the run.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
+        let name = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_file() => {}
+            Ok(_) => {
+                return Err(JournalError::Damaged {
+                    path: name,
+                    problem: "is not a regular file".to_owned(),
+                    help: "name the journal file `flowc send` wrote".to_owned(),
+                })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JournalError::Missing { path: name })
+            }
+            Err(error) => {
+                return Err(JournalError::ReadOnly {
+                    path: name,
+                    reason: crate::input::io_reason(&error),
+                })
+            }
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(path, flags).map_err(|error| read_error(error, &name))?;
+        // A checkpoint or a run starting holds the lock for moments; a run sending holds it
+        // for its whole length, which no wait would outlast.
+        connection
+            .busy_timeout(std::time::Duration::from_millis(500))
+            .map_err(|error| read_error(error, &name))?;
+        let mut journal = Journal {
+            connection,
+            path: name,
+            run: 0,
+            campaign: String::new(),
+            commit: 0,
+            mirror: None,
+            max_sent_row: 0,
+            created: false,
+            last_checkpoint: std::time::Instant::now(),
+        };
+        let has_tables: bool = journal
+            .connection
+            .query_row(
+                "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'rows')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|error| read_error(error, &journal.path))?;
+        let stored = if has_tables {
+            journal.stored_meta().map_err(|error| match error {
+                JournalError::Busy { path } => JournalError::BusyReading { path },
+                other => other,
+            })?
+        } else {
+            StoredMeta::default()
+        };
+        let Some(campaign) = stored.campaign else {
+            return Err(journal.damaged(
+                "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
+                "name the journal file `flowc send` wrote",
+            ));
+        };
+        journal.campaign = campaign;
+        journal.run = stored.run;
         Ok(journal)
     }
 
@@ -770,6 +864,34 @@ impl Journal {
         Ok(())
     }
 
+    /// Every row in row order with what its callbacks can be matched by (`flowc report`).
+    pub(crate) fn for_each_identity(&self, mut visit: impl FnMut(RowIdentity<'_>)) -> Result<(), JournalError> {
+        let read = |error| read_error(error, &self.path);
+        let mut statement = self
+            .connection
+            .prepare("SELECT row, status, recipient, message_id, flow_token, track FROM rows ORDER BY row")
+            .map_err(read)?;
+        let mut rows = statement.query([]).map_err(read)?;
+        while let Some(row) = rows.next().map_err(read)? {
+            let text = |index: usize| -> Result<Option<&str>, JournalError> {
+                row.get_ref(index)
+                    .and_then(|value| Ok(value.as_str_or_null()?))
+                    .map_err(read)
+            };
+            let number: i64 = row.get(0).map_err(read)?;
+            let status = self.status(number, text(1)?.unwrap_or_default())?;
+            visit(RowIdentity {
+                row: u64::try_from(number).unwrap_or_default(),
+                status,
+                recipient: text(2)?.unwrap_or_default(),
+                message_id: text(3)?,
+                flow_token: text(4)?,
+                track: text(5)?,
+            });
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, op: &WriteOp) -> rusqlite::Result<()> {
         match op {
             WriteOp::Sending { row, attempt, .. } => {
@@ -1013,6 +1135,25 @@ fn checksum(text: &str) -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// An error while reading a journal for a report: a lock is a sending run's.
+fn read_error(error: rusqlite::Error, path: &str) -> JournalError {
+    match busy_or(error, path) {
+        JournalError::Busy { path } => JournalError::BusyReading { path },
+        other => match other {
+            JournalError::Sqlite { path, source }
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) =>
+            {
+                JournalError::Damaged {
+                    path,
+                    problem: "is not a SQLite database: it is another file, or it was damaged".to_owned(),
+                    help: "name the journal file `flowc send` wrote".to_owned(),
+                }
+            }
+            other => other,
+        },
+    }
 }
 
 fn busy_or(error: rusqlite::Error, path: &str) -> JournalError {

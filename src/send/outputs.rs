@@ -19,6 +19,12 @@ pub enum OutputError {
     },
     #[error("the report `{path}` is the journal or one of its files (`-wal`, `.mirror`)")]
     JournalIsReport { path: String },
+    #[error("the {first} and the {second} are the same file `{path}`")]
+    Clash {
+        first: &'static str,
+        second: &'static str,
+        path: String,
+    },
     #[error("cannot write the {output} `{path}`: {reason}")]
     NotWritable {
         output: &'static str,
@@ -97,6 +103,51 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
     probe_directory("report", report)
 }
 
+/// Checks files a command writes (`flowc report`: the report, the responses file, the page)
+/// against the files it reads (the journal and the event store, with the files SQLite keeps
+/// beside them) and against each other, then tries each one's directory.
+pub(crate) fn check_distinct(
+    inputs: &[(&'static str, &Path)],
+    outputs: &[(&'static str, &Path)],
+) -> Result<(), OutputError> {
+    let mut read: Vec<(&'static str, PathBuf, Option<Identity>)> = Vec::new();
+    for (role, path) in inputs {
+        for suffix in ["", "-wal", "-shm", "-journal", ".mirror"] {
+            let file = with_suffix(path, suffix);
+            let id = identity(&file);
+            read.push((role, file, id));
+        }
+    }
+    let mut written: Vec<(&'static str, Identity)> = Vec::new();
+    for (output, path) in outputs {
+        for file in [path.to_path_buf(), with_suffix(path, ".partial")] {
+            let Some(id) = identity(&file) else { continue };
+            if let Some((input, input_path, _)) = read.iter().find(|(_, _, input)| input.as_ref() == Some(&id)) {
+                return Err(OutputError::SameAsInput {
+                    output,
+                    path: file.display().to_string(),
+                    input,
+                    input_path: input_path.display().to_string(),
+                });
+            }
+        }
+        if let Some(id) = identity(path) {
+            if let Some((first, _)) = written.iter().find(|(_, other)| *other == id) {
+                return Err(OutputError::Clash {
+                    first,
+                    second: output,
+                    path: path.display().to_string(),
+                });
+            }
+            written.push((output, id));
+        }
+    }
+    for (output, path) in outputs {
+        probe_directory(output, path)?;
+    }
+    Ok(())
+}
+
 /// Creates and removes a file beside `path`, so that an unwritable directory is found now.
 fn probe_directory(output: &'static str, path: &Path) -> Result<(), OutputError> {
     let probe = with_suffix(path, &format!(".probe-{}", std::process::id()));
@@ -116,6 +167,36 @@ fn probe_directory(output: &'static str, path: &Path) -> Result<(), OutputError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_outputs_may_be_neither_an_input_nor_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = dir.path().join("c.journal.sqlite");
+        std::fs::write(&journal, "j").expect("journal");
+        let store = dir.path().join("events.sqlite");
+        std::fs::write(&store, "s").expect("store");
+        let inputs = [("journal", journal.as_path()), ("event store", store.as_path())];
+        let report = dir.path().join("c.report.csv");
+        assert!(check_distinct(&inputs, &[("report", &report)]).is_ok());
+        for output in [&journal, &store, &with_suffix(&store, "-wal")] {
+            std::fs::write(with_suffix(&store, "-wal"), "w").expect("wal");
+            assert!(
+                matches!(
+                    check_distinct(&inputs, &[("page", output)]),
+                    Err(OutputError::SameAsInput { .. })
+                ),
+                "{}",
+                output.display()
+            );
+        }
+        std::fs::write(&report, "r").expect("report");
+        let link = dir.path().join("link.html");
+        std::os::unix::fs::symlink(&report, &link).expect("symlink");
+        assert!(matches!(
+            check_distinct(&inputs, &[("report", &report), ("page", &link)]),
+            Err(OutputError::Clash { .. })
+        ));
+    }
 
     #[test]
     fn an_output_that_is_an_input_by_another_name_is_refused() {

@@ -142,25 +142,69 @@ impl fmt::Display for Summary {
     }
 }
 
+/// Columns a later stage adds after the journal's (the delivery columns of `flowc report`).
+pub(crate) trait ExtraColumns {
+    fn names(&self) -> &[&'static str];
+    /// The cells of `row`, pushed onto `cells`.
+    fn cells(&self, row: u64, cells: &mut Vec<String>);
+}
+
 /// Writes the report (to a temporary file, then renamed, so a report is never half written)
 /// and returns the summary.
 pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
+    write_with(journal, path, None)
+}
+
+/// [`write`], with columns added to each line.
+pub(crate) fn write_with(
+    journal: &Journal,
+    path: &Path,
+    extra: Option<&dyn ExtraColumns>,
+) -> Result<Summary, ReportError> {
     let temporary = super::outputs::with_suffix(path, ".partial");
-    let file = std::fs::File::create(&temporary).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
+    let io = |error: std::io::Error| ReportError::Io(path.display().to_string(), error);
+    let file = std::fs::File::create(&temporary).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    let summary = write_to(journal, &mut out, extra).map_err(|error| match error {
+        ReportError::Io(_, error) => io(error),
+        other => other,
+    })?;
+    std::io::Write::flush(&mut out).map_err(io)?;
+    drop(out);
+    std::fs::rename(&temporary, path).map_err(io)?;
+    Ok(summary)
+}
+
+/// The report to any writer (`flowc report --out -`: standard output). An I/O error names no
+/// file (`ReportError::Io` with an empty path): the caller knows where it was writing.
+pub(crate) fn write_to(
+    journal: &Journal,
+    out: &mut dyn std::io::Write,
+    extra: Option<&dyn ExtraColumns>,
+) -> Result<Summary, ReportError> {
     // Every text cell quoted: a spreadsheet that splits on `;` (many locales) then cannot start
     // a cell inside a provider's message.
     let mut writer = csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::NonNumeric)
-        .from_writer(std::io::BufWriter::new(file));
-    let io = |error: csv::Error| std::io::Error::other(error.to_string());
+        .from_writer(out);
+    let io = |error: csv::Error| match error.into_kind() {
+        csv::ErrorKind::Io(error) => error,
+        other => std::io::Error::other(format!("{other:?}")),
+    };
+    let mut header: Vec<&str> = HEADER.to_vec();
+    header.extend(extra.map(|extra| extra.names()).unwrap_or_default());
     writer
-        .write_record(HEADER)
-        .map_err(|error| ReportError::Io(path.display().to_string(), io(error)))?;
+        .write_record(&header)
+        .map_err(|error| ReportError::Io(String::new(), io(error)))?;
     let mut summary = Summary::default();
-    journal.for_each_row(|line| {
-        let status = summary.add(&line);
-        writer
-            .write_record([
+    let mut cells: Vec<String> = Vec::with_capacity(header.len());
+    let mut failed = None;
+    journal
+        .for_each_row(|line| {
+            let status = summary.add(&line);
+            let row = line.row;
+            cells.clear();
+            cells.extend([
                 line.row.to_string(),
                 recipient_cell(line.recipient),
                 status.to_owned(),
@@ -169,19 +213,27 @@ pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
                 text_cell(line.record.message_id.unwrap_or_default()),
                 line.record.attempts.to_string(),
                 text_cell(line.record.error.unwrap_or_default()),
-            ])
-            .map_err(io)
-    })?;
-    writer
-        .flush()
-        .map_err(|error| ReportError::Io(path.display().to_string(), error))?;
-    drop(writer);
-    std::fs::rename(&temporary, path).map_err(|error| ReportError::Io(path.display().to_string(), error))?;
+            ]);
+            if let Some(extra) = extra {
+                extra.cells(row, &mut cells);
+            }
+            writer.write_record(&cells).map_err(|error| {
+                let error = io(error);
+                let copy = std::io::Error::new(error.kind(), error.to_string());
+                failed = Some(error);
+                copy
+            })
+        })
+        .map_err(|error| match failed.take() {
+            Some(io_error) => ReportError::Io(String::new(), io_error),
+            None => ReportError::Journal(error),
+        })?;
+    writer.flush().map_err(|error| ReportError::Io(String::new(), error))?;
     Ok(summary)
 }
 
 /// A text cell a spreadsheet will not evaluate.
-fn text_cell(text: String) -> String {
+pub(crate) fn text_cell(text: String) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {

@@ -13,6 +13,7 @@ mod preview;
 mod provider;
 mod receive;
 mod render;
+mod report;
 mod send;
 mod send_safety;
 mod snapshots;

@@ -1,8 +1,14 @@
 //! A fake Kaleyra on 127.0.0.1: a real HTTP/1.1 server (hyper) that records every request and
 //! answers as a test tells it to, including never answering (a dropped connection).
+//!
+//! With [`Provider::with_callbacks`] it also does what the provider does after a 202: it calls
+//! the business's callback URL (a real `flowc receive`) with the statuses and replies a test
+//! scripts for that message (POST or GET profiles, in any order, twice if told), retrying an
+//! answer that is not 2xx as the provider does, and records what it sent.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,12 +69,52 @@ impl Reply {
 /// with the same `ref` came before it (0 for the first attempt).
 pub type Behaviour = dyn Fn(&Received, usize, usize) -> Reply + Send + Sync;
 
+/// One callback to the receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callback {
+    /// A POST profile: this JSON body.
+    Post(serde_json::Value),
+    /// A GET profile: these query parameters.
+    Get(Vec<(String, String)>),
+}
+
+/// The callbacks of an accepted message, in the order they are sent: given the request and the
+/// `message_id` of its 202.
+pub type Script = dyn Fn(&Received, &str) -> Vec<Callback> + Send + Sync;
+
+/// Where and how the fake calls back.
+pub struct Callbacks {
+    /// The receiver's base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// Sent as `Authorization: Bearer` on a POST and as `?token=` on a GET.
+    pub token: String,
+    pub script: Box<Script>,
+}
+
+/// A callback as sent, with the receiver's last answer.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The `ref` of the message it is about.
+    pub reference: String,
+    pub callback: Callback,
+    pub status: u16,
+}
+
+struct CallbackState {
+    settings: Callbacks,
+    client: reqwest::Client,
+    /// Scheduled and not yet answered.
+    pending: AtomicUsize,
+    sent: Mutex<Vec<Sent>>,
+}
+
 struct State {
     received: Mutex<Vec<Received>>,
     /// Requests so far per `ref` (a scan of `received` would make a long campaign quadratic).
     per_reference: Mutex<HashMap<String, usize>>,
     behaviour: Box<Behaviour>,
     latency: Duration,
+    callbacks: Option<Arc<CallbackState>>,
 }
 
 pub struct Provider {
@@ -88,11 +134,37 @@ impl Provider {
         latency: Duration,
         behaviour: impl Fn(&Received, usize, usize) -> Reply + Send + Sync + 'static,
     ) -> Provider {
+        Provider::serve(latency, Box::new(behaviour), None)
+    }
+
+    /// A provider that accepts everything and, after each 202, sends the receiver the
+    /// callbacks `callbacks.script` gives for that message.
+    pub fn with_callbacks(latency: Duration, callbacks: Callbacks) -> Provider {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client");
+        let state = CallbackState {
+            settings: callbacks,
+            client,
+            pending: AtomicUsize::new(0),
+            sent: Mutex::new(Vec::new()),
+        };
+        Provider::serve(
+            latency,
+            Box::new(|_, index, _| Reply::accepted(index)),
+            Some(Arc::new(state)),
+        )
+    }
+
+    fn serve(latency: Duration, behaviour: Box<Behaviour>, callbacks: Option<Arc<CallbackState>>) -> Provider {
         let state = Arc::new(State {
             received: Mutex::new(Vec::new()),
             per_reference: Mutex::new(HashMap::new()),
-            behaviour: Box::new(behaviour),
+            behaviour,
             latency,
+            callbacks,
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         listener.set_nonblocking(true).expect("non-blocking");
@@ -143,6 +215,30 @@ impl Provider {
 
     pub fn count(&self) -> usize {
         self.state.received.lock().expect("lock").len()
+    }
+
+    /// Waits until every scheduled callback has been answered; false on timeout.
+    pub fn wait_for_callbacks(&self, limit: Duration) -> bool {
+        let Some(callbacks) = &self.state.callbacks else {
+            return true;
+        };
+        let start = Instant::now();
+        while callbacks.pending.load(Ordering::SeqCst) > 0 {
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// Every callback sent, with the receiver's answer.
+    pub fn callbacks_sent(&self) -> Vec<Sent> {
+        self.state
+            .callbacks
+            .as_ref()
+            .map(|callbacks| callbacks.sent.lock().expect("lock").clone())
+            .unwrap_or_default()
     }
 
     /// How many requests each `ref` got.
@@ -205,6 +301,15 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         (all.len() - 1, earlier)
     };
     let reply = (state.behaviour)(&received, index, earlier);
+    if let (Some(callbacks), Reply::Json { status: 202, body, .. }) = (&state.callbacks, &reply) {
+        let answer: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let message_id = answer["data"]["message_id"].as_str().unwrap_or_default().to_owned();
+        let script = (callbacks.settings.script)(&received, &message_id);
+        if !script.is_empty() {
+            callbacks.pending.fetch_add(script.len(), Ordering::SeqCst);
+            tokio::spawn(call_back(Arc::clone(callbacks), received.reference(), script));
+        }
+    }
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }
@@ -228,5 +333,44 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
             }
             Ok(response.body(Full::new(Bytes::from(body))).expect("response"))
         }
+    }
+}
+
+/// Sends one message's callbacks in order, each retried (as the provider does) until the
+/// receiver answers 2xx, five attempts at most.
+async fn call_back(state: Arc<CallbackState>, reference: String, script: Vec<Callback>) {
+    let settings = &state.settings;
+    for callback in script {
+        let mut status = 0;
+        for attempt in 0..5u64 {
+            let request = match &callback {
+                Callback::Post(body) => state
+                    .client
+                    .post(format!("{}/", settings.url))
+                    .bearer_auth(&settings.token)
+                    .header("content-type", "application/json")
+                    .body(body.to_string()),
+                Callback::Get(pairs) => {
+                    let mut pairs = pairs.clone();
+                    pairs.push(("token".to_owned(), settings.token.clone()));
+                    let url = reqwest::Url::parse_with_params(&format!("{}/", settings.url), &pairs).expect("a URL");
+                    state.client.get(url)
+                }
+            };
+            status = match request.send().await {
+                Ok(response) => response.status().as_u16(),
+                Err(_) => 0,
+            };
+            if (200..300).contains(&status) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+        }
+        state.sent.lock().expect("lock").push(Sent {
+            reference: reference.clone(),
+            callback,
+            status,
+        });
+        state.pending.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -1,0 +1,259 @@
+//! The funnel: how many messages got how far, and why the others failed, in one line.
+//!
+//! `10,000 accepted → 9,120 sent → 8,700 delivered → 5,100 read → 1,240 completed the Flow;
+//! 880 failed (131047 outside the 24-hour window: 700, 131026 undeliverable: 180)`
+//!
+//! Each count holds the rows that got at least that far: a `read` message was delivered and
+//! sent, even when Meta skipped its `delivered`. A row whose Flow was completed counts as read
+//! (its person opened it, whatever read receipts said: people can turn them off). A row whose
+//! send answer was lost (`unknown` in the journal) but whose callbacks came was sent after all,
+//! and is counted with the accepted ones.
+
+use std::fmt;
+
+use super::codes;
+use super::reconcile::{Delivery, EventCounts, Stage};
+use crate::send::journal::RowStatus;
+use crate::words::{tally, thousands};
+
+/// Failed rows with one code (or none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailureCount {
+    pub(crate) code: Option<String>,
+    /// The code's meaning in a few words (see [`codes`]), else the callback's own title.
+    pub(crate) words: Option<String>,
+    pub(crate) rows: u64,
+}
+
+impl fmt::Display for FailureCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known = self.code.as_deref().and_then(codes::explain).is_some();
+        match (&self.code, &self.words) {
+            (Some(code), Some(words)) if known => write!(f, "{code} {words}")?,
+            (Some(code), Some(words)) => write!(f, "{code} ({words})")?,
+            (Some(code), None) => f.write_str(code)?,
+            (None, Some(words)) => write!(f, "no code ({words})")?,
+            (None, None) => f.write_str("no code")?,
+        }
+        write!(f, ": {}", thousands(self.rows))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Funnel {
+    pub(crate) accepted: u64,
+    /// Of the accepted, rows `unknown` at sending that callbacks showed were sent.
+    pub(crate) found_sent: u64,
+    pub(crate) sent: u64,
+    pub(crate) delivered: u64,
+    pub(crate) read: u64,
+    pub(crate) completed: u64,
+    /// Flow completions in all (a person may complete a Flow twice).
+    pub(crate) completions: u64,
+    pub(crate) failed: u64,
+    /// By count, the largest first.
+    pub(crate) failures: Vec<FailureCount>,
+    /// The provider never passed them to Meta.
+    pub(crate) not_sent: u64,
+    /// Accepted, and no callback yet.
+    pub(crate) unheard: u64,
+    pub(crate) opted_out: u64,
+    pub(crate) events: EventCounts,
+}
+
+impl Funnel {
+    pub(crate) fn of(delivery: &Delivery) -> Funnel {
+        let mut funnel = Funnel {
+            events: delivery.events,
+            ..Funnel::default()
+        };
+        let mut failures: Vec<FailureCount> = Vec::new();
+        for state in delivery.states() {
+            let accepted = state.sending == RowStatus::Accepted;
+            if !accepted && !state.heard() {
+                continue;
+            }
+            funnel.accepted += 1;
+            if !accepted {
+                funnel.found_sent += 1;
+            }
+            if state.opted_out() {
+                funnel.opted_out += 1;
+            }
+            let replied = state.completions > 0;
+            if replied {
+                funnel.completed += 1;
+                funnel.completions += u64::from(state.completions);
+            }
+            let stage = match state.stage {
+                Stage::Failed => Stage::Failed,
+                stage if replied => stage.max(Stage::Read),
+                stage => stage,
+            };
+            match stage {
+                Stage::Unheard => funnel.unheard += 1,
+                Stage::NotSent => funnel.not_sent += 1,
+                Stage::Sent | Stage::Delivered | Stage::Read => {
+                    funnel.sent += 1;
+                    funnel.delivered += u64::from(stage >= Stage::Delivered);
+                    funnel.read += u64::from(stage == Stage::Read);
+                }
+                Stage::Failed => {
+                    funnel.failed += 1;
+                    let failure = delivery.failure(state);
+                    let code = failure.and_then(|failure| failure.code.clone());
+                    match failures.iter_mut().find(|counted| counted.code == code) {
+                        Some(counted) => counted.rows += 1,
+                        None => failures.push(FailureCount {
+                            words: match code.as_deref().and_then(codes::explain) {
+                                Some(known) => Some(known.short.to_owned()),
+                                None => failure.and_then(|failure| failure.text.clone()),
+                            },
+                            code,
+                            rows: 1,
+                        }),
+                    }
+                }
+            }
+        }
+        failures.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.code.cmp(&b.code)));
+        funnel.failures = failures;
+        funnel
+    }
+
+    /// What the events were and how many matched nothing, when anything did not: `400,000
+    /// statuses, 1,240 Flow replies and 3 opt-outs read; 12 statuses matched no row of this
+    /// campaign (they stay in the store)`.
+    pub(crate) fn events_line(&self) -> String {
+        let events = &self.events;
+        let mut line = format!(
+            "events: {}, {} and {} read",
+            tally(events.statuses, "status", "statuses"),
+            tally(events.replies, "Flow reply", "Flow replies"),
+            tally(events.opt_outs, "opt-out", "opt-outs")
+        );
+        let mut unmatched = Vec::new();
+        if events.unmatched_statuses > 0 {
+            unmatched.push(tally(events.unmatched_statuses, "status", "statuses"));
+        }
+        if events.unmatched_replies > 0 {
+            unmatched.push(tally(events.unmatched_replies, "Flow reply", "Flow replies"));
+        }
+        if events.unmatched_opt_outs > 0 {
+            unmatched.push(tally(events.unmatched_opt_outs, "opt-out", "opt-outs"));
+        }
+        if !unmatched.is_empty() {
+            let total = events.unmatched_statuses + events.unmatched_replies + events.unmatched_opt_outs;
+            line.push_str(&format!(
+                "; {} matched no row of this campaign (another campaign's, or sent another way; {} in the store)",
+                unmatched.join(", "),
+                if total == 1 { "it stays" } else { "they stay" }
+            ));
+        }
+        line
+    }
+}
+
+impl fmt::Display for Funnel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} accepted → {} sent → {} delivered → {} read → {} completed the Flow",
+            thousands(self.accepted),
+            thousands(self.sent),
+            thousands(self.delivered),
+            thousands(self.read),
+            thousands(self.completed)
+        )?;
+        if self.failed > 0 {
+            let failures: Vec<String> = self.failures.iter().map(ToString::to_string).collect();
+            write!(f, "; {} failed ({})", thousands(self.failed), failures.join(", "))?;
+        }
+        if self.not_sent > 0 {
+            write!(f, "; {} not sent by the provider", thousands(self.not_sent))?;
+        }
+        if self.unheard > 0 {
+            write!(f, "; {} with no status yet", thousands(self.unheard))?;
+        }
+        if self.opted_out > 0 {
+            write!(f, "; {} asked to stop", thousands(self.opted_out))?;
+        }
+        if self.found_sent > 0 {
+            write!(
+                f,
+                " ({} of the accepted had no answer when sent, but their callbacks came)",
+                thousands(self.found_sent)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_the_funnel_reads_as_the_issue_wrote_it() {
+        let funnel = Funnel {
+            accepted: 10_000,
+            sent: 9_120,
+            delivered: 8_700,
+            read: 5_100,
+            completed: 1_240,
+            failed: 880,
+            failures: vec![
+                FailureCount {
+                    code: Some("131047".to_owned()),
+                    words: Some("outside the 24-hour window".to_owned()),
+                    rows: 700,
+                },
+                FailureCount {
+                    code: Some("131026".to_owned()),
+                    words: Some("undeliverable".to_owned()),
+                    rows: 180,
+                },
+            ],
+            ..Funnel::default()
+        };
+        assert_eq!(
+            funnel.to_string(),
+            "10,000 accepted → 9,120 sent → 8,700 delivered → 5,100 read → 1,240 completed the Flow; 880 failed (131047 outside the 24-hour window: 700, 131026 undeliverable: 180)"
+        );
+    }
+
+    #[test]
+    fn report_codes_meta_does_not_document_keep_the_callbacks_title() {
+        let unknown = FailureCount {
+            code: Some("131000".to_owned()),
+            words: Some("Something went wrong".to_owned()),
+            rows: 5,
+        };
+        assert_eq!(unknown.to_string(), "131000 (Something went wrong): 5");
+        let bare = FailureCount {
+            code: None,
+            words: None,
+            rows: 1,
+        };
+        assert_eq!(bare.to_string(), "no code: 1");
+    }
+
+    #[test]
+    fn report_unmatched_events_are_counted_in_words() {
+        let funnel = Funnel {
+            events: EventCounts {
+                statuses: 400_000,
+                unmatched_statuses: 12,
+                replies: 1_240,
+                unmatched_replies: 1,
+                opt_outs: 3,
+                unmatched_opt_outs: 0,
+            },
+            ..Funnel::default()
+        };
+        assert_eq!(
+            funnel.events_line(),
+            "events: 400,000 statuses, 1,240 Flow replies and 3 opt-outs read; 12 statuses, 1 Flow reply matched no row of this campaign (another campaign's, or sent another way; they stay in the store)"
+        );
+    }
+}

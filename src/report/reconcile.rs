@@ -1,0 +1,652 @@
+//! Which callbacks are about which row of a campaign, and what they add up to for each row.
+//!
+//! The provider does not document that the `message_id` of its 202 is the id its callbacks
+//! carry (its samples show `wamid.…` ids in callbacks), so that id is not relied on alone:
+//! - a status matches a row by the `--track` key it echoes in `ref`, `ref1` or `ref2` (the
+//!   campaign's id and the row number: no lookup table needed), else by any of its ids equal to
+//!   the row's 202 `message_id`, else by an id an earlier status of that row taught (a status
+//!   that echoed the key also carries Meta's `wamid`, which later callbacks may carry alone);
+//! - a Flow reply matches by its `flow_token` (several rows sharing one are told apart by the
+//!   number that replied), else by `context.id`, the message it answers, equal to an id of the
+//!   row (its 202 `message_id` or a `wamid` its statuses carried);
+//! - an opt-out (`STOP`) matches the rows sent to its number.
+//!
+//! What matches nothing is counted, never dropped (it stays in the store: another campaign's,
+//! or a message sent some other way). Stages only move forward (`sent` < `delivered` < `read`),
+//! whatever order the callbacks come in, and `failed` is final.
+//!
+//! Memory: one fixed-size state per row and an index of each row's ids and token, whatever the
+//! number of events, which are streamed from the store in the order they were stored.
+
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+
+use super::events::{EventReader, ReplyRow, StatusRow};
+use super::DeliveryError;
+use crate::send::campaign::track_key;
+use crate::send::journal::{Journal, RowStatus};
+
+/// How far a message got, as its callbacks say; ordered so that the furthest wins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Stage {
+    /// No status heard.
+    #[default]
+    Unheard = 0,
+    /// The provider never passed it to Meta.
+    NotSent = 1,
+    Sent = 2,
+    Delivered = 3,
+    Read = 4,
+    /// Final: no later callback changes it.
+    Failed = 5,
+}
+
+impl Stage {
+    /// The stage a callback's status names; `None` for statuses that are not stages (a
+    /// `deleted`, a `warning`, a name flowc does not know yet).
+    pub(crate) fn of(status: &str) -> Option<Stage> {
+        let status = status.trim();
+        let is = |name: &str| status.eq_ignore_ascii_case(name);
+        if is("sent") {
+            Some(Stage::Sent)
+        } else if is("delivered") {
+            Some(Stage::Delivered)
+        } else if is("read") {
+            Some(Stage::Read)
+        } else if is("failed") {
+            Some(Stage::Failed)
+        } else if is("not-sent") || is("not_sent") || is("notsent") {
+            Some(Stage::NotSent)
+        } else {
+            None
+        }
+    }
+
+    /// The report's `delivery` cell.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Stage::Unheard => "",
+            Stage::NotSent => "not-sent",
+            Stage::Sent => "sent",
+            Stage::Delivered => "delivered",
+            Stage::Read => "read",
+            Stage::Failed => "failed",
+        }
+    }
+
+    /// The stage after a callback naming `next`: never backwards, and nothing after `failed`.
+    fn advance(self, next: Stage) -> Stage {
+        if self == Stage::Failed {
+            self
+        } else {
+            self.max(next)
+        }
+    }
+}
+
+/// A moment in Unix seconds; [`NEVER`] when it did not happen (an `Option<i64>` would double
+/// the per-row state).
+pub(crate) type Moment = i64;
+pub(crate) const NEVER: Moment = Moment::MIN;
+
+/// Keeps the earliest of two moments.
+fn earliest(slot: &mut Moment, time: Moment) {
+    if *slot == NEVER || time < *slot {
+        *slot = time;
+    }
+}
+
+/// Bits of [`RowDelivery::flags`].
+const TRACKED: u8 = 1;
+const OPTED_OUT: u8 = 2;
+
+/// What the callbacks say about one row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowDelivery {
+    pub(crate) stage: Stage,
+    /// The row's status in the journal (what sending it did).
+    pub(crate) sending: RowStatus,
+    flags: u8,
+    /// 1 + the index of its failure in [`Delivery::failures`]; 0: none.
+    failure: u32,
+    /// Flows completed by this row's recipient.
+    pub(crate) completions: u32,
+    pub(crate) delivered_at: Moment,
+    pub(crate) read_at: Moment,
+    /// The first completion.
+    pub(crate) replied_at: Moment,
+    /// The recipient's digits (no `+`) when the row has one recipient; 0 otherwise.
+    recipient: u64,
+}
+
+impl RowDelivery {
+    fn new(sending: RowStatus, recipient: u64, tracked: bool) -> RowDelivery {
+        RowDelivery {
+            stage: Stage::Unheard,
+            sending,
+            flags: if tracked { TRACKED } else { 0 },
+            failure: 0,
+            completions: 0,
+            delivered_at: NEVER,
+            read_at: NEVER,
+            replied_at: NEVER,
+            recipient,
+        }
+    }
+
+    pub(crate) fn opted_out(&self) -> bool {
+        self.flags & OPTED_OUT != 0
+    }
+
+    /// Whether any callback was about this row.
+    pub(crate) fn heard(&self) -> bool {
+        self.stage != Stage::Unheard || self.completions > 0
+    }
+}
+
+/// Why a message failed, as its callback said.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Failure {
+    pub(crate) code: Option<String>,
+    /// The callback's title and detail.
+    pub(crate) text: Option<String>,
+}
+
+/// Distinct failures kept at most: beyond, a failure keeps its code only (a store full of
+/// distinct texts must not grow memory without bound).
+const MAX_FAILURES: usize = 10_000;
+
+/// How many events were read and how many matched a row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EventCounts {
+    pub(crate) statuses: u64,
+    pub(crate) unmatched_statuses: u64,
+    pub(crate) replies: u64,
+    pub(crate) unmatched_replies: u64,
+    pub(crate) opt_outs: u64,
+    pub(crate) unmatched_opt_outs: u64,
+}
+
+/// A Flow completion matched to its row, for the responses file and the answers table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Completion<'a> {
+    pub(crate) row: u64,
+    /// The row's recipient, or the number that replied when the row had several.
+    pub(crate) to: u64,
+    pub(crate) flow_token: Option<&'a str>,
+    pub(crate) replied_at: Moment,
+    pub(crate) response_json: Option<&'a str>,
+}
+
+/// Every row's delivery, in row order.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    rows: Vec<u64>,
+    states: Vec<RowDelivery>,
+    failures: Vec<Failure>,
+    pub(crate) events: EventCounts,
+}
+
+impl Delivery {
+    /// The state of `row`, if the journal has it.
+    pub(crate) fn of_row(&self, row: u64) -> Option<&RowDelivery> {
+        let index = self.rows.binary_search(&row).ok()?;
+        self.states.get(index)
+    }
+
+    /// Every row's state, in row order.
+    pub(crate) fn states(&self) -> impl Iterator<Item = &RowDelivery> {
+        self.states.iter()
+    }
+
+    pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
+        let index = usize::try_from(state.failure).ok()?.checked_sub(1)?;
+        self.failures.get(index)
+    }
+}
+
+/// The digits of an E.164 number (`+919876543210` or `919876543210`); 0 if it is not one.
+pub(crate) fn digits(number: &str) -> u64 {
+    let bare = number.trim().trim_start_matches('+');
+    if bare.is_empty() || bare.len() > 18 || !bare.bytes().all(|byte| byte.is_ascii_digit()) {
+        return 0;
+    }
+    bare.parse().unwrap_or(0)
+}
+
+/// The indexes the events are matched with, built from the journal.
+struct Indexes {
+    /// Ids of a row's message: the 202's `message_id`, then the ids its statuses carried.
+    ids: HashMap<Box<str>, u32, FixedState>,
+    /// `flow_token` → the one row with it.
+    tokens: HashMap<Box<str>, u32, FixedState>,
+    /// `flow_token`s several rows share → those rows.
+    shared_tokens: HashMap<Box<str>, Vec<u32>, FixedState>,
+    /// Recipient digits → the rows sent to them.
+    recipients: HashMap<u64, Vec<u32>, FixedState>,
+    /// `flowc-<campaign>-` (see [`track_key`]).
+    track_prefix: String,
+}
+
+impl Indexes {
+    fn new(campaign: &str) -> Indexes {
+        let hasher = || FixedState::with_seed(fastrand::u64(..));
+        let key = track_key(campaign, 0);
+        Indexes {
+            ids: HashMap::with_hasher(hasher()),
+            tokens: HashMap::with_hasher(hasher()),
+            shared_tokens: HashMap::with_hasher(hasher()),
+            recipients: HashMap::with_hasher(hasher()),
+            track_prefix: key.strip_suffix('0').unwrap_or(&key).to_owned(),
+        }
+    }
+
+    fn add_token(&mut self, token: &str, index: u32) {
+        if let Some(rows) = self.shared_tokens.get_mut(token) {
+            rows.push(index);
+        } else if let Some(first) = self.tokens.remove(token) {
+            self.shared_tokens.insert(token.into(), vec![first, index]);
+        } else {
+            self.tokens.insert(token.into(), index);
+        }
+    }
+}
+
+/// Reads the journal, then every status, Flow reply and opt-out of the store, and says what
+/// became of each row. Each Flow completion matched to a row is handed to `on_completion` as it
+/// is read.
+pub(crate) fn reconcile(
+    journal: &Journal,
+    events: &EventReader,
+    mut on_completion: impl FnMut(&Completion<'_>) -> Result<(), DeliveryError>,
+) -> Result<Delivery, DeliveryError> {
+    let mut delivery = Delivery::default();
+    let mut indexes = Indexes::new(journal.campaign_id());
+    journal.for_each_identity(|identity| {
+        let index = delivery.states.len() as u32;
+        let numbers: Vec<u64> = identity
+            .recipient
+            .split(',')
+            .map(digits)
+            .filter(|&number| number != 0)
+            .collect();
+        let single = match numbers.as_slice() {
+            [one] => *one,
+            _ => 0,
+        };
+        for number in numbers {
+            indexes.recipients.entry(number).or_default().push(index);
+        }
+        if let Some(id) = identity.message_id.filter(|id| !id.is_empty()) {
+            indexes.ids.entry(id.into()).or_insert(index);
+        }
+        if let Some(token) = identity.flow_token.filter(|token| !token.is_empty()) {
+            indexes.add_token(token, index);
+        }
+        delivery.rows.push(identity.row);
+        delivery
+            .states
+            .push(RowDelivery::new(identity.status, single, identity.track.is_some()));
+    })?;
+
+    let mut failures: HashMap<Failure, u32, FixedState> =
+        HashMap::with_hasher(FixedState::with_seed(fastrand::u64(..)));
+    events.for_each_status(|status| {
+        delivery.events.statuses += 1;
+        let Some(index) = match_status(&delivery, &indexes, status) else {
+            delivery.events.unmatched_statuses += 1;
+            return;
+        };
+        // Later callbacks may carry only one of these ids: each leads back to this row.
+        for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+            if !indexes.ids.contains_key(id) {
+                indexes.ids.insert(id.into(), index);
+            }
+        }
+        let state = &mut delivery.states[index as usize];
+        let Some(stage) = Stage::of(status.status) else { return };
+        state.stage = state.stage.advance(stage);
+        match stage {
+            Stage::Delivered => earliest(&mut state.delivered_at, status.time),
+            Stage::Read => earliest(&mut state.read_at, status.time),
+            Stage::Failed | Stage::NotSent => {
+                let had_code = delivery
+                    .failures
+                    .get((state.failure as usize).wrapping_sub(1))
+                    .is_some_and(|failure| failure.code.is_some());
+                if state.failure == 0 || (!had_code && status.error_code.is_some()) {
+                    state.failure = intern(&mut delivery.failures, &mut failures, status);
+                }
+            }
+            Stage::Sent | Stage::Unheard => {}
+        }
+    })?;
+
+    events.for_each_flow_reply(|reply| {
+        delivery.events.replies += 1;
+        let Some(index) = match_reply(&delivery, &indexes, reply) else {
+            delivery.events.unmatched_replies += 1;
+            return Ok(());
+        };
+        let state = &mut delivery.states[index as usize];
+        state.completions += 1;
+        earliest(&mut state.replied_at, reply.time);
+        let to = match state.recipient {
+            0 => reply.from.map_or(0, digits),
+            number => number,
+        };
+        let completion = Completion {
+            row: delivery.rows[index as usize],
+            to,
+            flow_token: reply.flow_token,
+            replied_at: reply.time,
+            response_json: reply.response_json,
+        };
+        on_completion(&completion)
+    })?;
+
+    events.for_each_opt_out(|number| {
+        delivery.events.opt_outs += 1;
+        match indexes.recipients.get(&digits(number)) {
+            Some(rows) => {
+                for &index in rows {
+                    delivery.states[index as usize].flags |= OPTED_OUT;
+                }
+            }
+            None => delivery.events.unmatched_opt_outs += 1,
+        }
+    })?;
+    Ok(delivery)
+}
+
+/// The row a status is about, by its `--track` key, else by its ids.
+fn match_status(delivery: &Delivery, indexes: &Indexes, status: &StatusRow<'_>) -> Option<u32> {
+    for reference in status.refs.into_iter().flatten() {
+        let Some(row) = reference
+            .trim()
+            .strip_prefix(indexes.track_prefix.as_str())
+            .and_then(|row| row.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if let Ok(index) = delivery.rows.binary_search(&row) {
+            if delivery.states[index].flags & TRACKED != 0 {
+                return u32::try_from(index).ok();
+            }
+        }
+    }
+    [status.message_id, status.provider_message_id]
+        .into_iter()
+        .flatten()
+        .find_map(|id| indexes.ids.get(id).copied())
+}
+
+/// The row a Flow reply answers: by its `flow_token`, else by the message it answers.
+fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> Option<u32> {
+    if let Some(token) = reply.flow_token {
+        if let Some(&index) = indexes.tokens.get(token) {
+            return Some(index);
+        }
+        if let Some(rows) = indexes.shared_tokens.get(token) {
+            let from = reply.from.map_or(0, digits);
+            let mut of_sender = rows
+                .iter()
+                .filter(|&&index| from != 0 && delivery.states[index as usize].recipient == from);
+            if let (Some(&index), None) = (of_sender.next(), of_sender.next()) {
+                return Some(index);
+            }
+        }
+    }
+    reply.context_id.and_then(|id| indexes.ids.get(id).copied())
+}
+
+/// The failure's index (+1) in the table, added if new.
+fn intern(table: &mut Vec<Failure>, known: &mut HashMap<Failure, u32, FixedState>, status: &StatusRow<'_>) -> u32 {
+    let text = match (status.error_title, status.error_detail) {
+        (Some(title), Some(detail)) if title != detail => Some(format!("{title}: {detail}")),
+        (Some(text), _) | (None, Some(text)) => Some(text.to_owned()),
+        (None, None) => None,
+    };
+    let mut failure = Failure {
+        code: status.error_code.map(str::to_owned),
+        text,
+    };
+    if let Some(&index) = known.get(&failure) {
+        return index;
+    }
+    if table.len() >= MAX_FAILURES {
+        failure.text = None;
+        if let Some(&index) = known.get(&failure) {
+            return index;
+        }
+    }
+    table.push(failure.clone());
+    let index = table.len() as u32;
+    known.insert(failure, index);
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::receive::parse::{json, OptOutWords};
+    use crate::receive::store::{Callback, Store, StoreWriter};
+    use crate::send::journal::{Fingerprint, JournalWriter, Record, RowKeys};
+
+    /// A journal of rows 2 to 7 (sent to +1415555010N, accepted with `M<row>`, tracked; row 7's
+    /// answer lost: `unknown`), and its campaign's track key prefix.
+    fn journal(path: &std::path::Path) -> String {
+        let fingerprint = Fingerprint {
+            template: "t".to_owned(),
+            data: "d".to_owned(),
+        };
+        let mut journal = Journal::open(Some(path), &fingerprint, false).expect("journal");
+        let campaign = journal.campaign_id().to_owned();
+        let mut preflight = journal.preflight().expect("preflight");
+        for row in 2..=7u64 {
+            let token = match row {
+                5 | 6 => "shared".to_owned(),
+                _ => format!("tok-{row}"),
+            };
+            let keys = RowKeys {
+                recipient: format!("+1415555010{row}"),
+                flow_token: Some(token),
+                refs: [Some(format!("R{row}")), None, Some(track_key(&campaign, row))],
+                track: Some(track_key(&campaign, row)),
+            };
+            preflight.record(row, &keys, RowStatus::Pending, None).expect("row");
+        }
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        for row in 2..=7u64 {
+            runtime.block_on(writer.handle().sending(row, 1)).expect("sending");
+            let record = Record {
+                http_status: Some(202),
+                code: Some("WA202".to_owned()),
+                message_id: Some(format!("M{row}")),
+                attempts: 1,
+                error: None,
+            };
+            let status = if row == 7 {
+                RowStatus::Unknown
+            } else {
+                RowStatus::Accepted
+            };
+            writer.handle().outcome(row, status, record).expect("outcome");
+        }
+        drop(writer.finish().expect("journal back"));
+        track_key(&campaign, 0).trim_end_matches('0').to_owned()
+    }
+
+    fn store(path: &std::path::Path, bodies: &[String]) {
+        let writer = StoreWriter::spawn(Store::open(path).expect("store"));
+        let handle = writer.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let words = OptOutWords::new(&OptOutWords::DEFAULT);
+        for body in bodies {
+            let callback = Callback {
+                received_at: 1_000,
+                method: "POST",
+                path: "/".to_owned(),
+                query: None,
+                content_type: Some("application/json".to_owned()),
+                body: body.as_bytes().to_vec(),
+                outcome: json(body.as_bytes(), &words),
+            };
+            runtime.block_on(handle.save(callback)).expect("saved");
+        }
+        drop(handle);
+        writer.finish().expect("closed");
+    }
+
+    fn status(id: &str, status: &str, time: u32, extra: &str, errors: &str) -> String {
+        format!(
+            r#"{{"meta_object":{{"value":{{"statuses":[{{"id":"{id}","status":"{status}","timestamp":"{time}"{errors}}}]}}}},"extra_info":{{{extra}}}}}"#
+        )
+    }
+
+    fn reply(id: &str, from: &str, context: &str, answers: &str, time: u32) -> String {
+        let answers = answers.replace('"', "\\\"");
+        format!(
+            r#"{{"messages":[{{"from":"{from}","id":"{id}","timestamp":"{time}","type":"interactive","context":{{"id":"{context}"}},"interactive":{{"type":"nfm_reply","nfm_reply":{{"name":"flow","response_json":"{answers}"}}}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn report_callbacks_are_matched_by_key_ids_token_and_context() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal_path = dir.path().join("j.sqlite");
+        let store_path = dir.path().join("events.sqlite");
+        let prefix = journal(&journal_path);
+        let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
+        let failed = r#","errors":[{"code":131047,"title":"Re-engagement message"}]"#;
+        let bodies = vec![
+            // Row 2: by its key, `read` before `delivered`.
+            status("wamid.2", "sent", 10, &key(2), ""),
+            status("wamid.2", "read", 30, &key(2), ""),
+            status("wamid.2", "delivered", 20, &key(2), ""),
+            // Row 3: no key, the 202's id in the envelope; failed, then a stray `delivered`.
+            status("wamid.3", "failed", 11, r#""message_id":"M3""#, failed),
+            status("wamid.3", "delivered", 12, "", ""),
+            // Row 4: the key once, then the wamid alone; a reply known only by what it answers.
+            status("wamid.4", "sent", 13, &key(4), ""),
+            status("wamid.4", "delivered", 14, "", ""),
+            reply("wamid.r4", "14155550104", "wamid.4", r#"{"slot":"10:00"}"#, 40),
+            // Rows 5 and 6 share a flow_token: told apart by who replied. Row 5 never left the
+            // provider.
+            status("wamid.5", "not-sent", 16, &key(5), ""),
+            reply(
+                "wamid.r6",
+                "14155550106",
+                "",
+                r#"{"flow_token":"shared","slot":"11:00"}"#,
+                41,
+            ),
+            // Row 7 (`unknown` when sent): by its own token.
+            reply(
+                "wamid.r7",
+                "14155550107",
+                "",
+                r#"{"flow_token":"tok-7","slot":"10:00"}"#,
+                42,
+            ),
+            // Nobody's.
+            status("wamid.x", "delivered", 15, r#""ref":"other""#, ""),
+            reply("wamid.rx", "19999999999", "wamid.y", r#"{"flow_token":"nobody"}"#, 43),
+            // Row 2's person asks to stop.
+            r#"{"messages":[{"from":"14155550102","id":"wamid.s","type":"text","text":{"body":"STOP"}}]}"#.to_owned(),
+        ];
+        store(&store_path, &bodies);
+
+        let journal = Journal::open_read_only(&journal_path).expect("read-only");
+        let events = EventReader::open(&store_path).expect("store");
+        let mut completions = Vec::new();
+        let delivery = reconcile(&journal, &events, |completion| {
+            completions.push((
+                completion.row,
+                completion.to,
+                completion.response_json.map(str::to_owned),
+            ));
+            Ok(())
+        })
+        .expect("reconciled");
+        let state = |row| *delivery.of_row(row).expect("row");
+        assert_eq!(state(2).stage, Stage::Read);
+        assert_eq!((state(2).delivered_at, state(2).read_at), (20, 30));
+        assert!(state(2).opted_out());
+        assert_eq!(state(3).stage, Stage::Failed);
+        assert_eq!(
+            delivery.failure(&state(3)),
+            Some(&Failure {
+                code: Some("131047".to_owned()),
+                text: Some("Re-engagement message".to_owned()),
+            })
+        );
+        assert_eq!(state(3).delivered_at, 12, "a fact still, though the stage stays failed");
+        assert_eq!(state(4).stage, Stage::Delivered);
+        assert_eq!(state(4).replied_at, 40);
+        assert_eq!(state(5).completions, 0);
+        assert_eq!(state(5).stage, Stage::NotSent);
+        assert_eq!(state(6).replied_at, 41);
+        assert_eq!(state(7).completions, 1);
+        assert_eq!(
+            completions.iter().map(|(row, to, _)| (*row, *to)).collect::<Vec<_>>(),
+            [(4, 14_155_550_104), (6, 14_155_550_106), (7, 14_155_550_107)]
+        );
+        assert_eq!(
+            delivery.events,
+            EventCounts {
+                statuses: 9,
+                unmatched_statuses: 1,
+                replies: 4,
+                unmatched_replies: 1,
+                opt_outs: 1,
+                unmatched_opt_outs: 0,
+            }
+        );
+        let funnel = super::super::Funnel::of(&delivery);
+        assert_eq!(
+            funnel.to_string(),
+            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider; 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
+        );
+    }
+
+    #[test]
+    fn report_stages_only_move_forward_and_failed_is_final() {
+        let mut stage = Stage::Unheard;
+        for (next, expected) in [
+            (Stage::Read, Stage::Read),
+            (Stage::Delivered, Stage::Read),
+            (Stage::Sent, Stage::Read),
+            (Stage::Failed, Stage::Failed),
+            (Stage::Read, Stage::Failed),
+        ] {
+            stage = stage.advance(next);
+            assert_eq!(stage, expected);
+        }
+        assert_eq!(Stage::of(" Delivered"), Some(Stage::Delivered));
+        assert_eq!(Stage::of("not-sent"), Some(Stage::NotSent));
+        assert_eq!(Stage::of("deleted"), None);
+    }
+
+    #[test]
+    fn report_numbers_are_read_with_or_without_plus() {
+        assert_eq!(digits("+919876543210"), 919_876_543_210);
+        assert_eq!(digits("919876543210"), 919_876_543_210);
+        assert_eq!(digits("+91 98765"), 0);
+        assert_eq!(digits(""), 0);
+    }
+
+    #[test]
+    fn report_earliest_keeps_the_first_moment() {
+        let mut slot = NEVER;
+        earliest(&mut slot, 30);
+        earliest(&mut slot, 10);
+        earliest(&mut slot, 20);
+        assert_eq!(slot, 10);
+    }
+}

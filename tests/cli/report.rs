@@ -1,0 +1,770 @@
+//! The whole loop as a user runs it: `flowc receive` on a free port, `flowc send --track
+//! --events` to the fake provider, which calls the receiver back after each 202 with a scripted
+//! mix (sent, delivered, read, failures with Meta codes, duplicates, out-of-order delivery, GET
+//! and POST profiles, Flow replies, a STOP), then `flowc report` while the receiver still runs.
+//! Every row's final state in the report is compared with what the fake sent for it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::provider::{Callback, Callbacks, Provider, Received};
+use crate::send::{read_report, Campaign};
+use crate::support::{flowc, flowc_process, run, Outcome};
+
+const TOKEN: &str = "tok-5b1e0c97a2d34f68";
+/// 2026-01-01T00:00:00Z: each row's callbacks are stamped from `BASE + 100 × n`.
+const BASE: i64 = 1_767_225_600;
+
+/// A `flowc receive` on a free loopback port, with a token file.
+struct Receiver {
+    child: Child,
+    url: String,
+    store: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Receiver {
+    fn start(dir: &Path) -> Receiver {
+        let token = dir.join("callback.token");
+        std::fs::write(&token, format!("{TOKEN}\n")).expect("token file");
+        let store = dir.join("events.sqlite");
+        let mut child = flowc_process()
+            .args(["receive", "--listen", "127.0.0.1:0", "--read-timeout", "2", "--store"])
+            .arg(&store)
+            .arg("--token-file")
+            .arg(&token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("flowc receive runs");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (found, listening) = mpsc::channel();
+        let pipe = child.stderr.take().expect("piped");
+        let log = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                log.lock().expect("log").push_str(&format!("{line}\n"));
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let addr = listening
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the receiver did not start: {}", stderr.lock().expect("log")));
+        Receiver {
+            child,
+            url: format!("http://{addr}"),
+            store,
+            stderr,
+        }
+    }
+
+    /// SIGTERM; the exit code.
+    fn stop(mut self) -> i32 {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "the receiver did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The row number `n` of a request (its `ref` is `R<n>`; its data row is `n + 2`).
+fn number(request: &Received) -> i64 {
+    request.reference().trim_start_matches('R').parse().expect("ref R<n>")
+}
+
+fn status_body(
+    wamid: &str,
+    status: &str,
+    time: i64,
+    recipient: &str,
+    extra: Value,
+    error: Option<(u32, &str)>,
+) -> Callback {
+    let mut entry = json!({"id": wamid, "status": status, "timestamp": time.to_string(), "recipient_id": recipient});
+    if let Some((code, title)) = error {
+        entry["errors"] = json!([{"code": code, "title": title}]);
+    }
+    Callback::Post(json!({
+        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "911234567890", "phone_number_id": "104"},
+            "statuses": [entry]}},
+        "extra_info": extra,
+        "status": status,
+    }))
+}
+
+fn reply_body(n: i64, from: &str, context: &str, answers: &Value, time: i64) -> Callback {
+    Callback::Post(json!({
+        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "messages": [{"from": from, "id": format!("wamid.reply.{n}"), "timestamp": time.to_string(),
+                "type": "interactive", "context": {"from": "911234567890", "id": context},
+                "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+                    "response_json": answers.to_string()}}}]}},
+        "extra_info": {"trace_id": format!("t-{n}")},
+    }))
+}
+
+/// What the fake provider says happened to row `n`, by `n % 10`.
+fn script(request: &Received, message_id: &str) -> Vec<Callback> {
+    let n = number(request);
+    let key = request.body["extra_info"]["ref2"]
+        .as_str()
+        .expect("--track ref2")
+        .to_owned();
+    let recipient = request.body["messaging_object"]["to"]
+        .as_str()
+        .expect("to")
+        .trim_start_matches('+')
+        .to_owned();
+    let wamid = format!("wamid.{n}");
+    let t = BASE + 100 * n;
+    let keyed = json!({"ref": format!("R{n}"), "ref2": key, "message_id": message_id});
+    let slot = ["10:00", "11:00", "10:00", "12:00"][(n / 10) as usize % 4];
+    let answers = json!({"flow_token": format!("tok-R{n}"), "slot": slot, "extras": ["wash"]});
+    let status = |name: &str, time: i64| status_body(&wamid, name, time, &recipient, keyed.clone(), None);
+    let mut callbacks = match n % 10 {
+        0 => vec![
+            status("sent", t + 1),
+            status_body(
+                &wamid,
+                "failed",
+                t + 2,
+                &recipient,
+                keyed.clone(),
+                Some((131047, "Re-engagement message")),
+            ),
+        ],
+        // No ref echoed: only the 202's id in the envelope.
+        1 => vec![status_body(
+            &wamid,
+            "failed",
+            t + 1,
+            &recipient,
+            json!({"message_id": message_id}),
+            Some((131026, "Message undeliverable")),
+        )],
+        2 => vec![status("sent", t + 1)],
+        3 => vec![status("sent", t + 1), status("delivered", t + 2)],
+        // `read` before `delivered`.
+        4 => vec![status("sent", t + 1), status("read", t + 3), status("delivered", t + 2)],
+        // Read at once (no `delivered`), then the Flow completed.
+        5 => vec![
+            status("sent", t + 1),
+            status("read", t + 3),
+            reply_body(n, &recipient, &wamid, &answers, t + 4),
+        ],
+        // A GET profile: the key once, then the wamid alone, then the 202's id alone.
+        6 => {
+            let get = |pairs: &[(&str, String)]| {
+                Callback::Get(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+            };
+            vec![
+                get(&[
+                    ("status", "sent".to_owned()),
+                    ("message_id", wamid.clone()),
+                    ("ref2", key.clone()),
+                    ("timestamp", (t + 1).to_string()),
+                    ("recipient_id", recipient.clone()),
+                ]),
+                get(&[
+                    ("status", "delivered".to_owned()),
+                    ("message_id", wamid.clone()),
+                    ("timestamp", (t + 2).to_string()),
+                ]),
+                get(&[
+                    ("status", "read".to_owned()),
+                    ("message_id", message_id.to_owned()),
+                    ("timestamp", (t + 3).to_string()),
+                ]),
+            ]
+        }
+        // Everything twice.
+        7 => {
+            let reply = reply_body(n, &recipient, &wamid, &answers, t + 4);
+            vec![
+                status("sent", t + 1),
+                status("delivered", t + 2),
+                status("delivered", t + 2),
+                status("read", t + 3),
+                reply.clone(),
+                reply,
+            ]
+        }
+        // A reply known only by the message it answers; then STOP.
+        8 => vec![
+            status("sent", t + 1),
+            status("delivered", t + 2),
+            reply_body(n, &recipient, &wamid, &json!({"slot": slot}), t + 4),
+            Callback::Post(json!({"messages": [{"from": recipient, "id": format!("wamid.stop.{n}"),
+                "timestamp": (t + 5).to_string(), "type": "text", "text": {"body": "STOP"}}]})),
+        ],
+        _ => Vec::new(),
+    };
+    if n == 0 {
+        // Nobody's: another campaign's status, a reply to a message flowc never sent.
+        callbacks.push(status_body(
+            "wamid.stranger",
+            "delivered",
+            t + 9,
+            "15550000000",
+            json!({"ref": "other-campaign"}),
+            None,
+        ));
+        callbacks.push(reply_body(
+            999,
+            "15550000000",
+            "wamid.elsewhere",
+            &json!({"flow_token": "nobody"}),
+            t + 9,
+        ));
+    }
+    callbacks
+}
+
+/// A row's final state, as the report writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Final {
+    delivery: String,
+    code: String,
+    delivered_at: String,
+    read_at: String,
+    replied_at: String,
+}
+
+fn rfc3339(time: i64) -> String {
+    let days = time.div_euclid(86_400) - 20_454; // days since 2026-01-01
+    assert!((0..31).contains(&days), "the test's times are in January 2026");
+    let seconds = time.rem_euclid(86_400);
+    format!(
+        "2026-01-{:02}T{:02}:{:02}:{:02}Z",
+        days + 1,
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+/// Folds what the fake sent about one message into what the report must say: the furthest
+/// stage (`failed` final), the first `delivered`, `read` and reply.
+fn expected(sent: &[&Callback]) -> Final {
+    let rank = |name: &str| match name {
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "failed" => 4,
+        _ => 0,
+    };
+    let (mut stage, mut code) = (0, String::new());
+    let (mut delivered, mut read, mut replied) = (i64::MAX, i64::MAX, i64::MAX);
+    let mut apply = |name: &str, time: i64, error: Option<String>| {
+        if stage != 4 && rank(name) > stage {
+            stage = rank(name);
+            if let Some(error) = error {
+                code = error;
+            }
+        }
+        match name {
+            "delivered" => delivered = delivered.min(time),
+            "read" => read = read.min(time),
+            _ => {}
+        }
+    };
+    for callback in sent {
+        match callback {
+            Callback::Post(body) => {
+                let value = &body["meta_object"]["value"];
+                for status in value["statuses"].as_array().into_iter().flatten() {
+                    if status["id"] == "wamid.stranger" {
+                        continue;
+                    }
+                    let time = status["timestamp"].as_str().expect("time").parse().expect("number");
+                    let error = status["errors"][0]["code"].as_u64().map(|code| code.to_string());
+                    apply(status["status"].as_str().expect("status"), time, error);
+                }
+                for message in value["messages"].as_array().into_iter().flatten() {
+                    if message["interactive"]["type"] == "nfm_reply" && message["from"] != "15550000000" {
+                        replied = replied.min(message["timestamp"].as_str().expect("time").parse().expect("number"));
+                    }
+                }
+            }
+            Callback::Get(pairs) => {
+                let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+                let time = get("timestamp").expect("time").parse().expect("number");
+                apply(&get("status").expect("status"), time, get("error_code"));
+            }
+        }
+    }
+    let moment = |time: i64| if time == i64::MAX { String::new() } else { rfc3339(time) };
+    Final {
+        delivery: ["", "sent", "delivered", "read", "failed"][stage].to_owned(),
+        code,
+        delivered_at: moment(delivered),
+        read_at: moment(read),
+        replied_at: moment(replied),
+    }
+}
+
+/// A campaign of `rows` sent with `--track ref2 --events` through the fake provider, its
+/// callbacks all answered by the receiver (still running).
+struct Loop {
+    campaign: Campaign,
+    provider: Provider,
+    receiver: Receiver,
+    send: Outcome,
+}
+
+fn run_loop(rows: usize) -> Loop {
+    let campaign = Campaign::new(rows);
+    let receiver = Receiver::start(campaign.scratch.path());
+    let provider = Provider::with_callbacks(
+        Duration::ZERO,
+        Callbacks {
+            url: receiver.url.clone(),
+            token: TOKEN.to_owned(),
+            script: Box::new(script),
+        },
+    );
+    let send = run(campaign
+        .command_to(&provider.url())
+        .args(["--track", "ref2", "--concurrency", "8", "--events"])
+        .arg(&receiver.store));
+    assert!(
+        provider.wait_for_callbacks(Duration::from_secs(60)),
+        "callbacks still pending"
+    );
+    assert!(
+        provider.callbacks_sent().iter().all(|sent| sent.status == 200),
+        "the receiver refused a callback: {:?}\n{}",
+        provider.callbacks_sent().iter().find(|sent| sent.status != 200),
+        receiver.stderr.lock().expect("log")
+    );
+    Loop {
+        campaign,
+        provider,
+        receiver,
+        send,
+    }
+}
+
+/// The report's lines with the delivery columns, by `row`.
+fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("the report exists");
+    let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
+    assert_eq!(
+        header,
+        [
+            "row",
+            "to",
+            "status",
+            "http_status",
+            "code",
+            "message_id",
+            "attempts",
+            "error",
+            "delivery",
+            "delivery_code",
+            "delivery_error",
+            "delivered_at",
+            "read_at",
+            "replied_at"
+        ]
+    );
+    reader
+        .records()
+        .map(|record| {
+            let line: HashMap<String, String> = header
+                .iter()
+                .cloned()
+                .zip(record.expect("record").iter().map(str::to_owned))
+                .collect();
+            (line["row"].clone(), line)
+        })
+        .collect()
+}
+
+const FUNNEL_40: &str = "40 accepted → 28 sent → 24 delivered → 20 read → 12 completed the Flow; 8 failed (131026 undeliverable: 4, 131047 outside the 24-hour window: 4); 4 with no status yet; 4 asked to stop";
+
+#[test]
+fn report_every_rows_final_state_is_what_the_provider_called_back() {
+    let Loop {
+        campaign,
+        provider,
+        receiver,
+        send,
+    } = run_loop(40);
+    assert_eq!(send.code, 0, "{}", send.stderr);
+    // The send's own report has the delivery columns, with whatever had arrived by its end.
+    let at_send = read_delivery_report(&campaign.report_path());
+    assert_eq!(at_send.len(), 40);
+    assert!(at_send
+        .values()
+        .all(|line| { ["", "sent", "delivered", "read", "failed"].contains(&line["delivery"].as_str()) }));
+
+    // The receiver still runs: the store is read while it may write.
+    let responses = campaign.scratch.path().join("answers.jsonl");
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&receiver.store)
+        .arg("--responses")
+        .arg(&responses));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout.trim_end(), FUNNEL_40, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("1 status, 1 Flow reply matched no row of this campaign"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("responses: "), "{}", outcome.stderr);
+
+    let report = read_delivery_report(&campaign.report_path());
+    let sent = provider.callbacks_sent();
+    for n in 0..40i64 {
+        let reference = format!("R{n}");
+        let about: Vec<&Callback> = sent
+            .iter()
+            .filter(|sent| sent.reference == reference)
+            .map(|sent| &sent.callback)
+            .collect();
+        let want = expected(&about);
+        let line = &report[&(n + 2).to_string()];
+        let got = Final {
+            delivery: line["delivery"].clone(),
+            code: line["delivery_code"].clone(),
+            delivered_at: line["delivered_at"].clone(),
+            read_at: line["read_at"].clone(),
+            replied_at: line["replied_at"].clone(),
+        };
+        assert_eq!(got, want, "row {} (n = {n}): {line:?}", n + 2);
+        assert_eq!(line["status"], "accepted");
+        if want.delivery == "failed" {
+            assert!(!line["delivery_error"].is_empty(), "{line:?}");
+        }
+    }
+    assert_eq!(
+        report["2"]["delivery_error"],
+        "outside the 24-hour window (Re-engagement message)"
+    );
+    assert_eq!(report["3"]["delivery_error"], "undeliverable (Message undeliverable)");
+    // Stages only move forward: `read` came before `delivered`, and both times are kept.
+    assert_eq!(report["6"]["delivery"], "read");
+    assert_eq!(report["6"]["delivered_at"], rfc3339(BASE + 400 + 2));
+
+    // One line per completion: the reply sent twice (n = 7, 17, …) is one line.
+    let lines: Vec<Value> = std::fs::read_to_string(&responses)
+        .expect("responses")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 12);
+    let mut rows: Vec<i64> = lines.iter().map(|line| line["row"].as_i64().expect("row")).collect();
+    rows.sort_unstable();
+    let mut want: Vec<i64> = (0..40)
+        .filter(|n| [5, 7, 8].contains(&(n % 10)))
+        .map(|n| n + 2)
+        .collect();
+    want.sort_unstable();
+    assert_eq!(rows, want);
+    let row_7 = lines.iter().find(|line| line["row"] == 7).expect("row 7 (n = 5)");
+    assert_eq!(
+        *row_7,
+        json!({"row": 7, "to": "+14150000005", "flow_token": "tok-R5", "replied_at": rfc3339(BASE + 504),
+               "answers": {"flow_token": "tok-R5", "slot": "10:00", "extras": ["wash"]}})
+    );
+    let row_10 = lines.iter().find(|line| line["row"] == 10).expect("row 10 (n = 8)");
+    assert_eq!(row_10["flow_token"], Value::Null, "matched by context.id alone");
+
+    // The CSV form: a column per answer.
+    let csv_path = campaign.scratch.path().join("answers.csv");
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&receiver.store)
+        .args(["--out", "-", "--responses"])
+        .arg(&csv_path));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    // Text cells are quoted (a spreadsheet splitting on `;` cannot start a cell inside one).
+    assert!(
+        outcome.stdout.starts_with("\"row\",\"to\",\"status\","),
+        "the report on stdout"
+    );
+    assert!(outcome.stderr.contains(FUNNEL_40), "{}", outcome.stderr);
+    let text = std::fs::read_to_string(&csv_path).expect("responses csv");
+    assert_eq!(text.lines().next(), Some("row,to,flow_token,replied_at,slot,extras"));
+    assert_eq!(text.lines().count(), 13);
+    assert!(
+        text.contains(&format!(
+            "7,+14150000005,tok-R5,{},10:00,\"[\"\"wash\"\"]\"",
+            rfc3339(BASE + 504)
+        )),
+        "{text}"
+    );
+    assert_eq!(receiver.stop(), 0);
+}
+
+#[test]
+fn report_while_send_runs_says_the_journal_is_locked_and_leaves_it_resumable() {
+    let campaign = Campaign::new(12);
+    let provider = Provider::start(Duration::from_millis(300), |_, index, _| {
+        crate::provider::Reply::accepted(index)
+    });
+    let mut child = campaign.spawn(&provider, 1);
+    let start = Instant::now();
+    while provider.count() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "the send did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("is locked by a `flowc send` that is running now"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("--events STORE"), "{}", outcome.stderr);
+    assert!(child.wait().expect("send ends").success());
+
+    // Once it has ended the report is made, and the campaign still resumes.
+    let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout.trim_end(), "12 accepted", "{}", outcome.stderr);
+    assert_eq!(read_report(&campaign.report_path()).len(), 12);
+    let again = run(&mut campaign.command(&provider));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("12 accepted earlier (skipped)"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(provider.count(), 12, "nothing sent twice");
+}
+
+#[test]
+fn report_refuses_missing_files_wrong_files_and_outputs_that_are_inputs() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+    let journal = campaign.journal_path();
+    let missing = campaign.scratch.path().join("nope.sqlite");
+    let report = |args: &[&std::ffi::OsStr]| run(flowc().arg("report").args(args));
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (vec![missing.as_os_str()], "there is no journal"),
+        (
+            vec![journal.as_os_str(), "--events".as_ref(), missing.as_os_str()],
+            "there is no event store",
+        ),
+        (
+            vec![journal.as_os_str(), "--events".as_ref(), journal.as_os_str()],
+            "is a campaign journal, not an event store",
+        ),
+        (
+            vec![journal.as_os_str(), "--out".as_ref(), journal.as_os_str()],
+            "is the journal",
+        ),
+        (vec![campaign.data.as_os_str()], "is not a SQLite database"),
+    ];
+    for (args, message) in cases {
+        let outcome = report(&args);
+        assert_eq!(outcome.code, 2, "{args:?}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains(message), "{args:?}: {}", outcome.stderr);
+    }
+    let store = campaign.scratch.path().join("events.sqlite");
+    let receiver = Receiver::start(campaign.scratch.path());
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(&journal)
+        .arg("--events")
+        .arg(&store)
+        .args(["--responses", "answers.txt"]));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("must end in .csv or .jsonl"),
+        "{}",
+        outcome.stderr
+    );
+    // No callback yet: every accepted row without a status.
+    let outcome = run(flowc().arg("report").arg(&journal).arg("--events").arg(&store));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.trim_end(),
+        "2 accepted → 0 sent → 0 delivered → 0 read → 0 completed the Flow; 2 with no status yet"
+    );
+    assert_eq!(receiver.stop(), 0);
+    // The data file is untouched by all of it.
+    assert!(std::fs::read_to_string(&campaign.data)
+        .expect("data")
+        .starts_with("name,phone,ref"));
+}
+
+#[test]
+fn report_send_warns_when_rows_share_a_flow_token() {
+    let campaign = Campaign::new(3);
+    std::fs::write(
+        &campaign.template,
+        crate::support::BASE_TEMPLATE.replace("flow_token: \"tok-{{ref}}\"", "flow_token: \"same\""),
+    )
+    .expect("template");
+    let outcome = run(campaign.command_to("http://127.0.0.1:9").arg("--dry-run"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome
+            .stderr
+            .matches("2 rows share a flow_token with an earlier row (row 3 has the flow_token of row 2)")
+            .count(),
+        1,
+        "{}",
+        outcome.stderr
+    );
+}
+
+/// Chromium from the distribution's packages (installed by `.ci/run`).
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+}
+
+/// For each horizontal band of rows holding pixels of `colour` (±4 a channel), the widest run
+/// of such pixels in it, top to bottom.
+fn bands(image: &[u8], width: usize, channels: usize, colour: [u8; 3]) -> Vec<usize> {
+    let near = |pixel: &[u8]| (0..3).all(|i| pixel[i].abs_diff(colour[i]) <= 4);
+    let mut bands = Vec::new();
+    let mut current: Option<usize> = None;
+    for row in image.chunks(width * channels) {
+        let (mut run, mut widest) = (0, 0);
+        for pixel in row.chunks(channels) {
+            if near(pixel) {
+                run += 1;
+                widest = widest.max(run);
+            } else {
+                run = 0;
+            }
+        }
+        match (widest, current) {
+            (0, Some(band)) => {
+                bands.push(band);
+                current = None;
+            }
+            (0, None) => {}
+            (widest, band) => current = Some(band.unwrap_or(0).max(widest)),
+        }
+    }
+    bands.extend(current);
+    bands
+}
+
+#[test]
+fn report_html_is_drawn_by_headless_chromium_with_the_funnel_to_scale() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs chromium (.ci/run); it is missing"
+        );
+        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
+        return;
+    };
+    let Loop { campaign, receiver, .. } = run_loop(40);
+    let page = campaign.scratch.path().join("report.html");
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&receiver.store)
+        .arg("--html")
+        .arg(&page));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network assets"
+    );
+    assert!(html.contains("131047") && html.contains("more than 24 hours since the person last wrote"));
+    assert!(html.contains("<h3>slot <small>12 answers</small></h3>"), "{html}");
+    // The most common answer first: n = 5, 7, 8 (10:00), 15, 17, 18 (11:00), 25, 27, 28
+    // (10:00), 35, 37, 38 (12:00).
+    let slot = html.split("<h3>slot").nth(1).expect("the slot table");
+    assert!(
+        slot.find("10:00").expect("10:00") < slot.find("11:00").expect("11:00"),
+        "{slot}"
+    );
+
+    let shot = campaign.scratch.path().join("report.png");
+    let status = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--window-size=900,1600",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            campaign.scratch.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&shot).expect("screenshot")));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut image = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut image).expect("frame");
+    assert_eq!(info.width, 900);
+    let channels = info.color_type.samples();
+    let width = info.width as usize;
+    // The funnel: 40 accepted → 28 sent → 24 delivered → 20 read → 12 completed, on a
+    // 320-pixel track.
+    let bars = bands(&image, width, channels, [0x25, 0xd3, 0x66]);
+    let want = [320, 224, 192, 160, 96];
+    assert_eq!(bars.len(), want.len(), "funnel bars: {bars:?}");
+    for (bar, want) in bars.iter().zip(want) {
+        assert!(bar.abs_diff(want) <= 2, "funnel bars {bars:?}, expected {want:?}");
+    }
+    // The timeline's lines and the answers' bars are drawn.
+    assert!(
+        !bands(&image, width, channels, [0x02, 0x7e, 0xb5]).is_empty(),
+        "no delivered line"
+    );
+    assert!(
+        !bands(&image, width, channels, [0x00, 0xa8, 0x84]).is_empty(),
+        "no answer bars"
+    );
+    drop(receiver);
+}
