@@ -7,6 +7,15 @@
 //! transaction (group commit): one `fsync` covers many callbacks, so thousands a second are
 //! stored while each is still durable before it is answered.
 //!
+//! Checkpoints (copying the WAL into the main file, then syncing it) are kept out of the
+//! commits, where SQLite would run them and stall every callback waiting on that commit. A
+//! second thread ([`BACKFILL_EVERY`]) does the bulk of the copying beside the writer's commits;
+//! but a checkpoint that runs beside a busy writer never reaches the WAL's end, and only a WAL
+//! copied to its end starts over. So the writer, after a batch has been answered, finishes the
+//! job every [`CHECKPOINT_EVERY`]: only the pages written since the last copy are left. A lock
+//! keeps the two from colliding (the writer skips its turn rather than wait). The WAL stays a
+//! few seconds of callbacks long under any load.
+//!
 //! Unlike the journal, the store keeps SQLite's normal locking and a busy timeout: `flowc send`
 //! and `flowc report` read it while the receiver writes (WAL lets readers and the writer work
 //! at once).
@@ -20,8 +29,10 @@
 //!   token and answers);
 //! - `opt_outs`: the numbers that asked to stop, with the word and the message that asked.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +50,16 @@ const MAX_BATCH: usize = 2_000;
 /// Callbacks waiting for the writer at most; past that, handlers wait for room (backpressure
 /// instead of memory growth).
 const QUEUE: usize = 8_192;
+
+/// How often the second thread copies the WAL's new pages into the main file.
+const BACKFILL_EVERY: Duration = Duration::from_millis(250);
+
+/// How often the writer finishes a checkpoint (so that the WAL starts over).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The size the WAL file is cut back to after it starts over (SQLite keeps its largest size
+/// otherwise).
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -186,6 +207,7 @@ pub(crate) struct Saved {
 pub(crate) struct Store {
     connection: Connection,
     path: String,
+    file: PathBuf,
 }
 
 impl Store {
@@ -223,7 +245,12 @@ impl Store {
                 problem: format!("cannot use write-ahead logging (journal mode `{mode}`)"),
             });
         }
-        connection.execute_batch("PRAGMA synchronous=FULL").map_err(sqlite)?;
+        // The writer checkpoints at moments of its choosing (see the module notes).
+        connection
+            .execute_batch(&format!(
+                "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
+            ))
+            .map_err(sqlite)?;
         let version: i64 = connection
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(sqlite)?;
@@ -250,7 +277,11 @@ impl Store {
         connection
             .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"))
             .map_err(sqlite)?;
-        Ok(Store { connection, path: name })
+        Ok(Store {
+            connection,
+            path: name,
+            file: path.to_path_buf(),
+        })
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> StoreError {
@@ -277,6 +308,14 @@ impl Store {
         }
         transaction.commit().map_err(sqlite)?;
         Ok(saved)
+    }
+
+    /// Copies the WAL into the main file without waiting for readers; the next commit starts the
+    /// WAL over when all of it was copied.
+    fn checkpoint_passive(&self) -> Result<(), StoreError> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|error| self.sqlite(error))
     }
 
     /// Folds the WAL into the main file, so that what is on disk no longer needs `-wal`.
@@ -436,6 +475,9 @@ struct Op {
 pub(crate) struct StoreWriter {
     sender: mpsc::Sender<Op>,
     thread: thread::JoinHandle<Result<(), StoreError>>,
+    /// Dropped to stop the backfill thread.
+    stop_backfill: std_mpsc::Sender<()>,
+    backfill: thread::JoinHandle<()>,
 }
 
 /// A cheap handle for the request handlers.
@@ -447,9 +489,24 @@ pub(crate) struct StoreHandle {
 impl StoreWriter {
     pub(crate) fn spawn(store: Store) -> StoreWriter {
         let (sender, mut receiver) = mpsc::channel::<Op>(QUEUE);
+        let checkpointing = Arc::new(Mutex::new(()));
+        let (stop_backfill, stop) = std_mpsc::channel::<()>();
+        let file = store.file.clone();
+        let backfilling = Arc::clone(&checkpointing);
+        let backfill = thread::spawn(move || {
+            // Without its own connection the writer's checkpoints still run, only longer.
+            let Ok(connection) = Connection::open(&file) else {
+                return;
+            };
+            while let Err(std_mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(BACKFILL_EVERY) {
+                let Ok(_turn) = backfilling.lock() else { return };
+                let _ = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        });
         let thread = thread::spawn(move || {
             let mut store = store;
             let mut batch = Vec::with_capacity(MAX_BATCH);
+            let mut last_checkpoint = std::time::Instant::now();
             while let Some(first) = receiver.blocking_recv() {
                 batch.push(first);
                 while batch.len() < MAX_BATCH {
@@ -473,10 +530,24 @@ impl StoreWriter {
                         }
                     }
                 }
+                // After the answers, so that no callback of this batch waits for it.
+                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                    if let Ok(_turn) = checkpointing.try_lock() {
+                        // A failure (a reader in the way) leaves the WAL longer, never anything
+                        // lost.
+                        let _ = store.checkpoint_passive();
+                        last_checkpoint = std::time::Instant::now();
+                    }
+                }
             }
             store.checkpoint()
         });
-        StoreWriter { sender, thread }
+        StoreWriter {
+            sender,
+            thread,
+            stop_backfill,
+            backfill,
+        }
     }
 
     pub(crate) fn handle(&self) -> StoreHandle {
@@ -488,6 +559,8 @@ impl StoreWriter {
     /// Waits for every queued callback to be committed (once every handle is dropped), then
     /// checkpoints and closes the store.
     pub(crate) fn finish(self) -> Result<(), StoreError> {
+        drop(self.stop_backfill);
+        let _ = self.backfill.join();
         drop(self.sender);
         self.thread
             .join()

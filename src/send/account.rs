@@ -217,7 +217,7 @@ fn decode_escapes(text: &str) -> String {
 /// The secret as base64 (standard and URL-safe, at each of the three byte alignments it can
 /// take inside a longer encoded text, without the characters that depend on its neighbours)
 /// and as hex.
-fn encoded_forms(secret: &[u8]) -> Vec<String> {
+pub(crate) fn encoded_forms(secret: &[u8]) -> Vec<String> {
     use base64::Engine as _;
     let mut forms = vec![
         secret.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
