@@ -24,7 +24,7 @@ pub(crate) use server::{Counts, ReceiveSettings, Receiver};
 pub(crate) use store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReceiveError {
+pub(crate) enum ReceiveError {
     #[error("cannot read the {what} `{path}`: {reason}")]
     Unreadable {
         what: &'static str,

@@ -137,7 +137,7 @@ CREATE INDEX IF NOT EXISTS opt_outs_number ON opt_outs(number);
 ";
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("the event store `{path}` {problem}")]
     NotAStore { path: String, problem: String },
     #[error("event store `{path}`: {source}")]
