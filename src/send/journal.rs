@@ -432,14 +432,7 @@ impl Journal {
             created: false,
             last_checkpoint: std::time::Instant::now(),
         };
-        let has_tables: bool = journal
-            .connection
-            .query_row(
-                "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'rows')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(|error| read_error(error, &journal.path))?;
+        let has_tables = journal.has_tables().map_err(|error| read_error(error, &journal.path))?;
         let stored = if has_tables {
             journal.stored_meta().map_err(|error| match error {
                 JournalError::Busy { path } => JournalError::BusyReading { path },
@@ -459,6 +452,15 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Whether the file holds the journal's tables (a journal, not merely a SQLite file).
+    fn has_tables(&self) -> rusqlite::Result<bool> {
+        self.connection.query_row(
+            "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'rows')",
+            [],
+            |row| row.get(0),
+        )
+    }
+
     fn sqlite(&self, source: rusqlite::Error) -> JournalError {
         busy_or(source, &self.path)
     }
@@ -474,14 +476,7 @@ impl Journal {
     /// Reads the campaign record, checks it against the mirror and the fingerprint, and
     /// records the start of a new run.
     fn start_run(&mut self, fingerprint: &Fingerprint, restart: bool) -> Result<(), JournalError> {
-        let has_tables: bool = self
-            .connection
-            .query_row(
-                "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'rows')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(|error| open_error(error, &self.path))?;
+        let has_tables = self.has_tables().map_err(|error| open_error(error, &self.path))?;
         let stored = if has_tables {
             self.stored_meta()?
         } else {

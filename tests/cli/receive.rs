@@ -13,7 +13,7 @@ use base64::Engine as _;
 
 use crate::support::{flowc_process, Scratch};
 
-const TOKEN: &str = "tok-3f9c2a71e5d84b06";
+pub(crate) const TOKEN: &str = "tok-3f9c2a71e5d84b06";
 const USER: &str = "kaleyra";
 const PASSWORD: &str = "pw-91c4e7d2b8";
 
@@ -101,7 +101,7 @@ impl Receiver {
         }
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().expect("log").clone()
     }
 
@@ -131,6 +131,11 @@ impl Receiver {
     }
 
     /// A JSON POST with the bearer token.
+    /// Where the provider calls back.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub(crate) fn post(&self, body: &str) -> Answer {
         self.request(
             "POST",
@@ -187,7 +192,7 @@ impl Receiver {
     }
 
     /// SIGTERM, then the exit code and all of stderr.
-    fn stop(mut self) -> (i32, String) {
+    pub(crate) fn stop(mut self) -> (i32, String) {
         self.signal("TERM");
         let code = wait_for(&mut self.child, Duration::from_secs(20));
         std::thread::sleep(Duration::from_millis(100));

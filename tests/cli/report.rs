@@ -5,91 +5,19 @@
 //! Every row's final state in the report is compared with what the fake sent for it.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::io::BufReader;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::provider::{Callback, Callbacks, Provider, Received};
+use crate::receive::{Receiver, TOKEN};
 use crate::send::{read_report, Campaign};
-use crate::support::{flowc, flowc_process, run, Outcome};
+use crate::support::{flowc, run, Outcome};
 
-const TOKEN: &str = "tok-5b1e0c97a2d34f68";
 /// 2026-01-01T00:00:00Z: each row's callbacks are stamped from `BASE + 100 × n`.
 const BASE: i64 = 1_767_225_600;
-
-/// A `flowc receive` on a free loopback port, with a token file.
-struct Receiver {
-    child: Child,
-    url: String,
-    store: PathBuf,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Receiver {
-    fn start(dir: &Path) -> Receiver {
-        let token = dir.join("callback.token");
-        std::fs::write(&token, format!("{TOKEN}\n")).expect("token file");
-        let store = dir.join("events.sqlite");
-        let mut child = flowc_process()
-            .args(["receive", "--listen", "127.0.0.1:0", "--read-timeout", "2", "--store"])
-            .arg(&store)
-            .arg("--token-file")
-            .arg(&token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("flowc receive runs");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (found, listening) = mpsc::channel();
-        let pipe = child.stderr.take().expect("piped");
-        let log = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                log.lock().expect("log").push_str(&format!("{line}\n"));
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let addr = listening
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("the receiver did not start: {}", stderr.lock().expect("log")));
-        Receiver {
-            child,
-            url: format!("http://{addr}"),
-            store,
-            stderr,
-        }
-    }
-
-    /// SIGTERM; the exit code.
-    fn stop(mut self) -> i32 {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "the receiver did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The row number `n` of a request (its `ref` is `R<n>`; its data row is `n + 2`).
 fn number(request: &Received) -> i64 {
@@ -339,11 +267,11 @@ struct Loop {
 
 fn run_loop(rows: usize) -> Loop {
     let campaign = Campaign::new(rows);
-    let receiver = Receiver::start(campaign.scratch.path());
+    let receiver = Receiver::start();
     let provider = Provider::with_callbacks(
         Duration::ZERO,
         Callbacks {
-            url: receiver.url.clone(),
+            url: receiver.url(),
             token: TOKEN.to_owned(),
             script: Box::new(script),
         },
@@ -360,7 +288,7 @@ fn run_loop(rows: usize) -> Loop {
         provider.callbacks_sent().iter().all(|sent| sent.status == 200),
         "the receiver refused a callback: {:?}\n{}",
         provider.callbacks_sent().iter().find(|sent| sent.status != 200),
-        receiver.stderr.lock().expect("log")
+        receiver.stderr()
     );
     Loop {
         campaign,
@@ -527,7 +455,7 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
         )),
         "{text}"
     );
-    assert_eq!(receiver.stop(), 0);
+    assert_eq!(receiver.stop().0, 0);
 }
 
 #[test]
@@ -598,8 +526,8 @@ fn report_refuses_missing_files_wrong_files_and_outputs_that_are_inputs() {
         assert_eq!(outcome.code, 2, "{args:?}: {}", outcome.stderr);
         assert!(outcome.stderr.contains(message), "{args:?}: {}", outcome.stderr);
     }
-    let store = campaign.scratch.path().join("events.sqlite");
-    let receiver = Receiver::start(campaign.scratch.path());
+    let receiver = Receiver::start();
+    let store = receiver.store.clone();
     let outcome = run(flowc()
         .arg("report")
         .arg(&journal)
@@ -619,7 +547,7 @@ fn report_refuses_missing_files_wrong_files_and_outputs_that_are_inputs() {
         outcome.stdout.trim_end(),
         "2 accepted → 0 sent → 0 delivered → 0 read → 0 completed the Flow; 2 with no status yet"
     );
-    assert_eq!(receiver.stop(), 0);
+    assert_eq!(receiver.stop().0, 0);
     // The data file is untouched by all of it.
     assert!(std::fs::read_to_string(&campaign.data)
         .expect("data")
