@@ -701,6 +701,18 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
             ));
             Some(ExitStatus::Invalid)
         }
+        StopCause::DataChanged { row } => {
+            printer.print(
+                &Finding::error(format!(
+                    "the data file changed during the run: row {row} is not the row the pre-flight checked; sending stopped"
+                ))
+                .with_help(Some(format!(
+                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {pending} pending row{}; a changed file is a new campaign (--restart sends every row again)",
+                    plural(pending)
+                ))),
+            );
+            Some(ExitStatus::Invalid)
+        }
         StopCause::SpamLimit => {
             printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
                 "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",

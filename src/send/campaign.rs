@@ -655,6 +655,10 @@ pub fn produce(
             if journal.outcome(number, RowStatus::Invalid, record).is_err() {
                 return;
             }
+            // The file under the campaign is being rewritten: what follows cannot be trusted
+            // either, and a run that goes on would end as if all were well.
+            stop.request(StopCause::DataChanged { row: number });
+            return;
         }
     }
 }

@@ -1064,10 +1064,11 @@ impl Mirror {
     /// `Ok(None)` when there is no mirror; an error names what is wrong with one.
     fn read(path: &Path) -> Result<Option<MirrorState>, String> {
         use std::io::Read as _;
-        let file = match std::fs::File::open(path) {
+        // A named pipe or a device planted there is refused, never waited on.
+        let file = match crate::input::open(path) {
             Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(crate::input::io_reason(&error)),
+            Err(error) if error.is_not_found() => return Ok(None),
+            Err(error) => return Err(error.to_string()),
         };
         let mut text = String::new();
         file.take(MIRROR_SIZE as u64 * 2)

@@ -138,6 +138,10 @@ pub enum StopCause {
     FailureBurst {
         percent: u32,
     },
+    /// A row read for sending is not the one the pre-flight checked: the data file changed.
+    DataChanged {
+        row: u64,
+    },
     /// The data file could not be read for sending after its pre-flight.
     Data(String),
 }

@@ -163,7 +163,17 @@ pub(crate) fn write_with(
 ) -> Result<Summary, ReportError> {
     let temporary = super::outputs::with_suffix(path, ".partial");
     let io = |error: std::io::Error| ReportError::Io(path.display().to_string(), error);
-    let file = std::fs::File::create(&temporary).map_err(io)?;
+    // Whatever is at the temporary name (a leftover, a planted link or named pipe) is removed,
+    // then the file is created new: never written through, never waited on.
+    match std::fs::remove_file(&temporary) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io(error)),
+        _ => {}
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
+        .map_err(io)?;
     let mut out = std::io::BufWriter::new(file);
     let summary = write_to(journal, &mut out, extra).map_err(|error| match error {
         ReportError::Io(_, error) => io(error),

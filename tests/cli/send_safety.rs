@@ -426,11 +426,12 @@ fn a_row_edited_during_the_run_is_not_sent() {
     let text = std::fs::read_to_string(&campaign.data).expect("data");
     std::fs::write(&campaign.data, text.replace("Name 3900 & Co", "Mame 3900 & Co")).expect("edit");
     let output = child.wait_with_output().expect("flowc ends");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The run stops there, and says so: exit 0 would pass for a complete campaign.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the data file changed during the run: row 3902"),
+        "{stderr}"
     );
     let sent: Vec<_> = provider
         .received()
@@ -579,4 +580,31 @@ fn a_key_hidden_by_an_invisible_character_is_withheld() {
     assert!(!outcome.stderr.contains(&KEY[6..]), "{}", outcome.stderr);
     let journal = std::fs::read(campaign.journal_path()).expect("journal");
     assert!(!String::from_utf8_lossy(&journal).contains(&KEY[6..]));
+}
+
+/// `mkfifo PATH`.
+fn named_pipe(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success());
+}
+
+#[test]
+fn a_named_pipe_at_the_reports_temporary_name_is_replaced_not_waited_on() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    named_pipe(&campaign.scratch.path().join("contacts.report.csv.partial"));
+    let outcome = run(campaign.command_to(&provider.url()).timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(campaign.report().len(), 2);
+}
+
+#[test]
+fn a_named_pipe_as_the_journals_mirror_is_refused_not_waited_on() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    named_pipe(&campaign.scratch.path().join("contacts.journal.sqlite.mirror"));
+    let outcome = run(campaign.command_to(&provider.url()).timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("named pipe"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 0);
 }
