@@ -18,6 +18,7 @@ pub(crate) mod findings;
 pub(crate) mod flow;
 pub(crate) mod input;
 pub(crate) mod limits;
+pub(crate) mod outputs;
 pub mod pipeline;
 pub(crate) mod preview;
 pub(crate) mod receive;

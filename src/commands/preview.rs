@@ -6,7 +6,7 @@
 //! (the templates directory is reviewed and committed; a generated page does not belong there).
 //! `--out -` writes standard output. The page never replaces the template or the data file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -48,19 +48,11 @@ impl Target {
     }
 }
 
-/// Whether two paths name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
 pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     let target = Target::of(options);
     if let Target::File(path) = &target {
         let inputs = std::iter::once(&options.template).chain(options.data.as_ref());
-        if let Some(input) = inputs.into_iter().find(|input| same_file(path, input)) {
+        if let Some(input) = inputs.into_iter().find(|input| crate::outputs::same_file(path, input)) {
             printer.print(
                 &Finding::error(format!(
                     "refusing to overwrite {}, an input of this preview, with the page",
@@ -149,7 +141,8 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         .collect();
     let html = preview::page(&title, body.as_ref(), screen.as_deref(), &notes);
     let written = match &target {
-        Target::File(path) => std::fs::write(path, html)
+        // Whole or not at all; a device or a pipe written into, a link never written through.
+        Target::File(path) => crate::outputs::write_file(path, html.as_bytes())
             .map(|()| printer.note(&format!("wrote {}", path.display())))
             .map_err(|error| format!("cannot write {}: {error}", path.display())),
         Target::Stdout => {

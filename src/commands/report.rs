@@ -46,11 +46,13 @@ fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, 
 
 fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
     let target = match &options.out {
-        Some(path) if path.as_os_str() == "-" => Target::Stdout,
+        Some(path) if outputs::is_stdout(path) => Target::Stdout,
         Some(path) => Target::File(path.clone()),
-        None => Target::File(default_report(&options.journal)),
+        None => Target::File(outputs::default_report(&options.journal, false)),
     };
     let responses = match &options.responses {
+        // Standard output takes the responses as they come: one JSON object a line.
+        Some(path) if outputs::is_stdout(path) => Some((path.as_path(), ResponsesFormat::Jsonl)),
         Some(path) => match ResponsesFormat::of(path) {
             Some(format) => Some((path.as_path(), format)),
             None => {
@@ -64,23 +66,31 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         },
         None => None,
     };
+    let journal = Journal::open_read_only(&options.journal)
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    // The outputs are named by hand: none may be what the campaign reads (its template and
+    // data file, as `flowc send` recorded them), the journal or the store.
+    let recorded = journal
+        .recorded_inputs()
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
     let mut inputs: Vec<(&'static str, &Path)> = vec![("journal", &options.journal)];
     if let Some(store) = &options.events {
         inputs.push(("event store", store));
     }
-    let mut written: Vec<(&'static str, &Path)> = Vec::new();
-    if let Target::File(path) = &target {
-        written.push(("report", path));
-    }
+    inputs.extend(recorded.iter().map(|(role, path)| (input_role(role), path.as_path())));
+    let report_path = match &target {
+        Target::File(path) => path.as_path(),
+        Target::Stdout => Path::new("-"),
+    };
+    let mut written: Vec<(&'static str, &Path)> = vec![("report", report_path)];
     if let Some((path, _)) = responses {
         written.push(("responses file", path));
     }
     if let Some(path) = &options.html {
         written.push(("page", path));
     }
-    outputs::check_distinct(&inputs, &written).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
-
-    let journal = Journal::open_read_only(&options.journal)
+    outputs::check_distinct(&inputs, &written)
+        .and_then(|()| outputs::check_owner(report_path, &options.journal, false))
         .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
     let reconciled = match &options.events {
         Some(store) => Some(
@@ -92,23 +102,13 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     let columns = reconciled
         .as_ref()
         .map(|reconciled| &reconciled.delivery as &dyn ExtraColumns);
-    let summary = match &target {
-        Target::File(path) => csv_report::write_with(&journal, path, columns),
-        Target::Stdout => {
-            let mut stdout = std::io::stdout().lock();
-            csv_report::write_to(&journal, &mut stdout, columns).map_err(|error| match error {
-                ReportError::Io(_, error) => ReportError::Io("standard output".to_owned(), error),
-                other => other,
-            })
-        }
-    }
-    .map_err(|error| match &error {
-        // `flowc report … --out - | head`: the reader's choice, not a failure.
-        ReportError::Io(_, io) if matches!(target, Target::Stdout) && io.kind() == std::io::ErrorKind::BrokenPipe => {
-            ExitStatus::Ok
-        }
-        _ => fail(printer, &error, None, error.exit_status()),
-    })?;
+    // `flowc report … --out - | head`: a closed standard output is the reader's choice, not a
+    // failure (see `outputs`).
+    let summary = csv_report::write_with(&journal, report_path, columns).map_err(|error| match error {
+        ReportError::Io(path, error) if path == "-" => ReportError::Io("standard output".to_owned(), error),
+        other => other,
+    });
+    let summary = summary.map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     if let (Some(path), Some(reconciled), Some(store)) = (&options.html, &reconciled, &options.events) {
         let page = page(&options.journal, store, reconciled);
         report::write_page(path, &page).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
@@ -134,10 +134,14 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         printer.note(&format!("page: {}", path.display()));
     }
     printer.note(&format!("sending: {summary}"));
-    // With the report on standard output, the summary goes beside the notes.
-    let say = |line: &str| match target {
-        Target::Stdout => printer.note(line),
-        Target::File(_) => printer.line(line),
+    // With an output on standard output, the summary goes beside the notes.
+    let on_stdout = written.iter().any(|(_, path)| outputs::is_stdout(path));
+    let say = |line: &str| {
+        if on_stdout {
+            printer.note(line);
+        } else {
+            printer.line(line);
+        }
     };
     match &reconciled {
         Some(reconciled) => {
@@ -152,18 +156,15 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     Ok(ExitStatus::Ok)
 }
 
-/// `flowc send`'s name for the report of a journal: `contacts.journal.sqlite` →
-/// `contacts.report.csv` beside it; any other name gets `.report.csv` added.
-fn default_report(journal: &Path) -> PathBuf {
-    let name = journal
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let report = match name.strip_suffix(".journal.sqlite") {
-        Some(stem) => format!("{stem}.report.csv"),
-        None => format!("{name}.report.csv"),
-    };
-    journal.with_file_name(report)
+/// The name an input recorded in the journal is given in messages.
+fn input_role(role: &str) -> &'static str {
+    match role {
+        "template" => "template",
+        "data file" => "data file",
+        "exclude list" => "exclude list",
+        "API key file" => "API key file",
+        _ => "campaign's input",
+    }
 }
 
 fn page(journal: &Path, store: &Path, reconciled: &Reconciled) -> String {
@@ -189,16 +190,35 @@ fn page(journal: &Path, store: &Path, reconciled: &Reconciled) -> String {
 
 /// At the end of `flowc send --events STORE`: the report rewritten with the delivery columns,
 /// and the funnel. Callbacks still on their way are not in it: `flowc report` later has them.
-pub(super) fn after_send(journal: &Journal, store: &Path, report_path: &Path, printer: &Printer) -> ExitStatus {
+/// `written_once`: the report (a device, a pipe, standard output) was not written yet.
+pub(super) fn after_send(
+    journal: &Journal,
+    store: &Path,
+    report_path: &Path,
+    written_once: bool,
+    printer: &Printer,
+) -> ExitStatus {
     let fail = |error: &DeliveryError| fail(printer, error, error.help(), error.exit_status());
     let reconciled = match report::reconcile(journal, store, None) {
         Ok(reconciled) => reconciled,
-        Err(error) => return fail(&error),
+        Err(error) => {
+            if written_once {
+                // The report without the delivery columns, rather than none.
+                if let Err(error) = csv_report::write(journal, report_path) {
+                    self::fail(printer, &error, None, error.exit_status());
+                }
+            }
+            return fail(&error);
+        }
     };
     if let Err(error) = csv_report::write_with(journal, report_path, Some(&reconciled.delivery)) {
         return self::fail(printer, &error, None, error.exit_status());
     }
     printer.note(&reconciled.funnel.events_line());
-    printer.line(&reconciled.funnel.to_string());
+    if outputs::is_stdout(report_path) {
+        printer.note(&reconciled.funnel.to_string());
+    } else {
+        printer.line(&reconciled.funnel.to_string());
+    }
     ExitStatus::Ok
 }

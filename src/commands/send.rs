@@ -111,14 +111,11 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         .journal
         .clone()
         .unwrap_or_else(|| options.data.with_file_name(format!("{stem}.journal.sqlite")));
-    let report_path = options.report.clone().unwrap_or_else(|| {
-        let name = if options.dry_run {
-            format!("{stem}.dry-run.report.csv")
-        } else {
-            format!("{stem}.report.csv")
-        };
-        journal_path.with_file_name(name)
-    });
+    // The report is named after the journal: a trial with another journal keeps its own.
+    let report_path = options
+        .report
+        .clone()
+        .unwrap_or_else(|| send::outputs::default_report(&journal_path, options.dry_run));
     let mut inputs: Vec<(&'static str, &Path)> = vec![("template", &options.template), ("data file", &options.data)];
     if let Some(key_file) = &options.account.api_key_file {
         inputs.push(("API key file", key_file));
@@ -131,7 +128,8 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     }
     // A dry run writes no journal, but is checked as the real run will be.
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
-        .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+        .and_then(|()| send::outputs::check_owner(&report_path, &journal_path, options.dry_run))
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
     let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
     let mut journal = Journal::open(
         (!options.dry_run).then_some(journal_path.as_path()),
@@ -139,6 +137,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         options.restart,
     )
     .map_err(journal_error)?;
+    if !options.dry_run {
+        journal.record_inputs(&inputs).map_err(journal_error)?;
+    }
     let recovered = journal.recover_in_flight().map_err(journal_error)?;
     if recovered > 0 {
         printer.note(&format!(
@@ -242,12 +243,37 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         stop_cause = cause;
     }
 
-    let summary =
-        report::write(&journal, &report_path).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
-    printer.note(&format!("report: {}", report_path.display()));
+    // A device, a pipe or standard output is written once: with --events, after the callbacks
+    // are added (a file is written now, so that a failure to read the store leaves a report).
+    let written_once = options.events.is_some()
+        && !options.dry_run
+        && !matches!(
+            send::outputs::destination(&report_path),
+            Ok(send::outputs::Destination::Replace(_))
+        );
+    let summary = if written_once {
+        report::write_to(&journal, &mut std::io::sink(), None)
+    } else {
+        report::write(&journal, &report_path)
+    }
+    .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+    let on_stdout = send::outputs::is_stdout(&report_path);
+    if on_stdout {
+        printer.note("report: standard output");
+    } else {
+        printer.note(&format!("report: {}", report_path.display()));
+    }
+    // With the report on standard output, the summary goes beside the notes.
+    let say = |line: &str| {
+        if on_stdout {
+            printer.note(line);
+        } else {
+            printer.line(line);
+        }
+    };
     let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
-        printer.line(&format!(
+        say(&format!(
             "dry run: {} would be sent, {} invalid; nothing was sent",
             summary.pending, summary.invalid
         ));
@@ -257,9 +283,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             ExitStatus::Ok
         });
     }
-    printer.line(&summary.to_string());
+    say(&summary.to_string());
     let delivery = match &options.events {
-        Some(store) => super::report::after_send(&journal, store, &report_path, printer),
+        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, printer),
         None => ExitStatus::Ok,
     };
     Ok(delivery.worst(match status {

@@ -165,10 +165,7 @@ pub(crate) fn reconcile(
     })
 }
 
-/// Writes the page (to a temporary file, then renamed).
+/// Writes the page (see [`crate::outputs`]: whole or not at all; `-` is standard output).
 pub(crate) fn write_page(path: &Path, page: &str) -> Result<(), DeliveryError> {
-    let temporary = crate::send::outputs::with_suffix(path, ".partial");
-    std::fs::write(&temporary, page)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .map_err(|error| DeliveryError::write("page", path, &error))
+    crate::outputs::write_file(path, page.as_bytes()).map_err(|error| DeliveryError::write("page", path, &error))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use super::reconcile::Completion;
-use crate::send::outputs::with_suffix;
+use crate::outputs::{Output, Scratch};
 use crate::send::report::text_cell;
 
 /// How the responses file is written, by its extension.
@@ -40,11 +40,10 @@ const FIXED: [&str; 4] = ["row", "to", "flow_token", "replied_at"];
 const UNPARSED: &str = "response_json";
 
 pub(crate) struct ResponsesWriter {
-    format: ResponsesFormat,
     path: PathBuf,
-    /// The JSON Lines being written (the output itself for `.jsonl`, renamed at the end).
-    partial: PathBuf,
-    writer: BufWriter<std::fs::File>,
+    /// The JSON Lines being written: the output itself (`.jsonl`, `-`), or a scratch file the
+    /// CSV is made from at the end.
+    writer: BufWriter<Lines>,
     keys: Vec<String>,
     seen: HashSet<String>,
     /// Some completion's answers were not a JSON object.
@@ -54,16 +53,13 @@ pub(crate) struct ResponsesWriter {
 
 impl ResponsesWriter {
     pub(crate) fn create(path: &Path, format: ResponsesFormat) -> std::io::Result<ResponsesWriter> {
-        let partial = match format {
-            ResponsesFormat::Csv => with_suffix(path, ".partial.jsonl"),
-            ResponsesFormat::Jsonl => with_suffix(path, ".partial"),
+        let lines = match format {
+            ResponsesFormat::Csv => Lines::Scratch(Scratch::for_output(path)?),
+            ResponsesFormat::Jsonl => Lines::Output(Output::create(path)?),
         };
-        let file = std::fs::File::create(&partial)?;
         Ok(ResponsesWriter {
-            format,
             path: path.to_owned(),
-            partial,
-            writer: BufWriter::new(file),
+            writer: BufWriter::new(lines),
             keys: Vec::new(),
             seen: HashSet::new(),
             unparsed: false,
@@ -111,25 +107,40 @@ impl ResponsesWriter {
     pub(crate) fn finish(mut self) -> std::io::Result<u64> {
         self.writer.flush()?;
         let ResponsesWriter {
-            format,
             path,
-            partial,
             writer,
             keys,
             unparsed,
             lines,
             ..
         } = self;
-        writer.into_inner().map_err(|error| error.into_error())?.sync_all()?;
-        match format {
-            ResponsesFormat::Jsonl => std::fs::rename(&partial, &path)?,
-            ResponsesFormat::Csv => {
-                let result = to_csv(&partial, &path, &keys, unparsed);
-                let _ = std::fs::remove_file(&partial);
-                result?;
-            }
+        match writer.into_inner().map_err(|error| error.into_error())? {
+            Lines::Output(output) => output.finish()?,
+            Lines::Scratch(mut scratch) => to_csv(scratch.reader()?, &path, &keys, unparsed)?,
         }
         Ok(lines)
+    }
+}
+
+/// Where the JSON Lines go.
+enum Lines {
+    Output(Output),
+    Scratch(Scratch),
+}
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Lines::Output(output) => output.write(buf),
+            Lines::Scratch(scratch) => scratch.file().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Lines::Output(output) => output.flush(),
+            Lines::Scratch(scratch) => scratch.file().flush(),
+        }
     }
 }
 
@@ -143,10 +154,9 @@ fn phone(digits: u64) -> String {
 }
 
 /// Copies the JSON Lines into a CSV with a column per answer key.
-fn to_csv(lines: &Path, path: &Path, keys: &[String], unparsed: bool) -> std::io::Result<()> {
-    let partial = with_suffix(path, ".partial");
+fn to_csv(lines: impl std::io::Read, path: &Path, keys: &[String], unparsed: bool) -> std::io::Result<()> {
     let io = |error: csv::Error| std::io::Error::other(error.to_string());
-    let mut writer = csv::Writer::from_writer(BufWriter::new(std::fs::File::create(&partial)?));
+    let mut writer = csv::Writer::from_writer(BufWriter::new(Output::create(path)?));
     let mut header: Vec<String> = FIXED.iter().map(|name| (*name).to_owned()).collect();
     // An answer named like a fixed column keeps both, told apart.
     header.extend(keys.iter().map(|key| {
@@ -160,7 +170,7 @@ fn to_csv(lines: &Path, path: &Path, keys: &[String], unparsed: bool) -> std::io
         header.push(UNPARSED.to_owned());
     }
     writer.write_record(&header).map_err(io)?;
-    let reader = std::io::BufReader::new(std::fs::File::open(lines)?);
+    let reader = std::io::BufReader::new(lines);
     let mut record: Vec<String> = Vec::with_capacity(header.len());
     for line in reader.lines() {
         let line: Value = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
@@ -183,13 +193,12 @@ fn to_csv(lines: &Path, path: &Path, keys: &[String], unparsed: bool) -> std::io
         }
         writer.write_record(&record).map_err(io)?;
     }
-    let file = writer
+    writer
         .into_inner()
         .map_err(|error| std::io::Error::other(error.to_string()))?
         .into_inner()
-        .map_err(|error| error.into_error())?;
-    file.sync_all()?;
-    std::fs::rename(&partial, path)
+        .map_err(|error| error.into_error())?
+        .finish()
 }
 
 /// An answer as a cell: text as it is (guarded against formulas), anything else as JSON.

@@ -754,6 +754,38 @@ impl Journal {
         &self.campaign
     }
 
+    /// Records where the campaign's inputs are (template, data file, ...), so that `flowc
+    /// report`, whose outputs are named by hand, can refuse to write over one of them.
+    pub(crate) fn record_inputs(&self, inputs: &[(&'static str, &Path)]) -> Result<(), JournalError> {
+        for (role, path) in inputs {
+            let Ok(path) = std::fs::canonicalize(path) else { continue };
+            self.connection
+                .execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![format!("input {role}"), path.to_string_lossy()],
+                )
+                .map_err(|error| self.sqlite(error))?;
+        }
+        Ok(())
+    }
+
+    /// The inputs [`Journal::record_inputs`] recorded, as (role, path).
+    pub(crate) fn recorded_inputs(&self) -> Result<Vec<(String, std::path::PathBuf)>, JournalError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'input %' ORDER BY key")
+            .map_err(|error| self.sqlite(error))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(|error| self.sqlite(error))?;
+        let mut inputs = Vec::new();
+        for row in rows {
+            let (key, path) = row.map_err(|error| self.sqlite(error))?;
+            inputs.push((key.trim_start_matches("input ").to_owned(), path.into()));
+        }
+        Ok(inputs)
+    }
+
     /// Every row's status as this run starts. `max_row` bounds the row numbers a journal of
     /// this data file can hold (a damaged one must not make this allocate without bound).
     pub fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {

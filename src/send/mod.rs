@@ -12,7 +12,7 @@ pub mod campaign;
 pub mod events;
 pub mod guardrails;
 pub mod journal;
-pub mod outputs;
+pub(crate) use crate::outputs;
 pub mod report;
 pub mod response;
 pub mod window;

@@ -149,8 +149,8 @@ pub(crate) trait ExtraColumns {
     fn cells(&self, row: u64, cells: &mut Vec<String>);
 }
 
-/// Writes the report (to a temporary file, then renamed, so a report is never half written)
-/// and returns the summary.
+/// Writes the report (as [`crate::outputs`] writes every file: whole or not at all, never
+/// through a link or over a device; `-` is standard output) and returns the summary.
 pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
     write_with(journal, path, None)
 }
@@ -161,27 +161,13 @@ pub(crate) fn write_with(
     path: &Path,
     extra: Option<&dyn ExtraColumns>,
 ) -> Result<Summary, ReportError> {
-    let temporary = super::outputs::with_suffix(path, ".partial");
     let io = |error: std::io::Error| ReportError::Io(path.display().to_string(), error);
-    // Whatever is at the temporary name (a leftover, a planted link or named pipe) is removed,
-    // then the file is created new: never written through, never waited on.
-    match std::fs::remove_file(&temporary) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io(error)),
-        _ => {}
-    }
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temporary)
-        .map_err(io)?;
-    let mut out = std::io::BufWriter::new(file);
+    let mut out = std::io::BufWriter::new(crate::outputs::Output::create(path).map_err(io)?);
     let summary = write_to(journal, &mut out, extra).map_err(|error| match error {
         ReportError::Io(_, error) => io(error),
         other => other,
     })?;
-    std::io::Write::flush(&mut out).map_err(io)?;
-    drop(out);
-    std::fs::rename(&temporary, path).map_err(io)?;
+    out.into_inner().map_err(|error| io(error.into_error()))?.finish().map_err(io)?;
     Ok(summary)
 }
 

@@ -9,6 +9,7 @@ mod guardrails;
 mod hostile;
 mod messages;
 mod one_pass;
+mod outputs;
 mod preview;
 mod provider;
 mod receive;
