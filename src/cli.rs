@@ -298,16 +298,17 @@ struct ReportArgs {
     /// delivery_code, delivery_error, delivered_at, read_at and replied_at
     #[arg(long, value_name = "STORE")]
     events: Option<PathBuf>,
-    /// Write the report here (`-`: standard output) [default: beside the journal, as `flowc send`
-    /// names it: DATA_STEM.report.csv]
+    /// Write the report here (`-`: standard output) [default: beside the journal, named after
+    /// it as `flowc send` names it: NAME.journal.sqlite → NAME.report.csv]
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Write one line per completed Flow (row, to, flow_token, replied_at and the answers):
-    /// FILE.csv with a column per answer, or FILE.jsonl with the answers as JSON
+    /// FILE.csv with a column per answer, or FILE.jsonl with the answers as JSON (`-`: JSON
+    /// Lines on standard output)
     #[arg(long, value_name = "FILE", requires = "events")]
     responses: Option<PathBuf>,
     /// Write a self-contained HTML page: the funnel, failures by Meta code, delivery and reads
-    /// over time, the Flow answers
+    /// over time, the Flow answers (`-`: standard output)
     #[arg(long, value_name = "FILE.html", requires = "events")]
     html: Option<PathBuf>,
 }
@@ -370,7 +371,8 @@ struct SendArgs {
     /// The journal (default: next to the data file, DATA_STEM.journal.sqlite)
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
-    /// The report (default: next to the journal, DATA_STEM.report.csv)
+    /// The report (`-`: standard output) [default: beside the journal, named after it:
+    /// NAME.journal.sqlite → NAME.report.csv]. Another journal's report is never replaced
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
     /// Do everything except the HTTP calls (no rate limit, no journal written)

@@ -430,10 +430,6 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
         path: report.display().to_string(),
         reason: crate::input::io_reason(&error),
     };
-    if !matches!(destination(report).map_err(not_writable)?, Destination::Replace(_)) {
-        // Standard output, a device or a pipe: nothing is created or replaced.
-        return Ok(());
-    }
     let mut outputs: Vec<(&'static str, PathBuf)> = Vec::new();
     if let Some(journal) = journal {
         outputs.push(("journal", journal.to_owned()));
@@ -472,7 +468,11 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
             }
         }
     }
-    probe_directory("report", report)
+    match destination(report).map_err(not_writable)? {
+        Destination::Replace(_) => probe_directory("report", report),
+        // Standard output, a device or a pipe: nothing is created or replaced.
+        Destination::Stdout | Destination::Direct(_) => Ok(()),
+    }
 }
 
 /// Checks files a command writes (`flowc report`: the report, the responses file, the page)
@@ -495,12 +495,7 @@ pub(crate) fn check_distinct(
     let mut written: Vec<(&'static str, Identity)> = Vec::new();
     let mut files: Vec<(&'static str, &Path)> = Vec::new();
     for (output, path) in outputs {
-        let destination = destination(path).map_err(|error| OutputError::NotWritable {
-            output,
-            path: path.display().to_string(),
-            reason: crate::input::io_reason(&error),
-        })?;
-        if destination == Destination::Stdout {
+        if is_stdout(path) {
             if let Some(first) = on_stdout {
                 return Err(OutputError::BothOnStdout { first, second: output });
             }
@@ -525,6 +520,11 @@ pub(crate) fn check_distinct(
             }
             written.push((output, id));
         }
+        let destination = destination(path).map_err(|error| OutputError::NotWritable {
+            output,
+            path: path.display().to_string(),
+            reason: crate::input::io_reason(&error),
+        })?;
         if matches!(destination, Destination::Replace(_)) {
             files.push((output, path));
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::provider::Provider;
 use crate::receive::Receiver;
 use crate::send::Campaign;
-use crate::support::{flowc, run, Outcome};
+use crate::support::{flowc, run, Outcome, Scratch, BASE_TEMPLATE};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -353,4 +353,28 @@ fn a_campaign_with_another_journal_keeps_its_own_report() {
         .arg(sent.campaign.journal_path())
         .timeout(DEADLINE));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn preview_writes_into_a_named_pipe_and_refuses_a_link_to_a_file() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let victim = scratch.write("victim.html", "keep me");
+    let link = symlink(&victim, &scratch.path().join("page.html"));
+    let preview = |out: &Path| run(flowc().arg("preview").arg(&template).arg("--out").arg(out).timeout(DEADLINE));
+    let outcome = preview(&link);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("symbolic link"), "{}", outcome.stderr);
+    assert!(is_link(&link));
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "keep me");
+    let pipe = mkfifo(&scratch.path().join("page.pipe"));
+    let outcome = preview(&pipe);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("no reader"), "{}", outcome.stderr);
+    let reader = PipeReader::open(&pipe);
+    let outcome = preview(&pipe);
+    let read = reader.finish();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(read.starts_with("<!DOCTYPE html>"), "{read:.200}");
+    assert!(is_fifo(&pipe));
 }

@@ -589,13 +589,16 @@ fn named_pipe(path: &std::path::Path) {
 }
 
 #[test]
-fn a_named_pipe_at_the_reports_temporary_name_is_replaced_not_waited_on() {
+fn a_named_pipe_at_the_reports_old_temporary_name_is_left_alone_not_waited_on() {
     let campaign = Campaign::new(2);
     let provider = Provider::accepting();
-    named_pipe(&campaign.scratch.path().join("contacts.report.csv.partial"));
+    let pipe = campaign.scratch.path().join("contacts.report.csv.partial");
+    named_pipe(&pipe);
     let outcome = run(campaign.command_to(&provider.url()).timeout(Duration::from_secs(30)));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(campaign.report().len(), 2);
+    use std::os::unix::fs::FileTypeExt as _;
+    assert!(std::fs::symlink_metadata(&pipe).expect("the pipe").file_type().is_fifo());
 }
 
 #[test]
