@@ -550,6 +550,81 @@ fn probe_directory(output: &'static str, path: &Path) -> Result<(), OutputError>
 mod tests {
     use super::*;
 
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo");
+        assert!(status.success());
+    }
+
+    #[test]
+    fn each_kind_of_path_has_its_destination() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("file.csv");
+        std::fs::write(&file, "old").expect("file");
+        let pipe = dir.path().join("pipe");
+        mkfifo(&pipe);
+        let to_pipe = dir.path().join("to-pipe");
+        std::os::unix::fs::symlink(&pipe, &to_pipe).expect("link");
+        let to_file = dir.path().join("to-file");
+        std::os::unix::fs::symlink(&file, &to_file).expect("link");
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nothing"), &dangling).expect("link");
+        let new = dir.path().join("new.csv");
+        assert_eq!(destination(Path::new("-")).expect("-"), Destination::Stdout);
+        assert_eq!(destination(&file).expect("file"), Destination::Replace(file.clone()));
+        assert_eq!(destination(&new).expect("new"), Destination::Replace(new.clone()));
+        assert_eq!(destination(&pipe).expect("pipe"), Destination::Direct(pipe.clone()));
+        assert_eq!(destination(&to_pipe).expect("link"), Destination::Direct(to_pipe.clone()));
+        assert_eq!(
+            destination(Path::new("/dev/null")).expect("null"),
+            Destination::Direct(PathBuf::from("/dev/null"))
+        );
+        for refused in [&to_file, &dangling, &dir.path().to_path_buf()] {
+            assert!(destination(refused).is_err(), "{}", refused.display());
+        }
+    }
+
+    #[test]
+    fn an_output_is_in_place_whole_once_finished_and_leaves_nothing_when_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("report.csv");
+        std::fs::write(&path, "old").expect("file");
+        let mut output = Output::create(&path).expect("create");
+        output.write_all(b"new").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old", "not yet in place");
+        drop(output);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1, "no leftover");
+        let mut output = Output::create(&path).expect("create");
+        output.write_all(b"new").expect("write");
+        output.finish().expect("finish");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1, "no leftover");
+    }
+
+    #[test]
+    fn a_named_pipe_put_at_the_name_while_writing_is_left_as_it_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("page.html");
+        let mut output = Output::create(&path).expect("create");
+        output.write_all(b"page").expect("write");
+        mkfifo(&path);
+        assert!(output.finish().is_err());
+        use std::os::unix::fs::FileTypeExt as _;
+        assert!(std::fs::symlink_metadata(&path).expect("pipe").file_type().is_fifo());
+    }
+
+    #[test]
+    fn a_report_is_named_after_its_journal() {
+        let cases = [
+            ("dir/contacts.journal.sqlite", false, "dir/contacts.report.csv"),
+            ("dir/contacts.journal.sqlite", true, "dir/contacts.dry-run.report.csv"),
+            ("trial.sqlite", false, "trial.sqlite.report.csv"),
+        ];
+        for (journal, dry_run, report) in cases {
+            assert_eq!(default_report(Path::new(journal), dry_run), PathBuf::from(report));
+        }
+    }
+
     #[test]
     fn report_outputs_may_be_neither_an_input_nor_each_other() {
         let dir = tempfile::tempdir().expect("tempdir");
