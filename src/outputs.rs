@@ -32,6 +32,8 @@ pub enum OutputError {
         input: &'static str,
         input_path: String,
     },
+    #[error("the {output} `{path}` holds the data file the campaign was sent from (the journal records its content): writing it would destroy the data file")]
+    HoldsData { output: &'static str, path: String },
     #[error("the report `{path}` is the journal or one of its files (`-wal`, `.mirror`)")]
     JournalIsReport { path: String },
     #[error("the {first} and the {second} are the same file `{path}`")]
@@ -369,6 +371,22 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// Whether `path` is a regular file whose SHA-256 is `hex`: how a journal written before
+/// flowc recorded its inputs' paths still knows its data file by content.
+pub(crate) fn has_digest(path: &Path, hex: &str) -> bool {
+    use sha2::Digest as _;
+    if !std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+        return false;
+    }
+    let Ok(mut file) = crate::input::open(path) else { return false };
+    let mut hasher = sha2::Sha256::new();
+    if io::copy(&mut file, &mut hasher).is_err() {
+        return false;
+    }
+    let digest: String = hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect();
+    digest == hex
 }
 
 /// `path` with `suffix` appended to its file name (`j.sqlite` → `j.sqlite-wal`).

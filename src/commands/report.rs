@@ -92,6 +92,21 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     outputs::check_distinct(&inputs, &written)
         .and_then(|()| outputs::check_owner(report_path, &options.journal, false))
         .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    if !recorded.iter().any(|(role, _)| role == "data file") {
+        // A journal that does not say where its data file is still knows it by content.
+        let data = journal
+            .data_fingerprint()
+            .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+        if let Some(data) = data {
+            if let Some((output, path)) = written.iter().find(|(_, path)| outputs::has_digest(path, &data)) {
+                let error = outputs::OutputError::HoldsData {
+                    output,
+                    path: path.display().to_string(),
+                };
+                return Err(fail(printer, &error, None, error.exit_status()));
+            }
+        }
+    }
     let reconciled = match &options.events {
         Some(store) => Some(
             report::reconcile(&journal, store, responses)

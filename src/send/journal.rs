@@ -769,6 +769,11 @@ impl Journal {
         Ok(())
     }
 
+    /// The SHA-256 of the data file the campaign was sent from (hex), as recorded.
+    pub(crate) fn data_fingerprint(&self) -> Result<Option<String>, JournalError> {
+        Ok(self.stored_meta()?.data)
+    }
+
     /// The inputs [`Journal::record_inputs`] recorded, as (role, path).
     pub(crate) fn recorded_inputs(&self) -> Result<Vec<(String, std::path::PathBuf)>, JournalError> {
         let mut statement = self

@@ -378,3 +378,18 @@ fn preview_writes_into_a_named_pipe_and_refuses_a_link_to_a_file() {
     assert!(read.starts_with("<!DOCTYPE html>"), "{read:.200}");
     assert!(is_fifo(&pipe));
 }
+
+#[test]
+fn a_journal_that_does_not_record_where_its_data_file_is_still_protects_it() {
+    let sent = sent();
+    let connection = rusqlite::Connection::open(sent.campaign.journal_path()).expect("journal");
+    connection
+        .execute("DELETE FROM meta WHERE key LIKE 'input %'", [])
+        .expect("forget the inputs' paths");
+    drop(connection);
+    let data = digest(&sent.campaign.data);
+    let outcome = sent.report(&["--out".as_ref(), sent.campaign.data.as_os_str()]);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("would destroy the data file"), "{}", outcome.stderr);
+    assert_eq!(digest(&sent.campaign.data), data);
+}
