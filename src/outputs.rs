@@ -50,7 +50,9 @@ pub enum OutputError {
         path: String,
         reason: String,
     },
-    #[error("the report `{path}` belongs to another journal, `{journal}`: replacing it would lose that campaign's report")]
+    #[error(
+        "the report `{path}` belongs to another journal, `{journal}`: replacing it would lose that campaign's report"
+    )]
     OtherJournal {
         path: String,
         journal: String,
@@ -144,7 +146,10 @@ pub(crate) struct Output {
 enum Sink {
     /// Standard output; `closed` once its reader went away (`| head`): the rest is dropped,
     /// as a reader's choice, not a failure.
-    Stdout { out: io::Stdout, closed: bool },
+    Stdout {
+        out: io::Stdout,
+        closed: bool,
+    },
     Direct(std::fs::File),
     Replace {
         file: std::fs::File,
@@ -275,9 +280,9 @@ fn open_direct(path: &Path) -> io::Result<std::fs::File> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| match error.raw_os_error() {
-            Some(libc::ENXIO) => refused(
-                "it is a named pipe with no reader; start its reader first, or name a file".to_owned(),
-            ),
+            Some(libc::ENXIO) => {
+                refused("it is a named pipe with no reader; start its reader first, or name a file".to_owned())
+            }
             _ => error,
         })
 }
@@ -380,7 +385,9 @@ pub(crate) fn has_digest(path: &Path, hex: &str) -> bool {
     if !std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_file()) {
         return false;
     }
-    let Ok(mut file) = crate::input::open(path) else { return false };
+    let Ok(mut file) = crate::input::open(path) else {
+        return false;
+    };
     let mut hasher = sha2::Sha256::new();
     if io::copy(&mut file, &mut hasher).is_err() {
         return false;
@@ -591,7 +598,10 @@ mod tests {
         assert_eq!(destination(&file).expect("file"), Destination::Replace(file.clone()));
         assert_eq!(destination(&new).expect("new"), Destination::Replace(new.clone()));
         assert_eq!(destination(&pipe).expect("pipe"), Destination::Direct(pipe.clone()));
-        assert_eq!(destination(&to_pipe).expect("link"), Destination::Direct(to_pipe.clone()));
+        assert_eq!(
+            destination(&to_pipe).expect("link"),
+            Destination::Direct(to_pipe.clone())
+        );
         assert_eq!(
             destination(Path::new("/dev/null")).expect("null"),
             Destination::Direct(PathBuf::from("/dev/null"))

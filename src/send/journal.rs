@@ -758,7 +758,9 @@ impl Journal {
     /// report`, whose outputs are named by hand, can refuse to write over one of them.
     pub(crate) fn record_inputs(&self, inputs: &[(&'static str, &Path)]) -> Result<(), JournalError> {
         for (role, path) in inputs {
-            let Ok(path) = std::fs::canonicalize(path) else { continue };
+            let Ok(path) = std::fs::canonicalize(path) else {
+                continue;
+            };
             self.connection
                 .execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",

@@ -167,7 +167,10 @@ pub(crate) fn write_with(
         ReportError::Io(_, error) => io(error),
         other => other,
     })?;
-    out.into_inner().map_err(|error| io(error.into_error()))?.finish().map_err(io)?;
+    out.into_inner()
+        .map_err(|error| io(error.into_error()))?
+        .finish()
+        .map_err(io)?;
     Ok(summary)
 }
 

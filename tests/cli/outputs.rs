@@ -199,7 +199,12 @@ fn links_and_pipes_planted_at_temporary_names_are_never_followed_or_waited_on() 
     }
     assert_eq!(digest(&journal_path), journal, "the journal is intact");
     assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "keep me");
-    for planted in ["answers.csv.partial.jsonl", "answers.csv.partial", "answers.jsonl.partial", "r.csv.partial"] {
+    for planted in [
+        "answers.csv.partial.jsonl",
+        "answers.csv.partial",
+        "answers.jsonl.partial",
+        "r.csv.partial",
+    ] {
         assert!(is_link(&dir.join(planted)), "{planted}");
     }
     assert!(is_fifo(&dir.join("page.html.partial")));
@@ -268,7 +273,11 @@ fn a_dash_writes_each_output_to_standard_output() {
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("standard output"), "{}", outcome.stderr);
     let provider = Provider::accepting();
-    let outcome = run(sent.campaign.command(&provider).args(["--report", "-"]).timeout(DEADLINE));
+    let outcome = run(sent
+        .campaign
+        .command(&provider)
+        .args(["--report", "-"])
+        .timeout(DEADLINE));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(outcome.stdout.starts_with("\"row\",\"to\""), "{}", outcome.stdout);
     assert!(!sent.dir().join("-").exists());
@@ -361,7 +370,14 @@ fn preview_writes_into_a_named_pipe_and_refuses_a_link_to_a_file() {
     let template = scratch.write("t.yaml", BASE_TEMPLATE);
     let victim = scratch.write("victim.html", "keep me");
     let link = symlink(&victim, &scratch.path().join("page.html"));
-    let preview = |out: &Path| run(flowc().arg("preview").arg(&template).arg("--out").arg(out).timeout(DEADLINE));
+    let preview = |out: &Path| {
+        run(flowc()
+            .arg("preview")
+            .arg(&template)
+            .arg("--out")
+            .arg(out)
+            .timeout(DEADLINE))
+    };
     let outcome = preview(&link);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("symbolic link"), "{}", outcome.stderr);
@@ -390,6 +406,10 @@ fn a_journal_that_does_not_record_where_its_data_file_is_still_protects_it() {
     let data = digest(&sent.campaign.data);
     let outcome = sent.report(&["--out".as_ref(), sent.campaign.data.as_os_str()]);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("would destroy the data file"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("would destroy the data file"),
+        "{}",
+        outcome.stderr
+    );
     assert_eq!(digest(&sent.campaign.data), data);
 }

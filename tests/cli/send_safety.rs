@@ -598,7 +598,10 @@ fn a_named_pipe_at_the_reports_old_temporary_name_is_left_alone_not_waited_on() 
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(campaign.report().len(), 2);
     use std::os::unix::fs::FileTypeExt as _;
-    assert!(std::fs::symlink_metadata(&pipe).expect("the pipe").file_type().is_fifo());
+    assert!(std::fs::symlink_metadata(&pipe)
+        .expect("the pipe")
+        .file_type()
+        .is_fifo());
 }
 
 #[test]
