@@ -169,7 +169,7 @@ impl Output {
             },
             Destination::Direct(path) => Sink::Direct(open_direct(&path)?),
             Destination::Replace(path) => {
-                let (temporary, file) = create_beside(&path, "partial")?;
+                let (temporary, file) = create_beside(&path, "partial", 0o666)?;
                 Sink::Replace {
                     file,
                     temporary,
@@ -289,7 +289,8 @@ fn open_direct(path: &Path) -> io::Result<std::fs::File> {
 
 /// A file created new beside `path`, under a name no one can have planted a link or a pipe at
 /// in advance (random; created exclusively, never following a link, never blocking).
-fn create_beside(path: &Path, what: &str) -> io::Result<(PathBuf, std::fs::File)> {
+/// `mode`: the new file's permissions (before the umask).
+fn create_beside(path: &Path, what: &str, mode: u32) -> io::Result<(PathBuf, std::fs::File)> {
     let name = path
         .file_name()
         .ok_or_else(|| refused("it does not name a file".to_owned()))?;
@@ -302,6 +303,7 @@ fn create_beside(path: &Path, what: &str) -> io::Result<(PathBuf, std::fs::File)
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(mode)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&temporary)
         {
@@ -327,7 +329,8 @@ impl Scratch {
             Destination::Replace(path) => path,
             Destination::Stdout | Destination::Direct(_) => std::env::temp_dir().join("flowc-output"),
         };
-        let (path, file) = create_beside(&beside, "scratch")?;
+        // Only its owner reads it: it holds people's answers, maybe in a shared directory.
+        let (path, file) = create_beside(&beside, "scratch", 0o600)?;
         Ok(Scratch { path, file })
     }
 
@@ -567,7 +570,7 @@ fn probe_directory(output: &'static str, path: &Path) -> Result<(), OutputError>
         path: path.display().to_string(),
         reason: crate::input::io_reason(&error),
     };
-    let (probe, _) = create_beside(path, "probe").map_err(not_writable)?;
+    let (probe, _) = create_beside(path, "probe", 0o600).map_err(not_writable)?;
     std::fs::remove_file(&probe).map_err(not_writable)
 }
 
@@ -639,6 +642,25 @@ mod tests {
         assert!(output.finish().is_err());
         use std::os::unix::fs::FileTypeExt as _;
         assert!(std::fs::symlink_metadata(&path).expect("pipe").file_type().is_fifo());
+    }
+
+    #[test]
+    fn a_scratch_file_is_its_owners_alone_and_gone_when_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut scratch = Scratch::for_output(&dir.path().join("answers.csv")).expect("scratch");
+        scratch.file().write_all(b"line\n").expect("write");
+        let mut text = String::new();
+        scratch
+            .reader()
+            .expect("reader")
+            .read_to_string(&mut text)
+            .expect("read");
+        assert_eq!(text, "line\n");
+        let path = scratch.path.clone();
+        let mode = std::fs::metadata(&path).expect("scratch").mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(scratch);
+        assert!(!path.exists());
     }
 
     #[test]
