@@ -139,6 +139,12 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         options.restart,
     )
     .map_err(journal_error)?;
+    journal
+        .record_names(
+            &options.template.display().to_string(),
+            &options.data.display().to_string(),
+        )
+        .map_err(journal_error)?;
     let recovered = journal.recover_in_flight().map_err(journal_error)?;
     if recovered > 0 {
         printer.note(&format!(

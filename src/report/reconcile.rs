@@ -8,8 +8,15 @@
 //!   that echoed the key also carries Meta's `wamid`, which later callbacks may carry alone);
 //! - a Flow reply matches by its `flow_token` (several rows sharing one are told apart by the
 //!   number that replied), else by `context.id`, the message it answers, equal to an id of the
-//!   row (its 202 `message_id` or a `wamid` its statuses carried);
-//! - an opt-out (`STOP`) matches the rows sent to its number.
+//!   row (its 202 `message_id` or a `wamid` its statuses carried); a reply dated before its row
+//!   was sent answers another campaign's message and never matches. A token that replies from
+//!   before the row was sent also carry belongs to another campaign too: the replies matched by
+//!   it are counted as ambiguous;
+//! - an opt-out (`STOP`) matches the rows sent to its number, numbers compared as `flowc send`'s
+//!   opt-out watch compares them ([`number_of`]).
+//!
+//! A status whose name is not a stage (`deleted`, a name flowc does not know yet) is counted
+//! and named, never silently dropped.
 //!
 //! What matches nothing is counted, never dropped (it stays in the store: another campaign's,
 //! or a message sent some other way). Stages only move forward (`sent` < `delivered` < `read`),
@@ -25,6 +32,7 @@ use foldhash::fast::FixedState;
 use super::events::{EventReader, ReplyRow, StatusRow};
 use super::DeliveryError;
 use crate::send::campaign::track_key;
+use crate::send::events::number_of;
 use crate::send::journal::{Journal, RowStatus};
 
 /// How far a message got, as its callbacks say; ordered so that the furthest wins.
@@ -57,7 +65,14 @@ impl Stage {
             Some(Stage::Read)
         } else if is("failed") {
             Some(Stage::Failed)
-        } else if is("not-sent") || is("not_sent") || is("notsent") {
+        } else if status
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .take(7)
+            .eq("notsent".chars())
+        {
+            // `not-sent`, `not sent`, the provider's "Not Sent – Daily Limit Reached".
             Some(Stage::NotSent)
         } else {
             None
@@ -101,6 +116,14 @@ fn earliest(slot: &mut Moment, time: Moment) {
 /// Bits of [`RowDelivery::flags`].
 const TRACKED: u8 = 1;
 const OPTED_OUT: u8 = 2;
+/// A completion matched by `flow_token` (not by the message it answers).
+const BY_TOKEN: u8 = 4;
+/// Its completions came by a `flow_token` another campaign's replies carry too.
+const AMBIGUOUS: u8 = 8;
+
+/// How far a reply's time may precede its row's `sent_at` (the machine's clock against Meta's)
+/// and still be taken as an answer to it.
+const CLOCK_SKEW: Moment = 300;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -117,12 +140,16 @@ pub(crate) struct RowDelivery {
     pub(crate) read_at: Moment,
     /// The first completion.
     pub(crate) replied_at: Moment,
+    /// The first opt-out (`STOP`) from its recipient.
+    pub(crate) opted_out_at: Moment,
+    /// When its last request left, as the journal says.
+    pub(crate) sent_at: Moment,
     /// The recipient's digits (no `+`) when the row has one recipient; 0 otherwise.
     recipient: u64,
 }
 
 impl RowDelivery {
-    fn new(sending: RowStatus, recipient: u64, tracked: bool) -> RowDelivery {
+    fn new(sending: RowStatus, recipient: u64, tracked: bool, sent_at: Option<i64>) -> RowDelivery {
         RowDelivery {
             stage: Stage::Unheard,
             sending,
@@ -132,12 +159,19 @@ impl RowDelivery {
             delivered_at: NEVER,
             read_at: NEVER,
             replied_at: NEVER,
+            opted_out_at: NEVER,
+            sent_at: sent_at.unwrap_or(NEVER),
             recipient,
         }
     }
 
     pub(crate) fn opted_out(&self) -> bool {
         self.flags & OPTED_OUT != 0
+    }
+
+    /// The recipient's number as `+digits`, when the row has one recipient.
+    pub(crate) fn recipient(&self) -> Option<String> {
+        (self.recipient != 0).then(|| format!("+{}", self.recipient))
     }
 
     /// Whether any callback was about this row.
@@ -167,6 +201,13 @@ pub(crate) struct EventCounts {
     pub(crate) unmatched_replies: u64,
     pub(crate) opt_outs: u64,
     pub(crate) unmatched_opt_outs: u64,
+    /// Replies carrying a row's `flow_token` or answering its message, dated before the row
+    /// was sent: another campaign's (counted in `unmatched_replies` too).
+    pub(crate) replies_before_send: u64,
+    /// Completions matched by a `flow_token` that another campaign's replies carry too.
+    pub(crate) ambiguous_replies: u64,
+    /// Statuses of this campaign's rows whose name is not a stage (see [`Delivery::other_statuses`]).
+    pub(crate) other_statuses: u64,
 }
 
 /// A Flow completion matched to its row, for the responses file and the answers table.
@@ -187,7 +228,14 @@ pub(crate) struct Delivery {
     states: Vec<RowDelivery>,
     failures: Vec<Failure>,
     pub(crate) events: EventCounts,
+    /// The names of statuses that are not stages, with how many of each (at most
+    /// [`MAX_OTHER_NAMES`] names; beyond, counted in `events.other_statuses` only).
+    pub(crate) other_statuses: Vec<(String, u64)>,
 }
+
+/// Distinct names of unknown statuses kept: a store full of invented names must not grow
+/// memory.
+const MAX_OTHER_NAMES: usize = 20;
 
 impl Delivery {
     /// The state of `row`, if the journal has it.
@@ -201,19 +249,20 @@ impl Delivery {
         self.states.iter()
     }
 
+    /// Every row's number and state, in row order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (u64, &RowDelivery)> {
+        self.rows.iter().copied().zip(self.states.iter())
+    }
+
     pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
         let index = usize::try_from(state.failure).ok()?.checked_sub(1)?;
         self.failures.get(index)
     }
 }
 
-/// The digits of an E.164 number (`+919876543210` or `919876543210`); 0 if it is not one.
+/// A number's key (its digits, see [`number_of`]); 0 if it has none.
 pub(crate) fn digits(number: &str) -> u64 {
-    let bare = number.trim().trim_start_matches('+');
-    if bare.is_empty() || bare.len() > 18 || !bare.bytes().all(|byte| byte.is_ascii_digit()) {
-        return 0;
-    }
-    bare.parse().unwrap_or(0)
+    number_of(number).unwrap_or(0)
 }
 
 /// The indexes the events are matched with, built from the journal.
@@ -286,9 +335,12 @@ pub(crate) fn reconcile(
             indexes.add_token(token, index);
         }
         delivery.rows.push(identity.row);
-        delivery
-            .states
-            .push(RowDelivery::new(identity.status, single, identity.track.is_some()));
+        delivery.states.push(RowDelivery::new(
+            identity.status,
+            single,
+            identity.track.is_some(),
+            identity.sent_at,
+        ));
     })?;
 
     let mut failures: HashMap<Failure, u32, FixedState> =
@@ -306,7 +358,17 @@ pub(crate) fn reconcile(
             }
         }
         let state = &mut delivery.states[index as usize];
-        let Some(stage) = Stage::of(status.status) else { return };
+        let Some(stage) = Stage::of(status.status) else {
+            delivery.events.other_statuses += 1;
+            let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();
+            let names = &mut delivery.other_statuses;
+            match names.iter().position(|(known, _)| *known == name) {
+                Some(index) => names[index].1 += 1,
+                None if names.len() < MAX_OTHER_NAMES => names.push((name, 1)),
+                None => {}
+            }
+            return;
+        };
         state.stage = state.stage.advance(stage);
         match stage {
             Stage::Delivered => earliest(&mut state.delivered_at, status.time),
@@ -324,13 +386,27 @@ pub(crate) fn reconcile(
         }
     })?;
 
+    // Tokens of this campaign that replies from before their row was sent carry too.
+    let mut foreign_tokens: std::collections::HashSet<Box<str>, FixedState> =
+        std::collections::HashSet::with_hasher(FixedState::with_seed(fastrand::u64(..)));
     events.for_each_flow_reply(|reply| {
         delivery.events.replies += 1;
-        let Some(index) = match_reply(&delivery, &indexes, reply) else {
+        let Some((index, by_token)) = match_reply(&delivery, &indexes, reply) else {
             delivery.events.unmatched_replies += 1;
             return Ok(());
         };
         let state = &mut delivery.states[index as usize];
+        if state.sent_at != NEVER && reply.time.saturating_add(CLOCK_SKEW) < state.sent_at {
+            delivery.events.unmatched_replies += 1;
+            delivery.events.replies_before_send += 1;
+            if let (true, Some(token)) = (by_token, reply.flow_token) {
+                foreign_tokens.insert(token.into());
+            }
+            return Ok(());
+        }
+        if by_token {
+            state.flags |= BY_TOKEN;
+        }
         state.completions += 1;
         earliest(&mut state.replied_at, reply.time);
         let to = match state.recipient {
@@ -347,12 +423,28 @@ pub(crate) fn reconcile(
         on_completion(&completion)
     })?;
 
-    events.for_each_opt_out(|number| {
+    for token in &foreign_tokens {
+        let rows = match indexes.tokens.get(token) {
+            Some(index) => std::slice::from_ref(index),
+            None => indexes.shared_tokens.get(token).map_or(&[][..], Vec::as_slice),
+        };
+        for &index in rows {
+            let state = &mut delivery.states[index as usize];
+            if state.flags & BY_TOKEN != 0 && state.flags & AMBIGUOUS == 0 {
+                state.flags |= AMBIGUOUS;
+                delivery.events.ambiguous_replies += u64::from(state.completions);
+            }
+        }
+    }
+
+    events.for_each_opt_out(|number, time| {
         delivery.events.opt_outs += 1;
         match indexes.recipients.get(&digits(number)) {
             Some(rows) => {
                 for &index in rows {
-                    delivery.states[index as usize].flags |= OPTED_OUT;
+                    let state = &mut delivery.states[index as usize];
+                    state.flags |= OPTED_OUT;
+                    earliest(&mut state.opted_out_at, time);
                 }
             }
             None => delivery.events.unmatched_opt_outs += 1,
@@ -383,11 +475,11 @@ fn match_status(delivery: &Delivery, indexes: &Indexes, status: &StatusRow<'_>) 
         .find_map(|id| indexes.ids.get(id).copied())
 }
 
-/// The row a Flow reply answers: by its `flow_token`, else by the message it answers.
-fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> Option<u32> {
+/// The row a Flow reply answers: by its `flow_token` (`true`), else by the message it answers.
+fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> Option<(u32, bool)> {
     if let Some(token) = reply.flow_token {
         if let Some(&index) = indexes.tokens.get(token) {
-            return Some(index);
+            return Some((index, true));
         }
         if let Some(rows) = indexes.shared_tokens.get(token) {
             let from = reply.from.map_or(0, digits);
@@ -395,11 +487,14 @@ fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> 
                 .iter()
                 .filter(|&&index| from != 0 && delivery.states[index as usize].recipient == from);
             if let (Some(&index), None) = (of_sender.next(), of_sender.next()) {
-                return Some(index);
+                return Some((index, true));
             }
         }
     }
-    reply.context_id.and_then(|id| indexes.ids.get(id).copied())
+    reply
+        .context_id
+        .and_then(|id| indexes.ids.get(id).copied())
+        .map(|index| (index, false))
 }
 
 /// The failure's index (+1) in the table, added if new.
@@ -606,12 +701,13 @@ mod tests {
                 unmatched_replies: 1,
                 opt_outs: 1,
                 unmatched_opt_outs: 0,
+                ..EventCounts::default()
             }
         );
         let funnel = super::super::Funnel::of(&delivery);
         assert_eq!(
             funnel.to_string(),
-            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider; 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
+            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider (no code: 1); 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
         );
     }
 
@@ -634,10 +730,10 @@ mod tests {
     }
 
     #[test]
-    fn report_numbers_are_read_with_or_without_plus() {
+    fn report_numbers_are_read_with_or_without_plus_and_spaces() {
         assert_eq!(digits("+919876543210"), 919_876_543_210);
         assert_eq!(digits("919876543210"), 919_876_543_210);
-        assert_eq!(digits("+91 98765"), 0);
+        assert_eq!(digits("+91 98765 43210"), 919_876_543_210);
         assert_eq!(digits(""), 0);
     }
 

@@ -41,6 +41,14 @@ pub struct EventFeed {
     recent: VecDeque<bool>,
 }
 
+/// A number as the store keeps it (`919876543210`, without `+`; written with spaces or dashes
+/// by whoever typed it) as the key a row's recipients are compared with: its digits. The one
+/// normalisation of stored numbers: `flowc report` matches opt-outs and replies with it too.
+pub(crate) fn number_of(number: &str) -> Option<u64> {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    number_key(&format!("+{digits}"))
+}
+
 /// What is new since the last look.
 #[derive(Debug, Default)]
 pub struct Fresh {
@@ -115,8 +123,7 @@ impl EventFeed {
         drop(statement);
         for (id, number) in opt_outs {
             self.last_opt_out = id;
-            let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-            if let Some(key) = number_key(&format!("+{digits}")) {
+            if let Some(key) = number_of(&number) {
                 fresh.opt_outs.push(key);
             }
         }

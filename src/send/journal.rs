@@ -202,6 +202,11 @@ pub struct JournalRow {
     pub record: Record,
     /// Whether the row's last change was made by an earlier run.
     pub earlier_run: bool,
+    /// The run that made the row's last change (1 for the first).
+    pub run: i64,
+    /// When its last request left (Unix seconds); `None` if it never did (or the journal is
+    /// older than this record).
+    pub sent_at: Option<i64>,
 }
 
 /// What callbacks can be matched to a row by (`flowc report`), borrowed from the row being read.
@@ -215,6 +220,8 @@ pub(crate) struct RowIdentity<'a> {
     pub(crate) flow_token: Option<&'a str>,
     /// The `--track` key the row's message carried.
     pub(crate) track: Option<&'a str>,
+    /// When its last request left (Unix seconds), if the journal says.
+    pub(crate) sent_at: Option<i64>,
 }
 
 pub struct Journal {
@@ -235,6 +242,8 @@ pub struct Journal {
     created: bool,
     /// When the WAL was last folded into the main file.
     last_checkpoint: std::time::Instant,
+    /// Whether `rows` has `sent_at` (a journal older than it, only read, lacks it).
+    has_sent_at: bool,
 }
 
 /// How often the WAL is folded into the main file while sending: what a lost `-wal` can take.
@@ -384,6 +393,7 @@ impl Journal {
             max_sent_row: 0,
             created,
             last_checkpoint: std::time::Instant::now(),
+            has_sent_at: true,
         };
         journal.start_run(fingerprint, restart)?;
         Ok(journal)
@@ -431,8 +441,19 @@ impl Journal {
             max_sent_row: 0,
             created: false,
             last_checkpoint: std::time::Instant::now(),
+            has_sent_at: true,
         };
         let has_tables = journal.has_tables().map_err(|error| read_error(error, &journal.path))?;
+        if has_tables {
+            journal.has_sent_at = journal
+                .connection
+                .query_row(
+                    "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = 'sent_at'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(|error| read_error(error, &journal.path))?;
+        }
         let stored = if has_tables {
             journal.stored_meta().map_err(|error| match error {
                 JournalError::Busy { path } => JournalError::BusyReading { path },
@@ -441,6 +462,49 @@ impl Journal {
         } else {
             StoredMeta::default()
         };
+        let Some(campaign) = stored.campaign else {
+            return Err(journal.damaged(
+                "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
+                "name the journal file `flowc send` wrote",
+            ));
+        };
+        journal.campaign = campaign;
+        journal.run = stored.run;
+        Ok(journal)
+    }
+
+    /// Opens, only to read it, a journal that a running `flowc send` holds locked: the main file
+    /// as its last checkpoint left it (the run folds its WAL in every few seconds), read without
+    /// taking any lock (SQLite's `immutable`), so the run is neither blocked nor disturbed, and
+    /// nothing is ever written. A read that meets a checkpoint midway fails as damaged rather
+    /// than guessing; the next look succeeds.
+    pub(crate) fn open_while_sending(path: &Path) -> Result<Journal, JournalError> {
+        let name = path.display().to_string();
+        let mut uri = String::from("file:");
+        for byte in path.as_os_str().as_encoded_bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => uri.push(char::from(*byte)),
+                other => uri.push_str(&format!("%{other:02X}")),
+            }
+        }
+        uri.push_str("?immutable=1");
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(&uri, flags).map_err(|error| read_error(error, &name))?;
+        let mut journal = Journal {
+            connection,
+            path: name,
+            run: 0,
+            campaign: String::new(),
+            commit: 0,
+            mirror: None,
+            max_sent_row: 0,
+            created: false,
+            last_checkpoint: std::time::Instant::now(),
+            has_sent_at: true,
+        };
+        let stored = journal.stored_meta()?;
         let Some(campaign) = stored.campaign else {
             return Err(journal.damaged(
                 "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
@@ -749,6 +813,32 @@ impl Journal {
         Ok((people, oldest))
     }
 
+    /// Records the names of the template and the data file the campaign is sent from, for the
+    /// report's page (the fingerprint keeps only their digests).
+    pub fn record_names(&self, template: &str, data: &str) -> Result<(), JournalError> {
+        for (key, value) in [("template_file", template), ("data_file", data)] {
+            self.connection
+                .execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )
+                .map_err(|error| self.sqlite(error))?;
+        }
+        Ok(())
+    }
+
+    /// The template's and the data file's names as `send` recorded them (`None` in a journal
+    /// written before they were).
+    pub(crate) fn names(&self) -> Result<(Option<String>, Option<String>), JournalError> {
+        let get = |key: &str| -> Result<Option<String>, JournalError> {
+            self.connection
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+                .optional()
+                .map_err(|error| read_error(error, &self.path))
+        };
+        Ok((get("template_file")?, get("data_file")?))
+    }
+
     /// The campaign's random identity (what `--track` keys start with).
     pub fn campaign_id(&self) -> &str {
         &self.campaign
@@ -830,9 +920,11 @@ impl Journal {
     pub fn for_each_row(&self, mut visit: impl FnMut(JournalRow) -> std::io::Result<()>) -> Result<(), JournalError> {
         let mut statement = self
             .connection
-            .prepare(
-                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run FROM rows ORDER BY row",
-            )
+            .prepare(if self.has_sent_at {
+                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, sent_at FROM rows ORDER BY row"
+            } else {
+                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, NULL FROM rows ORDER BY row"
+            })
             .map_err(|error| self.sqlite(error))?;
         let mut rows = statement.query([]).map_err(|error| self.sqlite(error))?;
         while let Some(row) = rows.next().map_err(|error| busy_or(error, &self.path))? {
@@ -849,6 +941,8 @@ impl Journal {
                         error: row.get(7)?,
                     },
                     earlier_run: row.get::<_, i64>(8)? < self.run,
+                    run: row.get(8)?,
+                    sent_at: row.get(9)?,
                 })
             };
             let mut line = read().map_err(|error| busy_or(error, &self.path))?;
@@ -864,7 +958,11 @@ impl Journal {
         let read = |error| read_error(error, &self.path);
         let mut statement = self
             .connection
-            .prepare("SELECT row, status, recipient, message_id, flow_token, track FROM rows ORDER BY row")
+            .prepare(if self.has_sent_at {
+                "SELECT row, status, recipient, message_id, flow_token, track, sent_at FROM rows ORDER BY row"
+            } else {
+                "SELECT row, status, recipient, message_id, flow_token, track, NULL FROM rows ORDER BY row"
+            })
             .map_err(read)?;
         let mut rows = statement.query([]).map_err(read)?;
         while let Some(row) = rows.next().map_err(read)? {
@@ -882,6 +980,7 @@ impl Journal {
                 message_id: text(3)?,
                 flow_token: text(4)?,
                 track: text(5)?,
+                sent_at: row.get(6).map_err(read)?,
             });
         }
         Ok(())

@@ -696,3 +696,38 @@ fn report_html_is_drawn_by_headless_chromium_with_the_funnel_to_scale() {
     );
     drop(receiver);
 }
+
+#[test]
+fn report_rows_sent_by_an_earlier_run_read_accepted_with_the_run_that_sent_them() {
+    let campaign = Campaign::new(5);
+    let provider = Provider::start(Duration::ZERO, |request, index, _| {
+        if request.reference() == "R2" {
+            crate::provider::Reply::error(503, "E503", "Service unavailable")
+        } else {
+            crate::provider::Reply::accepted(index)
+        }
+    });
+    assert_eq!(run(campaign.command(&provider).args(["--max-attempts", "1"])).code, 1);
+    let healed = Provider::accepting();
+    let resumed = run(&mut campaign.command(&healed));
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    // This run's summary tells what it did; the campaign's report what the campaign did.
+    assert_eq!(
+        resumed.stdout.lines().last(),
+        Some("1 accepted, 4 skipped (accepted earlier)")
+    );
+    let runs = |lines: &[HashMap<String, String>]| {
+        lines
+            .iter()
+            .map(|line| (line["status"].clone(), line["run"].clone(), !line["sent_at"].is_empty()))
+            .collect::<Vec<_>>()
+    };
+    let want: Vec<(String, String, bool)> = ["1", "1", "2", "1", "1"]
+        .iter()
+        .map(|run| ("accepted".to_owned(), (*run).to_owned(), true))
+        .collect();
+    assert_eq!(runs(&read_report(&campaign.report_path())), want, "the send's own report");
+    let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(runs(&read_report(&campaign.report_path())), want, "flowc report");
+}
