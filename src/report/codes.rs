@@ -79,6 +79,7 @@ mod tests {
             ("130429", "throughput limit"),
             ("131048", "spam rate limit"),
             ("131021", "own number"),
+            ("WAV2101", "account daily limit reached"),
         ] {
             assert_eq!(explain(code).map(|known| known.short), Some(short), "{code}");
         }

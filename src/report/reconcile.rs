@@ -598,13 +598,13 @@ mod tests {
         writer.finish().expect("closed");
     }
 
-    fn status(id: &str, status: &str, time: u32, extra: &str, errors: &str) -> String {
+    fn status(id: &str, status: &str, time: i64, extra: &str, errors: &str) -> String {
         format!(
             r#"{{"meta_object":{{"value":{{"statuses":[{{"id":"{id}","status":"{status}","timestamp":"{time}"{errors}}}]}}}},"extra_info":{{{extra}}}}}"#
         )
     }
 
-    fn reply(id: &str, from: &str, context: &str, answers: &str, time: u32) -> String {
+    fn reply(id: &str, from: &str, context: &str, answers: &str, time: i64) -> String {
         let answers = answers.replace('"', "\\\"");
         format!(
             r#"{{"messages":[{{"from":"{from}","id":"{id}","timestamp":"{time}","type":"interactive","context":{{"id":"{context}"}},"interactive":{{"type":"nfm_reply","nfm_reply":{{"name":"flow","response_json":"{answers}"}}}}}}]}}"#
@@ -617,29 +617,31 @@ mod tests {
         let journal_path = dir.path().join("j.sqlite");
         let store_path = dir.path().join("events.sqlite");
         let prefix = journal(&journal_path);
+        // Callbacks come after the rows were sent (a reply from before is another campaign's).
+        let t = crate::send::journal::unix_now();
         let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
         let failed = r#","errors":[{"code":131047,"title":"Re-engagement message"}]"#;
         let bodies = vec![
             // Row 2: by its key, `read` before `delivered`.
-            status("wamid.2", "sent", 10, &key(2), ""),
-            status("wamid.2", "read", 30, &key(2), ""),
-            status("wamid.2", "delivered", 20, &key(2), ""),
+            status("wamid.2", "sent", t + 10, &key(2), ""),
+            status("wamid.2", "read", t + 30, &key(2), ""),
+            status("wamid.2", "delivered", t + 20, &key(2), ""),
             // Row 3: no key, the 202's id in the envelope; failed, then a stray `delivered`.
-            status("wamid.3", "failed", 11, r#""message_id":"M3""#, failed),
-            status("wamid.3", "delivered", 12, "", ""),
+            status("wamid.3", "failed", t + 11, r#""message_id":"M3""#, failed),
+            status("wamid.3", "delivered", t + 12, "", ""),
             // Row 4: the key once, then the wamid alone; a reply known only by what it answers.
-            status("wamid.4", "sent", 13, &key(4), ""),
-            status("wamid.4", "delivered", 14, "", ""),
-            reply("wamid.r4", "14155550104", "wamid.4", r#"{"slot":"10:00"}"#, 40),
+            status("wamid.4", "sent", t + 13, &key(4), ""),
+            status("wamid.4", "delivered", t + 14, "", ""),
+            reply("wamid.r4", "14155550104", "wamid.4", r#"{"slot":"10:00"}"#, t + 40),
             // Rows 5 and 6 share a flow_token: told apart by who replied. Row 5 never left the
             // provider.
-            status("wamid.5", "not-sent", 16, &key(5), ""),
+            status("wamid.5", "not-sent", t + 16, &key(5), ""),
             reply(
                 "wamid.r6",
                 "14155550106",
                 "",
                 r#"{"flow_token":"shared","slot":"11:00"}"#,
-                41,
+                t + 41,
             ),
             // Row 7 (`unknown` when sent): by its own token.
             reply(
@@ -647,11 +649,11 @@ mod tests {
                 "14155550107",
                 "",
                 r#"{"flow_token":"tok-7","slot":"10:00"}"#,
-                42,
+                t + 42,
             ),
             // Nobody's.
-            status("wamid.x", "delivered", 15, r#""ref":"other""#, ""),
-            reply("wamid.rx", "19999999999", "wamid.y", r#"{"flow_token":"nobody"}"#, 43),
+            status("wamid.x", "delivered", t + 15, r#""ref":"other""#, ""),
+            reply("wamid.rx", "19999999999", "wamid.y", r#"{"flow_token":"nobody"}"#, t + 43),
             // Row 2's person asks to stop.
             r#"{"messages":[{"from":"14155550102","id":"wamid.s","type":"text","text":{"body":"STOP"}}]}"#.to_owned(),
         ];
@@ -671,7 +673,7 @@ mod tests {
         .expect("reconciled");
         let state = |row| *delivery.of_row(row).expect("row");
         assert_eq!(state(2).stage, Stage::Read);
-        assert_eq!((state(2).delivered_at, state(2).read_at), (20, 30));
+        assert_eq!((state(2).delivered_at, state(2).read_at), (t + 20, t + 30));
         assert!(state(2).opted_out());
         assert_eq!(state(3).stage, Stage::Failed);
         assert_eq!(
@@ -681,12 +683,12 @@ mod tests {
                 text: Some("Re-engagement message".to_owned()),
             })
         );
-        assert_eq!(state(3).delivered_at, 12, "a fact still, though the stage stays failed");
+        assert_eq!(state(3).delivered_at, t + 12, "a fact still, though the stage stays failed");
         assert_eq!(state(4).stage, Stage::Delivered);
-        assert_eq!(state(4).replied_at, 40);
+        assert_eq!(state(4).replied_at, t + 40);
         assert_eq!(state(5).completions, 0);
         assert_eq!(state(5).stage, Stage::NotSent);
-        assert_eq!(state(6).replied_at, 41);
+        assert_eq!(state(6).replied_at, t + 41);
         assert_eq!(state(7).completions, 1);
         assert_eq!(
             completions.iter().map(|(row, to, _)| (*row, *to)).collect::<Vec<_>>(),

@@ -325,10 +325,10 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "row,to,flow_token,replied_at,slot,extras,answers.row,rating,response_json",
-                r#"2,+14155550100,tok,2026-01-01T00:00:00Z,10:00,"[""wash"",""=cmd""]",,,"#,
-                "3,+14155550100,tok,2026-01-01T00:00:00Z,11:00,,mine,5,",
-                "4,+14155550100,tok,2026-01-01T00:00:00Z,,,,,{not json",
+                r#""row","to","flow_token","replied_at","slot","extras","answers.row","rating","response_json""#,
+                r#"2,+14155550100,"tok","2026-01-01T00:00:00Z","10:00","[""wash"",""=cmd""]","","","""#,
+                r#"3,+14155550100,"tok","2026-01-01T00:00:00Z","11:00","","mine",5,"""#,
+                r#"4,+14155550100,"tok","2026-01-01T00:00:00Z","","","","","{not json""#,
             ]
         );
         assert_eq!(
