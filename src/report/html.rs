@@ -80,7 +80,14 @@ fn sent_line(span: Option<(i64, i64)>) -> String {
             format!(
                 "sent {} to {}",
                 moment(first, "%Y-%m-%d %H:%M:%S UTC"),
-                moment(last, if same_day { "%H:%M:%S UTC" } else { "%Y-%m-%d %H:%M:%S UTC" })
+                moment(
+                    last,
+                    if same_day {
+                        "%H:%M:%S UTC"
+                    } else {
+                        "%Y-%m-%d %H:%M:%S UTC"
+                    }
+                )
             )
         }
     }
@@ -330,7 +337,10 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
         .ok()
         .filter(|_| first != last)
         .map_or_else(String::new, |seconds| {
-            format!(" over {}", crate::words::about_duration(seconds).trim_start_matches("about "))
+            format!(
+                " over {}",
+                crate::words::about_duration(seconds).trim_start_matches("about ")
+            )
         });
     let _ = write!(
         html,

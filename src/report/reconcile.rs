@@ -653,7 +653,13 @@ mod tests {
             ),
             // Nobody's.
             status("wamid.x", "delivered", t + 15, r#""ref":"other""#, ""),
-            reply("wamid.rx", "19999999999", "wamid.y", r#"{"flow_token":"nobody"}"#, t + 43),
+            reply(
+                "wamid.rx",
+                "19999999999",
+                "wamid.y",
+                r#"{"flow_token":"nobody"}"#,
+                t + 43,
+            ),
             // Row 2's person asks to stop.
             r#"{"messages":[{"from":"14155550102","id":"wamid.s","type":"text","text":{"body":"STOP"}}]}"#.to_owned(),
         ];
@@ -683,7 +689,11 @@ mod tests {
                 text: Some("Re-engagement message".to_owned()),
             })
         );
-        assert_eq!(state(3).delivered_at, t + 12, "a fact still, though the stage stays failed");
+        assert_eq!(
+            state(3).delivered_at,
+            t + 12,
+            "a fact still, though the stage stays failed"
+        );
         assert_eq!(state(4).stage, Stage::Delivered);
         assert_eq!(state(4).replied_at, t + 40);
         assert_eq!(state(5).completions, 0);

@@ -483,7 +483,9 @@ impl Journal {
         let mut uri = String::from("file:");
         for byte in path.as_os_str().as_encoded_bytes() {
             match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => uri.push(char::from(*byte)),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    uri.push(char::from(*byte))
+                }
                 other => uri.push_str(&format!("%{other:02X}")),
             }
         }

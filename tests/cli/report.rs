@@ -189,7 +189,9 @@ struct Final {
 }
 
 fn rfc3339(time: i64) -> String {
-    jiff::Timestamp::from_second(time).expect("a time the tests use").to_string()
+    jiff::Timestamp::from_second(time)
+        .expect("a time the tests use")
+        .to_string()
 }
 
 /// Folds what the fake sent about one message into what the report must say: the furthest
@@ -733,7 +735,11 @@ fn report_rows_sent_by_an_earlier_run_read_accepted_with_the_run_that_sent_them(
         .iter()
         .map(|run| ("accepted".to_owned(), (*run).to_owned(), true))
         .collect();
-    assert_eq!(runs(&read_report(&campaign.report_path())), want, "the send's own report");
+    assert_eq!(
+        runs(&read_report(&campaign.report_path())),
+        want,
+        "the send's own report"
+    );
     let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(runs(&read_report(&campaign.report_path())), want, "flowc report");
@@ -794,14 +800,20 @@ fn report_a_stop_is_attributed_to_its_row_and_time_whatever_spaces_the_number_ha
     // The store keeps the number as the callback wrote it: here without `+` and with spaces.
     post_all(
         &receiver,
-        &[json!({"messages": [{"from": "1 415 000 0001", "id": "wamid.stop", "timestamp": (now + 5).to_string(),
+        &[
+            json!({"messages": [{"from": "1 415 000 0001", "id": "wamid.stop", "timestamp": (now + 5).to_string(),
             "type": "text", "text": {"body": "STOP"}}]})
-        .to_string()],
+            .to_string(),
+        ],
     );
     let page = campaign.scratch.path().join("report.html");
     let outcome = report_with(&campaign, &receiver, &["--html".as_ref(), page.as_os_str()]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(outcome.stdout.trim_end().ends_with("; 1 asked to stop"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.trim_end().ends_with("; 1 asked to stop"),
+        "{}",
+        outcome.stdout
+    );
     let report = read_delivery_report(&campaign.report_path());
     assert_eq!(report["3"]["opted_out_at"], rfc3339(now + 5), "{report:?}");
     assert_eq!(report["2"]["opted_out_at"], "");
@@ -914,20 +926,16 @@ fn report_a_flow_reply_from_before_its_row_was_sent_is_another_campaigns_and_its
     let responses = campaign.scratch.path().join("answers.jsonl");
     let outcome = report_with(&campaign, &receiver, &["--responses".as_ref(), responses.as_os_str()]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(
-        outcome.stdout.contains("→ 2 completed the Flow"),
-        "{}",
-        outcome.stdout
-    );
+    assert!(outcome.stdout.contains("→ 2 completed the Flow"), "{}", outcome.stdout);
     assert_eq!(
         std::fs::read_to_string(&responses).expect("responses").lines().count(),
         2,
         "last year's completion is not this campaign's"
     );
     assert!(
-        outcome
-            .stderr
-            .contains("1 Flow reply carried a row's flow_token or answered its message but is dated before the row was sent"),
+        outcome.stderr.contains(
+            "1 Flow reply carried a row's flow_token or answered its message but is dated before the row was sent"
+        ),
         "{}",
         outcome.stderr
     );
@@ -985,11 +993,13 @@ fn report_responses_csv_quotes_every_text_cell_and_guards_formulas_in_its_header
     let text = std::fs::read_to_string(&responses).expect("responses");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        lines[0],
-        r#""row","to","flow_token","replied_at","'=HYPERLINK(""http://x"")","n""#,
+        lines[0], r#""row","to","flow_token","replied_at","'=HYPERLINK(""http://x"")","n""#,
         "{text}"
     );
-    assert!(lines[1].contains(r#","hello;=1+1","#) || lines[1].contains(r#","hello;=1+1""#), "{text}");
+    assert!(
+        lines[1].contains(r#","hello;=1+1","#) || lines[1].contains(r#","hello;=1+1""#),
+        "{text}"
+    );
     drop(receiver);
 }
 
@@ -1011,7 +1021,13 @@ fn report_control_characters_from_callbacks_never_reach_the_terminal_or_the_csv(
     for text in [&outcome.stdout, &outcome.stderr] {
         assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
     }
-    assert!(outcome.stdout.contains("1 failed (13?[2J1 (?]0;owned??[2KRe-engagement): 1)"), "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .contains("1 failed (13?[2J1 (?]0;owned??[2KRe-engagement): 1)"),
+        "{}",
+        outcome.stdout
+    );
     let csv = std::fs::read_to_string(campaign.report_path()).expect("report");
     assert!(!csv.contains('\u{1b}') && !csv.contains('\u{7}'), "{csv:?}");
     drop(receiver);
@@ -1080,7 +1096,11 @@ fn report_and_send_say_what_to_check_when_minutes_pass_and_no_callback_matched()
     // Fresh sends with nothing heard yet are no cause for alarm.
     let young = Campaign::new(1);
     assert_eq!(run(&mut young.command(&Provider::accepting())).code, 0);
-    let outcome = run(flowc().arg("report").arg(young.journal_path()).arg("--events").arg(&receiver.store));
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(young.journal_path())
+        .arg("--events")
+        .arg(&receiver.store));
     assert!(!outcome.stderr.contains(SILENCE), "{}", outcome.stderr);
 
     let outcome = report_with(&campaign, &receiver, &[]);
