@@ -192,8 +192,8 @@ enum CliCommand {
     /// (with Meta's code, in words), the Flow completed
     ///
     /// Reads the journal `flowc send` kept and the callbacks `flowc receive` stored (both
-    /// read-only, so it runs while the receiver runs; a send running on the journal holds it
-    /// locked, and the report says so). Callbacks are matched to rows by the `--track` key, the
+    /// read-only, so it runs while the receiver runs; while a send runs on the journal, the
+    /// report shows the campaign as that run last wrote it down, and says so). Callbacks are matched to rows by the `--track` key, the
     /// message id, the Flow's `flow_token` or the message a reply answers; those that match no
     /// row are counted. Prints the funnel: accepted → sent → delivered → read → completed the
     /// Flow, and the failures by code.

@@ -750,6 +750,12 @@ mod tests {
     }
 
     #[test]
+    fn report_a_rows_state_stays_64_bytes() {
+        // The README's memory figure: one state per row, whatever the number of events.
+        assert_eq!(std::mem::size_of::<RowDelivery>(), 64);
+    }
+
+    #[test]
     fn report_earliest_keeps_the_first_moment() {
         let mut slot = NEVER;
         earliest(&mut slot, 30);
