@@ -45,6 +45,8 @@ pub struct SendOptions {
     pub yes: bool,
     pub strict: bool,
     pub restart: bool,
+    /// Resume after a template change: the rows not yet sent get the changed template.
+    pub changed_template: bool,
     pub resend_unknown: bool,
     pub retry_ambiguous: bool,
     pub allow_duplicates: bool,
