@@ -483,7 +483,11 @@ fn send_rows(
     (hours, feed): (Option<Window>, Option<EventFeed>),
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
-    let watch = feed.as_ref().map(|_| Arc::new(events::Watch::default()));
+    let mut feed = feed;
+    let watch = feed
+        .as_mut()
+        .and_then(EventFeed::take_opt_outs)
+        .map(|opt_outs| Arc::new(events::Watch::new(opt_outs)));
     let settings = SendSettings {
         rate: NonZeroU32::new(options.rate),
         concurrency: options.concurrency,
@@ -771,6 +775,16 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
             };
             printer
                 .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::Events(message) => {
+            printer.print(
+                &Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
+                    .with_help(Some(format!(
+                        "sending stopped rather than message someone who may have opted out; {pending} row{} stay pending: run the same command again once the store can be read",
+                        plural(pending)
+                    ))),
+            );
             Some(ExitStatus::Invalid)
         }
         StopCause::Data(message) => {
