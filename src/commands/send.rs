@@ -403,6 +403,11 @@ fn print_plan(
         ),
         format!("endpoint: {endpoint}"),
     ];
+    if let Some((field, key)) = plan.track_example() {
+        lines.push(format!(
+            "track:    extra_info.{field} carries each row's key (row 2: `{key}`); callbacks are matched to rows by it"
+        ));
+    }
     if plan.accepted_before > 0 || plan.unknown > 0 {
         lines.push(format!(
             "resume:   {} accepted earlier (skipped), {} unknown ({})",

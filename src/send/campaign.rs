@@ -94,6 +94,14 @@ pub struct Plan {
     hasher: foldhash::quality::FixedState,
 }
 
+impl Plan {
+    /// The `extra_info` field `--track` writes, and the key it gets for row 2 (the first data
+    /// row), for the plan.
+    pub fn track_example(&self) -> Option<(&'static str, String)> {
+        self.track.map(|field| (field.name(), track_key(&self.campaign, 2)))
+    }
+}
+
 /// What the pre-flight tells its caller about one row, for printing.
 pub enum PreflightEvent<'a> {
     Invalid {
