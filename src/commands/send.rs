@@ -19,7 +19,7 @@ use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection
 use crate::send::events::{self, EventFeed};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
-use crate::send::journal::{Journal, JournalError, JournalWriter};
+use crate::send::journal::{Journal, JournalError, JournalWriter, RowStatus};
 use crate::send::window::Window;
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
@@ -154,6 +154,11 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             }
         ));
     }
+    // A row whose answer was lost is settled once a callback shows the provider has it.
+    let settled = match (&options.events, options.dry_run) {
+        (Some(store), false) => settle_unknown(&mut journal, store, printer)?,
+        _ => 0,
+    };
     // The event store: who opted out before this run, and the feed the run watches.
     let mut feed = match &options.events {
         Some(path) => {
@@ -178,7 +183,8 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         }
         None => HashSet::new(),
     };
-    let plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
+    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
+    plan.settled = settled;
 
     print_plan(&options, account.as_ref(), &plan, &journal_path, &report_path, printer);
     if options.strict && plan.invalid > 0 {
@@ -269,6 +275,26 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         None if summary.all_accepted() => ExitStatus::Ok,
         None => ExitStatus::Invalid,
     }))
+}
+
+/// Marks `unknown` rows accepted when a status callback in `store` carries their `--track` key
+/// or one of their ids (the report's matching): the provider has their message. A Flow reply
+/// never settles a row (its `flow_token` is the template's choice, shared or reused).
+fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Result<u64, ExitStatus> {
+    let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
+    if journal.unknown_rows().map_err(journal_error)? == 0 {
+        return Ok(0);
+    }
+    let reconciled = crate::report::reconcile(journal, store, None)
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    let proven: Vec<u64> = reconciled
+        .delivery
+        .rows()
+        .filter(|(_, state)| state.sending == RowStatus::Unknown && state.provider_has_message())
+        .map(|(row, _)| row)
+        .collect();
+    drop(reconciled);
+    journal.settle_from_callbacks(&proven).map_err(journal_error)
 }
 
 /// Prints an error with its help; its exit status.
@@ -406,6 +432,14 @@ fn print_plan(
     if let Some((field, key)) = plan.track_example() {
         lines.push(format!(
             "track:    extra_info.{field} carries each row's key (row 2: `{key}`); callbacks are matched to rows by it"
+        ));
+    }
+    if plan.settled > 0 {
+        lines.push(format!(
+            "settled:  {} unknown settled as accepted from callbacks (--events): the provider has {} message{}",
+            plan.settled,
+            if plan.settled == 1 { "its" } else { "their" },
+            plural(plan.settled)
         ));
     }
     if plan.accepted_before > 0 || plan.unknown > 0 {

@@ -101,6 +101,9 @@ fn earliest(slot: &mut Moment, time: Moment) {
 /// Bits of [`RowDelivery::flags`].
 const TRACKED: u8 = 1;
 const OPTED_OUT: u8 = 2;
+/// A status came back for the row's message (by its `--track` key or one of its ids): the
+/// provider has it. Never set by a Flow reply, whose `flow_token` the template chooses.
+const STATUS_HEARD: u8 = 4;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +141,12 @@ impl RowDelivery {
 
     pub(crate) fn opted_out(&self) -> bool {
         self.flags & OPTED_OUT != 0
+    }
+
+    /// Whether a status callback came back for this row's own message (its `--track` key or
+    /// an id of it): proof that the provider has the message.
+    pub(crate) fn provider_has_message(&self) -> bool {
+        self.flags & STATUS_HEARD != 0
     }
 
     /// Whether any callback was about this row.
@@ -199,6 +208,11 @@ impl Delivery {
     /// Every row's state, in row order.
     pub(crate) fn states(&self) -> impl Iterator<Item = &RowDelivery> {
         self.states.iter()
+    }
+
+    /// Every row's number and state, in row order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (u64, &RowDelivery)> {
+        self.rows.iter().copied().zip(&self.states)
     }
 
     pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
@@ -306,6 +320,7 @@ pub(crate) fn reconcile(
             }
         }
         let state = &mut delivery.states[index as usize];
+        state.flags |= STATUS_HEARD;
         let Some(stage) = Stage::of(status.status) else { return };
         state.stage = state.stage.advance(stage);
         match stage {

@@ -71,6 +71,9 @@ pub struct Plan {
     pub invalid: u64,
     pub accepted_before: u64,
     pub unknown: u64,
+    /// Rows `unknown` when sent that the callbacks settled as accepted before this pre-flight
+    /// (counted in `accepted_before`; set by the caller, which settles them).
+    pub settled: u64,
     /// Rows whose recipient an earlier row has.
     pub duplicate: u64,
     /// Rows whose recipient is on the `--exclude` list.
@@ -442,6 +445,7 @@ pub fn preflight(
         invalid: 0,
         accepted_before: 0,
         unknown: 0,
+        settled: 0,
         duplicate: 0,
         excluded: 0,
         opted_out: 0,

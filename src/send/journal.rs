@@ -273,19 +273,26 @@ CREATE TABLE IF NOT EXISTS rows (
     ref1 TEXT,
     ref2 TEXT,
     -- The campaign-and-row key `--track` wrote into `ref`, `ref1` or `ref2`.
-    track TEXT
+    track TEXT,
+    -- How a row `unknown` when sent was settled later (`callback`: the provider's callbacks
+    -- carried its key or id).
+    settled TEXT,
+    -- The template fingerprint its last request went out with (see `--changed-template`).
+    template TEXT
 );
 ";
 
 /// Columns added after the first journals were written, with their types: an older journal
 /// gets them (empty) when it is opened.
-const ADDED_COLUMNS: [(&str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str); 8] = [
     ("sent_at", "INTEGER"),
     ("flow_token", "TEXT"),
     ("ref", "TEXT"),
     ("ref1", "TEXT"),
     ("ref2", "TEXT"),
     ("track", "TEXT"),
+    ("settled", "TEXT"),
+    ("template", "TEXT"),
 ];
 
 impl Journal {
@@ -728,6 +735,37 @@ impl Journal {
         Ok(changed as u64)
     }
 
+    /// How many rows are `unknown` (a request that may or may not have reached the provider).
+    pub fn unknown_rows(&self) -> Result<u64, JournalError> {
+        self.connection
+            .query_row("SELECT count(*) FROM rows WHERE status = 'unknown'", [], |row| row.get(0))
+            .map_err(|error| self.sqlite(error))
+    }
+
+    /// Records `unknown` rows as accepted because the provider's callbacks showed that it has
+    /// their message (see [`crate::report::reconcile`]); returns how many changed. Only rows
+    /// still `unknown` change, in one transaction.
+    pub fn settle_from_callbacks(&mut self, rows: &[u64]) -> Result<u64, JournalError> {
+        let path = self.path.clone();
+        let sqlite = |error| busy_or(error, &path);
+        let transaction = self.connection.transaction().map_err(sqlite)?;
+        let mut changed = 0;
+        {
+            let mut statement = transaction
+                .prepare(
+                    "UPDATE rows SET status = 'accepted', settled = 'callback', error = ?2 WHERE row = ?1 AND status = 'unknown'",
+                )
+                .map_err(sqlite)?;
+            for row in rows {
+                changed += statement
+                    .execute(params![*row as i64, SETTLED_FROM_CALLBACKS])
+                    .map_err(sqlite)? as u64;
+            }
+        }
+        transaction.commit().map_err(sqlite)?;
+        Ok(changed)
+    }
+
     /// The people this campaign may have reached since `since` (Unix seconds): the recipients
     /// of rows accepted, unknown or in flight with a request sent since then; and the earliest
     /// such request (when the oldest of them leaves a rolling window).
@@ -918,6 +956,9 @@ impl Journal {
         Ok(())
     }
 }
+
+/// The note a settled row keeps in its `error` column.
+const SETTLED_FROM_CALLBACKS: &str = "delivery was unknown when sent; settled as accepted: the provider's callbacks carried this row's --track key or message id";
 
 const RESTORE_OR_RESTART: &str = "resuming from it could send rows again: restore the journal (with its `-wal` and `.mirror` files) from where it was, or run with --restart to start a new campaign (rows accepted earlier would be sent again)";
 
