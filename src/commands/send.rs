@@ -19,7 +19,7 @@ use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection
 use crate::send::events::{self, EventFeed};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
-use crate::send::journal::{Journal, JournalError, JournalWriter, RowStatus};
+use crate::send::journal::{Journal, JournalError, JournalWriter, Resume, RowStatus, TemplateChange};
 use crate::send::window::Window;
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
@@ -135,10 +135,13 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
         .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
-    let mut journal = Journal::open(
+    let mut journal = Journal::open_with(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
-        options.restart,
+        Resume {
+            restart: options.restart,
+            changed_template: options.changed_template,
+        },
     )
     .map_err(journal_error)?;
     let recovered = journal.recover_in_flight().map_err(journal_error)?;
@@ -297,6 +300,28 @@ fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Res
     journal.settle_from_callbacks(&proven).map_err(journal_error)
 }
 
+/// The plan's line on a template changed since rows went out (`--changed-template`).
+fn describe_template_change(change: &TemplateChange) -> String {
+    let short = |version: &str| version.get(..12).unwrap_or(version).to_owned();
+    let sent: u64 = change.earlier.iter().map(|(_, count)| count).sum();
+    let earlier = match change.earlier.as_slice() {
+        [(version, _)] => format!("the earlier version {}", short(version)),
+        versions => format!(
+            "earlier versions ({})",
+            versions
+                .iter()
+                .map(|(version, count)| format!("{count} with {}", short(version)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "          changed since rows went out (--changed-template): {} went out with {earlier}; the rows not yet sent go out with {} (the journal records each row's version)",
+        words::tally(sent, "row", "rows"),
+        short(&change.now)
+    )
+}
+
 /// Prints an error with its help; its exit status.
 fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
     printer.print(&Finding::error(error.to_string()).with_help(help));
@@ -419,8 +444,11 @@ fn print_plan(
             format!("{rate} messages/s ({})", words::about_duration(seconds))
         }
     };
-    let mut lines = vec![
-        format!("template: {}", options.template.display()),
+    let mut lines = vec![format!("template: {}", options.template.display())];
+    if let Some(change) = &plan.template_change {
+        lines.push(describe_template_change(change));
+    }
+    lines.extend([
         format!(
             "data:     {} ({} valid, {} invalid)",
             options.data.display(),
@@ -428,7 +456,7 @@ fn print_plan(
             plan.invalid
         ),
         format!("endpoint: {endpoint}"),
-    ];
+    ]);
     if let Some((field, key)) = plan.track_example() {
         lines.push(format!(
             "track:    extra_info.{field} carries each row's key (row 2: `{key}`); callbacks are matched to rows by it"

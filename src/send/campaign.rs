@@ -74,6 +74,8 @@ pub struct Plan {
     /// Rows `unknown` when sent that the callbacks settled as accepted before this pre-flight
     /// (counted in `accepted_before`; set by the caller, which settles them).
     pub settled: u64,
+    /// Set when this run resumes with a changed template (`--changed-template`).
+    pub template_change: Option<super::journal::TemplateChange>,
     /// Rows whose recipient an earlier row has.
     pub duplicate: u64,
     /// Rows whose recipient is on the `--exclude` list.
@@ -446,6 +448,7 @@ pub fn preflight(
         accepted_before: 0,
         unknown: 0,
         settled: 0,
+        template_change: journal.template_change().cloned(),
         duplicate: 0,
         excluded: 0,
         opted_out: 0,

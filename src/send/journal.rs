@@ -105,6 +105,26 @@ pub struct Fingerprint {
     pub data: String,
 }
 
+/// What may differ from the journal's record when a campaign resumes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resume {
+    /// Start a new campaign, forgetting the earlier one (`--restart`).
+    pub restart: bool,
+    /// Go on after the template (or a `--var` value) changed (`--changed-template`): the rows
+    /// not yet sent get the changed template; the data file must be the same.
+    pub changed_template: bool,
+}
+
+/// A campaign resumed with a changed template: which versions went out, and the one now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateChange {
+    /// Each earlier version's fingerprint and how many rows went out with it (accepted,
+    /// unknown, failed), most rows first.
+    pub earlier: Vec<(String, u64)>,
+    /// The fingerprint the rows not yet sent go out with.
+    pub now: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("the journal `{path}` belongs to a campaign whose {what} has changed since it was written")]
@@ -139,6 +159,9 @@ impl JournalError {
     /// What the user can do about it.
     pub fn help(&self) -> Option<String> {
         match self {
+            JournalError::Changed { what, .. } if what.starts_with("template") => Some(
+                "if only a mistake in the template was fixed, --changed-template sends the rows not yet sent with the changed template (rows already sent are never sent again); --restart starts a new campaign (rows accepted earlier would be sent again)".to_owned(),
+            ),
             JournalError::Changed { .. } => Some(
                 "resuming would send a different campaign: run with --restart to start a new one (rows accepted earlier would be sent again), or use another --journal".to_owned(),
             ),
@@ -235,6 +258,10 @@ pub struct Journal {
     created: bool,
     /// When the WAL was last folded into the main file.
     last_checkpoint: std::time::Instant,
+    /// The template fingerprint of this run: recorded with each row as its request leaves.
+    template: String,
+    /// Set when this run resumed with a changed template (`--changed-template`).
+    template_change: Option<TemplateChange>,
 }
 
 /// How often the WAL is folded into the main file while sending: what a lost `-wal` can take.
@@ -300,7 +327,21 @@ impl Journal {
     /// Refuses a journal written for another template or data file unless `restart` (or
     /// unless nothing was ever sent from it), and a journal that looks damaged (see the
     /// module notes) unless `restart`.
+    #[cfg(test)]
     pub fn open(path: Option<&Path>, fingerprint: &Fingerprint, restart: bool) -> Result<Journal, JournalError> {
+        Journal::open_with(
+            path,
+            fingerprint,
+            Resume {
+                restart,
+                changed_template: false,
+            },
+        )
+    }
+
+    /// [`Journal::open`], also allowing a changed template when `resume` says so.
+    pub fn open_with(path: Option<&Path>, fingerprint: &Fingerprint, resume: Resume) -> Result<Journal, JournalError> {
+        let restart = resume.restart;
         let name = path.map_or_else(|| "(temporary journal)".to_owned(), |path| path.display().to_string());
         let damaged = |problem: String, help: &str| JournalError::Damaged {
             path: name.clone(),
@@ -391,8 +432,10 @@ impl Journal {
             max_sent_row: 0,
             created,
             last_checkpoint: std::time::Instant::now(),
+            template: fingerprint.template.clone(),
+            template_change: None,
         };
-        journal.start_run(fingerprint, restart)?;
+        journal.start_run(fingerprint, resume)?;
         Ok(journal)
     }
 
@@ -438,6 +481,8 @@ impl Journal {
             max_sent_row: 0,
             created: false,
             last_checkpoint: std::time::Instant::now(),
+            template: String::new(),
+            template_change: None,
         };
         let has_tables = journal.has_tables().map_err(|error| read_error(error, &journal.path))?;
         let stored = if has_tables {
@@ -482,7 +527,8 @@ impl Journal {
 
     /// Reads the campaign record, checks it against the mirror and the fingerprint, and
     /// records the start of a new run.
-    fn start_run(&mut self, fingerprint: &Fingerprint, restart: bool) -> Result<(), JournalError> {
+    fn start_run(&mut self, fingerprint: &Fingerprint, resume: Resume) -> Result<(), JournalError> {
+        let restart = resume.restart;
         let has_tables = self.has_tables().map_err(|error| open_error(error, &self.path))?;
         let stored = if has_tables {
             self.stored_meta()?
@@ -512,12 +558,28 @@ impl Journal {
                 ));
             }
         }
-        let changed = match (&stored.template, &stored.data) {
-            (Some(template), _) if *template != fingerprint.template => Some("template (or a --var value)"),
-            (_, Some(data)) if *data != fingerprint.data => Some("data file"),
-            _ => None,
+        let template_changed = stored
+            .template
+            .as_ref()
+            .is_some_and(|template| *template != fingerprint.template);
+        let data_changed = stored.data.as_ref().is_some_and(|data| *data != fingerprint.data);
+        let changed = if template_changed && !resume.changed_template {
+            Some("template (or a --var value)")
+        } else if data_changed {
+            Some("data file")
+        } else {
+            None
         };
         let mut fresh = restart || is_new || !has_tables;
+        // With --changed-template, a changed template alone goes on where the campaign was.
+        let mut earlier_template = None;
+        if template_changed && changed.is_none() && !fresh {
+            if self.anything_sent()? {
+                earlier_template = stored.template.clone();
+            } else {
+                fresh = true;
+            }
+        }
         if let Some(what) = changed {
             // A journal from which nothing was ever sent (a refused --strict run, a declined
             // prompt) protects nothing: the fixed file starts over without --restart.
@@ -578,6 +640,34 @@ impl Journal {
                     params![key, value],
                 )
                 .map_err(sqlite)?;
+        }
+        if let Some(earlier) = &earlier_template {
+            // Rows that went out before versions were recorded went out with the earlier one.
+            transaction
+                .execute(
+                    "UPDATE rows SET template = ?1 WHERE template IS NULL AND status IN ('accepted', 'unknown', 'sending', 'failed', 'retryable')",
+                    [earlier],
+                )
+                .map_err(sqlite)?;
+            let mut statement = transaction
+                .prepare(
+                    "SELECT template, count(*) FROM rows WHERE status IN ('accepted', 'unknown', 'sending', 'failed') AND template IS NOT NULL AND template != ?1 GROUP BY template ORDER BY count(*) DESC, template",
+                )
+                .map_err(sqlite)?;
+            let versions = statement
+                .query_map([&fingerprint.template], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sqlite)?;
+            drop(statement);
+            self.template_change = Some(TemplateChange {
+                earlier: versions
+                    .into_iter()
+                    .map(|(version, count)| (version, u64::try_from(count).unwrap_or_default()))
+                    .collect(),
+                now: fingerprint.template.clone(),
+            });
         }
         transaction.commit().map_err(|error| busy_or(error, &self.path))?;
         self.run = run;
@@ -738,7 +828,9 @@ impl Journal {
     /// How many rows are `unknown` (a request that may or may not have reached the provider).
     pub fn unknown_rows(&self) -> Result<u64, JournalError> {
         self.connection
-            .query_row("SELECT count(*) FROM rows WHERE status = 'unknown'", [], |row| row.get(0))
+            .query_row("SELECT count(*) FROM rows WHERE status = 'unknown'", [], |row| {
+                row.get(0)
+            })
             .map_err(|error| self.sqlite(error))
     }
 
@@ -785,6 +877,11 @@ impl Journal {
             oldest = Some(oldest.map_or(sent_at, |oldest| oldest.min(sent_at)));
         }
         Ok((people, oldest))
+    }
+
+    /// Set when this run resumed with a changed template (`--changed-template`).
+    pub fn template_change(&self) -> Option<&TemplateChange> {
+        self.template_change.as_ref()
     }
 
     /// The campaign's random identity (what `--track` keys start with).
@@ -838,18 +935,20 @@ impl Journal {
         self.connection
             .execute_batch("BEGIN")
             .map_err(|error| busy_or(error, &self.path))?;
-        // Prepared once for the whole file: a cache lookup per row hashes the SQL text.
+        // Prepared once for the whole file: a cache lookup per row hashes the SQL text. A row
+        // whose message may have gone out keeps the keys it was sent with (a template changed
+        // since, `--changed-template`, renders others); rows still to send take the new ones.
         let statement = self
             .connection
             .prepare(
                 "INSERT INTO rows (row, recipient, status, error, run, flow_token, ref, ref1, ref2, track)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(row) DO UPDATE SET
-                   recipient = excluded.recipient,
-                   flow_token = excluded.flow_token,
-                   ref = excluded.ref,
-                   ref1 = excluded.ref1,
-                   ref2 = excluded.ref2,
+                   recipient = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') OR rows.recipient = '' THEN excluded.recipient ELSE rows.recipient END,
+                   flow_token = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.flow_token ELSE coalesce(rows.flow_token, excluded.flow_token) END,
+                   ref = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref ELSE coalesce(rows.ref, excluded.ref) END,
+                   ref1 = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref1 ELSE coalesce(rows.ref1, excluded.ref1) END,
+                   ref2 = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref2 ELSE coalesce(rows.ref2, excluded.ref2) END,
                    track = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.track ELSE rows.track END,
                    error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.error ELSE rows.error END,
                    status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.status ELSE rows.status END",
@@ -931,9 +1030,9 @@ impl Journal {
                 self.max_sent_row = self.max_sent_row.max(*row);
                 self.connection
                     .prepare_cached(
-                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4 WHERE row = ?1",
+                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4, template = ?5 WHERE row = ?1",
                     )?
-                    .execute(params![*row as i64, attempt, self.run, unix_now()])?;
+                    .execute(params![*row as i64, attempt, self.run, unix_now(), self.template])?;
             }
             WriteOp::Outcome { row, status, record } => {
                 self.connection.prepare_cached(

@@ -479,10 +479,16 @@ async fn deliver_row(job: Job, context: &Context) {
             // before it is honoured.
             let held = match watch.opted_out_now(&job.recipients) {
                 Ok(false) => None,
-                Ok(true) => Some((RowStatus::OptedOut, "opted out (a STOP reply arrived during the run); not sent")),
+                Ok(true) => Some((
+                    RowStatus::OptedOut,
+                    "opted out (a STOP reply arrived during the run); not sent",
+                )),
                 Err(error) => {
                     context.stop.request(StopCause::Events(error.to_string()));
-                    Some((RowStatus::Pending, "not sent: the event store could not be read to check for a STOP"))
+                    Some((
+                        RowStatus::Pending,
+                        "not sent: the event store could not be read to check for a STOP",
+                    ))
                 }
             };
             if let Some((status, reason)) = held {

@@ -99,7 +99,10 @@ fn a_stop_committed_just_before_its_row_is_due_is_honoured() {
         .map(|request| request.reference())
         .filter(|reference| reference.trim_start_matches('R').parse::<usize>().expect("n") % 2 == 1)
         .collect();
-    assert!(messaged.is_empty(), "messaged after their STOP was stored: {messaged:?}");
+    assert!(
+        messaged.is_empty(),
+        "messaged after their STOP was stored: {messaged:?}"
+    );
     assert_eq!(statuses(&campaign.report())["opted-out"], 20);
     assert_eq!(provider.count(), 20);
 }

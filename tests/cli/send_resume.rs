@@ -41,11 +41,9 @@ fn completion_with_token(id: &str, from: &str, token: &str) -> String {
 /// connection (after reading the request) for rows R2, R4, R6 and R8: they end `unknown`.
 fn campaign_with_unknown_rows(receiver: &Receiver) -> (Campaign, Provider, assert_cmd::Command) {
     let campaign = Campaign::new(10);
-    let provider = Provider::start(Duration::ZERO, |request, index, _| {
-        match request.reference().as_str() {
-            "R2" | "R4" | "R6" | "R8" => Reply::Drop,
-            _ => Reply::accepted(index),
-        }
+    let provider = Provider::start(Duration::ZERO, |request, index, _| match request.reference().as_str() {
+        "R2" | "R4" | "R6" | "R8" => Reply::Drop,
+        _ => Reply::accepted(index),
     });
     let mut command = campaign.command(&provider);
     command.args(["--track", "ref2", "--events"]).arg(&receiver.store);
@@ -165,7 +163,11 @@ fn a_changed_data_file_is_refused_even_with_changed_template() {
     std::fs::write(&campaign.data, "name,phone,ref\nSomeone Else,+14155550199,R0\n").expect("edit data");
     let outcome = run(campaign.command(&provider).arg("--changed-template"));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("whose data file has changed"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("whose data file has changed"),
+        "{}",
+        outcome.stderr
+    );
     assert_eq!(provider.count(), 2);
 }
 
