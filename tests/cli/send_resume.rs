@@ -152,7 +152,7 @@ fn a_fixed_template_resumes_with_changed_template_for_the_rows_not_yet_sent() {
         .expect("rows");
     versions.sort_unstable();
     assert_eq!(versions, [5, 7]);
-    assert!(statuses(&campaign.report()).get("unknown").is_none());
+    assert!(!statuses(&campaign.report()).contains_key("unknown"));
 }
 
 #[test]
