@@ -302,15 +302,14 @@ fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Res
 
 /// The plan's line on a template changed since rows went out (`--changed-template`).
 fn describe_template_change(change: &TemplateChange) -> String {
-    let short = |version: &str| version.get(..12).unwrap_or(version).to_owned();
     let sent: u64 = change.earlier.iter().map(|(_, count)| count).sum();
     let earlier = match change.earlier.as_slice() {
-        [(version, _)] => format!("the earlier version {}", short(version)),
+        [(version, _)] => format!("the earlier version {version}"),
         versions => format!(
             "earlier versions ({})",
             versions
                 .iter()
-                .map(|(version, count)| format!("{count} with {}", short(version)))
+                .map(|(version, count)| format!("{count} with {version}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -318,7 +317,7 @@ fn describe_template_change(change: &TemplateChange) -> String {
     format!(
         "          changed since rows went out (--changed-template): {} went out with {earlier}; the rows not yet sent go out with {} (the journal records each row's version)",
         words::tally(sent, "row", "rows"),
-        short(&change.now)
+        change.now
     )
 }
 

@@ -118,10 +118,10 @@ pub struct Resume {
 /// A campaign resumed with a changed template: which versions went out, and the one now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateChange {
-    /// Each earlier version's fingerprint and how many rows went out with it (accepted,
-    /// unknown, failed), most rows first.
+    /// Each earlier version (the template fingerprint's first 12 hex digits) and how many rows
+    /// went out with it (accepted, unknown, failed), most rows first.
     pub earlier: Vec<(String, u64)>,
-    /// The fingerprint the rows not yet sent go out with.
+    /// The version the rows not yet sent go out with.
     pub now: String,
 }
 
@@ -258,7 +258,8 @@ pub struct Journal {
     created: bool,
     /// When the WAL was last folded into the main file.
     last_checkpoint: std::time::Instant,
-    /// The template fingerprint of this run: recorded with each row as its request leaves.
+    /// The template version of this run ([`template_version`]): recorded with each row as its
+    /// request leaves.
     template: String,
     /// Set when this run resumed with a changed template (`--changed-template`).
     template_change: Option<TemplateChange>,
@@ -304,7 +305,8 @@ CREATE TABLE IF NOT EXISTS rows (
     -- How a row `unknown` when sent was settled later (`callback`: the provider's callbacks
     -- carried its key or id).
     settled TEXT,
-    -- The template fingerprint its last request went out with (see `--changed-template`).
+    -- The template version its last request went out with: the fingerprint's first 12 hex
+    -- digits (see `--changed-template`).
     template TEXT
 );
 ";
@@ -432,7 +434,7 @@ impl Journal {
             max_sent_row: 0,
             created,
             last_checkpoint: std::time::Instant::now(),
-            template: fingerprint.template.clone(),
+            template: template_version(&fingerprint.template),
             template_change: None,
         };
         journal.start_run(fingerprint, resume)?;
@@ -575,7 +577,7 @@ impl Journal {
         let mut earlier_template = None;
         if template_changed && changed.is_none() && !fresh {
             if self.anything_sent()? {
-                earlier_template = stored.template.clone();
+                earlier_template = stored.template.as_deref().map(template_version);
             } else {
                 fresh = true;
             }
@@ -655,7 +657,7 @@ impl Journal {
                 )
                 .map_err(sqlite)?;
             let versions = statement
-                .query_map([&fingerprint.template], |row| {
+                .query_map([&self.template], |row| {
                     Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
                 })
                 .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
@@ -666,7 +668,7 @@ impl Journal {
                     .into_iter()
                     .map(|(version, count)| (version, u64::try_from(count).unwrap_or_default()))
                     .collect(),
-                now: fingerprint.template.clone(),
+                now: self.template.clone(),
             });
         }
         transaction.commit().map_err(|error| busy_or(error, &self.path))?;
@@ -1071,6 +1073,12 @@ struct StoredMeta {
     commit: i64,
     mirrored: bool,
     max_sent_row: u64,
+}
+
+/// How a row records the template its request went out with: the fingerprint's first 12 hex
+/// digits (what the plan shows), 12 bytes a row rather than 64.
+fn template_version(fingerprint: &str) -> String {
+    fingerprint.get(..12).unwrap_or(fingerprint).to_owned()
 }
 
 /// Now, in Unix seconds.
@@ -1553,6 +1561,76 @@ mod tests {
             Err(JournalError::Changed { what: "data file", .. })
         ));
         assert!(Journal::open(Some(&path), &changed, true).is_ok());
+    }
+
+    #[test]
+    fn a_changed_template_resumes_only_when_asked_and_sent_rows_keep_their_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
+        let mut preflight = journal.preflight().expect("preflight");
+        let keys = |recipient: &str, token: &str| RowKeys {
+            flow_token: Some(token.to_owned()),
+            ..RowKeys::recipient(recipient)
+        };
+        preflight
+            .record(2, &keys("+1", "old"), RowStatus::Pending, None)
+            .expect("row 2");
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        drop(writer.finish().expect("journal back"));
+        let fixed = Fingerprint {
+            template: "t2".to_owned(),
+            ..fingerprint()
+        };
+        assert!(matches!(
+            Journal::open(Some(&path), &fixed, false),
+            Err(JournalError::Changed { what, .. }) if what.starts_with("template")
+        ));
+        let changed = Resume {
+            restart: false,
+            changed_template: true,
+        };
+        let other_data = Fingerprint {
+            data: "d2".to_owned(),
+            ..fixed.clone()
+        };
+        assert!(matches!(
+            Journal::open_with(Some(&path), &other_data, changed),
+            Err(JournalError::Changed { what: "data file", .. })
+        ));
+        let mut journal = Journal::open_with(Some(&path), &fixed, changed).expect("resumed");
+        assert_eq!(
+            journal.template_change(),
+            Some(&TemplateChange {
+                earlier: vec![("t1".to_owned(), 1)],
+                now: "t2".to_owned(),
+            })
+        );
+        let mut preflight = journal.preflight().expect("preflight");
+        preflight
+            .record(2, &keys("+2", "new"), RowStatus::Pending, None)
+            .expect("row 2");
+        preflight
+            .record(3, &keys("+2", "new"), RowStatus::Pending, None)
+            .expect("row 3");
+        preflight.finish().expect("commit");
+        let kept: (String, Option<String>, Option<String>) = journal
+            .connection
+            .query_row(
+                "SELECT recipient, flow_token, template FROM rows WHERE row = 2",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("row 2");
+        assert_eq!(kept, ("+1".to_owned(), Some("old".to_owned()), Some("t1".to_owned())));
+        let fresh: Option<String> = journal
+            .connection
+            .query_row("SELECT flow_token FROM rows WHERE row = 3", [], |row| row.get(0))
+            .expect("row 3");
+        assert_eq!(fresh.as_deref(), Some("new"));
     }
 
     #[test]
