@@ -267,8 +267,8 @@ impl Watch {
 }
 
 /// Reads the feed's statuses every few seconds until `done` or a stop, and acts on what it
-/// finds: 130429 slows the campaign for a minute, 131048 and a burst of
-/// list failures stop it.
+/// finds: 130429 slows the campaign for a minute, 131048 and a burst of list failures stop it.
+/// (Opt-outs are read by the sending tasks themselves: see [`Watch::opted_out_now`].)
 pub fn watch(
     mut feed: EventFeed,
     watch: &Watch,
