@@ -364,7 +364,9 @@ struct SendArgs {
     /// The first retry waits about this many milliseconds, each further one twice as long
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     retry_delay_ms: u64,
-    /// Seconds to wait for an answer before retrying
+    /// Seconds to wait for an answer. A request with no answer in time may have reached the
+    /// provider: its row is recorded `unknown` and not sent again (see --resend-unknown,
+    /// --retry-ambiguous)
     #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
     /// The journal (default: next to the data file, DATA_STEM.journal.sqlite)
@@ -385,6 +387,11 @@ struct SendArgs {
     /// Start a new campaign, forgetting the journal's record of an earlier one
     #[arg(long)]
     restart: bool,
+    /// Resume after the template (or a --var value) changed: the rows not yet sent go out with
+    /// the changed template; rows already sent (accepted, unknown, failed) are never sent again,
+    /// and the journal records which version each row got. A changed data file is still refused
+    #[arg(long, conflicts_with = "restart")]
+    changed_template: bool,
     /// Also send rows whose delivery is unknown (in flight when a run died, or no answer after
     /// the request was written): may duplicate
     #[arg(long)]
@@ -644,6 +651,7 @@ impl Cli {
                 yes: args.yes,
                 strict: args.strict,
                 restart: args.restart,
+                changed_template: args.changed_template,
                 resend_unknown: args.resend_unknown,
                 retry_ambiguous: args.retry_ambiguous,
                 allow_duplicates: args.allow_duplicates,

@@ -124,6 +124,9 @@ const AMBIGUOUS: u8 = 8;
 /// How far a reply's time may precede its row's `sent_at` (the machine's clock against Meta's)
 /// and still be taken as an answer to it.
 const CLOCK_SKEW: Moment = 300;
+/// A status came back for the row's message (by its `--track` key or one of its ids): the
+/// provider has it. Never set by a Flow reply, whose `flow_token` the template chooses.
+const STATUS_HEARD: u8 = 16;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -172,6 +175,12 @@ impl RowDelivery {
     /// The recipient's number as `+digits`, when the row has one recipient.
     pub(crate) fn recipient(&self) -> Option<String> {
         (self.recipient != 0).then(|| format!("+{}", self.recipient))
+    }
+
+    /// Whether a status callback came back for this row's own message (its `--track` key or
+    /// an id of it): proof that the provider has the message.
+    pub(crate) fn provider_has_message(&self) -> bool {
+        self.flags & STATUS_HEARD != 0
     }
 
     /// Whether any callback was about this row.
@@ -251,7 +260,7 @@ impl Delivery {
 
     /// Every row's number and state, in row order.
     pub(crate) fn rows(&self) -> impl Iterator<Item = (u64, &RowDelivery)> {
-        self.rows.iter().copied().zip(self.states.iter())
+        self.rows.iter().copied().zip(&self.states)
     }
 
     pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
@@ -358,6 +367,7 @@ pub(crate) fn reconcile(
             }
         }
         let state = &mut delivery.states[index as usize];
+        state.flags |= STATUS_HEARD;
         let Some(stage) = Stage::of(status.status) else {
             delivery.events.other_statuses += 1;
             let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();

@@ -71,6 +71,11 @@ pub struct Plan {
     pub invalid: u64,
     pub accepted_before: u64,
     pub unknown: u64,
+    /// Rows `unknown` when sent that the callbacks settled as accepted before this pre-flight
+    /// (counted in `accepted_before`; set by the caller, which settles them).
+    pub settled: u64,
+    /// Set when this run resumes with a changed template (`--changed-template`).
+    pub template_change: Option<super::journal::TemplateChange>,
     /// Rows whose recipient an earlier row has.
     pub duplicate: u64,
     /// Rows whose recipient is on the `--exclude` list.
@@ -92,6 +97,14 @@ pub struct Plan {
     track: Option<TrackField>,
     campaign: String,
     hasher: foldhash::quality::FixedState,
+}
+
+impl Plan {
+    /// The `extra_info` field `--track` writes, and the key it gets for row 2 (the first data
+    /// row), for the plan.
+    pub fn track_example(&self) -> Option<(&'static str, String)> {
+        self.track.map(|field| (field.name(), track_key(&self.campaign, 2)))
+    }
 }
 
 /// What the pre-flight tells its caller about one row, for printing.
@@ -434,6 +447,8 @@ pub fn preflight(
         invalid: 0,
         accepted_before: 0,
         unknown: 0,
+        settled: 0,
+        template_change: journal.template_change().cloned(),
         duplicate: 0,
         excluded: 0,
         opted_out: 0,
