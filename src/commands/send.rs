@@ -295,8 +295,31 @@ fn preflight(
     let exclude = match &options.exclude {
         Some(path) => {
             let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
-            printer.note(&format!("exclude:  {} ({} numbers)", path.display(), list.len()));
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+            if list.len() == 0 {
+                // An empty list excludes nobody: most likely the wrong file, or an export that failed.
+                Printer::print(
+                    printer,
+                    &Finding::warning(format!(
+                        "the exclude list `{}` holds no numbers: nobody is excluded",
+                        path.display()
+                    ))
+                    .with_help(Some("check that it is the list you meant, with one number a line")),
+                );
+            }
+            let without_plus = match list.read_without_plus() {
+                0 => String::new(),
+                n => format!(
+                    "; {} without `+`, read as international number{}",
+                    words::tally(n as u64, "line", "lines"),
+                    plural(n as u64)
+                ),
+            };
+            printer.note(&format!(
+                "exclude:  {} ({}{without_plus})",
+                path.display(),
+                words::tally(list.len() as u64, "number", "numbers")
+            ));
             list
         }
         None => ExcludeList::default(),

@@ -209,11 +209,7 @@ impl Delivery {
 
 /// The digits of an E.164 number (`+919876543210` or `919876543210`); 0 if it is not one.
 pub(crate) fn digits(number: &str) -> u64 {
-    let bare = number.trim().trim_start_matches('+');
-    if bare.is_empty() || bare.len() > 18 || !bare.bytes().all(|byte| byte.is_ascii_digit()) {
-        return 0;
-    }
-    bare.parse().unwrap_or(0)
+    crate::compile::number_key(number, crate::compile::Reading::Provider).map_or(0, |(key, _)| key)
 }
 
 /// The indexes the events are matched with, built from the journal.
@@ -637,7 +633,7 @@ mod tests {
     fn report_numbers_are_read_with_or_without_plus() {
         assert_eq!(digits("+919876543210"), 919_876_543_210);
         assert_eq!(digits("919876543210"), 919_876_543_210);
-        assert_eq!(digits("+91 98765"), 0);
+        assert_eq!(digits("+91 98765 ABCDE"), 0);
         assert_eq!(digits(""), 0);
     }
 

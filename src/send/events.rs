@@ -12,8 +12,6 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::guardrails::number_key;
-
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
     #[error("cannot read the event store `{path}`: {reason}")]
@@ -115,8 +113,7 @@ impl EventFeed {
         drop(statement);
         for (id, number) in opt_outs {
             self.last_opt_out = id;
-            let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-            if let Some(key) = number_key(&format!("+{digits}")) {
+            if let Ok((key, _)) = crate::compile::number_key(&number, crate::compile::Reading::Provider) {
                 fresh.opt_outs.push(key);
             }
         }
