@@ -178,7 +178,33 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     };
     let plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
 
-    print_plan(&options, account.as_ref(), &plan, &journal_path, &report_path, printer);
+    print_plan(
+        &options,
+        account.as_ref(),
+        &plan,
+        hours.as_ref(),
+        (&journal_path, &report_path),
+        printer,
+    );
+    let held = plan.held + plan.held_daily;
+    let held_by = [
+        (plan.held, "--limit", options.limit),
+        (plan.held_daily, "--daily-limit", options.daily_limit),
+    ]
+    .iter()
+    .filter(|(rows, ..)| *rows > 0)
+    .map(|(_, flag, value)| format!("{flag} {}", value.unwrap_or_default()))
+    .collect::<Vec<_>>()
+    .join(" and ");
+    let to_send_now = plan.to_send.count();
+    // When a dry run's rows would go: now, or when the window opens.
+    let when = {
+        let now = jiff::Timestamp::now();
+        match hours.as_ref().and_then(|hours| Some((hours, hours.next_opening(now)?))) {
+            Some((hours, opening)) => format!(" when the window opens {}", hours.describe_opening(&opening, now)),
+            None => " now".to_owned(),
+        }
+    };
     if options.strict && plan.invalid > 0 {
         printer.print(
             &Finding::error(format!(
@@ -247,9 +273,13 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     printer.note(&format!("report: {}", report_path.display()));
     let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
+        let later = match held {
+            0 => String::new(),
+            held => format!(" ({held} more stay pending under {held_by})"),
+        };
         printer.line(&format!(
-            "dry run: {} would be sent, {} invalid; nothing was sent",
-            summary.pending, summary.invalid
+            "dry run: {to_send_now} would be sent{when}{later}, {} invalid; nothing was sent",
+            summary.invalid
         ));
         return Ok(if summary.invalid > 0 {
             ExitStatus::Invalid
@@ -383,8 +413,8 @@ fn print_plan(
     options: &SendOptions,
     account: Option<&Account>,
     plan: &Plan,
-    journal: &Path,
-    report: &Path,
+    hours: Option<&Window>,
+    (journal, report): (&Path, &Path),
     printer: &Reporter<'_>,
 ) {
     // The pre-flight's repeated findings, summed up before the plan they led to.
@@ -457,6 +487,9 @@ fn print_plan(
             plural(plan.held),
             options.limit.unwrap_or_default()
         ));
+    }
+    if let Some(hours) = hours {
+        lines.push(format!("window:   {}", hours.describe(jiff::Timestamp::now())));
     }
     lines.push(format!(
         "to send:  {} at {rate}, {} in flight at most",

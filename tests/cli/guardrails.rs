@@ -337,6 +337,7 @@ fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
     assert_eq!(provider.count(), 3);
     for (window, tz, expected) in [
         ("9-20", "UTC", "write HH:MM-HH:MM"),
+        ("09:00-24:30", "UTC", "write HH:MM-HH:MM"),
         ("09:00-20:00", "Mars/Base", "not a time zone"),
     ] {
         let outcome = run(campaign
@@ -345,6 +346,69 @@ fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
         assert_eq!(outcome.code, 2, "{}", outcome.stderr);
         assert!(outcome.stderr.contains(expected), "{}", outcome.stderr);
     }
+}
+
+#[test]
+fn the_plan_shows_the_window_in_its_zone_and_names_a_posix_tz_rule() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--window", "00:00-24:00", "--dry-run"])
+        .env("TZ", "IST-5:30"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("window:   00:00-24:00 TZ=IST-5:30 (open now)"),
+        "{}",
+        outcome.stderr
+    );
+    let closed = format!("{}-{}", utc_in(120), utc_in(180));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--window", &closed, "--tz", "UTC", "--dry-run"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains(&format!("window:   {closed} UTC (closed now; opens ")),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("dry run: 3 would be sent when the window opens "),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn a_dry_run_says_how_many_would_be_sent_now_under_the_limits() {
+    let campaign = Campaign::new(10);
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_to(&provider.url()).args(["--limit", "3", "--dry-run"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains(
+            "dry run: 3 would be sent now (7 more stay pending under --limit 3), 0 invalid; nothing was sent"
+        ),
+        "{}",
+        outcome.stdout
+    );
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--daily-limit", "4", "--dry-run"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("dry run: 4 would be sent now (6 more stay pending under --daily-limit 4)"),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(provider.count(), 0);
 }
 
 #[test]
