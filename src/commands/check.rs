@@ -115,7 +115,8 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
         |row, body| {
             if let Verdict::Duplicate { of_row } = guardrails.judge(row, &recipient_of(body)) {
                 let mut finding = Finding::warning(format!(
-                "row {row} has the number of row {of_row}: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
+                // The finding names this row already: the message names only the other one.
+                "the number of row {of_row} again: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
             ));
                 finding.gist = Some("a number an earlier row has: flowc send sends it once".to_owned());
                 finding.row = Some(RowRef {

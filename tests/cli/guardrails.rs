@@ -482,7 +482,7 @@ fn track_refuses_a_field_the_template_sets() {
 }
 
 #[test]
-fn check_data_warns_of_duplicates_with_both_rows() {
+fn check_data_warns_of_a_duplicate_naming_each_row_once() {
     let campaign = Campaign::new(0);
     std::fs::write(
         &campaign.data,
@@ -496,8 +496,11 @@ fn check_data_warns_of_duplicates_with_both_rows() {
         .arg(&campaign.data));
     assert_eq!(outcome.code, 0, "a warning: {}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("row 3 has the number of row 2"),
+        outcome
+            .stderr
+            .contains("contacts.csv row 3: the number of row 2 again: flowc send sends it once"),
         "{}",
         outcome.stderr
     );
+    assert_eq!(outcome.stderr.matches("row 3").count(), 1, "{}", outcome.stderr);
 }
