@@ -488,13 +488,17 @@ struct CheckArgs {
     max_errors: usize,
 }
 
-/// `--delimiter`, shared by the commands that read a data file.
+/// `--delimiter` and `--column`, shared by the commands that read a data file.
 #[derive(Debug, Args)]
 struct DelimiterArg {
     /// The field separator of a CSV data file: one character, or `tab` [default: read from the
     /// header line: comma, semicolon or tab, whichever it holds most; a .tsv file: tab]
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "data")]
     delimiter: Option<u8>,
+    /// Read a variable from a column (or key) of another name: --column phone="Phone Number"
+    /// (repeatable) [default: the column named as the variable]
+    #[arg(long = "column", value_name = "VAR=COLUMN", value_parser = parse_assignment, requires = "data")]
+    columns: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -615,6 +619,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 fail_fast: args.fail_fast,
                 max_errors: args.max_errors,
             }),
@@ -622,6 +627,7 @@ impl Cli {
                 template: args.template,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 vars: args.vars,
                 account: AccountSettings {
                     sid: args.sid,
@@ -691,6 +697,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 row: args.row,
                 out: args.out,
             }),
@@ -704,6 +711,7 @@ impl Cli {
                 paths: args.paths,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 vars: args.vars,
                 format: args.format.into(),
                 max_errors: args.max_errors,

@@ -17,6 +17,8 @@ pub struct CheckOptions {
     pub data: Option<PathBuf>,
     /// The data file's field separator; `None`: read from its header line.
     pub delimiter: Option<u8>,
+    /// `--column VAR=COLUMN`: variables read from a column of another name.
+    pub columns: Vec<(String, String)>,
     pub vars: Vec<(String, String)>,
     pub format: Format,
     /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
@@ -77,11 +79,14 @@ pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
 }
 
 fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
-    let compiler = match prepare(file, &options.vars, printer) {
+    let mut compiler = match prepare(file, &options.vars, printer) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
     if let Err(status) = check_overrides(&compiler, &options.vars, printer) {
+        return status;
+    }
+    if let Err(status) = super::map_columns(&mut compiler, &options.columns, printer) {
         return status;
     }
     let values = match examples(&compiler, &options.vars, printer) {

@@ -32,6 +32,8 @@ pub struct SendOptions {
     pub data: PathBuf,
     /// The data file's field separator (`--delimiter`); `None`: read from its header line.
     pub delimiter: Option<u8>,
+    /// `--column VAR=COLUMN`: variables read from a column of another name.
+    pub columns: Vec<(String, String)>,
     pub vars: Vec<(String, String)>,
     pub account: AccountSettings,
     pub rate: u32,
@@ -84,8 +86,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             )),
         ));
     }
-    let compiler = prepare(&options.template, &options.vars, printer)?;
+    let mut compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
             Window::parse(text, options.tz.as_deref())

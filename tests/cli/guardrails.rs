@@ -504,3 +504,41 @@ fn check_data_warns_of_a_duplicate_naming_each_row_once() {
     );
     assert_eq!(outcome.stderr.matches("row 3").count(), 1, "{}", outcome.stderr);
 }
+
+#[test]
+fn send_reads_a_mapped_column_and_a_resume_with_another_mapping_is_refused() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,Phone Number,Office Phone,ref\nA,+14150000001,+14150000101,R0\nB,+14150000002,+14150000102,R1\n",
+    )
+    .expect("data");
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--column", "phone=Phone Number"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let mut sent: Vec<String> = provider
+        .received()
+        .iter()
+        .map(|request| {
+            request.body["messaging_object"]["to"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["+14150000001", "+14150000002"]);
+    // The same journal with the numbers read from another column is another campaign.
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--column", "phone=Office Phone"]));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("has changed since it was written"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 2);
+}
