@@ -394,7 +394,8 @@ struct SendArgs {
     #[arg(long)]
     allow_duplicates: bool,
     /// Never send to the numbers in this file: one a line, or a CSV with a `phone`, `to` or
-    /// `number` column (separators allowed, E.164 with `+`)
+    /// `number` column (separators allowed, E.164 with `+`; 11 to 15 digits without `+`, as the
+    /// receiver stores opt-outs, are read as international numbers)
     #[arg(long, value_name = "FILE")]
     exclude: Option<PathBuf>,
     /// The column of the --exclude CSV that holds the numbers
@@ -420,8 +421,8 @@ struct SendArgs {
     /// undeliverable (131026) or outside the 24-hour window (131047)
     #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]
     max_failure_rate: f64,
-    /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
-    /// outside them sending pauses until the window opens
+    /// Send only between these times (HH:MM-HH:MM, the end excluded, 24:00 the end of the day;
+    /// may cross midnight); outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
     window: Option<String>,
     /// The time zone of --window (an IANA name such as Asia/Kolkata) [default: the machine's]
