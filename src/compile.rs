@@ -626,6 +626,21 @@ pub(crate) enum Reading {
 /// that `to`, an exclude list and an opt-out name one person alike; `true` when it was written
 /// without `+` and read as international.
 pub(crate) fn number_key(text: &str, reading: Reading) -> Result<(u64, bool), CompileError> {
+    // What flowc and the provider write themselves (`+919876543210`, `919876543210`), read
+    // without the full rules: the report reads a number for every row of a journal.
+    let (plain, without_plus) = match text.strip_prefix('+') {
+        Some(digits) => (digits, false),
+        None => (text, true),
+    };
+    if (2..=15).contains(&plain.len())
+        && !plain.starts_with('0')
+        && plain.bytes().all(|b| b.is_ascii_digit())
+        && (!without_plus || reading == Reading::Provider || plain.len() >= 11)
+    {
+        if let Ok(value) = plain.parse::<u64>() {
+            return Ok((value, without_plus));
+        }
+    }
     let key = |e164: &str| e164.strip_prefix('+').and_then(|digits| digits.parse::<u64>().ok());
     let bare = |text: &str| {
         let digits = text.trim();
