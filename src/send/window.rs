@@ -142,12 +142,16 @@ impl Window {
     pub fn describe(&self, now: Timestamp) -> String {
         match self.next_opening(now) {
             None => format!("{} {} (open now)", self.text, self.zone_name),
-            Some(opening) => format!(
-                "{} {} (closed now; opens {})",
-                self.text,
-                self.zone_name,
-                self.describe_opening(&opening, now)
-            ),
+            Some(opening) => {
+                let seconds = opening.timestamp().as_second().saturating_sub(now.as_second()).max(0) as u64;
+                format!(
+                    "{} {} (closed now; opens {}, {})",
+                    self.text,
+                    self.zone_name,
+                    opening.strftime("%Y-%m-%d %H:%M"),
+                    crate::words::about_duration(seconds).replacen("about", "in about", 1)
+                )
+            }
         }
     }
 
