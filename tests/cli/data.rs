@@ -314,6 +314,18 @@ fn a_column_of_another_name_is_mapped_to_a_variable_in_every_data_command() {
         .args(mapped));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(std::fs::read_to_string(&page).expect("page").contains("Asha"));
+    let lines = scratch.write(
+        "export.jsonl",
+        r#"{"Full Name": "Ravi", "Phone Number": "+14155550100", "ref": "2"}"#,
+    );
+    let outcome = run(flowc()
+        .arg("render")
+        .arg(&template)
+        .arg("--data")
+        .arg(&lines)
+        .args(mapped));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(bodies(&outcome.stdout)[0]["messaging_object"]["to"], "+14155550100");
 }
 
 #[test]
