@@ -401,7 +401,8 @@ struct SendArgs {
     #[arg(long)]
     allow_duplicates: bool,
     /// Never send to the numbers in this file: one a line, or a CSV with a `phone`, `to` or
-    /// `number` column (separators allowed, E.164 with `+`)
+    /// `number` column (separators allowed, E.164 with `+`; 11 to 15 digits without `+`, as the
+    /// receiver stores opt-outs, are read as international numbers)
     #[arg(long, value_name = "FILE")]
     exclude: Option<PathBuf>,
     /// The column of the --exclude CSV that holds the numbers
@@ -427,8 +428,8 @@ struct SendArgs {
     /// undeliverable (131026) or outside the 24-hour window (131047)
     #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]
     max_failure_rate: f64,
-    /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
-    /// outside them sending pauses until the window opens
+    /// Send only between these times (HH:MM-HH:MM, the end excluded, 24:00 the end of the day;
+    /// may cross midnight); outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
     window: Option<String>,
     /// The time zone of --window (an IANA name such as Asia/Kolkata) [default: the machine's]
@@ -495,13 +496,17 @@ struct CheckArgs {
     max_errors: usize,
 }
 
-/// `--delimiter`, shared by the commands that read a data file.
+/// `--delimiter` and `--column`, shared by the commands that read a data file.
 #[derive(Debug, Args)]
 struct DelimiterArg {
     /// The field separator of a CSV data file: one character, or `tab` [default: read from the
     /// header line: comma, semicolon or tab, whichever it holds most; a .tsv file: tab]
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "data")]
     delimiter: Option<u8>,
+    /// Read a variable from a column (or key) of another name: --column phone="Phone Number"
+    /// (repeatable) [default: the column named as the variable]
+    #[arg(long = "column", value_name = "VAR=COLUMN", value_parser = parse_assignment, requires = "data")]
+    columns: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -622,6 +627,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 fail_fast: args.fail_fast,
                 max_errors: args.max_errors,
             }),
@@ -629,6 +635,7 @@ impl Cli {
                 template: args.template,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 vars: args.vars,
                 account: AccountSettings {
                     sid: args.sid,
@@ -699,6 +706,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 row: args.row,
                 out: args.out,
             }),
@@ -712,6 +720,7 @@ impl Cli {
                 paths: args.paths,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 vars: args.vars,
                 format: args.format.into(),
                 max_errors: args.max_errors,

@@ -32,6 +32,8 @@ pub struct SendOptions {
     pub data: PathBuf,
     /// The data file's field separator (`--delimiter`); `None`: read from its header line.
     pub delimiter: Option<u8>,
+    /// `--column VAR=COLUMN`: variables read from a column of another name.
+    pub columns: Vec<(String, String)>,
     pub vars: Vec<(String, String)>,
     pub account: AccountSettings,
     pub rate: u32,
@@ -86,8 +88,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             )),
         ));
     }
-    let compiler = prepare(&options.template, &options.vars, printer)?;
+    let mut compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
             Window::parse(text, options.tz.as_deref())
@@ -195,7 +198,33 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     let mut plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
     plan.settled = settled;
 
-    print_plan(&options, account.as_ref(), &plan, &journal_path, &report_path, printer);
+    print_plan(
+        &options,
+        account.as_ref(),
+        &plan,
+        hours.as_ref(),
+        (&journal_path, &report_path),
+        printer,
+    );
+    let held = plan.held + plan.held_daily;
+    let held_by = [
+        (plan.held, "--limit", options.limit),
+        (plan.held_daily, "--daily-limit", options.daily_limit),
+    ]
+    .iter()
+    .filter(|(rows, ..)| *rows > 0)
+    .map(|(_, flag, value)| format!("{flag} {}", value.unwrap_or_default()))
+    .collect::<Vec<_>>()
+    .join(" and ");
+    let to_send_now = plan.to_send.count();
+    // When a dry run's rows would go: now, or when the window opens.
+    let when = {
+        let now = jiff::Timestamp::now();
+        match hours.as_ref().and_then(|hours| Some((hours, hours.next_opening(now)?))) {
+            Some((hours, opening)) => format!(" when the window opens {}", hours.describe_opening(&opening, now)),
+            None => " now".to_owned(),
+        }
+    };
     if options.strict && plan.invalid > 0 {
         printer.print(
             &Finding::error(format!(
@@ -264,9 +293,13 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     printer.note(&format!("report: {}", report_path.display()));
     let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
+        let later = match held {
+            0 => String::new(),
+            held => format!(" ({held} more stay pending under {held_by})"),
+        };
         printer.line(&format!(
-            "dry run: {} would be sent, {} invalid; nothing was sent",
-            summary.pending, summary.invalid
+            "dry run: {to_send_now} would be sent{when}{later}, {} invalid; nothing was sent",
+            summary.invalid
         ));
         return Ok(if summary.invalid > 0 {
             ExitStatus::Invalid
@@ -353,8 +386,31 @@ fn preflight(
     let exclude = match &options.exclude {
         Some(path) => {
             let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
-            printer.note(&format!("exclude:  {} ({} numbers)", path.display(), list.len()));
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+            if list.len() == 0 {
+                // An empty list excludes nobody: most likely the wrong file, or an export that failed.
+                Printer::print(
+                    printer,
+                    &Finding::warning(format!(
+                        "the exclude list `{}` holds no numbers: nobody is excluded",
+                        path.display()
+                    ))
+                    .with_help(Some("check that it is the list you meant, with one number a line")),
+                );
+            }
+            let without_plus = match list.read_without_plus() {
+                0 => String::new(),
+                n => format!(
+                    "; {} without `+`, read as international number{}",
+                    words::tally(n as u64, "line", "lines"),
+                    plural(n as u64)
+                ),
+            };
+            printer.note(&format!(
+                "exclude:  {} ({}{without_plus})",
+                path.display(),
+                words::tally(list.len() as u64, "number", "numbers")
+            ));
             list
         }
         None => ExcludeList::default(),
@@ -418,8 +474,8 @@ fn print_plan(
     options: &SendOptions,
     account: Option<&Account>,
     plan: &Plan,
-    journal: &Path,
-    report: &Path,
+    hours: Option<&Window>,
+    (journal, report): (&Path, &Path),
     printer: &Reporter<'_>,
 ) {
     // The pre-flight's repeated findings, summed up before the plan they led to.
@@ -508,6 +564,9 @@ fn print_plan(
             plural(plan.held),
             options.limit.unwrap_or_default()
         ));
+    }
+    if let Some(hours) = hours {
+        lines.push(format!("window:   {}", hours.describe(jiff::Timestamp::now())));
     }
     lines.push(format!(
         "to send:  {} at {rate}, {} in flight at most",

@@ -756,6 +756,7 @@ mod tests {
         assert_eq!(digits("+919876543210"), 919_876_543_210);
         assert_eq!(digits("919876543210"), 919_876_543_210);
         assert_eq!(digits("+91 98765 43210"), 919_876_543_210);
+        assert_eq!(digits("+91 98765 ABCDE"), 0);
         assert_eq!(digits(""), 0);
     }
 

@@ -136,6 +136,10 @@ pub fn fingerprint(
     for (key, value) in effective {
         template.update(format!("\0{key}={value}").as_bytes());
     }
+    // Which column each variable is read from (`--column`) decides the messages as the file does.
+    for (var, column) in compiler.fields().mapping() {
+        template.update(format!("\0column {var}={column}").as_bytes());
+    }
     let unreadable = |reason: String| CampaignError::Unreadable {
         path: data.display().to_string(),
         reason,
@@ -680,7 +684,7 @@ pub fn produce(
 
 /// Opens the data file for sending, on the producer's thread.
 pub fn reopen(compiler: &MessageCompiler, data: &Path, delimiter: Option<u8>, stop: &StopSignal) -> Option<Rows> {
-    match data::open(data, compiler.var_names(), compiler.required(), delimiter) {
+    match data::open(data, compiler.fields(), delimiter) {
         Ok(rows) => Some(rows),
         Err(error) => {
             stop.request(StopCause::Data(error.to_string()));

@@ -12,8 +12,6 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::guardrails::number_key;
-
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
     #[error("cannot read the event store `{path}`: {reason}")]
@@ -115,8 +113,9 @@ pub struct EventFeed {
 /// by whoever typed it) as the key a row's recipients are compared with: its digits. The one
 /// normalisation of stored numbers: `flowc report` matches opt-outs and replies with it too.
 pub(crate) fn number_of(number: &str) -> Option<u64> {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    number_key(&format!("+{digits}"))
+    crate::compile::number_key(number, crate::compile::Reading::Provider)
+        .ok()
+        .map(|(key, _)| key)
 }
 
 /// What is new since the last look.
