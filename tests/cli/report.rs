@@ -1105,7 +1105,8 @@ fn report_and_send_say_what_to_check_when_minutes_pass_and_no_callback_matched()
 
     let outcome = report_with(&campaign, &receiver, &[]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    for expected in [SILENCE, "10m 00s ago", "is running", "callback URL", "token"] {
+    // "10m 00s ago", or a second or two more on a slow machine.
+    for expected in [SILENCE, "left 10m 0", "is running", "callback URL", "token"] {
         assert!(outcome.stderr.contains(expected), "{expected}: {}", outcome.stderr);
     }
     let resumed = run(campaign
