@@ -28,6 +28,7 @@ use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper::service::Service as _;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -36,6 +37,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
 use super::auth::{self, Credentials};
+use super::deadline::{Activity, Deadlined};
 use super::parse::{self, OptOutWords};
 use super::store::{Callback, Store, StoreHandle, StoreWriter};
 use super::ReceiveError;
@@ -233,7 +235,8 @@ impl Receiver {
         drop(app);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(read_timeout)
+            // A backstop only: [`Deadlined`] cuts a late head off first, with its 408.
+            .header_read_timeout(read_timeout * 2 + GRACE)
             .max_buf_size(HEAD_LIMIT)
             .keep_alive(true);
         let graceful = GracefulShutdown::new();
@@ -262,7 +265,21 @@ impl Receiver {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(router.clone());
+            let activity = Activity::new();
+            let service = {
+                let router = TowerToHyperService::new(router.clone());
+                let activity = Arc::clone(&activity);
+                hyper::service::service_fn(move |request| {
+                    activity.start();
+                    let answering = router.call(request);
+                    let activity = Arc::clone(&activity);
+                    async move {
+                        let response = answering.await;
+                        activity.end();
+                        response
+                    }
+                })
+            };
             let watcher = graceful.watcher();
             let http = http.clone();
             let tls = tls.clone();
@@ -270,6 +287,7 @@ impl Receiver {
                 let _permit = permit;
                 match tls {
                     None => {
+                        let stream = Deadlined::new(stream, activity, read_timeout);
                         let _ = watcher
                             .watch(http.serve_connection(TokioIo::new(stream), service))
                             .await;
@@ -278,6 +296,7 @@ impl Receiver {
                         let Ok(Ok(stream)) = tokio::time::timeout(read_timeout, acceptor.accept(stream)).await else {
                             return;
                         };
+                        let stream = Deadlined::new(stream, activity, read_timeout);
                         let _ = watcher
                             .watch(http.serve_connection(TokioIo::new(stream), service))
                             .await;

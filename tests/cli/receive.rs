@@ -1035,3 +1035,38 @@ fn bad_invalid_percent_encoding_and_control_characters_are_stored_as_sent() {
     assert_eq!(receiver.post(&bytes).status, 200);
     receiver.assert_serving();
 }
+
+/// A connection that pipelines `requests` GETs and never reads an answer (a small receive
+/// buffer, so the receiver's answers back up quickly); kept open by the returned stream.
+fn pipelining_non_reader(addr: SocketAddr, requests: usize) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("a small receive buffer");
+        socket.connect(addr).await.expect("connect")
+    });
+    let stream = stream.into_std().expect("a std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    let mut writer = stream.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        let _ = writer.write_all(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(requests));
+    });
+    stream
+}
+
+#[test]
+fn pipelining_callers_that_never_read_cannot_keep_a_real_callback_waiting() {
+    let receiver = Receiver::start_with(&["--max-connections", "8"]);
+    let hogs: Vec<TcpStream> = (0..8)
+        .map(|_| pipelining_non_reader(receiver.addr, 30_000))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Answered once the stalled connections are cut off (the read timeout is 1 s).
+    let answer = receiver.post(&status_body("wamid.PIPE", "delivered", "R-P"));
+    assert_eq!(answer.status, 200, "{}", receiver.stderr());
+    drop(hogs);
+    receiver.assert_serving();
+}
