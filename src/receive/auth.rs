@@ -87,6 +87,18 @@ impl Credentials {
         Ok(credentials)
     }
 
+    /// The `WWW-Authenticate` challenges of a 401: the schemes this receiver takes.
+    pub(crate) fn challenges(&self) -> Vec<&'static str> {
+        let mut challenges = Vec::new();
+        if self.token.is_some() {
+            challenges.push("Bearer realm=\"flowc receive\"");
+        }
+        if self.basic.is_some() {
+            challenges.push("Basic realm=\"flowc receive\", charset=\"UTF-8\"");
+        }
+        challenges
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.basic.is_none() && self.token.is_none()
     }
@@ -134,7 +146,7 @@ impl Credentials {
         if self.may_carry_encoded(&text) {
             let lossy = String::from_utf8_lossy(&text);
             if self.secrets().any(|secret| secret.appears_in(&lossy)) {
-                return Cow::Borrowed(WITHHELD);
+                return Cow::Owned(WITHHELD.to_vec());
             }
         }
         text

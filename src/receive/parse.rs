@@ -54,6 +54,13 @@ impl OptOutWords {
     }
 }
 
+/// The JSON values (or form pairs) a callback may hold: a callback carries a few events, and a
+/// body of tens of thousands of tiny values costs tens of times its size once parsed.
+pub(crate) const MAX_VALUES: usize = 50_000;
+
+/// The events one callback may carry (Meta batches a few; a provider sends one).
+pub(crate) const MAX_EVENTS: usize = 1_000;
+
 /// Why a callback was not understood (kept with its raw copy).
 pub(crate) type Unrecognised = String;
 
@@ -61,6 +68,13 @@ pub(crate) type Unrecognised = String;
 pub(crate) fn json(body: &[u8], words: &OptOutWords) -> Result<Vec<Event>, Unrecognised> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err("empty body".to_owned());
+    }
+    // Every value after the first follows a `,`, a `:` or a `[`: a bound counted before parsing.
+    let bound = body.iter().filter(|byte| matches!(byte, b',' | b':' | b'[')).count() + 1;
+    if bound > MAX_VALUES {
+        return Err(format!(
+            "more than {MAX_VALUES} JSON values (a callback carries a few events)"
+        ));
     }
     let root: Value = serde_json::from_slice(body).map_err(|error| format!("not JSON: {}", error_class(&error)))?;
     let Value::Object(root) = root else {
@@ -79,6 +93,12 @@ pub(crate) fn json(body: &[u8], words: &OptOutWords) -> Result<Vec<Event>, Unrec
             .filter_map(|(key, value)| Some((key.clone(), text(value)?)))
             .collect();
         return flat(&pairs, words);
+    }
+    if events.len() > MAX_EVENTS {
+        return Err(format!(
+            "{} events in one callback (at most {MAX_EVENTS} are taken)",
+            events.len()
+        ));
     }
     if events.is_empty() {
         return Err(if found_value {
@@ -103,6 +123,9 @@ fn error_class(error: &serde_json::Error) -> String {
 
 /// Flat fields: query parameters, a form, or a flat JSON object.
 pub(crate) fn flat(pairs: &[(String, String)], words: &OptOutWords) -> Result<Vec<Event>, Unrecognised> {
+    if pairs.len() > MAX_VALUES {
+        return Err(format!("more than {MAX_VALUES} parameters"));
+    }
     let get = |name: &str| {
         pairs
             .iter()

@@ -146,6 +146,10 @@ pub(crate) enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The file at the store's path is no longer the one the receiver writes (moved, deleted or
+    /// replaced by a backup): what it commits would reach nobody, so nothing is acknowledged.
+    #[error("the event store `{path}` is no longer at its path (moved, deleted or replaced while the receiver runs): callbacks are answered 503 until it is restored or the receiver restarted")]
+    Replaced { path: String },
     /// A commit failed (the disk is full, the file was removed…); the callbacks it held were
     /// answered 503, so the provider sends them again.
     #[error("the event store could not commit: {0}")]
@@ -158,6 +162,9 @@ impl StoreError {
             StoreError::NotAStore { .. } => {
                 Some("name a new file or an existing flowc event store with --store".to_owned())
             }
+            StoreError::Replaced { .. } => Some(
+                "put the store back at its path, or restart flowc receive (it starts a new store there)".to_owned(),
+            ),
             StoreError::Sqlite { .. } | StoreError::Failed(_) => None,
         }
     }
@@ -208,6 +215,15 @@ pub(crate) struct Store {
     connection: Connection,
     path: String,
     file: PathBuf,
+    /// The device and inode of the file opened: the path must still lead to it at each commit.
+    identity: (u64, u64),
+}
+
+/// The device and inode at a path (the file itself, not a link to it).
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 impl Store {
@@ -277,10 +293,15 @@ impl Store {
         connection
             .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"))
             .map_err(sqlite)?;
+        let identity = identity(path).map_err(|error| StoreError::NotAStore {
+            path: name.clone(),
+            problem: format!("cannot be read: {}", crate::input::io_reason(&error)),
+        })?;
         Ok(Store {
             connection,
             path: name,
             file: path.to_path_buf(),
+            identity,
         })
     }
 
@@ -292,7 +313,26 @@ impl Store {
     }
 
     /// One group commit; every callback's outcome, in order.
+    /// Whether the path still leads to the file being written (one `stat` a group commit).
+    fn still_at_its_path(&self) -> Result<(), StoreError> {
+        match identity(&self.file) {
+            Ok(found) if found == self.identity => Ok(()),
+            _ => Err(StoreError::Replaced {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
     fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, StoreError> {
+        // Checked before, so that nothing is written into a file nobody can reach, and after,
+        // so that a move during the commit is not acknowledged either.
+        self.still_at_its_path()?;
+        let saved = self.commit_unchecked(batch)?;
+        self.still_at_its_path()?;
+        Ok(saved)
+    }
+
+    fn commit_unchecked(&mut self, batch: &[Op]) -> Result<Vec<Saved>, StoreError> {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -540,7 +580,9 @@ impl StoreWriter {
                     }
                 }
             }
-            store.checkpoint()
+            store.checkpoint()?;
+            // A store moved away while running is said at the end too (a non-zero exit).
+            store.still_at_its_path()
         });
         StoreWriter {
             sender,

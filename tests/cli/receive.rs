@@ -1070,3 +1070,125 @@ fn pipelining_callers_that_never_read_cannot_keep_a_real_callback_waiting() {
     drop(hogs);
     receiver.assert_serving();
 }
+
+#[test]
+fn a_store_moved_away_while_it_runs_acknowledges_nothing_more() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.MV0", "sent", "R")).status, 200);
+    let moved = receiver.store.with_extension("moved");
+    std::fs::rename(&receiver.store, &moved).expect("move the store away");
+    let answers: Vec<u16> = (0..20)
+        .map(|n| receiver.post(&status_body(&format!("wamid.MV{}", n + 1), "sent", "R")).status)
+        .collect();
+    // Nothing is at the path: nothing may be acknowledged.
+    assert!(answers.iter().all(|status| *status == 503), "{answers:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let stderr = receiver.stderr();
+    assert!(stderr.contains("no longer at its path"), "{stderr}");
+    let (code, stderr) = receiver.stop();
+    assert_ne!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_store_replaced_by_a_copy_while_it_runs_acknowledges_nothing_into_the_old_file() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.CP0", "sent", "R")).status, 200);
+    // A backup swapped in: another file (inode) at the same path.
+    let backup = receiver.store.with_extension("backup");
+    std::fs::copy(&receiver.store, &backup).expect("copy");
+    std::fs::rename(&backup, &receiver.store).expect("swap the backup in");
+    let answer = receiver.post(&status_body("wamid.CP1", "sent", "R"));
+    assert_eq!(answer.status, 503, "{}", answer.text);
+}
+
+#[test]
+fn a_callback_with_more_events_than_the_limit_is_kept_raw_and_answered_400() {
+    let receiver = Receiver::start();
+    let statuses = |n: usize| {
+        let list: Vec<String> = (0..n)
+            .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"sent\"}}"))
+            .collect();
+        format!("{{\"statuses\":[{}]}}", list.join(","))
+    };
+    assert_eq!(receiver.post(&statuses(1_000)).status, 200);
+    assert_eq!(receiver.post(&statuses(1_001)).status, 400);
+    // About 1 MiB of tiny values: refused before it is parsed.
+    assert_eq!(receiver.post(&statuses(30_000)).status, 400);
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1_000);
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks WHERE recognised = 0"), 2);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_request_head_over_64_kib_gets_431_even_below_100_kib() {
+    let receiver = Receiver::start();
+    let big = "a".repeat(80 * 1024);
+    let answer = receiver.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Content-Type", "application/json"),
+            ("X-Big", &big),
+        ],
+        status_body("wamid.H80", "sent", "R").as_bytes(),
+    );
+    assert_eq!(answer.status, 431, "{}", answer.text);
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks"), 0);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_request_head_that_stops_arriving_gets_408() {
+    let receiver = Receiver::start();
+    let mut slow = TcpStream::connect(receiver.addr).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").expect("part of the head");
+    let answer = read_answer(&mut slow);
+    assert_eq!(answer.status, 408, "{}", answer.text);
+    receiver.assert_serving();
+}
+
+#[test]
+fn a_401_advertises_the_scheme_the_receiver_takes() {
+    let scratch = Scratch::new();
+    let token = scratch.write("token", format!("{TOKEN}\n"));
+    let receiver = Receiver::spawn(scratch, &["--token-file".to_owned(), token.display().to_string()]).expect("starts");
+    let answer = receiver.request("POST", "/", &[], b"{}");
+    assert_eq!(answer.status, 401);
+    let text = answer.text.to_ascii_lowercase();
+    assert!(text.contains("www-authenticate: bearer"), "{}", answer.text);
+    assert!(!text.contains("basic"), "{}", answer.text);
+}
+
+#[test]
+fn the_counts_line_names_what_to_check_for_unauthenticated_callers() {
+    let receiver = Receiver::start_with(&["--stats-interval", "1"]);
+    assert_eq!(receiver.get("/?status=sent&token=wrong-token-0000").status, 401);
+    std::thread::sleep(Duration::from_millis(1500));
+    let stderr = receiver.stderr();
+    assert!(
+        stderr.contains("1 unauthenticated") && stderr.contains("--token-file") && stderr.contains("callback URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_final_line_counts_everything_since_start_including_the_last_minute() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.FL1", "sent", "R")).status, 200);
+    for _ in 0..3 {
+        assert_eq!(receiver.get("/?status=sent").status, 401);
+    }
+    assert_eq!(receiver.post("{oops").status, 400);
+    let (code, stderr) = receiver.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let last = stderr
+        .lines()
+        .find(|line| line.contains("stopped"))
+        .unwrap_or_default();
+    assert!(
+        last.contains("2 callbacks stored") && last.contains("1 unrecognised") && last.contains("3 unauthenticated"),
+        "{stderr}"
+    );
+}
