@@ -15,7 +15,7 @@ use crate::support::{flowc_process, Scratch};
 
 pub(crate) const TOKEN: &str = "tok-3f9c2a71e5d84b06";
 const USER: &str = "kaleyra";
-const PASSWORD: &str = "pw-91c4e7d2b8";
+const PASSWORD: &str = "pw-91c4e7d2b8-a5f0";
 
 /// A receiver process on a free loopback port, with a token file and a basic-auth file.
 pub(crate) struct Receiver {
@@ -529,6 +529,8 @@ fn a_short_or_empty_token_file_or_a_basic_file_without_a_password_is_refused() {
         ("--token-file", "\n", "is empty"),
         ("--basic-auth-file", "kaleyra\n", "user:password"),
         ("--basic-auth-file", "kaleyra:\n", "needs both"),
+        // Scrubbed from every body: as long as a token must be.
+        ("--basic-auth-file", "kaleyra:whatsapp\n", "shorter than 16"),
     ] {
         let scratch = Scratch::new();
         let file = scratch.write("secret", contents);
@@ -1191,4 +1193,55 @@ fn the_final_line_counts_everything_since_start_including_the_last_minute() {
         last.contains("2 callbacks stored") && last.contains("1 unrecognised") && last.contains("3 unauthenticated"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_flow_reply_holding_part_of_the_password_is_stored_whole() {
+    let scratch = Scratch::new();
+    let basic = scratch.write("basic", "kaleyra:booking-confirmed\n");
+    let receiver =
+        Receiver::spawn(scratch, &["--basic-auth-file".to_owned(), basic.display().to_string()]).expect("starts");
+    let body = serde_json::json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [{
+        "from": "16315558151", "id": "wamid.BOOK", "timestamp": "1722834700", "type": "interactive",
+        "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+            "response_json": "{\"flow_token\":\"booking-R-17\",\"slot\":\"10:00\"}"}}}]}}]}]});
+    let answer = receiver.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", &basic_header("kaleyra", "booking-confirmed")),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        receiver.text("SELECT flow_token || '|' || json_extract(response_json, '$.slot') FROM messages"),
+        Some("booking-R-17|10:00".to_owned())
+    );
+}
+
+fn basic_header(user: &str, password: &str) -> String {
+    basic(user, password)
+}
+
+#[test]
+fn bad_a_token_echoed_with_invisible_or_fullwidth_characters_between_its_letters_is_never_stored() {
+    let receiver = Receiver::start();
+    let zero_width: String = TOKEN.chars().flat_map(|c| [c, '\u{200B}']).collect();
+    let fullwidth: String = TOKEN
+        .chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap_or(c))
+        .collect();
+    for (n, disguised) in [&zero_width, &fullwidth].iter().enumerate() {
+        let answer = receiver.post(&status_body(&format!("wamid.ZW{n}"), "sent", disguised));
+        assert_eq!(answer.status, 400, "{}", answer.text);
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 0);
+    receiver.assert_serving();
+    let store = receiver.store_bytes();
+    for disguised in [&zero_width, &fullwidth] {
+        let piece = &disguised.as_bytes()[..12];
+        assert!(!store.windows(piece.len()).any(|window| window == piece), "the store holds the token");
+    }
 }
