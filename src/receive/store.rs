@@ -226,6 +226,60 @@ fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
     Ok((metadata.dev(), metadata.ino()))
 }
 
+enum LayoutError {
+    Sqlite(rusqlite::Error),
+    NotAStore(String),
+}
+
+impl From<rusqlite::Error> for LayoutError {
+    fn from(error: rusqlite::Error) -> LayoutError {
+        LayoutError::Sqlite(error)
+    }
+}
+
+/// The columns of a table, in order.
+fn columns(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    let names = statement.query_map([table], |row| row.get(0))?;
+    names.collect()
+}
+
+/// Whether a database is a flowc event store this version can write (or empty): no newer
+/// layout, no other tables, and each of the store's tables with the columns it has here. A store
+/// with the right table names and other columns would start, then fail every commit.
+fn check_layout(connection: &Connection) -> Result<(), LayoutError> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > VERSION {
+        return Err(LayoutError::NotAStore(format!(
+            "was written by a newer flowc (layout {version}; this one knows {VERSION})"
+        )));
+    }
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    const TABLES: [&str; 4] = ["callbacks", "statuses", "messages", "opt_outs"];
+    if tables.iter().any(|table| !TABLES.contains(&table.as_str())) {
+        return Err(LayoutError::NotAStore(
+            "holds other tables: it is not a flowc event store (a campaign journal?)".to_owned(),
+        ));
+    }
+    let expected = Connection::open_in_memory()?;
+    expected.execute_batch(SCHEMA)?;
+    for table in &tables {
+        let want = columns(&expected, table)?;
+        let found = columns(connection, table)?;
+        if want != found {
+            return Err(LayoutError::NotAStore(format!(
+                "has a `{table}` table with other columns ({}; a flowc event store's are {}): not an event store this flowc can write (left as it is)",
+                found.join(", "),
+                want.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens the store at `path`, creating it if needed. Refuses a file that is not SQLite, or
     /// a database with other tables (a campaign journal given by mistake, say).
@@ -247,6 +301,25 @@ impl Store {
                 problem: "is a directory".to_owned(),
             });
         }
+        // Looked at read-only first: a file that is not a store is refused untouched (never
+        // switched to WAL, never given a table).
+        if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > 0) {
+            let probe = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sqlite)?;
+            probe
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(sqlite)?;
+            check_layout(&probe).map_err(|error| match error {
+                LayoutError::Sqlite(source) => sqlite(source),
+                LayoutError::NotAStore(problem) => StoreError::NotAStore {
+                    path: name.clone(),
+                    problem,
+                },
+            })?;
+        }
         let connection = Connection::open(path).map_err(sqlite)?;
         // Readers (`flowc report`) may hold the file briefly: wait rather than fail.
         connection
@@ -267,29 +340,6 @@ impl Store {
                 "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
             ))
             .map_err(sqlite)?;
-        let version: i64 = connection
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(sqlite)?;
-        let foreign: i64 = connection
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'
-                 AND name NOT IN ('callbacks', 'statuses', 'messages', 'opt_outs')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(sqlite)?;
-        if version > VERSION {
-            return Err(StoreError::NotAStore {
-                path: name,
-                problem: format!("was written by a newer flowc (layout {version}; this one knows {VERSION})"),
-            });
-        }
-        if foreign > 0 {
-            return Err(StoreError::NotAStore {
-                path: name,
-                problem: "holds other tables: it is not a flowc event store (a campaign journal?)".to_owned(),
-            });
-        }
         connection
             .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"))
             .map_err(sqlite)?;

@@ -1245,3 +1245,42 @@ fn bad_a_token_echoed_with_invisible_or_fullwidth_characters_between_its_letters
         assert!(!store.windows(piece.len()).any(|window| window == piece), "the store holds the token");
     }
 }
+
+#[test]
+fn a_store_with_the_right_tables_but_other_columns_is_refused_at_start() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("events.sqlite");
+    rusqlite::Connection::open(&store)
+        .expect("create")
+        .execute_batch(
+            "CREATE TABLE callbacks (id INTEGER PRIMARY KEY, payload TEXT);
+             CREATE TABLE statuses (id INTEGER PRIMARY KEY, wamid TEXT, state TEXT);
+             CREATE TABLE messages (id INTEGER PRIMARY KEY);
+             CREATE TABLE opt_outs (id INTEGER PRIMARY KEY, phone TEXT);",
+        )
+        .expect("tables");
+    let Err((code, stderr)) = Receiver::spawn_at(scratch, store, "127.0.0.1:0", &[]) else {
+        panic!("a store of another layout was used")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`callbacks` table with other columns"), "{stderr}");
+}
+
+#[test]
+fn a_foreign_database_given_as_the_store_is_refused_untouched() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("app.sqlite");
+    rusqlite::Connection::open(&store)
+        .expect("create")
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('a');")
+        .expect("table");
+    let before = std::fs::read(&store).expect("read");
+    let path = store.clone();
+    // The store's folder outlives the receiver's scratch directory.
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("another database was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    // Byte for byte as it was: not switched to WAL (the header's bytes 18 and 19 say so).
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
