@@ -485,6 +485,29 @@ fn insert_status(
     received_at: i64,
     status: &StatusEvent,
 ) -> rusqlite::Result<usize> {
+    // The same status of the same message delivered in two envelopes (a POST in the provider's
+    // envelope, which carries two ids, and a GET, which carries one of them, or fewer refs) is
+    // one event: found by either id, whichever one each delivery carries.
+    if status.message_id.is_some() || status.provider_message_id.is_some() {
+        let seen = transaction
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM statuses WHERE status = ?1 AND timestamp IS ?2 AND error_code IS ?3
+                   AND (message_id IN (?4, ?5) OR provider_message_id IN (?4, ?5)))",
+            )?
+            .query_row(
+                params![
+                    status.status,
+                    status.timestamp,
+                    status.error_code,
+                    status.message_id,
+                    status.provider_message_id,
+                ],
+                |row| row.get::<_, bool>(0),
+            )?;
+        if seen {
+            return Ok(0);
+        }
+    }
     transaction
         .prepare_cached(
             "INSERT OR IGNORE INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id,

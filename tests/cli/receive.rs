@@ -1284,3 +1284,93 @@ fn a_foreign_database_given_as_the_store_is_refused_untouched() {
     // Byte for byte as it was: not switched to WAL (the header's bytes 18 and 19 say so).
     assert_eq!(std::fs::read(&path).expect("read"), before);
 }
+
+#[test]
+fn a_stop_in_fullwidth_letters_or_with_a_zero_width_space_is_an_opt_out() {
+    let receiver = Receiver::start();
+    let reply = |id: &str, from: &str, text: &str| {
+        serde_json::json!({"meta_object": {"value": {"messages": [
+            {"from": from, "id": id, "timestamp": "1", "type": "text", "text": {"body": text}}]}}})
+        .to_string()
+    };
+    assert_eq!(receiver.post(&reply("f1", "919400000011", "ＳＴＯＰ")).status, 200);
+    assert_eq!(receiver.post(&reply("f2", "919400000012", "STOP\u{200B}")).status, 200);
+    assert_eq!(receiver.post(&reply("f3", "919400000013", "\u{FEFF}unsub\u{200D}scribe！")).status, 200);
+    assert_eq!(
+        receiver.text("SELECT group_concat(number || ':' || word, ',') FROM (SELECT * FROM opt_outs ORDER BY number)"),
+        Some("919400000011:STOP,919400000012:STOP,919400000013:UNSUBSCRIBE".to_owned())
+    );
+}
+
+#[test]
+fn the_providers_not_sent_daily_limit_callback_keeps_its_code_reason_refs_and_both_ids() {
+    let receiver = Receiver::start();
+    // The provider's "Not Sent - Daily Limit Reached" body: no `meta_object`.
+    let body = serde_json::json!({
+        "code": "WAV2101", "status": "not sent", "reason": "Account daily limit reached",
+        "message_id": "wamid.TOP-1",
+        "extra_info": {"enable_url_tracking_body": false, "message_id": "wamid.EXTRA-1", "waba_id": "1234",
+            "ref": "R-77", "ref1": "campaign-7", "ref2": "row-9"}
+    });
+    let answer = receiver.post(&body.to_string());
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        receiver.text(
+            "SELECT status || '|' || message_id || '|' || provider_message_id || '|' || error_code || '|'
+             || error_title || '|' || ref || '|' || ref1 || '|' || ref2 FROM statuses"
+        ),
+        Some(
+            "not sent|wamid.TOP-1|wamid.EXTRA-1|WAV2101|Account daily limit reached|R-77|campaign-7|row-9".to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_status_delivered_by_post_in_the_envelope_and_again_by_get_is_one_row() {
+    let receiver = Receiver::start();
+    let body = serde_json::json!({
+        "meta_object": {"field": "messages", "value": {"statuses": [{
+            "id": "wamid.PG1", "status": "delivered", "timestamp": "1722834665", "recipient_id": "919407000001"}]}},
+        "extra_info": {"message_id": "AX-PG1", "ref": "R-1", "ref1": "c", "ref2": "d"},
+        "status": "delivered", "message_id": "AX-PG1"
+    });
+    assert_eq!(receiver.post(&body.to_string()).status, 200);
+    // A GET profile carries one of the two ids, and whichever variables it was given.
+    for id in ["wamid.PG1", "AX-PG1"] {
+        let answer = receiver.get(&format!(
+            "/?status=delivered&message_id={id}&timestamp=1722834665&ref=R-1&token={TOKEN}"
+        ));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1);
+    // A later stage of the same message is a new event.
+    assert_eq!(
+        receiver
+            .get(&format!("/?status=read&message_id=wamid.PG1&timestamp=1722834700&token={TOKEN}"))
+            .status,
+        200
+    );
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 2);
+}
+
+#[test]
+fn a_calls_webhook_is_kept_raw_and_answered_400() {
+    let receiver = Receiver::start();
+    let call_statuses = serde_json::json!({"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "911234567890", "phone_number_id": "104"},
+        "statuses": [{"id": "wacid.C1", "type": "call", "status": "RINGING", "timestamp": "1722834665",
+            "recipient_id": "919407000001"}]});
+    let meta = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "calls", "value": call_statuses}]}]});
+    let provider = serde_json::json!({"meta_object": {"field": "calls", "value": call_statuses}});
+    for body in [meta, provider] {
+        let answer = receiver.post(&body.to_string());
+        assert_eq!(answer.status, 400, "{}", answer.text);
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 0);
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM callbacks WHERE recognised = 0 AND problem LIKE '%`calls` event%'"),
+        2
+    );
+    receiver.assert_serving();
+}
