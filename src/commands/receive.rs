@@ -82,7 +82,12 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
                 let label = format!("last {}s", interval.as_secs());
                 let _ = std::io::Write::write_all(
                     &mut std::io::stderr().lock(),
-                    format!("{}; {} since start\n", counts_line(&label, &now.since(&last)), now.stored).as_bytes(),
+                    format!(
+                        "{}; {} since start\n",
+                        counts_line(&label, &now.since(&last)),
+                        now.stored
+                    )
+                    .as_bytes(),
                 );
                 last = now;
             }

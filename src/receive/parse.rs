@@ -215,6 +215,8 @@ pub(crate) fn flat(pairs: &[(String, String)], words: &OptOutWords) -> Result<Ve
     }
 }
 
+type Object = Map<String, Value>;
+
 /// The `value` objects (Meta's) a body carries, in whichever envelope, with the `field`s of
 /// the changes left out because they are not about messages (`calls`, whose `statuses` are a
 /// call's, not a message's).
@@ -224,7 +226,7 @@ fn values(root: &Map<String, Value>) -> (Vec<&Map<String, Value>>, Vec<String>) 
         None => root,
     };
     // Each change (an object with a `field`) and its `value`.
-    let mut changes: Vec<(&Map<String, Value>, &Map<String, Value>)> = Vec::new();
+    let mut changes: Vec<(&Object, &Object)> = Vec::new();
     let mut found = Vec::new();
     if let Some(entries) = object.get("entry").and_then(Value::as_array) {
         for entry in entries {

@@ -309,9 +309,7 @@ impl Store {
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(sqlite)?;
-            probe
-                .busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(sqlite)?;
+            probe.busy_timeout(std::time::Duration::from_secs(5)).map_err(sqlite)?;
             check_layout(&probe).map_err(|error| match error {
                 LayoutError::Sqlite(source) => sqlite(source),
                 LayoutError::NotAStore(problem) => StoreError::NotAStore {

@@ -1062,9 +1062,7 @@ fn pipelining_non_reader(addr: SocketAddr, requests: usize) -> TcpStream {
 #[test]
 fn pipelining_callers_that_never_read_cannot_keep_a_real_callback_waiting() {
     let receiver = Receiver::start_with(&["--max-connections", "8"]);
-    let hogs: Vec<TcpStream> = (0..8)
-        .map(|_| pipelining_non_reader(receiver.addr, 30_000))
-        .collect();
+    let hogs: Vec<TcpStream> = (0..8).map(|_| pipelining_non_reader(receiver.addr, 30_000)).collect();
     std::thread::sleep(Duration::from_millis(1500));
     // Answered once the stalled connections are cut off (the read timeout is 1 s).
     let answer = receiver.post(&status_body("wamid.PIPE", "delivered", "R-P"));
@@ -1080,7 +1078,11 @@ fn a_store_moved_away_while_it_runs_acknowledges_nothing_more() {
     let moved = receiver.store.with_extension("moved");
     std::fs::rename(&receiver.store, &moved).expect("move the store away");
     let answers: Vec<u16> = (0..20)
-        .map(|n| receiver.post(&status_body(&format!("wamid.MV{}", n + 1), "sent", "R")).status)
+        .map(|n| {
+            receiver
+                .post(&status_body(&format!("wamid.MV{}", n + 1), "sent", "R"))
+                .status
+        })
         .collect();
     // Nothing is at the path: nothing may be acknowledged.
     assert!(answers.iter().all(|status| *status == 503), "{answers:?}");
@@ -1145,7 +1147,8 @@ fn bad_a_request_head_that_stops_arriving_gets_408() {
     let receiver = Receiver::start();
     let mut slow = TcpStream::connect(receiver.addr).expect("connect");
     slow.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").expect("part of the head");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .expect("part of the head");
     let answer = read_answer(&mut slow);
     assert_eq!(answer.status, 408, "{}", answer.text);
     receiver.assert_serving();
@@ -1185,10 +1188,7 @@ fn the_final_line_counts_everything_since_start_including_the_last_minute() {
     assert_eq!(receiver.post("{oops").status, 400);
     let (code, stderr) = receiver.stop();
     assert_eq!(code, 0, "{stderr}");
-    let last = stderr
-        .lines()
-        .find(|line| line.contains("stopped"))
-        .unwrap_or_default();
+    let last = stderr.lines().find(|line| line.contains("stopped")).unwrap_or_default();
     assert!(
         last.contains("2 callbacks stored") && last.contains("1 unrecognised") && last.contains("3 unauthenticated"),
         "{stderr}"
@@ -1242,7 +1242,10 @@ fn bad_a_token_echoed_with_invisible_or_fullwidth_characters_between_its_letters
     let store = receiver.store_bytes();
     for disguised in [&zero_width, &fullwidth] {
         let piece = &disguised.as_bytes()[..12];
-        assert!(!store.windows(piece.len()).any(|window| window == piece), "the store holds the token");
+        assert!(
+            !store.windows(piece.len()).any(|window| window == piece),
+            "the store holds the token"
+        );
     }
 }
 
@@ -1295,7 +1298,12 @@ fn a_stop_in_fullwidth_letters_or_with_a_zero_width_space_is_an_opt_out() {
     };
     assert_eq!(receiver.post(&reply("f1", "919400000011", "ＳＴＯＰ")).status, 200);
     assert_eq!(receiver.post(&reply("f2", "919400000012", "STOP\u{200B}")).status, 200);
-    assert_eq!(receiver.post(&reply("f3", "919400000013", "\u{FEFF}unsub\u{200D}scribe！")).status, 200);
+    assert_eq!(
+        receiver
+            .post(&reply("f3", "919400000013", "\u{FEFF}unsub\u{200D}scribe！"))
+            .status,
+        200
+    );
     assert_eq!(
         receiver.text("SELECT group_concat(number || ':' || word, ',') FROM (SELECT * FROM opt_outs ORDER BY number)"),
         Some("919400000011:STOP,919400000012:STOP,919400000013:UNSUBSCRIBE".to_owned())
@@ -1319,9 +1327,7 @@ fn the_providers_not_sent_daily_limit_callback_keeps_its_code_reason_refs_and_bo
             "SELECT status || '|' || message_id || '|' || provider_message_id || '|' || error_code || '|'
              || error_title || '|' || ref || '|' || ref1 || '|' || ref2 FROM statuses"
         ),
-        Some(
-            "not sent|wamid.TOP-1|wamid.EXTRA-1|WAV2101|Account daily limit reached|R-77|campaign-7|row-9".to_owned()
-        )
+        Some("not sent|wamid.TOP-1|wamid.EXTRA-1|WAV2101|Account daily limit reached|R-77|campaign-7|row-9".to_owned())
     );
 }
 
@@ -1346,7 +1352,9 @@ fn a_status_delivered_by_post_in_the_envelope_and_again_by_get_is_one_row() {
     // A later stage of the same message is a new event.
     assert_eq!(
         receiver
-            .get(&format!("/?status=read&message_id=wamid.PG1&timestamp=1722834700&token={TOKEN}"))
+            .get(&format!(
+                "/?status=read&message_id=wamid.PG1&timestamp=1722834700&token={TOKEN}"
+            ))
             .status,
         200
     );
