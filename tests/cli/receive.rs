@@ -1382,3 +1382,33 @@ fn a_calls_webhook_is_kept_raw_and_answered_400() {
     );
     receiver.assert_serving();
 }
+
+#[test]
+fn more_large_callbacks_at_once_than_the_memory_budget_get_503_with_retry_after() {
+    let receiver = Receiver::start_with(&["--read-timeout", "5"]);
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+        1024 * 1024
+    );
+    // Seven callbacks of 1 MiB on their way take most of the budget (64 MiB counted).
+    let holders: Vec<TcpStream> = (0..7)
+        .map(|_| {
+            let mut stream = TcpStream::connect(receiver.addr).expect("connect");
+            stream.write_all(head.as_bytes()).expect("head");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut eighth = TcpStream::connect(receiver.addr).expect("connect");
+    eighth.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    eighth.write_all(head.as_bytes()).expect("head");
+    let answer = read_answer(&mut eighth);
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert!(
+        answer.text.to_ascii_lowercase().contains("retry-after: 5"),
+        "{}",
+        answer.text
+    );
+    drop(holders);
+    receiver.assert_serving();
+}
