@@ -79,13 +79,50 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
             loop {
                 ticks.tick().await;
                 let now = stats.counts();
+                let label = format!("last {}s", interval.as_secs());
                 let _ = std::io::Write::write_all(
                     &mut std::io::stderr().lock(),
-                    format!("{}\n", counts_line(&now.since(&last), &now, interval)).as_bytes(),
+                    format!(
+                        "{}; {} since start\n",
+                        counts_line(&label, &now.since(&last)),
+                        now.stored
+                    )
+                    .as_bytes(),
                 );
                 last = now;
             }
         });
+        // A commit that fails is said at once (why, in the store's words), then at most every
+        // ten seconds while it goes on: the provider is being told 503 meanwhile.
+        let failures = {
+            let stats = receiver.stats();
+            tokio::spawn(async move {
+                let mut reported = 0;
+                let mut last: Option<(tokio::time::Instant, String)> = None;
+                let mut ticks = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    ticks.tick().await;
+                    let failed = stats.counts().failed;
+                    let Some(why) = stats.failure() else { continue };
+                    let due = match &last {
+                        None => true,
+                        Some((at, said)) => *said != why || at.elapsed() >= FAILURE_EVERY,
+                    };
+                    if failed > reported && due {
+                        let _ = std::io::Write::write_all(
+                            &mut std::io::stderr().lock(),
+                            format!(
+                                "error: {} not stored (answered 503; the provider sends them again): {why}\n",
+                                words::count((failed - reported) as usize, "callback", "callbacks")
+                            )
+                            .as_bytes(),
+                        );
+                        reported = failed;
+                        last = Some((tokio::time::Instant::now(), why));
+                    }
+                }
+            })
+        };
         let stats = receiver.stats();
         let (stop_sender, stop_receiver) = tokio::sync::oneshot::channel();
         let stopper = async move {
@@ -102,6 +139,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         ));
         let _ = stop_sender.send(());
         ticker.abort();
+        failures.abort();
         let result = match serving.await {
             Ok(result) => result,
             Err(_) => {
@@ -109,14 +147,12 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
                 return ExitStatus::Usage;
             }
         };
+        // Everything since start, including what came after the last interval's line.
         let total = stats.counts();
+        printer.note(&format!("stopped: {}", counts_line("since start", &total)));
         match result {
             Ok(()) => {
-                printer.note(&format!(
-                    "stopped: {} stored since start; {} closed",
-                    words::count(total.stored as usize, "callback", "callbacks"),
-                    options.store.display()
-                ));
+                printer.note(&format!("{} closed", options.store.display()));
                 ExitStatus::Ok
             }
             Err(error) => fail(error),
@@ -124,12 +160,15 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
     })
 }
 
-/// The per-interval line: what arrived and what was refused.
-fn counts_line(counts: &Counts, total: &Counts, interval: Duration) -> String {
+/// How often a commit failure that goes on is said again.
+const FAILURE_EVERY: Duration = Duration::from_secs(10);
+
+/// A line of counts (for an interval, or since start): what arrived, what was refused, and for
+/// each refusal what to check.
+fn counts_line(label: &str, counts: &Counts) -> String {
     let n = |value: u64| value as usize;
     let mut line = format!(
-        "last {}s: {} stored ({}, {}, {}), {}, {} unrecognised (kept raw), {} unauthenticated, {} refused",
-        interval.as_secs(),
+        "{label}: {} stored ({}, {}, {}), {}, {} unrecognised (kept raw), {} unauthenticated, {} refused",
         words::count(n(counts.stored), "callback", "callbacks"),
         words::count(n(counts.statuses), "status", "statuses"),
         words::count(n(counts.messages), "message", "messages"),
@@ -139,12 +178,24 @@ fn counts_line(counts: &Counts, total: &Counts, interval: Duration) -> String {
         counts.unauthorised,
         counts.rejected,
     );
+    if counts.unauthorised > 0 {
+        line.push_str(
+            " (answered 401: the callback profile's credentials differ from this receiver's; check that the \
+             profile's token or user:password, or the `token` in its callback URL, is the one in \
+             --token-file or --basic-auth-file)",
+        );
+    }
+    if counts.busy > 0 {
+        line.push_str(&format!(
+            ", {} busy (answered 503: more callbacks at once than its memory budget; the provider sends them again)",
+            counts.busy
+        ));
+    }
     if counts.failed > 0 {
         line.push_str(&format!(
             ", {} NOT STORED (the store is failing; answered 503)",
             counts.failed
         ));
     }
-    line.push_str(&format!("; {} since start", total.stored));
     line
 }

@@ -56,6 +56,13 @@ impl Credentials {
             if user.is_empty() || password.is_empty() {
                 return Err(problem("needs both a user and a password (`user:password`)"));
             }
+            // The password is scrubbed from every body, as the token is: a short one (`whatsapp`)
+            // would rewrite innocent text.
+            if password.chars().count() < MIN_TOKEN_LENGTH {
+                return Err(problem(&format!(
+                    "holds a password shorter than {MIN_TOKEN_LENGTH} characters"
+                )));
+            }
             if line.expose().contains(['\n', '\r']) {
                 return Err(problem("must hold one line"));
             }
@@ -85,6 +92,18 @@ impl Credentials {
             .flat_map(|secret| crate::send::account::encoded_forms(secret.expose().as_bytes()))
             .collect();
         Ok(credentials)
+    }
+
+    /// The `WWW-Authenticate` challenges of a 401: the schemes this receiver takes.
+    pub(crate) fn challenges(&self) -> Vec<&'static str> {
+        let mut challenges = Vec::new();
+        if self.token.is_some() {
+            challenges.push("Bearer realm=\"flowc receive\"");
+        }
+        if self.basic.is_some() {
+            challenges.push("Basic realm=\"flowc receive\", charset=\"UTF-8\"");
+        }
+        challenges
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -133,25 +152,36 @@ impl Credentials {
         }
         if self.may_carry_encoded(&text) {
             let lossy = String::from_utf8_lossy(&text);
-            if self.secrets().any(|secret| secret.appears_in(&lossy)) {
-                return Cow::Borrowed(WITHHELD);
+            if self.secrets().any(|secret| secret.appears_whole_in(&lossy)) {
+                return Cow::Owned(WITHHELD.to_vec());
             }
         }
         text
     }
 
-    /// Whether [`Secret::appears_in`]'s full search is needed. It decodes escapes round after
-    /// round and lower-cases every form: tens of microseconds a callback. Most callbacks have
-    /// nothing to decode (no `\`, `%` or `&`), and then a case-blind byte search and the
+    /// Whether [`Secret::appears_whole_in`]'s full search is needed. It decodes escapes round
+    /// after round, folds look-alike and invisible characters and lower-cases every form: tens
+    /// of microseconds a callback. Most callbacks have nothing to decode or fold (no `\`, `%`,
+    /// `&`, control character or non-ASCII byte), and then a case-blind byte search and the
     /// encoded forms computed once give the same answer.
     fn may_carry_encoded(&self, text: &[u8]) -> bool {
         let mut secrets = self.secrets().peekable();
         if secrets.peek().is_none() {
             return false;
         }
-        if text.iter().any(|byte| matches!(byte, b'\\' | b'%' | b'&')) {
+        // A zero-width space or a fullwidth letter between the secret's characters is non-ASCII.
+        if text
+            .iter()
+            .any(|byte| matches!(byte, b'\\' | b'%' | b'&') || !byte.is_ascii())
+        {
             return true;
         }
+        // The folding removes control characters (a line break inside the secret) too.
+        let visible: Cow<'_, [u8]> = if text.iter().any(u8::is_ascii_control) {
+            Cow::Owned(text.iter().copied().filter(|byte| !byte.is_ascii_control()).collect())
+        } else {
+            Cow::Borrowed(text)
+        };
         let compact: Cow<'_, [u8]> = if text.iter().any(u8::is_ascii_whitespace) {
             Cow::Owned(
                 text.iter()
@@ -165,7 +195,7 @@ impl Credentials {
         secrets.any(|secret| {
             let secret = secret.expose().as_bytes();
             !secret.is_ascii()
-                || text
+                || visible
                     .windows(secret.len())
                     .any(|window| window.eq_ignore_ascii_case(secret))
         }) || self
@@ -271,7 +301,7 @@ mod tests {
     fn credentials(dir: &Path) -> Credentials {
         let basic = dir.join("basic");
         let token = dir.join("token");
-        std::fs::write(&basic, "kaleyra:pass-word-1\n").expect("write");
+        std::fs::write(&basic, "kaleyra:pass-word-1-5c9e8a\n").expect("write");
         std::fs::write(&token, format!("{TOKEN}\n")).expect("write");
         Credentials::load(Some(&basic), Some(&token)).expect("load")
     }
@@ -282,7 +312,7 @@ mod tests {
         let credentials = credentials(dir.path());
         let basic = format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("kaleyra:pass-word-1")
+            base64::engine::general_purpose::STANDARD.encode("kaleyra:pass-word-1-5c9e8a")
         );
         assert!(credentials.allows(Some(basic.as_bytes()), None));
         assert!(credentials.allows(Some(format!("bearer {TOKEN}").as_bytes()), None));
@@ -291,7 +321,7 @@ mod tests {
         assert!(!credentials.allows(Some(format!("Basic {TOKEN}").as_bytes()), None));
         assert!(!credentials.allows(Some(b"Bearer tok-0123456789abcdeF"), None));
         assert!(!credentials.allows(Some(b"Basic !!!"), Some("nope")));
-        assert!(!format!("{credentials:?}").contains("pass-word-1"));
+        assert!(!format!("{credentials:?}").contains("pass-word-1-5c9e8a"));
         assert!(!format!("{credentials:?}").contains(TOKEN));
     }
 
@@ -299,7 +329,7 @@ mod tests {
     fn receive_scrubs_secrets_plain_and_encoded() {
         let dir = tempfile::tempdir().expect("tempdir");
         let credentials = credentials(dir.path());
-        let plain = format!("{{\"ref\":\"{TOKEN}\",\"x\":\"pass-word-1\"}}");
+        let plain = format!("{{\"ref\":\"{TOKEN}\",\"x\":\"pass-word-1-5c9e8a\"}}");
         assert_eq!(
             &*credentials.scrub(plain.as_bytes()),
             b"{\"ref\":\"***\",\"x\":\"***\"}".as_slice()

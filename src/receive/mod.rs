@@ -13,6 +13,7 @@
 //! writer thread); [`server`] wires them to HTTP (axum on hyper, optional TLS).
 
 pub(crate) mod auth;
+pub(crate) mod deadline;
 pub(crate) mod event;
 pub(crate) mod parse;
 pub(crate) mod server;

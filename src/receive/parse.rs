@@ -19,6 +19,7 @@
 use serde_json::{Map, Value};
 
 use super::event::{Event, FlowReply, IncomingMessage, Origin, Refs, StatusEvent};
+use crate::send::account::fold;
 
 /// Words that, as the whole text of a reply, ask the business to stop writing to that number.
 #[derive(Debug, Clone)]
@@ -36,16 +37,18 @@ impl OptOutWords {
         OptOutWords {
             words: words
                 .iter()
-                .map(|word| word.as_ref().trim().to_uppercase())
+                .map(|word| fold(word.as_ref()).trim().to_uppercase())
                 .filter(|word| !word.is_empty())
                 .collect(),
         }
     }
 
     /// The word a text is, ignoring case, surrounding spaces and closing punctuation (`Stop.`,
-    /// ` STOP! `). Only the whole text counts: "please don't stop" is not an opt-out.
+    /// ` STOP! `), fullwidth forms (`ＳＴＯＰ`) and invisible characters (a zero-width space a
+    /// keyboard added). Only the whole text counts: "please don't stop" is not an opt-out.
     pub(crate) fn matched(&self, text: &str) -> Option<&str> {
-        let bare = text
+        let bare = fold(text);
+        let bare = bare
             .trim()
             .trim_end_matches(['.', '!', '?', '。', '！'])
             .trim()
@@ -53,6 +56,13 @@ impl OptOutWords {
         self.words.iter().find(|word| **word == bare).map(String::as_str)
     }
 }
+
+/// The JSON values (or form pairs) a callback may hold: a callback carries a few events, and a
+/// body of tens of thousands of tiny values costs tens of times its size once parsed.
+pub(crate) const MAX_VALUES: usize = 50_000;
+
+/// The events one callback may carry (Meta batches a few; a provider sends one).
+pub(crate) const MAX_EVENTS: usize = 1_000;
 
 /// Why a callback was not understood (kept with its raw copy).
 pub(crate) type Unrecognised = String;
@@ -62,6 +72,13 @@ pub(crate) fn json(body: &[u8], words: &OptOutWords) -> Result<Vec<Event>, Unrec
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err("empty body".to_owned());
     }
+    // Every value after the first follows a `,`, a `:` or a `[`: a bound counted before parsing.
+    let bound = body.iter().filter(|byte| matches!(byte, b',' | b':' | b'[')).count() + 1;
+    if bound > MAX_VALUES {
+        return Err(format!(
+            "more than {MAX_VALUES} JSON values (a callback carries a few events)"
+        ));
+    }
     let root: Value = serde_json::from_slice(body).map_err(|error| format!("not JSON: {}", error_class(&error)))?;
     let Value::Object(root) = root else {
         return Err("the JSON is not an object".to_owned());
@@ -69,16 +86,25 @@ pub(crate) fn json(body: &[u8], words: &OptOutWords) -> Result<Vec<Event>, Unrec
     let extra = root.get("extra_info").and_then(Value::as_object);
     let mut events = Vec::new();
     let mut found_value = false;
-    for value in values(&root) {
+    let (found, other_fields) = values(&root);
+    for value in found {
         found_value = true;
         events_of_value(value, extra, &root, words, &mut events);
     }
+    // Meta's `calls`, `account_update`, template updates…: not message events, kept raw.
+    if events.is_empty() {
+        if let Some(field) = other_fields.first() {
+            return Err(format!("a `{field}` event, not a message status or a message"));
+        }
+    }
     if events.is_empty() && (root.contains_key("status") || root.contains_key("from")) {
-        let pairs: Vec<(String, String)> = root
-            .iter()
-            .filter_map(|(key, value)| Some((key.clone(), text(value)?)))
-            .collect();
-        return flat(&pairs, words);
+        return flat_object(&root, extra, words);
+    }
+    if events.len() > MAX_EVENTS {
+        return Err(format!(
+            "{} events in one callback (at most {MAX_EVENTS} are taken)",
+            events.len()
+        ));
     }
     if events.is_empty() {
         return Err(if found_value {
@@ -101,8 +127,43 @@ fn error_class(error: &serde_json::Error) -> String {
     format!("{what} at line {} column {}", error.line(), error.column())
 }
 
+/// A flat JSON object, such as the provider's "not sent" callbacks (`{"code": "WAV2101",
+/// "status": "not sent", "reason": …, "message_id": …, "extra_info": {"message_id": …, "ref": …}}`,
+/// no `meta_object`): its own fields, and the refs, trace and second id its `extra_info` echoes.
+fn flat_object(
+    root: &Map<String, Value>,
+    extra: Option<&Map<String, Value>>,
+    words: &OptOutWords,
+) -> Result<Vec<Event>, Unrecognised> {
+    let mut pairs: Vec<(String, String)> = root
+        .iter()
+        .filter_map(|(key, value)| Some((key.clone(), text(value)?)))
+        .collect();
+    for name in ["ref", "ref1", "ref2", "trace_id"] {
+        let given = pairs.iter().any(|(key, _)| key == name);
+        if let (false, Some(value)) = (given, extra.and_then(|extra| text(extra.get(name)?))) {
+            pairs.push((name.to_owned(), value));
+        }
+    }
+    let mut events = flat(&pairs, words)?;
+    let second_id = extra.and_then(|extra| text(extra.get("message_id")?));
+    for event in &mut events {
+        if let Event::Status(status) = event {
+            if status.message_id.is_none() {
+                status.message_id = second_id.clone();
+            } else if second_id != status.message_id {
+                status.provider_message_id = second_id.clone();
+            }
+        }
+    }
+    Ok(events)
+}
+
 /// Flat fields: query parameters, a form, or a flat JSON object.
 pub(crate) fn flat(pairs: &[(String, String)], words: &OptOutWords) -> Result<Vec<Event>, Unrecognised> {
+    if pairs.len() > MAX_VALUES {
+        return Err(format!("more than {MAX_VALUES} parameters"));
+    }
     let get = |name: &str| {
         pairs
             .iter()
@@ -117,8 +178,9 @@ pub(crate) fn flat(pairs: &[(String, String)], words: &OptOutWords) -> Result<Ve
             status,
             timestamp: get("timestamp"),
             recipient: get("recipient_id").or_else(|| get("recipient")),
-            error_code: get("error_code"),
-            error_title: get("error_title"),
+            // `code` and `reason`: the provider's "not sent" callbacks (`WAV2101`).
+            error_code: get("error_code").or_else(|| get("code")),
+            error_title: get("error_title").or_else(|| get("reason")),
             error_detail: get("error_detail"),
             refs: Refs {
                 ref0: get("ref"),
@@ -153,30 +215,46 @@ pub(crate) fn flat(pairs: &[(String, String)], words: &OptOutWords) -> Result<Ve
     }
 }
 
-/// The `value` objects (Meta's) a body carries, in whichever envelope.
-fn values(root: &Map<String, Value>) -> Vec<&Map<String, Value>> {
+type Object = Map<String, Value>;
+
+/// The `value` objects (Meta's) a body carries, in whichever envelope, with the `field`s of
+/// the changes left out because they are not about messages (`calls`, whose `statuses` are a
+/// call's, not a message's).
+fn values(root: &Map<String, Value>) -> (Vec<&Map<String, Value>>, Vec<String>) {
     let object = match root.get("meta_object").and_then(Value::as_object) {
         Some(meta) => meta,
         None => root,
     };
+    // Each change (an object with a `field`) and its `value`.
+    let mut changes: Vec<(&Object, &Object)> = Vec::new();
     let mut found = Vec::new();
-    {
-        if let Some(entries) = object.get("entry").and_then(Value::as_array) {
-            for entry in entries {
-                let changes = entry.get("changes").and_then(Value::as_array);
-                for change in changes.into_iter().flatten() {
-                    if let Some(value) = change.get("value").and_then(Value::as_object) {
-                        found.push(value);
-                    }
+    if let Some(entries) = object.get("entry").and_then(Value::as_array) {
+        for entry in entries {
+            let listed = entry.get("changes").and_then(Value::as_array);
+            for change in listed.into_iter().flatten().filter_map(Value::as_object) {
+                if let Some(value) = change.get("value").and_then(Value::as_object) {
+                    changes.push((change, value));
                 }
             }
-        } else if let Some(value) = object.get("value").and_then(Value::as_object) {
-            found.push(value);
-        } else if object.contains_key("statuses") || object.contains_key("messages") {
-            found.push(object);
+        }
+    } else if let Some(value) = object.get("value").and_then(Value::as_object) {
+        changes.push((object, value));
+    } else if object.contains_key("statuses") || object.contains_key("messages") {
+        found.push(object);
+    }
+    let mut other_fields = Vec::new();
+    for (change, value) in changes {
+        match field_name(change) {
+            Some(field) if field != "messages" => other_fields.push(field),
+            _ => found.push(value),
         }
     }
-    found
+    (found, other_fields)
+}
+
+/// A change's `field`, as written (`messages`, `calls`…).
+fn field_name(change: &Map<String, Value>) -> Option<String> {
+    change.get("field").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn events_of_value(

@@ -12,6 +12,7 @@
 //! A stop (SIGTERM, Ctrl-C) closes the listener, lets requests in flight finish (their events
 //! committed and answered), then closes the store.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -36,6 +38,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
 use super::auth::{self, Credentials};
+use super::deadline::{Activity, Deadlined};
 use super::parse::{self, OptOutWords};
 use super::store::{Callback, Store, StoreHandle, StoreWriter};
 use super::ReceiveError;
@@ -45,6 +48,20 @@ pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The largest request head (request line and headers): far above any callback's.
 const HEAD_LIMIT: usize = 64 * 1024;
+
+/// What callbacks may hold in memory at once, from their body's arrival to their commit (read
+/// buffers, the parsed JSON, the events waiting for the writer). Past it a callback is answered
+/// `503` with `Retry-After` before its body is read: 128 callbacks of 1 MiB at once otherwise
+/// took gigabytes.
+const MEMORY_BUDGET_KIB: usize = 64 * 1024;
+
+/// What one callback is counted for against [`MEMORY_BUDGET_KIB`]: eight times its body's
+/// bound (the body, its copy while collected, and the parsed JSON, which [`parse`] bounds to
+/// [`parse::MAX_VALUES`] values), plus the request's own.
+fn reservation_kib(body_bound: usize) -> u32 {
+    let kib = (8 * body_bound).div_ceil(1024) + 16;
+    u32::try_from(kib.min(MEMORY_BUDGET_KIB)).unwrap_or(u32::MAX)
+}
 
 /// How long in-flight requests may take to finish after a stop, beyond the read timeout.
 const GRACE: Duration = Duration::from_secs(5);
@@ -74,7 +91,10 @@ pub(crate) struct Stats {
     duplicates: AtomicU64,
     unauthorised: AtomicU64,
     rejected: AtomicU64,
+    busy: AtomicU64,
     failed: AtomicU64,
+    /// Why the last callback could not be stored, for the command to print.
+    failure: std::sync::Mutex<Option<String>>,
 }
 
 /// A snapshot of [`Stats`].
@@ -93,6 +113,8 @@ pub(crate) struct Counts {
     pub(crate) unauthorised: u64,
     /// Refused unread: too large, too slow, a wrong method.
     pub(crate) rejected: u64,
+    /// Answered 503 unread: the memory budget was spent.
+    pub(crate) busy: u64,
     /// Not stored (the store failed): answered 503.
     pub(crate) failed: u64,
 }
@@ -109,7 +131,20 @@ impl Stats {
             duplicates: read(&self.duplicates),
             unauthorised: read(&self.unauthorised),
             rejected: read(&self.rejected),
+            busy: read(&self.busy),
             failed: read(&self.failed),
+        }
+    }
+
+    /// Why the last callback was not stored (the store's own words), if one was not.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|failure| failure.clone())
+    }
+
+    fn failed(&self, why: String) {
+        Stats::add(&self.failed, 1);
+        if let Ok(mut failure) = self.failure.lock() {
+            *failure = Some(why);
         }
     }
 
@@ -130,6 +165,7 @@ impl Counts {
             duplicates: self.duplicates - earlier.duplicates,
             unauthorised: self.unauthorised - earlier.unauthorised,
             rejected: self.rejected - earlier.rejected,
+            busy: self.busy - earlier.busy,
             failed: self.failed - earlier.failed,
         }
     }
@@ -142,6 +178,8 @@ struct App {
     stats: Arc<Stats>,
     words: OptOutWords,
     read_timeout: Duration,
+    /// [`MEMORY_BUDGET_KIB`], in KiB.
+    budget: Arc<Semaphore>,
 }
 
 /// A bound, ready receiver: the address is known (for `--listen 127.0.0.1:0`) and the store
@@ -187,6 +225,7 @@ impl Receiver {
             stats: Arc::default(),
             words: OptOutWords::new(&settings.opt_out_words),
             read_timeout: settings.read_timeout,
+            budget: Arc::new(Semaphore::new(MEMORY_BUDGET_KIB)),
         });
         Ok(Receiver {
             listener,
@@ -233,7 +272,8 @@ impl Receiver {
         drop(app);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(read_timeout)
+            // A backstop only: [`Deadlined`] cuts a late head off first, with its 408.
+            .header_read_timeout(read_timeout * 2 + GRACE)
             .max_buf_size(HEAD_LIMIT)
             .keep_alive(true);
         let graceful = GracefulShutdown::new();
@@ -262,7 +302,21 @@ impl Receiver {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(router.clone());
+            let activity = Activity::new();
+            let service = {
+                let router = TowerToHyperService::new(router.clone());
+                let activity = Arc::clone(&activity);
+                hyper::service::service_fn(move |request| {
+                    activity.start();
+                    let answering = router.call(request);
+                    let activity = Arc::clone(&activity);
+                    async move {
+                        let response = answering.await;
+                        activity.end();
+                        response
+                    }
+                })
+            };
             let watcher = graceful.watcher();
             let http = http.clone();
             let tls = tls.clone();
@@ -270,6 +324,7 @@ impl Receiver {
                 let _permit = permit;
                 match tls {
                     None => {
+                        let stream = Deadlined::new(stream, activity, read_timeout);
                         let _ = watcher
                             .watch(http.serve_connection(TokioIo::new(stream), service))
                             .await;
@@ -278,6 +333,7 @@ impl Receiver {
                         let Ok(Ok(stream)) = tokio::time::timeout(read_timeout, acceptor.accept(stream)).await else {
                             return;
                         };
+                        let stream = Deadlined::new(stream, activity, read_timeout);
                         let _ = watcher
                             .watch(http.serve_connection(TokioIo::new(stream), service))
                             .await;
@@ -325,8 +381,38 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {
 }
 
 /// For load balancers and monitors: no authentication, nothing stored.
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Some(response) = head_too_large(&request) {
+        Stats::add(&app.stats.rejected, 1);
+        return response;
+    }
+    answer(StatusCode::OK, "ok\n")
+}
+
+/// A request head over [`HEAD_LIMIT`] (hyper's buffer limit lets somewhat more through), as the
+/// README promises: 431.
+fn head_too_large(request: &Request) -> Option<Response> {
+    let line = request.method().as_str().len() + request.uri().to_string().len() + " HTTP/1.1\r\n".len() + 1;
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    (line + headers + 2 > HEAD_LIMIT).then(|| {
+        answer(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "the request's head is larger than 64 KiB\n",
+        )
+    })
+}
+
+/// `503` with `Retry-After`: the provider sends the callback again.
+fn try_again(text: &'static str) -> Response {
+    let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, text);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 fn answer(status: StatusCode, text: &'static str) -> Response {
@@ -335,6 +421,10 @@ fn answer(status: StatusCode, text: &'static str) -> Response {
 
 /// Every path but `/healthz`: a callback.
 async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Some(response) = head_too_large(&request) {
+        Stats::add(&app.stats.rejected, 1);
+        return response;
+    }
     let (parts, body) = request.into_parts();
     let query = parts.uri.query().unwrap_or_default();
     // Authentication first: nothing a stranger sends is read, parsed or stored.
@@ -343,10 +433,11 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
     if !app.credentials.allows(authorization, token.as_deref()) {
         Stats::add(&app.stats.unauthorised, 1);
         let mut response = answer(StatusCode::UNAUTHORIZED, "authentication required\n");
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"flowc receive\""),
-        );
+        for challenge in app.credentials.challenges() {
+            response
+                .headers_mut()
+                .append(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
         return response;
     }
     let method = match parts.method {
@@ -360,6 +451,21 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
             return response;
         }
+    };
+    // Held until the callback is committed (or refused): what it may cost in memory.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let bound = if method == "POST" {
+        declared.unwrap_or(BODY_LIMIT).min(BODY_LIMIT)
+    } else {
+        0
+    };
+    let Ok(_reserved) = Arc::clone(&app.budget).try_acquire_many_owned(reservation_kib(bound)) else {
+        Stats::add(&app.stats.busy, 1);
+        return try_again("busy: too many callbacks waiting to be stored; try again\n");
     };
     let body = if method == "POST" {
         match read_body(&parts.headers, body, app.read_timeout).await {
@@ -377,7 +483,11 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
         .get(header::CONTENT_TYPE)
         .map(|value| String::from_utf8_lossy(&app.credentials.scrub(value.as_bytes())).into_owned());
     let query = String::from_utf8_lossy(&app.credentials.scrub(auth::without_token(query).as_bytes())).into_owned();
-    let body = app.credentials.scrub(&body).into_owned();
+    // The body itself when nothing was scrubbed: no copy of up to 1 MiB.
+    let body = match app.credentials.scrub(&body) {
+        Cow::Owned(scrubbed) => scrubbed,
+        Cow::Borrowed(_) => body,
+    };
     let path = String::from_utf8_lossy(&app.credentials.scrub(parts.uri.path().as_bytes())).into_owned();
     let kind = BodyKind::of(content_type.as_deref());
     let outcome = if method == "GET" || (body.is_empty() && !query.is_empty()) {
@@ -433,13 +543,9 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
                 }
             }
         }
-        Err(_) => {
-            Stats::add(&app.stats.failed, 1);
-            let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, "not stored: try again\n");
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            response
+        Err(error) => {
+            app.stats.failed(error.to_string());
+            try_again("not stored: try again\n")
         }
     }
 }
@@ -461,7 +567,7 @@ async fn read_body(headers: &axum::http::HeaderMap, body: Body, read_timeout: Du
         )),
         Ok(Err(error)) if error.is::<LengthLimitError>() => Err(too_large()),
         Ok(Err(_)) => Err(answer(StatusCode::BAD_REQUEST, "the body could not be read\n")),
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Ok(collected)) => Ok(Vec::from(collected.to_bytes())),
     }
 }
 
@@ -494,8 +600,10 @@ impl BodyKind {
     }
 }
 
+/// The pairs of a query or a form, one past [`parse::MAX_VALUES`] at most (which `flat` refuses).
 fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(encoded)
+        .take(parse::MAX_VALUES + 1)
         .map(|(key, value)| (key.into_owned(), value.into_owned()))
         .collect()
 }

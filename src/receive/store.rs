@@ -146,6 +146,10 @@ pub(crate) enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The file at the store's path is no longer the one the receiver writes (moved, deleted or
+    /// replaced by a backup): what it commits would reach nobody, so nothing is acknowledged.
+    #[error("the event store `{path}` is no longer at its path (moved, deleted or replaced while the receiver runs): callbacks are answered 503 until it is restored or the receiver restarted")]
+    Replaced { path: String },
     /// A commit failed (the disk is full, the file was removed…); the callbacks it held were
     /// answered 503, so the provider sends them again.
     #[error("the event store could not commit: {0}")]
@@ -158,6 +162,9 @@ impl StoreError {
             StoreError::NotAStore { .. } => {
                 Some("name a new file or an existing flowc event store with --store".to_owned())
             }
+            StoreError::Replaced { .. } => Some(
+                "put the store back at its path, or restart flowc receive (it starts a new store there)".to_owned(),
+            ),
             StoreError::Sqlite { .. } | StoreError::Failed(_) => None,
         }
     }
@@ -208,6 +215,69 @@ pub(crate) struct Store {
     connection: Connection,
     path: String,
     file: PathBuf,
+    /// The device and inode of the file opened: the path must still lead to it at each commit.
+    identity: (u64, u64),
+}
+
+/// The device and inode at a path (the file itself, not a link to it).
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
+}
+
+enum LayoutError {
+    Sqlite(rusqlite::Error),
+    NotAStore(String),
+}
+
+impl From<rusqlite::Error> for LayoutError {
+    fn from(error: rusqlite::Error) -> LayoutError {
+        LayoutError::Sqlite(error)
+    }
+}
+
+/// The columns of a table, in order.
+fn columns(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    let names = statement.query_map([table], |row| row.get(0))?;
+    names.collect()
+}
+
+/// Whether a database is a flowc event store this version can write (or empty): no newer
+/// layout, no other tables, and each of the store's tables with the columns it has here. A store
+/// with the right table names and other columns would start, then fail every commit.
+fn check_layout(connection: &Connection) -> Result<(), LayoutError> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > VERSION {
+        return Err(LayoutError::NotAStore(format!(
+            "was written by a newer flowc (layout {version}; this one knows {VERSION})"
+        )));
+    }
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    const TABLES: [&str; 4] = ["callbacks", "statuses", "messages", "opt_outs"];
+    if tables.iter().any(|table| !TABLES.contains(&table.as_str())) {
+        return Err(LayoutError::NotAStore(
+            "holds other tables: it is not a flowc event store (a campaign journal?)".to_owned(),
+        ));
+    }
+    let expected = Connection::open_in_memory()?;
+    expected.execute_batch(SCHEMA)?;
+    for table in &tables {
+        let want = columns(&expected, table)?;
+        let found = columns(connection, table)?;
+        if want != found {
+            return Err(LayoutError::NotAStore(format!(
+                "has a `{table}` table with other columns ({}; a flowc event store's are {}): not an event store this flowc can write (left as it is)",
+                found.join(", "),
+                want.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -231,6 +301,23 @@ impl Store {
                 problem: "is a directory".to_owned(),
             });
         }
+        // Looked at read-only first: a file that is not a store is refused untouched (never
+        // switched to WAL, never given a table).
+        if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > 0) {
+            let probe = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sqlite)?;
+            probe.busy_timeout(std::time::Duration::from_secs(5)).map_err(sqlite)?;
+            check_layout(&probe).map_err(|error| match error {
+                LayoutError::Sqlite(source) => sqlite(source),
+                LayoutError::NotAStore(problem) => StoreError::NotAStore {
+                    path: name.clone(),
+                    problem,
+                },
+            })?;
+        }
         let connection = Connection::open(path).map_err(sqlite)?;
         // Readers (`flowc report`) may hold the file briefly: wait rather than fail.
         connection
@@ -251,36 +338,18 @@ impl Store {
                 "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
             ))
             .map_err(sqlite)?;
-        let version: i64 = connection
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(sqlite)?;
-        let foreign: i64 = connection
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'
-                 AND name NOT IN ('callbacks', 'statuses', 'messages', 'opt_outs')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(sqlite)?;
-        if version > VERSION {
-            return Err(StoreError::NotAStore {
-                path: name,
-                problem: format!("was written by a newer flowc (layout {version}; this one knows {VERSION})"),
-            });
-        }
-        if foreign > 0 {
-            return Err(StoreError::NotAStore {
-                path: name,
-                problem: "holds other tables: it is not a flowc event store (a campaign journal?)".to_owned(),
-            });
-        }
         connection
             .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"))
             .map_err(sqlite)?;
+        let identity = identity(path).map_err(|error| StoreError::NotAStore {
+            path: name.clone(),
+            problem: format!("cannot be read: {}", crate::input::io_reason(&error)),
+        })?;
         Ok(Store {
             connection,
             path: name,
             file: path.to_path_buf(),
+            identity,
         })
     }
 
@@ -292,7 +361,26 @@ impl Store {
     }
 
     /// One group commit; every callback's outcome, in order.
+    /// Whether the path still leads to the file being written (one `stat` a group commit).
+    fn still_at_its_path(&self) -> Result<(), StoreError> {
+        match identity(&self.file) {
+            Ok(found) if found == self.identity => Ok(()),
+            _ => Err(StoreError::Replaced {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
     fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, StoreError> {
+        // Checked before, so that nothing is written into a file nobody can reach, and after,
+        // so that a move during the commit is not acknowledged either.
+        self.still_at_its_path()?;
+        let saved = self.commit_unchecked(batch)?;
+        self.still_at_its_path()?;
+        Ok(saved)
+    }
+
+    fn commit_unchecked(&mut self, batch: &[Op]) -> Result<Vec<Saved>, StoreError> {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -395,6 +483,29 @@ fn insert_status(
     received_at: i64,
     status: &StatusEvent,
 ) -> rusqlite::Result<usize> {
+    // The same status of the same message delivered in two envelopes (a POST in the provider's
+    // envelope, which carries two ids, and a GET, which carries one of them, or fewer refs) is
+    // one event: found by either id, whichever one each delivery carries.
+    if status.message_id.is_some() || status.provider_message_id.is_some() {
+        let seen = transaction
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM statuses WHERE status = ?1 AND timestamp IS ?2 AND error_code IS ?3
+                   AND (message_id IN (?4, ?5) OR provider_message_id IN (?4, ?5)))",
+            )?
+            .query_row(
+                params![
+                    status.status,
+                    status.timestamp,
+                    status.error_code,
+                    status.message_id,
+                    status.provider_message_id,
+                ],
+                |row| row.get::<_, bool>(0),
+            )?;
+        if seen {
+            return Ok(0);
+        }
+    }
     transaction
         .prepare_cached(
             "INSERT OR IGNORE INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id,
@@ -540,7 +651,9 @@ impl StoreWriter {
                     }
                 }
             }
-            store.checkpoint()
+            store.checkpoint()?;
+            // A store moved away while running is said at the end too (a non-zero exit).
+            store.still_at_its_path()
         });
         StoreWriter {
             sender,

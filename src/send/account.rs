@@ -54,6 +54,17 @@ impl Secret {
     /// JSON, URL, HTML or backslash escapes (nested up to three times), or base64- or
     /// hex-encoded.
     pub fn appears_in(&self, text: &str) -> bool {
+        self.carried_by(text, true)
+    }
+
+    /// As [`Secret::appears_in`], but for the whole secret only, never a long piece of it: a
+    /// receiver's credential is compared with what strangers' messages hold, where a fragment
+    /// (`booking-` of `booking-confirmed`) is ordinary text.
+    pub fn appears_whole_in(&self, text: &str) -> bool {
+        self.carried_by(text, false)
+    }
+
+    fn carried_by(&self, text: &str, fragments: bool) -> bool {
         let secret = self.0.as_str();
         if secret.is_empty() {
             return false;
@@ -78,7 +89,11 @@ impl Secret {
         // A long piece of the key is as good as the key, and invisible or look-alike characters
         // (a zero-width space, fullwidth letters) must not hide it from a reader's eye or a grep.
         let folded_secret: Vec<char> = fold(secret).chars().collect();
-        let window = (folded_secret.len() / 2).max(8);
+        let window = if fragments {
+            (folded_secret.len() / 2).max(8)
+        } else {
+            folded_secret.len().max(1)
+        };
         if folded_secret.len() >= window {
             let pieces: Vec<String> = folded_secret
                 .windows(window)
@@ -101,7 +116,7 @@ impl Secret {
 
 /// Text as a reader sees it: invisible characters (format and control characters, soft
 /// hyphens) removed, fullwidth forms as ASCII, lower case.
-fn fold(text: &str) -> String {
+pub(crate) fn fold(text: &str) -> String {
     text.chars()
         .filter(|&c| {
             !(c.is_control()

@@ -15,7 +15,7 @@ use crate::support::{flowc_process, Scratch};
 
 pub(crate) const TOKEN: &str = "tok-3f9c2a71e5d84b06";
 const USER: &str = "kaleyra";
-const PASSWORD: &str = "pw-91c4e7d2b8";
+const PASSWORD: &str = "pw-91c4e7d2b8-a5f0";
 
 /// A receiver process on a free loopback port, with a token file and a basic-auth file.
 pub(crate) struct Receiver {
@@ -529,6 +529,8 @@ fn a_short_or_empty_token_file_or_a_basic_file_without_a_password_is_refused() {
         ("--token-file", "\n", "is empty"),
         ("--basic-auth-file", "kaleyra\n", "user:password"),
         ("--basic-auth-file", "kaleyra:\n", "needs both"),
+        // Scrubbed from every body: as long as a token must be.
+        ("--basic-auth-file", "kaleyra:whatsapp\n", "shorter than 16"),
     ] {
         let scratch = Scratch::new();
         let file = scratch.write("secret", contents);
@@ -1033,5 +1035,380 @@ fn bad_invalid_percent_encoding_and_control_characters_are_stored_as_sent() {
     assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1);
     let bytes = serde_json::json!({"statuses": [{"id": "\u{0}\u{1}\u{7f}", "status": "sent\r\n"}]}).to_string();
     assert_eq!(receiver.post(&bytes).status, 200);
+    receiver.assert_serving();
+}
+
+/// A connection that pipelines `requests` GETs and never reads an answer (a small receive
+/// buffer, so the receiver's answers back up quickly); kept open by the returned stream.
+fn pipelining_non_reader(addr: SocketAddr, requests: usize) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("a small receive buffer");
+        socket.connect(addr).await.expect("connect")
+    });
+    let stream = stream.into_std().expect("a std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    let mut writer = stream.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        let _ = writer.write_all(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(requests));
+    });
+    stream
+}
+
+#[test]
+fn pipelining_callers_that_never_read_cannot_keep_a_real_callback_waiting() {
+    let receiver = Receiver::start_with(&["--max-connections", "8"]);
+    let hogs: Vec<TcpStream> = (0..8).map(|_| pipelining_non_reader(receiver.addr, 30_000)).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Answered once the stalled connections are cut off (the read timeout is 1 s).
+    let answer = receiver.post(&status_body("wamid.PIPE", "delivered", "R-P"));
+    assert_eq!(answer.status, 200, "{}", receiver.stderr());
+    drop(hogs);
+    receiver.assert_serving();
+}
+
+#[test]
+fn a_store_moved_away_while_it_runs_acknowledges_nothing_more() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.MV0", "sent", "R")).status, 200);
+    let moved = receiver.store.with_extension("moved");
+    std::fs::rename(&receiver.store, &moved).expect("move the store away");
+    let answers: Vec<u16> = (0..20)
+        .map(|n| {
+            receiver
+                .post(&status_body(&format!("wamid.MV{}", n + 1), "sent", "R"))
+                .status
+        })
+        .collect();
+    // Nothing is at the path: nothing may be acknowledged.
+    assert!(answers.iter().all(|status| *status == 503), "{answers:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let stderr = receiver.stderr();
+    assert!(stderr.contains("no longer at its path"), "{stderr}");
+    let (code, stderr) = receiver.stop();
+    assert_ne!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_store_replaced_by_a_copy_while_it_runs_acknowledges_nothing_into_the_old_file() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.CP0", "sent", "R")).status, 200);
+    // A backup swapped in: another file (inode) at the same path.
+    let backup = receiver.store.with_extension("backup");
+    std::fs::copy(&receiver.store, &backup).expect("copy");
+    std::fs::rename(&backup, &receiver.store).expect("swap the backup in");
+    let answer = receiver.post(&status_body("wamid.CP1", "sent", "R"));
+    assert_eq!(answer.status, 503, "{}", answer.text);
+}
+
+#[test]
+fn a_callback_with_more_events_than_the_limit_is_kept_raw_and_answered_400() {
+    let receiver = Receiver::start();
+    let statuses = |n: usize| {
+        let list: Vec<String> = (0..n)
+            .map(|i| format!("{{\"id\":\"w{i}\",\"status\":\"sent\"}}"))
+            .collect();
+        format!("{{\"statuses\":[{}]}}", list.join(","))
+    };
+    assert_eq!(receiver.post(&statuses(1_000)).status, 200);
+    assert_eq!(receiver.post(&statuses(1_001)).status, 400);
+    // About 1 MiB of tiny values: refused before it is parsed.
+    assert_eq!(receiver.post(&statuses(30_000)).status, 400);
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1_000);
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks WHERE recognised = 0"), 2);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_request_head_over_64_kib_gets_431_even_below_100_kib() {
+    let receiver = Receiver::start();
+    let big = "a".repeat(80 * 1024);
+    let answer = receiver.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", &format!("Bearer {TOKEN}")),
+            ("Content-Type", "application/json"),
+            ("X-Big", &big),
+        ],
+        status_body("wamid.H80", "sent", "R").as_bytes(),
+    );
+    assert_eq!(answer.status, 431, "{}", answer.text);
+    assert_eq!(receiver.count("SELECT count(*) FROM callbacks"), 0);
+    receiver.assert_serving();
+}
+
+#[test]
+fn bad_a_request_head_that_stops_arriving_gets_408() {
+    let receiver = Receiver::start();
+    let mut slow = TcpStream::connect(receiver.addr).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .expect("part of the head");
+    let answer = read_answer(&mut slow);
+    assert_eq!(answer.status, 408, "{}", answer.text);
+    receiver.assert_serving();
+}
+
+#[test]
+fn a_401_advertises_the_scheme_the_receiver_takes() {
+    let scratch = Scratch::new();
+    let token = scratch.write("token", format!("{TOKEN}\n"));
+    let receiver = Receiver::spawn(scratch, &["--token-file".to_owned(), token.display().to_string()]).expect("starts");
+    let answer = receiver.request("POST", "/", &[], b"{}");
+    assert_eq!(answer.status, 401);
+    let text = answer.text.to_ascii_lowercase();
+    assert!(text.contains("www-authenticate: bearer"), "{}", answer.text);
+    assert!(!text.contains("basic"), "{}", answer.text);
+}
+
+#[test]
+fn the_counts_line_names_what_to_check_for_unauthenticated_callers() {
+    let receiver = Receiver::start_with(&["--stats-interval", "1"]);
+    assert_eq!(receiver.get("/?status=sent&token=wrong-token-0000").status, 401);
+    std::thread::sleep(Duration::from_millis(1500));
+    let stderr = receiver.stderr();
+    assert!(
+        stderr.contains("1 unauthenticated") && stderr.contains("--token-file") && stderr.contains("callback URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_final_line_counts_everything_since_start_including_the_last_minute() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.FL1", "sent", "R")).status, 200);
+    for _ in 0..3 {
+        assert_eq!(receiver.get("/?status=sent").status, 401);
+    }
+    assert_eq!(receiver.post("{oops").status, 400);
+    let (code, stderr) = receiver.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let last = stderr.lines().find(|line| line.contains("stopped")).unwrap_or_default();
+    assert!(
+        last.contains("2 callbacks stored") && last.contains("1 unrecognised") && last.contains("3 unauthenticated"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_flow_reply_holding_part_of_the_password_is_stored_whole() {
+    let scratch = Scratch::new();
+    let basic = scratch.write("basic", "kaleyra:booking-confirmed\n");
+    let receiver =
+        Receiver::spawn(scratch, &["--basic-auth-file".to_owned(), basic.display().to_string()]).expect("starts");
+    let body = serde_json::json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [{
+        "from": "16315558151", "id": "wamid.BOOK", "timestamp": "1722834700", "type": "interactive",
+        "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+            "response_json": "{\"flow_token\":\"booking-R-17\",\"slot\":\"10:00\"}"}}}]}}]}]});
+    let answer = receiver.request(
+        "POST",
+        "/",
+        &[
+            ("Authorization", &basic_header("kaleyra", "booking-confirmed")),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        receiver.text("SELECT flow_token || '|' || json_extract(response_json, '$.slot') FROM messages"),
+        Some("booking-R-17|10:00".to_owned())
+    );
+}
+
+fn basic_header(user: &str, password: &str) -> String {
+    basic(user, password)
+}
+
+#[test]
+fn bad_a_token_echoed_with_invisible_or_fullwidth_characters_between_its_letters_is_never_stored() {
+    let receiver = Receiver::start();
+    let zero_width: String = TOKEN.chars().flat_map(|c| [c, '\u{200B}']).collect();
+    let fullwidth: String = TOKEN
+        .chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap_or(c))
+        .collect();
+    for (n, disguised) in [&zero_width, &fullwidth].iter().enumerate() {
+        let answer = receiver.post(&status_body(&format!("wamid.ZW{n}"), "sent", disguised));
+        assert_eq!(answer.status, 400, "{}", answer.text);
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 0);
+    receiver.assert_serving();
+    let store = receiver.store_bytes();
+    for disguised in [&zero_width, &fullwidth] {
+        let piece = &disguised.as_bytes()[..12];
+        assert!(
+            !store.windows(piece.len()).any(|window| window == piece),
+            "the store holds the token"
+        );
+    }
+}
+
+#[test]
+fn a_store_with_the_right_tables_but_other_columns_is_refused_at_start() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("events.sqlite");
+    rusqlite::Connection::open(&store)
+        .expect("create")
+        .execute_batch(
+            "CREATE TABLE callbacks (id INTEGER PRIMARY KEY, payload TEXT);
+             CREATE TABLE statuses (id INTEGER PRIMARY KEY, wamid TEXT, state TEXT);
+             CREATE TABLE messages (id INTEGER PRIMARY KEY);
+             CREATE TABLE opt_outs (id INTEGER PRIMARY KEY, phone TEXT);",
+        )
+        .expect("tables");
+    let Err((code, stderr)) = Receiver::spawn_at(scratch, store, "127.0.0.1:0", &[]) else {
+        panic!("a store of another layout was used")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`callbacks` table with other columns"), "{stderr}");
+}
+
+#[test]
+fn a_foreign_database_given_as_the_store_is_refused_untouched() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("app.sqlite");
+    rusqlite::Connection::open(&store)
+        .expect("create")
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('a');")
+        .expect("table");
+    let before = std::fs::read(&store).expect("read");
+    let path = store.clone();
+    // The store's folder outlives the receiver's scratch directory.
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("another database was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    // Byte for byte as it was: not switched to WAL (the header's bytes 18 and 19 say so).
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
+
+#[test]
+fn a_stop_in_fullwidth_letters_or_with_a_zero_width_space_is_an_opt_out() {
+    let receiver = Receiver::start();
+    let reply = |id: &str, from: &str, text: &str| {
+        serde_json::json!({"meta_object": {"value": {"messages": [
+            {"from": from, "id": id, "timestamp": "1", "type": "text", "text": {"body": text}}]}}})
+        .to_string()
+    };
+    assert_eq!(receiver.post(&reply("f1", "919400000011", "ＳＴＯＰ")).status, 200);
+    assert_eq!(receiver.post(&reply("f2", "919400000012", "STOP\u{200B}")).status, 200);
+    assert_eq!(
+        receiver
+            .post(&reply("f3", "919400000013", "\u{FEFF}unsub\u{200D}scribe！"))
+            .status,
+        200
+    );
+    assert_eq!(
+        receiver.text("SELECT group_concat(number || ':' || word, ',') FROM (SELECT * FROM opt_outs ORDER BY number)"),
+        Some("919400000011:STOP,919400000012:STOP,919400000013:UNSUBSCRIBE".to_owned())
+    );
+}
+
+#[test]
+fn the_providers_not_sent_daily_limit_callback_keeps_its_code_reason_refs_and_both_ids() {
+    let receiver = Receiver::start();
+    // The provider's "Not Sent - Daily Limit Reached" body: no `meta_object`.
+    let body = serde_json::json!({
+        "code": "WAV2101", "status": "not sent", "reason": "Account daily limit reached",
+        "message_id": "wamid.TOP-1",
+        "extra_info": {"enable_url_tracking_body": false, "message_id": "wamid.EXTRA-1", "waba_id": "1234",
+            "ref": "R-77", "ref1": "campaign-7", "ref2": "row-9"}
+    });
+    let answer = receiver.post(&body.to_string());
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        receiver.text(
+            "SELECT status || '|' || message_id || '|' || provider_message_id || '|' || error_code || '|'
+             || error_title || '|' || ref || '|' || ref1 || '|' || ref2 FROM statuses"
+        ),
+        Some("not sent|wamid.TOP-1|wamid.EXTRA-1|WAV2101|Account daily limit reached|R-77|campaign-7|row-9".to_owned())
+    );
+}
+
+#[test]
+fn a_status_delivered_by_post_in_the_envelope_and_again_by_get_is_one_row() {
+    let receiver = Receiver::start();
+    let body = serde_json::json!({
+        "meta_object": {"field": "messages", "value": {"statuses": [{
+            "id": "wamid.PG1", "status": "delivered", "timestamp": "1722834665", "recipient_id": "919407000001"}]}},
+        "extra_info": {"message_id": "AX-PG1", "ref": "R-1", "ref1": "c", "ref2": "d"},
+        "status": "delivered", "message_id": "AX-PG1"
+    });
+    assert_eq!(receiver.post(&body.to_string()).status, 200);
+    // A GET profile carries one of the two ids, and whichever variables it was given.
+    for id in ["wamid.PG1", "AX-PG1"] {
+        let answer = receiver.get(&format!(
+            "/?status=delivered&message_id={id}&timestamp=1722834665&ref=R-1&token={TOKEN}"
+        ));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 1);
+    // A later stage of the same message is a new event.
+    assert_eq!(
+        receiver
+            .get(&format!(
+                "/?status=read&message_id=wamid.PG1&timestamp=1722834700&token={TOKEN}"
+            ))
+            .status,
+        200
+    );
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 2);
+}
+
+#[test]
+fn a_calls_webhook_is_kept_raw_and_answered_400() {
+    let receiver = Receiver::start();
+    let call_statuses = serde_json::json!({"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "911234567890", "phone_number_id": "104"},
+        "statuses": [{"id": "wacid.C1", "type": "call", "status": "RINGING", "timestamp": "1722834665",
+            "recipient_id": "919407000001"}]});
+    let meta = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "calls", "value": call_statuses}]}]});
+    let provider = serde_json::json!({"meta_object": {"field": "calls", "value": call_statuses}});
+    for body in [meta, provider] {
+        let answer = receiver.post(&body.to_string());
+        assert_eq!(answer.status, 400, "{}", answer.text);
+    }
+    assert_eq!(receiver.count("SELECT count(*) FROM statuses"), 0);
+    assert_eq!(
+        receiver.count("SELECT count(*) FROM callbacks WHERE recognised = 0 AND problem LIKE '%`calls` event%'"),
+        2
+    );
+    receiver.assert_serving();
+}
+
+#[test]
+fn more_large_callbacks_at_once_than_the_memory_budget_get_503_with_retry_after() {
+    let receiver = Receiver::start_with(&["--read-timeout", "5"]);
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+        1024 * 1024
+    );
+    // Seven callbacks of 1 MiB on their way take most of the budget (64 MiB counted).
+    let holders: Vec<TcpStream> = (0..7)
+        .map(|_| {
+            let mut stream = TcpStream::connect(receiver.addr).expect("connect");
+            stream.write_all(head.as_bytes()).expect("head");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut eighth = TcpStream::connect(receiver.addr).expect("connect");
+    eighth.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    eighth.write_all(head.as_bytes()).expect("head");
+    let answer = read_answer(&mut eighth);
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert!(
+        answer.text.to_ascii_lowercase().contains("retry-after: 5"),
+        "{}",
+        answer.text
+    );
+    drop(holders);
     receiver.assert_serving();
 }
