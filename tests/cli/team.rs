@@ -74,6 +74,69 @@ fn init_refuses_to_overwrite() {
 }
 
 #[test]
+fn init_lists_every_file_in_the_way_whole_one_a_line() {
+    let scratch = Scratch::new();
+    let deep = scratch.path().join("a-rather-long-folder-name-for-the-templates-repository-of-the-clinic");
+    assert_eq!(run(flowc().arg("init").arg(&deep)).code, 0);
+    let outcome = run(flowc().arg("init").arg(&deep));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains("..."), "no path is cut: {}", outcome.stderr);
+    for file in [
+        "templates/example.yaml",
+        "templates/example.fixtures.yaml",
+        "flows/booking.json",
+        "schemas/template.schema.json",
+        ".github/workflows/flowc.yml",
+        "README.md",
+        "templates/__snapshots__/example@accented-name.snap",
+        "templates/__snapshots__/example@example.snap",
+        "templates/__snapshots__/example@no-city.snap",
+    ] {
+        let path = deep.join(file).display().to_string();
+        assert!(
+            outcome.stderr.lines().any(|line| line.trim() == path),
+            "`{path}` on a line of its own: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn init_writes_a_gitignore_for_preview_pages() {
+    let scratch = Scratch::new();
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let ignore = std::fs::read_to_string(scratch.path().join(".gitignore")).expect("a .gitignore");
+    assert!(ignore.lines().any(|line| line == "*.preview.html"), "{ignore}");
+    assert!(outcome.stderr.contains(".gitignore"), "{}", outcome.stderr);
+}
+
+#[test]
+fn init_keeps_an_existing_gitignore_and_says_what_to_add() {
+    let scratch = Scratch::new();
+    scratch.write(".gitignore", "target/\n");
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join(".gitignore")).expect("the .gitignore"),
+        "target/\n"
+    );
+    assert!(outcome.stderr.contains("add `*.preview.html`"), "{}", outcome.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn init_does_not_write_a_gitignore_through_a_link() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::os::unix::fs::symlink(outside.path().join("planted"), scratch.path().join(".gitignore")).expect("link");
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(!outside.path().join("planted").exists(), "the link's target is not created");
+    assert!(outcome.stderr.contains("add `*.preview.html`"), "{}", outcome.stderr);
+}
+
+#[test]
 fn a_changed_template_fails_with_a_diff_and_a_pending_snapshot() {
     let scratch = Scratch::new();
     assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
