@@ -106,7 +106,10 @@ const MAX_NEIGHBOURS: usize = 10_000;
 /// folder: the reference as written with the nearest file name of its folder.
 fn near_file(written: &str, path: &Path) -> Option<String> {
     let missing = path.file_name()?.to_str()?;
-    let folder = path.parent().filter(|folder| !folder.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let folder = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let names: Vec<String> = std::fs::read_dir(folder)
         .ok()?
         .take(MAX_NEIGHBOURS)

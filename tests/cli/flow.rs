@@ -796,7 +796,10 @@ fn flow_findings_come_in_the_order_of_their_files() {
     assert_eq!(in_flow, sorted, "the Flow's findings in file order: {findings:#?}");
     let mut sorted = in_template.clone();
     sorted.sort_unstable();
-    assert_eq!(in_template, sorted, "the template's findings in file order: {findings:#?}");
+    assert_eq!(
+        in_template, sorted,
+        "the template's findings in file order: {findings:#?}"
+    );
 }
 
 #[test]

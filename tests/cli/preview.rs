@@ -449,7 +449,10 @@ fn preview_never_overwrites_an_input() {
 fn a_previewed_row_is_named_with_its_data_file_on_stderr_and_on_the_page() {
     let scratch = Scratch::new();
     let template = scratch.write("t.yaml", BASE_TEMPLATE);
-    scratch.write("rows.csv", "name,phone,ref\nFirst,+14155550100,1\nSecond,+14155550101,2\n");
+    scratch.write(
+        "rows.csv",
+        "name,phone,ref\nFirst,+14155550100,1\nSecond,+14155550101,2\n",
+    );
     let outcome = run(flowc()
         .current_dir(scratch.path())
         .arg("preview")
@@ -462,14 +465,20 @@ fn a_previewed_row_is_named_with_its_data_file_on_stderr_and_on_the_page() {
         outcome.stderr
     );
     let page = std::fs::read_to_string(scratch.path().join("t.preview.html")).expect("the page");
-    assert!(page.contains("row 3 of rows.csv"), "the page names the row and the file");
+    assert!(
+        page.contains("row 3 of rows.csv"),
+        "the page names the row and the file"
+    );
 }
 
 #[test]
 fn a_row_that_is_not_there_is_told_the_rows_the_file_has() {
     let scratch = Scratch::new();
     let template = scratch.write("t.yaml", BASE_TEMPLATE);
-    let data = scratch.write("rows.csv", "name,phone,ref\nFirst,+14155550100,1\nSecond,+14155550101,2\n");
+    let data = scratch.write(
+        "rows.csv",
+        "name,phone,ref\nFirst,+14155550100,1\nSecond,+14155550101,2\n",
+    );
     let outcome = run(flowc()
         .arg("preview")
         .arg(&template)

@@ -76,7 +76,9 @@ fn init_refuses_to_overwrite() {
 #[test]
 fn init_lists_every_file_in_the_way_whole_one_a_line() {
     let scratch = Scratch::new();
-    let deep = scratch.path().join("a-rather-long-folder-name-for-the-templates-repository-of-the-clinic");
+    let deep = scratch
+        .path()
+        .join("a-rather-long-folder-name-for-the-templates-repository-of-the-clinic");
     assert_eq!(run(flowc().arg("init").arg(&deep)).code, 0);
     let outcome = run(flowc().arg("init").arg(&deep));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
@@ -132,8 +134,38 @@ fn init_does_not_write_a_gitignore_through_a_link() {
     std::os::unix::fs::symlink(outside.path().join("planted"), scratch.path().join(".gitignore")).expect("link");
     let outcome = run(flowc().arg("init").arg(scratch.path()));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(!outside.path().join("planted").exists(), "the link's target is not created");
+    assert!(
+        !outside.path().join("planted").exists(),
+        "the link's target is not created"
+    );
     assert!(outcome.stderr.contains("add `*.preview.html`"), "{}", outcome.stderr);
+}
+
+#[test]
+fn test_and_check_run_inside_the_templates_folder() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let inside = scratch.path().join("templates");
+    let outcome = test_in(&inside, &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.trim(),
+        "3 passed, 0 new or changed (pending review), 0 failed"
+    );
+    let outcome = run(flowc().current_dir(&inside).arg("check"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn test_without_a_templates_folder_says_what_to_run() {
+    let scratch = Scratch::new();
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("flowc test PATH"),
+        "names the way to run it: {}",
+        outcome.stderr
+    );
 }
 
 #[test]
