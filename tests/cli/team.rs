@@ -808,3 +808,46 @@ fn init_help_has_examples() {
         outcome.stdout
     );
 }
+
+/// Each line of every command's examples is printed whole on an 80-column terminal: a command
+/// cut in two cannot be copied.
+#[test]
+fn help_examples_keep_each_line_whole_at_80_columns() {
+    use clap::CommandFactory;
+    let cli = flowc::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        let Some(examples) = sub.get_after_help() else {
+            continue;
+        };
+        let name = sub.get_name();
+        let outcome = run(flowc().env("COLUMNS", "80").args([name, "--help"]));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        let printed: Vec<&str> = outcome.stdout.lines().map(str::trim_end).collect();
+        for line in examples.to_string().lines().filter(|line| !line.trim().is_empty()) {
+            assert!(
+                printed.contains(&line.trim_end()),
+                "`flowc {name} --help` cuts the line\n{line}\n{}",
+                outcome.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn the_manual_and_help_list_every_exit_status() {
+    let page = run(flowc().arg("man")).stdout;
+    let start = page.find(".SH \"EXIT STATUS\"").expect("an EXIT STATUS section");
+    let section = &page[start..];
+    let section = &section[..section[1..].find("\n.SH ").map_or(section.len(), |end| end + 1)];
+    let help = run(flowc().env("COLUMNS", "200").arg("--help")).stdout;
+    for text in [section, help.as_str()] {
+        for code in ["0", "1", "2", "130", "143"] {
+            assert!(
+                text.lines()
+                    .any(|line| line.trim() == code || line.trim_start().starts_with(&format!("{code} "))),
+                "exit status {code} is listed:\n{text}"
+            );
+        }
+        assert!(text.contains("SIGTERM") && text.contains("receive"), "{text}");
+    }
+}
