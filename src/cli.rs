@@ -180,9 +180,10 @@ enum CliCommand {
     /// workflow and a README
     ///
     /// Writes templates/example.yaml, templates/example.fixtures.yaml, their snapshots under
-    /// templates/__snapshots__/, schemas/template.schema.json, .github/workflows/flowc.yml and
-    /// README.md. Refuses, writing nothing, when any of them exists or when a symbolic link lies
-    /// on the way to one of them.
+    /// templates/__snapshots__/, schemas/template.schema.json, .github/workflows/flowc.yml,
+    /// README.md and a .gitignore for preview pages. Refuses, writing nothing, when any of them
+    /// but .gitignore exists or when a symbolic link lies on the way to one of them; a .gitignore
+    /// already there is left as it is (init says the line to add).
     #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Receive the provider's callbacks (statuses, replies, Flow answers) and store them
