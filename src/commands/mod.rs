@@ -287,7 +287,7 @@ fn templates_here(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Template files under the given paths: files as given, directories searched for
 /// `*.yaml`/`*.yml` (fixtures and snapshots excluded), in a stable order. `command` (`check`,
 /// `test`) names what to run instead when the default folder is not there.
-fn template_files(paths: &[PathBuf], command: &str) -> Result<Vec<PathBuf>, Finding> {
+fn template_files(paths: &[PathBuf], command: &str) -> Result<Vec<PathBuf>, Box<Finding>> {
     let mut files = Vec::new();
     for path in paths {
         let metadata = std::fs::metadata(path).map_err(|error| {
@@ -296,18 +296,18 @@ fn template_files(paths: &[PathBuf], command: &str) -> Result<Vec<PathBuf>, Find
                 path.display(),
                 crate::input::io_reason(&error)
             ));
-            if path.as_os_str() == TEMPLATES && error.kind() == io::ErrorKind::NotFound {
+            Box::new(if path.as_os_str() == TEMPLATES && error.kind() == io::ErrorKind::NotFound {
                 finding.with_help(Some(format!(
                     "run `flowc {command}` in the folder that holds `{TEMPLATES}/` (or in `{TEMPLATES}/` itself), or name the templates: flowc {command} PATH..."
                 )))
             } else {
                 finding
-            }
+            })
         })?;
         if metadata.is_dir() {
             let mut found = Vec::new();
             collect_templates(path, &mut found)
-                .map_err(|error| Finding::error(format!("cannot list `{}`: {error}", path.display())))?;
+                .map_err(|error| Box::new(Finding::error(format!("cannot list `{}`: {error}", path.display()))))?;
             found.sort();
             files.extend(found);
         } else {
