@@ -200,8 +200,8 @@ enum CliCommand {
     /// (with Meta's code, in words), the Flow completed
     ///
     /// Reads the journal `flowc send` kept and the callbacks `flowc receive` stored (both
-    /// read-only, so it runs while the receiver runs; a send running on the journal holds it
-    /// locked, and the report says so). Callbacks are matched to rows by the `--track` key, the
+    /// read-only, so it runs while the receiver runs; while a send runs on the journal, the
+    /// report shows the campaign as that run last wrote it down, and says so). Callbacks are matched to rows by the `--track` key, the
     /// message id, the Flow's `flow_token` or the message a reply answers; those that match no
     /// row are counted. Prints the funnel: accepted → sent → delivered → read → completed the
     /// Flow, and the failures by code.
@@ -372,7 +372,9 @@ struct SendArgs {
     /// The first retry waits about this many milliseconds, each further one twice as long
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     retry_delay_ms: u64,
-    /// Seconds to wait for an answer before retrying
+    /// Seconds to wait for an answer. A request with no answer in time may have reached the
+    /// provider: its row is recorded `unknown` and not sent again (see --resend-unknown,
+    /// --retry-ambiguous)
     #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
     /// The journal (default: next to the data file, DATA_STEM.journal.sqlite)
@@ -393,6 +395,11 @@ struct SendArgs {
     /// Start a new campaign, forgetting the journal's record of an earlier one
     #[arg(long)]
     restart: bool,
+    /// Resume after the template (or a --var value) changed: the rows not yet sent go out with
+    /// the changed template; rows already sent (accepted, unknown, failed) are never sent again,
+    /// and the journal records which version each row got. A changed data file is still refused
+    #[arg(long, conflicts_with = "restart")]
+    changed_template: bool,
     /// Also send rows whose delivery is unknown (in flight when a run died, or no answer after
     /// the request was written): may duplicate
     #[arg(long)]
@@ -402,7 +409,8 @@ struct SendArgs {
     #[arg(long)]
     allow_duplicates: bool,
     /// Never send to the numbers in this file: one a line, or a CSV with a `phone`, `to` or
-    /// `number` column (separators allowed, E.164 with `+`)
+    /// `number` column (separators allowed, E.164 with `+`; 11 to 15 digits without `+`, as the
+    /// receiver stores opt-outs, are read as international numbers)
     #[arg(long, value_name = "FILE")]
     exclude: Option<PathBuf>,
     /// The column of the --exclude CSV that holds the numbers
@@ -428,8 +436,8 @@ struct SendArgs {
     /// undeliverable (131026) or outside the 24-hour window (131047)
     #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]
     max_failure_rate: f64,
-    /// Send only between these times (HH:MM-HH:MM, the end excluded; may cross midnight);
-    /// outside them sending pauses until the window opens
+    /// Send only between these times (HH:MM-HH:MM, the end excluded, 24:00 the end of the day;
+    /// may cross midnight); outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
     window: Option<String>,
     /// The time zone of --window (an IANA name such as Asia/Kolkata) [default: the machine's]
@@ -496,13 +504,17 @@ struct CheckArgs {
     max_errors: usize,
 }
 
-/// `--delimiter`, shared by the commands that read a data file.
+/// `--delimiter` and `--column`, shared by the commands that read a data file.
 #[derive(Debug, Args)]
 struct DelimiterArg {
     /// The field separator of a CSV data file: one character, or `tab` [default: read from the
     /// header line: comma, semicolon or tab, whichever it holds most; a .tsv file: tab]
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "data")]
     delimiter: Option<u8>,
+    /// Read a variable from a column (or key) of another name: --column phone="Phone Number"
+    /// (repeatable) [default: the column named as the variable]
+    #[arg(long = "column", value_name = "VAR=COLUMN", value_parser = parse_assignment, requires = "data")]
+    columns: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -617,6 +629,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 fail_fast: args.fail_fast,
                 max_errors: args.max_errors,
             }),
@@ -624,6 +637,7 @@ impl Cli {
                 template: args.template,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 vars: args.vars,
                 account: AccountSettings {
                     sid: args.sid,
@@ -646,6 +660,7 @@ impl Cli {
                 yes: args.yes,
                 strict: args.strict,
                 restart: args.restart,
+                changed_template: args.changed_template,
                 resend_unknown: args.resend_unknown,
                 retry_ambiguous: args.retry_ambiguous,
                 allow_duplicates: args.allow_duplicates,
@@ -693,6 +708,7 @@ impl Cli {
                 vars: args.vars,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 row: args.row,
                 out: args.out,
             }),
@@ -706,6 +722,7 @@ impl Cli {
                 paths: args.paths,
                 data: args.data,
                 delimiter: args.delimiter.delimiter,
+                columns: args.delimiter.columns,
                 vars: args.vars,
                 format: args.format.into(),
                 max_errors: args.max_errors,

@@ -185,6 +185,13 @@ pub enum PhoneProblem {
     },
     /// `'+919876543210`: Excel's marker for text, kept by a program that does not hide it.
     Apostrophe,
+    /// A 0 in brackets that flowc cannot drop for certain: after a country code whose numbers
+    /// keep their 0 or whose numbering flowc does not know (`+39 (0)6…`), inside the number
+    /// (`+91 98765 (0) 43210`), or an area code written with its trunk 0 (`+44 (020) …`).
+    /// `suggested` is the number without the 0, when the country is known to drop it.
+    BracketedZero {
+        suggested: Option<String>,
+    },
 }
 
 impl std::fmt::Display for PhoneProblem {
@@ -200,6 +207,7 @@ impl std::fmt::Display for PhoneProblem {
             PhoneProblem::Length => "must have 2 to 15 digits after `+`",
             PhoneProblem::ScientificNotation { .. } => "is in scientific notation",
             PhoneProblem::Apostrophe => "starts with an apostrophe",
+            PhoneProblem::BracketedZero { .. } => "has a 0 in brackets",
         })
     }
 }
@@ -216,6 +224,12 @@ fn phone_message(number: &str, problem: &PhoneProblem) -> String {
         ),
         PhoneProblem::Apostrophe => {
             format!("`to` `{number}`: a leading apostrophe ' is Excel's text marker; remove it")
+        }
+        PhoneProblem::BracketedZero {
+            suggested: Some(suggested),
+        } => format!("`to` `{number}` has the trunk prefix 0 in brackets, dialled only inside the country: write {suggested}"),
+        PhoneProblem::BracketedZero { suggested: None } => {
+            format!("`to` `{number}` has a 0 in brackets that may or may not belong to the number")
         }
         other => format!("`to` {other}: `{number}`"),
     }
@@ -236,6 +250,9 @@ fn phone_help(number: &str, problem: &PhoneProblem) -> String {
         }
         PhoneProblem::Apostrophe => {
             "Excel hides a leading ' and does not export it; the program that wrote this file kept it".to_owned()
+        }
+        PhoneProblem::BracketedZero { .. } => {
+            "write the number as it is dialled from abroad, without brackets: flowc never guesses which number was meant".to_owned()
         }
         _ => E164.to_owned(),
     }
@@ -517,8 +534,9 @@ pub(crate) fn normalise_number(recipient: &str) -> Result<String, CompileError> 
     if let Some((kept, digits)) = scientific_notation(trimmed) {
         return Err(bad(PhoneProblem::ScientificNotation { kept, digits }));
     }
+    let without_trunk = drop_trunk_zero(trimmed).map_err(bad)?;
     let mut digits = String::with_capacity(trimmed.len());
-    for (index, c) in trimmed.chars().enumerate() {
+    for (index, c) in without_trunk.chars().enumerate() {
         match c {
             '+' if index == 0 => digits.push('+'),
             '0'..='9' => digits.push(c),
@@ -537,6 +555,116 @@ pub(crate) fn normalise_number(recipient: &str) -> Result<String, CompileError> 
         return Err(bad(PhoneProblem::Length));
     }
     Ok(digits)
+}
+
+/// Country codes whose national numbers start with the trunk prefix 0, dropped when dialled
+/// from abroad: `+44 (0)20 7946 0958` is +44 20 7946 0958. From the ITU-T's national numbering
+/// plans (<https://www.itu.int/oth/T0202>); a country not listed (Italy keeps its 0:
+/// +39 06…; the US has no trunk 0) has its bracketed 0 refused, never guessed.
+const TRUNK_ZERO: &[&str] = &[
+    "20", "27", "31", "32", "33", "40", "41", "43", "44", "46", "49", "51", "54", "55", "58", "60", "61", "62", "63",
+    "64", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "98", "212", "213", "233", "234", "251", "254",
+    "255", "256", "353", "358", "359", "380", "381", "385", "386", "387", "389", "593", "880", "886", "961", "962",
+    "963", "964", "966", "971", "972", "977",
+];
+
+/// The number without a bracketed trunk prefix (`+44 (0)20…` → `+44 20…`); an error for a 0 in
+/// brackets that is not certainly one. Only an international number (`+` or `00`) is looked
+/// at: a national one is refused later for its missing country code.
+fn drop_trunk_zero(number: &str) -> Result<std::borrow::Cow<'_, str>, PhoneProblem> {
+    let prefix = if number.starts_with('+') {
+        1
+    } else if number.starts_with("00") {
+        2
+    } else {
+        return Ok(std::borrow::Cow::Borrowed(number));
+    };
+    let digits_of = |text: &str| text.chars().filter(char::is_ascii_digit).collect::<String>();
+    let mut result = std::borrow::Cow::Borrowed(number);
+    let mut searched = prefix;
+    while let Some(open) = result[searched..].find('(').map(|at| at + searched) {
+        let Some(close) = result[open..].find(')').map(|at| at + open) else {
+            break;
+        };
+        let inside: String = result[open + 1..close].chars().filter(|c| !c.is_whitespace()).collect();
+        searched = close + 1;
+        if !inside.starts_with('0') {
+            continue;
+        }
+        let before: String = result[prefix..open].chars().filter(|c| !c.is_whitespace()).collect();
+        let known = before.bytes().all(|b| b.is_ascii_digit()) && TRUNK_ZERO.contains(&before.as_str());
+        if known && inside == "0" {
+            let mut dropped = result.into_owned();
+            dropped.replace_range(open..=close, " ");
+            searched = open + 1;
+            result = std::borrow::Cow::Owned(dropped);
+            continue;
+        }
+        let suggested = known.then(|| {
+            format!(
+                "+{before}{}{}",
+                digits_of(&inside[1..]),
+                digits_of(&result[close + 1..])
+            )
+        });
+        return Err(PhoneProblem::BracketedZero { suggested });
+    }
+    Ok(result)
+}
+
+/// How a number written without `+` is read by [`number_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// An exclude list: 11 to 15 digits not starting with 0 are a country code and a number
+    /// (reading them so excludes, the safe side); fewer are refused as national numbers.
+    Exclude,
+    /// The event store: the provider writes every number internationally, without `+`.
+    Provider,
+}
+
+/// A number as an integer (the digits after `+`), read as [`normalise_number`] reads `to`, so
+/// that `to`, an exclude list and an opt-out name one person alike; `true` when it was written
+/// without `+` and read as international.
+pub(crate) fn number_key(text: &str, reading: Reading) -> Result<(u64, bool), CompileError> {
+    // What flowc and the provider write themselves (`+919876543210`, `919876543210`), read
+    // without the full rules: the report reads a number for every row of a journal.
+    let (plain, without_plus) = match text.strip_prefix('+') {
+        Some(digits) => (digits, false),
+        None => (text, true),
+    };
+    if (2..=15).contains(&plain.len())
+        && !plain.starts_with('0')
+        && plain.bytes().all(|b| b.is_ascii_digit())
+        && (!without_plus || reading == Reading::Provider || plain.len() >= 11)
+    {
+        if let Ok(value) = plain.parse::<u64>() {
+            return Ok((value, without_plus));
+        }
+    }
+    let key = |e164: &str| e164.strip_prefix('+').and_then(|digits| digits.parse::<u64>().ok());
+    let bare = |text: &str| {
+        let digits = text.trim();
+        (!digits.is_empty() && !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| format!("+{digits}"))
+    };
+    let (e164, without_plus) = match normalise_number(text) {
+        Ok(e164) => (e164, false),
+        Err(CompileError::BadPhone {
+            reason: PhoneProblem::NoPlus { suggested },
+            ..
+        }) => (suggested, true),
+        Err(error) => match bare(text).filter(|_| reading == Reading::Provider) {
+            Some(e164) => (normalise_number(&e164).map_err(|_| error)?, true),
+            None => return Err(error),
+        },
+    };
+    match key(&e164) {
+        Some(value) => Ok((value, without_plus)),
+        None => Err(CompileError::BadPhone {
+            number: text.trim().to_owned(),
+            reason: PhoneProblem::Length,
+        }),
+    }
 }
 
 /// What digits written without `+` most likely are. E.164 numbers have at most 15 digits,
@@ -576,6 +704,52 @@ fn scientific_notation(text: &str) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_bracketed_trunk_zero_is_dropped_only_where_the_country_drops_it() {
+        assert_eq!(normalise_number("+44 (0)20 7946 0958").as_deref(), Ok("+442079460958"));
+        assert_eq!(normalise_number("+91 (0) 98765 43210").as_deref(), Ok("+919876543210"));
+        assert_eq!(normalise_number("+44(0)2079460958").as_deref(), Ok("+442079460958"));
+        let problem = |number: &str| match normalise_number(number) {
+            Err(CompileError::BadPhone { reason, .. }) => reason,
+            other => panic!("{number}: {other:?}"),
+        };
+        // Italy keeps its 0; the US has no trunk 0; a 0 inside the number is not a prefix.
+        for number in [
+            "+39 (0)6 1234 5678",
+            "+1 (0) 415 555 0100",
+            "+91 98765 (0) 43210",
+            "+44 (0)20 (0)7946",
+        ] {
+            assert_eq!(
+                problem(number),
+                PhoneProblem::BracketedZero { suggested: None },
+                "{number}"
+            );
+        }
+        assert_eq!(
+            problem("+44 (020) 7946 0958"),
+            PhoneProblem::BracketedZero {
+                suggested: Some("+442079460958".to_owned())
+            }
+        );
+    }
+
+    #[test]
+    fn exclude_lists_and_the_store_read_numbers_as_to_does() {
+        assert_eq!(
+            number_key("+44 (0)20 7946 0958", Reading::Exclude),
+            Ok((442_079_460_958, false))
+        );
+        assert_eq!(
+            number_key("919876543210", Reading::Exclude),
+            Ok((919_876_543_210, true))
+        );
+        assert!(number_key("9876543210", Reading::Exclude).is_err(), "a national number");
+        assert_eq!(number_key("4712345678", Reading::Provider), Ok((4_712_345_678, true)));
+        assert!(number_key("", Reading::Provider).is_err());
+        assert!(number_key("0123", Reading::Provider).is_err());
+    }
 
     #[test]
     fn fills_constants_first_and_keeps_template_fields() {

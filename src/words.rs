@@ -104,6 +104,16 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A moment (Unix seconds) as RFC 3339 in UTC (`2026-01-01T09:30:00Z`); a moment outside the
+/// calendar's years 1 to 9999 (a callback's garbled timestamp) says so with its number, never
+/// an empty cell that would read as "did not happen".
+pub(crate) fn utc_time(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(
+        |_| format!("out of range (Unix time {seconds})"),
+        |time| time.to_string(),
+    )
+}
+
 /// A number with its thousands separated, as a person writes it: "1,000", "25,000,000".
 pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -17,6 +17,8 @@ pub struct CheckOptions {
     pub data: Option<PathBuf>,
     /// The data file's field separator; `None`: read from its header line.
     pub delimiter: Option<u8>,
+    /// `--column VAR=COLUMN`: variables read from a column of another name.
+    pub columns: Vec<(String, String)>,
     pub vars: Vec<(String, String)>,
     pub format: Format,
     /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
@@ -77,11 +79,14 @@ pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
 }
 
 fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
-    let compiler = match prepare(file, &options.vars, printer) {
+    let mut compiler = match prepare(file, &options.vars, printer) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
     if let Err(status) = check_overrides(&compiler, &options.vars, printer) {
+        return status;
+    }
+    if let Err(status) = super::map_columns(&mut compiler, &options.columns, printer) {
         return status;
     }
     let values = match examples(&compiler, &options.vars, printer) {
@@ -115,7 +120,8 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
         |row, body| {
             if let Verdict::Duplicate { of_row } = guardrails.judge(row, &recipient_of(body)) {
                 let mut finding = Finding::warning(format!(
-                "row {row} has the number of row {of_row}: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
+                // The finding names this row already: the message names only the other one.
+                "the number of row {of_row} again: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
             ));
                 finding.gist = Some("a number an earlier row has: flowc send sends it once".to_owned());
                 finding.row = Some(RowRef {

@@ -191,6 +191,58 @@ fn check_overrides(
     status
 }
 
+/// `--column VAR="Column Name"`: reads each named variable from that column of the data file.
+/// A variable the template does not declare, one named twice, or one column read for two
+/// variables is refused: each would leave a value that is not the one the user meant.
+fn map_columns(
+    compiler: &mut MessageCompiler,
+    columns: &[(String, String)],
+    printer: &Printer,
+) -> Result<(), ExitStatus> {
+    let mut status = Ok(());
+    for (index, (var, column)) in columns.iter().enumerate() {
+        let column = column.trim();
+        let shown = format!("--column {var}=\"{}\"", crate::words::printable(column));
+        if columns[..index].iter().any(|(earlier, _)| earlier == var) {
+            printer.print(
+                &Finding::error(format!("{shown}: `{var}` is given a column twice"))
+                    .with_help(Some("give each variable one --column")),
+            );
+            status = Err(ExitStatus::Usage);
+        } else if column.is_empty() {
+            printer.print(
+                &Finding::error(format!("{shown}: the column name is empty")).with_help(Some(format!(
+                    "write --column {var}=\"Column Name\", the name in the header"
+                ))),
+            );
+            status = Err(ExitStatus::Usage);
+        } else if !compiler.map_column(var, column) {
+            let names = compiler.var_names().iter().map(String::as_str);
+            let help = did_you_mean(var, names.clone())
+                .unwrap_or_else(|| format!("the template declares: {}", names.collect::<Vec<_>>().join(", ")));
+            printer.print(
+                &Finding::error(format!(
+                    "{shown}: `{var}` is not declared in {}",
+                    compiler.template().source.name
+                ))
+                .with_help(Some(help)),
+            );
+            status = Err(ExitStatus::Usage);
+        }
+    }
+    if status.is_ok() {
+        if let Some((column, first, second)) = compiler.fields().shared_column() {
+            printer.print(
+                &Finding::error(format!("`{column}` would be read for both `{first}` and `{second}`")).with_help(Some(
+                    "map each variable to its own column with --column VAR=\"Column Name\"",
+                )),
+            );
+            status = Err(ExitStatus::Usage);
+        }
+    }
+    status
+}
+
 /// A variable without a value to render the template's examples with, at its declaration.
 fn missing_example(compiler: &MessageCompiler, name: &str) -> Finding {
     let template = compiler.template();
@@ -223,7 +275,7 @@ fn open_data(
     delimiter: Option<u8>,
     printer: &Printer,
 ) -> Result<Rows, ExitStatus> {
-    data::open(path, compiler.var_names(), compiler.required(), delimiter).map_err(|error| {
+    data::open(path, compiler.fields(), delimiter).map_err(|error| {
         printer.print(&Finding::from_data_error(&error));
         error.exit_status()
     })

@@ -24,6 +24,8 @@ pub struct PreviewOptions {
     pub data: Option<PathBuf>,
     /// The data file's field separator; `None`: read from its header line.
     pub delimiter: Option<u8>,
+    /// `--column VAR=COLUMN`: variables read from a column of another name.
+    pub columns: Vec<(String, String)>,
     pub row: Option<u64>,
     /// `None`: `NAME.preview.html` in the working directory; `-`: standard output.
     pub out: Option<PathBuf>,
@@ -219,6 +221,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Fai
         Err(rejected) => (rejected.compiler, rejected.errors),
     };
     let (flow_findings, flow_status) = super::link_flow(&mut compiler);
+    let mapped = super::map_columns(&mut compiler, &options.columns, printer);
     // Whatever else stops the preview, the values that do not compile are reported first.
     let stopped = |(findings, status): Failed| {
         let template = compiler.template();
@@ -228,6 +231,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Fai
         (leaf_findings.chain(findings).collect::<Vec<_>>(), status)
     };
     check_overrides(&compiler, &options.vars, printer).map_err(|status| stopped((Vec::new(), status)))?;
+    mapped.map_err(|status| stopped((Vec::new(), status)))?;
     let values = match (&options.data, options.row) {
         (Some(path), Some(row)) => row_values(&compiler, path, row, options),
         _ => example_values(&compiler.template().vars, &options.vars)
@@ -251,7 +255,7 @@ fn row_values(
     options: &PreviewOptions,
 ) -> Result<Vec<Value>, Failed> {
     let overrides = &options.vars;
-    let rows = data::open(path, compiler.var_names(), compiler.required(), options.delimiter)
+    let rows = data::open(path, compiler.fields(), options.delimiter)
         .map_err(|error| (vec![Finding::from_data_error(&error)], error.exit_status()))?;
     let mut numbers: Option<(u64, u64)> = None;
     for row in rows {

@@ -15,6 +15,8 @@ pub struct RenderOptions {
     pub data: Option<PathBuf>,
     /// The data file's field separator; `None`: read from its header line.
     pub delimiter: Option<u8>,
+    /// `--column VAR=COLUMN`: variables read from a column of another name.
+    pub columns: Vec<(String, String)>,
     pub fail_fast: bool,
     /// Findings shown in full at most; the rest are counted (see [`crate::findings`]).
     pub max_errors: usize,
@@ -27,8 +29,9 @@ pub fn run(options: &RenderOptions, printer: &Reporter<'_>) -> ExitStatus {
 }
 
 fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
-    let compiler = prepare(&options.template, &options.vars, printer)?;
+    let mut compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let Some(data_path) = &options.data else {

@@ -4,7 +4,8 @@
 //!
 //! The journal and the store are only read, so a report can be made while `flowc receive`
 //! goes on storing callbacks. A `flowc send` holds its journal locked while it runs: the report
-//! says so instead of waiting.
+//! then reads the journal as the run's last checkpoint left it, without a lock (see
+//! [`Journal::open_while_sending`]), and says so.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use super::ExitStatus;
 use crate::diagnostic::{Finding, Printer};
 use crate::report::responses::ResponsesFormat;
 use crate::report::{self, html, DeliveryError, Reconciled};
-use crate::send::journal::Journal;
+use crate::send::journal::{unix_now, Journal, JournalError};
 use crate::send::outputs;
 use crate::send::report::{self as csv_report, ExtraColumns, ReportError};
 
@@ -80,8 +81,25 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     }
     outputs::check_distinct(&inputs, &written).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
 
-    let journal = Journal::open_read_only(&options.journal)
-        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    let journal = match Journal::open_read_only(&options.journal) {
+        Ok(journal) => journal,
+        Err(JournalError::BusyReading { .. }) => {
+            let journal = Journal::open_while_sending(&options.journal)
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+            printer.note(&format!(
+                "note: a `flowc send` is running on `{}`: this report shows the campaign as the run last wrote it down (a few seconds ago); make it again once the run ends for the whole campaign",
+                options.journal.display()
+            ));
+            journal
+        }
+        Err(error) => {
+            // `flowc report STORE --events JOURNAL`: the two files swapped.
+            if let Some(swapped) = swapped(options) {
+                return Err(fail(printer, &swapped.0, Some(swapped.1), ExitStatus::Usage));
+            }
+            return Err(fail(printer, &error, error.help(), error.exit_status()));
+        }
+    };
     let reconciled = match &options.events {
         Some(store) => Some(
             report::reconcile(&journal, store, responses)
@@ -110,7 +128,8 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         _ => fail(printer, &error, None, error.exit_status()),
     })?;
     if let (Some(path), Some(reconciled), Some(store)) = (&options.html, &reconciled, &options.events) {
-        let page = page(&options.journal, store, reconciled);
+        let page = page(&journal, &options.journal, store, reconciled, &summary)
+            .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
         report::write_page(path, &page).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     }
 
@@ -142,6 +161,9 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     match &reconciled {
         Some(reconciled) => {
             printer.note(&reconciled.funnel.events_line());
+            if let Some(silence) = reconciled.funnel.silence(unix_now()) {
+                printer.print(&Finding::warning(silence));
+            }
             say(&reconciled.funnel.to_string());
         }
         None => {
@@ -166,25 +188,55 @@ fn default_report(journal: &Path) -> PathBuf {
     journal.with_file_name(report)
 }
 
-fn page(journal: &Path, store: &Path, reconciled: &Reconciled) -> String {
-    let name = journal
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let title = name.strip_suffix(".journal.sqlite").unwrap_or(&name).to_owned();
+/// Which of the two files is which, when they were given the wrong way round: the error and
+/// the command to run.
+fn swapped(options: &ReportOptions) -> Option<(String, String)> {
+    let store = options.events.as_ref()?;
+    if !report::events::is_event_store(&options.journal) || Journal::open_read_only(store).is_err() {
+        return None;
+    }
+    Some((
+        format!(
+            "`{}` is an event store and `{}` a campaign journal: the two are swapped",
+            options.journal.display(),
+            store.display()
+        ),
+        format!(
+            "the journal comes first: flowc report {} --events {}",
+            store.display(),
+            options.journal.display()
+        ),
+    ))
+}
+
+fn page(
+    journal: &Journal,
+    journal_path: &Path,
+    store: &Path,
+    reconciled: &Reconciled,
+    rows: &csv_report::Summary,
+) -> Result<String, JournalError> {
+    let (template, data) = journal.names()?;
     let sources = format!(
         "journal {} · events {} · made {}",
-        journal.display(),
+        journal_path.display(),
         store.display(),
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
     );
-    html::page(
-        &title,
-        &sources,
+    let journal_name = journal_path.display().to_string();
+    let campaign = html::Campaign {
+        template: template.as_deref(),
+        data: data.as_deref(),
+        journal: &journal_name,
+        sources: &sources,
+        rows,
+    };
+    Ok(html::page(
+        &campaign,
         &reconciled.funnel,
         &reconciled.delivery,
         &reconciled.answers,
-    )
+    ))
 }
 
 /// At the end of `flowc send --events STORE`: the report rewritten with the delivery columns,
@@ -199,6 +251,9 @@ pub(super) fn after_send(journal: &Journal, store: &Path, report_path: &Path, pr
         return self::fail(printer, &error, None, error.exit_status());
     }
     printer.note(&reconciled.funnel.events_line());
+    if let Some(silence) = reconciled.funnel.silence(unix_now()) {
+        printer.print(&Finding::warning(silence));
+    }
     printer.line(&reconciled.funnel.to_string());
     ExitStatus::Ok
 }

@@ -19,7 +19,7 @@ use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection
 use crate::send::events::{self, EventFeed};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
-use crate::send::journal::{Journal, JournalError, JournalWriter};
+use crate::send::journal::{Journal, JournalError, JournalWriter, Resume, RowStatus, TemplateChange};
 use crate::send::window::Window;
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
@@ -32,6 +32,8 @@ pub struct SendOptions {
     pub data: PathBuf,
     /// The data file's field separator (`--delimiter`); `None`: read from its header line.
     pub delimiter: Option<u8>,
+    /// `--column VAR=COLUMN`: variables read from a column of another name.
+    pub columns: Vec<(String, String)>,
     pub vars: Vec<(String, String)>,
     pub account: AccountSettings,
     pub rate: u32,
@@ -45,6 +47,8 @@ pub struct SendOptions {
     pub yes: bool,
     pub strict: bool,
     pub restart: bool,
+    /// Resume after a template change: the rows not yet sent get the changed template.
+    pub changed_template: bool,
     pub resend_unknown: bool,
     pub retry_ambiguous: bool,
     pub allow_duplicates: bool,
@@ -84,8 +88,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             )),
         ));
     }
-    let compiler = prepare(&options.template, &options.vars, printer)?;
+    let mut compiler = prepare(&options.template, &options.vars, printer)?;
     check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
             Window::parse(text, options.tz.as_deref())
@@ -133,12 +138,21 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
         .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
-    let mut journal = Journal::open(
+    let mut journal = Journal::open_with(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
-        options.restart,
+        Resume {
+            restart: options.restart,
+            changed_template: options.changed_template,
+        },
     )
     .map_err(journal_error)?;
+    journal
+        .record_names(
+            &options.template.display().to_string(),
+            &options.data.display().to_string(),
+        )
+        .map_err(journal_error)?;
     let recovered = journal.recover_in_flight().map_err(journal_error)?;
     if recovered > 0 {
         printer.note(&format!(
@@ -152,6 +166,11 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             }
         ));
     }
+    // A row whose answer was lost is settled once a callback shows the provider has it.
+    let settled = match (&options.events, options.dry_run) {
+        (Some(store), false) => settle_unknown(&mut journal, store, printer)?,
+        _ => 0,
+    };
     // The event store: who opted out before this run, and the feed the run watches.
     let mut feed = match &options.events {
         Some(path) => {
@@ -176,9 +195,36 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         }
         None => HashSet::new(),
     };
-    let plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
+    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
+    plan.settled = settled;
 
-    print_plan(&options, account.as_ref(), &plan, &journal_path, &report_path, printer);
+    print_plan(
+        &options,
+        account.as_ref(),
+        &plan,
+        hours.as_ref(),
+        (&journal_path, &report_path),
+        printer,
+    );
+    let held = plan.held + plan.held_daily;
+    let held_by = [
+        (plan.held, "--limit", options.limit),
+        (plan.held_daily, "--daily-limit", options.daily_limit),
+    ]
+    .iter()
+    .filter(|(rows, ..)| *rows > 0)
+    .map(|(_, flag, value)| format!("{flag} {}", value.unwrap_or_default()))
+    .collect::<Vec<_>>()
+    .join(" and ");
+    let to_send_now = plan.to_send.count();
+    // When a dry run's rows would go: now, or when the window opens.
+    let when = {
+        let now = jiff::Timestamp::now();
+        match hours.as_ref().and_then(|hours| Some((hours, hours.next_opening(now)?))) {
+            Some((hours, opening)) => format!(" when the window opens {}", hours.describe_opening(&opening, now)),
+            None => " now".to_owned(),
+        }
+    };
     if options.strict && plan.invalid > 0 {
         printer.print(
             &Finding::error(format!(
@@ -247,9 +293,13 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     printer.note(&format!("report: {}", report_path.display()));
     let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
+        let later = match held {
+            0 => String::new(),
+            held => format!(" ({held} more stay pending under {held_by})"),
+        };
         printer.line(&format!(
-            "dry run: {} would be sent, {} invalid; nothing was sent",
-            summary.pending, summary.invalid
+            "dry run: {to_send_now} would be sent{when}{later}, {} invalid; nothing was sent",
+            summary.invalid
         ));
         return Ok(if summary.invalid > 0 {
             ExitStatus::Invalid
@@ -267,6 +317,47 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         None if summary.all_accepted() => ExitStatus::Ok,
         None => ExitStatus::Invalid,
     }))
+}
+
+/// Marks `unknown` rows accepted when a status callback in `store` carries their `--track` key
+/// or one of their ids (the report's matching): the provider has their message. A Flow reply
+/// never settles a row (its `flow_token` is the template's choice, shared or reused).
+fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Result<u64, ExitStatus> {
+    let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
+    if journal.unknown_rows().map_err(journal_error)? == 0 {
+        return Ok(0);
+    }
+    let reconciled = crate::report::reconcile(journal, store, None)
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    let proven: Vec<u64> = reconciled
+        .delivery
+        .rows()
+        .filter(|(_, state)| state.sending == RowStatus::Unknown && state.provider_has_message())
+        .map(|(row, _)| row)
+        .collect();
+    drop(reconciled);
+    journal.settle_from_callbacks(&proven).map_err(journal_error)
+}
+
+/// The plan's line on a template changed since rows went out (`--changed-template`).
+fn describe_template_change(change: &TemplateChange) -> String {
+    let sent: u64 = change.earlier.iter().map(|(_, count)| count).sum();
+    let earlier = match change.earlier.as_slice() {
+        [(version, _)] => format!("the earlier version {version}"),
+        versions => format!(
+            "earlier versions ({})",
+            versions
+                .iter()
+                .map(|(version, count)| format!("{count} with {version}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "          changed since rows went out (--changed-template): {} went out with {earlier}; the rows not yet sent go out with {} (the journal records each row's version)",
+        words::tally(sent, "row", "rows"),
+        change.now
+    )
 }
 
 /// Prints an error with its help; its exit status.
@@ -295,8 +386,31 @@ fn preflight(
     let exclude = match &options.exclude {
         Some(path) => {
             let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
-            printer.note(&format!("exclude:  {} ({} numbers)", path.display(), list.len()));
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+            if list.len() == 0 {
+                // An empty list excludes nobody: most likely the wrong file, or an export that failed.
+                Printer::print(
+                    printer,
+                    &Finding::warning(format!(
+                        "the exclude list `{}` holds no numbers: nobody is excluded",
+                        path.display()
+                    ))
+                    .with_help(Some("check that it is the list you meant, with one number a line")),
+                );
+            }
+            let without_plus = match list.read_without_plus() {
+                0 => String::new(),
+                n => format!(
+                    "; {} without `+`, read as international number{}",
+                    words::tally(n as u64, "line", "lines"),
+                    plural(n as u64)
+                ),
+            };
+            printer.note(&format!(
+                "exclude:  {} ({}{without_plus})",
+                path.display(),
+                words::tally(list.len() as u64, "number", "numbers")
+            ));
             list
         }
         None => ExcludeList::default(),
@@ -360,8 +474,8 @@ fn print_plan(
     options: &SendOptions,
     account: Option<&Account>,
     plan: &Plan,
-    journal: &Path,
-    report: &Path,
+    hours: Option<&Window>,
+    (journal, report): (&Path, &Path),
     printer: &Reporter<'_>,
 ) {
     // The pre-flight's repeated findings, summed up before the plan they led to.
@@ -391,8 +505,11 @@ fn print_plan(
             format!("{rate} messages/s ({})", words::about_duration(seconds))
         }
     };
-    let mut lines = vec![
-        format!("template: {}", options.template.display()),
+    let mut lines = vec![format!("template: {}", options.template.display())];
+    if let Some(change) = &plan.template_change {
+        lines.push(describe_template_change(change));
+    }
+    lines.extend([
         format!(
             "data:     {} ({} valid, {} invalid)",
             options.data.display(),
@@ -400,7 +517,20 @@ fn print_plan(
             plan.invalid
         ),
         format!("endpoint: {endpoint}"),
-    ];
+    ]);
+    if let Some((field, key)) = plan.track_example() {
+        lines.push(format!(
+            "track:    extra_info.{field} carries each row's key (row 2: `{key}`); callbacks are matched to rows by it"
+        ));
+    }
+    if plan.settled > 0 {
+        lines.push(format!(
+            "settled:  {} unknown settled as accepted from callbacks (--events): the provider has {} message{}",
+            plan.settled,
+            if plan.settled == 1 { "its" } else { "their" },
+            plural(plan.settled)
+        ));
+    }
     if plan.accepted_before > 0 || plan.unknown > 0 {
         lines.push(format!(
             "resume:   {} accepted earlier (skipped), {} unknown ({})",
@@ -434,6 +564,9 @@ fn print_plan(
             plural(plan.held),
             options.limit.unwrap_or_default()
         ));
+    }
+    if let Some(hours) = hours {
+        lines.push(format!("window:   {}", hours.describe(jiff::Timestamp::now())));
     }
     lines.push(format!(
         "to send:  {} at {rate}, {} in flight at most",
@@ -481,7 +614,11 @@ fn send_rows(
     (hours, feed): (Option<Window>, Option<EventFeed>),
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
-    let watch = feed.as_ref().map(|_| Arc::new(events::Watch::default()));
+    let mut feed = feed;
+    let watch = feed
+        .as_mut()
+        .and_then(EventFeed::take_opt_outs)
+        .map(|opt_outs| Arc::new(events::Watch::new(opt_outs)));
     let settings = SendSettings {
         rate: NonZeroU32::new(options.rate),
         concurrency: options.concurrency,
@@ -769,6 +906,16 @@ fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &
             };
             printer
                 .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::Events(message) => {
+            printer.print(
+                &Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
+                    .with_help(Some(format!(
+                        "sending stopped rather than message someone who may have opted out; {pending} row{} stay pending: run the same command again once the store can be read",
+                        plural(pending)
+                    ))),
+            );
             Some(ExitStatus::Invalid)
         }
         StopCause::Data(message) => {

@@ -69,7 +69,6 @@ impl CsvRows {
     pub(super) fn new(
         mut input: Box<dyn BufRead + Send>,
         columns: Columns,
-        required: &[bool],
         delimiter: Option<u8>,
     ) -> Result<Self, DataError> {
         let delimiter = match delimiter {
@@ -116,25 +115,36 @@ impl CsvRows {
                 path: columns.path.clone(),
             });
         }
-        let mut column_of_var = Vec::with_capacity(columns.var_names.len());
+        let fields = &columns.fields;
+        let mut column_of_var = Vec::with_capacity(fields.columns.len());
         let mut missing = Vec::new();
-        for (var, is_required) in columns.var_names.iter().zip(required) {
+        for (index, (var, is_required)) in fields.columns.iter().zip(&fields.required).enumerate() {
             let mut found = header
                 .iter()
                 .enumerate()
                 .filter(|(_, name)| *name == var)
                 .map(|(index, _)| index);
-            let index = found.next();
+            let found_at = found.next();
             if found.next().is_some() {
                 return Err(DataError::DuplicateColumn {
                     path: columns.path.clone(),
                     column: var.clone(),
                 });
             }
-            if index.is_none() && *is_required {
+            if found_at.is_none() && fields.is_mapped(index) {
+                // A column the user named must be there, whether the variable is required or not.
+                return Err(DataError::NoMappedColumn {
+                    path: columns.path.clone(),
+                    var: fields.vars[index].clone(),
+                    column: var.clone(),
+                    help: did_you_mean(var, header.iter().map(String::as_str))
+                        .unwrap_or_else(|| format!("the header (row 1) has: {}", header.join(", "))),
+                });
+            }
+            if found_at.is_none() && *is_required {
                 missing.push(var.clone());
             }
-            column_of_var.push(index);
+            column_of_var.push(found_at);
         }
         if !missing.is_empty() {
             let hints: Vec<String> = missing

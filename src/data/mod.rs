@@ -78,6 +78,14 @@ pub enum DataError {
         columns: Vec<String>,
         help: String,
     },
+    /// `--column VAR="Name"` names a column the header does not have.
+    #[error("{path}: no column `{column}` (--column {var}=\"{column}\")")]
+    NoMappedColumn {
+        path: String,
+        var: String,
+        column: String,
+        help: String,
+    },
     #[error("{path}: the header has the column `{column}` twice")]
     DuplicateColumn { path: String, column: String },
     /// A row that cannot be used; the rows after it still can.
@@ -110,7 +118,7 @@ impl DataError {
 
     pub fn help(&self) -> Option<&str> {
         match self {
-            DataError::MissingColumns { help, .. } => Some(help),
+            DataError::MissingColumns { help, .. } | DataError::NoMappedColumn { help, .. } => Some(help),
             DataError::UnknownFormat { .. } => {
                 Some("use a .csv, .tsv, .json, .jsonl, .ndjson, .yaml or .yml file, or - for CSV on standard input")
             }
@@ -140,12 +148,64 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
+/// What is read from a data file for each declared variable, in declaration order: the column
+/// (or key) it is read from (its own name, unless `--column VAR="Column Name"` maps it), and
+/// whether a row must have it.
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    vars: Vec<String>,
+    columns: Vec<String>,
+    required: Vec<bool>,
+}
+
+impl Fields {
+    pub fn new(vars: Vec<String>, required: Vec<bool>) -> Fields {
+        Fields {
+            columns: vars.clone(),
+            vars,
+            required,
+        }
+    }
+
+    /// Reads `var` from `column`; `false` when no variable is called `var`.
+    pub fn map(&mut self, var: &str, column: &str) -> bool {
+        match self.vars.iter().position(|name| name == var) {
+            Some(index) => {
+                column.clone_into(&mut self.columns[index]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The variables read from a column of another name, and that column.
+    pub fn mapping(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars
+            .iter()
+            .zip(&self.columns)
+            .filter(|(var, column)| var != column)
+            .map(|(var, column)| (var.as_str(), column.as_str()))
+    }
+
+    /// A column two variables are read from, if any (with the two variables).
+    pub fn shared_column(&self) -> Option<(&str, &str, &str)> {
+        self.columns.iter().enumerate().find_map(|(index, column)| {
+            let other = self.columns[..index].iter().position(|earlier| earlier == column)?;
+            Some((column.as_str(), self.vars[other].as_str(), self.vars[index].as_str()))
+        })
+    }
+
+    fn is_mapped(&self, index: usize) -> bool {
+        self.vars[index] != self.columns[index]
+    }
+}
+
 /// A stream of rows from any supported format.
 pub type Rows = Box<dyn Iterator<Item = Result<Row, DataError>>>;
 
 /// Opens a data file (or `-` for standard input) and streams its rows for the given variables.
 /// `delimiter` separates the fields of a CSV file; without it, it is read from the header line.
-pub fn open(path: &Path, var_names: &[String], required: &[bool], delimiter: Option<u8>) -> Result<Rows, DataError> {
+pub fn open(path: &Path, fields: &Fields, delimiter: Option<u8>) -> Result<Rows, DataError> {
     let name = if path.as_os_str() == "-" {
         "<stdin>".to_owned()
     } else {
@@ -183,10 +243,10 @@ pub fn open(path: &Path, var_names: &[String], required: &[bool], delimiter: Opt
         (Format::Yaml, Some(_)) => return Err(not_applicable("YAML")),
         (_, None) => None,
     };
-    let columns = Columns::new(name.clone(), var_names);
+    let columns = Columns::new(name.clone(), fields);
     let rows: Rows = match format {
-        Format::Csv => Box::new(CsvRows::new(reader, columns, required, delimiter)?),
-        Format::Tsv => Box::new(CsvRows::new(reader, columns, required, delimiter.or(Some(b'\t')))?),
+        Format::Csv => Box::new(CsvRows::new(reader, columns, delimiter)?),
+        Format::Tsv => Box::new(CsvRows::new(reader, columns, delimiter.or(Some(b'\t')))?),
         Format::Json => Box::new(json::JsonArrayRows::new(reader, columns)),
         Format::JsonLines => Box::new(json::JsonLinesRows::new(reader, columns)),
         Format::Yaml => Box::new(yaml::YamlRows::new(reader, columns)),
@@ -228,18 +288,18 @@ impl Iterator for NotEmpty {
     }
 }
 
-/// The file's name and the declared variables, shared by the readers.
+/// The file's name and what is read from it, shared by the readers.
 #[derive(Debug, Clone)]
 struct Columns {
     path: String,
-    var_names: Vec<String>,
+    fields: Fields,
 }
 
 impl Columns {
-    fn new(path: String, var_names: &[String]) -> Self {
+    fn new(path: String, fields: &Fields) -> Self {
         Columns {
             path,
-            var_names: var_names.to_vec(),
+            fields: fields.clone(),
         }
     }
 
@@ -247,8 +307,8 @@ impl Columns {
     fn row_from_object(&self, row: u64, value: Value) -> Result<Row, DataError> {
         match value {
             Value::Object(mut object) => {
-                let values: Vec<Option<Value>> = self.var_names.iter().map(|name| object.remove(name)).collect();
-                for (name, value) in self.var_names.iter().zip(&values) {
+                let values: Vec<Option<Value>> = self.fields.columns.iter().map(|name| object.remove(name)).collect();
+                for (name, value) in self.fields.columns.iter().zip(&values) {
                     let size = value.as_ref().map_or(0, json_size);
                     if size > MAX_FIELD_BYTES {
                         return Err(self.field_too_large(row, name.clone(), size as u64));

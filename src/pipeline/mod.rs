@@ -78,6 +78,8 @@ pub struct MessageCompiler {
     plan: OnceLock<Option<BodyPlan>>,
     required: Vec<bool>,
     var_names: Vec<String>,
+    /// What is read from a data file for each variable (`--column` maps one to a column).
+    fields: crate::data::Fields,
     /// The template's Flow, when it names one: what each body is checked against.
     flow: Option<PayloadCheck>,
 }
@@ -86,9 +88,12 @@ impl MessageCompiler {
     pub fn new(template: Template) -> Result<MessageCompiler, Box<Rejected>> {
         let (renderer, errors) = Renderer::new(&template);
         let validator = BodyValidator::new();
+        let required: Vec<bool> = template.vars.iter().map(|var| var.is_required()).collect();
+        let var_names: Vec<String> = template.vars.iter().map(|var| var.name.clone()).collect();
         let compiler = MessageCompiler {
-            required: template.vars.iter().map(|var| var.is_required()).collect(),
-            var_names: template.vars.iter().map(|var| var.name.clone()).collect(),
+            fields: crate::data::Fields::new(var_names.clone(), required.clone()),
+            required,
+            var_names,
             renderer,
             validator,
             plan: OnceLock::new(),
@@ -123,6 +128,16 @@ impl MessageCompiler {
 
     pub fn var_names(&self) -> &[String] {
         &self.var_names
+    }
+
+    /// What is read from a data file for each variable.
+    pub fn fields(&self) -> &crate::data::Fields {
+        &self.fields
+    }
+
+    /// Reads `var` from the data file's column `column`; `false` when `var` is not declared.
+    pub fn map_column(&mut self, var: &str, column: &str) -> bool {
+        self.fields.map(var, column)
     }
 
     /// Sets the `--var` values on a data row, replacing its own.

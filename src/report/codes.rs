@@ -16,7 +16,7 @@ pub(crate) struct MetaCode {
     pub(crate) meaning: &'static str,
 }
 
-const CODES: [MetaCode; 7] = [
+const CODES: [MetaCode; 8] = [
     MetaCode {
         code: "131047",
         short: "outside the 24-hour window",
@@ -47,6 +47,12 @@ const CODES: [MetaCode; 7] = [
         short: "spam rate limit",
         meaning: "too many of the number's messages were blocked or reported (its quality rating): stop the campaign and have a person look before sending more.",
     },
+    // The provider's own code on a `not sent` callback ("Not Sent – Daily Limit Reached").
+    MetaCode {
+        code: "WAV2101",
+        short: "account daily limit reached",
+        meaning: "the provider did not pass the message to Meta: the account's daily limit of messages was reached. Resume the next day, or after the limit is raised.",
+    },
     MetaCode {
         code: "131021",
         short: "own number",
@@ -73,6 +79,7 @@ mod tests {
             ("130429", "throughput limit"),
             ("131048", "spam rate limit"),
             ("131021", "own number"),
+            ("WAV2101", "account daily limit reached"),
         ] {
             assert_eq!(explain(code).map(|known| known.short), Some(short), "{code}");
         }

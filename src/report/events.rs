@@ -70,6 +70,12 @@ pub(crate) struct EventReader {
 /// The callback's timestamp, else the moment the receiver stored it (milliseconds).
 const TIME: &str = "COALESCE(timestamp_unix, received_at / 1000)";
 
+/// Whether `path` is an event store (a SQLite file with the store's tables): to tell a user who
+/// swapped the journal and the store which is which.
+pub(crate) fn is_event_store(path: &Path) -> bool {
+    EventReader::open(path).is_ok()
+}
+
 impl EventReader {
     pub(crate) fn open(path: &Path) -> Result<EventReader, EventsError> {
         let name = path.display().to_string();
@@ -220,12 +226,12 @@ impl EventReader {
         Ok(())
     }
 
-    /// The number of every opt-out (`STOP`), in the order stored.
-    pub(crate) fn for_each_opt_out(&self, mut visit: impl FnMut(&str)) -> Result<(), EventsError> {
+    /// The number of every opt-out (`STOP`) and its time, in the order stored.
+    pub(crate) fn for_each_opt_out(&self, mut visit: impl FnMut(&str, i64)) -> Result<(), EventsError> {
         let sqlite = |error| self.sqlite(error);
         let mut statement = self
             .connection
-            .prepare("SELECT number FROM opt_outs ORDER BY id")
+            .prepare(&format!("SELECT number, {TIME} FROM opt_outs ORDER BY id"))
             .map_err(sqlite)?;
         let mut rows = statement.query([]).map_err(sqlite)?;
         while let Some(row) = rows.next().map_err(sqlite)? {
@@ -233,7 +239,10 @@ impl EventReader {
                 .get_ref(0)
                 .and_then(|value| Ok(value.as_str_or_null()?))
                 .map_err(sqlite)?;
-            visit(number.unwrap_or_default());
+            visit(
+                number.unwrap_or_default(),
+                row.get::<_, Option<i64>>(1).map_err(sqlite)?.unwrap_or_default(),
+            );
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use std::fmt;
 use super::codes;
 use super::reconcile::{Delivery, EventCounts, Stage};
 use crate::send::journal::RowStatus;
-use crate::words::{tally, thousands};
+use crate::words::{about_duration, printable, tally, thousands};
 
 /// Failed rows with one code (or none).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,10 @@ pub(crate) struct FailureCount {
 impl fmt::Display for FailureCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let known = self.code.as_deref().and_then(codes::explain).is_some();
-        match (&self.code, &self.words) {
+        // A callback's code and title reach the terminal: shown, never acted on.
+        let code = self.code.as_deref().map(printable);
+        let words = self.words.as_deref().map(printable);
+        match (&code, &words) {
             (Some(code), Some(words)) if known => write!(f, "{code} {words}")?,
             (Some(code), Some(words)) => write!(f, "{code} ({words})")?,
             (Some(code), None) => f.write_str(code)?,
@@ -55,20 +58,59 @@ pub(crate) struct Funnel {
     pub(crate) failures: Vec<FailureCount>,
     /// The provider never passed them to Meta.
     pub(crate) not_sent: u64,
+    /// The rows not sent by the provider, by code, as [`Funnel::failures`].
+    pub(crate) not_sent_failures: Vec<FailureCount>,
     /// Accepted, and no callback yet.
     pub(crate) unheard: u64,
     pub(crate) opted_out: u64,
     pub(crate) events: EventCounts,
+    /// Names of statuses that are not stages, with their counts.
+    pub(crate) other_statuses: Vec<(String, u64)>,
+    /// The first and the last request of the campaign that left (Unix seconds), as the
+    /// journal says; `None` for a journal older than that record, or nothing sent.
+    pub(crate) sent_span: Option<(i64, i64)>,
+    /// Rows matched by at least one callback (status or reply).
+    pub(crate) heard: u64,
+}
+
+/// After this long without a callback matching any row, the receiving end is suspect.
+pub(crate) const SILENCE: i64 = 120;
+
+/// Counts a failed (or not sent) row under its code.
+fn count_failure(failures: &mut Vec<FailureCount>, delivery: &Delivery, state: &super::reconcile::RowDelivery) {
+    let failure = delivery.failure(state);
+    let code = failure.and_then(|failure| failure.code.clone());
+    match failures.iter_mut().find(|counted| counted.code == code) {
+        Some(counted) => counted.rows += 1,
+        None => failures.push(FailureCount {
+            words: match code.as_deref().and_then(codes::explain) {
+                Some(known) => Some(known.short.to_owned()),
+                None => failure.and_then(|failure| failure.text.clone()),
+            },
+            code,
+            rows: 1,
+        }),
+    }
 }
 
 impl Funnel {
     pub(crate) fn of(delivery: &Delivery) -> Funnel {
         let mut funnel = Funnel {
             events: delivery.events,
+            other_statuses: delivery.other_statuses.clone(),
             ..Funnel::default()
         };
         let mut failures: Vec<FailureCount> = Vec::new();
+        let mut not_sent: Vec<FailureCount> = Vec::new();
         for state in delivery.states() {
+            if state.sent_at != super::reconcile::NEVER {
+                let (first, last) = funnel.sent_span.get_or_insert((state.sent_at, state.sent_at));
+                *first = (*first).min(state.sent_at);
+                *last = (*last).max(state.sent_at);
+            }
+            if state.heard() {
+                funnel.heard += 1;
+            }
             let accepted = state.sending == RowStatus::Accepted;
             if !accepted && !state.heard() {
                 continue;
@@ -92,7 +134,10 @@ impl Funnel {
             };
             match stage {
                 Stage::Unheard => funnel.unheard += 1,
-                Stage::NotSent => funnel.not_sent += 1,
+                Stage::NotSent => {
+                    funnel.not_sent += 1;
+                    count_failure(&mut not_sent, delivery, state);
+                }
                 Stage::Sent | Stage::Delivered | Stage::Read => {
                     funnel.sent += 1;
                     funnel.delivered += u64::from(stage >= Stage::Delivered);
@@ -100,25 +145,39 @@ impl Funnel {
                 }
                 Stage::Failed => {
                     funnel.failed += 1;
-                    let failure = delivery.failure(state);
-                    let code = failure.and_then(|failure| failure.code.clone());
-                    match failures.iter_mut().find(|counted| counted.code == code) {
-                        Some(counted) => counted.rows += 1,
-                        None => failures.push(FailureCount {
-                            words: match code.as_deref().and_then(codes::explain) {
-                                Some(known) => Some(known.short.to_owned()),
-                                None => failure.and_then(|failure| failure.text.clone()),
-                            },
-                            code,
-                            rows: 1,
-                        }),
-                    }
+                    count_failure(&mut failures, delivery, state);
                 }
             }
         }
-        failures.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.code.cmp(&b.code)));
+        for list in [&mut failures, &mut not_sent] {
+            list.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.code.cmp(&b.code)));
+        }
         funnel.failures = failures;
+        funnel.not_sent_failures = not_sent;
         funnel
+    }
+
+    /// When messages left minutes ago and no callback matched any row: what to check, since
+    /// a receiver that is down, unreachable or refusing the provider looks exactly like this.
+    pub(crate) fn silence(&self, now: i64) -> Option<String> {
+        let (first, _) = self.sent_span?;
+        let waited = now.saturating_sub(first);
+        if self.heard > 0 || self.accepted == 0 || waited < SILENCE {
+            return None;
+        }
+        let seen = if self.events.statuses + self.events.replies == 0 {
+            "the store holds no status or reply at all".to_owned()
+        } else {
+            format!(
+                "the store's {} and {} are all about other messages",
+                tally(self.events.statuses, "status", "statuses"),
+                tally(self.events.replies, "Flow reply", "Flow replies")
+            )
+        };
+        Some(format!(
+            "no callback has matched any row of this campaign, though its first message left {} ago ({seen}): check that `flowc receive` is running, that it is reachable at the callback URL set in the provider's callback profile, and that the profile sends the token (or user and password) `flowc receive` was started with; its minute lines count what it refused",
+            about_duration(u64::try_from(waited).unwrap_or(0)).trim_start_matches("about ")
+        ))
     }
 
     /// What the events were and how many matched nothing, when anything did not: `400,000
@@ -150,6 +209,33 @@ impl Funnel {
                 if total == 1 { "it stays" } else { "they stay" }
             ));
         }
+        if events.replies_before_send > 0 {
+            line.push_str(&format!(
+                "; {} carried a row's flow_token or answered its message but {} dated before the row was sent: another campaign's, not counted",
+                tally(events.replies_before_send, "Flow reply", "Flow replies"),
+                if events.replies_before_send == 1 { "is" } else { "are" }
+            ));
+        }
+        if events.ambiguous_replies > 0 {
+            line.push_str(&format!(
+                "; {} ambiguous: matched by a flow_token that another campaign's replies carry too, so {} may be that campaign's (give each campaign its own flow_token: put the campaign in it, as --track puts it in its key, e.g. `flow_token: \"spring-{{{{ref}}}}\"`)",
+                tally(events.ambiguous_replies, "Flow completion", "Flow completions"),
+                if events.ambiguous_replies == 1 { "it" } else { "they" }
+            ));
+        }
+        if events.other_statuses > 0 {
+            let names: Vec<String> = self
+                .other_statuses
+                .iter()
+                .map(|(name, count)| format!("`{name}`: {}", thousands(*count)))
+                .collect();
+            line.push_str(&format!(
+                "; {} of this campaign's rows {} not a stage flowc knows ({}): counted here, the rows' stages left as they were",
+                tally(events.other_statuses, "status", "statuses"),
+                if events.other_statuses == 1 { "is" } else { "are" },
+                names.join(", ")
+            ));
+        }
         line
     }
 }
@@ -170,7 +256,13 @@ impl fmt::Display for Funnel {
             write!(f, "; {} failed ({})", thousands(self.failed), failures.join(", "))?;
         }
         if self.not_sent > 0 {
-            write!(f, "; {} not sent by the provider", thousands(self.not_sent))?;
+            let codes: Vec<String> = self.not_sent_failures.iter().map(ToString::to_string).collect();
+            write!(
+                f,
+                "; {} not sent by the provider ({})",
+                thousands(self.not_sent),
+                codes.join(", ")
+            )?;
         }
         if self.unheard > 0 {
             write!(f, "; {} with no status yet", thousands(self.unheard))?;
@@ -248,6 +340,7 @@ mod tests {
                 unmatched_replies: 1,
                 opt_outs: 3,
                 unmatched_opt_outs: 0,
+                ..EventCounts::default()
             },
             ..Funnel::default()
         };

@@ -1,7 +1,9 @@
 //! `flowc report --html`: the campaign on one self-contained page (no network assets, no
 //! script: inline CSS and SVG, as `flowc preview`), for people who would rather look than read
-//! a CSV: the funnel as bars, failures by Meta code with their meaning, delivery and reads over
-//! time, and the Flow answers, the most common answer to each question on top.
+//! a CSV, and to hand on: its top names the template, the data file and when the campaign was
+//! sent, and accounts for every row of the file; then the funnel as bars, failures by Meta
+//! code with their meaning, delivery and reads over time, who asked to stop, and the Flow
+//! answers, the most common answer to each question on top (dates in date order).
 //!
 //! Bar widths are whole pixels of a fixed track, so that the screenshot test can measure them.
 
@@ -12,7 +14,24 @@ use super::reconcile::{Delivery, Moment, NEVER};
 use super::responses::AnswerTally;
 use super::Funnel;
 use crate::preview::escape;
-use crate::words::thousands;
+use crate::send::report::Summary;
+use crate::words::{tally, thousands};
+
+/// What the top of the page says about the campaign.
+pub(crate) struct Campaign<'a> {
+    /// The template's and the data file's names, as `flowc send` recorded them.
+    pub(crate) template: Option<&'a str>,
+    pub(crate) data: Option<&'a str>,
+    /// The journal's name, for a journal that does not record the others.
+    pub(crate) journal: &'a str,
+    /// What was read, and when the page was made.
+    pub(crate) sources: &'a str,
+    /// Every row of the data file, as the journal has it.
+    pub(crate) rows: &'a Summary,
+}
+
+/// Opt-outs listed on the page; the report's `opted_out_at` column has every one.
+const LISTED_OPT_OUTS: usize = 100;
 
 /// The width of a full bar, in CSS pixels.
 pub(crate) const BAR_WIDTH: u64 = 320;
@@ -40,8 +59,90 @@ fn percent(count: u64, total: u64) -> String {
     }
 }
 
-/// The page. `title` names the campaign (its journal); `sources` says what was read.
-pub(crate) fn page(title: &str, sources: &str, funnel: &Funnel, delivery: &Delivery, answers: &AnswerTally) -> String {
+/// A moment on the page: `2026-01-01 09:30:05 UTC`, or out of range (see [`crate::words::utc_time`]).
+fn moment(seconds: Moment, format: &str) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(
+        |_| crate::words::utc_time(seconds),
+        |time| time.strftime(format).to_string(),
+    )
+}
+
+/// When the campaign was sent: one moment, or the first and the last send.
+fn sent_line(span: Option<(i64, i64)>) -> String {
+    match span {
+        None => "when it was sent: not recorded (a journal from an older flowc), or nothing sent".to_owned(),
+        Some((first, last)) if first == last => format!("sent {}", moment(first, "%Y-%m-%d %H:%M:%S UTC")),
+        Some((first, last)) => {
+            let same_day = jiff::Timestamp::from_second(first)
+                .ok()
+                .zip(jiff::Timestamp::from_second(last).ok())
+                .is_some_and(|(a, b)| a.strftime("%Y-%m-%d").to_string() == b.strftime("%Y-%m-%d").to_string());
+            format!(
+                "sent {} to {}",
+                moment(first, "%Y-%m-%d %H:%M:%S UTC"),
+                moment(
+                    last,
+                    if same_day {
+                        "%H:%M:%S UTC"
+                    } else {
+                        "%Y-%m-%d %H:%M:%S UTC"
+                    }
+                )
+            )
+        }
+    }
+}
+
+/// Every row of the data file accounted for, in one line.
+fn rows_line(rows: &Summary) -> String {
+    let total = rows.accepted
+        + rows.skipped
+        + rows.failed
+        + rows.invalid
+        + rows.pending
+        + rows.unknown
+        + rows.duplicate
+        + rows.excluded
+        + rows.opted_out;
+    let mut parts = vec![format!(
+        "{} accepted by the provider",
+        thousands(rows.accepted + rows.skipped)
+    )];
+    for (count, what) in [
+        (rows.failed, "refused by the provider"),
+        (rows.unknown, "unknown (no answer when sent)"),
+        (rows.invalid, "invalid"),
+        (rows.duplicate, "duplicate"),
+        (rows.opted_out, "opted out before sending"),
+        (rows.excluded, "excluded"),
+        (rows.pending, "not sent yet"),
+    ] {
+        parts.push(format!("{} {what}", thousands(count)));
+    }
+    format!("{}: {}", tally(total, "row", "rows"), parts.join(" · "))
+}
+
+/// The page: the campaign (`campaign`), then what its callbacks said.
+pub(crate) fn page(campaign: &Campaign<'_>, funnel: &Funnel, delivery: &Delivery, answers: &AnswerTally) -> String {
+    let file_name = |path: &str| {
+        std::path::Path::new(path)
+            .file_name()
+            .map_or_else(|| path.to_owned(), |name| name.to_string_lossy().into_owned())
+    };
+    let title = match (campaign.template, campaign.data) {
+        (Some(template), Some(data)) => format!("{} to {}", file_name(template), file_name(data)),
+        _ => {
+            let name = file_name(campaign.journal);
+            name.strip_suffix(".journal.sqlite").unwrap_or(&name).to_owned()
+        }
+    };
+    let unrecorded = "not recorded (a journal from an older flowc)";
+    let about = format!(
+        "template {} · data file {} · {}",
+        campaign.template.unwrap_or(unrecorded),
+        campaign.data.unwrap_or(unrecorded),
+        sent_line(funnel.sent_span)
+    );
     let mut html = String::with_capacity(16 * 1024);
     let _ = write!(
         html,
@@ -56,16 +157,21 @@ pub(crate) fn page(title: &str, sources: &str, funnel: &Funnel, delivery: &Deliv
 <body>
 <main>
 <h1>{title}</h1>
+<p class="campaign">{about}</p>
+<p class="rows">{rows}</p>
 <p class="sources">{sources}</p>
 <p class="summary">{summary}</p>
 "#,
-        title = escape(title),
-        sources = escape(sources),
+        title = escape(&title),
+        about = escape(&about),
+        rows = escape(&rows_line(campaign.rows)),
+        sources = escape(campaign.sources),
         summary = escape(&funnel.to_string()),
     );
     funnel_section(&mut html, funnel);
     failures_section(&mut html, funnel);
     timeline_section(&mut html, delivery);
+    opt_outs_section(&mut html, delivery);
     answers_section(&mut html, answers);
     let _ = write!(
         html,
@@ -112,20 +218,28 @@ fn funnel_section(html: &mut String, funnel: &Funnel) {
 }
 
 fn failures_section(html: &mut String, funnel: &Funnel) {
-    html.push_str("<section><h2>Failures by Meta code</h2>");
-    if funnel.failures.is_empty() {
+    html.push_str("<section><h2>Failures by code</h2>");
+    if funnel.failures.is_empty() && funnel.not_sent_failures.is_empty() {
         html.push_str("<p class=\"note\">No message failed.</p></section>\n");
         return;
     }
     html.push_str("<table><thead><tr><th>code</th><th>what it means</th><th class=\"n\">rows</th><th class=\"n\">share</th></tr></thead><tbody>");
-    for failure in &funnel.failures {
+    let failed = funnel.failures.iter().map(|failure| (failure, ""));
+    let not_sent = funnel
+        .not_sent_failures
+        .iter()
+        .map(|failure| (failure, "not sent by the provider: "));
+    for (failure, prefix) in failed.chain(not_sent) {
         let meaning = match failure.code.as_deref().and_then(codes::explain) {
-            Some(known) => format!("<b>{}</b>: {}", escape(known.short), escape(known.meaning)),
-            None => escape(
-                failure
-                    .words
-                    .as_deref()
-                    .unwrap_or("not a code Meta documents; the callback gave no title"),
+            Some(known) => format!("{prefix}<b>{}</b>: {}", escape(known.short), escape(known.meaning)),
+            None => format!(
+                "{prefix}{}",
+                escape(
+                    failure
+                        .words
+                        .as_deref()
+                        .unwrap_or("not a code flowc knows; the callback gave no title"),
+                )
             ),
         };
         let _ = write!(
@@ -133,7 +247,7 @@ fn failures_section(html: &mut String, funnel: &Funnel) {
             "<tr><td class=\"code\">{}</td><td>{meaning}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             escape(failure.code.as_deref().unwrap_or("(none)")),
             thousands(failure.rows),
-            percent(failure.rows, funnel.failed)
+            percent(failure.rows, funnel.failed + funnel.not_sent)
         );
     }
     html.push_str("</tbody></table></section>\n");
@@ -169,8 +283,12 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
         html.push_str("<p class=\"note\">No delivery or read callback yet.</p></section>\n");
         return;
     }
-    let span = (last - first).max(1);
-    let bucket_of = |moment: Moment| (((moment - first) as i128 * (BUCKETS as i128 - 1)) / span as i128) as usize;
+    // In i128: callbacks may carry any timestamp, ±9e18 included.
+    let span = (i128::from(last) - i128::from(first)).max(1);
+    let bucket_of = |moment: Moment| {
+        let bucket = (i128::from(moment) - i128::from(first)) * (BUCKETS as i128 - 1) / span;
+        usize::try_from(bucket).unwrap_or(0).min(BUCKETS - 1)
+    };
     let mut delivered = [0u64; BUCKETS];
     let mut read = [0u64; BUCKETS];
     for state in shown() {
@@ -207,12 +325,23 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let time = |moment: Moment| {
-        jiff::Timestamp::from_second(moment).map_or_else(
-            |_| String::new(),
-            |time| time.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-        )
+    // A short campaign reads in seconds and minutes, a long one in days.
+    let (start_format, end_format) = if span < 3_600 {
+        ("%Y-%m-%d %H:%M:%S UTC", "%H:%M:%S UTC")
+    } else if span < 86_400 {
+        ("%Y-%m-%d %H:%M UTC", "%H:%M UTC")
+    } else {
+        ("%Y-%m-%d %H:%M UTC", "%Y-%m-%d %H:%M UTC")
     };
+    let length = u64::try_from(span)
+        .ok()
+        .filter(|_| first != last)
+        .map_or_else(String::new, |seconds| {
+            format!(
+                " over {}",
+                crate::words::about_duration(seconds).trim_start_matches("about ")
+            )
+        });
     let _ = write!(
         html,
         r##"<svg class="timeline" viewBox="0 0 600 200" width="600" height="200" role="img" aria-label="Messages delivered and read over time">
@@ -221,7 +350,7 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
 <text x="{label_x}" y="14" class="axis" text-anchor="end">{top}</text>
 <text x="{label_x}" y="{base}" class="axis" text-anchor="end">0</text>
 <text x="{left}" y="196" class="axis">{start}</text>
-<text x="592" y="196" class="axis" text-anchor="end">{end}</text>
+<text x="592" y="196" class="axis" text-anchor="end">{end}{length}</text>
 <polyline fill="none" stroke="#027eb5" stroke-width="2.5" points="{delivered}"/>
 <polyline fill="none" stroke="#7b61ff" stroke-width="2.5" points="{read}"/>
 </svg>
@@ -231,13 +360,45 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
         base = height - bottom,
         label_x = left - 4.0,
         top = thousands(top),
-        start = escape(&time(first)),
-        end = escape(&time(last)),
+        start = escape(&moment(first, start_format)),
+        end = escape(&moment(last, end_format)),
+        length = escape(&length),
         delivered = points(&delivered),
         read = points(&read),
         delivered_total = thousands(delivered.last().copied().unwrap_or(0)),
         read_total = thousands(read.last().copied().unwrap_or(0)),
     );
+}
+
+/// Who asked to stop, and when: the rows whose recipient sent an opt-out.
+fn opt_outs_section(html: &mut String, delivery: &Delivery) {
+    let asked: Vec<(u64, &super::reconcile::RowDelivery)> =
+        delivery.rows().filter(|(_, state)| state.opted_out()).collect();
+    if asked.is_empty() {
+        return;
+    }
+    let _ = write!(
+        html,
+        "<section><h2>Asked to stop</h2><p class=\"note\">{} asked not to be messaged again; flowc send never messages them again when it reads this store (--events).</p><table><thead><tr><th class=\"n\">row</th><th>number</th><th>asked at</th></tr></thead><tbody>",
+        tally(asked.len() as u64, "person", "people")
+    );
+    for (row, state) in asked.iter().take(LISTED_OPT_OUTS) {
+        let _ = write!(
+            html,
+            "<tr><td class=\"n\">{row}</td><td>{}</td><td>{}</td></tr>",
+            escape(&state.recipient().unwrap_or_else(|| "(several recipients)".to_owned())),
+            escape(&moment(state.opted_out_at, "%Y-%m-%d %H:%M:%S UTC"))
+        );
+    }
+    html.push_str("</tbody></table>");
+    if asked.len() > LISTED_OPT_OUTS {
+        let _ = write!(
+            html,
+            "<p class=\"note\">and {} more: the report's opted_out_at column has every one.</p>",
+            thousands((asked.len() - LISTED_OPT_OUTS) as u64)
+        );
+    }
+    html.push_str("</section>\n");
 }
 
 fn answers_section(html: &mut String, answers: &AnswerTally) {
@@ -258,7 +419,12 @@ fn answers_section(html: &mut String, answers: &AnswerTally) {
             escape(&question.key),
             thousands(question.answered)
         );
-        let top = question.top(TOP_ANSWERS);
+        let mut top = question.top(TOP_ANSWERS);
+        // Dates (a DatePicker's `2026-01-15`) read in date order: the busiest days stay shown.
+        let date = |answer: &str| answer.trim().parse::<jiff::civil::Date>().ok();
+        if top.iter().all(|(answer, _)| date(answer).is_some()) {
+            top.sort_by_key(|(answer, _)| date(answer));
+        }
         let shown: u64 = top.iter().map(|(_, count)| count).sum();
         for (answer, count) in &top {
             let _ = write!(
@@ -298,6 +464,7 @@ h2{font-size:16px;margin:0 0 10px}
 h3{font-size:14px;margin:14px 0 6px;overflow-wrap:anywhere}
 h3 small,.count small{color:#667781;font-weight:400}
 section{background:#fff;border-radius:10px;box-shadow:0 1px 2px rgba(11,20,26,.13);padding:14px 16px;margin:14px 0}
+.campaign,.rows{font-size:13px;margin:0 0 4px;color:#3b4a54;overflow-wrap:anywhere}
 .sources{color:#667781;font-size:12px;margin:0 0 8px;overflow-wrap:anywhere}
 .summary{font-size:14px;line-height:20px;margin:0;overflow-wrap:anywhere}
 .note{color:#54656f;font-size:13px;margin:8px 0 0;overflow-wrap:anywhere}
@@ -353,10 +520,18 @@ mod tests {
             }],
             ..Funnel::default()
         };
-        let page = page("c<1>", "journal & store", &funnel, &Delivery::default(), &answers);
+        let rows = Summary::default();
+        let campaign = Campaign {
+            template: Some("c<1>.yaml"),
+            data: Some("d.csv"),
+            journal: "j",
+            sources: "journal & store",
+            rows: &rows,
+        };
+        let page = page(&campaign, &funnel, &Delivery::default(), &answers);
         assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"), "{page}");
         assert!(!page.contains("<b>bad</b>"), "{page}");
         assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("src="));
-        assert!(page.contains("<title>c&lt;1&gt; · flowc report</title>"));
+        assert!(page.contains("<title>c&lt;1&gt;.yaml to d.csv · flowc report</title>"));
     }
 }

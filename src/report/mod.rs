@@ -59,13 +59,14 @@ impl DeliveryError {
 }
 
 /// The columns the report gains from the callbacks.
-pub(crate) const COLUMNS: [&str; 6] = [
+pub(crate) const COLUMNS: [&str; 7] = [
     "delivery",
     "delivery_code",
     "delivery_error",
     "delivered_at",
     "read_at",
     "replied_at",
+    "opted_out_at",
 ];
 
 impl ExtraColumns for Delivery {
@@ -98,16 +99,18 @@ impl ExtraColumns for Delivery {
             rfc3339(state.delivered_at),
             rfc3339(state.read_at),
             rfc3339(state.replied_at),
+            rfc3339(state.opted_out_at),
         ]);
     }
 }
 
-/// A moment as RFC 3339 in UTC (`2026-01-01T09:30:00Z`); empty when it did not happen.
+/// A moment as RFC 3339 in UTC (`2026-01-01T09:30:00Z`); empty when it did not happen, and
+/// said to be out of range when it is past the calendar (see [`crate::words::utc_time`]).
 pub(crate) fn rfc3339(moment: Moment) -> String {
     if moment == NEVER {
         return String::new();
     }
-    jiff::Timestamp::from_second(moment).map_or_else(|_| String::new(), |time| time.to_string())
+    crate::words::utc_time(moment)
 }
 
 /// What a reconciliation found.

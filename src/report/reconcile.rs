@@ -8,8 +8,15 @@
 //!   that echoed the key also carries Meta's `wamid`, which later callbacks may carry alone);
 //! - a Flow reply matches by its `flow_token` (several rows sharing one are told apart by the
 //!   number that replied), else by `context.id`, the message it answers, equal to an id of the
-//!   row (its 202 `message_id` or a `wamid` its statuses carried);
-//! - an opt-out (`STOP`) matches the rows sent to its number.
+//!   row (its 202 `message_id` or a `wamid` its statuses carried); a reply dated before its row
+//!   was sent answers another campaign's message and never matches. A token that replies from
+//!   before the row was sent also carry belongs to another campaign too: the replies matched by
+//!   it are counted as ambiguous;
+//! - an opt-out (`STOP`) matches the rows sent to its number, numbers compared as `flowc send`'s
+//!   opt-out watch compares them ([`number_of`]).
+//!
+//! A status whose name is not a stage (`deleted`, a name flowc does not know yet) is counted
+//! and named, never silently dropped.
 //!
 //! What matches nothing is counted, never dropped (it stays in the store: another campaign's,
 //! or a message sent some other way). Stages only move forward (`sent` < `delivered` < `read`),
@@ -25,6 +32,7 @@ use foldhash::fast::FixedState;
 use super::events::{EventReader, ReplyRow, StatusRow};
 use super::DeliveryError;
 use crate::send::campaign::track_key;
+use crate::send::events::number_of;
 use crate::send::journal::{Journal, RowStatus};
 
 /// How far a message got, as its callbacks say; ordered so that the furthest wins.
@@ -57,7 +65,14 @@ impl Stage {
             Some(Stage::Read)
         } else if is("failed") {
             Some(Stage::Failed)
-        } else if is("not-sent") || is("not_sent") || is("notsent") {
+        } else if status
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .take(7)
+            .eq("notsent".chars())
+        {
+            // `not-sent`, `not sent`, the provider's "Not Sent – Daily Limit Reached".
             Some(Stage::NotSent)
         } else {
             None
@@ -101,6 +116,17 @@ fn earliest(slot: &mut Moment, time: Moment) {
 /// Bits of [`RowDelivery::flags`].
 const TRACKED: u8 = 1;
 const OPTED_OUT: u8 = 2;
+/// A completion matched by `flow_token` (not by the message it answers).
+const BY_TOKEN: u8 = 4;
+/// Its completions came by a `flow_token` another campaign's replies carry too.
+const AMBIGUOUS: u8 = 8;
+
+/// How far a reply's time may precede its row's `sent_at` (the machine's clock against Meta's)
+/// and still be taken as an answer to it.
+const CLOCK_SKEW: Moment = 300;
+/// A status came back for the row's message (by its `--track` key or one of its ids): the
+/// provider has it. Never set by a Flow reply, whose `flow_token` the template chooses.
+const STATUS_HEARD: u8 = 16;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -117,12 +143,16 @@ pub(crate) struct RowDelivery {
     pub(crate) read_at: Moment,
     /// The first completion.
     pub(crate) replied_at: Moment,
+    /// The first opt-out (`STOP`) from its recipient.
+    pub(crate) opted_out_at: Moment,
+    /// When its last request left, as the journal says.
+    pub(crate) sent_at: Moment,
     /// The recipient's digits (no `+`) when the row has one recipient; 0 otherwise.
     recipient: u64,
 }
 
 impl RowDelivery {
-    fn new(sending: RowStatus, recipient: u64, tracked: bool) -> RowDelivery {
+    fn new(sending: RowStatus, recipient: u64, tracked: bool, sent_at: Option<i64>) -> RowDelivery {
         RowDelivery {
             stage: Stage::Unheard,
             sending,
@@ -132,12 +162,25 @@ impl RowDelivery {
             delivered_at: NEVER,
             read_at: NEVER,
             replied_at: NEVER,
+            opted_out_at: NEVER,
+            sent_at: sent_at.unwrap_or(NEVER),
             recipient,
         }
     }
 
     pub(crate) fn opted_out(&self) -> bool {
         self.flags & OPTED_OUT != 0
+    }
+
+    /// The recipient's number as `+digits`, when the row has one recipient.
+    pub(crate) fn recipient(&self) -> Option<String> {
+        (self.recipient != 0).then(|| format!("+{}", self.recipient))
+    }
+
+    /// Whether a status callback came back for this row's own message (its `--track` key or
+    /// an id of it): proof that the provider has the message.
+    pub(crate) fn provider_has_message(&self) -> bool {
+        self.flags & STATUS_HEARD != 0
     }
 
     /// Whether any callback was about this row.
@@ -167,6 +210,13 @@ pub(crate) struct EventCounts {
     pub(crate) unmatched_replies: u64,
     pub(crate) opt_outs: u64,
     pub(crate) unmatched_opt_outs: u64,
+    /// Replies carrying a row's `flow_token` or answering its message, dated before the row
+    /// was sent: another campaign's (counted in `unmatched_replies` too).
+    pub(crate) replies_before_send: u64,
+    /// Completions matched by a `flow_token` that another campaign's replies carry too.
+    pub(crate) ambiguous_replies: u64,
+    /// Statuses of this campaign's rows whose name is not a stage (see [`Delivery::other_statuses`]).
+    pub(crate) other_statuses: u64,
 }
 
 /// A Flow completion matched to its row, for the responses file and the answers table.
@@ -187,7 +237,14 @@ pub(crate) struct Delivery {
     states: Vec<RowDelivery>,
     failures: Vec<Failure>,
     pub(crate) events: EventCounts,
+    /// The names of statuses that are not stages, with how many of each (at most
+    /// [`MAX_OTHER_NAMES`] names; beyond, counted in `events.other_statuses` only).
+    pub(crate) other_statuses: Vec<(String, u64)>,
 }
+
+/// Distinct names of unknown statuses kept: a store full of invented names must not grow
+/// memory.
+const MAX_OTHER_NAMES: usize = 20;
 
 impl Delivery {
     /// The state of `row`, if the journal has it.
@@ -201,19 +258,20 @@ impl Delivery {
         self.states.iter()
     }
 
+    /// Every row's number and state, in row order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (u64, &RowDelivery)> {
+        self.rows.iter().copied().zip(&self.states)
+    }
+
     pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
         let index = usize::try_from(state.failure).ok()?.checked_sub(1)?;
         self.failures.get(index)
     }
 }
 
-/// The digits of an E.164 number (`+919876543210` or `919876543210`); 0 if it is not one.
+/// A number's key (its digits, see [`number_of`]); 0 if it has none.
 pub(crate) fn digits(number: &str) -> u64 {
-    let bare = number.trim().trim_start_matches('+');
-    if bare.is_empty() || bare.len() > 18 || !bare.bytes().all(|byte| byte.is_ascii_digit()) {
-        return 0;
-    }
-    bare.parse().unwrap_or(0)
+    number_of(number).unwrap_or(0)
 }
 
 /// The indexes the events are matched with, built from the journal.
@@ -286,9 +344,12 @@ pub(crate) fn reconcile(
             indexes.add_token(token, index);
         }
         delivery.rows.push(identity.row);
-        delivery
-            .states
-            .push(RowDelivery::new(identity.status, single, identity.track.is_some()));
+        delivery.states.push(RowDelivery::new(
+            identity.status,
+            single,
+            identity.track.is_some(),
+            identity.sent_at,
+        ));
     })?;
 
     let mut failures: HashMap<Failure, u32, FixedState> =
@@ -306,7 +367,18 @@ pub(crate) fn reconcile(
             }
         }
         let state = &mut delivery.states[index as usize];
-        let Some(stage) = Stage::of(status.status) else { return };
+        state.flags |= STATUS_HEARD;
+        let Some(stage) = Stage::of(status.status) else {
+            delivery.events.other_statuses += 1;
+            let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();
+            let names = &mut delivery.other_statuses;
+            match names.iter().position(|(known, _)| *known == name) {
+                Some(index) => names[index].1 += 1,
+                None if names.len() < MAX_OTHER_NAMES => names.push((name, 1)),
+                None => {}
+            }
+            return;
+        };
         state.stage = state.stage.advance(stage);
         match stage {
             Stage::Delivered => earliest(&mut state.delivered_at, status.time),
@@ -324,13 +396,27 @@ pub(crate) fn reconcile(
         }
     })?;
 
+    // Tokens of this campaign that replies from before their row was sent carry too.
+    let mut foreign_tokens: std::collections::HashSet<Box<str>, FixedState> =
+        std::collections::HashSet::with_hasher(FixedState::with_seed(fastrand::u64(..)));
     events.for_each_flow_reply(|reply| {
         delivery.events.replies += 1;
-        let Some(index) = match_reply(&delivery, &indexes, reply) else {
+        let Some((index, by_token)) = match_reply(&delivery, &indexes, reply) else {
             delivery.events.unmatched_replies += 1;
             return Ok(());
         };
         let state = &mut delivery.states[index as usize];
+        if state.sent_at != NEVER && reply.time.saturating_add(CLOCK_SKEW) < state.sent_at {
+            delivery.events.unmatched_replies += 1;
+            delivery.events.replies_before_send += 1;
+            if let (true, Some(token)) = (by_token, reply.flow_token) {
+                foreign_tokens.insert(token.into());
+            }
+            return Ok(());
+        }
+        if by_token {
+            state.flags |= BY_TOKEN;
+        }
         state.completions += 1;
         earliest(&mut state.replied_at, reply.time);
         let to = match state.recipient {
@@ -347,12 +433,28 @@ pub(crate) fn reconcile(
         on_completion(&completion)
     })?;
 
-    events.for_each_opt_out(|number| {
+    for token in &foreign_tokens {
+        let rows = match indexes.tokens.get(token) {
+            Some(index) => std::slice::from_ref(index),
+            None => indexes.shared_tokens.get(token).map_or(&[][..], Vec::as_slice),
+        };
+        for &index in rows {
+            let state = &mut delivery.states[index as usize];
+            if state.flags & BY_TOKEN != 0 && state.flags & AMBIGUOUS == 0 {
+                state.flags |= AMBIGUOUS;
+                delivery.events.ambiguous_replies += u64::from(state.completions);
+            }
+        }
+    }
+
+    events.for_each_opt_out(|number, time| {
         delivery.events.opt_outs += 1;
         match indexes.recipients.get(&digits(number)) {
             Some(rows) => {
                 for &index in rows {
-                    delivery.states[index as usize].flags |= OPTED_OUT;
+                    let state = &mut delivery.states[index as usize];
+                    state.flags |= OPTED_OUT;
+                    earliest(&mut state.opted_out_at, time);
                 }
             }
             None => delivery.events.unmatched_opt_outs += 1,
@@ -383,11 +485,11 @@ fn match_status(delivery: &Delivery, indexes: &Indexes, status: &StatusRow<'_>) 
         .find_map(|id| indexes.ids.get(id).copied())
 }
 
-/// The row a Flow reply answers: by its `flow_token`, else by the message it answers.
-fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> Option<u32> {
+/// The row a Flow reply answers: by its `flow_token` (`true`), else by the message it answers.
+fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> Option<(u32, bool)> {
     if let Some(token) = reply.flow_token {
         if let Some(&index) = indexes.tokens.get(token) {
-            return Some(index);
+            return Some((index, true));
         }
         if let Some(rows) = indexes.shared_tokens.get(token) {
             let from = reply.from.map_or(0, digits);
@@ -395,11 +497,14 @@ fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> 
                 .iter()
                 .filter(|&&index| from != 0 && delivery.states[index as usize].recipient == from);
             if let (Some(&index), None) = (of_sender.next(), of_sender.next()) {
-                return Some(index);
+                return Some((index, true));
             }
         }
     }
-    reply.context_id.and_then(|id| indexes.ids.get(id).copied())
+    reply
+        .context_id
+        .and_then(|id| indexes.ids.get(id).copied())
+        .map(|index| (index, false))
 }
 
 /// The failure's index (+1) in the table, added if new.
@@ -503,13 +608,13 @@ mod tests {
         writer.finish().expect("closed");
     }
 
-    fn status(id: &str, status: &str, time: u32, extra: &str, errors: &str) -> String {
+    fn status(id: &str, status: &str, time: i64, extra: &str, errors: &str) -> String {
         format!(
             r#"{{"meta_object":{{"value":{{"statuses":[{{"id":"{id}","status":"{status}","timestamp":"{time}"{errors}}}]}}}},"extra_info":{{{extra}}}}}"#
         )
     }
 
-    fn reply(id: &str, from: &str, context: &str, answers: &str, time: u32) -> String {
+    fn reply(id: &str, from: &str, context: &str, answers: &str, time: i64) -> String {
         let answers = answers.replace('"', "\\\"");
         format!(
             r#"{{"messages":[{{"from":"{from}","id":"{id}","timestamp":"{time}","type":"interactive","context":{{"id":"{context}"}},"interactive":{{"type":"nfm_reply","nfm_reply":{{"name":"flow","response_json":"{answers}"}}}}}}]}}"#
@@ -522,29 +627,31 @@ mod tests {
         let journal_path = dir.path().join("j.sqlite");
         let store_path = dir.path().join("events.sqlite");
         let prefix = journal(&journal_path);
+        // Callbacks come after the rows were sent (a reply from before is another campaign's).
+        let t = crate::send::journal::unix_now();
         let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
         let failed = r#","errors":[{"code":131047,"title":"Re-engagement message"}]"#;
         let bodies = vec![
             // Row 2: by its key, `read` before `delivered`.
-            status("wamid.2", "sent", 10, &key(2), ""),
-            status("wamid.2", "read", 30, &key(2), ""),
-            status("wamid.2", "delivered", 20, &key(2), ""),
+            status("wamid.2", "sent", t + 10, &key(2), ""),
+            status("wamid.2", "read", t + 30, &key(2), ""),
+            status("wamid.2", "delivered", t + 20, &key(2), ""),
             // Row 3: no key, the 202's id in the envelope; failed, then a stray `delivered`.
-            status("wamid.3", "failed", 11, r#""message_id":"M3""#, failed),
-            status("wamid.3", "delivered", 12, "", ""),
+            status("wamid.3", "failed", t + 11, r#""message_id":"M3""#, failed),
+            status("wamid.3", "delivered", t + 12, "", ""),
             // Row 4: the key once, then the wamid alone; a reply known only by what it answers.
-            status("wamid.4", "sent", 13, &key(4), ""),
-            status("wamid.4", "delivered", 14, "", ""),
-            reply("wamid.r4", "14155550104", "wamid.4", r#"{"slot":"10:00"}"#, 40),
+            status("wamid.4", "sent", t + 13, &key(4), ""),
+            status("wamid.4", "delivered", t + 14, "", ""),
+            reply("wamid.r4", "14155550104", "wamid.4", r#"{"slot":"10:00"}"#, t + 40),
             // Rows 5 and 6 share a flow_token: told apart by who replied. Row 5 never left the
             // provider.
-            status("wamid.5", "not-sent", 16, &key(5), ""),
+            status("wamid.5", "not-sent", t + 16, &key(5), ""),
             reply(
                 "wamid.r6",
                 "14155550106",
                 "",
                 r#"{"flow_token":"shared","slot":"11:00"}"#,
-                41,
+                t + 41,
             ),
             // Row 7 (`unknown` when sent): by its own token.
             reply(
@@ -552,11 +659,17 @@ mod tests {
                 "14155550107",
                 "",
                 r#"{"flow_token":"tok-7","slot":"10:00"}"#,
-                42,
+                t + 42,
             ),
             // Nobody's.
-            status("wamid.x", "delivered", 15, r#""ref":"other""#, ""),
-            reply("wamid.rx", "19999999999", "wamid.y", r#"{"flow_token":"nobody"}"#, 43),
+            status("wamid.x", "delivered", t + 15, r#""ref":"other""#, ""),
+            reply(
+                "wamid.rx",
+                "19999999999",
+                "wamid.y",
+                r#"{"flow_token":"nobody"}"#,
+                t + 43,
+            ),
             // Row 2's person asks to stop.
             r#"{"messages":[{"from":"14155550102","id":"wamid.s","type":"text","text":{"body":"STOP"}}]}"#.to_owned(),
         ];
@@ -576,7 +689,7 @@ mod tests {
         .expect("reconciled");
         let state = |row| *delivery.of_row(row).expect("row");
         assert_eq!(state(2).stage, Stage::Read);
-        assert_eq!((state(2).delivered_at, state(2).read_at), (20, 30));
+        assert_eq!((state(2).delivered_at, state(2).read_at), (t + 20, t + 30));
         assert!(state(2).opted_out());
         assert_eq!(state(3).stage, Stage::Failed);
         assert_eq!(
@@ -586,12 +699,16 @@ mod tests {
                 text: Some("Re-engagement message".to_owned()),
             })
         );
-        assert_eq!(state(3).delivered_at, 12, "a fact still, though the stage stays failed");
+        assert_eq!(
+            state(3).delivered_at,
+            t + 12,
+            "a fact still, though the stage stays failed"
+        );
         assert_eq!(state(4).stage, Stage::Delivered);
-        assert_eq!(state(4).replied_at, 40);
+        assert_eq!(state(4).replied_at, t + 40);
         assert_eq!(state(5).completions, 0);
         assert_eq!(state(5).stage, Stage::NotSent);
-        assert_eq!(state(6).replied_at, 41);
+        assert_eq!(state(6).replied_at, t + 41);
         assert_eq!(state(7).completions, 1);
         assert_eq!(
             completions.iter().map(|(row, to, _)| (*row, *to)).collect::<Vec<_>>(),
@@ -606,12 +723,13 @@ mod tests {
                 unmatched_replies: 1,
                 opt_outs: 1,
                 unmatched_opt_outs: 0,
+                ..EventCounts::default()
             }
         );
         let funnel = super::super::Funnel::of(&delivery);
         assert_eq!(
             funnel.to_string(),
-            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider; 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
+            "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider (no code: 1); 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
         );
     }
 
@@ -634,11 +752,18 @@ mod tests {
     }
 
     #[test]
-    fn report_numbers_are_read_with_or_without_plus() {
+    fn report_numbers_are_read_with_or_without_plus_and_spaces() {
         assert_eq!(digits("+919876543210"), 919_876_543_210);
         assert_eq!(digits("919876543210"), 919_876_543_210);
-        assert_eq!(digits("+91 98765"), 0);
+        assert_eq!(digits("+91 98765 43210"), 919_876_543_210);
+        assert_eq!(digits("+91 98765 ABCDE"), 0);
         assert_eq!(digits(""), 0);
+    }
+
+    #[test]
+    fn report_a_rows_state_stays_64_bytes() {
+        // The README's memory figure: one state per row, whatever the number of events.
+        assert_eq!(std::mem::size_of::<RowDelivery>(), 64);
     }
 
     #[test]

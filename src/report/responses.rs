@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::reconcile::Completion;
 use crate::send::outputs::with_suffix;
-use crate::send::report::text_cell;
+use crate::send::report::{csv_writer, text_cell};
 
 /// How the responses file is written, by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,14 +146,16 @@ fn phone(digits: u64) -> String {
 fn to_csv(lines: &Path, path: &Path, keys: &[String], unparsed: bool) -> std::io::Result<()> {
     let partial = with_suffix(path, ".partial");
     let io = |error: csv::Error| std::io::Error::other(error.to_string());
-    let mut writer = csv::Writer::from_writer(BufWriter::new(std::fs::File::create(&partial)?));
+    // The main report's writer and cells: every text cell quoted, formula starts guarded, the
+    // header (answer keys the Flow's replies chose) included.
+    let mut writer = csv_writer(BufWriter::new(std::fs::File::create(&partial)?));
     let mut header: Vec<String> = FIXED.iter().map(|name| (*name).to_owned()).collect();
     // An answer named like a fixed column keeps both, told apart.
     header.extend(keys.iter().map(|key| {
         if FIXED.contains(&key.as_str()) || key == UNPARSED {
             format!("answers.{key}")
         } else {
-            key.clone()
+            text_cell(key.clone())
         }
     }));
     if unparsed {
@@ -323,10 +325,10 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "row,to,flow_token,replied_at,slot,extras,answers.row,rating,response_json",
-                r#"2,+14155550100,tok,2026-01-01T00:00:00Z,10:00,"[""wash"",""=cmd""]",,,"#,
-                "3,+14155550100,tok,2026-01-01T00:00:00Z,11:00,,mine,5,",
-                "4,+14155550100,tok,2026-01-01T00:00:00Z,,,,,{not json",
+                r#""row","to","flow_token","replied_at","slot","extras","answers.row","rating","response_json""#,
+                r#"2,+14155550100,"tok","2026-01-01T00:00:00Z","10:00","[""wash"",""=cmd""]","","","""#,
+                r#"3,+14155550100,"tok","2026-01-01T00:00:00Z","11:00","","mine",5,"""#,
+                r#"4,+14155550100,"tok","2026-01-01T00:00:00Z","","","","","{not json""#,
             ]
         );
         assert_eq!(

@@ -71,6 +71,11 @@ pub struct Plan {
     pub invalid: u64,
     pub accepted_before: u64,
     pub unknown: u64,
+    /// Rows `unknown` when sent that the callbacks settled as accepted before this pre-flight
+    /// (counted in `accepted_before`; set by the caller, which settles them).
+    pub settled: u64,
+    /// Set when this run resumes with a changed template (`--changed-template`).
+    pub template_change: Option<super::journal::TemplateChange>,
     /// Rows whose recipient an earlier row has.
     pub duplicate: u64,
     /// Rows whose recipient is on the `--exclude` list.
@@ -92,6 +97,14 @@ pub struct Plan {
     track: Option<TrackField>,
     campaign: String,
     hasher: foldhash::quality::FixedState,
+}
+
+impl Plan {
+    /// The `extra_info` field `--track` writes, and the key it gets for row 2 (the first data
+    /// row), for the plan.
+    pub fn track_example(&self) -> Option<(&'static str, String)> {
+        self.track.map(|field| (field.name(), track_key(&self.campaign, 2)))
+    }
 }
 
 /// What the pre-flight tells its caller about one row, for printing.
@@ -122,6 +135,10 @@ pub fn fingerprint(
     }
     for (key, value) in effective {
         template.update(format!("\0{key}={value}").as_bytes());
+    }
+    // Which column each variable is read from (`--column`) decides the messages as the file does.
+    for (var, column) in compiler.fields().mapping() {
+        template.update(format!("\0column {var}={column}").as_bytes());
     }
     let unreadable = |reason: String| CampaignError::Unreadable {
         path: data.display().to_string(),
@@ -434,6 +451,8 @@ pub fn preflight(
         invalid: 0,
         accepted_before: 0,
         unknown: 0,
+        settled: 0,
+        template_change: journal.template_change().cloned(),
         duplicate: 0,
         excluded: 0,
         opted_out: 0,
@@ -665,7 +684,7 @@ pub fn produce(
 
 /// Opens the data file for sending, on the producer's thread.
 pub fn reopen(compiler: &MessageCompiler, data: &Path, delimiter: Option<u8>, stop: &StopSignal) -> Option<Rows> {
-    match data::open(data, compiler.var_names(), compiler.required(), delimiter) {
+    match data::open(data, compiler.fields(), delimiter) {
         Ok(rows) => Some(rows),
         Err(error) => {
             stop.request(StopCause::Data(error.to_string()));

@@ -12,8 +12,6 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::guardrails::number_key;
-
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
     #[error("cannot read the event store `{path}`: {reason}")]
@@ -27,18 +25,97 @@ pub const FAILURE_WINDOW: usize = 200;
 /// Fewer statuses than this say nothing about a rate yet.
 const FAILURE_MINIMUM: usize = 50;
 
+/// The store's opt-outs, read since the last look on a connection of their own: a range read
+/// of the table's rowid, cheap enough to run right before every request.
+#[derive(Debug)]
+pub struct OptOutReader {
+    connection: Connection,
+    path: String,
+    last: i64,
+}
+
+impl OptOutReader {
+    /// The numbers that opted out since the last call (every one ever, the first time).
+    fn fresh(&mut self) -> Result<Vec<u64>, EventsError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, number FROM opt_outs WHERE id > ?1 ORDER BY id")
+            .map_err(|error| unreadable(&self.path, &error))?;
+        let opt_outs: Vec<(i64, String)> = statement
+            .query_map([self.last], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|error| unreadable(&self.path, &error))?;
+        drop(statement);
+        let mut numbers = Vec::with_capacity(opt_outs.len());
+        for (id, number) in opt_outs {
+            self.last = id;
+            if let Some(key) = number_of(&number) {
+                numbers.push(key);
+            }
+        }
+        Ok(numbers)
+    }
+}
+
+fn unreadable(path: &str, error: &rusqlite::Error) -> EventsError {
+    EventsError::Unreadable {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+/// Opens the store read-only and checks it holds the receiver's tables.
+fn open_store(path: &Path) -> Result<Connection, EventsError> {
+    let name = path.display().to_string();
+    let unreadable = |reason: String| EventsError::Unreadable {
+        path: name.clone(),
+        reason,
+    };
+    // Refuse what is not a regular file before SQLite opens it (a FIFO would block).
+    drop(crate::input::open(path).map_err(|error| unreadable(error.to_string()))?);
+    let connection =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|error| unreadable(error.to_string()))?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(2))
+        .map_err(|error| unreadable(error.to_string()))?;
+    for table in ["statuses", "opt_outs"] {
+        let present: bool = connection
+            .query_row(
+                "SELECT count(*) = 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |row| row.get(0),
+            )
+            .map_err(|error| unreadable(error.to_string()))?;
+        if !present {
+            return Err(EventsError::NotAStore { path: name, table });
+        }
+    }
+    Ok(connection)
+}
+
 /// A read-only view of the event store, remembering what it has already read.
 pub struct EventFeed {
     connection: Connection,
     path: String,
     last_status: i64,
-    last_opt_out: i64,
+    /// Until handed to the sending tasks ([`EventFeed::take_opt_outs`]).
+    opt_outs: Option<OptOutReader>,
     /// Only statuses whose `ref`, `ref1` or `ref2` starts with this (the `--track` prefix of
     /// this campaign); all statuses when the campaign is not tracked.
     track_prefix: Option<String>,
     /// Whether each of the latest statuses was a failure that points at the list (131026,
     /// 131047), oldest first.
     recent: VecDeque<bool>,
+}
+
+/// A number as the store keeps it (`919876543210`, without `+`; written with spaces or dashes
+/// by whoever typed it) as the key a row's recipients are compared with: its digits. The one
+/// normalisation of stored numbers: `flowc report` matches opt-outs and replies with it too.
+pub(crate) fn number_of(number: &str) -> Option<u64> {
+    crate::compile::number_key(number, crate::compile::Reading::Provider)
+        .ok()
+        .map(|(key, _)| key)
 }
 
 /// What is new since the last look.
@@ -52,45 +129,33 @@ pub struct Fresh {
 impl EventFeed {
     pub fn open(path: &Path, track_prefix: Option<String>) -> Result<EventFeed, EventsError> {
         let name = path.display().to_string();
-        let unreadable = |reason: String| EventsError::Unreadable {
-            path: name.clone(),
-            reason,
-        };
-        // Refuse what is not a regular file before SQLite opens it (a FIFO would block).
-        drop(crate::input::open(path).map_err(|error| unreadable(error.to_string()))?);
-        let connection =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(|error| unreadable(error.to_string()))?;
-        connection
-            .busy_timeout(std::time::Duration::from_secs(2))
-            .map_err(|error| unreadable(error.to_string()))?;
-        for table in ["statuses", "opt_outs"] {
-            let present: bool = connection
-                .query_row(
-                    "SELECT count(*) = 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                    [table],
-                    |row| row.get(0),
-                )
-                .map_err(|error| unreadable(error.to_string()))?;
-            if !present {
-                return Err(EventsError::NotAStore { path: name, table });
-            }
-        }
+        let connection = open_store(path)?;
         // Statuses from before this run are history: the throttles react to what happens now.
         let last_status = connection
             .query_row("SELECT max(id) FROM statuses", [], |row| row.get::<_, Option<i64>>(0))
             .optional()
-            .map_err(|error| unreadable(error.to_string()))?
+            .map_err(|error| unreadable(&name, &error))?
             .flatten()
             .unwrap_or(0);
+        let opt_outs = OptOutReader {
+            connection: open_store(path)?,
+            path: name.clone(),
+            last: 0,
+        };
         Ok(EventFeed {
             connection,
             path: name,
             last_status,
-            last_opt_out: 0,
+            opt_outs: Some(opt_outs),
             track_prefix,
             recent: VecDeque::with_capacity(FAILURE_WINDOW),
         })
+    }
+
+    /// Hands the opt-out reader (past every opt-out read so far) to the sending tasks, which
+    /// look right before each request; the feed then reads statuses only.
+    pub fn take_opt_outs(&mut self) -> Option<OptOutReader> {
+        self.opt_outs.take()
     }
 
     fn unreadable(&self, error: rusqlite::Error) -> EventsError {
@@ -100,25 +165,12 @@ impl EventFeed {
         }
     }
 
-    /// Opt-outs and failed statuses recorded since the last call (every opt-out ever, the
-    /// first time).
+    /// Opt-outs (while the feed still reads them) and failed statuses recorded since the last
+    /// call (every opt-out ever, the first time).
     pub fn poll(&mut self) -> Result<Fresh, EventsError> {
         let mut fresh = Fresh::default();
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT id, number FROM opt_outs WHERE id > ?1 ORDER BY id")
-            .map_err(|error| self.unreadable(error))?;
-        let opt_outs: Vec<(i64, String)> = statement
-            .query_map([self.last_opt_out], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(|error| self.unreadable(error))?;
-        drop(statement);
-        for (id, number) in opt_outs {
-            self.last_opt_out = id;
-            let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-            if let Some(key) = number_key(&format!("+{digits}")) {
-                fresh.opt_outs.push(key);
-            }
+        if let Some(opt_outs) = self.opt_outs.as_mut() {
+            fresh.opt_outs = opt_outs.fresh()?;
         }
         let mut statement = self
             .connection
@@ -180,24 +232,36 @@ pub fn opted_out(feed: &mut EventFeed) -> Result<(HashSet<u64>, Fresh), EventsEr
     Ok((fresh.opt_outs.iter().copied().collect(), fresh))
 }
 
-/// What the sending tasks learn from the feed while they run.
-#[derive(Debug, Default)]
+/// What the sending tasks learn from the store while they run.
+#[derive(Debug)]
 pub struct Watch {
-    blocked: std::sync::Mutex<HashSet<u64>>,
+    /// Opt-outs are read right before each request, not on the feed's schedule: a STOP
+    /// committed before a request leaves is always honoured.
+    opt_outs: std::sync::Mutex<(OptOutReader, HashSet<u64>)>,
     slow_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// How long a 130429 (throughput limit) halves the rate.
 const SLOW_FOR: std::time::Duration = std::time::Duration::from_secs(60);
-/// How often the store is read.
+/// How often the store's statuses are read.
 const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Watch {
-    /// Whether one of these numbers opted out during the run.
-    pub fn is_blocked(&self, numbers: &[u64]) -> bool {
-        self.blocked
-            .lock()
-            .is_ok_and(|blocked| numbers.iter().any(|number| blocked.contains(number)))
+    pub fn new(opt_outs: OptOutReader) -> Watch {
+        Watch {
+            opt_outs: std::sync::Mutex::new((opt_outs, HashSet::new())),
+            slow_until: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether one of these numbers has opted out, as the store says now: what arrived since
+    /// the last look is read first. An error means the store could not be read (the receiver
+    /// holds its lock longer than the wait), so nobody can say.
+    pub fn opted_out_now(&self, numbers: &[u64]) -> Result<bool, EventsError> {
+        let mut guard = self.opt_outs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (reader, blocked) = &mut *guard;
+        blocked.extend(reader.fresh()?);
+        Ok(numbers.iter().any(|number| blocked.contains(number)))
     }
 
     /// Whether a 130429 asked for a slower pace within the last minute.
@@ -208,9 +272,9 @@ impl Watch {
     }
 }
 
-/// Reads the feed every few seconds until `done` or a stop, and acts on what it finds: new
-/// opt-outs block their numbers, 130429 slows the campaign for a minute, 131048 and a burst of
-/// list failures stop it.
+/// Reads the feed's statuses every few seconds until `done` or a stop, and acts on what it
+/// finds: 130429 slows the campaign for a minute, 131048 and a burst of list failures stop it.
+/// (Opt-outs are read by the sending tasks themselves: see [`Watch::opted_out_now`].)
 pub fn watch(
     mut feed: EventFeed,
     watch: &Watch,
@@ -223,11 +287,6 @@ pub fn watch(
         // An error is the receiver holding a write lock for a moment: the next look will do.
         if let Ok(fresh) = feed.poll() {
             {
-                if !fresh.opt_outs.is_empty() {
-                    if let Ok(mut blocked) = watch.blocked.lock() {
-                        blocked.extend(fresh.opt_outs);
-                    }
-                }
                 if fresh.codes.iter().any(|code| code == "131048") {
                     stop.request(super::StopCause::SpamLimit);
                 }

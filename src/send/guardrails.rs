@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::Path;
 
-use crate::compile::normalise_number;
+use crate::compile::{normalise_number, number_key as read_number, PhoneProblem, Reading};
 
 /// The most of an exclude file that is read: tens of millions of numbers.
 const MAX_EXCLUDE_FILE: u64 = 512 * 1024 * 1024;
@@ -36,14 +36,67 @@ pub enum ExcludeError {
         wanted: String,
         found: String,
     },
-    #[error("the exclude list `{path}` has {count} line{} that {} not a phone number in E.164 (`+`, country code, number): {lines}", if *count == 1 { "" } else { "s" }, if *count == 1 { "is" } else { "are" })]
+    #[error("the exclude list `{path}` has {count} line{} that {} not a phone number: {lines}", if *count == 1 { "" } else { "s" }, if *count == 1 { "is" } else { "are" })]
     BadLines { path: String, count: usize, lines: String },
+}
+
+impl ExcludeError {
+    pub fn help(&self) -> Option<String> {
+        match self {
+            ExcludeError::BadLines { .. } => Some(
+                "write each number with `+` and its country code, e.g. +919876543210 (11 to 15 digits without `+` are read as such); nobody is sent anything until the list can be read whole".to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The bad lines of an exclude list, grouped by what is wrong: each reason once, then the
+/// first lines that have it with their value (`has no country code …: line 2 `98765``).
+#[derive(Default)]
+struct BadLines {
+    groups: Vec<(String, Vec<String>)>,
+    count: usize,
+}
+
+impl BadLines {
+    fn add(&mut self, line: usize, value: &str, reason: String) {
+        self.count += 1;
+        let shown = format!(
+            "line {line} `{}`",
+            crate::words::printable(&crate::words::clip(value, 40))
+        );
+        if self.groups.iter().map(|(_, lines)| lines.len()).sum::<usize>() >= MAX_LISTED {
+            return;
+        }
+        match self.groups.iter_mut().find(|(known, _)| *known == reason) {
+            Some((_, lines)) => lines.push(shown),
+            None => self.groups.push((reason, vec![shown])),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let listed: usize = self.groups.iter().map(|(_, lines)| lines.len()).sum();
+        let mut text = self
+            .groups
+            .iter()
+            .map(|(reason, lines)| format!("{reason}: {}", lines.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if listed < self.count {
+            text.push_str(&format!(" (and {} more)", self.count - listed));
+        }
+        text
+    }
 }
 
 /// The numbers no message may go to.
 #[derive(Debug, Default)]
 pub struct ExcludeList {
     numbers: HashSet<u64>,
+    /// Lines written without `+` and read as international numbers (as the provider and the
+    /// event store write them).
+    without_plus: usize,
 }
 
 impl ExcludeList {
@@ -109,39 +162,38 @@ impl ExcludeList {
             None
         };
         let mut numbers = HashSet::new();
-        // The first lines are listed, the others only counted.
-        let mut bad = Vec::new();
-        let mut bad_count = 0usize;
+        let mut without_plus = 0;
+        let mut bad = BadLines::default();
         for (index, line) in lines {
             let cell = match (column_index, delimiter) {
                 (Some(column), Some(delimiter)) => line.split(delimiter).nth(column).unwrap_or(""),
                 _ => line,
             };
             let cell = cell.trim().trim_matches('"');
-            match normalise_number(cell).ok().as_deref().and_then(number_key) {
-                Some(key) => {
+            match read_number(cell, Reading::Exclude) {
+                Ok((key, read_without_plus)) => {
                     numbers.insert(key);
+                    without_plus += usize::from(read_without_plus);
                 }
-                None => {
-                    bad_count += 1;
-                    if bad.len() < MAX_LISTED {
-                        bad.push(index + 1);
-                    }
+                Err(crate::compile::CompileError::BadPhone { reason, .. }) => {
+                    bad.add(index + 1, cell, exclude_reason(&reason));
                 }
+                Err(other) => bad.add(index + 1, cell, other.to_string()),
             }
         }
-        if bad_count > 0 {
-            let mut lines: Vec<String> = bad.iter().map(usize::to_string).collect();
-            if bad_count > MAX_LISTED {
-                lines.push("…".to_owned());
-            }
+        if bad.count > 0 {
             return Err(ExcludeError::BadLines {
                 path: name,
-                count: bad_count,
-                lines: lines.join(", "),
+                count: bad.count,
+                lines: bad.describe(),
             });
         }
-        Ok(ExcludeList { numbers })
+        Ok(ExcludeList { numbers, without_plus })
+    }
+
+    /// How many lines were written without `+` and read as international numbers.
+    pub fn read_without_plus(&self) -> usize {
+        self.without_plus
     }
 
     pub fn len(&self) -> usize {
@@ -150,6 +202,23 @@ impl ExcludeList {
 
     fn contains(&self, key: u64) -> bool {
         self.numbers.contains(&key)
+    }
+}
+
+/// Why a line is not a number, with the fix where flowc can tell it.
+fn exclude_reason(problem: &PhoneProblem) -> String {
+    match problem {
+        PhoneProblem::InternationalPrefix { suggested } => format!("{problem} (write {suggested})"),
+        PhoneProblem::BracketedZero {
+            suggested: Some(suggested),
+        } => format!("has the trunk prefix 0 in brackets (write {suggested})"),
+        PhoneProblem::BracketedZero { suggested: None } => {
+            "has a 0 in brackets that may or may not belong to the number (write it as dialled from abroad)".to_owned()
+        }
+        PhoneProblem::NoCountryCode => {
+            "has no country code (write `+` and the country code before the number)".to_owned()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -301,6 +370,9 @@ mod tests {
         let bad = dir.path().join("bad.txt");
         std::fs::write(&bad, "+919876543210\n98765\nhello\n").expect("write");
         let error = ExcludeList::load(&bad, None).expect_err("bad lines").to_string();
-        assert!(error.contains("2 lines") && error.contains("2, 3"), "{error}");
+        assert!(
+            error.contains("2 lines") && error.contains("line 2 `98765`") && error.contains("line 3 `hello`"),
+            "{error}"
+        );
     }
 }

@@ -105,6 +105,26 @@ pub struct Fingerprint {
     pub data: String,
 }
 
+/// What may differ from the journal's record when a campaign resumes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resume {
+    /// Start a new campaign, forgetting the earlier one (`--restart`).
+    pub restart: bool,
+    /// Go on after the template (or a `--var` value) changed (`--changed-template`): the rows
+    /// not yet sent get the changed template; the data file must be the same.
+    pub changed_template: bool,
+}
+
+/// A campaign resumed with a changed template: which versions went out, and the one now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateChange {
+    /// Each earlier version (the template fingerprint's first 12 hex digits) and how many rows
+    /// went out with it (accepted, unknown, failed), most rows first.
+    pub earlier: Vec<(String, u64)>,
+    /// The version the rows not yet sent go out with.
+    pub now: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("the journal `{path}` belongs to a campaign whose {what} has changed since it was written")]
@@ -139,6 +159,9 @@ impl JournalError {
     /// What the user can do about it.
     pub fn help(&self) -> Option<String> {
         match self {
+            JournalError::Changed { what, .. } if what.starts_with("template") => Some(
+                "if only a mistake in the template was fixed, --changed-template sends the rows not yet sent with the changed template (rows already sent are never sent again); --restart starts a new campaign (rows accepted earlier would be sent again)".to_owned(),
+            ),
             JournalError::Changed { .. } => Some(
                 "resuming would send a different campaign: run with --restart to start a new one (rows accepted earlier would be sent again), or use another --journal".to_owned(),
             ),
@@ -202,6 +225,11 @@ pub struct JournalRow {
     pub record: Record,
     /// Whether the row's last change was made by an earlier run.
     pub earlier_run: bool,
+    /// The run that made the row's last change (1 for the first).
+    pub run: i64,
+    /// When its last request left (Unix seconds); `None` if it never did (or the journal is
+    /// older than this record).
+    pub sent_at: Option<i64>,
 }
 
 /// What callbacks can be matched to a row by (`flowc report`), borrowed from the row being read.
@@ -215,6 +243,8 @@ pub(crate) struct RowIdentity<'a> {
     pub(crate) flow_token: Option<&'a str>,
     /// The `--track` key the row's message carried.
     pub(crate) track: Option<&'a str>,
+    /// When its last request left (Unix seconds), if the journal says.
+    pub(crate) sent_at: Option<i64>,
 }
 
 pub struct Journal {
@@ -235,6 +265,13 @@ pub struct Journal {
     created: bool,
     /// When the WAL was last folded into the main file.
     last_checkpoint: std::time::Instant,
+    /// Whether `rows` has `sent_at` (a journal older than it, only read, lacks it).
+    has_sent_at: bool,
+    /// The template version of this run ([`template_version`]): recorded with each row as its
+    /// request leaves.
+    template: String,
+    /// Set when this run resumed with a changed template (`--changed-template`).
+    template_change: Option<TemplateChange>,
 }
 
 /// How often the WAL is folded into the main file while sending: what a lost `-wal` can take.
@@ -273,19 +310,27 @@ CREATE TABLE IF NOT EXISTS rows (
     ref1 TEXT,
     ref2 TEXT,
     -- The campaign-and-row key `--track` wrote into `ref`, `ref1` or `ref2`.
-    track TEXT
+    track TEXT,
+    -- How a row `unknown` when sent was settled later (`callback`: the provider's callbacks
+    -- carried its key or id).
+    settled TEXT,
+    -- The template version its last request went out with: the fingerprint's first 12 hex
+    -- digits (see `--changed-template`).
+    template TEXT
 );
 ";
 
 /// Columns added after the first journals were written, with their types: an older journal
 /// gets them (empty) when it is opened.
-const ADDED_COLUMNS: [(&str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str); 8] = [
     ("sent_at", "INTEGER"),
     ("flow_token", "TEXT"),
     ("ref", "TEXT"),
     ("ref1", "TEXT"),
     ("ref2", "TEXT"),
     ("track", "TEXT"),
+    ("settled", "TEXT"),
+    ("template", "TEXT"),
 ];
 
 impl Journal {
@@ -293,7 +338,21 @@ impl Journal {
     /// Refuses a journal written for another template or data file unless `restart` (or
     /// unless nothing was ever sent from it), and a journal that looks damaged (see the
     /// module notes) unless `restart`.
+    #[cfg(test)]
     pub fn open(path: Option<&Path>, fingerprint: &Fingerprint, restart: bool) -> Result<Journal, JournalError> {
+        Journal::open_with(
+            path,
+            fingerprint,
+            Resume {
+                restart,
+                changed_template: false,
+            },
+        )
+    }
+
+    /// [`Journal::open`], also allowing a changed template when `resume` says so.
+    pub fn open_with(path: Option<&Path>, fingerprint: &Fingerprint, resume: Resume) -> Result<Journal, JournalError> {
+        let restart = resume.restart;
         let name = path.map_or_else(|| "(temporary journal)".to_owned(), |path| path.display().to_string());
         let damaged = |problem: String, help: &str| JournalError::Damaged {
             path: name.clone(),
@@ -384,8 +443,11 @@ impl Journal {
             max_sent_row: 0,
             created,
             last_checkpoint: std::time::Instant::now(),
+            has_sent_at: true,
+            template: template_version(&fingerprint.template),
+            template_change: None,
         };
-        journal.start_run(fingerprint, restart)?;
+        journal.start_run(fingerprint, resume)?;
         Ok(journal)
     }
 
@@ -431,8 +493,21 @@ impl Journal {
             max_sent_row: 0,
             created: false,
             last_checkpoint: std::time::Instant::now(),
+            has_sent_at: true,
+            template: String::new(),
+            template_change: None,
         };
         let has_tables = journal.has_tables().map_err(|error| read_error(error, &journal.path))?;
+        if has_tables {
+            journal.has_sent_at = journal
+                .connection
+                .query_row(
+                    "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = 'sent_at'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(|error| read_error(error, &journal.path))?;
+        }
         let stored = if has_tables {
             journal.stored_meta().map_err(|error| match error {
                 JournalError::Busy { path } => JournalError::BusyReading { path },
@@ -441,6 +516,53 @@ impl Journal {
         } else {
             StoredMeta::default()
         };
+        let Some(campaign) = stored.campaign else {
+            return Err(journal.damaged(
+                "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
+                "name the journal file `flowc send` wrote",
+            ));
+        };
+        journal.campaign = campaign;
+        journal.run = stored.run;
+        Ok(journal)
+    }
+
+    /// Opens, only to read it, a journal that a running `flowc send` holds locked: the main file
+    /// as its last checkpoint left it (the run folds its WAL in every few seconds), read without
+    /// taking any lock (SQLite's `immutable`), so the run is neither blocked nor disturbed, and
+    /// nothing is ever written. A read that meets a checkpoint midway fails as damaged rather
+    /// than guessing; the next look succeeds.
+    pub(crate) fn open_while_sending(path: &Path) -> Result<Journal, JournalError> {
+        let name = path.display().to_string();
+        let mut uri = String::from("file:");
+        for byte in path.as_os_str().as_encoded_bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    uri.push(char::from(*byte))
+                }
+                other => uri.push_str(&format!("%{other:02X}")),
+            }
+        }
+        uri.push_str("?immutable=1");
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(&uri, flags).map_err(|error| read_error(error, &name))?;
+        let mut journal = Journal {
+            connection,
+            path: name,
+            run: 0,
+            campaign: String::new(),
+            commit: 0,
+            mirror: None,
+            max_sent_row: 0,
+            created: false,
+            last_checkpoint: std::time::Instant::now(),
+            has_sent_at: true,
+            template: String::new(),
+            template_change: None,
+        };
+        let stored = journal.stored_meta()?;
         let Some(campaign) = stored.campaign else {
             return Err(journal.damaged(
                 "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
@@ -475,7 +597,8 @@ impl Journal {
 
     /// Reads the campaign record, checks it against the mirror and the fingerprint, and
     /// records the start of a new run.
-    fn start_run(&mut self, fingerprint: &Fingerprint, restart: bool) -> Result<(), JournalError> {
+    fn start_run(&mut self, fingerprint: &Fingerprint, resume: Resume) -> Result<(), JournalError> {
+        let restart = resume.restart;
         let has_tables = self.has_tables().map_err(|error| open_error(error, &self.path))?;
         let stored = if has_tables {
             self.stored_meta()?
@@ -505,12 +628,28 @@ impl Journal {
                 ));
             }
         }
-        let changed = match (&stored.template, &stored.data) {
-            (Some(template), _) if *template != fingerprint.template => Some("template (or a --var value)"),
-            (_, Some(data)) if *data != fingerprint.data => Some("data file"),
-            _ => None,
+        let template_changed = stored
+            .template
+            .as_ref()
+            .is_some_and(|template| *template != fingerprint.template);
+        let data_changed = stored.data.as_ref().is_some_and(|data| *data != fingerprint.data);
+        let changed = if template_changed && !resume.changed_template {
+            Some("template (or a --var value)")
+        } else if data_changed {
+            Some("data file")
+        } else {
+            None
         };
         let mut fresh = restart || is_new || !has_tables;
+        // With --changed-template, a changed template alone goes on where the campaign was.
+        let mut earlier_template = None;
+        if template_changed && changed.is_none() && !fresh {
+            if self.anything_sent()? {
+                earlier_template = stored.template.as_deref().map(template_version);
+            } else {
+                fresh = true;
+            }
+        }
         if let Some(what) = changed {
             // A journal from which nothing was ever sent (a refused --strict run, a declined
             // prompt) protects nothing: the fixed file starts over without --restart.
@@ -571,6 +710,34 @@ impl Journal {
                     params![key, value],
                 )
                 .map_err(sqlite)?;
+        }
+        if let Some(earlier) = &earlier_template {
+            // Rows that went out before versions were recorded went out with the earlier one.
+            transaction
+                .execute(
+                    "UPDATE rows SET template = ?1 WHERE template IS NULL AND status IN ('accepted', 'unknown', 'sending', 'failed', 'retryable')",
+                    [earlier],
+                )
+                .map_err(sqlite)?;
+            let mut statement = transaction
+                .prepare(
+                    "SELECT template, count(*) FROM rows WHERE status IN ('accepted', 'unknown', 'sending', 'failed') AND template IS NOT NULL AND template != ?1 GROUP BY template ORDER BY count(*) DESC, template",
+                )
+                .map_err(sqlite)?;
+            let versions = statement
+                .query_map([&self.template], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sqlite)?;
+            drop(statement);
+            self.template_change = Some(TemplateChange {
+                earlier: versions
+                    .into_iter()
+                    .map(|(version, count)| (version, u64::try_from(count).unwrap_or_default()))
+                    .collect(),
+                now: self.template.clone(),
+            });
         }
         transaction.commit().map_err(|error| busy_or(error, &self.path))?;
         self.run = run;
@@ -728,6 +895,39 @@ impl Journal {
         Ok(changed as u64)
     }
 
+    /// How many rows are `unknown` (a request that may or may not have reached the provider).
+    pub fn unknown_rows(&self) -> Result<u64, JournalError> {
+        self.connection
+            .query_row("SELECT count(*) FROM rows WHERE status = 'unknown'", [], |row| {
+                row.get(0)
+            })
+            .map_err(|error| self.sqlite(error))
+    }
+
+    /// Records `unknown` rows as accepted because the provider's callbacks showed that it has
+    /// their message (see [`crate::report::reconcile`]); returns how many changed. Only rows
+    /// still `unknown` change, in one transaction.
+    pub fn settle_from_callbacks(&mut self, rows: &[u64]) -> Result<u64, JournalError> {
+        let path = self.path.clone();
+        let sqlite = |error| busy_or(error, &path);
+        let transaction = self.connection.transaction().map_err(sqlite)?;
+        let mut changed = 0;
+        {
+            let mut statement = transaction
+                .prepare(
+                    "UPDATE rows SET status = 'accepted', settled = 'callback', error = ?2 WHERE row = ?1 AND status = 'unknown'",
+                )
+                .map_err(sqlite)?;
+            for row in rows {
+                changed += statement
+                    .execute(params![*row as i64, SETTLED_FROM_CALLBACKS])
+                    .map_err(sqlite)? as u64;
+            }
+        }
+        transaction.commit().map_err(sqlite)?;
+        Ok(changed)
+    }
+
     /// The people this campaign may have reached since `since` (Unix seconds): the recipients
     /// of rows accepted, unknown or in flight with a request sent since then; and the earliest
     /// such request (when the oldest of them leaves a rolling window).
@@ -747,6 +947,37 @@ impl Journal {
             oldest = Some(oldest.map_or(sent_at, |oldest| oldest.min(sent_at)));
         }
         Ok((people, oldest))
+    }
+
+    /// Records the names of the template and the data file the campaign is sent from, for the
+    /// report's page (the fingerprint keeps only their digests).
+    pub fn record_names(&self, template: &str, data: &str) -> Result<(), JournalError> {
+        for (key, value) in [("template_file", template), ("data_file", data)] {
+            self.connection
+                .execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )
+                .map_err(|error| self.sqlite(error))?;
+        }
+        Ok(())
+    }
+
+    /// The template's and the data file's names as `send` recorded them (`None` in a journal
+    /// written before they were).
+    pub(crate) fn names(&self) -> Result<(Option<String>, Option<String>), JournalError> {
+        let get = |key: &str| -> Result<Option<String>, JournalError> {
+            self.connection
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+                .optional()
+                .map_err(|error| read_error(error, &self.path))
+        };
+        Ok((get("template_file")?, get("data_file")?))
+    }
+
+    /// Set when this run resumed with a changed template (`--changed-template`).
+    pub fn template_change(&self) -> Option<&TemplateChange> {
+        self.template_change.as_ref()
     }
 
     /// The campaign's random identity (what `--track` keys start with).
@@ -800,18 +1031,20 @@ impl Journal {
         self.connection
             .execute_batch("BEGIN")
             .map_err(|error| busy_or(error, &self.path))?;
-        // Prepared once for the whole file: a cache lookup per row hashes the SQL text.
+        // Prepared once for the whole file: a cache lookup per row hashes the SQL text. A row
+        // whose message may have gone out keeps the keys it was sent with (a template changed
+        // since, `--changed-template`, renders others); rows still to send take the new ones.
         let statement = self
             .connection
             .prepare(
                 "INSERT INTO rows (row, recipient, status, error, run, flow_token, ref, ref1, ref2, track)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(row) DO UPDATE SET
-                   recipient = excluded.recipient,
-                   flow_token = excluded.flow_token,
-                   ref = excluded.ref,
-                   ref1 = excluded.ref1,
-                   ref2 = excluded.ref2,
+                   recipient = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') OR rows.recipient = '' THEN excluded.recipient ELSE rows.recipient END,
+                   flow_token = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.flow_token ELSE coalesce(rows.flow_token, excluded.flow_token) END,
+                   ref = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref ELSE coalesce(rows.ref, excluded.ref) END,
+                   ref1 = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref1 ELSE coalesce(rows.ref1, excluded.ref1) END,
+                   ref2 = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref2 ELSE coalesce(rows.ref2, excluded.ref2) END,
                    track = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.track ELSE rows.track END,
                    error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.error ELSE rows.error END,
                    status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.status ELSE rows.status END",
@@ -830,9 +1063,11 @@ impl Journal {
     pub fn for_each_row(&self, mut visit: impl FnMut(JournalRow) -> std::io::Result<()>) -> Result<(), JournalError> {
         let mut statement = self
             .connection
-            .prepare(
-                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run FROM rows ORDER BY row",
-            )
+            .prepare(if self.has_sent_at {
+                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, sent_at FROM rows ORDER BY row"
+            } else {
+                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, NULL FROM rows ORDER BY row"
+            })
             .map_err(|error| self.sqlite(error))?;
         let mut rows = statement.query([]).map_err(|error| self.sqlite(error))?;
         while let Some(row) = rows.next().map_err(|error| busy_or(error, &self.path))? {
@@ -849,6 +1084,8 @@ impl Journal {
                         error: row.get(7)?,
                     },
                     earlier_run: row.get::<_, i64>(8)? < self.run,
+                    run: row.get(8)?,
+                    sent_at: row.get(9)?,
                 })
             };
             let mut line = read().map_err(|error| busy_or(error, &self.path))?;
@@ -864,7 +1101,11 @@ impl Journal {
         let read = |error| read_error(error, &self.path);
         let mut statement = self
             .connection
-            .prepare("SELECT row, status, recipient, message_id, flow_token, track FROM rows ORDER BY row")
+            .prepare(if self.has_sent_at {
+                "SELECT row, status, recipient, message_id, flow_token, track, sent_at FROM rows ORDER BY row"
+            } else {
+                "SELECT row, status, recipient, message_id, flow_token, track, NULL FROM rows ORDER BY row"
+            })
             .map_err(read)?;
         let mut rows = statement.query([]).map_err(read)?;
         while let Some(row) = rows.next().map_err(read)? {
@@ -882,6 +1123,7 @@ impl Journal {
                 message_id: text(3)?,
                 flow_token: text(4)?,
                 track: text(5)?,
+                sent_at: row.get(6).map_err(read)?,
             });
         }
         Ok(())
@@ -893,9 +1135,9 @@ impl Journal {
                 self.max_sent_row = self.max_sent_row.max(*row);
                 self.connection
                     .prepare_cached(
-                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4 WHERE row = ?1",
+                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4, template = ?5 WHERE row = ?1",
                     )?
-                    .execute(params![*row as i64, attempt, self.run, unix_now()])?;
+                    .execute(params![*row as i64, attempt, self.run, unix_now(), self.template])?;
             }
             WriteOp::Outcome { row, status, record } => {
                 self.connection.prepare_cached(
@@ -919,6 +1161,9 @@ impl Journal {
     }
 }
 
+/// The note a settled row keeps in its `error` column.
+const SETTLED_FROM_CALLBACKS: &str = "delivery was unknown when sent; settled as accepted: the provider's callbacks carried this row's --track key or message id";
+
 const RESTORE_OR_RESTART: &str = "resuming from it could send rows again: restore the journal (with its `-wal` and `.mirror` files) from where it was, or run with --restart to start a new campaign (rows accepted earlier would be sent again)";
 
 /// The campaign record as stored in `meta`.
@@ -931,6 +1176,12 @@ struct StoredMeta {
     commit: i64,
     mirrored: bool,
     max_sent_row: u64,
+}
+
+/// How a row records the template its request went out with: the fingerprint's first 12 hex
+/// digits (what the plan shows), 12 bytes a row rather than 64.
+fn template_version(fingerprint: &str) -> String {
+    fingerprint.get(..12).unwrap_or(fingerprint).to_owned()
 }
 
 /// Now, in Unix seconds.
@@ -1413,6 +1664,76 @@ mod tests {
             Err(JournalError::Changed { what: "data file", .. })
         ));
         assert!(Journal::open(Some(&path), &changed, true).is_ok());
+    }
+
+    #[test]
+    fn a_changed_template_resumes_only_when_asked_and_sent_rows_keep_their_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.sqlite");
+        let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("new");
+        let mut preflight = journal.preflight().expect("preflight");
+        let keys = |recipient: &str, token: &str| RowKeys {
+            flow_token: Some(token.to_owned()),
+            ..RowKeys::recipient(recipient)
+        };
+        preflight
+            .record(2, &keys("+1", "old"), RowStatus::Pending, None)
+            .expect("row 2");
+        preflight.finish().expect("commit");
+        let writer = JournalWriter::spawn(journal);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+        drop(writer.finish().expect("journal back"));
+        let fixed = Fingerprint {
+            template: "t2".to_owned(),
+            ..fingerprint()
+        };
+        assert!(matches!(
+            Journal::open(Some(&path), &fixed, false),
+            Err(JournalError::Changed { what, .. }) if what.starts_with("template")
+        ));
+        let changed = Resume {
+            restart: false,
+            changed_template: true,
+        };
+        let other_data = Fingerprint {
+            data: "d2".to_owned(),
+            ..fixed.clone()
+        };
+        assert!(matches!(
+            Journal::open_with(Some(&path), &other_data, changed),
+            Err(JournalError::Changed { what: "data file", .. })
+        ));
+        let mut journal = Journal::open_with(Some(&path), &fixed, changed).expect("resumed");
+        assert_eq!(
+            journal.template_change(),
+            Some(&TemplateChange {
+                earlier: vec![("t1".to_owned(), 1)],
+                now: "t2".to_owned(),
+            })
+        );
+        let mut preflight = journal.preflight().expect("preflight");
+        preflight
+            .record(2, &keys("+2", "new"), RowStatus::Pending, None)
+            .expect("row 2");
+        preflight
+            .record(3, &keys("+2", "new"), RowStatus::Pending, None)
+            .expect("row 3");
+        preflight.finish().expect("commit");
+        let kept: (String, Option<String>, Option<String>) = journal
+            .connection
+            .query_row(
+                "SELECT recipient, flow_token, template FROM rows WHERE row = 2",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("row 2");
+        assert_eq!(kept, ("+1".to_owned(), Some("old".to_owned()), Some("t1".to_owned())));
+        let fresh: Option<String> = journal
+            .connection
+            .query_row("SELECT flow_token FROM rows WHERE row = 3", [], |row| row.get(0))
+            .expect("row 3");
+        assert_eq!(fresh.as_deref(), Some("new"));
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub enum StopCause {
     },
     /// The data file could not be read for sending after its pre-flight.
     Data(String),
+    /// The event store (`--events`) could not be read right before a request.
+    Events(String),
 }
 
 /// Shared by every task: set once, seen by all.
@@ -446,19 +448,6 @@ async fn deliver_row(job: Job, context: &Context) {
             return;
         }
         if let Some(watch) = &context.settings.watch {
-            // A STOP that arrived during the run: this person is not messaged.
-            if watch.is_blocked(&job.recipients) {
-                let record = Record {
-                    error: Some("opted out (a STOP reply arrived during the run); not sent".to_owned()),
-                    attempts: attempt - 1,
-                    ..Record::default()
-                };
-                if let Err(error) = context.journal.outcome(job.row, RowStatus::OptedOut, record) {
-                    context.stop.request(StopCause::Journal(error.to_string()));
-                }
-                context.progress.done.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
             // 130429: half the pace for a minute (a second permit per request).
             if watch.is_slowed() {
                 if let Some(limiter) = &context.limiter {
@@ -484,6 +473,40 @@ async fn deliver_row(job: Job, context: &Context) {
         }
         if let Some(window) = &context.window {
             window.admit().await;
+        }
+        if let Some(watch) = &context.settings.watch {
+            // Looked up last, right before the request leaves: a STOP stored at any moment
+            // before it is honoured.
+            let held = match watch.opted_out_now(&job.recipients) {
+                Ok(false) => None,
+                Ok(true) => Some((
+                    RowStatus::OptedOut,
+                    "opted out (a STOP reply arrived during the run); not sent",
+                )),
+                Err(error) => {
+                    context.stop.request(StopCause::Events(error.to_string()));
+                    Some((
+                        RowStatus::Pending,
+                        "not sent: the event store could not be read to check for a STOP",
+                    ))
+                }
+            };
+            if let Some((status, reason)) = held {
+                // An earlier attempt that may have reached the provider leaves the row unknown.
+                let status = if ambiguous_seen { RowStatus::Unknown } else { status };
+                let record = Record {
+                    error: Some(reason.to_owned()),
+                    attempts: attempt - 1,
+                    ..Record::default()
+                };
+                if let Err(error) = context.journal.outcome(job.row, status, record) {
+                    context.stop.request(StopCause::Journal(error.to_string()));
+                }
+                if status != RowStatus::Pending {
+                    context.progress.done.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
         }
         let outcome = post(context, &job.body).await;
         if context.settings.verbose {

@@ -1,9 +1,11 @@
 //! The campaign report: one CSV line per data row, written from the journal, and the summary.
 //!
-//! Columns: `row,to,status,http_status,code,message_id,attempts,error`, where status is
-//! `accepted`, `failed`, `invalid`, `skipped` (accepted by an earlier run), `pending`,
-//! `duplicate` (the recipient of an earlier row), `excluded` (in `--exclude`) or `unknown` (in flight when a run died, or no answer after the request was written: delivery
-//! unknown).
+//! Columns: `row,to,status,http_status,code,message_id,attempts,error,run,sent_at`, where status
+//! is `accepted` (by this run or an earlier one: the report describes the campaign, and `run`
+//! says which run sent it), `failed`, `invalid`, `pending`, `duplicate` (the recipient of an
+//! earlier row), `excluded` (in `--exclude`), `opted-out` or `unknown` (in flight when a run
+//! died, or no answer after the request was written: delivery unknown). `run` and `sent_at`
+//! (when its last request left) are empty for a row never sent.
 //!
 //! Every text field that a spreadsheet could take for a formula (leading `=`, `+`, `-`, `@`, tab
 //! or carriage return: CSV injection) gets a leading `'`, whoever wrote it: the data file or the
@@ -16,7 +18,7 @@ use std::path::Path;
 
 use super::journal::{Journal, JournalError, JournalRow, RowStatus};
 
-pub const HEADER: [&str; 8] = [
+pub const HEADER: [&str; 10] = [
     "row",
     "to",
     "status",
@@ -25,6 +27,8 @@ pub const HEADER: [&str; 8] = [
     "message_id",
     "attempts",
     "error",
+    "run",
+    "sent_at",
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,9 +55,10 @@ impl Summary {
 
     fn add(&mut self, line: &JournalRow) -> &'static str {
         match line.status {
+            // This run's summary counts it apart; the campaign's report calls it what it is.
             RowStatus::Accepted if line.earlier_run => {
                 self.skipped += 1;
-                "skipped"
+                "accepted"
             }
             RowStatus::Accepted => {
                 self.accepted += 1;
@@ -192,11 +197,7 @@ pub(crate) fn write_to(
     out: &mut dyn std::io::Write,
     extra: Option<&dyn ExtraColumns>,
 ) -> Result<Summary, ReportError> {
-    // Every text cell quoted: a spreadsheet that splits on `;` (many locales) then cannot start
-    // a cell inside a provider's message.
-    let mut writer = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::NonNumeric)
-        .from_writer(out);
+    let mut writer = csv_writer(out);
     let io = |error: csv::Error| match error.into_kind() {
         csv::ErrorKind::Io(error) => error,
         other => std::io::Error::other(format!("{other:?}")),
@@ -223,6 +224,12 @@ pub(crate) fn write_to(
                 text_cell(line.record.message_id.unwrap_or_default()),
                 line.record.attempts.to_string(),
                 text_cell(line.record.error.unwrap_or_default()),
+                if line.record.attempts > 0 {
+                    line.run.to_string()
+                } else {
+                    String::new()
+                },
+                line.sent_at.map(crate::words::utc_time).unwrap_or_default(),
             ]);
             if let Some(extra) = extra {
                 extra.cells(row, &mut cells);
@@ -242,13 +249,27 @@ pub(crate) fn write_to(
     Ok(summary)
 }
 
-/// A text cell a spreadsheet will not evaluate.
+/// A text cell a spreadsheet will not evaluate, and that cannot act on a terminal it is shown
+/// in: control characters (an escape sequence from a callback's title) shown as `?` as
+/// everywhere else flowc quotes what others wrote; line breaks and tabs stay.
 pub(crate) fn text_cell(text: String) -> String {
+    let text = match crate::words::printable(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(shown) => shown,
+    };
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text
     }
+}
+
+/// The CSV writer every report file is written with: every text cell quoted, so that a
+/// spreadsheet that splits on `;` (many locales) cannot start a cell inside one.
+pub(crate) fn csv_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(out)
 }
 
 /// `to` as compiled is `+` and digits (several joined by commas): no formula can hide in it.
@@ -275,9 +296,11 @@ mod tests {
     #[test]
     fn formula_leading_text_is_neutralised_but_phone_numbers_are_not() {
         assert_eq!(text_cell("=HYPERLINK(\"x\")".to_owned()), "'=HYPERLINK(\"x\")");
-        for lead in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+        for lead in ["+1", "-1", "@SUM(A1)", "\tx"] {
             assert!(text_cell(lead.to_owned()).starts_with('\''), "{lead:?}");
         }
+        // A control character is shown, not kept: it cannot start a formula nor act on a terminal.
+        assert_eq!(text_cell("\rx\u{1b}[2J".to_owned()), "?x?[2J");
         assert_eq!(
             text_cell("Refer to correct payload".to_owned()),
             "Refer to correct payload"

@@ -20,11 +20,16 @@ pub enum WindowError {
     NoSystemZone,
 }
 
+/// Minutes in a day: `24:00`, the end of the day.
+const DAY_MINUTES: u16 = 24 * 60;
+
 /// The hours in which messages may go out.
 #[derive(Debug, Clone)]
 pub struct Window {
-    start: Time,
-    end: Time,
+    /// Minutes from midnight, 0 to 1439.
+    start: u16,
+    /// Minutes from midnight, 0 to 1440 (24:00, the end of the day): excluded.
+    end: u16,
     zone: TimeZone,
     zone_name: String,
     text: String,
@@ -35,17 +40,19 @@ impl Window {
     pub fn parse(text: &str, tz: Option<&str>) -> Result<Window, WindowError> {
         let syntax = || WindowError::Syntax(text.to_owned());
         let (start, end) = text.split_once('-').ok_or_else(syntax)?;
-        let time = |part: &str| -> Result<Time, WindowError> {
+        let minutes = |part: &str| -> Result<u16, WindowError> {
             let (hours, minutes) = part.trim().split_once(':').ok_or_else(syntax)?;
-            let hours: i8 = hours.parse().map_err(|_| syntax())?;
-            let minutes: i8 = minutes.parse().map_err(|_| syntax())?;
+            let hours: u16 = hours.parse().map_err(|_| syntax())?;
+            let minutes: u16 = minutes.parse().map_err(|_| syntax())?;
             // 24:00 is the end of the day.
-            if hours == 24 && minutes == 0 {
-                return Ok(Time::MIN);
+            if hours > 24 || minutes > 59 || (hours == 24 && minutes > 0) {
+                return Err(syntax());
             }
-            Time::new(hours, minutes, 0, 0).map_err(|_| syntax())
+            Ok(hours * 60 + minutes)
         };
-        let (start, end) = (time(start)?, time(end)?);
+        let (start, end) = (minutes(start)?, minutes(end)?);
+        // A window starts at 24:00 only as it starts at 00:00.
+        let start = start % DAY_MINUTES;
         if start == end {
             return Err(WindowError::Empty(text.to_owned()));
         }
@@ -56,7 +63,7 @@ impl Window {
             ),
             None => {
                 let zone = TimeZone::try_system().map_err(|_| WindowError::NoSystemZone)?;
-                let name = zone.iana_name().unwrap_or("the machine's time zone").to_owned();
+                let name = system_zone_name(&zone);
                 (zone, name)
             }
         };
@@ -70,26 +77,53 @@ impl Window {
     }
 
     fn contains(&self, time: Time) -> bool {
+        let minute = u16::try_from(time.hour()).unwrap_or(0) * 60 + u16::try_from(time.minute()).unwrap_or(0);
         if self.start < self.end {
-            self.start <= time && time < self.end
+            self.start <= minute && minute < self.end
         } else {
             // Crosses midnight.
-            time >= self.start || time < self.end
+            minute >= self.start || minute < self.end
         }
     }
 
-    /// `None` when `now` is inside the window; otherwise when it next opens.
+    /// `None` when `now` is inside the window; otherwise when it next opens: the first moment
+    /// after `now` whose local time is inside it. On a day the clocks skip the start (a
+    /// daylight-saving gap, `02:30` in `02:00-03:00`), that is when they jump, if the time
+    /// they jump to is inside the window; on a day the start comes twice, the first after `now`.
     pub fn next_opening(&self, now: Timestamp) -> Option<Zoned> {
         let here = now.to_zoned(self.zone.clone());
         if self.contains(here.time()) {
             return None;
         }
-        let today = here.date().to_datetime(self.start).to_zoned(self.zone.clone()).ok()?;
-        if today > here {
-            return Some(today);
+        let start = Time::new(
+            i8::try_from(self.start / 60).ok()?,
+            i8::try_from(self.start % 60).ok()?,
+            0,
+            0,
+        )
+        .ok()?;
+        let mut date = here.date();
+        // A day whose start falls in a gap the window cannot open in is skipped: two more
+        // days always hold an opening.
+        for _ in 0..3 {
+            let ambiguous = self.zone.to_ambiguous_zoned(date.to_datetime(start));
+            let candidates = match ambiguous.offset() {
+                jiff::tz::AmbiguousOffset::Gap { .. } => {
+                    // Before the gap, then the first transition after it: when the clocks jump.
+                    let before = ambiguous.earlier().ok()?.timestamp();
+                    let jump = self.zone.following(before).next().map(|t| t.timestamp());
+                    vec![jump.map(|jump| jump.to_zoned(self.zone.clone()))]
+                }
+                _ => vec![ambiguous.clone().earlier().ok(), ambiguous.later().ok()],
+            };
+            for candidate in candidates.into_iter().flatten() {
+                if candidate.timestamp() > now && self.contains(candidate.time()) {
+                    return Some(candidate);
+                }
+            }
+            date = date.tomorrow().ok()?;
         }
-        let tomorrow = here.date().tomorrow().ok()?;
-        tomorrow.to_datetime(self.start).to_zoned(self.zone.clone()).ok()
+        None
     }
 
     /// How the opening reads in messages: `09:00 Asia/Kolkata (in 3h 12m)`.
@@ -103,12 +137,42 @@ impl Window {
         )
     }
 
+    /// The window and its zone as the plan shows them, with whether it is open at `now`:
+    /// `09:00-20:00 Asia/Kolkata (open now)`.
+    pub fn describe(&self, now: Timestamp) -> String {
+        match self.next_opening(now) {
+            None => format!("{} {} (open now)", self.text, self.zone_name),
+            Some(opening) => {
+                let seconds = opening.timestamp().as_second().saturating_sub(now.as_second()).max(0) as u64;
+                format!(
+                    "{} {} (closed now; opens {}, {})",
+                    self.text,
+                    self.zone_name,
+                    opening.strftime("%Y-%m-%d %H:%M"),
+                    crate::words::about_duration(seconds).replacen("about", "in about", 1)
+                )
+            }
+        }
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }
 
     pub fn zone_name(&self) -> &str {
         &self.zone_name
+    }
+}
+
+/// The machine's zone by name: its IANA name, else the `TZ` rule it was read from (a POSIX
+/// rule such as `IST-5:30` has no IANA name), else its offset now.
+fn system_zone_name(zone: &TimeZone) -> String {
+    if let Some(name) = zone.iana_name() {
+        return name.to_owned();
+    }
+    match std::env::var("TZ") {
+        Ok(rule) if !rule.trim().is_empty() => format!("TZ={}", crate::words::printable(rule.trim())),
+        _ => format!("the machine's time zone (UTC{} now)", zone.to_offset(Timestamp::now())),
     }
 }
 
@@ -140,6 +204,45 @@ mod tests {
     }
 
     #[test]
+    fn a_start_in_a_daylight_saving_gap_opens_when_the_clocks_jump() {
+        // Berlin skips 02:00-03:00 on 2026-03-29: at 02:00 CET the clocks read 03:00 CEST.
+        let window = Window::parse("02:30-05:00", Some("Europe/Berlin")).expect("valid");
+        let now = at(&window, "2026-03-29T01:00");
+        let opening = window.next_opening(now).expect("closed at 01:00");
+        assert_eq!(
+            opening.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+            "2026-03-29 03:00 CEST"
+        );
+        assert_eq!(opening.timestamp().as_second() - now.as_second(), 3600);
+        // A window the gap swallows whole opens the next day.
+        let swallowed = Window::parse("02:10-02:50", Some("Europe/Berlin")).expect("valid");
+        let opening = swallowed.next_opening(now).expect("closed");
+        assert_eq!(opening.strftime("%Y-%m-%d %H:%M").to_string(), "2026-03-30 02:10");
+    }
+
+    #[test]
+    fn a_start_the_clocks_repeat_opens_at_its_next_occurrence() {
+        // Berlin repeats 02:00-03:00 on 2026-10-25; at the second 02:10 the window opens again.
+        let window = Window::parse("02:30-02:45", Some("Europe/Berlin")).expect("valid");
+        let first = at(&window, "2026-10-25T02:30").as_second();
+        // 02:50 CEST, the first pass: 40 minutes later the clocks read 02:30 again (CET).
+        let now = Timestamp::from_second(first + 20 * 60).expect("valid");
+        let opening = window.next_opening(now).expect("closed");
+        assert_eq!(opening.timestamp().as_second() - now.as_second(), 40 * 60);
+    }
+
+    #[test]
+    fn a_whole_day_window_ends_at_24_00() {
+        let day = Window::parse("00:00-24:00", Some("Asia/Kolkata")).expect("24:00 is the end of the day");
+        for time in ["2026-11-29T00:00", "2026-11-29T12:00", "2026-11-29T23:59"] {
+            assert!(day.next_opening(at(&day, time)).is_none(), "{time}");
+        }
+        let evening = Window::parse("18:00-24:00", Some("Asia/Kolkata")).expect("valid");
+        assert!(evening.next_opening(at(&evening, "2026-11-29T23:59")).is_none());
+        assert!(evening.next_opening(at(&evening, "2026-11-30T00:00")).is_some());
+    }
+
+    #[test]
     fn bad_windows_and_zones_are_refused() {
         assert!(matches!(Window::parse("9-20", None), Err(WindowError::Syntax(_))));
         assert!(matches!(
@@ -147,6 +250,10 @@ mod tests {
             Err(WindowError::Syntax(_))
         ));
         assert!(matches!(Window::parse("09:00-09:00", None), Err(WindowError::Empty(_))));
+        assert!(matches!(
+            Window::parse("09:00-24:01", None),
+            Err(WindowError::Syntax(_))
+        ));
         assert!(matches!(
             Window::parse("09:00-20:00", Some("Mars/Base")),
             Err(WindowError::UnknownZone(_))

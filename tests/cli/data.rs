@@ -279,3 +279,88 @@ fn a_long_constant_cta_warns_once_and_counts_every_row() {
         outcome.stderr
     );
 }
+
+#[test]
+fn a_column_of_another_name_is_mapped_to_a_variable_in_every_data_command() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write("export.csv", "Full Name;Phone Number;ref\nAsha;+91 98765 43210;1\n");
+    let mapped = ["--column", "phone=Phone Number", "--column", "name=Full Name"];
+    let outcome = run(flowc()
+        .arg("render")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(mapped));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let body = &bodies(&outcome.stdout)[0];
+    assert_eq!(body["messaging_object"]["to"], "+919876543210");
+    assert!(body.to_string().contains("Asha"), "{body}");
+    let outcome = run(flowc()
+        .arg("check")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(mapped));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let page = scratch.path().join("row.html");
+    let outcome = run(flowc()
+        .arg("preview")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--row", "2", "--out"])
+        .arg(&page)
+        .args(mapped));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(std::fs::read_to_string(&page).expect("page").contains("Asha"));
+    let lines = scratch.write(
+        "export.jsonl",
+        r#"{"Full Name": "Ravi", "Phone Number": "+14155550100", "ref": "2"}"#,
+    );
+    let outcome = run(flowc()
+        .arg("render")
+        .arg(&template)
+        .arg("--data")
+        .arg(&lines)
+        .args(mapped));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(bodies(&outcome.stdout)[0]["messaging_object"]["to"], "+14155550100");
+}
+
+#[test]
+fn a_mapped_column_the_file_lacks_is_named_with_did_you_mean() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write("export.csv", "name,Phone Number,ref\nAsha,+919876543210,1\n");
+    let outcome = run(flowc()
+        .arg("render")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--column", "phone=Phone Numbr"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("export.csv: no column `Phone Numbr` (--column phone=\"Phone Numbr\")")
+            && outcome.stderr.contains("did you mean `Phone Number`?"),
+        "{}",
+        outcome.stderr
+    );
+    let outcome = run(flowc()
+        .arg("check")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--column", "phnoe=Phone Number"]));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("--column phnoe=\"Phone Number\": `phnoe` is not declared")
+            && outcome.stderr.contains("did you mean `phone`?"),
+        "{}",
+        outcome.stderr
+    );
+}

@@ -70,3 +70,39 @@ fn a_spam_limit_in_the_store_stops_the_campaign_within_seconds() {
     assert!(provider.count() < 2000);
     assert!(statuses(&campaign.report())["pending"] > 0);
 }
+
+#[test]
+fn a_stop_committed_just_before_its_row_is_due_is_honoured() {
+    // Each even row's request makes the provider store a STOP from the next row's number
+    // through the real receiver, and answer only once the receiver has acknowledged it: every
+    // STOP is committed a moment (one slot at --rate 10) before its row is due.
+    let receiver = std::sync::Arc::new(Receiver::start());
+    let campaign = Campaign::new(40);
+    let stores = std::sync::Arc::clone(&receiver);
+    let provider = Provider::start(Duration::ZERO, move |request, index, _| {
+        let n: usize = request.reference().trim_start_matches('R').parse().expect("ref R<n>");
+        if n % 2 == 0 {
+            let next = format!("1415{:07}", n + 1);
+            assert_eq!(stores.post(&stop_reply(&format!("stop-{n}"), &next)).status, 200);
+        }
+        Reply::accepted(index)
+    });
+    let outcome = run(campaign
+        .command_at(&provider, 10, &campaign.data)
+        .arg("--events")
+        .arg(&receiver.store)
+        .args(["--concurrency", "1"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let messaged: Vec<String> = provider
+        .received()
+        .iter()
+        .map(|request| request.reference())
+        .filter(|reference| reference.trim_start_matches('R').parse::<usize>().expect("n") % 2 == 1)
+        .collect();
+    assert!(
+        messaged.is_empty(),
+        "messaged after their STOP was stored: {messaged:?}"
+    );
+    assert_eq!(statuses(&campaign.report())["opted-out"], 20);
+    assert_eq!(provider.count(), 20);
+}

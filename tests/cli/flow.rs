@@ -492,7 +492,7 @@ fn render_and_send_count_the_row_that_does_not_fit_the_flow() {
         outcome.stderr
     );
     assert!(
-        outcome.stdout.contains("dry run: 1 would be sent, 1 invalid"),
+        outcome.stdout.contains("dry run: 1 would be sent now, 1 invalid"),
         "{}",
         outcome.stdout
     );

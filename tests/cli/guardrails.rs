@@ -106,18 +106,111 @@ fn excluded_numbers_are_never_sent() {
 }
 
 #[test]
-fn an_exclude_list_with_a_bad_line_refuses_the_run() {
+fn an_exclude_list_with_a_bad_line_refuses_the_run_naming_each_value_and_the_fix() {
     let campaign = Campaign::new(3);
-    let exclude = campaign.scratch.write("stop.txt", "+14150000001\n4150000002\n");
+    let exclude = campaign.scratch.write(
+        "stop.txt",
+        "+14150000001\n4150000002\nhello\n98765\n+39 (0)6 1234 5678\n",
+    );
     let provider = Provider::accepting();
     let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    for expected in [
+        "4 lines that are not a phone number",
+        "has no country code (write `+` and the country code before the number): line 2 `4150000002`, line 4 `98765`",
+        "contains letters: line 3 `hello`",
+        "line 5 `+39 (0)6 1234 5678`",
+        "help: write each number with `+` and its country code",
+    ] {
+        assert!(outcome.stderr.contains(expected), "{expected}: {}", outcome.stderr);
+    }
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn the_receivers_opt_out_numbers_without_plus_are_an_exclude_list_as_they_are() {
+    let campaign = Campaign::new(4);
+    // As `sqlite3 store.sqlite "SELECT number FROM opt_outs"` writes them: digits only.
+    let exclude = campaign.scratch.write("opted-out.txt", "14150000001\n14150000003\n");
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("1 line that is not a phone number") && outcome.stderr.contains(": 2"),
+        outcome
+            .stderr
+            .contains("(2 numbers; 2 lines without `+`, read as international numbers)"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 2);
+    assert_eq!(statuses(&campaign.report())["excluded"], 2);
+}
+
+#[test]
+fn an_empty_exclude_list_is_named_in_a_warning() {
+    let campaign = Campaign::new(2);
+    let exclude = campaign.scratch.write("stop.txt", "");
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("stop.txt` holds no numbers: nobody is excluded")
+            && outcome.stderr.contains("help: check that it is the list you meant"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_trunk_zero_in_brackets_names_the_same_person_in_to_and_in_the_exclude_list() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nA,+44 (0)20 7946 0958,R0\nB,+91 (0) 98765 43210,R1\nC,+14150000001,R2\n",
+    )
+    .expect("data");
+    let exclude = campaign.scratch.write("stop.txt", "+44 (0)20 7946 0958\n");
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let sent: Vec<String> = provider
+        .received()
+        .iter()
+        .map(|request| {
+            request.body["messaging_object"]["to"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.contains(&"+919876543210".to_owned()), "{sent:?}");
+    assert!(!sent.iter().any(|to| to.starts_with("+44")), "{sent:?}");
+    assert_eq!(statuses(&campaign.report())["excluded"], 1);
+}
+
+#[test]
+fn a_bracketed_zero_flowc_cannot_place_is_refused_never_sent() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nB,+44 (020) 7946 0958,R1\nA,+39 (0)6 1234 5678,R0\n",
+    )
+    .expect("data");
+    let provider = Provider::accepting();
+    let outcome = run(&mut campaign.command_to(&provider.url()));
+    assert!(
+        outcome
+            .stderr
+            .contains("`to` `+44 (020) 7946 0958` has the trunk prefix 0 in brackets, dialled only inside the country: write +442079460958")
+            && outcome.stderr.contains("error in 2 rows: `to` has a 0 in brackets"),
         "{}",
         outcome.stderr
     );
     assert_eq!(provider.count(), 0);
+    assert_eq!(statuses(&campaign.report())["invalid"], 2);
 }
 
 #[test]
@@ -244,6 +337,7 @@ fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
     assert_eq!(provider.count(), 3);
     for (window, tz, expected) in [
         ("9-20", "UTC", "write HH:MM-HH:MM"),
+        ("09:00-24:30", "UTC", "write HH:MM-HH:MM"),
         ("09:00-20:00", "Mars/Base", "not a time zone"),
     ] {
         let outcome = run(campaign
@@ -252,6 +346,69 @@ fn inside_the_window_sending_goes_on_and_bad_windows_are_refused() {
         assert_eq!(outcome.code, 2, "{}", outcome.stderr);
         assert!(outcome.stderr.contains(expected), "{}", outcome.stderr);
     }
+}
+
+#[test]
+fn the_plan_shows_the_window_in_its_zone_and_names_a_posix_tz_rule() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--window", "00:00-24:00", "--dry-run"])
+        .env("TZ", "IST-5:30"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("window:   00:00-24:00 TZ=IST-5:30 (open now)"),
+        "{}",
+        outcome.stderr
+    );
+    let closed = format!("{}-{}", utc_in(120), utc_in(180));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--window", &closed, "--tz", "UTC", "--dry-run"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains(&format!("window:   {closed} UTC (closed now; opens ")),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("dry run: 3 would be sent when the window opens "),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn a_dry_run_says_how_many_would_be_sent_now_under_the_limits() {
+    let campaign = Campaign::new(10);
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_to(&provider.url()).args(["--limit", "3", "--dry-run"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains(
+            "dry run: 3 would be sent now (7 more stay pending under --limit 3), 0 invalid; nothing was sent"
+        ),
+        "{}",
+        outcome.stdout
+    );
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--daily-limit", "4", "--dry-run"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("dry run: 4 would be sent now (6 more stay pending under --daily-limit 4)"),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(provider.count(), 0);
 }
 
 #[test]
@@ -325,7 +482,7 @@ fn track_refuses_a_field_the_template_sets() {
 }
 
 #[test]
-fn check_data_warns_of_duplicates_with_both_rows() {
+fn check_data_warns_of_a_duplicate_naming_each_row_once() {
     let campaign = Campaign::new(0);
     std::fs::write(
         &campaign.data,
@@ -339,8 +496,49 @@ fn check_data_warns_of_duplicates_with_both_rows() {
         .arg(&campaign.data));
     assert_eq!(outcome.code, 0, "a warning: {}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("row 3 has the number of row 2"),
+        outcome
+            .stderr
+            .contains("contacts.csv row 3: the number of row 2 again: flowc send sends it once"),
         "{}",
         outcome.stderr
     );
+    assert_eq!(outcome.stderr.matches("row 3").count(), 1, "{}", outcome.stderr);
+}
+
+#[test]
+fn send_reads_a_mapped_column_and_a_resume_with_another_mapping_is_refused() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,Phone Number,Office Phone,ref\nA,+14150000001,+14150000101,R0\nB,+14150000002,+14150000102,R1\n",
+    )
+    .expect("data");
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--column", "phone=Phone Number"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let mut sent: Vec<String> = provider
+        .received()
+        .iter()
+        .map(|request| {
+            request.body["messaging_object"]["to"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["+14150000001", "+14150000002"]);
+    // The same journal with the numbers read from another column is another campaign.
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--column", "phone=Office Phone"]));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("has changed since it was written"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 2);
 }

@@ -15,6 +15,7 @@ mod receive;
 mod render;
 mod report;
 mod send;
+mod send_resume;
 mod send_safety;
 mod snapshots;
 mod spreadsheet;

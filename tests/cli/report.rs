@@ -16,8 +16,13 @@ use crate::receive::{Receiver, TOKEN};
 use crate::send::{read_report, Campaign};
 use crate::support::{flowc, run, Outcome};
 
-/// 2026-01-01T00:00:00Z: each row's callbacks are stamped from `BASE + 100 × n`.
-const BASE: i64 = 1_767_225_600;
+/// An hour from when the tests started, on a whole day's hour: each row's callbacks are
+/// stamped from `base() + 100 × n`, after the rows were sent (a reply dated before its row was
+/// sent is another campaign's).
+fn base() -> i64 {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| (jiff::Timestamp::now().as_second() / 3_600 + 1) * 3_600)
+}
 
 /// The row number `n` of a request (its `ref` is `R<n>`; its data row is `n + 2`).
 fn number(request: &Received) -> i64 {
@@ -69,7 +74,7 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
         .trim_start_matches('+')
         .to_owned();
     let wamid = format!("wamid.{n}");
-    let t = BASE + 100 * n;
+    let t = base() + 100 * n;
     let keyed = json!({"ref": format!("R{n}"), "ref2": key, "message_id": message_id});
     let slot = ["10:00", "11:00", "10:00", "12:00"][(n / 10) as usize % 4];
     let answers = json!({"flow_token": format!("tok-R{n}"), "slot": slot, "extras": ["wash"]});
@@ -184,16 +189,9 @@ struct Final {
 }
 
 fn rfc3339(time: i64) -> String {
-    let days = time.div_euclid(86_400) - 20_454; // days since 2026-01-01
-    assert!((0..31).contains(&days), "the test's times are in January 2026");
-    let seconds = time.rem_euclid(86_400);
-    format!(
-        "2026-01-{:02}T{:02}:{:02}:{:02}Z",
-        days + 1,
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
+    jiff::Timestamp::from_second(time)
+        .expect("a time the tests use")
+        .to_string()
 }
 
 /// Folds what the fake sent about one message into what the report must say: the furthest
@@ -313,12 +311,15 @@ fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<String, String>>
             "message_id",
             "attempts",
             "error",
+            "run",
+            "sent_at",
             "delivery",
             "delivery_code",
             "delivery_error",
             "delivered_at",
             "read_at",
-            "replied_at"
+            "replied_at",
+            "opted_out_at"
         ]
     );
     reader
@@ -403,7 +404,7 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
     assert_eq!(report["3"]["delivery_error"], "undeliverable (Message undeliverable)");
     // Stages only move forward: `read` came before `delivered`, and both times are kept.
     assert_eq!(report["6"]["delivery"], "read");
-    assert_eq!(report["6"]["delivered_at"], rfc3339(BASE + 400 + 2));
+    assert_eq!(report["6"]["delivered_at"], rfc3339(base() + 400 + 2));
 
     // One line per completion: the reply sent twice (n = 7, 17, …) is one line.
     let lines: Vec<Value> = std::fs::read_to_string(&responses)
@@ -423,7 +424,7 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
     let row_7 = lines.iter().find(|line| line["row"] == 7).expect("row 7 (n = 5)");
     assert_eq!(
         *row_7,
-        json!({"row": 7, "to": "+14150000005", "flow_token": "tok-R5", "replied_at": rfc3339(BASE + 504),
+        json!({"row": 7, "to": "+14150000005", "flow_token": "tok-R5", "replied_at": rfc3339(base() + 504),
                "answers": {"flow_token": "tok-R5", "slot": "10:00", "extras": ["wash"]}})
     );
     let row_10 = lines.iter().find(|line| line["row"] == 10).expect("row 10 (n = 8)");
@@ -446,12 +447,16 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
     );
     assert!(outcome.stderr.contains(FUNNEL_40), "{}", outcome.stderr);
     let text = std::fs::read_to_string(&csv_path).expect("responses csv");
-    assert_eq!(text.lines().next(), Some("row,to,flow_token,replied_at,slot,extras"));
+    // Quoted as the report is: every text cell.
+    assert_eq!(
+        text.lines().next(),
+        Some(r#""row","to","flow_token","replied_at","slot","extras""#)
+    );
     assert_eq!(text.lines().count(), 13);
     assert!(
         text.contains(&format!(
-            "7,+14150000005,tok-R5,{},10:00,\"[\"\"wash\"\"]\"",
-            rfc3339(BASE + 504)
+            r#"7,+14150000005,"tok-R5","{}","10:00","[""wash""]""#,
+            rfc3339(base() + 504)
         )),
         "{text}"
     );
@@ -459,7 +464,7 @@ fn report_every_rows_final_state_is_what_the_provider_called_back() {
 }
 
 #[test]
-fn report_while_send_runs_says_the_journal_is_locked_and_leaves_it_resumable() {
+fn report_while_send_runs_shows_the_rows_so_far_and_leaves_the_run_undisturbed() {
     let campaign = Campaign::new(12);
     let provider = Provider::start(Duration::from_millis(300), |_, index, _| {
         crate::provider::Reply::accepted(index)
@@ -470,16 +475,20 @@ fn report_while_send_runs_says_the_journal_is_locked_and_leaves_it_resumable() {
         assert!(start.elapsed() < Duration::from_secs(30), "the send did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
-    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    let outcome = run(flowc().arg("report").arg(campaign.journal_path()).args(["--out", "-"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(
-        outcome
-            .stderr
-            .contains("is locked by a `flowc send` that is running now"),
+        outcome.stderr.contains("a `flowc send` is running on"),
         "{}",
         outcome.stderr
     );
-    assert!(outcome.stderr.contains("--events STORE"), "{}", outcome.stderr);
+    let lines: Vec<&str> = outcome.stdout.lines().skip(1).collect();
+    assert_eq!(lines.len(), 12, "{}", outcome.stdout);
+    assert!(
+        lines.iter().any(|line| !line.contains("\"pending\"")),
+        "the rows sent so far: {}",
+        outcome.stdout
+    );
     assert!(child.wait().expect("send ends").success());
 
     // Once it has ended the report is made, and the campaign still resumes.
@@ -693,6 +702,440 @@ fn report_html_is_drawn_by_headless_chromium_with_the_funnel_to_scale() {
     assert!(
         !bands(&image, width, channels, [0x00, 0xa8, 0x84]).is_empty(),
         "no answer bars"
+    );
+    drop(receiver);
+}
+
+#[test]
+fn report_rows_sent_by_an_earlier_run_read_accepted_with_the_run_that_sent_them() {
+    let campaign = Campaign::new(5);
+    let provider = Provider::start(Duration::ZERO, |request, index, _| {
+        if request.reference() == "R2" {
+            crate::provider::Reply::error(503, "E503", "Service unavailable")
+        } else {
+            crate::provider::Reply::accepted(index)
+        }
+    });
+    assert_eq!(run(campaign.command(&provider).args(["--max-attempts", "1"])).code, 1);
+    let healed = Provider::accepting();
+    let resumed = run(&mut campaign.command(&healed));
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    // This run's summary tells what it did; the campaign's report what the campaign did.
+    assert_eq!(
+        resumed.stdout.lines().last(),
+        Some("1 accepted, 4 skipped (accepted earlier)")
+    );
+    let runs = |lines: &[HashMap<String, String>]| {
+        lines
+            .iter()
+            .map(|line| (line["status"].clone(), line["run"].clone(), !line["sent_at"].is_empty()))
+            .collect::<Vec<_>>()
+    };
+    let want: Vec<(String, String, bool)> = ["1", "1", "2", "1", "1"]
+        .iter()
+        .map(|run| ("accepted".to_owned(), (*run).to_owned(), true))
+        .collect();
+    assert_eq!(
+        runs(&read_report(&campaign.report_path())),
+        want,
+        "the send's own report"
+    );
+    let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(runs(&read_report(&campaign.report_path())), want, "flowc report");
+}
+
+/// A campaign of `rows` sent (all accepted, untracked) and a receiver to post its callbacks
+/// to; each row's 202 `message_id`, by row number.
+fn sent(rows: usize) -> (Campaign, Receiver, HashMap<String, String>) {
+    let campaign = Campaign::new(rows);
+    let provider = Provider::accepting();
+    let outcome = run(&mut campaign.command(&provider));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let ids = read_report(&campaign.report_path())
+        .into_iter()
+        .map(|line| (line["row"].clone(), line["message_id"].clone()))
+        .collect();
+    (campaign, Receiver::start(), ids)
+}
+
+/// A status of the message `message_id` (the 202's, echoed in `extra_info`).
+fn status_of(message_id: &str, status: &str, time: i64, error: Option<(&str, &str)>) -> String {
+    let mut entry = json!({"id": format!("wamid.{message_id}"), "status": status, "timestamp": time.to_string()});
+    if let Some((code, title)) = error {
+        entry["errors"] = json!([{"code": code, "title": title}]);
+    }
+    json!({"meta_object": {"field": "messages", "value": {"statuses": [entry]}},
+           "extra_info": {"message_id": message_id}})
+    .to_string()
+}
+
+/// A Flow completion with `answers` (its `flow_token` among them), from `from`.
+fn completion(id: &str, from: &str, answers: &Value, time: i64) -> String {
+    json!({"messages": [{"from": from, "id": id, "timestamp": time.to_string(), "type": "interactive",
+        "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": answers.to_string()}}}]})
+    .to_string()
+}
+
+fn post_all(receiver: &Receiver, bodies: &[String]) {
+    for body in bodies {
+        let answer = receiver.post(body);
+        assert_eq!(answer.status, 200, "{body}");
+    }
+}
+
+fn report_with(campaign: &Campaign, receiver: &Receiver, extra: &[&std::ffi::OsStr]) -> Outcome {
+    run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&receiver.store)
+        .args(extra))
+}
+
+#[test]
+fn report_a_stop_is_attributed_to_its_row_and_time_whatever_spaces_the_number_has() {
+    let (campaign, receiver, _) = sent(3);
+    let now = jiff::Timestamp::now().as_second();
+    // The store keeps the number as the callback wrote it: here without `+` and with spaces.
+    post_all(
+        &receiver,
+        &[
+            json!({"messages": [{"from": "1 415 000 0001", "id": "wamid.stop", "timestamp": (now + 5).to_string(),
+            "type": "text", "text": {"body": "STOP"}}]})
+            .to_string(),
+        ],
+    );
+    let page = campaign.scratch.path().join("report.html");
+    let outcome = report_with(&campaign, &receiver, &["--html".as_ref(), page.as_os_str()]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.trim_end().ends_with("; 1 asked to stop"),
+        "{}",
+        outcome.stdout
+    );
+    let report = read_delivery_report(&campaign.report_path());
+    assert_eq!(report["3"]["opted_out_at"], rfc3339(now + 5), "{report:?}");
+    assert_eq!(report["2"]["opted_out_at"], "");
+    assert_eq!(report["4"]["opted_out_at"], "");
+    let html = std::fs::read_to_string(&page).expect("page");
+    let section = html.split("<h2>Asked to stop</h2>").nth(1).expect("who asked to stop");
+    let when = jiff::Timestamp::from_second(now + 5)
+        .expect("now")
+        .strftime("%Y-%m-%d %H:%M:%S UTC")
+        .to_string();
+    assert!(
+        section.contains("<td class=\"n\">3</td><td>+14150000001</td>") && section.contains(&when),
+        "{section}"
+    );
+    drop(receiver);
+}
+
+#[test]
+fn report_the_page_names_the_campaign_and_accounts_for_every_row_of_the_file() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nA,+14150000000,R0\nB,+14150000001,R1\nC,not a phone,R2\nD,+14150000000,R3\nE,+14150000004,R4\n",
+    )
+    .expect("data");
+    let exclude = campaign.scratch.write("exclude.txt", "+14150000004\n");
+    let provider = Provider::accepting();
+    let send = run(campaign.command(&provider).arg("--exclude").arg(&exclude));
+    assert_eq!(provider.count(), 2, "{}", send.stderr);
+    let ids: HashMap<String, String> = read_report(&campaign.report_path())
+        .into_iter()
+        .map(|line| (line["row"].clone(), line["message_id"].clone()))
+        .collect();
+    let receiver = Receiver::start();
+    let now = jiff::Timestamp::now().as_second();
+    post_all(
+        &receiver,
+        &[
+            status_of(&ids["2"], "delivered", now + 10, None),
+            status_of(&ids["3"], "delivered", now + 50, None),
+        ],
+    );
+    let page = campaign.scratch.path().join("report.html");
+    let outcome = report_with(&campaign, &receiver, &["--html".as_ref(), page.as_os_str()]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let html = std::fs::read_to_string(&page).expect("page");
+    let top = html.split("<p class=\"summary\">").next().expect("the top");
+    assert!(top.contains("<h1>t.yaml to contacts.csv</h1>"), "{top}");
+    assert!(
+        top.contains(&format!("template {}", campaign.template.display()))
+            && top.contains(&format!("data file {}", campaign.data.display())),
+        "{top}"
+    );
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    assert!(top.contains(&format!("sent {today} ")), "{top}");
+    assert!(
+        top.contains("5 rows: 2 accepted by the provider · 0 refused by the provider · 0 unknown (no answer when sent) · 1 invalid · 1 duplicate · 0 opted out before sending · 1 excluded · 0 not sent yet"),
+        "{top}"
+    );
+    // 40 seconds of deliveries read in seconds, not as two equal dates.
+    let axis = html.split("<svg class=\"timeline\"").nth(1).expect("the timeline");
+    let end = jiff::Timestamp::from_second(now + 50)
+        .expect("now")
+        .strftime("%H:%M:%S UTC")
+        .to_string();
+    assert!(axis.contains(&format!("{end} over 40s")), "{axis}");
+    drop(receiver);
+}
+
+#[test]
+fn report_date_answers_are_listed_in_date_order() {
+    let (campaign, receiver, _) = sent(3);
+    let now = jiff::Timestamp::now().as_second();
+    let answers = |n: usize, day: &str| json!({"flow_token": format!("tok-R{n}"), "day": day});
+    post_all(
+        &receiver,
+        &[
+            completion("wamid.a", "14150000000", &answers(0, "2026-03-10"), now + 60),
+            completion("wamid.b", "14150000001", &answers(1, "2026-03-02"), now + 61),
+            completion("wamid.c", "14150000002", &answers(2, "2026-03-10"), now + 62),
+        ],
+    );
+    let page = campaign.scratch.path().join("report.html");
+    let outcome = report_with(&campaign, &receiver, &["--html".as_ref(), page.as_os_str()]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let html = std::fs::read_to_string(&page).expect("page");
+    let day = html.split("<h3>day").nth(1).expect("the day question");
+    assert!(
+        day.find("2026-03-02").expect("2 March") < day.find("2026-03-10").expect("10 March"),
+        "{day}"
+    );
+    drop(receiver);
+}
+
+#[test]
+fn report_a_flow_reply_from_before_its_row_was_sent_is_another_campaigns_and_its_token_ambiguous() {
+    let (campaign, receiver, _) = sent(2);
+    let now = jiff::Timestamp::now().as_second();
+    let eleven_months_ago = now - 335 * 86_400;
+    let answers = |token: &str| json!({"flow_token": token, "slot": "10:00"});
+    post_all(
+        &receiver,
+        &[
+            // Another campaign sent the same token last year.
+            completion("wamid.old", "14150000000", &answers("tok-R0"), eleven_months_ago),
+            completion("wamid.new", "14150000000", &answers("tok-R0"), now + 30),
+            completion("wamid.r1", "14150000001", &answers("tok-R1"), now + 31),
+        ],
+    );
+    let responses = campaign.scratch.path().join("answers.jsonl");
+    let outcome = report_with(&campaign, &receiver, &["--responses".as_ref(), responses.as_os_str()]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains("→ 2 completed the Flow"), "{}", outcome.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&responses).expect("responses").lines().count(),
+        2,
+        "last year's completion is not this campaign's"
+    );
+    assert!(
+        outcome.stderr.contains(
+            "1 Flow reply carried a row's flow_token or answered its message but is dated before the row was sent"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("1 Flow completion ambiguous")
+            && outcome.stderr.contains("give each campaign its own flow_token"),
+        "{}",
+        outcome.stderr
+    );
+    drop(receiver);
+}
+
+#[test]
+fn report_html_and_csv_survive_callback_times_at_the_ends_of_the_clock() {
+    let (campaign, receiver, ids) = sent(3);
+    post_all(
+        &receiver,
+        &[
+            status_of(&ids["2"], "delivered", -9_000_000_000_000_000_000, None),
+            status_of(&ids["3"], "delivered", 9_000_000_000_000_000_000, None),
+            // Past the year 9999.
+            status_of(&ids["4"], "read", 300_000_000_000, None),
+        ],
+    );
+    let page = campaign.scratch.path().join("report.html");
+    let outcome = report_with(&campaign, &receiver, &["--html".as_ref(), page.as_os_str()]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let report = read_delivery_report(&campaign.report_path());
+    assert_eq!(report["4"]["read_at"], "out of range (Unix time 300000000000)");
+    assert_eq!(
+        report["3"]["delivered_at"],
+        "out of range (Unix time 9000000000000000000)"
+    );
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains("out of range (Unix time -9000000000000000000)"), "{html}");
+    drop(receiver);
+}
+
+#[test]
+fn report_responses_csv_quotes_every_text_cell_and_guards_formulas_in_its_header() {
+    let (campaign, receiver, _) = sent(1);
+    let now = jiff::Timestamp::now().as_second();
+    post_all(
+        &receiver,
+        &[completion(
+            "wamid.a",
+            "14150000000",
+            &json!({"flow_token": "tok-R0", "=HYPERLINK(\"http://x\")": "hello;=1+1", "n": 3}),
+            now + 5,
+        )],
+    );
+    let responses = campaign.scratch.path().join("answers.csv");
+    let outcome = report_with(&campaign, &receiver, &["--responses".as_ref(), responses.as_os_str()]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let text = std::fs::read_to_string(&responses).expect("responses");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], r#""row","to","flow_token","replied_at","'=HYPERLINK(""http://x"")","n""#,
+        "{text}"
+    );
+    assert!(
+        lines[1].contains(r#","hello;=1+1","#) || lines[1].contains(r#","hello;=1+1""#),
+        "{text}"
+    );
+    drop(receiver);
+}
+
+#[test]
+fn report_control_characters_from_callbacks_never_reach_the_terminal_or_the_csv() {
+    let (campaign, receiver, ids) = sent(1);
+    let now = jiff::Timestamp::now().as_second();
+    post_all(
+        &receiver,
+        &[status_of(
+            &ids["2"],
+            "failed",
+            now + 5,
+            Some(("13\u{1b}[2J1", "\u{1b}]0;owned\u{7}\u{1b}[2KRe-engagement")),
+        )],
+    );
+    let outcome = report_with(&campaign, &receiver, &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    for text in [&outcome.stdout, &outcome.stderr] {
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+    }
+    assert!(
+        outcome
+            .stdout
+            .contains("1 failed (13?[2J1 (?]0;owned??[2KRe-engagement): 1)"),
+        "{}",
+        outcome.stdout
+    );
+    let csv = std::fs::read_to_string(campaign.report_path()).expect("report");
+    assert!(!csv.contains('\u{1b}') && !csv.contains('\u{7}'), "{csv:?}");
+    drop(receiver);
+}
+
+#[test]
+fn report_not_sent_is_a_failure_with_its_code_and_an_unknown_status_is_counted() {
+    let (campaign, receiver, ids) = sent(2);
+    let now = jiff::Timestamp::now().as_second();
+    post_all(
+        &receiver,
+        &[
+            status_of(&ids["2"], "not sent", now + 5, Some(("WAV2101", "Daily Limit Reached"))),
+            status_of(&ids["3"], "deleted", now + 6, None),
+        ],
+    );
+    let outcome = report_with(&campaign, &receiver, &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.trim_end(),
+        "2 accepted → 0 sent → 0 delivered → 0 read → 0 completed the Flow; 1 not sent by the provider (WAV2101 account daily limit reached: 1); 1 with no status yet"
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("1 status of this campaign's rows is not a stage flowc knows (`deleted`: 1)"),
+        "{}",
+        outcome.stderr
+    );
+    let report = read_delivery_report(&campaign.report_path());
+    assert_eq!(report["2"]["delivery"], "not-sent");
+    assert_eq!(report["2"]["delivery_code"], "WAV2101");
+    assert_eq!(
+        report["2"]["delivery_error"],
+        "account daily limit reached (Daily Limit Reached)"
+    );
+    drop(receiver);
+}
+
+/// Makes the journal say its rows were sent `ago` seconds ago (time passing, without waiting).
+fn sent_ago(campaign: &Campaign, ago: i64) {
+    let journal = rusqlite::Connection::open(campaign.journal_path()).expect("journal");
+    journal
+        .execute(
+            "UPDATE rows SET sent_at = sent_at - ?1 WHERE sent_at IS NOT NULL",
+            [ago],
+        )
+        .expect("moved back");
+}
+
+const SILENCE: &str = "no callback has matched any row of this campaign, though its first message left";
+
+#[test]
+fn report_and_send_say_what_to_check_when_minutes_pass_and_no_callback_matched() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::start(Duration::ZERO, |request, index, _| {
+        if request.reference() == "R2" {
+            crate::provider::Reply::error(503, "E503", "Service unavailable")
+        } else {
+            crate::provider::Reply::accepted(index)
+        }
+    });
+    assert_eq!(run(campaign.command(&provider).args(["--max-attempts", "1"])).code, 1);
+    sent_ago(&campaign, 600);
+    let receiver = Receiver::start();
+    // Fresh sends with nothing heard yet are no cause for alarm.
+    let young = Campaign::new(1);
+    assert_eq!(run(&mut young.command(&Provider::accepting())).code, 0);
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(young.journal_path())
+        .arg("--events")
+        .arg(&receiver.store));
+    assert!(!outcome.stderr.contains(SILENCE), "{}", outcome.stderr);
+
+    let outcome = report_with(&campaign, &receiver, &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    // "10m 00s ago", or a second or two more on a slow machine.
+    for expected in [SILENCE, "left 10m 0", "is running", "callback URL", "token"] {
+        assert!(outcome.stderr.contains(expected), "{expected}: {}", outcome.stderr);
+    }
+    let resumed = run(campaign
+        .command(&Provider::accepting())
+        .arg("--events")
+        .arg(&receiver.store));
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(resumed.stderr.contains(SILENCE), "{}", resumed.stderr);
+    drop(receiver);
+}
+
+#[test]
+fn report_says_when_the_journal_and_the_store_are_swapped() {
+    let (campaign, receiver, _) = sent(1);
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(&receiver.store)
+        .arg("--events")
+        .arg(campaign.journal_path()));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("the two are swapped"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains(&format!(
+            "flowc report {} --events {}",
+            campaign.journal_path().display(),
+            receiver.store.display()
+        )),
+        "{}",
+        outcome.stderr
     );
     drop(receiver);
 }

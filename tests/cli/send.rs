@@ -449,7 +449,7 @@ fn dry_run_sends_nothing_and_writes_the_report() {
     assert_eq!(provider.count(), 0);
     assert_eq!(
         outcome.stdout.lines().last(),
-        Some("dry run: 10 would be sent, 0 invalid; nothing was sent")
+        Some("dry run: 10 would be sent now, 0 invalid; nothing was sent")
     );
     assert!(!campaign.journal_path().exists(), "a dry run leaves no journal");
     let report = read_report(&campaign.scratch.path().join("contacts.dry-run.report.csv"));

@@ -93,7 +93,7 @@ fn delimiter_names_the_separator_for_render_check_and_send() {
     let outcome = with_data(&scratch, "send", "rows.csv", csv, &["--delimiter", "|", "--dry-run"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(
-        outcome.stdout.contains("dry run: 1 would be sent, 0 invalid"),
+        outcome.stdout.contains("dry run: 1 would be sent now, 0 invalid"),
         "{}",
         outcome.stdout
     );
