@@ -17,11 +17,11 @@ Examples:
   # The request body for the template's example values
   flowc render templates/service-booking.yaml
 
-  # ... with some values of your own
-  flowc render templates/service-booking.yaml --var name='Tom & Jerry' --var phone=+14155550100
+  # ... with a value of your own
+  flowc render templates/service-booking.yaml --var name='Tom & Jerry'
 
   # One compact body per contact (NDJSON), in row order
-  flowc render templates/service-booking.yaml --data contacts.csv > bodies.ndjson
+  flowc render templates/service-booking.yaml --data contacts.csv > out.ndjson
 
   # CSV from standard input
   cat contacts.csv | flowc render templates/service-booking.yaml --data -";
@@ -37,13 +37,14 @@ Examples:
   # The pre-flight of a campaign: every row of the contacts file, nothing sent
   flowc check templates/service-booking.yaml --data contacts.csv
 
-  # Fields separated by `|` (a comma, a semicolon or a tab is found in the header line)
-  flowc check templates/service-booking.yaml --data contacts.csv --delimiter '|'";
+  # Fields separated by `|` (a comma, semicolon or tab is found in the header)
+  flowc check templates/service-booking.yaml --data export.csv --delimiter '|'";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
-  export KALEYRA_SID=HXAP16XXXXXX97IN KALEYRA_REGION=in KALEYRA_WHATSAPP_NUMBER=+9180XXXXXXXX
-  export KALEYRA_API_KEY=...            # or --api-key-file ~/.config/kaleyra.key
+  export KALEYRA_SID=HXAP16XXXXXX97IN KALEYRA_REGION=in
+  export KALEYRA_WHATSAPP_NUMBER=+9180XXXXXXXX
+  export KALEYRA_API_KEY=...        # or --api-key-file ~/.config/kaleyra.key
 
   # Everything but the HTTP calls: validation, the summary and the report
   flowc send templates/service-booking.yaml --data contacts.csv --dry-run
@@ -51,19 +52,19 @@ Examples:
   # The campaign, at 50 messages a second
   flowc send templates/service-booking.yaml --data contacts.csv --rate 50
 
-  # After Ctrl-C, a crash or a top-up: the same command resumes where it stopped
+  # After Ctrl-C, a crash or a top-up, the same command resumes
   flowc send templates/service-booking.yaml --data contacts.csv --rate 50 --yes";
 
 const TEST_EXAMPLES: &str = "\
 Examples:
-  # Compare every template's bodies with templates/__snapshots__/ (what CI runs)
+  # Compare every template's bodies with its snapshots (what CI runs)
   flowc test
 
-  # Walk through new and changed bodies, one key each (no Enter): a accept, r reject, s skip,
-  # A accept all the rest, q quit
+  # Walk through new and changed bodies, one key each (no Enter):
+  # a accept, r reject, s skip, A accept all the rest, q quit
   flowc test --review
 
-  # Accept them all (scripts), and remove snapshots no template produces any more
+  # Accept them all (scripts); remove snapshots no template produces
   flowc test --accept --prune";
 
 const INIT_EXAMPLES: &str = "\
@@ -71,11 +72,12 @@ Examples:
   # A new repository in a new directory
   flowc init flow-templates && cd flow-templates
 
-  # Here, in a new git repository (init refuses to replace any file, a README.md included)
+  # Here, in a new git repository (init replaces no file, not even a README.md)
   mkdir flow-templates && cd flow-templates && git init && flowc init
 
-  # Then: set the Actions variable FLOWC_GIT to flowc's repository URL, edit, review, commit
-  $EDITOR templates/example.yaml && flowc test --review && git add . && git commit";
+  # Then set the Actions variable FLOWC_GIT to flowc's repository URL, and:
+  $EDITOR templates/example.yaml && flowc test --review
+  git add . && git commit";
 
 const PREVIEW_EXAMPLES: &str = "\
 Examples:
@@ -83,10 +85,10 @@ Examples:
   flowc preview templates/service-booking.yaml
 
   # Other values, another file
-  flowc preview templates/service-booking.yaml --var name='Zoë Ørsted' --out zoe.html
+  flowc preview templates/service-booking.yaml --var name='Zoë' --out zoe.html
 
   # Row 7 of a contacts file (CSV: the header is row 1)
-  flowc preview templates/service-booking.yaml --data contacts.csv --row 7 --out row7.html
+  flowc preview templates/service-booking.yaml --data contacts.csv --row 7
 
   # To standard output, for another program
   flowc preview templates/service-booking.yaml --out - | wc -c";
@@ -97,25 +99,30 @@ Examples:
   openssl rand -hex 32 > callback.token
   flowc receive --token-file callback.token
 
-  # Straight from the internet, with TLS and HTTP Basic (set the same user:password in the
-  # provider's callback profile)
+  # Straight from the internet, with TLS and HTTP Basic (the same user:password
+  # as in the provider's callback profile)
   flowc receive --listen 0.0.0.0:8443 --basic-auth-file callback.basic \\
-    --tls-cert /etc/flowc/fullchain.pem --tls-key /etc/flowc/privkey.pem --store /var/lib/flowc/events.sqlite
+    --tls-cert /etc/flowc/fullchain.pem --tls-key /etc/flowc/privkey.pem \\
+    --store /var/lib/flowc/events.sqlite
 
   # Read what arrived (while it runs)
-  sqlite3 flowc-events.sqlite 'SELECT status, count(*) FROM statuses GROUP BY status'";
+  sqlite3 flowc-events.sqlite \\
+    'SELECT status, count(*) FROM statuses GROUP BY status'";
 
 const REPORT_EXAMPLES: &str = "\
 Examples:
-  # The report of a campaign with what the callbacks said (while `flowc receive` runs, too)
+  # A campaign's report with what the callbacks said (also while receive runs)
   flowc report contacts.journal.sqlite --events flowc-events.sqlite
-  #   10,000 accepted → 9,120 sent → 8,700 delivered → 5,100 read → 1,240 completed the Flow; 880 failed (131047 outside the 24-hour window: 700, 131026 undeliverable: 180)
+  #   10,000 accepted → 9,120 sent → 8,700 delivered → 5,100 read
+  #   → 1,240 completed the Flow; 880 failed (131047 outside the 24-hour
+  #   window: 700, 131026 undeliverable: 180)
 
   # The Flow answers, one column per question, and a page to share
-  flowc report contacts.journal.sqlite --events flowc-events.sqlite --responses answers.csv --html report.html
+  flowc report contacts.journal.sqlite --events flowc-events.sqlite \\
+    --responses answers.csv --html report.html
 
   # The report on standard output
-  flowc report contacts.journal.sqlite --events flowc-events.sqlite --out - | head";
+  flowc report contacts.journal.sqlite --events flowc-events.sqlite --out -";
 
 /// The version, with the version of the embedded rules.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 1)");
@@ -125,7 +132,7 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (flow-message schema 
     name = "flowc",
     version = VERSION,
     about = "Compile, check and send WhatsApp Flow messages (Kaleyra WhatsApp API v2) from YAML templates",
-    after_help = "Exit codes: 0 ok, 1 invalid template or data, 2 usage error (bad arguments, unreadable file)."
+    after_help = crate::exit::codes_text()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -173,9 +180,10 @@ enum CliCommand {
     /// workflow and a README
     ///
     /// Writes templates/example.yaml, templates/example.fixtures.yaml, their snapshots under
-    /// templates/__snapshots__/, schemas/template.schema.json, .github/workflows/flowc.yml and
-    /// README.md. Refuses, writing nothing, when any of them exists or when a symbolic link lies
-    /// on the way to one of them.
+    /// templates/__snapshots__/, schemas/template.schema.json, .github/workflows/flowc.yml,
+    /// README.md and a .gitignore for preview pages. Refuses, writing nothing, when any of them
+    /// but .gitignore exists or when a symbolic link lies on the way to one of them; a .gitignore
+    /// already there is left as it is (init says the line to add).
     #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Receive the provider's callbacks (statuses, replies, Flow answers) and store them
@@ -597,13 +605,7 @@ fn manual() -> Vec<u8> {
         }
         page.extend_from_slice(section.as_bytes());
     }
-    let mut exit = Vec::new();
-    let _ = main.render_extra_section(&mut exit);
-    page.extend_from_slice(
-        without_preamble(&exit)
-            .replace(".SH EXTRA", ".SH \"EXIT STATUS\"")
-            .as_bytes(),
-    );
+    page.extend_from_slice(crate::exit::codes_roff().as_bytes());
     let mut version = Vec::new();
     let _ = main.render_version_section(&mut version);
     page.extend_from_slice(without_preamble(&version).as_bytes());

@@ -180,10 +180,14 @@ impl Finding {
                 finding.column = Some(missing.name.clone());
                 vec![finding]
             }
-            Problem::Flow(issues) => issues
-                .iter()
-                .map(|issue| Finding::from_flow_issue(template, issue).in_row(row))
-                .collect(),
+            Problem::Flow(issues) => {
+                let mut issues = issues.clone();
+                crate::flow::in_file_order(template, &mut issues);
+                issues
+                    .iter()
+                    .map(|issue| Finding::from_flow_issue(template, issue).in_row(row))
+                    .collect()
+            }
             Problem::Invalid {
                 render,
                 compile,

@@ -1,19 +1,7 @@
 //! Exit codes, and the one place that decides which error ends a run with which code (as
 //! `just`'s `Error::code()`): each error type says its status here, and the commands ask.
 //!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | everything valid; every valid row accepted |
-//! | 1 | an invalid template or data row; a data file empty or without rows; a row failed, pending or unknown; a campaign stopped |
-//! | 2 | usage: bad arguments or settings, an unreadable, damaged or clashing file |
-//! | 130 | `send` stopped by Ctrl-C |
-//! | 143 | `send` stopped by SIGTERM |
-//!
-//! `report` exits 0 once its files are written, whatever the campaign's rows say (it reports
-//! them; it does not judge them), and 2 when the journal or the store cannot be read.
-//!
-//! `receive` is a server: a stop by SIGTERM or Ctrl-C is its normal end (0), after the requests in
-//! flight are answered and the store is closed.
+//! What each code means is [`CODES`], the one table `--help` and the manual print.
 
 use crate::data::DataError;
 use crate::receive::{ReceiveError, StoreError};
@@ -42,6 +30,64 @@ pub enum ExitStatus {
     Interrupted = 130,
     /// Stopped by SIGTERM (128 + 15).
     Terminated = 143,
+}
+
+/// Every exit code and what it means, for each command: `flowc --help` and the manual's EXIT
+/// STATUS print this table. `report` reports a campaign's rows, it does not judge them; `receive`
+/// is a server, whose normal end is a stop by SIGTERM or Ctrl-C.
+pub(crate) const CODES: &[(ExitStatus, &str)] = &[
+    (
+        ExitStatus::Ok,
+        "everything valid, every valid row accepted; report: its files written (whatever the rows say); receive: stopped by SIGTERM or Ctrl-C once the requests in flight are answered and the store is closed",
+    ),
+    (
+        ExitStatus::Invalid,
+        "an invalid template or data row; a data file empty or without rows; a row failed, pending or unknown; a campaign stopped (resumable)",
+    ),
+    (
+        ExitStatus::Usage,
+        "usage: bad arguments or settings; an unreadable, damaged or clashing file (report: a journal or store it cannot read; receive: a setting, file, port or store to fix)",
+    ),
+    (ExitStatus::Interrupted, "send stopped by Ctrl-C (resumable)"),
+    (ExitStatus::Terminated, "send stopped by SIGTERM (resumable)"),
+];
+
+/// [`CODES`] as the text after `flowc --help`: one code a paragraph, wrapped to fit 80 columns
+/// with its meaning indented (clap would wrap it without the indent).
+pub(crate) fn codes_text() -> String {
+    const WIDTH: usize = 78;
+    const INDENT: &str = "        ";
+    let mut text = String::from("Exit status:");
+    for (status, meaning) in CODES {
+        let mut line = format!("  {:<6}", *status as u8);
+        let mut empty = true;
+        for word in meaning.split(' ') {
+            if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
+                text.push('\n');
+                text.push_str(&line);
+                line = INDENT.to_owned();
+                empty = true;
+            }
+            if !empty {
+                line.push(' ');
+            }
+            line.push_str(word);
+            empty = false;
+        }
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
+}
+
+/// [`CODES`] as the manual's EXIT STATUS section (roff: one tagged paragraph a code).
+pub(crate) fn codes_roff() -> String {
+    let mut roff = String::from(".SH \"EXIT STATUS\"\n");
+    for (status, meaning) in CODES {
+        let meaning = meaning.replace('\\', "\\e").replace('-', "\\-");
+        roff.push_str(&format!(".TP\n{}\n{meaning}\n", *status as u8));
+    }
+    roff
 }
 
 impl ExitStatus {

@@ -472,7 +472,7 @@ impl LeafCompiler<'_> {
         let before = &text[..found.at];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
-        let mut at = leaf_position(self.source, text, style, span, line, column);
+        let mut at = Places::new(self.source, text, style, span).at(line, column);
         if at != span {
             at.len = found.written.len();
         }
@@ -494,7 +494,7 @@ impl LeafCompiler<'_> {
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
             self.errors.push(LeafError::TooDeep {
-                span: leaf_position(self.source, text, style, span, line, column),
+                span: Places::new(self.source, text, style, span).at(line, column),
             });
             return Compiled::Constant(Value::String(text.to_owned()));
         }
@@ -502,7 +502,7 @@ impl LeafCompiler<'_> {
             Ok(parsed) => parsed,
             Err(error) => {
                 let span = match error.pos() {
-                    Some((line, column)) => leaf_position(self.source, text, style, span, line, column),
+                    Some((line, column)) => Places::new(self.source, text, style, span).at(line, column),
                     None => span,
                 };
                 self.errors.push(LeafError::Syntax {
@@ -513,7 +513,8 @@ impl LeafCompiler<'_> {
             }
         };
         let before = self.errors.len();
-        self.check_references(&parsed, text, style, span, 0);
+        let places = Places::new(self.source, text, style, span);
+        self.check_references(&parsed, &places, 0);
         let new_errors = &self.errors[before..];
         let broken = !new_errors.is_empty();
         if !new_errors
@@ -593,11 +594,11 @@ impl LeafCompiler<'_> {
         })
     }
 
-    fn check_references(&mut self, parsed: &HbTemplate, text: &str, style: ScalarStyle, span: Span, depth: usize) {
+    fn check_references(&mut self, parsed: &HbTemplate, places: &Places<'_>, depth: usize) {
         for (index, element) in parsed.elements.iter().enumerate() {
             let at = || match parsed.mapping.get(index) {
-                Some(mapping) => leaf_position(self.source, text, style, span, mapping.0, mapping.1),
-                None => span,
+                Some(mapping) => places.at(mapping.0, mapping.1),
+                None => places.span,
             };
             match element {
                 TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
@@ -615,7 +616,7 @@ impl LeafCompiler<'_> {
                         _ => depth,
                     };
                     for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
-                        self.check_references(inner, text, style, span, inner_depth);
+                        self.check_references(inner, places, inner_depth);
                     }
                 }
                 TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
@@ -922,33 +923,167 @@ fn collapse_map(entries: Vec<(String, Compiled)>) -> Compiled {
     }
 }
 
-/// The source position of (line, column) inside a string value. Exact when the value is
-/// written on one line exactly as it reads (plain, or quoted without escapes); otherwise the
-/// start of the value, which is still the right line to look at.
-fn leaf_position(source: &str, text: &str, style: ScalarStyle, span: Span, line: usize, column: usize) -> Span {
-    let quote = match style {
-        ScalarStyle::Plain => 0,
-        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => 1,
-        _ => return span,
-    };
-    let Some(written) = source.get(span.offset + quote..span.offset + quote + text.len()) else {
-        return span;
-    };
-    if written != text || line != 1 || text.contains('\n') {
-        return span;
+/// Where the expressions of one string value are in the source, prepared once per value (a
+/// value may hold thousands of them). A place is exact when the value is written on one line
+/// exactly as it reads (plain, or quoted without escapes), or in a block (`|`, `>`) on one of
+/// its lines; otherwise (an escape, an expression folded over two lines) it is the start of the
+/// value, which is still the right line to look at, never a wrong place.
+struct Places<'t> {
+    text: &'t str,
+    span: Span,
+    /// The value is ASCII: a column is a byte count.
+    ascii: bool,
+    /// The byte each line of the value starts at.
+    line_starts: Vec<usize>,
+    /// The pieces of the value written unchanged in the source, in the value's order; none
+    /// when no place inside the value can be told exactly.
+    pieces: Vec<Piece>,
+}
+
+/// A piece of a value written, unchanged, on one line of the source.
+struct Piece {
+    value: usize,
+    source: usize,
+    len: usize,
+    line: usize,
+    column: usize,
+}
+
+impl<'t> Places<'t> {
+    fn new(source: &str, text: &'t str, style: ScalarStyle, span: Span) -> Places<'t> {
+        let pieces = match style {
+            ScalarStyle::Plain => one_line_piece(source, text, span, 0),
+            ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => one_line_piece(source, text, span, 1),
+            ScalarStyle::Literal | ScalarStyle::Folded => block_pieces(source, text, span),
+        }
+        .unwrap_or_default();
+        let line_starts = if pieces.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+                .collect()
+        };
+        Places {
+            text,
+            span,
+            ascii: text.is_ascii(),
+            line_starts,
+            pieces,
+        }
     }
-    let byte = text
-        .char_indices()
-        .nth(column.saturating_sub(1))
-        .map_or(text.len(), |(b, _)| b);
-    let rest = &text[byte..];
-    let len = rest.find("}}").map_or(rest.len(), |end| end + 2);
-    Span {
-        offset: span.offset + quote + byte,
-        len,
-        line: span.line,
-        column: span.column + quote + column.saturating_sub(1),
+
+    /// The source place of the expression at (line, column) of the value (1-based, in
+    /// characters, as handlebars counts).
+    fn at(&self, line: usize, column: usize) -> Span {
+        self.exact(line, column).unwrap_or(self.span)
     }
+
+    fn exact(&self, line: usize, column: usize) -> Option<Span> {
+        let text = self.text;
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let end = self.line_starts.get(line).map_or(text.len(), |next| next - 1);
+        let column = column.saturating_sub(1);
+        let byte = if self.ascii {
+            (start + column).min(end)
+        } else {
+            text[start..end]
+                .char_indices()
+                .nth(column)
+                .map_or(end, |(byte, _)| start + byte)
+        };
+        let rest = &text[byte..];
+        let len = rest.find("}}").map_or(rest.len(), |end| end + 2);
+        let index = self
+            .pieces
+            .partition_point(|piece| piece.value <= byte)
+            .checked_sub(1)?;
+        let piece = &self.pieces[index];
+        if byte + len > piece.value + piece.len {
+            return None;
+        }
+        let within = &text[piece.value..byte];
+        let chars = if self.ascii {
+            within.len()
+        } else {
+            within.chars().count()
+        };
+        Some(Span {
+            offset: piece.source + (byte - piece.value),
+            len,
+            line: piece.line,
+            column: piece.column + chars,
+        })
+    }
+}
+
+/// A value written on one line as it reads, after `quote` opening characters.
+fn one_line_piece(source: &str, text: &str, span: Span, quote: usize) -> Option<Vec<Piece>> {
+    let written = source.get(span.offset + quote..span.offset + quote + text.len())?;
+    (written == text && !text.contains('\n')).then(|| {
+        vec![Piece {
+            value: 0,
+            source: span.offset + quote,
+            len: text.len(),
+            line: span.line,
+            column: span.column + quote,
+        }]
+    })
+}
+
+/// The lines of a block scalar found in its value. The parser's span of a block starts on its
+/// first line that is not blank, after the block's indentation; the value is its lines without
+/// that indentation, joined by line breaks (`|`) or by spaces where lines fold (`>`), blank
+/// lines as line breaks. Each source line is found in the value where it must be, text for
+/// text, or there are no pieces.
+fn block_pieces(source: &str, text: &str, span: Span) -> Option<Vec<Piece>> {
+    let indent = span.column.checked_sub(1)?;
+    let first = span.offset.checked_sub(indent)?;
+    let at_line_start = first == 0 || source.as_bytes().get(first - 1) == Some(&b'\n');
+    if !at_line_start || !source.get(first..span.offset)?.bytes().all(|byte| byte == b' ') {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    let mut line_start = first;
+    for (number, written) in (span.line..).zip(source[first..].split('\n')) {
+        let start = line_start;
+        line_start += written.len() + 1;
+        if at >= text.len() {
+            break;
+        }
+        let written = written.strip_suffix('\r').unwrap_or(written);
+        if written.bytes().all(|byte| byte == b' ') {
+            continue;
+        }
+        // A line indented less than the block's ends it.
+        let Some(content) = written
+            .get(indent..)
+            .filter(|_| written.as_bytes()[..indent].iter().all(|byte| *byte == b' '))
+        else {
+            break;
+        };
+        // What lies between two lines in the value is a line break or a folding space.
+        while !text[at..].starts_with(content) {
+            match text.as_bytes().get(at) {
+                Some(b'\n' | b' ') => at += 1,
+                _ => return None,
+            }
+        }
+        pieces.push(Piece {
+            value: at,
+            source: start + indent,
+            len: content.len(),
+            line: number,
+            column: indent + 1,
+        });
+        at += content.len();
+    }
+    // Only line breaks (and the spaces of blank lines) may be left: the value was read whole.
+    text[at..]
+        .bytes()
+        .all(|byte| byte == b'\n' || byte == b' ')
+        .then_some(pieces)
 }
 
 /// The variable whose data column fills the value at `pointer` of the body: the one declared

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::reporter::Reporter;
 use super::{
     check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
-    ExitStatus,
+    templates_here, ExitStatus,
 };
 use crate::diagnostic::{Finding, Format, Printer, RowRef};
 use crate::send::campaign::recipient_of;
@@ -34,10 +34,10 @@ fn status_line(printer: &Printer, line: &str) {
 }
 
 pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
-    let files = match template_files(&options.paths) {
+    let files = match template_files(&templates_here(&options.paths), "check") {
         Ok(files) => files,
-        Err(message) => {
-            printer.print(&Finding::error(message));
+        Err(finding) => {
+            printer.print(&finding);
             return ExitStatus::Usage;
         }
     };

@@ -6,6 +6,7 @@
 //! `README.md -> ~/.profile` would create the file it points at. Every path init writes is
 //! checked component by component before anything is written, and files are created with
 //! create-new semantics, which refuse an existing entry (a link included) instead of following it.
+//! A `.gitignore` already there is the team's: init leaves it and says what to add.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -68,7 +69,10 @@ Preview a message with `flowc preview templates/example.yaml` (writes `example.p
 enum InitError {
     #[error("refusing to write through the symbolic link `{}`", .link.display())]
     Link { link: PathBuf },
-    #[error("refusing to overwrite {}", .paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("refusing to overwrite {}", match .paths.as_slice() {
+        [path] => path.display().to_string(),
+        paths => format!("{} files that exist", paths.len()),
+    })]
     Exists { paths: Vec<PathBuf> },
     #[error("cannot write {}: {source}", .path.display())]
     Io { path: PathBuf, source: io::Error },
@@ -88,6 +92,39 @@ impl InitError {
         }
     }
 }
+
+/// What the repository's git ignores: the pages `flowc preview` writes in the working directory.
+const GITIGNORE_LINE: &str = "*.preview.html";
+const GITIGNORE: &str = "# Pages written by `flowc preview` (in the working directory)\n*.preview.html\n";
+
+/// Writes `.gitignore` like the other files (create-new, through no link); one already there
+/// (a file or a link) is the team's and stays as it is: init says what to add to it, if anything.
+fn gitignore(dir: &Path, printer: &Printer) -> Result<(), InitError> {
+    match create(dir, Path::new(".gitignore"), GITIGNORE) {
+        Ok(path) => {
+            printer.note(&format!("created {}", path.display()));
+            Ok(())
+        }
+        Err(InitError::Exists { .. } | InitError::Link { .. }) => {
+            let path = dir.join(".gitignore");
+            let ignores = std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_file())
+                && crate::input::read_text(&path, MAX_GITIGNORE_BYTES, "a .gitignore")
+                    .is_ok_and(|text| text.lines().any(|line| line.trim() == GITIGNORE_LINE));
+            if !ignores {
+                printer.note(&format!(
+                    "kept the existing {}: add `{GITIGNORE_LINE}` to it (flowc preview writes its pages in the working directory)",
+                    path.display()
+                ));
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A `.gitignore` larger than this is not read to see whether it ignores the pages (it is
+/// left as it is either way).
+const MAX_GITIGNORE_BYTES: u64 = 1 << 20;
 
 /// Where the snapshots of the example go; `test --accept` writes them after the files below.
 const SNAPSHOTS: &str = "templates/__snapshots__";
@@ -113,8 +150,18 @@ pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
             Ok(())
         })
     });
+    let written = written.and_then(|()| gitignore(dir, printer));
     if let Err(error) = written {
         printer.print(&Finding::error(error.to_string()).with_help(error.help()));
+        // Whole paths, one a line: a list in one message would be cut to the message's width.
+        if let InitError::Exists { paths } = &error {
+            if paths.len() > 1 {
+                printer.note("the files in the way:");
+                for path in paths {
+                    printer.note(&format!("  {}", path.display()));
+                }
+            }
+        }
         return ExitStatus::Usage;
     }
     // The snapshots are made by the same code that checks them.

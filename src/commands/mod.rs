@@ -317,17 +317,49 @@ fn write_pretty(out: &mut impl Write, body: &Value) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// The folder `check` and `test` read when given none (where `flowc init` puts templates).
+const TEMPLATES: &str = "templates";
+
+/// The paths `check` and `test` read: `templates` asked for inside a folder named `templates`
+/// (which holds no `templates/` of its own) is that folder, so both run where the templates are.
+fn templates_here(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let inside = || std::env::current_dir().is_ok_and(|dir| dir.file_name().is_some_and(|name| name == TEMPLATES));
+    paths
+        .iter()
+        .map(|path| {
+            if path.as_os_str() == TEMPLATES && std::fs::symlink_metadata(path).is_err() && inside() {
+                PathBuf::from(".")
+            } else {
+                path.clone()
+            }
+        })
+        .collect()
+}
+
 /// Template files under the given paths: files as given, directories searched for
-/// `*.yaml`/`*.yml` (fixtures and snapshots excluded), in a stable order.
-fn template_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// `*.yaml`/`*.yml` (fixtures and snapshots excluded), in a stable order. `command` (`check`,
+/// `test`) names what to run instead when the default folder is not there.
+fn template_files(paths: &[PathBuf], command: &str) -> Result<Vec<PathBuf>, Box<Finding>> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path)
-            .map_err(|error| format!("cannot read `{}`: {}", path.display(), crate::input::io_reason(&error)))?;
+        let metadata = std::fs::metadata(path).map_err(|error| {
+            let finding = Finding::error(format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                crate::input::io_reason(&error)
+            ));
+            Box::new(if path.as_os_str() == TEMPLATES && error.kind() == io::ErrorKind::NotFound {
+                finding.with_help(Some(format!(
+                    "run `flowc {command}` in the folder that holds `{TEMPLATES}/` (or in `{TEMPLATES}/` itself), or name the templates: flowc {command} PATH..."
+                )))
+            } else {
+                finding
+            })
+        })?;
         if metadata.is_dir() {
             let mut found = Vec::new();
             collect_templates(path, &mut found)
-                .map_err(|error| format!("cannot list `{}`: {error}", path.display()))?;
+                .map_err(|error| Box::new(Finding::error(format!("cannot list `{}`: {error}", path.display()))))?;
             found.sort();
             files.extend(found);
         } else {

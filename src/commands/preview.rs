@@ -67,10 +67,19 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             return ExitStatus::Usage;
         }
     }
-    let title = options
+    let template_name = options
         .template
         .file_name()
         .map_or_else(|| "template".to_owned(), |name| name.to_string_lossy().into_owned());
+    // The row shown, when it is a data file's: the page and the line saying where it went name it.
+    let shown = match (&options.data, options.row) {
+        (Some(data), Some(row)) => Some(format!("row {row} of {}", data.display())),
+        _ => None,
+    };
+    let title = match &shown {
+        Some(shown) => format!("{template_name} · {shown}"),
+        None => template_name,
+    };
     // Each finding with the field it is about, for marking the part of the phone that shows it.
     let (body, findings, status, screen) = match inspect(options, printer) {
         Ok(inspected) => {
@@ -145,7 +154,10 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     let written = match &target {
         // Whole or not at all; a device or a pipe written into, a link never written through.
         Target::File(path) => crate::outputs::write_file(path, html.as_bytes())
-            .map(|()| printer.note(&format!("wrote {}", path.display())))
+            .map(|()| match &shown {
+                Some(shown) => printer.note(&format!("wrote {} ({shown})", path.display())),
+                None => printer.note(&format!("wrote {}", path.display())),
+            })
             .map_err(|error| format!("cannot write {}: {error}", path.display())),
         Target::Stdout => {
             printer.write_out(html.as_bytes());
@@ -238,7 +250,7 @@ fn row_values(
     let overrides = &options.vars;
     let rows = data::open(path, compiler.fields(), options.delimiter)
         .map_err(|error| (vec![Finding::from_data_error(&error)], error.exit_status()))?;
-    let mut last = None;
+    let mut numbers: Option<(u64, u64)> = None;
     for row in rows {
         match row {
             Ok(mut row) if row.number == wanted => {
@@ -256,7 +268,7 @@ fn row_values(
                     (vec![finding], ExitStatus::Invalid)
                 });
             }
-            Ok(row) => last = Some(row.number),
+            Ok(row) => numbers = Some(numbers.map_or((row.number, row.number), |(first, _)| (first, row.number))),
             Err(error) if error.is_row_error() => {
                 if let data::DataError::BadRow { row, .. } = &error {
                     if *row == wanted {
@@ -267,8 +279,9 @@ fn row_values(
             Err(error) => return Err((vec![Finding::from_data_error(&error)], ExitStatus::Invalid)),
         }
     }
-    let help = match last {
-        Some(last) => format!("the file's rows are numbered up to {last} (CSV: the header is row 1)"),
+    let help = match numbers {
+        Some((first, last)) if first == last => format!("the file has one row: row {first}"),
+        Some((first, last)) => format!("the file has rows {first} to {last}"),
         None => "the file has no rows".to_owned(),
     };
     Err((

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{prepare, template_files, ExitStatus};
+use super::{prepare, template_files, templates_here, ExitStatus};
 use crate::data::Row;
 use crate::diagnostic::{Finding, Format, Printer};
 use crate::pipeline::MessageCompiler;
@@ -33,14 +33,15 @@ struct Tally {
 }
 
 pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
-    let files = match template_files(&options.paths) {
+    let paths = templates_here(&options.paths);
+    let files = match template_files(&paths, "test") {
         Ok(files) if !files.is_empty() => files,
         Ok(_) => {
             printer.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
             return ExitStatus::Usage;
         }
-        Err(message) => {
-            printer.print(&Finding::error(message));
+        Err(finding) => {
+            printer.print(&finding);
             return ExitStatus::Usage;
         }
     };
@@ -57,7 +58,7 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     }
     // Snapshots of templates not named in this run are not orphans: only a run over whole
     // directories can tell.
-    let whole_directories = options.paths.iter().all(|path| path.is_dir());
+    let whole_directories = paths.iter().all(|path| path.is_dir());
     let orphans: Vec<PathBuf> = directories
         .iter()
         .filter(|_| whole_directories)

@@ -14,10 +14,7 @@ impl Finding {
         match issue.place() {
             Place::Template(span) => finding = finding.at(&template.source, span),
             Place::Pointer { pointer, key } => {
-                let span = key
-                    .then(|| template.key_span_at(&pointer))
-                    .flatten()
-                    .unwrap_or_else(|| template.span_at(&pointer));
+                let span = Place::in_template(template, &pointer, key);
                 finding = finding.at(&template.source, span);
                 finding.pointer = Some(pointer);
             }

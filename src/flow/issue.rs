@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::template::SourceFile;
+use crate::template::{SourceFile, Template};
 use crate::yaml::Span;
 
 use super::json::JsonError;
@@ -18,6 +18,25 @@ pub enum Place {
     Pointer { pointer: String, key: bool },
     /// A place in the Flow file.
     Flow(SourceFile, Span),
+}
+
+impl Place {
+    /// The span of the template a pointer names: the key when `key`, else its value.
+    pub(crate) fn in_template(template: &Template, pointer: &str, key: bool) -> Span {
+        key.then(|| template.key_span_at(pointer))
+            .flatten()
+            .unwrap_or_else(|| template.span_at(pointer))
+    }
+
+    /// Where the place comes in the order findings are shown: the Flow file's in file order,
+    /// then the template's in file order.
+    pub(crate) fn order(&self, template: &Template) -> (u8, usize) {
+        match self {
+            Place::Flow(_, span) => (0, span.offset),
+            Place::Template(span) => (1, span.offset),
+            Place::Pointer { pointer, key } => (1, Place::in_template(template, pointer, *key).offset),
+        }
+    }
 }
 
 /// The screen a message opens, as the findings name it.
@@ -45,7 +64,13 @@ impl fmt::Display for ScreenRef {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FlowIssue {
     #[error("cannot read the Flow file `{path}` named by `flow_json`: {reason}")]
-    Unreadable { path: String, reason: String, at: Span },
+    Unreadable {
+        path: String,
+        reason: String,
+        /// A file of the same folder whose name is close, as `flow_json` would name it.
+        suggestion: Option<String>,
+        at: Span,
+    },
     #[error("{file} is not valid JSON: {error}")]
     Json { file: String, error: JsonError, at: Place },
     #[error("{what} must be {expected}, found {found}")]
@@ -209,9 +234,8 @@ impl FlowIssue {
     pub(crate) fn help(&self) -> Option<String> {
         let suggested = |suggestion: &Option<String>| suggestion.as_ref().map(|name| format!("did you mean `{name}`?"));
         match self {
-            FlowIssue::Unreadable { .. } => {
-                Some("`flow_json` is a path relative to the template's own folder".to_owned())
-            }
+            FlowIssue::Unreadable { suggestion, .. } => suggested(suggestion)
+                .or_else(|| Some("`flow_json` is a path relative to the template's own folder".to_owned())),
             FlowIssue::Json { error: JsonError::DuplicateKey { first, .. }, .. } => Some(format!(
                 "it is first set on line {}, column {}",
                 first.line, first.column

@@ -49,6 +49,7 @@ pub(crate) fn link(template: &Template) -> Option<Linked> {
             return failed(FlowIssue::Unreadable {
                 path: name,
                 reason: error.to_string(),
+                suggestion: (!path.exists()).then(|| near_file(&reference.path, &path)).flatten(),
                 at: reference.span,
             })
         }
@@ -69,11 +70,13 @@ pub(crate) fn link(template: &Template) -> Option<Linked> {
     };
     let (flow, mut issues) = Flow::build(source, root);
     let Some(flow) = flow else {
+        in_file_order(template, &mut issues);
         return Some(Linked { issues, check: None });
     };
     let flow = Arc::new(flow);
     let (check, more) = PayloadCheck::new(Arc::clone(&flow), &template.body.to_json());
     issues.extend(more);
+    in_file_order(template, &mut issues);
     if issues.len() > MAX_FLOW_ISSUES {
         let more = issues.len() - MAX_FLOW_ISSUES;
         issues.truncate(MAX_FLOW_ISSUES);
@@ -93,6 +96,36 @@ pub(crate) fn link(template: &Template) -> Option<Linked> {
         issues,
         check: Some(check),
     })
+}
+
+/// How many entries of a folder are compared with a missing file's name: enough for any
+/// folder of Flows, bounded for a folder of millions.
+const MAX_NEIGHBOURS: usize = 10_000;
+
+/// `../flows/booking.json` for `flow_json: ../flows/booking.jsn` when `booking.json` is in that
+/// folder: the reference as written with the nearest file name of its folder.
+fn near_file(written: &str, path: &Path) -> Option<String> {
+    let missing = path.file_name()?.to_str()?;
+    let folder = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let names: Vec<String> = std::fs::read_dir(folder)
+        .ok()?
+        .take(MAX_NEIGHBOURS)
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_dir()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    let nearest = crate::suggest::nearest(missing, names.iter().map(String::as_str))?;
+    let prefix = written.rfind('/').map_or("", |slash| &written[..=slash]);
+    Some(format!("{prefix}{nearest}"))
+}
+
+/// The issues as a person reads them: the Flow file's from its top down, then the template's
+/// (the rules find them in another order: a screen's types before its references).
+pub(crate) fn in_file_order(template: &Template, issues: &mut [FlowIssue]) {
+    issues.sort_by_cached_key(|issue| issue.place().order(template));
 }
 
 /// A path as findings name it: `templates/../flows/booking.json` is `flows/booking.json`.

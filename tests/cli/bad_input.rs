@@ -710,3 +710,67 @@ fn data_value_that_breaks_a_limit_is_reported_at_the_template_line() {
         outcome.stderr
     );
 }
+
+/// The body's text as a block scalar: `header` is the block's header line and `lines` its
+/// lines as written (indented under `text:`).
+fn with_block_body(scratch: &Scratch, header: &str, lines: &str, crlf: bool) -> std::path::PathBuf {
+    let text = crate::support::BASE_TEMPLATE.replacen(
+        "    body: { text: \"Your slot in {{city}} is ready.\" }\n",
+        &format!("    body:\n      text: {header}\n{lines}"),
+        1,
+    );
+    let text = if crlf { text.replace('\n', "\r\n") } else { text };
+    scratch.write("t.yaml", text)
+}
+
+#[test]
+fn an_undeclared_variable_in_a_block_scalar_is_found_at_its_line_and_column() {
+    let lines = "        Dear customer,\n        your slot in {{ctiy}} is ready.\n";
+    // (header, lines, CRLF, where `{{ctiy}}` is)
+    let cases = [
+        ("|-", lines.to_owned(), false, "t.yaml:14:22"),
+        ("|", lines.to_owned(), false, "t.yaml:14:22"),
+        (">", lines.to_owned(), false, "t.yaml:14:22"),
+        (">-", lines.to_owned(), false, "t.yaml:14:22"),
+        ("|-", lines.to_owned(), true, "t.yaml:14:22"),
+        ("|+  # kept as written", format!("\n{lines}\n"), false, "t.yaml:15:22"),
+        (
+            "|2-",
+            format!("          Dear customer,\n{}", &lines[23..]),
+            false,
+            "t.yaml:14:22",
+        ),
+        (
+            ">",
+            "        Dear customer,\n\n          - an indented line\n        your slot in {{ctiy}} is ready.\n"
+                .to_owned(),
+            false,
+            "t.yaml:16:22",
+        ),
+    ];
+    for (header, lines, crlf, place) in cases {
+        let scratch = Scratch::new();
+        let path = with_block_body(&scratch, header, &lines, crlf);
+        let outcome = render(&path);
+        assert_invalid(&outcome, &["undeclared variable `ctiy`", &format!("{place}]")]);
+    }
+}
+
+#[test]
+fn a_variable_whose_place_is_not_exact_marks_its_whole_value() {
+    // Folded across a line break: the value reads `{{ ctiy}}`, on no one line of the source.
+    let scratch = Scratch::new();
+    let path = with_block_body(
+        &scratch,
+        ">-",
+        "        Dear customer, your slot in {{\n        ctiy}} is ready.\n",
+        false,
+    );
+    assert_invalid(&render(&path), &["undeclared variable `ctiy`", "t.yaml:13:9]"]);
+    // An escape makes the value shorter than what is written: the value's start.
+    let path = scratch.template_with(&[(
+        "\"Your slot in {{city}} is ready.\"",
+        "\"Your slot\\u00e9 in {{ctiy}} is ready.\"",
+    )]);
+    assert_invalid(&render(&path), &["undeclared variable `ctiy`", "t.yaml:11:19]"]);
+}

@@ -757,3 +757,57 @@ fn a_screen_chosen_per_row_is_checked_per_row() {
         found[1]
     );
 }
+
+/// The (line, column) of each finding in `file`, in the order they are printed.
+fn places_in(findings: &[Value], file_ends: &str) -> Vec<(u64, u64)> {
+    findings
+        .iter()
+        .filter(|f| f["file"].as_str().is_some_and(|file| file.ends_with(file_ends)))
+        .map(|f| (f["line"].as_u64().unwrap_or(0), f["column"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
+#[test]
+fn flow_findings_come_in_the_order_of_their_files() {
+    // Found in this order: the unknown type on `END` (read with its screen) before the
+    // undeclared reference on `START` (checked once every screen is known); the type of `who`
+    // (declared first) before that of `n` (written first in the template).
+    let flow = FLOW
+        .replacen("\"${data.who}\"", "\"${data.whom}\"", 1)
+        .replacen(
+            "\"who\": { \"type\": \"string\", \"__example__\": \"Asha\" }",
+            "\"who\": { \"type\": \"string\", \"__example__\": \"Asha\" },\n        \"n\": { \"type\": \"integer\", \"__example__\": 3 }",
+            1,
+        )
+        .replacen(
+            "\"terminal\": true,",
+            "\"terminal\": true,\n      \"data\": { \"x\": { \"type\": \"strnig\", \"__example__\": \"a\" } },",
+            1,
+        );
+    let case = Case::new(&[("data: { who: \"{{name}}\" }", "data: { n: 2.5, who: 7 }")], &flow);
+    let (outcome, findings) = case.check();
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    let in_flow = places_in(&findings, "flows/f.json");
+    let in_template = places_in(&findings, "templates/t.yaml");
+    assert_eq!(in_flow.len(), 2, "{findings:#?}");
+    assert_eq!(in_template.len(), 2, "{findings:#?}");
+    let mut sorted = in_flow.clone();
+    sorted.sort_unstable();
+    assert_eq!(in_flow, sorted, "the Flow's findings in file order: {findings:#?}");
+    let mut sorted = in_template.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        in_template, sorted,
+        "the template's findings in file order: {findings:#?}"
+    );
+}
+
+#[test]
+fn a_missing_flow_file_suggests_a_near_name_in_its_folder() {
+    let case = Case::new(&[("../flows/f.json", "../flows/booking.jsn")], FLOW);
+    case.scratch.write("flows/booking.json", FLOW);
+    let (outcome, findings) = case.check();
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    let error = only_error(&findings, "templates/t.yaml", line_of(&case.text(), "flow_json:"));
+    assert_eq!(help(error), "did you mean `../flows/booking.json`?", "{error:#}");
+}

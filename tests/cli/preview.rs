@@ -444,3 +444,48 @@ fn preview_never_overwrites_an_input() {
         .expect("data")
         .starts_with("name,phone,ref"));
 }
+
+#[test]
+fn a_previewed_row_is_named_with_its_data_file_on_stderr_and_on_the_page() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    scratch.write(
+        "rows.csv",
+        "name,phone,ref\nFirst,+14155550100,1\nSecond,+14155550101,2\n",
+    );
+    let outcome = run(flowc()
+        .current_dir(scratch.path())
+        .arg("preview")
+        .arg(&template)
+        .args(["--data", "rows.csv", "--row", "3"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("row 3 of rows.csv"),
+        "stderr names the row and the file: {}",
+        outcome.stderr
+    );
+    let page = std::fs::read_to_string(scratch.path().join("t.preview.html")).expect("the page");
+    assert!(
+        page.contains("row 3 of rows.csv"),
+        "the page names the row and the file"
+    );
+}
+
+#[test]
+fn a_row_that_is_not_there_is_told_the_rows_the_file_has() {
+    let scratch = Scratch::new();
+    let template = scratch.write("t.yaml", BASE_TEMPLATE);
+    let data = scratch.write(
+        "rows.csv",
+        "name,phone,ref\nFirst,+14155550100,1\nSecond,+14155550101,2\n",
+    );
+    let outcome = run(flowc()
+        .arg("preview")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--row", "1", "--out", "-"]));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("there is no row 1"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("rows 2 to 3"), "{}", outcome.stderr);
+}

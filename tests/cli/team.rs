@@ -74,6 +74,101 @@ fn init_refuses_to_overwrite() {
 }
 
 #[test]
+fn init_lists_every_file_in_the_way_whole_one_a_line() {
+    let scratch = Scratch::new();
+    let deep = scratch
+        .path()
+        .join("a-rather-long-folder-name-for-the-templates-repository-of-the-clinic");
+    assert_eq!(run(flowc().arg("init").arg(&deep)).code, 0);
+    let outcome = run(flowc().arg("init").arg(&deep));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains("..."), "no path is cut: {}", outcome.stderr);
+    for file in [
+        "templates/example.yaml",
+        "templates/example.fixtures.yaml",
+        "flows/booking.json",
+        "schemas/template.schema.json",
+        ".github/workflows/flowc.yml",
+        "README.md",
+        "templates/__snapshots__/example@accented-name.snap",
+        "templates/__snapshots__/example@example.snap",
+        "templates/__snapshots__/example@no-city.snap",
+    ] {
+        let path = deep.join(file).display().to_string();
+        assert!(
+            outcome.stderr.lines().any(|line| line.trim() == path),
+            "`{path}` on a line of its own: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn init_writes_a_gitignore_for_preview_pages() {
+    let scratch = Scratch::new();
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let ignore = std::fs::read_to_string(scratch.path().join(".gitignore")).expect("a .gitignore");
+    assert!(ignore.lines().any(|line| line == "*.preview.html"), "{ignore}");
+    assert!(outcome.stderr.contains(".gitignore"), "{}", outcome.stderr);
+}
+
+#[test]
+fn init_keeps_an_existing_gitignore_and_says_what_to_add() {
+    let scratch = Scratch::new();
+    scratch.write(".gitignore", "target/\n");
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join(".gitignore")).expect("the .gitignore"),
+        "target/\n"
+    );
+    assert!(outcome.stderr.contains("add `*.preview.html`"), "{}", outcome.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn init_does_not_write_a_gitignore_through_a_link() {
+    let scratch = Scratch::new();
+    let outside = Scratch::new();
+    std::os::unix::fs::symlink(outside.path().join("planted"), scratch.path().join(".gitignore")).expect("link");
+    let outcome = run(flowc().arg("init").arg(scratch.path()));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        !outside.path().join("planted").exists(),
+        "the link's target is not created"
+    );
+    assert!(outcome.stderr.contains("add `*.preview.html`"), "{}", outcome.stderr);
+}
+
+#[test]
+fn test_and_check_run_inside_the_templates_folder() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let inside = scratch.path().join("templates");
+    let outcome = test_in(&inside, &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout.trim(),
+        "3 passed, 0 new or changed (pending review), 0 failed"
+    );
+    let outcome = run(flowc().current_dir(&inside).arg("check"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn test_without_a_templates_folder_says_what_to_run() {
+    let scratch = Scratch::new();
+    let outcome = test_in(scratch.path(), &[]);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("flowc test PATH"),
+        "names the way to run it: {}",
+        outcome.stderr
+    );
+}
+
+#[test]
 fn a_changed_template_fails_with_a_diff_and_a_pending_snapshot() {
     let scratch = Scratch::new();
     assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
@@ -712,4 +807,47 @@ fn init_help_has_examples() {
         "{}",
         outcome.stdout
     );
+}
+
+/// Each line of every command's examples is printed whole on an 80-column terminal: a command
+/// cut in two cannot be copied.
+#[test]
+fn help_examples_keep_each_line_whole_at_80_columns() {
+    use clap::CommandFactory;
+    let cli = flowc::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        let Some(examples) = sub.get_after_help() else {
+            continue;
+        };
+        let name = sub.get_name();
+        let outcome = run(flowc().env("COLUMNS", "80").args([name, "--help"]));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        let printed: Vec<&str> = outcome.stdout.lines().map(str::trim_end).collect();
+        for line in examples.to_string().lines().filter(|line| !line.trim().is_empty()) {
+            assert!(
+                printed.contains(&line.trim_end()),
+                "`flowc {name} --help` cuts the line\n{line}\n{}",
+                outcome.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn the_manual_and_help_list_every_exit_status() {
+    let page = run(flowc().arg("man")).stdout;
+    let start = page.find(".SH \"EXIT STATUS\"").expect("an EXIT STATUS section");
+    let section = &page[start..];
+    let section = &section[..section[1..].find("\n.SH ").map_or(section.len(), |end| end + 1)];
+    let help = run(flowc().env("COLUMNS", "200").arg("--help")).stdout;
+    for text in [section, help.as_str()] {
+        for code in ["0", "1", "2", "130", "143"] {
+            assert!(
+                text.lines()
+                    .any(|line| line.trim() == code || line.trim_start().starts_with(&format!("{code} "))),
+                "exit status {code} is listed:\n{text}"
+            );
+        }
+        assert!(text.contains("SIGTERM") && text.contains("receive"), "{text}");
+    }
 }
