@@ -10,7 +10,8 @@ use crate::commands::{
     TestOptions,
 };
 use crate::diagnostic::Format;
-use crate::send::account::{AccountSettings, Secret};
+use crate::secret::Secret;
+use crate::send::account::AccountSettings;
 
 const RENDER_EXAMPLES: &str = "\
 Examples:

@@ -28,10 +28,10 @@ pub(crate) fn schema_type(name: &str) -> &'static str {
 }
 
 /// A stop signal as a person knows it.
-pub fn signal_name(signal: crate::send::Signal) -> &'static str {
+pub fn signal_name(signal: crate::signal::Signal) -> &'static str {
     match signal {
-        crate::send::Signal::Interrupt => "Ctrl-C",
-        crate::send::Signal::Terminate => "SIGTERM",
+        crate::signal::Signal::Interrupt => "Ctrl-C",
+        crate::signal::Signal::Terminate => "SIGTERM",
     }
 }
 

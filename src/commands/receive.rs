@@ -10,7 +10,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use super::ExitStatus;
 use crate::diagnostic::{Finding, Printer};
 use crate::receive::{Counts, ReceiveError, ReceiveSettings, Receiver};
-use crate::send::Signal;
+use crate::signal::Signal;
 use crate::words;
 
 pub struct ReceiveOptions {

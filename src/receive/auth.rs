@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::ReceiveError;
-use crate::send::account::Secret;
+use crate::secret::Secret;
 
 /// Shorter tokens are guessable, and too common a string to scrub from bodies without
 /// withholding innocent ones.
@@ -89,7 +89,7 @@ impl Credentials {
         }
         credentials.encoded = credentials
             .secrets()
-            .flat_map(|secret| crate::send::account::encoded_forms(secret.expose().as_bytes()))
+            .flat_map(|secret| crate::secret::encoded_forms(secret.expose().as_bytes()))
             .collect();
         Ok(credentials)
     }

@@ -19,7 +19,7 @@
 use serde_json::{Map, Value};
 
 use super::event::{Event, FlowReply, IncomingMessage, Origin, Refs, StatusEvent};
-use crate::send::account::fold;
+use crate::secret::fold;
 
 /// Words that, as the whole text of a reply, ask the business to stop writing to that number.
 #[derive(Debug, Clone)]

@@ -28,10 +28,13 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
-use self::account::{Account, Secret};
+pub use crate::signal::Signal;
+
+use self::account::Account;
 use self::journal::{JournalHandle, Record, RowStatus};
 pub use self::response::StopReason;
 use self::response::{classify, Outcome};
+use crate::secret::Secret;
 
 /// The most of a response body that is read; Kaleyra's answers are a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
@@ -105,15 +108,6 @@ impl PairSpacing {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-/// The signals that stop a campaign gracefully.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// Ctrl-C (SIGINT).
-    Interrupt,
-    /// SIGTERM: how systemd, Kubernetes and CI runners stop a process.
-    Terminate,
 }
 
 /// Why a campaign stopped before its end.
@@ -803,7 +797,7 @@ fn describe_text(outcome: &Outcome) -> &str {
 
 /// The outcome with every server-provided text replaced.
 fn withheld(outcome: Outcome) -> Outcome {
-    let hidden = || self::account::WITHHELD.to_owned();
+    let hidden = || crate::secret::WITHHELD.to_owned();
     match outcome {
         Outcome::Accepted { http_status, .. } => Outcome::Accepted {
             http_status,

@@ -1,0 +1,306 @@
+//! A value that must never be shown, and the scrubbing that keeps it out of text.
+//!
+//! The provider's API key (sending) and the receiver's credential (receiving) are both a
+//! [`Secret`]: its `Debug` and `Display` never show it, and [`Secret::scrub`] removes it from any
+//! text (a server's error body, say) before that text is shown or stored. A server may echo the
+//! key encoded (`\u0053ECRET` in JSON, `%53ECRET`, `&#83;ECRET`, base64, hex): replacing the
+//! plain bytes is not enough, so text that still carries the key after decoding is withheld
+//! whole. Sender and receiver both import it from here, so neither depends on the other.
+
+use std::fmt;
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The text with every plain occurrence of the secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&self.0, "***")
+        }
+    }
+
+    /// The text safe to show or store: plain occurrences replaced by `***`, and the whole text
+    /// replaced by [`WITHHELD`] when it still carries the secret in another form.
+    pub fn scrub(&self, text: &str) -> String {
+        let redacted = self.redact(text);
+        if self.appears_in(&redacted) {
+            WITHHELD.to_owned()
+        } else {
+            redacted
+        }
+    }
+
+    /// Whether the text carries the secret: plainly, in another letter case, after decoding
+    /// JSON, URL, HTML or backslash escapes (nested up to three times), or base64- or
+    /// hex-encoded.
+    pub fn appears_in(&self, text: &str) -> bool {
+        self.carried_by(text, true)
+    }
+
+    /// As [`Secret::appears_in`], but for the whole secret only, never a long piece of it: a
+    /// receiver's credential is compared with what strangers' messages hold, where a fragment
+    /// (`booking-` of `booking-confirmed`) is ordinary text.
+    pub fn appears_whole_in(&self, text: &str) -> bool {
+        self.carried_by(text, false)
+    }
+
+    fn carried_by(&self, text: &str, fragments: bool) -> bool {
+        let secret = self.0.as_str();
+        if secret.is_empty() {
+            return false;
+        }
+        let lower = secret.to_lowercase();
+        let mut forms = vec![text.to_owned()];
+        // Nested encodings (URL-encoded four times, say) are peeled up to five layers deep.
+        for _ in 0..5 {
+            let Some(last) = forms.last() else { break };
+            let decoded = decode_escapes(last);
+            if decoded == *last {
+                break;
+            }
+            forms.push(decoded);
+        }
+        if forms
+            .iter()
+            .any(|form| form.contains(secret) || form.to_lowercase().contains(&lower))
+        {
+            return true;
+        }
+        // A long piece of the key is as good as the key, and invisible or look-alike characters
+        // (a zero-width space, fullwidth letters) must not hide it from a reader's eye or a grep.
+        let folded_secret: Vec<char> = fold(secret).chars().collect();
+        let window = if fragments {
+            (folded_secret.len() / 2).max(8)
+        } else {
+            folded_secret.len().max(1)
+        };
+        if folded_secret.len() >= window {
+            let pieces: Vec<String> = folded_secret
+                .windows(window)
+                .map(|piece| piece.iter().collect())
+                .collect();
+            if forms
+                .iter()
+                .map(|form| fold(form))
+                .any(|form| pieces.iter().any(|piece| form.contains(piece.as_str())))
+            {
+                return true;
+            }
+        }
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        encoded_forms(secret.as_bytes())
+            .iter()
+            .any(|encoded| compact.contains(encoded.as_str()))
+    }
+}
+
+/// Text as a reader sees it: invisible characters (format and control characters, soft
+/// hyphens) removed, fullwidth forms as ASCII, lower case.
+pub(crate) fn fold(text: &str) -> String {
+    text.chars()
+        .filter(|&c| {
+            !(c.is_control()
+                || matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'))
+        })
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What replaces a server-provided text that carried the API key.
+pub const WITHHELD: &str = "(withheld: the server's text contained the API key)";
+
+/// One round of decoding: JSON and C-style backslash escapes, URL percent-escapes, HTML
+/// character references.
+fn decode_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let hex = |digits: &[char]| -> Option<u32> {
+        if !digits.iter().all(char::is_ascii_hexdigit) {
+            return None;
+        }
+        let text: String = digits.iter().collect();
+        u32::from_str_radix(&text, 16).ok()
+    };
+    let mut pending_bytes: Vec<u8> = Vec::new();
+    let flush = |bytes: &mut Vec<u8>, out: &mut String| {
+        if !bytes.is_empty() {
+            out.push_str(&String::from_utf8_lossy(bytes));
+            bytes.clear();
+        }
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        // `%XX` (URL) and `\xXX` are bytes, gathered so that a UTF-8 sequence decodes whole.
+        if c == '%' && i + 2 < chars.len() {
+            if let Some(byte) = hex(&chars[i + 1..i + 3]) {
+                pending_bytes.push(byte as u8);
+                i += 3;
+                continue;
+            }
+        }
+        if c == '\\' && i + 3 < chars.len() && chars[i + 1] == 'x' {
+            if let Some(byte) = hex(&chars[i + 2..i + 4]) {
+                pending_bytes.push(byte as u8);
+                i += 4;
+                continue;
+            }
+        }
+        flush(&mut pending_bytes, &mut out);
+        if c == '\\' && i + 5 < chars.len() && chars[i + 1] == 'u' {
+            if let Some(decoded) = hex(&chars[i + 2..i + 6]).and_then(char::from_u32) {
+                out.push(decoded);
+                i += 6;
+                continue;
+            }
+        }
+        if c == '\\' && i + 1 < chars.len() {
+            let next = chars[i + 1];
+            let simple = match next {
+                'n' => Some('\n'),
+                't' => Some('\t'),
+                'r' => Some('\r'),
+                '/' | '\\' | '"' | '\'' => Some(next),
+                _ => None,
+            };
+            if let Some(simple) = simple {
+                out.push(simple);
+                i += 2;
+                continue;
+            }
+        }
+        if c == '&' {
+            if let Some(end) = chars[i..].iter().take(12).position(|&c| c == ';') {
+                let entity: String = chars[i + 1..i + end].iter().collect();
+                let decoded = match entity.as_str() {
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    _ => entity
+                        .strip_prefix("#x")
+                        .or_else(|| entity.strip_prefix("#X"))
+                        .filter(|digits| digits.chars().all(|c| c.is_ascii_hexdigit()))
+                        .and_then(|digits| u32::from_str_radix(digits, 16).ok())
+                        .or_else(|| {
+                            entity
+                                .strip_prefix('#')
+                                .filter(|digits| digits.chars().all(|c| c.is_ascii_digit()))
+                                .and_then(|digits| digits.parse().ok())
+                        })
+                        .and_then(char::from_u32),
+                };
+                if let Some(decoded) = decoded {
+                    out.push(decoded);
+                    i += end + 1;
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    flush(&mut pending_bytes, &mut out);
+    out
+}
+
+/// The secret as base64 (standard and URL-safe, at each of the three byte alignments it can
+/// take inside a longer encoded text, without the characters that depend on its neighbours)
+/// and as hex.
+pub(crate) fn encoded_forms(secret: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    let mut forms = vec![
+        secret.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
+        secret.iter().map(|byte| format!("{byte:02X}")).collect::<String>(),
+    ];
+    // Short secrets would leave fragments that match ordinary text.
+    if secret.len() >= 6 {
+        for engine in [
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            for offset in 0..3usize {
+                let mut padded = vec![0u8; offset];
+                padded.extend_from_slice(secret);
+                let encoded = engine.encode(&padded);
+                // Characters touching the padding or the end mix in neighbouring bytes.
+                let start = if offset == 0 { 0 } else { (offset * 8).div_ceil(6) };
+                let end = (padded.len() * 8) / 6;
+                if start < end && end <= encoded.len() {
+                    forms.push(encoded[start..end].to_owned());
+                }
+            }
+        }
+    }
+    forms
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_found_in_every_common_encoding() {
+        use base64::Engine as _;
+        let key = Secret::new("SECRET-key-6789".to_owned());
+        let base64 = base64::engine::general_purpose::STANDARD.encode("Basic user:SECRET-key-6789");
+        let echoes = [
+            "plain SECRET-key-6789".to_owned(),
+            r"json \u0053ECRET-key-6789".to_owned(),
+            r"json \u0053\u0045\u0043\u0052\u0045\u0054\u002d\u006b\u0065\u0079\u002d6789".to_owned(),
+            "url %53ECRET%2Dkey-6789".to_owned(),
+            "url twice %2553ECRET-key-6789".to_owned(),
+            "html &#83;ECRET&#x2d;key-6789".to_owned(),
+            r"c \x53ECRET-key-6789".to_owned(),
+            "upper SECRET-KEY-6789".to_owned(),
+            format!("base64 {base64}"),
+            "hex 5345435245542d6b65792d36373839".to_owned(),
+        ];
+        for echo in &echoes {
+            assert!(key.appears_in(echo), "{echo}");
+            let scrubbed = key.scrub(echo);
+            assert!(!key.appears_in(&scrubbed), "{echo} -> {scrubbed}");
+        }
+        assert_eq!(key.scrub(&echoes[1]), WITHHELD);
+        assert_eq!(key.scrub("Please try again later"), "Please try again later");
+        for hidden in [
+            "SECRET\u{200b}-key-6789",
+            "ＳＥＣＲＥＴ-key-6789",
+            "SECRET-k\u{1b}[0mey-6789",
+            "half: SECRET-ke",
+        ] {
+            assert!(key.appears_in(hidden), "{hidden}");
+        }
+        assert!(!key.appears_in("SECRET"), "a short common word is not the key");
+        assert_eq!(key.scrub("bad SECRET-key-6789 here"), "bad *** here");
+    }
+}
