@@ -8,8 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 use super::reporter::Reporter;
 use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
@@ -19,12 +17,13 @@ use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection
 use crate::send::events::{self, EventFeed};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
-use crate::send::journal::{Journal, JournalError, JournalWriter, Resume, RowStatus, TemplateChange};
+use crate::send::journal::{Journal, JournalError, Resume, RowStatus, TemplateChange};
+use crate::send::run::{self, RunError, Watchers};
 use crate::send::window::Window;
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
 const DAY: i64 = 24 * 60 * 60;
-use crate::send::{self, report, Job, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
+use crate::send::{self, report, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
 
 pub struct SendOptions {
@@ -630,7 +629,8 @@ fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), E
     Ok(())
 }
 
-/// Sends the planned rows; returns the journal and why sending stopped early, if it did.
+/// Sends the planned rows, drawing progress; returns the journal and why sending stopped early,
+/// if it did.
 fn send_rows(
     compiler: MessageCompiler,
     options: &SendOptions,
@@ -640,11 +640,6 @@ fn send_rows(
     (hours, feed): (Option<Window>, Option<EventFeed>),
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
-    let mut feed = feed;
-    let watch = feed
-        .as_mut()
-        .and_then(EventFeed::take_opt_outs)
-        .map(|opt_outs| Arc::new(events::Watch::new(opt_outs)));
     let settings = SendSettings {
         rate: NonZeroU32::new(options.rate),
         concurrency: options.concurrency,
@@ -653,38 +648,16 @@ fn send_rows(
         timeout: options.timeout,
         retry_ambiguous: options.retry_ambiguous,
         space_pairs: options.allow_duplicates,
-        watch: watch.clone(),
-        hours,
+        watch: None,
+        hours: None,
         exit_outside_window: options.exit_outside_window,
         // Within what service managers allow before they kill (Kubernetes: 30 s by default).
         grace: options.timeout.min(Duration::from_secs(10)),
         verbose: options.verbose,
     };
-    let client = send::http_client(&settings).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|error| {
-            printer.print(&Finding::error(format!("cannot start the async runtime: {error}")));
-            ExitStatus::Invalid
-        })?;
-    let writer = JournalWriter::spawn(journal);
-    let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop = StopSignal::default();
-    // The event store is read on a thread of its own: SQLite's reads block.
-    let watcher = match (feed, &watch) {
-        (Some(feed), Some(watch)) => {
-            let (watch, stop, done) = (Arc::clone(watch), stop.clone(), Arc::clone(&watching));
-            let max_failure_rate = options.max_failure_rate;
-            Some(std::thread::spawn(move || {
-                events::watch(feed, &watch, &stop, max_failure_rate, &done);
-            }))
-        }
-        _ => None,
-    };
     let progress = Arc::new(Progress::default());
-    let bar = progress_bar(plan.to_send.count());
+    let total = plan.to_send.count();
+    let bar = progress_bar(total);
     let log: Logger = {
         let bar = bar.clone();
         Arc::new(move |line: String| match &bar {
@@ -692,57 +665,42 @@ fn send_rows(
             None => eprintln!("{line}"),
         })
     };
-    let total = plan.to_send.count();
-    let (jobs, queue) = mpsc::channel::<Job>(options.concurrency * 2);
-    let producer = {
-        let stop = stop.clone();
-        let journal = writer.handle();
-        let vars = options.vars.clone();
-        let data = options.data.clone();
-        let delimiter = options.delimiter;
-        std::thread::spawn(move || {
-            if let Some(rows) = campaign::reopen(&compiler, &data, delimiter, &stop) {
-                campaign::produce(&compiler, rows, &vars, &plan, &jobs, &stop, &journal);
-            }
+    let watchers: Watchers = {
+        let bar = bar.clone();
+        Box::new(move |stop: &StopSignal, progress: &Arc<Progress>| {
+            vec![
+                tokio::spawn(watch_signals(stop.clone(), Arc::clone(progress), bar.clone())),
+                tokio::spawn(report_progress(bar, Arc::clone(progress), total, stop.clone())),
+            ]
         })
     };
-    let delivered = runtime.block_on(async {
-        let interrupt = tokio::spawn(watch_signals(stop.clone(), Arc::clone(&progress), bar.clone()));
-        let reporter = tokio::spawn(report_progress(bar.clone(), Arc::clone(&progress), total, stop.clone()));
-        let delivered = send::deliver(
-            queue,
-            send::Delivery {
-                client,
-                account,
-                settings,
-                journal: writer.handle(),
-                stop: stop.clone(),
-                progress: Arc::clone(&progress),
-                log,
-            },
-        )
-        .await;
-        interrupt.abort();
-        reporter.abort();
-        delivered
-    });
+    let rows = run::Rows {
+        data: options.data.clone(),
+        delimiter: options.delimiter,
+        vars: options.vars.clone(),
+    };
+    let sent = run::send_planned(
+        compiler,
+        rows,
+        account,
+        journal,
+        plan,
+        (hours, feed),
+        settings,
+        options.max_failure_rate,
+        (progress, log, watchers),
+    );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    watching.store(true, Ordering::Relaxed);
-    if let Some(watcher) = watcher {
-        let _ = watcher.join();
-    }
-    if producer.join().is_err() {
-        stop.request(StopCause::Internal("the row producer panicked".to_owned()));
-    }
-    let journal = writer
-        .finish()
-        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-    if let Err(error) = delivered {
-        return Err(fail(printer, &error, None, error.exit_status()));
-    }
-    Ok((journal, stop.cause()))
+    sent.map_err(|error| match error {
+        RunError::Client(error) => fail(printer, &error, None, error.exit_status()),
+        RunError::Runtime(_) => {
+            printer.print(&Finding::error(error.to_string()));
+            ExitStatus::Invalid
+        }
+        RunError::Journal(error) => fail(printer, &error, error.help(), error.exit_status()),
+    })
 }
 
 /// The first Ctrl-C or SIGTERM stops taking rows and lets requests in flight finish; a second

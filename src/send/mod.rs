@@ -15,6 +15,7 @@ pub mod journal;
 pub(crate) use crate::outputs;
 pub mod report;
 pub mod response;
+pub mod run;
 pub mod window;
 
 use std::collections::VecDeque;

@@ -1,0 +1,126 @@
+//! A campaign's sending run, once its plan is made: the journal's writer thread, the row
+//! producer, the event-store watcher and the sending tasks on one runtime, started and joined
+//! in order so that every outcome is on disk before the run returns.
+//!
+//! The command layer keeps what a person sees (the plan, the prompt, the progress bar, the
+//! signal messages): it hands in the hooks that draw them.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::account::Account;
+use super::campaign::{self, Plan};
+use super::events::{self, EventFeed};
+use super::journal::{Journal, JournalError, JournalWriter};
+use super::window::Window;
+use super::{ClientError, Job, Logger, Progress, SendSettings, StopCause, StopSignal};
+use crate::pipeline::MessageCompiler;
+
+/// What the sending run reads besides the plan: the data file and the values the template
+/// was compiled with.
+pub struct Rows {
+    pub data: PathBuf,
+    pub delimiter: Option<u8>,
+    pub vars: Vec<(String, String)>,
+}
+
+/// Why the run could not start or could not finish writing its journal.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Client(ClientError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Journal(JournalError),
+}
+
+/// The tasks the command layer runs beside the sending (signal watching, progress), started on
+/// the run's runtime and aborted when the sending ends.
+pub type Watchers = Box<dyn FnOnce(&StopSignal, &Arc<Progress>) -> Vec<tokio::task::JoinHandle<()>>>;
+
+/// Sends the planned rows; returns the journal and why sending stopped early, if it did.
+#[allow(clippy::too_many_arguments)]
+pub fn send_planned(
+    compiler: MessageCompiler,
+    rows: Rows,
+    account: Account,
+    journal: Journal,
+    plan: Plan,
+    (hours, feed): (Option<Window>, Option<EventFeed>),
+    mut settings: SendSettings,
+    max_failure_rate: f64,
+    (progress, log, watchers): (Arc<Progress>, Logger, Watchers),
+) -> Result<(Journal, Option<StopCause>), RunError> {
+    let mut feed = feed;
+    let watch = feed
+        .as_mut()
+        .and_then(EventFeed::take_opt_outs)
+        .map(|opt_outs| Arc::new(events::Watch::new(opt_outs)));
+    settings.watch = watch.clone();
+    settings.hours = hours;
+    let concurrency = settings.concurrency;
+    let client = super::http_client(&settings).map_err(RunError::Client)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    let writer = JournalWriter::spawn(journal);
+    let watching = Arc::new(AtomicBool::new(false));
+    let stop = StopSignal::default();
+    // The event store is read on a thread of its own: SQLite's reads block.
+    let watcher = match (feed, &watch) {
+        (Some(feed), Some(watch)) => {
+            let (watch, stop, done) = (Arc::clone(watch), stop.clone(), Arc::clone(&watching));
+            Some(std::thread::spawn(move || {
+                events::watch(feed, &watch, &stop, max_failure_rate, &done);
+            }))
+        }
+        _ => None,
+    };
+    let (jobs, queue) = mpsc::channel::<Job>(concurrency * 2);
+    let producer = {
+        let stop = stop.clone();
+        let journal = writer.handle();
+        let Rows { data, delimiter, vars } = rows;
+        std::thread::spawn(move || {
+            if let Some(rows) = campaign::reopen(&compiler, &data, delimiter, &stop) {
+                campaign::produce(&compiler, rows, &vars, &plan, &jobs, &stop, &journal);
+            }
+        })
+    };
+    let delivered = runtime.block_on(async {
+        let beside = watchers(&stop, &progress);
+        let delivered = super::deliver(
+            queue,
+            super::Delivery {
+                client,
+                account,
+                settings,
+                journal: writer.handle(),
+                stop: stop.clone(),
+                progress: Arc::clone(&progress),
+                log,
+            },
+        )
+        .await;
+        for task in beside {
+            task.abort();
+        }
+        delivered
+    });
+    watching.store(true, Ordering::Relaxed);
+    if let Some(watcher) = watcher {
+        let _ = watcher.join();
+    }
+    if producer.join().is_err() {
+        stop.request(StopCause::Internal("the row producer panicked".to_owned()));
+    }
+    let journal = writer.finish().map_err(RunError::Journal)?;
+    delivered.map_err(RunError::Client)?;
+    Ok((journal, stop.cause()))
+}
