@@ -30,73 +30,17 @@ use std::thread;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-/// A row's state in the journal. The codes are part of the in-memory resume index; the
-/// journal stores the names ([`RowStatus::as_str`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RowStatus {
-    Pending = 1,
-    Invalid = 2,
-    Sending = 3,
-    Accepted = 4,
-    /// Refused by the provider (`WA400`, an unexpected answer): not sent again.
-    Failed = 5,
-    /// Still failing after every attempt, though nothing reached the provider (no connection)
-    /// or it said it did not act (429, 503, `WA500`): sent again on resume.
-    Retryable = 6,
-    /// In flight when a run died, or an answer that leaves delivery open (a dropped
-    /// connection, a timeout, a gateway error): not sent again without `--resend-unknown`.
-    Unknown = 7,
-    /// Its recipient is an earlier row's (after normalisation): not sent.
-    Duplicate = 8,
-    /// Its recipient is in the `--exclude` list: not sent.
-    Excluded = 9,
-    /// Its recipient opted out (STOP) in the event store: not sent.
-    OptedOut = 10,
-}
+mod mirror;
+mod reads;
+mod schema;
+mod status;
+mod writer;
 
-impl RowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RowStatus::Pending => "pending",
-            RowStatus::Invalid => "invalid",
-            RowStatus::Sending => "sending",
-            RowStatus::Accepted => "accepted",
-            RowStatus::Failed => "failed",
-            RowStatus::Retryable => "retryable",
-            RowStatus::Unknown => "unknown",
-            RowStatus::Duplicate => "duplicate",
-            RowStatus::Excluded => "excluded",
-            RowStatus::OptedOut => "opted-out",
-        }
-    }
-
-    const ALL: [RowStatus; 10] = [
-        RowStatus::Pending,
-        RowStatus::Invalid,
-        RowStatus::Sending,
-        RowStatus::Accepted,
-        RowStatus::Failed,
-        RowStatus::Retryable,
-        RowStatus::Unknown,
-        RowStatus::Duplicate,
-        RowStatus::Excluded,
-        RowStatus::OptedOut,
-    ];
-
-    /// The stored name; anything else in a journal is damage, never a default.
-    fn parse(text: &str) -> Option<RowStatus> {
-        RowStatus::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-
-    fn code(self) -> u8 {
-        self as u8
-    }
-
-    fn from_code(code: u8) -> Option<RowStatus> {
-        RowStatus::ALL.into_iter().find(|status| status.code() == code)
-    }
-}
+use self::mirror::{Mirror, MirrorState};
+pub use self::reads::JournalRow;
+use self::schema::{ADDED_COLUMNS, SCHEMA};
+pub use self::status::RowStatus;
+pub use self::writer::{JournalHandle, JournalWriter};
 
 /// What identifies a campaign: the template (with its `--var` values) and the data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,37 +160,6 @@ pub struct Record {
     pub error: Option<String>,
 }
 
-/// One line of the journal, for the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalRow {
-    pub row: u64,
-    pub recipient: String,
-    pub status: RowStatus,
-    pub record: Record,
-    /// Whether the row's last change was made by an earlier run.
-    pub earlier_run: bool,
-    /// The run that made the row's last change (1 for the first).
-    pub run: i64,
-    /// When its last request left (Unix seconds); `None` if it never did (or the journal is
-    /// older than this record).
-    pub sent_at: Option<i64>,
-}
-
-/// What callbacks can be matched to a row by (`flowc report`), borrowed from the row being read.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RowIdentity<'a> {
-    pub(crate) row: u64,
-    pub(crate) status: RowStatus,
-    pub(crate) recipient: &'a str,
-    /// The `message_id` of the provider's 202.
-    pub(crate) message_id: Option<&'a str>,
-    pub(crate) flow_token: Option<&'a str>,
-    /// The `--track` key the row's message carried.
-    pub(crate) track: Option<&'a str>,
-    /// When its last request left (Unix seconds), if the journal says.
-    pub(crate) sent_at: Option<i64>,
-}
-
 pub struct Journal {
     connection: Connection,
     path: String,
@@ -276,62 +189,6 @@ pub struct Journal {
 
 /// How often the WAL is folded into the main file while sending: what a lost `-wal` can take.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// The state every row was in when this run started, one byte a row (1 MiB per million rows).
-#[derive(Debug)]
-pub struct ResumeIndex {
-    statuses: Vec<u8>,
-}
-
-impl ResumeIndex {
-    pub fn get(&self, row: u64) -> Option<RowStatus> {
-        let index = usize::try_from(row).ok()?;
-        RowStatus::from_code(*self.statuses.get(index)?)
-    }
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rows (
-    row INTEGER PRIMARY KEY,
-    recipient TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    http_status INTEGER,
-    code TEXT,
-    message_id TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    run INTEGER NOT NULL,
-    -- When its last request left (Unix seconds): what `--daily-limit` counts.
-    sent_at INTEGER,
-    -- What the provider's callbacks can be matched by (see `flowc receive`).
-    flow_token TEXT,
-    ref TEXT,
-    ref1 TEXT,
-    ref2 TEXT,
-    -- The campaign-and-row key `--track` wrote into `ref`, `ref1` or `ref2`.
-    track TEXT,
-    -- How a row `unknown` when sent was settled later (`callback`: the provider's callbacks
-    -- carried its key or id).
-    settled TEXT,
-    -- The template version its last request went out with: the fingerprint's first 12 hex
-    -- digits (see `--changed-template`).
-    template TEXT
-);
-";
-
-/// Columns added after the first journals were written, with their types: an older journal
-/// gets them (empty) when it is opened.
-const ADDED_COLUMNS: [(&str, &str); 8] = [
-    ("sent_at", "INTEGER"),
-    ("flow_token", "TEXT"),
-    ("ref", "TEXT"),
-    ("ref1", "TEXT"),
-    ("ref2", "TEXT"),
-    ("track", "TEXT"),
-    ("settled", "TEXT"),
-    ("template", "TEXT"),
-];
 
 impl Journal {
     /// Opens (or creates) the journal at `path`; `None` gives a temporary one (dry runs).
@@ -574,15 +431,6 @@ impl Journal {
         Ok(journal)
     }
 
-    /// Whether the file holds the journal's tables (a journal, not merely a SQLite file).
-    fn has_tables(&self) -> rusqlite::Result<bool> {
-        self.connection.query_row(
-            "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'rows')",
-            [],
-            |row| row.get(0),
-        )
-    }
-
     fn sqlite(&self, source: rusqlite::Error) -> JournalError {
         busy_or(source, &self.path)
     }
@@ -779,44 +627,6 @@ impl Journal {
         })
     }
 
-    /// The journal must be at least as far as its mirror, and of the same campaign. A mirror
-    /// that saw nothing sent protects nothing.
-    fn check_mirror(&self, stored: &StoredMeta) -> Result<(), JournalError> {
-        let Some(Mirror {
-            path,
-            state: Some(state),
-        }) = &self.mirror
-        else {
-            return Ok(());
-        };
-        if !state.anything_sent() {
-            return Ok(());
-        }
-        if stored.campaign.as_deref() != Some(state.campaign.as_str()) {
-            return Err(self.damaged(
-                format!(
-                    "is not the journal its mirror `{}` belongs to: it was replaced by another campaign's journal or an older copy",
-                    path.display()
-                ),
-                RESTORE_OR_RESTART,
-            ));
-        }
-        if stored.commit < state.commit {
-            return Err(self.damaged(
-                format!(
-                    "has lost {} of its last commits (its mirror `{}` saw commit {}, the journal holds {}): its `-wal` file was deleted or damaged after a crash, or an older copy was restored; rows up to row {} may have been sent without the journal knowing",
-                    state.commit - stored.commit,
-                    path.display(),
-                    state.commit,
-                    stored.commit,
-                    state.max_sent_row
-                ),
-                "restore the journal's `-wal` file if you still have it; otherwise find out which rows were delivered (the provider's delivery reports) before sending again: --restart starts a new campaign that sends every row again",
-            ));
-        }
-        Ok(())
-    }
-
     fn anything_sent(&self) -> Result<bool, JournalError> {
         let has_rows: bool = self
             .connection
@@ -845,21 +655,6 @@ impl Journal {
             .map_err(|error| self.sqlite(error))?;
         self.last_checkpoint = std::time::Instant::now();
         Ok(())
-    }
-
-    /// Writes the mirror: after a commit, before anything it covers is acted on.
-    fn write_mirror(&self) -> Result<(), JournalError> {
-        let Some(mirror) = &self.mirror else { return Ok(()) };
-        let state = MirrorState {
-            campaign: self.campaign.clone(),
-            commit: self.commit,
-            run: self.run,
-            max_sent_row: self.max_sent_row,
-        };
-        mirror.write(&state).map_err(|error| JournalError::ReadOnly {
-            path: mirror.path.display().to_string(),
-            reason: crate::input::io_reason(&error),
-        })
     }
 
     /// Deletes the journal and its mirror if this run created them and nothing was sent (a
@@ -895,15 +690,6 @@ impl Journal {
         Ok(changed as u64)
     }
 
-    /// How many rows are `unknown` (a request that may or may not have reached the provider).
-    pub fn unknown_rows(&self) -> Result<u64, JournalError> {
-        self.connection
-            .query_row("SELECT count(*) FROM rows WHERE status = 'unknown'", [], |row| {
-                row.get(0)
-            })
-            .map_err(|error| self.sqlite(error))
-    }
-
     /// Records `unknown` rows as accepted because the provider's callbacks showed that it has
     /// their message (see [`crate::report::reconcile`]); returns how many changed. Only rows
     /// still `unknown` change, in one transaction.
@@ -928,27 +714,6 @@ impl Journal {
         Ok(changed)
     }
 
-    /// The people this campaign may have reached since `since` (Unix seconds): the recipients
-    /// of rows accepted, unknown or in flight with a request sent since then; and the earliest
-    /// such request (when the oldest of them leaves a rolling window).
-    pub fn reached_since(&self, since: i64) -> Result<(u64, Option<i64>), JournalError> {
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT recipient, sent_at FROM rows WHERE status IN ('accepted', 'unknown', 'sending') AND sent_at >= ?1",
-            )
-            .map_err(|error| self.sqlite(error))?;
-        let mut rows = statement.query([since]).map_err(|error| self.sqlite(error))?;
-        let (mut people, mut oldest) = (0u64, None::<i64>);
-        while let Some(row) = rows.next().map_err(|error| self.sqlite(error))? {
-            let recipient: String = row.get(0).map_err(|error| self.sqlite(error))?;
-            let sent_at: i64 = row.get(1).map_err(|error| self.sqlite(error))?;
-            people += recipient.split(',').filter(|number| !number.is_empty()).count().max(1) as u64;
-            oldest = Some(oldest.map_or(sent_at, |oldest| oldest.min(sent_at)));
-        }
-        Ok((people, oldest))
-    }
-
     /// Records the names of the template and the data file the campaign is sent from, for the
     /// report's page (the fingerprint keeps only their digests).
     pub fn record_names(&self, template: &str, data: &str) -> Result<(), JournalError> {
@@ -961,28 +726,6 @@ impl Journal {
                 .map_err(|error| self.sqlite(error))?;
         }
         Ok(())
-    }
-
-    /// The template's and the data file's names as `send` recorded them (`None` in a journal
-    /// written before they were).
-    pub(crate) fn names(&self) -> Result<(Option<String>, Option<String>), JournalError> {
-        let get = |key: &str| -> Result<Option<String>, JournalError> {
-            self.connection
-                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
-                .optional()
-                .map_err(|error| read_error(error, &self.path))
-        };
-        Ok((get("template_file")?, get("data_file")?))
-    }
-
-    /// Set when this run resumed with a changed template (`--changed-template`).
-    pub fn template_change(&self) -> Option<&TemplateChange> {
-        self.template_change.as_ref()
-    }
-
-    /// The campaign's random identity (what `--track` keys start with).
-    pub fn campaign_id(&self) -> &str {
-        &self.campaign
     }
 
     /// Records where the campaign's inputs are (template, data file, ...), so that `flowc
@@ -998,203 +741,6 @@ impl Journal {
                     params![format!("input {role}"), path.to_string_lossy()],
                 )
                 .map_err(|error| self.sqlite(error))?;
-        }
-        Ok(())
-    }
-
-    /// The SHA-256 of the data file the campaign was sent from (hex), as recorded.
-    pub(crate) fn data_fingerprint(&self) -> Result<Option<String>, JournalError> {
-        Ok(self.stored_meta()?.data)
-    }
-
-    /// The inputs [`Journal::record_inputs`] recorded, as (role, path).
-    pub(crate) fn recorded_inputs(&self) -> Result<Vec<(String, std::path::PathBuf)>, JournalError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT key, value FROM meta WHERE key LIKE 'input %' ORDER BY key")
-            .map_err(|error| self.sqlite(error))?;
-        let rows = statement
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
-            .map_err(|error| self.sqlite(error))?;
-        let mut inputs = Vec::new();
-        for row in rows {
-            let (key, path) = row.map_err(|error| self.sqlite(error))?;
-            inputs.push((key.trim_start_matches("input ").to_owned(), path.into()));
-        }
-        Ok(inputs)
-    }
-
-    /// Every row's status as this run starts. `max_row` bounds the row numbers a journal of
-    /// this data file can hold (a damaged one must not make this allocate without bound).
-    pub fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {
-        let mut statuses = Vec::new();
-        let mut statement = self
-            .connection
-            .prepare("SELECT row, status FROM rows ORDER BY row")
-            .map_err(|error| self.sqlite(error))?;
-        let mut rows = statement.query([]).map_err(|error| self.sqlite(error))?;
-        while let Some(row) = rows.next().map_err(|error| busy_or(error, &self.path))? {
-            let number: i64 = row.get(0).map_err(|error| busy_or(error, &self.path))?;
-            let text: String = row.get(1).map_err(|error| busy_or(error, &self.path))?;
-            let status = self.status(number, &text)?;
-            let index = u64::try_from(number)
-                .ok()
-                .filter(|&number| number <= max_row)
-                .and_then(|number| usize::try_from(number).ok())
-                .ok_or_else(|| {
-                    self.damaged(
-                        format!("records row {number}, which the data file cannot have"),
-                        RESTORE_OR_RESTART,
-                    )
-                })?;
-            if statuses.len() <= index {
-                statuses.resize(index + 1, 0);
-            }
-            statuses[index] = status.code();
-        }
-        Ok(ResumeIndex { statuses })
-    }
-
-    fn status(&self, row: i64, text: &str) -> Result<RowStatus, JournalError> {
-        RowStatus::parse(text).ok_or_else(|| {
-            self.damaged(
-                format!("records an unknown status `{}` for row {row}", text.escape_debug()),
-                RESTORE_OR_RESTART,
-            )
-        })
-    }
-
-    /// Records the pre-flight of every row, in batches: valid rows become `pending` (unless an
-    /// earlier run already settled them), invalid rows `invalid` with the reason.
-    pub fn preflight(&mut self) -> Result<Preflight<'_>, JournalError> {
-        self.connection
-            .execute_batch("BEGIN")
-            .map_err(|error| busy_or(error, &self.path))?;
-        // Prepared once for the whole file: a cache lookup per row hashes the SQL text. A row
-        // whose message may have gone out keeps the keys it was sent with (a template changed
-        // since, `--changed-template`, renders others); rows still to send take the new ones.
-        let statement = self
-            .connection
-            .prepare(
-                "INSERT INTO rows (row, recipient, status, error, run, flow_token, ref, ref1, ref2, track)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT(row) DO UPDATE SET
-                   recipient = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') OR rows.recipient = '' THEN excluded.recipient ELSE rows.recipient END,
-                   flow_token = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.flow_token ELSE coalesce(rows.flow_token, excluded.flow_token) END,
-                   ref = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref ELSE coalesce(rows.ref, excluded.ref) END,
-                   ref1 = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref1 ELSE coalesce(rows.ref1, excluded.ref1) END,
-                   ref2 = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out', 'retryable') THEN excluded.ref2 ELSE coalesce(rows.ref2, excluded.ref2) END,
-                   track = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.track ELSE rows.track END,
-                   error = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.error ELSE rows.error END,
-                   status = CASE WHEN rows.status IN ('pending', 'invalid', 'duplicate', 'excluded', 'opted-out') THEN excluded.status ELSE rows.status END",
-            )
-            .map_err(|error| busy_or(error, &self.path))?;
-        Ok(Preflight {
-            connection: &self.connection,
-            path: &self.path,
-            run: self.run,
-            statement,
-            in_batch: 0,
-        })
-    }
-
-    /// Every row in row order, for the report.
-    pub fn for_each_row(&self, mut visit: impl FnMut(JournalRow) -> std::io::Result<()>) -> Result<(), JournalError> {
-        let mut statement = self
-            .connection
-            .prepare(if self.has_sent_at {
-                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, sent_at FROM rows ORDER BY row"
-            } else {
-                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, NULL FROM rows ORDER BY row"
-            })
-            .map_err(|error| self.sqlite(error))?;
-        let mut rows = statement.query([]).map_err(|error| self.sqlite(error))?;
-        while let Some(row) = rows.next().map_err(|error| busy_or(error, &self.path))? {
-            let read = || -> rusqlite::Result<JournalRow> {
-                Ok(JournalRow {
-                    row: row.get::<_, i64>(0)?.try_into().unwrap_or_default(),
-                    recipient: row.get(1)?,
-                    status: RowStatus::Pending,
-                    record: Record {
-                        http_status: row.get(3)?,
-                        code: row.get(4)?,
-                        message_id: row.get(5)?,
-                        attempts: row.get(6)?,
-                        error: row.get(7)?,
-                    },
-                    earlier_run: row.get::<_, i64>(8)? < self.run,
-                    run: row.get(8)?,
-                    sent_at: row.get(9)?,
-                })
-            };
-            let mut line = read().map_err(|error| busy_or(error, &self.path))?;
-            let text: String = row.get(2).map_err(|error| busy_or(error, &self.path))?;
-            line.status = self.status(line.row as i64, &text)?;
-            visit(line).map_err(|error| JournalError::WriterGone(format!("cannot write the report: {error}")))?;
-        }
-        Ok(())
-    }
-
-    /// Every row in row order with what its callbacks can be matched by (`flowc report`).
-    pub(crate) fn for_each_identity(&self, mut visit: impl FnMut(RowIdentity<'_>)) -> Result<(), JournalError> {
-        let read = |error| read_error(error, &self.path);
-        let mut statement = self
-            .connection
-            .prepare(if self.has_sent_at {
-                "SELECT row, status, recipient, message_id, flow_token, track, sent_at FROM rows ORDER BY row"
-            } else {
-                "SELECT row, status, recipient, message_id, flow_token, track, NULL FROM rows ORDER BY row"
-            })
-            .map_err(read)?;
-        let mut rows = statement.query([]).map_err(read)?;
-        while let Some(row) = rows.next().map_err(read)? {
-            let text = |index: usize| -> Result<Option<&str>, JournalError> {
-                row.get_ref(index)
-                    .and_then(|value| Ok(value.as_str_or_null()?))
-                    .map_err(read)
-            };
-            let number: i64 = row.get(0).map_err(read)?;
-            let status = self.status(number, text(1)?.unwrap_or_default())?;
-            visit(RowIdentity {
-                row: u64::try_from(number).unwrap_or_default(),
-                status,
-                recipient: text(2)?.unwrap_or_default(),
-                message_id: text(3)?,
-                flow_token: text(4)?,
-                track: text(5)?,
-                sent_at: row.get(6).map_err(read)?,
-            });
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, op: &WriteOp) -> rusqlite::Result<()> {
-        match op {
-            WriteOp::Sending { row, attempt, .. } => {
-                self.max_sent_row = self.max_sent_row.max(*row);
-                self.connection
-                    .prepare_cached(
-                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4, template = ?5 WHERE row = ?1",
-                    )?
-                    .execute(params![*row as i64, attempt, self.run, unix_now(), self.template])?;
-            }
-            WriteOp::Outcome { row, status, record } => {
-                self.connection.prepare_cached(
-                    "UPDATE rows SET status = ?2, http_status = ?3, code = ?4, message_id = ?5, attempts = ?6, error = ?7, run = ?8 WHERE row = ?1",
-                )?
-                .execute(params![
-                        *row as i64,
-                        status.as_str(),
-                        record.http_status,
-                        record.code,
-                        record.message_id,
-                        record.attempts,
-                        record.error,
-                        self.run
-                    ],
-                )?;
-            }
-            WriteOp::Flush(_) => {}
         }
         Ok(())
     }
@@ -1264,28 +810,6 @@ fn open_error(error: rusqlite::Error, path: &str) -> JournalError {
     }
 }
 
-/// The mirror file beside a journal on disk (see the module notes).
-struct Mirror {
-    path: std::path::PathBuf,
-    /// What it held when the journal was opened.
-    state: Option<MirrorState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct MirrorState {
-    campaign: String,
-    commit: i64,
-    run: i64,
-    max_sent_row: u64,
-}
-
-impl MirrorState {
-    /// Whether any request was ever about to leave (row numbers start at 1).
-    fn anything_sent(&self) -> bool {
-        self.max_sent_row > 0
-    }
-}
-
 /// Creates a new journal file whole or not at all: built under a temporary name, then linked
 /// into place (which fails if another run created it meanwhile), so that a run killed while
 /// creating it never leaves a half-made journal that every later run would refuse.
@@ -1340,89 +864,6 @@ fn create_file(path: &Path, fingerprint: &Fingerprint, name: &str) -> Result<(),
     Ok(())
 }
 
-/// Fixed size, written in place: one write of less than a disk sector.
-const MIRROR_SIZE: usize = 256;
-const MIRROR_MAGIC: &str = "flowc journal mirror 1";
-
-impl Mirror {
-    fn path_for(journal: &Path) -> std::path::PathBuf {
-        let mut name = journal.as_os_str().to_owned();
-        name.push(".mirror");
-        std::path::PathBuf::from(name)
-    }
-
-    /// `Ok(None)` when there is no mirror; an error names what is wrong with one.
-    fn read(path: &Path) -> Result<Option<MirrorState>, String> {
-        use std::io::Read as _;
-        // A named pipe or a device planted there is refused, never waited on.
-        let file = match crate::input::open(path) {
-            Ok(file) => file,
-            Err(error) if error.is_not_found() => return Ok(None),
-            Err(error) => return Err(error.to_string()),
-        };
-        let mut text = String::new();
-        file.take(MIRROR_SIZE as u64 * 2)
-            .read_to_string(&mut text)
-            .map_err(|_| "it is not a flowc mirror".to_owned())?;
-        let text = text.trim_end_matches([' ', '\n']);
-        let mut lines = text.lines();
-        if lines.next() != Some(MIRROR_MAGIC) {
-            return Err("it is not a flowc mirror".to_owned());
-        }
-        let mut fields = std::collections::HashMap::new();
-        for line in lines {
-            if let Some((key, value)) = line.split_once(' ') {
-                fields.insert(key, value);
-            }
-        }
-        let body_end = text.rfind("\ncheck ").ok_or("it has no checksum")?;
-        if fields.get("check").copied() != Some(checksum(&text[..body_end]).as_str()) {
-            return Err("its checksum does not match (a torn or edited write)".to_owned());
-        }
-        let number = |key: &str| -> Result<i64, String> {
-            fields
-                .get(key)
-                .and_then(|value| value.parse().ok())
-                .ok_or_else(|| format!("it has no `{key}`"))
-        };
-        Ok(Some(MirrorState {
-            campaign: fields.get("campaign").ok_or("it has no `campaign`")?.to_string(),
-            commit: number("commit")?,
-            run: number("run")?,
-            max_sent_row: u64::try_from(number("max_sent_row")?).unwrap_or(0),
-        }))
-    }
-
-    fn write(&self, state: &MirrorState) -> std::io::Result<()> {
-        use std::io::{Seek as _, Write as _};
-        let body = format!(
-            "{MIRROR_MAGIC}\ncampaign {}\ncommit {}\nrun {}\nmax_sent_row {}",
-            state.campaign, state.commit, state.run, state.max_sent_row
-        );
-        let mut text = format!("{body}\ncheck {}\n", checksum(&body));
-        if text.len() < MIRROR_SIZE {
-            text.push_str(&" ".repeat(MIRROR_SIZE - text.len()));
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.path)?;
-        file.seek(std::io::SeekFrom::Start(0))?;
-        file.write_all(text.as_bytes())?;
-        file.set_len(text.len() as u64)?;
-        file.sync_data()
-    }
-}
-
-fn checksum(text: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(text.as_bytes())[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// An error while reading a journal for a report: a lock is a sending run's.
 fn read_error(error: rusqlite::Error, path: &str) -> JournalError {
     match busy_or(error, path) {
@@ -1451,211 +892,6 @@ fn busy_or(error: rusqlite::Error, path: &str) -> JournalError {
             path: path.to_owned(),
             source: error,
         },
-    }
-}
-
-/// The pre-flight's batched writes; commit with [`Preflight::finish`].
-pub struct Preflight<'a> {
-    connection: &'a Connection,
-    path: &'a str,
-    run: i64,
-    statement: rusqlite::Statement<'a>,
-    in_batch: usize,
-}
-
-impl Preflight<'_> {
-    /// Records a row as the pre-flight found it: `Pending`, `Invalid`, `Duplicate` or
-    /// `Excluded` (a row an earlier run settled keeps its status).
-    pub fn record(
-        &mut self,
-        row: u64,
-        keys: &RowKeys,
-        status: RowStatus,
-        error: Option<&str>,
-    ) -> Result<(), JournalError> {
-        let [reference, ref1, ref2] = &keys.refs;
-        self.statement
-            .execute(params![
-                row as i64,
-                keys.recipient,
-                status.as_str(),
-                error,
-                self.run,
-                keys.flow_token,
-                reference,
-                ref1,
-                ref2,
-                keys.track
-            ])
-            .map_err(|error| busy_or(error, self.path))?;
-        self.in_batch += 1;
-        if self.in_batch >= 50_000 {
-            self.connection
-                .execute_batch("COMMIT; BEGIN")
-                .map_err(|error| busy_or(error, self.path))?;
-            self.in_batch = 0;
-        }
-        Ok(())
-    }
-
-    pub fn finish(self) -> Result<(), JournalError> {
-        let Preflight {
-            connection,
-            path,
-            statement,
-            ..
-        } = self;
-        drop(statement);
-        connection.execute_batch("COMMIT").map_err(|error| busy_or(error, path))
-    }
-}
-
-enum WriteOp {
-    Sending {
-        row: u64,
-        attempt: u32,
-        done: oneshot::Sender<Result<(), String>>,
-    },
-    Outcome {
-        row: u64,
-        status: RowStatus,
-        record: Record,
-    },
-    Flush(oneshot::Sender<Result<(), String>>),
-}
-
-/// The journal's single writer thread, committing in groups.
-pub struct JournalWriter {
-    sender: mpsc::Sender<WriteOp>,
-    thread: thread::JoinHandle<(Journal, Option<JournalError>)>,
-}
-
-/// A cheap handle for the sending tasks.
-#[derive(Clone)]
-pub struct JournalHandle {
-    sender: mpsc::Sender<WriteOp>,
-}
-
-impl JournalWriter {
-    pub fn spawn(journal: Journal) -> JournalWriter {
-        let (sender, receiver) = mpsc::channel::<WriteOp>();
-        let thread = thread::spawn(move || {
-            let mut journal = journal;
-            let mut failure: Option<String> = None;
-            while let Ok(first) = receiver.recv() {
-                let mut batch = vec![first];
-                batch.extend(receiver.try_iter().take(10_000));
-                let result = match &failure {
-                    Some(message) => Err(message.clone()),
-                    None => commit(&mut journal, &batch).map_err(|error| error.to_string()),
-                };
-                if let Err(message) = &result {
-                    failure.get_or_insert_with(|| message.clone());
-                }
-                for op in batch {
-                    match op {
-                        WriteOp::Sending { done, .. } | WriteOp::Flush(done) => {
-                            let _ = done.send(result.clone());
-                        }
-                        WriteOp::Outcome { .. } => {}
-                    }
-                }
-            }
-            // Every stop folds the WAL in: what is on disk no longer depends on `-wal`.
-            let checkpointed = if failure.is_none() {
-                journal.checkpoint().err()
-            } else {
-                None
-            };
-            (journal, checkpointed)
-        });
-        JournalWriter { sender, thread }
-    }
-
-    pub fn handle(&self) -> JournalHandle {
-        JournalHandle {
-            sender: self.sender.clone(),
-        }
-    }
-
-    /// Waits for every queued write and gives the journal back.
-    pub fn finish(self) -> Result<Journal, JournalError> {
-        drop(self.sender);
-        let (journal, checkpoint) = self
-            .thread
-            .join()
-            .map_err(|_| JournalError::WriterGone("the journal thread panicked".to_owned()))?;
-        match checkpoint {
-            Some(error) => Err(error),
-            None => Ok(journal),
-        }
-    }
-}
-
-/// One group commit: the batch, the commit counter, then the mirror (and, every few seconds,
-/// a checkpoint), all before any waiter is told its record is durable.
-fn commit(journal: &mut Journal, batch: &[WriteOp]) -> Result<(), JournalError> {
-    let max_before = journal.max_sent_row;
-    let result = (|| -> rusqlite::Result<()> {
-        journal.connection.execute_batch("BEGIN IMMEDIATE")?;
-        for op in batch {
-            journal.apply(op)?;
-        }
-        journal
-            .connection
-            .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'commit'")?
-            .execute([(journal.commit + 1).to_string()])?;
-        journal
-            .connection
-            .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'max_sent_row'")?
-            .execute([journal.max_sent_row.to_string()])?;
-        journal.connection.execute_batch("COMMIT")
-    })();
-    if let Err(error) = result {
-        let _ = journal.connection.execute_batch("ROLLBACK");
-        journal.max_sent_row = max_before;
-        return Err(busy_or(error, &journal.path));
-    }
-    journal.commit += 1;
-    journal.write_mirror()?;
-    // The first `sending` of a campaign is folded into the main file at once: until then the
-    // main file says nothing was sent, and a lost `-wal` and mirror together would let that
-    // pass for the truth.
-    let first_send = max_before == 0 && journal.max_sent_row > 0;
-    if first_send || journal.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-        journal.checkpoint()?;
-    }
-    Ok(())
-}
-
-impl JournalHandle {
-    /// Records that `row` is about to be sent, and waits until that is on disk.
-    pub async fn sending(&self, row: u64, attempt: u32) -> Result<(), JournalError> {
-        let (done, wait) = oneshot::channel();
-        self.sender
-            .send(WriteOp::Sending { row, attempt, done })
-            .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?;
-        wait.await
-            .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?
-            .map_err(JournalError::WriterGone)
-    }
-
-    /// Records an outcome; it is committed with the next group.
-    pub fn outcome(&self, row: u64, status: RowStatus, record: Record) -> Result<(), JournalError> {
-        self.sender
-            .send(WriteOp::Outcome { row, status, record })
-            .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))
-    }
-
-    /// Waits until everything recorded so far is on disk.
-    pub async fn flush(&self) -> Result<(), JournalError> {
-        let (done, wait) = oneshot::channel();
-        self.sender
-            .send(WriteOp::Flush(done))
-            .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?;
-        wait.await
-            .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?
-            .map_err(JournalError::WriterGone)
     }
 }
 
