@@ -1,0 +1,91 @@
+//! Why and how a campaign stops before its end: the first cause wins, and every task sees it.
+
+use super::*;
+
+/// Why a campaign stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopCause {
+    Interrupted(Signal),
+    /// The provider refused the account or the balance: every further row would fail alike.
+    Refused {
+        reason: StopReason,
+        code: String,
+        message: String,
+    },
+    /// A bug: a sending task or the row producer panicked. Its row, if it was in flight, is
+    /// `unknown`; the others are as recorded.
+    Internal(String),
+    Journal(String),
+    /// Outside the `--window` with `--exit-outside-window`: when it opens.
+    OutsideWindow(String),
+    /// Meta's spam rate limit (131048) came back in the event store.
+    SpamLimit,
+    /// Undeliverable (131026) or outside-the-window (131047) failures above `--max-failure-rate`.
+    FailureBurst {
+        percent: u32,
+    },
+    /// A row read for sending is not the one the pre-flight checked: the data file changed.
+    DataChanged {
+        row: u64,
+    },
+    /// The data file could not be read for sending after its pre-flight.
+    Data(String),
+    /// The event store (`--events`) could not be read right before a request.
+    Events(String),
+}
+
+/// Shared by every task: set once, seen by all.
+#[derive(Clone)]
+pub struct StopSignal {
+    sender: Arc<watch::Sender<Option<StopCause>>>,
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        StopSignal {
+            sender: Arc::new(watch::channel(None).0),
+        }
+    }
+}
+
+impl StopSignal {
+    /// Asks every task to stop; the first cause given is kept.
+    pub fn request(&self, cause: StopCause) {
+        self.sender.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(cause);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn cause(&self) -> Option<StopCause> {
+        self.sender.borrow().clone()
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.sender.borrow().is_some()
+    }
+
+    pub async fn wait(&self) {
+        let mut receiver = self.sender.subscribe();
+        // The sender lives as long as `self`, so this only ends when a cause is set.
+        let _ = receiver.wait_for(Option::is_some).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn stop_keeps_the_first_cause() {
+        let stop = StopSignal::default();
+        assert!(!stop.is_set());
+        stop.request(StopCause::Interrupted(Signal::Terminate));
+        stop.request(StopCause::Journal("x".to_owned()));
+        assert_eq!(stop.cause(), Some(StopCause::Interrupted(Signal::Terminate)));
+    }
+}
