@@ -14,11 +14,11 @@ use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
-use crate::send::events::{self, EventFeed};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, Resume, RowStatus, TemplateChange};
 use crate::send::run::{self, RunError, Watchers};
+use crate::send::watch::{self, EventFeed};
 use crate::send::window::Window;
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
@@ -185,7 +185,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     let opted_out = match feed.as_mut() {
         Some(feed) => {
             let (numbers, _) =
-                events::opted_out(feed).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+                watch::opted_out(feed).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
             printer.note(&format!(
                 "events:   {} ({} numbers opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),

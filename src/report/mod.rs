@@ -9,19 +9,19 @@
 //! completion) and [`html`] (the page).
 
 pub(crate) mod codes;
-pub(crate) mod events;
 pub(crate) mod funnel;
 pub(crate) mod html;
 pub(crate) mod reconcile;
 pub(crate) mod responses;
+pub(crate) mod stored_events;
 
 use std::path::Path;
 
-pub use events::EventsError;
 pub(crate) use funnel::Funnel;
 pub(crate) use reconcile::Delivery;
 use reconcile::{Moment, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
+pub use stored_events::EventsError;
 
 use crate::send::journal::{Journal, JournalError};
 use crate::send::report::{text_cell, ExtraColumns};
@@ -129,7 +129,7 @@ pub(crate) fn reconcile(
     store: &Path,
     responses: Option<(&Path, ResponsesFormat)>,
 ) -> Result<Reconciled, DeliveryError> {
-    let events = events::EventReader::open(store)?;
+    let events = stored_events::EventReader::open(store)?;
     let mut writer = match responses {
         Some((path, format)) => Some((
             path,

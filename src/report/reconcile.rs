@@ -29,11 +29,11 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use super::events::{EventReader, ReplyRow, StatusRow};
+use super::stored_events::{EventReader, ReplyRow, StatusRow};
 use super::DeliveryError;
 use crate::send::campaign::track_key;
-use crate::send::events::number_of;
 use crate::send::journal::{Journal, RowStatus};
+use crate::send::watch::number_of;
 
 /// How far a message got, as its callbacks say; ordered so that the furthest wins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]

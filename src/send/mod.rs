@@ -11,7 +11,6 @@ pub mod account;
 pub mod campaign;
 mod client;
 mod dispatch;
-pub mod events;
 pub mod guardrails;
 pub mod journal;
 mod pacing;
@@ -21,6 +20,7 @@ pub(crate) use crate::outputs;
 pub mod report;
 pub mod response;
 pub mod run;
+pub mod watch;
 pub mod window;
 
 use std::collections::VecDeque;
@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 pub use crate::signal::Signal;
@@ -65,7 +65,7 @@ pub struct SendSettings {
     /// Outside the window, stop (resumably) instead of pausing.
     pub exit_outside_window: bool,
     /// What the event store says while the campaign runs (`--events`).
-    pub watch: Option<Arc<events::Watch>>,
+    pub watch: Option<Arc<watch::Watch>>,
     /// Rows to one number are spaced [`PAIR_SPACING`] apart (there are such rows only with
     /// `--allow-duplicates`).
     pub space_pairs: bool,

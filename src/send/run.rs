@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::account::Account;
 use super::campaign::{self, Plan};
-use super::events::{self, EventFeed};
 use super::journal::{Journal, JournalError, JournalWriter};
+use super::watch::{self, EventFeed};
 use super::window::Window;
 use super::{ClientError, Job, Logger, Progress, SendSettings, StopCause, StopSignal};
 use crate::pipeline::MessageCompiler;
@@ -59,7 +59,7 @@ pub fn send_planned(
     let watch = feed
         .as_mut()
         .and_then(EventFeed::take_opt_outs)
-        .map(|opt_outs| Arc::new(events::Watch::new(opt_outs)));
+        .map(|opt_outs| Arc::new(watch::Watch::new(opt_outs)));
     settings.watch = watch.clone();
     settings.hours = hours;
     let concurrency = settings.concurrency;
@@ -77,7 +77,7 @@ pub fn send_planned(
         (Some(feed), Some(watch)) => {
             let (watch, stop, done) = (Arc::clone(watch), stop.clone(), Arc::clone(&watching));
             Some(std::thread::spawn(move || {
-                events::watch(feed, &watch, &stop, max_failure_rate, &done);
+                watch::watch(feed, &watch, &stop, max_failure_rate, &done);
             }))
         }
         _ => None,

@@ -1,6 +1,7 @@
 //! Why and how a campaign stops before its end: the first cause wins, and every task sees it.
 
 use super::*;
+use tokio::sync::watch;
 
 /// Why a campaign stopped before its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
