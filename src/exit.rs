@@ -8,12 +8,12 @@ use crate::receive::{ReceiveError, StoreError};
 use crate::report::{DeliveryError, EventsError as StoreReadError};
 use crate::send::account::AccountError;
 use crate::send::campaign::CampaignError;
+use crate::send::csv_report::ReportError;
 use crate::send::guardrails::ExcludeError;
+use crate::send::hours::HoursError;
 use crate::send::journal::JournalError;
 use crate::send::outputs::OutputError;
-use crate::send::report::ReportError;
 use crate::send::watch::EventsError;
-use crate::send::window::WindowError;
 use crate::send::ClientError;
 use crate::template::TemplateError;
 
@@ -176,7 +176,7 @@ impl ExcludeError {
     }
 }
 
-impl WindowError {
+impl HoursError {
     pub fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }

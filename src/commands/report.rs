@@ -13,9 +13,9 @@ use super::ExitStatus;
 use crate::diagnostic::{Finding, Printer};
 use crate::report::responses::ResponsesFormat;
 use crate::report::{self, html, DeliveryError, Reconciled};
+use crate::send::csv_report::{self, ExtraColumns, ReportError};
 use crate::send::journal::{unix_now, Journal, JournalError};
 use crate::send::outputs;
-use crate::send::report::{self as csv_report, ExtraColumns, ReportError};
 
 pub struct ReportOptions {
     /// The campaign's journal.

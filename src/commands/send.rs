@@ -15,15 +15,15 @@ use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
 use crate::send::guardrails::{ExcludeList, Guardrails};
+use crate::send::hours::SendingHours;
 use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, Resume, RowStatus, TemplateChange};
 use crate::send::run::{self, RunError, Watchers};
 use crate::send::watch::{self, EventFeed};
-use crate::send::window::Window;
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
 const DAY: i64 = 24 * 60 * 60;
-use crate::send::{self, report, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
+use crate::send::{self, csv_report, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
 
 pub struct SendOptions {
@@ -92,7 +92,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     super::map_columns(&mut compiler, &options.columns, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
-            Window::parse(text, options.tz.as_deref())
+            SendingHours::parse(text, options.tz.as_deref())
                 .map_err(|error| fail(printer, &error, None, error.exit_status()))?,
         ),
         None => None,
@@ -297,9 +297,9 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             Ok(send::outputs::Destination::Replace(_))
         );
     let summary = if written_once {
-        report::write_to(&journal, &mut std::io::sink(), None)
+        csv_report::write_to(&journal, &mut std::io::sink(), None)
     } else {
-        report::write(&journal, &report_path)
+        csv_report::write(&journal, &report_path)
     }
     .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let on_stdout = send::outputs::is_stdout(&report_path);
@@ -499,7 +499,7 @@ fn print_plan(
     options: &SendOptions,
     account: Option<&Account>,
     plan: &Plan,
-    hours: Option<&Window>,
+    hours: Option<&SendingHours>,
     (journal, report): (&Path, &Path),
     printer: &Reporter<'_>,
 ) {
@@ -637,7 +637,7 @@ fn send_rows(
     account: Account,
     journal: Journal,
     plan: Plan,
-    (hours, feed): (Option<Window>, Option<EventFeed>),
+    (hours, feed): (Option<SendingHours>, Option<EventFeed>),
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
     let settings = SendSettings {
@@ -804,7 +804,7 @@ async fn report_progress(bar: Option<indicatif::ProgressBar>, progress: Arc<Prog
 }
 
 /// Tells the user why sending stopped and what to do; the exit status it calls for.
-fn explain_stop(cause: Option<&StopCause>, summary: &report::Summary, printer: &Printer) -> Option<ExitStatus> {
+fn explain_stop(cause: Option<&StopCause>, summary: &csv_report::Summary, printer: &Printer) -> Option<ExitStatus> {
     let pending = summary.pending + summary.retryable;
     match cause? {
         StopCause::Interrupted(signal) => {

@@ -14,7 +14,7 @@ use super::reconcile::{Delivery, Moment, NEVER};
 use super::responses::AnswerTally;
 use super::Funnel;
 use crate::preview::escape;
-use crate::send::report::Summary;
+use crate::send::csv_report::Summary;
 use crate::words::{tally, thousands};
 
 /// What the top of the page says about the campaign.

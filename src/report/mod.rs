@@ -5,7 +5,7 @@
 //! The stages, one module each: [`events`] (the store, read-only, streamed) → [`reconcile`]
 //! (each event matched to its row; one small state per row) → [`funnel`] (the counts and the
 //! failures by Meta code, explained by [`codes`]); beside them the writers: the report's
-//! delivery columns (here, added to `send::report`'s CSV), [`responses`] (one line per Flow
+//! delivery columns (here, added to `send::csv_report`'s CSV), [`responses`] (one line per Flow
 //! completion) and [`html`] (the page).
 
 pub(crate) mod codes;
@@ -23,8 +23,8 @@ use reconcile::{Moment, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
 pub use stored_events::EventsError;
 
+use crate::send::csv_report::{text_cell, ExtraColumns};
 use crate::send::journal::{Journal, JournalError};
-use crate::send::report::{text_cell, ExtraColumns};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {

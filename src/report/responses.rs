@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::reconcile::Completion;
 use crate::outputs::{Output, Scratch};
-use crate::send::report::{csv_writer, text_cell};
+use crate::send::csv_report::{csv_writer, text_cell};
 
 /// How the responses file is written, by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

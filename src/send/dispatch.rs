@@ -10,7 +10,7 @@ pub(super) struct Context {
     pub(super) account: Account,
     pub(super) settings: SendSettings,
     pub(super) limiter: Option<Limiter>,
-    pub(super) window: Option<StrictWindow>,
+    pub(super) window: Option<SecondCap>,
     pub(super) pairs: Option<PairSpacing>,
     pub(super) journal: JournalHandle,
     pub(super) stop: StopSignal,
@@ -45,7 +45,7 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
     let mut api_key = HeaderValue::from_str(account.api_key.expose()).map_err(|_| ClientError::BadKey)?;
     api_key.set_sensitive(true);
     let limiter = settings.rate.map(Limiter::new);
-    let window = settings.rate.map(StrictWindow::new);
+    let window = settings.rate.map(SecondCap::new);
     let context = Arc::new(Context {
         window,
         pairs: settings.space_pairs.then(PairSpacing::default),

@@ -17,11 +17,11 @@ mod pacing;
 mod scrub;
 mod stop;
 pub(crate) use crate::outputs;
-pub mod report;
+pub mod csv_report;
+pub mod hours;
 pub mod response;
 pub mod run;
 pub mod watch;
-pub mod window;
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -47,7 +47,7 @@ pub use self::client::{http_client, ClientError};
 use self::dispatch::Context;
 pub use self::dispatch::{deliver, Delivery};
 pub use self::pacing::backoff;
-use self::pacing::{Limiter, PairSpacing, StrictWindow};
+use self::pacing::{Limiter, PairSpacing, SecondCap};
 use self::scrub::scrub;
 pub use self::stop::{StopCause, StopSignal};
 
@@ -61,7 +61,7 @@ pub struct SendSettings {
     pub retry_base: Duration,
     pub timeout: Duration,
     /// Quiet hours: requests go out only inside this window.
-    pub hours: Option<window::Window>,
+    pub hours: Option<hours::SendingHours>,
     /// Outside the window, stop (resumably) instead of pausing.
     pub exit_outside_window: bool,
     /// What the event store says while the campaign runs (`--events`).

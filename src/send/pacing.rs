@@ -75,16 +75,16 @@ impl PairSpacing {
 /// The hard guarantee behind the rate: no one-second window holds more than `limit` request
 /// starts. The smoothing limiter runs before the journal commit, whose time varies; this check
 /// runs right before the request leaves, and only waits when that variation bunched requests.
-pub(super) struct StrictWindow {
+pub(super) struct SecondCap {
     limit: usize,
     /// Held while waiting, so that waiters queue in order instead of all waking together.
     starts: tokio::sync::Mutex<VecDeque<tokio::time::Instant>>,
 }
 
-impl StrictWindow {
-    pub(super) fn new(rate: NonZeroU32) -> StrictWindow {
+impl SecondCap {
+    pub(super) fn new(rate: NonZeroU32) -> SecondCap {
         let limit = rate.get() as usize;
-        StrictWindow {
+        SecondCap {
             limit,
             starts: tokio::sync::Mutex::new(VecDeque::with_capacity(limit.min(4096))),
         }
@@ -142,7 +142,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     pub(super) async fn the_window_never_admits_more_than_the_limit_in_a_second() {
-        let window = StrictWindow::new(NonZeroU32::new(5).expect("non-zero"));
+        let window = SecondCap::new(NonZeroU32::new(5).expect("non-zero"));
         let started = tokio::time::Instant::now();
         let mut admitted = Vec::new();
         for _ in 0..12 {

@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 
 use super::account::Account;
 use super::campaign::{self, Plan};
+use super::hours::SendingHours;
 use super::journal::{Journal, JournalError, JournalWriter};
 use super::watch::{self, EventFeed};
-use super::window::Window;
 use super::{ClientError, Job, Logger, Progress, SendSettings, StopCause, StopSignal};
 use crate::pipeline::MessageCompiler;
 
@@ -50,7 +50,7 @@ pub fn send_planned(
     account: Account,
     journal: Journal,
     plan: Plan,
-    (hours, feed): (Option<Window>, Option<EventFeed>),
+    (hours, feed): (Option<SendingHours>, Option<EventFeed>),
     mut settings: SendSettings,
     max_failure_rate: f64,
     (progress, log, watchers): (Arc<Progress>, Logger, Watchers),

@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WindowError {
+pub enum HoursError {
     #[error("--window `{0}`: write HH:MM-HH:MM, e.g. 09:00-20:00")]
     Syntax(String),
     #[error("--window `{0}`: the start and the end are the same time")]
@@ -25,7 +25,7 @@ const DAY_MINUTES: u16 = 24 * 60;
 
 /// The hours in which messages may go out.
 #[derive(Debug, Clone)]
-pub struct Window {
+pub struct SendingHours {
     /// Minutes from midnight, 0 to 1439.
     start: u16,
     /// Minutes from midnight, 0 to 1440 (24:00, the end of the day): excluded.
@@ -35,12 +35,12 @@ pub struct Window {
     text: String,
 }
 
-impl Window {
+impl SendingHours {
     /// Parses `HH:MM-HH:MM` in the zone `tz` (an IANA name) or the machine's.
-    pub fn parse(text: &str, tz: Option<&str>) -> Result<Window, WindowError> {
-        let syntax = || WindowError::Syntax(text.to_owned());
+    pub fn parse(text: &str, tz: Option<&str>) -> Result<SendingHours, HoursError> {
+        let syntax = || HoursError::Syntax(text.to_owned());
         let (start, end) = text.split_once('-').ok_or_else(syntax)?;
-        let minutes = |part: &str| -> Result<u16, WindowError> {
+        let minutes = |part: &str| -> Result<u16, HoursError> {
             let (hours, minutes) = part.trim().split_once(':').ok_or_else(syntax)?;
             let hours: u16 = hours.parse().map_err(|_| syntax())?;
             let minutes: u16 = minutes.parse().map_err(|_| syntax())?;
@@ -54,20 +54,20 @@ impl Window {
         // A window starts at 24:00 only as it starts at 00:00.
         let start = start % DAY_MINUTES;
         if start == end {
-            return Err(WindowError::Empty(text.to_owned()));
+            return Err(HoursError::Empty(text.to_owned()));
         }
         let (zone, zone_name) = match tz {
             Some(name) => (
-                TimeZone::get(name).map_err(|_| WindowError::UnknownZone(name.to_owned()))?,
+                TimeZone::get(name).map_err(|_| HoursError::UnknownZone(name.to_owned()))?,
                 name.to_owned(),
             ),
             None => {
-                let zone = TimeZone::try_system().map_err(|_| WindowError::NoSystemZone)?;
+                let zone = TimeZone::try_system().map_err(|_| HoursError::NoSystemZone)?;
                 let name = system_zone_name(&zone);
                 (zone, name)
             }
         };
-        Ok(Window {
+        Ok(SendingHours {
             start,
             end,
             zone,
@@ -180,14 +180,14 @@ fn system_zone_name(zone: &TimeZone) -> String {
 mod tests {
     use super::*;
 
-    fn at(window: &Window, text: &str) -> Timestamp {
+    fn at(window: &SendingHours, text: &str) -> Timestamp {
         let civil: jiff::civil::DateTime = text.parse().expect("a civil date-time");
         civil.to_zoned(window.zone.clone()).expect("in the zone").timestamp()
     }
 
     #[test]
     fn inside_outside_and_across_midnight() {
-        let day = Window::parse("09:00-20:00", Some("Asia/Kolkata")).expect("valid");
+        let day = SendingHours::parse("09:00-20:00", Some("Asia/Kolkata")).expect("valid");
         assert!(day.next_opening(at(&day, "2026-11-29T12:00")).is_none());
         assert!(
             day.next_opening(at(&day, "2026-11-29T20:00")).is_some(),
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(opening.strftime("%Y-%m-%d %H:%M").to_string(), "2026-11-29 09:00");
         let evening = day.next_opening(at(&day, "2026-11-29T21:00")).expect("closed");
         assert_eq!(evening.strftime("%Y-%m-%d %H:%M").to_string(), "2026-11-30 09:00");
-        let night = Window::parse("21:00-02:00", Some("Europe/Berlin")).expect("valid");
+        let night = SendingHours::parse("21:00-02:00", Some("Europe/Berlin")).expect("valid");
         assert!(night.next_opening(at(&night, "2026-11-29T23:30")).is_none());
         assert!(night.next_opening(at(&night, "2026-11-30T01:59")).is_none());
         assert!(night.next_opening(at(&night, "2026-11-30T02:00")).is_some());
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn a_start_in_a_daylight_saving_gap_opens_when_the_clocks_jump() {
         // Berlin skips 02:00-03:00 on 2026-03-29: at 02:00 CET the clocks read 03:00 CEST.
-        let window = Window::parse("02:30-05:00", Some("Europe/Berlin")).expect("valid");
+        let window = SendingHours::parse("02:30-05:00", Some("Europe/Berlin")).expect("valid");
         let now = at(&window, "2026-03-29T01:00");
         let opening = window.next_opening(now).expect("closed at 01:00");
         assert_eq!(
@@ -215,7 +215,7 @@ mod tests {
         );
         assert_eq!(opening.timestamp().as_second() - now.as_second(), 3600);
         // A window the gap swallows whole opens the next day.
-        let swallowed = Window::parse("02:10-02:50", Some("Europe/Berlin")).expect("valid");
+        let swallowed = SendingHours::parse("02:10-02:50", Some("Europe/Berlin")).expect("valid");
         let opening = swallowed.next_opening(now).expect("closed");
         assert_eq!(opening.strftime("%Y-%m-%d %H:%M").to_string(), "2026-03-30 02:10");
     }
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn a_start_the_clocks_repeat_opens_at_its_next_occurrence() {
         // Berlin repeats 02:00-03:00 on 2026-10-25; at the second 02:10 the window opens again.
-        let window = Window::parse("02:30-02:45", Some("Europe/Berlin")).expect("valid");
+        let window = SendingHours::parse("02:30-02:45", Some("Europe/Berlin")).expect("valid");
         let first = at(&window, "2026-10-25T02:30").as_second();
         // 02:50 CEST, the first pass: 40 minutes later the clocks read 02:30 again (CET).
         let now = Timestamp::from_second(first + 20 * 60).expect("valid");
@@ -233,30 +233,33 @@ mod tests {
 
     #[test]
     fn a_whole_day_window_ends_at_24_00() {
-        let day = Window::parse("00:00-24:00", Some("Asia/Kolkata")).expect("24:00 is the end of the day");
+        let day = SendingHours::parse("00:00-24:00", Some("Asia/Kolkata")).expect("24:00 is the end of the day");
         for time in ["2026-11-29T00:00", "2026-11-29T12:00", "2026-11-29T23:59"] {
             assert!(day.next_opening(at(&day, time)).is_none(), "{time}");
         }
-        let evening = Window::parse("18:00-24:00", Some("Asia/Kolkata")).expect("valid");
+        let evening = SendingHours::parse("18:00-24:00", Some("Asia/Kolkata")).expect("valid");
         assert!(evening.next_opening(at(&evening, "2026-11-29T23:59")).is_none());
         assert!(evening.next_opening(at(&evening, "2026-11-30T00:00")).is_some());
     }
 
     #[test]
     fn bad_windows_and_zones_are_refused() {
-        assert!(matches!(Window::parse("9-20", None), Err(WindowError::Syntax(_))));
+        assert!(matches!(SendingHours::parse("9-20", None), Err(HoursError::Syntax(_))));
         assert!(matches!(
-            Window::parse("25:00-20:00", None),
-            Err(WindowError::Syntax(_))
-        ));
-        assert!(matches!(Window::parse("09:00-09:00", None), Err(WindowError::Empty(_))));
-        assert!(matches!(
-            Window::parse("09:00-24:01", None),
-            Err(WindowError::Syntax(_))
+            SendingHours::parse("25:00-20:00", None),
+            Err(HoursError::Syntax(_))
         ));
         assert!(matches!(
-            Window::parse("09:00-20:00", Some("Mars/Base")),
-            Err(WindowError::UnknownZone(_))
+            SendingHours::parse("09:00-09:00", None),
+            Err(HoursError::Empty(_))
+        ));
+        assert!(matches!(
+            SendingHours::parse("09:00-24:01", None),
+            Err(HoursError::Syntax(_))
+        ));
+        assert!(matches!(
+            SendingHours::parse("09:00-20:00", Some("Mars/Base")),
+            Err(HoursError::UnknownZone(_))
         ));
     }
 }
