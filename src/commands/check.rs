@@ -33,20 +33,20 @@ fn status_line(printer: &Printer, line: &str) {
     }
 }
 
-pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
+pub fn run(options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
     let files = match template_files(&templates_here(&options.paths), "check") {
         Ok(files) => files,
         Err(finding) => {
-            printer.print(&finding);
+            reporter.print(&finding);
             return ExitStatus::Usage;
         }
     };
     if files.is_empty() {
-        printer.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
+        reporter.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
         return ExitStatus::Usage;
     }
     if options.data.is_some() && files.len() != 1 {
-        printer.print(
+        reporter.print(
             &Finding::error(format!("--data needs exactly one template, found {}", files.len()))
                 .with_help(Some("name the campaign's template: flowc check TEMPLATE --data FILE")),
         );
@@ -55,19 +55,19 @@ pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
     let mut status = ExitStatus::Ok;
     let mut failed = 0usize;
     for file in &files {
-        let outcome = check_template(file, options, printer);
-        printer.summarize();
+        let outcome = check_template(file, options, reporter);
+        reporter.summarize();
         match outcome {
-            ExitStatus::Ok => status_line(printer, &format!("ok    {}", file.display())),
+            ExitStatus::Ok => status_line(reporter, &format!("ok    {}", file.display())),
             _ => {
-                status_line(printer, &format!("FAIL  {}", file.display()));
+                status_line(reporter, &format!("FAIL  {}", file.display()));
                 failed += 1;
             }
         }
         status = status.worst(outcome);
     }
     status_line(
-        printer,
+        reporter,
         &format!(
             "{} template{} checked: {} ok, {failed} failed",
             files.len(),
@@ -78,32 +78,32 @@ pub fn run(options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
     status
 }
 
-fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Reporter<'_>) -> ExitStatus {
-    let mut compiler = match prepare(file, &options.vars, printer) {
+fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
+    let mut compiler = match prepare(file, &options.vars, reporter) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
-    if let Err(status) = check_overrides(&compiler, &options.vars, printer) {
+    if let Err(status) = check_overrides(&compiler, &options.vars, reporter) {
         return status;
     }
-    if let Err(status) = super::map_columns(&mut compiler, &options.columns, printer) {
+    if let Err(status) = super::map_columns(&mut compiler, &options.columns, reporter) {
         return status;
     }
-    let values = match examples(&compiler, &options.vars, printer) {
+    let values = match examples(&compiler, &options.vars, reporter) {
         Ok(values) => values,
         Err(status) => return status,
     };
     match compiler.compile_values(&values) {
-        Ok(message) => report_warnings(&compiler, None, &message.warnings, printer),
+        Ok(message) => report_warnings(&compiler, None, &message.warnings, reporter),
         Err(problem) => {
-            report_problem(&compiler, None, &problem, printer);
+            report_problem(&compiler, None, &problem, reporter);
             return ExitStatus::Invalid;
         }
     }
     let Some(data_path) = &options.data else {
         return ExitStatus::Ok;
     };
-    let rows = match open_data(&compiler, data_path, options.delimiter, printer) {
+    let rows = match open_data(&compiler, data_path, options.delimiter, reporter) {
         Ok(rows) => rows,
         Err(status) => return status,
     };
@@ -116,7 +116,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
         rows,
         &options.vars,
         false,
-        printer,
+        reporter,
         |row, body| {
             if let Verdict::Duplicate { of_row } = guardrails.judge(row, &recipient_of(body)) {
                 let mut finding = Finding::warning(format!(
@@ -128,16 +128,16 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
                     file: file.clone(),
                     row,
                 });
-                printer.print(&finding);
+                reporter.print(&finding);
             }
             Ok(())
         },
     );
-    printer.summarize();
+    reporter.summarize();
     match processed {
         Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
-            printer.note(&format!(
+            reporter.note(&format!(
                 "{}: {} rows valid, {} invalid{}",
                 super::data_name(data_path),
                 counts.ok,
@@ -155,7 +155,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, printer: &Repo
             }
         }
         Err(error) => {
-            printer.print(&Finding::error(format!("cannot check the rows: {error}")));
+            reporter.print(&Finding::error(format!("cannot check the rows: {error}")));
             ExitStatus::Invalid
         }
     }

@@ -91,9 +91,13 @@ fn grouped(printer: &Printer, max_full: usize, run: impl FnOnce(&Reporter<'_>) -
 /// Loads a template and prepares its compiler, printing what is wrong if it cannot: every value
 /// that does not compile, and, in the same pass, what the rest of the template breaks with the
 /// example values (`overrides` applied), in the order of the template.
-fn prepare(path: &Path, overrides: &[(String, String)], printer: &Reporter<'_>) -> Result<MessageCompiler, ExitStatus> {
+fn prepare(
+    path: &Path,
+    overrides: &[(String, String)],
+    reporter: &Reporter<'_>,
+) -> Result<MessageCompiler, ExitStatus> {
     let template = Template::load(path).map_err(|error| {
-        printer.print(&Finding::from_template_error(&error));
+        reporter.print(&Finding::from_template_error(&error));
         error.exit_status()
     })?;
     let mut compiler = match MessageCompiler::new(template) {
@@ -115,14 +119,14 @@ fn prepare(path: &Path, overrides: &[(String, String)], printer: &Reporter<'_>) 
             findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
             // What is wrong with the Flow follows, in the order it was found.
             for finding in findings.iter().chain(&flow_findings) {
-                printer.print(finding);
+                reporter.print(finding);
             }
             return Err(status.worst(ExitStatus::Invalid));
         }
     };
     let (findings, status) = link_flow(&mut compiler);
     for finding in &findings {
-        printer.print(finding);
+        reporter.print(finding);
     }
     match status {
         ExitStatus::Ok => Ok(compiler),
@@ -290,9 +294,9 @@ fn data_name(path: &Path) -> String {
 }
 
 /// Prints the findings of a problem and of the warnings of a compiled message.
-fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, printer: &Reporter<'_>) {
+fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, reporter: &Reporter<'_>) {
     for finding in Finding::from_problem(compiler.template(), row, problem) {
-        printer.print(&finding);
+        reporter.print(&finding);
     }
 }
 
@@ -300,10 +304,10 @@ fn report_warnings(
     compiler: &MessageCompiler,
     row: Option<&RowRef>,
     warnings: &[crate::compile::Warning],
-    printer: &Reporter<'_>,
+    reporter: &Reporter<'_>,
 ) {
     for warning in warnings {
-        printer.print(&Finding::from_warning(compiler.template(), row, warning));
+        reporter.print(&Finding::from_warning(compiler.template(), row, warning));
     }
 }
 
@@ -406,7 +410,7 @@ fn process_rows(
     rows: Rows,
     overrides: &[(String, String)],
     fail_fast: bool,
-    printer: &Reporter<'_>,
+    reporter: &Reporter<'_>,
     mut emit: impl FnMut(u64, &[u8]) -> io::Result<()>,
 ) -> io::Result<RowCounts> {
     let file = data_name(data_path);
@@ -424,7 +428,7 @@ fn process_rows(
         if overrides.iter().any(|(key, _)| finding.column.as_ref() == Some(key)) {
             finding.column = None;
         }
-        printer.print(&finding);
+        reporter.print(&finding);
     };
     compile_in_order(compiler, rows, workers, prepare, |outcome| {
         let failed = match outcome {
@@ -454,12 +458,12 @@ fn process_rows(
                 true
             }
             RowOutcome::Unreadable(error) if error.is_no_rows() => {
-                printer.print(&Finding::from_data_error(&error));
+                reporter.print(&Finding::from_data_error(&error));
                 counts.no_rows = true;
                 false
             }
             RowOutcome::Unreadable(error) => {
-                printer.print(&Finding::from_data_error(&error));
+                reporter.print(&Finding::from_data_error(&error));
                 if !error.is_row_error() {
                     counts.broken = true;
                 }

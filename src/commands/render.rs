@@ -22,47 +22,47 @@ pub struct RenderOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: &RenderOptions, printer: &Reporter<'_>) -> ExitStatus {
-    match try_run(options, printer) {
+pub fn run(options: &RenderOptions, reporter: &Reporter<'_>) -> ExitStatus {
+    match try_run(options, reporter) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
-    let mut compiler = prepare(&options.template, &options.vars, printer)?;
-    check_overrides(&compiler, &options.vars, printer)?;
-    super::map_columns(&mut compiler, &options.columns, printer)?;
+fn try_run(options: &RenderOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
+    let mut compiler = prepare(&options.template, &options.vars, reporter)?;
+    check_overrides(&compiler, &options.vars, reporter)?;
+    super::map_columns(&mut compiler, &options.columns, reporter)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let Some(data_path) = &options.data else {
-        let values = examples(&compiler, &options.vars, printer)?;
+        let values = examples(&compiler, &options.vars, reporter)?;
         return match compiler.compile_values(&values) {
             Ok(message) => {
-                report_warnings(&compiler, None, &message.warnings, printer);
-                printer.track_output(write_pretty(&mut out, &message.body).and_then(|()| out.flush()));
+                report_warnings(&compiler, None, &message.warnings, reporter);
+                reporter.track_output(write_pretty(&mut out, &message.body).and_then(|()| out.flush()));
                 Ok(ExitStatus::Ok)
             }
             Err(problem) => {
-                report_problem(&compiler, None, &problem, printer);
+                report_problem(&compiler, None, &problem, reporter);
                 Err(ExitStatus::Invalid)
             }
         };
     };
-    let rows = open_data(&compiler, data_path, options.delimiter, printer)?;
+    let rows = open_data(&compiler, data_path, options.delimiter, reporter)?;
     let counts = process_rows(
         &compiler,
         data_path,
         rows,
         &options.vars,
         options.fail_fast,
-        printer,
+        reporter,
         |_, body| {
             out.write_all(body)?;
             out.write_all(b"\n")
         },
     );
     let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
-    printer.summarize();
+    reporter.summarize();
     let counts = match flushed {
         Ok(counts) => counts,
         // A closed pipe is a quiet success; another failure is reported once, by `run`.
@@ -72,7 +72,7 @@ fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus
             } else {
                 ExitStatus::Usage
             };
-            printer.track_output(Err(error));
+            reporter.track_output(Err(error));
             return Ok(status);
         }
     };
@@ -82,7 +82,7 @@ fn try_run(options: &RenderOptions, printer: &Reporter<'_>) -> Result<ExitStatus
     if counts.no_rows {
         return Ok(ExitStatus::Invalid);
     }
-    printer.note(&format!(
+    reporter.note(&format!(
         "{} row{} rendered, {} failed{}",
         counts.ok,
         if counts.ok == 1 { "" } else { "s" },

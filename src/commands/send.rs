@@ -69,15 +69,15 @@ pub struct SendOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: SendOptions, printer: &Reporter<'_>) -> ExitStatus {
-    match try_run(options, printer) {
+pub fn run(options: SendOptions, reporter: &Reporter<'_>) -> ExitStatus {
+    match try_run(options, reporter) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
     let usage = |finding: Finding| {
-        printer.print(&finding);
+        reporter.print(&finding);
         ExitStatus::Usage
     };
     if options.data.as_os_str() == "-" {
@@ -87,26 +87,26 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             )),
         ));
     }
-    let mut compiler = prepare(&options.template, &options.vars, printer)?;
-    check_overrides(&compiler, &options.vars, printer)?;
-    super::map_columns(&mut compiler, &options.columns, printer)?;
+    let mut compiler = prepare(&options.template, &options.vars, reporter)?;
+    check_overrides(&compiler, &options.vars, reporter)?;
+    super::map_columns(&mut compiler, &options.columns, reporter)?;
     let hours = match &options.window {
         Some(text) => Some(
             SendingHours::parse(text, options.tz.as_deref())
-                .map_err(|error| fail(printer, &error, None, error.exit_status()))?,
+                .map_err(|error| fail(reporter, &error, None, error.exit_status()))?,
         ),
         None => None,
     };
     let account = match options.account.clone().resolve() {
         Ok(account) => Some(account),
         Err(error) if options.dry_run && error.is_missing() => {
-            printer.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
+            reporter.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(fail(printer, &error, None, error.exit_status())),
+        Err(error) => return Err(fail(reporter, &error, None, error.exit_status())),
     };
     let fingerprint = campaign::fingerprint(&compiler, &options.vars, &options.data)
-        .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+        .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
     let stem = options
         .data
         .file_stem()
@@ -133,8 +133,8 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     // A dry run writes no journal, but is checked as the real run will be.
     send::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| send::outputs::check_owner(&report_path, &journal_path, options.dry_run))
-        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-    let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
+        .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
+    let journal_error = |error: JournalError| fail(reporter, &error, error.help(), error.exit_status());
     let mut journal = Journal::open_with(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
@@ -155,7 +155,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     }
     let recovered = journal.recover_in_flight().map_err(journal_error)?;
     if recovered > 0 {
-        printer.note(&format!(
+        reporter.note(&format!(
             "{recovered} row{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
             plural(recovered),
             if recovered == 1 { "was" } else { "were" },
@@ -168,7 +168,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     }
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
-        (Some(store), false) => settle_unknown(&mut journal, store, printer)?,
+        (Some(store), false) => settle_unknown(&mut journal, store, reporter)?,
         _ => 0,
     };
     // The event store: who opted out before this run, and the feed the run watches.
@@ -178,15 +178,15 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(path, prefix).map_err(|error| fail(printer, &error, None, error.exit_status()))?)
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(reporter, &error, None, error.exit_status()))?)
         }
         None => None,
     };
     let opted_out = match feed.as_mut() {
         Some(feed) => {
             let (numbers, _) =
-                watch::opted_out(feed).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
-            printer.note(&format!(
+                watch::opted_out(feed).map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+            reporter.note(&format!(
                 "events:   {} ({} numbers opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),
                 numbers.len()
@@ -195,7 +195,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         }
         None => HashSet::new(),
     };
-    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, printer)?;
+    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, reporter)?;
     plan.settled = settled;
 
     print_plan(
@@ -204,7 +204,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         &plan,
         hours.as_ref(),
         (&journal_path, &report_path),
-        printer,
+        reporter,
     );
     let held = plan.held + plan.held_daily;
     let held_by = [
@@ -226,7 +226,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         }
     };
     if options.strict && plan.invalid > 0 {
-        printer.print(
+        reporter.print(
             &Finding::error(format!(
                 "--strict: {} invalid row{}; nothing sent",
                 plan.invalid,
@@ -249,7 +249,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
             if let Some(opening) = hours.next_opening(now) {
                 let when = hours.describe_opening(&opening, now);
                 if options.exit_outside_window {
-                    printer.note(&format!(
+                    reporter.note(&format!(
                         "outside the sending window {} ({}): nothing sent; it opens {when}",
                         hours.text(),
                         hours.zone_name()
@@ -257,14 +257,14 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
                     journal.discard_if_unused().map_err(journal_error)?;
                     return Err(ExitStatus::Invalid);
                 }
-                printer.note(&format!(
+                reporter.note(&format!(
                     "window:   {} ({}) is closed now: sending waits until {when}",
                     hours.text(),
                     hours.zone_name()
                 ));
             }
         }
-        if let Err(status) = confirm(&options, plan.to_send.count(), printer) {
+        if let Err(status) = confirm(&options, plan.to_send.count(), reporter) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
             return Err(status);
@@ -273,7 +273,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
         match campaign::fingerprint(&compiler, &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
             _ => {
-                printer.print(
+                reporter.print(
                     &Finding::error(format!(
                         "{} changed after its pre-flight; nothing sent",
                         options.data.display()
@@ -283,7 +283,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), reporter)?;
         journal = returned;
         stop_cause = cause;
     }
@@ -301,22 +301,22 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     } else {
         csv_report::write(&journal, &report_path)
     }
-    .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+    .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
     let on_stdout = send::outputs::is_stdout(&report_path);
     if on_stdout {
-        printer.note("report: standard output");
+        reporter.note("report: standard output");
     } else {
-        printer.note(&format!("report: {}", report_path.display()));
+        reporter.note(&format!("report: {}", report_path.display()));
     }
     // With the report on standard output, the summary goes beside the notes.
     let say = |line: &str| {
         if on_stdout {
-            printer.note(line);
+            reporter.note(line);
         } else {
-            printer.line(line);
+            reporter.line(line);
         }
     };
-    let status = explain_stop(stop_cause.as_ref(), &summary, printer);
+    let status = explain_stop(stop_cause.as_ref(), &summary, reporter);
     if options.dry_run {
         let later = match held {
             0 => String::new(),
@@ -334,7 +334,7 @@ fn try_run(options: SendOptions, printer: &Reporter<'_>) -> Result<ExitStatus, E
     }
     say(&summary.to_string());
     let delivery = match &options.events {
-        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, printer),
+        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, reporter),
         None => ExitStatus::Ok,
     };
     Ok(delivery.worst(match status {
@@ -406,16 +406,16 @@ fn preflight(
     options: &SendOptions,
     journal: &mut Journal,
     opted_out: HashSet<u64>,
-    printer: &Reporter<'_>,
+    reporter: &Reporter<'_>,
 ) -> Result<Plan, ExitStatus> {
     let exclude = match &options.exclude {
         Some(path) => {
             let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
             if list.len() == 0 {
                 // An empty list excludes nobody: most likely the wrong file, or an export that failed.
                 Printer::print(
-                    printer,
+                    reporter,
                     &Finding::warning(format!(
                         "the exclude list `{}` holds no numbers: nobody is excluded",
                         path.display()
@@ -431,7 +431,7 @@ fn preflight(
                     plural(n as u64)
                 ),
             };
-            printer.note(&format!(
+            reporter.note(&format!(
                 "exclude:  {} ({}{without_plus})",
                 path.display(),
                 words::tally(list.len() as u64, "number", "numbers")
@@ -444,7 +444,7 @@ fn preflight(
         Some(limit) => {
             let (reached, oldest) = journal
                 .reached_since(unix_now() - DAY)
-                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
             let left = limit.saturating_sub(reached);
             let next = oldest.map_or_else(String::new, |oldest| {
                 format!(
@@ -452,7 +452,7 @@ fn preflight(
                     words::about_duration((oldest + DAY - unix_now()).max(0) as u64).replacen("about", "in about", 1)
                 )
             });
-            printer.note(&format!(
+            reporter.note(&format!(
                 "daily:    {reached} of {limit} people reached in the last 24 h (--daily-limit): at most {left} more in this run{next}"
             ));
             Some(left)
@@ -466,7 +466,7 @@ fn preflight(
         people,
         track: options.track,
     };
-    let rows = open_data(compiler, &options.data, options.delimiter, printer)?;
+    let rows = open_data(compiler, &options.data, options.delimiter, reporter)?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
         file: file.clone(),
@@ -480,18 +480,20 @@ fn preflight(
         journal,
         selection,
         |event| match event {
-            PreflightEvent::Invalid { row, problem } => report_problem(compiler, Some(&row_ref(row)), problem, printer),
-            PreflightEvent::Warnings { row, warnings } => {
-                super::report_warnings(compiler, Some(&row_ref(row)), warnings, printer);
+            PreflightEvent::Invalid { row, problem } => {
+                report_problem(compiler, Some(&row_ref(row)), problem, reporter)
             }
-            PreflightEvent::Unreadable(error) => printer.print(&Finding::from_data_error(error)),
+            PreflightEvent::Warnings { row, warnings } => {
+                super::report_warnings(compiler, Some(&row_ref(row)), warnings, reporter);
+            }
+            PreflightEvent::Unreadable(error) => reporter.print(&Finding::from_data_error(error)),
         },
     )
     .map_err(|error| match error {
         // Its cause was printed as a finding.
         CampaignError::Broken => error.exit_status(),
-        CampaignError::Journal(journal) => fail(printer, &journal, journal.help(), journal.exit_status()),
-        other => fail(printer, &other, None, other.exit_status()),
+        CampaignError::Journal(journal) => fail(reporter, &journal, journal.help(), journal.exit_status()),
+        other => fail(reporter, &other, None, other.exit_status()),
     })
 }
 
@@ -501,14 +503,14 @@ fn print_plan(
     plan: &Plan,
     hours: Option<&SendingHours>,
     (journal, report): (&Path, &Path),
-    printer: &Reporter<'_>,
+    reporter: &Reporter<'_>,
 ) {
     // The pre-flight's repeated findings, summed up before the plan they led to.
-    printer.summarize();
+    reporter.summarize();
     if let Some((row, first)) = plan.first_shared_flow_token {
         // Once for the whole file, never folded into the counted findings.
         Printer::print(
-            printer,
+            reporter,
             &Finding::warning(format!(
                 "{} share{} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
                 words::tally(plan.shared_flow_token, "row", "rows"),
@@ -604,7 +606,7 @@ fn print_plan(
         lines.push(format!("journal:  {}; report {}", journal.display(), report.display()));
     }
     for line in lines {
-        printer.note(&line);
+        reporter.note(&line);
     }
 }
 
