@@ -4,6 +4,7 @@
 //! What each code means is [`CODES`], the one table `--help` and the manual print.
 
 use crate::data::DataError;
+use crate::outputs::OutputError;
 use crate::receive::{ReceiveError, StoreError};
 use crate::report::{DeliveryError, EventsError as StoreReadError};
 use crate::send::account::AccountError;
@@ -12,7 +13,6 @@ use crate::send::csv_report::ReportError;
 use crate::send::guardrails::ExcludeError;
 use crate::send::hours::HoursError;
 use crate::send::journal::JournalError;
-use crate::send::outputs::OutputError;
 use crate::send::watch::EventsError;
 use crate::send::ClientError;
 use crate::template::TemplateError;

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use super::ExitStatus;
 use crate::diagnostic::{Finding, Printer};
+use crate::outputs;
 use crate::report::responses::ResponsesFormat;
 use crate::report::{self, html, DeliveryError, Reconciled};
 use crate::send::csv_report::{self, ExtraColumns, ReportError};
 use crate::send::journal::{unix_now, Journal, JournalError};
-use crate::send::outputs;
 
 pub struct ReportOptions {
     /// The campaign's journal.

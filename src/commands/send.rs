@@ -23,7 +23,7 @@ use crate::send::watch::{self, EventFeed};
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
 const DAY: i64 = 24 * 60 * 60;
-use crate::send::{self, csv_report, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
+use crate::send::{csv_report, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
 
 pub struct SendOptions {
@@ -119,7 +119,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     let report_path = options
         .report
         .clone()
-        .unwrap_or_else(|| send::outputs::default_report(&journal_path, options.dry_run));
+        .unwrap_or_else(|| crate::outputs::default_report(&journal_path, options.dry_run));
     let mut inputs: Vec<(&'static str, &Path)> = vec![("template", &options.template), ("data file", &options.data)];
     if let Some(key_file) = &options.account.api_key_file {
         inputs.push(("API key file", key_file));
@@ -131,8 +131,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         inputs.push(("event store", events));
     }
     // A dry run writes no journal, but is checked as the real run will be.
-    send::outputs::check(&inputs, Some(&journal_path), &report_path)
-        .and_then(|()| send::outputs::check_owner(&report_path, &journal_path, options.dry_run))
+    crate::outputs::check(&inputs, Some(&journal_path), &report_path)
+        .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
         .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
     let journal_error = |error: JournalError| fail(reporter, &error, error.help(), error.exit_status());
     let mut journal = Journal::open_with(
@@ -293,8 +293,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     let written_once = options.events.is_some()
         && !options.dry_run
         && !matches!(
-            send::outputs::destination(&report_path),
-            Ok(send::outputs::Destination::Replace(_))
+            crate::outputs::destination(&report_path),
+            Ok(crate::outputs::Destination::Replace(_))
         );
     let summary = if written_once {
         csv_report::write_to(&journal, &mut std::io::sink(), None)
@@ -302,7 +302,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         csv_report::write(&journal, &report_path)
     }
     .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
-    let on_stdout = send::outputs::is_stdout(&report_path);
+    let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
         reporter.note("report: standard output");
     } else {

@@ -10,17 +10,16 @@
 pub mod account;
 pub mod campaign;
 mod client;
+pub mod csv_report;
 mod dispatch;
 pub mod guardrails;
+pub mod hours;
 pub mod journal;
 mod pacing;
-mod scrub;
-mod stop;
-pub(crate) use crate::outputs;
-pub mod csv_report;
-pub mod hours;
 pub mod response;
 pub mod run;
+mod scrub;
+mod stop;
 pub mod watch;
 
 use std::collections::VecDeque;

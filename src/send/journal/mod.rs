@@ -814,10 +814,10 @@ fn open_error(error: rusqlite::Error, path: &str) -> JournalError {
 /// into place (which fails if another run created it meanwhile), so that a run killed while
 /// creating it never leaves a half-made journal that every later run would refuse.
 fn create_file(path: &Path, fingerprint: &Fingerprint, name: &str) -> Result<(), JournalError> {
-    let temporary = super::outputs::with_suffix(path, &format!(".creating-{}", std::process::id()));
+    let temporary = crate::outputs::with_suffix(path, &format!(".creating-{}", std::process::id()));
     let sqlite = |error| open_error(error, name);
     for leftover in ["", "-wal", "-journal"] {
-        let _ = std::fs::remove_file(super::outputs::with_suffix(&temporary, leftover));
+        let _ = std::fs::remove_file(crate::outputs::with_suffix(&temporary, leftover));
     }
     {
         let connection = Connection::open(&temporary).map_err(sqlite)?;
