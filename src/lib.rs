@@ -11,11 +11,13 @@
 pub mod cli;
 pub mod commands;
 pub(crate) mod compile;
+pub(crate) mod csv_out;
 pub mod data;
 pub(crate) mod diagnostic;
 pub(crate) mod exit;
 pub(crate) mod findings;
 pub(crate) mod flow;
+pub(crate) mod html;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod outputs;

@@ -8,6 +8,8 @@
 
 use serde_json::Value;
 
+use crate::html::{self, escape, FOOT};
+
 /// A line for the panel beside the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
@@ -122,17 +124,7 @@ pub fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[No
             .collect()
     };
     format!(
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · flowc preview</title>
-<style>{CSS}</style>
-</head>
-<body>
-<main>
-<section class="phone" aria-label="WhatsApp message preview">
+        r#"{head}<section class="phone" aria-label="WhatsApp message preview">
 <div class="bar">WhatsApp · {title}</div>
 <div class="chat">{message}</div>{screen}
 </section>
@@ -142,10 +134,8 @@ pub fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[No
 <h2>Request body</h2>
 <pre>{json}</pre>
 </section>
-</main>
-</body>
-</html>
-"#,
+{FOOT}"#,
+        head = html::head(&escape(title), "preview", CSS),
         title = escape(title),
         json = escape(&json),
         screen = screen.map_or_else(String::new, |screen| format!("\n<div class=\"opens\">{screen}</div>")),
@@ -270,21 +260,6 @@ fn inline_line(line: &str) -> String {
         }
         out.push_str(&escape(&c.to_string()));
         index += 1;
-    }
-    out
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
     }
     out
 }

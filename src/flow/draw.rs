@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::preview::escape;
+use crate::html::escape;
 use crate::yaml::{Node, NodeKind};
 
 use super::payload::Opened;

@@ -13,7 +13,7 @@ use super::codes;
 use super::reconcile::{Delivery, Moment, NEVER};
 use super::responses::AnswerTally;
 use super::Funnel;
-use crate::preview::escape;
+use crate::html::escape;
 use crate::send::csv_report::Summary;
 use crate::words::{tally, thousands};
 
@@ -146,22 +146,13 @@ pub(crate) fn page(campaign: &Campaign<'_>, funnel: &Funnel, delivery: &Delivery
     let mut html = String::with_capacity(16 * 1024);
     let _ = write!(
         html,
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · flowc report</title>
-<style>{CSS}</style>
-</head>
-<body>
-<main>
-<h1>{title}</h1>
+        r#"{head}<h1>{title}</h1>
 <p class="campaign">{about}</p>
 <p class="rows">{rows}</p>
 <p class="sources">{sources}</p>
 <p class="summary">{summary}</p>
 "#,
+        head = crate::html::head(&escape(&title), "report", CSS),
         title = escape(&title),
         about = escape(&about),
         rows = escape(&rows_line(campaign.rows)),
@@ -175,8 +166,9 @@ pub(crate) fn page(campaign: &Campaign<'_>, funnel: &Funnel, delivery: &Delivery
     answers_section(&mut html, answers);
     let _ = write!(
         html,
-        "<section><h2>Events</h2><p class=\"note\">{}</p></section>\n</main>\n</body>\n</html>\n",
-        escape(&funnel.events_line())
+        "<section><h2>Events</h2><p class=\"note\">{}</p></section>\n{}",
+        escape(&funnel.events_line()),
+        crate::html::FOOT
     );
     html
 }

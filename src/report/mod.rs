@@ -23,7 +23,8 @@ use reconcile::{Moment, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
 pub use stored_events::EventsError;
 
-use crate::send::csv_report::{text_cell, ExtraColumns};
+use crate::csv_out::text_cell;
+use crate::send::csv_report::ExtraColumns;
 use crate::send::journal::{Journal, JournalError};
 
 #[derive(Debug, thiserror::Error)]

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use super::reconcile::Completion;
+use crate::csv_out::{csv_writer, text_cell};
 use crate::outputs::{Output, Scratch};
-use crate::send::csv_report::{csv_writer, text_cell};
 
 /// How the responses file is written, by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

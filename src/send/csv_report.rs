@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::journal::{Journal, JournalError, JournalRow, RowStatus};
+use crate::csv_out::{csv_writer, text_cell};
 
 pub const HEADER: [&str; 10] = [
     "row",
@@ -236,29 +237,6 @@ pub(crate) fn write_to(
         })?;
     writer.flush().map_err(|error| ReportError::Io(String::new(), error))?;
     Ok(summary)
-}
-
-/// A text cell a spreadsheet will not evaluate, and that cannot act on a terminal it is shown
-/// in: control characters (an escape sequence from a callback's title) shown as `?` as
-/// everywhere else flowc quotes what others wrote; line breaks and tabs stay.
-pub(crate) fn text_cell(text: String) -> String {
-    let text = match crate::words::printable(&text) {
-        std::borrow::Cow::Borrowed(_) => text,
-        std::borrow::Cow::Owned(shown) => shown,
-    };
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text
-    }
-}
-
-/// The CSV writer every report file is written with: every text cell quoted, so that a
-/// spreadsheet that splits on `;` (many locales) cannot start a cell inside one.
-pub(crate) fn csv_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::NonNumeric)
-        .from_writer(out)
 }
 
 /// `to` as compiled is `+` and digits (several joined by commas): no formula can hide in it.
