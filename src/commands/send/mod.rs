@@ -1,5 +1,9 @@
 //! `flowc send`: pre-flight every row, show the plan, confirm, send, report.
 
+mod plan;
+mod progress;
+mod stop;
+
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::num::NonZeroU32;
@@ -25,6 +29,10 @@ use crate::send::watch::{self, EventFeed};
 const DAY: i64 = 24 * 60 * 60;
 use crate::send::{csv_report, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
 use crate::words;
+
+use self::plan::print_plan;
+use self::progress::{progress_bar, report_progress, watch_signals};
+use self::stop::explain_stop;
 
 pub struct SendOptions {
     pub template: PathBuf,
@@ -364,27 +372,6 @@ fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Res
     journal.settle_from_callbacks(&proven).map_err(journal_error)
 }
 
-/// The plan's line on a template changed since rows went out (`--changed-template`).
-fn describe_template_change(change: &TemplateChange) -> String {
-    let sent: u64 = change.earlier.iter().map(|(_, count)| count).sum();
-    let earlier = match change.earlier.as_slice() {
-        [(version, _)] => format!("the earlier version {version}"),
-        versions => format!(
-            "earlier versions ({})",
-            versions
-                .iter()
-                .map(|(version, count)| format!("{count} with {version}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    format!(
-        "          changed since rows went out (--changed-template): {} went out with {earlier}; the rows not yet sent go out with {} (the journal records each row's version)",
-        words::tally(sent, "row", "rows"),
-        change.now
-    )
-}
-
 /// Prints an error with its help; its exit status.
 fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
     printer.print(&Finding::error(error.to_string()).with_help(help));
@@ -497,119 +484,6 @@ fn preflight(
     })
 }
 
-fn print_plan(
-    options: &SendOptions,
-    account: Option<&Account>,
-    plan: &Plan,
-    hours: Option<&SendingHours>,
-    (journal, report): (&Path, &Path),
-    reporter: &Reporter<'_>,
-) {
-    // The pre-flight's repeated findings, summed up before the plan they led to.
-    reporter.summarize();
-    if let Some((row, first)) = plan.first_shared_flow_token {
-        // Once for the whole file, never folded into the counted findings.
-        Printer::print(
-            reporter,
-            &Finding::warning(format!(
-                "{} share{} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
-                words::tally(plan.shared_flow_token, "row", "rows"),
-                if plan.shared_flow_token == 1 { "s" } else { "" }
-            ))
-            .with_help(Some(
-                "a completed Flow is matched to its row by its flow_token: give each row its own (e.g. `flow_token: \"booking-{{customer_id}}\"`); replies to rows that share one are matched by the number that replied, or by the message they answer when the callbacks carry it",
-            )),
-        );
-    }
-    let endpoint = account.map_or_else(
-        || "(no account configured)".to_owned(),
-        |account| format!("POST {}", account.messages_url()),
-    );
-    let rate = match options.rate {
-        0 => "no rate limit".to_owned(),
-        rate => {
-            let seconds = plan.to_send.count().div_ceil(u64::from(rate));
-            format!("{rate} messages/s ({})", words::about_duration(seconds))
-        }
-    };
-    let mut lines = vec![format!("template: {}", options.template.display())];
-    if let Some(change) = &plan.template_change {
-        lines.push(describe_template_change(change));
-    }
-    lines.extend([
-        format!(
-            "data:     {} ({} valid, {} invalid)",
-            options.data.display(),
-            plan.valid,
-            plan.invalid
-        ),
-        format!("endpoint: {endpoint}"),
-    ]);
-    if let Some((field, key)) = plan.track_example() {
-        lines.push(format!(
-            "track:    extra_info.{field} carries each row's key (row 2: `{key}`); callbacks are matched to rows by it"
-        ));
-    }
-    if plan.settled > 0 {
-        lines.push(format!(
-            "settled:  {} unknown settled as accepted from callbacks (--events): the provider has {} message{}",
-            plan.settled,
-            if plan.settled == 1 { "its" } else { "their" },
-            plural(plan.settled)
-        ));
-    }
-    if plan.accepted_before > 0 || plan.unknown > 0 {
-        lines.push(format!(
-            "resume:   {} accepted earlier (skipped), {} unknown ({})",
-            plan.accepted_before,
-            plan.unknown,
-            if options.resend_unknown {
-                "sent again"
-            } else {
-                "not sent"
-            }
-        ));
-    }
-    if plan.duplicate > 0 || plan.excluded > 0 || plan.opted_out > 0 {
-        lines.push(format!(
-            "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude), {} opted-out (--events)",
-            plan.duplicate, plan.excluded, plan.opted_out
-        ));
-    }
-    if plan.held_daily > 0 {
-        lines.push(format!(
-            "daily:    {} row{} stay pending (--daily-limit {}): run again when slots open",
-            plan.held_daily,
-            plural(plan.held_daily),
-            options.daily_limit.unwrap_or_default()
-        ));
-    }
-    if plan.held > 0 {
-        lines.push(format!(
-            "limit:    {} more row{} stay pending (--limit {}): run again to send them",
-            plan.held,
-            plural(plan.held),
-            options.limit.unwrap_or_default()
-        ));
-    }
-    if let Some(hours) = hours {
-        lines.push(format!("window:   {}", hours.describe(jiff::Timestamp::now())));
-    }
-    lines.push(format!(
-        "to send:  {} at {rate}, {} in flight at most",
-        plan.to_send.count(),
-        options.concurrency
-    ));
-    if options.dry_run {
-        lines.push(format!("dry run:  nothing is sent; report {}", report.display()));
-    } else {
-        lines.push(format!("journal:  {}; report {}", journal.display(), report.display()));
-    }
-    for line in lines {
-        reporter.note(&line);
-    }
-}
-
 fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), ExitStatus> {
     if options.yes {
         return Ok(());
@@ -703,219 +577,4 @@ fn send_rows(
         }
         RunError::Journal(error) => fail(printer, &error, error.help(), error.exit_status()),
     })
-}
-
-/// The first Ctrl-C or SIGTERM stops taking rows and lets requests in flight finish; a second
-/// signal quits at once (the journal stays consistent: rows in flight become `unknown`).
-async fn watch_signals(stop: StopSignal, progress: Arc<Progress>, bar: Option<indicatif::ProgressBar>) {
-    let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-        return;
-    };
-    let Some(signal) = next_signal(&mut terminate).await else {
-        return;
-    };
-    stop.request(StopCause::Interrupted(signal));
-    // The bar is not drawn again below the message.
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    eprintln!(
-        "\nstopping ({}): no new requests; waiting for those in flight ({} rows done). A second Ctrl-C or SIGTERM quits at once (the journal stays consistent).",
-        words::signal_name(signal),
-        progress.done.load(Ordering::Relaxed)
-    );
-    if let Some(second) = next_signal(&mut terminate).await {
-        eprintln!("quitting at once; rows in flight will be reported as unknown on the next run");
-        std::process::exit(signal_status(second) as i32);
-    }
-}
-
-async fn next_signal(terminate: &mut tokio::signal::unix::Signal) -> Option<Signal> {
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.ok().map(|()| Signal::Interrupt),
-        received = terminate.recv() => received.map(|()| Signal::Terminate),
-    }
-}
-
-fn signal_status(signal: Signal) -> ExitStatus {
-    match signal {
-        Signal::Interrupt => ExitStatus::Interrupted,
-        Signal::Terminate => ExitStatus::Terminated,
-    }
-}
-
-fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    let style =
-        indicatif::ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} rows  {rate}  ETA {eta}  {msg}")
-            .map(|style| {
-                // indicatif's own `{per_sec}` prints four decimals (`155.1974/s`).
-                style.with_key(
-                    "rate",
-                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                        let _ = write!(out, "{:.0}/s", state.per_sec());
-                    },
-                )
-            })
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    Some(bar)
-}
-
-/// Draws progress: the bar on a terminal, otherwise a plain line every few seconds.
-async fn report_progress(bar: Option<indicatif::ProgressBar>, progress: Arc<Progress>, total: u64, stop: StopSignal) {
-    let started = std::time::Instant::now();
-    let tick = if bar.is_some() {
-        Duration::from_millis(200)
-    } else {
-        Duration::from_secs(5)
-    };
-    loop {
-        tokio::time::sleep(tick).await;
-        if stop.is_set() && bar.is_some() {
-            return;
-        }
-        let done = progress.done.load(Ordering::Relaxed);
-        let accepted = progress.accepted.load(Ordering::Relaxed);
-        let failed = progress.failed.load(Ordering::Relaxed);
-        let retries = progress.retries.load(Ordering::Relaxed);
-        let paused = progress
-            .paused_until
-            .lock()
-            .ok()
-            .and_then(|paused| paused.clone())
-            .map(|until| format!(", paused outside the window until {until}"))
-            .unwrap_or_default();
-        match &bar {
-            Some(bar) => {
-                bar.set_position(done);
-                bar.set_message(format!(
-                    "{accepted} accepted, {failed} failed, {retries} retries{paused}"
-                ));
-            }
-            None => {
-                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                let of = if total > 0 { format!("/{total}") } else { String::new() };
-                eprintln!("progress: {done}{of} rows done, {accepted} accepted, {failed} failed, {retries} retries, {rate:.1} rows/s{paused}");
-            }
-        }
-    }
-}
-
-/// Tells the user why sending stopped and what to do; the exit status it calls for.
-fn explain_stop(cause: Option<&StopCause>, summary: &csv_report::Summary, printer: &Printer) -> Option<ExitStatus> {
-    let pending = summary.pending + summary.retryable;
-    match cause? {
-        StopCause::Interrupted(signal) => {
-            printer.note(&format!(
-                "stopped by {}: {pending} row{} not sent yet. Run the same command again to resume.",
-                words::signal_name(*signal),
-                plural(pending)
-            ));
-            Some(signal_status(*signal))
-        }
-        StopCause::OutsideWindow(opening) => {
-            printer.note(&format!(
-                "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
-                plural(pending)
-            ));
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::DataChanged { row } => {
-            printer.print(
-                &Finding::error(format!(
-                    "the data file changed during the run: row {row} is not the row the pre-flight checked; sending stopped"
-                ))
-                .with_help(Some(format!(
-                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {pending} pending row{}; a changed file is a new campaign (--restart sends every row again)",
-                    plural(pending)
-                ))),
-            );
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::SpamLimit => {
-            printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
-                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
-                plural(pending)
-            ))));
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::FailureBurst { percent } => {
-            printer.print(&Finding::error(format!(
-                "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
-            )).with_help(Some(format!(
-                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
-                plural(pending)
-            ))));
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::Internal(message) => {
-            printer.print(
-                &Finding::error(format!("internal error, sending stopped: {message}"))
-                    .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
-            );
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::Refused { reason, code, message } => {
-            let unsent = format!(
-                "{pending} unsent row{} stay pending: run the same command again once fixed",
-                plural(pending)
-            );
-            let (what, help) = match reason {
-                StopReason::Credentials => (
-                    "the provider refused the SID or the API key",
-                    format!("check the SID (--sid / KALEYRA_SID), the API key (--api-key / KALEYRA_API_KEY) and the region (--region / KALEYRA_REGION): the key belongs to one region's API domain; {unsent}"),
-                ),
-                StopReason::Number => (
-                    "the provider does not know the business number on this account",
-                    format!("check the business number (--from / KALEYRA_WHATSAPP_NUMBER): it must be a WhatsApp number of this account, in E.164 with `+`; {unsent}"),
-                ),
-                StopReason::Account => (
-                    "the provider does not allow this account or number on WhatsApp API v2",
-                    format!("the account type or the number's API version does not fit this endpoint: ask Kaleyra support to enable WhatsApp API v2 for the account and number; {unsent}"),
-                ),
-                StopReason::Endpoint => (
-                    "the endpoint is not the provider's messages API",
-                    format!("check the region (--region / KALEYRA_REGION), --base-url, the SID and the business number, which make up the URL; {unsent}"),
-                ),
-                StopReason::DailyLimit => (
-                    "the account's daily limit is reached",
-                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending} pending row{}", plural(pending)),
-                ),
-                StopReason::Balance => (
-                    "low balance",
-                    format!("top up the account, then run the same command again to send the {pending} pending row{}", plural(pending)),
-                ),
-            };
-            printer
-                .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::Events(message) => {
-            printer.print(
-                &Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
-                    .with_help(Some(format!(
-                        "sending stopped rather than message someone who may have opted out; {pending} row{} stay pending: run the same command again once the store can be read",
-                        plural(pending)
-                    ))),
-            );
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::Data(message) => {
-            printer.print(&Finding::error(format!(
-                "the data file could not be read again: {message}"
-            )));
-            Some(ExitStatus::Invalid)
-        }
-        StopCause::Journal(message) => {
-            printer.print(
-                &Finding::error(format!("the journal failed: {message}"))
-                    .with_help(Some("sending stopped so that nothing goes unrecorded; free disk space or fix the journal's directory, then run the same command again")),
-            );
-            Some(ExitStatus::Invalid)
-        }
-    }
 }

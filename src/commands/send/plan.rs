@@ -1,0 +1,138 @@
+//! The plan `flowc send` shows before it asks: what will be sent, held, skipped, and where the
+//! journal and the report go.
+
+use super::*;
+
+/// The plan's line on a template changed since rows went out (`--changed-template`).
+fn describe_template_change(change: &TemplateChange) -> String {
+    let sent: u64 = change.earlier.iter().map(|(_, count)| count).sum();
+    let earlier = match change.earlier.as_slice() {
+        [(version, _)] => format!("the earlier version {version}"),
+        versions => format!(
+            "earlier versions ({})",
+            versions
+                .iter()
+                .map(|(version, count)| format!("{count} with {version}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "          changed since rows went out (--changed-template): {} went out with {earlier}; the rows not yet sent go out with {} (the journal records each row's version)",
+        words::tally(sent, "row", "rows"),
+        change.now
+    )
+}
+
+pub(super) fn print_plan(
+    options: &SendOptions,
+    account: Option<&Account>,
+    plan: &Plan,
+    hours: Option<&SendingHours>,
+    (journal, report): (&Path, &Path),
+    reporter: &Reporter<'_>,
+) {
+    // The pre-flight's repeated findings, summed up before the plan they led to.
+    reporter.summarize();
+    if let Some((row, first)) = plan.first_shared_flow_token {
+        // Once for the whole file, never folded into the counted findings.
+        Printer::print(
+            reporter,
+            &Finding::warning(format!(
+                "{} share{} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
+                words::tally(plan.shared_flow_token, "row", "rows"),
+                if plan.shared_flow_token == 1 { "s" } else { "" }
+            ))
+            .with_help(Some(
+                "a completed Flow is matched to its row by its flow_token: give each row its own (e.g. `flow_token: \"booking-{{customer_id}}\"`); replies to rows that share one are matched by the number that replied, or by the message they answer when the callbacks carry it",
+            )),
+        );
+    }
+    let endpoint = account.map_or_else(
+        || "(no account configured)".to_owned(),
+        |account| format!("POST {}", account.messages_url()),
+    );
+    let rate = match options.rate {
+        0 => "no rate limit".to_owned(),
+        rate => {
+            let seconds = plan.to_send.count().div_ceil(u64::from(rate));
+            format!("{rate} messages/s ({})", words::about_duration(seconds))
+        }
+    };
+    let mut lines = vec![format!("template: {}", options.template.display())];
+    if let Some(change) = &plan.template_change {
+        lines.push(describe_template_change(change));
+    }
+    lines.extend([
+        format!(
+            "data:     {} ({} valid, {} invalid)",
+            options.data.display(),
+            plan.valid,
+            plan.invalid
+        ),
+        format!("endpoint: {endpoint}"),
+    ]);
+    if let Some((field, key)) = plan.track_example() {
+        lines.push(format!(
+            "track:    extra_info.{field} carries each row's key (row 2: `{key}`); callbacks are matched to rows by it"
+        ));
+    }
+    if plan.settled > 0 {
+        lines.push(format!(
+            "settled:  {} unknown settled as accepted from callbacks (--events): the provider has {} message{}",
+            plan.settled,
+            if plan.settled == 1 { "its" } else { "their" },
+            plural(plan.settled)
+        ));
+    }
+    if plan.accepted_before > 0 || plan.unknown > 0 {
+        lines.push(format!(
+            "resume:   {} accepted earlier (skipped), {} unknown ({})",
+            plan.accepted_before,
+            plan.unknown,
+            if options.resend_unknown {
+                "sent again"
+            } else {
+                "not sent"
+            }
+        ));
+    }
+    if plan.duplicate > 0 || plan.excluded > 0 || plan.opted_out > 0 {
+        lines.push(format!(
+            "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude), {} opted-out (--events)",
+            plan.duplicate, plan.excluded, plan.opted_out
+        ));
+    }
+    if plan.held_daily > 0 {
+        lines.push(format!(
+            "daily:    {} row{} stay pending (--daily-limit {}): run again when slots open",
+            plan.held_daily,
+            plural(plan.held_daily),
+            options.daily_limit.unwrap_or_default()
+        ));
+    }
+    if plan.held > 0 {
+        lines.push(format!(
+            "limit:    {} more row{} stay pending (--limit {}): run again to send them",
+            plan.held,
+            plural(plan.held),
+            options.limit.unwrap_or_default()
+        ));
+    }
+    if let Some(hours) = hours {
+        lines.push(format!("window:   {}", hours.describe(jiff::Timestamp::now())));
+    }
+    lines.push(format!(
+        "to send:  {} at {rate}, {} in flight at most",
+        plan.to_send.count(),
+        options.concurrency
+    ));
+    if options.dry_run {
+        lines.push(format!("dry run:  nothing is sent; report {}", report.display()));
+    } else {
+        lines.push(format!("journal:  {}; report {}", journal.display(), report.display()));
+    }
+    for line in lines {
+        reporter.note(&line);
+    }
+}

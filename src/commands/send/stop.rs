@@ -1,0 +1,124 @@
+//! Why a send stopped before its end, told to the person with what to do next, and the exit
+//! status it calls for.
+
+use super::progress::signal_status;
+use super::*;
+
+/// Tells the user why sending stopped and what to do; the exit status it calls for.
+pub(super) fn explain_stop(
+    cause: Option<&StopCause>,
+    summary: &csv_report::Summary,
+    printer: &Printer,
+) -> Option<ExitStatus> {
+    let pending = summary.pending + summary.retryable;
+    match cause? {
+        StopCause::Interrupted(signal) => {
+            printer.note(&format!(
+                "stopped by {}: {pending} row{} not sent yet. Run the same command again to resume.",
+                words::signal_name(*signal),
+                plural(pending)
+            ));
+            Some(signal_status(*signal))
+        }
+        StopCause::OutsideWindow(opening) => {
+            printer.note(&format!(
+                "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
+                plural(pending)
+            ));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::DataChanged { row } => {
+            printer.print(
+                &Finding::error(format!(
+                    "the data file changed during the run: row {row} is not the row the pre-flight checked; sending stopped"
+                ))
+                .with_help(Some(format!(
+                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {pending} pending row{}; a changed file is a new campaign (--restart sends every row again)",
+                    plural(pending)
+                ))),
+            );
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::SpamLimit => {
+            printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
+                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
+                plural(pending)
+            ))));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::FailureBurst { percent } => {
+            printer.print(&Finding::error(format!(
+                "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
+            )).with_help(Some(format!(
+                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
+                plural(pending)
+            ))));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::Internal(message) => {
+            printer.print(
+                &Finding::error(format!("internal error, sending stopped: {message}"))
+                    .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
+            );
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::Refused { reason, code, message } => {
+            let unsent = format!(
+                "{pending} unsent row{} stay pending: run the same command again once fixed",
+                plural(pending)
+            );
+            let (what, help) = match reason {
+                StopReason::Credentials => (
+                    "the provider refused the SID or the API key",
+                    format!("check the SID (--sid / KALEYRA_SID), the API key (--api-key / KALEYRA_API_KEY) and the region (--region / KALEYRA_REGION): the key belongs to one region's API domain; {unsent}"),
+                ),
+                StopReason::Number => (
+                    "the provider does not know the business number on this account",
+                    format!("check the business number (--from / KALEYRA_WHATSAPP_NUMBER): it must be a WhatsApp number of this account, in E.164 with `+`; {unsent}"),
+                ),
+                StopReason::Account => (
+                    "the provider does not allow this account or number on WhatsApp API v2",
+                    format!("the account type or the number's API version does not fit this endpoint: ask Kaleyra support to enable WhatsApp API v2 for the account and number; {unsent}"),
+                ),
+                StopReason::Endpoint => (
+                    "the endpoint is not the provider's messages API",
+                    format!("check the region (--region / KALEYRA_REGION), --base-url, the SID and the business number, which make up the URL; {unsent}"),
+                ),
+                StopReason::DailyLimit => (
+                    "the account's daily limit is reached",
+                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending} pending row{}", plural(pending)),
+                ),
+                StopReason::Balance => (
+                    "low balance",
+                    format!("top up the account, then run the same command again to send the {pending} pending row{}", plural(pending)),
+                ),
+            };
+            printer
+                .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::Events(message) => {
+            printer.print(
+                &Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
+                    .with_help(Some(format!(
+                        "sending stopped rather than message someone who may have opted out; {pending} row{} stay pending: run the same command again once the store can be read",
+                        plural(pending)
+                    ))),
+            );
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::Data(message) => {
+            printer.print(&Finding::error(format!(
+                "the data file could not be read again: {message}"
+            )));
+            Some(ExitStatus::Invalid)
+        }
+        StopCause::Journal(message) => {
+            printer.print(
+                &Finding::error(format!("the journal failed: {message}"))
+                    .with_help(Some("sending stopped so that nothing goes unrecorded; free disk space or fix the journal's directory, then run the same command again")),
+            );
+            Some(ExitStatus::Invalid)
+        }
+    }
+}
