@@ -5,7 +5,7 @@
 //! The command layer keeps what a person sees (the plan, the prompt, the progress bar, the
 //! signal messages): it hands in the hooks that draw them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -13,11 +13,49 @@ use tokio::sync::mpsc;
 
 use super::account::Account;
 use super::campaign::{self, Plan};
+use super::csv_report::{self, ReportError, Summary};
 use super::hours::SendingHours;
-use super::journal::{Journal, JournalError, JournalWriter};
+use super::journal::{Fingerprint, Journal, JournalError, JournalWriter, Resume};
 use super::watch::{self, EventFeed};
 use super::{ClientError, Job, Logger, Progress, SendSettings, StopCause, StopSignal};
 use crate::pipeline::MessageCompiler;
+
+/// Opens (or creates) the campaign's journal (`None`: a dry run's temporary one), records the
+/// names and the inputs it was made from (a dry run records no inputs), and marks the rows left
+/// in flight by the last run `unknown`; returns the journal and how many rows that was.
+pub fn open_journal(
+    path: Option<&Path>,
+    fingerprint: &Fingerprint,
+    resume: Resume,
+    (template, data): (&Path, &Path),
+    inputs: &[(&'static str, &Path)],
+) -> Result<(Journal, u64), JournalError> {
+    let mut journal = Journal::open_with(path, fingerprint, resume)?;
+    journal.record_names(&template.display().to_string(), &data.display().to_string())?;
+    if path.is_some() {
+        journal.record_inputs(inputs)?;
+    }
+    let recovered = journal.recover_in_flight()?;
+    Ok((journal, recovered))
+}
+
+/// Writes the send's CSV report; returns its summary and whether the writing waits for the
+/// callbacks (`callbacks_follow`, with `--events`): a device, a pipe or standard output is
+/// written once, after the callbacks are added, while a file is written now, so that a failure
+/// to read the store leaves a report.
+pub fn write_report(journal: &Journal, report: &Path, callbacks_follow: bool) -> Result<(Summary, bool), ReportError> {
+    let written_once = callbacks_follow
+        && !matches!(
+            crate::outputs::destination(report),
+            Ok(crate::outputs::Destination::Replace(_))
+        );
+    let summary = if written_once {
+        csv_report::write_to(journal, &mut std::io::sink(), None)
+    } else {
+        csv_report::write(journal, report)
+    }?;
+    Ok((summary, written_once))
+}
 
 /// What the sending run reads besides the plan: the data file and the values the template
 /// was compiled with.

@@ -143,25 +143,17 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
         .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
     let journal_error = |error: JournalError| fail(reporter, &error, error.help(), error.exit_status());
-    let mut journal = Journal::open_with(
+    let (mut journal, recovered) = run::open_journal(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
         Resume {
             restart: options.restart,
             changed_template: options.changed_template,
         },
+        (&options.template, &options.data),
+        &inputs,
     )
     .map_err(journal_error)?;
-    journal
-        .record_names(
-            &options.template.display().to_string(),
-            &options.data.display().to_string(),
-        )
-        .map_err(journal_error)?;
-    if !options.dry_run {
-        journal.record_inputs(&inputs).map_err(journal_error)?;
-    }
-    let recovered = journal.recover_in_flight().map_err(journal_error)?;
     if recovered > 0 {
         reporter.note(&format!(
             "{recovered} row{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
@@ -296,20 +288,10 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         stop_cause = cause;
     }
 
-    // A device, a pipe or standard output is written once: with --events, after the callbacks
-    // are added (a file is written now, so that a failure to read the store leaves a report).
-    let written_once = options.events.is_some()
-        && !options.dry_run
-        && !matches!(
-            crate::outputs::destination(&report_path),
-            Ok(crate::outputs::Destination::Replace(_))
-        );
-    let summary = if written_once {
-        csv_report::write_to(&journal, &mut std::io::sink(), None)
-    } else {
-        csv_report::write(&journal, &report_path)
-    }
-    .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+    // With --events the callbacks follow: see `run::write_report`.
+    let (summary, written_once) =
+        run::write_report(&journal, &report_path, options.events.is_some() && !options.dry_run)
+            .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
     let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
         reporter.note("report: standard output");
