@@ -10,7 +10,7 @@ pub(super) struct Context {
     pub(super) account: Account,
     pub(super) settings: SendSettings,
     pub(super) limiter: Option<Limiter>,
-    pub(super) window: Option<SecondCap>,
+    pub(super) second_cap: Option<SecondCap>,
     pub(super) pairs: Option<PairSpacing>,
     pub(super) journal: JournalHandle,
     pub(super) stop: StopSignal,
@@ -45,9 +45,9 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
     let mut api_key = HeaderValue::from_str(account.api_key.expose()).map_err(|_| ClientError::BadKey)?;
     api_key.set_sensitive(true);
     let limiter = settings.rate.map(Limiter::new);
-    let window = settings.rate.map(SecondCap::new);
+    let second_cap = settings.rate.map(SecondCap::new);
     let context = Arc::new(Context {
-        window,
+        second_cap,
         pairs: settings.space_pairs.then(PairSpacing::default),
         url: account.messages_url(),
         client,
@@ -63,7 +63,7 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
     let slots = Arc::new(Semaphore::new(context.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     loop {
-        if !inside_window(&context).await {
+        if !inside_hours(&context).await {
             break;
         }
         let slot = tokio::select! {
@@ -121,7 +121,7 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
 
 /// Waits until the quiet-hours window is open; `false` when the campaign stops instead (a
 /// stop request, or the window closed with `--exit-outside-window`).
-pub(super) async fn inside_window(context: &Context) -> bool {
+pub(super) async fn inside_hours(context: &Context) -> bool {
     let Some(hours) = &context.settings.hours else {
         return !context.stop.is_set();
     };
@@ -178,7 +178,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
     let mut ambiguous_seen = false;
     loop {
         attempt += 1;
-        if !inside_window(context).await {
+        if !inside_hours(context).await {
             // Nothing recorded for this attempt: the row keeps its status for the next run.
             return;
         }
@@ -208,7 +208,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
             }
         }
         // The limiter's wait may have carried the row past the window's end.
-        if context.settings.hours.is_some() && !inside_window(context).await {
+        if context.settings.hours.is_some() && !inside_hours(context).await {
             return;
         }
         // The record that this row is on its way is on disk before the request leaves.
@@ -216,8 +216,8 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
             context.stop.request(StopCause::Journal(error.to_string()));
             return;
         }
-        if let Some(window) = &context.window {
-            window.admit().await;
+        if let Some(second_cap) = &context.second_cap {
+            second_cap.admit().await;
         }
         if let Some(watch) = &context.settings.watch {
             // Looked up last, right before the request leaves: a STOP stored at any moment

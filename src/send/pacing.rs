@@ -14,7 +14,7 @@ pub(super) struct Limiter {
 impl Limiter {
     pub(super) fn new(rate: NonZeroU32) -> Limiter {
         // Requests are spaced evenly; a burst of a fiftieth of a second lets a late wake-up
-        // catch up instead of losing its slot. The strict window keeps every second within the rate.
+        // catch up instead of losing its slot. The one-second cap keeps every second within the rate.
         let burst = NonZeroU32::new(rate.get() / 50).unwrap_or(NonZeroU32::MIN);
         let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
         // Start with the burst spent, so the first second is as even as the others.
