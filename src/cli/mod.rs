@@ -6,11 +6,10 @@ mod options;
 
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::diagnostic::Format;
 use crate::secret::Secret;
-use crate::send::account::AccountSettings;
 
 const RENDER_EXAMPLES: &str = "\
 Examples:

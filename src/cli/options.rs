@@ -1,6 +1,10 @@
 //! The parsed command line becomes a command with plain option structs: clap's types stop here.
 
-use super::*;
+use clap::CommandFactory;
+
+use crate::cli::{default_concurrency, man, Cli, CliCommand, TrackArg};
+use crate::send::account::AccountSettings;
+
 use crate::commands::{
     CheckOptions, Command, InitOptions, PreviewOptions, ReceiveOptions, RenderOptions, ReportOptions, SendOptions,
     TestOptions,

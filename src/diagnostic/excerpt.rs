@@ -1,7 +1,13 @@
 //! The miette adapter: a finding drawn with its source excerpt (the template's lines, or a
 //! data row cut to the width of a terminal) and a marker under the place.
 
-use super::*;
+use std::fmt;
+
+use miette::{Diagnostic, LabeledSpan, Severity};
+
+use crate::diagnostic::{Finding, Level, MESSAGE_WIDTH};
+use crate::words::{clip, printable};
+use crate::yaml::Span;
 
 /// A finding as miette sees it.
 pub(super) struct View<'a> {

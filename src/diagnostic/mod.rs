@@ -10,13 +10,6 @@ mod flow;
 mod output;
 mod printer;
 
-use std::fmt;
-use std::io::{IsTerminal, Write};
-use std::sync::OnceLock;
-
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, Severity};
-
-use self::excerpt::View;
 pub use self::printer::{Format, Printer};
 use crate::compile::Warning;
 use crate::data::DataError;

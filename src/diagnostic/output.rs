@@ -1,7 +1,7 @@
 //! Findings as machines read them: one JSON object a line (`--format json`) and GitHub
 //! Actions workflow commands (`--format github`).
 
-use super::*;
+use crate::diagnostic::{Finding, Level};
 
 pub(super) fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")

@@ -1,7 +1,13 @@
 //! The printer: findings and notes to standard error in the chosen format, and the outputs a
 //! run wrote, tracked so that a failure can say what it left behind.
 
-use super::*;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use crate::diagnostic::excerpt::View;
+use crate::diagnostic::Finding;
 
 /// How findings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

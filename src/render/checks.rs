@@ -1,7 +1,12 @@
 //! Checks made before handlebars parses a leaf: unbalanced braces and nesting too deep, each
 //! located at its place in the template's text, so that one pass reports them all.
 
-use super::*;
+use saphyr_parser::ScalarStyle;
+use serde_json::Value;
+
+use crate::limits::MAX_HANDLEBARS_NESTING;
+use crate::render::Compiled;
+use crate::yaml::Span;
 
 /// An expression whose braces do not pair, found in a string value.
 pub(super) struct Unbalanced {

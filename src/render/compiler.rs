@@ -1,7 +1,16 @@
 //! The leaf compiler: each string leaf of a template compiled once into the cheapest form that
 //! keeps handlebars' semantics (a constant, one typed variable, a concatenation, or the registry).
 
-use super::*;
+use handlebars::template::{HelperTemplate, Parameter, Template as HbTemplate, TemplateElement};
+use handlebars::{Handlebars, Path as HbPath, PathSeg};
+use saphyr_parser::ScalarStyle;
+use serde_json::Value;
+
+use crate::render::checks::{collapse_map, collapse_seq, too_deep_at, unbalanced, Places};
+use crate::render::{is_helper, BrokenLeaf, Compiled, Leaf, LeafError, LeafKind, Part, BUILT_IN_HELPERS, HELPERS};
+use crate::suggest::did_you_mean;
+use crate::template::{Template, VarDecl};
+use crate::yaml::{Node, NodeKind, Span};
 
 pub(super) struct LeafCompiler<'a> {
     pub(super) registry: Handlebars<'static>,

@@ -16,18 +16,14 @@
 mod checks;
 mod compiler;
 
-use handlebars::template::{HelperTemplate, Parameter, Template as HbTemplate, TemplateElement};
-use handlebars::{handlebars_helper, Context, Handlebars, JsonRender, Path as HbPath, PathSeg};
-use saphyr_parser::ScalarStyle;
+use handlebars::{handlebars_helper, Context, Handlebars, JsonRender};
 use serde_json::{Map, Value};
 
 use crate::limits::{MAX_HANDLEBARS_NESTING, MAX_RENDERED_BYTES};
-use crate::suggest::did_you_mean;
 use crate::template::{Template, VarDecl};
 use crate::words;
-use crate::yaml::{Node, NodeKind, Span};
+use crate::yaml::Span;
 
-use self::checks::{collapse_map, collapse_seq, too_deep_at, unbalanced, Places};
 pub(crate) use self::compiler::sole_variable_at;
 use self::compiler::LeafCompiler;
 
@@ -460,6 +456,7 @@ pub fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::checks::{too_deep_at, unbalanced};
     use crate::render::compiler::variable_name_for;
 
     #[test]

@@ -1,7 +1,14 @@
 //! The HTTP client: one pooled keep-alive HTTPS client, the request a row makes, and what a
 //! transport failure means for its row.
 
-use super::*;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+
+use crate::send::dispatch::Context;
+use crate::send::response::{classify, Outcome};
+use crate::send::scrub::scrub;
+use crate::send::SendSettings;
 
 /// The most of a response body that is read; Kaleyra's answers are a few hundred bytes.
 pub(super) const MAX_BODY: usize = 64 * 1024;

@@ -1,7 +1,21 @@
 //! The dispatcher: one task per job, at most `concurrency` at once; each waits for its turn,
 //! commits `sending`, posts and records the outcome, until the queue ends or a stop comes.
 
-use super::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::send::account::Account;
+use crate::send::client::{post, ClientError};
+use crate::send::journal::{JournalHandle, Record, RowStatus};
+use crate::send::pacing::{backoff, Limiter, PairSpacing, SecondCap};
+use crate::send::response::Outcome;
+use crate::send::stop::{StopCause, StopSignal};
+use crate::send::{Job, Logger, Progress, SendSettings};
 
 pub(super) struct Context {
     pub(super) client: reqwest::Client,

@@ -22,32 +22,13 @@ mod scrub;
 mod stop;
 pub mod watch;
 
-use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinSet;
-
-pub use crate::signal::Signal;
-
-use self::account::Account;
-use self::journal::{JournalHandle, Record, RowStatus};
-pub use self::response::StopReason;
-use self::response::{classify, Outcome};
-use crate::secret::Secret;
-
-use self::client::post;
 pub use self::client::{http_client, ClientError};
-use self::dispatch::Context;
 pub use self::dispatch::{deliver, Delivery};
-pub use self::pacing::backoff;
-use self::pacing::{Limiter, PairSpacing, SecondCap};
-use self::scrub::scrub;
 pub use self::stop::{StopCause, StopSignal};
 
 #[derive(Debug, Clone)]

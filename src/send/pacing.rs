@@ -1,7 +1,11 @@
 //! Pacing: the rate limiter that spaces requests evenly, the strict one-second cap behind it,
 //! the spacing of messages to one person, and the backoff between retries.
 
-use super::*;
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 /// The smoothing rate limiter: requests spaced evenly at the rate.
 pub(super) struct Limiter {

@@ -1,7 +1,8 @@
 //! The API key kept out of what the provider sends back: an outcome's text is scrubbed, or
 //! withheld whole, before it is shown or journalled.
 
-use super::*;
+use crate::secret::Secret;
+use crate::send::response::Outcome;
 
 /// Removes the API key from every text the server gave, in whatever encoding it came back
 /// (classification decodes JSON escapes, which can turn `\u0053ECRET` into the key).

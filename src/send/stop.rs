@@ -1,7 +1,11 @@
 //! Why and how a campaign stops before its end: the first cause wins, and every task sees it.
 
-use super::*;
+use std::sync::Arc;
+
 use tokio::sync::watch;
+
+use crate::send::response::StopReason;
+use crate::signal::Signal;
 
 /// Why a campaign stopped before its end.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,13 +20,13 @@ use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::hours::SendingHours;
 use crate::send::journal::unix_now;
-use crate::send::journal::{Journal, JournalError, Resume, RowStatus, TemplateChange};
+use crate::send::journal::{Journal, JournalError, Resume, RowStatus};
 use crate::send::run::{self, RunError, Watchers};
 use crate::send::watch::{self, EventFeed};
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
 const DAY: i64 = 24 * 60 * 60;
-use crate::send::{csv_report, Logger, Progress, SendSettings, Signal, StopCause, StopReason, StopSignal};
+use crate::send::{Logger, Progress, SendSettings, StopCause, StopSignal};
 use crate::words;
 
 use self::plan::print_plan;

@@ -1,7 +1,16 @@
 //! The plan `flowc send` shows before it asks: what will be sent, held, skipped, and where the
 //! journal and the report go.
 
-use super::*;
+use std::path::Path;
+
+use super::{plural, SendOptions};
+use crate::commands::reporter::Reporter;
+use crate::diagnostic::{Finding, Printer};
+use crate::send::account::Account;
+use crate::send::campaign::Plan;
+use crate::send::hours::SendingHours;
+use crate::send::journal::TemplateChange;
+use crate::words;
 
 /// The plan's line on a template changed since rows went out (`--changed-template`).
 fn describe_template_change(change: &TemplateChange) -> String {

@@ -1,7 +1,15 @@
 //! What a person sees while a send runs: the progress bar or line, and the signals that stop it
 //! (the first gracefully, the second at once).
 
-use super::*;
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::exit::ExitStatus;
+use crate::send::{Progress, StopCause, StopSignal};
+use crate::signal::Signal;
+use crate::words;
 
 /// The first Ctrl-C or SIGTERM stops taking rows and lets requests in flight finish; a second
 /// signal quits at once (the journal stays consistent: rows in flight become `unknown`).

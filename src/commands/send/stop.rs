@@ -1,8 +1,13 @@
 //! Why a send stopped before its end, told to the person with what to do next, and the exit
 //! status it calls for.
 
+use super::plural;
 use super::progress::signal_status;
-use super::*;
+use crate::diagnostic::{Finding, Printer};
+use crate::exit::ExitStatus;
+use crate::send::response::StopReason;
+use crate::send::{csv_report, StopCause};
+use crate::words;
 
 /// Tells the user why sending stopped and what to do; the exit status it calls for.
 pub(super) fn explain_stop(

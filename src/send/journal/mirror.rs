@@ -2,7 +2,10 @@
 //! group commit, so that a journal that lost commits (a deleted `-wal`, a copy, a truncation) is
 //! found behind its mirror and refused rather than resumed.
 
-use super::*;
+use std::path::Path;
+
+use crate::send::journal::error::JournalError;
+use crate::send::journal::{Journal, StoredMeta, RESTORE_OR_RESTART};
 
 /// The mirror file beside a journal on disk (see the module notes).
 pub(super) struct Mirror {

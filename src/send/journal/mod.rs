@@ -24,11 +24,8 @@
 //! campaign record: each is refused with an explanation, never resumed.
 
 use std::path::Path;
-use std::sync::mpsc;
-use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::oneshot;
 
 mod error;
 mod mirror;

@@ -1,7 +1,10 @@
 //! Queries on a journal for the report and for resuming: the rows, their identities, the
 //! resume index and the counts the plan shows.
 
-use super::*;
+use rusqlite::OptionalExtension;
+
+use crate::send::journal::error::{busy_or, read_error, JournalError};
+use crate::send::journal::{Journal, Record, RowStatus, TemplateChange, RESTORE_OR_RESTART};
 
 /// One line of the journal, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The journal's tables and columns, and the columns added since the first journals (an older
 //! journal gets them, empty, when it is opened).
 
-use super::*;
+use crate::send::journal::Journal;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

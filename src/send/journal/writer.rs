@@ -1,7 +1,15 @@
 //! The journal's writes while sending: one thread commits everything queued since its last
 //! commit in one transaction (group commit), and the pre-flight's batched records.
 
-use super::*;
+use std::sync::mpsc;
+use std::thread;
+
+use rusqlite::{params, Connection};
+use tokio::sync::oneshot;
+
+use super::unix_now;
+use crate::send::journal::error::{busy_or, JournalError};
+use crate::send::journal::{Journal, Record, RowKeys, RowStatus, CHECKPOINT_EVERY};
 
 /// The pre-flight's batched writes; commit with [`Preflight::finish`].
 pub struct Preflight<'a> {
