@@ -3,7 +3,7 @@
 #
 # The event store is created by the binary (`flowc receive`, stopped at once: the layout is its
 # own), then filled directly with SQLite; the journal is written directly with SQLite in the
-# layout of src/send/journal.rs. Events (400,000):
+# layout of src/send/journal/schema.rs. Events (400,000):
 #   statuses  100,000 sent (matched by the --track key)    95,000 delivered (key)
 #             60,000 read (Meta's wamid only: an id learned from the row's earlier statuses)
 #             5,000 failed (131047, 131026; the 202's message_id only)
