@@ -22,3 +22,4 @@ mod snapshots;
 mod spreadsheet;
 mod support;
 mod team;
+mod trial;

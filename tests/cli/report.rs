@@ -188,7 +188,7 @@ struct Final {
     replied_at: String,
 }
 
-fn rfc3339(time: i64) -> String {
+pub(crate) fn rfc3339(time: i64) -> String {
     jiff::Timestamp::from_second(time)
         .expect("a time the tests use")
         .to_string()
@@ -297,7 +297,7 @@ fn run_loop(rows: usize) -> Loop {
 }
 
 /// The report's lines with the delivery columns, by `row`.
-fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<String, String>> {
+pub(crate) fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).expect("the report exists");
     let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
     assert_eq!(
