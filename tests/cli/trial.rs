@@ -44,23 +44,28 @@ fn base() -> i64 {
 fn phone(n: i64) -> String {
     match n {
         INVALID => "98101 42542".to_owned(),
-        23 => format!("+1 415 000-{DUPLICATED:04}"),
-        41 => format!("+1 (415) 000 {DUPLICATED:04}"),
+        n if n == DUPLICATES[0] => format!("+1 415 000-{DUPLICATED:04}"),
+        n if n == DUPLICATES[1] => format!("+1 (415) 000 {DUPLICATED:04}"),
         n => format!("+1415{n:07}"),
     }
 }
 
-/// The export: `;`-separated, a byte-order mark, CRLF line ends, a name with a comma, one
-/// with a quote and one that is not ASCII.
+/// Row `n`'s name: one with a comma, one with a quote, one that is not ASCII.
+fn name(n: i64) -> String {
+    match n % 3 {
+        0 => format!("Rao, Asha {n}"),
+        1 => format!("O\"Brien {n}"),
+        _ => format!("Zoë {n}"),
+    }
+}
+
+/// The export: `;`-separated, a byte-order mark, CRLF line ends, names quoted as a
+/// spreadsheet quotes them.
 fn export() -> String {
     let mut text = String::from("\u{feff}name;phone;ref\r\n");
     for n in 0..ROWS {
-        let name = match n % 3 {
-            0 => format!("\"Rao, Asha {n}\""),
-            1 => format!("\"O\"\"Brien {n}\""),
-            _ => format!("Zoë {n}"),
-        };
-        text.push_str(&format!("{name};{};R{n}\r\n", phone(n)));
+        let quoted = format!("\"{}\"", name(n).replace('"', "\"\""));
+        text.push_str(&format!("{quoted};{};R{n}\r\n", phone(n)));
     }
     text
 }
@@ -523,6 +528,18 @@ fn a_campaign_killed_and_resumed_is_reported_row_by_row_as_the_provider_called_b
             stopped.contains(&format!("<td class=\"n\">{}</td><td>{}</td>", n + 2, phone(n))),
             "row {} is not named among those who asked to stop: {stopped}",
             n + 2
+        );
+    }
+
+    // Each message as the file's row says it, its number in E.164.
+    for request in provider.received() {
+        let n = number(&request);
+        let message = &request.body["messaging_object"];
+        assert_eq!(message["to"], format!("+1415{n:07}"), "R{n}");
+        assert_eq!(
+            message["interactive"]["header"]["text"],
+            format!("Hi {}", name(n)),
+            "R{n}"
         );
     }
 
