@@ -25,7 +25,7 @@ use crate::words;
 use crate::yaml::{Node, NodeKind, Span};
 
 /// Helpers available in templates, besides handlebars' built-ins (`if`, `unless`, `each`,
-/// `with`, `eq`, `len`, ...). Documented in the README.
+/// `with`, `eq`, `len`, ...). Documented in docs/guide.md (Helpers).
 pub const HELPERS: &[&str] = &["upper", "lower", "trim", "truncate", "default"];
 
 const BUILT_IN_HELPERS: &[&str] = &[
