@@ -96,11 +96,6 @@ pub fn run(command: &mut Command) -> Outcome {
     }
 }
 
-/// Renders a template file with its examples.
-pub fn render(path: &Path) -> Outcome {
-    run(flowc().arg("render").arg(path))
-}
-
 /// The NDJSON lines of stdout as JSON values.
 pub fn bodies(stdout: &str) -> Vec<serde_json::Value> {
     stdout
