@@ -33,4 +33,3 @@ fn data_needs_exactly_one_template() {
         outcome.stderr
     );
 }
-

@@ -192,4 +192,3 @@ fn a_column_of_another_name_is_mapped_to_a_variable_in_every_data_command() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(bodies(&outcome.stdout)[0]["messaging_object"]["to"], "+14155550100");
 }
-

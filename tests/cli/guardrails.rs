@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::provider::{Provider, Reply};
-use crate::send::{statuses, Campaign};
+use crate::support::campaign::{statuses, Campaign};
+use crate::support::provider::{Provider, Reply};
 use crate::support::{flowc, run};
 
 /// A campaign whose every 14th row repeats an earlier row's number in another spelling (7%).

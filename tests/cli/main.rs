@@ -10,7 +10,6 @@ mod hostile;
 mod one_pass;
 mod outputs;
 mod preview;
-mod provider;
 mod receive;
 mod render;
 mod report;

@@ -146,4 +146,3 @@ fn send_dry_run_prints_at_most_forty_lines_before_its_plan_and_reports_every_row
         "every invalid row is in the report"
     );
 }
-

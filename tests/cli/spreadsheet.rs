@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::provider::Provider;
-use crate::send::Campaign;
+use crate::support::campaign::Campaign;
+use crate::support::provider::Provider;
 use crate::support::{bodies, flowc, run, Outcome, Scratch, BASE_TEMPLATE};
 
 fn refs(stdout: &str) -> Vec<serde_json::Value> {

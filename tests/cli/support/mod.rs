@@ -1,5 +1,11 @@
-//! The small builder every test uses: the `flowc` binary, run from the repository root with
-//! plain (uncoloured) diagnostics, and temporary template and data files.
+//! What the tests share, in one place: the small builder every test uses (the `flowc` binary,
+//! run from the repository root with plain, uncoloured diagnostics, and temporary template and
+//! data files), the fake provider, the real receiver, the campaign builder and the browser.
+//! Test modules import helpers from here, never from each other.
+
+pub mod campaign;
+pub mod provider;
+pub mod receiver;
 
 use std::path::{Path, PathBuf};
 
@@ -109,4 +115,11 @@ pub fn flowc_process() -> std::process::Command {
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("flowc"));
     command.current_dir(repo()).env("NO_COLOR", "1");
     command
+}
+
+/// Chromium from the distribution's packages (installed by `.ci/run`), for the screenshot tests.
+pub fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
 }
