@@ -120,6 +120,8 @@ struct State {
 pub struct Provider {
     address: SocketAddr,
     state: Arc<State>,
+    /// What the test expects to have come by the time it drops the provider.
+    expected: Mutex<Expected>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -200,6 +202,7 @@ impl Provider {
         Provider {
             address,
             state,
+            expected: Mutex::new(Expected::default()),
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
@@ -251,13 +254,66 @@ impl Provider {
     }
 }
 
+/// The requests a test expects, checked when the provider is dropped (as xh's test server does),
+/// so a test that sends more or fewer than it meant fails even if it never counts them itself.
+#[derive(Default)]
+struct Expected {
+    requests: Option<usize>,
+    each_reference: Option<usize>,
+}
+
+impl Provider {
+    /// Expects exactly `count` requests in all by the end of the test.
+    pub fn expect_requests(&self, count: usize) -> &Provider {
+        self.expected.lock().expect("lock").requests = Some(count);
+        self
+    }
+
+    /// Expects every `ref` that came to have come exactly `count` times (1: nothing sent twice).
+    pub fn expect_each_reference(&self, count: usize) -> &Provider {
+        self.expected.lock().expect("lock").each_reference = Some(count);
+        self
+    }
+
+    /// What differs from the expectations, if anything.
+    fn unmet_expectations(&self) -> Vec<String> {
+        let expected = self.expected.lock().expect("lock");
+        let mut unmet = Vec::new();
+        if let Some(count) = expected.requests {
+            let came = self.count();
+            if came != count {
+                unmet.push(format!("expected {count} requests, {came} came"));
+            }
+        }
+        if let Some(count) = expected.each_reference {
+            let mut other: Vec<_> = self
+                .per_reference()
+                .into_iter()
+                .filter(|(_, came)| *came != count)
+                .collect();
+            other.sort();
+            if !other.is_empty() {
+                unmet.push(format!(
+                    "expected {count} requests for each ref; these differ: {other:?}"
+                ));
+            }
+        }
+        unmet
+    }
+}
+
 impl Drop for Provider {
     fn drop(&mut self) {
+        let unmet = self.unmet_expectations();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        // A test already failing has said why; a second panic while unwinding would abort.
+        if !unmet.is_empty() && !std::thread::panicking() {
+            panic!("the fake provider: {}", unmet.join("; "));
         }
     }
 }
@@ -373,4 +429,14 @@ async fn call_back(state: Arc<CallbackState>, reference: String, script: Vec<Cal
         });
         state.pending.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+#[test]
+fn a_provider_that_did_not_get_the_requests_expected_fails_the_test_when_dropped() {
+    let provider = Provider::accepting();
+    provider.expect_requests(1);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(provider)));
+    let message = dropped.expect_err("the drop check fires");
+    let message = message.downcast_ref::<String>().expect("a formatted message");
+    assert_eq!(message, "the fake provider: expected 1 requests, 0 came");
 }
