@@ -6,12 +6,11 @@
 
 use std::collections::HashMap;
 use std::io::BufReader;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::campaign::{read_report, Campaign};
+use crate::support::campaign::{read_delivery_report, read_report, rfc3339, Campaign};
 use crate::support::provider::{Callback, Callbacks, Provider, Received};
 use crate::support::receiver::{Receiver, TOKEN};
 use crate::support::{chromium, flowc, run, Outcome};
@@ -188,12 +187,6 @@ struct Final {
     replied_at: String,
 }
 
-pub(crate) fn rfc3339(time: i64) -> String {
-    jiff::Timestamp::from_second(time)
-        .expect("a time the tests use")
-        .to_string()
-}
-
 /// Folds what the fake sent about one message into what the report must say: the furthest
 /// stage (`failed` final), the first `delivered`, `read` and reply.
 fn expected(sent: &[&Callback]) -> Final {
@@ -294,45 +287,6 @@ fn run_loop(rows: usize) -> Loop {
         receiver,
         send,
     }
-}
-
-/// The report's lines with the delivery columns, by `row`.
-pub(crate) fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).expect("the report exists");
-    let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
-    assert_eq!(
-        header,
-        [
-            "row",
-            "to",
-            "status",
-            "http_status",
-            "code",
-            "message_id",
-            "attempts",
-            "error",
-            "run",
-            "sent_at",
-            "delivery",
-            "delivery_code",
-            "delivery_error",
-            "delivered_at",
-            "read_at",
-            "replied_at",
-            "opted_out_at"
-        ]
-    );
-    reader
-        .records()
-        .map(|record| {
-            let line: HashMap<String, String> = header
-                .iter()
-                .cloned()
-                .zip(record.expect("record").iter().map(str::to_owned))
-                .collect();
-            (line["row"].clone(), line)
-        })
-        .collect()
 }
 
 const FUNNEL_40: &str = "40 accepted → 28 sent → 24 delivered → 20 read → 12 completed the Flow; 8 failed (131026 undeliverable: 4, 131047 outside the 24-hour window: 4); 4 with no status yet; 4 asked to stop";

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::provider::{Callback, Callbacks, Provider, Received};
-use crate::receive::{Receiver, TOKEN};
-use crate::report::{read_delivery_report, rfc3339};
-use crate::send::{statuses, Campaign, FROM, KEY, SID};
+use crate::support::campaign::{read_delivery_report, rfc3339, statuses, Campaign, FROM, KEY, SID};
+use crate::support::provider::{Callback, Callbacks, Provider, Received};
+use crate::support::receiver::{Receiver, TOKEN};
 use crate::support::{flowc, flowc_process, run};
 
 /// Data rows (`ref` `R<n>`, data row `n + 2`).

@@ -167,3 +167,49 @@ pub(crate) fn signal(child: &std::process::Child, name: &str) {
         .expect("kill");
     assert!(status.success());
 }
+
+/// A Unix time as the report writes it.
+pub(crate) fn rfc3339(time: i64) -> String {
+    jiff::Timestamp::from_second(time)
+        .expect("a time the tests use")
+        .to_string()
+}
+
+/// The report's lines with the delivery columns, by `row`.
+pub(crate) fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("the report exists");
+    let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
+    assert_eq!(
+        header,
+        [
+            "row",
+            "to",
+            "status",
+            "http_status",
+            "code",
+            "message_id",
+            "attempts",
+            "error",
+            "run",
+            "sent_at",
+            "delivery",
+            "delivery_code",
+            "delivery_error",
+            "delivered_at",
+            "read_at",
+            "replied_at",
+            "opted_out_at"
+        ]
+    );
+    reader
+        .records()
+        .map(|record| {
+            let line: HashMap<String, String> = header
+                .iter()
+                .cloned()
+                .zip(record.expect("record").iter().map(str::to_owned))
+                .collect();
+            (line["row"].clone(), line)
+        })
+        .collect()
+}
