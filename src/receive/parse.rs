@@ -8,7 +8,7 @@
 //! - Meta's plain webhook: `{"entry": [{"changes": [{"value": {…}}]}]}`;
 //! - a bare `value` (`{"statuses": […]}` or `{"messages": […]}`);
 //! - flat fields, as a GET profile sends them as query parameters (or a POST as a form or a
-//!   flat JSON object), under the names the README tells the user to choose: `status`,
+//!   flat JSON object), under the names docs/operator.md tells the user to choose: `status`,
 //!   `message_id`, `recipient_id`, `timestamp`, `ref`, `ref1`, `ref2`, `error_code`,
 //!   `error_title` for a status; `from`, `body`, `type`, `reply_to` for an incoming message.
 //!

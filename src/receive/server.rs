@@ -390,7 +390,7 @@ async fn healthz(State(app): State<Arc<App>>, request: Request) -> Response {
 }
 
 /// A request head over [`HEAD_LIMIT`] (hyper's buffer limit lets somewhat more through), as the
-/// README promises: 431.
+/// operator's page (docs/operator.md) promises: 431.
 fn head_too_large(request: &Request) -> Option<Response> {
     let line = request.method().as_str().len() + request.uri().to_string().len() + " HTTP/1.1\r\n".len() + 1;
     let headers: usize = request

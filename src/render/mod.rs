@@ -28,7 +28,7 @@ pub(crate) use self::compiler::sole_variable_at;
 use self::compiler::LeafCompiler;
 
 /// Helpers available in templates, besides handlebars' built-ins (`if`, `unless`, `each`,
-/// `with`, `eq`, `len`, ...). Documented in the README.
+/// `with`, `eq`, `len`, ...). Documented in docs/guide.md (Helpers).
 pub const HELPERS: &[&str] = &["upper", "lower", "trim", "truncate", "default"];
 
 const BUILT_IN_HELPERS: &[&str] = &[

@@ -3,8 +3,11 @@
 //!
 //! A `failed` callback carries Meta's numeric code and a terse English title ("Re-engagement
 //! message"); what a sender needs is what it means for the campaign. The meanings summarise Meta's
-//! "Cloud API error codes" page (see docs/delivery-facts.md); a code not in the table is shown
-//! with the title the callback gave.
+//! "Error codes" page (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)
+//! and the provider's copy of it (https://developers.kaleyra.io/docs/cloud-api-error-codes);
+//! `WAV2101` is the provider's own, on its "not sent" callback
+//! (https://developers.kaleyra.io/docs/wa-status-update-webhooks-payload-v2-daily-limit-reached). A
+//! code not in the table is shown with the title the callback gave.
 
 /// One code: a few words for a summary line, a sentence for the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

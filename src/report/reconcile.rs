@@ -762,7 +762,7 @@ mod tests {
 
     #[test]
     fn report_a_rows_state_stays_64_bytes() {
-        // The README's memory figure: one state per row, whatever the number of events.
+        // The guide's memory figure (docs/guide.md, the report): one state per row, whatever the number of events.
         assert_eq!(std::mem::size_of::<RowDelivery>(), 64);
     }
 

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::provider::{Provider, Reply};
-use crate::receive::Receiver;
-use crate::send::{statuses, wait_for_requests, Campaign};
+use crate::support::campaign::{statuses, wait_for_requests, Campaign};
+use crate::support::provider::{Provider, Reply};
+use crate::support::receiver::Receiver;
 use crate::support::run;
 
 fn stop_reply(id: &str, from: &str) -> String {

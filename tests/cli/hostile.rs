@@ -312,45 +312,6 @@ fn one_template_nested_too_deep_does_not_stop_a_directory_check() {
 }
 
 #[test]
-fn a_nul_character_in_a_quoted_template_value_is_named_at_its_place() {
-    let scratch = Scratch::new();
-    // Written as it is (saphyr took it for the end of the file), and as the escape `\0`.
-    for (value, column) in [("\"Hi \0{{name}}\"", ":10:25]"), ("\"Hi \\0{{name}}\"", ":10:21]")] {
-        let template = scratch.write("t.yaml", BASE_TEMPLATE.replace("\"Hi {{name}}\"", value));
-        let outcome = run(flowc_within_seconds(10).arg("check").arg(&template));
-        assert_refused(&outcome, 1, &["a NUL character (\\0) is not allowed", column]);
-        assert!(!outcome.stderr.contains('\0'), "the NUL is not printed");
-    }
-}
-
-#[test]
-fn a_nul_character_in_yaml_data_is_named_at_its_place() {
-    let scratch = Scratch::new();
-    let template = scratch.write("t.yaml", BASE_TEMPLATE);
-    let first = "- {name: A, phone: \"+14155550100\", ref: \"1\"}\n";
-    for (row, place) in [
-        ("- {name: \"B\0\"}\n", "line 2, column 12"),
-        ("- {name: \"B\\0\"}\n", "line 2, column 10"),
-    ] {
-        let data = scratch.write("rows.yaml", format!("{first}{row}"));
-        let outcome = run(flowc_within_seconds(10).args([
-            "check".as_ref(),
-            template.as_os_str(),
-            "--data".as_ref(),
-            data.as_os_str(),
-        ]));
-        assert_refused(
-            &outcome,
-            1,
-            &[
-                &format!("rows.yaml: {place}: a NUL character (\\0) is not allowed"),
-                "1 rows valid",
-            ],
-        );
-    }
-}
-
-#[test]
 fn aliases_that_multiply_a_template_are_refused() {
     let scratch = Scratch::new();
     let aliases = vec!["*big"; 100].join(", ");

@@ -1,17 +1,15 @@
 //! flowc's behaviour, driven through the built binary as a user runs it.
 
-mod bad_input;
+mod cases;
 mod check;
 mod data;
 mod events;
 mod flow;
 mod guardrails;
 mod hostile;
-mod messages;
 mod one_pass;
 mod outputs;
 mod preview;
-mod provider;
 mod receive;
 mod render;
 mod report;
@@ -22,3 +20,4 @@ mod snapshots;
 mod spreadsheet;
 mod support;
 mod team;
+mod trial;

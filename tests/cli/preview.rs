@@ -1,10 +1,10 @@
 //! `flowc preview`: the HTML page (snapshot-tested), its failure modes, and a real headless
 //! Chromium screenshot of every shipped template's page.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{flowc, repo, run, Scratch, BASE_TEMPLATE};
+use crate::support::{chromium, flowc, repo, run, Scratch, BASE_TEMPLATE};
 
 fn shipped_templates() -> Vec<PathBuf> {
     let mut templates: Vec<PathBuf> = std::fs::read_dir(repo().join("templates"))
@@ -254,13 +254,6 @@ fn a_data_row_is_previewed_by_its_number() {
         .args(["--row", "9", "--out", "-"]));
     assert_eq!(outcome.code, 2);
     assert!(outcome.stderr.contains("there is no row 9"), "{}", outcome.stderr);
-}
-
-/// Chromium from the distribution's packages (installed by `.ci/run`).
-fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|path| Path::new(path).exists())
 }
 
 /// The longest run of pure white pixels on any of the first `rows` rows: the message bubble,

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::provider::{Provider, Reply};
-use crate::receive::Receiver;
-use crate::send::{statuses, Campaign};
+use crate::support::campaign::{statuses, Campaign};
+use crate::support::provider::{Provider, Reply};
+use crate::support::receiver::Receiver;
 use crate::support::{flowc, run};
 
 fn now() -> u64 {

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::provider::{Provider, Reply};
-use crate::send::{assert_no_key, signal, statuses, wait_for_requests, Campaign, KEY};
+use crate::support::campaign::{assert_no_key, signal, statuses, wait_for_requests, Campaign, KEY};
+use crate::support::provider::{Provider, Reply};
 use crate::support::{flowc, run, Outcome};
 
 fn last_line(outcome: &Outcome) -> &str {

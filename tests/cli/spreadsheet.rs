@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::provider::Provider;
-use crate::send::Campaign;
+use crate::support::campaign::Campaign;
+use crate::support::provider::Provider;
 use crate::support::{bodies, flowc, run, Outcome, Scratch, BASE_TEMPLATE};
 
 fn refs(stdout: &str) -> Vec<serde_json::Value> {
@@ -127,43 +127,6 @@ fn delimiter_names_the_separator_for_render_check_and_send() {
         "{}",
         outcome.stderr
     );
-}
-
-#[test]
-fn a_windows_1252_file_says_to_save_as_csv_utf8() {
-    let scratch = Scratch::new();
-    let outcome = with_data(
-        &scratch,
-        "render",
-        "rows.csv",
-        b"name,phone,ref\nA,+14155550100,1\nJos\xe9,+14155550101,2\n".as_slice(),
-        &[],
-    );
-    assert_eq!(outcome.code, 1);
-    assert_eq!(refs(&outcome.stdout), [json!("1")]);
-    assert!(
-        outcome.stderr.contains(
-            "rows.csv row 3, column `name`: the value is not UTF-8: byte 0xE9 at position 4 (`é` in Windows-1252); the file is probably Windows-1252 or Latin-1: save as CSV UTF-8"
-        ),
-        "{}",
-        outcome.stderr
-    );
-    let outcome = with_data(
-        &scratch,
-        "render",
-        "rows.csv",
-        b"name,t\xe9l\xe9phone,phone,ref\nA,x,+14155550100,1\n".as_slice(),
-        &[],
-    );
-    assert_eq!(outcome.code, 1);
-    assert!(
-        outcome.stderr.contains(
-            "rows.csv: row 1: column 2 of the header is not UTF-8: byte 0xE9 at position 2 (`é` in Windows-1252)"
-        ),
-        "{}",
-        outcome.stderr
-    );
-    assert!(outcome.stderr.contains("save as CSV UTF-8"), "{}", outcome.stderr);
 }
 
 #[test]
