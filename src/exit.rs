@@ -13,8 +13,10 @@ use crate::send::csv_report::ReportError;
 use crate::send::guardrails::ExcludeError;
 use crate::send::hours::HoursError;
 use crate::send::journal::JournalError;
+use crate::send::run::RunError;
 use crate::send::watch::EventsError;
-use crate::send::ClientError;
+use crate::send::{ClientError, StopCause};
+use crate::signal::Signal;
 use crate::template::TemplateError;
 
 /// How a run ended; the process exit code.
@@ -90,6 +92,54 @@ pub(crate) fn codes_roff() -> String {
     roff
 }
 
+/// An error a person is shown: its message (`Display`), what to do about it, and the status it
+/// ends the run with. Every error a command draws implements it here, so that which error ends a
+/// run with which code is decided in this file only.
+pub trait UserError: std::fmt::Display {
+    fn exit_status(&self) -> ExitStatus;
+
+    /// What the person can do about it, when there is something to say.
+    fn help(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A request refused before anything is done: a bad argument, or files named for clashing roles.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Refused {
+    pub fn new(message: impl Into<String>, help: impl Into<String>) -> Refused {
+        Refused {
+            message: message.into(),
+            help: Some(help.into()),
+        }
+    }
+}
+
+impl UserError for Refused {
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+
+    fn help(&self) -> Option<String> {
+        self.help.clone()
+    }
+}
+
+/// The help an error type already gives, as its [`UserError::help`].
+macro_rules! help_from {
+    ($type:ty) => {
+        fn help(&self) -> Option<String> {
+            <$type>::help(self)
+        }
+    };
+}
+
 impl ExitStatus {
     /// The more serious of two statuses.
     pub fn worst(self, other: ExitStatus) -> ExitStatus {
@@ -101,8 +151,8 @@ impl ExitStatus {
     }
 }
 
-impl TemplateError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for TemplateError {
+    fn exit_status(&self) -> ExitStatus {
         match self {
             TemplateError::Unreadable { .. } => ExitStatus::Usage,
             _ => ExitStatus::Invalid,
@@ -110,8 +160,12 @@ impl TemplateError {
     }
 }
 
-impl DataError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for DataError {
+    fn help(&self) -> Option<String> {
+        DataError::help(self).map(str::to_owned)
+    }
+
+    fn exit_status(&self) -> ExitStatus {
         match self {
             DataError::Unreadable { .. }
             | DataError::UnknownFormat { .. }
@@ -121,29 +175,33 @@ impl DataError {
     }
 }
 
-impl AccountError {
+impl UserError for AccountError {
     /// Every account problem is a setting to fix before anything can be sent.
-    pub fn exit_status(&self) -> ExitStatus {
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl JournalError {
+impl UserError for JournalError {
+    help_from!(JournalError);
+
     /// A journal that cannot be used (another campaign's, busy, damaged, unwritable, failing)
     /// is a file the user must deal with, whichever moment it is found at.
-    pub fn exit_status(&self) -> ExitStatus {
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl OutputError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for OutputError {
+    help_from!(OutputError);
+
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl ReportError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for ReportError {
+    fn exit_status(&self) -> ExitStatus {
         match self {
             ReportError::Io(..) => ExitStatus::Usage,
             ReportError::Journal(error) => error.exit_status(),
@@ -151,14 +209,14 @@ impl ReportError {
     }
 }
 
-impl ClientError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for ClientError {
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl CampaignError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for CampaignError {
+    fn exit_status(&self) -> ExitStatus {
         match self {
             CampaignError::Unreadable { .. } => ExitStatus::Usage,
             CampaignError::Journal(error) => error.exit_status(),
@@ -169,23 +227,25 @@ impl CampaignError {
     }
 }
 
-impl ExcludeError {
+impl UserError for ExcludeError {
+    help_from!(ExcludeError);
+
     /// An exclude list that cannot be read whole is refused before anything is sent.
-    pub fn exit_status(&self) -> ExitStatus {
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl HoursError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for HoursError {
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl crate::flow::FlowIssue {
+impl UserError for crate::flow::FlowIssue {
     /// A Flow file that cannot be read is a file the user must deal with; a Flow or a message
     /// that breaks a rule is an invalid template; a warning changes nothing.
-    pub fn exit_status(&self) -> ExitStatus {
+    fn exit_status(&self) -> ExitStatus {
         match self {
             crate::flow::FlowIssue::Unreadable { .. } => ExitStatus::Usage,
             issue if !issue.is_error() => ExitStatus::Ok,
@@ -194,9 +254,11 @@ impl crate::flow::FlowIssue {
     }
 }
 
-impl ReceiveError {
+impl UserError for ReceiveError {
+    help_from!(ReceiveError);
+
     /// Every receiver error is found before it serves: a setting, a file or a port to fix.
-    pub fn exit_status(&self) -> ExitStatus {
+    fn exit_status(&self) -> ExitStatus {
         match self {
             ReceiveError::Store(error) => error.exit_status(),
             _ => ExitStatus::Usage,
@@ -204,33 +266,135 @@ impl ReceiveError {
     }
 }
 
-impl StoreError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for StoreError {
+    help_from!(StoreError);
+
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl EventsError {
+impl UserError for EventsError {
     /// A store that is missing or not a store is a file to fix, not a finding about the campaign.
-    pub fn exit_status(&self) -> ExitStatus {
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl StoreReadError {
+impl UserError for StoreReadError {
+    help_from!(StoreReadError);
+
     /// A store that is missing or not a store is a file to fix, not a finding about the campaign.
-    pub fn exit_status(&self) -> ExitStatus {
+    fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
 }
 
-impl DeliveryError {
-    pub fn exit_status(&self) -> ExitStatus {
+impl UserError for DeliveryError {
+    help_from!(DeliveryError);
+
+    fn exit_status(&self) -> ExitStatus {
         match self {
             DeliveryError::Journal(error) => error.exit_status(),
             DeliveryError::Events(error) => error.exit_status(),
             // Output lost (a full disk): what was asked for did not happen.
             DeliveryError::Write { .. } => ExitStatus::Usage,
         }
+    }
+}
+
+impl UserError for RunError {
+    /// A run that cannot start (no HTTP client, no runtime) is a setting or a machine to fix,
+    /// as it is for `receive`.
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            RunError::Client(error) => error.exit_status(),
+            RunError::Runtime(_) => ExitStatus::Usage,
+            RunError::Journal(error) => error.exit_status(),
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            RunError::Journal(error) => error.help(),
+            RunError::Client(_) | RunError::Runtime(_) => None,
+        }
+    }
+}
+
+impl From<Signal> for ExitStatus {
+    fn from(signal: Signal) -> ExitStatus {
+        match signal {
+            Signal::Interrupt => ExitStatus::Interrupted,
+            Signal::Terminate => ExitStatus::Terminated,
+        }
+    }
+}
+
+impl StopCause {
+    /// The status a campaign stopped before its end exits with: a signal's own; a journal that
+    /// failed or a data file that cannot be read again is a file to fix, as when either is met
+    /// at the start; anything else leaves rows pending (resumable).
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            StopCause::Interrupted(signal) => ExitStatus::from(*signal),
+            StopCause::Journal(error) => error.exit_status(),
+            StopCause::Data(error) => error.exit_status(),
+            StopCause::Refused { .. }
+            | StopCause::Internal(_)
+            | StopCause::OutsideWindow(_)
+            | StopCause::SpamLimit
+            | StopCause::FailureBurst { .. }
+            | StopCause::DataChanged { .. }
+            | StopCause::Events(_) => ExitStatus::Invalid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same data file fault ends the run alike whether it is met at the pre-flight or when
+    /// the rows are read again to send them.
+    #[test]
+    fn a_data_file_unreadable_at_the_reopen_exits_as_at_its_opening() {
+        let error = DataError::Unreadable {
+            path: "contacts.csv".to_owned(),
+            reason: "permission denied".to_owned(),
+        };
+        assert_eq!(error.exit_status(), ExitStatus::Usage);
+        assert_eq!(StopCause::Data(error).exit_status(), ExitStatus::Usage);
+    }
+
+    /// `send` and `receive` both end with a setting or a machine to fix when their runtime does
+    /// not start.
+    #[test]
+    fn a_runtime_that_will_not_start_is_a_usage_error_in_send_as_in_receive() {
+        let error = RunError::Runtime(std::io::Error::other("no threads"));
+        assert_eq!(error.exit_status(), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn a_journal_failing_mid_run_exits_as_at_its_opening() {
+        let error = JournalError::ReadOnly {
+            path: "j".to_owned(),
+            reason: "disk full".to_owned(),
+        };
+        let at_open = error.exit_status();
+        let cause = StopCause::Journal(std::sync::Arc::new(JournalError::Failed(std::sync::Arc::new(error))));
+        assert_eq!(cause.exit_status(), at_open);
+    }
+
+    #[test]
+    fn a_signal_ends_the_run_with_its_own_status() {
+        assert_eq!(
+            StopCause::Interrupted(Signal::Interrupt).exit_status(),
+            ExitStatus::Interrupted
+        );
+        assert_eq!(
+            StopCause::Interrupted(Signal::Terminate).exit_status(),
+            ExitStatus::Terminated
+        );
     }
 }

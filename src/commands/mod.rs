@@ -49,6 +49,13 @@ pub enum Command {
 }
 
 pub use crate::exit::ExitStatus;
+use crate::exit::UserError;
+
+/// Prints an error with its help; the status it ends the run with (decided in `exit.rs`).
+fn fail(printer: &Printer, error: &dyn UserError) -> ExitStatus {
+    printer.print(&Finding::error(error.to_string()).with_help(error.help()));
+    error.exit_status()
+}
 
 pub fn run(command: Command) -> ExitStatus {
     let printer = match &command {

@@ -13,10 +13,11 @@ use serde_json::Value;
 use super::{check_overrides, ExitStatus};
 use crate::data;
 use crate::diagnostic::{Finding, Level, Printer};
+use crate::exit::UserError;
 use crate::pipeline::{Inspection, MessageCompiler, Problem};
 use crate::preview::{self, Note};
 use crate::render::{example_values, LeafError};
-use crate::template::{Template, TemplateError};
+use crate::template::Template;
 
 pub struct PreviewOptions {
     pub template: PathBuf,
@@ -202,13 +203,8 @@ struct Inspected {
 /// The template's body for the chosen values, as far as it can be built; the findings about its
 /// Flow and their status.
 fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Failed> {
-    let template = Template::load(&options.template).map_err(|error| {
-        let status = match *error {
-            TemplateError::Unreadable { .. } => ExitStatus::Usage,
-            _ => ExitStatus::Invalid,
-        };
-        (vec![Finding::from_template_error(&error)], status)
-    })?;
+    let template = Template::load(&options.template)
+        .map_err(|error| (vec![Finding::from_template_error(&error)], error.exit_status()))?;
     let (mut compiler, leaf_errors) = match MessageCompiler::new(template) {
         Ok(compiler) => (compiler, Vec::new()),
         Err(rejected) => (rejected.compiler, rejected.errors),

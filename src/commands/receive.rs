@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::ExitStatus;
+use super::{fail, ExitStatus};
 use crate::diagnostic::{Finding, Printer};
 use crate::receive::{Counts, ReceiveError, ReceiveSettings, Receiver};
 use crate::signal::Signal;
@@ -33,10 +33,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
             return ExitStatus::Usage;
         }
     };
-    let fail = |error: ReceiveError| {
-        printer.print(&Finding::error(error.to_string()).with_help(error.help()));
-        error.exit_status()
-    };
+    let fail = |error: ReceiveError| fail(printer, &error);
     runtime.block_on(async {
         // Installed before the address is printed: a SIGTERM sent as soon as it shows is a
         // graceful stop, never the default (immediate) death.

@@ -9,8 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ExitStatus;
+use super::{fail, ExitStatus};
 use crate::diagnostic::{Finding, Printer};
+use crate::exit::Refused;
 use crate::outputs;
 use crate::report::responses::ResponsesFormat;
 use crate::report::{self, html, DeliveryError, Reconciled};
@@ -40,11 +41,6 @@ pub fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
     }
 }
 
-fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
-    printer.print(&Finding::error(error.to_string()).with_help(help));
-    status
-}
-
 fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
     let target = match &options.out {
         Some(path) if outputs::is_stdout(path) => Target::Stdout,
@@ -59,9 +55,10 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
             None => {
                 return Err(fail(
                     printer,
-                    &format!("--responses {}: the name must end in .csv or .jsonl", path.display()),
-                    Some("FILE.csv gets one column per answer; FILE.jsonl one JSON object per line".to_owned()),
-                    ExitStatus::Usage,
+                    &Refused::new(
+                        format!("--responses {}: the name must end in .csv or .jsonl", path.display()),
+                        "FILE.csv gets one column per answer; FILE.jsonl one JSON object per line",
+                    ),
                 ))
             }
         },
@@ -70,8 +67,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     let journal = match Journal::open_read_only(&options.journal) {
         Ok(journal) => journal,
         Err(JournalError::BusyReading { .. }) => {
-            let journal = Journal::open_while_sending(&options.journal)
-                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+            let journal = Journal::open_while_sending(&options.journal).map_err(|error| fail(printer, &error))?;
             printer.note(&format!(
                 "note: a `flowc send` is running on `{}`: this report shows the campaign as the run last wrote it down (a few seconds ago); make it again once the run ends for the whole campaign",
                 options.journal.display()
@@ -81,16 +77,14 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         Err(error) => {
             // `flowc report STORE --events JOURNAL`: the two files swapped.
             if let Some(swapped) = swapped(options) {
-                return Err(fail(printer, &swapped.0, Some(swapped.1), ExitStatus::Usage));
+                return Err(fail(printer, &Refused::new(swapped.0, swapped.1)));
             }
-            return Err(fail(printer, &error, error.help(), error.exit_status()));
+            return Err(fail(printer, &error));
         }
     };
     // The outputs are named by hand: none may be what the campaign reads (its template and
     // data file, as `flowc send` recorded them), the journal or the store.
-    let recorded = journal
-        .recorded_inputs()
-        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    let recorded = journal.recorded_inputs().map_err(|error| fail(printer, &error))?;
     let mut inputs: Vec<(&'static str, &Path)> = vec![("journal", &options.journal)];
     if let Some(store) = &options.events {
         inputs.push(("event store", store));
@@ -109,27 +103,22 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     }
     outputs::check_distinct(&inputs, &written)
         .and_then(|()| outputs::check_owner(report_path, &options.journal, false))
-        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+        .map_err(|error| fail(printer, &error))?;
     if !recorded.iter().any(|(role, _)| role == "data file") {
         // A journal that does not say where its data file is still knows it by content.
-        let data = journal
-            .data_fingerprint()
-            .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+        let data = journal.data_fingerprint().map_err(|error| fail(printer, &error))?;
         if let Some(data) = data {
             if let Some((output, path)) = written.iter().find(|(_, path)| outputs::has_digest(path, &data)) {
                 let error = outputs::OutputError::HoldsData {
                     output,
                     path: path.display().to_string(),
                 };
-                return Err(fail(printer, &error, None, error.exit_status()));
+                return Err(fail(printer, &error));
             }
         }
     }
     let reconciled = match &options.events {
-        Some(store) => Some(
-            report::reconcile(&journal, store, responses)
-                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?,
-        ),
+        Some(store) => Some(report::reconcile(&journal, store, responses).map_err(|error| fail(printer, &error))?),
         None => None,
     };
     let columns = reconciled
@@ -141,11 +130,11 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         ReportError::Io(path, error) if path == "-" => ReportError::Io("standard output".to_owned(), error),
         other => other,
     });
-    let summary = summary.map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+    let summary = summary.map_err(|error| fail(printer, &error))?;
     if let (Some(path), Some(reconciled), Some(store)) = (&options.html, &reconciled, &options.events) {
-        let page = page(&journal, &options.journal, store, reconciled, &summary)
-            .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-        report::write_page(path, &page).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+        let page =
+            page(&journal, &options.journal, store, reconciled, &summary).map_err(|error| fail(printer, &error))?;
+        report::write_page(path, &page).map_err(|error| fail(printer, &error))?;
     }
 
     if let Target::File(path) = &target {
@@ -265,21 +254,21 @@ pub(super) fn after_send(
     written_once: bool,
     printer: &Printer,
 ) -> ExitStatus {
-    let fail = |error: &DeliveryError| fail(printer, error, error.help(), error.exit_status());
+    let fail = |error: &DeliveryError| fail(printer, error);
     let reconciled = match report::reconcile(journal, store, None) {
         Ok(reconciled) => reconciled,
         Err(error) => {
             if written_once {
                 // The report without the delivery columns, rather than none.
                 if let Err(error) = csv_report::write(journal, report_path) {
-                    self::fail(printer, &error, None, error.exit_status());
+                    self::fail(printer, &error);
                 }
             }
             return fail(&error);
         }
     };
     if let Err(error) = csv_report::write_with(journal, report_path, Some(&reconciled.delivery)) {
-        return self::fail(printer, &error, None, error.exit_status());
+        return self::fail(printer, &error);
     }
     printer.note(&reconciled.funnel.events_line());
     if let Some(silence) = reconciled.funnel.silence(unix_now()) {

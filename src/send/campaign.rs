@@ -687,7 +687,7 @@ pub fn reopen(compiler: &MessageCompiler, data: &Path, delimiter: Option<u8>, st
     match data::open(data, compiler.fields(), delimiter) {
         Ok(rows) => Some(rows),
         Err(error) => {
-            stop.request(StopCause::Data(error.to_string()));
+            stop.request(StopCause::Data(error));
             None
         }
     }

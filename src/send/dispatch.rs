@@ -128,7 +128,7 @@ pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Resul
         }
     }
     if let Err(error) = context.journal.flush().await {
-        stop.request(StopCause::Journal(error.to_string()));
+        stop.request(StopCause::Journal(Arc::new(error)));
     }
     Ok(())
 }
@@ -227,7 +227,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
         }
         // The record that this row is on its way is on disk before the request leaves.
         if let Err(error) = context.journal.sending(job.row, attempt).await {
-            context.stop.request(StopCause::Journal(error.to_string()));
+            context.stop.request(StopCause::Journal(Arc::new(error)));
             return;
         }
         if let Some(second_cap) = &context.second_cap {
@@ -243,7 +243,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
                     "opted out (a STOP reply arrived during the run); not sent",
                 )),
                 Err(error) => {
-                    context.stop.request(StopCause::Events(error.to_string()));
+                    context.stop.request(StopCause::Events(Arc::new(error)));
                     Some((
                         RowStatus::Pending,
                         "not sent: the event store could not be read to check for a STOP",
@@ -259,7 +259,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
                     ..Record::default()
                 };
                 if let Err(error) = context.journal.outcome(job.row, status, record) {
-                    context.stop.request(StopCause::Journal(error.to_string()));
+                    context.stop.request(StopCause::Journal(Arc::new(error)));
                 }
                 if status != RowStatus::Pending {
                     context.progress.done.fetch_add(1, Ordering::Relaxed);
@@ -351,7 +351,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
             }
         };
         if let Err(error) = context.journal.outcome(job.row, status, record) {
-            context.stop.request(StopCause::Journal(error.to_string()));
+            context.stop.request(StopCause::Journal(Arc::new(error)));
             return;
         }
         if finished {

@@ -4,11 +4,14 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::data::DataError;
+use crate::send::journal::JournalError;
 use crate::send::response::StopReason;
+use crate::send::watch::EventsError;
 use crate::signal::Signal;
 
 /// Why a campaign stopped before its end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StopCause {
     Interrupted(Signal),
     /// The provider refused the account or the balance: every further row would fail alike.
@@ -20,7 +23,8 @@ pub enum StopCause {
     /// A bug: a sending task or the row producer panicked. Its row, if it was in flight, is
     /// `unknown`; the others are as recorded.
     Internal(String),
-    Journal(String),
+    /// The journal could not record a row: nothing more is sent unrecorded.
+    Journal(Arc<JournalError>),
     /// Outside the `--window` with `--exit-outside-window`: when it opens.
     OutsideWindow(String),
     /// Meta's spam rate limit (131048) came back in the event store.
@@ -34,9 +38,9 @@ pub enum StopCause {
         row: u64,
     },
     /// The data file could not be read for sending after its pre-flight.
-    Data(String),
+    Data(DataError),
     /// The event store (`--events`) could not be read right before a request.
-    Events(String),
+    Events(Arc<EventsError>),
 }
 
 /// Shared by every task: set once, seen by all.
@@ -90,7 +94,7 @@ mod tests {
         let stop = StopSignal::default();
         assert!(!stop.is_set());
         stop.request(StopCause::Interrupted(Signal::Terminate));
-        stop.request(StopCause::Journal("x".to_owned()));
-        assert_eq!(stop.cause(), Some(StopCause::Interrupted(Signal::Terminate)));
+        stop.request(StopCause::SpamLimit);
+        assert!(matches!(stop.cause(), Some(StopCause::Interrupted(Signal::Terminate))));
     }
 }

@@ -614,3 +614,26 @@ fn a_named_pipe_as_the_journals_mirror_is_refused_not_waited_on() {
     assert!(outcome.stderr.contains("named pipe"), "{}", outcome.stderr);
     assert_eq!(provider.count(), 0);
 }
+
+/// A journal met damaged or unwritable is a file to fix (exit 2), whether it is met when the run
+/// opens it or while the run sends: here its mirror turns into a directory after the first
+/// request, so the next group commit cannot be made durable.
+#[test]
+fn a_journal_that_fails_while_sending_exits_as_a_file_to_fix_like_at_its_opening() {
+    let campaign = Campaign::new(20);
+    let mirror = campaign.scratch.path().join("contacts.journal.sqlite.mirror");
+    let provider = {
+        let mirror = mirror.clone();
+        Provider::start(Duration::ZERO, move |_, index, _| {
+            if index == 0 {
+                std::fs::remove_file(&mirror).expect("the mirror is written before the first request");
+                std::fs::create_dir(&mirror).expect("a directory where the mirror was");
+            }
+            Reply::accepted(index)
+        })
+    };
+    let outcome = run(campaign.command(&provider).args(["--concurrency", "1"]));
+    assert!(outcome.stderr.contains("the journal failed"), "{}", outcome.stderr);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(provider.count() < 20, "{} requests", provider.count());
+}

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::reporter::Reporter;
-use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
+use super::{check_overrides, fail, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::exit::UserError;
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
@@ -21,7 +22,7 @@ use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::hours::SendingHours;
 use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, Resume, RowStatus};
-use crate::send::run::{self, RunError, Watchers};
+use crate::send::run::{self, Watchers};
 use crate::send::watch::{self, EventFeed};
 
 /// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
@@ -98,10 +99,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     check_overrides(&compiler, &options.vars, reporter)?;
     super::map_columns(&mut compiler, &options.columns, reporter)?;
     let hours = match &options.window {
-        Some(text) => Some(
-            SendingHours::parse(text, options.tz.as_deref())
-                .map_err(|error| fail(reporter, &error, None, error.exit_status()))?,
-        ),
+        Some(text) => Some(SendingHours::parse(text, options.tz.as_deref()).map_err(|error| fail(reporter, &error))?),
         None => None,
     };
     let account = match options.account.clone().resolve() {
@@ -110,10 +108,10 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             reporter.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(fail(reporter, &error, None, error.exit_status())),
+        Err(error) => return Err(fail(reporter, &error)),
     };
-    let fingerprint = campaign::fingerprint(&compiler, &options.vars, &options.data)
-        .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+    let fingerprint =
+        campaign::fingerprint(&compiler, &options.vars, &options.data).map_err(|error| fail(reporter, &error))?;
     let stem = options
         .data
         .file_stem()
@@ -140,8 +138,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // A dry run writes no journal, but is checked as the real run will be.
     crate::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
-        .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
-    let journal_error = |error: JournalError| fail(reporter, &error, error.help(), error.exit_status());
+        .map_err(|error| fail(reporter, &error))?;
+    let journal_error = |error: JournalError| fail(reporter, &error);
     let (mut journal, recovered) = run::open_journal(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
@@ -177,14 +175,13 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(path, prefix).map_err(|error| fail(reporter, &error, None, error.exit_status()))?)
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(reporter, &error))?)
         }
         None => None,
     };
     let opted_out = match feed.as_mut() {
         Some(feed) => {
-            let (numbers, _) =
-                watch::opted_out(feed).map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+            let (numbers, _) = watch::opted_out(feed).map_err(|error| fail(reporter, &error))?;
             reporter.note(&format!(
                 "events:   {} ({} numbers opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),
@@ -290,7 +287,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // With --events the callbacks follow: see `run::write_report`.
     let (summary, written_once) =
         run::write_report(&journal, &report_path, options.events.is_some() && !options.dry_run)
-            .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+            .map_err(|error| fail(reporter, &error))?;
     let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
         reporter.note("report: standard output");
@@ -337,12 +334,11 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
 /// or one of their ids (the report's matching): the provider has their message. A Flow reply
 /// never settles a row (its `flow_token` is the template's choice, shared or reused).
 fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Result<u64, ExitStatus> {
-    let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
+    let journal_error = |error: JournalError| fail(printer, &error);
     if journal.unknown_rows().map_err(journal_error)? == 0 {
         return Ok(0);
     }
-    let reconciled = crate::report::reconcile(journal, store, None)
-        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    let reconciled = crate::report::reconcile(journal, store, None).map_err(|error| fail(printer, &error))?;
     let proven: Vec<u64> = reconciled
         .delivery
         .rows()
@@ -351,12 +347,6 @@ fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Res
         .collect();
     drop(reconciled);
     journal.settle_from_callbacks(&proven).map_err(journal_error)
-}
-
-/// Prints an error with its help; its exit status.
-fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
-    printer.print(&Finding::error(error.to_string()).with_help(help));
-    status
 }
 
 fn plural(n: u64) -> &'static str {
@@ -378,8 +368,8 @@ fn preflight(
 ) -> Result<Plan, ExitStatus> {
     let exclude = match &options.exclude {
         Some(path) => {
-            let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
+            let list =
+                ExcludeList::load(path, options.exclude_column.as_deref()).map_err(|error| fail(reporter, &error))?;
             if list.len() == 0 {
                 // An empty list excludes nobody: most likely the wrong file, or an export that failed.
                 Printer::print(
@@ -412,7 +402,7 @@ fn preflight(
         Some(limit) => {
             let (reached, oldest) = journal
                 .reached_since(unix_now() - DAY)
-                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(reporter, &error))?;
             let left = limit.saturating_sub(reached);
             let next = oldest.map_or_else(String::new, |oldest| {
                 format!(
@@ -460,8 +450,8 @@ fn preflight(
     .map_err(|error| match error {
         // Its cause was printed as a finding.
         CampaignError::Broken => error.exit_status(),
-        CampaignError::Journal(journal) => fail(reporter, &journal, journal.help(), journal.exit_status()),
-        other => fail(reporter, &other, None, other.exit_status()),
+        CampaignError::Journal(journal) => fail(reporter, &journal),
+        other => fail(reporter, &other),
     })
 }
 
@@ -550,12 +540,5 @@ fn send_rows(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    sent.map_err(|error| match error {
-        RunError::Client(error) => fail(printer, &error, None, error.exit_status()),
-        RunError::Runtime(_) => {
-            printer.print(&Finding::error(error.to_string()));
-            ExitStatus::Invalid
-        }
-        RunError::Journal(error) => fail(printer, &error, error.help(), error.exit_status()),
-    })
+    sent.map_err(|error| fail(printer, &error))
 }

@@ -32,7 +32,7 @@ pub(super) async fn watch_signals(stop: StopSignal, progress: Arc<Progress>, bar
     );
     if let Some(second) = next_signal(&mut terminate).await {
         eprintln!("quitting at once; rows in flight will be reported as unknown on the next run");
-        std::process::exit(signal_status(second) as i32);
+        std::process::exit(ExitStatus::from(second) as i32);
     }
 }
 
@@ -40,13 +40,6 @@ pub(super) async fn next_signal(terminate: &mut tokio::signal::unix::Signal) -> 
     tokio::select! {
         result = tokio::signal::ctrl_c() => result.ok().map(|()| Signal::Interrupt),
         received = terminate.recv() => received.map(|()| Signal::Terminate),
-    }
-}
-
-pub(super) fn signal_status(signal: Signal) -> ExitStatus {
-    match signal {
-        Signal::Interrupt => ExitStatus::Interrupted,
-        Signal::Terminate => ExitStatus::Terminated,
     }
 }
 

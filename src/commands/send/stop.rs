@@ -1,8 +1,7 @@
-//! Why a send stopped before its end, told to the person with what to do next, and the exit
-//! status it calls for.
+//! Why a send stopped before its end, told to the person with what to do next (the exit status
+//! it calls for is [`StopCause::exit_status`], in `exit.rs`).
 
 use super::plural;
-use super::progress::signal_status;
 use crate::diagnostic::{Finding, Printer};
 use crate::exit::ExitStatus;
 use crate::send::response::StopReason;
@@ -15,22 +14,26 @@ pub(super) fn explain_stop(
     summary: &csv_report::Summary,
     printer: &Printer,
 ) -> Option<ExitStatus> {
+    let cause = cause?;
+    tell(cause, summary, printer);
+    Some(cause.exit_status())
+}
+
+fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
     let pending = summary.pending + summary.retryable;
-    match cause? {
+    match cause {
         StopCause::Interrupted(signal) => {
             printer.note(&format!(
                 "stopped by {}: {pending} row{} not sent yet. Run the same command again to resume.",
                 words::signal_name(*signal),
                 plural(pending)
             ));
-            Some(signal_status(*signal))
         }
         StopCause::OutsideWindow(opening) => {
             printer.note(&format!(
                 "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
                 plural(pending)
             ));
-            Some(ExitStatus::Invalid)
         }
         StopCause::DataChanged { row } => {
             printer.print(
@@ -42,14 +45,12 @@ pub(super) fn explain_stop(
                     plural(pending)
                 ))),
             );
-            Some(ExitStatus::Invalid)
         }
         StopCause::SpamLimit => {
             printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
                 "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
                 plural(pending)
             ))));
-            Some(ExitStatus::Invalid)
         }
         StopCause::FailureBurst { percent } => {
             printer.print(&Finding::error(format!(
@@ -58,14 +59,12 @@ pub(super) fn explain_stop(
                 "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
                 plural(pending)
             ))));
-            Some(ExitStatus::Invalid)
         }
         StopCause::Internal(message) => {
             printer.print(
                 &Finding::error(format!("internal error, sending stopped: {message}"))
                     .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
             );
-            Some(ExitStatus::Invalid)
         }
         StopCause::Refused { reason, code, message } => {
             let unsent = format!(
@@ -100,7 +99,6 @@ pub(super) fn explain_stop(
             };
             printer
                 .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
-            Some(ExitStatus::Invalid)
         }
         StopCause::Events(message) => {
             printer.print(
@@ -110,20 +108,17 @@ pub(super) fn explain_stop(
                         plural(pending)
                     ))),
             );
-            Some(ExitStatus::Invalid)
         }
         StopCause::Data(message) => {
             printer.print(&Finding::error(format!(
                 "the data file could not be read again: {message}"
             )));
-            Some(ExitStatus::Invalid)
         }
         StopCause::Journal(message) => {
             printer.print(
                 &Finding::error(format!("the journal failed: {message}"))
                     .with_help(Some("sending stopped so that nothing goes unrecorded; free disk space or fix the journal's directory, then run the same command again")),
             );
-            Some(ExitStatus::Invalid)
         }
     }
 }

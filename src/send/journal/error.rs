@@ -29,6 +29,9 @@ pub enum JournalError {
     },
     #[error("the journal writer stopped: {0}")]
     WriterGone(String),
+    /// A group commit failed: every write waiting on it, and every later one, gets this error.
+    #[error("the journal writer stopped: {0}")]
+    Failed(std::sync::Arc<JournalError>),
 }
 
 impl JournalError {
@@ -55,7 +58,7 @@ impl JournalError {
             JournalError::ReadOnly { .. } => Some(
                 "make the journal and its directory writable, then run the same command again".to_owned(),
             ),
-            JournalError::Sqlite { .. } | JournalError::WriterGone(_) => None,
+            JournalError::Sqlite { .. } | JournalError::WriterGone(_) | JournalError::Failed(_) => None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The journal's writes while sending: one thread commits everything queued since its last
 //! commit in one transaction (group commit), and the pre-flight's batched records.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use rusqlite::{params, Connection};
@@ -71,14 +71,14 @@ pub(super) enum WriteOp {
     Sending {
         row: u64,
         attempt: u32,
-        done: oneshot::Sender<Result<(), String>>,
+        done: oneshot::Sender<Result<(), Arc<JournalError>>>,
     },
     Outcome {
         row: u64,
         status: RowStatus,
         record: Record,
     },
-    Flush(oneshot::Sender<Result<(), String>>),
+    Flush(oneshot::Sender<Result<(), Arc<JournalError>>>),
 }
 
 /// The journal's single writer thread, committing in groups.
@@ -98,16 +98,16 @@ impl JournalWriter {
         let (sender, receiver) = mpsc::channel::<WriteOp>();
         let thread = thread::spawn(move || {
             let mut journal = journal;
-            let mut failure: Option<String> = None;
+            let mut failure: Option<Arc<JournalError>> = None;
             while let Ok(first) = receiver.recv() {
                 let mut batch = vec![first];
                 batch.extend(receiver.try_iter().take(10_000));
                 let result = match &failure {
-                    Some(message) => Err(message.clone()),
-                    None => commit(&mut journal, &batch).map_err(|error| error.to_string()),
+                    Some(error) => Err(Arc::clone(error)),
+                    None => commit(&mut journal, &batch).map_err(Arc::new),
                 };
-                if let Err(message) = &result {
-                    failure.get_or_insert_with(|| message.clone());
+                if let Err(error) = &result {
+                    failure.get_or_insert_with(|| Arc::clone(error));
                 }
                 for op in batch {
                     match op {
@@ -194,7 +194,7 @@ impl JournalHandle {
             .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?;
         wait.await
             .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?
-            .map_err(JournalError::WriterGone)
+            .map_err(JournalError::Failed)
     }
 
     /// Records an outcome; it is committed with the next group.
@@ -212,7 +212,7 @@ impl JournalHandle {
             .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?;
         wait.await
             .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?
-            .map_err(JournalError::WriterGone)
+            .map_err(JournalError::Failed)
     }
 }
 
