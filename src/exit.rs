@@ -337,7 +337,7 @@ impl StopCause {
     /// at the start; anything else leaves rows pending (resumable).
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            StopCause::Interrupted(signal) => ExitStatus::from(*signal),
+            StopCause::Interrupted(signal) | StopCause::Quit(signal) => ExitStatus::from(*signal),
             StopCause::Journal(error) => error.exit_status(),
             StopCause::Data(error) => error.exit_status(),
             StopCause::Refused { .. }

@@ -133,7 +133,7 @@ pub fn send_planned(
     };
     let delivered = runtime.block_on(async {
         let beside = watchers(&stop, &progress);
-        let delivered = super::deliver(
+        let delivering = super::deliver(
             queue,
             super::Delivery {
                 client,
@@ -144,8 +144,12 @@ pub fn send_planned(
                 progress: Arc::clone(&progress),
                 log,
             },
-        )
-        .await;
+        );
+        // A second signal drops the sending tasks (and the requests in flight) where they are.
+        let delivered = tokio::select! {
+            delivered = delivering => delivered,
+            () = stop.quitting() => Ok(()),
+        };
         for task in beside {
             task.abort();
         }
@@ -160,5 +164,5 @@ pub fn send_planned(
     }
     let journal = writer.finish().map_err(RunError::Journal)?;
     delivered.map_err(RunError::Client)?;
-    Ok((journal, stop.cause()))
+    Ok((journal, stop.quit_by().map(StopCause::Quit).or_else(|| stop.cause())))
 }

@@ -41,18 +41,23 @@ pub enum StopCause {
     Data(DataError),
     /// The event store (`--events`) could not be read right before a request.
     Events(Arc<EventsError>),
+    /// A second signal ended the run at once, without waiting for the requests in flight.
+    Quit(Signal),
 }
 
 /// Shared by every task: set once, seen by all.
 #[derive(Clone)]
 pub struct StopSignal {
     sender: Arc<watch::Sender<Option<StopCause>>>,
+    /// A second signal: the run ends at once, without waiting for the requests in flight.
+    quit: Arc<watch::Sender<Option<Signal>>>,
 }
 
 impl Default for StopSignal {
     fn default() -> Self {
         StopSignal {
             sender: Arc::new(watch::channel(None).0),
+            quit: Arc::new(watch::channel(None).0),
         }
     }
 }
@@ -76,6 +81,27 @@ impl StopSignal {
 
     pub fn is_set(&self) -> bool {
         self.sender.borrow().is_some()
+    }
+
+    /// Ends the run at once (a second Ctrl-C or SIGTERM): the requests in flight are dropped, and
+    /// their rows, recorded as on their way, are `unknown` on the next run.
+    pub fn quit(&self, signal: Signal) {
+        self.quit.send_if_modified(|current| {
+            let first = current.is_none();
+            current.get_or_insert(signal);
+            first
+        });
+    }
+
+    /// The signal that ended the run at once, if one did.
+    pub fn quit_by(&self) -> Option<Signal> {
+        *self.quit.borrow()
+    }
+
+    /// Waits for [`StopSignal::quit`].
+    pub async fn quitting(&self) {
+        let mut receiver = self.quit.subscribe();
+        let _ = receiver.wait_for(Option::is_some).await;
     }
 
     pub async fn wait(&self) {

@@ -482,3 +482,22 @@ fn a_row_that_is_not_there_is_told_the_rows_the_file_has() {
     assert!(outcome.stderr.contains("there is no row 1"), "{}", outcome.stderr);
     assert!(outcome.stderr.contains("rows 2 to 3"), "{}", outcome.stderr);
 }
+
+/// `preview` ends a template alike with the other commands: one that cannot be read is a file to
+/// fix (2), one that is not valid YAML an invalid template (1).
+#[test]
+fn preview_exits_for_a_template_as_render_does() {
+    let scratch = Scratch::new();
+    let broken = scratch.write("broken.yaml", "name: [unclosed\n");
+    for template in [scratch.path().join("missing.yaml"), broken] {
+        let preview = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
+        let render = run(flowc().arg("render").arg(&template));
+        assert_ne!(preview.code, 0, "{}", preview.stderr);
+        assert_eq!(preview.code, render.code, "{}\n{}", preview.stderr, render.stderr);
+    }
+    let missing = run(flowc()
+        .arg("preview")
+        .arg(scratch.path().join("missing.yaml"))
+        .args(["--out", "-"]));
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+}

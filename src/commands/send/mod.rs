@@ -280,6 +280,10 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             }
         }
         let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), reporter)?;
+        // Quit at once (a second signal): no report, as the person asked to stop now.
+        if let Some(cause @ StopCause::Quit(_)) = &cause {
+            return Ok(cause.exit_status());
+        }
         journal = returned;
         stop_cause = cause;
     }

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::exit::ExitStatus;
 use crate::send::{Progress, StopCause, StopSignal};
 use crate::signal::Signal;
 use crate::words;
@@ -32,7 +31,7 @@ pub(super) async fn watch_signals(stop: StopSignal, progress: Arc<Progress>, bar
     );
     if let Some(second) = next_signal(&mut terminate).await {
         eprintln!("quitting at once; rows in flight will be reported as unknown on the next run");
-        std::process::exit(ExitStatus::from(second) as i32);
+        stop.quit(second);
     }
 }
 

@@ -29,6 +29,8 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                 plural(pending)
             ));
         }
+        // Said when the second signal came, before the run ended.
+        StopCause::Quit(_) => {}
         StopCause::OutsideWindow(opening) => {
             printer.note(&format!(
                 "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
