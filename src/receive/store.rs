@@ -154,6 +154,9 @@ pub(crate) enum StoreError {
     /// answered 503, so the provider sends them again.
     #[error("the event store could not commit: {0}")]
     Failed(String),
+    /// The same, as every callback of the failed group is told.
+    #[error("the event store could not commit: {0}")]
+    Commit(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -165,7 +168,7 @@ impl StoreError {
             StoreError::Replaced { .. } => Some(
                 "put the store back at its path, or restart flowc receive (it starts a new store there)".to_owned(),
             ),
-            StoreError::Sqlite { .. } | StoreError::Failed(_) => None,
+            StoreError::Sqlite { .. } | StoreError::Failed(_) | StoreError::Commit(_) => None,
         }
     }
 }
@@ -579,7 +582,7 @@ fn unix(timestamp: Option<&str>) -> Option<i64> {
 
 struct Op {
     callback: Box<Callback>,
-    done: oneshot::Sender<Result<Saved, String>>,
+    done: oneshot::Sender<Result<Saved, std::sync::Arc<StoreError>>>,
 }
 
 /// The store's single writer thread, committing in groups.
@@ -635,9 +638,9 @@ impl StoreWriter {
                         }
                     }
                     Err(error) => {
-                        let message = error.to_string();
+                        let error = std::sync::Arc::new(error);
                         for op in batch.drain(..) {
-                            let _ = op.done.send(Err(message.clone()));
+                            let _ = op.done.send(Err(std::sync::Arc::clone(&error)));
                         }
                     }
                 }
@@ -693,7 +696,7 @@ impl StoreHandle {
             })
             .await
             .map_err(|_| closed())?;
-        wait.await.map_err(|_| closed())?.map_err(StoreError::Failed)
+        wait.await.map_err(|_| closed())?.map_err(StoreError::Commit)
     }
 }
 

@@ -178,12 +178,12 @@ pub struct RowContext<'a> {
 }
 
 impl RowContext<'_> {
-    fn get(&mut self) -> Result<&Context, String> {
+    fn get(&mut self) -> Result<&Context, handlebars::RenderError> {
         if self.built.is_none() {
             let map: Map<String, Value> = self.names.iter().cloned().zip(self.values.iter().cloned()).collect();
-            self.built = Some(Context::wraps(map).map_err(|error| error.to_string())?);
+            self.built = Some(Context::wraps(map)?);
         }
-        self.built.as_ref().ok_or_else(String::new)
+        Ok(self.built.get_or_insert_with(Context::null))
     }
 }
 
@@ -334,7 +334,7 @@ impl Renderer {
             pointer: leaf.pointer.clone(),
             message,
         };
-        let context = context.get().map_err(fail)?;
+        let context = context.get().map_err(|error| fail(error.to_string()))?;
         let mut output = CappedOutput::default();
         match self
             .registry

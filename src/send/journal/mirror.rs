@@ -29,6 +29,21 @@ impl MirrorState {
     }
 }
 
+/// What is wrong with a mirror that is there: said after "has a damaged mirror".
+#[derive(Debug, thiserror::Error)]
+pub(super) enum MirrorProblem {
+    #[error(transparent)]
+    Unreadable(crate::input::InputError),
+    #[error("it is not a flowc mirror")]
+    NotAMirror,
+    #[error("it has no checksum")]
+    NoChecksum,
+    #[error("its checksum does not match (a torn or edited write)")]
+    Checksum,
+    #[error("it has no `{0}`")]
+    Missing(&'static str),
+}
+
 /// Fixed size, written in place: one write of less than a disk sector.
 const MIRROR_SIZE: usize = 256;
 const MIRROR_MAGIC: &str = "flowc journal mirror 1";
@@ -41,22 +56,22 @@ impl Mirror {
     }
 
     /// `Ok(None)` when there is no mirror; an error names what is wrong with one.
-    pub(super) fn read(path: &Path) -> Result<Option<MirrorState>, String> {
+    pub(super) fn read(path: &Path) -> Result<Option<MirrorState>, MirrorProblem> {
         use std::io::Read as _;
         // A named pipe or a device planted there is refused, never waited on.
         let file = match crate::input::open(path) {
             Ok(file) => file,
             Err(error) if error.is_not_found() => return Ok(None),
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(MirrorProblem::Unreadable(error)),
         };
         let mut text = String::new();
         file.take(MIRROR_SIZE as u64 * 2)
             .read_to_string(&mut text)
-            .map_err(|_| "it is not a flowc mirror".to_owned())?;
+            .map_err(|_| MirrorProblem::NotAMirror)?;
         let text = text.trim_end_matches([' ', '\n']);
         let mut lines = text.lines();
         if lines.next() != Some(MIRROR_MAGIC) {
-            return Err("it is not a flowc mirror".to_owned());
+            return Err(MirrorProblem::NotAMirror);
         }
         let mut fields = std::collections::HashMap::new();
         for line in lines {
@@ -64,18 +79,21 @@ impl Mirror {
                 fields.insert(key, value);
             }
         }
-        let body_end = text.rfind("\ncheck ").ok_or("it has no checksum")?;
+        let body_end = text.rfind("\ncheck ").ok_or(MirrorProblem::NoChecksum)?;
         if fields.get("check").copied() != Some(checksum(&text[..body_end]).as_str()) {
-            return Err("its checksum does not match (a torn or edited write)".to_owned());
+            return Err(MirrorProblem::Checksum);
         }
-        let number = |key: &str| -> Result<i64, String> {
+        let number = |key: &'static str| {
             fields
                 .get(key)
-                .and_then(|value| value.parse().ok())
-                .ok_or_else(|| format!("it has no `{key}`"))
+                .and_then(|value| value.parse::<i64>().ok())
+                .ok_or(MirrorProblem::Missing(key))
         };
         Ok(Some(MirrorState {
-            campaign: fields.get("campaign").ok_or("it has no `campaign`")?.to_string(),
+            campaign: fields
+                .get("campaign")
+                .ok_or(MirrorProblem::Missing("campaign"))?
+                .to_string(),
             commit: number("commit")?,
             run: number("run")?,
             max_sent_row: u64::try_from(number("max_sent_row")?).unwrap_or(0),
