@@ -170,6 +170,8 @@ pub enum FlowIssue {
         file: String,
         expected: String,
         found: String,
+        /// Text where a number or a boolean is declared (see [`super::model::Mismatch`]).
+        text_for_typed: bool,
         at: Place,
         declared: Place,
     },
@@ -292,9 +294,8 @@ impl FlowIssue {
             FlowIssue::MissingKey { key, .. } => Some(format!(
                 "give `{key}` a value under `flow_action_payload.data`: Meta refuses a message that leaves out data the screen declares"
             )),
-            FlowIssue::WrongType { expected, found, .. } => {
-                let typed = ["a number", "a whole number", "a boolean"];
-                Some(if found.starts_with("text") && typed.iter().any(|kind| expected.contains(kind)) {
+            FlowIssue::WrongType { text_for_typed, .. } => {
+                Some(if *text_for_typed {
                     "a value alone in its string (\"{{var}}\") keeps its type from a JSON, JSON Lines or YAML data file, an `example` or a `default`; CSV and --var values are text".to_owned()
                 } else {
                     "Meta checks the message's data against the screen's declared types".to_owned()

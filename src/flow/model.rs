@@ -126,6 +126,7 @@ impl DeclaredType {
                 path: Vec::new(),
                 expected: self.describe(),
                 found: found(value),
+                text_for_typed: value.is_string() && (self.admits(&Value::from(1)) || self.admits(&Value::Bool(true))),
             });
         }
         match (self, value) {
@@ -187,6 +188,9 @@ pub(crate) struct Mismatch {
     pub expected: String,
     /// What the value is, with the value itself when it is short: `text "three"`.
     pub found: String,
+    /// Text where the type takes a number or a boolean: a value that lost its type in a text
+    /// data file (CSV, `--var`).
+    pub text_for_typed: bool,
 }
 
 /// How many characters of a value a message quotes.

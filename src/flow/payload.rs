@@ -331,6 +331,7 @@ fn wrong_type(
         file: flow.source.name.clone(),
         expected: mismatch.expected,
         found: mismatch.found,
+        text_for_typed: mismatch.text_for_typed,
         at: Place::Pointer { pointer, key: false },
         declared: Place::Flow(flow.source.clone(), declared.at),
     })
