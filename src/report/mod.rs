@@ -11,9 +11,10 @@
 pub(crate) mod codes;
 pub(crate) mod funnel;
 pub(crate) mod html;
-pub(crate) mod reconcile;
 pub(crate) mod responses;
-pub(crate) mod stored_events;
+
+// The matching of callbacks to rows lives with the sender, which settles rows by it too.
+pub(crate) use crate::send::callbacks::{reconcile, stored_events};
 
 use std::path::Path;
 
@@ -140,7 +141,7 @@ pub(crate) fn reconcile(
         None => None,
     };
     let mut answers = AnswerTally::default();
-    let delivery = reconcile::reconcile(journal, &events, |completion| {
+    let delivery = reconcile::reconcile::<DeliveryError>(journal, &events, |completion| {
         let parsed = completion
             .response_json
             .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok());

@@ -8,6 +8,7 @@
 //! failure) stops new requests; requests in flight finish and are recorded.
 
 pub mod account;
+pub(crate) mod callbacks;
 pub mod campaign;
 mod client;
 pub mod csv_report;

@@ -29,9 +29,9 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use super::stored_events::{EventReader, ReplyRow, StatusRow};
-use super::DeliveryError;
+use super::stored_events::{EventReader, EventsError, ReplyRow, StatusRow};
 use crate::send::campaign::track_key;
+use crate::send::journal::JournalError;
 use crate::send::journal::{Journal, RowStatus};
 use crate::send::watch::number_of;
 
@@ -315,11 +315,11 @@ impl Indexes {
 /// Reads the journal, then every status, Flow reply and opt-out of the store, and says what
 /// became of each row. Each Flow completion matched to a row is handed to `on_completion` as it
 /// is read.
-pub(crate) fn reconcile(
+pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
     journal: &Journal,
     events: &EventReader,
-    mut on_completion: impl FnMut(&Completion<'_>) -> Result<(), DeliveryError>,
-) -> Result<Delivery, DeliveryError> {
+    mut on_completion: impl FnMut(&Completion<'_>) -> Result<(), E>,
+) -> Result<Delivery, E> {
     let mut delivery = Delivery::default();
     let mut indexes = Indexes::new(journal.campaign_id());
     journal.for_each_identity(|identity| {
@@ -678,7 +678,7 @@ mod tests {
         let journal = Journal::open_read_only(&journal_path).expect("read-only");
         let events = EventReader::open(&store_path).expect("store");
         let mut completions = Vec::new();
-        let delivery = reconcile(&journal, &events, |completion| {
+        let delivery = reconcile::<crate::report::DeliveryError>(&journal, &events, |completion| {
             completions.push((
                 completion.row,
                 completion.to,
@@ -726,7 +726,7 @@ mod tests {
                 ..EventCounts::default()
             }
         );
-        let funnel = super::super::Funnel::of(&delivery);
+        let funnel = crate::report::Funnel::of(&delivery);
         assert_eq!(
             funnel.to_string(),
             "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider (no code: 1); 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
