@@ -8,6 +8,7 @@ use crate::outputs::OutputError;
 use crate::receive::{ReceiveError, StoreError};
 use crate::report::{DeliveryError, EventsError as StoreReadError};
 use crate::send::account::AccountError;
+use crate::send::callbacks::CallbacksError;
 use crate::send::campaign::CampaignError;
 use crate::send::csv_report::ReportError;
 use crate::send::guardrails::ExcludeError;
@@ -318,6 +319,22 @@ impl UserError for RunError {
         match self {
             RunError::Journal(error) => error.help(),
             RunError::Client(_) | RunError::Runtime(_) => None,
+        }
+    }
+}
+
+impl UserError for CallbacksError {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            CallbacksError::Journal(error) => error.exit_status(),
+            CallbacksError::Events(error) => error.exit_status(),
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            CallbacksError::Journal(error) => error.help(),
+            CallbacksError::Events(error) => error.help(),
         }
     }
 }

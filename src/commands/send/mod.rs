@@ -17,11 +17,12 @@ use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::exit::UserError;
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
+use crate::send::callbacks;
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::hours::SendingHours;
 use crate::send::journal::unix_now;
-use crate::send::journal::{Journal, JournalError, Resume, RowStatus};
+use crate::send::journal::{Journal, JournalError, Resume};
 use crate::send::run::{self, Watchers};
 use crate::send::watch::{self, EventFeed};
 
@@ -165,7 +166,9 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     }
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
-        (Some(store), false) => settle_unknown(&mut journal, store, reporter)?,
+        (Some(store), false) => {
+            callbacks::settle_unknown(&mut journal, store).map_err(|error| fail(reporter, &error))?
+        }
         _ => 0,
     };
     // The event store: who opted out before this run, and the feed the run watches.
@@ -332,25 +335,6 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         None if summary.all_accepted() => ExitStatus::Ok,
         None => ExitStatus::Invalid,
     }))
-}
-
-/// Marks `unknown` rows accepted when a status callback in `store` carries their `--track` key
-/// or one of their ids (the report's matching): the provider has their message. A Flow reply
-/// never settles a row (its `flow_token` is the template's choice, shared or reused).
-fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Result<u64, ExitStatus> {
-    let journal_error = |error: JournalError| fail(printer, &error);
-    if journal.unknown_rows().map_err(journal_error)? == 0 {
-        return Ok(0);
-    }
-    let reconciled = crate::report::reconcile(journal, store, None).map_err(|error| fail(printer, &error))?;
-    let proven: Vec<u64> = reconciled
-        .delivery
-        .rows()
-        .filter(|(_, state)| state.sending == RowStatus::Unknown && state.provider_has_message())
-        .map(|(row, _)| row)
-        .collect();
-    drop(reconciled);
-    journal.settle_from_callbacks(&proven).map_err(journal_error)
 }
 
 fn plural(n: u64) -> &'static str {
