@@ -12,6 +12,7 @@ pub(crate) mod callbacks;
 pub mod campaign;
 mod client;
 pub mod csv_report;
+pub mod daily;
 mod dispatch;
 pub mod guardrails;
 pub mod hours;

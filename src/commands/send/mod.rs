@@ -19,15 +19,13 @@ use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::callbacks;
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
+use crate::send::daily::{self, DailyAllowance};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::hours::SendingHours;
-use crate::send::journal::unix_now;
 use crate::send::journal::{Journal, JournalError, Resume};
 use crate::send::run::{self, Watchers};
 use crate::send::watch::{self, EventFeed};
 
-/// A rolling day, in seconds: Meta's messaging limits count unique people per 24 hours.
-const DAY: i64 = 24 * 60 * 60;
 use crate::send::{Logger, Progress, SendSettings, StopCause, StopSignal};
 use crate::words;
 
@@ -388,14 +386,16 @@ fn preflight(
     };
     let people = match options.daily_limit {
         Some(limit) => {
-            let (reached, oldest) = journal
-                .reached_since(unix_now() - DAY)
-                .map_err(|error| fail(reporter, &error))?;
-            let left = limit.saturating_sub(reached);
-            let next = oldest.map_or_else(String::new, |oldest| {
+            let DailyAllowance {
+                reached,
+                left,
+                next_slot_in,
+                ..
+            } = daily::allowance(journal, limit).map_err(|error| fail(reporter, &error))?;
+            let next = next_slot_in.map_or_else(String::new, |seconds| {
                 format!(
                     "; the next slot opens {}",
-                    words::about_duration((oldest + DAY - unix_now()).max(0) as u64).replacen("about", "in about", 1)
+                    words::about_duration(seconds).replacen("about", "in about", 1)
                 )
             });
             reporter.note(&format!(
