@@ -10,10 +10,11 @@ use crate::report::{DeliveryError, EventsError as StoreReadError};
 use crate::send::account::AccountError;
 use crate::send::callbacks::CallbacksError;
 use crate::send::campaign::CampaignError;
-use crate::send::csv_report::ReportError;
+use crate::send::csv_report::{ReportError, Summary};
 use crate::send::guardrails::ExcludeError;
 use crate::send::hours::HoursError;
 use crate::send::journal::JournalError;
+use crate::send::refusal::NotSent;
 use crate::send::run::RunError;
 use crate::send::watch::EventsError;
 use crate::send::{ClientError, StopCause};
@@ -335,6 +336,43 @@ impl UserError for CallbacksError {
         match self {
             CallbacksError::Journal(error) => error.help(),
             CallbacksError::Events(error) => error.help(),
+        }
+    }
+}
+
+impl UserError for NotSent {
+    help_from!(NotSent);
+
+    /// A send refused as asked (a stdin data file, no confirmation, a file that changed) is a
+    /// usage error; one that found invalid rows, was declined or is outside its window leaves
+    /// rows to send (resumable).
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            NotSent::DataFromStdin | NotSent::NoAccount | NotSent::DataChanged { .. } | NotSent::NoTerminal => {
+                ExitStatus::Usage
+            }
+            NotSent::Strict { .. } | NotSent::Declined | NotSent::OutsideWindow => ExitStatus::Invalid,
+        }
+    }
+}
+
+impl Summary {
+    /// A campaign that ran to its end: success when every valid row was accepted; a row invalid,
+    /// failed, pending or unknown is not (see [`CODES`]).
+    pub fn exit_status(&self) -> ExitStatus {
+        if self.all_accepted() {
+            ExitStatus::Ok
+        } else {
+            ExitStatus::Invalid
+        }
+    }
+
+    /// A dry run: success unless a row is invalid.
+    pub fn dry_run_status(&self) -> ExitStatus {
+        if self.invalid > 0 {
+            ExitStatus::Invalid
+        } else {
+            ExitStatus::Ok
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod guardrails;
 pub mod hours;
 pub mod journal;
 mod pacing;
+pub mod refusal;
 pub mod response;
 pub mod run;
 mod scrub;

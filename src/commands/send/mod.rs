@@ -23,6 +23,7 @@ use crate::send::daily::{self, DailyAllowance};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::hours::SendingHours;
 use crate::send::journal::{Journal, JournalError, Resume};
+use crate::send::refusal::NotSent;
 use crate::send::run::{self, Watchers};
 use crate::send::watch::{self, EventFeed};
 
@@ -83,16 +84,8 @@ pub fn run(options: SendOptions, reporter: &Reporter<'_>) -> ExitStatus {
 }
 
 fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
-    let usage = |finding: Finding| {
-        reporter.print(&finding);
-        ExitStatus::Usage
-    };
     if options.data.as_os_str() == "-" {
-        return Err(usage(
-            Finding::error("flowc send needs a data file, not standard input").with_help(Some(
-                "the file is read twice (pre-flight, then sending) and resuming reads it again",
-            )),
-        ));
+        return Err(fail(reporter, &NotSent::DataFromStdin));
     }
     let mut compiler = prepare(&options.template, &options.vars, reporter)?;
     check_overrides(&compiler, &options.vars, reporter)?;
@@ -223,23 +216,13 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         }
     };
     if options.strict && plan.invalid > 0 {
-        reporter.print(
-            &Finding::error(format!(
-                "--strict: {} invalid row{}; nothing sent",
-                plan.invalid,
-                plural(plan.invalid)
-            ))
-            .with_help(Some(
-                "fix the rows reported above, or run without --strict to send the valid ones",
-            )),
-        );
         journal.discard_if_unused().map_err(journal_error)?;
-        return Err(ExitStatus::Invalid);
+        return Err(fail(reporter, &NotSent::Strict { invalid: plan.invalid }));
     }
     let mut stop_cause = None;
     if !options.dry_run && plan.to_send.count() > 0 {
         let Some(account) = account else {
-            return Err(ExitStatus::Usage);
+            return Err(NotSent::NoAccount.exit_status());
         };
         if let Some(hours) = &hours {
             let now = jiff::Timestamp::now();
@@ -252,7 +235,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                         hours.zone_name()
                     ));
                     journal.discard_if_unused().map_err(journal_error)?;
-                    return Err(ExitStatus::Invalid);
+                    return Err(NotSent::OutsideWindow.exit_status());
                 }
                 reporter.note(&format!(
                     "window:   {} ({}) is closed now: sending waits until {when}",
@@ -270,14 +253,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         match campaign::fingerprint(&compiler, &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
             _ => {
-                reporter.print(
-                    &Finding::error(format!(
-                        "{} changed after its pre-flight; nothing sent",
-                        options.data.display()
-                    ))
-                    .with_help(Some("run the command again once the file is no longer being edited")),
-                );
-                return Err(ExitStatus::Usage);
+                let path = options.data.display().to_string();
+                return Err(fail(reporter, &NotSent::DataChanged { path }));
             }
         }
         let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), reporter)?;
@@ -317,22 +294,14 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             "dry run: {to_send_now} would be sent{when}{later}, {} invalid; nothing was sent",
             summary.invalid
         ));
-        return Ok(if summary.invalid > 0 {
-            ExitStatus::Invalid
-        } else {
-            ExitStatus::Ok
-        });
+        return Ok(summary.dry_run_status());
     }
     say(&summary.to_string());
     let delivery = match &options.events {
         Some(store) => super::report::after_send(&journal, store, &report_path, written_once, reporter),
         None => ExitStatus::Ok,
     };
-    Ok(delivery.worst(match status {
-        Some(status) => status,
-        None if summary.all_accepted() => ExitStatus::Ok,
-        None => ExitStatus::Invalid,
-    }))
+    Ok(delivery.worst(status.unwrap_or_else(|| summary.exit_status())))
 }
 
 fn plural(n: u64) -> &'static str {
@@ -448,18 +417,14 @@ fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), E
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        printer.print(
-            &Finding::error("refusing to send without confirmation: standard input is not a terminal")
-                .with_help(Some("pass --yes to send without asking (scripts, CI)")),
-        );
-        return Err(ExitStatus::Usage);
+        return Err(fail(printer, &NotSent::NoTerminal));
     }
     eprint!("Send {count} message{}? [y/N] ", plural(count));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if std::io::stdin().read_line(&mut answer).is_err() || !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        printer.note("nothing sent");
-        return Err(ExitStatus::Invalid);
+        printer.note(&NotSent::Declined.to_string());
+        return Err(NotSent::Declined.exit_status());
     }
     Ok(())
 }

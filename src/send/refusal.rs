@@ -1,0 +1,38 @@
+//! Why `flowc send` sends nothing this time, decided before any request leaves (the status each
+//! ends the run with is in `exit.rs`).
+
+/// A send that ends before its first request.
+#[derive(Debug, thiserror::Error)]
+pub enum NotSent {
+    #[error("flowc send needs a data file, not standard input")]
+    DataFromStdin,
+    #[error("--strict: {invalid} invalid row{}; nothing sent", if *invalid == 1 { "" } else { "s" })]
+    Strict { invalid: u64 },
+    /// Rows to send, but no account (a dry run goes on without one; a real run is refused
+    /// earlier, when the account is resolved).
+    #[error("no account to send with")]
+    NoAccount,
+    #[error("{path} changed after its pre-flight; nothing sent")]
+    DataChanged { path: String },
+    #[error("refusing to send without confirmation: standard input is not a terminal")]
+    NoTerminal,
+    /// The person answered no.
+    #[error("nothing sent")]
+    Declined,
+    /// Outside the `--window` with `--exit-outside-window`.
+    #[error("outside the sending window: nothing sent")]
+    OutsideWindow,
+}
+
+impl NotSent {
+    pub fn help(&self) -> Option<String> {
+        let help = match self {
+            NotSent::DataFromStdin => "the file is read twice (pre-flight, then sending) and resuming reads it again",
+            NotSent::Strict { .. } => "fix the rows reported above, or run without --strict to send the valid ones",
+            NotSent::DataChanged { .. } => "run the command again once the file is no longer being edited",
+            NotSent::NoTerminal => "pass --yes to send without asking (scripts, CI)",
+            NotSent::NoAccount | NotSent::Declined | NotSent::OutsideWindow => return None,
+        };
+        Some(help.to_owned())
+    }
+}
