@@ -6,6 +6,7 @@
 use crate::data::DataError;
 use crate::outputs::OutputError;
 use crate::receive::{ReceiveError, StoreError};
+use crate::render::MissingExample;
 use crate::report::{DeliveryError, EventsError as StoreReadError};
 use crate::send::account::AccountError;
 use crate::send::callbacks::CallbacksError;
@@ -130,6 +131,18 @@ impl UserError for Refused {
 
     fn help(&self) -> Option<String> {
         self.help.clone()
+    }
+}
+
+/// Standard output or standard error could not be written (a full disk, a closed terminal):
+/// what was asked for did not all happen.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the output: {0}")]
+pub struct OutputLost(pub String);
+
+impl UserError for OutputLost {
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
     }
 }
 
@@ -375,6 +388,15 @@ impl Summary {
             ExitStatus::Ok
         }
     }
+}
+
+impl UserError for MissingExample {
+    /// The template cannot be rendered as it is: an invalid template.
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Invalid
+    }
+
+    help_from!(MissingExample);
 }
 
 impl From<Signal> for ExitStatus {

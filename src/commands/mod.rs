@@ -20,7 +20,7 @@ use crate::data::{self, Rows};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::flow;
 use crate::pipeline::{compile_in_order, Flow, Inspection, MessageCompiler, Problem, RowOutcome};
-use crate::render::example_values;
+use crate::render::{example_values, MissingExample};
 use crate::suggest::did_you_mean;
 use crate::template::Template;
 
@@ -49,7 +49,7 @@ pub enum Command {
 }
 
 pub use crate::exit::ExitStatus;
-use crate::exit::UserError;
+use crate::exit::{OutputLost, Refused, UserError};
 
 /// Prints an error with its help; the status it ends the run with (decided in `exit.rs`).
 fn fail(printer: &Printer, error: &dyn UserError) -> ExitStatus {
@@ -79,8 +79,9 @@ pub fn run(command: Command) -> ExitStatus {
     };
     match printer.lost_output() {
         Some(reason) => {
-            printer.print_on_stderr(&Finding::error(format!("cannot write the output: {reason}")));
-            status.worst(ExitStatus::Usage)
+            let lost = OutputLost(reason.to_owned());
+            printer.print_on_stderr(&Finding::error(lost.to_string()));
+            status.worst(lost.exit_status())
         }
         None => status,
     }
@@ -189,14 +190,16 @@ fn check_overrides(
             let names = compiler.var_names().iter().map(String::as_str);
             let help = did_you_mean(key, names.clone())
                 .unwrap_or_else(|| format!("the template declares: {}", names.collect::<Vec<_>>().join(", ")));
-            printer.print(
-                &Finding::error(format!(
-                    "--var {key}: `{key}` is not declared in {}",
-                    compiler.template().source.name
-                ))
-                .with_help(Some(help)),
-            );
-            status = Err(ExitStatus::Usage);
+            status = Err(fail(
+                printer,
+                &Refused::new(
+                    format!(
+                        "--var {key}: `{key}` is not declared in {}",
+                        compiler.template().source.name
+                    ),
+                    help,
+                ),
+            ));
         }
     }
     status
@@ -215,56 +218,61 @@ fn map_columns(
         let column = column.trim();
         let shown = format!("--column {var}=\"{}\"", crate::words::printable(column));
         if columns[..index].iter().any(|(earlier, _)| earlier == var) {
-            printer.print(
-                &Finding::error(format!("{shown}: `{var}` is given a column twice"))
-                    .with_help(Some("give each variable one --column")),
-            );
-            status = Err(ExitStatus::Usage);
+            status = Err(fail(
+                printer,
+                &Refused::new(
+                    format!("{shown}: `{var}` is given a column twice"),
+                    "give each variable one --column",
+                ),
+            ));
         } else if column.is_empty() {
-            printer.print(
-                &Finding::error(format!("{shown}: the column name is empty")).with_help(Some(format!(
-                    "write --column {var}=\"Column Name\", the name in the header"
-                ))),
-            );
-            status = Err(ExitStatus::Usage);
+            status = Err(fail(
+                printer,
+                &Refused::new(
+                    format!("{shown}: the column name is empty"),
+                    format!("write --column {var}=\"Column Name\", the name in the header"),
+                ),
+            ));
         } else if !compiler.map_column(var, column) {
             let names = compiler.var_names().iter().map(String::as_str);
             let help = did_you_mean(var, names.clone())
                 .unwrap_or_else(|| format!("the template declares: {}", names.collect::<Vec<_>>().join(", ")));
-            printer.print(
-                &Finding::error(format!(
-                    "{shown}: `{var}` is not declared in {}",
-                    compiler.template().source.name
-                ))
-                .with_help(Some(help)),
-            );
-            status = Err(ExitStatus::Usage);
+            status = Err(fail(
+                printer,
+                &Refused::new(
+                    format!(
+                        "{shown}: `{var}` is not declared in {}",
+                        compiler.template().source.name
+                    ),
+                    help,
+                ),
+            ));
         }
     }
     if status.is_ok() {
         if let Some((column, first, second)) = compiler.fields().shared_column() {
-            printer.print(
-                &Finding::error(format!("`{column}` would be read for both `{first}` and `{second}`")).with_help(Some(
+            status = Err(fail(
+                printer,
+                &Refused::new(
+                    format!("`{column}` would be read for both `{first}` and `{second}`"),
                     "map each variable to its own column with --column VAR=\"Column Name\"",
-                )),
-            );
-            status = Err(ExitStatus::Usage);
+                ),
+            ));
         }
     }
     status
 }
 
 /// A variable without a value to render the template's examples with, at its declaration.
-fn missing_example(compiler: &MessageCompiler, name: &str) -> Finding {
+fn missing_example(compiler: &MessageCompiler, missing: &MissingExample) -> Finding {
     let template = compiler.template();
-    let mut finding = Finding::error(format!(
-        "variable `{name}` has no `example` or `default` to render with"
-    ))
-    .with_help(Some(format!(
-        "add `example:` to its declaration, or pass --var {name}=VALUE"
-    )));
+    let mut finding = Finding::error(missing.to_string()).with_help(missing.help());
     finding.source = Some(template.source.clone());
-    finding.span = template.vars.iter().find(|var| var.name == name).map(|var| var.span);
+    finding.span = template
+        .vars
+        .iter()
+        .find(|var| var.name == missing.name)
+        .map(|var| var.span);
     finding
 }
 
@@ -274,9 +282,9 @@ fn examples(
     overrides: &[(String, String)],
     printer: &Printer,
 ) -> Result<Vec<Value>, ExitStatus> {
-    example_values(&compiler.template().vars, overrides).map_err(|name| {
-        printer.print(&missing_example(compiler, &name));
-        ExitStatus::Invalid
+    example_values(&compiler.template().vars, overrides).map_err(|missing| {
+        printer.print(&missing_example(compiler, &missing));
+        missing.exit_status()
     })
 }
 

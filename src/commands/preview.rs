@@ -224,7 +224,7 @@ fn inspect(options: &PreviewOptions, printer: &Printer) -> Result<Inspected, Fai
     let values = match (&options.data, options.row) {
         (Some(path), Some(row)) => row_values(&compiler, path, row, options),
         _ => example_values(&compiler.template().vars, &options.vars)
-            .map_err(|name| (vec![super::missing_example(&compiler, &name)], ExitStatus::Invalid)),
+            .map_err(|missing| (vec![super::missing_example(&compiler, &missing)], missing.exit_status())),
     }
     .map_err(stopped)?;
     let inspection = compiler.inspect(&values);

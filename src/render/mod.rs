@@ -420,9 +420,25 @@ fn is_helper(name: &str) -> bool {
     HELPERS.contains(&name) || BUILT_IN_HELPERS.contains(&name)
 }
 
+/// A variable without a value to render the template's examples with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("variable `{name}` has no `example` or `default` to render with")]
+pub struct MissingExample {
+    pub name: String,
+}
+
+impl MissingExample {
+    pub fn help(&self) -> Option<String> {
+        Some(format!(
+            "add `example:` to its declaration, or pass --var {}=VALUE",
+            self.name
+        ))
+    }
+}
+
 /// Values for rendering with the template's examples: `--var` overrides, then `example`,
 /// then `default`.
-pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, String> {
+pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, MissingExample> {
     vars.iter()
         .map(|var| {
             if let Some((_, value)) = overrides.iter().rev().find(|(key, _)| *key == var.name) {
@@ -431,7 +447,7 @@ pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Resul
             var.example
                 .clone()
                 .or_else(|| var.default.clone())
-                .ok_or_else(|| var.name.clone())
+                .ok_or_else(|| MissingExample { name: var.name.clone() })
         })
         .collect()
 }
