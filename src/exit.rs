@@ -146,6 +146,18 @@ impl UserError for OutputLost {
     }
 }
 
+/// The machine would not give a command what it needs to run (threads, signal handlers), or a
+/// task it ran ended unexpectedly: nothing the templates or rows decide.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CannotRun(pub String);
+
+impl UserError for CannotRun {
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
 /// The help an error type already gives, as its [`UserError::help`].
 macro_rules! help_from {
     ($type:ty) => {

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use super::reporter::Reporter;
 use super::{
-    check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
+    check_overrides, examples, fail, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
     templates_here, ExitStatus,
 };
 use crate::diagnostic::{Finding, Format, Printer, RowRef};
+use crate::exit::Refused;
 use crate::send::campaign::recipient_of;
 use crate::send::guardrails::{Guardrails, Verdict};
 
@@ -36,21 +37,16 @@ fn status_line(printer: &Printer, line: &str) {
 pub fn run(options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
     let files = match template_files(&templates_here(&options.paths), "check") {
         Ok(files) => files,
-        Err(finding) => {
-            reporter.print(&finding);
-            return ExitStatus::Usage;
-        }
+        Err(refused) => return fail(reporter, &refused),
     };
-    if files.is_empty() {
-        reporter.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
-        return ExitStatus::Usage;
-    }
     if options.data.is_some() && files.len() != 1 {
-        reporter.print(
-            &Finding::error(format!("--data needs exactly one template, found {}", files.len()))
-                .with_help(Some("name the campaign's template: flowc check TEMPLATE --data FILE")),
+        return fail(
+            reporter,
+            &Refused::new(
+                format!("--data needs exactly one template, found {}", files.len()),
+                "name the campaign's template: flowc check TEMPLATE --data FILE",
+            ),
         );
-        return ExitStatus::Usage;
     }
     let mut status = ExitStatus::Ok;
     let mut failed = 0usize;

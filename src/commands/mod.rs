@@ -358,32 +358,32 @@ fn templates_here(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Template files under the given paths: files as given, directories searched for
 /// `*.yaml`/`*.yml` (fixtures and snapshots excluded), in a stable order. `command` (`check`,
 /// `test`) names what to run instead when the default folder is not there.
-fn template_files(paths: &[PathBuf], command: &str) -> Result<Vec<PathBuf>, Box<Finding>> {
+fn template_files(paths: &[PathBuf], command: &str) -> Result<Vec<PathBuf>, Refused> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|error| {
-            let finding = Finding::error(format!(
-                "cannot read `{}`: {}",
-                path.display(),
-                crate::input::io_reason(&error)
-            ));
-            Box::new(if path.as_os_str() == TEMPLATES && error.kind() == io::ErrorKind::NotFound {
-                finding.with_help(Some(format!(
-                    "run `flowc {command}` in the folder that holds `{TEMPLATES}/` (or in `{TEMPLATES}/` itself), or name the templates: flowc {command} PATH..."
-                )))
-            } else {
-                finding
-            })
+        let metadata = std::fs::metadata(path).map_err(|error| Refused {
+            message: format!("cannot read `{}`: {}", path.display(), crate::input::io_reason(&error)),
+            help: (path.as_os_str() == TEMPLATES && error.kind() == io::ErrorKind::NotFound).then(|| format!(
+                "run `flowc {command}` in the folder that holds `{TEMPLATES}/` (or in `{TEMPLATES}/` itself), or name the templates: flowc {command} PATH..."
+            )),
         })?;
         if metadata.is_dir() {
             let mut found = Vec::new();
-            collect_templates(path, &mut found)
-                .map_err(|error| Box::new(Finding::error(format!("cannot list `{}`: {error}", path.display()))))?;
+            collect_templates(path, &mut found).map_err(|error| Refused {
+                message: format!("cannot list `{}`: {error}", path.display()),
+                help: None,
+            })?;
             found.sort();
             files.extend(found);
         } else {
             files.push(path.clone());
         }
+    }
+    if files.is_empty() {
+        return Err(Refused::new(
+            "no templates found",
+            "templates are *.yaml or *.yml files",
+        ));
     }
     Ok(files)
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::{fail, ExitStatus};
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::Printer;
+use crate::exit::CannotRun;
 use crate::receive::{Counts, ReceiveError, ReceiveSettings, Receiver};
 use crate::signal::Signal;
 use crate::words;
@@ -29,8 +30,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            printer.print(&Finding::error(format!("cannot start the receiver: {error}")));
-            return ExitStatus::Usage;
+            return super::fail(printer, &CannotRun(format!("cannot start the receiver: {error}")));
         }
     };
     let fail = |error: ReceiveError| fail(printer, &error);
@@ -39,8 +39,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         // graceful stop, never the default (immediate) death.
         let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
         else {
-            printer.print(&Finding::error("cannot install the signal handlers"));
-            return ExitStatus::Usage;
+            return super::fail(printer, &CannotRun("cannot install the signal handlers".to_owned()));
         };
         let settings = ReceiveSettings {
             listen: options.listen,
@@ -140,8 +139,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         let result = match serving.await {
             Ok(result) => result,
             Err(_) => {
-                printer.print(&Finding::error("the receiver stopped unexpectedly"));
-                return ExitStatus::Usage;
+                return super::fail(printer, &CannotRun("the receiver stopped unexpectedly".to_owned()));
             }
         };
         // Everything since start, including what came after the last interval's line.

@@ -35,15 +35,8 @@ struct Tally {
 pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     let paths = templates_here(&options.paths);
     let files = match template_files(&paths, "test") {
-        Ok(files) if !files.is_empty() => files,
-        Ok(_) => {
-            printer.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
-            return ExitStatus::Usage;
-        }
-        Err(finding) => {
-            printer.print(&finding);
-            return ExitStatus::Usage;
-        }
+        Ok(files) => files,
+        Err(refused) => return super::fail(printer, &refused),
     };
     let mut tally = Tally::default();
     let mut live = Vec::new();
