@@ -168,6 +168,16 @@ macro_rules! help_from {
 }
 
 impl ExitStatus {
+    /// A run over templates, rows or snapshots that did all it was asked: invalid when any of
+    /// them is (each said as a finding), success otherwise.
+    pub fn checked(any_invalid: bool) -> ExitStatus {
+        if any_invalid {
+            ExitStatus::Invalid
+        } else {
+            ExitStatus::Ok
+        }
+    }
+
     /// The more serious of two statuses.
     pub fn worst(self, other: ExitStatus) -> ExitStatus {
         if other as u8 > self as u8 {

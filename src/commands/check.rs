@@ -144,11 +144,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Rep
                     ""
                 }
             ));
-            if counts.failed > 0 {
-                ExitStatus::Invalid
-            } else {
-                ExitStatus::Ok
-            }
+            ExitStatus::checked(counts.failed > 0)
         }
         Err(error) => {
             reporter.print(&Finding::error(format!("cannot check the rows: {error}")));

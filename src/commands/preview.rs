@@ -115,11 +115,8 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
                 (finding.clone(), pointer)
             });
             let findings: Vec<(Finding, Option<String>)> = flow_findings.chain(findings).collect();
-            let status = if inspected.inspection.problem.is_some() || !inspected.leaf_errors.is_empty() {
-                ExitStatus::Invalid
-            } else {
-                ExitStatus::Ok
-            };
+            let status =
+                ExitStatus::checked(inspected.inspection.problem.is_some() || !inspected.leaf_errors.is_empty());
             // The screen the button opens, as far as the body names one of the Flow's.
             let screen = compiler
                 .flow()

@@ -93,9 +93,5 @@ fn try_run(options: &RenderOptions, reporter: &Reporter<'_>) -> Result<ExitStatu
             ""
         },
     ));
-    Ok(if counts.failed > 0 {
-        ExitStatus::Invalid
-    } else {
-        ExitStatus::Ok
-    })
+    Ok(ExitStatus::checked(counts.failed > 0))
 }

@@ -117,11 +117,7 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         printer.note("review with `flowc test --review`, or accept all with `flowc test --accept`");
     }
     // A rejected change keeps its old snapshot, which still differs from the body.
-    if tally.failed > 0 || tally.pending > 0 || tally.rejected > 0 {
-        ExitStatus::Invalid
-    } else {
-        ExitStatus::Ok
-    }
+    ExitStatus::checked(tally.failed > 0 || tally.pending > 0 || tally.rejected > 0)
 }
 
 /// Tests every case of a template; false if the template or its fixtures could not be loaded,
