@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use super::reporter::Reporter;
+use super::grouping::Grouping;
 use super::{
     check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
     templates_here, ExitStatus,
 };
-use crate::diagnostic::{Finding, Format, Printer, RowRef};
+use crate::diagnostic::{Emit, Finding, Format, Printer, RowRef};
 use crate::send::campaign::recipient_of;
 use crate::send::guardrails::{Guardrails, Verdict};
 
@@ -33,21 +33,21 @@ fn status_line(printer: &Printer, line: &str) {
     }
 }
 
-pub fn run(options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
+pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
     let files = match template_files(&templates_here(&options.paths), "check") {
         Ok(files) => files,
         Err(finding) => {
-            reporter.print(&finding);
+            grouping.emit(*finding);
             return ExitStatus::Usage;
         }
     };
     if files.is_empty() {
-        reporter.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
+        grouping.emit(Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
         return ExitStatus::Usage;
     }
     if options.data.is_some() && files.len() != 1 {
-        reporter.print(
-            &Finding::error(format!("--data needs exactly one template, found {}", files.len()))
+        grouping.emit(
+            Finding::error(format!("--data needs exactly one template, found {}", files.len()))
                 .with_help(Some("name the campaign's template: flowc check TEMPLATE --data FILE")),
         );
         return ExitStatus::Usage;
@@ -55,19 +55,19 @@ pub fn run(options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
     let mut status = ExitStatus::Ok;
     let mut failed = 0usize;
     for file in &files {
-        let outcome = check_template(file, options, reporter);
-        reporter.summarize();
+        let outcome = check_template(file, options, grouping);
+        grouping.summarize();
         match outcome {
-            ExitStatus::Ok => status_line(reporter, &format!("ok    {}", file.display())),
+            ExitStatus::Ok => status_line(grouping.printer(), &format!("ok    {}", file.display())),
             _ => {
-                status_line(reporter, &format!("FAIL  {}", file.display()));
+                status_line(grouping.printer(), &format!("FAIL  {}", file.display()));
                 failed += 1;
             }
         }
         status = status.worst(outcome);
     }
     status_line(
-        reporter,
+        grouping.printer(),
         &format!(
             "{} template{} checked: {} ok, {failed} failed",
             files.len(),
@@ -78,32 +78,32 @@ pub fn run(options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
     status
 }
 
-fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
-    let mut compiler = match prepare(file, &options.vars, reporter) {
+fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    let mut compiler = match prepare(file, &options.vars, grouping) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
-    if let Err(status) = check_overrides(&compiler, &options.vars, reporter) {
+    if let Err(status) = check_overrides(&compiler, &options.vars, grouping.printer()) {
         return status;
     }
-    if let Err(status) = super::map_columns(&mut compiler, &options.columns, reporter) {
+    if let Err(status) = super::map_columns(&mut compiler, &options.columns, grouping.printer()) {
         return status;
     }
-    let values = match examples(&compiler, &options.vars, reporter) {
+    let values = match examples(&compiler, &options.vars, grouping.printer()) {
         Ok(values) => values,
         Err(status) => return status,
     };
     match compiler.compile_values(&values) {
-        Ok(message) => report_warnings(&compiler, None, &message.warnings, reporter),
+        Ok(message) => report_warnings(&compiler, None, &message.warnings, grouping),
         Err(problem) => {
-            report_problem(&compiler, None, &problem, reporter);
+            report_problem(&compiler, None, &problem, grouping);
             return ExitStatus::Invalid;
         }
     }
     let Some(data_path) = &options.data else {
         return ExitStatus::Ok;
     };
-    let rows = match open_data(&compiler, data_path, options.delimiter, reporter) {
+    let rows = match open_data(&compiler, data_path, options.delimiter, grouping.printer()) {
         Ok(rows) => rows,
         Err(status) => return status,
     };
@@ -116,28 +116,30 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Rep
         rows,
         &options.vars,
         false,
-        reporter,
+        grouping,
         |row, body| {
             if let Verdict::Duplicate { of_row } = guardrails.judge(row, &recipient_of(body)) {
-                let mut finding = Finding::warning(format!(
+                let finding = Finding::warning(format!(
                 // The finding names this row already: the message names only the other one.
                 "the number of row {of_row} again: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
             ));
-                finding.gist = Some("a number an earlier row has: flowc send sends it once".to_owned());
-                finding.row = Some(RowRef {
-                    file: file.clone(),
-                    row,
-                });
-                reporter.print(&finding);
+                grouping.emit(
+                    finding
+                        .with_gist("a number an earlier row has: flowc send sends it once")
+                        .in_row(Some(&RowRef {
+                            file: file.clone(),
+                            row,
+                        })),
+                );
             }
             Ok(())
         },
     );
-    reporter.summarize();
+    grouping.summarize();
     match processed {
         Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
-            reporter.note(&format!(
+            grouping.printer().note(&format!(
                 "{}: {} rows valid, {} invalid{}",
                 super::data_name(data_path),
                 counts.ok,
@@ -155,7 +157,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Rep
             }
         }
         Err(error) => {
-            reporter.print(&Finding::error(format!("cannot check the rows: {error}")));
+            grouping.emit(Finding::error(format!("cannot check the rows: {error}")));
             ExitStatus::Invalid
         }
     }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::reporter::Reporter;
+use super::grouping::Grouping;
 use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
-use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::diagnostic::{Emit, Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
@@ -76,15 +76,15 @@ pub struct SendOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: SendOptions, reporter: &Reporter<'_>) -> ExitStatus {
-    match try_run(options, reporter) {
+pub fn run(options: SendOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    match try_run(options, grouping) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
     let usage = |finding: Finding| {
-        reporter.print(&finding);
+        grouping.emit(finding);
         ExitStatus::Usage
     };
     if options.data.as_os_str() == "-" {
@@ -94,26 +94,26 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             )),
         ));
     }
-    let mut compiler = prepare(&options.template, &options.vars, reporter)?;
-    check_overrides(&compiler, &options.vars, reporter)?;
-    super::map_columns(&mut compiler, &options.columns, reporter)?;
+    let mut compiler = prepare(&options.template, &options.vars, grouping)?;
+    check_overrides(&compiler, &options.vars, grouping.printer())?;
+    super::map_columns(&mut compiler, &options.columns, grouping.printer())?;
     let hours = match &options.window {
         Some(text) => Some(
             SendingHours::parse(text, options.tz.as_deref())
-                .map_err(|error| fail(reporter, &error, None, error.exit_status()))?,
+                .map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?,
         ),
         None => None,
     };
     let account = match options.account.clone().resolve() {
         Ok(account) => Some(account),
         Err(error) if options.dry_run && error.is_missing() => {
-            reporter.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
+            grouping.printer().note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(fail(reporter, &error, None, error.exit_status())),
+        Err(error) => return Err(fail(grouping.printer(), &error, None, error.exit_status())),
     };
     let fingerprint = campaign::fingerprint(&compiler, &options.vars, &options.data)
-        .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+        .map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?;
     let stem = options
         .data
         .file_stem()
@@ -140,8 +140,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // A dry run writes no journal, but is checked as the real run will be.
     crate::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
-        .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
-    let journal_error = |error: JournalError| fail(reporter, &error, error.help(), error.exit_status());
+        .map_err(|error| fail(grouping.printer(), &error, error.help(), error.exit_status()))?;
+    let journal_error = |error: JournalError| fail(grouping.printer(), &error, error.help(), error.exit_status());
     let (mut journal, recovered) = run::open_journal(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
@@ -154,7 +154,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     )
     .map_err(journal_error)?;
     if recovered > 0 {
-        reporter.note(&format!(
+        grouping.printer().note(&format!(
             "{recovered} row{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
             plural(recovered),
             if recovered == 1 { "was" } else { "were" },
@@ -167,7 +167,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     }
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
-        (Some(store), false) => settle_unknown(&mut journal, store, reporter)?,
+        (Some(store), false) => settle_unknown(&mut journal, store, grouping.printer())?,
         _ => 0,
     };
     // The event store: who opted out before this run, and the feed the run watches.
@@ -177,15 +177,15 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(path, prefix).map_err(|error| fail(reporter, &error, None, error.exit_status()))?)
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?)
         }
         None => None,
     };
     let opted_out = match feed.as_mut() {
         Some(feed) => {
             let (numbers, _) =
-                watch::opted_out(feed).map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
-            reporter.note(&format!(
+                watch::opted_out(feed).map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?;
+            grouping.printer().note(&format!(
                 "events:   {} ({} numbers opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),
                 numbers.len()
@@ -194,7 +194,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         }
         None => HashSet::new(),
     };
-    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, reporter)?;
+    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, grouping)?;
     plan.settled = settled;
 
     print_plan(
@@ -203,7 +203,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         &plan,
         hours.as_ref(),
         (&journal_path, &report_path),
-        reporter,
+        grouping,
     );
     let held = plan.held + plan.held_daily;
     let held_by = [
@@ -225,8 +225,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         }
     };
     if options.strict && plan.invalid > 0 {
-        reporter.print(
-            &Finding::error(format!(
+        grouping.emit(
+            Finding::error(format!(
                 "--strict: {} invalid row{}; nothing sent",
                 plan.invalid,
                 plural(plan.invalid)
@@ -248,7 +248,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             if let Some(opening) = hours.next_opening(now) {
                 let when = hours.describe_opening(&opening, now);
                 if options.exit_outside_window {
-                    reporter.note(&format!(
+                    grouping.printer().note(&format!(
                         "outside the sending window {} ({}): nothing sent; it opens {when}",
                         hours.text(),
                         hours.zone_name()
@@ -256,14 +256,14 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                     journal.discard_if_unused().map_err(journal_error)?;
                     return Err(ExitStatus::Invalid);
                 }
-                reporter.note(&format!(
+                grouping.printer().note(&format!(
                     "window:   {} ({}) is closed now: sending waits until {when}",
                     hours.text(),
                     hours.zone_name()
                 ));
             }
         }
-        if let Err(status) = confirm(&options, plan.to_send.count(), reporter) {
+        if let Err(status) = confirm(&options, plan.to_send.count(), grouping.printer()) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
             return Err(status);
@@ -272,8 +272,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         match campaign::fingerprint(&compiler, &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
             _ => {
-                reporter.print(
-                    &Finding::error(format!(
+                grouping.emit(
+                    Finding::error(format!(
                         "{} changed after its pre-flight; nothing sent",
                         options.data.display()
                     ))
@@ -282,7 +282,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), reporter)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), grouping.printer())?;
         journal = returned;
         stop_cause = cause;
     }
@@ -290,22 +290,22 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // With --events the callbacks follow: see `run::write_report`.
     let (summary, written_once) =
         run::write_report(&journal, &report_path, options.events.is_some() && !options.dry_run)
-            .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+            .map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?;
     let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
-        reporter.note("report: standard output");
+        grouping.printer().note("report: standard output");
     } else {
-        reporter.note(&format!("report: {}", report_path.display()));
+        grouping.printer().note(&format!("report: {}", report_path.display()));
     }
     // With the report on standard output, the summary goes beside the notes.
     let say = |line: &str| {
         if on_stdout {
-            reporter.note(line);
+            grouping.printer().note(line);
         } else {
-            reporter.line(line);
+            grouping.printer().line(line);
         }
     };
-    let status = explain_stop(stop_cause.as_ref(), &summary, reporter);
+    let status = explain_stop(stop_cause.as_ref(), &summary, grouping.printer());
     if options.dry_run {
         let later = match held {
             0 => String::new(),
@@ -323,7 +323,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     }
     say(&summary.to_string());
     let delivery = match &options.events {
-        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, reporter),
+        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, grouping.printer()),
         None => ExitStatus::Ok,
     };
     Ok(delivery.worst(match status {
@@ -355,7 +355,7 @@ fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Res
 
 /// Prints an error with its help; its exit status.
 fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
-    printer.print(&Finding::error(error.to_string()).with_help(help));
+    printer.emit(Finding::error(error.to_string()).with_help(help));
     status
 }
 
@@ -374,17 +374,16 @@ fn preflight(
     options: &SendOptions,
     journal: &mut Journal,
     opted_out: HashSet<u64>,
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
 ) -> Result<Plan, ExitStatus> {
     let exclude = match &options.exclude {
         Some(path) => {
             let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(grouping.printer(), &error, error.help(), error.exit_status()))?;
             if list.len() == 0 {
                 // An empty list excludes nobody: most likely the wrong file, or an export that failed.
-                Printer::print(
-                    reporter,
-                    &Finding::warning(format!(
+                grouping.printer().emit(
+                    Finding::warning(format!(
                         "the exclude list `{}` holds no numbers: nobody is excluded",
                         path.display()
                     ))
@@ -399,7 +398,7 @@ fn preflight(
                     plural(n as u64)
                 ),
             };
-            reporter.note(&format!(
+            grouping.printer().note(&format!(
                 "exclude:  {} ({}{without_plus})",
                 path.display(),
                 words::tally(list.len() as u64, "number", "numbers")
@@ -412,7 +411,7 @@ fn preflight(
         Some(limit) => {
             let (reached, oldest) = journal
                 .reached_since(unix_now() - DAY)
-                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(grouping.printer(), &error, error.help(), error.exit_status()))?;
             let left = limit.saturating_sub(reached);
             let next = oldest.map_or_else(String::new, |oldest| {
                 format!(
@@ -420,7 +419,7 @@ fn preflight(
                     words::about_duration((oldest + DAY - unix_now()).max(0) as u64).replacen("about", "in about", 1)
                 )
             });
-            reporter.note(&format!(
+            grouping.printer().note(&format!(
                 "daily:    {reached} of {limit} people reached in the last 24 h (--daily-limit): at most {left} more in this run{next}"
             ));
             Some(left)
@@ -434,7 +433,7 @@ fn preflight(
         people,
         track: options.track,
     };
-    let rows = open_data(compiler, &options.data, options.delimiter, reporter)?;
+    let rows = open_data(compiler, &options.data, options.delimiter, grouping.printer())?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
         file: file.clone(),
@@ -449,19 +448,19 @@ fn preflight(
         selection,
         |event| match event {
             PreflightEvent::Invalid { row, problem } => {
-                report_problem(compiler, Some(&row_ref(row)), problem, reporter)
+                report_problem(compiler, Some(&row_ref(row)), problem, grouping)
             }
             PreflightEvent::Warnings { row, warnings } => {
-                super::report_warnings(compiler, Some(&row_ref(row)), warnings, reporter);
+                super::report_warnings(compiler, Some(&row_ref(row)), warnings, grouping);
             }
-            PreflightEvent::Unreadable(error) => reporter.print(&Finding::from_data_error(error)),
+            PreflightEvent::Unreadable(error) => grouping.emit(Finding::from_data_error(error)),
         },
     )
     .map_err(|error| match error {
         // Its cause was printed as a finding.
         CampaignError::Broken => error.exit_status(),
-        CampaignError::Journal(journal) => fail(reporter, &journal, journal.help(), journal.exit_status()),
-        other => fail(reporter, &other, None, other.exit_status()),
+        CampaignError::Journal(journal) => fail(grouping.printer(), &journal, journal.help(), journal.exit_status()),
+        other => fail(grouping.printer(), &other, None, other.exit_status()),
     })
 }
 
@@ -470,8 +469,8 @@ fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), E
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        printer.print(
-            &Finding::error("refusing to send without confirmation: standard input is not a terminal")
+        printer.emit(
+            Finding::error("refusing to send without confirmation: standard input is not a terminal")
                 .with_help(Some("pass --yes to send without asking (scripts, CI)")),
         );
         return Err(ExitStatus::Usage);
@@ -553,7 +552,7 @@ fn send_rows(
     sent.map_err(|error| match error {
         RunError::Client(error) => fail(printer, &error, None, error.exit_status()),
         RunError::Runtime(_) => {
-            printer.print(&Finding::error(error.to_string()));
+            printer.emit(Finding::error(error.to_string()));
             ExitStatus::Invalid
         }
         RunError::Journal(error) => fail(printer, &error, error.help(), error.exit_status()),

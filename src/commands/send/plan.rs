@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::{plural, SendOptions};
-use crate::commands::reporter::Reporter;
-use crate::diagnostic::{Finding, Printer};
+use crate::commands::grouping::Grouping;
+use crate::diagnostic::{Emit, Finding};
 use crate::send::account::Account;
 use crate::send::campaign::Plan;
 use crate::send::hours::SendingHours;
@@ -39,15 +39,14 @@ pub(super) fn print_plan(
     plan: &Plan,
     hours: Option<&SendingHours>,
     (journal, report): (&Path, &Path),
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
 ) {
     // The pre-flight's repeated findings, summed up before the plan they led to.
-    reporter.summarize();
+    grouping.summarize();
     if let Some((row, first)) = plan.first_shared_flow_token {
         // Once for the whole file, never folded into the counted findings.
-        Printer::print(
-            reporter,
-            &Finding::warning(format!(
+        grouping.printer().emit(
+            Finding::warning(format!(
                 "{} share{} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
                 words::tally(plan.shared_flow_token, "row", "rows"),
                 if plan.shared_flow_token == 1 { "s" } else { "" }
@@ -142,6 +141,6 @@ pub(super) fn print_plan(
         lines.push(format!("journal:  {}; report {}", journal.display(), report.display()));
     }
     for line in lines {
-        reporter.note(&line);
+        grouping.printer().note(&line);
     }
 }

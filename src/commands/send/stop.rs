@@ -3,7 +3,7 @@
 
 use super::plural;
 use super::progress::signal_status;
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Emit, Finding, Printer};
 use crate::exit::ExitStatus;
 use crate::send::response::StopReason;
 use crate::send::{csv_report, StopCause};
@@ -33,8 +33,8 @@ pub(super) fn explain_stop(
             Some(ExitStatus::Invalid)
         }
         StopCause::DataChanged { row } => {
-            printer.print(
-                &Finding::error(format!(
+            printer.emit(
+                Finding::error(format!(
                     "the data file changed during the run: row {row} is not the row the pre-flight checked; sending stopped"
                 ))
                 .with_help(Some(format!(
@@ -45,14 +45,14 @@ pub(super) fn explain_stop(
             Some(ExitStatus::Invalid)
         }
         StopCause::SpamLimit => {
-            printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
+            printer.emit(Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
                 "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
                 plural(pending)
             ))));
             Some(ExitStatus::Invalid)
         }
         StopCause::FailureBurst { percent } => {
-            printer.print(&Finding::error(format!(
+            printer.emit(Finding::error(format!(
                 "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
             )).with_help(Some(format!(
                 "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
@@ -61,8 +61,8 @@ pub(super) fn explain_stop(
             Some(ExitStatus::Invalid)
         }
         StopCause::Internal(message) => {
-            printer.print(
-                &Finding::error(format!("internal error, sending stopped: {message}"))
+            printer.emit(
+                Finding::error(format!("internal error, sending stopped: {message}"))
                     .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
             );
             Some(ExitStatus::Invalid)
@@ -99,12 +99,12 @@ pub(super) fn explain_stop(
                 ),
             };
             printer
-                .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+                .emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
             Some(ExitStatus::Invalid)
         }
         StopCause::Events(message) => {
-            printer.print(
-                &Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
+            printer.emit(
+                Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
                     .with_help(Some(format!(
                         "sending stopped rather than message someone who may have opted out; {pending} row{} stay pending: run the same command again once the store can be read",
                         plural(pending)
@@ -113,14 +113,14 @@ pub(super) fn explain_stop(
             Some(ExitStatus::Invalid)
         }
         StopCause::Data(message) => {
-            printer.print(&Finding::error(format!(
+            printer.emit(Finding::error(format!(
                 "the data file could not be read again: {message}"
             )));
             Some(ExitStatus::Invalid)
         }
         StopCause::Journal(message) => {
-            printer.print(
-                &Finding::error(format!("the journal failed: {message}"))
+            printer.emit(
+                Finding::error(format!("the journal failed: {message}"))
                     .with_help(Some("sending stopped so that nothing goes unrecorded; free disk space or fix the journal's directory, then run the same command again")),
             );
             Some(ExitStatus::Invalid)
