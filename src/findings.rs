@@ -136,11 +136,11 @@ impl Digest {
             let kinds = if untold > 0 {
                 "other kinds".to_owned()
             } else {
-                words::tally(rest_kinds, "other kind", "other kinds")
+                words::count(rest_kinds, "other kind", "other kinds")
             };
             lines.push(format!(
                 "and {} of {kinds}, not shown",
-                words::tally(rest, "finding", "findings")
+                words::count(rest, "finding", "findings")
             ));
         }
         lines
@@ -178,9 +178,9 @@ impl Kind {
     fn line(&self, max_full: usize) -> String {
         let level = if self.error { "error" } else { "warning" };
         let many = if !self.rows.is_empty() {
-            format!(" in {}", words::tally(self.count, "row", "rows"))
+            format!(" in {}", words::count(self.count, "row", "rows"))
         } else if self.count > 1 {
-            format!(", {}", words::tally(self.count, "time", "times"))
+            format!(", {}", words::count(self.count, "time", "times"))
         } else {
             String::new()
         };

@@ -35,11 +35,6 @@ pub fn signal_name(signal: crate::signal::Signal) -> &'static str {
     }
 }
 
-/// A count and its noun: "1 failure", "3 failures".
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// An estimate of a duration in whole seconds: "under a second", "about 45s", "about 3m 19s",
 /// "about 2h 05m".
 pub fn about_duration(seconds: u64) -> String {
@@ -127,9 +122,21 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
-/// A large count and its noun: "1 row", "1,000 rows".
-pub(crate) fn tally(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+/// Which of two forms goes with `n`: the one place that tells one from many, for a noun or for
+/// the word that agrees with it ("is"/"are", "it"/"they"). Both forms are given, so irregular
+/// plurals ("person"/"people", "reply"/"replies") read right.
+pub(crate) fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// A count and its noun, as a person writes it: "1 row", "1,000 rows", "1 person", "3 people".
+/// Every count in a message goes through here, so each has its thousands separated.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), plural(n, one, many))
 }
 
 #[cfg(test)]
@@ -172,7 +179,17 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(25_000_000), "25,000,000");
-        assert_eq!(tally(1, "row", "rows"), "1 row");
-        assert_eq!(tally(1_000, "row", "rows"), "1,000 rows");
+        assert_eq!(count(1, "row", "rows"), "1 row");
+        assert_eq!(count(1_000, "row", "rows"), "1,000 rows");
+        assert_eq!(count(0, "row", "rows"), "0 rows");
+    }
+
+    #[test]
+    fn counts_take_the_plural_they_are_given() {
+        assert_eq!(count(1, "person", "people"), "1 person");
+        assert_eq!(count(2, "person", "people"), "2 people");
+        assert_eq!(count(9_998, "number", "numbers"), "9,998 numbers");
+        assert_eq!(plural(1, "is", "are"), "is");
+        assert_eq!(plural(3, "is", "are"), "are");
     }
 }

@@ -9,6 +9,7 @@ use super::{
     templates_here, ExitStatus,
 };
 use crate::diagnostic::{Emit, Finding, Format, Printer, RowRef};
+use crate::words;
 use crate::send::campaign::recipient_of;
 use crate::send::guardrails::{Guardrails, Verdict};
 
@@ -69,10 +70,10 @@ pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
     status_line(
         grouping.printer(),
         &format!(
-            "{} template{} checked: {} ok, {failed} failed",
-            files.len(),
-            if files.len() == 1 { "" } else { "s" },
-            files.len() - failed
+            "{} checked: {} ok, {} failed",
+            words::count(files.len() as u64, "template", "templates"),
+            words::thousands((files.len() - failed) as u64),
+            words::thousands(failed as u64)
         ),
     );
     status
@@ -140,10 +141,10 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Gro
         Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
             grouping.printer().note(&format!(
-                "{}: {} rows valid, {} invalid{}",
+                "{}: {} valid, {} invalid{}",
                 super::data_name(data_path),
-                counts.ok,
-                counts.failed,
+                words::count(counts.ok, "row", "rows"),
+                words::thousands(counts.failed),
                 if counts.broken {
                     " (the file could not be read to its end)"
                 } else {

@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use super::grouping::Grouping;
+use crate::words;
 use super::{
     check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
     write_pretty, ExitStatus,
@@ -83,10 +84,9 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
         return Ok(ExitStatus::Invalid);
     }
     grouping.printer().note(&format!(
-        "{} row{} rendered, {} failed{}",
-        counts.ok,
-        if counts.ok == 1 { "" } else { "s" },
-        counts.failed,
+        "{} rendered, {} failed{}",
+        words::count(counts.ok, "row", "rows"),
+        words::thousands(counts.failed),
         if counts.broken {
             " (the data file could not be read to its end)"
         } else {

@@ -161,7 +161,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         printer.note(&format!(
             "responses: {} ({})",
             path.display(),
-            crate::words::tally(*lines, "Flow completion", "Flow completions")
+            crate::words::count(*lines, "Flow completion", "Flow completions")
         ));
     }
     if let Some(path) = &options.html {

@@ -71,7 +71,7 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         printer.emit(
             Finding::error(format!(
                 "not pruning: {} above, and a failing template's snapshots cannot be told from orphans; no snapshot was removed",
-                crate::words::count(tally.failed, "failure", "failures")
+                crate::words::count(tally.failed as u64, "failure", "failures")
             ))
             .with_help(Some("fix the failures above, then run `flowc test --prune` again")),
         );
@@ -105,15 +105,18 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         tally.rejected = reviewed.rejected;
         tally.pending = pending.len() - reviewed.accepted - reviewed.rejected;
     }
+    let n = |count: usize| crate::words::thousands(count as u64);
     let mut summary = format!(
         "{} passed, {} new or changed (pending review), {} failed",
-        tally.passed, tally.pending, tally.failed
+        n(tally.passed),
+        n(tally.pending),
+        n(tally.failed)
     );
     if tally.accepted > 0 {
-        summary.push_str(&format!(", {} accepted", tally.accepted));
+        summary.push_str(&format!(", {} accepted", n(tally.accepted)));
     }
     if tally.rejected > 0 {
-        summary.push_str(&format!(", {} rejected", tally.rejected));
+        summary.push_str(&format!(", {} rejected", n(tally.rejected)));
     }
     match printer.format() {
         Format::Json => printer.note(&summary),

@@ -72,7 +72,7 @@ pub enum DataError {
     /// export of the wrong sheet, which would otherwise end quietly with nothing done.
     #[error("`{path}` {}: nothing to send", if *header { "has a header but no rows" } else { "holds no rows" })]
     NoRows { path: String, header: bool },
-    #[error("{path}: no column for the required variable{} {}", plural(columns.len()), quoted(columns))]
+    #[error("{path}: no column for the required {} {}", crate::words::plural(columns.len() as u64, "variable", "variables"), quoted(columns))]
     MissingColumns {
         path: String,
         columns: Vec<String>,
@@ -129,14 +129,6 @@ impl DataError {
             DataError::NoRows { header: true, .. } => Some("add a row per contact under the header"),
             _ => None,
         }
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }
 

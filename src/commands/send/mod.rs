@@ -155,9 +155,9 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     .map_err(journal_error)?;
     if recovered > 0 {
         grouping.printer().note(&format!(
-            "{recovered} row{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
-            plural(recovered),
-            if recovered == 1 { "was" } else { "were" },
+            "{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
+            words::count(recovered, "row", "rows"),
+            words::plural(recovered, "was", "were"),
             if options.resend_unknown {
                 " (but --resend-unknown sends them)"
             } else {
@@ -186,9 +186,9 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
             let (numbers, _) =
                 watch::opted_out(feed).map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?;
             grouping.printer().note(&format!(
-                "events:   {} ({} numbers opted out)",
+                "events:   {} ({} opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),
-                numbers.len()
+                words::count(numbers.len() as u64, "number", "numbers")
             ));
             numbers
         }
@@ -227,9 +227,8 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     if options.strict && plan.invalid > 0 {
         grouping.emit(
             Finding::error(format!(
-                "--strict: {} invalid row{}; nothing sent",
-                plan.invalid,
-                plural(plan.invalid)
+                "--strict: {}; nothing sent",
+                words::count(plan.invalid, "invalid row", "invalid rows")
             ))
             .with_help(Some(
                 "fix the rows reported above, or run without --strict to send the valid ones",
@@ -359,14 +358,6 @@ fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, 
     status
 }
 
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
 /// Renders and validates every row (printing what is wrong), records it in the journal, and
 /// decides what to send.
 fn preflight(
@@ -393,15 +384,15 @@ fn preflight(
             let without_plus = match list.read_without_plus() {
                 0 => String::new(),
                 n => format!(
-                    "; {} without `+`, read as international number{}",
-                    words::tally(n as u64, "line", "lines"),
-                    plural(n as u64)
+                    "; {} without `+`, read as {}",
+                    words::count(n as u64, "line", "lines"),
+                    words::plural(n as u64, "an international number", "international numbers")
                 ),
             };
             grouping.printer().note(&format!(
                 "exclude:  {} ({}{without_plus})",
                 path.display(),
-                words::tally(list.len() as u64, "number", "numbers")
+                words::count(list.len() as u64, "number", "numbers")
             ));
             list
         }
@@ -420,7 +411,10 @@ fn preflight(
                 )
             });
             grouping.printer().note(&format!(
-                "daily:    {reached} of {limit} people reached in the last 24 h (--daily-limit): at most {left} more in this run{next}"
+                "daily:    {} of {} reached in the last 24 h (--daily-limit): at most {} more in this run{next}",
+                words::thousands(reached),
+                words::count(limit, "person", "people"),
+                words::thousands(left)
             ));
             Some(left)
         }
@@ -475,7 +469,7 @@ fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), E
         );
         return Err(ExitStatus::Usage);
     }
-    eprint!("Send {count} message{}? [y/N] ", plural(count));
+    eprint!("Send {}? [y/N] ", words::count(count, "message", "messages"));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if std::io::stdin().read_line(&mut answer).is_err() || !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
