@@ -2,29 +2,71 @@
 
 use serde_json::Value;
 
-/// A JSON value's kind in a template's terms: "text", "a mapping", "a list"...
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
+/// The kinds of value a template, a data file, the schema and a Flow hold, named one way
+/// everywhere: a person writing YAML, CSV or JSON reads "text" and "a mapping" in every message,
+/// never "a string" in one and "an object" in the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Text,
+    Number,
+    /// A number without a fraction (JSON Schema's `integer`).
+    WholeNumber,
+    TrueFalse,
+    List,
+    Mapping,
+    /// JSON's `null`, YAML's empty value or `~`.
+    Nothing,
+}
+
+impl ValueKind {
+    /// The kind of a JSON value.
+    pub fn of(value: &Value) -> ValueKind {
+        match value {
+            Value::Null => ValueKind::Nothing,
+            Value::Bool(_) => ValueKind::TrueFalse,
+            Value::Number(_) => ValueKind::Number,
+            Value::String(_) => ValueKind::Text,
+            Value::Array(_) => ValueKind::List,
+            Value::Object(_) => ValueKind::Mapping,
+        }
+    }
+
+    /// The kind a JSON Schema type name stands for (as the schema and a Flow declare data).
+    pub(crate) fn of_schema_type(name: &str) -> ValueKind {
+        match name {
+            "string" => ValueKind::Text,
+            "number" => ValueKind::Number,
+            "integer" => ValueKind::WholeNumber,
+            "boolean" => ValueKind::TrueFalse,
+            "array" => ValueKind::List,
+            "object" => ValueKind::Mapping,
+            _ => ValueKind::Nothing,
+        }
+    }
+
+    /// How messages name it, expected or found: "must be text, found a list".
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Number => "a number",
+            ValueKind::WholeNumber => "a whole number",
+            ValueKind::TrueFalse => "true or false",
+            ValueKind::List => "a list",
+            ValueKind::Mapping => "a mapping",
+            ValueKind::Nothing => "nothing",
+        }
     }
 }
 
-/// A JSON Schema type name (as Flow JSON declares data) in the same terms as [`kind`].
-pub(crate) fn schema_type(name: &str) -> &'static str {
-    match name {
-        "string" => "text",
-        "number" => "a number",
-        "integer" => "a whole number",
-        "boolean" => "a boolean",
-        "array" => "a list",
-        "object" => "a mapping",
-        _ => "null",
+impl std::fmt::Display for ValueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
+}
+
+/// A JSON value's kind as messages name it ([`ValueKind::name`]).
+pub fn kind(value: &Value) -> &'static str {
+    ValueKind::of(value).name()
 }
 
 /// A stop signal as a person knows it.

@@ -116,7 +116,7 @@ impl JsonArrayRows {
             // that the stream cannot give back.
             return Err(self
                 .columns
-                .broken(format!("row {row}"), "expected an object of named values".to_owned()));
+                .broken(format!("row {row}"), "expected a mapping of named values (a JSON object)".to_owned()));
         }
         // A row is read whole: never more of it than a row may have.
         let mut limited = (&mut self.reader).take(MAX_ROW_BYTES as u64);

@@ -311,7 +311,10 @@ impl Columns {
             other => Err(self.bad_row(
                 row,
                 None,
-                format!("expected an object of named values, found {}", kind(&other)),
+                format!(
+                    "expected a mapping of named values (a JSON object), found {}",
+                    crate::words::kind(&other)
+                ),
             )),
         }
     }
@@ -401,17 +404,6 @@ fn json_size(value: &Value) -> usize {
                 .map(|(key, value)| key.len() + 6 + json_size(value))
                 .sum::<usize>()
         }
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

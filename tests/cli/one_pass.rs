@@ -68,7 +68,7 @@ fn a_thousand_bad_numbers_print_each_kind_once_then_a_summary() {
         "{no_plus}"
     );
     assert!(
-        outcome.stderr.contains("contacts.csv: 9000 rows valid, 1000 invalid"),
+        outcome.stderr.contains("contacts.csv: 9,000 rows valid, 1,000 invalid"),
         "{}",
         outcome.stderr
     );
