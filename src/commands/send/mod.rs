@@ -308,11 +308,15 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     if options.dry_run {
         let later = match held {
             0 => String::new(),
-            held => format!(" ({held} more stay pending under {held_by})"),
+            held => format!(
+                " ({} pending under {held_by})",
+                words::count(held, "more stays", "more stay")
+            ),
         };
         say(&format!(
-            "dry run: {to_send_now} would be sent{when}{later}, {} invalid; nothing was sent",
-            summary.invalid
+            "dry run: {} would be sent{when}{later}, {} invalid; nothing was sent",
+            words::thousands(to_send_now),
+            words::thousands(summary.invalid)
         ));
         return Ok(if summary.invalid > 0 {
             ExitStatus::Invalid

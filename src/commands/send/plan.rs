@@ -75,8 +75,8 @@ pub(super) fn print_plan(
         format!(
             "data:     {} ({} valid, {} invalid)",
             options.data.display(),
-            plan.valid,
-            plan.invalid
+            words::thousands(plan.valid),
+            words::thousands(plan.invalid)
         ),
         format!("endpoint: {endpoint}"),
     ]);
