@@ -9,9 +9,9 @@ use super::{
     templates_here, ExitStatus,
 };
 use crate::diagnostic::{Emit, Finding, Format, Printer, RowRef};
-use crate::words;
 use crate::send::campaign::recipient_of;
 use crate::send::guardrails::{Guardrails, Verdict};
+use crate::words;
 
 pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
@@ -35,6 +35,7 @@ fn status_line(printer: &Printer, line: &str) {
 }
 
 pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    let printer = grouping.printer();
     let files = match template_files(&templates_here(&options.paths), "check") {
         Ok(files) => files,
         Err(finding) => {
@@ -59,16 +60,16 @@ pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
         let outcome = check_template(file, options, grouping);
         grouping.summarize();
         match outcome {
-            ExitStatus::Ok => status_line(grouping.printer(), &format!("ok    {}", file.display())),
+            ExitStatus::Ok => status_line(printer, &format!("ok    {}", file.display())),
             _ => {
-                status_line(grouping.printer(), &format!("FAIL  {}", file.display()));
+                status_line(printer, &format!("FAIL  {}", file.display()));
                 failed += 1;
             }
         }
         status = status.worst(outcome);
     }
     status_line(
-        grouping.printer(),
+        printer,
         &format!(
             "{} checked: {} ok, {} failed",
             words::count(files.len() as u64, "template", "templates"),
@@ -80,17 +81,18 @@ pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
 }
 
 fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    let printer = grouping.printer();
     let mut compiler = match prepare(file, &options.vars, grouping) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
-    if let Err(status) = check_overrides(&compiler, &options.vars, grouping.printer()) {
+    if let Err(status) = check_overrides(&compiler, &options.vars, printer) {
         return status;
     }
-    if let Err(status) = super::map_columns(&mut compiler, &options.columns, grouping.printer()) {
+    if let Err(status) = super::map_columns(&mut compiler, &options.columns, printer) {
         return status;
     }
-    let values = match examples(&compiler, &options.vars, grouping.printer()) {
+    let values = match examples(&compiler, &options.vars, printer) {
         Ok(values) => values,
         Err(status) => return status,
     };
@@ -104,7 +106,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Gro
     let Some(data_path) = &options.data else {
         return ExitStatus::Ok;
     };
-    let rows = match open_data(&compiler, data_path, options.delimiter, grouping.printer()) {
+    let rows = match open_data(&compiler, data_path, options.delimiter, printer) {
         Ok(rows) => rows,
         Err(status) => return status,
     };
@@ -140,7 +142,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Gro
     match processed {
         Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
-            grouping.printer().note(&format!(
+            printer.note(&format!(
                 "{}: {} valid, {} invalid{}",
                 super::data_name(data_path),
                 words::count(counts.ok, "row", "rows"),

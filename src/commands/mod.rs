@@ -2,12 +2,12 @@
 //! `main.rs`) that prints. Findings go to stderr through [`Printer`]; bodies go to stdout.
 
 mod check;
+mod grouping;
 mod init;
 mod preview;
 mod receive;
 mod render;
 mod report;
-mod grouping;
 mod send;
 mod test;
 

@@ -4,11 +4,11 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use super::grouping::Grouping;
-use crate::words;
 use super::{
     check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
     write_pretty, ExitStatus,
 };
+use crate::words;
 
 pub struct RenderOptions {
     pub template: PathBuf,
@@ -30,17 +30,20 @@ pub fn run(options: &RenderOptions, grouping: &Grouping<'_>) -> ExitStatus {
 }
 
 fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
+    let printer = grouping.printer();
     let mut compiler = prepare(&options.template, &options.vars, grouping)?;
-    check_overrides(&compiler, &options.vars, grouping.printer())?;
-    super::map_columns(&mut compiler, &options.columns, grouping.printer())?;
+    check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let Some(data_path) = &options.data else {
-        let values = examples(&compiler, &options.vars, grouping.printer())?;
+        let values = examples(&compiler, &options.vars, printer)?;
         return match compiler.compile_values(&values) {
             Ok(message) => {
                 report_warnings(&compiler, None, &message.warnings, grouping);
-                grouping.printer().track_output(write_pretty(&mut out, &message.body).and_then(|()| out.flush()));
+                grouping
+                    .printer()
+                    .track_output(write_pretty(&mut out, &message.body).and_then(|()| out.flush()));
                 Ok(ExitStatus::Ok)
             }
             Err(problem) => {
@@ -49,7 +52,7 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
             }
         };
     };
-    let rows = open_data(&compiler, data_path, options.delimiter, grouping.printer())?;
+    let rows = open_data(&compiler, data_path, options.delimiter, printer)?;
     let counts = process_rows(
         &compiler,
         data_path,
@@ -73,7 +76,7 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
             } else {
                 ExitStatus::Usage
             };
-            grouping.printer().track_output(Err(error));
+            printer.track_output(Err(error));
             return Ok(status);
         }
     };
@@ -83,7 +86,7 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
     if counts.no_rows {
         return Ok(ExitStatus::Invalid);
     }
-    grouping.printer().note(&format!(
+    printer.note(&format!(
         "{} rendered, {} failed{}",
         words::count(counts.ok, "row", "rows"),
         words::thousands(counts.failed),

@@ -276,13 +276,11 @@ fn snapshot_finding(error: &SnapshotError) -> Finding {
             span,
             message,
             help,
-        } => {
-            match span {
-                Some(span) => Finding::error(message.clone()).at(file, *span),
-                None => Finding::error(format!("{}: {message}", file.name)),
-            }
-            .with_help(help.clone())
+        } => match span {
+            Some(span) => Finding::error(message.clone()).at(file, *span),
+            None => Finding::error(format!("{}: {message}", file.name)),
         }
+        .with_help(help.clone()),
         SnapshotError::Corrupt { .. } => {
             Finding::error(error.to_string()).with_help(Some("delete it and run `flowc test` to write it again"))
         }

@@ -178,7 +178,10 @@ impl Finding {
 
     /// The template (or other source) the finding is in, when it has a place in one.
     pub(crate) fn source_name(&self) -> Option<&str> {
-        self.source.as_ref().filter(|_| self.span.is_some()).map(|source| source.name.as_str())
+        self.source
+            .as_ref()
+            .filter(|_| self.span.is_some())
+            .map(|source| source.name.as_str())
     }
 
     /// Where in its source the finding is (byte offset), for putting findings in file order.

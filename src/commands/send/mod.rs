@@ -83,6 +83,7 @@ pub fn run(options: SendOptions, grouping: &Grouping<'_>) -> ExitStatus {
 }
 
 fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
+    let printer = grouping.printer();
     let usage = |finding: Finding| {
         grouping.emit(finding);
         ExitStatus::Usage
@@ -95,25 +96,27 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         ));
     }
     let mut compiler = prepare(&options.template, &options.vars, grouping)?;
-    check_overrides(&compiler, &options.vars, grouping.printer())?;
-    super::map_columns(&mut compiler, &options.columns, grouping.printer())?;
+    check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
             SendingHours::parse(text, options.tz.as_deref())
-                .map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?,
+                .map_err(|error| fail(printer, &error, None, error.exit_status()))?,
         ),
         None => None,
     };
     let account = match options.account.clone().resolve() {
         Ok(account) => Some(account),
         Err(error) if options.dry_run && error.is_missing() => {
-            grouping.printer().note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
+            grouping
+                .printer()
+                .note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(fail(grouping.printer(), &error, None, error.exit_status())),
+        Err(error) => return Err(fail(printer, &error, None, error.exit_status())),
     };
     let fingerprint = campaign::fingerprint(&compiler, &options.vars, &options.data)
-        .map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?;
+        .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let stem = options
         .data
         .file_stem()
@@ -140,8 +143,8 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     // A dry run writes no journal, but is checked as the real run will be.
     crate::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
-        .map_err(|error| fail(grouping.printer(), &error, error.help(), error.exit_status()))?;
-    let journal_error = |error: JournalError| fail(grouping.printer(), &error, error.help(), error.exit_status());
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
     let (mut journal, recovered) = run::open_journal(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
@@ -154,7 +157,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     )
     .map_err(journal_error)?;
     if recovered > 0 {
-        grouping.printer().note(&format!(
+        printer.note(&format!(
             "{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
             words::count(recovered, "row", "rows"),
             words::plural(recovered, "was", "were"),
@@ -167,7 +170,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     }
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
-        (Some(store), false) => settle_unknown(&mut journal, store, grouping.printer())?,
+        (Some(store), false) => settle_unknown(&mut journal, store, printer)?,
         _ => 0,
     };
     // The event store: who opted out before this run, and the feed the run watches.
@@ -177,15 +180,15 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(path, prefix).map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?)
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(printer, &error, None, error.exit_status()))?)
         }
         None => None,
     };
     let opted_out = match feed.as_mut() {
         Some(feed) => {
             let (numbers, _) =
-                watch::opted_out(feed).map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?;
-            grouping.printer().note(&format!(
+                watch::opted_out(feed).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+            printer.note(&format!(
                 "events:   {} ({} opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),
                 words::count(numbers.len() as u64, "number", "numbers")
@@ -247,7 +250,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
             if let Some(opening) = hours.next_opening(now) {
                 let when = hours.describe_opening(&opening, now);
                 if options.exit_outside_window {
-                    grouping.printer().note(&format!(
+                    printer.note(&format!(
                         "outside the sending window {} ({}): nothing sent; it opens {when}",
                         hours.text(),
                         hours.zone_name()
@@ -255,14 +258,14 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
                     journal.discard_if_unused().map_err(journal_error)?;
                     return Err(ExitStatus::Invalid);
                 }
-                grouping.printer().note(&format!(
+                printer.note(&format!(
                     "window:   {} ({}) is closed now: sending waits until {when}",
                     hours.text(),
                     hours.zone_name()
                 ));
             }
         }
-        if let Err(status) = confirm(&options, plan.to_send.count(), grouping.printer()) {
+        if let Err(status) = confirm(&options, plan.to_send.count(), printer) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
             return Err(status);
@@ -281,7 +284,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), grouping.printer())?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
         journal = returned;
         stop_cause = cause;
     }
@@ -289,22 +292,22 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     // With --events the callbacks follow: see `run::write_report`.
     let (summary, written_once) =
         run::write_report(&journal, &report_path, options.events.is_some() && !options.dry_run)
-            .map_err(|error| fail(grouping.printer(), &error, None, error.exit_status()))?;
+            .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
-        grouping.printer().note("report: standard output");
+        printer.note("report: standard output");
     } else {
-        grouping.printer().note(&format!("report: {}", report_path.display()));
+        printer.note(&format!("report: {}", report_path.display()));
     }
     // With the report on standard output, the summary goes beside the notes.
     let say = |line: &str| {
         if on_stdout {
-            grouping.printer().note(line);
+            printer.note(line);
         } else {
-            grouping.printer().line(line);
+            printer.line(line);
         }
     };
-    let status = explain_stop(stop_cause.as_ref(), &summary, grouping.printer());
+    let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
         let later = match held {
             0 => String::new(),
@@ -326,7 +329,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     }
     say(&summary.to_string());
     let delivery = match &options.events {
-        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, grouping.printer()),
+        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, printer),
         None => ExitStatus::Ok,
     };
     Ok(delivery.worst(match status {
@@ -371,13 +374,14 @@ fn preflight(
     opted_out: HashSet<u64>,
     grouping: &Grouping<'_>,
 ) -> Result<Plan, ExitStatus> {
+    let printer = grouping.printer();
     let exclude = match &options.exclude {
         Some(path) => {
             let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(grouping.printer(), &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
             if list.len() == 0 {
                 // An empty list excludes nobody: most likely the wrong file, or an export that failed.
-                grouping.printer().emit(
+                printer.emit(
                     Finding::warning(format!(
                         "the exclude list `{}` holds no numbers: nobody is excluded",
                         path.display()
@@ -393,7 +397,7 @@ fn preflight(
                     words::plural(n as u64, "an international number", "international numbers")
                 ),
             };
-            grouping.printer().note(&format!(
+            printer.note(&format!(
                 "exclude:  {} ({}{without_plus})",
                 path.display(),
                 words::count(list.len() as u64, "number", "numbers")
@@ -406,7 +410,7 @@ fn preflight(
         Some(limit) => {
             let (reached, oldest) = journal
                 .reached_since(unix_now() - DAY)
-                .map_err(|error| fail(grouping.printer(), &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
             let left = limit.saturating_sub(reached);
             let next = oldest.map_or_else(String::new, |oldest| {
                 format!(
@@ -414,7 +418,7 @@ fn preflight(
                     words::about_duration((oldest + DAY - unix_now()).max(0) as u64).replacen("about", "in about", 1)
                 )
             });
-            grouping.printer().note(&format!(
+            printer.note(&format!(
                 "daily:    {} of {} reached in the last 24 h (--daily-limit): at most {} more in this run{next}",
                 words::thousands(reached),
                 words::count(limit, "person", "people"),
@@ -431,7 +435,7 @@ fn preflight(
         people,
         track: options.track,
     };
-    let rows = open_data(compiler, &options.data, options.delimiter, grouping.printer())?;
+    let rows = open_data(compiler, &options.data, options.delimiter, printer)?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
         file: file.clone(),
@@ -457,8 +461,8 @@ fn preflight(
     .map_err(|error| match error {
         // Its cause was printed as a finding.
         CampaignError::Broken => error.exit_status(),
-        CampaignError::Journal(journal) => fail(grouping.printer(), &journal, journal.help(), journal.exit_status()),
-        other => fail(grouping.printer(), &other, None, other.exit_status()),
+        CampaignError::Journal(journal) => fail(printer, &journal, journal.help(), journal.exit_status()),
+        other => fail(printer, &other, None, other.exit_status()),
     })
 }
 

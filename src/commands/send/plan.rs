@@ -41,11 +41,12 @@ pub(super) fn print_plan(
     (journal, report): (&Path, &Path),
     grouping: &Grouping<'_>,
 ) {
+    let printer = grouping.printer();
     // The pre-flight's repeated findings, summed up before the plan they led to.
     grouping.summarize();
     if let Some((row, first)) = plan.first_shared_flow_token {
         // Once for the whole file, never folded into the counted findings.
-        grouping.printer().emit(
+        printer.emit(
             Finding::warning(format!(
                 "{} {} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
                 words::count(plan.shared_flow_token, "row", "rows"),
@@ -142,6 +143,6 @@ pub(super) fn print_plan(
         lines.push(format!("journal:  {}; report {}", journal.display(), report.display()));
     }
     for line in lines {
-        grouping.printer().note(&line);
+        printer.note(&line);
     }
 }

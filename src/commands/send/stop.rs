@@ -101,8 +101,7 @@ pub(super) fn explain_stop(
                     format!("top up the account, then run the same command again to send the {}", pending_rows),
                 ),
             };
-            printer
-                .emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+            printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
             Some(ExitStatus::Invalid)
         }
         StopCause::Events(message) => {
