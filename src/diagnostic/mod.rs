@@ -20,7 +20,8 @@ use crate::words::{clip, printable};
 use crate::yaml::{Span, YamlError};
 
 /// Where findings go: the printer, or a layer in front of it that counts them (the grouping of
-/// repeated findings). One trait, so that what a command tells the user takes one road.
+/// repeated findings). One trait, so that what a command tells the user takes one road (typos'
+/// `Report`; named `Emit` here because a report in flowc is a campaign's).
 pub(crate) trait Emit {
     fn emit(&self, finding: Finding);
 }
@@ -285,7 +286,7 @@ impl Finding {
                     }
                 });
                 let mut findings: Vec<Finding> = render.chain(compile).chain(schema).collect();
-                findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+                findings.sort_by_key(Finding::offset);
                 findings
             }
         }
