@@ -109,7 +109,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
                             &mut std::io::stderr().lock(),
                             format!(
                                 "error: {} not stored (answered 503; the provider sends them again): {why}\n",
-                                words::count((failed - reported) as usize, "callback", "callbacks")
+                                words::count(failed - reported, "callback", "callbacks")
                             )
                             .as_bytes(),
                         );
@@ -161,17 +161,16 @@ const FAILURE_EVERY: Duration = Duration::from_secs(10);
 /// A line of counts (for an interval, or since start): what arrived, what was refused, and for
 /// each refusal what to check.
 fn counts_line(label: &str, counts: &Counts) -> String {
-    let n = |value: u64| value as usize;
     let mut line = format!(
         "{label}: {} stored ({}, {}, {}), {}, {} unrecognised (kept raw), {} unauthenticated, {} refused",
-        words::count(n(counts.stored), "callback", "callbacks"),
-        words::count(n(counts.statuses), "status", "statuses"),
-        words::count(n(counts.messages), "message", "messages"),
-        words::count(n(counts.opt_outs), "opt-out", "opt-outs"),
-        words::count(n(counts.duplicates), "duplicate", "duplicates"),
-        counts.unrecognised,
-        counts.unauthorised,
-        counts.rejected,
+        words::count(counts.stored, "callback", "callbacks"),
+        words::count(counts.statuses, "status", "statuses"),
+        words::count(counts.messages, "message", "messages"),
+        words::count(counts.opt_outs, "opt-out", "opt-outs"),
+        words::count(counts.duplicates, "duplicate", "duplicates"),
+        words::thousands(counts.unrecognised),
+        words::thousands(counts.unauthorised),
+        words::thousands(counts.rejected),
     );
     if counts.unauthorised > 0 {
         line.push_str(

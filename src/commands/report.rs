@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{fail, ExitStatus};
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Emit, Finding, Printer};
 use crate::exit::Refused;
 use crate::outputs;
 use crate::report::responses::ResponsesFormat;
@@ -150,7 +150,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         printer.note(&format!(
             "responses: {} ({})",
             path.display(),
-            crate::words::tally(*lines, "Flow completion", "Flow completions")
+            crate::words::count(*lines, "Flow completion", "Flow completions")
         ));
     }
     if let Some(path) = &options.html {
@@ -170,7 +170,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         Some(reconciled) => {
             printer.note(&reconciled.funnel.events_line());
             if let Some(silence) = reconciled.funnel.silence(unix_now()) {
-                printer.print(&Finding::warning(silence));
+                printer.emit(Finding::warning(silence));
             }
             say(&reconciled.funnel.to_string());
         }
@@ -272,7 +272,7 @@ pub(super) fn after_send(
     }
     printer.note(&reconciled.funnel.events_line());
     if let Some(silence) = reconciled.funnel.silence(unix_now()) {
-        printer.print(&Finding::warning(silence));
+        printer.emit(Finding::warning(silence));
     }
     if outputs::is_stdout(report_path) {
         printer.note(&reconciled.funnel.to_string());

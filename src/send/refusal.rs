@@ -6,7 +6,7 @@
 pub enum NotSent {
     #[error("flowc send needs a data file, not standard input")]
     DataFromStdin,
-    #[error("--strict: {invalid} invalid row{}; nothing sent", if *invalid == 1 { "" } else { "s" })]
+    #[error("--strict: {}; nothing sent", crate::words::count(*invalid, "invalid row", "invalid rows"))]
     Strict { invalid: u64 },
     /// Rows to send, but no account (a dry run goes on without one; a real run is refused
     /// earlier, when the account is resolved).

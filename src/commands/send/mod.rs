@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::reporter::Reporter;
+use super::grouping::Grouping;
 use super::{check_overrides, fail, open_data, prepare, report_problem, ExitStatus};
-use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::diagnostic::{Emit, Finding, Printer, RowRef};
 use crate::exit::UserError;
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
@@ -77,33 +77,36 @@ pub struct SendOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: SendOptions, reporter: &Reporter<'_>) -> ExitStatus {
-    match try_run(options, reporter) {
+pub fn run(options: SendOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    match try_run(options, grouping) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
+    let printer = grouping.printer();
     if options.data.as_os_str() == "-" {
-        return Err(fail(reporter, &NotSent::DataFromStdin));
+        return Err(fail(grouping, &NotSent::DataFromStdin));
     }
-    let mut compiler = prepare(&options.template, &options.vars, reporter)?;
-    check_overrides(&compiler, &options.vars, reporter)?;
-    super::map_columns(&mut compiler, &options.columns, reporter)?;
+    let mut compiler = prepare(&options.template, &options.vars, grouping)?;
+    check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let hours = match &options.window {
-        Some(text) => Some(SendingHours::parse(text, options.tz.as_deref()).map_err(|error| fail(reporter, &error))?),
+        Some(text) => Some(SendingHours::parse(text, options.tz.as_deref()).map_err(|error| fail(printer, &error))?),
         None => None,
     };
     let account = match options.account.clone().resolve() {
         Ok(account) => Some(account),
         Err(error) if options.dry_run && error.is_missing() => {
-            reporter.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
+            grouping
+                .printer()
+                .note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(fail(reporter, &error)),
+        Err(error) => return Err(fail(printer, &error)),
     };
     let fingerprint =
-        campaign::fingerprint(&compiler, &options.vars, &options.data).map_err(|error| fail(reporter, &error))?;
+        campaign::fingerprint(&compiler, &options.vars, &options.data).map_err(|error| fail(printer, &error))?;
     let stem = options
         .data
         .file_stem()
@@ -130,8 +133,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // A dry run writes no journal, but is checked as the real run will be.
     crate::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
-        .map_err(|error| fail(reporter, &error))?;
-    let journal_error = |error: JournalError| fail(reporter, &error);
+        .map_err(|error| fail(printer, &error))?;
+    let journal_error = |error: JournalError| fail(printer, &error);
     let (mut journal, recovered) = run::open_journal(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
@@ -144,10 +147,10 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     )
     .map_err(journal_error)?;
     if recovered > 0 {
-        reporter.note(&format!(
-            "{recovered} row{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
-            plural(recovered),
-            if recovered == 1 { "was" } else { "were" },
+        printer.note(&format!(
+            "{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
+            words::count(recovered, "row", "rows"),
+            words::plural(recovered, "was", "were"),
             if options.resend_unknown {
                 " (but --resend-unknown sends them)"
             } else {
@@ -158,7 +161,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
         (Some(store), false) => {
-            callbacks::settle_unknown(&mut journal, store).map_err(|error| fail(reporter, &error))?
+            callbacks::settle_unknown(&mut journal, store).map_err(|error| fail(printer, &error))?
         }
         _ => 0,
     };
@@ -169,23 +172,23 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(path, prefix).map_err(|error| fail(reporter, &error))?)
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(printer, &error))?)
         }
         None => None,
     };
     let opted_out = match feed.as_mut() {
         Some(feed) => {
-            let (numbers, _) = watch::opted_out(feed).map_err(|error| fail(reporter, &error))?;
-            reporter.note(&format!(
-                "events:   {} ({} numbers opted out)",
+            let (numbers, _) = watch::opted_out(feed).map_err(|error| fail(printer, &error))?;
+            printer.note(&format!(
+                "events:   {} ({} opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),
-                numbers.len()
+                words::count(numbers.len() as u64, "number", "numbers")
             ));
             numbers
         }
         None => HashSet::new(),
     };
-    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, reporter)?;
+    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, grouping)?;
     plan.settled = settled;
 
     print_plan(
@@ -194,7 +197,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         &plan,
         hours.as_ref(),
         (&journal_path, &report_path),
-        reporter,
+        grouping,
     );
     let held = plan.held + plan.held_daily;
     let held_by = [
@@ -217,7 +220,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     };
     if options.strict && plan.invalid > 0 {
         journal.discard_if_unused().map_err(journal_error)?;
-        return Err(fail(reporter, &NotSent::Strict { invalid: plan.invalid }));
+        return Err(fail(grouping, &NotSent::Strict { invalid: plan.invalid }));
     }
     let mut stop_cause = None;
     if !options.dry_run && plan.to_send.count() > 0 {
@@ -229,7 +232,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             if let Some(opening) = hours.next_opening(now) {
                 let when = hours.describe_opening(&opening, now);
                 if options.exit_outside_window {
-                    reporter.note(&format!(
+                    printer.note(&format!(
                         "outside the sending window {} ({}): nothing sent; it opens {when}",
                         hours.text(),
                         hours.zone_name()
@@ -237,14 +240,14 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                     journal.discard_if_unused().map_err(journal_error)?;
                     return Err(NotSent::OutsideWindow.exit_status());
                 }
-                reporter.note(&format!(
+                printer.note(&format!(
                     "window:   {} ({}) is closed now: sending waits until {when}",
                     hours.text(),
                     hours.zone_name()
                 ));
             }
         }
-        if let Err(status) = confirm(&options, plan.to_send.count(), reporter) {
+        if let Err(status) = confirm(&options, plan.to_send.count(), printer) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
             return Err(status);
@@ -254,10 +257,10 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             Ok(now) if now == fingerprint => {}
             _ => {
                 let path = options.data.display().to_string();
-                return Err(fail(reporter, &NotSent::DataChanged { path }));
+                return Err(fail(grouping, &NotSent::DataChanged { path }));
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), reporter)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
         // Quit at once (a second signal): no report, as the person asked to stop now.
         if let Some(cause @ StopCause::Quit(_)) = &cause {
             return Ok(cause.exit_status());
@@ -269,47 +272,43 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // With --events the callbacks follow: see `run::write_report`.
     let (summary, written_once) =
         run::write_report(&journal, &report_path, options.events.is_some() && !options.dry_run)
-            .map_err(|error| fail(reporter, &error))?;
+            .map_err(|error| fail(printer, &error))?;
     let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
-        reporter.note("report: standard output");
+        printer.note("report: standard output");
     } else {
-        reporter.note(&format!("report: {}", report_path.display()));
+        printer.note(&format!("report: {}", report_path.display()));
     }
     // With the report on standard output, the summary goes beside the notes.
     let say = |line: &str| {
         if on_stdout {
-            reporter.note(line);
+            printer.note(line);
         } else {
-            reporter.line(line);
+            printer.line(line);
         }
     };
-    let status = explain_stop(stop_cause.as_ref(), &summary, reporter);
+    let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
         let later = match held {
             0 => String::new(),
-            held => format!(" ({held} more stay pending under {held_by})"),
+            held => format!(
+                " ({} pending under {held_by})",
+                words::count(held, "more stays", "more stay")
+            ),
         };
         say(&format!(
-            "dry run: {to_send_now} would be sent{when}{later}, {} invalid; nothing was sent",
-            summary.invalid
+            "dry run: {} would be sent{when}{later}, {} invalid; nothing was sent",
+            words::thousands(to_send_now),
+            words::thousands(summary.invalid)
         ));
         return Ok(summary.dry_run_status());
     }
     say(&summary.to_string());
     let delivery = match &options.events {
-        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, reporter),
+        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, printer),
         None => ExitStatus::Ok,
     };
     Ok(delivery.worst(status.unwrap_or_else(|| summary.exit_status())))
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 /// Renders and validates every row (printing what is wrong), records it in the journal, and
@@ -319,17 +318,17 @@ fn preflight(
     options: &SendOptions,
     journal: &mut Journal,
     opted_out: HashSet<u64>,
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
 ) -> Result<Plan, ExitStatus> {
+    let printer = grouping.printer();
     let exclude = match &options.exclude {
         Some(path) => {
             let list =
-                ExcludeList::load(path, options.exclude_column.as_deref()).map_err(|error| fail(reporter, &error))?;
+                ExcludeList::load(path, options.exclude_column.as_deref()).map_err(|error| fail(printer, &error))?;
             if list.len() == 0 {
                 // An empty list excludes nobody: most likely the wrong file, or an export that failed.
-                Printer::print(
-                    reporter,
-                    &Finding::warning(format!(
+                printer.emit(
+                    Finding::warning(format!(
                         "the exclude list `{}` holds no numbers: nobody is excluded",
                         path.display()
                     ))
@@ -339,15 +338,15 @@ fn preflight(
             let without_plus = match list.read_without_plus() {
                 0 => String::new(),
                 n => format!(
-                    "; {} without `+`, read as international number{}",
-                    words::tally(n as u64, "line", "lines"),
-                    plural(n as u64)
+                    "; {} without `+`, read as {}",
+                    words::count(n as u64, "line", "lines"),
+                    words::plural(n as u64, "an international number", "international numbers")
                 ),
             };
-            reporter.note(&format!(
+            printer.note(&format!(
                 "exclude:  {} ({}{without_plus})",
                 path.display(),
-                words::tally(list.len() as u64, "number", "numbers")
+                words::count(list.len() as u64, "number", "numbers")
             ));
             list
         }
@@ -360,15 +359,18 @@ fn preflight(
                 left,
                 next_slot_in,
                 ..
-            } = daily::allowance(journal, limit).map_err(|error| fail(reporter, &error))?;
+            } = daily::allowance(journal, limit).map_err(|error| fail(printer, &error))?;
             let next = next_slot_in.map_or_else(String::new, |seconds| {
                 format!(
                     "; the next slot opens {}",
                     words::about_duration(seconds).replacen("about", "in about", 1)
                 )
             });
-            reporter.note(&format!(
-                "daily:    {reached} of {limit} people reached in the last 24 h (--daily-limit): at most {left} more in this run{next}"
+            printer.note(&format!(
+                "daily:    {} of {} reached in the last 24 h (--daily-limit): at most {} more in this run{next}",
+                words::thousands(reached),
+                words::count(limit, "person", "people"),
+                words::thousands(left)
             ));
             Some(left)
         }
@@ -381,7 +383,7 @@ fn preflight(
         people,
         track: options.track,
     };
-    let rows = open_data(compiler, &options.data, options.delimiter, reporter)?;
+    let rows = open_data(compiler, &options.data, options.delimiter, printer)?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
         file: file.clone(),
@@ -396,19 +398,19 @@ fn preflight(
         selection,
         |event| match event {
             PreflightEvent::Invalid { row, problem } => {
-                report_problem(compiler, Some(&row_ref(row)), problem, reporter)
+                report_problem(compiler, Some(&row_ref(row)), problem, grouping)
             }
             PreflightEvent::Warnings { row, warnings } => {
-                super::report_warnings(compiler, Some(&row_ref(row)), warnings, reporter);
+                super::report_warnings(compiler, Some(&row_ref(row)), warnings, grouping);
             }
-            PreflightEvent::Unreadable(error) => reporter.print(&Finding::from_data_error(error)),
+            PreflightEvent::Unreadable(error) => grouping.emit(Finding::from_data_error(error)),
         },
     )
     .map_err(|error| match error {
         // Its cause was printed as a finding.
         CampaignError::Broken => error.exit_status(),
-        CampaignError::Journal(journal) => fail(reporter, &journal),
-        other => fail(reporter, &other),
+        CampaignError::Journal(journal) => fail(printer, &journal),
+        other => fail(printer, &other),
     })
 }
 
@@ -419,7 +421,7 @@ fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), E
     if !std::io::stdin().is_terminal() {
         return Err(fail(printer, &NotSent::NoTerminal));
     }
-    eprint!("Send {count} message{}? [y/N] ", plural(count));
+    eprint!("Send {}? [y/N] ", words::count(count, "message", "messages"));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if std::io::stdin().read_line(&mut answer).is_err() || !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {

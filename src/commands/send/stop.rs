@@ -1,8 +1,7 @@
 //! Why a send stopped before its end, told to the person with what to do next (the exit status
 //! it calls for is [`StopCause::exit_status`], in `exit.rs`).
 
-use super::plural;
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Emit, Finding, Printer};
 use crate::exit::ExitStatus;
 use crate::send::response::StopReason;
 use crate::send::{csv_report, StopCause};
@@ -21,57 +20,61 @@ pub(super) fn explain_stop(
 
 fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
     let pending = summary.pending + summary.retryable;
+    let rows = words::count(pending, "row", "rows");
+    let pending_rows = words::count(pending, "pending row", "pending rows");
+    let stay = words::plural(pending, "stays pending", "stay pending");
+    let staying = format!("{rows} {stay}");
     match cause {
         StopCause::Interrupted(signal) => {
             printer.note(&format!(
-                "stopped by {}: {pending} row{} not sent yet. Run the same command again to resume.",
+                "stopped by {}: {} not sent yet. Run the same command again to resume.",
                 words::signal_name(*signal),
-                plural(pending)
+                rows
             ));
         }
         // Said when the second signal came, before the run ended.
         StopCause::Quit(_) => {}
         StopCause::OutsideWindow(opening) => {
             printer.note(&format!(
-                "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
-                plural(pending)
+                "outside the sending window (--window): {} not sent yet; the window opens {opening}. Run the same command again then.",
+                rows
             ));
         }
         StopCause::DataChanged { row } => {
-            printer.print(
-                &Finding::error(format!(
+            printer.emit(
+                Finding::error(format!(
                     "the data file changed during the run: row {row} is not the row the pre-flight checked; sending stopped"
                 ))
                 .with_help(Some(format!(
-                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {pending} pending row{}; a changed file is a new campaign (--restart sends every row again)",
-                    plural(pending)
+                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {}; a changed file is a new campaign (--restart sends every row again)",
+                    pending_rows
                 ))),
             );
         }
         StopCause::SpamLimit => {
-            printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
-                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
-                plural(pending)
+            printer.emit(Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
+                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {}: run the same command again once fixed",
+                staying
             ))));
         }
         StopCause::FailureBurst { percent } => {
-            printer.print(&Finding::error(format!(
+            printer.emit(Finding::error(format!(
                 "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
             )).with_help(Some(format!(
-                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
-                plural(pending)
+                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {} (--max-failure-rate sets the threshold)",
+                pending_rows
             ))));
         }
         StopCause::Internal(message) => {
-            printer.print(
-                &Finding::error(format!("internal error, sending stopped: {message}"))
+            printer.emit(
+                Finding::error(format!("internal error, sending stopped: {message}"))
                     .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
             );
         }
         StopCause::Refused { reason, code, message } => {
             let unsent = format!(
-                "{pending} unsent row{} stay pending: run the same command again once fixed",
-                plural(pending)
+                "{} {stay}: run the same command again once fixed",
+                words::count(pending, "unsent row", "unsent rows")
             );
             let (what, help) = match reason {
                 StopReason::Credentials => (
@@ -92,33 +95,32 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                 ),
                 StopReason::DailyLimit => (
                     "the account's daily limit is reached",
-                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending} pending row{}", plural(pending)),
+                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {}", pending_rows),
                 ),
                 StopReason::Balance => (
                     "low balance",
-                    format!("top up the account, then run the same command again to send the {pending} pending row{}", plural(pending)),
+                    format!("top up the account, then run the same command again to send the {}", pending_rows),
                 ),
             };
-            printer
-                .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+            printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
         }
         StopCause::Events(message) => {
-            printer.print(
-                &Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
+            printer.emit(
+                Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
                     .with_help(Some(format!(
-                        "sending stopped rather than message someone who may have opted out; {pending} row{} stay pending: run the same command again once the store can be read",
-                        plural(pending)
+                        "sending stopped rather than message someone who may have opted out; {}: run the same command again once the store can be read",
+                        staying
                     ))),
             );
         }
         StopCause::Data(message) => {
-            printer.print(&Finding::error(format!(
+            printer.emit(Finding::error(format!(
                 "the data file could not be read again: {message}"
             )));
         }
         StopCause::Journal(message) => {
-            printer.print(
-                &Finding::error(format!("the journal failed: {message}"))
+            printer.emit(
+                Finding::error(format!("the journal failed: {message}"))
                     .with_help(Some("sending stopped so that nothing goes unrecorded; free disk space or fix the journal's directory, then run the same command again")),
             );
         }
