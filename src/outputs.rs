@@ -32,8 +32,12 @@ pub enum OutputError {
         input: &'static str,
         input_path: String,
     },
-    #[error("the {output} `{path}` holds the data file the campaign was sent from (the journal records its content): writing it would destroy the data file")]
-    HoldsData { output: &'static str, path: String },
+    #[error("the {output} `{path}` holds the {input} the campaign was sent from (the journal records its content): writing it would destroy the {input}")]
+    HoldsInput {
+        output: &'static str,
+        path: String,
+        input: &'static str,
+    },
     #[error("the report `{path}` is the journal or one of its files (`-wal`, `.mirror`)")]
     JournalIsReport { path: String },
     #[error("the {first} and the {second} are the same file `{path}`")]
@@ -381,8 +385,9 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Whether `path` is a regular file whose SHA-256 is `hex`: how a journal written before
-/// flowc recorded its inputs' paths still knows its data file by content.
+/// Whether `path` is a regular file whose SHA-256 is `hex`: how a report knows the campaign's
+/// data file and template by content wherever they are now (a folder copied or moved, a
+/// journal written before flowc recorded its inputs' paths).
 pub(crate) fn has_digest(path: &Path, hex: &str) -> bool {
     use sha2::Digest as _;
     if !std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_file()) {

@@ -110,19 +110,21 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     outputs::check_distinct(&inputs, &written)
         .and_then(|()| outputs::check_owner(report_path, &options.journal, false))
         .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-    if !recorded.iter().any(|(role, _)| role == "data file") {
-        // A journal that does not say where its data file is still knows it by content.
-        let data = journal
-            .data_fingerprint()
-            .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-        if let Some(data) = data {
-            if let Some((output, path)) = written.iter().find(|(_, path)| outputs::has_digest(path, &data)) {
-                let error = outputs::OutputError::HoldsData {
-                    output,
-                    path: path.display().to_string(),
-                };
-                return Err(fail(printer, &error, None, error.exit_status()));
-            }
+    // The journal's paths are where the campaign was sent from: a folder copied or moved since
+    // holds the same files at other paths. Its data file and template are known by content too.
+    let digests = journal
+        .data_fingerprint()
+        .and_then(|data| Ok((data, journal.template_fingerprint()?)))
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    for (input, digest) in [("data file", digests.0), ("template", digests.1)] {
+        let Some(digest) = digest else { continue };
+        if let Some((output, path)) = written.iter().find(|(_, path)| outputs::has_digest(path, &digest)) {
+            let error = outputs::OutputError::HoldsInput {
+                output,
+                path: path.display().to_string(),
+                input,
+            };
+            return Err(fail(printer, &error, None, error.exit_status()));
         }
     }
     let reconciled = match &options.events {

@@ -413,3 +413,39 @@ fn a_journal_that_does_not_record_where_its_data_file_is_still_protects_it() {
     );
     assert_eq!(digest(&sent.campaign.data), data);
 }
+
+#[test]
+fn a_report_in_a_copied_campaign_folder_never_replaces_its_data_file_or_template() {
+    let sent = sent();
+    // The campaign's folder copied elsewhere: the journal still names the first folder's files.
+    let copy = Scratch::new();
+    for name in ["t.yaml", "contacts.csv"] {
+        std::fs::copy(sent.dir().join(name), copy.path().join(name)).expect("copy");
+    }
+    let journal = sent.campaign.journal_path();
+    let journal_copy = copy.path().join(journal.file_name().expect("name"));
+    std::fs::copy(&journal, &journal_copy).expect("copy journal");
+    let mirror = journal.with_file_name(format!("{}.mirror", journal.file_name().unwrap().to_string_lossy()));
+    if mirror.exists() {
+        std::fs::copy(&mirror, journal_copy.with_file_name(mirror.file_name().unwrap())).expect("copy mirror");
+    }
+    let data = digest(&copy.path().join("contacts.csv"));
+    let template = digest(&copy.path().join("t.yaml"));
+    for (option, name) in [("--out", "contacts.csv"), ("--html", "t.yaml"), ("--responses", "contacts.csv")] {
+        let mut command = flowc();
+        command
+            .current_dir(copy.path())
+            .arg("report")
+            .arg(journal_copy.file_name().unwrap())
+            .arg("--events")
+            .arg(&sent.store);
+        if option != "--out" {
+            command.args(["--out", "r.csv"]);
+        }
+        let outcome = run(command.args([option, name]).timeout(DEADLINE));
+        assert_eq!(outcome.code, 2, "{option} {name}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains("would destroy"), "{}", outcome.stderr);
+    }
+    assert_eq!(digest(&copy.path().join("contacts.csv")), data);
+    assert_eq!(digest(&copy.path().join("t.yaml")), template);
+}
