@@ -35,9 +35,25 @@ enum Target {
 }
 
 pub fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
-    match try_run(options, printer) {
-        Ok(status) | Err(status) => status,
+    let databases: Vec<&Path> = std::iter::once(options.journal.as_path())
+        .chain(options.events.as_deref())
+        .collect();
+    // A link planted where SQLite writes beside a database (`-wal`, `-shm`) is named as such.
+    for database in &databases {
+        if let Some(problem) = outputs::planted_beside(database) {
+            let error = format!("`{}` cannot be opened: {problem}", database.display());
+            return fail(printer, &error, None, ExitStatus::Usage);
+        }
     }
+    // Reading a journal or a store copied without its `-wal` leaves none behind.
+    let side_files: Vec<outputs::SideFiles> = databases.iter().map(|path| outputs::SideFiles::note(path)).collect();
+    let status = match try_run(options, printer) {
+        Ok(status) | Err(status) => status,
+    };
+    for side in side_files {
+        side.remove_created();
+    }
+    status
 }
 
 fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {

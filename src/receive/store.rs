@@ -295,28 +295,48 @@ impl Store {
                 source,
             },
         };
-        if path.is_dir() {
+        // The store is a SQLite file: a disk, a pipe or a terminal at its path would be written
+        // over or fail with an I/O error, and SQLite would leave a `-journal` beside it.
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let kind = crate::outputs::Kind::of(metadata.file_type());
+            if kind != crate::outputs::Kind::File {
+                return Err(StoreError::NotAStore {
+                    path: name,
+                    problem: format!("is {}: the event store is a file SQLite writes", kind.name()),
+                });
+            }
+        }
+        if let Some(problem) = crate::outputs::planted_beside(path) {
             return Err(StoreError::NotAStore {
                 path: name,
-                problem: "is a directory".to_owned(),
+                problem: format!("cannot be opened: {problem}"),
             });
         }
         // Looked at read-only first: a file that is not a store is refused untouched (never
-        // switched to WAL, never given a table).
+        // switched to WAL, never given a table, no `-wal` left beside it).
         if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > 0) {
-            let probe = Connection::open_with_flags(
+            let side_files = crate::outputs::SideFiles::note(path);
+            let checked = Connection::open_with_flags(
                 path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
-            .map_err(sqlite)?;
-            probe.busy_timeout(std::time::Duration::from_secs(5)).map_err(sqlite)?;
-            check_layout(&probe).map_err(|error| match error {
-                LayoutError::Sqlite(source) => sqlite(source),
-                LayoutError::NotAStore(problem) => StoreError::NotAStore {
+            .and_then(|probe| {
+                probe.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(check_layout(&probe))
+            });
+            let refusal = match checked {
+                Err(source) => Some(sqlite(source)),
+                Ok(Err(LayoutError::Sqlite(source))) => Some(sqlite(source)),
+                Ok(Err(LayoutError::NotAStore(problem))) => Some(StoreError::NotAStore {
                     path: name.clone(),
                     problem,
-                },
-            })?;
+                }),
+                Ok(Ok(())) => None,
+            };
+            if let Some(refusal) = refusal {
+                side_files.remove_created();
+                return Err(refusal);
+            }
         }
         let connection = Connection::open(path).map_err(sqlite)?;
         // Readers (`flowc report`) may hold the file briefly: wait rather than fail.

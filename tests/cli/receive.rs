@@ -1147,3 +1147,88 @@ fn more_large_callbacks_at_once_than_the_memory_budget_get_503_with_retry_after(
     drop(holders);
     receiver.assert_serving();
 }
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_store_on_a_named_pipe_is_refused_as_such_and_nothing_is_left_beside_it() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("store.fifo");
+    let status = std::process::Command::new("mkfifo").arg(&store).status().expect("mkfifo");
+    assert!(status.success());
+    let dir = scratch.path().to_path_buf();
+    let before = names_in(&dir);
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("a named pipe was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is a named pipe"), "{stderr}");
+    assert_eq!(names_in(&dir), before);
+}
+
+#[test]
+fn a_store_on_a_character_device_is_refused_as_such() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("null");
+    // A character device node like `/dev/null`, made in the scratch folder (needs root).
+    let made = std::process::Command::new("mknod")
+        .arg(&store)
+        .args(["c", "1", "3"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !made {
+        eprintln!("skipped: making a device node needs root");
+        return;
+    }
+    let dir = scratch.path().to_path_buf();
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("a character device was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is a character device"), "{stderr}");
+    assert_eq!(names_in(&dir), vec!["null".to_owned()]);
+}
+
+#[test]
+fn refusing_another_database_as_the_store_leaves_no_files_beside_it() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("other.sqlite");
+    let connection = rusqlite::Connection::open(&store).expect("create");
+    connection
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE rows (row INTEGER)")
+        .expect("table");
+    drop(connection);
+    let dir = scratch.path().to_path_buf();
+    let before = names_in(&dir);
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("another database was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(names_in(&dir), before, "{stderr}");
+}
+
+#[test]
+fn links_planted_at_the_stores_wal_and_shm_are_refused_as_links() {
+    for suffix in ["-wal", "-shm"] {
+        let scratch = Scratch::new();
+        let victim = scratch.write("victim.txt", "VICTIM");
+        let store = scratch.path().join("events.sqlite");
+        std::os::unix::fs::symlink(&victim, scratch.path().join(format!("events.sqlite{suffix}"))).expect("link");
+        let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+            panic!("a link at {suffix} was written through")
+        };
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "VICTIM");
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("is a symbolic link to"), "{suffix}: {stderr}");
+        assert!(!stderr.contains("not writable"), "{stderr}");
+    }
+}
