@@ -1232,3 +1232,45 @@ fn links_planted_at_the_stores_wal_and_shm_are_refused_as_links() {
         assert!(!stderr.contains("not writable"), "{stderr}");
     }
 }
+
+#[test]
+fn a_token_encoded_then_escaped_or_written_as_separated_hex_is_never_stored() {
+    // A token whose base64 holds `/`: JSON may write it `\/`, a query `%2F`.
+    const SLASHED: &str = "tok-a??b??c??d-0123";
+    let scratch = Scratch::new();
+    let token = scratch.write("slashed-token", format!("{SLASHED}\n"));
+    let receiver = Receiver::spawn(scratch, &["--token-file".to_owned(), token.display().to_string()])
+        .expect("the receiver starts");
+    let base64 = base64::engine::general_purpose::STANDARD.encode(SLASHED);
+    assert!(base64.contains('/'), "{base64}");
+    let hex: Vec<String> = SLASHED.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let bearer = format!("Bearer {SLASHED}");
+    let auth = [("Authorization", bearer.as_str())];
+    let json = [("Content-Type", "application/json")];
+    let bodies = [
+        status_body("wamid.S1", "sent", &base64.replace('/', "\\/")),
+        status_body("wamid.S2", "sent", &hex.join(":")),
+        status_body("wamid.S3", "sent", &hex.concat().replacen('1', "\\u0031", 1)),
+    ];
+    for body in &bodies {
+        let answer = receiver.request("POST", "/", &[auth[0], json[0]], body.as_bytes());
+        assert!(answer.status == 200 || answer.status == 400, "{}", answer.text);
+    }
+    let query = format!("/?status=sent&message_id=wamid.S4&ref={}", base64.replace('/', "%2F"));
+    let answer = receiver.request("GET", &query, &auth, b"");
+    assert!(answer.status == 200 || answer.status == 400, "{}", answer.text);
+    let store = receiver.store_bytes();
+    let forms = [base64.clone(), base64.replace('/', "\\/"), base64.replace('/', "%2F"), hex.join(":"), hex.concat()];
+    for form in forms.iter().chain(bodies.iter().map(|_| &base64)) {
+        let core = form.trim_end_matches('=');
+        assert!(
+            !store.windows(core.len()).any(|window| window == core.as_bytes()),
+            "the store holds the token as `{form}`"
+        );
+    }
+    assert!(
+        !store.windows(24).any(|window| window == hex.concat()[..24].as_bytes())
+            && !store.windows(23).any(|window| window == hex.join(":")[..23].as_bytes()),
+        "the store holds the token in hex"
+    );
+}
