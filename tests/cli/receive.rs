@@ -1274,3 +1274,56 @@ fn a_token_encoded_then_escaped_or_written_as_separated_hex_is_never_stored() {
         "the store holds the token in hex"
     );
 }
+
+/// A kept-alive connection without credentials that asks `/healthz` every `every`, reading each
+/// answer, until `stop` (or the receiver closes it: then it connects again, as a client would).
+fn busy_health_checker(
+    addr: SocketAddr,
+    every: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok(mut stream) = TcpStream::connect(addr) else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            loop {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                if stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+                    break;
+                }
+                let mut answer = Vec::new();
+                let mut buffer = [0u8; 512];
+                while !answer.ends_with(b"ok\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                if !answer.ends_with(b"ok\n") {
+                    break;
+                }
+                std::thread::sleep(every);
+            }
+        }
+    })
+}
+
+#[test]
+fn busy_kept_alive_callers_without_credentials_cannot_keep_a_real_callback_waiting() {
+    let receiver = Receiver::start_with(&["--max-connections", "8"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each asks more often than the read timeout (1 s): never idle long enough to be cut off.
+    let checkers: Vec<_> = (0..8)
+        .map(|_| busy_health_checker(receiver.addr, Duration::from_millis(300), std::sync::Arc::clone(&stop)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let answer = receiver.post(&status_body("wamid.BUSY", "delivered", "R-B"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(answer.status, 200, "{}", receiver.stderr());
+    for checker in checkers {
+        checker.join().expect("checker");
+    }
+    receiver.assert_serving();
+}
