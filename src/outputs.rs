@@ -513,7 +513,10 @@ impl SideFiles {
         }
         for side in &self.absent {
             let is_shm = side.as_os_str().to_string_lossy().ends_with("-shm");
-            let wal = side_file(Path::new(side.as_os_str().to_string_lossy().trim_end_matches("-shm")), "-wal");
+            let wal = side_file(
+                Path::new(side.as_os_str().to_string_lossy().trim_end_matches("-shm")),
+                "-wal",
+            );
             if is_shm && wal_gone && !wal.exists() && std::fs::symlink_metadata(side).is_ok_and(|m| m.is_file()) {
                 let _ = std::fs::remove_file(side);
             }
@@ -904,4 +907,3 @@ mod tests {
         .is_ok());
     }
 }
-

@@ -105,7 +105,9 @@ impl Secret {
         forms.iter().any(|form| {
             let compact: String = form.chars().filter(|c| !c.is_whitespace()).collect();
             encoded.iter().any(|encoded| compact.contains(encoded.as_str()))
-                || hex_digits(form.as_bytes()).windows(hex.len()).any(|window| window == hex.as_bytes())
+                || hex_digits(form.as_bytes())
+                    .windows(hex.len())
+                    .any(|window| window == hex.as_bytes())
         })
     }
 }

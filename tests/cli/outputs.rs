@@ -425,18 +425,22 @@ fn a_report_in_a_copied_campaign_folder_never_replaces_its_data_file_or_template
     let journal = sent.campaign.journal_path();
     let journal_copy = copy.path().join(journal.file_name().expect("name"));
     std::fs::copy(&journal, &journal_copy).expect("copy journal");
-    let mirror = journal.with_file_name(format!("{}.mirror", journal.file_name().unwrap().to_string_lossy()));
+    let mirror = sent.dir().join("contacts.journal.sqlite.mirror");
     if mirror.exists() {
-        std::fs::copy(&mirror, journal_copy.with_file_name(mirror.file_name().unwrap())).expect("copy mirror");
+        std::fs::copy(&mirror, copy.path().join("contacts.journal.sqlite.mirror")).expect("copy mirror");
     }
     let data = digest(&copy.path().join("contacts.csv"));
     let template = digest(&copy.path().join("t.yaml"));
-    for (option, name) in [("--out", "contacts.csv"), ("--html", "t.yaml"), ("--responses", "contacts.csv")] {
+    for (option, name) in [
+        ("--out", "contacts.csv"),
+        ("--html", "t.yaml"),
+        ("--responses", "contacts.csv"),
+    ] {
         let mut command = flowc();
         command
             .current_dir(copy.path())
             .arg("report")
-            .arg(journal_copy.file_name().unwrap())
+            .arg("contacts.journal.sqlite")
             .arg("--events")
             .arg(&sent.store);
         if option != "--out" {
@@ -495,7 +499,12 @@ fn block_devices_are_refused_as_outputs_and_as_the_event_store() {
         assert!(outcome.stderr.contains("block device"), "{}", outcome.stderr);
         let provider = Provider::accepting();
         provider.expect_requests(0);
-        let outcome = run(sent.campaign.command(&provider).arg("--report").arg(target).timeout(DEADLINE));
+        let outcome = run(sent
+            .campaign
+            .command(&provider)
+            .arg("--report")
+            .arg(target)
+            .timeout(DEADLINE));
         assert_ne!(outcome.code, 0, "{}", outcome.stderr);
         assert!(outcome.stderr.contains("block device"), "{}", outcome.stderr);
         let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), target.clone(), "127.0.0.1:0", &[]) else {
@@ -504,5 +513,8 @@ fn block_devices_are_refused_as_outputs_and_as_the_event_store() {
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains("block device"), "{stderr}");
     }
-    assert!(std::fs::symlink_metadata(&device).expect("still there").file_type().is_block_device());
+    assert!(std::fs::symlink_metadata(&device)
+        .expect("still there")
+        .file_type()
+        .is_block_device());
 }

@@ -1162,7 +1162,10 @@ fn names_in(dir: &std::path::Path) -> Vec<String> {
 fn a_store_on_a_named_pipe_is_refused_as_such_and_nothing_is_left_beside_it() {
     let scratch = Scratch::new();
     let store = scratch.path().join("store.fifo");
-    let status = std::process::Command::new("mkfifo").arg(&store).status().expect("mkfifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&store)
+        .status()
+        .expect("mkfifo");
     assert!(status.success());
     let dir = scratch.path().to_path_buf();
     let before = names_in(&dir);
@@ -1260,7 +1263,13 @@ fn a_token_encoded_then_escaped_or_written_as_separated_hex_is_never_stored() {
     let answer = receiver.request("GET", &query, &auth, b"");
     assert!(answer.status == 200 || answer.status == 400, "{}", answer.text);
     let store = receiver.store_bytes();
-    let forms = [base64.clone(), base64.replace('/', "\\/"), base64.replace('/', "%2F"), hex.join(":"), hex.concat()];
+    let forms = [
+        base64.clone(),
+        base64.replace('/', "\\/"),
+        base64.replace('/', "%2F"),
+        hex.join(":"),
+        hex.concat(),
+    ];
     for form in forms.iter().chain(bodies.iter().map(|_| &base64)) {
         let core = form.trim_end_matches('=');
         assert!(
@@ -1269,8 +1278,10 @@ fn a_token_encoded_then_escaped_or_written_as_separated_hex_is_never_stored() {
         );
     }
     assert!(
-        !store.windows(24).any(|window| window == hex.concat()[..24].as_bytes())
-            && !store.windows(23).any(|window| window == hex.join(":")[..23].as_bytes()),
+        !store.windows(24).any(|window| window == &hex.concat().as_bytes()[..24])
+            && !store
+                .windows(23)
+                .any(|window| window == &hex.join(":").as_bytes()[..23]),
         "the store holds the token in hex"
     );
 }
@@ -1284,7 +1295,9 @@ fn busy_health_checker(
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let Ok(mut stream) = TcpStream::connect(addr) else { return };
+            let Ok(mut stream) = TcpStream::connect(addr) else {
+                return;
+            };
             stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
             loop {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1326,4 +1339,60 @@ fn busy_kept_alive_callers_without_credentials_cannot_keep_a_real_callback_waiti
         checker.join().expect("checker");
     }
     receiver.assert_serving();
+}
+
+#[test]
+fn a_backup_copied_over_the_store_in_place_acknowledges_nothing_more() {
+    let receiver = Receiver::start();
+    let backup = receiver.scratch.path().join("backup.sqlite");
+    // A backup taken while it runs (SQLite's own copy), then another callback.
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [backup.to_str().expect("utf-8")])
+        .expect("backup");
+    drop(reader);
+    assert_eq!(receiver.post(&status_body("wamid.BK0", "sent", "R")).status, 200);
+    // The backup copied over the store: the same file (inode), other bytes.
+    std::fs::copy(&backup, &receiver.store).expect("copy over the store");
+    let answers: Vec<u16> = (0..10)
+        .map(|n| {
+            receiver
+                .post(&status_body(&format!("wamid.BK{}", n + 1), "sent", "R"))
+                .status
+        })
+        .collect();
+    assert!(answers.iter().all(|status| *status == 503), "{answers:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let stderr = receiver.stderr();
+    assert!(stderr.contains("overwritten"), "{stderr}");
+}
+
+#[test]
+fn a_damaged_store_is_refused_at_start_with_what_is_wrong() {
+    let receiver = Receiver::start();
+    for n in 0..50 {
+        assert_eq!(
+            receiver.post(&status_body(&format!("wamid.DM{n}"), "sent", "R")).status,
+            200
+        );
+    }
+    let scratch = Scratch::new();
+    let store = scratch.path().join("events.sqlite");
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [store.to_str().expect("utf-8")])
+        .expect("copy");
+    drop(reader);
+    // Garbage over the pages after the first (the tables' and indexes' b-trees).
+    let mut bytes = std::fs::read(&store).expect("read");
+    assert!(bytes.len() > 3 * 4096, "{}", bytes.len());
+    for byte in &mut bytes[4096..3 * 4096] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&store, &bytes).expect("damage");
+    let Err((code, stderr)) = Receiver::spawn_at(scratch, store, "127.0.0.1:0", &[]) else {
+        panic!("a damaged store was used")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is damaged"), "{stderr}");
 }

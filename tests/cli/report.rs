@@ -1103,10 +1103,14 @@ fn a_report_on_a_copied_journal_and_store_leaves_no_files_beside_them() {
     }
     let store = copy.path().join("events.sqlite");
     let reader = rusqlite::Connection::open(&receiver.store).expect("store");
-    reader.execute("VACUUM INTO ?1", [store.to_str().expect("utf-8")]).expect("copy");
+    reader
+        .execute("VACUUM INTO ?1", [store.to_str().expect("utf-8")])
+        .expect("copy");
     drop(reader);
     let copied = rusqlite::Connection::open(&store).expect("copy");
-    copied.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).expect("wal");
+    copied
+        .query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+        .expect("wal");
     drop(copied);
     let out = copy.path().join("r.csv");
     let before = names_of(copy.path());
@@ -1136,7 +1140,11 @@ fn a_link_planted_at_the_journals_wal_is_named_as_a_link() {
         std::os::unix::fs::symlink(&victim, &side).expect("link");
         let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
         assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-        assert!(outcome.stderr.contains("is a symbolic link to"), "{suffix}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("is a symbolic link to"),
+            "{suffix}: {}",
+            outcome.stderr
+        );
         assert!(!outcome.stderr.contains("not writable"), "{}", outcome.stderr);
         std::fs::remove_file(&side).expect("unlink");
     }
