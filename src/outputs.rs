@@ -487,39 +487,36 @@ pub(crate) fn planted_beside(database: &Path) -> Option<String> {
 /// after it is closed if this command created them and they hold nothing, so that reading a
 /// file leaves nothing behind.
 pub(crate) struct SideFiles {
-    absent: Vec<PathBuf>,
+    wal: PathBuf,
+    shm: PathBuf,
+    /// Whether each was absent when noted.
+    wal_absent: bool,
+    shm_absent: bool,
 }
 
 impl SideFiles {
     pub(crate) fn note(database: &Path) -> SideFiles {
-        let absent = ["-wal", "-shm"]
-            .iter()
-            .map(|suffix| side_file(database, suffix))
-            .filter(|side| std::fs::symlink_metadata(side).is_err())
-            .collect();
-        SideFiles { absent }
+        let wal = side_file(database, "-wal");
+        let shm = side_file(database, "-shm");
+        SideFiles {
+            wal_absent: std::fs::symlink_metadata(&wal).is_err(),
+            shm_absent: std::fs::symlink_metadata(&shm).is_err(),
+            wal,
+            shm,
+        }
     }
 
     /// Once every connection to the database is closed: an empty `-wal` created since
-    /// [`SideFiles::note`], and then its `-shm` (which only indexes the `-wal`), are removed.
+    /// [`SideFiles::note`], and then a `-shm` created since (it only indexes the `-wal`), are
+    /// removed. A `-wal` that holds something is left: it is part of the database.
     pub(crate) fn remove_created(self) {
         let empty_file = |path: &Path| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
-        let mut wal_gone = true;
-        for side in &self.absent {
-            let is_wal = side.as_os_str().to_string_lossy().ends_with("-wal");
-            if is_wal {
-                wal_gone = !side.exists() || (empty_file(side) && std::fs::remove_file(side).is_ok());
-            }
+        if self.wal_absent && empty_file(&self.wal) {
+            let _ = std::fs::remove_file(&self.wal);
         }
-        for side in &self.absent {
-            let is_shm = side.as_os_str().to_string_lossy().ends_with("-shm");
-            let wal = side_file(
-                Path::new(side.as_os_str().to_string_lossy().trim_end_matches("-shm")),
-                "-wal",
-            );
-            if is_shm && wal_gone && !wal.exists() && std::fs::symlink_metadata(side).is_ok_and(|m| m.is_file()) {
-                let _ = std::fs::remove_file(side);
-            }
+        let wal_left = std::fs::symlink_metadata(&self.wal).is_ok();
+        if self.shm_absent && !wal_left && std::fs::symlink_metadata(&self.shm).is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(&self.shm);
         }
     }
 }
