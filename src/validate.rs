@@ -25,6 +25,8 @@ pub struct Violation {
     /// Whether the value is over a length limit: a longer value would break the rule too, so a
     /// value rendered without some of its parts (an undeclared variable) is still too long.
     pub too_long: bool,
+    /// A key the schema does not know: marked at the key itself, not at its value.
+    pub unknown_key: bool,
 }
 
 pub struct BodyValidator {
@@ -74,6 +76,7 @@ impl BodyValidator {
                 gist: None,
                 help: description,
                 too_long: false,
+                unknown_key: false,
             };
         }
         let subschema = self.schema.pointer(parent_path(schema_path));
@@ -180,6 +183,10 @@ impl BodyValidator {
             gist,
             help,
             too_long: matches!(error.kind(), ValidationErrorKind::MaxLength { .. }),
+            unknown_key: matches!(
+                error.kind(),
+                ValidationErrorKind::AdditionalProperties { .. } | ValidationErrorKind::UnevaluatedProperties { .. }
+            ),
         }
     }
 

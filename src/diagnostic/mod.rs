@@ -238,10 +238,9 @@ impl Finding {
     /// The findings for one set of values that did not compile: one per broken rule, in the
     /// order of the template.
     pub fn from_problem(template: &Template, row: Option<&RowRef>, problem: &Problem) -> Vec<Finding> {
-        let at_pointer = |message: String, pointer: &str, help: Option<String>| {
-            let span = template
-                .key_span_at(pointer)
-                .filter(|_| message.starts_with("unknown field"));
+        // `key`: the finding is about a key that should not be there, marked at the key.
+        let at_pointer = |message: String, pointer: &str, help: Option<String>, key: bool| {
+            let span = template.key_span_at(pointer).filter(|_| key);
             Finding::error(message)
                 .with_help(help)
                 .at(&template.source, span.unwrap_or_else(|| template.span_at(pointer)))
@@ -274,12 +273,17 @@ impl Finding {
             } => {
                 let render = render
                     .iter()
-                    .map(|failure| at_pointer(failure.message.clone(), &failure.pointer, None));
-                let compile = compile
-                    .iter()
-                    .map(|error| at_pointer(error.to_string(), &error.pointer(), error.help()).with_gist(error.gist()));
+                    .map(|failure| at_pointer(failure.message.clone(), &failure.pointer, None, false));
+                let compile = compile.iter().map(|error| {
+                    at_pointer(error.to_string(), &error.pointer(), error.help(), false).with_gist(error.gist())
+                });
                 let schema = schema.iter().map(|violation| {
-                    let finding = at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone());
+                    let finding = at_pointer(
+                        violation.message.clone(),
+                        &violation.pointer,
+                        violation.help.clone(),
+                        violation.unknown_key,
+                    );
                     match &violation.gist {
                         Some(gist) => finding.with_gist(gist.clone()),
                         None => finding,
