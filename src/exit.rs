@@ -5,6 +5,7 @@
 
 use crate::data::DataError;
 use crate::outputs::OutputError;
+use crate::pipeline::Problem;
 use crate::receive::{ReceiveError, StoreError};
 use crate::render::MissingExample;
 use crate::report::{DeliveryError, EventsError as StoreReadError};
@@ -419,6 +420,13 @@ impl UserError for MissingExample {
     }
 
     help_from!(MissingExample);
+}
+
+impl Problem {
+    /// Values that do not make a valid message: an invalid template or row.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Invalid
+    }
 }
 
 impl From<Signal> for ExitStatus {

@@ -96,7 +96,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Gro
         Ok(message) => report_warnings(&compiler, None, &message.warnings, grouping),
         Err(problem) => {
             report_problem(&compiler, None, &problem, grouping);
-            return ExitStatus::Invalid;
+            return problem.exit_status();
         }
     }
     let Some(data_path) = &options.data else {

@@ -250,7 +250,7 @@ fn row_values(
                 compiler.apply_overrides(&mut row, overrides);
                 return compiler.bind(row).map_err(|problem| {
                     let Problem::Missing(missing) = &problem else {
-                        return (Vec::new(), ExitStatus::Invalid);
+                        return (Vec::new(), problem.exit_status());
                     };
                     let finding = Finding::error(missing.to_string())
                         .in_row(Some(&crate::diagnostic::RowRef {
@@ -258,7 +258,7 @@ fn row_values(
                             row: wanted,
                         }))
                         .in_column(Some(missing.name.clone()));
-                    (vec![finding], ExitStatus::Invalid)
+                    (vec![finding], problem.exit_status())
                 });
             }
             Ok(row) => numbers = Some(numbers.map_or((row.number, row.number), |(first, _)| (first, row.number))),

@@ -48,7 +48,7 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
             }
             Err(problem) => {
                 report_problem(&compiler, None, &problem, grouping);
-                Err(ExitStatus::Invalid)
+                Err(problem.exit_status())
             }
         };
     };
