@@ -192,7 +192,7 @@ impl ExitStatus {
 impl UserError for TemplateError {
     fn exit_status(&self) -> ExitStatus {
         match self {
-            TemplateError::Unreadable { .. } => ExitStatus::Usage,
+            TemplateError::Unreadable(_) => ExitStatus::Usage,
             _ => ExitStatus::Invalid,
         }
     }
@@ -205,9 +205,9 @@ impl UserError for DataError {
 
     fn exit_status(&self) -> ExitStatus {
         match self {
-            DataError::Unreadable { .. }
-            | DataError::UnknownFormat { .. }
-            | DataError::DelimiterNotApplicable { .. } => ExitStatus::Usage,
+            DataError::Unreadable(_) | DataError::UnknownFormat { .. } | DataError::DelimiterNotApplicable { .. } => {
+                ExitStatus::Usage
+            }
             _ => ExitStatus::Invalid,
         }
     }
@@ -256,7 +256,7 @@ impl UserError for ClientError {
 impl UserError for CampaignError {
     fn exit_status(&self) -> ExitStatus {
         match self {
-            CampaignError::Unreadable { .. } => ExitStatus::Usage,
+            CampaignError::Unreadable(_) => ExitStatus::Usage,
             CampaignError::Journal(error) => error.exit_status(),
             // The data file cannot be read to its end: its fault was reported as a finding.
             CampaignError::Broken => ExitStatus::Invalid,
@@ -466,10 +466,11 @@ mod tests {
     /// the rows are read again to send them.
     #[test]
     fn a_data_file_unreadable_at_the_reopen_exits_as_at_its_opening() {
-        let error = DataError::Unreadable {
+        let error = DataError::Unreadable(crate::input::Unreadable {
+            what: "data file",
             path: "contacts.csv".to_owned(),
             reason: "permission denied".to_owned(),
-        };
+        });
         assert_eq!(error.exit_status(), ExitStatus::Usage);
         assert_eq!(StopCause::Data(error).exit_status(), ExitStatus::Usage);
     }

@@ -11,6 +11,17 @@ use std::path::Path;
 
 use crate::words;
 
+/// A file that could not be read, as every layer says it: what it is to the run, where it is,
+/// and why (wrapped by each layer's error, so that the words are the same everywhere).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read {what} `{path}`: {reason}")]
+pub struct Unreadable {
+    /// `data file`, `template`, `the exclude list`, `the event store`…
+    pub what: &'static str,
+    pub path: String,
+    pub reason: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("{}", io_reason(.0))]

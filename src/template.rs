@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::input;
+use crate::input::Unreadable;
 use crate::limits::MAX_TEMPLATE_BYTES;
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, Entry, Node, NodeKind, Span, YamlError};
@@ -60,8 +61,8 @@ impl VarDecl {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("cannot read template `{path}`: {reason}")]
-    Unreadable { path: String, reason: String },
+    #[error(transparent)]
+    Unreadable(Unreadable),
     #[error("{error}")]
     Yaml { file: SourceFile, error: YamlError },
     #[error("{message}")]
@@ -86,10 +87,11 @@ impl Template {
     pub fn load(path: &Path) -> Result<Template, Box<TemplateError>> {
         let name = path.display().to_string();
         let text = input::read_text(path, MAX_TEMPLATE_BYTES, "a template").map_err(|error| {
-            Box::new(TemplateError::Unreadable {
+            Box::new(TemplateError::Unreadable(Unreadable {
+                what: "template",
                 path: name.clone(),
                 reason: error.to_string(),
-            })
+            }))
         })?;
         let mut template = Template::parse(name, text)?;
         // The path itself, not its display: a folder whose name is not UTF-8 still resolves.

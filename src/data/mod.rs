@@ -15,6 +15,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::input;
+use crate::input::Unreadable;
 use crate::limits::{MAX_FIELD_BYTES, MAX_ROW_BYTES};
 use crate::words;
 
@@ -59,8 +60,8 @@ impl Format {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read data file `{path}`: {reason}")]
-    Unreadable { path: String, reason: String },
+    #[error(transparent)]
+    Unreadable(Unreadable),
     #[error("cannot tell the format of `{path}`")]
     UnknownFormat { path: String },
     #[error("--delimiter is for CSV and TSV files; `{path}` is {format}")]
@@ -208,9 +209,12 @@ pub fn open(path: &Path, fields: &Fields, delimiter: Option<u8>) -> Result<Rows,
     let reader: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
     } else {
-        let unreadable = |reason: String| DataError::Unreadable {
-            path: name.clone(),
-            reason,
+        let unreadable = |reason: String| {
+            DataError::Unreadable(Unreadable {
+                what: "data file",
+                path: name.clone(),
+                reason,
+            })
         };
         let file = input::open(path).map_err(|error| unreadable(error.to_string()))?;
         if file

@@ -192,7 +192,7 @@ impl Finding {
 
     pub fn from_template_error(error: &TemplateError) -> Finding {
         match error {
-            TemplateError::Unreadable { .. } => Finding::error(error.to_string()),
+            TemplateError::Unreadable(_) => Finding::error(error.to_string()),
             TemplateError::Yaml { file: source, error } => {
                 let help = match error {
                     YamlError::DuplicateKey { first, .. } => Some(format!(

@@ -17,12 +17,13 @@ use super::guardrails::{Guardrails, Verdict};
 use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowKeys, RowStatus};
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
+use crate::input::Unreadable;
 use crate::pipeline::{compile_in_order_with, Flow, MessageCompiler, Problem, RowOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
-    #[error("cannot read data file `{path}`: {reason}")]
-    Unreadable { path: String, reason: String },
+    #[error(transparent)]
+    Unreadable(Unreadable),
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// The data file could not be read to its end (reported through the callback).
@@ -140,9 +141,12 @@ pub fn fingerprint(
     for (var, column) in compiler.fields().mapping() {
         template.update(format!("\0column {var}={column}").as_bytes());
     }
-    let unreadable = |reason: String| CampaignError::Unreadable {
-        path: data.display().to_string(),
-        reason,
+    let unreadable = |reason: String| {
+        CampaignError::Unreadable(Unreadable {
+            what: "data file",
+            path: data.display().to_string(),
+            reason,
+        })
     };
     let mut file = crate::input::open(data).map_err(|error| unreadable(error.to_string()))?;
     let mut hasher = Sha256::new();

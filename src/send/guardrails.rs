@@ -10,6 +10,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use crate::compile::{normalise_number, number_key as read_number, PhoneProblem, Reading};
+use crate::input::Unreadable;
 
 /// The most of an exclude file that is read: tens of millions of numbers.
 const MAX_EXCLUDE_FILE: u64 = 512 * 1024 * 1024;
@@ -28,8 +29,8 @@ pub(crate) fn recipient_keys(to: &str) -> Vec<u64> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExcludeError {
-    #[error("cannot read the exclude list `{path}`: {reason}")]
-    Unreadable { path: String, reason: String },
+    #[error(transparent)]
+    Unreadable(Unreadable),
     #[error("the exclude list `{path}` has no column named {wanted}; its columns: {found}")]
     NoColumn {
         path: String,
@@ -105,9 +106,12 @@ impl ExcludeList {
     /// refuses the whole list: guessing could message someone who asked not to be.
     pub fn load(path: &Path, column: Option<&str>) -> Result<ExcludeList, ExcludeError> {
         let name = path.display().to_string();
-        let unreadable = |reason: String| ExcludeError::Unreadable {
-            path: name.clone(),
-            reason,
+        let unreadable = |reason: String| {
+            ExcludeError::Unreadable(Unreadable {
+                what: "the exclude list",
+                path: name.clone(),
+                reason,
+            })
         };
         let file = crate::input::open(path).map_err(|error| unreadable(error.to_string()))?;
         let mut text = String::new();

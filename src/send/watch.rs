@@ -12,10 +12,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+use crate::input::Unreadable;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    #[error("cannot read the event store `{path}`: {reason}")]
-    Unreadable { path: String, reason: String },
+    #[error(transparent)]
+    Unreadable(Unreadable),
     #[error("`{path}` is not an event store written by flowc receive (no `{table}` table)")]
     NotAStore { path: String, table: &'static str },
 }
@@ -58,18 +60,22 @@ impl OptOutReader {
 }
 
 fn unreadable(path: &str, error: &rusqlite::Error) -> EventsError {
-    EventsError::Unreadable {
+    EventsError::Unreadable(Unreadable {
+        what: "the event store",
         path: path.to_owned(),
         reason: error.to_string(),
-    }
+    })
 }
 
 /// Opens the store read-only and checks it holds the receiver's tables.
 fn open_store(path: &Path) -> Result<Connection, EventsError> {
     let name = path.display().to_string();
-    let unreadable = |reason: String| EventsError::Unreadable {
-        path: name.clone(),
-        reason,
+    let unreadable = |reason: String| {
+        EventsError::Unreadable(Unreadable {
+            what: "the event store",
+            path: name.clone(),
+            reason,
+        })
     };
     // Refuse what is not a regular file before SQLite opens it (a FIFO would block).
     drop(crate::input::open(path).map_err(|error| unreadable(error.to_string()))?);
@@ -159,10 +165,11 @@ impl EventFeed {
     }
 
     fn unreadable(&self, error: rusqlite::Error) -> EventsError {
-        EventsError::Unreadable {
+        EventsError::Unreadable(Unreadable {
+            what: "the event store",
             path: self.path.clone(),
             reason: error.to_string(),
-        }
+        })
     }
 
     /// Opt-outs (while the feed still reads them) and failed statuses recorded since the last
