@@ -678,7 +678,7 @@ mod tests {
         let journal = Journal::open_read_only(&journal_path).expect("read-only");
         let events = EventReader::open(&store_path).expect("store");
         let mut completions = Vec::new();
-        let delivery = reconcile::<crate::report::DeliveryError>(&journal, &events, |completion| {
+        let delivery = reconcile::<super::super::CallbacksError>(&journal, &events, |completion| {
             completions.push((
                 completion.row,
                 completion.to,

@@ -632,7 +632,7 @@ impl Journal {
     }
 
     /// Records `unknown` rows as accepted because the provider's callbacks showed that it has
-    /// their message (see [`crate::report::reconcile`]); returns how many changed. Only rows
+    /// their message (see [`crate::send::callbacks::settle_unknown`]); returns how many changed. Only rows
     /// still `unknown` change, in one transaction.
     pub fn settle_from_callbacks(&mut self, rows: &[u64]) -> Result<u64, JournalError> {
         let path = self.path.clone();
