@@ -7,8 +7,9 @@ use crate::data::DataError;
 use crate::outputs::OutputError;
 use crate::pipeline::Problem;
 use crate::receive::{ReceiveError, StoreError};
-use crate::render::MissingExample;
+use crate::render::{LeafError, MissingExample};
 use crate::report::{DeliveryError, EventsError as StoreReadError};
+use crate::scaffold::InitError;
 use crate::send::account::AccountError;
 use crate::send::callbacks::CallbacksError;
 use crate::send::campaign::CampaignError;
@@ -159,6 +160,29 @@ impl UserError for CannotRun {
     }
 }
 
+/// An error a command has already shown (with its help), and the status it ends the run with:
+/// what a command's steps return to stop it early, so that its `Ok` is a run that got to its end.
+#[derive(Debug, Clone, Copy)]
+pub struct Drawn(pub ExitStatus);
+
+impl From<ExitStatus> for Drawn {
+    fn from(status: ExitStatus) -> Drawn {
+        Drawn(status)
+    }
+}
+
+/// A data file that could not be read to its end once its rows were being read: its fault was
+/// shown as a finding; the rows it holds are not all valid (as [`CampaignError::Broken`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the data file could not be read to its end")]
+pub struct Unfinished;
+
+impl UserError for Unfinished {
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Invalid
+    }
+}
+
 /// The help an error type already gives, as its [`UserError::help`].
 macro_rules! help_from {
     ($type:ty) => {
@@ -177,6 +201,12 @@ impl ExitStatus {
         } else {
             ExitStatus::Ok
         }
+    }
+
+    /// A status that stops before anything is made (a usage error), as opposed to a finding
+    /// about the templates or rows.
+    pub fn is_usage(self) -> bool {
+        self == ExitStatus::Usage
     }
 
     /// The more serious of two statuses.
@@ -422,6 +452,40 @@ impl UserError for MissingExample {
     help_from!(MissingExample);
 }
 
+impl UserError for InitError {
+    /// A path in the way (a file, a link) or one that cannot be written: nothing the templates
+    /// decide.
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+
+    fn help(&self) -> Option<String> {
+        InitError::help(self).map(str::to_owned)
+    }
+}
+
+/// A file a command was asked to write could not be written (a full disk, a directory in the
+/// way): what was asked for did not happen.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {reason}")]
+pub struct NotWritten {
+    pub path: String,
+    pub reason: String,
+}
+
+impl UserError for NotWritten {
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
+    }
+}
+
+impl UserError for LeafError {
+    /// A template value that does not compile: an invalid template.
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Invalid
+    }
+}
+
 impl Problem {
     /// Values that do not make a valid message: an invalid template or row.
     pub fn exit_status(&self) -> ExitStatus {
@@ -441,7 +505,7 @@ impl From<Signal> for ExitStatus {
 impl StopCause {
     /// The status a campaign stopped before its end exits with: a signal's own; a journal that
     /// failed or a data file that cannot be read again is a file to fix, as when either is met
-    /// at the start; anything else leaves rows pending (resumable).
+    /// at the start (an event store alike); anything else leaves rows pending (resumable).
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             StopCause::Interrupted(signal) | StopCause::Quit(signal) => ExitStatus::from(*signal),
@@ -452,8 +516,8 @@ impl StopCause {
             | StopCause::OutsideWindow(_)
             | StopCause::SpamLimit
             | StopCause::FailureBurst { .. }
-            | StopCause::DataChanged { .. }
-            | StopCause::Events(_) => ExitStatus::Invalid,
+            | StopCause::DataChanged { .. } => ExitStatus::Invalid,
+            StopCause::Events(error) => error.exit_status(),
         }
     }
 }
@@ -492,6 +556,20 @@ mod tests {
         let at_open = error.exit_status();
         let cause = StopCause::Journal(std::sync::Arc::new(JournalError::Failed(std::sync::Arc::new(error))));
         assert_eq!(cause.exit_status(), at_open);
+    }
+
+    /// An event store that stops answering mid-run is the same file to fix as one that cannot
+    /// be opened at the start.
+    #[test]
+    fn an_event_store_failing_mid_run_exits_as_at_its_opening() {
+        let error = EventsError::Unreadable(crate::input::Unreadable {
+            what: "event store",
+            path: "events.db".to_owned(),
+            reason: "disk I/O error".to_owned(),
+        });
+        let at_open = error.exit_status();
+        assert_eq!(at_open, ExitStatus::Usage);
+        assert_eq!(StopCause::Events(std::sync::Arc::new(error)).exit_status(), at_open);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub(crate) mod preview;
 pub(crate) mod receive;
 pub(crate) mod render;
 pub(crate) mod report;
+pub(crate) mod scaffold;
 pub(crate) mod secret;
 pub(crate) mod send;
 pub(crate) mod signal;

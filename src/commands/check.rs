@@ -9,7 +9,7 @@ use super::{
     templates_here, ExitStatus,
 };
 use crate::diagnostic::{Emit, Finding, Format, Printer, RowRef};
-use crate::exit::Refused;
+use crate::exit::{Refused, Unfinished, UserError};
 use crate::send::campaign::recipient_of;
 use crate::send::guardrails::{Guardrails, Verdict};
 use crate::words;
@@ -136,7 +136,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Gro
     );
     grouping.summarize();
     match processed {
-        Ok(counts) if counts.no_rows => ExitStatus::Invalid,
+        Ok(counts) if counts.no_rows => ExitStatus::checked(counts.any_invalid()),
         Ok(counts) => {
             printer.note(&format!(
                 "{}: {} valid, {} invalid{}",
@@ -149,11 +149,11 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Gro
                     ""
                 }
             ));
-            ExitStatus::checked(counts.failed > 0)
+            ExitStatus::checked(counts.any_invalid())
         }
         Err(error) => {
             grouping.emit(Finding::error(format!("cannot check the rows: {error}")));
-            ExitStatus::Invalid
+            Unfinished.exit_status()
         }
     }
 }

@@ -12,8 +12,9 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{test, ExitStatus};
-use crate::diagnostic::{Emit, Finding, Format, Printer};
+use super::{fail, test, ExitStatus};
+use crate::diagnostic::{Format, Printer};
+use crate::scaffold::InitError;
 
 pub struct InitOptions {
     pub dir: PathBuf,
@@ -63,35 +64,6 @@ const README: &str = "# WhatsApp Flow message templates\n\
 Templates live in `templates/` (the Flows their buttons open in `flows/`); `flowc check` validates them and `flowc test` compares their bodies with `templates/__snapshots__/`.\n\
 After changing a template, run `flowc test --review` and commit the accepted snapshots with the template.\n\
 Preview a message with `flowc preview templates/example.yaml` (writes `example.preview.html`); CI (`.github/workflows/flowc.yml`) annotates pull requests once the Actions variable `FLOWC_GIT` holds the flowc repository's URL.\n";
-
-/// Why init wrote nothing (or stopped): each variant names the path in the way.
-#[derive(Debug, thiserror::Error)]
-enum InitError {
-    #[error("refusing to write through the symbolic link `{}`", .link.display())]
-    Link { link: PathBuf },
-    #[error("refusing to overwrite {}", match .paths.as_slice() {
-        [path] => path.display().to_string(),
-        paths => format!("{} files that exist", paths.len()),
-    })]
-    Exists { paths: Vec<PathBuf> },
-    #[error("cannot write {}: {source}", .path.display())]
-    Io { path: PathBuf, source: io::Error },
-}
-
-impl InitError {
-    fn help(&self) -> Option<&'static str> {
-        match self {
-            InitError::Link { .. } => Some(
-                "init writes templates/, flows/, schemas/, .github/workflows/ and README.md and follows no links: \
-                 remove the link, or name a new directory: flowc init DIR",
-            ),
-            InitError::Exists { .. } => {
-                Some("run `flowc init` in an empty directory, or name a new one: flowc init DIR")
-            }
-            InitError::Io { .. } => None,
-        }
-    }
-}
 
 /// What the repository's git ignores: the pages `flowc preview` writes in the working directory.
 const GITIGNORE_LINE: &str = "*.preview.html";
@@ -152,7 +124,7 @@ pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
     });
     let written = written.and_then(|()| gitignore(dir, printer));
     if let Err(error) = written {
-        printer.emit(Finding::error(error.to_string()).with_help(error.help()));
+        let status = fail(printer, &error);
         // Whole paths, one a line: a list in one message would be cut to the message's width.
         if let InitError::Exists { paths } = &error {
             if paths.len() > 1 {
@@ -162,7 +134,7 @@ pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
                 }
             }
         }
-        return ExitStatus::Usage;
+        return status;
     }
     // The snapshots are made by the same code that checks them.
     let accepted = test::run(

@@ -20,7 +20,7 @@ use crate::data::{self, Rows};
 use crate::diagnostic::{Emit, Finding, Printer, RowRef};
 use crate::flow;
 use crate::pipeline::{compile_in_order, Flow, Inspection, MessageCompiler, Problem, RowOutcome};
-use crate::render::{example_values, MissingExample};
+use crate::render::{example_values, LeafError, MissingExample};
 use crate::suggest::did_you_mean;
 use crate::template::Template;
 
@@ -129,7 +129,12 @@ fn prepare(
             for finding in findings.into_iter().chain(flow_findings) {
                 grouping.emit(finding);
             }
-            return Err(status.worst(ExitStatus::Invalid));
+            let status = rejected
+                .errors
+                .iter()
+                .map(LeafError::exit_status)
+                .fold(status, ExitStatus::worst);
+            return Err(status);
         }
     };
     let (findings, status) = link_flow(&mut compiler);
@@ -414,6 +419,13 @@ struct RowCounts {
     stopped: bool,
     /// The file holds no rows (said as a finding): nothing done, which is not what was asked.
     no_rows: bool,
+}
+
+impl RowCounts {
+    /// Whether the rows make the run invalid: a row failed, or there were none.
+    fn any_invalid(&self) -> bool {
+        self.no_rows || self.failed > 0
+    }
 }
 
 /// Compiles every row (on every core), reports bad rows, and hands each good body to `emit`

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{check_overrides, ExitStatus};
+use super::{check_overrides, fail, ExitStatus};
 use crate::data;
 use crate::diagnostic::{Emit, Finding, Level, Printer};
-use crate::exit::UserError;
+use crate::exit::{NotWritten, Refused, Unfinished, UserError};
 use crate::pipeline::{Inspection, MessageCompiler, Problem};
 use crate::preview::{self, Note};
 use crate::render::{example_values, LeafError};
@@ -56,16 +56,16 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     if let Target::File(path) = &target {
         let inputs = std::iter::once(&options.template).chain(options.data.as_ref());
         if let Some(input) = inputs.into_iter().find(|input| crate::outputs::same_file(path, input)) {
-            printer.emit(
-                Finding::error(format!(
-                    "refusing to overwrite {}, an input of this preview, with the page",
-                    input.display()
-                ))
-                .with_help(Some(
+            return fail(
+                printer,
+                &Refused::new(
+                    format!(
+                        "refusing to overwrite {}, an input of this preview, with the page",
+                        input.display()
+                    ),
                     "name another file with --out FILE.html, or --out - for standard output",
-                )),
+                ),
             );
-            return ExitStatus::Usage;
         }
     }
     let template_name = options
@@ -128,7 +128,7 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
             let status = status.worst(inspected.flow_status);
             (Some(inspected.inspection.body), findings, status, screen)
         }
-        Err((findings, status)) if status != ExitStatus::Usage => (
+        Err((findings, status)) if !status.is_usage() => (
             None,
             findings.into_iter().map(|finding| (finding, None)).collect(),
             status,
@@ -156,15 +156,17 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
                 Some(shown) => printer.note(&format!("wrote {} ({shown})", path.display())),
                 None => printer.note(&format!("wrote {}", path.display())),
             })
-            .map_err(|error| format!("cannot write {}: {error}", path.display())),
+            .map_err(|error| NotWritten {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            }),
         Target::Stdout => {
             printer.write_out(html.as_bytes());
             Ok(())
         }
     };
-    if let Err(message) = written {
-        printer.emit(Finding::error(message));
-        return ExitStatus::Usage;
+    if let Err(error) = written {
+        return fail(printer, &error);
     }
     status
 }
@@ -265,11 +267,12 @@ fn row_values(
             Err(error) if error.is_row_error() => {
                 if let data::DataError::BadRow { row, .. } = &error {
                     if *row == wanted {
-                        return Err((vec![Finding::from_data_error(&error)], ExitStatus::Invalid));
+                        return Err((vec![Finding::from_data_error(&error)], error.exit_status()));
                     }
                 }
             }
-            Err(error) => return Err((vec![Finding::from_data_error(&error)], ExitStatus::Invalid)),
+            // The file cannot be read to its end: its fault is the finding.
+            Err(error) => return Err((vec![Finding::from_data_error(&error)], Unfinished.exit_status())),
         }
     }
     let help = match numbers {
@@ -277,8 +280,9 @@ fn row_values(
         Some((first, last)) => format!("the file has rows {first} to {last}"),
         None => "the file has no rows".to_owned(),
     };
+    let missing = Refused::new(format!("{}: there is no row {wanted}", path.display()), help);
     Err((
-        vec![Finding::error(format!("{}: there is no row {wanted}", path.display())).with_help(Some(help))],
-        ExitStatus::Usage,
+        vec![Finding::error(missing.to_string()).with_help(missing.help())],
+        missing.exit_status(),
     ))
 }

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use super::grouping::Grouping;
 use super::{
-    check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
-    write_pretty, ExitStatus,
+    check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, write_pretty,
+    ExitStatus,
 };
+use crate::exit::Drawn;
 use crate::words;
 
 pub struct RenderOptions {
@@ -24,12 +25,10 @@ pub struct RenderOptions {
 }
 
 pub fn run(options: &RenderOptions, grouping: &Grouping<'_>) -> ExitStatus {
-    match try_run(options, grouping) {
-        Ok(status) | Err(status) => status,
-    }
+    try_run(options, grouping).unwrap_or_else(|Drawn(status)| status)
 }
 
-fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, Drawn> {
     let printer = grouping.printer();
     let mut compiler = prepare(&options.template, &options.vars, grouping)?;
     check_overrides(&compiler, &options.vars, printer)?;
@@ -48,7 +47,7 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
             }
             Err(problem) => {
                 report_problem(&compiler, None, &problem, grouping);
-                Err(problem.exit_status())
+                Err(problem.exit_status().into())
             }
         };
     };
@@ -69,22 +68,19 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
     grouping.summarize();
     let counts = match flushed {
         Ok(counts) => counts,
-        // A closed pipe is a quiet success; another failure is reported once, by `run`.
+        // A closed pipe is a quiet success; another failure is reported once, by `run`, which
+        // ends the run with its status.
         Err(error) => {
-            let status = if is_broken_pipe(&error) {
-                ExitStatus::Ok
-            } else {
-                ExitStatus::Usage
-            };
             printer.track_output(Err(error));
-            return Ok(status);
+            return Ok(ExitStatus::Ok);
         }
     };
     if counts.stopped {
         return Ok(ExitStatus::Ok);
     }
+    // A data file without rows: nothing rendered, nothing to sum up.
     if counts.no_rows {
-        return Ok(ExitStatus::Invalid);
+        return Ok(ExitStatus::checked(counts.any_invalid()));
     }
     printer.note(&format!(
         "{} rendered, {} failed{}",
@@ -96,5 +92,5 @@ fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatu
             ""
         },
     ));
-    Ok(ExitStatus::checked(counts.failed > 0))
+    Ok(ExitStatus::checked(counts.any_invalid()))
 }

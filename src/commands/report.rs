@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::{fail, ExitStatus};
 use crate::diagnostic::{Emit, Finding, Printer};
-use crate::exit::Refused;
+use crate::exit::{Drawn, Refused};
 use crate::outputs;
 use crate::report::responses::ResponsesFormat;
 use crate::report::{self, html, DeliveryError, Reconciled};
@@ -48,16 +48,14 @@ pub fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
     }
     // Reading a journal or a store copied without its `-wal` leaves none behind.
     let side_files: Vec<outputs::SideFiles> = databases.iter().map(|path| outputs::SideFiles::note(path)).collect();
-    let status = match try_run(options, printer) {
-        Ok(status) | Err(status) => status,
-    };
+    let status = try_run(options, printer).unwrap_or_else(|Drawn(status)| status);
     for side in side_files {
         side.remove_created();
     }
     status
 }
 
-fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Drawn> {
     let target = match &options.out {
         Some(path) if outputs::is_stdout(path) => Target::Stdout,
         Some(path) => Target::File(path.clone()),
@@ -75,7 +73,8 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
                         format!("--responses {}: the name must end in .csv or .jsonl", path.display()),
                         "FILE.csv gets one column per answer; FILE.jsonl one JSON object per line",
                     ),
-                ))
+                )
+                .into())
             }
         },
         None => None,
@@ -93,9 +92,9 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         Err(error) => {
             // `flowc report STORE --events JOURNAL`: the two files swapped.
             if let Some(swapped) = swapped(options) {
-                return Err(fail(printer, &Refused::new(swapped.0, swapped.1)));
+                return Err(fail(printer, &Refused::new(swapped.0, swapped.1)).into());
             }
-            return Err(fail(printer, &error));
+            return Err(fail(printer, &error).into());
         }
     };
     // The outputs are named by hand: none may be what the campaign reads (its template and
@@ -134,7 +133,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
                 path: path.display().to_string(),
                 input,
             };
-            return Err(fail(printer, &error));
+            return Err(fail(printer, &error).into());
         }
     }
     let reconciled = match &options.events {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::grouping::Grouping;
 use super::{check_overrides, fail, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Emit, Finding, Printer, RowRef};
-use crate::exit::UserError;
+use crate::exit::{Drawn, UserError};
 use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::callbacks;
@@ -78,15 +78,13 @@ pub struct SendOptions {
 }
 
 pub fn run(options: SendOptions, grouping: &Grouping<'_>) -> ExitStatus {
-    match try_run(options, grouping) {
-        Ok(status) | Err(status) => status,
-    }
+    try_run(options, grouping).unwrap_or_else(|Drawn(status)| status)
 }
 
-fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, Drawn> {
     let printer = grouping.printer();
     if options.data.as_os_str() == "-" {
-        return Err(fail(grouping, &NotSent::DataFromStdin));
+        return Err(fail(grouping, &NotSent::DataFromStdin).into());
     }
     let mut compiler = prepare(&options.template, &options.vars, grouping)?;
     check_overrides(&compiler, &options.vars, printer)?;
@@ -103,7 +101,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
                 .note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(fail(printer, &error)),
+        Err(error) => return Err(fail(printer, &error).into()),
     };
     let fingerprint =
         campaign::fingerprint(&compiler, &options.vars, &options.data).map_err(|error| fail(printer, &error))?;
@@ -220,12 +218,12 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     };
     if options.strict && plan.invalid > 0 {
         journal.discard_if_unused().map_err(journal_error)?;
-        return Err(fail(grouping, &NotSent::Strict { invalid: plan.invalid }));
+        return Err(fail(grouping, &NotSent::Strict { invalid: plan.invalid }).into());
     }
     let mut stop_cause = None;
     if !options.dry_run && plan.to_send.count() > 0 {
         let Some(account) = account else {
-            return Err(NotSent::NoAccount.exit_status());
+            return Err(NotSent::NoAccount.exit_status().into());
         };
         if let Some(hours) = &hours {
             let now = jiff::Timestamp::now();
@@ -238,7 +236,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
                         hours.zone_name()
                     ));
                     journal.discard_if_unused().map_err(journal_error)?;
-                    return Err(NotSent::OutsideWindow.exit_status());
+                    return Err(NotSent::OutsideWindow.exit_status().into());
                 }
                 printer.note(&format!(
                     "window:   {} ({}) is closed now: sending waits until {when}",
@@ -250,14 +248,14 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         if let Err(status) = confirm(&options, plan.to_send.count(), printer) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
-            return Err(status);
+            return Err(status.into());
         }
         // The rows are read again to send them: the file must be the one the pre-flight read.
         match campaign::fingerprint(&compiler, &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
             _ => {
                 let path = options.data.display().to_string();
-                return Err(fail(grouping, &NotSent::DataChanged { path }));
+                return Err(fail(grouping, &NotSent::DataChanged { path }).into());
             }
         }
         let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
