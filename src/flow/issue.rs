@@ -170,7 +170,7 @@ pub enum FlowIssue {
         file: String,
         expected: String,
         found: String,
-        /// Text where a number or a boolean is declared (see [`super::model::Mismatch`]).
+        /// Text where a number or a boolean is declared (see [`super::declared::Mismatch`]).
         text_for_typed: bool,
         at: Place,
         declared: Place,

@@ -6,6 +6,7 @@
 //! A template without `flow_json` is not affected. The Flow never enters the request body: it
 //! only decides what the body may hold.
 
+mod declared;
 mod draw;
 mod issue;
 mod json;
