@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{is_stdout, Kind};
 
+/// What identifies a file: its inode when it exists, else its canonical path.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Identity {
     Inode(u64, u64),

@@ -346,8 +346,6 @@ impl Drop for Scratch {
     }
 }
 
-/// What identifies a file: its inode when it exists, else its canonical path.
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt as _;
