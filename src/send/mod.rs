@@ -8,6 +8,7 @@
 //! failure) stops new requests; requests in flight finish and are recorded.
 
 pub mod account;
+mod body_keys;
 pub(crate) mod callbacks;
 pub mod campaign;
 mod client;

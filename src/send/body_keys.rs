@@ -1,0 +1,300 @@
+//! What a rendered body is recognised by, read straight from its bytes: its recipient and the
+//! keys the provider's callbacks carry back (`flow_token`, `extra_info.ref`, `ref1`, `ref2`),
+//! and the `--track` key written into it.
+
+use super::journal::RowKeys;
+
+/// What a compiled body can be recognised by: its recipient (`messaging_object.to`), and what
+/// the provider's callbacks carry back (`flow_token`, `extra_info.ref`, `ref1`, `ref2`).
+///
+/// The body is compact JSON that flowc itself wrote, so one pass of a byte scanner suffices: it
+/// descends only into the objects that hold these fields and skips every other value without
+/// decoding it (serde's reader validates and decodes every string it skips, which cost more
+/// than compiling the body). A body the scanner does not follow falls back to serde.
+pub(super) fn keys_of(body: &[u8]) -> RowKeys {
+    let mut raw = RawKeys::default();
+    if body.first() == Some(&b'{') && scan_object(body, 0, Place::Top, &mut raw).is_some() {
+        if let Some(keys) = raw.decode() {
+            return keys;
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return RowKeys::default();
+    };
+    let text = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    RowKeys {
+        recipient: text("/messaging_object/to").unwrap_or_default(),
+        flow_token: text("/messaging_object/interactive/action/parameters/flow_token"),
+        refs: [
+            text("/extra_info/ref"),
+            text("/extra_info/ref1"),
+            text("/extra_info/ref2"),
+        ],
+        track: None,
+    }
+}
+
+/// The recipient of a compiled body.
+pub(crate) fn recipient_of(body: &[u8]) -> String {
+    keys_of(body).recipient
+}
+
+/// The raw (still JSON-encoded) values [`keys_of`] looks for.
+#[derive(Default)]
+struct RawKeys<'a> {
+    to: Option<&'a [u8]>,
+    flow_token: Option<&'a [u8]>,
+    refs: [Option<&'a [u8]>; 3],
+}
+
+impl RawKeys<'_> {
+    fn decode(&self) -> Option<RowKeys> {
+        let text = |raw: Option<&[u8]>| raw.map(string_value);
+        Some(RowKeys {
+            recipient: text(self.to)??,
+            flow_token: text(self.flow_token).flatten(),
+            refs: [
+                text(self.refs[0]).flatten(),
+                text(self.refs[1]).flatten(),
+                text(self.refs[2]).flatten(),
+            ],
+            track: None,
+        })
+    }
+}
+
+/// Where in the body an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Top,
+    Messaging,
+    Interactive,
+    Action,
+    Parameters,
+    ExtraInfo,
+}
+
+/// Scans the object starting at `start` (`{`); returns the index just past it.
+fn scan_object<'a>(text: &'a [u8], start: usize, place: Place, keys: &mut RawKeys<'a>) -> Option<usize> {
+    let mut at = start + 1;
+    if text.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        let key_end = string_end(text, at)?;
+        let key = &text[at + 1..key_end - 1];
+        if text.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let value = key_end + 1;
+        let child = match (place, key) {
+            (Place::Top, b"messaging_object") => Some(Place::Messaging),
+            (Place::Top, b"extra_info") => Some(Place::ExtraInfo),
+            (Place::Messaging, b"interactive") => Some(Place::Interactive),
+            (Place::Interactive, b"action") => Some(Place::Action),
+            (Place::Action, b"parameters") => Some(Place::Parameters),
+            _ => None,
+        };
+        let end = match child {
+            Some(child) if text.get(value) == Some(&b'{') => scan_object(text, value, child, keys)?,
+            _ => {
+                let end = value_end(text, value)?;
+                let raw = Some(&text[value..end]);
+                match (place, key) {
+                    (Place::Messaging, b"to") => keys.to = raw,
+                    (Place::Parameters, b"flow_token") => keys.flow_token = raw,
+                    (Place::ExtraInfo, b"ref") => keys.refs[0] = raw,
+                    (Place::ExtraInfo, b"ref1") => keys.refs[1] = raw,
+                    (Place::ExtraInfo, b"ref2") => keys.refs[2] = raw,
+                    _ => {}
+                }
+                end
+            }
+        };
+        match text.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b'}') => return Some(end + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// A raw JSON string value as text (escapes decoded); `None` for anything else.
+fn string_value(raw: &[u8]) -> Option<String> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner.contains(&b'\\') {
+        serde_json::from_slice(raw).ok()
+    } else {
+        String::from_utf8(inner.to_vec()).ok()
+    }
+}
+
+/// `body` with `"field":"value"` added to its `extra_info` (created if absent). The body is
+/// compact JSON flowc wrote; `value` needs no escaping (the `--track` key is `[a-z0-9-]`).
+pub(crate) fn with_extra_info(body: &[u8], field: &str, value: &str) -> Vec<u8> {
+    let pair = format!("\"{field}\":\"{value}\"");
+    let mut out = Vec::with_capacity(body.len() + pair.len() + 16);
+    match value_of_key(body, b"extra_info") {
+        Some(object) if object.first() == Some(&b'{') => {
+            let open = object.as_ptr() as usize - body.as_ptr() as usize + 1;
+            out.extend_from_slice(&body[..open]);
+            out.extend_from_slice(pair.as_bytes());
+            if object != b"{}" {
+                out.push(b',');
+            }
+            out.extend_from_slice(&body[open..]);
+        }
+        _ => {
+            let close = body.iter().rposition(|&byte| byte == b'}').unwrap_or(body.len());
+            out.extend_from_slice(&body[..close]);
+            out.extend_from_slice(format!(",\"extra_info\":{{{pair}}}").as_bytes());
+            out.extend_from_slice(&body[close..]);
+        }
+    }
+    out
+}
+
+/// Which `extra_info` field `--track` writes the campaign-and-row key into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackField {
+    Ref,
+    Ref1,
+    Ref2,
+}
+
+impl TrackField {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackField::Ref => "ref",
+            TrackField::Ref1 => "ref1",
+            TrackField::Ref2 => "ref2",
+        }
+    }
+
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The key `--track` gives a row: the campaign (8 hex digits of its id) and the row number,
+/// which a callback's `ref` brings back.
+pub fn track_key(campaign: &str, row: u64) -> String {
+    format!("flowc-{}-{row}", campaign.get(..8).unwrap_or(campaign))
+}
+
+/// The raw value of `key` in the compact JSON object `object` (top level only).
+fn value_of_key<'a>(object: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut at = 1; // past `{`
+    if object.first() != Some(&b'{') {
+        return None;
+    }
+    loop {
+        let key_end = string_end(object, at)?;
+        let found = &object[at + 1..key_end - 1];
+        if object.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let value_start = key_end + 1;
+        let value_end = value_end(object, value_start)?;
+        if found == key {
+            return Some(&object[value_start..value_end]);
+        }
+        match object.get(value_end) {
+            Some(b',') => at = value_end + 1,
+            _ => return None,
+        }
+    }
+}
+
+/// The index just past the string starting at `start` (which must be `"`).
+fn string_end(text: &[u8], start: usize) -> Option<usize> {
+    if text.get(start) != Some(&b'"') {
+        return None;
+    }
+    let mut index = start + 1;
+    // Jumps to the next quote or backslash: most of a body is text.
+    while let Some(offset) = memchr::memchr2(b'"', b'\\', text.get(index..)?) {
+        index += offset;
+        if text[index] == b'"' {
+            return Some(index + 1);
+        }
+        index += 2;
+    }
+    None
+}
+
+/// The index just past the value starting at `start`.
+fn value_end(text: &[u8], start: usize) -> Option<usize> {
+    match text.get(start)? {
+        b'"' => string_end(text, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut index = start;
+            while index < text.len() {
+                match text[index] {
+                    b'"' => {
+                        index = string_end(text, index)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(index + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                index += 1;
+            }
+            None
+        }
+        _ => {
+            let length = text[start..]
+                .iter()
+                .position(|&byte| matches!(byte, b',' | b'}' | b']'))?;
+            Some(start + length)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recipient_is_found_wherever_to_sits() {
+        let bodies = [
+            r#"{"messaging_object":{"messaging_product":"whatsapp","to":"+14155550100","interactive":{"x":[1,{"to":"no"}]}}}"#,
+            r#"{"extra_info":{"ref":"a\"b}{"},"messaging_object":{"interactive":{"action":{"parameters":{"flow_action_payload":{"data":{"to":"+1"}}}}},"to":"+14155550100,+14155550101"}}"#,
+        ];
+        assert_eq!(recipient_of(bodies[0].as_bytes()), "+14155550100");
+        assert_eq!(recipient_of(bodies[1].as_bytes()), "+14155550100,+14155550101");
+        assert_eq!(recipient_of(br#"{"messaging_object":{"to":"+1\u0030"}}"#), "+10");
+        assert_eq!(recipient_of(b"not json"), "");
+    }
+
+    #[test]
+    fn callback_keys_are_read_and_the_track_key_added() {
+        let body = br#"{"messaging_object":{"to":"+14155550100","interactive":{"action":{"parameters":{"flow_token":"tok \"1\""}}}},"extra_info":{"ref":"C-1","wa_source":"api"}}"#;
+        let keys = keys_of(body);
+        assert_eq!(keys.flow_token.as_deref(), Some("tok \"1\""));
+        assert_eq!(keys.refs, [Some("C-1".to_owned()), None, None]);
+        let tracked = with_extra_info(body, "ref2", "flowc-1a2b3c4d-7");
+        let parsed: serde_json::Value = serde_json::from_slice(&tracked).expect("still JSON");
+        assert_eq!(parsed["extra_info"]["ref2"], "flowc-1a2b3c4d-7");
+        assert_eq!(parsed["extra_info"]["ref"], "C-1");
+        for bare in [
+            &br#"{"messaging_object":{"to":"+1"}}"#[..],
+            br#"{"messaging_object":{"to":"+1"},"extra_info":{}}"#,
+        ] {
+            let parsed: serde_json::Value = serde_json::from_slice(&with_extra_info(bare, "ref", "k")).expect("JSON");
+            assert_eq!(parsed["extra_info"]["ref"], "k");
+        }
+    }
+}
