@@ -431,6 +431,11 @@ pub struct Selection {
     pub track: Option<TrackField>,
 }
 
+/// Why an excluded row is not sent, in the journal and the report.
+const EXCLUDED: &str = "on the --exclude list";
+/// Why an opted-out row is not sent, in the journal and the report.
+const OPTED_OUT: &str = "opted out (a STOP reply in the event store)";
+
 /// Renders and validates every row (on every core), records it in the journal, and decides
 /// what to send: rows never sent, pending or retryable, unless they repeat an earlier row's
 /// recipient or are excluded, up to the limit; `unknown` ones only with `resend_unknown`.
@@ -520,6 +525,20 @@ pub fn preflight(
                         false
                     }
                     Some(RowStatus::Failed) => false,
+                    // A person who asked not to be messaged, or was excluded, stays so on every
+                    // later run, whether or not it names the store or the list again.
+                    Some(RowStatus::Excluded) => {
+                        plan.excluded += 1;
+                        status = RowStatus::Excluded;
+                        reason = Some(EXCLUDED.to_owned());
+                        false
+                    }
+                    Some(RowStatus::OptedOut) => {
+                        plan.opted_out += 1;
+                        status = RowStatus::OptedOut;
+                        reason = Some(OPTED_OUT.to_owned());
+                        false
+                    }
                     Some(RowStatus::Unknown | RowStatus::Sending) => {
                         plan.unknown += 1;
                         selection.resend_unknown && verdict == Verdict::Send
@@ -529,9 +548,7 @@ pub fn preflight(
                         RowStatus::Pending
                         | RowStatus::Invalid
                         | RowStatus::Retryable
-                        | RowStatus::Duplicate
-                        | RowStatus::Excluded
-                        | RowStatus::OptedOut,
+                        | RowStatus::Duplicate,
                     ) => match verdict {
                         Verdict::Send => true,
                         Verdict::Duplicate { of_row } => {
@@ -543,13 +560,13 @@ pub fn preflight(
                         Verdict::Excluded => {
                             plan.excluded += 1;
                             status = RowStatus::Excluded;
-                            reason = Some("on the --exclude list".to_owned());
+                            reason = Some(EXCLUDED.to_owned());
                             false
                         }
                         Verdict::OptedOut => {
                             plan.opted_out += 1;
                             status = RowStatus::OptedOut;
-                            reason = Some("opted out (a STOP reply in the event store)".to_owned());
+                            reason = Some(OPTED_OUT.to_owned());
                             false
                         }
                     },

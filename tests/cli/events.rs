@@ -106,3 +106,41 @@ fn a_stop_committed_just_before_its_row_is_due_is_honoured() {
     assert_eq!(statuses(&campaign.report())["opted-out"], 20);
     assert_eq!(provider.count(), 20);
 }
+
+#[test]
+fn a_row_recorded_as_opted_out_stays_unsent_when_a_resume_has_no_event_store() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&stop_reply("m1", "14150000001")).status, 200);
+    let campaign = Campaign::new(4);
+    let provider = Provider::accepting();
+    let first = run(campaign
+        .command(&provider)
+        .arg("--events")
+        .arg(&receiver.store)
+        .args(["--limit", "2"]));
+    // Rows held by --limit stay pending: exit 1.
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(statuses(&campaign.report())["opted-out"], 1);
+    // The resume forgets --events: the journal alone must keep the STOP.
+    let second = run(&mut campaign.command(&provider));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    assert!(!received.contains(&"R1".to_owned()), "messaged after its STOP: {received:?}");
+    assert_eq!(provider.count(), 3, "{received:?}");
+    assert_eq!(statuses(&campaign.report())["opted-out"], 1);
+}
+
+#[test]
+fn a_row_recorded_as_excluded_stays_unsent_when_a_resume_has_no_exclude_list() {
+    let campaign = Campaign::new(4);
+    let exclude = campaign.scratch.write("exclude.txt", "+14150000002\n");
+    let provider = Provider::accepting();
+    let first = run(campaign.command(&provider).arg("--exclude").arg(&exclude).args(["--limit", "1"]));
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(statuses(&campaign.report())["excluded"], 1);
+    let second = run(&mut campaign.command(&provider));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    assert!(!received.contains(&"R2".to_owned()), "messaged though excluded: {received:?}");
+    assert_eq!(statuses(&campaign.report())["excluded"], 1);
+}
