@@ -19,7 +19,7 @@ use std::path::Path;
 
 pub(crate) use funnel::Funnel;
 pub(crate) use reconcile::Delivery;
-use reconcile::{Moment, Stage, NEVER};
+use reconcile::{Moment, RowDelivery, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
 pub use stored_events::EventsError;
 
@@ -80,6 +80,23 @@ impl ExtraColumns for Delivery {
             cells.extend(COLUMNS.iter().map(|_| String::new()));
             return;
         };
+        let (code, error) = self.failure_cells(state);
+        cells.extend([
+            state.stage.as_str().to_owned(),
+            text_cell(code.to_owned()),
+            text_cell(error),
+            rfc3339(state.delivered_at),
+            rfc3339(state.read_at),
+            rfc3339(state.replied_at),
+            rfc3339(state.opted_out_at),
+        ]);
+    }
+}
+
+impl Delivery {
+    /// A failed or not-sent row's code and what it means, as the report's `delivery_code` and
+    /// `delivery_error` say them; empty when it has none.
+    fn failure_cells(&self, state: &RowDelivery) -> (&str, String) {
         let failure = match state.stage {
             Stage::Failed | Stage::NotSent => self.failure(state),
             _ => None,
@@ -93,15 +110,18 @@ impl ExtraColumns for Delivery {
             (None, Some(text)) => text.to_owned(),
             (None, None) => String::new(),
         };
-        cells.extend([
-            state.stage.as_str().to_owned(),
-            text_cell(code.unwrap_or_default().to_owned()),
-            text_cell(error),
-            rfc3339(state.delivered_at),
-            rfc3339(state.read_at),
-            rfc3339(state.replied_at),
-            rfc3339(state.opted_out_at),
-        ]);
+        (code.unwrap_or_default(), error)
+    }
+
+    /// Why a row failed or was not sent, in one phrase (`WAV2101: account daily limit reached
+    /// (…)`), for the journal's `error` column.
+    pub(crate) fn failure_text(&self, state: &RowDelivery) -> String {
+        match self.failure_cells(state) {
+            ("", error) if error.is_empty() => "no reason given".to_owned(),
+            ("", error) => error,
+            (code, error) if error.is_empty() => code.to_owned(),
+            (code, error) => format!("{code}: {error}"),
+        }
     }
 }
 

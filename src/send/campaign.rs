@@ -74,6 +74,9 @@ pub struct Plan {
     /// Rows `unknown` when sent that the callbacks settled as accepted before this pre-flight
     /// (counted in `accepted_before`; set by the caller, which settles them).
     pub settled: u64,
+    /// Rows `unknown` when sent that a `not sent` callback settled as failed (set by the
+    /// caller, as `settled`).
+    pub settled_not_sent: u64,
     /// Set when this run resumes with a changed template (`--changed-template`).
     pub template_change: Option<super::journal::TemplateChange>,
     /// Rows whose recipient an earlier row has.
@@ -457,6 +460,7 @@ pub fn preflight(
         accepted_before: 0,
         unknown: 0,
         settled: 0,
+        settled_not_sent: 0,
         template_change: journal.template_change().cloned(),
         duplicate: 0,
         excluded: 0,

@@ -15,6 +15,7 @@ use super::reporter::Reporter;
 use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
 use crate::diagnostic::{Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
+use crate::report::reconcile::Proof;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
 use crate::send::guardrails::{ExcludeList, Guardrails};
@@ -168,7 +169,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
         (Some(store), false) => settle_unknown(&mut journal, store, reporter)?,
-        _ => 0,
+        _ => (0, 0),
     };
     // The event store: who opted out before this run, and the feed the run watches.
     let mut feed = match &options.events {
@@ -195,7 +196,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         None => HashSet::new(),
     };
     let mut plan = preflight(&compiler, &options, &mut journal, opted_out, reporter)?;
-    plan.settled = settled;
+    (plan.settled, plan.settled_not_sent) = settled;
 
     print_plan(
         &options,
@@ -333,24 +334,30 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     }))
 }
 
-/// Marks `unknown` rows accepted when a status callback in `store` carries their `--track` key
-/// or one of their ids (the report's matching): the provider has their message. A Flow reply
-/// never settles a row (its `flow_token` is the template's choice, shared or reused).
-fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Result<u64, ExitStatus> {
+/// Settles `unknown` rows by the status callbacks in `store` that carry their `--track` key or
+/// one of their ids (the report's matching): accepted when they prove the provider has the
+/// message, failed when the provider says it did not send it (see
+/// [`crate::report::reconcile::RowDelivery::proof`]). A Flow reply never settles a row (its
+/// `flow_token` is the template's choice, shared or reused).
+fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Result<(u64, u64), ExitStatus> {
     let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
     if journal.unknown_rows().map_err(journal_error)? == 0 {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let reconciled = crate::report::reconcile(journal, store, None)
         .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-    let proven: Vec<u64> = reconciled
-        .delivery
-        .rows()
-        .filter(|(_, state)| state.sending == RowStatus::Unknown && state.provider_has_message())
-        .map(|(row, _)| row)
-        .collect();
+    let delivery = &reconciled.delivery;
+    let mut accepted = Vec::new();
+    let mut not_sent = Vec::new();
+    for (row, state) in delivery.rows().filter(|(_, state)| state.sending == RowStatus::Unknown) {
+        match state.proof() {
+            Some(Proof::ProviderHasIt) => accepted.push(row),
+            Some(Proof::NotSent) => not_sent.push((row, delivery.failure_text(state))),
+            None => {}
+        }
+    }
     drop(reconciled);
-    journal.settle_from_callbacks(&proven).map_err(journal_error)
+    journal.settle_from_callbacks(&accepted, &not_sent).map_err(journal_error)
 }
 
 /// Prints an error with its help; its exit status.

@@ -94,6 +94,12 @@ pub(super) fn print_plan(
             plural(plan.settled)
         ));
     }
+    if plan.settled_not_sent > 0 {
+        lines.push(format!(
+            "settled:  {} unknown settled as not sent from callbacks (--events): failed, not sent again",
+            plan.settled_not_sent,
+        ));
+    }
     if plan.accepted_before > 0 || plan.unknown > 0 {
         lines.push(format!(
             "resume:   {} accepted earlier (skipped), {} unknown ({})",
