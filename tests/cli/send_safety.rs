@@ -614,3 +614,17 @@ fn a_named_pipe_as_the_journals_mirror_is_refused_not_waited_on() {
     assert!(outcome.stderr.contains("named pipe"), "{}", outcome.stderr);
     assert_eq!(provider.count(), 0);
 }
+
+#[test]
+fn a_link_planted_at_the_journals_mirror_is_refused_never_written_through() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    let target = campaign.scratch.path().join("elsewhere.txt");
+    std::os::unix::fs::symlink(&target, campaign.scratch.path().join("contacts.journal.sqlite.mirror"))
+        .expect("a dangling link");
+    let outcome = run(campaign.command_to(&provider.url()).timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("symbolic link"), "{}", outcome.stderr);
+    assert!(!target.exists(), "written through the link");
+    assert_eq!(provider.count(), 0);
+}
