@@ -273,8 +273,15 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     output.finish()
 }
 
-/// A device or a named pipe opened for writing: never created, truncated or waited on.
+/// A device or a named pipe opened for writing: never created, truncated or waited on (a pipe
+/// opened before the run, see [`hold_pipe`], is the one written).
 fn open_direct(path: &Path) -> io::Result<std::fs::File> {
+    {
+        let mut held = HELD_PIPES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = held.iter().position(|(held, _)| held == path) {
+            return Ok(held.swap_remove(index).1);
+        }
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -498,9 +505,29 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
     }
     match destination(report).map_err(not_writable)? {
         Destination::Replace(_) => probe_directory("report", report),
-        // Standard output, a device or a pipe: nothing is created or replaced.
-        Destination::Stdout | Destination::Direct(_) => Ok(()),
+        Destination::Direct(path) => hold_pipe(&path).map_err(not_writable),
+        // Standard output or a device: nothing is created or replaced.
+        Destination::Stdout => Ok(()),
     }
+}
+
+/// Named pipes opened for writing before anything was sent, kept open until their output is
+/// written: a pipe with no reader is refused then, not after the campaign, and its reader sees
+/// no end of file in between (closing a probe would end a `cat` reading it).
+static HELD_PIPES: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+
+/// Opens `path` now if it is a named pipe (refused at once when it has no reader), and keeps it
+/// for [`Output::create`].
+fn hold_pipe(path: &Path) -> io::Result<()> {
+    if !std::fs::metadata(path)?.file_type().is_fifo() {
+        return Ok(());
+    }
+    let file = open_direct(path)?;
+    HELD_PIPES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((path.to_owned(), file));
+    Ok(())
 }
 
 /// Checks files a command writes (`flowc report`: the report, the responses file, the page)

@@ -628,3 +628,44 @@ fn a_link_planted_at_the_journals_mirror_is_refused_never_written_through() {
     assert!(!target.exists(), "written through the link");
     assert_eq!(provider.count(), 0);
 }
+
+#[test]
+fn a_report_to_a_named_pipe_with_no_reader_is_refused_before_anything_is_sent() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let pipe = campaign.scratch.path().join("report.pipe");
+    named_pipe(&pipe);
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .arg("--report")
+        .arg(&pipe)
+        .timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("no reader"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 0, "sent before the report was refused");
+}
+
+#[test]
+fn a_report_to_a_named_pipe_reaches_a_reader_that_started_before_the_run() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let pipe = campaign.scratch.path().join("report.pipe");
+    named_pipe(&pipe);
+    let reader = std::process::Command::new("cat")
+        .arg(&pipe)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cat");
+    // `cat` waits in open() until a writer comes; give it the moment to get there.
+    std::thread::sleep(Duration::from_millis(200));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .arg("--report")
+        .arg(&pipe)
+        .timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let read = reader.wait_with_output().expect("cat ends");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_eq!(provider.count(), 3);
+}
