@@ -542,3 +542,40 @@ fn send_reads_a_mapped_column_and_a_resume_with_another_mapping_is_refused() {
         outcome.stderr
     );
 }
+
+#[test]
+fn a_window_that_starts_and_ends_at_midnight_is_refused_as_empty_however_written() {
+    let campaign = Campaign::new(1);
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    for window in ["00:00-00:00", "24:00-24:00", "24:00-00:00"] {
+        let outcome = run(campaign
+            .command_to(&provider.url())
+            .args(["--window", window, "--tz", "UTC", "--dry-run"]));
+        assert_eq!(outcome.code, 2, "{window}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("the start and the end are the same time"),
+            "{window}: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn a_tz_naming_a_named_pipe_is_refused_not_waited_on() {
+    let campaign = Campaign::new(1);
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    let pipe = campaign.scratch.path().join("zone.pipe");
+    let status = std::process::Command::new("mkfifo").arg(&pipe).status().expect("mkfifo");
+    assert!(status.success());
+    for tz in [pipe.display().to_string(), format!(":{}", pipe.display())] {
+        let outcome = run(campaign
+            .command_to(&provider.url())
+            .args(["--window", "09:00-17:00", "--dry-run"])
+            .env("TZ", &tz)
+            .timeout(Duration::from_secs(20)));
+        assert_eq!(outcome.code, 2, "{tz}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains("named pipe"), "{tz}: {}", outcome.stderr);
+    }
+}
