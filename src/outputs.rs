@@ -150,7 +150,9 @@ enum Sink {
         out: io::Stdout,
         closed: bool,
     },
-    Direct(std::fs::File),
+    /// `stalled` once its reader read nothing for [`crate::limits::MAX_OUTPUT_STALL`]: what
+    /// follows (a buffered writer's last flush) fails at once rather than wait again.
+    Direct { file: std::fs::File, stalled: bool },
     Replace {
         file: std::fs::File,
         temporary: PathBuf,
@@ -167,7 +169,10 @@ impl Output {
                 out: io::stdout(),
                 closed: false,
             },
-            Destination::Direct(path) => Sink::Direct(open_direct(&path)?),
+            Destination::Direct(path) => Sink::Direct {
+                file: open_direct(&path)?,
+                stalled: false,
+            },
             Destination::Replace(path) => {
                 let (temporary, file) = create_beside(&path, "partial", 0o666)?;
                 Sink::Replace {
@@ -228,15 +233,26 @@ impl Write for Output {
                 }
                 other => other,
             },
-            // Opened without blocking: a full pipe answers "would block"; wait for its reader.
-            Sink::Direct(file) => loop {
-                match file.write(buf) {
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(std::time::Duration::from_millis(2));
+            // Opened without blocking: a full pipe answers "would block"; wait for its reader,
+            // but not for one that never reads.
+            Sink::Direct { file, stalled } => {
+                let since = std::time::Instant::now();
+                loop {
+                    match file.write(buf) {
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                            if *stalled || since.elapsed() >= crate::limits::MAX_OUTPUT_STALL {
+                                *stalled = true;
+                                return Err(refused(format!(
+                                    "its reader has read nothing for {} seconds; the rest was not written",
+                                    crate::limits::MAX_OUTPUT_STALL.as_secs()
+                                )));
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                        other => return other,
                     }
-                    other => return other,
                 }
-            },
+            }
             Sink::Replace { file, .. } => file.write(buf),
         }
     }
@@ -250,7 +266,7 @@ impl Write for Output {
                 }
                 other => other,
             },
-            Sink::Direct(file) | Sink::Replace { file, .. } => file.flush(),
+            Sink::Direct { file, .. } | Sink::Replace { file, .. } => file.flush(),
         }
     }
 }

@@ -579,3 +579,31 @@ fn a_tz_naming_a_named_pipe_is_refused_not_waited_on() {
         assert!(outcome.stderr.contains("named pipe"), "{tz}: {}", outcome.stderr);
     }
 }
+
+#[test]
+fn a_trunk_zero_written_after_the_country_code_is_refused_naming_the_right_number() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nA,+44 020 7946 0000,R0\nB,+44 ((0))20 7946 0001,R1\nC,+44 (0)(0)20 7946 0002,R2\n",
+    )
+    .expect("data");
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    let outcome = run(&mut campaign.command_to(&provider.url()));
+    assert!(
+        outcome.stderr.contains(
+            "`to` `+44 020 7946 0000` has the trunk prefix 0 after its country code, dialled only inside the country: write +442079460000"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    // Each row's own fix, in the report (the terminal groups the bracketed ones).
+    let report = campaign.report();
+    for (row, expected) in [("3", "write +442079460001"), ("4", "write +442079460002")] {
+        let line = report.iter().find(|line| line["row"] == row).expect("the row");
+        assert_eq!(line["status"], "invalid");
+        assert!(line["error"].contains(expected), "{row}: {report:?}");
+    }
+    assert_eq!(statuses(&report)["invalid"], 3);
+}

@@ -669,3 +669,30 @@ fn a_report_to_a_named_pipe_reaches_a_reader_that_started_before_the_run() {
     assert_eq!(text.lines().count(), 4, "{text}");
     assert_eq!(provider.count(), 3);
 }
+
+#[test]
+fn a_report_into_a_named_pipe_whose_reader_never_reads_ends_in_an_error() {
+    let campaign = Campaign::new(3000);
+    let provider = Provider::accepting();
+    let pipe = campaign.scratch.path().join("report.pipe");
+    named_pipe(&pipe);
+    // A reader that opens the pipe and never reads it: the report fills the pipe's buffer.
+    let mut reader = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$1\"; sleep 300")
+        .arg("sh")
+        .arg(&pipe)
+        .spawn()
+        .expect("sh");
+    std::thread::sleep(Duration::from_millis(200));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--dry-run", "--report"])
+        .arg(&pipe)
+        .timeout(Duration::from_secs(120)));
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("read nothing"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 0);
+}
