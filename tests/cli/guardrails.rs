@@ -607,3 +607,15 @@ fn a_trunk_zero_written_after_the_country_code_is_refused_naming_the_right_numbe
     }
     assert_eq!(statuses(&report)["invalid"], 3);
 }
+
+#[test]
+fn an_exclude_list_line_with_a_zero_width_space_shows_it_visibly() {
+    let campaign = Campaign::new(1);
+    let exclude = campaign.scratch.write("stop.txt", "+14150000001\u{200b}\n");
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("line 1 `+14150000001\\u{200b}`"), "{}", outcome.stderr);
+    assert!(!outcome.stderr.contains('\u{200b}'), "shown raw: {}", outcome.stderr);
+}
