@@ -101,7 +101,7 @@ impl Digest {
         };
         let kind = &mut self.kinds[index];
         kind.count += 1;
-        if let Some(row) = &finding.row {
+        if let Some(row) = finding.row() {
             if kind.rows.len() < EXAMPLE_ROWS {
                 kind.rows.push(row.row);
             }
@@ -136,11 +136,11 @@ impl Digest {
             let kinds = if untold > 0 {
                 "other kinds".to_owned()
             } else {
-                words::tally(rest_kinds, "other kind", "other kinds")
+                words::count(rest_kinds, "other kind", "other kinds")
             };
             lines.push(format!(
                 "and {} of {kinds}, not shown",
-                words::tally(rest, "finding", "findings")
+                words::count(rest, "finding", "findings")
             ));
         }
         lines
@@ -150,24 +150,23 @@ impl Digest {
 impl Key {
     fn of(finding: &Finding) -> Key {
         Key {
-            error: finding.level == Level::Error,
-            in_row: finding.row.is_some(),
-            gist: finding.gist.clone().unwrap_or_else(|| finding.message.clone()),
+            error: finding.level() == Level::Error,
+            in_row: finding.row().is_some(),
+            gist: finding.gist().to_owned(),
             template: finding
-                .source
-                .as_ref()
-                .zip(finding.span)
-                .map(|(source, span)| (source.name.clone(), span.offset)),
-            pointer: finding.pointer.clone(),
-            column: finding.column.clone(),
+                .source_name()
+                .zip(finding.offset())
+                .map(|(source, offset)| (source.to_owned(), offset)),
+            pointer: finding.pointer().map(str::to_owned),
+            column: finding.column().map(str::to_owned),
         }
     }
 }
 
 /// Where a kind of finding is, as a person looks it up: `at file:line:column`, else its column.
 fn place(finding: &Finding) -> Option<String> {
-    match (&finding.source, finding.position(), &finding.column) {
-        (Some(source), Some((line, column)), _) => Some(format!("at {}:{line}:{column}", source.name)),
+    match (finding.source_name(), finding.position(), finding.column()) {
+        (Some(source), Some((line, column)), _) => Some(format!("at {source}:{line}:{column}")),
         (_, _, Some(column)) => Some(format!("in column `{column}`")),
         _ => None,
     }
@@ -179,9 +178,9 @@ impl Kind {
     fn line(&self, max_full: usize) -> String {
         let level = if self.error { "error" } else { "warning" };
         let many = if !self.rows.is_empty() {
-            format!(" in {}", words::tally(self.count, "row", "rows"))
+            format!(" in {}", words::count(self.count, "row", "rows"))
         } else if self.count > 1 {
-            format!(", {}", words::tally(self.count, "time", "times"))
+            format!(", {}", words::count(self.count, "time", "times"))
         } else {
             String::new()
         };
@@ -214,14 +213,13 @@ mod tests {
     use crate::diagnostic::RowRef;
 
     fn bad_phone(row: u64, number: &str) -> Finding {
-        let mut finding = Finding::error(format!("`to` has no country code: `{number}`"));
-        finding.gist = Some("`to` has no country code".to_owned());
-        finding.pointer = Some("/messaging_object/to".to_owned());
-        finding.row = Some(RowRef {
-            file: "rows.csv".to_owned(),
-            row,
-        });
-        finding
+        Finding::error(format!("`to` has no country code: `{number}`"))
+            .with_gist("`to` has no country code")
+            .at_pointer("/messaging_object/to")
+            .in_row(Some(&RowRef {
+                file: "rows.csv".to_owned(),
+                row,
+            }))
     }
 
     #[test]

@@ -9,6 +9,7 @@ use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::Value;
 
 use crate::suggest::did_you_mean;
+use crate::words::ValueKind;
 
 pub const SCHEMA_SOURCE: &str = include_str!("../schemas/flow-message.schema.json");
 
@@ -152,9 +153,9 @@ impl BodyValidator {
                 let expected = type_words(kind);
                 let message = match &**error.instance() {
                     // YAML reads `123`, `true` and `2026-01-31` unquoted as what they look like.
-                    found @ (Value::Number(_) | Value::Bool(_)) if expected == "text" => {
-                        let kind = if found.is_number() { "the number" } else { "the boolean" };
-                        format!("`{field}` must be text, found {kind} {found}: write \"{found}\" in quotes")
+                    found @ (Value::Number(_) | Value::Bool(_)) if expected == ValueKind::Text.name() => {
+                        let what = if found.is_number() { "the number " } else { "" };
+                        format!("`{field}` must be text, found {what}{found}: write \"{found}\" in quotes")
                     }
                     Value::Null if !self.is_required(schema_path, &pointer) => {
                         format!("`{field}` is null (no value): leave the field out, or give it a value")
@@ -361,13 +362,10 @@ fn char_count(value: &Value) -> usize {
 }
 
 fn type_words(kind: &jsonschema::error::TypeKind) -> String {
+    // The template's schema says `integer` where any number is read: "a number" either way.
     let words = |ty: &jsonschema::JsonType| match ty.to_string().as_str() {
-        "string" => "text",
-        "object" => "a mapping",
-        "array" => "a list",
-        "number" | "integer" => "a number",
-        "boolean" => "a boolean",
-        _ => "null",
+        "integer" => ValueKind::Number.name(),
+        name => ValueKind::of_schema_type(name).name(),
     };
     match kind {
         jsonschema::error::TypeKind::Single(ty) => words(ty).to_owned(),

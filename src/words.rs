@@ -2,29 +2,71 @@
 
 use serde_json::Value;
 
-/// A JSON value's kind in a template's terms: "text", "a mapping", "a list"...
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
+/// The kinds of value a template, a data file, the schema and a Flow hold, named one way
+/// everywhere: a person writing YAML, CSV or JSON reads "text" and "a mapping" in every message,
+/// never "a string" in one and "an object" in the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Text,
+    Number,
+    /// A number without a fraction (JSON Schema's `integer`).
+    WholeNumber,
+    TrueFalse,
+    List,
+    Mapping,
+    /// JSON's `null`, YAML's empty value or `~`.
+    Nothing,
+}
+
+impl ValueKind {
+    /// The kind of a JSON value.
+    pub fn of(value: &Value) -> ValueKind {
+        match value {
+            Value::Null => ValueKind::Nothing,
+            Value::Bool(_) => ValueKind::TrueFalse,
+            Value::Number(_) => ValueKind::Number,
+            Value::String(_) => ValueKind::Text,
+            Value::Array(_) => ValueKind::List,
+            Value::Object(_) => ValueKind::Mapping,
+        }
+    }
+
+    /// The kind a JSON Schema type name stands for (as the schema and a Flow declare data).
+    pub(crate) fn of_schema_type(name: &str) -> ValueKind {
+        match name {
+            "string" => ValueKind::Text,
+            "number" => ValueKind::Number,
+            "integer" => ValueKind::WholeNumber,
+            "boolean" => ValueKind::TrueFalse,
+            "array" => ValueKind::List,
+            "object" => ValueKind::Mapping,
+            _ => ValueKind::Nothing,
+        }
+    }
+
+    /// How messages name it, expected or found: "must be text, found a list".
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Number => "a number",
+            ValueKind::WholeNumber => "a whole number",
+            ValueKind::TrueFalse => "true or false",
+            ValueKind::List => "a list",
+            ValueKind::Mapping => "a mapping",
+            ValueKind::Nothing => "nothing",
+        }
     }
 }
 
-/// A JSON Schema type name (as Flow JSON declares data) in the same terms as [`kind`].
-pub(crate) fn schema_type(name: &str) -> &'static str {
-    match name {
-        "string" => "text",
-        "number" => "a number",
-        "integer" => "a whole number",
-        "boolean" => "a boolean",
-        "array" => "a list",
-        "object" => "a mapping",
-        _ => "null",
+impl std::fmt::Display for ValueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
+}
+
+/// A JSON value's kind as messages name it ([`ValueKind::name`]).
+pub fn kind(value: &Value) -> &'static str {
+    ValueKind::of(value).name()
 }
 
 /// A stop signal as a person knows it.
@@ -33,11 +75,6 @@ pub fn signal_name(signal: crate::signal::Signal) -> &'static str {
         crate::signal::Signal::Interrupt => "Ctrl-C",
         crate::signal::Signal::Terminate => "SIGTERM",
     }
-}
-
-/// A count and its noun: "1 failure", "3 failures".
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// An estimate of a duration in whole seconds: "under a second", "about 45s", "about 3m 19s",
@@ -140,9 +177,21 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
-/// A large count and its noun: "1 row", "1,000 rows".
-pub(crate) fn tally(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+/// Which of two forms goes with `n`: the one place that tells one from many, for a noun or for
+/// the word that agrees with it ("is"/"are", "it"/"they"). Both forms are given, so irregular
+/// plurals ("person"/"people", "reply"/"replies") read right.
+pub(crate) fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// A count and its noun, as a person writes it: "1 row", "1,000 rows", "1 person", "3 people".
+/// Every count in a message goes through here, so each has its thousands separated.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), plural(n, one, many))
 }
 
 #[cfg(test)]
@@ -185,7 +234,17 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(25_000_000), "25,000,000");
-        assert_eq!(tally(1, "row", "rows"), "1 row");
-        assert_eq!(tally(1_000, "row", "rows"), "1,000 rows");
+        assert_eq!(count(1, "row", "rows"), "1 row");
+        assert_eq!(count(1_000, "row", "rows"), "1,000 rows");
+        assert_eq!(count(0, "row", "rows"), "0 rows");
+    }
+
+    #[test]
+    fn counts_take_the_plural_they_are_given() {
+        assert_eq!(count(1, "person", "people"), "1 person");
+        assert_eq!(count(2, "person", "people"), "2 people");
+        assert_eq!(count(9_998, "number", "numbers"), "9,998 numbers");
+        assert_eq!(plural(1, "is", "are"), "is");
+        assert_eq!(plural(3, "is", "are"), "are");
     }
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::limits::{
     ALIAS_EXPANSION_FACTOR, ALIAS_EXPANSION_FLOOR, MAX_ANCHORED_BYTES, MAX_DOCUMENT_VALUES, MAX_YAML_NESTING,
 };
-use crate::words;
+use crate::words::{self, ValueKind};
 
 mod explain;
 
@@ -162,13 +162,18 @@ impl Node {
 
     /// A short name of the node's type, for messages such as "expected a mapping, found a list".
     pub fn type_name(&self) -> &'static str {
+        self.value_kind().name()
+    }
+
+    /// The node's kind in the words every message uses for values.
+    pub fn value_kind(&self) -> ValueKind {
         match self.kind {
-            NodeKind::Null => "null",
-            NodeKind::Bool(_) => "a boolean",
-            NodeKind::Int(_) | NodeKind::Float(_) => "a number",
-            NodeKind::Str { .. } => "a string",
-            NodeKind::Seq(_) => "a list",
-            NodeKind::Map(_) => "a mapping",
+            NodeKind::Null => ValueKind::Nothing,
+            NodeKind::Bool(_) => ValueKind::TrueFalse,
+            NodeKind::Int(_) | NodeKind::Float(_) => ValueKind::Number,
+            NodeKind::Str { .. } => ValueKind::Text,
+            NodeKind::Seq(_) => ValueKind::List,
+            NodeKind::Map(_) => ValueKind::Mapping,
         }
     }
 
@@ -284,7 +289,7 @@ impl<I: Input> SeqStream<'_, I> {
                         }
                         other => {
                             let found = match other {
-                                Event::MappingStart(..) => "a mapping",
+                                Event::MappingStart(..) => ValueKind::Mapping.name(),
                                 _ => "a single value",
                             };
                             return Err(SeqStreamError::NotAList {

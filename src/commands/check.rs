@@ -3,14 +3,15 @@
 
 use std::path::PathBuf;
 
-use super::reporter::Reporter;
+use super::grouping::Grouping;
 use super::{
     check_overrides, examples, open_data, prepare, process_rows, report_problem, report_warnings, template_files,
     templates_here, ExitStatus,
 };
-use crate::diagnostic::{Finding, Format, Printer, RowRef};
+use crate::diagnostic::{Emit, Finding, Format, Printer, RowRef};
 use crate::send::campaign::recipient_of;
 use crate::send::guardrails::{Guardrails, Verdict};
+use crate::words;
 
 pub struct CheckOptions {
     pub paths: Vec<PathBuf>,
@@ -33,21 +34,22 @@ fn status_line(printer: &Printer, line: &str) {
     }
 }
 
-pub fn run(options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
+pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    let printer = grouping.printer();
     let files = match template_files(&templates_here(&options.paths), "check") {
         Ok(files) => files,
         Err(finding) => {
-            reporter.print(&finding);
+            grouping.emit(*finding);
             return ExitStatus::Usage;
         }
     };
     if files.is_empty() {
-        reporter.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
+        grouping.emit(Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
         return ExitStatus::Usage;
     }
     if options.data.is_some() && files.len() != 1 {
-        reporter.print(
-            &Finding::error(format!("--data needs exactly one template, found {}", files.len()))
+        grouping.emit(
+            Finding::error(format!("--data needs exactly one template, found {}", files.len()))
                 .with_help(Some("name the campaign's template: flowc check TEMPLATE --data FILE")),
         );
         return ExitStatus::Usage;
@@ -55,55 +57,56 @@ pub fn run(options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
     let mut status = ExitStatus::Ok;
     let mut failed = 0usize;
     for file in &files {
-        let outcome = check_template(file, options, reporter);
-        reporter.summarize();
+        let outcome = check_template(file, options, grouping);
+        grouping.summarize();
         match outcome {
-            ExitStatus::Ok => status_line(reporter, &format!("ok    {}", file.display())),
+            ExitStatus::Ok => status_line(printer, &format!("ok    {}", file.display())),
             _ => {
-                status_line(reporter, &format!("FAIL  {}", file.display()));
+                status_line(printer, &format!("FAIL  {}", file.display()));
                 failed += 1;
             }
         }
         status = status.worst(outcome);
     }
     status_line(
-        reporter,
+        printer,
         &format!(
-            "{} template{} checked: {} ok, {failed} failed",
-            files.len(),
-            if files.len() == 1 { "" } else { "s" },
-            files.len() - failed
+            "{} checked: {} ok, {} failed",
+            words::count(files.len() as u64, "template", "templates"),
+            words::thousands((files.len() - failed) as u64),
+            words::thousands(failed as u64)
         ),
     );
     status
 }
 
-fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Reporter<'_>) -> ExitStatus {
-    let mut compiler = match prepare(file, &options.vars, reporter) {
+fn check_template(file: &std::path::Path, options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    let printer = grouping.printer();
+    let mut compiler = match prepare(file, &options.vars, grouping) {
         Ok(compiler) => compiler,
         Err(status) => return status,
     };
-    if let Err(status) = check_overrides(&compiler, &options.vars, reporter) {
+    if let Err(status) = check_overrides(&compiler, &options.vars, printer) {
         return status;
     }
-    if let Err(status) = super::map_columns(&mut compiler, &options.columns, reporter) {
+    if let Err(status) = super::map_columns(&mut compiler, &options.columns, printer) {
         return status;
     }
-    let values = match examples(&compiler, &options.vars, reporter) {
+    let values = match examples(&compiler, &options.vars, printer) {
         Ok(values) => values,
         Err(status) => return status,
     };
     match compiler.compile_values(&values) {
-        Ok(message) => report_warnings(&compiler, None, &message.warnings, reporter),
+        Ok(message) => report_warnings(&compiler, None, &message.warnings, grouping),
         Err(problem) => {
-            report_problem(&compiler, None, &problem, reporter);
+            report_problem(&compiler, None, &problem, grouping);
             return ExitStatus::Invalid;
         }
     }
     let Some(data_path) = &options.data else {
         return ExitStatus::Ok;
     };
-    let rows = match open_data(&compiler, data_path, options.delimiter, reporter) {
+    let rows = match open_data(&compiler, data_path, options.delimiter, printer) {
         Ok(rows) => rows,
         Err(status) => return status,
     };
@@ -116,32 +119,34 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Rep
         rows,
         &options.vars,
         false,
-        reporter,
+        grouping,
         |row, body| {
             if let Verdict::Duplicate { of_row } = guardrails.judge(row, &recipient_of(body)) {
-                let mut finding = Finding::warning(format!(
+                let finding = Finding::warning(format!(
                 // The finding names this row already: the message names only the other one.
                 "the number of row {of_row} again: flowc send sends it once (this row is `duplicate`; --allow-duplicates sends both)"
             ));
-                finding.gist = Some("a number an earlier row has: flowc send sends it once".to_owned());
-                finding.row = Some(RowRef {
-                    file: file.clone(),
-                    row,
-                });
-                reporter.print(&finding);
+                grouping.emit(
+                    finding
+                        .with_gist("a number an earlier row has: flowc send sends it once")
+                        .in_row(Some(&RowRef {
+                            file: file.clone(),
+                            row,
+                        })),
+                );
             }
             Ok(())
         },
     );
-    reporter.summarize();
+    grouping.summarize();
     match processed {
         Ok(counts) if counts.no_rows => ExitStatus::Invalid,
         Ok(counts) => {
-            reporter.note(&format!(
-                "{}: {} rows valid, {} invalid{}",
+            printer.note(&format!(
+                "{}: {} valid, {} invalid{}",
                 super::data_name(data_path),
-                counts.ok,
-                counts.failed,
+                words::count(counts.ok, "row", "rows"),
+                words::thousands(counts.failed),
                 if counts.broken {
                     " (the file could not be read to its end)"
                 } else {
@@ -155,7 +160,7 @@ fn check_template(file: &std::path::Path, options: &CheckOptions, reporter: &Rep
             }
         }
         Err(error) => {
-            reporter.print(&Finding::error(format!("cannot check the rows: {error}")));
+            grouping.emit(Finding::error(format!("cannot check the rows: {error}")));
             ExitStatus::Invalid
         }
     }

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::{test, ExitStatus};
-use crate::diagnostic::{Finding, Format, Printer};
+use crate::diagnostic::{Emit, Finding, Format, Printer};
 
 pub struct InitOptions {
     pub dir: PathBuf,
@@ -152,7 +152,7 @@ pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
     });
     let written = written.and_then(|()| gitignore(dir, printer));
     if let Err(error) = written {
-        printer.print(&Finding::error(error.to_string()).with_help(error.help()));
+        printer.emit(Finding::error(error.to_string()).with_help(error.help()));
         // Whole paths, one a line: a list in one message would be cut to the message's width.
         if let InitError::Exists { paths } = &error {
             if paths.len() > 1 {

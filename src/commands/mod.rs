@@ -2,12 +2,12 @@
 //! `main.rs`) that prints. Findings go to stderr through [`Printer`]; bodies go to stdout.
 
 mod check;
+mod grouping;
 mod init;
 mod preview;
 mod receive;
 mod render;
 mod report;
-mod reporter;
 mod send;
 mod test;
 
@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::data::{self, Rows};
-use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::diagnostic::{Emit, Finding, Printer, RowRef};
 use crate::flow;
 use crate::pipeline::{compile_in_order, Flow, Inspection, MessageCompiler, Problem, RowOutcome};
 use crate::render::example_values;
 use crate::suggest::did_you_mean;
 use crate::template::Template;
 
-use self::reporter::Reporter;
+use self::grouping::Grouping;
 
 pub use check::CheckOptions;
 pub use init::InitOptions;
@@ -57,9 +57,9 @@ pub fn run(command: Command) -> ExitStatus {
         _ => Printer::for_stderr(),
     };
     let status = match command {
-        Command::Render(options) => grouped(&printer, options.max_errors, |reporter| render::run(&options, reporter)),
-        Command::Check(options) => grouped(&printer, options.max_errors, |reporter| check::run(&options, reporter)),
-        Command::Send(options) => grouped(&printer, options.max_errors, |reporter| send::run(*options, reporter)),
+        Command::Render(options) => grouped(&printer, options.max_errors, |grouping| render::run(&options, grouping)),
+        Command::Check(options) => grouped(&printer, options.max_errors, |grouping| check::run(&options, grouping)),
+        Command::Send(options) => grouped(&printer, options.max_errors, |grouping| send::run(*options, grouping)),
         Command::Test(options) => test::run(&options, &printer),
         Command::Init(options) => init::run(&options, &printer),
         Command::Preview(options) => preview::run(&options, &printer),
@@ -81,10 +81,10 @@ pub fn run(command: Command) -> ExitStatus {
 
 /// Runs a command over rows with repeated findings grouped; what was not summed up yet when
 /// it stopped (early, on an error) is summed up last.
-fn grouped(printer: &Printer, max_full: usize, run: impl FnOnce(&Reporter<'_>) -> ExitStatus) -> ExitStatus {
-    let reporter = Reporter::grouping(printer, max_full);
-    let status = run(&reporter);
-    reporter.summarize();
+fn grouped(printer: &Printer, max_full: usize, run: impl FnOnce(&Grouping<'_>) -> ExitStatus) -> ExitStatus {
+    let grouping = Grouping::new(printer, max_full);
+    let status = run(&grouping);
+    grouping.summarize();
     status
 }
 
@@ -94,10 +94,10 @@ fn grouped(printer: &Printer, max_full: usize, run: impl FnOnce(&Reporter<'_>) -
 fn prepare(
     path: &Path,
     overrides: &[(String, String)],
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
 ) -> Result<MessageCompiler, ExitStatus> {
     let template = Template::load(path).map_err(|error| {
-        reporter.print(&Finding::from_template_error(&error));
+        grouping.emit(Finding::from_template_error(&error));
         error.exit_status()
     })?;
     let mut compiler = match MessageCompiler::new(template) {
@@ -116,17 +116,17 @@ fn prepare(
             if let Ok(values) = example_values(&template.vars, overrides) {
                 findings.extend(inspection_findings(&compiler, None, &compiler.inspect(&values)));
             }
-            findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+            findings.sort_by_key(Finding::offset);
             // What is wrong with the Flow follows, in the order it was found.
-            for finding in findings.iter().chain(&flow_findings) {
-                reporter.print(finding);
+            for finding in findings.into_iter().chain(flow_findings) {
+                grouping.emit(finding);
             }
             return Err(status.worst(ExitStatus::Invalid));
         }
     };
     let (findings, status) = link_flow(&mut compiler);
-    for finding in &findings {
-        reporter.print(finding);
+    for finding in findings {
+        grouping.emit(finding);
     }
     match status {
         ExitStatus::Ok => Ok(compiler),
@@ -182,8 +182,8 @@ fn check_overrides(
             let names = compiler.var_names().iter().map(String::as_str);
             let help = did_you_mean(key, names.clone())
                 .unwrap_or_else(|| format!("the template declares: {}", names.collect::<Vec<_>>().join(", ")));
-            printer.print(
-                &Finding::error(format!(
+            printer.emit(
+                Finding::error(format!(
                     "--var {key}: `{key}` is not declared in {}",
                     compiler.template().source.name
                 ))
@@ -208,14 +208,14 @@ fn map_columns(
         let column = column.trim();
         let shown = format!("--column {var}=\"{}\"", crate::words::printable(column));
         if columns[..index].iter().any(|(earlier, _)| earlier == var) {
-            printer.print(
-                &Finding::error(format!("{shown}: `{var}` is given a column twice"))
+            printer.emit(
+                Finding::error(format!("{shown}: `{var}` is given a column twice"))
                     .with_help(Some("give each variable one --column")),
             );
             status = Err(ExitStatus::Usage);
         } else if column.is_empty() {
-            printer.print(
-                &Finding::error(format!("{shown}: the column name is empty")).with_help(Some(format!(
+            printer.emit(
+                Finding::error(format!("{shown}: the column name is empty")).with_help(Some(format!(
                     "write --column {var}=\"Column Name\", the name in the header"
                 ))),
             );
@@ -224,8 +224,8 @@ fn map_columns(
             let names = compiler.var_names().iter().map(String::as_str);
             let help = did_you_mean(var, names.clone())
                 .unwrap_or_else(|| format!("the template declares: {}", names.collect::<Vec<_>>().join(", ")));
-            printer.print(
-                &Finding::error(format!(
+            printer.emit(
+                Finding::error(format!(
                     "{shown}: `{var}` is not declared in {}",
                     compiler.template().source.name
                 ))
@@ -236,8 +236,8 @@ fn map_columns(
     }
     if status.is_ok() {
         if let Some((column, first, second)) = compiler.fields().shared_column() {
-            printer.print(
-                &Finding::error(format!("`{column}` would be read for both `{first}` and `{second}`")).with_help(Some(
+            printer.emit(
+                Finding::error(format!("`{column}` would be read for both `{first}` and `{second}`")).with_help(Some(
                     "map each variable to its own column with --column VAR=\"Column Name\"",
                 )),
             );
@@ -250,15 +250,17 @@ fn map_columns(
 /// A variable without a value to render the template's examples with, at its declaration.
 fn missing_example(compiler: &MessageCompiler, name: &str) -> Finding {
     let template = compiler.template();
-    let mut finding = Finding::error(format!(
+    let finding = Finding::error(format!(
         "variable `{name}` has no `example` or `default` to render with"
     ))
     .with_help(Some(format!(
         "add `example:` to its declaration, or pass --var {name}=VALUE"
-    )));
-    finding.source = Some(template.source.clone());
-    finding.span = template.vars.iter().find(|var| var.name == name).map(|var| var.span);
-    finding
+    )))
+    .in_file(&template.source);
+    match template.vars.iter().find(|var| var.name == name) {
+        Some(var) => finding.at(&template.source, var.span),
+        None => finding,
+    }
 }
 
 /// The example values of the template, or what is missing to render it.
@@ -268,7 +270,7 @@ fn examples(
     printer: &Printer,
 ) -> Result<Vec<Value>, ExitStatus> {
     example_values(&compiler.template().vars, overrides).map_err(|name| {
-        printer.print(&missing_example(compiler, &name));
+        printer.emit(missing_example(compiler, &name));
         ExitStatus::Invalid
     })
 }
@@ -280,7 +282,7 @@ fn open_data(
     printer: &Printer,
 ) -> Result<Rows, ExitStatus> {
     data::open(path, compiler.fields(), delimiter).map_err(|error| {
-        printer.print(&Finding::from_data_error(&error));
+        printer.emit(Finding::from_data_error(&error));
         error.exit_status()
     })
 }
@@ -294,9 +296,9 @@ fn data_name(path: &Path) -> String {
 }
 
 /// Prints the findings of a problem and of the warnings of a compiled message.
-fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, reporter: &Reporter<'_>) {
+fn report_problem(compiler: &MessageCompiler, row: Option<&RowRef>, problem: &Problem, grouping: &Grouping<'_>) {
     for finding in Finding::from_problem(compiler.template(), row, problem) {
-        reporter.print(&finding);
+        grouping.emit(finding);
     }
 }
 
@@ -304,10 +306,10 @@ fn report_warnings(
     compiler: &MessageCompiler,
     row: Option<&RowRef>,
     warnings: &[crate::compile::Warning],
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
 ) {
     for warning in warnings {
-        reporter.print(&Finding::from_warning(compiler.template(), row, warning));
+        grouping.emit(Finding::from_warning(compiler.template(), row, warning));
     }
 }
 
@@ -410,7 +412,7 @@ fn process_rows(
     rows: Rows,
     overrides: &[(String, String)],
     fail_fast: bool,
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
     mut emit: impl FnMut(u64, &[u8]) -> io::Result<()>,
 ) -> io::Result<RowCounts> {
     let file = data_name(data_path);
@@ -424,11 +426,12 @@ fn process_rows(
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| compiler.apply_overrides(row, overrides);
     // A value set by `--var` came from the command line, not from the row's column.
-    let print_in_row = |mut finding: Finding| {
-        if overrides.iter().any(|(key, _)| finding.column.as_ref() == Some(key)) {
-            finding.column = None;
+    let print_in_row = |finding: Finding| {
+        if overrides.iter().any(|(key, _)| finding.column() == Some(key.as_str())) {
+            grouping.emit(finding.in_column(None));
+        } else {
+            grouping.emit(finding);
         }
-        reporter.print(&finding);
     };
     compile_in_order(compiler, rows, workers, prepare, |outcome| {
         let failed = match outcome {
@@ -458,12 +461,12 @@ fn process_rows(
                 true
             }
             RowOutcome::Unreadable(error) if error.is_no_rows() => {
-                reporter.print(&Finding::from_data_error(&error));
+                grouping.emit(Finding::from_data_error(&error));
                 counts.no_rows = true;
                 false
             }
             RowOutcome::Unreadable(error) => {
-                reporter.print(&Finding::from_data_error(&error));
+                grouping.emit(Finding::from_data_error(&error));
                 if !error.is_row_error() {
                     counts.broken = true;
                 }

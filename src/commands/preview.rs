@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{check_overrides, ExitStatus};
 use crate::data;
-use crate::diagnostic::{Finding, Level, Printer};
+use crate::diagnostic::{Emit, Finding, Level, Printer};
 use crate::pipeline::{Inspection, MessageCompiler, Problem};
 use crate::preview::{self, Note};
 use crate::render::{example_values, LeafError};
@@ -55,8 +55,8 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     if let Target::File(path) = &target {
         let inputs = std::iter::once(&options.template).chain(options.data.as_ref());
         if let Some(input) = inputs.into_iter().find(|input| crate::outputs::same_file(path, input)) {
-            printer.print(
-                &Finding::error(format!(
+            printer.emit(
+                Finding::error(format!(
                     "refusing to overwrite {}, an input of this preview, with the page",
                     input.display()
                 ))
@@ -103,14 +103,14 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
                 super::inspection_findings(compiler, None, &inspected.inspection)
                     .into_iter()
                     .map(|finding| {
-                        let pointer = finding.pointer.clone();
+                        let pointer = finding.pointer().map(str::to_owned);
                         (finding, pointer)
                     }),
             );
-            findings.sort_by_key(|(finding, _)| finding.span.map(|span| span.offset));
+            findings.sort_by_key(|(finding, _)| finding.offset());
             // What the Flow's link found comes first, as `check` prints it.
             let flow_findings = inspected.flow_findings.iter().map(|finding| {
-                let pointer = finding.pointer.clone();
+                let pointer = finding.pointer().map(str::to_owned);
                 (finding.clone(), pointer)
             });
             let findings: Vec<(Finding, Option<String>)> = flow_findings.chain(findings).collect();
@@ -138,13 +138,13 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         ),
         Err((findings, status)) => {
             for finding in &findings {
-                printer.print(finding);
+                printer.emit(finding.clone());
             }
             return status;
         }
     };
     for (finding, _) in &findings {
-        printer.print(finding);
+        printer.emit(finding.clone());
     }
     let notes: Vec<Note> = findings
         .iter()
@@ -165,23 +165,23 @@ pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         }
     };
     if let Err(message) = written {
-        printer.print(&Finding::error(message));
+        printer.emit(Finding::error(message));
         return ExitStatus::Usage;
     }
     status
 }
 
 fn note(finding: &Finding, pointer: Option<String>) -> Note {
-    let location = match (&finding.source, finding.position(), &finding.row) {
-        (Some(source), Some((line, column)), _) => Some(format!("{}:{line}:{column}", source.name)),
+    let location = match (finding.source_name(), finding.position(), finding.row()) {
+        (Some(source), Some((line, column)), _) => Some(format!("{source}:{line}:{column}")),
         (_, _, Some(row)) => Some(format!("{} row {}", row.file, row.row)),
         _ => None,
     };
     Note {
-        error: finding.level == Level::Error,
+        error: finding.level() == Level::Error,
         location,
-        message: finding.message.clone(),
-        help: finding.help.clone(),
+        message: finding.message().to_owned(),
+        help: finding.help().map(str::to_owned),
         pointer,
     }
 }
@@ -259,12 +259,12 @@ fn row_values(
                     let Problem::Missing(missing) = &problem else {
                         return (Vec::new(), ExitStatus::Invalid);
                     };
-                    let mut finding = Finding::error(missing.to_string());
-                    finding.row = Some(crate::diagnostic::RowRef {
-                        file: path.display().to_string(),
-                        row: wanted,
-                    });
-                    finding.column = Some(missing.name.clone());
+                    let finding = Finding::error(missing.to_string())
+                        .in_row(Some(&crate::diagnostic::RowRef {
+                            file: path.display().to_string(),
+                            row: wanted,
+                        }))
+                        .in_column(Some(missing.name.clone()));
                     (vec![finding], ExitStatus::Invalid)
                 });
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::ExitStatus;
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Emit, Finding, Printer};
 use crate::receive::{Counts, ReceiveError, ReceiveSettings, Receiver};
 use crate::signal::Signal;
 use crate::words;
@@ -29,12 +29,12 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            printer.print(&Finding::error(format!("cannot start the receiver: {error}")));
+            printer.emit(Finding::error(format!("cannot start the receiver: {error}")));
             return ExitStatus::Usage;
         }
     };
     let fail = |error: ReceiveError| {
-        printer.print(&Finding::error(error.to_string()).with_help(error.help()));
+        printer.emit(Finding::error(error.to_string()).with_help(error.help()));
         error.exit_status()
     };
     runtime.block_on(async {
@@ -42,7 +42,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         // graceful stop, never the default (immediate) death.
         let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
         else {
-            printer.print(&Finding::error("cannot install the signal handlers"));
+            printer.emit(Finding::error("cannot install the signal handlers"));
             return ExitStatus::Usage;
         };
         let settings = ReceiveSettings {
@@ -113,7 +113,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
                             &mut std::io::stderr().lock(),
                             format!(
                                 "error: {} not stored (answered 503; the provider sends them again): {why}\n",
-                                words::count((failed - reported) as usize, "callback", "callbacks")
+                                words::count(failed - reported, "callback", "callbacks")
                             )
                             .as_bytes(),
                         );
@@ -143,7 +143,7 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         let result = match serving.await {
             Ok(result) => result,
             Err(_) => {
-                printer.print(&Finding::error("the receiver stopped unexpectedly"));
+                printer.emit(Finding::error("the receiver stopped unexpectedly"));
                 return ExitStatus::Usage;
             }
         };
@@ -166,17 +166,16 @@ const FAILURE_EVERY: Duration = Duration::from_secs(10);
 /// A line of counts (for an interval, or since start): what arrived, what was refused, and for
 /// each refusal what to check.
 fn counts_line(label: &str, counts: &Counts) -> String {
-    let n = |value: u64| value as usize;
     let mut line = format!(
         "{label}: {} stored ({}, {}, {}), {}, {} unrecognised (kept raw), {} unauthenticated, {} refused",
-        words::count(n(counts.stored), "callback", "callbacks"),
-        words::count(n(counts.statuses), "status", "statuses"),
-        words::count(n(counts.messages), "message", "messages"),
-        words::count(n(counts.opt_outs), "opt-out", "opt-outs"),
-        words::count(n(counts.duplicates), "duplicate", "duplicates"),
-        counts.unrecognised,
-        counts.unauthorised,
-        counts.rejected,
+        words::count(counts.stored, "callback", "callbacks"),
+        words::count(counts.statuses, "status", "statuses"),
+        words::count(counts.messages, "message", "messages"),
+        words::count(counts.opt_outs, "opt-out", "opt-outs"),
+        words::count(counts.duplicates, "duplicate", "duplicates"),
+        words::thousands(counts.unrecognised),
+        words::thousands(counts.unauthorised),
+        words::thousands(counts.rejected),
     );
     if counts.unauthorised > 0 {
         line.push_str(

@@ -3,11 +3,12 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use super::reporter::Reporter;
+use super::grouping::Grouping;
 use super::{
     check_overrides, examples, is_broken_pipe, open_data, prepare, process_rows, report_problem, report_warnings,
     write_pretty, ExitStatus,
 };
+use crate::words;
 
 pub struct RenderOptions {
     pub template: PathBuf,
@@ -22,47 +23,50 @@ pub struct RenderOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: &RenderOptions, reporter: &Reporter<'_>) -> ExitStatus {
-    match try_run(options, reporter) {
+pub fn run(options: &RenderOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    match try_run(options, grouping) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: &RenderOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
-    let mut compiler = prepare(&options.template, &options.vars, reporter)?;
-    check_overrides(&compiler, &options.vars, reporter)?;
-    super::map_columns(&mut compiler, &options.columns, reporter)?;
+fn try_run(options: &RenderOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
+    let printer = grouping.printer();
+    let mut compiler = prepare(&options.template, &options.vars, grouping)?;
+    check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let Some(data_path) = &options.data else {
-        let values = examples(&compiler, &options.vars, reporter)?;
+        let values = examples(&compiler, &options.vars, printer)?;
         return match compiler.compile_values(&values) {
             Ok(message) => {
-                report_warnings(&compiler, None, &message.warnings, reporter);
-                reporter.track_output(write_pretty(&mut out, &message.body).and_then(|()| out.flush()));
+                report_warnings(&compiler, None, &message.warnings, grouping);
+                grouping
+                    .printer()
+                    .track_output(write_pretty(&mut out, &message.body).and_then(|()| out.flush()));
                 Ok(ExitStatus::Ok)
             }
             Err(problem) => {
-                report_problem(&compiler, None, &problem, reporter);
+                report_problem(&compiler, None, &problem, grouping);
                 Err(ExitStatus::Invalid)
             }
         };
     };
-    let rows = open_data(&compiler, data_path, options.delimiter, reporter)?;
+    let rows = open_data(&compiler, data_path, options.delimiter, printer)?;
     let counts = process_rows(
         &compiler,
         data_path,
         rows,
         &options.vars,
         options.fail_fast,
-        reporter,
+        grouping,
         |_, body| {
             out.write_all(body)?;
             out.write_all(b"\n")
         },
     );
     let flushed = counts.and_then(|counts| out.flush().map(|()| counts));
-    reporter.summarize();
+    grouping.summarize();
     let counts = match flushed {
         Ok(counts) => counts,
         // A closed pipe is a quiet success; another failure is reported once, by `run`.
@@ -72,7 +76,7 @@ fn try_run(options: &RenderOptions, reporter: &Reporter<'_>) -> Result<ExitStatu
             } else {
                 ExitStatus::Usage
             };
-            reporter.track_output(Err(error));
+            printer.track_output(Err(error));
             return Ok(status);
         }
     };
@@ -82,11 +86,10 @@ fn try_run(options: &RenderOptions, reporter: &Reporter<'_>) -> Result<ExitStatu
     if counts.no_rows {
         return Ok(ExitStatus::Invalid);
     }
-    reporter.note(&format!(
-        "{} row{} rendered, {} failed{}",
-        counts.ok,
-        if counts.ok == 1 { "" } else { "s" },
-        counts.failed,
+    printer.note(&format!(
+        "{} rendered, {} failed{}",
+        words::count(counts.ok, "row", "rows"),
+        words::thousands(counts.failed),
         if counts.broken {
             " (the data file could not be read to its end)"
         } else {

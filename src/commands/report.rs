@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ExitStatus;
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Emit, Finding, Printer};
 use crate::outputs;
 use crate::report::responses::ResponsesFormat;
 use crate::report::{self, html, DeliveryError, Reconciled};
@@ -41,7 +41,7 @@ pub fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
 }
 
 fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
-    printer.print(&Finding::error(error.to_string()).with_help(help));
+    printer.emit(Finding::error(error.to_string()).with_help(help));
     status
 }
 
@@ -161,7 +161,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         printer.note(&format!(
             "responses: {} ({})",
             path.display(),
-            crate::words::tally(*lines, "Flow completion", "Flow completions")
+            crate::words::count(*lines, "Flow completion", "Flow completions")
         ));
     }
     if let Some(path) = &options.html {
@@ -181,7 +181,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
         Some(reconciled) => {
             printer.note(&reconciled.funnel.events_line());
             if let Some(silence) = reconciled.funnel.silence(unix_now()) {
-                printer.print(&Finding::warning(silence));
+                printer.emit(Finding::warning(silence));
             }
             say(&reconciled.funnel.to_string());
         }
@@ -283,7 +283,7 @@ pub(super) fn after_send(
     }
     printer.note(&reconciled.funnel.events_line());
     if let Some(silence) = reconciled.funnel.silence(unix_now()) {
-        printer.print(&Finding::warning(silence));
+        printer.emit(Finding::warning(silence));
     }
     if outputs::is_stdout(report_path) {
         printer.note(&reconciled.funnel.to_string());

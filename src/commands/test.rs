@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{prepare, template_files, templates_here, ExitStatus};
 use crate::data::Row;
-use crate::diagnostic::{Finding, Format, Printer};
+use crate::diagnostic::{Emit, Finding, Format, Printer};
 use crate::pipeline::MessageCompiler;
 use crate::snapshot::{self, Case, SnapshotError};
 
@@ -37,11 +37,11 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     let files = match template_files(&paths, "test") {
         Ok(files) if !files.is_empty() => files,
         Ok(_) => {
-            printer.print(&Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
+            printer.emit(Finding::error("no templates found").with_help(Some("templates are *.yaml or *.yml files")));
             return ExitStatus::Usage;
         }
         Err(finding) => {
-            printer.print(&finding);
+            printer.emit(*finding);
             return ExitStatus::Usage;
         }
     };
@@ -68,10 +68,10 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     // what is no longer produced.
     let prune = options.prune && tally.failed == 0;
     if options.prune && !prune {
-        printer.print(
-            &Finding::error(format!(
+        printer.emit(
+            Finding::error(format!(
                 "not pruning: {} above, and a failing template's snapshots cannot be told from orphans; no snapshot was removed",
-                crate::words::count(tally.failed, "failure", "failures")
+                crate::words::count(tally.failed as u64, "failure", "failures")
             ))
             .with_help(Some("fix the failures above, then run `flowc test --prune` again")),
         );
@@ -80,10 +80,10 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         if prune {
             match std::fs::remove_file(orphan) {
                 Ok(()) => printer.note(&format!("pruned {}", orphan.display())),
-                Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", orphan.display()))),
+                Err(error) => printer.emit(Finding::error(format!("cannot remove {}: {error}", orphan.display()))),
             }
         } else {
-            let mut finding = Finding::error(format!(
+            let finding = Finding::warning(format!(
                 "orphan snapshot {}: no template or fixture produces it",
                 orphan.display()
             ))
@@ -92,8 +92,7 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
             } else {
                 "once the failures above are fixed, `flowc test --prune` removes it"
             }));
-            finding.level = crate::diagnostic::Level::Warning;
-            printer.print(&finding);
+            printer.emit(finding);
         }
     }
     let pending = pending_files(&live);
@@ -106,15 +105,18 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
         tally.rejected = reviewed.rejected;
         tally.pending = pending.len() - reviewed.accepted - reviewed.rejected;
     }
+    let n = |count: usize| crate::words::thousands(count as u64);
     let mut summary = format!(
         "{} passed, {} new or changed (pending review), {} failed",
-        tally.passed, tally.pending, tally.failed
+        n(tally.passed),
+        n(tally.pending),
+        n(tally.failed)
     );
     if tally.accepted > 0 {
-        summary.push_str(&format!(", {} accepted", tally.accepted));
+        summary.push_str(&format!(", {} accepted", n(tally.accepted)));
     }
     if tally.rejected > 0 {
-        summary.push_str(&format!(", {} rejected", tally.rejected));
+        summary.push_str(&format!(", {} rejected", n(tally.rejected)));
     }
     match printer.format() {
         Format::Json => printer.note(&summary),
@@ -134,14 +136,14 @@ pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
 /// Tests every case of a template; false if the template or its fixtures could not be loaded,
 /// so its cases are unknown.
 fn test_template(file: &Path, printer: &Printer, show_diffs: bool, tally: &mut Tally, live: &mut Vec<PathBuf>) -> bool {
-    let Ok(compiler) = prepare(file, &[], &super::reporter::Reporter::every(printer)) else {
+    let Ok(compiler) = prepare(file, &[], &super::grouping::Grouping::every(printer)) else {
         tally.failed += 1;
         return false;
     };
     let cases = match snapshot::cases(compiler.template(), file) {
         Ok(cases) => cases,
         Err(error) => {
-            printer.print(&snapshot_finding(&error));
+            printer.emit(snapshot_finding(&error));
             tally.failed += 1;
             return false;
         }
@@ -191,9 +193,8 @@ fn test_case(
         Err(problem) => {
             // A body from an earlier run must not be accepted in place of this failure.
             let _ = std::fs::remove_file(&pending);
-            for mut finding in Finding::from_problem(template, None, &problem) {
-                finding.message = format!("case `{}`: {}", case.name, finding.message);
-                printer.print(&finding);
+            for finding in Finding::from_problem(template, None, &problem) {
+                printer.emit(finding.prefixed(&format!("case `{}`: ", case.name)));
             }
             return CaseResult::Failed;
         }
@@ -201,13 +202,13 @@ fn test_case(
     let body = match serde_json::to_string_pretty(&message.body) {
         Ok(body) => body,
         Err(error) => {
-            printer.print(&Finding::error(error.to_string()));
+            printer.emit(Finding::error(error.to_string()));
             return CaseResult::Failed;
         }
     };
     match snapshot::read(path) {
         Err(error) => {
-            printer.print(&snapshot_finding(&error));
+            printer.emit(snapshot_finding(&error));
             CaseResult::Failed
         }
         Ok(Some(stored)) if stored == body => {
@@ -218,36 +219,38 @@ fn test_case(
         Ok(stored) => {
             let text = snapshot::render(file, &case.name, &body);
             if let Err(error) = snapshot::write_pending(&pending, &text) {
-                printer.print(&Finding::error(format!("cannot write {}: {error}", pending.display())));
+                printer.emit(Finding::error(format!("cannot write {}: {error}", pending.display())));
                 return CaseResult::Failed;
             }
             let what = if stored.is_some() { "changed" } else { "new" };
-            let mut finding = Finding::error(format!(
+            let finding = Finding::error(format!(
                 "{} case `{}`: {what} body, written to {}",
                 file.display(),
                 case.name,
                 pending.display()
-            ));
-            finding.help = Some(format!(
+            ))
+            .with_help(Some(format!(
                 "run `flowc test --review` (or `flowc test --accept`) and commit the snapshot with the template\n{}",
                 diff(stored.as_deref().unwrap_or(""), &body, false)
-            ));
+            )));
             // Annotate the template, the file a reviewer changed: at the field that changed,
             // or its first line for a new case.
             let changed = stored
                 .as_deref()
                 .and_then(|stored| serde_json::from_str::<Value>(stored).ok())
                 .and_then(|stored| snapshot::first_difference(&stored, &message.body));
-            finding.source = Some(template.source.clone());
-            finding.span = Some(match changed {
-                Some(pointer) => template.span_at(&pointer),
-                None => crate::yaml::Span {
-                    offset: 0,
-                    len: 0,
-                    line: 1,
-                    column: 1,
+            let finding = finding.at(
+                &template.source,
+                match changed {
+                    Some(pointer) => template.span_at(&pointer),
+                    None => crate::yaml::Span {
+                        offset: 0,
+                        len: 0,
+                        line: 1,
+                        column: 1,
+                    },
                 },
-            });
+            );
             match printer.format() {
                 Format::Human if show_diff => {
                     printer.note(&format!(
@@ -259,7 +262,7 @@ fn test_case(
                     printer.note(&diff(stored.as_deref().unwrap_or(""), &body, colour()));
                 }
                 Format::Human => {}
-                Format::Json | Format::Github => printer.print(&finding),
+                Format::Json | Format::Github => printer.emit(finding),
             }
             CaseResult::Pending
         }
@@ -273,17 +276,11 @@ fn snapshot_finding(error: &SnapshotError) -> Finding {
             span,
             message,
             help,
-        } => {
-            let mut finding = Finding::error(message.clone()).with_help(help.clone());
-            match span {
-                Some(span) => {
-                    finding.source = Some(file.clone());
-                    finding.span = Some(*span);
-                }
-                None => finding.message = format!("{}: {message}", file.name),
-            }
-            finding
+        } => match span {
+            Some(span) => Finding::error(message.clone()).at(file, *span),
+            None => Finding::error(format!("{}: {message}", file.name)),
         }
+        .with_help(help.clone()),
         SnapshotError::Corrupt { .. } => {
             Finding::error(error.to_string()).with_help(Some("delete it and run `flowc test` to write it again"))
         }
@@ -346,7 +343,7 @@ fn accept(pending: &Path, printer: &Printer) -> bool {
             true
         }
         Err(error) => {
-            printer.print(&Finding::error(format!("cannot accept {}: {error}", pending.display())));
+            printer.emit(Finding::error(format!("cannot accept {}: {error}", pending.display())));
             false
         }
     }

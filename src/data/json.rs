@@ -114,9 +114,10 @@ impl JsonArrayRows {
         if self.peek_byte_skipping_space()? != Some(b'{') {
             // Only objects are read one by one: a bare number would need a byte of look-ahead
             // that the stream cannot give back.
-            return Err(self
-                .columns
-                .broken(format!("row {row}"), "expected an object of named values".to_owned()));
+            return Err(self.columns.broken(
+                format!("row {row}"),
+                "expected a mapping of named values (a JSON object)".to_owned(),
+            ));
         }
         // A row is read whole: never more of it than a row may have.
         let mut limited = (&mut self.reader).take(MAX_ROW_BYTES as u64);

@@ -72,7 +72,7 @@ pub enum DataError {
     /// export of the wrong sheet, which would otherwise end quietly with nothing done.
     #[error("`{path}` {}: nothing to send", if *header { "has a header but no rows" } else { "holds no rows" })]
     NoRows { path: String, header: bool },
-    #[error("{path}: no column for the required variable{} {}", plural(columns.len()), quoted(columns))]
+    #[error("{path}: no column for the required {} {}", crate::words::plural(columns.len() as u64, "variable", "variables"), quoted(columns))]
     MissingColumns {
         path: String,
         columns: Vec<String>,
@@ -129,14 +129,6 @@ impl DataError {
             DataError::NoRows { header: true, .. } => Some("add a row per contact under the header"),
             _ => None,
         }
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }
 
@@ -319,7 +311,10 @@ impl Columns {
             other => Err(self.bad_row(
                 row,
                 None,
-                format!("expected an object of named values, found {}", kind(&other)),
+                format!(
+                    "expected a mapping of named values (a JSON object), found {}",
+                    crate::words::kind(&other)
+                ),
             )),
         }
     }
@@ -409,17 +404,6 @@ fn json_size(value: &Value) -> usize {
                 .map(|(key, value)| key.len() + 6 + json_size(value))
                 .sum::<usize>()
         }
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

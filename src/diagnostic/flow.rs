@@ -7,19 +7,20 @@ use crate::template::Template;
 
 impl Finding {
     pub(crate) fn from_flow_issue(template: &Template, issue: &FlowIssue) -> Finding {
-        let mut finding = Finding::error(issue.to_string()).with_help(issue.help());
-        if !issue.is_error() {
-            finding.level = super::Level::Warning;
+        let finding = if issue.is_error() {
+            Finding::error(issue.to_string())
+        } else {
+            Finding::warning(issue.to_string())
         }
-        match issue.place() {
-            Place::Template(span) => finding = finding.at(&template.source, span),
+        .with_help(issue.help());
+        let mut finding = match issue.place() {
+            Place::Template(span) => finding.at(&template.source, span),
             Place::Pointer { pointer, key } => {
                 let span = Place::in_template(template, &pointer, key);
-                finding = finding.at(&template.source, span);
-                finding.pointer = Some(pointer);
+                finding.at(&template.source, span).at_pointer(pointer)
             }
-            Place::Flow(source, span) => finding = finding.at(&source, span),
-        }
+            Place::Flow(source, span) => finding.at(&source, span),
+        };
         if let Some((Place::Flow(source, span), message)) = issue.related() {
             finding.related.push(Related { message, source, span });
         }

@@ -19,6 +19,13 @@ use crate::template::{SourceFile, Template, TemplateError};
 use crate::words::{clip, printable};
 use crate::yaml::{Span, YamlError};
 
+/// Where findings go: the printer, or a layer in front of it that counts them (the grouping of
+/// repeated findings). One trait, so that what a command tells the user takes one road (typos'
+/// `Report`; named `Emit` here because a report in flowc is a campaign's).
+pub(crate) trait Emit {
+    fn emit(&self, finding: Finding);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Error,
@@ -36,39 +43,48 @@ pub struct RowRef {
     pub row: u64,
 }
 
-/// One thing to tell the user: what, where, and how to fix it.
+/// One thing to tell the user: what, where, and how to fix it. Made by [`Finding::error`] or
+/// [`Finding::warning`] (the level is set once, never changed), its optional parts added by the
+/// `with_`/`at`/`in_` builders.
 #[derive(Debug, Clone)]
 pub struct Finding {
-    pub level: Level,
-    pub message: String,
+    level: Level,
+    message: String,
     /// The message without the value that broke the rule, when it quotes one: the same words
     /// for every row that breaks the rule the same way (repeats are counted by it).
-    pub gist: Option<String>,
-    pub help: Option<String>,
+    gist: Option<String>,
+    help: Option<String>,
     /// The template and the place in it, when the finding has one.
-    pub source: Option<SourceFile>,
-    pub span: Option<Span>,
+    source: Option<SourceFile>,
+    span: Option<Span>,
     /// The JSON pointer of the field in the request body.
-    pub pointer: Option<String>,
-    pub row: Option<RowRef>,
-    pub column: Option<String>,
+    pointer: Option<String>,
+    row: Option<RowRef>,
+    column: Option<String>,
     /// Other places the finding is about (the Flow JSON line beside a template line).
-    pub related: Vec<Related>,
+    related: Vec<Related>,
 }
 
 /// A second place a finding shows, with what it is.
 #[derive(Debug, Clone)]
-pub struct Related {
-    pub message: String,
-    pub source: SourceFile,
-    pub span: Span,
+struct Related {
+    message: String,
+    source: SourceFile,
+    span: Span,
 }
 
 impl Finding {
     pub fn error(message: impl Into<String>) -> Finding {
-        let message = message.into();
+        Finding::new(Level::Error, message.into())
+    }
+
+    pub fn warning(message: impl Into<String>) -> Finding {
+        Finding::new(Level::Warning, message.into())
+    }
+
+    fn new(level: Level, message: String) -> Finding {
         Finding {
-            level: Level::Error,
+            level,
             message: printable(&clip(&message, MESSAGE_WIDTH)).into_owned(),
             gist: None,
             help: None,
@@ -81,13 +97,6 @@ impl Finding {
         }
     }
 
-    pub fn warning(message: impl Into<String>) -> Finding {
-        Finding {
-            level: Level::Warning,
-            ..Finding::error(message)
-        }
-    }
-
     pub fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
         self.help = help.map(|help| {
             let help = help.into();
@@ -96,15 +105,89 @@ impl Finding {
         self
     }
 
-    fn at(mut self, source: &SourceFile, span: Span) -> Finding {
+    /// The words that stand for every finding of its kind (see [`crate::findings`]).
+    pub(crate) fn with_gist(mut self, gist: impl Into<String>) -> Finding {
+        self.gist = Some(gist.into());
+        self
+    }
+
+    /// The template the finding is about, without a place in it.
+    pub(crate) fn in_file(mut self, source: &SourceFile) -> Finding {
+        self.source = Some(source.clone());
+        self
+    }
+
+    /// The place in a template (or a fixture, a Flow) the finding is about.
+    pub(crate) fn at(mut self, source: &SourceFile, span: Span) -> Finding {
         self.source = Some(source.clone());
         self.span = Some(span);
         self
     }
 
-    fn in_row(mut self, row: Option<&RowRef>) -> Finding {
+    /// The field of the request body the finding is about.
+    pub(crate) fn at_pointer(mut self, pointer: impl Into<String>) -> Finding {
+        self.pointer = Some(pointer.into());
+        self
+    }
+
+    /// The data row the finding is about, if any.
+    pub(crate) fn in_row(mut self, row: Option<&RowRef>) -> Finding {
         self.row = row.cloned();
         self
+    }
+
+    /// The data column the finding is about, if any.
+    pub(crate) fn in_column(mut self, column: Option<String>) -> Finding {
+        self.column = column;
+        self
+    }
+
+    /// The same finding with `prefix` before its message (the case of a snapshot it is about).
+    pub(crate) fn prefixed(mut self, prefix: &str) -> Finding {
+        self.message = format!("{prefix}{}", self.message);
+        self
+    }
+
+    pub(crate) fn level(&self) -> Level {
+        self.level
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn help(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+
+    /// The words that stand for every finding of its kind: its gist, else its message.
+    pub(crate) fn gist(&self) -> &str {
+        self.gist.as_deref().unwrap_or(&self.message)
+    }
+
+    pub(crate) fn pointer(&self) -> Option<&str> {
+        self.pointer.as_deref()
+    }
+
+    pub(crate) fn row(&self) -> Option<&RowRef> {
+        self.row.as_ref()
+    }
+
+    pub(crate) fn column(&self) -> Option<&str> {
+        self.column.as_deref()
+    }
+
+    /// The template (or other source) the finding is in, when it has a place in one.
+    pub(crate) fn source_name(&self) -> Option<&str> {
+        self.source
+            .as_ref()
+            .filter(|_| self.span.is_some())
+            .map(|source| source.name.as_str())
+    }
+
+    /// Where in its source the finding is (byte offset), for putting findings in file order.
+    pub(crate) fn offset(&self) -> Option<usize> {
+        self.span.map(|span| span.offset)
     }
 
     pub fn from_template_error(error: &TemplateError) -> Finding {
@@ -159,24 +242,22 @@ impl Finding {
             let span = template
                 .key_span_at(pointer)
                 .filter(|_| message.starts_with("unknown field"));
-            let mut finding = Finding::error(message)
+            Finding::error(message)
                 .with_help(help)
                 .at(&template.source, span.unwrap_or_else(|| template.span_at(pointer)))
-                .in_row(row);
-            finding.pointer = Some(pointer.to_owned());
-            finding.column = column_at(template, row, pointer);
-            finding
+                .at_pointer(pointer)
+                .in_row(row)
+                .in_column(column_at(template, row, pointer))
         };
         match problem {
             Problem::Missing(missing) => {
-                let mut finding = Finding::error(missing.to_string())
+                vec![Finding::error(missing.to_string())
                     .with_help(Some(format!(
                         "give `{}` a value in this row, or a `default` in the template's `vars`",
                         missing.name
                     )))
-                    .in_row(row);
-                finding.column = Some(missing.name.clone());
-                vec![finding]
+                    .in_row(row)
+                    .in_column(Some(missing.name.clone()))]
             }
             Problem::Flow(issues) => {
                 let mut issues = issues.clone();
@@ -194,16 +275,18 @@ impl Finding {
                 let render = render
                     .iter()
                     .map(|failure| at_pointer(failure.message.clone(), &failure.pointer, None));
-                let compile = compile.iter().map(|error| Finding {
-                    gist: Some(error.gist()),
-                    ..at_pointer(error.to_string(), &error.pointer(), error.help())
-                });
-                let schema = schema.iter().map(|violation| Finding {
-                    gist: violation.gist.clone(),
-                    ..at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone())
+                let compile = compile
+                    .iter()
+                    .map(|error| at_pointer(error.to_string(), &error.pointer(), error.help()).with_gist(error.gist()));
+                let schema = schema.iter().map(|violation| {
+                    let finding = at_pointer(violation.message.clone(), &violation.pointer, violation.help.clone());
+                    match &violation.gist {
+                        Some(gist) => finding.with_gist(gist.clone()),
+                        None => finding,
+                    }
                 });
                 let mut findings: Vec<Finding> = render.chain(compile).chain(schema).collect();
-                findings.sort_by_key(|finding| finding.span.map(|span| span.offset));
+                findings.sort_by_key(Finding::offset);
                 findings
             }
         }
@@ -211,14 +294,12 @@ impl Finding {
 
     pub fn from_warning(template: &Template, row: Option<&RowRef>, warning: &Warning) -> Finding {
         let pointer = warning.pointer();
-        let mut finding = Finding::error(warning.to_string())
+        Finding::warning(warning.to_string())
+            .with_gist(warning.gist())
             .at(&template.source, template.span_at(&pointer))
-            .in_row(row);
-        finding.gist = Some(warning.gist());
-        finding.level = Level::Warning;
-        finding.column = column_at(template, row, &pointer);
-        finding.pointer = Some(pointer);
-        finding
+            .in_row(row)
+            .in_column(column_at(template, row, &pointer))
+            .at_pointer(pointer)
     }
 
     pub fn from_data_error(error: &DataError) -> Finding {
@@ -229,15 +310,13 @@ impl Finding {
                 row,
                 column,
                 message,
-            } => {
-                let mut finding = Finding::error(message.clone()).with_help(error.help());
-                finding.row = Some(RowRef {
+            } => Finding::error(message.clone())
+                .with_help(error.help())
+                .in_row(Some(&RowRef {
                     file: path.clone(),
                     row: *row,
-                });
-                finding.column = column.clone();
-                finding
-            }
+                }))
+                .in_column(column.clone()),
             _ => Finding::error(error.to_string()).with_help(error.help()),
         }
     }

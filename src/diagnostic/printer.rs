@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::diagnostic::excerpt::View;
-use crate::diagnostic::Finding;
+use crate::diagnostic::{Emit, Finding};
 
 /// How findings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,14 +66,6 @@ impl Printer {
         out
     }
 
-    pub fn print(&self, finding: &Finding) {
-        match self.format {
-            Format::Human => self.print_on_stderr(finding),
-            Format::Json => self.line(&finding.to_json().to_string()),
-            Format::Github => self.line(&finding.to_github()),
-        }
-    }
-
     /// A finding for people on stderr, whatever the format: for when stdout is what failed.
     pub fn print_on_stderr(&self, finding: &Finding) {
         let text = self.render(finding);
@@ -111,5 +103,16 @@ impl Printer {
     /// Why stdout could not be written, if a write to it failed other than by a closed pipe.
     pub fn lost_output(&self) -> Option<&str> {
         self.lost_output.get().map(String::as_str)
+    }
+}
+
+impl Emit for Printer {
+    /// Every finding in full, in the chosen format.
+    fn emit(&self, finding: Finding) {
+        match self.format {
+            Format::Human => self.print_on_stderr(&finding),
+            Format::Json => self.line(&finding.to_json().to_string()),
+            Format::Github => self.line(&finding.to_github()),
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::template::{SourceFile, Template};
+use crate::words::ValueKind;
 use crate::yaml::Span;
 
 use super::json::JsonError;
@@ -293,8 +294,8 @@ impl FlowIssue {
                 "give `{key}` a value under `flow_action_payload.data`: Meta refuses a message that leaves out data the screen declares"
             )),
             FlowIssue::WrongType { expected, found, .. } => {
-                let typed = ["a number", "a whole number", "a boolean"];
-                Some(if found.starts_with("text") && typed.iter().any(|kind| expected.contains(kind)) {
+                let typed = [ValueKind::Number, ValueKind::WholeNumber, ValueKind::TrueFalse];
+                Some(if found.starts_with(ValueKind::Text.name()) && typed.iter().any(|kind| expected.contains(kind.name())) {
                     "a value alone in its string (\"{{var}}\") keeps its type from a JSON, JSON Lines or YAML data file, an `example` or a `default`; CSV and --var values are text".to_owned()
                 } else {
                     "Meta checks the message's data against the screen's declared types".to_owned()

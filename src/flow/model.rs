@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::suggest::nearest;
 use crate::template::SourceFile;
-use crate::words;
+use crate::words::{self, ValueKind};
 use crate::yaml::{Node, NodeKind, Span};
 
 use super::issue::{FlowIssue, Place};
@@ -76,12 +76,12 @@ impl DeclaredType {
     pub(crate) fn describe(&self) -> String {
         match self {
             DeclaredType::Any => "a value".to_owned(),
-            DeclaredType::String => words::schema_type("string").to_owned(),
-            DeclaredType::Number => words::schema_type("number").to_owned(),
-            DeclaredType::Integer => words::schema_type("integer").to_owned(),
-            DeclaredType::Boolean => words::schema_type("boolean").to_owned(),
-            DeclaredType::Array(_) => words::schema_type("array").to_owned(),
-            DeclaredType::Object(_) => words::schema_type("object").to_owned(),
+            DeclaredType::String => ValueKind::Text.name().to_owned(),
+            DeclaredType::Number => ValueKind::Number.name().to_owned(),
+            DeclaredType::Integer => ValueKind::WholeNumber.name().to_owned(),
+            DeclaredType::Boolean => ValueKind::TrueFalse.name().to_owned(),
+            DeclaredType::Array(_) => ValueKind::List.name().to_owned(),
+            DeclaredType::Object(_) => ValueKind::Mapping.name().to_owned(),
             DeclaredType::AnyOf(types) => types
                 .iter()
                 .map(DeclaredType::describe)
@@ -196,6 +196,8 @@ const QUOTED: usize = 40;
 fn found(value: &Value) -> String {
     match value {
         Value::Null | Value::Array(_) | Value::Object(_) => words::kind(value).to_owned(),
+        // `true` says what it is; "true or false true" would not.
+        Value::Bool(value) => value.to_string(),
         scalar => format!("{} {}", words::kind(scalar), words::clip(&scalar.to_string(), QUOTED)),
     }
 }
@@ -236,18 +238,6 @@ impl Mismatch {
     }
 }
 
-/// What a node is, in the words flowc uses for values.
-fn node_kind(node: &Node) -> &'static str {
-    match node.kind {
-        NodeKind::Null => "null",
-        NodeKind::Bool(_) => "a boolean",
-        NodeKind::Int(_) | NodeKind::Float(_) => "a number",
-        NodeKind::Str { .. } => "text",
-        NodeKind::Seq(_) => "a list",
-        NodeKind::Map(_) => "a mapping",
-    }
-}
-
 /// The first character of a node: where a finding about the whole node points.
 fn opening(span: Span) -> Span {
     Span {
@@ -266,8 +256,8 @@ impl Flow {
         let Some(entries) = root.as_map() else {
             issues.push(FlowIssue::WrongKind {
                 what: format!("{file}, a Flow JSON file,"),
-                expected: "an object with `version` and `screens`",
-                found: node_kind(&root),
+                expected: "a mapping with `version` and `screens`",
+                found: root.type_name(),
                 at: here(opening(root.span)),
             });
             return (None, issues);
@@ -282,7 +272,7 @@ impl Flow {
             Some(entry) if entry.value.as_str().is_none() => issues.push(FlowIssue::WrongKind {
                 what: "`version`".to_owned(),
                 expected: "text such as \"7.1\"",
-                found: node_kind(&entry.value),
+                found: entry.value.type_name(),
                 at: here(entry.value.span),
             }),
             Some(_) => {}
@@ -295,7 +285,7 @@ impl Flow {
                     issues.push(FlowIssue::WrongKind {
                         what: "`data_api_version`".to_owned(),
                         expected: "text such as \"3.0\"",
-                        found: node_kind(&entry.value),
+                        found: entry.value.type_name(),
                         at: here(entry.value.span),
                     });
                     None
@@ -318,7 +308,7 @@ impl Flow {
                     expected: "a list of at least one screen",
                     found: match &screens_entry.value.kind {
                         NodeKind::Seq(_) => "an empty list",
-                        _ => node_kind(&screens_entry.value),
+                        _ => screens_entry.value.type_name(),
                     },
                     at: here(screens_entry.value.span),
                 });
@@ -368,7 +358,7 @@ impl Flow {
                             issues.push(FlowIssue::WrongKind {
                                 what: format!("the routes of `{}` in `routing_model`", route.key),
                                 expected: "a list of screen ids",
-                                found: node_kind(&route.value),
+                                found: route.value.type_name(),
                                 at: here(route.value.span),
                             });
                             continue;
@@ -378,7 +368,7 @@ impl Flow {
                                 issues.push(FlowIssue::WrongKind {
                                     what: format!("a route of `{}` in `routing_model`", route.key),
                                     expected: "a screen id",
-                                    found: node_kind(next),
+                                    found: next.type_name(),
                                     at: here(next.span),
                                 });
                                 continue;
@@ -398,7 +388,7 @@ impl Flow {
                 None => issues.push(FlowIssue::WrongKind {
                     what: "`routing_model`".to_owned(),
                     expected: "a mapping of screen ids to the screens each may go to",
-                    found: node_kind(&entry.value),
+                    found: entry.value.type_name(),
                     at: here(entry.value.span),
                 }),
             },
@@ -477,8 +467,8 @@ fn read_screen(source: &SourceFile, index: usize, node: &Node, issues: &mut Vec<
     let Some(entries) = node.as_map() else {
         issues.push(FlowIssue::WrongKind {
             what: format!("screens[{index}]"),
-            expected: "an object with an `id` and a `layout`",
-            found: node_kind(node),
+            expected: "a mapping with an `id` and a `layout`",
+            found: node.type_name(),
             at: here(node.span),
         });
         return None;
@@ -499,7 +489,7 @@ fn read_screen(source: &SourceFile, index: usize, node: &Node, issues: &mut Vec<
         issues.push(FlowIssue::WrongKind {
             what: format!("the `id` of screens[{index}]"),
             expected: "text",
-            found: node_kind(&id_entry.value),
+            found: id_entry.value.type_name(),
             at: here(id_entry.value.span),
         });
         return None;
@@ -524,8 +514,8 @@ fn read_screen(source: &SourceFile, index: usize, node: &Node, issues: &mut Vec<
         if !matches!(terminal.value.kind, NodeKind::Bool(_)) {
             issues.push(FlowIssue::WrongKind {
                 what: format!("`terminal` of screen `{id}`"),
-                expected: "true or false",
-                found: node_kind(&terminal.value),
+                expected: ValueKind::TrueFalse.name(),
+                found: terminal.value.type_name(),
                 at: here(terminal.value.span),
             });
         }
@@ -574,7 +564,7 @@ fn read_screen(source: &SourceFile, index: usize, node: &Node, issues: &mut Vec<
             None => issues.push(FlowIssue::WrongKind {
                 what: format!("the `data` of screen `{id}`"),
                 expected: "a mapping of keys to their declarations",
-                found: node_kind(&entry.value),
+                found: entry.value.type_name(),
                 at: here(entry.value.span),
             }),
         }
@@ -600,8 +590,8 @@ fn declared_type(
     if node.as_map().is_none() {
         issues.push(FlowIssue::WrongKind {
             what: format!("the declaration of `{key}` on screen `{screen}`"),
-            expected: "an object with a `type` (and an `__example__`)",
-            found: node_kind(node),
+            expected: "a mapping with a `type` (and an `__example__`)",
+            found: node.type_name(),
             at: here(node.span),
         });
         return None;
@@ -659,7 +649,7 @@ fn declared_type(
                         issues.push(FlowIssue::WrongKind {
                             what: format!("a `type` of `{key}` on screen `{screen}`"),
                             expected: "a type name such as \"string\"",
-                            found: node_kind(name),
+                            found: name.type_name(),
                             at: here(name.span),
                         });
                         return None;
@@ -672,7 +662,7 @@ fn declared_type(
             issues.push(FlowIssue::WrongKind {
                 what: format!("the `type` of `{key}` on screen `{screen}`"),
                 expected: "a type name such as \"string\"",
-                found: node_kind(&type_entry.value),
+                found: type_entry.value.type_name(),
                 at: here(type_entry.value.span),
             });
             None

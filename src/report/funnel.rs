@@ -14,7 +14,7 @@ use std::fmt;
 use super::codes;
 use super::reconcile::{Delivery, EventCounts, Stage};
 use crate::send::journal::RowStatus;
-use crate::words::{about_duration, printable, tally, thousands};
+use crate::words::{about_duration, count, plural, printable, thousands};
 
 /// Failed rows with one code (or none).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,8 +170,8 @@ impl Funnel {
         } else {
             format!(
                 "the store's {} and {} are all about other messages",
-                tally(self.events.statuses, "status", "statuses"),
-                tally(self.events.replies, "Flow reply", "Flow replies")
+                count(self.events.statuses, "status", "statuses"),
+                count(self.events.replies, "Flow reply", "Flow replies")
             )
         };
         Some(format!(
@@ -187,40 +187,40 @@ impl Funnel {
         let events = &self.events;
         let mut line = format!(
             "events: {}, {} and {} read",
-            tally(events.statuses, "status", "statuses"),
-            tally(events.replies, "Flow reply", "Flow replies"),
-            tally(events.opt_outs, "opt-out", "opt-outs")
+            count(events.statuses, "status", "statuses"),
+            count(events.replies, "Flow reply", "Flow replies"),
+            count(events.opt_outs, "opt-out", "opt-outs")
         );
         let mut unmatched = Vec::new();
         if events.unmatched_statuses > 0 {
-            unmatched.push(tally(events.unmatched_statuses, "status", "statuses"));
+            unmatched.push(count(events.unmatched_statuses, "status", "statuses"));
         }
         if events.unmatched_replies > 0 {
-            unmatched.push(tally(events.unmatched_replies, "Flow reply", "Flow replies"));
+            unmatched.push(count(events.unmatched_replies, "Flow reply", "Flow replies"));
         }
         if events.unmatched_opt_outs > 0 {
-            unmatched.push(tally(events.unmatched_opt_outs, "opt-out", "opt-outs"));
+            unmatched.push(count(events.unmatched_opt_outs, "opt-out", "opt-outs"));
         }
         if !unmatched.is_empty() {
             let total = events.unmatched_statuses + events.unmatched_replies + events.unmatched_opt_outs;
             line.push_str(&format!(
                 "; {} matched no row of this campaign (another campaign's, or sent another way; {} in the store)",
                 unmatched.join(", "),
-                if total == 1 { "it stays" } else { "they stay" }
+                plural(total, "it stays", "they stay")
             ));
         }
         if events.replies_before_send > 0 {
             line.push_str(&format!(
                 "; {} carried a row's flow_token or answered its message but {} dated before the row was sent: another campaign's, not counted",
-                tally(events.replies_before_send, "Flow reply", "Flow replies"),
-                if events.replies_before_send == 1 { "is" } else { "are" }
+                count(events.replies_before_send, "Flow reply", "Flow replies"),
+                plural(events.replies_before_send, "is", "are")
             ));
         }
         if events.ambiguous_replies > 0 {
             line.push_str(&format!(
                 "; {} ambiguous: matched by a flow_token that another campaign's replies carry too, so {} may be that campaign's (give each campaign its own flow_token: put the campaign in it, as --track puts it in its key, e.g. `flow_token: \"spring-{{{{ref}}}}\"`)",
-                tally(events.ambiguous_replies, "Flow completion", "Flow completions"),
-                if events.ambiguous_replies == 1 { "it" } else { "they" }
+                count(events.ambiguous_replies, "Flow completion", "Flow completions"),
+                plural(events.ambiguous_replies, "it", "they")
             ));
         }
         if events.other_statuses > 0 {
@@ -231,8 +231,8 @@ impl Funnel {
                 .collect();
             line.push_str(&format!(
                 "; {} of this campaign's rows {} not a stage flowc knows ({}): counted here, the rows' stages left as they were",
-                tally(events.other_statuses, "status", "statuses"),
-                if events.other_statuses == 1 { "is" } else { "are" },
+                count(events.other_statuses, "status", "statuses"),
+                plural(events.other_statuses, "is", "are"),
                 names.join(", ")
             ));
         }

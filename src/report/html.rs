@@ -15,7 +15,7 @@ use super::responses::AnswerTally;
 use super::Funnel;
 use crate::html::escape;
 use crate::send::csv_report::Summary;
-use crate::words::{tally, thousands};
+use crate::words::{count, thousands};
 
 /// What the top of the page says about the campaign.
 pub(crate) struct Campaign<'a> {
@@ -119,7 +119,7 @@ fn rows_line(rows: &Summary) -> String {
     ] {
         parts.push(format!("{} {what}", thousands(count)));
     }
-    format!("{}: {}", tally(total, "row", "rows"), parts.join(" · "))
+    format!("{}: {}", count(total, "row", "rows"), parts.join(" · "))
 }
 
 /// The page: the campaign (`campaign`), then what its callbacks said.
@@ -372,7 +372,7 @@ fn opt_outs_section(html: &mut String, delivery: &Delivery) {
     let _ = write!(
         html,
         "<section><h2>Asked to stop</h2><p class=\"note\">{} asked not to be messaged again; flowc send never messages them again when it reads this store (--events).</p><table><thead><tr><th class=\"n\">row</th><th>number</th><th>asked at</th></tr></thead><tbody>",
-        tally(asked.len() as u64, "person", "people")
+        count(asked.len() as u64, "person", "people")
     );
     for (row, state) in asked.iter().take(LISTED_OPT_OUTS) {
         let _ = write!(

@@ -640,7 +640,7 @@ pub fn preflight(
 fn problem_text(compiler: &MessageCompiler, problem: &Problem) -> String {
     crate::diagnostic::Finding::from_problem(compiler.template(), None, problem)
         .into_iter()
-        .map(|finding| finding.message)
+        .map(|finding| finding.message().to_owned())
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use super::journal::{Journal, JournalError, JournalRow, RowStatus};
 use crate::csv_out::{csv_writer, text_cell};
+use crate::words::thousands;
 
 pub const HEADER: [&str; 10] = [
     "row",
@@ -108,9 +109,9 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = vec![format!("{} accepted", self.accepted)];
+        let mut parts = vec![format!("{} accepted", thousands(self.accepted))];
         if self.skipped > 0 {
-            parts.push(format!("{} skipped (accepted earlier)", self.skipped));
+            parts.push(format!("{} skipped (accepted earlier)", thousands(self.skipped)));
         }
         if self.failed > 0 {
             let codes: Vec<String> = self
@@ -120,29 +121,29 @@ impl fmt::Display for Summary {
                     if self.failed_codes.len() == 1 {
                         code.clone()
                     } else {
-                        format!("{code}: {count}")
+                        format!("{code}: {}", thousands(*count))
                     }
                 })
                 .collect();
-            parts.push(format!("{} failed ({})", self.failed, codes.join(", ")));
+            parts.push(format!("{} failed ({})", thousands(self.failed), codes.join(", ")));
         }
         if self.invalid > 0 {
-            parts.push(format!("{} invalid", self.invalid));
+            parts.push(format!("{} invalid", thousands(self.invalid)));
         }
         if self.duplicate > 0 {
-            parts.push(format!("{} duplicate", self.duplicate));
+            parts.push(format!("{} duplicate", thousands(self.duplicate)));
         }
         if self.excluded > 0 {
-            parts.push(format!("{} excluded", self.excluded));
+            parts.push(format!("{} excluded", thousands(self.excluded)));
         }
         if self.opted_out > 0 {
-            parts.push(format!("{} opted-out", self.opted_out));
+            parts.push(format!("{} opted-out", thousands(self.opted_out)));
         }
         if self.pending > 0 {
-            parts.push(format!("{} pending", self.pending));
+            parts.push(format!("{} pending", thousands(self.pending)));
         }
         if self.unknown > 0 {
-            parts.push(format!("{} unknown", self.unknown));
+            parts.push(format!("{} unknown", thousands(self.unknown)));
         }
         f.write_str(&parts.join(", "))
     }
@@ -288,7 +289,7 @@ mod tests {
             ..Summary::default()
         };
         summary.failed_codes.insert("WA400".to_owned(), 1);
-        assert_eq!(summary.to_string(), "9998 accepted, 1 failed (WA400), 1 invalid");
+        assert_eq!(summary.to_string(), "9,998 accepted, 1 failed (WA400), 1 invalid");
         assert!(!summary.all_accepted());
     }
 }

@@ -335,8 +335,8 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
                 let error = if last {
                     context.progress.failed.fetch_add(1, Ordering::Relaxed);
                     format!(
-                        "gave up after {attempt} attempt{}: {message}",
-                        if attempt == 1 { "" } else { "s" }
+                        "gave up after {}: {message}",
+                        crate::words::count(u64::from(attempt), "attempt", "attempts")
                     )
                 } else {
                     context.progress.retries.fetch_add(1, Ordering::Relaxed);

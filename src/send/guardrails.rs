@@ -36,7 +36,7 @@ pub enum ExcludeError {
         wanted: String,
         found: String,
     },
-    #[error("the exclude list `{path}` has {count} line{} that {} not a phone number: {lines}", if *count == 1 { "" } else { "s" }, if *count == 1 { "is" } else { "are" })]
+    #[error("the exclude list `{path}` has {} that {} not a phone number: {lines}", crate::words::count(*count as u64, "line", "lines"), crate::words::plural(*count as u64, "is", "are"))]
     BadLines { path: String, count: usize, lines: String },
 }
 

@@ -38,7 +38,7 @@ fn numbers_that_opted_out_before_or_during_the_run_are_never_sent() {
     assert_eq!(receiver.post(&stop_reply("m2", "14150000250")).status, 200);
     let outcome = child.join().expect("flowc ran");
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("1 numbers opted out"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("(1 number opted out)"), "{}", outcome.stderr);
     let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
     assert!(!received.contains(&"R3".to_owned()), "opted out before the run");
     assert!(!received.contains(&"R250".to_owned()), "opted out during the run");

@@ -735,7 +735,7 @@ fn a_screen_chosen_per_row_is_checked_per_row() {
         .args(["--format", "json"]));
     assert_eq!(outcome.code, 1);
     assert!(
-        outcome.stderr.contains("rows.csv: 1 rows valid, 2 invalid"),
+        outcome.stderr.contains("rows.csv: 1 row valid, 2 invalid"),
         "{}",
         outcome.stderr
     );

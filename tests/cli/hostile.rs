@@ -357,7 +357,7 @@ fn aliases_that_multiply_a_data_row_are_refused() {
         &[
             "rows.yaml: line 2, column ",
             "aliases expand to more than 4 MiB",
-            "1 rows valid",
+            "1 row valid",
         ],
     );
 }
@@ -498,13 +498,13 @@ fn a_row_over_1_mib_is_refused_in_every_data_format() {
             "rows.json",
             format!("[{good},\n{big},\n{good}]"),
             "rows.json: row 2: the row is larger than 1 MiB",
-            "1 rows valid, 1 invalid (the file could not",
+            "1 row valid, 1 invalid (the file could not",
         ),
         (
             "rows.yaml",
             format!("- {good}\n- {big}\n- {good}\n"),
             "rows.yaml: row 2: the row is larger than 1 MiB",
-            "1 rows valid, 1 invalid (the file could not",
+            "1 row valid, 1 invalid (the file could not",
         ),
         (
             "rows.csv",

@@ -68,7 +68,7 @@ fn a_thousand_bad_numbers_print_each_kind_once_then_a_summary() {
         "{no_plus}"
     );
     assert!(
-        outcome.stderr.contains("contacts.csv: 9000 rows valid, 1000 invalid"),
+        outcome.stderr.contains("contacts.csv: 9,000 rows valid, 1,000 invalid"),
         "{}",
         outcome.stderr
     );
@@ -135,7 +135,7 @@ fn send_dry_run_prints_at_most_forty_lines_before_its_plan_and_reports_every_row
         outcome.stderr
     );
     assert!(
-        outcome.stderr.contains("(9000 valid, 1000 invalid)"),
+        outcome.stderr.contains("(9,000 valid, 1,000 invalid)"),
         "{}",
         outcome.stderr
     );

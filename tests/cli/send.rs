@@ -16,7 +16,7 @@ fn a_campaign_is_sent_once_per_row_with_the_right_request() {
     let provider = Provider::accepting();
     let outcome = run(campaign.command(&provider).args(["--concurrency", "32"]));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_eq!(outcome.stdout.lines().last(), Some("2000 accepted"));
+    assert_eq!(outcome.stdout.lines().last(), Some("2,000 accepted"));
 
     let received = provider.received();
     assert_eq!(received.len(), 2000);

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::reporter::Reporter;
+use super::grouping::Grouping;
 use super::{check_overrides, open_data, prepare, report_problem, ExitStatus};
-use crate::diagnostic::{Finding, Printer, RowRef};
+use crate::diagnostic::{Emit, Finding, Printer, RowRef};
 use crate::pipeline::MessageCompiler;
 use crate::report::reconcile::Proof;
 use crate::send::account::{Account, AccountSettings};
@@ -77,15 +77,16 @@ pub struct SendOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: SendOptions, reporter: &Reporter<'_>) -> ExitStatus {
-    match try_run(options, reporter) {
+pub fn run(options: SendOptions, grouping: &Grouping<'_>) -> ExitStatus {
+    match try_run(options, grouping) {
         Ok(status) | Err(status) => status,
     }
 }
 
-fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, ExitStatus> {
+fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, ExitStatus> {
+    let printer = grouping.printer();
     let usage = |finding: Finding| {
-        reporter.print(&finding);
+        grouping.emit(finding);
         ExitStatus::Usage
     };
     if options.data.as_os_str() == "-" {
@@ -95,26 +96,28 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             )),
         ));
     }
-    let mut compiler = prepare(&options.template, &options.vars, reporter)?;
-    check_overrides(&compiler, &options.vars, reporter)?;
-    super::map_columns(&mut compiler, &options.columns, reporter)?;
+    let mut compiler = prepare(&options.template, &options.vars, grouping)?;
+    check_overrides(&compiler, &options.vars, printer)?;
+    super::map_columns(&mut compiler, &options.columns, printer)?;
     let hours = match &options.window {
         Some(text) => Some(
             SendingHours::parse(text, options.tz.as_deref())
-                .map_err(|error| fail(reporter, &error, None, error.exit_status()))?,
+                .map_err(|error| fail(printer, &error, None, error.exit_status()))?,
         ),
         None => None,
     };
     let account = match options.account.clone().resolve() {
         Ok(account) => Some(account),
         Err(error) if options.dry_run && error.is_missing() => {
-            reporter.note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
+            grouping
+                .printer()
+                .note(&format!("note: {error} (a dry run sends nothing, so it goes on)"));
             None
         }
-        Err(error) => return Err(fail(reporter, &error, None, error.exit_status())),
+        Err(error) => return Err(fail(printer, &error, None, error.exit_status())),
     };
     let fingerprint = campaign::fingerprint(&compiler, &options.vars, &options.data)
-        .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+        .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let stem = options
         .data
         .file_stem()
@@ -141,8 +144,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // A dry run writes no journal, but is checked as the real run will be.
     crate::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
-        .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
-    let journal_error = |error: JournalError| fail(reporter, &error, error.help(), error.exit_status());
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    let journal_error = |error: JournalError| fail(printer, &error, error.help(), error.exit_status());
     let (mut journal, recovered) = run::open_journal(
         (!options.dry_run).then_some(journal_path.as_path()),
         &fingerprint,
@@ -155,10 +158,10 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     )
     .map_err(journal_error)?;
     if recovered > 0 {
-        reporter.note(&format!(
-            "{recovered} row{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
-            plural(recovered),
-            if recovered == 1 { "was" } else { "were" },
+        printer.note(&format!(
+            "{} {} in flight when the last run stopped: delivery unknown, not sent again{}",
+            words::count(recovered, "row", "rows"),
+            words::plural(recovered, "was", "were"),
             if options.resend_unknown {
                 " (but --resend-unknown sends them)"
             } else {
@@ -168,7 +171,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     }
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
-        (Some(store), false) => settle_unknown(&mut journal, store, reporter)?,
+        (Some(store), false) => settle_unknown(&mut journal, store, printer)?,
         _ => (0, 0),
     };
     // The event store: who opted out before this run, and the feed the run watches.
@@ -178,24 +181,24 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(path, prefix).map_err(|error| fail(reporter, &error, None, error.exit_status()))?)
+            Some(EventFeed::open(path, prefix).map_err(|error| fail(printer, &error, None, error.exit_status()))?)
         }
         None => None,
     };
     let opted_out = match feed.as_mut() {
         Some(feed) => {
             let (numbers, _) =
-                watch::opted_out(feed).map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
-            reporter.note(&format!(
-                "events:   {} ({} numbers opted out)",
+                watch::opted_out(feed).map_err(|error| fail(printer, &error, None, error.exit_status()))?;
+            printer.note(&format!(
+                "events:   {} ({} opted out)",
                 options.events.as_deref().unwrap_or(Path::new("")).display(),
-                numbers.len()
+                words::count(numbers.len() as u64, "number", "numbers")
             ));
             numbers
         }
         None => HashSet::new(),
     };
-    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, reporter)?;
+    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, grouping)?;
     (plan.settled, plan.settled_not_sent) = settled;
 
     print_plan(
@@ -204,7 +207,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         &plan,
         hours.as_ref(),
         (&journal_path, &report_path),
-        reporter,
+        grouping,
     );
     let held = plan.held + plan.held_daily;
     let held_by = [
@@ -226,11 +229,10 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         }
     };
     if options.strict && plan.invalid > 0 {
-        reporter.print(
-            &Finding::error(format!(
-                "--strict: {} invalid row{}; nothing sent",
-                plan.invalid,
-                plural(plan.invalid)
+        grouping.emit(
+            Finding::error(format!(
+                "--strict: {}; nothing sent",
+                words::count(plan.invalid, "invalid row", "invalid rows")
             ))
             .with_help(Some(
                 "fix the rows reported above, or run without --strict to send the valid ones",
@@ -249,7 +251,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
             if let Some(opening) = hours.next_opening(now) {
                 let when = hours.describe_opening(&opening, now);
                 if options.exit_outside_window {
-                    reporter.note(&format!(
+                    printer.note(&format!(
                         "outside the sending window {} ({}): nothing sent; it opens {when}",
                         hours.text(),
                         hours.zone_name()
@@ -257,14 +259,14 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                     journal.discard_if_unused().map_err(journal_error)?;
                     return Err(ExitStatus::Invalid);
                 }
-                reporter.note(&format!(
+                printer.note(&format!(
                     "window:   {} ({}) is closed now: sending waits until {when}",
                     hours.text(),
                     hours.zone_name()
                 ));
             }
         }
-        if let Err(status) = confirm(&options, plan.to_send.count(), reporter) {
+        if let Err(status) = confirm(&options, plan.to_send.count(), printer) {
             // Nothing was sent: a journal this run created is not left behind.
             journal.discard_if_unused().map_err(journal_error)?;
             return Err(status);
@@ -273,8 +275,8 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
         match campaign::fingerprint(&compiler, &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
             _ => {
-                reporter.print(
-                    &Finding::error(format!(
+                grouping.emit(
+                    Finding::error(format!(
                         "{} changed after its pre-flight; nothing sent",
                         options.data.display()
                     ))
@@ -283,7 +285,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
                 return Err(ExitStatus::Usage);
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), reporter)?;
+        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
         journal = returned;
         stop_cause = cause;
     }
@@ -291,30 +293,34 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     // With --events the callbacks follow: see `run::write_report`.
     let (summary, written_once) =
         run::write_report(&journal, &report_path, options.events.is_some() && !options.dry_run)
-            .map_err(|error| fail(reporter, &error, None, error.exit_status()))?;
+            .map_err(|error| fail(printer, &error, None, error.exit_status()))?;
     let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
-        reporter.note("report: standard output");
+        printer.note("report: standard output");
     } else {
-        reporter.note(&format!("report: {}", report_path.display()));
+        printer.note(&format!("report: {}", report_path.display()));
     }
     // With the report on standard output, the summary goes beside the notes.
     let say = |line: &str| {
         if on_stdout {
-            reporter.note(line);
+            printer.note(line);
         } else {
-            reporter.line(line);
+            printer.line(line);
         }
     };
-    let status = explain_stop(stop_cause.as_ref(), &summary, reporter);
+    let status = explain_stop(stop_cause.as_ref(), &summary, printer);
     if options.dry_run {
         let later = match held {
             0 => String::new(),
-            held => format!(" ({held} more stay pending under {held_by})"),
+            held => format!(
+                " ({} pending under {held_by})",
+                words::count(held, "more stays", "more stay")
+            ),
         };
         say(&format!(
-            "dry run: {to_send_now} would be sent{when}{later}, {} invalid; nothing was sent",
-            summary.invalid
+            "dry run: {} would be sent{when}{later}, {} invalid; nothing was sent",
+            words::thousands(to_send_now),
+            words::thousands(summary.invalid)
         ));
         return Ok(if summary.invalid > 0 {
             ExitStatus::Invalid
@@ -324,7 +330,7 @@ fn try_run(options: SendOptions, reporter: &Reporter<'_>) -> Result<ExitStatus, 
     }
     say(&summary.to_string());
     let delivery = match &options.events {
-        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, reporter),
+        Some(store) => super::report::after_send(&journal, store, &report_path, written_once, printer),
         None => ExitStatus::Ok,
     };
     Ok(delivery.worst(match status {
@@ -362,16 +368,8 @@ fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Res
 
 /// Prints an error with its help; its exit status.
 fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
-    printer.print(&Finding::error(error.to_string()).with_help(help));
+    printer.emit(Finding::error(error.to_string()).with_help(help));
     status
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 /// Renders and validates every row (printing what is wrong), records it in the journal, and
@@ -381,17 +379,17 @@ fn preflight(
     options: &SendOptions,
     journal: &mut Journal,
     opted_out: HashSet<u64>,
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
 ) -> Result<Plan, ExitStatus> {
+    let printer = grouping.printer();
     let exclude = match &options.exclude {
         Some(path) => {
             let list = ExcludeList::load(path, options.exclude_column.as_deref())
-                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
             if list.len() == 0 {
                 // An empty list excludes nobody: most likely the wrong file, or an export that failed.
-                Printer::print(
-                    reporter,
-                    &Finding::warning(format!(
+                printer.emit(
+                    Finding::warning(format!(
                         "the exclude list `{}` holds no numbers: nobody is excluded",
                         path.display()
                     ))
@@ -401,15 +399,15 @@ fn preflight(
             let without_plus = match list.read_without_plus() {
                 0 => String::new(),
                 n => format!(
-                    "; {} without `+`, read as international number{}",
-                    words::tally(n as u64, "line", "lines"),
-                    plural(n as u64)
+                    "; {} without `+`, read as {}",
+                    words::count(n as u64, "line", "lines"),
+                    words::plural(n as u64, "an international number", "international numbers")
                 ),
             };
-            reporter.note(&format!(
+            printer.note(&format!(
                 "exclude:  {} ({}{without_plus})",
                 path.display(),
-                words::tally(list.len() as u64, "number", "numbers")
+                words::count(list.len() as u64, "number", "numbers")
             ));
             list
         }
@@ -419,7 +417,7 @@ fn preflight(
         Some(limit) => {
             let (reached, oldest) = journal
                 .reached_since(unix_now() - DAY)
-                .map_err(|error| fail(reporter, &error, error.help(), error.exit_status()))?;
+                .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
             let left = limit.saturating_sub(reached);
             let next = oldest.map_or_else(String::new, |oldest| {
                 format!(
@@ -427,8 +425,11 @@ fn preflight(
                     words::about_duration((oldest + DAY - unix_now()).max(0) as u64).replacen("about", "in about", 1)
                 )
             });
-            reporter.note(&format!(
-                "daily:    {reached} of {limit} people reached in the last 24 h (--daily-limit): at most {left} more in this run{next}"
+            printer.note(&format!(
+                "daily:    {} of {} reached in the last 24 h (--daily-limit): at most {} more in this run{next}",
+                words::thousands(reached),
+                words::count(limit, "person", "people"),
+                words::thousands(left)
             ));
             Some(left)
         }
@@ -441,7 +442,7 @@ fn preflight(
         people,
         track: options.track,
     };
-    let rows = open_data(compiler, &options.data, options.delimiter, reporter)?;
+    let rows = open_data(compiler, &options.data, options.delimiter, printer)?;
     let file = super::data_name(&options.data);
     let row_ref = |row: u64| RowRef {
         file: file.clone(),
@@ -456,19 +457,19 @@ fn preflight(
         selection,
         |event| match event {
             PreflightEvent::Invalid { row, problem } => {
-                report_problem(compiler, Some(&row_ref(row)), problem, reporter)
+                report_problem(compiler, Some(&row_ref(row)), problem, grouping)
             }
             PreflightEvent::Warnings { row, warnings } => {
-                super::report_warnings(compiler, Some(&row_ref(row)), warnings, reporter);
+                super::report_warnings(compiler, Some(&row_ref(row)), warnings, grouping);
             }
-            PreflightEvent::Unreadable(error) => reporter.print(&Finding::from_data_error(error)),
+            PreflightEvent::Unreadable(error) => grouping.emit(Finding::from_data_error(error)),
         },
     )
     .map_err(|error| match error {
         // Its cause was printed as a finding.
         CampaignError::Broken => error.exit_status(),
-        CampaignError::Journal(journal) => fail(reporter, &journal, journal.help(), journal.exit_status()),
-        other => fail(reporter, &other, None, other.exit_status()),
+        CampaignError::Journal(journal) => fail(printer, &journal, journal.help(), journal.exit_status()),
+        other => fail(printer, &other, None, other.exit_status()),
     })
 }
 
@@ -477,13 +478,13 @@ fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), E
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        printer.print(
-            &Finding::error("refusing to send without confirmation: standard input is not a terminal")
+        printer.emit(
+            Finding::error("refusing to send without confirmation: standard input is not a terminal")
                 .with_help(Some("pass --yes to send without asking (scripts, CI)")),
         );
         return Err(ExitStatus::Usage);
     }
-    eprint!("Send {count} message{}? [y/N] ", plural(count));
+    eprint!("Send {}? [y/N] ", words::count(count, "message", "messages"));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if std::io::stdin().read_line(&mut answer).is_err() || !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
@@ -560,7 +561,7 @@ fn send_rows(
     sent.map_err(|error| match error {
         RunError::Client(error) => fail(printer, &error, None, error.exit_status()),
         RunError::Runtime(_) => {
-            printer.print(&Finding::error(error.to_string()));
+            printer.emit(Finding::error(error.to_string()));
             ExitStatus::Invalid
         }
         RunError::Journal(error) => fail(printer, &error, error.help(), error.exit_status()),

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::{plural, SendOptions};
-use crate::commands::reporter::Reporter;
-use crate::diagnostic::{Finding, Printer};
+use super::SendOptions;
+use crate::commands::grouping::Grouping;
+use crate::diagnostic::{Emit, Finding};
 use crate::send::account::Account;
 use crate::send::campaign::Plan;
 use crate::send::hours::SendingHours;
@@ -21,14 +21,14 @@ fn describe_template_change(change: &TemplateChange) -> String {
             "earlier versions ({})",
             versions
                 .iter()
-                .map(|(version, count)| format!("{count} with {version}"))
+                .map(|(version, count)| format!("{} with {version}", words::thousands(*count)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
     };
     format!(
         "          changed since rows went out (--changed-template): {} went out with {earlier}; the rows not yet sent go out with {} (the journal records each row's version)",
-        words::tally(sent, "row", "rows"),
+        words::count(sent, "row", "rows"),
         change.now
     )
 }
@@ -39,18 +39,18 @@ pub(super) fn print_plan(
     plan: &Plan,
     hours: Option<&SendingHours>,
     (journal, report): (&Path, &Path),
-    reporter: &Reporter<'_>,
+    grouping: &Grouping<'_>,
 ) {
+    let printer = grouping.printer();
     // The pre-flight's repeated findings, summed up before the plan they led to.
-    reporter.summarize();
+    grouping.summarize();
     if let Some((row, first)) = plan.first_shared_flow_token {
         // Once for the whole file, never folded into the counted findings.
-        Printer::print(
-            reporter,
-            &Finding::warning(format!(
-                "{} share{} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
-                words::tally(plan.shared_flow_token, "row", "rows"),
-                if plan.shared_flow_token == 1 { "s" } else { "" }
+        printer.emit(
+            Finding::warning(format!(
+                "{} {} a flow_token with an earlier row (row {row} has the flow_token of row {first})",
+                words::count(plan.shared_flow_token, "row", "rows"),
+                words::plural(plan.shared_flow_token, "shares", "share")
             ))
             .with_help(Some(
                 "a completed Flow is matched to its row by its flow_token: give each row its own (e.g. `flow_token: \"booking-{{customer_id}}\"`); replies to rows that share one are matched by the number that replied, or by the message they answer when the callbacks carry it",
@@ -76,8 +76,8 @@ pub(super) fn print_plan(
         format!(
             "data:     {} ({} valid, {} invalid)",
             options.data.display(),
-            plan.valid,
-            plan.invalid
+            words::thousands(plan.valid),
+            words::thousands(plan.invalid)
         ),
         format!("endpoint: {endpoint}"),
     ]);
@@ -88,10 +88,9 @@ pub(super) fn print_plan(
     }
     if plan.settled > 0 {
         lines.push(format!(
-            "settled:  {} unknown settled as accepted from callbacks (--events): the provider has {} message{}",
-            plan.settled,
-            if plan.settled == 1 { "its" } else { "their" },
-            plural(plan.settled)
+            "settled:  {} unknown settled as accepted from callbacks (--events): the provider has {}",
+            words::thousands(plan.settled),
+            words::plural(plan.settled, "its message", "their messages")
         ));
     }
     if plan.settled_not_sent > 0 {
@@ -103,8 +102,8 @@ pub(super) fn print_plan(
     if plan.accepted_before > 0 || plan.unknown > 0 {
         lines.push(format!(
             "resume:   {} accepted earlier (skipped), {} unknown ({})",
-            plan.accepted_before,
-            plan.unknown,
+            words::thousands(plan.accepted_before),
+            words::thousands(plan.unknown),
             if options.resend_unknown {
                 "sent again"
             } else {
@@ -115,22 +114,24 @@ pub(super) fn print_plan(
     if plan.duplicate > 0 || plan.excluded > 0 || plan.opted_out > 0 {
         lines.push(format!(
             "not sent: {} duplicate (the number of an earlier row), {} excluded (--exclude), {} opted-out (--events)",
-            plan.duplicate, plan.excluded, plan.opted_out
+            words::thousands(plan.duplicate),
+            words::thousands(plan.excluded),
+            words::thousands(plan.opted_out)
         ));
     }
     if plan.held_daily > 0 {
         lines.push(format!(
-            "daily:    {} row{} stay pending (--daily-limit {}): run again when slots open",
-            plan.held_daily,
-            plural(plan.held_daily),
+            "daily:    {} {} pending (--daily-limit {}): run again when slots open",
+            words::count(plan.held_daily, "row", "rows"),
+            words::plural(plan.held_daily, "stays", "stay"),
             options.daily_limit.unwrap_or_default()
         ));
     }
     if plan.held > 0 {
         lines.push(format!(
-            "limit:    {} more row{} stay pending (--limit {}): run again to send them",
-            plan.held,
-            plural(plan.held),
+            "limit:    {} {} pending (--limit {}): run again to send them",
+            words::count(plan.held, "more row", "more rows"),
+            words::plural(plan.held, "stays", "stay"),
             options.limit.unwrap_or_default()
         ));
     }
@@ -139,7 +140,7 @@ pub(super) fn print_plan(
     }
     lines.push(format!(
         "to send:  {} at {rate}, {} in flight at most",
-        plan.to_send.count(),
+        words::thousands(plan.to_send.count()),
         options.concurrency
     ));
     if options.dry_run {
@@ -148,6 +149,6 @@ pub(super) fn print_plan(
         lines.push(format!("journal:  {}; report {}", journal.display(), report.display()));
     }
     for line in lines {
-        reporter.note(&line);
+        printer.note(&line);
     }
 }

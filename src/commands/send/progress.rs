@@ -26,9 +26,9 @@ pub(super) async fn watch_signals(stop: StopSignal, progress: Arc<Progress>, bar
         bar.finish_and_clear();
     }
     eprintln!(
-        "\nstopping ({}): no new requests; waiting for those in flight ({} rows done). A second Ctrl-C or SIGTERM quits at once (the journal stays consistent).",
+        "\nstopping ({}): no new requests; waiting for those in flight ({} done). A second Ctrl-C or SIGTERM quits at once (the journal stays consistent).",
         words::signal_name(signal),
-        progress.done.load(Ordering::Relaxed)
+        words::count(progress.done.load(Ordering::Relaxed), "row", "rows")
     );
     if let Some(second) = next_signal(&mut terminate).await {
         eprintln!("quitting at once; rows in flight will be reported as unknown on the next run");
@@ -104,13 +104,26 @@ pub(super) async fn report_progress(
             Some(bar) => {
                 bar.set_position(done);
                 bar.set_message(format!(
-                    "{accepted} accepted, {failed} failed, {retries} retries{paused}"
+                    "{} accepted, {} failed, {}{paused}",
+                    words::thousands(accepted),
+                    words::thousands(failed),
+                    words::count(retries, "retry", "retries")
                 ));
             }
             None => {
                 let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                let of = if total > 0 { format!("/{total}") } else { String::new() };
-                eprintln!("progress: {done}{of} rows done, {accepted} accepted, {failed} failed, {retries} retries, {rate:.1} rows/s{paused}");
+                let of = if total > 0 {
+                    format!("/{}", words::thousands(total))
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "progress: {}{of} rows done, {} accepted, {} failed, {}, {rate:.1} rows/s{paused}",
+                    words::thousands(done),
+                    words::thousands(accepted),
+                    words::thousands(failed),
+                    words::count(retries, "retry", "retries")
+                );
             }
         }
     }

@@ -1,9 +1,8 @@
 //! Why a send stopped before its end, told to the person with what to do next, and the exit
 //! status it calls for.
 
-use super::plural;
 use super::progress::signal_status;
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Emit, Finding, Printer};
 use crate::exit::ExitStatus;
 use crate::send::response::StopReason;
 use crate::send::{csv_report, StopCause};
@@ -16,61 +15,65 @@ pub(super) fn explain_stop(
     printer: &Printer,
 ) -> Option<ExitStatus> {
     let pending = summary.pending + summary.retryable;
+    let rows = words::count(pending, "row", "rows");
+    let pending_rows = words::count(pending, "pending row", "pending rows");
+    let stay = words::plural(pending, "stays pending", "stay pending");
+    let staying = format!("{rows} {stay}");
     match cause? {
         StopCause::Interrupted(signal) => {
             printer.note(&format!(
-                "stopped by {}: {pending} row{} not sent yet. Run the same command again to resume.",
+                "stopped by {}: {} not sent yet. Run the same command again to resume.",
                 words::signal_name(*signal),
-                plural(pending)
+                rows
             ));
             Some(signal_status(*signal))
         }
         StopCause::OutsideWindow(opening) => {
             printer.note(&format!(
-                "outside the sending window (--window): {pending} row{} not sent yet; the window opens {opening}. Run the same command again then.",
-                plural(pending)
+                "outside the sending window (--window): {} not sent yet; the window opens {opening}. Run the same command again then.",
+                rows
             ));
             Some(ExitStatus::Invalid)
         }
         StopCause::DataChanged { row } => {
-            printer.print(
-                &Finding::error(format!(
+            printer.emit(
+                Finding::error(format!(
                     "the data file changed during the run: row {row} is not the row the pre-flight checked; sending stopped"
                 ))
                 .with_help(Some(format!(
-                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {pending} pending row{}; a changed file is a new campaign (--restart sends every row again)",
-                    plural(pending)
+                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {}; a changed file is a new campaign (--restart sends every row again)",
+                    pending_rows
                 ))),
             );
             Some(ExitStatus::Invalid)
         }
         StopCause::SpamLimit => {
-            printer.print(&Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
-                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {pending} row{} stay pending: run the same command again once fixed",
-                plural(pending)
+            printer.emit(Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
+                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {}: run the same command again once fixed",
+                staying
             ))));
             Some(ExitStatus::Invalid)
         }
         StopCause::FailureBurst { percent } => {
-            printer.print(&Finding::error(format!(
+            printer.emit(Finding::error(format!(
                 "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
             )).with_help(Some(format!(
-                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending} pending row{} (--max-failure-rate sets the threshold)",
-                plural(pending)
+                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {} (--max-failure-rate sets the threshold)",
+                pending_rows
             ))));
             Some(ExitStatus::Invalid)
         }
         StopCause::Internal(message) => {
-            printer.print(
-                &Finding::error(format!("internal error, sending stopped: {message}"))
+            printer.emit(
+                Finding::error(format!("internal error, sending stopped: {message}"))
                     .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
             );
             Some(ExitStatus::Invalid)
         }
         StopCause::Refused { reason, code, message } => {
             let unsent = format!(
-                "{pending} unsent row{} stay pending: run the same command again once fixed",
-                plural(pending)
+                "{} {stay}: run the same command again once fixed",
+                words::count(pending, "unsent row", "unsent rows")
             );
             let (what, help) = match reason {
                 StopReason::Credentials => (
@@ -91,36 +94,35 @@ pub(super) fn explain_stop(
                 ),
                 StopReason::DailyLimit => (
                     "the account's daily limit is reached",
-                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending} pending row{}", plural(pending)),
+                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {}", pending_rows),
                 ),
                 StopReason::Balance => (
                     "low balance",
-                    format!("top up the account, then run the same command again to send the {pending} pending row{}", plural(pending)),
+                    format!("top up the account, then run the same command again to send the {}", pending_rows),
                 ),
             };
-            printer
-                .print(&Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+            printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
             Some(ExitStatus::Invalid)
         }
         StopCause::Events(message) => {
-            printer.print(
-                &Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
+            printer.emit(
+                Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
                     .with_help(Some(format!(
-                        "sending stopped rather than message someone who may have opted out; {pending} row{} stay pending: run the same command again once the store can be read",
-                        plural(pending)
+                        "sending stopped rather than message someone who may have opted out; {}: run the same command again once the store can be read",
+                        staying
                     ))),
             );
             Some(ExitStatus::Invalid)
         }
         StopCause::Data(message) => {
-            printer.print(&Finding::error(format!(
+            printer.emit(Finding::error(format!(
                 "the data file could not be read again: {message}"
             )));
             Some(ExitStatus::Invalid)
         }
         StopCause::Journal(message) => {
-            printer.print(
-                &Finding::error(format!("the journal failed: {message}"))
+            printer.emit(
+                Finding::error(format!("the journal failed: {message}"))
                     .with_help(Some("sending stopped so that nothing goes unrecorded; free disk space or fix the journal's directory, then run the same command again")),
             );
             Some(ExitStatus::Invalid)

@@ -9,7 +9,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use super::{accept, accepted_path, colour, diff};
-use crate::diagnostic::{Finding, Printer};
+use crate::diagnostic::{Emit, Finding, Printer};
 use crate::snapshot;
 
 /// What a review did.
@@ -129,7 +129,7 @@ pub(super) fn review(pending: &[PathBuf], printer: &Printer) -> Reviewed {
                     reviewed.rejected += 1;
                     printer.note(&format!("rejected {}", path.display()));
                 }
-                Err(error) => printer.print(&Finding::error(format!("cannot remove {}: {error}", path.display()))),
+                Err(error) => printer.emit(Finding::error(format!("cannot remove {}: {error}", path.display()))),
             },
             Answer::Skip => {}
             Answer::Quit => break,
