@@ -777,7 +777,11 @@ mod tests {
                 suggested: "+442079460000".to_owned()
             }
         );
-        for number in ["+44 ((0))20 7946 0000", "+44 (0)(0)20 7946 0000", "+44 (0) (0) 20 7946 0000"] {
+        for number in [
+            "+44 ((0))20 7946 0000",
+            "+44 (0)(0)20 7946 0000",
+            "+44 (0) (0) 20 7946 0000",
+        ] {
             assert_eq!(
                 problem(number),
                 PhoneProblem::BracketedZero {

@@ -146,10 +146,7 @@ pub(crate) struct Output {
 enum Sink {
     /// Standard output; `closed` once its reader went away (`| head`): the rest is dropped,
     /// as a reader's choice, not a failure.
-    Stdout {
-        out: io::Stdout,
-        closed: bool,
-    },
+    Stdout { out: io::Stdout, closed: bool },
     /// `stalled` once its reader read nothing for [`crate::limits::MAX_OUTPUT_STALL`]: what
     /// follows (a buffered writer's last flush) fails at once rather than wait again.
     Direct { file: std::fs::File, stalled: bool },

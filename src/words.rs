@@ -135,9 +135,7 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 /// a reader sees why a value that looks right is refused; line breaks and tabs stay.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let is_control = |c: char| c.is_control() && c != '\n' && c != '\t';
-    let is_invisible = |c: char| {
-        matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
-    };
+    let is_invisible = |c: char| matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
     if !text.contains(|c| is_control(c) || is_invisible(c)) {
         return std::borrow::Cow::Borrowed(text);
     }

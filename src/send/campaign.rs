@@ -548,32 +548,29 @@ pub fn preflight(
                         selection.resend_unknown && verdict == Verdict::Send
                     }
                     None
-                    | Some(
-                        RowStatus::Pending
-                        | RowStatus::Invalid
-                        | RowStatus::Retryable
-                        | RowStatus::Duplicate,
-                    ) => match verdict {
-                        Verdict::Send => true,
-                        Verdict::Duplicate { of_row } => {
-                            plan.duplicate += 1;
-                            status = RowStatus::Duplicate;
-                            reason = Some(format!("duplicate of row {of_row}"));
-                            false
+                    | Some(RowStatus::Pending | RowStatus::Invalid | RowStatus::Retryable | RowStatus::Duplicate) => {
+                        match verdict {
+                            Verdict::Send => true,
+                            Verdict::Duplicate { of_row } => {
+                                plan.duplicate += 1;
+                                status = RowStatus::Duplicate;
+                                reason = Some(format!("duplicate of row {of_row}"));
+                                false
+                            }
+                            Verdict::Excluded => {
+                                plan.excluded += 1;
+                                status = RowStatus::Excluded;
+                                reason = Some(EXCLUDED.to_owned());
+                                false
+                            }
+                            Verdict::OptedOut => {
+                                plan.opted_out += 1;
+                                status = RowStatus::OptedOut;
+                                reason = Some(OPTED_OUT.to_owned());
+                                false
+                            }
                         }
-                        Verdict::Excluded => {
-                            plan.excluded += 1;
-                            status = RowStatus::Excluded;
-                            reason = Some(EXCLUDED.to_owned());
-                            false
-                        }
-                        Verdict::OptedOut => {
-                            plan.opted_out += 1;
-                            status = RowStatus::OptedOut;
-                            reason = Some(OPTED_OUT.to_owned());
-                            false
-                        }
-                    },
+                    }
                 };
                 if send && selection.limit.is_some_and(|limit| plan.to_send.count() >= limit) {
                     plan.held += 1;

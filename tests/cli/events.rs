@@ -125,7 +125,10 @@ fn a_row_recorded_as_opted_out_stays_unsent_when_a_resume_has_no_event_store() {
     let second = run(&mut campaign.command(&provider));
     assert_eq!(second.code, 0, "{}", second.stderr);
     let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
-    assert!(!received.contains(&"R1".to_owned()), "messaged after its STOP: {received:?}");
+    assert!(
+        !received.contains(&"R1".to_owned()),
+        "messaged after its STOP: {received:?}"
+    );
     assert_eq!(provider.count(), 3, "{received:?}");
     assert_eq!(statuses(&campaign.report())["opted-out"], 1);
 }
@@ -135,13 +138,20 @@ fn a_row_recorded_as_excluded_stays_unsent_when_a_resume_has_no_exclude_list() {
     let campaign = Campaign::new(4);
     let exclude = campaign.scratch.write("exclude.txt", "+14150000002\n");
     let provider = Provider::accepting();
-    let first = run(campaign.command(&provider).arg("--exclude").arg(&exclude).args(["--limit", "1"]));
+    let first = run(campaign
+        .command(&provider)
+        .arg("--exclude")
+        .arg(&exclude)
+        .args(["--limit", "1"]));
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert_eq!(statuses(&campaign.report())["excluded"], 1);
     let second = run(&mut campaign.command(&provider));
     assert_eq!(second.code, 0, "{}", second.stderr);
     let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
-    assert!(!received.contains(&"R2".to_owned()), "messaged though excluded: {received:?}");
+    assert!(
+        !received.contains(&"R2".to_owned()),
+        "messaged though excluded: {received:?}"
+    );
     assert_eq!(statuses(&campaign.report())["excluded"], 1);
 }
 
@@ -186,7 +196,11 @@ fn a_stop_stored_in_a_new_store_after_the_old_one_was_moved_away_is_honoured() {
         .args(["--concurrency", "1"]));
     assert!(moved_to.exists(), "the rotation happened: {}", outcome.stderr);
     let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
-    assert!(!received.contains(&"R30".to_owned()), "messaged after its STOP: {}", outcome.stderr);
+    assert!(
+        !received.contains(&"R30".to_owned()),
+        "messaged after its STOP: {}",
+        outcome.stderr
+    );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(statuses(&campaign.report())["opted-out"], 1);
 }

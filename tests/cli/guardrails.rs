@@ -567,7 +567,10 @@ fn a_tz_naming_a_named_pipe_is_refused_not_waited_on() {
     let provider = Provider::accepting();
     provider.expect_requests(0);
     let pipe = campaign.scratch.path().join("zone.pipe");
-    let status = std::process::Command::new("mkfifo").arg(&pipe).status().expect("mkfifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("mkfifo");
     assert!(status.success());
     for tz in [pipe.display().to_string(), format!(":{}", pipe.display())] {
         let outcome = run(campaign
@@ -616,6 +619,10 @@ fn an_exclude_list_line_with_a_zero_width_space_shows_it_visibly() {
     provider.expect_requests(0);
     let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("line 1 `+14150000001\\u{200b}`"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("line 1 `+14150000001\\u{200b}`"),
+        "{}",
+        outcome.stderr
+    );
     assert!(!outcome.stderr.contains('\u{200b}'), "shown raw: {}", outcome.stderr);
 }

@@ -363,7 +363,9 @@ fn settle_unknown(journal: &mut Journal, store: &Path, printer: &Printer) -> Res
         }
     }
     drop(reconciled);
-    journal.settle_from_callbacks(&accepted, &not_sent).map_err(journal_error)
+    journal
+        .settle_from_callbacks(&accepted, &not_sent)
+        .map_err(journal_error)
 }
 
 /// Prints an error with its help; its exit status.

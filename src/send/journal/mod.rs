@@ -653,7 +653,11 @@ impl Journal {
                 .map_err(sqlite)?;
             for row in accepted {
                 changed.0 += statement
-                    .execute(params![*row as i64, SETTLED_FROM_CALLBACKS, RowStatus::Accepted.as_str()])
+                    .execute(params![
+                        *row as i64,
+                        SETTLED_FROM_CALLBACKS,
+                        RowStatus::Accepted.as_str()
+                    ])
                     .map_err(sqlite)? as u64;
             }
             for (row, why) in not_sent {
@@ -703,7 +707,8 @@ impl Journal {
 const SETTLED_FROM_CALLBACKS: &str = "delivery was unknown when sent; settled as accepted: the provider's callbacks carried this row's --track key or message id";
 
 /// The note a row settled as not sent keeps in its `error` column, before the callback's reason.
-const SETTLED_NOT_SENT: &str = "delivery was unknown when sent; settled as failed: the provider's callback says it never sent it; not sent again";
+const SETTLED_NOT_SENT: &str =
+    "delivery was unknown when sent; settled as failed: the provider's callback says it never sent it; not sent again";
 
 const RESTORE_OR_RESTART: &str = "resuming from it could send rows again: restore the journal (with its `-wal` and `.mirror` files) from where it was, or run with --restart to start a new campaign (rows accepted earlier would be sent again)";
 
