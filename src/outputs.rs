@@ -32,8 +32,12 @@ pub enum OutputError {
         input: &'static str,
         input_path: String,
     },
-    #[error("the {output} `{path}` holds the data file the campaign was sent from (the journal records its content): writing it would destroy the data file")]
-    HoldsData { output: &'static str, path: String },
+    #[error("the {output} `{path}` holds the {input} the campaign was sent from (the journal records its content): writing it would destroy the {input}")]
+    HoldsInput {
+        output: &'static str,
+        path: String,
+        input: &'static str,
+    },
     #[error("the report `{path}` is the journal or one of its files (`-wal`, `.mirror`)")]
     JournalIsReport { path: String },
     #[error("the {first} and the {second} are the same file `{path}`")]
@@ -119,21 +123,86 @@ pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
     } else {
         link
     };
-    let kind = metadata.file_type();
-    if kind.is_dir() {
-        Err(refused("it is a directory".to_owned()))
-    } else if kind.is_file() && is_link {
-        let target = std::fs::canonicalize(path).unwrap_or_default();
-        Err(refused(format!(
-            "it is a symbolic link to the file `{}`; flowc neither writes through a link nor replaces one: name the file itself, or - for standard output",
-            target.display()
-        )))
-    } else if kind.is_file() {
-        Ok(Destination::Replace(path.to_owned()))
-    } else if kind.is_socket() {
-        Err(refused("it is a socket".to_owned()))
-    } else {
-        Ok(Destination::Direct(path.to_owned()))
+    decide(Kind::of(metadata.file_type()), is_link)
+        .map(|direct| match direct {
+            true => Destination::Direct(path.to_owned()),
+            false => Destination::Replace(path.to_owned()),
+        })
+        .map_err(|reason| match reason {
+            Refusal::LinkToFile => {
+                let target = std::fs::canonicalize(path).unwrap_or_default();
+                refused(format!(
+                    "it is a symbolic link to the file `{}`; flowc neither writes through a link nor replaces one: name the file itself, or - for standard output",
+                    target.display()
+                ))
+            }
+            Refusal::Kind(kind) => refused(format!("it is {}{}", kind.name(), kind.why_refused())),
+        })
+}
+
+/// What is at a path, as far as writing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    Directory,
+    /// A disk or a partition: writing into it destroys what it holds.
+    BlockDevice,
+    /// A terminal, `/dev/null`…: written into as it is.
+    CharDevice,
+    Fifo,
+    Socket,
+}
+
+impl Kind {
+    pub(crate) fn of(kind: std::fs::FileType) -> Kind {
+        if kind.is_dir() {
+            Kind::Directory
+        } else if kind.is_block_device() {
+            Kind::BlockDevice
+        } else if kind.is_char_device() {
+            Kind::CharDevice
+        } else if kind.is_fifo() {
+            Kind::Fifo
+        } else if kind.is_socket() {
+            Kind::Socket
+        } else {
+            Kind::File
+        }
+    }
+
+    /// "a block device", to follow "it is" or "`PATH` is".
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::File => "a file",
+            Kind::Directory => "a directory",
+            Kind::BlockDevice => "a block device (a disk or a partition)",
+            Kind::CharDevice => "a character device",
+            Kind::Fifo => "a named pipe",
+            Kind::Socket => "a socket",
+        }
+    }
+
+    fn why_refused(self) -> &'static str {
+        match self {
+            Kind::BlockDevice => ": flowc never writes over one; name a file, or - for standard output",
+            _ => "",
+        }
+    }
+}
+
+enum Refusal {
+    LinkToFile,
+    Kind(Kind),
+}
+
+/// Whether an output at a path of this kind is written into as it is (`true`), replaced by a
+/// new file (`false`), or refused.
+fn decide(kind: Kind, is_link: bool) -> Result<bool, Refusal> {
+    match kind {
+        Kind::File if is_link => Err(Refusal::LinkToFile),
+        Kind::File => Ok(false),
+        Kind::CharDevice | Kind::Fifo => Ok(true),
+        Kind::Directory | Kind::BlockDevice | Kind::Socket => Err(Refusal::Kind(kind)),
     }
 }
 
@@ -401,8 +470,80 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Whether `path` is a regular file whose SHA-256 is `hex`: how a journal written before
-/// flowc recorded its inputs' paths still knows its data file by content.
+/// The files SQLite keeps beside a database.
+const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+fn side_file(database: &Path, suffix: &str) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Why SQLite must not open `database`: something other than a file at one of the names it
+/// writes beside it (a link planted at `-wal` would have SQLite write wherever it points).
+/// The text follows "the … `PATH` cannot be opened: ".
+pub(crate) fn planted_beside(database: &Path) -> Option<String> {
+    SIDE_FILES.iter().find_map(|suffix| {
+        let side = side_file(database, suffix);
+        let metadata = std::fs::symlink_metadata(&side).ok()?;
+        let kind = metadata.file_type();
+        let what = if kind.is_symlink() {
+            let target = std::fs::read_link(&side).unwrap_or_default();
+            format!("a symbolic link to `{}`", target.display())
+        } else if kind.is_file() {
+            return None;
+        } else {
+            Kind::of(kind).name().to_owned()
+        };
+        Some(format!(
+            "`{}` beside it is {what}; SQLite writes its `{suffix}` file there, and flowc never writes through a link or into a device: remove it (a database's `{suffix}` is a plain file)",
+            side.display()
+        ))
+    })
+}
+
+/// The `-wal` and `-shm` files SQLite may create beside a database that is only read (a
+/// journal copied without them, a file refused as a store): noted before it is opened, removed
+/// after it is closed if this command created them and they hold nothing, so that reading a
+/// file leaves nothing behind.
+pub(crate) struct SideFiles {
+    wal: PathBuf,
+    shm: PathBuf,
+    /// Whether each was absent when noted.
+    wal_absent: bool,
+    shm_absent: bool,
+}
+
+impl SideFiles {
+    pub(crate) fn note(database: &Path) -> SideFiles {
+        let wal = side_file(database, "-wal");
+        let shm = side_file(database, "-shm");
+        SideFiles {
+            wal_absent: std::fs::symlink_metadata(&wal).is_err(),
+            shm_absent: std::fs::symlink_metadata(&shm).is_err(),
+            wal,
+            shm,
+        }
+    }
+
+    /// Once every connection to the database is closed: an empty `-wal` created since
+    /// [`SideFiles::note`], and then a `-shm` created since (it only indexes the `-wal`), are
+    /// removed. A `-wal` that holds something is left: it is part of the database.
+    pub(crate) fn remove_created(self) {
+        let empty_file = |path: &Path| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if self.wal_absent && empty_file(&self.wal) {
+            let _ = std::fs::remove_file(&self.wal);
+        }
+        let wal_left = std::fs::symlink_metadata(&self.wal).is_ok();
+        if self.shm_absent && !wal_left && std::fs::symlink_metadata(&self.shm).is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(&self.shm);
+        }
+    }
+}
+
+/// Whether `path` is a regular file whose SHA-256 is `hex`: how a report knows the campaign's
+/// data file and template by content wherever they are now (a folder copied or moved, a
+/// journal written before flowc recorded its inputs' paths).
 pub(crate) fn has_digest(path: &Path, hex: &str) -> bool {
     use sha2::Digest as _;
     if !std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_file()) {
@@ -621,6 +762,22 @@ mod tests {
     fn mkfifo(path: &Path) {
         let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo");
         assert!(status.success());
+    }
+
+    #[test]
+    fn a_block_device_or_a_link_to_one_is_never_written() {
+        assert!(matches!(
+            decide(Kind::BlockDevice, false),
+            Err(Refusal::Kind(Kind::BlockDevice))
+        ));
+        assert!(matches!(
+            decide(Kind::BlockDevice, true),
+            Err(Refusal::Kind(Kind::BlockDevice))
+        ));
+        assert!(matches!(decide(Kind::CharDevice, true), Ok(true)));
+        assert!(matches!(decide(Kind::Fifo, false), Ok(true)));
+        assert!(matches!(decide(Kind::File, false), Ok(false)));
+        assert!(matches!(decide(Kind::File, true), Err(Refusal::LinkToFile)));
     }
 
     #[test]

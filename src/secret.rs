@@ -99,10 +99,16 @@ impl Secret {
                 return true;
             }
         }
-        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        encoded_forms(secret.as_bytes())
-            .iter()
-            .any(|encoded| compact.contains(encoded.as_str()))
+        // Encoded, then escaped (`\/` in JSON, `%2F` in a query): each decoded form is searched.
+        let encoded = encoded_forms(secret.as_bytes());
+        let hex = hex_lower(secret.as_bytes());
+        forms.iter().any(|form| {
+            let compact: String = form.chars().filter(|c| !c.is_whitespace()).collect();
+            encoded.iter().any(|encoded| compact.contains(encoded.as_str()))
+                || hex_digits(form.as_bytes())
+                    .windows(hex.len())
+                    .any(|window| window == hex.as_bytes())
+        })
     }
 }
 
@@ -221,6 +227,21 @@ fn decode_escapes(text: &str) -> String {
     out
 }
 
+/// The secret's bytes in lower-case hex.
+pub(crate) fn hex_lower(secret: &[u8]) -> String {
+    secret.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The hex digits of a text, lower case, with everything between them left out: hex written
+/// with separators (`74:6f:6b`, `74 6F 6B`) reads as the plain digits. The secret's hex is at
+/// least 32 digits long, so ordinary text does not spell it by chance.
+pub(crate) fn hex_digits(text: &[u8]) -> Vec<u8> {
+    text.iter()
+        .filter(|byte| byte.is_ascii_hexdigit())
+        .map(u8::to_ascii_lowercase)
+        .collect()
+}
+
 /// The secret as base64 (standard and URL-safe, at each of the three byte alignments it can
 /// take inside a longer encoded text, without the characters that depend on its neighbours)
 /// and as hex.
@@ -302,5 +323,22 @@ mod tests {
         }
         assert!(!key.appears_in("SECRET"), "a short common word is not the key");
         assert_eq!(key.scrub("bad SECRET-key-6789 here"), "bad *** here");
+    }
+
+    #[test]
+    fn the_key_encoded_then_escaped_or_spaced_is_still_found() {
+        // Its base64 holds `/`, which JSON may write `\/` and a query `%2F`.
+        let key = Secret::new("tok-a??b??c??d-0123".to_owned());
+        for echo in [
+            r"dG9rLWE\/P2I\/P2M\/P2QtMDEyMw==",
+            "dG9rLWE%2FP2I%2FP2M%2FP2QtMDEyMw%3D%3D",
+            r"746f6b2d6\u00313f3f623f3f633f3f642d30313233",
+            "74:6f:6b:2d:61:3f:3f:62:3f:3f:63:3f:3f:64:2d:30:31:32:33",
+            "74 6F 6B 2D 61 3F 3F 62 3F 3F 63 3F 3F 64 2D 30 31 32 33",
+        ] {
+            assert!(key.appears_whole_in(echo), "{echo}");
+            assert_eq!(key.scrub(echo), WITHHELD, "{echo}");
+        }
+        assert!(!key.appears_whole_in("74:6f:6b ordinary text 2d:61"));
     }
 }

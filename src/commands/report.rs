@@ -35,9 +35,25 @@ enum Target {
 }
 
 pub fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
-    match try_run(options, printer) {
-        Ok(status) | Err(status) => status,
+    let databases: Vec<&Path> = std::iter::once(options.journal.as_path())
+        .chain(options.events.as_deref())
+        .collect();
+    // A link planted where SQLite writes beside a database (`-wal`, `-shm`) is named as such.
+    for database in &databases {
+        if let Some(problem) = outputs::planted_beside(database) {
+            let error = format!("`{}` cannot be opened: {problem}", database.display());
+            return fail(printer, &error, None, ExitStatus::Usage);
+        }
     }
+    // Reading a journal or a store copied without its `-wal` leaves none behind.
+    let side_files: Vec<outputs::SideFiles> = databases.iter().map(|path| outputs::SideFiles::note(path)).collect();
+    let status = match try_run(options, printer) {
+        Ok(status) | Err(status) => status,
+    };
+    for side in side_files {
+        side.remove_created();
+    }
+    status
 }
 
 fn fail(printer: &Printer, error: &dyn std::fmt::Display, help: Option<String>, status: ExitStatus) -> ExitStatus {
@@ -110,19 +126,21 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Exi
     outputs::check_distinct(&inputs, &written)
         .and_then(|()| outputs::check_owner(report_path, &options.journal, false))
         .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-    if !recorded.iter().any(|(role, _)| role == "data file") {
-        // A journal that does not say where its data file is still knows it by content.
-        let data = journal
-            .data_fingerprint()
-            .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
-        if let Some(data) = data {
-            if let Some((output, path)) = written.iter().find(|(_, path)| outputs::has_digest(path, &data)) {
-                let error = outputs::OutputError::HoldsData {
-                    output,
-                    path: path.display().to_string(),
-                };
-                return Err(fail(printer, &error, None, error.exit_status()));
-            }
+    // The journal's paths are where the campaign was sent from: a folder copied or moved since
+    // holds the same files at other paths. Its data file and template are known by content too.
+    let digests = journal
+        .data_fingerprint()
+        .and_then(|data| Ok((data, journal.template_fingerprint()?)))
+        .map_err(|error| fail(printer, &error, error.help(), error.exit_status()))?;
+    for (input, digest) in [("data file", digests.0), ("template", digests.1)] {
+        let Some(digest) = digest else { continue };
+        if let Some((output, path)) = written.iter().find(|(_, path)| outputs::has_digest(path, &digest)) {
+            let error = outputs::OutputError::HoldsInput {
+                output,
+                path: path.display().to_string(),
+                input,
+            };
+            return Err(fail(printer, &error, None, error.exit_status()));
         }
     }
     let reconciled = match &options.events {

@@ -202,6 +202,16 @@ impl Credentials {
             .encoded
             .iter()
             .any(|form| find(&compact, form.as_bytes()).is_some())
+            || self.carries_spaced_hex(text)
+    }
+
+    /// Whether the text holds a secret's hex with separators between its digits (`74:6f:…`).
+    fn carries_spaced_hex(&self, text: &[u8]) -> bool {
+        let digits = crate::secret::hex_digits(text);
+        self.secrets().any(|secret| {
+            let hex = crate::secret::hex_lower(secret.expose().as_bytes());
+            find(&digits, hex.as_bytes()).is_some()
+        })
     }
 
     fn secrets(&self) -> impl Iterator<Item = &Secret> {

@@ -5,6 +5,9 @@
 //!   its body, so a slow caller (slowloris) holds a connection for seconds, not forever;
 //! - at most 64 KiB of request head and hyper's 100 headers (431 past that), 1 MiB of body
 //!   (413), and a cap on open connections;
+//! - when every connection slot is taken and another caller waits, kept-alive connections close
+//!   after the request in flight (at once when idle): callers without credentials asking
+//!   `/healthz` over and over cannot keep a real callback out;
 //! - authentication before anything is read or stored (401);
 //! - a 2xx only after the store's commit; a 503 when the store cannot commit, so the provider
 //!   sends the callback again.
@@ -29,10 +32,9 @@ use axum::Router;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
@@ -276,20 +278,15 @@ impl Receiver {
             .header_read_timeout(read_timeout * 2 + GRACE)
             .max_buf_size(HEAD_LIMIT)
             .keep_alive(true);
-        let graceful = GracefulShutdown::new();
+        // `true` once stopping: every connection closes after its request in flight.
+        let (closing, closing_seen) = watch::channel(false);
+        let crowded = Arc::new(Notify::new());
         let permits = Arc::new(Semaphore::new(max_connections));
         let mut connections = JoinSet::new();
         tokio::pin!(stop);
         loop {
             // Finished connections are reaped as we go: the set stays as large as what is open.
             while connections.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                () = &mut stop => break,
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
             let stream = tokio::select! {
                 () = &mut stop => break,
                 accepted = listener.accept() => match accepted {
@@ -300,6 +297,22 @@ impl Receiver {
                         continue;
                     }
                 },
+            };
+            let permit = match Arc::clone(&permits).try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    // Every slot is taken and a caller waits: the kept-alive connections close
+                    // after their request in flight (the callers reconnect behind this one), so
+                    // it has a slot within a read timeout however busy they keep themselves.
+                    crowded.notify_waiters();
+                    tokio::select! {
+                        () = &mut stop => break,
+                        permit = Arc::clone(&permits).acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                    }
+                }
             };
             let _ = stream.set_nodelay(true);
             let activity = Activity::new();
@@ -317,7 +330,8 @@ impl Receiver {
                     }
                 })
             };
-            let watcher = graceful.watcher();
+            let closing = closing_seen.clone();
+            let crowded = Arc::clone(&crowded);
             let http = http.clone();
             let tls = tls.clone();
             connections.spawn(async move {
@@ -325,25 +339,25 @@ impl Receiver {
                 match tls {
                     None => {
                         let stream = Deadlined::new(stream, activity, read_timeout);
-                        let _ = watcher
-                            .watch(http.serve_connection(TokioIo::new(stream), service))
-                            .await;
+                        serve(http.serve_connection(TokioIo::new(stream), service), closing, crowded).await;
                     }
                     Some(acceptor) => {
                         let Ok(Ok(stream)) = tokio::time::timeout(read_timeout, acceptor.accept(stream)).await else {
                             return;
                         };
                         let stream = Deadlined::new(stream, activity, read_timeout);
-                        let _ = watcher
-                            .watch(http.serve_connection(TokioIo::new(stream), service))
-                            .await;
+                        serve(http.serve_connection(TokioIo::new(stream), service), closing, crowded).await;
                     }
                 }
             });
         }
         drop(listener);
         // Idle connections close now; a request in flight is answered first.
-        let _ = tokio::time::timeout(read_timeout + GRACE, graceful.shutdown()).await;
+        let _ = closing.send(true);
+        let _ = tokio::time::timeout(read_timeout + GRACE, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
         connections.abort_all();
         while connections.join_next().await.is_some() {}
         // The last handles to the store went with the router and the connections.
@@ -353,6 +367,31 @@ impl Receiver {
             .map_err(|_| super::StoreError::Failed("the store's writer thread panicked".to_owned()))??;
         Ok(())
     }
+}
+
+/// Serves one connection until it ends; once the receiver stops, or every slot is taken while
+/// another caller waits, it closes after the request in flight (an idle one at once).
+async fn serve<I, S, B>(
+    connection: hyper::server::conn::http1::Connection<I, S>,
+    mut closing: watch::Receiver<bool>,
+    crowded: Arc<Notify>,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(connection);
+    let crowding = crowded.notified();
+    tokio::pin!(crowding);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        () = &mut crowding => {}
+        _ = closing.wait_for(|closing| *closing) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {

@@ -150,6 +150,10 @@ pub(crate) enum StoreError {
     /// replaced by a backup): what it commits would reach nobody, so nothing is acknowledged.
     #[error("the event store `{path}` is no longer at its path (moved, deleted or replaced while the receiver runs): callbacks are answered 503 until it is restored or the receiver restarted")]
     Replaced { path: String },
+    /// Another file's bytes were copied over the store's own (a backup restored with `cp`):
+    /// SQLite's write-ahead log no longer fits the file, and writing on would damage it.
+    #[error("the event store `{path}` was overwritten in place (another file copied over it) while the receiver runs: callbacks are answered 503 and nothing more is written into it")]
+    Overwritten { path: String },
     /// A commit failed (the disk is full, the file was removed…); the callbacks it held were
     /// answered 503, so the provider sends them again.
     #[error("the event store could not commit: {0}")]
@@ -164,6 +168,9 @@ impl StoreError {
             }
             StoreError::Replaced { .. } => Some(
                 "put the store back at its path, or restart flowc receive (it starts a new store there)".to_owned(),
+            ),
+            StoreError::Overwritten { .. } => Some(
+                "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed".to_owned(),
             ),
             StoreError::Sqlite { .. } | StoreError::Failed(_) => None,
         }
@@ -217,6 +224,48 @@ pub(crate) struct Store {
     file: PathBuf,
     /// The device and inode of the file opened: the path must still lead to it at each commit.
     identity: (u64, u64),
+    /// The main file as this receiver last left it; also the turn to checkpoint (see
+    /// [`Stamp`]).
+    main_file: Arc<Mutex<Stamp>>,
+    /// Set once the main file was found overwritten: nothing more is committed.
+    overwritten: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The main file's size and modification time. In WAL mode only checkpoints write the main
+/// file; a commit writes the `-wal`. So between two checkpoints the main file does not change,
+/// and a change there is someone else's (a backup copied over it in place, same inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        len: metadata.len(),
+        modified: metadata.modified().ok(),
+    })
+}
+
+/// A checkpoint of `connection` when the main file is as the last one left it (then the new
+/// state is noted); none, and `overwritten` set, when someone else wrote it. `main_file` held.
+fn checkpoint_if_ours(
+    connection: &Connection,
+    file: &Path,
+    main_file: &mut Stamp,
+    overwritten: &std::sync::atomic::AtomicBool,
+    mode: &str,
+) -> rusqlite::Result<()> {
+    if stamp(file) != Some(*main_file) {
+        overwritten.store(true, std::sync::atomic::Ordering::SeqCst);
+        return Ok(());
+    }
+    let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+    if let Some(now) = stamp(file) {
+        *main_file = now;
+    }
+    result
 }
 
 /// The device and inode at a path (the file itself, not a link to it).
@@ -280,6 +329,37 @@ fn check_layout(connection: &Connection) -> Result<(), LayoutError> {
     Ok(())
 }
 
+/// What to do with a damaged store.
+const DAMAGED: &str = "restore it from a backup (with the receiver stopped), or name a new file with --store; flowc does not write into a damaged store";
+
+/// How long the integrity check at start may take: a large store is checked as far as this
+/// allows (a damaged header or schema, the usual result of a file copied over a running
+/// store, shows at once).
+const INTEGRITY_CHECK_TIME: Duration = Duration::from_secs(3);
+
+/// SQLite's quick integrity check (b-tree structure, not index contents), cut off after
+/// [`INTEGRITY_CHECK_TIME`].
+fn check_integrity(connection: &Connection) -> Result<(), LayoutError> {
+    let interrupt = connection.get_interrupt_handle();
+    let (done, finished) = std_mpsc::channel::<()>();
+    let timer = thread::spawn(move || {
+        if let Err(std_mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(INTEGRITY_CHECK_TIME) {
+            interrupt.interrupt();
+        }
+    });
+    let result: rusqlite::Result<String> = connection.query_row("PRAGMA quick_check(1)", [], |row| row.get(0));
+    drop(done);
+    let _ = timer.join();
+    match result {
+        Ok(verdict) if verdict == "ok" => Ok(()),
+        Ok(verdict) => Err(LayoutError::NotAStore(format!(
+            "is damaged (SQLite's integrity check: {verdict}): {DAMAGED}"
+        ))),
+        Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) => Ok(()),
+        Err(error) => Err(LayoutError::Sqlite(error)),
+    }
+}
+
 impl Store {
     /// Opens the store at `path`, creating it if needed. Refuses a file that is not SQLite, or
     /// a database with other tables (a campaign journal given by mistake, say).
@@ -290,33 +370,57 @@ impl Store {
                 path: name.clone(),
                 problem: "is not a SQLite database".to_owned(),
             },
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::NotAStore {
+                path: name.clone(),
+                problem: format!("is damaged ({source}): {DAMAGED}"),
+            },
             _ => StoreError::Sqlite {
                 path: name.clone(),
                 source,
             },
         };
-        if path.is_dir() {
+        // The store is a SQLite file: a disk, a pipe or a terminal at its path would be written
+        // over or fail with an I/O error, and SQLite would leave a `-journal` beside it.
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let kind = crate::outputs::Kind::of(metadata.file_type());
+            if kind != crate::outputs::Kind::File {
+                return Err(StoreError::NotAStore {
+                    path: name,
+                    problem: format!("is {}: the event store is a file SQLite writes", kind.name()),
+                });
+            }
+        }
+        if let Some(problem) = crate::outputs::planted_beside(path) {
             return Err(StoreError::NotAStore {
                 path: name,
-                problem: "is a directory".to_owned(),
+                problem: format!("cannot be opened: {problem}"),
             });
         }
         // Looked at read-only first: a file that is not a store is refused untouched (never
-        // switched to WAL, never given a table).
+        // switched to WAL, never given a table, no `-wal` left beside it).
         if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > 0) {
-            let probe = Connection::open_with_flags(
+            let side_files = crate::outputs::SideFiles::note(path);
+            let checked = Connection::open_with_flags(
                 path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
-            .map_err(sqlite)?;
-            probe.busy_timeout(std::time::Duration::from_secs(5)).map_err(sqlite)?;
-            check_layout(&probe).map_err(|error| match error {
-                LayoutError::Sqlite(source) => sqlite(source),
-                LayoutError::NotAStore(problem) => StoreError::NotAStore {
+            .and_then(|probe| {
+                probe.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(check_layout(&probe).and_then(|()| check_integrity(&probe)))
+            });
+            let refusal = match checked {
+                Err(source) => Some(sqlite(source)),
+                Ok(Err(LayoutError::Sqlite(source))) => Some(sqlite(source)),
+                Ok(Err(LayoutError::NotAStore(problem))) => Some(StoreError::NotAStore {
                     path: name.clone(),
                     problem,
-                },
-            })?;
+                }),
+                Ok(Ok(())) => None,
+            };
+            if let Some(refusal) = refusal {
+                side_files.remove_created();
+                return Err(refusal);
+            }
         }
         let connection = Connection::open(path).map_err(sqlite)?;
         // Readers (`flowc report`) may hold the file briefly: wait rather than fail.
@@ -345,11 +449,17 @@ impl Store {
             path: name.clone(),
             problem: format!("cannot be read: {}", crate::input::io_reason(&error)),
         })?;
+        let main_file = stamp(path).ok_or_else(|| StoreError::NotAStore {
+            path: name.clone(),
+            problem: "cannot be read".to_owned(),
+        })?;
         Ok(Store {
             connection,
             path: name,
             file: path.to_path_buf(),
             identity,
+            main_file: Arc::new(Mutex::new(main_file)),
+            overwritten: Arc::default(),
         })
     }
 
@@ -371,12 +481,32 @@ impl Store {
         }
     }
 
+    /// Whether the main file is as this receiver's last checkpoint left it. While a checkpoint
+    /// runs, the checkpoint looks before it writes.
+    fn not_overwritten(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if !self.overwritten.load(Ordering::SeqCst) {
+            let Ok(main_file) = self.main_file.try_lock() else {
+                return Ok(());
+            };
+            if stamp(&self.file) == Some(*main_file) {
+                return Ok(());
+            }
+            self.overwritten.store(true, Ordering::SeqCst);
+        }
+        Err(StoreError::Overwritten {
+            path: self.path.clone(),
+        })
+    }
+
     fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, StoreError> {
         // Checked before, so that nothing is written into a file nobody can reach, and after,
         // so that a move during the commit is not acknowledged either.
         self.still_at_its_path()?;
+        self.not_overwritten()?;
         let saved = self.commit_unchecked(batch)?;
         self.still_at_its_path()?;
+        self.not_overwritten()?;
         Ok(saved)
     }
 
@@ -400,17 +530,26 @@ impl Store {
 
     /// Copies the WAL into the main file without waiting for readers; the next commit starts the
     /// WAL over when all of it was copied.
-    fn checkpoint_passive(&self) -> Result<(), StoreError> {
-        self.connection
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    /// `main_file`: the checkpoint's turn, held.
+    fn checkpoint_passive(&self, main_file: &mut Stamp) -> Result<(), StoreError> {
+        checkpoint_if_ours(&self.connection, &self.file, main_file, &self.overwritten, "PASSIVE")
             .map_err(|error| self.sqlite(error))
     }
 
-    /// Folds the WAL into the main file, so that what is on disk no longer needs `-wal`.
+    /// Folds the WAL into the main file, so that what is on disk no longer needs `-wal`; never
+    /// into a file someone else wrote.
     fn checkpoint(&self) -> Result<(), StoreError> {
-        self.connection
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(|error| self.sqlite(error))
+        let mut main_file = self.main_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        checkpoint_if_ours(
+            &self.connection,
+            &self.file,
+            &mut main_file,
+            &self.overwritten,
+            "TRUNCATE",
+        )
+        .map_err(|error| self.sqlite(error))?;
+        drop(main_file);
+        self.not_overwritten()
     }
 }
 
@@ -600,7 +739,8 @@ pub(crate) struct StoreHandle {
 impl StoreWriter {
     pub(crate) fn spawn(store: Store) -> StoreWriter {
         let (sender, mut receiver) = mpsc::channel::<Op>(QUEUE);
-        let checkpointing = Arc::new(Mutex::new(()));
+        let checkpointing = Arc::clone(&store.main_file);
+        let overwritten = Arc::clone(&store.overwritten);
         let (stop_backfill, stop) = std_mpsc::channel::<()>();
         let file = store.file.clone();
         let backfilling = Arc::clone(&checkpointing);
@@ -610,8 +750,8 @@ impl StoreWriter {
                 return;
             };
             while let Err(std_mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(BACKFILL_EVERY) {
-                let Ok(_turn) = backfilling.lock() else { return };
-                let _ = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                let Ok(mut main_file) = backfilling.lock() else { return };
+                let _ = checkpoint_if_ours(&connection, &file, &mut main_file, &overwritten, "PASSIVE");
             }
         });
         let thread = thread::spawn(move || {
@@ -643,10 +783,10 @@ impl StoreWriter {
                 }
                 // After the answers, so that no callback of this batch waits for it.
                 if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                    if let Ok(_turn) = checkpointing.try_lock() {
+                    if let Ok(mut main_file) = checkpointing.try_lock() {
                         // A failure (a reader in the way) leaves the WAL longer, never anything
                         // lost.
-                        let _ = store.checkpoint_passive();
+                        let _ = store.checkpoint_passive(&mut main_file);
                         last_checkpoint = std::time::Instant::now();
                     }
                 }

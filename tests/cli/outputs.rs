@@ -413,3 +413,108 @@ fn a_journal_that_does_not_record_where_its_data_file_is_still_protects_it() {
     );
     assert_eq!(digest(&sent.campaign.data), data);
 }
+
+#[test]
+fn a_report_in_a_copied_campaign_folder_never_replaces_its_data_file_or_template() {
+    let sent = sent();
+    // The campaign's folder copied elsewhere: the journal still names the first folder's files.
+    let copy = Scratch::new();
+    for name in ["t.yaml", "contacts.csv"] {
+        std::fs::copy(sent.dir().join(name), copy.path().join(name)).expect("copy");
+    }
+    let journal = sent.campaign.journal_path();
+    let journal_copy = copy.path().join(journal.file_name().expect("name"));
+    std::fs::copy(&journal, &journal_copy).expect("copy journal");
+    let mirror = sent.dir().join("contacts.journal.sqlite.mirror");
+    if mirror.exists() {
+        std::fs::copy(&mirror, copy.path().join("contacts.journal.sqlite.mirror")).expect("copy mirror");
+    }
+    let data = digest(&copy.path().join("contacts.csv"));
+    let template = digest(&copy.path().join("t.yaml"));
+    for (option, name) in [
+        ("--out", "contacts.csv"),
+        ("--html", "t.yaml"),
+        ("--responses", "contacts.csv"),
+    ] {
+        let mut command = flowc();
+        command
+            .current_dir(copy.path())
+            .arg("report")
+            .arg("contacts.journal.sqlite")
+            .arg("--events")
+            .arg(&sent.store);
+        if option != "--out" {
+            command.args(["--out", "r.csv"]);
+        }
+        let outcome = run(command.args([option, name]).timeout(DEADLINE));
+        assert_eq!(outcome.code, 2, "{option} {name}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains("would destroy"), "{}", outcome.stderr);
+    }
+    assert_eq!(digest(&copy.path().join("contacts.csv")), data);
+    assert_eq!(digest(&copy.path().join("t.yaml")), template);
+}
+
+/// A block device node in `dir` (major 60: reserved for local use, so no driver answers and
+/// nothing can be written even if it were opened), or `None` without the right to make one
+/// (not root).
+fn block_device(dir: &Path, name: &str) -> Option<PathBuf> {
+    let path = dir.join(name);
+    let made = std::process::Command::new("mknod")
+        .arg(&path)
+        .args(["b", "60", "0"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    made.then_some(path)
+}
+
+#[test]
+fn block_devices_are_refused_as_outputs_and_as_the_event_store() {
+    let sent = sent();
+    let dir = sent.dir().to_path_buf();
+    let Some(device) = block_device(&dir, "disk.csv") else {
+        eprintln!("skipped: making a block device node needs root (the kind decision has a unit test)");
+        return;
+    };
+    let link = symlink(&device, &dir.join("link-disk.csv"));
+    let report = dir.join("r.csv");
+    for target in [&device, &link] {
+        for option in ["--out", "--html", "--responses"] {
+            let mut args: Vec<&std::ffi::OsStr> = Vec::new();
+            if option != "--out" {
+                args.extend(["--out".as_ref(), report.as_os_str()]);
+            }
+            args.extend([option.as_ref(), target.as_os_str()]);
+            let outcome = sent.report(&args);
+            assert_eq!(outcome.code, 2, "{option} {}: {}", target.display(), outcome.stderr);
+            assert!(outcome.stderr.contains("block device"), "{}", outcome.stderr);
+        }
+        let outcome = run(flowc()
+            .arg("preview")
+            .arg(&sent.campaign.template)
+            .arg("--out")
+            .arg(target)
+            .timeout(DEADLINE));
+        assert_ne!(outcome.code, 0, "{}", outcome.stderr);
+        assert!(outcome.stderr.contains("block device"), "{}", outcome.stderr);
+        let provider = Provider::accepting();
+        provider.expect_requests(0);
+        let outcome = run(sent
+            .campaign
+            .command(&provider)
+            .arg("--report")
+            .arg(target)
+            .timeout(DEADLINE));
+        assert_ne!(outcome.code, 0, "{}", outcome.stderr);
+        assert!(outcome.stderr.contains("block device"), "{}", outcome.stderr);
+        let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), target.clone(), "127.0.0.1:0", &[]) else {
+            panic!("a block device was used as the store")
+        };
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("block device"), "{stderr}");
+    }
+    assert!(std::fs::symlink_metadata(&device)
+        .expect("still there")
+        .file_type()
+        .is_block_device());
+}

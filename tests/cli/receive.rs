@@ -1147,3 +1147,252 @@ fn more_large_callbacks_at_once_than_the_memory_budget_get_503_with_retry_after(
     drop(holders);
     receiver.assert_serving();
 }
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_store_on_a_named_pipe_is_refused_as_such_and_nothing_is_left_beside_it() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("store.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&store)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let dir = scratch.path().to_path_buf();
+    let before = names_in(&dir);
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("a named pipe was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is a named pipe"), "{stderr}");
+    assert_eq!(names_in(&dir), before);
+}
+
+#[test]
+fn a_store_on_a_character_device_is_refused_as_such() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("null");
+    // A character device node like `/dev/null`, made in the scratch folder (needs root).
+    let made = std::process::Command::new("mknod")
+        .arg(&store)
+        .args(["c", "1", "3"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !made {
+        eprintln!("skipped: making a device node needs root");
+        return;
+    }
+    let dir = scratch.path().to_path_buf();
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("a character device was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is a character device"), "{stderr}");
+    assert_eq!(names_in(&dir), vec!["null".to_owned()]);
+}
+
+#[test]
+fn refusing_another_database_as_the_store_leaves_no_files_beside_it() {
+    let scratch = Scratch::new();
+    let store = scratch.path().join("other.sqlite");
+    let connection = rusqlite::Connection::open(&store).expect("create");
+    connection
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE rows (row INTEGER)")
+        .expect("table");
+    drop(connection);
+    let dir = scratch.path().to_path_buf();
+    let before = names_in(&dir);
+    let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+        panic!("another database was used as the store")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(names_in(&dir), before, "{stderr}");
+}
+
+#[test]
+fn links_planted_at_the_stores_wal_and_shm_are_refused_as_links() {
+    for suffix in ["-wal", "-shm"] {
+        let scratch = Scratch::new();
+        let victim = scratch.write("victim.txt", "VICTIM");
+        let store = scratch.path().join("events.sqlite");
+        std::os::unix::fs::symlink(&victim, scratch.path().join(format!("events.sqlite{suffix}"))).expect("link");
+        let Err((code, stderr)) = Receiver::spawn_at(Scratch::new(), store, "127.0.0.1:0", &[]) else {
+            panic!("a link at {suffix} was written through")
+        };
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "VICTIM");
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("is a symbolic link to"), "{suffix}: {stderr}");
+        assert!(!stderr.contains("not writable"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_token_encoded_then_escaped_or_written_as_separated_hex_is_never_stored() {
+    // A token whose base64 holds `/`: JSON may write it `\/`, a query `%2F`.
+    const SLASHED: &str = "tok-a??b??c??d-0123";
+    let scratch = Scratch::new();
+    let token = scratch.write("slashed-token", format!("{SLASHED}\n"));
+    let receiver = Receiver::spawn(scratch, &["--token-file".to_owned(), token.display().to_string()])
+        .expect("the receiver starts");
+    let base64 = base64::engine::general_purpose::STANDARD.encode(SLASHED);
+    assert!(base64.contains('/'), "{base64}");
+    let hex: Vec<String> = SLASHED.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let bearer = format!("Bearer {SLASHED}");
+    let auth = [("Authorization", bearer.as_str())];
+    let json = [("Content-Type", "application/json")];
+    let bodies = [
+        status_body("wamid.S1", "sent", &base64.replace('/', "\\/")),
+        status_body("wamid.S2", "sent", &hex.join(":")),
+        status_body("wamid.S3", "sent", &hex.concat().replacen('1', "\\u0031", 1)),
+    ];
+    for body in &bodies {
+        let answer = receiver.request("POST", "/", &[auth[0], json[0]], body.as_bytes());
+        assert!(answer.status == 200 || answer.status == 400, "{}", answer.text);
+    }
+    let query = format!("/?status=sent&message_id=wamid.S4&ref={}", base64.replace('/', "%2F"));
+    let answer = receiver.request("GET", &query, &auth, b"");
+    assert!(answer.status == 200 || answer.status == 400, "{}", answer.text);
+    let store = receiver.store_bytes();
+    let forms = [
+        base64.clone(),
+        base64.replace('/', "\\/"),
+        base64.replace('/', "%2F"),
+        hex.join(":"),
+        hex.concat(),
+    ];
+    for form in forms.iter().chain(bodies.iter().map(|_| &base64)) {
+        let core = form.trim_end_matches('=');
+        assert!(
+            !store.windows(core.len()).any(|window| window == core.as_bytes()),
+            "the store holds the token as `{form}`"
+        );
+    }
+    assert!(
+        !store.windows(24).any(|window| window == &hex.concat().as_bytes()[..24])
+            && !store
+                .windows(23)
+                .any(|window| window == &hex.join(":").as_bytes()[..23]),
+        "the store holds the token in hex"
+    );
+}
+
+/// A kept-alive connection without credentials that asks `/healthz` every `every`, reading each
+/// answer, until `stop` (or the receiver closes it: then it connects again, as a client would).
+fn busy_health_checker(
+    addr: SocketAddr,
+    every: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok(mut stream) = TcpStream::connect(addr) else {
+                return;
+            };
+            stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            loop {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                if stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+                    break;
+                }
+                let mut answer = Vec::new();
+                let mut buffer = [0u8; 512];
+                while !answer.ends_with(b"ok\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                if !answer.ends_with(b"ok\n") {
+                    break;
+                }
+                std::thread::sleep(every);
+            }
+        }
+    })
+}
+
+#[test]
+fn busy_kept_alive_callers_without_credentials_cannot_keep_a_real_callback_waiting() {
+    let receiver = Receiver::start_with(&["--max-connections", "8"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each asks more often than the read timeout (1 s): never idle long enough to be cut off.
+    let checkers: Vec<_> = (0..8)
+        .map(|_| busy_health_checker(receiver.addr, Duration::from_millis(300), std::sync::Arc::clone(&stop)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let answer = receiver.post(&status_body("wamid.BUSY", "delivered", "R-B"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(answer.status, 200, "{}", receiver.stderr());
+    for checker in checkers {
+        checker.join().expect("checker");
+    }
+    receiver.assert_serving();
+}
+
+#[test]
+fn a_backup_copied_over_the_store_in_place_acknowledges_nothing_more() {
+    let receiver = Receiver::start();
+    let backup = receiver.scratch.path().join("backup.sqlite");
+    // A backup taken while it runs (SQLite's own copy), then another callback.
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [backup.to_str().expect("utf-8")])
+        .expect("backup");
+    drop(reader);
+    assert_eq!(receiver.post(&status_body("wamid.BK0", "sent", "R")).status, 200);
+    // The backup copied over the store: the same file (inode), other bytes.
+    std::fs::copy(&backup, &receiver.store).expect("copy over the store");
+    let answers: Vec<u16> = (0..10)
+        .map(|n| {
+            receiver
+                .post(&status_body(&format!("wamid.BK{}", n + 1), "sent", "R"))
+                .status
+        })
+        .collect();
+    assert!(answers.iter().all(|status| *status == 503), "{answers:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let stderr = receiver.stderr();
+    assert!(stderr.contains("overwritten"), "{stderr}");
+}
+
+#[test]
+fn a_damaged_store_is_refused_at_start_with_what_is_wrong() {
+    let receiver = Receiver::start();
+    for n in 0..50 {
+        assert_eq!(
+            receiver.post(&status_body(&format!("wamid.DM{n}"), "sent", "R")).status,
+            200
+        );
+    }
+    let scratch = Scratch::new();
+    let store = scratch.path().join("events.sqlite");
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [store.to_str().expect("utf-8")])
+        .expect("copy");
+    drop(reader);
+    // Garbage over the pages after the first (the tables' and indexes' b-trees).
+    let mut bytes = std::fs::read(&store).expect("read");
+    assert!(bytes.len() > 3 * 4096, "{}", bytes.len());
+    for byte in &mut bytes[4096..3 * 4096] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&store, &bytes).expect("damage");
+    let Err((code, stderr)) = Receiver::spawn_at(scratch, store, "127.0.0.1:0", &[]) else {
+        panic!("a damaged store was used")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is damaged"), "{stderr}");
+}

@@ -1086,3 +1086,77 @@ fn report_says_when_the_journal_and_the_store_are_swapped() {
     );
     drop(receiver);
 }
+
+#[test]
+fn a_report_on_a_copied_journal_and_store_leaves_no_files_beside_them() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+    let receiver = Receiver::start();
+    // The journal and the store copied without their `-wal` and `-shm` files.
+    let copy = crate::support::Scratch::new();
+    let journal = copy.path().join("contacts.journal.sqlite");
+    std::fs::copy(campaign.journal_path(), &journal).expect("copy");
+    let mirror = "contacts.journal.sqlite.mirror";
+    if campaign.scratch.path().join(mirror).exists() {
+        std::fs::copy(campaign.scratch.path().join(mirror), copy.path().join(mirror)).expect("copy");
+    }
+    let store = copy.path().join("events.sqlite");
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [store.to_str().expect("utf-8")])
+        .expect("copy");
+    drop(reader);
+    let copied = rusqlite::Connection::open(&store).expect("copy");
+    copied
+        .query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+        .expect("wal");
+    drop(copied);
+    let out = copy.path().join("r.csv");
+    let before = names_of(copy.path());
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(&journal)
+        .arg("--events")
+        .arg(&store)
+        .arg("--out")
+        .arg(&out));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let mut expected = before;
+    expected.push("r.csv".to_owned());
+    expected.sort();
+    assert_eq!(names_of(copy.path()), expected);
+}
+
+#[test]
+fn a_link_planted_at_the_journals_wal_is_named_as_a_link() {
+    let campaign = Campaign::new(1);
+    let provider = Provider::accepting();
+    assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+    let victim = campaign.scratch.write("victim.txt", "VICTIM");
+    for suffix in ["-wal", "-shm"] {
+        let side = campaign.scratch.path().join(format!("contacts.journal.sqlite{suffix}"));
+        let _ = std::fs::remove_file(&side);
+        std::os::unix::fs::symlink(&victim, &side).expect("link");
+        let outcome = run(flowc().arg("report").arg(campaign.journal_path()));
+        assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("is a symbolic link to"),
+            "{suffix}: {}",
+            outcome.stderr
+        );
+        assert!(!outcome.stderr.contains("not writable"), "{}", outcome.stderr);
+        std::fs::remove_file(&side).expect("unlink");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "VICTIM");
+}
+
+/// The names in `dir`, sorted.
+fn names_of(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -108,6 +108,12 @@ impl Journal {
         Ok(self.stored_meta()?.data)
     }
 
+    /// The template's fingerprint as recorded (hex): the SHA-256 of its text, with any
+    /// `--var` and `--column` given.
+    pub(crate) fn template_fingerprint(&self) -> Result<Option<String>, JournalError> {
+        Ok(self.stored_meta()?.template)
+    }
+
     /// The inputs [`Journal::record_inputs`] recorded, as (role, path).
     pub(crate) fn recorded_inputs(&self) -> Result<Vec<(String, std::path::PathBuf)>, JournalError> {
         let mut statement = self
