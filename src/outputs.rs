@@ -215,11 +215,10 @@ pub(crate) struct Output {
 enum Sink {
     /// Standard output; `closed` once its reader went away (`| head`): the rest is dropped,
     /// as a reader's choice, not a failure.
-    Stdout {
-        out: io::Stdout,
-        closed: bool,
-    },
-    Direct(std::fs::File),
+    Stdout { out: io::Stdout, closed: bool },
+    /// `stalled` once its reader read nothing for [`crate::limits::MAX_OUTPUT_STALL`]: what
+    /// follows (a buffered writer's last flush) fails at once rather than wait again.
+    Direct { file: std::fs::File, stalled: bool },
     Replace {
         file: std::fs::File,
         temporary: PathBuf,
@@ -236,7 +235,10 @@ impl Output {
                 out: io::stdout(),
                 closed: false,
             },
-            Destination::Direct(path) => Sink::Direct(open_direct(&path)?),
+            Destination::Direct(path) => Sink::Direct {
+                file: open_direct(&path)?,
+                stalled: false,
+            },
             Destination::Replace(path) => {
                 let (temporary, file) = create_beside(&path, "partial", 0o666)?;
                 Sink::Replace {
@@ -297,15 +299,26 @@ impl Write for Output {
                 }
                 other => other,
             },
-            // Opened without blocking: a full pipe answers "would block"; wait for its reader.
-            Sink::Direct(file) => loop {
-                match file.write(buf) {
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(std::time::Duration::from_millis(2));
+            // Opened without blocking: a full pipe answers "would block"; wait for its reader,
+            // but not for one that never reads.
+            Sink::Direct { file, stalled } => {
+                let since = std::time::Instant::now();
+                loop {
+                    match file.write(buf) {
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                            if *stalled || since.elapsed() >= crate::limits::MAX_OUTPUT_STALL {
+                                *stalled = true;
+                                return Err(refused(format!(
+                                    "its reader has read nothing for {} seconds; the rest was not written",
+                                    crate::limits::MAX_OUTPUT_STALL.as_secs()
+                                )));
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                        other => return other,
                     }
-                    other => return other,
                 }
-            },
+            }
             Sink::Replace { file, .. } => file.write(buf),
         }
     }
@@ -319,7 +332,7 @@ impl Write for Output {
                 }
                 other => other,
             },
-            Sink::Direct(file) | Sink::Replace { file, .. } => file.flush(),
+            Sink::Direct { file, .. } | Sink::Replace { file, .. } => file.flush(),
         }
     }
 }
@@ -342,8 +355,15 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     output.finish()
 }
 
-/// A device or a named pipe opened for writing: never created, truncated or waited on.
+/// A device or a named pipe opened for writing: never created, truncated or waited on (a pipe
+/// opened before the run, see [`hold_pipe`], is the one written).
 fn open_direct(path: &Path) -> io::Result<std::fs::File> {
+    {
+        let mut held = HELD_PIPES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = held.iter().position(|(held, _)| held == path) {
+            return Ok(held.swap_remove(index).1);
+        }
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -639,9 +659,29 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
     }
     match destination(report).map_err(not_writable)? {
         Destination::Replace(_) => probe_directory("report", report),
-        // Standard output, a device or a pipe: nothing is created or replaced.
-        Destination::Stdout | Destination::Direct(_) => Ok(()),
+        Destination::Direct(path) => hold_pipe(&path).map_err(not_writable),
+        // Standard output or a device: nothing is created or replaced.
+        Destination::Stdout => Ok(()),
     }
+}
+
+/// Named pipes opened for writing before anything was sent, kept open until their output is
+/// written: a pipe with no reader is refused then, not after the campaign, and its reader sees
+/// no end of file in between (closing a probe would end a `cat` reading it).
+static HELD_PIPES: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+
+/// Opens `path` now if it is a named pipe (refused at once when it has no reader), and keeps it
+/// for [`Output::create`].
+fn hold_pipe(path: &Path) -> io::Result<()> {
+    if !std::fs::metadata(path)?.file_type().is_fifo() {
+        return Ok(());
+    }
+    let file = open_direct(path)?;
+    HELD_PIPES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((path.to_owned(), file));
+    Ok(())
 }
 
 /// Checks files a command writes (`flowc report`: the report, the responses file, the page)
