@@ -192,6 +192,12 @@ pub enum PhoneProblem {
     BracketedZero {
         suggested: Option<String>,
     },
+    /// `+44 020 …`: after a country code whose numbers drop their trunk 0 abroad, the national
+    /// number starts with 0: the trunk prefix written by mistake (sent, it reaches nobody or a
+    /// stranger). `suggested`: the number without it.
+    TrunkZero {
+        suggested: String,
+    },
 }
 
 impl std::fmt::Display for PhoneProblem {
@@ -208,6 +214,7 @@ impl std::fmt::Display for PhoneProblem {
             PhoneProblem::ScientificNotation { .. } => "is in scientific notation",
             PhoneProblem::Apostrophe => "starts with an apostrophe",
             PhoneProblem::BracketedZero { .. } => "has a 0 in brackets",
+            PhoneProblem::TrunkZero { .. } => "has the trunk prefix 0 after its country code",
         })
     }
 }
@@ -231,6 +238,9 @@ fn phone_message(number: &str, problem: &PhoneProblem) -> String {
         PhoneProblem::BracketedZero { suggested: None } => {
             format!("`to` `{number}` has a 0 in brackets that may or may not belong to the number")
         }
+        PhoneProblem::TrunkZero { suggested } => format!(
+            "`to` `{number}` has the trunk prefix 0 after its country code, dialled only inside the country: write {suggested}"
+        ),
         other => format!("`to` {other}: `{number}`"),
     }
 }
@@ -253,6 +263,9 @@ fn phone_help(number: &str, problem: &PhoneProblem) -> String {
         }
         PhoneProblem::BracketedZero { .. } => {
             "write the number as it is dialled from abroad, without brackets: flowc never guesses which number was meant".to_owned()
+        }
+        PhoneProblem::TrunkZero { .. } => {
+            "abroad, the country's trunk prefix 0 is left out: flowc never sends to a number it had to guess".to_owned()
         }
         _ => E164.to_owned(),
     }
@@ -554,6 +567,15 @@ pub(crate) fn normalise_number(recipient: &str) -> Result<String, CompileError> 
     if !(2..=15).contains(&national.len()) {
         return Err(bad(PhoneProblem::Length));
     }
+    // Country codes are prefix-free: at most one of the list begins the number.
+    if let Some(code) = TRUNK_ZERO.iter().find(|code| national.starts_with(**code)) {
+        let rest = &national[code.len()..];
+        if rest.starts_with('0') {
+            return Err(bad(PhoneProblem::TrunkZero {
+                suggested: format!("+{code}{}", rest.trim_start_matches('0')),
+            }));
+        }
+    }
     Ok(digits)
 }
 
@@ -582,18 +604,29 @@ fn drop_trunk_zero(number: &str) -> Result<std::borrow::Cow<'_, str>, PhoneProbl
     let digits_of = |text: &str| text.chars().filter(char::is_ascii_digit).collect::<String>();
     let mut result = std::borrow::Cow::Borrowed(number);
     let mut searched = prefix;
+    let mut dropped_one = false;
     while let Some(open) = result[searched..].find('(').map(|at| at + searched) {
         let Some(close) = result[open..].find(')').map(|at| at + open) else {
             break;
         };
-        let inside: String = result[open + 1..close].chars().filter(|c| !c.is_whitespace()).collect();
+        // `((0))`: brackets in brackets, read as what they hold, and refused below.
+        let inside: String = result[open + 1..close]
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '(')
+            .collect();
+        let nested = result[open + 1..close].contains('(');
         searched = close + 1;
         if !inside.starts_with('0') {
             continue;
         }
-        let before: String = result[prefix..open].chars().filter(|c| !c.is_whitespace()).collect();
+        let before: String = result[prefix..open]
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '(' && *c != ')')
+            .collect();
         let known = before.bytes().all(|b| b.is_ascii_digit()) && TRUNK_ZERO.contains(&before.as_str());
-        if known && inside == "0" {
+        // One trunk 0 is dropped; `(0)(0)` or `((0))` is refused, naming the number.
+        if known && inside == "0" && !nested && !dropped_one {
+            dropped_one = true;
             let mut dropped = result.into_owned();
             dropped.replace_range(open..=close, " ");
             searched = open + 1;
@@ -601,11 +634,8 @@ fn drop_trunk_zero(number: &str) -> Result<std::borrow::Cow<'_, str>, PhoneProbl
             continue;
         }
         let suggested = known.then(|| {
-            format!(
-                "+{before}{}{}",
-                digits_of(&inside[1..]),
-                digits_of(&result[close + 1..])
-            )
+            let rest = format!("{}{}", digits_of(&inside[1..]), digits_of(&result[close + 1..]));
+            format!("+{before}{}", rest.trim_start_matches('0'))
         });
         return Err(PhoneProblem::BracketedZero { suggested });
     }
@@ -733,6 +763,36 @@ mod tests {
                 suggested: Some("+442079460958".to_owned())
             }
         );
+    }
+
+    #[test]
+    fn a_trunk_zero_after_a_country_code_that_drops_it_is_refused_naming_the_number() {
+        let problem = |number: &str| match normalise_number(number) {
+            Err(CompileError::BadPhone { reason, .. }) => reason,
+            other => panic!("{number}: {other:?}"),
+        };
+        assert_eq!(
+            problem("+44 020 7946 0000"),
+            PhoneProblem::TrunkZero {
+                suggested: "+442079460000".to_owned()
+            }
+        );
+        for number in [
+            "+44 ((0))20 7946 0000",
+            "+44 (0)(0)20 7946 0000",
+            "+44 (0) (0) 20 7946 0000",
+        ] {
+            assert_eq!(
+                problem(number),
+                PhoneProblem::BracketedZero {
+                    suggested: Some("+442079460000".to_owned())
+                },
+                "{number}"
+            );
+        }
+        // Italy keeps its 0, and a 0 later in the number is the number's.
+        assert_eq!(normalise_number("+39 06 1234 5678").as_deref(), Ok("+390612345678"));
+        assert_eq!(normalise_number("+44 20 7946 0000").as_deref(), Ok("+442079460000"));
     }
 
     #[test]

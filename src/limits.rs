@@ -65,3 +65,9 @@ pub const MAX_FLOW_NESTING: usize = 128;
 /// How many problems of one Flow file are reported; the others are counted. Each finding
 /// quotes the Flow's text, and a hostile Flow can break a rule in every value it holds.
 pub const MAX_FLOW_ISSUES: usize = 100;
+
+/// How long a device or a named pipe that an output goes to may take nothing before the write
+/// ends in an error: a reader that opened the pipe and never reads would otherwise hold flowc
+/// forever (a full pipe buffer is 64 KiB, about 800 report rows). A reader that reads, however
+/// slowly, resets it.
+pub const MAX_OUTPUT_STALL: std::time::Duration = std::time::Duration::from_secs(30);

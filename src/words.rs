@@ -130,15 +130,26 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 }
 
 /// `text` with control characters (a NUL, an escape sequence that would clear the screen) shown
-/// as `?`, so that a value quoted in a message cannot act on the terminal; line breaks and tabs
-/// stay.
+/// as `?`, so that a value quoted in a message cannot act on the terminal, and invisible ones (a
+/// zero-width space, a bidirectional mark, a byte-order mark) as their code (`\u{200b}`), so that
+/// a reader sees why a value that looks right is refused; line breaks and tabs stay.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let is_hidden = |c: char| c.is_control() && c != '\n' && c != '\t';
-    if text.contains(is_hidden) {
-        std::borrow::Cow::Owned(text.chars().map(|c| if is_hidden(c) { '?' } else { c }).collect())
-    } else {
-        std::borrow::Cow::Borrowed(text)
+    let is_control = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let is_invisible = |c: char| matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
+    if !text.contains(|c| is_control(c) || is_invisible(c)) {
+        return std::borrow::Cow::Borrowed(text);
     }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_control(c) {
+            shown.push('?');
+        } else if is_invisible(c) {
+            shown.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 /// A moment (Unix seconds) as RFC 3339 in UTC (`2026-01-01T09:30:00Z`); a moment outside the

@@ -86,7 +86,7 @@ mod write;
 
 pub(crate) use file_id::{has_digest, planted_beside, same_file, SideFiles};
 use file_id::{identity, Identity};
-use write::create_beside;
+use write::{create_beside, hold_pipe};
 pub(crate) use write::{destination, write_file, Destination, Kind, Output, Scratch};
 
 /// `path` with `suffix` appended to its file name (`j.sqlite` → `j.sqlite-wal`).
@@ -188,8 +188,9 @@ pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &
     }
     match destination(report).map_err(not_writable)? {
         Destination::Replace(_) => probe_directory("report", report),
-        // Standard output, a device or a pipe: nothing is created or replaced.
-        Destination::Stdout | Destination::Direct(_) => Ok(()),
+        Destination::Direct(path) => hold_pipe(&path).map_err(not_writable),
+        // Standard output or a device: nothing is created or replaced.
+        Destination::Stdout => Ok(()),
     }
 }
 

@@ -141,11 +141,10 @@ pub(crate) struct Output {
 enum Sink {
     /// Standard output; `closed` once its reader went away (`| head`): the rest is dropped,
     /// as a reader's choice, not a failure.
-    Stdout {
-        out: io::Stdout,
-        closed: bool,
-    },
-    Direct(std::fs::File),
+    Stdout { out: io::Stdout, closed: bool },
+    /// `stalled` once its reader read nothing for [`crate::limits::MAX_OUTPUT_STALL`]: what
+    /// follows (a buffered writer's last flush) fails at once rather than wait again.
+    Direct { file: std::fs::File, stalled: bool },
     Replace {
         file: std::fs::File,
         temporary: PathBuf,
@@ -162,7 +161,10 @@ impl Output {
                 out: io::stdout(),
                 closed: false,
             },
-            Destination::Direct(path) => Sink::Direct(open_direct(&path)?),
+            Destination::Direct(path) => Sink::Direct {
+                file: open_direct(&path)?,
+                stalled: false,
+            },
             Destination::Replace(path) => {
                 let (temporary, file) = create_beside(&path, "partial", 0o666)?;
                 Sink::Replace {
@@ -223,15 +225,26 @@ impl Write for Output {
                 }
                 other => other,
             },
-            // Opened without blocking: a full pipe answers "would block"; wait for its reader.
-            Sink::Direct(file) => loop {
-                match file.write(buf) {
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(std::time::Duration::from_millis(2));
+            // Opened without blocking: a full pipe answers "would block"; wait for its reader,
+            // but not for one that never reads.
+            Sink::Direct { file, stalled } => {
+                let since = std::time::Instant::now();
+                loop {
+                    match file.write(buf) {
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                            if *stalled || since.elapsed() >= crate::limits::MAX_OUTPUT_STALL {
+                                *stalled = true;
+                                return Err(refused(format!(
+                                    "its reader has read nothing for {} seconds; the rest was not written",
+                                    crate::limits::MAX_OUTPUT_STALL.as_secs()
+                                )));
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                        other => return other,
                     }
-                    other => return other,
                 }
-            },
+            }
             Sink::Replace { file, .. } => file.write(buf),
         }
     }
@@ -245,7 +258,7 @@ impl Write for Output {
                 }
                 other => other,
             },
-            Sink::Direct(file) | Sink::Replace { file, .. } => file.flush(),
+            Sink::Direct { file, .. } | Sink::Replace { file, .. } => file.flush(),
         }
     }
 }
@@ -268,8 +281,15 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     output.finish()
 }
 
-/// A device or a named pipe opened for writing: never created, truncated or waited on.
+/// A device or a named pipe opened for writing: never created, truncated or waited on (a pipe
+/// opened before the run, see [`hold_pipe`], is the one written).
 fn open_direct(path: &Path) -> io::Result<std::fs::File> {
+    {
+        let mut held = HELD_PIPES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = held.iter().position(|(held, _)| held == path) {
+            return Ok(held.swap_remove(index).1);
+        }
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -280,6 +300,25 @@ fn open_direct(path: &Path) -> io::Result<std::fs::File> {
             }
             _ => error,
         })
+}
+
+/// Named pipes opened for writing before anything was sent, kept open until their output is
+/// written: a pipe with no reader is refused then, not after the campaign, and its reader sees
+/// no end of file in between (closing a probe would end a `cat` reading it).
+static HELD_PIPES: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+
+/// Opens `path` now if it is a named pipe (refused at once when it has no reader), and keeps it
+/// for [`Output::create`].
+pub(super) fn hold_pipe(path: &Path) -> io::Result<()> {
+    if !std::fs::metadata(path)?.file_type().is_fifo() {
+        return Ok(());
+    }
+    let file = open_direct(path)?;
+    HELD_PIPES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((path.to_owned(), file));
+    Ok(())
 }
 
 /// A file created new beside `path`, under a name no one can have planted a link or a pipe at

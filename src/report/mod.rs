@@ -20,7 +20,7 @@ use std::path::Path;
 
 pub(crate) use funnel::Funnel;
 pub(crate) use reconcile::Delivery;
-use reconcile::{Moment, Stage, NEVER};
+use reconcile::{Moment, RowDelivery, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
 pub use stored_events::EventsError;
 
@@ -81,6 +81,23 @@ impl ExtraColumns for Delivery {
             cells.extend(COLUMNS.iter().map(|_| String::new()));
             return;
         };
+        let (code, error) = self.failure_cells(state);
+        cells.extend([
+            state.stage.as_str().to_owned(),
+            text_cell(code.to_owned()),
+            text_cell(error),
+            rfc3339(state.delivered_at),
+            rfc3339(state.read_at),
+            rfc3339(state.replied_at),
+            rfc3339(state.opted_out_at),
+        ]);
+    }
+}
+
+impl Delivery {
+    /// A failed or not-sent row's code and what it means, as the report's `delivery_code` and
+    /// `delivery_error` say them; empty when it has none.
+    fn failure_cells(&self, state: &RowDelivery) -> (&str, String) {
         let failure = match state.stage {
             Stage::Failed | Stage::NotSent => self.failure(state),
             _ => None,
@@ -94,15 +111,7 @@ impl ExtraColumns for Delivery {
             (None, Some(text)) => text.to_owned(),
             (None, None) => String::new(),
         };
-        cells.extend([
-            state.stage.as_str().to_owned(),
-            text_cell(code.unwrap_or_default().to_owned()),
-            text_cell(error),
-            rfc3339(state.delivered_at),
-            rfc3339(state.read_at),
-            rfc3339(state.replied_at),
-            rfc3339(state.opted_out_at),
-        ]);
+        (code.unwrap_or_default(), error)
     }
 }
 

@@ -78,6 +78,9 @@ pub struct Plan {
     /// Rows `unknown` when sent that the callbacks settled as accepted before this pre-flight
     /// (counted in `accepted_before`; set by the caller, which settles them).
     pub settled: u64,
+    /// Rows `unknown` when sent that a `not sent` callback settled as failed (set by the
+    /// caller, as `settled`).
+    pub settled_not_sent: u64,
     /// Set when this run resumes with a changed template (`--changed-template`).
     pub template_change: Option<super::journal::TemplateChange>,
     /// Rows whose recipient an earlier row has.
@@ -179,6 +182,11 @@ pub struct Selection {
     pub track: Option<TrackField>,
 }
 
+/// Why an excluded row is not sent, in the journal and the report.
+const EXCLUDED: &str = "on the --exclude list";
+/// Why an opted-out row is not sent, in the journal and the report.
+const OPTED_OUT: &str = "opted out (a STOP reply in the event store)";
+
 /// Renders and validates every row (on every core), records it in the journal, and decides
 /// what to send: rows never sent, pending or retryable, unless they repeat an earlier row's
 /// recipient or are excluded, up to the limit; `unknown` ones only with `resend_unknown`.
@@ -200,6 +208,7 @@ pub fn preflight(
         accepted_before: 0,
         unknown: 0,
         settled: 0,
+        settled_not_sent: 0,
         template_change: journal.template_change().cloned(),
         duplicate: 0,
         excluded: 0,
@@ -268,39 +277,48 @@ pub fn preflight(
                         false
                     }
                     Some(RowStatus::Failed) => false,
+                    // A person who asked not to be messaged, or was excluded, stays so on every
+                    // later run, whether or not it names the store or the list again.
+                    Some(RowStatus::Excluded) => {
+                        plan.excluded += 1;
+                        status = RowStatus::Excluded;
+                        reason = Some(EXCLUDED.to_owned());
+                        false
+                    }
+                    Some(RowStatus::OptedOut) => {
+                        plan.opted_out += 1;
+                        status = RowStatus::OptedOut;
+                        reason = Some(OPTED_OUT.to_owned());
+                        false
+                    }
                     Some(RowStatus::Unknown | RowStatus::Sending) => {
                         plan.unknown += 1;
                         selection.resend_unknown && verdict == Verdict::Send
                     }
                     None
-                    | Some(
-                        RowStatus::Pending
-                        | RowStatus::Invalid
-                        | RowStatus::Retryable
-                        | RowStatus::Duplicate
-                        | RowStatus::Excluded
-                        | RowStatus::OptedOut,
-                    ) => match verdict {
-                        Verdict::Send => true,
-                        Verdict::Duplicate { of_row } => {
-                            plan.duplicate += 1;
-                            status = RowStatus::Duplicate;
-                            reason = Some(format!("duplicate of row {of_row}"));
-                            false
+                    | Some(RowStatus::Pending | RowStatus::Invalid | RowStatus::Retryable | RowStatus::Duplicate) => {
+                        match verdict {
+                            Verdict::Send => true,
+                            Verdict::Duplicate { of_row } => {
+                                plan.duplicate += 1;
+                                status = RowStatus::Duplicate;
+                                reason = Some(format!("duplicate of row {of_row}"));
+                                false
+                            }
+                            Verdict::Excluded => {
+                                plan.excluded += 1;
+                                status = RowStatus::Excluded;
+                                reason = Some(EXCLUDED.to_owned());
+                                false
+                            }
+                            Verdict::OptedOut => {
+                                plan.opted_out += 1;
+                                status = RowStatus::OptedOut;
+                                reason = Some(OPTED_OUT.to_owned());
+                                false
+                            }
                         }
-                        Verdict::Excluded => {
-                            plan.excluded += 1;
-                            status = RowStatus::Excluded;
-                            reason = Some("on the --exclude list".to_owned());
-                            false
-                        }
-                        Verdict::OptedOut => {
-                            plan.opted_out += 1;
-                            status = RowStatus::OptedOut;
-                            reason = Some("opted out (a STOP reply in the event store)".to_owned());
-                            false
-                        }
-                    },
+                    }
                 };
                 if send && selection.limit.is_some_and(|limit| plan.to_send.count() >= limit) {
                     plan.held += 1;

@@ -219,6 +219,7 @@ fn exclude_reason(problem: &PhoneProblem) -> String {
         PhoneProblem::BracketedZero { suggested: None } => {
             "has a 0 in brackets that may or may not belong to the number (write it as dialled from abroad)".to_owned()
         }
+        PhoneProblem::TrunkZero { suggested } => format!("{problem} (write {suggested})"),
         PhoneProblem::NoCountryCode => {
             "has no country code (write `+` and the country code before the number)".to_owned()
         }

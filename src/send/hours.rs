@@ -12,12 +12,14 @@ use jiff::{Timestamp, Zoned};
 pub enum HoursError {
     #[error("--window `{0}`: write HH:MM-HH:MM, e.g. 09:00-20:00")]
     Syntax(String),
-    #[error("--window `{0}`: the start and the end are the same time")]
+    #[error("--window `{0}`: the start and the end are the same time, so it never opens; for the whole day leave out --window (or write 00:00-24:00)")]
     Empty(String),
     #[error("--tz `{0}` is not a time zone name the tz database knows (write an IANA name such as Asia/Kolkata)")]
     UnknownZone(String),
     #[error("the machine's time zone cannot be found: pass --tz ZONE (an IANA name such as Asia/Kolkata)")]
     NoSystemZone,
+    #[error("TZ names the file `{path}`, which cannot be read as a time zone: {reason}; pass --tz ZONE (an IANA name such as Asia/Kolkata)")]
+    TzFile { path: String, reason: String },
 }
 
 /// Minutes in a day: `24:00`, the end of the day.
@@ -50,10 +52,11 @@ impl SendingHours {
             }
             Ok(hours * 60 + minutes)
         };
-        let (start, end) = (minutes(start)?, minutes(end)?);
+        let (written_start, end) = (minutes(start)?, minutes(end)?);
         // A window starts at 24:00 only as it starts at 00:00.
-        let start = start % DAY_MINUTES;
-        if start == end {
+        let start = written_start % DAY_MINUTES;
+        // `24:00-24:00` is as empty as `00:00-00:00`; only `00:00-24:00` is the whole day.
+        if start == end || written_start == end {
             return Err(HoursError::Empty(text.to_owned()));
         }
         let (zone, zone_name) = match tz {
@@ -62,6 +65,7 @@ impl SendingHours {
                 name.to_owned(),
             ),
             None => {
+                check_tz_file()?;
                 let zone = TimeZone::try_system().map_err(|_| HoursError::NoSystemZone)?;
                 let name = system_zone_name(&zone);
                 (zone, name)
@@ -161,6 +165,28 @@ impl SendingHours {
 
     pub fn zone_name(&self) -> &str {
         &self.zone_name
+    }
+}
+
+/// Refuses a `TZ` naming a file (`/path` or `:/path`) that is not a regular file: the tz
+/// reader would wait forever on a named pipe with no writer.
+fn check_tz_file() -> Result<(), HoursError> {
+    let Some(rule) = std::env::var_os("TZ") else {
+        return Ok(());
+    };
+    let rule = rule.to_string_lossy();
+    let path = rule.strip_prefix(':').unwrap_or(&rule);
+    if !path.starts_with('/') {
+        return Ok(());
+    }
+    match crate::input::open(std::path::Path::new(path)) {
+        Ok(_) => Ok(()),
+        // A missing file is the tz reader's to report (it falls back or fails as it does).
+        Err(error) if error.is_not_found() => Ok(()),
+        Err(error) => Err(HoursError::TzFile {
+            path: crate::words::printable(path).into_owned(),
+            reason: error.to_string(),
+        }),
     }
 }
 

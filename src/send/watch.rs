@@ -5,10 +5,13 @@
 //! (undeliverable) or 131047 (outside the 24-hour window) above `--max-failure-rate` stops it
 //! rather than burn the rest of the list.
 //!
-//! The store is opened read-only: the receiver keeps writing it (WAL, normal locking).
+//! The store is opened read-only: the receiver keeps writing it (WAL, normal locking). A store
+//! rotated during the run (moved away, a new one started at its path) is followed: each look
+//! checks that the path still leads to the file opened (a `stat`), and opens the new file
+//! otherwise, reading its opt-outs from the start; with no store at the path, the run stops.
 
 use std::collections::{HashSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
@@ -20,6 +23,8 @@ pub enum EventsError {
     Unreadable(Unreadable),
     #[error("`{path}` is not an event store written by flowc receive (no `{table}` table)")]
     NotAStore { path: String, table: &'static str },
+    #[error("the event store `{path}` was moved away during the run and no store is at its path now ({reason}): a STOP stored elsewhere could not be honoured")]
+    Gone { path: String, reason: String },
 }
 
 /// How many of the latest status events the failure rate is taken over.
@@ -33,12 +38,20 @@ const FAILURE_MINIMUM: usize = 50;
 pub struct OptOutReader {
     connection: Connection,
     path: String,
+    file: PathBuf,
+    identity: Identity,
     last: i64,
 }
 
 impl OptOutReader {
-    /// The numbers that opted out since the last call (every one ever, the first time).
+    /// The numbers that opted out since the last call (every one ever, the first time, and
+    /// every one of a new store found at the path).
     fn fresh(&mut self) -> Result<Vec<u64>, EventsError> {
+        if let Some((connection, identity)) = follow(&self.file, self.identity)? {
+            self.connection = connection;
+            self.identity = identity;
+            self.last = 0;
+        }
         let mut statement = self
             .connection
             .prepare_cached("SELECT id, number FROM opt_outs WHERE id > ?1 ORDER BY id")
@@ -67,8 +80,30 @@ fn unreadable(path: &str, error: &rusqlite::Error) -> EventsError {
     })
 }
 
-/// Opens the store read-only and checks it holds the receiver's tables.
-fn open_store(path: &Path) -> Result<Connection, EventsError> {
+/// A file's device and inode: what the store's path must still lead to.
+type Identity = (u64, u64);
+
+fn identity_of(metadata: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt as _;
+    (metadata.dev(), metadata.ino())
+}
+
+/// The store now at `path` when it is no longer the file `opened` (moved away, a new one in its
+/// place): its connection and identity. An error when no store is there: nobody can say who
+/// opted out.
+fn follow(path: &Path, opened: Identity) -> Result<Option<(Connection, Identity)>, EventsError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if identity_of(&metadata) == opened => Ok(None),
+        Ok(_) => open_store(path).map(Some),
+        Err(error) => Err(EventsError::Gone {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        }),
+    }
+}
+
+/// Opens the store read-only and checks it holds the receiver's tables; its identity.
+fn open_store(path: &Path) -> Result<(Connection, Identity), EventsError> {
     let name = path.display().to_string();
     let unreadable = |reason: String| {
         EventsError::Unreadable(Unreadable {
@@ -78,7 +113,9 @@ fn open_store(path: &Path) -> Result<Connection, EventsError> {
         })
     };
     // Refuse what is not a regular file before SQLite opens it (a FIFO would block).
-    drop(crate::input::open(path).map_err(|error| unreadable(error.to_string()))?);
+    let file = crate::input::open(path).map_err(|error| unreadable(error.to_string()))?;
+    let identity = identity_of(&file.metadata().map_err(|error| unreadable(error.to_string()))?);
+    drop(file);
     let connection =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(|error| unreadable(error.to_string()))?;
@@ -97,13 +134,15 @@ fn open_store(path: &Path) -> Result<Connection, EventsError> {
             return Err(EventsError::NotAStore { path: name, table });
         }
     }
-    Ok(connection)
+    Ok((connection, identity))
 }
 
 /// A read-only view of the event store, remembering what it has already read.
 pub struct EventFeed {
     connection: Connection,
     path: String,
+    file: PathBuf,
+    identity: Identity,
     last_status: i64,
     /// Until handed to the sending tasks ([`EventFeed::take_opt_outs`]).
     opt_outs: Option<OptOutReader>,
@@ -135,7 +174,7 @@ pub struct Fresh {
 impl EventFeed {
     pub fn open(path: &Path, track_prefix: Option<String>) -> Result<EventFeed, EventsError> {
         let name = path.display().to_string();
-        let connection = open_store(path)?;
+        let (connection, identity) = open_store(path)?;
         // Statuses from before this run are history: the throttles react to what happens now.
         let last_status = connection
             .query_row("SELECT max(id) FROM statuses", [], |row| row.get::<_, Option<i64>>(0))
@@ -143,14 +182,19 @@ impl EventFeed {
             .map_err(|error| unreadable(&name, &error))?
             .flatten()
             .unwrap_or(0);
+        let (opt_out_connection, opt_out_identity) = open_store(path)?;
         let opt_outs = OptOutReader {
-            connection: open_store(path)?,
+            connection: opt_out_connection,
             path: name.clone(),
+            file: path.to_owned(),
+            identity: opt_out_identity,
             last: 0,
         };
         Ok(EventFeed {
             connection,
             path: name,
+            file: path.to_owned(),
+            identity,
             last_status,
             opt_outs: Some(opt_outs),
             track_prefix,
@@ -178,6 +222,12 @@ impl EventFeed {
         let mut fresh = Fresh::default();
         if let Some(opt_outs) = self.opt_outs.as_mut() {
             fresh.opt_outs = opt_outs.fresh()?;
+        }
+        // A new store's statuses all come from after the rotation, during this run.
+        if let Some((connection, identity)) = follow(&self.file, self.identity)? {
+            self.connection = connection;
+            self.identity = identity;
+            self.last_status = 0;
         }
         let mut statement = self
             .connection

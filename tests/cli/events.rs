@@ -106,3 +106,131 @@ fn a_stop_committed_just_before_its_row_is_due_is_honoured() {
     assert_eq!(statuses(&campaign.report())["opted-out"], 20);
     assert_eq!(provider.count(), 20);
 }
+
+#[test]
+fn a_row_recorded_as_opted_out_stays_unsent_when_a_resume_has_no_event_store() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&stop_reply("m1", "14150000001")).status, 200);
+    let campaign = Campaign::new(4);
+    let provider = Provider::accepting();
+    let first = run(campaign
+        .command(&provider)
+        .arg("--events")
+        .arg(&receiver.store)
+        .args(["--limit", "2"]));
+    // Rows held by --limit stay pending: exit 1.
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(statuses(&campaign.report())["opted-out"], 1);
+    // The resume forgets --events: the journal alone must keep the STOP.
+    let second = run(&mut campaign.command(&provider));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    assert!(
+        !received.contains(&"R1".to_owned()),
+        "messaged after its STOP: {received:?}"
+    );
+    assert_eq!(provider.count(), 3, "{received:?}");
+    assert_eq!(statuses(&campaign.report())["opted-out"], 1);
+}
+
+#[test]
+fn a_row_recorded_as_excluded_stays_unsent_when_a_resume_has_no_exclude_list() {
+    let campaign = Campaign::new(4);
+    let exclude = campaign.scratch.write("exclude.txt", "+14150000002\n");
+    let provider = Provider::accepting();
+    let first = run(campaign
+        .command(&provider)
+        .arg("--exclude")
+        .arg(&exclude)
+        .args(["--limit", "1"]));
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(statuses(&campaign.report())["excluded"], 1);
+    let second = run(&mut campaign.command(&provider));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    assert!(
+        !received.contains(&"R2".to_owned()),
+        "messaged though excluded: {received:?}"
+    );
+    assert_eq!(statuses(&campaign.report())["excluded"], 1);
+}
+
+#[test]
+fn a_stop_stored_in_a_new_store_after_the_old_one_was_moved_away_is_honoured() {
+    // While row R10's request is answered (nothing else in flight), the store is rotated as
+    // an operator would: receiver A stops, its store is moved away, receiver B starts a new
+    // store at the same path and records a STOP from row R30's number.
+    let first = Receiver::start();
+    let store = first.store.clone();
+    let token = first.scratch.path().join("token");
+    let basic = first.scratch.path().join("basic");
+    let receivers = std::sync::Arc::new(std::sync::Mutex::new(vec![first]));
+    let rotate = std::sync::Arc::clone(&receivers);
+    let moved_to = store.with_file_name("events.old.sqlite");
+    let (path, old) = (store.clone(), moved_to.clone());
+    let provider = Provider::start(Duration::ZERO, move |request, index, _| {
+        if request.reference() == "R10" {
+            let mut receivers = rotate.lock().expect("receivers");
+            let first = &mut receivers[0];
+            first.signal("TERM");
+            crate::support::receiver::wait_for(&mut first.child, Duration::from_secs(20));
+            std::fs::rename(&path, &old).expect("the store moves away");
+            let args: Vec<String> = vec![
+                "--token-file".into(),
+                token.display().to_string(),
+                "--basic-auth-file".into(),
+                basic.display().to_string(),
+            ];
+            let second = Receiver::spawn_at(crate::support::Scratch::new(), path.clone(), "127.0.0.1:0", &args)
+                .expect("receiver B starts");
+            assert_eq!(second.post(&stop_reply("m30", "14150000030")).status, 200);
+            receivers.push(second);
+        }
+        Reply::accepted(index)
+    });
+    let campaign = Campaign::new(40);
+    let outcome = run(campaign
+        .command(&provider)
+        .arg("--events")
+        .arg(&store)
+        .args(["--concurrency", "1"]));
+    assert!(moved_to.exists(), "the rotation happened: {}", outcome.stderr);
+    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    assert!(
+        !received.contains(&"R30".to_owned()),
+        "messaged after its STOP: {}",
+        outcome.stderr
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(statuses(&campaign.report())["opted-out"], 1);
+}
+
+#[test]
+fn a_store_moved_away_during_the_run_with_none_in_its_place_stops_the_campaign() {
+    let receiver = std::sync::Arc::new(std::sync::Mutex::new(Receiver::start()));
+    let store = receiver.lock().expect("receiver").store.clone();
+    let (path, holder) = (store.clone(), std::sync::Arc::clone(&receiver));
+    let provider = Provider::start(Duration::ZERO, move |request, index, _| {
+        if request.reference() == "R10" {
+            let mut receiver = holder.lock().expect("receiver");
+            receiver.signal("TERM");
+            crate::support::receiver::wait_for(&mut receiver.child, Duration::from_secs(20));
+            std::fs::rename(&path, path.with_file_name("events.old.sqlite")).expect("the store moves away");
+        }
+        Reply::accepted(index)
+    });
+    let campaign = Campaign::new(40);
+    let outcome = run(campaign
+        .command(&provider)
+        .arg("--events")
+        .arg(&store)
+        .args(["--concurrency", "1"]));
+    assert_ne!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("was moved away during the run"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(provider.count(), 11, "{}", outcome.stderr);
+    assert_eq!(statuses(&campaign.report())["pending"], 29);
+}

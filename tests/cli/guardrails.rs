@@ -542,3 +542,87 @@ fn send_reads_a_mapped_column_and_a_resume_with_another_mapping_is_refused() {
         outcome.stderr
     );
 }
+
+#[test]
+fn a_window_that_starts_and_ends_at_midnight_is_refused_as_empty_however_written() {
+    let campaign = Campaign::new(1);
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    for window in ["00:00-00:00", "24:00-24:00", "24:00-00:00"] {
+        let outcome = run(campaign
+            .command_to(&provider.url())
+            .args(["--window", window, "--tz", "UTC", "--dry-run"]));
+        assert_eq!(outcome.code, 2, "{window}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("the start and the end are the same time"),
+            "{window}: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn a_tz_naming_a_named_pipe_is_refused_not_waited_on() {
+    let campaign = Campaign::new(1);
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    let pipe = campaign.scratch.path().join("zone.pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    for tz in [pipe.display().to_string(), format!(":{}", pipe.display())] {
+        let outcome = run(campaign
+            .command_to(&provider.url())
+            .args(["--window", "09:00-17:00", "--dry-run"])
+            .env("TZ", &tz)
+            .timeout(Duration::from_secs(20)));
+        assert_eq!(outcome.code, 2, "{tz}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains("named pipe"), "{tz}: {}", outcome.stderr);
+    }
+}
+
+#[test]
+fn a_trunk_zero_written_after_the_country_code_is_refused_naming_the_right_number() {
+    let campaign = Campaign::new(0);
+    std::fs::write(
+        &campaign.data,
+        "name,phone,ref\nA,+44 020 7946 0000,R0\nB,+44 ((0))20 7946 0001,R1\nC,+44 (0)(0)20 7946 0002,R2\n",
+    )
+    .expect("data");
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    let outcome = run(&mut campaign.command_to(&provider.url()));
+    assert!(
+        outcome.stderr.contains(
+            "`to` `+44 020 7946 0000` has the trunk prefix 0 after its country code, dialled only inside the country: write +442079460000"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    // Each row's own fix, in the report (the terminal groups the bracketed ones).
+    let report = campaign.report();
+    for (row, expected) in [("3", "write +442079460001"), ("4", "write +442079460002")] {
+        let line = report.iter().find(|line| line["row"] == row).expect("the row");
+        assert_eq!(line["status"], "invalid");
+        assert!(line["error"].contains(expected), "{row}: {report:?}");
+    }
+    assert_eq!(statuses(&report)["invalid"], 3);
+}
+
+#[test]
+fn an_exclude_list_line_with_a_zero_width_space_shows_it_visibly() {
+    let campaign = Campaign::new(1);
+    let exclude = campaign.scratch.write("stop.txt", "+14150000001\u{200b}\n");
+    let provider = Provider::accepting();
+    provider.expect_requests(0);
+    let outcome = run(campaign.command_to(&provider.url()).arg("--exclude").arg(&exclude));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("line 1 `+14150000001\\u{200b}`"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stderr.contains('\u{200b}'), "shown raw: {}", outcome.stderr);
+}

@@ -88,6 +88,75 @@ fn unknown_rows_whose_callbacks_carry_their_track_key_settle_as_accepted() {
 }
 
 #[test]
+fn an_unknown_row_whose_callback_says_not_sent_becomes_failed_never_accepted() {
+    let receiver = Receiver::start();
+    let (campaign, provider, mut command) = campaign_with_unknown_rows(&receiver);
+    let keys: std::collections::HashMap<String, String> = provider
+        .received()
+        .iter()
+        .map(|request| {
+            let key = request.body["extra_info"]["ref2"].as_str().expect("--track key");
+            (request.reference(), key.to_owned())
+        })
+        .collect();
+    // R2 and R4: the provider's own "Not Sent - Daily Limit Reached" body (no `meta_object`):
+    // proof that the message never left the provider.
+    for n in [2, 4] {
+        let body = serde_json::json!({
+            "code": "WAV2101", "status": "not sent", "reason": "Account daily limit reached",
+            "message_id": format!("AX-{n}"), "extra_info": {"ref2": keys[&format!("R{n}")]}
+        });
+        assert_eq!(receiver.post(&body.to_string()).status, 200);
+    }
+    // R6: Meta's `failed`: the provider passed the message on, so it has it.
+    let failed = serde_json::json!({
+        "meta_object": {"field": "messages", "value": {"statuses": [{"id": "wamid.R6", "status": "failed",
+            "timestamp": now().to_string(), "recipient_id": "14150000006",
+            "errors": [{"code": 131026, "title": "Message undeliverable"}]}]}},
+        "extra_info": {"ref2": keys["R6"]}, "status": "failed"
+    });
+    assert_eq!(receiver.post(&failed.to_string()).status, 200);
+    // R8: a status flowc does not know proves nothing.
+    let deleted = serde_json::json!({"extra_info": {"ref2": keys["R8"]}, "status": "deleted", "message_id": "AX-8"});
+    assert_eq!(receiver.post(&deleted.to_string()).status, 200);
+
+    let again = run(&mut command);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("1 unknown settled as accepted from callbacks"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("2 unknown settled as not sent"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(provider.count(), 10, "nothing is sent again");
+    let report = campaign.report();
+    // Row R<n> is line n + 2 of the data file.
+    let line = |reference: &str| {
+        let n: u64 = reference.trim_start_matches('R').parse().expect("R<n>");
+        report
+            .iter()
+            .find(|line| line["row"] == (n + 2).to_string())
+            .unwrap_or_else(|| panic!("{reference} in {report:?}"))
+    };
+    for reference in ["R2", "R4"] {
+        assert_eq!(line(reference)["status"], "failed", "{report:?}");
+        assert!(line(reference)["error"].contains("not sent"), "{report:?}");
+        assert!(line(reference)["error"].contains("WAV2101"), "{report:?}");
+    }
+    assert_eq!(line("R6")["status"], "accepted", "{report:?}");
+    assert_eq!(line("R8")["status"], "unknown", "{report:?}");
+    // A later run sends none of them again.
+    let third = run(&mut command);
+    assert_eq!(third.code, 1, "{}", third.stderr);
+    assert_eq!(provider.count(), 10);
+    assert_eq!(statuses(&campaign.report())["failed"], 2);
+}
+
+#[test]
 fn an_unknown_row_is_never_settled_by_its_flow_token_alone() {
     let receiver = Receiver::start();
     let (campaign, provider, mut command) = campaign_with_unknown_rows(&receiver);

@@ -637,3 +637,85 @@ fn a_journal_that_fails_while_sending_exits_as_a_file_to_fix_like_at_its_opening
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(provider.count() < 20, "{} requests", provider.count());
 }
+
+#[test]
+fn a_link_planted_at_the_journals_mirror_is_refused_never_written_through() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    let target = campaign.scratch.path().join("elsewhere.txt");
+    std::os::unix::fs::symlink(&target, campaign.scratch.path().join("contacts.journal.sqlite.mirror"))
+        .expect("a dangling link");
+    let outcome = run(campaign.command_to(&provider.url()).timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("symbolic link"), "{}", outcome.stderr);
+    assert!(!target.exists(), "written through the link");
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn a_report_to_a_named_pipe_with_no_reader_is_refused_before_anything_is_sent() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let pipe = campaign.scratch.path().join("report.pipe");
+    named_pipe(&pipe);
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .arg("--report")
+        .arg(&pipe)
+        .timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("no reader"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 0, "sent before the report was refused");
+}
+
+#[test]
+fn a_report_to_a_named_pipe_reaches_a_reader_that_started_before_the_run() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let pipe = campaign.scratch.path().join("report.pipe");
+    named_pipe(&pipe);
+    let reader = std::process::Command::new("cat")
+        .arg(&pipe)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cat");
+    // `cat` waits in open() until a writer comes; give it the moment to get there.
+    std::thread::sleep(Duration::from_millis(200));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .arg("--report")
+        .arg(&pipe)
+        .timeout(Duration::from_secs(30)));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let read = reader.wait_with_output().expect("cat ends");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_eq!(provider.count(), 3);
+}
+
+#[test]
+fn a_report_into_a_named_pipe_whose_reader_never_reads_ends_in_an_error() {
+    let campaign = Campaign::new(3000);
+    let provider = Provider::accepting();
+    let pipe = campaign.scratch.path().join("report.pipe");
+    named_pipe(&pipe);
+    // A reader that opens the pipe and never reads it: the report fills the pipe's buffer.
+    let mut reader = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$1\"; sleep 300")
+        .arg("sh")
+        .arg(&pipe)
+        .spawn()
+        .expect("sh");
+    std::thread::sleep(Duration::from_millis(200));
+    let outcome = run(campaign
+        .command_to(&provider.url())
+        .args(["--dry-run", "--report"])
+        .arg(&pipe)
+        .timeout(Duration::from_secs(120)));
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("read nothing"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 0);
+}

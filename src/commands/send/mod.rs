@@ -161,7 +161,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         (Some(store), false) => {
             callbacks::settle_unknown(&mut journal, store).map_err(|error| fail(printer, &error))?
         }
-        _ => 0,
+        _ => (0, 0),
     };
     // The event store: who opted out before this run, and the feed the run watches.
     let mut feed = match &options.events {
@@ -187,7 +187,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         None => HashSet::new(),
     };
     let mut plan = preflight(&compiler, &options, &mut journal, opted_out, grouping)?;
-    plan.settled = settled;
+    (plan.settled, plan.settled_not_sent) = settled;
 
     print_plan(
         &options,

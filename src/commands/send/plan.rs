@@ -93,6 +93,12 @@ pub(super) fn print_plan(
             words::plural(plan.settled, "its message", "their messages")
         ));
     }
+    if plan.settled_not_sent > 0 {
+        lines.push(format!(
+            "settled:  {} unknown settled as not sent from callbacks (--events): failed, not sent again",
+            plan.settled_not_sent,
+        ));
+    }
     if plan.accepted_before > 0 || plan.unknown > 0 {
         lines.push(format!(
             "resume:   {} accepted earlier (skipped), {} unknown ({})",

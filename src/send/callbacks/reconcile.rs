@@ -177,16 +177,35 @@ impl RowDelivery {
         (self.recipient != 0).then(|| format!("+{}", self.recipient))
     }
 
-    /// Whether a status callback came back for this row's own message (its `--track` key or
-    /// an id of it): proof that the provider has the message.
-    pub(crate) fn provider_has_message(&self) -> bool {
-        self.flags & STATUS_HEARD != 0
+    /// What the status callbacks for this row's own message (its `--track` key or an id of it)
+    /// prove about it, for a row whose send answer was lost. `sent`, `delivered` and `read`
+    /// prove the provider has it; so does Meta's `failed`, which Meta can only report on a
+    /// message the provider passed on. `not sent` proves it never left the provider. Any other
+    /// status name proves nothing.
+    pub(crate) fn proof(&self) -> Option<Proof> {
+        if self.flags & STATUS_HEARD == 0 {
+            return None;
+        }
+        match self.stage {
+            Stage::Sent | Stage::Delivered | Stage::Read | Stage::Failed => Some(Proof::ProviderHasIt),
+            Stage::NotSent => Some(Proof::NotSent),
+            Stage::Unheard => None,
+        }
     }
 
     /// Whether any callback was about this row.
     pub(crate) fn heard(&self) -> bool {
         self.stage != Stage::Unheard || self.completions > 0
     }
+}
+
+/// What a row's callbacks prove about a message whose send answer was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proof {
+    /// The provider has it (accepted): sending it again would message the person twice.
+    ProviderHasIt,
+    /// The provider says it did not send it (`not sent`, e.g. `WAV2101`).
+    NotSent,
 }
 
 /// Why a message failed, as its callback said.

@@ -42,7 +42,12 @@ pub(super) enum MirrorProblem {
     Checksum,
     #[error("it has no `{0}`")]
     Missing(&'static str),
+    #[error("{LINK}")]
+    Link,
 }
+
+/// Why a link at the mirror's name is refused.
+const LINK: &str = "it is a symbolic link: flowc never reads or writes a journal's files through a link; remove it";
 
 /// Fixed size, written in place: one write of less than a disk sector.
 const MIRROR_SIZE: usize = 256;
@@ -58,7 +63,10 @@ impl Mirror {
     /// `Ok(None)` when there is no mirror; an error names what is wrong with one.
     pub(super) fn read(path: &Path) -> Result<Option<MirrorState>, MirrorProblem> {
         use std::io::Read as _;
-        // A named pipe or a device planted there is refused, never waited on.
+        // A link planted there is refused, as a named pipe or a device is, never waited on.
+        if std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+            return Err(MirrorProblem::Link);
+        }
         let file = match crate::input::open(path) {
             Ok(file) => file,
             Err(error) if error.is_not_found() => return Ok(None),
@@ -110,11 +118,21 @@ impl Mirror {
         if text.len() < MIRROR_SIZE {
             text.push_str(&" ".repeat(MIRROR_SIZE - text.len()));
         }
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Never through a link, never blocked on a pipe planted since the journal was opened.
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&self.path)?;
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&self.path)
+            .map_err(|error| match error.raw_os_error() {
+                Some(libc::ELOOP) => std::io::Error::other(LINK),
+                _ => error,
+            })?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::other("it is not a regular file"));
+        }
         file.seek(std::io::SeekFrom::Start(0))?;
         file.write_all(text.as_bytes())?;
         file.set_len(text.len() as u64)?;

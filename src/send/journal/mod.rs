@@ -632,22 +632,38 @@ impl Journal {
     }
 
     /// Records `unknown` rows as accepted because the provider's callbacks showed that it has
-    /// their message (see [`crate::send::callbacks::settle_unknown`]); returns how many changed. Only rows
-    /// still `unknown` change, in one transaction.
-    pub fn settle_from_callbacks(&mut self, rows: &[u64]) -> Result<u64, JournalError> {
+    /// their message (see [`crate::send::callbacks::settle_unknown`]), and `not_sent` rows (with why, as the
+    /// callback said) as failed: the provider says it never sent them. Only rows still
+    /// `unknown` change, in one transaction; returns how many became accepted and how many
+    /// failed.
+    pub fn settle_from_callbacks(
+        &mut self,
+        accepted: &[u64],
+        not_sent: &[(u64, String)],
+    ) -> Result<(u64, u64), JournalError> {
         let path = self.path.clone();
         let sqlite = |error| busy_or(error, &path);
         let transaction = self.connection.transaction().map_err(sqlite)?;
-        let mut changed = 0;
+        let mut changed = (0, 0);
         {
             let mut statement = transaction
                 .prepare(
-                    "UPDATE rows SET status = 'accepted', settled = 'callback', error = ?2 WHERE row = ?1 AND status = 'unknown'",
+                    "UPDATE rows SET status = ?3, settled = 'callback', error = ?2 WHERE row = ?1 AND status = 'unknown'",
                 )
                 .map_err(sqlite)?;
-            for row in rows {
-                changed += statement
-                    .execute(params![*row as i64, SETTLED_FROM_CALLBACKS])
+            for row in accepted {
+                changed.0 += statement
+                    .execute(params![
+                        *row as i64,
+                        SETTLED_FROM_CALLBACKS,
+                        RowStatus::Accepted.as_str()
+                    ])
+                    .map_err(sqlite)? as u64;
+            }
+            for (row, why) in not_sent {
+                let error = format!("{SETTLED_NOT_SENT} ({why})");
+                changed.1 += statement
+                    .execute(params![*row as i64, error, RowStatus::Failed.as_str()])
                     .map_err(sqlite)? as u64;
             }
         }
@@ -689,6 +705,10 @@ impl Journal {
 
 /// The note a settled row keeps in its `error` column.
 const SETTLED_FROM_CALLBACKS: &str = "delivery was unknown when sent; settled as accepted: the provider's callbacks carried this row's --track key or message id";
+
+/// The note a row settled as not sent keeps in its `error` column, before the callback's reason.
+const SETTLED_NOT_SENT: &str =
+    "delivery was unknown when sent; settled as failed: the provider's callback says it never sent it; not sent again";
 
 const RESTORE_OR_RESTART: &str = "resuming from it could send rows again: restore the journal (with its `-wal` and `.mirror` files) from where it was, or run with --restart to start a new campaign (rows accepted earlier would be sent again)";
 

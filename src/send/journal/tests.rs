@@ -290,3 +290,21 @@ fn a_run_killed_while_creating_its_journal_leaves_a_campaign_that_resumes() {
     std::fs::remove_file(&path).expect("remove");
     assert!(damage_of(Journal::open(Some(&path), &fingerprint(), false)).contains("is missing"));
 }
+
+#[test]
+fn the_mirror_is_never_written_through_a_link_planted_after_the_journal_was_opened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("elsewhere.txt");
+    let path = dir.path().join("j.sqlite.mirror");
+    std::os::unix::fs::symlink(&target, &path).expect("a dangling link");
+    let mirror = mirror::Mirror { path, state: None };
+    let state = mirror::MirrorState {
+        campaign: "c".to_owned(),
+        commit: 1,
+        run: 1,
+        max_sent_row: 2,
+    };
+    let error = mirror.write(&state).expect_err("refused");
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+    assert!(!target.exists(), "written through the link");
+}
