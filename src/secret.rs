@@ -229,7 +229,17 @@ fn decode_escapes(text: &str) -> String {
 
 /// The secret's bytes in lower-case hex.
 pub(crate) fn hex_lower(secret: &[u8]) -> String {
-    secret.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(secret, b"0123456789abcdef")
+}
+
+/// The bytes in hex with the given digits (no `format!` a byte: the full search runs it on
+/// every call).
+fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
+    bytes
+        .iter()
+        .flat_map(|byte| [digits[usize::from(byte >> 4)], digits[usize::from(byte & 0x0f)]])
+        .map(char::from)
+        .collect()
 }
 
 /// The hex digits of a text, lower case, with everything between them left out: hex written
@@ -247,10 +257,7 @@ pub(crate) fn hex_digits(text: &[u8]) -> Vec<u8> {
 /// and as hex.
 pub(crate) fn encoded_forms(secret: &[u8]) -> Vec<String> {
     use base64::Engine as _;
-    let mut forms = vec![
-        secret.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
-        secret.iter().map(|byte| format!("{byte:02X}")).collect::<String>(),
-    ];
+    let mut forms = vec![hex_lower(secret), hex(secret, b"0123456789ABCDEF")];
     // Short secrets would leave fragments that match ordinary text.
     if secret.len() >= 6 {
         for engine in [

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use base64::Engine as _;
+use memchr::memmem::Finder;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -34,8 +35,46 @@ pub(crate) struct Credentials {
     /// The digest of `user:password`, and the password to scrub.
     basic: Option<([u8; 32], Secret)>,
     token: Option<([u8; 32], Secret)>,
-    /// Each secret's base64 and hex forms, computed once (see [`Credentials::scrub`]).
-    encoded: Vec<String>,
+    /// What is searched for each secret, built once: a callback is scrubbed four times (path,
+    /// query, header, body), hundreds of times a second.
+    sought: Vec<Sought>,
+}
+
+/// One secret and its searchers, compiled when the credentials are read.
+struct Sought {
+    /// The secret's plain bytes.
+    plain: Finder<'static>,
+    /// Its first byte in both cases: where a case-blind match can start.
+    first: (u8, u8),
+    /// Its base64 and hex forms (see [`crate::secret::encoded_forms`]).
+    encoded: Vec<Finder<'static>>,
+    /// Its lower-case hex, sought among a text's hex digits (`74:6f:…`).
+    hex: Finder<'static>,
+}
+
+impl Sought {
+    fn new(secret: &Secret) -> Sought {
+        let bytes = secret.expose().as_bytes();
+        let first = bytes.first().copied().unwrap_or_default();
+        Sought {
+            plain: Finder::new(bytes).into_owned(),
+            first: (first.to_ascii_lowercase(), first.to_ascii_uppercase()),
+            encoded: crate::secret::encoded_forms(bytes)
+                .iter()
+                .map(|form| Finder::new(form.as_bytes()).into_owned())
+                .collect(),
+            hex: Finder::new(crate::secret::hex_lower(bytes).as_bytes()).into_owned(),
+        }
+    }
+
+    /// Whether the text holds the secret in any letter case (the secret being ASCII).
+    fn in_any_case(&self, text: &[u8]) -> bool {
+        let secret = self.plain.needle();
+        memchr::memchr2_iter(self.first.0, self.first.1, text).any(|at| {
+            text.get(at..at + secret.len())
+                .is_some_and(|window| window.eq_ignore_ascii_case(secret))
+        })
+    }
 }
 
 impl Credentials {
@@ -87,10 +126,7 @@ impl Credentials {
             }
             credentials.token = Some((digest(token.expose().as_bytes()), token));
         }
-        credentials.encoded = credentials
-            .secrets()
-            .flat_map(|secret| crate::secret::encoded_forms(secret.expose().as_bytes()))
-            .collect();
+        credentials.sought = credentials.secrets().map(Sought::new).collect();
         Ok(credentials)
     }
 
@@ -144,10 +180,9 @@ impl Credentials {
     /// whole when a secret still shows in another form (escaped, percent-encoded, base64…).
     pub(crate) fn scrub<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
         let mut text = Cow::Borrowed(bytes);
-        for secret in self.secrets() {
-            let needle = secret.expose().as_bytes();
-            if find(&text, needle).is_some() {
-                text = Cow::Owned(replace_all(&text, needle, b"***"));
+        for sought in &self.sought {
+            if sought.plain.find(&text).is_some() {
+                text = Cow::Owned(replace_all(&text, &sought.plain, b"***"));
             }
         }
         if self.may_carry_encoded(&text) {
@@ -165,15 +200,11 @@ impl Credentials {
     /// `&`, control character or non-ASCII byte), and then a case-blind byte search and the
     /// encoded forms computed once give the same answer.
     fn may_carry_encoded(&self, text: &[u8]) -> bool {
-        let mut secrets = self.secrets().peekable();
-        if secrets.peek().is_none() {
+        if self.sought.is_empty() {
             return false;
         }
         // A zero-width space or a fullwidth letter between the secret's characters is non-ASCII.
-        if text
-            .iter()
-            .any(|byte| matches!(byte, b'\\' | b'%' | b'&') || !byte.is_ascii())
-        {
+        if !text.is_ascii() || memchr::memchr3(b'\\', b'%', b'&', text).is_some() {
             return true;
         }
         // The folding removes control characters (a line break inside the secret) too.
@@ -182,6 +213,9 @@ impl Credentials {
         } else {
             Cow::Borrowed(text)
         };
+        if self.sought.iter().any(|sought| sought.in_any_case(&visible)) {
+            return true;
+        }
         let compact: Cow<'_, [u8]> = if text.iter().any(u8::is_ascii_whitespace) {
             Cow::Owned(
                 text.iter()
@@ -192,26 +226,26 @@ impl Credentials {
         } else {
             Cow::Borrowed(text)
         };
-        secrets.any(|secret| {
-            let secret = secret.expose().as_bytes();
-            !secret.is_ascii()
-                || visible
-                    .windows(secret.len())
-                    .any(|window| window.eq_ignore_ascii_case(secret))
-        }) || self
-            .encoded
+        self.sought
             .iter()
-            .any(|form| find(&compact, form.as_bytes()).is_some())
+            .any(|sought| sought.encoded.iter().any(|form| form.find(&compact).is_some()))
             || self.carries_spaced_hex(text)
     }
 
     /// Whether the text holds a secret's hex with separators between its digits (`74:6f:…`).
     fn carries_spaced_hex(&self, text: &[u8]) -> bool {
+        // Too few hex digits to spell the shortest secret's hex: nothing to collect.
+        let shortest = self
+            .sought
+            .iter()
+            .map(|sought| sought.hex.needle().len())
+            .min()
+            .unwrap_or(0);
+        if text.iter().filter(|byte| byte.is_ascii_hexdigit()).count() < shortest {
+            return false;
+        }
         let digits = crate::secret::hex_digits(text);
-        self.secrets().any(|secret| {
-            let hex = crate::secret::hex_lower(secret.expose().as_bytes());
-            find(&digits, hex.as_bytes()).is_some()
-        })
+        self.sought.iter().any(|sought| sought.hex.find(&digits).is_some())
     }
 
     fn secrets(&self) -> impl Iterator<Item = &Secret> {
@@ -283,22 +317,15 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > haystack.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|window| window == needle)
-}
-
-fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+fn replace_all(haystack: &[u8], needle: &Finder<'_>, with: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(haystack.len());
-    let mut rest = haystack;
-    while let Some(at) = find(rest, needle) {
-        out.extend_from_slice(&rest[..at]);
+    let mut rest = 0;
+    for at in needle.find_iter(haystack) {
+        out.extend_from_slice(&haystack[rest..at]);
         out.extend_from_slice(with);
-        rest = &rest[at + needle.len()..];
+        rest = at + needle.needle().len();
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&haystack[rest..]);
     out
 }
 
