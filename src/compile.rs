@@ -12,10 +12,10 @@
 use serde_json::{Map, Value};
 
 /// The provider truncates `ref`, `ref1`, `ref2` beyond this many characters (provider page).
-pub const REF_LIMIT: usize = 255;
+pub(crate) const REF_LIMIT: usize = 255;
 
 /// `wa_source` values the provider knows; anything else becomes `api` (provider page).
-pub const WA_SOURCES: &[&str] = &[
+pub(crate) const WA_SOURCES: &[&str] = &[
     "api",
     "clevertap",
     "zoho",
@@ -32,7 +32,7 @@ pub const WA_SOURCES: &[&str] = &[
 ];
 
 /// Meta's current limit for `flow_cta` is 30 characters; older docs and SDKs enforce 20.
-pub const CTA_SOFT_LIMIT: usize = 20;
+pub(crate) const CTA_SOFT_LIMIT: usize = 20;
 
 /// A change or a risk the user should know of; the body is still sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +274,7 @@ fn phone_help(number: &str, problem: &PhoneProblem) -> String {
 const HEADER: &str = "/messaging_object/interactive/header";
 
 /// Where a constant lives, and its only value (provider page; `flow_message_version`: Meta).
-pub const CONSTANTS: &[(&str, &str)] = &[
+pub(crate) const CONSTANTS: &[(&str, &str)] = &[
     ("/messaging_object/messaging_product", "whatsapp"),
     ("/messaging_object/recipient_type", "individual"),
     ("/messaging_object/type", "interactive"),
@@ -289,7 +289,7 @@ pub const CONSTANTS: &[(&str, &str)] = &[
 
 /// What compiling does to the value at one place of the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldRule {
+pub(crate) enum FieldRule {
     /// `to`: separators removed, each recipient E.164.
     Recipients,
     /// `extra_info.ref`, `ref1`, `ref2`: cut to 255 characters.
@@ -302,7 +302,7 @@ pub enum FieldRule {
     Plain,
 }
 
-pub const RULES: &[(&str, FieldRule)] = &[
+pub(crate) const RULES: &[(&str, FieldRule)] = &[
     ("/messaging_object/to", FieldRule::Recipients),
     ("/extra_info/ref", FieldRule::Reference("ref")),
     ("/extra_info/ref1", FieldRule::Reference("ref1")),
@@ -315,7 +315,7 @@ pub const RULES: &[(&str, FieldRule)] = &[
 ];
 
 /// The rule for the value at `pointer`.
-pub fn field_rule(pointer: &str) -> FieldRule {
+pub(crate) fn field_rule(pointer: &str) -> FieldRule {
     RULES
         .iter()
         .find(|(at, _)| *at == pointer)
@@ -325,7 +325,7 @@ pub fn field_rule(pointer: &str) -> FieldRule {
 /// Fills the constants and normalises a rendered body in place, finding every error, not just
 /// the first: a value that breaks a rule is left as the template gave it, so that validation
 /// can still look at the rest of the body.
-pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), Vec<CompileError>> {
+pub(crate) fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), Vec<CompileError>> {
     let mut errors = fill_constants(body).err().unwrap_or_default();
     for (pointer, rule) in RULES {
         if let Some(value) = body.pointer_mut(pointer) {
@@ -343,7 +343,7 @@ pub fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), Vec<
 
 /// Adds the constants the template left out, refusing every one it set to another value. A
 /// part that is not a mapping is refused and not looked into; the parts beside it still are.
-pub fn fill_constants(body: &mut Value) -> Result<(), Vec<CompileError>> {
+pub(crate) fn fill_constants(body: &mut Value) -> Result<(), Vec<CompileError>> {
     let mut errors = Vec::new();
     fill_constants_into(body, &mut errors);
     if errors.is_empty() {
@@ -429,7 +429,7 @@ fn constants_at(object: &mut Map<String, Value>, pointer: &str, errors: &mut Vec
 }
 
 /// Normalises one value by its rule, noting what changed.
-pub fn apply_rule(rule: FieldRule, value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
+pub(crate) fn apply_rule(rule: FieldRule, value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
     match (rule, value) {
         (FieldRule::Recipients, Value::String(number)) => *number = normalise_recipients(number)?,
         (FieldRule::Reference(field), Value::String(text)) => {
@@ -499,11 +499,11 @@ fn as_map<'a>(value: &'a mut Value, pointer: &str) -> Result<&'a mut Map<String,
 /// The most recipients one row's `to` may list. The provider documents comma-separated
 /// recipients without a limit; a data row is a contact, so more than this is a list pasted into
 /// one cell, and one bad cell must not fan out into thousands of messages.
-pub const MAX_RECIPIENTS: usize = 100;
+pub(crate) const MAX_RECIPIENTS: usize = 100;
 
 /// Removes visual separators from each comma-separated recipient and checks it is E.164.
 /// The same number twice in one `to` would be two messages to one person: refused.
-pub fn normalise_recipients(field: &str) -> Result<String, CompileError> {
+pub(crate) fn normalise_recipients(field: &str) -> Result<String, CompileError> {
     // A decimal comma (`9,19877E+11`) is not a list of two recipients.
     let trimmed = field.trim();
     if let Some((kept, digits)) = scientific_notation(trimmed) {

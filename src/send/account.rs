@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::secret::Secret;
 
 /// The documented API domains, by region (provider page).
-pub const REGIONS: &[(&str, &str)] = &[
+pub(crate) const REGIONS: &[(&str, &str)] = &[
     ("in", "https://api.in.kaleyra.io"),
     ("sg", "https://api.kaleyra.io"),
     ("eu", "https://api.eu.kaleyra.io"),
