@@ -99,9 +99,9 @@ impl AccountSettings {
             variable: "KALEYRA_WHATSAPP_NUMBER",
         })?;
         // It goes into the request path; without `+` the provider cannot know the country.
-        let from = crate::compile::normalise_number(&from).map_err(|error| {
+        let from = crate::phone::normalise_number(&from).map_err(|error| {
             AccountError::BadFrom(match error {
-                crate::compile::CompileError::BadPhone { number, reason } => format!("{reason}: `{number}`"),
+                crate::phone::PhoneError::BadPhone { number, reason } => format!("{reason}: `{number}`"),
                 other => other.to_string(),
             })
         })?;

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::Path;
 
-use crate::compile::{normalise_number, number_key as read_number, PhoneProblem, Reading};
 use crate::input::Unreadable;
+use crate::phone::{normalise_number, number_key as read_number, PhoneProblem, Reading};
 
 /// The most of an exclude file that is read: tens of millions of numbers.
 const MAX_EXCLUDE_FILE: u64 = 512 * 1024 * 1024;
@@ -179,7 +179,7 @@ impl ExcludeList {
                     numbers.insert(key);
                     without_plus += usize::from(read_without_plus);
                 }
-                Err(crate::compile::CompileError::BadPhone { reason, .. }) => {
+                Err(crate::phone::PhoneError::BadPhone { reason, .. }) => {
                     bad.add(index + 1, cell, exclude_reason(&reason));
                 }
                 Err(other) => bad.add(index + 1, cell, other.to_string()),

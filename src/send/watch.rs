@@ -158,7 +158,7 @@ pub(crate) struct EventFeed {
 /// by whoever typed it) as the key a row's recipients are compared with: its digits. The one
 /// normalisation of stored numbers: `flowc report` matches opt-outs and replies with it too.
 pub(crate) fn number_of(number: &str) -> Option<u64> {
-    crate::compile::number_key(number, crate::compile::Reading::Provider)
+    crate::phone::number_key(number, crate::phone::Reading::Provider)
         .ok()
         .map(|(key, _)| key)
 }
