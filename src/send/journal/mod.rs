@@ -285,20 +285,7 @@ impl Journal {
         connection
             .busy_timeout(std::time::Duration::from_millis(500))
             .map_err(|error| read_error(error, &name))?;
-        let mut journal = Journal {
-            connection,
-            path: name,
-            run: 0,
-            campaign: String::new(),
-            commit: 0,
-            mirror: None,
-            max_sent_row: 0,
-            created: false,
-            last_checkpoint: std::time::Instant::now(),
-            has_sent_at: true,
-            template: String::new(),
-            template_change: None,
-        };
+        let mut journal = Journal::reader(connection, name);
         let has_tables = journal.has_tables().map_err(|error| read_error(error, &journal.path))?;
         if has_tables {
             journal.has_sent_at = journal
@@ -318,15 +305,7 @@ impl Journal {
         } else {
             StoredMeta::default()
         };
-        let Some(campaign) = stored.campaign else {
-            return Err(journal.damaged(
-                "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
-                "name the journal file `flowc send` wrote",
-            ));
-        };
-        journal.campaign = campaign;
-        journal.run = stored.run;
-        Ok(journal)
+        journal.of_campaign(stored)
     }
 
     /// Opens, only to read it, a journal that a running `flowc send` holds locked: the main file
@@ -350,9 +329,16 @@ impl Journal {
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
             | rusqlite::OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&uri, flags).map_err(|error| read_error(error, &name))?;
-        let mut journal = Journal {
+        let journal = Journal::reader(connection, name);
+        let stored = journal.stored_meta()?;
+        journal.of_campaign(stored)
+    }
+
+    /// A journal opened only to be read: no run, no mirror, nothing to write.
+    fn reader(connection: Connection, path: String) -> Journal {
+        Journal {
             connection,
-            path: name,
+            path,
             run: 0,
             campaign: String::new(),
             commit: 0,
@@ -363,17 +349,20 @@ impl Journal {
             has_sent_at: true,
             template: String::new(),
             template_change: None,
-        };
-        let stored = journal.stored_meta()?;
+        }
+    }
+
+    /// The journal of the campaign its record names; a journal without one is refused.
+    fn of_campaign(mut self, stored: StoredMeta) -> Result<Journal, JournalError> {
         let Some(campaign) = stored.campaign else {
-            return Err(journal.damaged(
+            return Err(self.damaged(
                 "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
                 "name the journal file `flowc send` wrote",
             ));
         };
-        journal.campaign = campaign;
-        journal.run = stored.run;
-        Ok(journal)
+        self.campaign = campaign;
+        self.run = stored.run;
+        Ok(self)
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> JournalError {
