@@ -72,7 +72,7 @@ pub(crate) fn codes_text() -> String {
             if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
                 text.push('\n');
                 text.push_str(&line);
-                line = INDENT.to_owned();
+                INDENT.clone_into(&mut line);
                 empty = true;
             }
             if !empty {
@@ -100,7 +100,7 @@ pub(crate) fn codes_roff() -> String {
 /// An error a person is shown: its message (`Display`), what to do about it, and the status it
 /// ends the run with. Every error a command draws implements it here, so that which error ends a
 /// run with which code is decided in this file only.
-pub trait UserError: std::fmt::Display {
+pub(crate) trait UserError: std::fmt::Display {
     fn exit_status(&self) -> ExitStatus;
 
     /// What the person can do about it, when there is something to say.
@@ -112,13 +112,13 @@ pub trait UserError: std::fmt::Display {
 /// A request refused before anything is done: a bad argument, or files named for clashing roles.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub struct Refused {
+pub(crate) struct Refused {
     pub message: String,
     pub help: Option<String>,
 }
 
 impl Refused {
-    pub fn new(message: impl Into<String>, help: impl Into<String>) -> Refused {
+    pub(crate) fn new(message: impl Into<String>, help: impl Into<String>) -> Refused {
         Refused {
             message: message.into(),
             help: Some(help.into()),
@@ -140,7 +140,7 @@ impl UserError for Refused {
 /// what was asked for did not all happen.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the output: {0}")]
-pub struct OutputLost(pub String);
+pub(crate) struct OutputLost(pub String);
 
 impl UserError for OutputLost {
     fn exit_status(&self) -> ExitStatus {
@@ -152,7 +152,7 @@ impl UserError for OutputLost {
 /// task it ran ended unexpectedly: nothing the templates or rows decide.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct CannotRun(pub String);
+pub(crate) struct CannotRun(pub String);
 
 impl UserError for CannotRun {
     fn exit_status(&self) -> ExitStatus {
@@ -163,7 +163,7 @@ impl UserError for CannotRun {
 /// An error a command has already shown (with its help), and the status it ends the run with:
 /// what a command's steps return to stop it early, so that its `Ok` is a run that got to its end.
 #[derive(Debug, Clone, Copy)]
-pub struct Drawn(pub ExitStatus);
+pub(crate) struct Drawn(pub ExitStatus);
 
 impl From<ExitStatus> for Drawn {
     fn from(status: ExitStatus) -> Drawn {
@@ -175,7 +175,7 @@ impl From<ExitStatus> for Drawn {
 /// shown as a finding; the rows it holds are not all valid (as [`CampaignError::Broken`]).
 #[derive(Debug, thiserror::Error)]
 #[error("the data file could not be read to its end")]
-pub struct Unfinished;
+pub(crate) struct Unfinished;
 
 impl UserError for Unfinished {
     fn exit_status(&self) -> ExitStatus {
@@ -210,6 +210,7 @@ impl ExitStatus {
     }
 
     /// The more serious of two statuses.
+    #[must_use]
     pub fn worst(self, other: ExitStatus) -> ExitStatus {
         if other as u8 > self as u8 {
             other
@@ -425,7 +426,7 @@ impl UserError for NotSent {
 impl Summary {
     /// A campaign that ran to its end: success when every valid row was accepted; a row invalid,
     /// failed, pending or unknown is not (see [`CODES`]).
-    pub fn exit_status(&self) -> ExitStatus {
+    pub(crate) fn exit_status(&self) -> ExitStatus {
         if self.all_accepted() {
             ExitStatus::Ok
         } else {
@@ -434,7 +435,7 @@ impl Summary {
     }
 
     /// A dry run: success unless a row is invalid.
-    pub fn dry_run_status(&self) -> ExitStatus {
+    pub(crate) fn dry_run_status(&self) -> ExitStatus {
         if self.invalid > 0 {
             ExitStatus::Invalid
         } else {
@@ -468,7 +469,7 @@ impl UserError for InitError {
 /// way): what was asked for did not happen.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}: {reason}")]
-pub struct NotWritten {
+pub(crate) struct NotWritten {
     pub path: String,
     pub reason: String,
 }
@@ -506,7 +507,7 @@ impl StopCause {
     /// The status a campaign stopped before its end exits with: a signal's own; a journal that
     /// failed or a data file that cannot be read again is a file to fix, as when either is met
     /// at the start (an event store alike); anything else leaves rows pending (resumable).
-    pub fn exit_status(&self) -> ExitStatus {
+    pub(crate) fn exit_status(&self) -> ExitStatus {
         match self {
             StopCause::Interrupted(signal) | StopCause::Quit(signal) => ExitStatus::from(*signal),
             StopCause::Journal(error) => error.exit_status(),

@@ -23,7 +23,7 @@ pub struct Unreadable {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum InputError {
+pub(crate) enum InputError {
     #[error("{}", io_reason(.0))]
     Io(#[from] io::Error),
     #[error("it is {0}, not a regular file")]
@@ -36,13 +36,13 @@ pub enum InputError {
 
 impl InputError {
     /// Whether the file does not exist (optional files such as fixtures may be absent).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, InputError::Io(error) if error.kind() == io::ErrorKind::NotFound)
     }
 }
 
 /// Opens a regular file for reading; anything else is refused without waiting on it.
-pub fn open(path: &Path) -> Result<File, InputError> {
+pub(crate) fn open(path: &Path) -> Result<File, InputError> {
     let file = open_without_blocking(path)?;
     // The type is read from the open file, not the path, so it cannot change in between.
     let file_type = file.metadata()?.file_type();
@@ -55,7 +55,7 @@ pub fn open(path: &Path) -> Result<File, InputError> {
 
 /// The whole text of a regular file of at most `limit` bytes; `what` names the file's role
 /// in the message ("a template").
-pub fn read_text(path: &Path, limit: u64, what: &'static str) -> Result<String, InputError> {
+pub(crate) fn read_text(path: &Path, limit: u64, what: &'static str) -> Result<String, InputError> {
     let file = open(path)?;
     let too_large = InputError::TooLarge { limit, what };
     if file.metadata()?.len() > limit {
@@ -111,7 +111,7 @@ fn describe(file_type: &std::fs::FileType) -> &'static str {
 }
 
 /// An I/O error as a short reason: "no such file", "permission denied".
-pub fn io_reason(error: &io::Error) -> String {
+pub(crate) fn io_reason(error: &io::Error) -> String {
     match error.kind() {
         io::ErrorKind::NotFound => "no such file".to_owned(),
         io::ErrorKind::PermissionDenied => "permission denied".to_owned(),

@@ -21,6 +21,7 @@ pub(crate) mod html;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod outputs;
+pub(crate) mod phone;
 pub mod pipeline;
 pub(crate) mod preview;
 pub(crate) mod receive;

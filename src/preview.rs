@@ -12,7 +12,7 @@ use crate::html::{self, escape, FOOT};
 
 /// A line for the panel beside the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
+pub(crate) struct Note {
     pub error: bool,
     /// Where, as `file:line:column` (or a data row), when known.
     pub location: Option<String>,
@@ -60,7 +60,7 @@ fn marks<'a>(notes: &'a [Note], part: &str) -> (&'static str, String) {
 
 /// The page for a body (absent when rendering failed), the HTML of the Flow screen its button
 /// opens (when the template names its Flow), and its notes.
-pub fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[Note]) -> String {
+pub(crate) fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[Note]) -> String {
     let interactive = body.and_then(|body| body.pointer("/messaging_object/interactive"));
     let text = |pointer: &str| interactive.and_then(|i| i.pointer(pointer)).and_then(Value::as_str);
     let mut bubble = String::new();
@@ -210,7 +210,7 @@ pre{background:#fff;border:1px solid #d1d7db;border-radius:8px;padding:12px;over
 
 /// HTML for a WhatsApp text: `*bold*`, `_italic_`, `~strike~`, ```` ```monospace``` ````,
 /// line breaks kept; everything else escaped.
-pub fn whatsapp_html(text: &str) -> String {
+pub(crate) fn whatsapp_html(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("```") {

@@ -129,7 +129,7 @@ pub(crate) fn fold(text: &str) -> String {
 }
 
 /// What replaces a server-provided text that carried the API key.
-pub const WITHHELD: &str = "(withheld: the server's text contained the API key)";
+pub(crate) const WITHHELD: &str = "(withheld: the server's text contained the API key)";
 
 /// One round of decoding: JSON and C-style backslash escapes, URL percent-escapes, HTML
 /// character references.

@@ -28,19 +28,19 @@ use crate::limits::MAX_TEMPLATE_BYTES;
 use crate::template::{SourceFile, Template};
 use crate::yaml::{self, NodeKind, Span};
 
-pub const DIR: &str = "__snapshots__";
-pub const EXTENSION: &str = "snap";
+pub(crate) const DIR: &str = "__snapshots__";
+pub(crate) const EXTENSION: &str = "snap";
 
 /// One set of values a template is tested with.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Case {
+pub(crate) struct Case {
     pub name: String,
     /// Values that replace the template's examples, by variable name.
     pub vars: Vec<(String, Value)>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
+pub(crate) enum SnapshotError {
     #[error("cannot read `{path}`: {reason}")]
     Io { path: String, reason: String },
     #[error("{message}")]
@@ -55,33 +55,33 @@ pub enum SnapshotError {
 }
 
 /// Where the snapshots of a template live.
-pub fn directory(template: &Path) -> PathBuf {
+pub(crate) fn directory(template: &Path) -> PathBuf {
     template.parent().unwrap_or(Path::new(".")).join(DIR)
 }
 
-pub fn file_stem(template: &Path) -> String {
+pub(crate) fn file_stem(template: &Path) -> String {
     template
         .file_stem()
         .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned())
 }
 
-pub fn snapshot_path(template: &Path, case: &str) -> PathBuf {
+pub(crate) fn snapshot_path(template: &Path, case: &str) -> PathBuf {
     directory(template).join(format!("{}@{case}.{EXTENSION}", file_stem(template)))
 }
 
-pub fn pending_path(snapshot: &Path) -> PathBuf {
+pub(crate) fn pending_path(snapshot: &Path) -> PathBuf {
     let mut name = snapshot.as_os_str().to_owned();
     name.push(".new");
     PathBuf::from(name)
 }
 
 /// `templates/NAME.fixtures.yaml` for `templates/NAME.yaml`.
-pub fn fixtures_path(template: &Path) -> PathBuf {
+pub(crate) fn fixtures_path(template: &Path) -> PathBuf {
     template.with_file_name(format!("{}.fixtures.yaml", file_stem(template)))
 }
 
 /// The cases of a template: its examples, then each fixture, if it has a fixtures file.
-pub fn cases(template: &Template, template_path: &Path) -> Result<Vec<Case>, Box<SnapshotError>> {
+pub(crate) fn cases(template: &Template, template_path: &Path) -> Result<Vec<Case>, Box<SnapshotError>> {
     let mut cases = vec![Case {
         name: "example".to_owned(),
         vars: Vec::new(),
@@ -190,7 +190,7 @@ fn is_case_name(name: &str) -> bool {
 }
 
 /// The text of a snapshot file for a body of a template's case.
-pub fn render(template: &Path, case: &str, body: &str) -> String {
+pub(crate) fn render(template: &Path, case: &str, body: &str) -> String {
     let source = template
         .file_name()
         .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
@@ -216,7 +216,7 @@ pub(crate) fn write_pending(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The body stored in a snapshot file.
-pub fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
+pub(crate) fn read(path: &Path) -> Result<Option<String>, Box<SnapshotError>> {
     let text = match input::read_text(path, MAX_TEMPLATE_BYTES, "a snapshot") {
         Ok(text) => text,
         Err(error) if error.is_not_found() => return Ok(None),
@@ -279,7 +279,7 @@ pub(crate) fn first_difference(old: &Value, new: &Value) -> Option<String> {
 /// the cases of every template that loaded), and not of a template in `unloaded` (one that, or
 /// whose fixtures, could not be read: its cases are unknown, so none of its snapshots is an
 /// orphan; a typo must not make a reviewed snapshot look deletable).
-pub fn orphans(directory: &Path, live: &[PathBuf], unloaded: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn orphans(directory: &Path, live: &[PathBuf], unloaded: &[PathBuf]) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(directory) else {
         return Vec::new();
     };

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::suggest::did_you_mean;
 use crate::words::ValueKind;
 
-pub const SCHEMA_SOURCE: &str = include_str!("../schemas/flow-message.schema.json");
+pub(crate) const SCHEMA_SOURCE: &str = include_str!("../schemas/flow-message.schema.json");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -29,13 +29,13 @@ pub struct Violation {
     pub unknown_key: bool,
 }
 
-pub struct BodyValidator {
+pub(crate) struct BodyValidator {
     validator: Validator,
     schema: Value,
 }
 
 impl BodyValidator {
-    pub fn new() -> BodyValidator {
+    pub(crate) fn new() -> BodyValidator {
         // The schema ships inside the binary and a test compiles it: failing here is a build defect.
         let schema: Value = serde_json::from_str(SCHEMA_SOURCE).expect("the embedded schema is valid JSON");
         let validator = jsonschema::options()
@@ -46,7 +46,7 @@ impl BodyValidator {
     }
 
     /// Every rule the body breaks, in document order.
-    pub fn validate(&self, body: &Value) -> Vec<Violation> {
+    pub(crate) fn validate(&self, body: &Value) -> Vec<Violation> {
         if self.validator.is_valid(body) {
             return Vec::new();
         }
@@ -224,7 +224,7 @@ impl BodyValidator {
 }
 
 /// How the value at one place of a body whose shape is fixed can be checked on its own.
-pub enum HoleSchema {
+pub(crate) enum HoleSchema {
     /// The schema says nothing about it.
     Any,
     /// Its own subschema decides; no rule elsewhere looks at it.
@@ -257,7 +257,7 @@ impl BodyValidator {
     /// a fixed shape, and those that look at values (`properties`, and applicators such as
     /// `if`/`oneOf`). If an applicator on the way looks at this property, the value cannot be
     /// checked alone.
-    pub fn hole_schema(&self, pointer: &str) -> HoleSchema {
+    pub(crate) fn hole_schema(&self, pointer: &str) -> HoleSchema {
         let mut schema = &self.schema;
         let segments: Vec<&str> = pointer.split('/').skip(1).collect();
         for (depth, segment) in segments.iter().enumerate() {
@@ -299,7 +299,7 @@ impl BodyValidator {
     }
 
     /// Violations that are not at or under any of the given pointers: faults of the shape.
-    pub fn shape_violations(&self, body: &Value, holes: &[String]) -> Vec<Violation> {
+    pub(crate) fn shape_violations(&self, body: &Value, holes: &[String]) -> Vec<Violation> {
         self.validate(body)
             .into_iter()
             .filter(|violation| {

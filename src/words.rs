@@ -65,12 +65,12 @@ impl std::fmt::Display for ValueKind {
 }
 
 /// A JSON value's kind as messages name it ([`ValueKind::name`]).
-pub fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     ValueKind::of(value).name()
 }
 
 /// A stop signal as a person knows it.
-pub fn signal_name(signal: crate::signal::Signal) -> &'static str {
+pub(crate) fn signal_name(signal: crate::signal::Signal) -> &'static str {
     match signal {
         crate::signal::Signal::Interrupt => "Ctrl-C",
         crate::signal::Signal::Terminate => "SIGTERM",
@@ -79,7 +79,7 @@ pub fn signal_name(signal: crate::signal::Signal) -> &'static str {
 
 /// An estimate of a duration in whole seconds: "under a second", "about 45s", "about 3m 19s",
 /// "about 2h 05m".
-pub fn about_duration(seconds: u64) -> String {
+pub(crate) fn about_duration(seconds: u64) -> String {
     match seconds {
         0 => "under a second".to_owned(),
         1..=59 => format!("about {seconds}s"),
@@ -89,7 +89,7 @@ pub fn about_duration(seconds: u64) -> String {
 }
 
 /// A size in bytes as a person reads it: "10 MiB", "64 KiB", "1.5 MiB", "300 bytes".
-pub fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     const KIB: u64 = 1 << 10;
     const MIB: u64 = 1 << 20;
     const GIB: u64 = 1 << 30;
@@ -113,7 +113,7 @@ pub fn size(bytes: u64) -> String {
 
 /// `text` whole if it has at most `max` characters, else its start and its end around `...`:
 /// a message that quotes a value stays readable (and small) however long the value.
-pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+pub(crate) fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if text.len() <= max || text.chars().count() <= max {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -133,7 +133,7 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 /// as `?`, so that a value quoted in a message cannot act on the terminal, and invisible ones (a
 /// zero-width space, a bidirectional mark, a byte-order mark) as their code (`\u{200b}`), so that
 /// a reader sees why a value that looks right is refused; line breaks and tabs stay.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let is_control = |c: char| c.is_control() && c != '\n' && c != '\t';
     let is_invisible = |c: char| matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
     if !text.contains(|c| is_control(c) || is_invisible(c)) {

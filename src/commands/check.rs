@@ -35,7 +35,7 @@ fn status_line(printer: &Printer, line: &str) {
     }
 }
 
-pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
+pub(super) fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
     let printer = grouping.printer();
     let files = match template_files(&templates_here(&options.paths), "check") {
         Ok(files) => files,
@@ -55,12 +55,11 @@ pub fn run(options: &CheckOptions, grouping: &Grouping<'_>) -> ExitStatus {
     for file in &files {
         let outcome = check_template(file, options, grouping);
         grouping.summarize();
-        match outcome {
-            ExitStatus::Ok => status_line(printer, &format!("ok    {}", file.display())),
-            _ => {
-                status_line(printer, &format!("FAIL  {}", file.display()));
-                failed += 1;
-            }
+        if outcome == ExitStatus::Ok {
+            status_line(printer, &format!("ok    {}", file.display()));
+        } else {
+            status_line(printer, &format!("FAIL  {}", file.display()));
+            failed += 1;
         }
         status = status.worst(outcome);
     }

@@ -101,7 +101,7 @@ const MAX_GITIGNORE_BYTES: u64 = 1 << 20;
 /// Where the snapshots of the example go; `test --accept` writes them after the files below.
 const SNAPSHOTS: &str = "templates/__snapshots__";
 
-pub fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
+pub(super) fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
     let dir = &options.dir;
     let template = TEMPLATE.replace(
         "# yaml-language-server: $schema=../schemas/template.schema.json",

@@ -51,7 +51,7 @@ impl Target {
     }
 }
 
-pub fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
+pub(super) fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
     let target = Target::of(options);
     if let Target::File(path) = &target {
         let inputs = std::iter::once(&options.template).chain(options.data.as_ref());

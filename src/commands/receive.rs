@@ -26,7 +26,7 @@ pub struct ReceiveOptions {
     pub stats_interval: Duration,
 }
 
-pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
+pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -136,11 +136,8 @@ pub fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         let _ = stop_sender.send(());
         ticker.abort();
         failures.abort();
-        let result = match serving.await {
-            Ok(result) => result,
-            Err(_) => {
-                return super::fail(printer, &CannotRun("the receiver stopped unexpectedly".to_owned()));
-            }
+        let Ok(result) = serving.await else {
+            return super::fail(printer, &CannotRun("the receiver stopped unexpectedly".to_owned()));
         };
         // Everything since start, including what came after the last interval's line.
         let total = stats.counts();

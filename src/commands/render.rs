@@ -24,7 +24,7 @@ pub struct RenderOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: &RenderOptions, grouping: &Grouping<'_>) -> ExitStatus {
+pub(super) fn run(options: &RenderOptions, grouping: &Grouping<'_>) -> ExitStatus {
     try_run(options, grouping).unwrap_or_else(|Drawn(status)| status)
 }
 

@@ -35,7 +35,7 @@ enum Target {
     File(PathBuf),
 }
 
-pub fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
+pub(super) fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
     let databases: Vec<&Path> = std::iter::once(options.journal.as_path())
         .chain(options.events.as_deref())
         .collect();
@@ -185,18 +185,15 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Dra
             printer.line(line);
         }
     };
-    match &reconciled {
-        Some(reconciled) => {
-            printer.note(&reconciled.funnel.events_line());
-            if let Some(silence) = reconciled.funnel.silence(unix_now()) {
-                printer.emit(Finding::warning(silence));
-            }
-            say(&reconciled.funnel.to_string());
+    if let Some(reconciled) = &reconciled {
+        printer.note(&reconciled.funnel.events_line());
+        if let Some(silence) = reconciled.funnel.silence(unix_now()) {
+            printer.emit(Finding::warning(silence));
         }
-        None => {
-            printer.note("no --events: the report says what sending did; give the store `flowc receive` writes to add what became of each message");
-            say(&summary.to_string());
-        }
+        say(&reconciled.funnel.to_string());
+    } else {
+        printer.note("no --events: the report says what sending did; give the store `flowc receive` writes to add what became of each message");
+        say(&summary.to_string());
     }
     Ok(ExitStatus::Ok)
 }

@@ -32,7 +32,7 @@ struct Tally {
     failed: usize,
 }
 
-pub fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
+pub(super) fn run(options: &TestOptions, printer: &Printer) -> ExitStatus {
     let paths = templates_here(&options.paths);
     let files = match template_files(&paths, "test") {
         Ok(files) => files,

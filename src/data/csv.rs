@@ -71,15 +71,14 @@ impl CsvRows {
         columns: Columns,
         delimiter: Option<u8>,
     ) -> Result<Self, DataError> {
-        let delimiter = match delimiter {
-            Some(delimiter) => delimiter,
-            None => {
-                let header =
-                    header_line(&mut input).map_err(|error| columns.broken("row 1".to_owned(), error.to_string()))?;
-                let delimiter = sniff(&header);
-                input = Box::new(io::Cursor::new(header).chain(input));
-                delimiter
-            }
+        let delimiter = if let Some(delimiter) = delimiter {
+            delimiter
+        } else {
+            let header =
+                header_line(&mut input).map_err(|error| columns.broken("row 1".to_owned(), error.to_string()))?;
+            let delimiter = sniff(&header);
+            input = Box::new(io::Cursor::new(header).chain(input));
+            delimiter
         };
         let mut reader = RecordReader {
             input,

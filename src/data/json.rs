@@ -9,7 +9,7 @@ use super::{Columns, DataError, Row};
 use crate::limits::MAX_ROW_BYTES;
 
 /// Streams the items of a top-level JSON array, one object at a time.
-pub struct JsonArrayRows {
+pub(super) struct JsonArrayRows {
     reader: Box<dyn BufRead + Send>,
     columns: Columns,
     index: u64,
@@ -152,7 +152,7 @@ impl Iterator for JsonArrayRows {
 }
 
 /// One JSON object per line; blank lines are skipped; a bad line is a bad row.
-pub struct JsonLinesRows {
+pub(super) struct JsonLinesRows {
     reader: Box<dyn BufRead + Send>,
     columns: Columns,
     line: u64,
@@ -233,16 +233,12 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
         if buffer.is_empty() {
             return Ok(());
         }
-        match buffer.iter().position(|&byte| byte == b'\n') {
-            Some(newline) => {
-                reader.consume(newline + 1);
-                return Ok(());
-            }
-            None => {
-                let len = buffer.len();
-                reader.consume(len);
-            }
+        if let Some(newline) = buffer.iter().position(|&byte| byte == b'\n') {
+            reader.consume(newline + 1);
+            return Ok(());
         }
+        let len = buffer.len();
+        reader.consume(len);
     }
 }
 

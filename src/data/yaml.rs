@@ -9,7 +9,7 @@ use crate::yaml::{SeqStream, SeqStreamError};
 
 type CharStream = Utf8Chars<Box<dyn BufRead + Send>>;
 
-pub struct YamlRows {
+pub(super) struct YamlRows {
     stream: SeqStream<'static, saphyr_parser::BufferedInput<CharStream>>,
     decode_error: Arc<Mutex<Option<CharsFailure>>>,
     rows_started: Arc<AtomicU64>,

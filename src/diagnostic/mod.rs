@@ -10,7 +10,7 @@ mod flow;
 mod output;
 mod printer;
 
-pub use self::printer::{Format, Printer};
+pub(crate) use self::printer::{Format, Printer};
 use crate::compile::Warning;
 use crate::data::DataError;
 use crate::pipeline::Problem;
@@ -27,7 +27,7 @@ pub(crate) trait Emit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     Error,
     Warning,
 }
@@ -38,7 +38,7 @@ const MESSAGE_WIDTH: usize = 400;
 
 /// The data row a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowRef {
+pub(crate) struct RowRef {
     pub file: String,
     pub row: u64,
 }
@@ -47,7 +47,7 @@ pub struct RowRef {
 /// [`Finding::warning`] (the level is set once, never changed), its optional parts added by the
 /// `with_`/`at`/`in_` builders.
 #[derive(Debug, Clone)]
-pub struct Finding {
+pub(crate) struct Finding {
     level: Level,
     message: String,
     /// The message without the value that broke the rule, when it quotes one: the same words
@@ -74,11 +74,11 @@ struct Related {
 }
 
 impl Finding {
-    pub fn error(message: impl Into<String>) -> Finding {
+    pub(crate) fn error(message: impl Into<String>) -> Finding {
         Finding::new(Level::Error, message.into())
     }
 
-    pub fn warning(message: impl Into<String>) -> Finding {
+    pub(crate) fn warning(message: impl Into<String>) -> Finding {
         Finding::new(Level::Warning, message.into())
     }
 
@@ -97,7 +97,7 @@ impl Finding {
         }
     }
 
-    pub fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
+    pub(crate) fn with_help(mut self, help: Option<impl Into<String>>) -> Finding {
         self.help = help.map(|help| {
             let help = help.into();
             printable(&clip(&help, MESSAGE_WIDTH)).into_owned()
@@ -190,7 +190,7 @@ impl Finding {
         self.span.map(|span| span.offset)
     }
 
-    pub fn from_template_error(error: &TemplateError) -> Finding {
+    pub(crate) fn from_template_error(error: &TemplateError) -> Finding {
         match error {
             TemplateError::Unreadable(_) => Finding::error(error.to_string()),
             TemplateError::Yaml { file: source, error } => {
@@ -220,7 +220,7 @@ impl Finding {
         }
     }
 
-    pub fn from_leaf_error(template: &Template, error: &LeafError) -> Finding {
+    pub(crate) fn from_leaf_error(template: &Template, error: &LeafError) -> Finding {
         let help = match error {
             LeafError::Undeclared { help, .. }
             | LeafError::UnknownHelper { help, .. }
@@ -237,7 +237,7 @@ impl Finding {
 
     /// The findings for one set of values that did not compile: one per broken rule, in the
     /// order of the template.
-    pub fn from_problem(template: &Template, row: Option<&RowRef>, problem: &Problem) -> Vec<Finding> {
+    pub(crate) fn from_problem(template: &Template, row: Option<&RowRef>, problem: &Problem) -> Vec<Finding> {
         // `key`: the finding is about a key that should not be there, marked at the key.
         let at_pointer = |message: String, pointer: &str, help: Option<String>, key: bool| {
             let span = template.key_span_at(pointer).filter(|_| key);
@@ -296,7 +296,7 @@ impl Finding {
         }
     }
 
-    pub fn from_warning(template: &Template, row: Option<&RowRef>, warning: &Warning) -> Finding {
+    pub(crate) fn from_warning(template: &Template, row: Option<&RowRef>, warning: &Warning) -> Finding {
         let pointer = warning.pointer();
         Finding::warning(warning.to_string())
             .with_gist(warning.gist())
@@ -306,7 +306,7 @@ impl Finding {
             .at_pointer(pointer)
     }
 
-    pub fn from_data_error(error: &DataError) -> Finding {
+    pub(crate) fn from_data_error(error: &DataError) -> Finding {
         match error {
             // The same headline as the error's own, with the row where rows are counted.
             DataError::BadRow {
@@ -326,7 +326,7 @@ impl Finding {
     }
 
     /// Line and column (1-based) of the finding in its template, if it has one.
-    pub fn position(&self) -> Option<(usize, usize)> {
+    pub(crate) fn position(&self) -> Option<(usize, usize)> {
         self.span
             .filter(|_| self.source.is_some())
             .map(|span| (span.line, span.column))

@@ -21,7 +21,7 @@ impl Finding {
 
     /// `{"file", "line", "column", "pointer", "severity", "message", "help"}`, plus the data
     /// file's `row` and `column_name` for findings about a data row.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let (line, column) = match (self.position(), &self.row) {
             (Some((line, column)), _) => (Some(line as u64), Some(column as u64)),
             (None, Some(row)) => (Some(row.row), None),
@@ -57,7 +57,7 @@ impl Finding {
     }
 
     /// `::error file=…,line=…,col=…,title=…::message`, escaped as GitHub requires.
-    pub fn to_github(&self) -> String {
+    pub(crate) fn to_github(&self) -> String {
         let mut properties = Vec::new();
         if let Some(file) = self.file() {
             properties.push(format!("file={}", escape_property(file)));

@@ -26,18 +26,18 @@ pub enum Format {
 /// status lines to stdout. It remembers the first write to stdout that failed, so that output
 /// lost to a full disk is not taken for success; a closed pipe (`flowc check | head`) is the
 /// reader's choice and is not remembered.
-pub struct Printer {
+pub(crate) struct Printer {
     handler: GraphicalReportHandler,
     format: Format,
     lost_output: OnceLock<String>,
 }
 
 impl Printer {
-    pub fn for_stderr() -> Printer {
+    pub(crate) fn for_stderr() -> Printer {
         Printer::with_format(Format::Human)
     }
 
-    pub fn with_format(format: Format) -> Printer {
+    pub(crate) fn with_format(format: Format) -> Printer {
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let theme = if colour {
             GraphicalTheme::unicode()
@@ -53,11 +53,11 @@ impl Printer {
         }
     }
 
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         self.format
     }
 
-    pub fn render(&self, finding: &Finding) -> String {
+    pub(crate) fn render(&self, finding: &Finding) -> String {
         let view = View::new(finding);
         let mut out = String::new();
         if self.handler.render_report(&mut out, &view).is_err() {
@@ -67,32 +67,32 @@ impl Printer {
     }
 
     /// A finding for people on stderr, whatever the format: for when stdout is what failed.
-    pub fn print_on_stderr(&self, finding: &Finding) {
+    pub(crate) fn print_on_stderr(&self, finding: &Finding) {
         let text = self.render(finding);
         // stderr may be closed too; there is nowhere left to report that.
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// A plain line on standard error (summaries, progress).
-    pub fn note(&self, line: &str) {
+    pub(crate) fn note(&self, line: &str) {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
     /// A line on standard output.
-    pub fn line(&self, line: &str) {
+    pub(crate) fn line(&self, line: &str) {
         let written = writeln!(std::io::stdout().lock(), "{line}");
         self.track_output(written);
     }
 
     /// Bytes on standard output, as they are.
-    pub fn write_out(&self, bytes: &[u8]) {
+    pub(crate) fn write_out(&self, bytes: &[u8]) {
         let mut stdout = std::io::stdout().lock();
         let written = stdout.write_all(bytes).and_then(|()| stdout.flush());
         self.track_output(written);
     }
 
     /// Remembers a failed write to stdout made elsewhere (a command's own buffered writer).
-    pub fn track_output(&self, written: std::io::Result<()>) {
+    pub(crate) fn track_output(&self, written: std::io::Result<()>) {
         if let Err(error) = written {
             if error.kind() != std::io::ErrorKind::BrokenPipe {
                 let _ = self.lost_output.set(error.to_string());
@@ -101,7 +101,7 @@ impl Printer {
     }
 
     /// Why stdout could not be written, if a write to it failed other than by a closed pipe.
-    pub fn lost_output(&self) -> Option<&str> {
+    pub(crate) fn lost_output(&self) -> Option<&str> {
         self.lost_output.get().map(String::as_str)
     }
 }

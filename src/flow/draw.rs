@@ -50,7 +50,7 @@ pub(crate) fn screen_html(opened: &Opened<'_>, flow_label: &str) -> String {
         drawing.children(&children.value);
     }
     if drawing.footer.is_empty() {
-        drawing.footer = "<div class=\"f-nofooter\">(no footer)</div>".to_owned();
+        "<div class=\"f-nofooter\">(no footer)</div>".clone_into(&mut drawing.footer);
     }
     format!(
         "<div class=\"sheet-note\">Tapping the button opens <b>{id}</b> of <code>{file}</code>{how}</div>\
@@ -382,7 +382,7 @@ fn substitute(text: &str, data: &Map<String, Value>) -> String {
             out.push_str(&rest[start..]);
             return out;
         };
-        let reference = &rest[start..start + end + 1];
+        let reference = &rest[start..=(start + end)];
         if let Some(value) = resolve(reference, data) {
             out.push_str(&display(&value));
         }

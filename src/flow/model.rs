@@ -84,9 +84,10 @@ impl Flow {
         }
         let data_api_version = match field("data_api_version") {
             None => None,
-            Some(entry) => match entry.value.as_str() {
-                Some(version) => Some(version.to_owned()),
-                None => {
+            Some(entry) => {
+                if let Some(version) = entry.value.as_str() {
+                    Some(version.to_owned())
+                } else {
                     issues.push(FlowIssue::WrongKind {
                         what: "`data_api_version`".to_owned(),
                         expected: "text such as \"3.0\"",
@@ -95,7 +96,7 @@ impl Flow {
                     });
                     None
                 }
-            },
+            }
         };
         let Some(screens_entry) = field("screens") else {
             issues.push(FlowIssue::MissingField {
@@ -242,12 +243,12 @@ impl Flow {
         let screens_at = screens_entry.key_span;
         (
             Some(Flow {
+                source,
+                root,
                 screens,
                 screens_at,
                 data_api_version,
                 entry,
-                root,
-                source,
             }),
             issues,
         )
@@ -279,16 +280,13 @@ fn read_screen(source: &SourceFile, index: usize, node: &Node, issues: &mut Vec<
         return None;
     };
     let field = |name: &str| entries.iter().find(|entry| entry.key == name);
-    let id_entry = match field("id") {
-        Some(entry) => entry,
-        None => {
-            issues.push(FlowIssue::MissingField {
-                within: format!("screens[{index}]"),
-                field: "id",
-                at: here(opening(node.span)),
-            });
-            return None;
-        }
+    let Some(id_entry) = field("id") else {
+        issues.push(FlowIssue::MissingField {
+            within: format!("screens[{index}]"),
+            field: "id",
+            at: here(opening(node.span)),
+        });
+        return None;
     };
     let Some(id) = id_entry.value.as_str() else {
         issues.push(FlowIssue::WrongKind {
@@ -448,17 +446,16 @@ fn declared_type(
         NodeKind::Seq(names) => {
             let mut types = Vec::with_capacity(names.len());
             for name in names {
-                match name.as_str() {
-                    Some(text) => types.push(named(text, name.span, issues)?),
-                    None => {
-                        issues.push(FlowIssue::WrongKind {
-                            what: format!("a `type` of `{key}` on screen `{screen}`"),
-                            expected: "a type name such as \"string\"",
-                            found: name.type_name(),
-                            at: here(name.span),
-                        });
-                        return None;
-                    }
+                if let Some(text) = name.as_str() {
+                    types.push(named(text, name.span, issues)?);
+                } else {
+                    issues.push(FlowIssue::WrongKind {
+                        what: format!("a `type` of `{key}` on screen `{screen}`"),
+                        expected: "a type name such as \"string\"",
+                        found: name.type_name(),
+                        at: here(name.span),
+                    });
+                    return None;
                 }
             }
             Some(DeclaredType::AnyOf(types))

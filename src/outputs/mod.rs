@@ -23,7 +23,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum OutputError {
+pub(crate) enum OutputError {
     #[error("the {output} `{path}` is the {input} `{input_path}`: writing it would destroy the {input}")]
     SameAsInput {
         output: &'static str,
@@ -90,7 +90,7 @@ use write::{create_beside, hold_pipe};
 pub(crate) use write::{destination, write_file, Destination, Kind, Output, Scratch};
 
 /// `path` with `suffix` appended to its file name (`j.sqlite` → `j.sqlite-wal`).
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
     name.push(suffix);
     PathBuf::from(name)
@@ -142,7 +142,11 @@ pub(crate) fn check_owner(report: &Path, journal: &Path, dry_run: bool) -> Resul
 }
 
 /// Checks the outputs against the inputs; `journal` is `None` for a dry run.
-pub fn check(inputs: &[(&'static str, &Path)], journal: Option<&Path>, report: &Path) -> Result<(), OutputError> {
+pub(crate) fn check(
+    inputs: &[(&'static str, &Path)],
+    journal: Option<&Path>,
+    report: &Path,
+) -> Result<(), OutputError> {
     let not_writable = |error: io::Error| OutputError::NotWritable {
         output: "report",
         path: report.display().to_string(),

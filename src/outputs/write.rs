@@ -50,10 +50,7 @@ pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
         link
     };
     decide(Kind::of(metadata.file_type()), is_link)
-        .map(|direct| match direct {
-            true => Destination::Direct(path.to_owned()),
-            false => Destination::Replace(path.to_owned()),
-        })
+        .map(|direct| if direct { Destination::Direct(path.to_owned()) } else { Destination::Replace(path.to_owned()) })
         .map_err(|reason| match reason {
             Refusal::LinkToFile => {
                 let target = std::fs::canonicalize(path).unwrap_or_default();

@@ -88,7 +88,11 @@ impl MessageCompiler {
     pub fn new(template: Template) -> Result<MessageCompiler, Box<Rejected>> {
         let (renderer, errors) = Renderer::new(&template);
         let validator = BodyValidator::new();
-        let required: Vec<bool> = template.vars.iter().map(|var| var.is_required()).collect();
+        let required: Vec<bool> = template
+            .vars
+            .iter()
+            .map(super::template::VarDecl::is_required)
+            .collect();
         let var_names: Vec<String> = template.vars.iter().map(|var| var.name.clone()).collect();
         let compiler = MessageCompiler {
             fields: crate::data::Fields::new(var_names.clone(), required.clone()),

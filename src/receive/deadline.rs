@@ -117,7 +117,7 @@ impl<S: AsyncWrite + Unpin> Deadlined<S> {
                 }
                 Poll::Pending
             }
-            ready => {
+            ready @ Poll::Ready(_) => {
                 self.write_armed = false;
                 ready
             }

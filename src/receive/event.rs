@@ -91,14 +91,12 @@ impl Event {
     pub(crate) fn key(&self) -> [u8; 32] {
         use sha2::Digest as _;
         let mut hash = sha2::Sha256::new();
-        let mut field = |value: Option<&str>| {
-            match value {
-                Some(text) => {
-                    hash.update((text.len() as u64).to_le_bytes());
-                    hash.update(text.as_bytes());
-                }
-                None => hash.update(u64::MAX.to_le_bytes()),
-            };
+        let mut field = |value: Option<&str>| match value {
+            Some(text) => {
+                hash.update((text.len() as u64).to_le_bytes());
+                hash.update(text.as_bytes());
+            }
+            None => hash.update(u64::MAX.to_le_bytes()),
         };
         match self {
             Event::Status(status) => {

@@ -150,9 +150,9 @@ fn flat_object(
     for event in &mut events {
         if let Event::Status(status) = event {
             if status.message_id.is_none() {
-                status.message_id = second_id.clone();
+                status.message_id.clone_from(&second_id);
             } else if second_id != status.message_id {
-                status.provider_message_id = second_id.clone();
+                status.provider_message_id.clone_from(&second_id);
             }
         }
     }

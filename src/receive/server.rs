@@ -257,6 +257,8 @@ impl Receiver {
 
     /// Serves until `stop` completes, then finishes the requests in flight and closes the
     /// store.
+    // The accept arm of `select!` matches its result in place: `if let` cannot `continue` there as clearly.
+    #[allow(clippy::single_match_else)]
     pub(crate) async fn run(self, stop: impl Future<Output = ()>) -> Result<(), ReceiveError> {
         let Receiver {
             listener,
@@ -298,20 +300,19 @@ impl Receiver {
                     }
                 },
             };
-            let permit = match Arc::clone(&permits).try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    // Every slot is taken and a caller waits: the kept-alive connections close
-                    // after their request in flight (the callers reconnect behind this one), so
-                    // it has a slot within a read timeout however busy they keep themselves.
-                    crowded.notify_waiters();
-                    tokio::select! {
-                        () = &mut stop => break,
-                        permit = Arc::clone(&permits).acquire_owned() => match permit {
-                            Ok(permit) => permit,
-                            Err(_) => break,
-                        },
-                    }
+            let permit = if let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
+                permit
+            } else {
+                // Every slot is taken and a caller waits: the kept-alive connections close
+                // after their request in flight (the callers reconnect behind this one), so
+                // it has a slot within a read timeout however busy they keep themselves.
+                crowded.notify_waiters();
+                tokio::select! {
+                    () = &mut stop => break,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
                 }
             };
             let _ = stream.set_nodelay(true);
@@ -403,7 +404,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {
         problem,
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .and_then(std::iter::Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|error| tls_error("certificate", cert, format!("cannot be read: {error}")))?;
     if certs.is_empty() {
         return Err(tls_error("certificate", cert, "holds no PEM certificate".to_owned()));

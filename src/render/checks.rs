@@ -23,7 +23,7 @@ pub(super) struct Unbalanced {
 pub(super) fn unbalanced(text: &str) -> Option<Unbalanced> {
     let bytes = text.as_bytes();
     let looks_like_name = |inner: &str| {
-        inner.chars().any(|c| c.is_alphabetic())
+        inner.chars().any(char::is_alphabetic)
             && inner
                 .chars()
                 .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))

@@ -269,7 +269,7 @@ impl LeafCompiler<'_> {
             Parameter::Name(name) => self.check_variable(name, at, depth),
             Parameter::Subexpression(sub) => match sub.as_element() {
                 TemplateElement::Expression(helper) | TemplateElement::HelperBlock(helper) => {
-                    self.check_helper(helper, at, depth)
+                    self.check_helper(helper, at, depth);
                 }
                 _ => {}
             },

@@ -29,7 +29,7 @@ use self::compiler::LeafCompiler;
 
 /// Helpers available in templates, besides handlebars' built-ins (`if`, `unless`, `each`,
 /// `with`, `eq`, `len`, ...). Documented in docs/guide.md (Helpers).
-pub const HELPERS: &[&str] = &["upper", "lower", "trim", "truncate", "default"];
+pub(crate) const HELPERS: &[&str] = &["upper", "lower", "trim", "truncate", "default"];
 
 const BUILT_IN_HELPERS: &[&str] = &[
     "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not",
@@ -97,7 +97,7 @@ pub struct RenderFailure {
     pub message: String,
 }
 
-pub struct Renderer {
+pub(crate) struct Renderer {
     registry: Handlebars<'static>,
     /// The declared variables, then the undeclared names used (rendered empty).
     var_names: Vec<String>,
@@ -162,7 +162,7 @@ handlebars_helper!(default_helper: |value: Json, fallback: Json| {
 });
 
 /// Empty as a required value: null, or text with nothing but white space.
-pub fn is_empty(value: &Value) -> bool {
+pub(crate) fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::String(s) => s.trim().is_empty(),
@@ -171,7 +171,7 @@ pub fn is_empty(value: &Value) -> bool {
 }
 
 /// The handlebars context of one row, built only if a leaf needs the engine.
-pub struct RowContext<'a> {
+pub(crate) struct RowContext<'a> {
     names: &'a [String],
     values: &'a [Value],
     built: Option<Context>,
@@ -191,7 +191,7 @@ impl Renderer {
     /// Compiles every string leaf of the template, with every problem found, not just the
     /// first. The renderer works even when there are problems (see the module's notes), for
     /// checking the rest of the template; it must not be used to send.
-    pub fn new(template: &Template) -> (Renderer, Vec<LeafError>) {
+    pub(crate) fn new(template: &Template) -> (Renderer, Vec<LeafError>) {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
@@ -226,12 +226,12 @@ impl Renderer {
     }
 
     /// The values that did not compile, in template order.
-    pub fn broken(&self) -> &[BrokenLeaf] {
+    pub(crate) fn broken(&self) -> &[BrokenLeaf] {
         &self.broken
     }
 
     /// The context for rendering leaves one by one with [`Renderer::render_leaf`].
-    pub fn context<'a>(&'a self, values: &'a [Value]) -> RowContext<'a> {
+    pub(crate) fn context<'a>(&'a self, values: &'a [Value]) -> RowContext<'a> {
         RowContext {
             names: &self.var_names,
             values,
@@ -242,7 +242,7 @@ impl Renderer {
     /// Renders the body for one set of values, given in the order of `vars`, with every leaf
     /// that failed: a failed leaf is left as empty text, since the rest of the body is still
     /// worth checking.
-    pub fn render(&self, values: &[Value]) -> (Value, Vec<RenderFailure>) {
+    pub(crate) fn render(&self, values: &[Value]) -> (Value, Vec<RenderFailure>) {
         let values = if values.len() < self.var_names.len() {
             let mut all = values.to_vec();
             all.resize(self.var_names.len(), Value::String(String::new()));
@@ -252,7 +252,7 @@ impl Renderer {
         };
         let mut context = self.context(&values);
         let mut failures = Vec::new();
-        let body = self.build(&self.root, &mut |index| match self.render_leaf(index, &mut context) {
+        let body = Self::build(&self.root, &mut |index| match self.render_leaf(index, &mut context) {
             Ok(value) => Ok(value),
             // `{{nmae.first}}` on an empty placeholder: the value is a placeholder anyway.
             Err(_) if self.leaves[index].broken => Ok(Value::String(String::new())),
@@ -265,18 +265,16 @@ impl Renderer {
     }
 
     /// The body with every leaf replaced by `placeholder(index)`: the shape all rows share.
-    pub fn skeleton(&self, placeholder: impl Fn(usize) -> Value) -> Value {
-        self.build(&self.root, &mut |index| Ok(placeholder(index)))
-            .unwrap_or(Value::Null)
+    pub(crate) fn skeleton(&self, placeholder: impl Fn(usize) -> Value) -> Value {
+        Self::build(&self.root, &mut |index| Ok(placeholder(index))).unwrap_or(Value::Null)
     }
 
     /// The JSON pointer of each leaf, by leaf index.
-    pub fn leaf_pointers(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn leaf_pointers(&self) -> impl Iterator<Item = &str> {
         self.leaves.iter().map(|leaf| leaf.pointer.as_str())
     }
 
     fn build(
-        &self,
         node: &Compiled,
         leaf: &mut impl FnMut(usize) -> Result<Value, RenderFailure>,
     ) -> Result<Value, RenderFailure> {
@@ -284,13 +282,13 @@ impl Renderer {
             Compiled::Constant(value) => Ok(value.clone()),
             Compiled::Seq(items) => items
                 .iter()
-                .map(|item| self.build(item, leaf))
+                .map(|item| Self::build(item, leaf))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             Compiled::Map(entries) => {
                 let mut out = Map::with_capacity(entries.len());
                 for (key, value) in entries {
-                    out.insert(key.clone(), self.build(value, leaf)?);
+                    out.insert(key.clone(), Self::build(value, leaf)?);
                 }
                 Ok(Value::Object(out))
             }
@@ -300,7 +298,7 @@ impl Renderer {
 
     /// Renders a leaf of plain text and `{{var}}` references into `text` (cleared first), without
     /// allocating; `false` when the leaf needs [`Renderer::render_leaf`].
-    pub fn render_text_into(&self, index: usize, values: &[Value], text: &mut String) -> bool {
+    pub(crate) fn render_text_into(&self, index: usize, values: &[Value], text: &mut String) -> bool {
         text.clear();
         match &self.leaves[index].kind {
             LeafKind::Parts(parts) => concatenate_into(parts, values, text) == Concatenated::Text,
@@ -309,7 +307,7 @@ impl Renderer {
     }
 
     /// Renders one leaf for the row whose context is given.
-    pub fn render_leaf(&self, index: usize, context: &mut RowContext<'_>) -> Result<Value, RenderFailure> {
+    pub(crate) fn render_leaf(&self, index: usize, context: &mut RowContext<'_>) -> Result<Value, RenderFailure> {
         let leaf = &self.leaves[index];
         let values = context.values;
         match &leaf.kind {
@@ -423,12 +421,12 @@ fn is_helper(name: &str) -> bool {
 /// A variable without a value to render the template's examples with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("variable `{name}` has no `example` or `default` to render with")]
-pub struct MissingExample {
+pub(crate) struct MissingExample {
     pub name: String,
 }
 
 impl MissingExample {
-    pub fn help(&self) -> Option<String> {
+    pub(crate) fn help(&self) -> Option<String> {
         Some(format!(
             "add `example:` to its declaration, or pass --var {}=VALUE",
             self.name
@@ -438,7 +436,7 @@ impl MissingExample {
 
 /// Values for rendering with the template's examples: `--var` overrides, then `example`,
 /// then `default`.
-pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, MissingExample> {
+pub(crate) fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Result<Vec<Value>, MissingExample> {
     vars.iter()
         .map(|var| {
             if let Some((_, value)) = overrides.iter().rev().find(|(key, _)| *key == var.name) {
@@ -453,7 +451,7 @@ pub fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -> Resul
 }
 
 /// Fills defaults and refuses missing or empty required values. `row` is in the order of `vars`.
-pub fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Value>, MissingVar> {
+pub(crate) fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Value>, MissingVar> {
     vars.iter()
         .zip(row)
         .map(|(var, value)| match value {

@@ -129,12 +129,11 @@ pub(crate) fn page(campaign: &Campaign<'_>, funnel: &Funnel, delivery: &Delivery
             .file_name()
             .map_or_else(|| path.to_owned(), |name| name.to_string_lossy().into_owned())
     };
-    let title = match (campaign.template, campaign.data) {
-        (Some(template), Some(data)) => format!("{} to {}", file_name(template), file_name(data)),
-        _ => {
-            let name = file_name(campaign.journal);
-            name.strip_suffix(".journal.sqlite").unwrap_or(&name).to_owned()
-        }
+    let title = if let (Some(template), Some(data)) = (campaign.template, campaign.data) {
+        format!("{} to {}", file_name(template), file_name(data))
+    } else {
+        let name = file_name(campaign.journal);
+        name.strip_suffix(".journal.sqlite").unwrap_or(&name).to_owned()
     };
     let unrecorded = "not recorded (a journal from an older flowc)";
     let about = format!(
@@ -252,10 +251,10 @@ fn timeline_section(html: &mut String, delivery: &Delivery) {
     html.push_str("<section><h2>Delivery and reads over time</h2>");
     let (mut first, mut last) = (Moment::MAX, Moment::MIN);
     let delivered_at = |state: &super::reconcile::RowDelivery| {
-        if state.delivered_at != NEVER {
-            state.delivered_at
-        } else {
+        if state.delivered_at == NEVER {
             state.read_at
+        } else {
+            state.delivered_at
         }
     };
     let shown = || {

@@ -22,14 +22,14 @@ pub(crate) use funnel::Funnel;
 pub(crate) use reconcile::Delivery;
 use reconcile::{Moment, RowDelivery, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
-pub use stored_events::EventsError;
+pub(crate) use stored_events::EventsError;
 
 use crate::csv_out::text_cell;
 use crate::send::csv_report::ExtraColumns;
 use crate::send::journal::{Journal, JournalError};
 
 #[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
+pub(crate) enum DeliveryError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]

@@ -114,7 +114,7 @@ impl ResponsesWriter {
             lines,
             ..
         } = self;
-        match writer.into_inner().map_err(|error| error.into_error())? {
+        match writer.into_inner().map_err(std::io::IntoInnerError::into_error)? {
             Lines::Output(output) => output.finish()?,
             Lines::Scratch(mut scratch) => to_csv(scratch.reader()?, &path, &keys, unparsed)?,
         }
@@ -199,7 +199,7 @@ fn to_csv(lines: impl std::io::Read, path: &Path, keys: &[String], unparsed: boo
         .into_inner()
         .map_err(|error| std::io::Error::other(error.to_string()))?
         .into_inner()
-        .map_err(|error| error.into_error())?
+        .map_err(std::io::IntoInnerError::into_error)?
         .finish()
 }
 

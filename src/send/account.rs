@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::secret::Secret;
 
 /// The documented API domains, by region (provider page).
-pub const REGIONS: &[(&str, &str)] = &[
+pub(crate) const REGIONS: &[(&str, &str)] = &[
     ("in", "https://api.in.kaleyra.io"),
     ("sg", "https://api.kaleyra.io"),
     ("eu", "https://api.eu.kaleyra.io"),
@@ -99,9 +99,9 @@ impl AccountSettings {
             variable: "KALEYRA_WHATSAPP_NUMBER",
         })?;
         // It goes into the request path; without `+` the provider cannot know the country.
-        let from = crate::compile::normalise_number(&from).map_err(|error| {
+        let from = crate::phone::normalise_number(&from).map_err(|error| {
             AccountError::BadFrom(match error {
-                crate::compile::CompileError::BadPhone { number, reason } => format!("{reason}: `{number}`"),
+                crate::phone::PhoneError::BadPhone { number, reason } => format!("{reason}: `{number}`"),
                 other => other.to_string(),
             })
         })?;

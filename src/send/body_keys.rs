@@ -183,7 +183,7 @@ impl TrackField {
 
 /// The key `--track` gives a row: the campaign (8 hex digits of its id) and the row number,
 /// which a callback's `ref` brings back.
-pub fn track_key(campaign: &str, row: u64) -> String {
+pub(crate) fn track_key(campaign: &str, row: u64) -> String {
     format!("flowc-{}-{row}", campaign.get(..8).unwrap_or(campaign))
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::body_keys::keys_of;
 pub(crate) use super::body_keys::{recipient_of, with_extra_info};
-pub use super::body_keys::{track_key, TrackField};
+pub(crate) use super::body_keys::{track_key, TrackField};
 use super::guardrails::{Guardrails, Verdict};
 use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowKeys, RowStatus};
 use super::{Job, StopCause, StopSignal};
@@ -24,7 +24,7 @@ use crate::input::Unreadable;
 use crate::pipeline::{compile_in_order_with, Flow, MessageCompiler, Problem, RowOutcome};
 
 #[derive(Debug, thiserror::Error)]
-pub enum CampaignError {
+pub(crate) enum CampaignError {
     #[error(transparent)]
     Unreadable(Unreadable),
     #[error(transparent)]
@@ -40,7 +40,7 @@ pub enum CampaignError {
 
 /// Which rows this run sends: one bit a row number.
 #[derive(Debug, Default)]
-pub struct RowSet {
+pub(crate) struct RowSet {
     bits: Vec<u64>,
     count: u64,
 }
@@ -57,20 +57,20 @@ impl RowSet {
         }
     }
 
-    pub fn contains(&self, row: u64) -> bool {
+    pub(crate) fn contains(&self, row: u64) -> bool {
         self.bits
             .get((row / 64) as usize)
             .is_some_and(|word| word & (1 << (row % 64)) != 0)
     }
 
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count
     }
 }
 
 /// What the pre-flight found and decided.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub valid: u64,
     pub invalid: u64,
     pub accepted_before: u64,
@@ -109,13 +109,13 @@ pub struct Plan {
 impl Plan {
     /// The `extra_info` field `--track` writes, and the key it gets for row 2 (the first data
     /// row), for the plan.
-    pub fn track_example(&self) -> Option<(&'static str, String)> {
+    pub(crate) fn track_example(&self) -> Option<(&'static str, String)> {
         self.track.map(|field| (field.name(), track_key(&self.campaign, 2)))
     }
 }
 
 /// What the pre-flight tells its caller about one row, for printing.
-pub enum PreflightEvent<'a> {
+pub(crate) enum PreflightEvent<'a> {
     Invalid {
         row: u64,
         problem: &'a Problem,
@@ -128,7 +128,7 @@ pub enum PreflightEvent<'a> {
 }
 
 /// The campaign's identity: the template text with its `--var` values, and the data file's bytes.
-pub fn fingerprint(
+pub(crate) fn fingerprint(
     compiler: &MessageCompiler,
     vars: &[(String, String)],
     data: &Path,
@@ -169,7 +169,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Who this run may send to, beyond the rows' own validity.
 #[derive(Debug, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// Send rows whose delivery is unknown.
     pub resend_unknown: bool,
     /// Duplicates and the exclude list.
@@ -190,7 +190,7 @@ const OPTED_OUT: &str = "opted out (a STOP reply in the event store)";
 /// Renders and validates every row (on every core), records it in the journal, and decides
 /// what to send: rows never sent, pending or retryable, unless they repeat an earlier row's
 /// recipient or are excluded, up to the limit; `unknown` ones only with `resend_unknown`.
-pub fn preflight(
+pub(crate) fn preflight(
     compiler: &MessageCompiler,
     rows: Rows,
     data: &Path,
@@ -392,7 +392,7 @@ fn problem_text(compiler: &MessageCompiler, problem: &Problem) -> String {
 
 /// Renders the rows to send into jobs, on its own thread; blocks when the queue is full, so
 /// memory stays flat. A body that is not the one the pre-flight checked is not sent.
-pub fn produce(
+pub(crate) fn produce(
     compiler: &MessageCompiler,
     rows: Rows,
     vars: &[(String, String)],
@@ -449,7 +449,12 @@ pub fn produce(
 }
 
 /// Opens the data file for sending, on the producer's thread.
-pub fn reopen(compiler: &MessageCompiler, data: &Path, delimiter: Option<u8>, stop: &StopSignal) -> Option<Rows> {
+pub(crate) fn reopen(
+    compiler: &MessageCompiler,
+    data: &Path,
+    delimiter: Option<u8>,
+    stop: &StopSignal,
+) -> Option<Rows> {
     match data::open(data, compiler.fields(), delimiter) {
         Ok(rows) => Some(rows),
         Err(error) => {

@@ -14,7 +14,7 @@ use crate::send::SendSettings;
 pub(super) const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error("the API key contains characters that cannot go in an HTTP header")]
     BadKey,
     #[error("cannot set up the HTTP client: {0}")]
@@ -22,7 +22,7 @@ pub enum ClientError {
 }
 
 /// The pooled keep-alive HTTPS client (rustls).
-pub fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientError> {
+pub(crate) fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .user_agent(concat!("flowc/", env!("CARGO_PKG_VERSION")))
         .timeout(settings.timeout)

@@ -20,7 +20,7 @@ use super::journal::{Journal, JournalError, JournalRow, RowStatus};
 use crate::csv_out::{csv_writer, text_cell};
 use crate::words::thousands;
 
-pub const HEADER: [&str; 10] = [
+pub(crate) const HEADER: [&str; 10] = [
     "row",
     "to",
     "status",
@@ -34,7 +34,7 @@ pub const HEADER: [&str; 10] = [
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub accepted: u64,
     pub skipped: u64,
     pub failed: u64,
@@ -51,7 +51,7 @@ pub struct Summary {
 
 impl Summary {
     /// Whether every valid row has been accepted, by this run or an earlier one.
-    pub fn all_accepted(&self) -> bool {
+    pub(crate) fn all_accepted(&self) -> bool {
         self.failed == 0 && self.pending == 0 && self.unknown == 0
     }
 
@@ -158,7 +158,7 @@ pub(crate) trait ExtraColumns {
 
 /// Writes the report (as [`crate::outputs`] writes every file: whole or not at all, never
 /// through a link or over a device; `-` is standard output) and returns the summary.
-pub fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
+pub(crate) fn write(journal: &Journal, path: &Path) -> Result<Summary, ReportError> {
     write_with(journal, path, None)
 }
 
@@ -172,7 +172,7 @@ pub(crate) fn write_with(
     let mut out = std::io::BufWriter::new(crate::outputs::Output::create(path).map_err(io)?);
     let summary = write_to(journal, &mut out, extra).map_err(|error| match error {
         ReportError::Io(_, error) => io(error),
-        other => other,
+        other @ ReportError::Journal(_) => other,
     })?;
     out.into_inner()
         .map_err(|error| io(error.into_error()))?
@@ -194,7 +194,7 @@ pub(crate) fn write_to(
         other => std::io::Error::other(format!("{other:?}")),
     };
     let mut header: Vec<&str> = HEADER.to_vec();
-    header.extend(extra.map(|extra| extra.names()).unwrap_or_default());
+    header.extend(extra.map(ExtraColumns::names).unwrap_or_default());
     writer
         .write_record(&header)
         .map_err(|error| ReportError::Io(String::new(), io(error)))?;
@@ -250,7 +250,7 @@ fn recipient_cell(to: String) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub(crate) enum ReportError {
     #[error("cannot write the report `{0}`: {1}")]
     Io(String, std::io::Error),
     #[error(transparent)]

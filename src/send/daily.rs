@@ -8,7 +8,7 @@ const DAY: i64 = 24 * 60 * 60;
 
 /// What the journal says of the last 24 hours against the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DailyAllowance {
+pub(crate) struct DailyAllowance {
     pub limit: u64,
     /// People reached in the last 24 hours.
     pub reached: u64,
@@ -18,7 +18,7 @@ pub struct DailyAllowance {
     pub next_slot_in: Option<u64>,
 }
 
-pub fn allowance(journal: &Journal, limit: u64) -> Result<DailyAllowance, JournalError> {
+pub(crate) fn allowance(journal: &Journal, limit: u64) -> Result<DailyAllowance, JournalError> {
     let now = unix_now();
     let (reached, oldest) = journal.reached_since(now - DAY)?;
     Ok(DailyAllowance {

@@ -33,7 +33,7 @@ pub(super) struct Context {
 }
 
 /// Everything the sending tasks share.
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub client: reqwest::Client,
     pub account: Account,
     pub settings: SendSettings,
@@ -46,7 +46,7 @@ pub struct Delivery {
 /// Sends every job from `jobs` until the queue ends or a stop is requested; returns when every
 /// request in flight has finished (or been abandoned after the grace period) and its outcome
 /// is on disk.
-pub async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Result<(), ClientError> {
+pub(crate) async fn deliver(mut jobs: mpsc::Receiver<Job>, delivery: Delivery) -> Result<(), ClientError> {
     let Delivery {
         client,
         account,

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::Path;
 
-use crate::compile::{normalise_number, number_key as read_number, PhoneProblem, Reading};
 use crate::input::Unreadable;
+use crate::phone::{normalise_number, number_key as read_number, PhoneProblem, Reading};
 
 /// The most of an exclude file that is read: tens of millions of numbers.
 const MAX_EXCLUDE_FILE: u64 = 512 * 1024 * 1024;
@@ -28,7 +28,7 @@ pub(crate) fn recipient_keys(to: &str) -> Vec<u64> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ExcludeError {
+pub(crate) enum ExcludeError {
     #[error(transparent)]
     Unreadable(Unreadable),
     #[error("the exclude list `{path}` has no column named {wanted}; its columns: {found}")]
@@ -42,7 +42,7 @@ pub enum ExcludeError {
 }
 
 impl ExcludeError {
-    pub fn help(&self) -> Option<String> {
+    pub(crate) fn help(&self) -> Option<String> {
         match self {
             ExcludeError::BadLines { .. } => Some(
                 "write each number with `+` and its country code, e.g. +919876543210 (11 to 15 digits without `+` are read as such); nobody is sent anything until the list can be read whole".to_owned(),
@@ -93,7 +93,7 @@ impl BadLines {
 
 /// The numbers no message may go to.
 #[derive(Debug, Default)]
-pub struct ExcludeList {
+pub(crate) struct ExcludeList {
     numbers: HashSet<u64>,
     /// Lines written without `+` and read as international numbers (as the provider and the
     /// event store write them).
@@ -104,7 +104,7 @@ impl ExcludeList {
     /// Reads one number a line, or a CSV with a header naming a phone column (`column`, else
     /// `phone`, `to` or `number`). Separators are removed as in `to`. A line that is not a number
     /// refuses the whole list: guessing could message someone who asked not to be.
-    pub fn load(path: &Path, column: Option<&str>) -> Result<ExcludeList, ExcludeError> {
+    pub(crate) fn load(path: &Path, column: Option<&str>) -> Result<ExcludeList, ExcludeError> {
         let name = path.display().to_string();
         let unreadable = |reason: String| {
             ExcludeError::Unreadable(Unreadable {
@@ -179,7 +179,7 @@ impl ExcludeList {
                     numbers.insert(key);
                     without_plus += usize::from(read_without_plus);
                 }
-                Err(crate::compile::CompileError::BadPhone { reason, .. }) => {
+                Err(crate::phone::PhoneError::BadPhone { reason, .. }) => {
                     bad.add(index + 1, cell, exclude_reason(&reason));
                 }
                 Err(other) => bad.add(index + 1, cell, other.to_string()),
@@ -196,11 +196,11 @@ impl ExcludeList {
     }
 
     /// How many lines were written without `+` and read as international numbers.
-    pub fn read_without_plus(&self) -> usize {
+    pub(crate) fn read_without_plus(&self) -> usize {
         self.without_plus
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.numbers.len()
     }
 
@@ -229,7 +229,7 @@ fn exclude_reason(problem: &PhoneProblem) -> String {
 
 /// What the guardrails decide for one valid row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Send,
     /// The row whose recipient this row repeats.
     Duplicate {
@@ -292,7 +292,7 @@ impl FirstRows {
 
 /// The pre-flight's running state: the first row of each number seen so far.
 #[derive(Debug, Default)]
-pub struct Guardrails {
+pub(crate) struct Guardrails {
     exclude: ExcludeList,
     opted_out: HashSet<u64>,
     allow_duplicates: bool,
@@ -300,7 +300,7 @@ pub struct Guardrails {
 }
 
 impl Guardrails {
-    pub fn new(exclude: ExcludeList, allow_duplicates: bool) -> Guardrails {
+    pub(crate) fn new(exclude: ExcludeList, allow_duplicates: bool) -> Guardrails {
         Guardrails {
             exclude,
             opted_out: HashSet::new(),
@@ -310,14 +310,14 @@ impl Guardrails {
     }
 
     /// The numbers that opted out: their rows are never sent.
-    pub fn with_opted_out(mut self, numbers: HashSet<u64>) -> Guardrails {
+    pub(crate) fn with_opted_out(mut self, numbers: HashSet<u64>) -> Guardrails {
         self.opted_out = numbers;
         self
     }
 
     /// Decides a valid row, in file order. Every recipient of a row that is not excluded
     /// claims its number, so a later row with the same number is the duplicate.
-    pub fn judge(&mut self, row: u64, to: &str) -> Verdict {
+    pub(crate) fn judge(&mut self, row: u64, to: &str) -> Verdict {
         let keys = recipient_keys(to);
         if keys.iter().any(|key| self.opted_out.contains(key)) {
             return Verdict::OptedOut;

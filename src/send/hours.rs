@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HoursError {
+pub(crate) enum HoursError {
     #[error("--window `{0}`: write HH:MM-HH:MM, e.g. 09:00-20:00")]
     Syntax(String),
     #[error("--window `{0}`: the start and the end are the same time, so it never opens; for the whole day leave out --window (or write 00:00-24:00)")]
@@ -27,7 +27,7 @@ const DAY_MINUTES: u16 = 24 * 60;
 
 /// The hours in which messages may go out.
 #[derive(Debug, Clone)]
-pub struct SendingHours {
+pub(crate) struct SendingHours {
     /// Minutes from midnight, 0 to 1439.
     start: u16,
     /// Minutes from midnight, 0 to 1440 (24:00, the end of the day): excluded.
@@ -39,7 +39,7 @@ pub struct SendingHours {
 
 impl SendingHours {
     /// Parses `HH:MM-HH:MM` in the zone `tz` (an IANA name) or the machine's.
-    pub fn parse(text: &str, tz: Option<&str>) -> Result<SendingHours, HoursError> {
+    pub(crate) fn parse(text: &str, tz: Option<&str>) -> Result<SendingHours, HoursError> {
         let syntax = || HoursError::Syntax(text.to_owned());
         let (start, end) = text.split_once('-').ok_or_else(syntax)?;
         let minutes = |part: &str| -> Result<u16, HoursError> {
@@ -59,17 +59,16 @@ impl SendingHours {
         if start == end || written_start == end {
             return Err(HoursError::Empty(text.to_owned()));
         }
-        let (zone, zone_name) = match tz {
-            Some(name) => (
+        let (zone, zone_name) = if let Some(name) = tz {
+            (
                 TimeZone::get(name).map_err(|_| HoursError::UnknownZone(name.to_owned()))?,
                 name.to_owned(),
-            ),
-            None => {
-                check_tz_file()?;
-                let zone = TimeZone::try_system().map_err(|_| HoursError::NoSystemZone)?;
-                let name = system_zone_name(&zone);
-                (zone, name)
-            }
+            )
+        } else {
+            check_tz_file()?;
+            let zone = TimeZone::try_system().map_err(|_| HoursError::NoSystemZone)?;
+            let name = system_zone_name(&zone);
+            (zone, name)
         };
         Ok(SendingHours {
             start,
@@ -94,7 +93,7 @@ impl SendingHours {
     /// after `now` whose local time is inside it. On a day the clocks skip the start (a
     /// daylight-saving gap, `02:30` in `02:00-03:00`), that is when they jump, if the time
     /// they jump to is inside the window; on a day the start comes twice, the first after `now`.
-    pub fn next_opening(&self, now: Timestamp) -> Option<Zoned> {
+    pub(crate) fn next_opening(&self, now: Timestamp) -> Option<Zoned> {
         let here = now.to_zoned(self.zone.clone());
         if self.contains(here.time()) {
             return None;
@@ -131,7 +130,7 @@ impl SendingHours {
     }
 
     /// How the opening reads in messages: `09:00 Asia/Kolkata (in 3h 12m)`.
-    pub fn describe_opening(&self, opening: &Zoned, now: Timestamp) -> String {
+    pub(crate) fn describe_opening(&self, opening: &Zoned, now: Timestamp) -> String {
         let seconds = opening.timestamp().as_second().saturating_sub(now.as_second()).max(0) as u64;
         format!(
             "{} {} ({})",
@@ -143,7 +142,7 @@ impl SendingHours {
 
     /// The window and its zone as the plan shows them, with whether it is open at `now`:
     /// `09:00-20:00 Asia/Kolkata (open now)`.
-    pub fn describe(&self, now: Timestamp) -> String {
+    pub(crate) fn describe(&self, now: Timestamp) -> String {
         match self.next_opening(now) {
             None => format!("{} {} (open now)", self.text, self.zone_name),
             Some(opening) => {
@@ -159,11 +158,11 @@ impl SendingHours {
         }
     }
 
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
-    pub fn zone_name(&self) -> &str {
+    pub(crate) fn zone_name(&self) -> &str {
         &self.zone_name
     }
 }

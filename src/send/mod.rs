@@ -7,36 +7,36 @@
 //! records the outcome. A [`StopSignal`] (Ctrl-C, bad credentials, low balance, a journal
 //! failure) stops new requests; requests in flight finish and are recorded.
 
-pub mod account;
+pub(crate) mod account;
 mod body_keys;
 pub(crate) mod callbacks;
-pub mod campaign;
+pub(crate) mod campaign;
 mod client;
-pub mod csv_report;
-pub mod daily;
+pub(crate) mod csv_report;
+pub(crate) mod daily;
 mod dispatch;
-pub mod guardrails;
-pub mod hours;
-pub mod journal;
+pub(crate) mod guardrails;
+pub(crate) mod hours;
+pub(crate) mod journal;
 mod pacing;
-pub mod refusal;
-pub mod response;
-pub mod run;
+pub(crate) mod refusal;
+pub(crate) mod response;
+pub(crate) mod run;
 mod scrub;
 mod stop;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::client::{http_client, ClientError};
-pub use self::dispatch::{deliver, Delivery};
-pub use self::stop::{StopCause, StopSignal};
+pub(crate) use self::client::{http_client, ClientError};
+pub(crate) use self::dispatch::{deliver, Delivery};
+pub(crate) use self::stop::{StopCause, StopSignal};
 
 #[derive(Debug, Clone)]
-pub struct SendSettings {
+pub(crate) struct SendSettings {
     /// Messages per second; `None` for no limit.
     pub rate: Option<NonZeroU32>,
     pub concurrency: usize,
@@ -64,7 +64,7 @@ pub struct SendSettings {
 
 /// One message to send.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub(crate) struct Job {
     pub row: u64,
     pub body: Vec<u8>,
     /// Its recipients' numbers (see [`guardrails::number_key`]).
@@ -73,7 +73,7 @@ pub struct Job {
 
 /// Counters the command layer reads to draw progress.
 #[derive(Debug, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     pub accepted: AtomicU64,
     pub failed: AtomicU64,
     pub retries: AtomicU64,
@@ -86,4 +86,4 @@ pub struct Progress {
 }
 
 /// Something worth a line in `--verbose` output; never holds the API key.
-pub type Logger = Arc<dyn Fn(String) + Send + Sync>;
+pub(crate) type Logger = Arc<dyn Fn(String) + Send + Sync>;

@@ -3,7 +3,7 @@
 
 /// A send that ends before its first request.
 #[derive(Debug, thiserror::Error)]
-pub enum NotSent {
+pub(crate) enum NotSent {
     #[error("flowc send needs a data file, not standard input")]
     DataFromStdin,
     #[error("--strict: {}; nothing sent", crate::words::count(*invalid, "invalid row", "invalid rows"))]
@@ -25,7 +25,7 @@ pub enum NotSent {
 }
 
 impl NotSent {
-    pub fn help(&self) -> Option<String> {
+    pub(crate) fn help(&self) -> Option<String> {
         let help = match self {
             NotSent::DataFromStdin => "the file is read twice (pre-flight, then sending) and resuming reads it again",
             NotSent::Strict { .. } => "fix the rows reported above, or run without --strict to send the valid ones",

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 /// Why a campaign must stop at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     /// `RBC001` (or a 401/403 without a known code): the SID or the API key is wrong.
     Credentials,
     /// `WA401`: the business number is not on this account.
@@ -37,7 +37,7 @@ pub enum StopReason {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Accepted {
         http_status: u16,
         code: Option<String>,
@@ -83,7 +83,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn http_status(&self) -> Option<u16> {
+    pub(crate) fn http_status(&self) -> Option<u16> {
         match self {
             Outcome::Accepted { http_status, .. }
             | Outcome::Rejected { http_status, .. }
@@ -93,7 +93,7 @@ impl Outcome {
         }
     }
 
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         match self {
             Outcome::Accepted { code, .. }
             | Outcome::Rejected { code, .. }
@@ -108,7 +108,7 @@ impl Outcome {
 const BODY_EXCERPT: usize = 300;
 
 /// Classifies an HTTP answer. `body` has already had secrets removed.
-pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
+pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
     let json: Option<Value> = serde_json::from_str(body).ok();
     let code = json
         .as_ref()
@@ -119,8 +119,10 @@ pub fn classify(http_status: u16, retry_after: Option<&str>, body: &str) -> Outc
         .as_ref()
         .and_then(|json| json.get("message"))
         .and_then(Value::as_str)
-        .map(|message| with_details(message, json.as_ref().and_then(|json| json.get("error"))))
-        .unwrap_or_else(|| excerpt(body));
+        .map_or_else(
+            || excerpt(body),
+            |message| with_details(message, json.as_ref().and_then(|json| json.get("error"))),
+        );
     let retry_after = retry_after.and_then(parse_retry_after);
     match (http_status, code.as_deref()) {
         (_, Some(known @ ("RBC001" | "WA401" | "WA-401"))) => Outcome::Stop {

@@ -23,7 +23,7 @@ use crate::pipeline::MessageCompiler;
 /// Opens (or creates) the campaign's journal (`None`: a dry run's temporary one), records the
 /// names and the inputs it was made from (a dry run records no inputs), and marks the rows left
 /// in flight by the last run `unknown`; returns the journal and how many rows that was.
-pub fn open_journal(
+pub(crate) fn open_journal(
     path: Option<&Path>,
     fingerprint: &Fingerprint,
     resume: Resume,
@@ -43,7 +43,11 @@ pub fn open_journal(
 /// callbacks (`callbacks_follow`, with `--events`): a device, a pipe or standard output is
 /// written once, after the callbacks are added, while a file is written now, so that a failure
 /// to read the store leaves a report.
-pub fn write_report(journal: &Journal, report: &Path, callbacks_follow: bool) -> Result<(Summary, bool), ReportError> {
+pub(crate) fn write_report(
+    journal: &Journal,
+    report: &Path,
+    callbacks_follow: bool,
+) -> Result<(Summary, bool), ReportError> {
     let written_once = callbacks_follow
         && !matches!(
             crate::outputs::destination(report),
@@ -59,7 +63,7 @@ pub fn write_report(journal: &Journal, report: &Path, callbacks_follow: bool) ->
 
 /// What the sending run reads besides the plan: the data file and the values the template
 /// was compiled with.
-pub struct Rows {
+pub(crate) struct Rows {
     pub data: PathBuf,
     pub delimiter: Option<u8>,
     pub vars: Vec<(String, String)>,
@@ -67,7 +71,7 @@ pub struct Rows {
 
 /// Why the run could not start or could not finish writing its journal.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     #[error(transparent)]
     Client(ClientError),
     #[error("cannot start the async runtime: {0}")]
@@ -78,11 +82,11 @@ pub enum RunError {
 
 /// The tasks the command layer runs beside the sending (signal watching, progress), started on
 /// the run's runtime and aborted when the sending ends.
-pub type Watchers = Box<dyn FnOnce(&StopSignal, &Arc<Progress>) -> Vec<tokio::task::JoinHandle<()>>>;
+pub(crate) type Watchers = Box<dyn FnOnce(&StopSignal, &Arc<Progress>) -> Vec<tokio::task::JoinHandle<()>>>;
 
 /// Sends the planned rows; returns the journal and why sending stopped early, if it did.
 #[allow(clippy::too_many_arguments)]
-pub fn send_planned(
+pub(crate) fn send_planned(
     compiler: MessageCompiler,
     rows: Rows,
     account: Account,
@@ -98,7 +102,7 @@ pub fn send_planned(
         .as_mut()
         .and_then(EventFeed::take_opt_outs)
         .map(|opt_outs| Arc::new(watch::Watch::new(opt_outs)));
-    settings.watch = watch.clone();
+    settings.watch.clone_from(&watch);
     settings.hours = hours;
     let concurrency = settings.concurrency;
     let client = super::http_client(&settings).map_err(RunError::Client)?;

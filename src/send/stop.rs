@@ -12,7 +12,7 @@ use crate::signal::Signal;
 
 /// Why a campaign stopped before its end.
 #[derive(Debug, Clone)]
-pub enum StopCause {
+pub(crate) enum StopCause {
     Interrupted(Signal),
     /// The provider refused the account or the balance: every further row would fail alike.
     Refused {
@@ -47,7 +47,7 @@ pub enum StopCause {
 
 /// Shared by every task: set once, seen by all.
 #[derive(Clone)]
-pub struct StopSignal {
+pub(crate) struct StopSignal {
     sender: Arc<watch::Sender<Option<StopCause>>>,
     /// A second signal: the run ends at once, without waiting for the requests in flight.
     quit: Arc<watch::Sender<Option<Signal>>>,
@@ -64,7 +64,7 @@ impl Default for StopSignal {
 
 impl StopSignal {
     /// Asks every task to stop; the first cause given is kept.
-    pub fn request(&self, cause: StopCause) {
+    pub(crate) fn request(&self, cause: StopCause) {
         self.sender.send_if_modified(|current| {
             if current.is_none() {
                 *current = Some(cause);
@@ -75,17 +75,17 @@ impl StopSignal {
         });
     }
 
-    pub fn cause(&self) -> Option<StopCause> {
+    pub(crate) fn cause(&self) -> Option<StopCause> {
         self.sender.borrow().clone()
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.sender.borrow().is_some()
     }
 
     /// Ends the run at once (a second Ctrl-C or SIGTERM): the requests in flight are dropped, and
     /// their rows, recorded as on their way, are `unknown` on the next run.
-    pub fn quit(&self, signal: Signal) {
+    pub(crate) fn quit(&self, signal: Signal) {
         self.quit.send_if_modified(|current| {
             let first = current.is_none();
             current.get_or_insert(signal);
@@ -94,17 +94,17 @@ impl StopSignal {
     }
 
     /// The signal that ended the run at once, if one did.
-    pub fn quit_by(&self) -> Option<Signal> {
+    pub(crate) fn quit_by(&self) -> Option<Signal> {
         *self.quit.borrow()
     }
 
     /// Waits for [`StopSignal::quit`].
-    pub async fn quitting(&self) {
+    pub(crate) async fn quitting(&self) {
         let mut receiver = self.quit.subscribe();
         let _ = receiver.wait_for(Option::is_some).await;
     }
 
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let mut receiver = self.sender.subscribe();
         // The sender lives as long as `self`, so this only ends when a cause is set.
         let _ = receiver.wait_for(Option::is_some).await;

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::input::Unreadable;
 
 #[derive(Debug, thiserror::Error)]
-pub enum EventsError {
+pub(crate) enum EventsError {
     #[error(transparent)]
     Unreadable(Unreadable),
     #[error("`{path}` is not an event store written by flowc receive (no `{table}` table)")]
@@ -28,14 +28,14 @@ pub enum EventsError {
 }
 
 /// How many of the latest status events the failure rate is taken over.
-pub const FAILURE_WINDOW: usize = 200;
+pub(crate) const FAILURE_WINDOW: usize = 200;
 /// Fewer statuses than this say nothing about a rate yet.
 const FAILURE_MINIMUM: usize = 50;
 
 /// The store's opt-outs, read since the last look on a connection of their own: a range read
 /// of the table's rowid, cheap enough to run right before every request.
 #[derive(Debug)]
-pub struct OptOutReader {
+pub(crate) struct OptOutReader {
     connection: Connection,
     path: String,
     file: PathBuf,
@@ -138,7 +138,7 @@ fn open_store(path: &Path) -> Result<(Connection, Identity), EventsError> {
 }
 
 /// A read-only view of the event store, remembering what it has already read.
-pub struct EventFeed {
+pub(crate) struct EventFeed {
     connection: Connection,
     path: String,
     file: PathBuf,
@@ -158,21 +158,21 @@ pub struct EventFeed {
 /// by whoever typed it) as the key a row's recipients are compared with: its digits. The one
 /// normalisation of stored numbers: `flowc report` matches opt-outs and replies with it too.
 pub(crate) fn number_of(number: &str) -> Option<u64> {
-    crate::compile::number_key(number, crate::compile::Reading::Provider)
+    crate::phone::number_key(number, crate::phone::Reading::Provider)
         .ok()
         .map(|(key, _)| key)
 }
 
 /// What is new since the last look.
 #[derive(Debug, Default)]
-pub struct Fresh {
+pub(crate) struct Fresh {
     pub opt_outs: Vec<u64>,
     /// The error codes of the new failed statuses.
     pub codes: Vec<String>,
 }
 
 impl EventFeed {
-    pub fn open(path: &Path, track_prefix: Option<String>) -> Result<EventFeed, EventsError> {
+    pub(crate) fn open(path: &Path, track_prefix: Option<String>) -> Result<EventFeed, EventsError> {
         let name = path.display().to_string();
         let (connection, identity) = open_store(path)?;
         // Statuses from before this run are history: the throttles react to what happens now.
@@ -204,7 +204,7 @@ impl EventFeed {
 
     /// Hands the opt-out reader (past every opt-out read so far) to the sending tasks, which
     /// look right before each request; the feed then reads statuses only.
-    pub fn take_opt_outs(&mut self) -> Option<OptOutReader> {
+    pub(crate) fn take_opt_outs(&mut self) -> Option<OptOutReader> {
         self.opt_outs.take()
     }
 
@@ -218,7 +218,7 @@ impl EventFeed {
 
     /// Opt-outs (while the feed still reads them) and failed statuses recorded since the last
     /// call (every opt-out ever, the first time).
-    pub fn poll(&mut self) -> Result<Fresh, EventsError> {
+    pub(crate) fn poll(&mut self) -> Result<Fresh, EventsError> {
         let mut fresh = Fresh::default();
         if let Some(opt_outs) = self.opt_outs.as_mut() {
             fresh.opt_outs = opt_outs.fresh()?;
@@ -277,21 +277,21 @@ impl EventFeed {
 
     /// The share of list failures (131026, 131047) among the latest statuses, once there are
     /// enough of them to say anything.
-    pub fn failure_rate(&self) -> Option<f64> {
+    pub(crate) fn failure_rate(&self) -> Option<f64> {
         (self.recent.len() >= FAILURE_MINIMUM)
             .then(|| self.recent.iter().filter(|failed| **failed).count() as f64 / self.recent.len() as f64)
     }
 }
 
 /// The numbers that opted out, as the pre-flight needs them.
-pub fn opted_out(feed: &mut EventFeed) -> Result<(HashSet<u64>, Fresh), EventsError> {
+pub(crate) fn opted_out(feed: &mut EventFeed) -> Result<(HashSet<u64>, Fresh), EventsError> {
     let fresh = feed.poll()?;
     Ok((fresh.opt_outs.iter().copied().collect(), fresh))
 }
 
 /// What the sending tasks learn from the store while they run.
 #[derive(Debug)]
-pub struct Watch {
+pub(crate) struct Watch {
     /// Opt-outs are read right before each request, not on the feed's schedule: a STOP
     /// committed before a request leaves is always honoured.
     opt_outs: std::sync::Mutex<(OptOutReader, HashSet<u64>)>,
@@ -304,7 +304,7 @@ const SLOW_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 const POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Watch {
-    pub fn new(opt_outs: OptOutReader) -> Watch {
+    pub(crate) fn new(opt_outs: OptOutReader) -> Watch {
         Watch {
             opt_outs: std::sync::Mutex::new((opt_outs, HashSet::new())),
             slow_until: std::sync::Mutex::new(None),
@@ -314,7 +314,7 @@ impl Watch {
     /// Whether one of these numbers has opted out, as the store says now: what arrived since
     /// the last look is read first. An error means the store could not be read (the receiver
     /// holds its lock longer than the wait), so nobody can say.
-    pub fn opted_out_now(&self, numbers: &[u64]) -> Result<bool, EventsError> {
+    pub(crate) fn opted_out_now(&self, numbers: &[u64]) -> Result<bool, EventsError> {
         let mut guard = self.opt_outs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (reader, blocked) = &mut *guard;
         blocked.extend(reader.fresh()?);
@@ -322,7 +322,7 @@ impl Watch {
     }
 
     /// Whether a 130429 asked for a slower pace within the last minute.
-    pub fn is_slowed(&self) -> bool {
+    pub(crate) fn is_slowed(&self) -> bool {
         self.slow_until
             .lock()
             .is_ok_and(|until| until.is_some_and(|until| std::time::Instant::now() < until))
@@ -332,7 +332,7 @@ impl Watch {
 /// Reads the feed's statuses every few seconds until `done` or a stop, and acts on what it
 /// finds: 130429 slows the campaign for a minute, 131048 and a burst of list failures stop it.
 /// (Opt-outs are read by the sending tasks themselves: see [`Watch::opted_out_now`].)
-pub fn watch(
+pub(crate) fn watch(
     mut feed: EventFeed,
     watch: &Watch,
     stop: &super::StopSignal,

@@ -39,7 +39,11 @@ fn numbers_that_opted_out_before_or_during_the_run_are_never_sent() {
     let outcome = child.join().expect("flowc ran");
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("(1 number opted out)"), "{}", outcome.stderr);
-    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    let received: Vec<String> = provider
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
     assert!(!received.contains(&"R3".to_owned()), "opted out before the run");
     assert!(!received.contains(&"R250".to_owned()), "opted out during the run");
     assert_eq!(statuses(&campaign.report())["opted-out"], 2);
@@ -96,7 +100,7 @@ fn a_stop_committed_just_before_its_row_is_due_is_honoured() {
     let messaged: Vec<String> = provider
         .received()
         .iter()
-        .map(|request| request.reference())
+        .map(super::support::provider::Received::reference)
         .filter(|reference| reference.trim_start_matches('R').parse::<usize>().expect("n") % 2 == 1)
         .collect();
     assert!(
@@ -124,7 +128,11 @@ fn a_row_recorded_as_opted_out_stays_unsent_when_a_resume_has_no_event_store() {
     // The resume forgets --events: the journal alone must keep the STOP.
     let second = run(&mut campaign.command(&provider));
     assert_eq!(second.code, 0, "{}", second.stderr);
-    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    let received: Vec<String> = provider
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
     assert!(
         !received.contains(&"R1".to_owned()),
         "messaged after its STOP: {received:?}"
@@ -147,7 +155,11 @@ fn a_row_recorded_as_excluded_stays_unsent_when_a_resume_has_no_exclude_list() {
     assert_eq!(statuses(&campaign.report())["excluded"], 1);
     let second = run(&mut campaign.command(&provider));
     assert_eq!(second.code, 0, "{}", second.stderr);
-    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    let received: Vec<String> = provider
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
     assert!(
         !received.contains(&"R2".to_owned()),
         "messaged though excluded: {received:?}"
@@ -195,7 +207,11 @@ fn a_stop_stored_in_a_new_store_after_the_old_one_was_moved_away_is_honoured() {
         .arg(&store)
         .args(["--concurrency", "1"]));
     assert!(moved_to.exists(), "the rotation happened: {}", outcome.stderr);
-    let received: Vec<String> = provider.received().iter().map(|r| r.reference()).collect();
+    let received: Vec<String> = provider
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
     assert!(
         !received.contains(&"R30".to_owned()),
         "messaged after its STOP: {}",

@@ -269,8 +269,16 @@ fn killed_mid_campaign_then_resumed_sends_nothing_twice() {
     );
 
     // No row went out twice, and the unknown ones were not resent.
-    let first: HashSet<String> = provider.received().iter().map(|r| r.reference()).collect();
-    let second: Vec<String> = fast.received().iter().map(|r| r.reference()).collect();
+    let first: HashSet<String> = provider
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
+    let second: Vec<String> = fast
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
     assert_eq!(first.len(), before_resume, "no duplicates in the first run");
     assert!(
         second.iter().all(|reference| !first.contains(reference)),
@@ -580,7 +588,11 @@ fn a_second_ctrl_c_quits_at_once_and_the_journal_stays_consistent() {
     let counts = statuses(&campaign.report());
     assert_eq!(counts.get("unknown"), Some(&4), "{counts:?}");
     assert_eq!(counts.get("accepted"), Some(&46), "{counts:?}");
-    let first: HashSet<String> = provider.received().iter().map(|r| r.reference()).collect();
+    let first: HashSet<String> = provider
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
     assert!(fast
         .received()
         .iter()

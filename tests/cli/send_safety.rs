@@ -137,7 +137,7 @@ fn a_journal_emptied_or_stripped_of_its_wal_is_refused_not_resent() {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     let wal = campaign.scratch.path().join("contacts.journal.sqlite-wal");
-    let lost_something = wal.metadata().map(|m| m.len() > 0).unwrap_or(false);
+    let lost_something = wal.metadata().is_ok_and(|m| m.len() > 0);
     let _ = std::fs::remove_file(&wal);
 
     let resumed = Provider::accepting();
@@ -149,7 +149,10 @@ fn a_journal_emptied_or_stripped_of_its_wal_is_refused_not_resent() {
     }
     // Whatever the instant of the kill, no row reached the server twice.
     let first_run = provider.received();
-    let first: std::collections::HashSet<String> = first_run.iter().map(|r| r.reference()).collect();
+    let first: std::collections::HashSet<String> = first_run
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
     assert_eq!(first.len(), first_run.len(), "no row twice in the first run");
     assert!(resumed.received().iter().all(|r| !first.contains(&r.reference())));
 

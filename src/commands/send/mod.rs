@@ -77,7 +77,7 @@ pub struct SendOptions {
     pub max_errors: usize,
 }
 
-pub fn run(options: SendOptions, grouping: &Grouping<'_>) -> ExitStatus {
+pub(super) fn run(options: SendOptions, grouping: &Grouping<'_>) -> ExitStatus {
     try_run(options, grouping).unwrap_or_else(|Drawn(status)| status)
 }
 
@@ -396,7 +396,7 @@ fn preflight(
         selection,
         |event| match event {
             PreflightEvent::Invalid { row, problem } => {
-                report_problem(compiler, Some(&row_ref(row)), problem, grouping)
+                report_problem(compiler, Some(&row_ref(row)), problem, grouping);
             }
             PreflightEvent::Warnings { row, warnings } => {
                 super::report_warnings(compiler, Some(&row_ref(row)), warnings, grouping);

@@ -49,16 +49,18 @@ pub(super) fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     let bar = indicatif::ProgressBar::new(total);
     let style =
         indicatif::ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} rows  {rate}  ETA {eta}  {msg}")
-            .map(|style| {
-                // indicatif's own `{per_sec}` prints four decimals (`155.1974/s`).
-                style.with_key(
-                    "rate",
-                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                        let _ = write!(out, "{:.0}/s", state.per_sec());
-                    },
-                )
-            })
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            .map_or_else(
+                |_| indicatif::ProgressStyle::default_bar(),
+                |style| {
+                    // indicatif's own `{per_sec}` prints four decimals (`155.1974/s`).
+                    style.with_key(
+                        "rate",
+                        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                            let _ = write!(out, "{:.0}/s", state.per_sec());
+                        },
+                    )
+                },
+            );
     bar.set_style(style);
     Some(bar)
 }
@@ -92,31 +94,28 @@ pub(super) async fn report_progress(
             .and_then(|paused| paused.clone())
             .map(|until| format!(", paused outside the window until {until}"))
             .unwrap_or_default();
-        match &bar {
-            Some(bar) => {
-                bar.set_position(done);
-                bar.set_message(format!(
-                    "{} accepted, {} failed, {}{paused}",
-                    words::thousands(accepted),
-                    words::thousands(failed),
-                    words::count(retries, "retry", "retries")
-                ));
-            }
-            None => {
-                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                let of = if total > 0 {
-                    format!("/{}", words::thousands(total))
-                } else {
-                    String::new()
-                };
-                eprintln!(
-                    "progress: {}{of} rows done, {} accepted, {} failed, {}, {rate:.1} rows/s{paused}",
-                    words::thousands(done),
-                    words::thousands(accepted),
-                    words::thousands(failed),
-                    words::count(retries, "retry", "retries")
-                );
-            }
+        if let Some(bar) = &bar {
+            bar.set_position(done);
+            bar.set_message(format!(
+                "{} accepted, {} failed, {}{paused}",
+                words::thousands(accepted),
+                words::thousands(failed),
+                words::count(retries, "retry", "retries")
+            ));
+        } else {
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+            let of = if total > 0 {
+                format!("/{}", words::thousands(total))
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "progress: {}{of} rows done, {} accepted, {} failed, {}, {rate:.1} rows/s{paused}",
+                words::thousands(done),
+                words::thousands(accepted),
+                words::thousands(failed),
+                words::count(retries, "retry", "retries")
+            );
         }
     }
 }

@@ -36,8 +36,7 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
         StopCause::Quit(_) => {}
         StopCause::OutsideWindow(opening) => {
             printer.note(&format!(
-                "outside the sending window (--window): {} not sent yet; the window opens {opening}. Run the same command again then.",
-                rows
+                "outside the sending window (--window): {rows} not sent yet; the window opens {opening}. Run the same command again then."
             ));
         }
         StopCause::DataChanged { row } => {
@@ -46,23 +45,20 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                     "the data file changed during the run: row {row} is not the row the pre-flight checked; sending stopped"
                 ))
                 .with_help(Some(format!(
-                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {}; a changed file is a new campaign (--restart sends every row again)",
-                    pending_rows
+                    "row {row} was not sent (`invalid` in the report). Put the file back as it was and run the same command again to send the {pending_rows}; a changed file is a new campaign (--restart sends every row again)"
                 ))),
             );
         }
         StopCause::SpamLimit => {
             printer.emit(Finding::error("Meta's spam rate limit (131048) came back in the event store: sending stopped").with_help(Some(format!(
-                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {}: run the same command again once fixed",
-                staying
+                "the business number's quality rating is low: people block or report its messages. A person must look (WhatsApp Manager, the number's quality) before sending more; {staying}: run the same command again once fixed"
             ))));
         }
         StopCause::FailureBurst { percent } => {
             printer.emit(Finding::error(format!(
                 "{percent}% of the latest deliveries failed as undeliverable (131026) or outside the 24-hour window (131047): sending stopped"
             )).with_help(Some(format!(
-                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {} (--max-failure-rate sets the threshold)",
-                pending_rows
+                "a Flow message reaches only people who wrote to the business in the last 24 hours; check the list (a wrong or stale one) before sending the {pending_rows} (--max-failure-rate sets the threshold)"
             ))));
         }
         StopCause::Internal(message) => {
@@ -95,11 +91,11 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                 ),
                 StopReason::DailyLimit => (
                     "the account's daily limit is reached",
-                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {}", pending_rows),
+                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending_rows}"),
                 ),
                 StopReason::Balance => (
                     "low balance",
-                    format!("top up the account, then run the same command again to send the {}", pending_rows),
+                    format!("top up the account, then run the same command again to send the {pending_rows}"),
                 ),
             };
             printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
@@ -108,8 +104,7 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
             printer.emit(
                 Finding::error(format!("the event store could not be read to check for a STOP: {message}"))
                     .with_help(Some(format!(
-                        "sending stopped rather than message someone who may have opted out; {}: run the same command again once the store can be read",
-                        staying
+                        "sending stopped rather than message someone who may have opted out; {staying}: run the same command again once the store can be read"
                     ))),
             );
         }

@@ -14,7 +14,7 @@ use crate::send::journal::{Journal, JournalError, RowStatus};
 
 /// What stops the callbacks from being matched: the journal or the store.
 #[derive(Debug, thiserror::Error)]
-pub enum CallbacksError {
+pub(crate) enum CallbacksError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
@@ -27,7 +27,7 @@ pub enum CallbacksError {
 /// [`reconcile::RowDelivery::proof`]). A Flow reply never settles a row (its `flow_token` is
 /// the template's choice, shared or reused). Returns how many became accepted and how many
 /// failed.
-pub fn settle_unknown(journal: &mut Journal, store: &Path) -> Result<(u64, u64), CallbacksError> {
+pub(crate) fn settle_unknown(journal: &mut Journal, store: &Path) -> Result<(u64, u64), CallbacksError> {
     if journal.unknown_rows()? == 0 {
         return Ok((0, 0));
     }

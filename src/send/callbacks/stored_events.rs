@@ -10,7 +10,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 #[derive(Debug, thiserror::Error)]
-pub enum EventsError {
+pub(crate) enum EventsError {
     #[error("there is no event store `{path}`")]
     Missing { path: String },
     #[error("the event store `{path}` {problem}")]

@@ -2,7 +2,7 @@
 //! journal, one that cannot be written, one another run holds, or one that looks damaged.
 
 #[derive(Debug, thiserror::Error)]
-pub enum JournalError {
+pub(crate) enum JournalError {
     #[error("the journal `{path}` belongs to a campaign whose {what} has changed since it was written")]
     Changed { path: String, what: &'static str },
     #[error("the journal `{path}` is in use by another flowc process")]
@@ -36,7 +36,7 @@ pub enum JournalError {
 
 impl JournalError {
     /// What the user can do about it.
-    pub fn help(&self) -> Option<String> {
+    pub(crate) fn help(&self) -> Option<String> {
         match self {
             JournalError::Changed { what, .. } if what.starts_with("template") => Some(
                 "if only a mistake in the template was fixed, --changed-template sends the rows not yet sent with the changed template (rows already sent are never sent again); --restart starts a new campaign (rows accepted earlier would be sent again)".to_owned(),

@@ -34,24 +34,24 @@ mod schema;
 mod status;
 mod writer;
 
-pub use self::error::JournalError;
+pub(crate) use self::error::JournalError;
 use self::error::{busy_or, open_error, read_error};
 use self::mirror::{Mirror, MirrorState};
-pub use self::reads::JournalRow;
+pub(crate) use self::reads::JournalRow;
 use self::schema::{ADDED_COLUMNS, SCHEMA};
-pub use self::status::RowStatus;
-pub use self::writer::{JournalHandle, JournalWriter};
+pub(crate) use self::status::RowStatus;
+pub(crate) use self::writer::{JournalHandle, JournalWriter};
 
 /// What identifies a campaign: the template (with its `--var` values) and the data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     pub template: String,
     pub data: String,
 }
 
 /// What may differ from the journal's record when a campaign resumes.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Resume {
+pub(crate) struct Resume {
     /// Start a new campaign, forgetting the earlier one (`--restart`).
     pub restart: bool,
     /// Go on after the template (or a `--var` value) changed (`--changed-template`): the rows
@@ -61,7 +61,7 @@ pub struct Resume {
 
 /// A campaign resumed with a changed template: which versions went out, and the one now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateChange {
+pub(crate) struct TemplateChange {
     /// Each earlier version (the template fingerprint's first 12 hex digits) and how many rows
     /// went out with it (accepted, unknown, failed), most rows first.
     pub earlier: Vec<(String, u64)>,
@@ -71,7 +71,7 @@ pub struct TemplateChange {
 
 /// What a row's message can be recognised by: its recipient, and what callbacks carry back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RowKeys {
+pub(crate) struct RowKeys {
     pub recipient: String,
     pub flow_token: Option<String>,
     /// `extra_info.ref`, `ref1`, `ref2` as sent.
@@ -83,7 +83,7 @@ pub struct RowKeys {
 impl RowKeys {
     /// Only a recipient.
     #[cfg(test)]
-    pub fn recipient(recipient: &str) -> RowKeys {
+    pub(crate) fn recipient(recipient: &str) -> RowKeys {
         RowKeys {
             recipient: recipient.to_owned(),
             ..RowKeys::default()
@@ -93,7 +93,7 @@ impl RowKeys {
 
 /// The outcome of a row, as recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     pub http_status: Option<u16>,
     pub code: Option<String>,
     pub message_id: Option<String>,
@@ -101,7 +101,7 @@ pub struct Record {
     pub error: Option<String>,
 }
 
-pub struct Journal {
+pub(crate) struct Journal {
     connection: Connection,
     path: String,
     run: i64,
@@ -137,7 +137,7 @@ impl Journal {
     /// unless nothing was ever sent from it), and a journal that looks damaged (see the
     /// module notes) unless `restart`.
     #[cfg(test)]
-    pub fn open(path: Option<&Path>, fingerprint: &Fingerprint, restart: bool) -> Result<Journal, JournalError> {
+    pub(crate) fn open(path: Option<&Path>, fingerprint: &Fingerprint, restart: bool) -> Result<Journal, JournalError> {
         Journal::open_with(
             path,
             fingerprint,
@@ -149,7 +149,11 @@ impl Journal {
     }
 
     /// [`Journal::open`], also allowing a changed template when `resume` says so.
-    pub fn open_with(path: Option<&Path>, fingerprint: &Fingerprint, resume: Resume) -> Result<Journal, JournalError> {
+    pub(crate) fn open_with(
+        path: Option<&Path>,
+        fingerprint: &Fingerprint,
+        resume: Resume,
+    ) -> Result<Journal, JournalError> {
         let restart = resume.restart;
         let name = path.map_or_else(|| "(temporary journal)".to_owned(), |path| path.display().to_string());
         let damaged = |problem: String, help: &str| JournalError::Damaged {
@@ -281,20 +285,7 @@ impl Journal {
         connection
             .busy_timeout(std::time::Duration::from_millis(500))
             .map_err(|error| read_error(error, &name))?;
-        let mut journal = Journal {
-            connection,
-            path: name,
-            run: 0,
-            campaign: String::new(),
-            commit: 0,
-            mirror: None,
-            max_sent_row: 0,
-            created: false,
-            last_checkpoint: std::time::Instant::now(),
-            has_sent_at: true,
-            template: String::new(),
-            template_change: None,
-        };
+        let mut journal = Journal::reader(connection, name);
         let has_tables = journal.has_tables().map_err(|error| read_error(error, &journal.path))?;
         if has_tables {
             journal.has_sent_at = journal
@@ -314,15 +305,7 @@ impl Journal {
         } else {
             StoredMeta::default()
         };
-        let Some(campaign) = stored.campaign else {
-            return Err(journal.damaged(
-                "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
-                "name the journal file `flowc send` wrote",
-            ));
-        };
-        journal.campaign = campaign;
-        journal.run = stored.run;
-        Ok(journal)
+        journal.of_campaign(stored)
     }
 
     /// Opens, only to read it, a journal that a running `flowc send` holds locked: the main file
@@ -336,7 +319,7 @@ impl Journal {
         for byte in path.as_os_str().as_encoded_bytes() {
             match byte {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                    uri.push(char::from(*byte))
+                    uri.push(char::from(*byte));
                 }
                 other => uri.push_str(&format!("%{other:02X}")),
             }
@@ -346,9 +329,16 @@ impl Journal {
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
             | rusqlite::OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&uri, flags).map_err(|error| read_error(error, &name))?;
-        let mut journal = Journal {
+        let journal = Journal::reader(connection, name);
+        let stored = journal.stored_meta()?;
+        journal.of_campaign(stored)
+    }
+
+    /// A journal opened only to be read: no run, no mirror, nothing to write.
+    fn reader(connection: Connection, path: String) -> Journal {
+        Journal {
             connection,
-            path: name,
+            path,
             run: 0,
             campaign: String::new(),
             commit: 0,
@@ -359,17 +349,20 @@ impl Journal {
             has_sent_at: true,
             template: String::new(),
             template_change: None,
-        };
-        let stored = journal.stored_meta()?;
+        }
+    }
+
+    /// The journal of the campaign its record names; a journal without one is refused.
+    fn of_campaign(mut self, stored: StoredMeta) -> Result<Journal, JournalError> {
         let Some(campaign) = stored.campaign else {
-            return Err(journal.damaged(
+            return Err(self.damaged(
                 "holds no campaign record: it is not a flowc journal, or it was damaged".to_owned(),
                 "name the journal file `flowc send` wrote",
             ));
         };
-        journal.campaign = campaign;
-        journal.run = stored.run;
-        Ok(journal)
+        self.campaign = campaign;
+        self.run = stored.run;
+        Ok(self)
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> JournalError {
@@ -600,7 +593,7 @@ impl Journal {
 
     /// Deletes the journal and its mirror if this run created them and nothing was sent (a
     /// declined prompt): a campaign that never started leaves nothing behind.
-    pub fn discard_if_unused(self) -> Result<(), JournalError> {
+    pub(crate) fn discard_if_unused(self) -> Result<(), JournalError> {
         if !self.created || self.anything_sent()? {
             return Ok(());
         }
@@ -620,7 +613,7 @@ impl Journal {
     }
 
     /// Marks rows left `sending` by a run that died as `unknown`; returns how many.
-    pub fn recover_in_flight(&mut self) -> Result<u64, JournalError> {
+    pub(crate) fn recover_in_flight(&mut self) -> Result<u64, JournalError> {
         let changed = self
             .connection
             .execute(
@@ -636,7 +629,7 @@ impl Journal {
     /// callback said) as failed: the provider says it never sent them. Only rows still
     /// `unknown` change, in one transaction; returns how many became accepted and how many
     /// failed.
-    pub fn settle_from_callbacks(
+    pub(crate) fn settle_from_callbacks(
         &mut self,
         accepted: &[u64],
         not_sent: &[(u64, String)],
@@ -673,7 +666,7 @@ impl Journal {
 
     /// Records the names of the template and the data file the campaign is sent from, for the
     /// report's page (the fingerprint keeps only their digests).
-    pub fn record_names(&self, template: &str, data: &str) -> Result<(), JournalError> {
+    pub(crate) fn record_names(&self, template: &str, data: &str) -> Result<(), JournalError> {
         for (key, value) in [("template_file", template), ("data_file", data)] {
             self.connection
                 .execute(

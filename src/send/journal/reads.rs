@@ -8,7 +8,7 @@ use crate::send::journal::{Journal, Record, RowStatus, TemplateChange, RESTORE_O
 
 /// One line of the journal, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalRow {
+pub(crate) struct JournalRow {
     pub row: u64,
     pub recipient: String,
     pub status: RowStatus,
@@ -39,12 +39,12 @@ pub(crate) struct RowIdentity<'a> {
 
 /// The state every row was in when this run started, one byte a row (1 MiB per million rows).
 #[derive(Debug)]
-pub struct ResumeIndex {
+pub(crate) struct ResumeIndex {
     statuses: Vec<u8>,
 }
 
 impl ResumeIndex {
-    pub fn get(&self, row: u64) -> Option<RowStatus> {
+    pub(crate) fn get(&self, row: u64) -> Option<RowStatus> {
         let index = usize::try_from(row).ok()?;
         RowStatus::from_code(*self.statuses.get(index)?)
     }
@@ -52,7 +52,7 @@ impl ResumeIndex {
 
 impl Journal {
     /// How many rows are `unknown` (a request that may or may not have reached the provider).
-    pub fn unknown_rows(&self) -> Result<u64, JournalError> {
+    pub(crate) fn unknown_rows(&self) -> Result<u64, JournalError> {
         self.connection
             .query_row("SELECT count(*) FROM rows WHERE status = 'unknown'", [], |row| {
                 row.get(0)
@@ -63,7 +63,7 @@ impl Journal {
     /// The people this campaign may have reached since `since` (Unix seconds): the recipients
     /// of rows accepted, unknown or in flight with a request sent since then; and the earliest
     /// such request (when the oldest of them leaves a rolling window).
-    pub fn reached_since(&self, since: i64) -> Result<(u64, Option<i64>), JournalError> {
+    pub(crate) fn reached_since(&self, since: i64) -> Result<(u64, Option<i64>), JournalError> {
         let mut statement = self
             .connection
             .prepare(
@@ -94,12 +94,12 @@ impl Journal {
     }
 
     /// Set when this run resumed with a changed template (`--changed-template`).
-    pub fn template_change(&self) -> Option<&TemplateChange> {
+    pub(crate) fn template_change(&self) -> Option<&TemplateChange> {
         self.template_change.as_ref()
     }
 
     /// The campaign's random identity (what `--track` keys start with).
-    pub fn campaign_id(&self) -> &str {
+    pub(crate) fn campaign_id(&self) -> &str {
         &self.campaign
     }
 
@@ -133,7 +133,7 @@ impl Journal {
 
     /// Every row's status as this run starts. `max_row` bounds the row numbers a journal of
     /// this data file can hold (a damaged one must not make this allocate without bound).
-    pub fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {
+    pub(crate) fn resume_index(&self, max_row: u64) -> Result<ResumeIndex, JournalError> {
         let mut statuses = Vec::new();
         let mut statement = self
             .connection
@@ -172,7 +172,10 @@ impl Journal {
     }
 
     /// Every row in row order, for the report.
-    pub fn for_each_row(&self, mut visit: impl FnMut(JournalRow) -> std::io::Result<()>) -> Result<(), JournalError> {
+    pub(crate) fn for_each_row(
+        &self,
+        mut visit: impl FnMut(JournalRow) -> std::io::Result<()>,
+    ) -> Result<(), JournalError> {
         let mut statement = self
             .connection
             .prepare(if self.has_sent_at {

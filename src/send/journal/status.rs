@@ -4,7 +4,7 @@
 /// journal stores the names ([`RowStatus::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum RowStatus {
+pub(crate) enum RowStatus {
     Pending = 1,
     Invalid = 2,
     Sending = 3,
@@ -26,7 +26,7 @@ pub enum RowStatus {
 }
 
 impl RowStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RowStatus::Pending => "pending",
             RowStatus::Invalid => "invalid",

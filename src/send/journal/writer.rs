@@ -12,7 +12,7 @@ use crate::send::journal::error::{busy_or, JournalError};
 use crate::send::journal::{Journal, Record, RowKeys, RowStatus, CHECKPOINT_EVERY};
 
 /// The pre-flight's batched writes; commit with [`Preflight::finish`].
-pub struct Preflight<'a> {
+pub(crate) struct Preflight<'a> {
     connection: &'a Connection,
     path: &'a str,
     run: i64,
@@ -23,7 +23,7 @@ pub struct Preflight<'a> {
 impl Preflight<'_> {
     /// Records a row as the pre-flight found it: `Pending`, `Invalid`, `Duplicate` or
     /// `Excluded` (a row an earlier run settled keeps its status).
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         row: u64,
         keys: &RowKeys,
@@ -55,7 +55,7 @@ impl Preflight<'_> {
         Ok(())
     }
 
-    pub fn finish(self) -> Result<(), JournalError> {
+    pub(crate) fn finish(self) -> Result<(), JournalError> {
         let Preflight {
             connection,
             path,
@@ -82,19 +82,19 @@ pub(super) enum WriteOp {
 }
 
 /// The journal's single writer thread, committing in groups.
-pub struct JournalWriter {
+pub(crate) struct JournalWriter {
     sender: mpsc::Sender<WriteOp>,
     thread: thread::JoinHandle<(Journal, Option<JournalError>)>,
 }
 
 /// A cheap handle for the sending tasks.
 #[derive(Clone)]
-pub struct JournalHandle {
+pub(crate) struct JournalHandle {
     sender: mpsc::Sender<WriteOp>,
 }
 
 impl JournalWriter {
-    pub fn spawn(journal: Journal) -> JournalWriter {
+    pub(crate) fn spawn(journal: Journal) -> JournalWriter {
         let (sender, receiver) = mpsc::channel::<WriteOp>();
         let thread = thread::spawn(move || {
             let mut journal = journal;
@@ -129,14 +129,14 @@ impl JournalWriter {
         JournalWriter { sender, thread }
     }
 
-    pub fn handle(&self) -> JournalHandle {
+    pub(crate) fn handle(&self) -> JournalHandle {
         JournalHandle {
             sender: self.sender.clone(),
         }
     }
 
     /// Waits for every queued write and gives the journal back.
-    pub fn finish(self) -> Result<Journal, JournalError> {
+    pub(crate) fn finish(self) -> Result<Journal, JournalError> {
         drop(self.sender);
         let (journal, checkpoint) = self
             .thread
@@ -187,7 +187,7 @@ fn commit(journal: &mut Journal, batch: &[WriteOp]) -> Result<(), JournalError> 
 
 impl JournalHandle {
     /// Records that `row` is about to be sent, and waits until that is on disk.
-    pub async fn sending(&self, row: u64, attempt: u32) -> Result<(), JournalError> {
+    pub(crate) async fn sending(&self, row: u64, attempt: u32) -> Result<(), JournalError> {
         let (done, wait) = oneshot::channel();
         self.sender
             .send(WriteOp::Sending { row, attempt, done })
@@ -198,14 +198,14 @@ impl JournalHandle {
     }
 
     /// Records an outcome; it is committed with the next group.
-    pub fn outcome(&self, row: u64, status: RowStatus, record: Record) -> Result<(), JournalError> {
+    pub(crate) fn outcome(&self, row: u64, status: RowStatus, record: Record) -> Result<(), JournalError> {
         self.sender
             .send(WriteOp::Outcome { row, status, record })
             .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))
     }
 
     /// Waits until everything recorded so far is on disk.
-    pub async fn flush(&self) -> Result<(), JournalError> {
+    pub(crate) async fn flush(&self) -> Result<(), JournalError> {
         let (done, wait) = oneshot::channel();
         self.sender
             .send(WriteOp::Flush(done))
@@ -219,7 +219,7 @@ impl JournalHandle {
 impl Journal {
     /// Records the pre-flight of every row, in batches: valid rows become `pending` (unless an
     /// earlier run already settled them), invalid rows `invalid` with the reason.
-    pub fn preflight(&mut self) -> Result<Preflight<'_>, JournalError> {
+    pub(crate) fn preflight(&mut self) -> Result<Preflight<'_>, JournalError> {
         self.connection
             .execute_batch("BEGIN")
             .map_err(|error| busy_or(error, &self.path))?;

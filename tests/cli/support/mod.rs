@@ -3,19 +3,19 @@
 //! data files), the fake provider, the real receiver, the campaign builder and the browser.
 //! Test modules import helpers from here, never from each other.
 
-pub mod campaign;
-pub mod provider;
-pub mod receiver;
+pub(crate) mod campaign;
+pub(crate) mod provider;
+pub(crate) mod receiver;
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn flowc() -> Command {
+pub(crate) fn flowc() -> Command {
     let mut command = Command::cargo_bin("flowc").expect("the flowc binary is built");
     command
         .current_dir(repo())
@@ -25,7 +25,7 @@ pub fn flowc() -> Command {
 }
 
 /// A valid template that uses every feature the bad-input tests break one at a time.
-pub const BASE_TEMPLATE: &str = r#"description: A test template
+pub(crate) const BASE_TEMPLATE: &str = r#"description: A test template
 vars:
   name: { example: "Asha" }
   phone: { example: "+919876543210" }
@@ -52,18 +52,18 @@ extra_info:
 "#;
 
 /// A scratch directory holding files for one test.
-pub struct Scratch {
+pub(crate) struct Scratch {
     dir: tempfile::TempDir,
 }
 
 impl Scratch {
-    pub fn new() -> Scratch {
+    pub(crate) fn new() -> Scratch {
         Scratch {
             dir: tempfile::tempdir().expect("a temporary directory"),
         }
     }
 
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.dir.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("create a scratch directory");
@@ -73,7 +73,7 @@ impl Scratch {
     }
 
     /// The base template with `from` replaced by `to` (which must occur).
-    pub fn template_with(&self, edits: &[(&str, &str)]) -> PathBuf {
+    pub(crate) fn template_with(&self, edits: &[(&str, &str)]) -> PathBuf {
         let mut text = BASE_TEMPLATE.to_owned();
         for (from, to) in edits {
             assert!(text.contains(from), "the base template has no `{from}`");
@@ -82,18 +82,18 @@ impl Scratch {
         self.write("t.yaml", text)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }
 
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-pub fn run(command: &mut Command) -> Outcome {
+pub(crate) fn run(command: &mut Command) -> Outcome {
     let output = command.output().expect("flowc runs");
     Outcome {
         code: output.status.code().unwrap_or(-1),
@@ -103,7 +103,7 @@ pub fn run(command: &mut Command) -> Outcome {
 }
 
 /// The NDJSON lines of stdout as JSON values.
-pub fn bodies(stdout: &str) -> Vec<serde_json::Value> {
+pub(crate) fn bodies(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
         .map(|line| serde_json::from_str(line).expect("each stdout line is one JSON body"))
@@ -111,14 +111,14 @@ pub fn bodies(stdout: &str) -> Vec<serde_json::Value> {
 }
 
 /// The binary as a plain `std::process::Command`, for tests that manage pipes themselves.
-pub fn flowc_process() -> std::process::Command {
+pub(crate) fn flowc_process() -> std::process::Command {
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("flowc"));
     command.current_dir(repo()).env("NO_COLOR", "1");
     command
 }
 
 /// Chromium from the distribution's packages (installed by `.ci/run`), for the screenshot tests.
-pub fn chromium() -> Option<&'static str> {
+pub(crate) fn chromium() -> Option<&'static str> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|path| Path::new(path).exists())

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: serde_json::Value,
@@ -28,12 +28,12 @@ pub struct Received {
 
 impl Received {
     /// The test templates put the row's id in `extra_info.ref`.
-    pub fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         self.body["extra_info"]["ref"].as_str().unwrap_or_default().to_owned()
     }
 }
 
-pub enum Reply {
+pub(crate) enum Reply {
     Json {
         status: u16,
         body: String,
@@ -46,7 +46,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn accepted(id: usize) -> Reply {
+    pub(crate) fn accepted(id: usize) -> Reply {
         Reply::Json {
             status: 202,
             body: format!(
@@ -56,7 +56,7 @@ impl Reply {
         }
     }
 
-    pub fn error(status: u16, code: &str, message: &str) -> Reply {
+    pub(crate) fn error(status: u16, code: &str, message: &str) -> Reply {
         Reply::Json {
             status,
             body: format!(r#"{{"code":"{code}","message":"{message}","data":{{}},"error":{{"error":"{message}"}}}}"#),
@@ -67,11 +67,11 @@ impl Reply {
 
 /// Decides the answer: given the request, its index among all requests, and how many requests
 /// with the same `ref` came before it (0 for the first attempt).
-pub type Behaviour = dyn Fn(&Received, usize, usize) -> Reply + Send + Sync;
+pub(crate) type Behaviour = dyn Fn(&Received, usize, usize) -> Reply + Send + Sync;
 
 /// One callback to the receiver.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Callback {
+pub(crate) enum Callback {
     /// A POST profile: this JSON body.
     Post(serde_json::Value),
     /// A GET profile: these query parameters.
@@ -80,10 +80,10 @@ pub enum Callback {
 
 /// The callbacks of an accepted message, in the order they are sent: given the request and the
 /// `message_id` of its 202.
-pub type Script = dyn Fn(&Received, &str) -> Vec<Callback> + Send + Sync;
+pub(crate) type Script = dyn Fn(&Received, &str) -> Vec<Callback> + Send + Sync;
 
 /// Where and how the fake calls back.
-pub struct Callbacks {
+pub(crate) struct Callbacks {
     /// The receiver's base URL (`http://127.0.0.1:PORT`).
     pub url: String,
     /// Sent as `Authorization: Bearer` on a POST and as `?token=` on a GET.
@@ -93,7 +93,7 @@ pub struct Callbacks {
 
 /// A callback as sent, with the receiver's last answer.
 #[derive(Debug, Clone)]
-pub struct Sent {
+pub(crate) struct Sent {
     /// The `ref` of the message it is about.
     pub reference: String,
     pub callback: Callback,
@@ -117,7 +117,7 @@ struct State {
     callbacks: Option<Arc<CallbackState>>,
 }
 
-pub struct Provider {
+pub(crate) struct Provider {
     address: SocketAddr,
     state: Arc<State>,
     /// What the test expects to have come by the time it drops the provider.
@@ -128,11 +128,11 @@ pub struct Provider {
 
 impl Provider {
     /// A provider that accepts everything.
-    pub fn accepting() -> Provider {
+    pub(crate) fn accepting() -> Provider {
         Provider::start(Duration::ZERO, |_, index, _| Reply::accepted(index))
     }
 
-    pub fn start(
+    pub(crate) fn start(
         latency: Duration,
         behaviour: impl Fn(&Received, usize, usize) -> Reply + Send + Sync + 'static,
     ) -> Provider {
@@ -141,7 +141,7 @@ impl Provider {
 
     /// A provider that accepts everything and, after each 202, sends the receiver the
     /// callbacks `callbacks.script` gives for that message.
-    pub fn with_callbacks(latency: Duration, callbacks: Callbacks) -> Provider {
+    pub(crate) fn with_callbacks(latency: Duration, callbacks: Callbacks) -> Provider {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
@@ -208,20 +208,20 @@ impl Provider {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.state.received.lock().expect("lock").clone()
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.state.received.lock().expect("lock").len()
     }
 
     /// Waits until every scheduled callback has been answered; false on timeout.
-    pub fn wait_for_callbacks(&self, limit: Duration) -> bool {
+    pub(crate) fn wait_for_callbacks(&self, limit: Duration) -> bool {
         let Some(callbacks) = &self.state.callbacks else {
             return true;
         };
@@ -236,7 +236,7 @@ impl Provider {
     }
 
     /// Every callback sent, with the receiver's answer.
-    pub fn callbacks_sent(&self) -> Vec<Sent> {
+    pub(crate) fn callbacks_sent(&self) -> Vec<Sent> {
         self.state
             .callbacks
             .as_ref()
@@ -245,7 +245,7 @@ impl Provider {
     }
 
     /// How many requests each `ref` got.
-    pub fn per_reference(&self) -> HashMap<String, usize> {
+    pub(crate) fn per_reference(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
         for request in self.received() {
             *counts.entry(request.reference()).or_default() += 1;
@@ -264,13 +264,13 @@ struct Expected {
 
 impl Provider {
     /// Expects exactly `count` requests in all by the end of the test.
-    pub fn expect_requests(&self, count: usize) -> &Provider {
+    pub(crate) fn expect_requests(&self, count: usize) -> &Provider {
         self.expected.lock().expect("lock").requests = Some(count);
         self
     }
 
     /// Expects every `ref` that came to have come exactly `count` times (1: nothing sent twice).
-    pub fn expect_each_reference(&self, count: usize) -> &Provider {
+    pub(crate) fn expect_each_reference(&self, count: usize) -> &Provider {
         self.expected.lock().expect("lock").each_reference = Some(count);
         self
     }
@@ -312,9 +312,11 @@ impl Drop for Provider {
             let _ = thread.join();
         }
         // A test already failing has said why; a second panic while unwinding would abort.
-        if !unmet.is_empty() && !std::thread::panicking() {
-            panic!("the fake provider: {}", unmet.join("; "));
-        }
+        assert!(
+            unmet.is_empty() || std::thread::panicking(),
+            "the fake provider: {}",
+            unmet.join("; ")
+        );
     }
 }
 

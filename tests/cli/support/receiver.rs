@@ -89,20 +89,19 @@ impl Receiver {
                 }
             }
         });
-        match listening.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => Ok(Receiver {
+        if let Ok(addr) = listening.recv_timeout(Duration::from_secs(20)) {
+            Ok(Receiver {
                 child,
                 addr: addr.parse().expect("an address"),
                 stderr,
                 scratch,
                 store,
-            }),
-            Err(_) => {
-                let status = child.wait().expect("exited");
-                std::thread::sleep(Duration::from_millis(100));
-                let text = stderr.lock().expect("log").clone();
-                Err((status.code().unwrap_or(-1), text))
-            }
+            })
+        } else {
+            let status = child.wait().expect("exited");
+            std::thread::sleep(Duration::from_millis(100));
+            let text = stderr.lock().expect("log").clone();
+            Err((status.code().unwrap_or(-1), text))
         }
     }
 
