@@ -246,10 +246,13 @@ fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
 /// with separators (`74:6f:6b`, `74 6F 6B`) reads as the plain digits. The secret's hex is at
 /// least 32 digits long, so ordinary text does not spell it by chance.
 pub(crate) fn hex_digits(text: &[u8]) -> Vec<u8> {
-    text.iter()
-        .filter(|byte| byte.is_ascii_hexdigit())
-        .map(u8::to_ascii_lowercase)
-        .collect()
+    let mut digits = Vec::with_capacity(text.len());
+    digits.extend(
+        text.iter()
+            .filter(|byte| byte.is_ascii_hexdigit())
+            .map(u8::to_ascii_lowercase),
+    );
+    digits
 }
 
 /// The secret as base64 (standard and URL-safe, at each of the three byte alignments it can

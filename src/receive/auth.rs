@@ -207,41 +207,35 @@ impl Credentials {
         if !text.is_ascii() || memchr::memchr3(b'\\', b'%', b'&', text).is_some() {
             return true;
         }
+        // One pass says which of the copies below are needed.
+        let (mut controls, mut spaces, mut hex_digits) = (false, false, 0usize);
+        for byte in text {
+            controls |= byte.is_ascii_control();
+            spaces |= byte.is_ascii_whitespace();
+            hex_digits += usize::from(byte.is_ascii_hexdigit());
+        }
         // The folding removes control characters (a line break inside the secret) too.
-        let visible: Cow<'_, [u8]> = if text.iter().any(u8::is_ascii_control) {
-            Cow::Owned(text.iter().copied().filter(|byte| !byte.is_ascii_control()).collect())
-        } else {
-            Cow::Borrowed(text)
-        };
+        let visible = without(text, controls, u8::is_ascii_control);
         if self.sought.iter().any(|sought| sought.in_any_case(&visible)) {
             return true;
         }
-        let compact: Cow<'_, [u8]> = if text.iter().any(u8::is_ascii_whitespace) {
-            Cow::Owned(
-                text.iter()
-                    .copied()
-                    .filter(|byte| !byte.is_ascii_whitespace())
-                    .collect(),
-            )
-        } else {
-            Cow::Borrowed(text)
-        };
-        self.sought
+        let compact = without(text, spaces, u8::is_ascii_whitespace);
+        if self
+            .sought
             .iter()
             .any(|sought| sought.encoded.iter().any(|form| form.find(&compact).is_some()))
-            || self.carries_spaced_hex(text)
-    }
-
-    /// Whether the text holds a secret's hex with separators between its digits (`74:6f:…`).
-    fn carries_spaced_hex(&self, text: &[u8]) -> bool {
-        // Too few hex digits to spell the shortest secret's hex: nothing to collect.
+        {
+            return true;
+        }
+        // A secret's hex with separators between its digits (`74:6f:…`); too few hex digits to
+        // spell the shortest secret's hex need not be collected.
         let shortest = self
             .sought
             .iter()
             .map(|sought| sought.hex.needle().len())
             .min()
             .unwrap_or(0);
-        if text.iter().filter(|byte| byte.is_ascii_hexdigit()).count() < shortest {
+        if hex_digits < shortest {
             return false;
         }
         let digits = crate::secret::hex_digits(text);
@@ -315,6 +309,18 @@ fn split_scheme(header: &[u8]) -> Option<(&[u8], &[u8])> {
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
+}
+
+/// The text without the bytes `drop` picks, copied only when `any` says there are some.
+fn without(text: &[u8], any: bool, drop: fn(&u8) -> bool) -> Cow<'_, [u8]> {
+    if !any {
+        return Cow::Borrowed(text);
+    }
+    let mut kept = Vec::with_capacity(text.len());
+    for piece in text.split(drop) {
+        kept.extend_from_slice(piece);
+    }
+    Cow::Owned(kept)
 }
 
 fn replace_all(haystack: &[u8], needle: &Finder<'_>, with: &[u8]) -> Vec<u8> {
