@@ -168,21 +168,22 @@ pub(crate) fn normalise_recipients(field: &str) -> Result<String, PhoneError> {
         });
     }
     let mut out = String::with_capacity(field.len());
-    let mut seen = std::collections::HashSet::new();
     for (index, recipient) in field.split(',').enumerate() {
         if index >= MAX_RECIPIENTS {
             return Err(PhoneError::TooManyRecipients {
                 count: field.split(',').count(),
             });
         }
+        let number = normalise_number(recipient)?;
+        // The numbers so far are in `out`, at most 99 of them: looked through there rather
+        // than hashed into a set, which every row of one recipient would pay for.
         if index > 0 {
+            if out.split(',').any(|earlier| earlier == number) {
+                return Err(PhoneError::RepeatedRecipient { number });
+            }
             out.push(',');
         }
-        let number = normalise_number(recipient)?;
         out.push_str(&number);
-        if !seen.insert(number.clone()) {
-            return Err(PhoneError::RepeatedRecipient { number });
-        }
     }
     Ok(out)
 }
@@ -201,6 +202,9 @@ pub(crate) fn normalise_number(recipient: &str) -> Result<String, PhoneError> {
     }
     if let Some((kept, digits)) = scientific_notation(trimmed) {
         return Err(bad(PhoneProblem::ScientificNotation { kept, digits }));
+    }
+    if let Some(digits) = plain_e164(trimmed) {
+        return Ok(digits);
     }
     let without_trunk = drop_trunk_zero(trimmed).map_err(bad)?;
     let mut digits = String::with_capacity(trimmed.len());
@@ -222,16 +226,46 @@ pub(crate) fn normalise_number(recipient: &str) -> Result<String, PhoneError> {
     if !(2..=15).contains(&national.len()) {
         return Err(bad(PhoneProblem::Length));
     }
-    // Country codes are prefix-free: at most one of the list begins the number.
-    if let Some(code) = TRUNK_ZERO.iter().find(|code| national.starts_with(**code)) {
-        let rest = &national[code.len()..];
-        if rest.starts_with('0') {
-            return Err(bad(PhoneProblem::TrunkZero {
-                suggested: format!("+{code}{}", rest.trim_start_matches('0')),
-            }));
-        }
+    if let Some(suggested) = trunk_zero_suggestion(national) {
+        return Err(bad(PhoneProblem::TrunkZero { suggested }));
     }
     Ok(digits)
+}
+
+/// The usual number, `+` then digits, spaces, hyphens and dots only, read in one pass: what
+/// [`normalise_number`] would give it, or `None` when it needs the full reading (brackets,
+/// other characters, or a rule it breaks, which the full reading names).
+fn plain_e164(trimmed: &str) -> Option<String> {
+    let rest = trimmed.strip_prefix('+')?;
+    let mut digits = String::with_capacity(trimmed.len());
+    digits.push('+');
+    for byte in rest.bytes() {
+        match byte {
+            b'0'..=b'9' => digits.push(char::from(byte)),
+            b' ' | b'-' | b'.' => {}
+            _ => return None,
+        }
+    }
+    let national = &digits[1..];
+    let fits = !national.starts_with('0')
+        && (2..=15).contains(&national.len())
+        && trunk_zero_suggestion(national).is_none();
+    fits.then_some(digits)
+}
+
+/// For a national number whose country code drops the trunk 0 abroad, followed by a 0: the
+/// number without it.
+fn trunk_zero_suggestion(national: &str) -> Option<String> {
+    // Every code of the list has 2 or 3 digits: a number with no 0 after either cannot match.
+    let bytes = national.as_bytes();
+    if bytes.get(2) != Some(&b'0') && bytes.get(3) != Some(&b'0') {
+        return None;
+    }
+    // Country codes are prefix-free: at most one of the list begins the number.
+    let code = TRUNK_ZERO.iter().find(|code| national.starts_with(**code))?;
+    let rest = &national[code.len()..];
+    rest.starts_with('0')
+        .then(|| format!("+{code}{}", rest.trim_start_matches('0')))
 }
 
 /// Country codes whose national numbers start with the trunk prefix 0, dropped when dialled
@@ -373,6 +407,10 @@ fn without_plus(digits: &str) -> PhoneProblem {
 /// `9.19877E+11` (a decimal point or comma, as the spreadsheet's language writes it): how many
 /// digits the form kept, and how many the number has.
 fn scientific_notation(text: &str) -> Option<(usize, usize)> {
+    // The form starts with a digit: a number written with `+` is not searched for an `E`.
+    if !text.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
     let (mantissa, exponent) = text.split_once(['e', 'E'])?;
     let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
     let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning, CONSTANTS};
 use crate::flow::{DeclaredType, HoleCheck, PayloadCheck};
+use crate::phone::normalise_recipients;
 use crate::render::Renderer;
 use crate::validate::{BodyValidator, HoleSchema};
 
@@ -128,23 +129,37 @@ impl BodyPlan {
         let mut text = String::with_capacity(128);
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
-            let mut value = if renderer.render_text_into(hole.leaf, values, &mut text) {
+            let value = if renderer.render_text_into(hole.leaf, values, &mut text) {
                 if hole.rule == FieldRule::Plain && hole.check.is_none() && hole.text_fits_flow {
                     if serde_json::to_writer(&mut *out, text.as_str()).is_err() {
                         return false;
                     }
                     continue;
                 }
-                Value::String(std::mem::take(&mut text))
+                if hole.rule == FieldRule::Recipients {
+                    // What `apply_rule` does to text, without building its larger error: the
+                    // full path explains a number that breaks the rule.
+                    match normalise_recipients(&text) {
+                        Ok(number) => Value::String(number),
+                        Err(_) => return false,
+                    }
+                } else {
+                    let mut value = Value::String(std::mem::take(&mut text));
+                    if apply_rule(hole.rule, &mut value, warnings).is_err() {
+                        return false;
+                    }
+                    value
+                }
             } else {
-                match renderer.render_leaf(hole.leaf, &mut context) {
+                let mut value = match renderer.render_leaf(hole.leaf, &mut context) {
                     Ok(value) => value,
                     Err(_) => return false,
+                };
+                if apply_rule(hole.rule, &mut value, warnings).is_err() {
+                    return false;
                 }
+                value
             };
-            if apply_rule(hole.rule, &mut value, warnings).is_err() {
-                return false;
-            }
             if hole.check.as_ref().is_some_and(|check| !check.is_valid(&value)) {
                 return false;
             }
