@@ -502,6 +502,31 @@ mod tests {
         assert!(number_key("0123", Reading::Provider).is_err());
     }
 
+    /// The one-pass reading of a plain `+` number leaves every rule it does not check itself
+    /// (a 0 country code, the length, a trunk 0 after a 2- or 3-digit code, a second `+`)
+    /// to the full reading, which names the problem.
+    #[test]
+    fn a_plain_number_read_in_one_pass_keeps_every_rule() {
+        let problem = |number: &str| match normalise_number(number) {
+            Err(PhoneError::BadPhone { reason, .. }) => reason,
+            other => panic!("{number}: {other:?}"),
+        };
+        assert_eq!(normalise_number("+91 98765-43210.").as_deref(), Ok("+919876543210"));
+        assert_eq!(normalise_number("+1 415 555 0100").as_deref(), Ok("+14155550100"));
+        assert_eq!(normalise_number("+353 1 234 5678").as_deref(), Ok("+35312345678"));
+        assert_eq!(
+            problem("+353 01 234 5678"),
+            PhoneProblem::TrunkZero {
+                suggested: "+35312345678".to_owned()
+            }
+        );
+        assert_eq!(problem("+0 91 98765 43210"), PhoneProblem::ZeroCountryCode);
+        assert_eq!(problem("+9"), PhoneProblem::Length);
+        assert_eq!(problem("+91 98765 43210 12345"), PhoneProblem::Length);
+        assert_eq!(problem("+91 +98765 43210"), PhoneProblem::NotDigits);
+        assert_eq!(problem("+91 98765 4321O"), PhoneProblem::Letters);
+    }
+
     #[test]
     fn phone_numbers() {
         assert_eq!(normalise_recipients("+1 (415) 555.0100").as_deref(), Ok("+14155550100"));
