@@ -145,7 +145,7 @@ impl BodyPlan {
                     }
                 } else {
                     let mut value = Value::String(std::mem::take(&mut text));
-                    if apply_rule(hole.rule, &mut value, warnings).is_err() {
+                    if hole.rule != FieldRule::Plain && apply_rule(hole.rule, &mut value, warnings).is_err() {
                         return false;
                     }
                     value
@@ -155,7 +155,8 @@ impl BodyPlan {
                     Ok(value) => value,
                     Err(_) => return false,
                 };
-                if apply_rule(hole.rule, &mut value, warnings).is_err() {
+                // A plain value has no rule: `apply_rule` would leave it as it is.
+                if hole.rule != FieldRule::Plain && apply_rule(hole.rule, &mut value, warnings).is_err() {
                     return false;
                 }
                 value
