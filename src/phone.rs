@@ -247,9 +247,8 @@ fn plain_e164(trimmed: &str) -> Option<String> {
         }
     }
     let national = &digits[1..];
-    let fits = !national.starts_with('0')
-        && (2..=15).contains(&national.len())
-        && trunk_zero_suggestion(national).is_none();
+    let fits =
+        !national.starts_with('0') && (2..=15).contains(&national.len()) && trunk_zero_suggestion(national).is_none();
     fits.then_some(digits)
 }
 
