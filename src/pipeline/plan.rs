@@ -151,9 +151,8 @@ impl BodyPlan {
                     value
                 }
             } else {
-                let mut value = match renderer.render_leaf(hole.leaf, &mut context) {
-                    Ok(value) => value,
-                    Err(_) => return false,
+                let Ok(mut value) = renderer.render_leaf(hole.leaf, &mut context) else {
+                    return false;
                 };
                 // A plain value has no rule: `apply_rule` would leave it as it is.
                 if hole.rule != FieldRule::Plain && apply_rule(hole.rule, &mut value, warnings).is_err() {
