@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::campaign::{read_delivery_report, read_report, rfc3339, Campaign};
-use crate::support::provider::{Callback, Callbacks, Provider, Received};
+use crate::support::provider::{reply_body, row_number, status_body, Callback, Callbacks, Provider, Received};
 use crate::support::receiver::{Receiver, TOKEN};
 use crate::support::{chromium, flowc, run, Outcome};
 
@@ -23,46 +23,9 @@ fn base() -> i64 {
     *BASE.get_or_init(|| (jiff::Timestamp::now().as_second() / 3_600 + 1) * 3_600)
 }
 
-/// The row number `n` of a request (its `ref` is `R<n>`; its data row is `n + 2`).
-fn number(request: &Received) -> i64 {
-    request.reference().trim_start_matches('R').parse().expect("ref R<n>")
-}
-
-fn status_body(
-    wamid: &str,
-    status: &str,
-    time: i64,
-    recipient: &str,
-    extra: Value,
-    error: Option<(u32, &str)>,
-) -> Callback {
-    let mut entry = json!({"id": wamid, "status": status, "timestamp": time.to_string(), "recipient_id": recipient});
-    if let Some((code, title)) = error {
-        entry["errors"] = json!([{"code": code, "title": title}]);
-    }
-    Callback::Post(json!({
-        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "911234567890", "phone_number_id": "104"},
-            "statuses": [entry]}},
-        "extra_info": extra,
-        "status": status,
-    }))
-}
-
-fn reply_body(n: i64, from: &str, context: &str, answers: &Value, time: i64) -> Callback {
-    Callback::Post(json!({
-        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
-            "messages": [{"from": from, "id": format!("wamid.reply.{n}"), "timestamp": time.to_string(),
-                "type": "interactive", "context": {"from": "911234567890", "id": context},
-                "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
-                    "response_json": answers.to_string()}}}]}},
-        "extra_info": {"trace_id": format!("t-{n}")},
-    }))
-}
-
 /// What the fake provider says happened to row `n`, by `n % 10`.
 fn script(request: &Received, message_id: &str) -> Vec<Callback> {
-    let n = number(request);
+    let n = row_number(request);
     let key = request.body["extra_info"]["ref2"]
         .as_str()
         .expect("--track ref2")
@@ -77,7 +40,7 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
     let keyed = json!({"ref": format!("R{n}"), "ref2": key, "message_id": message_id});
     let slot = ["10:00", "11:00", "10:00", "12:00"][(n / 10) as usize % 4];
     let answers = json!({"flow_token": format!("tok-R{n}"), "slot": slot, "extras": ["wash"]});
-    let status = |name: &str, time: i64| status_body(&wamid, name, time, &recipient, keyed.clone(), None);
+    let status = |name: &str, time: i64| status_body(&wamid, name, time, &recipient, &keyed, None);
     let mut callbacks = match n % 10 {
         0 => vec![
             status("sent", t + 1),
@@ -86,7 +49,7 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
                 "failed",
                 t + 2,
                 &recipient,
-                keyed.clone(),
+                &keyed,
                 Some((131047, "Re-engagement message")),
             ),
         ],
@@ -96,7 +59,7 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
             "failed",
             t + 1,
             &recipient,
-            json!({"message_id": message_id}),
+            &json!({"message_id": message_id}),
             Some((131026, "Message undeliverable")),
         )],
         2 => vec![status("sent", t + 1)],
@@ -163,7 +126,7 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
             "delivered",
             t + 9,
             "15550000000",
-            json!({"ref": "other-campaign"}),
+            &json!({"ref": "other-campaign"}),
             None,
         ));
         callbacks.push(reply_body(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::campaign::{read_delivery_report, rfc3339, statuses, Campaign, FROM, KEY, SID};
-use crate::support::provider::{Callback, Callbacks, Provider, Received};
+use crate::support::provider::{reply_body, row_number, status_body, Callback, Callbacks, Provider, Received};
 use crate::support::receiver::{Receiver, TOKEN};
 use crate::support::{flowc, flowc_process, run};
 
@@ -165,35 +165,6 @@ fn funnel(accepted: &[i64]) -> String {
     )
 }
 
-fn number(request: &Received) -> i64 {
-    request.reference().trim_start_matches('R').parse().expect("ref R<n>")
-}
-
-fn status(wamid: &str, name: &str, time: i64, recipient: &str, extra: &Value, error: Option<(u32, &str)>) -> Callback {
-    let mut entry = json!({"id": wamid, "status": name, "timestamp": time.to_string(), "recipient_id": recipient});
-    if let Some((code, title)) = error {
-        entry["errors"] = json!([{"code": code, "title": title}]);
-    }
-    Callback::Post(json!({
-        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "911234567890", "phone_number_id": "104"},
-            "statuses": [entry]}},
-        "extra_info": extra,
-        "status": name,
-    }))
-}
-
-fn completion(n: i64, from: &str, context: &str, answers: &Value, time: i64) -> Callback {
-    Callback::Post(json!({
-        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
-            "messages": [{"from": from, "id": format!("wamid.reply.{n}"), "timestamp": time.to_string(),
-                "type": "interactive", "context": {"from": "911234567890", "id": context},
-                "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
-                    "response_json": answers.to_string()}}}]}},
-        "extra_info": {"trace_id": format!("t-{n}")},
-    }))
-}
-
 fn stop(id: &str, from: &str, time: i64) -> Value {
     json!({"messages": [{"from": from, "id": id, "timestamp": time.to_string(), "type": "text",
         "text": {"body": "STOP"}}]})
@@ -203,7 +174,7 @@ fn stop(id: &str, from: &str, time: i64) -> Value {
 /// that could be in flight at the kill echoes the row's `--track` key, as the provider echoes
 /// `extra_info`.
 fn script(request: &Received, message_id: &str) -> Vec<Callback> {
-    let n = number(request);
+    let n = row_number(request);
     let key = request.body["extra_info"]["ref2"]
         .as_str()
         .expect("--track ref2")
@@ -219,11 +190,11 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
     let only_wamid = json!({});
     let slot = ["10:00", "11:00"][n as usize % 2];
     let answers = json!({"flow_token": format!("tok-R{n}"), "slot": slot});
-    let at = |name: &str, time: i64| status(&wamid, name, time, &recipient, &keyed, None);
+    let at = |name: &str, time: i64| status_body(&wamid, name, time, &recipient, &keyed, None);
     let mut callbacks = match Story::of(n) {
         Story::Outside24Hours => vec![
             at("sent", t + 1),
-            status(
+            status_body(
                 &wamid,
                 "failed",
                 t + 2,
@@ -232,7 +203,7 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
                 Some((131047, "Re-engagement message")),
             ),
         ],
-        Story::Undeliverable => vec![status(
+        Story::Undeliverable => vec![status_body(
             &wamid,
             "failed",
             t + 1,
@@ -246,16 +217,16 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
         Story::ReadSkippingDelivered => vec![
             at("sent", t + 1),
             at("read", t + 3),
-            completion(n, &recipient, &wamid, &answers, t + 4),
+            reply_body(n, &recipient, &wamid, &answers, t + 4),
         ],
         Story::ReadByWamidThenCompleted => vec![
             at("sent", t + 1),
-            status(&wamid, "delivered", t + 2, &recipient, &only_wamid, None),
-            status(&wamid, "read", t + 3, &recipient, &only_wamid, None),
-            completion(n, &recipient, &wamid, &answers, t + 4),
+            status_body(&wamid, "delivered", t + 2, &recipient, &only_wamid, None),
+            status_body(&wamid, "read", t + 3, &recipient, &only_wamid, None),
+            reply_body(n, &recipient, &wamid, &answers, t + 4),
         ],
         Story::EverythingTwice => {
-            let reply = completion(n, &recipient, &wamid, &answers, t + 4);
+            let reply = reply_body(n, &recipient, &wamid, &answers, t + 4);
             vec![
                 at("sent", t + 1),
                 at("sent", t + 1),
@@ -270,7 +241,7 @@ fn script(request: &Received, message_id: &str) -> Vec<Callback> {
         Story::DeliveredThenAnswered => vec![
             at("sent", t + 1),
             at("delivered", t + 2),
-            completion(n, &recipient, &wamid, &json!({"slot": "12:00"}), t + 4),
+            reply_body(n, &recipient, &wamid, &json!({"slot": "12:00"}), t + 4),
         ],
         Story::DeliveredByGet => {
             let get = |pairs: &[(&str, String)]| {
@@ -532,7 +503,7 @@ fn a_campaign_killed_and_resumed_is_reported_row_by_row_as_the_provider_called_b
 
     // Each message as the file's row says it, its number in E.164.
     for request in provider.received() {
-        let n = number(&request);
+        let n = row_number(&request);
         let message = &request.body["messaging_object"];
         assert_eq!(message["to"], format!("+1415{n:07}"), "R{n}");
         assert_eq!(

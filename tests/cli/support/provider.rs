@@ -442,3 +442,43 @@ fn a_provider_that_did_not_get_the_requests_expected_fails_the_test_when_dropped
     let message = message.downcast_ref::<String>().expect("a formatted message");
     assert_eq!(message, "the fake provider: expected 1 requests, 0 came");
 }
+
+/// The row number `n` of a request (its `ref` is `R<n>`; its data row is `n + 2`).
+pub(crate) fn row_number(request: &Received) -> i64 {
+    request.reference().trim_start_matches('R').parse().expect("ref R<n>")
+}
+
+/// A status callback as the provider posts it (Meta's status in the provider's envelope).
+pub(crate) fn status_body(
+    wamid: &str,
+    status: &str,
+    time: i64,
+    recipient: &str,
+    extra: &serde_json::Value,
+    error: Option<(u32, &str)>,
+) -> Callback {
+    let mut entry =
+        serde_json::json!({"id": wamid, "status": status, "timestamp": time.to_string(), "recipient_id": recipient});
+    if let Some((code, title)) = error {
+        entry["errors"] = serde_json::json!([{"code": code, "title": title}]);
+    }
+    Callback::Post(serde_json::json!({
+        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "911234567890", "phone_number_id": "104"},
+            "statuses": [entry]}},
+        "extra_info": extra,
+        "status": status,
+    }))
+}
+
+/// A Flow completion as the provider posts it, answering the message `context`.
+pub(crate) fn reply_body(n: i64, from: &str, context: &str, answers: &serde_json::Value, time: i64) -> Callback {
+    Callback::Post(serde_json::json!({
+        "meta_object": {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "messages": [{"from": from, "id": format!("wamid.reply.{n}"), "timestamp": time.to_string(),
+                "type": "interactive", "context": {"from": "911234567890", "id": context},
+                "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+                    "response_json": answers.to_string()}}}]}},
+        "extra_info": {"trace_id": format!("t-{n}")},
+    }))
+}
