@@ -418,7 +418,10 @@ fn scientific_notation(text: &str) -> Option<(usize, usize)> {
         return None;
     }
     let kept = whole.len() + fraction.len();
-    let digits = whole.len() + exponent.parse::<usize>().ok()?;
+    // An exponent past any real number's length is still this form, never an overflow.
+    let digits = whole
+        .len()
+        .saturating_add(exponent.parse::<usize>().unwrap_or(usize::MAX));
     Some((kept, digits))
 }
 
@@ -504,6 +507,18 @@ mod tests {
     /// The one-pass reading of a plain `+` number leaves every rule it does not check itself
     /// (a 0 country code, the length, a trunk 0 after a 2- or 3-digit code, a second `+`)
     /// to the full reading, which names the problem.
+    #[test]
+    fn scientific_notation_with_a_huge_exponent_is_named_not_an_overflow() {
+        match normalise_number("9E18446744073709551615") {
+            Err(PhoneError::BadPhone {
+                reason: PhoneProblem::ScientificNotation { kept: 1, .. },
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(normalise_recipients("9,1E99999999999999999999999").is_err());
+    }
+
     #[test]
     fn a_plain_number_read_in_one_pass_keeps_every_rule() {
         let problem = |number: &str| match normalise_number(number) {

@@ -274,3 +274,50 @@ fn the_plan_shows_where_the_track_key_goes() {
         .unwrap_or_else(|| panic!("no track line in the plan: {}", outcome.stderr));
     assert!(track.contains("extra_info.ref2"), "{track}");
 }
+
+/// A `not sent` callback about an earlier attempt of a row (the daily limit one day) says
+/// nothing of its later attempt whose answer was lost (the next day): that one stays unknown.
+#[test]
+fn a_not_sent_callback_about_an_earlier_attempt_leaves_a_later_unknown_attempt_unknown() {
+    let receiver = Receiver::start();
+    let campaign = Campaign::new(4);
+    let day = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let today = std::sync::Arc::clone(&day);
+    let provider = Provider::start(Duration::ZERO, move |request, index, _| {
+        match (
+            today.load(std::sync::atomic::Ordering::SeqCst),
+            request.reference().as_str(),
+        ) {
+            (1, "R2") => Reply::error(400, "WAV2101", "Daily limit reached"),
+            (2, "R2") => Reply::Drop,
+            _ => Reply::accepted(index),
+        }
+    });
+    let mut command = campaign.command(&provider);
+    command.args(["--track", "ref2", "--events"]).arg(&receiver.store);
+    run(&mut command);
+    let key = provider
+        .received()
+        .iter()
+        .find(|request| request.reference() == "R2")
+        .map(|request| request.body["extra_info"]["ref2"].as_str().expect("key").to_owned())
+        .expect("R2 sent on day 1");
+    // Day 1's callback for R2, in the provider's own not-sent shape (no time of its own).
+    let body = serde_json::json!({
+        "code": "WAV2101", "status": "not sent", "reason": "Account daily limit reached",
+        "message_id": "AX-2", "extra_info": {"ref2": key}
+    });
+    assert_eq!(receiver.post(&body.to_string()).status, 200);
+    // The next attempt leaves in a later second than the callback was stored.
+    std::thread::sleep(Duration::from_millis(1100));
+    day.store(2, std::sync::atomic::Ordering::SeqCst);
+    run(&mut command);
+    let third = run(&mut command);
+    assert!(!third.stderr.contains("settled as not sent"), "{}", third.stderr);
+    let report = campaign.report();
+    let r2 = report.iter().find(|line| line["row"] == "4").expect("R2's line");
+    assert_eq!(
+        r2["status"], "unknown",
+        "its second attempt may have reached the person: {report:?}"
+    );
+}

@@ -127,6 +127,9 @@ const CLOCK_SKEW: Moment = 300;
 /// A status came back for the row's message (by its `--track` key or one of its ids): the
 /// provider has it. Never set by a Flow reply, whose `flow_token` the template chooses.
 const STATUS_HEARD: u8 = 16;
+/// A `not sent` callback dated before the row's last request: about an earlier attempt (a
+/// daily limit, then a resume), so it says nothing of the attempt in doubt.
+const NOT_SENT_BEFORE: u8 = 32;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +191,7 @@ impl RowDelivery {
         }
         match self.stage {
             Stage::Sent | Stage::Delivered | Stage::Read | Stage::Failed => Some(Proof::ProviderHasIt),
+            Stage::NotSent if self.flags & NOT_SENT_BEFORE != 0 => None,
             Stage::NotSent => Some(Proof::NotSent),
             Stage::Unheard => None,
         }
@@ -398,6 +402,9 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             }
             return;
         };
+        if stage == Stage::NotSent && state.sent_at != NEVER && status.time < state.sent_at {
+            state.flags |= NOT_SENT_BEFORE;
+        }
         state.stage = state.stage.advance(stage);
         match stage {
             Stage::Delivered => earliest(&mut state.delivered_at, status.time),
