@@ -82,7 +82,8 @@ const CODES: [MetaCode; 19] = [
         code: "WAV2101",
         short: "account daily limit reached",
         meaning: "the provider did not pass the message to Meta: the account's daily limit of messages was reached. Resume the next day, or after the limit is raised.",
-        at_send: AtSend::Callback,
+        // The answer to a request, too: every later row would get it.
+        at_send: AtSend::StopsTheCampaign,
     },
     MetaCode {
         code: "131021",
@@ -131,7 +132,7 @@ const CODES: [MetaCode; 19] = [
     MetaCode {
         code: "132001",
         short: "template not found in that language",
-        meaning: "the template does not exist in that language, or is not approved: every message with it fails. Check its name and language code against the account's approved templates (WhatsApp Manager, or flowc templates pull).",
+        meaning: "the template does not exist in that language, or is not approved: every message with it fails. Check its name and language code against the account's approved templates (WhatsApp Manager, or flowc templates pull); a template message corrected after rows went out resumes with --changed-template.",
         at_send: AtSend::StopsTheCampaign,
     },
     MetaCode {
@@ -143,7 +144,7 @@ const CODES: [MetaCode; 19] = [
     MetaCode {
         code: "132016",
         short: "template disabled",
-        meaning: "Meta disabled the template after repeated pauses for low quality: it cannot be sent again. Have a new template approved (with the Flow button) and send with it.",
+        meaning: "Meta disabled the template after repeated pauses for low quality: it cannot be sent again. Have a new template approved (with the Flow button) and send with it (the template message changed after rows went out resumes with --changed-template).",
         at_send: AtSend::StopsTheCampaign,
     },
     MetaCode {
@@ -202,7 +203,7 @@ mod tests {
     /// fails that row; the throttle says how long to wait.
     #[test]
     fn template_codes_say_what_they_do_to_a_campaign() {
-        for code in ["132001", "132015", "132016", "132068"] {
+        for code in ["132001", "132015", "132016", "132068", "WAV2101"] {
             assert_eq!(explain(code).map(|known| known.at_send), Some(AtSend::StopsTheCampaign), "{code}");
         }
         assert_eq!(

@@ -36,14 +36,12 @@ pub(crate) enum StopReason {
     Number,
     /// `WA-401`: the account may not use this API, or the number is on another API version.
     Account,
-    /// `WAV2101`: the account's daily limit is reached.
-    DailyLimit,
     /// A redirect or 404/405 without the provider's code: the URL is wrong (region, base URL).
     Endpoint,
     /// `E110`: the account's balance is too low.
     Balance,
-    /// One of Meta's codes that fail every later row alike (a template paused, a Flow blocked):
-    /// its words are the report's.
+    /// A code in the table of Meta's codes that fails every later row alike (a template paused,
+    /// a Flow blocked, the provider's `WAV2101` daily limit): its words are the report's.
     Meta(&'static MetaCode),
 }
 
@@ -135,7 +133,13 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
             |message| with_details(message, json.as_ref().and_then(|json| json.get("error"))),
         );
     let retry_after = retry_after.and_then(parse_retry_after);
-    if !(200..=299).contains(&http_status) {
+    let message_id = json
+        .as_ref()
+        .and_then(|json| json.pointer("/data/message_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let accepted = (200..=299).contains(&http_status) && (code.as_deref() == Some("WA202") || message_id.is_some());
+    if !accepted {
         if let Some(outcome) = json.as_ref().and_then(|json| meta_answer(http_status, json, &message)) {
             return outcome;
         }
@@ -151,12 +155,6 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
             code: code.unwrap_or_default(),
             message,
         },
-        (_, Some("WAV2101")) => Outcome::Stop {
-            http_status,
-            code: code.unwrap_or_default(),
-            message,
-            reason: StopReason::DailyLimit,
-        },
         // The provider asks for retries minutes apart (5, 10, 15), not a tight loop: the row
         // stays retryable for a later run.
         (_, Some("WA500")) => Outcome::Later {
@@ -171,12 +169,7 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
             reason: StopReason::Balance,
         },
         (200..=299, _) => {
-            let message_id = json
-                .as_ref()
-                .and_then(|json| json.pointer("/data/message_id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if code.as_deref() == Some("WA202") || message_id.is_some() {
+            if accepted {
                 Outcome::Accepted {
                     http_status,
                     message_id,
@@ -234,8 +227,9 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
     }
 }
 
-/// An answer carrying one of Meta's codes that `flowc send` acts on (see [`codes`]): the row
-/// fails, or the campaign stops, with Meta's detail.
+/// An answer carrying a code of the table of Meta's codes that `flowc send` acts on (see
+/// [`codes`]; the provider's `WAV2101` is there too): the row fails, or the campaign stops, with
+/// Meta's detail.
 fn meta_answer(http_status: u16, json: &Value, message: &str) -> Option<Outcome> {
     let nested = json.get("error").filter(|error| error.get("code").is_some());
     let known = [json.get("code"), nested.and_then(|error| error.get("code"))]
@@ -382,7 +376,7 @@ mod tests {
         assert!(matches!(
             daily,
             Outcome::Stop {
-                reason: StopReason::DailyLimit,
+                reason: StopReason::Meta(MetaCode { code: "WAV2101", .. }),
                 ..
             }
         ));

@@ -46,7 +46,7 @@ fn a_paused_template_mid_run_stops_the_campaign_and_a_resume_sends_only_the_rest
         outcome.stderr
     );
     assert!(
-        outcome.stderr.contains("The 140 unsent rows stay pending: run the same command again once fixed"),
+        outcome.stderr.contains("The 140 unsent rows stay pending: run the same command again to send them"),
         "{}",
         outcome.stderr
     );
@@ -258,4 +258,24 @@ fn a_disabled_template_in_a_failed_callback_is_explained_in_the_report_and_on_it
         "{failures}"
     );
     drop(receiver);
+}
+
+/// The provider's daily limit stops a send in the words the report explains it with.
+#[test]
+fn the_daily_limit_stop_says_what_the_report_says_of_the_code() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::start(Duration::ZERO, |_, _, _| Reply::error(400, "WAV2101", "Daily limit reached"));
+    provider.expect_requests(1);
+    let outcome = run(campaign.command(&provider).args(["--concurrency", "1"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("account daily limit reached (WAV2101: Daily limit reached); sending stopped"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("the account's daily limit of messages was reached. Resume the next day, or after the limit is raised. The 3 unsent rows stay pending: run the same command again to send them"),
+        "{}",
+        outcome.stderr
+    );
 }

@@ -85,9 +85,10 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                 None => known.short.to_owned(),
             };
             let unsent = words::count(pending, "unsent row", "unsent rows");
+            let them = words::plural(pending, "it", "them");
             let help = match resume_after {
                 Some(when) => format!("{} The {unsent} {stay}: run the same command again after {when}", known.meaning),
-                None => format!("{} The {unsent} {stay}: run the same command again once fixed", known.meaning),
+                None => format!("{} The {unsent} {stay}: run the same command again to send {them}", known.meaning),
             };
             printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
         }
@@ -114,10 +115,6 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                 StopReason::Endpoint => (
                     "the endpoint is not the provider's messages API",
                     format!("check the region (--region / KALEYRA_REGION), --base-url, the SID and the business number, which make up the URL; {unsent}"),
-                ),
-                StopReason::DailyLimit => (
-                    "the account's daily limit is reached",
-                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending_rows}"),
                 ),
                 StopReason::Balance => (
                     "low balance",
