@@ -204,14 +204,22 @@ mod tests {
     #[test]
     fn template_codes_say_what_they_do_to_a_campaign() {
         for code in ["132001", "132015", "132016", "132068", "WAV2101"] {
-            assert_eq!(explain(code).map(|known| known.at_send), Some(AtSend::StopsTheCampaign), "{code}");
+            assert_eq!(
+                explain(code).map(|known| known.at_send),
+                Some(AtSend::StopsTheCampaign),
+                "{code}"
+            );
         }
         assert_eq!(
             explain("132069").map(|known| known.at_send),
             Some(AtSend::StopsFor { seconds: 3_600 })
         );
         for code in ["132000", "132005", "132007", "132012", "131008", "131009"] {
-            assert_eq!(explain(code).map(|known| known.at_send), Some(AtSend::FailsTheRow), "{code}");
+            assert_eq!(
+                explain(code).map(|known| known.at_send),
+                Some(AtSend::FailsTheRow),
+                "{code}"
+            );
         }
         let codes: std::collections::HashSet<&str> = CODES.iter().map(|known| known.code).collect();
         assert_eq!(codes.len(), CODES.len(), "each code once");

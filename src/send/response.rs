@@ -386,7 +386,9 @@ mod tests {
     /// Meta's detail kept.
     #[test]
     fn template_codes_stop_the_campaign_or_fail_the_row_in_either_shape() {
-        let envelope = |code: &str| format!(r#"{{"code":"{code}","message":"Meta says no","data":{{}},"error":{{"error":"the detail"}}}}"#);
+        let envelope = |code: &str| {
+            format!(r#"{{"code":"{code}","message":"Meta says no","data":{{}},"error":{{"error":"the detail"}}}}"#)
+        };
         let nested = |code: &str| {
             format!(
                 r#"{{"code":"WA400","message":"Bad request","error":{{"message":"(#{code}) Meta says no","type":"OAuthException","code":{code},"error_data":{{"messaging_product":"whatsapp","details":"the detail"}},"fbtrace_id":"A1"}}}}"#

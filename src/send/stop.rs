@@ -101,7 +101,12 @@ impl StopCause {
 fn template_name(body: &[u8]) -> Option<TemplateName> {
     let body: serde_json::Value = serde_json::from_slice(body).ok()?;
     let template = body.pointer("/messaging_object/template")?;
-    let text = |pointer: &str| template.pointer(pointer).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let text = |pointer: &str| {
+        template
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
     Some(TemplateName {
         name: text("/name")?,
         language: text("/language/code").unwrap_or_default(),
@@ -224,7 +229,8 @@ mod tests {
         let said = resume_after.expect("a time");
         assert!(said.starts_with(&before) || said.starts_with(&after), "{said}");
         assert!(said.ends_with("(in about 1h 00m)"), "{said}");
-        let StopCause::Refused { template, .. } = StopCause::refused(StopReason::Balance, ("E110", "low"), body, None) else {
+        let StopCause::Refused { template, .. } = StopCause::refused(StopReason::Balance, ("E110", "low"), body, None)
+        else {
             panic!("a refusal")
         };
         assert_eq!(template, None);

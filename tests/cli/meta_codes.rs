@@ -46,7 +46,9 @@ fn a_paused_template_mid_run_stops_the_campaign_and_a_resume_sends_only_the_rest
         outcome.stderr
     );
     assert!(
-        outcome.stderr.contains("The 140 unsent rows stay pending: run the same command again to send them"),
+        outcome
+            .stderr
+            .contains("The 140 unsent rows stay pending: run the same command again to send them"),
         "{}",
         outcome.stderr
     );
@@ -54,7 +56,10 @@ fn a_paused_template_mid_run_stops_the_campaign_and_a_resume_sends_only_the_rest
     assert_eq!((first["accepted"], first["pending"]), (60, 140), "{first:?}");
     assert_eq!(first.get("failed"), None, "a paused template fails no row: {first:?}");
     let first_run_requests = provider.count();
-    assert!(first_run_requests <= 64, "at most the requests in flight follow: {first_run_requests}");
+    assert!(
+        first_run_requests <= 64,
+        "at most the requests in flight follow: {first_run_requests}"
+    );
 
     // The pause has ended: the same command sends the rows left, and only those.
     paused.store(false, Ordering::SeqCst);
@@ -80,11 +85,36 @@ fn a_paused_template_mid_run_stops_the_campaign_and_a_resume_sends_only_the_rest
 #[test]
 fn each_code_that_fails_every_later_row_stops_the_campaign_with_its_reason_and_leaves_the_rows_pending() {
     let cases = [
-        (132_001, "Template name does not exist in the translation", "template not found in that language", "Check its name and language code against the account's approved templates"),
-        (132_015, "Template is Paused", "template paused (low quality)", "See its quality in WhatsApp Manager"),
-        (132_016, "Template is Disabled", "template disabled", "Have a new template approved"),
-        (132_068, "Flow is blocked", "Flow blocked", "Look at the Flow's status in WhatsApp Manager"),
-        (132_069, "Flow is throttled", "Flow throttled", "only 10 messages an hour may carry it"),
+        (
+            132_001,
+            "Template name does not exist in the translation",
+            "template not found in that language",
+            "Check its name and language code against the account's approved templates",
+        ),
+        (
+            132_015,
+            "Template is Paused",
+            "template paused (low quality)",
+            "See its quality in WhatsApp Manager",
+        ),
+        (
+            132_016,
+            "Template is Disabled",
+            "template disabled",
+            "Have a new template approved",
+        ),
+        (
+            132_068,
+            "Flow is blocked",
+            "Flow blocked",
+            "Look at the Flow's status in WhatsApp Manager",
+        ),
+        (
+            132_069,
+            "Flow is throttled",
+            "Flow throttled",
+            "only 10 messages an hour may carry it",
+        ),
     ];
     for (code, title, said, what_to_do) in cases {
         for nested in [false, true] {
@@ -127,9 +157,14 @@ fn a_throttled_flow_stops_the_campaign_and_says_when_to_send_again_in_the_window
             .to_string()
     };
     let before = in_an_hour(&zone);
-    let outcome = run(campaign
-        .command(&provider)
-        .args(["--concurrency", "1", "--window", "00:00-24:00", "--tz", "Asia/Kolkata"]));
+    let outcome = run(campaign.command(&provider).args([
+        "--concurrency",
+        "1",
+        "--window",
+        "00:00-24:00",
+        "--tz",
+        "Asia/Kolkata",
+    ]));
     let after = in_an_hour(&zone);
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(
@@ -137,7 +172,11 @@ fn a_throttled_flow_stops_the_campaign_and_says_when_to_send_again_in_the_window
         "{}",
         outcome.stderr
     );
-    let when = |time: &str| format!("The 3 unsent rows stay pending: run the same command again after {time} Asia/Kolkata (in about 1h 00m)");
+    let when = |time: &str| {
+        format!(
+            "The 3 unsent rows stay pending: run the same command again after {time} Asia/Kolkata (in about 1h 00m)"
+        )
+    };
     assert!(
         outcome.stderr.contains(&when(&before)) || outcome.stderr.contains(&when(&after)),
         "{}",
@@ -250,7 +289,10 @@ fn a_disabled_template_in_a_failed_callback_is_explained_in_the_report_and_on_it
     );
     let report = read_delivery_report(&campaign.report_path());
     assert_eq!(report["2"]["delivery_code"], "132016");
-    assert_eq!(report["2"]["delivery_error"], "template disabled (Template is disabled)");
+    assert_eq!(
+        report["2"]["delivery_error"],
+        "template disabled (Template is disabled)"
+    );
     let html = std::fs::read_to_string(&page).expect("page");
     let failures = html.split("<h2>Failures by code</h2>").nth(1).expect("the failures");
     assert!(
@@ -264,12 +306,16 @@ fn a_disabled_template_in_a_failed_callback_is_explained_in_the_report_and_on_it
 #[test]
 fn the_daily_limit_stop_says_what_the_report_says_of_the_code() {
     let campaign = Campaign::new(3);
-    let provider = Provider::start(Duration::ZERO, |_, _, _| Reply::error(400, "WAV2101", "Daily limit reached"));
+    let provider = Provider::start(Duration::ZERO, |_, _, _| {
+        Reply::error(400, "WAV2101", "Daily limit reached")
+    });
     provider.expect_requests(1);
     let outcome = run(campaign.command(&provider).args(["--concurrency", "1"]));
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("account daily limit reached (WAV2101: Daily limit reached); sending stopped"),
+        outcome
+            .stderr
+            .contains("account daily limit reached (WAV2101: Daily limit reached); sending stopped"),
         "{}",
         outcome.stderr
     );

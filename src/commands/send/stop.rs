@@ -87,8 +87,14 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
             let unsent = words::count(pending, "unsent row", "unsent rows");
             let them = words::plural(pending, "it", "them");
             let help = match resume_after {
-                Some(when) => format!("{} The {unsent} {stay}: run the same command again after {when}", known.meaning),
-                None => format!("{} The {unsent} {stay}: run the same command again to send {them}", known.meaning),
+                Some(when) => format!(
+                    "{} The {unsent} {stay}: run the same command again after {when}",
+                    known.meaning
+                ),
+                None => format!(
+                    "{} The {unsent} {stay}: run the same command again to send {them}",
+                    known.meaning
+                ),
             };
             printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
         }
