@@ -10,7 +10,7 @@
 //! | 500 | `WA500` | left retryable for a later run: the provider advises retries minutes apart |
 //! | 400 | `WAV2101` | the campaign stops: the account's daily limit |
 //! | 502, 504, other 5xx | | *ambiguous*: a gateway or an unknown layer failed, the provider may have the message |
-//! | 4xx, 5xx | Meta's template codes | as [`crate::report::codes`] says: the row fails (`132000`, ...) or the campaign stops (`132015`, ...) |
+//! | any but an acceptance | Meta's template codes | as [`crate::report::codes`] says: the row fails (`132000`, ...) or the campaign stops (`132015`, ...) |
 //!
 //! Where Meta's code sits in the provider's answer is not documented: it is read as the
 //! provider's own `code` (`{"code": "132015", "message": …}`) and inside Meta's error object as
