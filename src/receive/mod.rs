@@ -17,12 +17,10 @@ pub(crate) mod deadline;
 pub(crate) mod event;
 pub(crate) mod parse;
 pub(crate) mod server;
-pub(crate) mod store;
 
 use std::net::SocketAddr;
 
 pub(crate) use server::{Counts, ReceiveSettings, Receiver};
-pub(crate) use store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReceiveError {
@@ -49,7 +47,7 @@ pub(crate) enum ReceiveError {
         problem: String,
     },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] crate::events::EventsError),
 }
 
 impl ReceiveError {

@@ -14,15 +14,15 @@ pub(crate) mod html;
 pub(crate) mod responses;
 
 // The matching of callbacks to rows lives with the sender, which settles rows by it too.
-pub(crate) use crate::send::callbacks::{reconcile, stored_events};
+pub(crate) use crate::send::callbacks::reconcile;
 
 use std::path::Path;
 
+pub(crate) use crate::events::EventsError;
 pub(crate) use funnel::Funnel;
 pub(crate) use reconcile::Delivery;
 use reconcile::{Moment, RowDelivery, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
-pub(crate) use stored_events::EventsError;
 
 use crate::csv_out::text_cell;
 use crate::send::csv_report::ExtraColumns;
@@ -140,7 +140,7 @@ pub(crate) fn reconcile(
     store: &Path,
     responses: Option<(&Path, ResponsesFormat)>,
 ) -> Result<Reconciled, DeliveryError> {
-    let events = stored_events::EventReader::open(store)?;
+    let events = crate::events::EventReader::open(&store.into())?;
     let mut writer = match responses {
         Some((path, format)) => Some((
             path,
