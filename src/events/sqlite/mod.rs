@@ -1,4 +1,5 @@
-//! The event store: every callback as received, and the events read from it, in SQLite.
+//! The event store in SQLite (the default backend: one file, embedded): every callback as
+//! received, and the events read from it.
 //!
 //! A 2xx tells the provider it may forget an event, so a callback is answered only once its
 //! transaction is on disk: WAL mode with `synchronous=FULL`, so a SIGKILL (or a power cut) at
@@ -16,9 +17,10 @@
 //! keeps the two from colliding (the writer skips its turn rather than wait). The WAL stays a
 //! few seconds of callbacks long under any load.
 //!
-//! Unlike the journal, the store keeps SQLite's normal locking and a busy timeout: `flowc send`
-//! and `flowc report` read it while the receiver writes (WAL lets readers and the writer work
-//! at once).
+//! Unlike the journal, the store keeps SQLite's normal locking and one busy timeout for every
+//! connection ([`BUSY_TIMEOUT`]): `flowc send` and `flowc report` read it ([`read`]) while the
+//! receiver writes (WAL lets readers and the writer work at once). Every opener checks the
+//! layout and its version first ([`schema::check_layout`]).
 //!
 //! Tables (one row a thing, the columns a later `report` joins a campaign on):
 //! - `callbacks`: the raw request (method, path, query without the token, content type, body
