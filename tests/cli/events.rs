@@ -295,9 +295,10 @@ fn an_opt_out_written_with_spaces_is_honoured_by_send_and_counted_by_report() {
     // The store keeps the number as the callback wrote it.
     assert_eq!(receiver.post(&stop_reply("m1", "+91 98765 43210")).status, 200);
     let campaign = Campaign::new(0);
-    let data = campaign
-        .scratch
-        .write("india.csv", "name,phone,ref\nAsha,+919876543210,R0\nRavi,+14150000001,R1\n");
+    let data = campaign.scratch.write(
+        "india.csv",
+        "name,phone,ref\nAsha,+919876543210,R0\nRavi,+14150000001,R1\n",
+    );
     let provider = Provider::accepting();
     let outcome = run(campaign
         .command_at(&provider, 0, &data)
