@@ -9,8 +9,8 @@
 //! raw), so that nothing the provider sent is lost.
 //!
 //! The stages, one module each: [`auth`] (who may call; their secrets kept out of everything
-//! written) → [`parse`] (the body or query into [`event`]s) → [`store`] (group commit on a
-//! writer thread); [`server`] wires them to HTTP (axum on hyper, optional TLS).
+//! written) → [`parse`] (the body or query into [`event`]s) → the event store
+//! ([`crate::events`]: group commit on a writer thread); [`server`] wires them to HTTP (axum on hyper, optional TLS).
 
 pub(crate) mod auth;
 pub(crate) mod deadline;

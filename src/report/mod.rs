@@ -2,7 +2,7 @@
 //! event store `flowc receive` fills (what the provider's callbacks said), for `flowc report`
 //! and for `flowc send --events` at the end of its run.
 //!
-//! The stages, one module each: [`events`] (the store, read-only, streamed) → [`reconcile`]
+//! The stages, one module each: [`crate::events`] (the store, read-only, streamed) → [`reconcile`]
 //! (each event matched to its row; one small state per row) → [`funnel`] (the counts and the
 //! failures by Meta code, explained by [`codes`]); beside them the writers: the report's
 //! delivery columns (here, added to `send::csv_report`'s CSV), [`responses`] (one line per Flow
