@@ -430,4 +430,47 @@ mod tests {
         std::fs::write(&text, "name,phone\nAsha,+919876543210\n".repeat(100)).expect("write");
         assert!(matches!(Store::open(&text), Err(EventsError::NotAStore { .. })));
     }
+
+    #[test]
+    fn a_reader_refuses_a_layout_the_receiver_would_upgrade_until_it_has() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        StoreWriter::spawn(Store::open(&path).expect("open"))
+            .finish()
+            .expect("closed");
+        Connection::open(&path)
+            .expect("reopen")
+            .execute_batch("PRAGMA user_version = 0")
+            .expect("version");
+        assert!(matches!(
+            EventReader::open(&path),
+            Err(EventsError::OtherVersion { found: 0, .. })
+        ));
+        assert!(matches!(
+            OptOutReader::open(&path),
+            Err(EventsError::OtherVersion { found: 0, .. })
+        ));
+        StoreWriter::spawn(Store::open(&path).expect("upgraded"))
+            .finish()
+            .expect("closed");
+        assert!(EventReader::open(&path).is_ok());
+        Connection::open(&path)
+            .expect("reopen")
+            .execute_batch(&format!("PRAGMA user_version = {}", VERSION + 1))
+            .expect("version");
+        assert!(matches!(
+            Store::open(&path),
+            Err(EventsError::OtherVersion {
+                access: Access::Write,
+                ..
+            })
+        ));
+        assert!(matches!(
+            StatusFeed::open(&path, None),
+            Err(EventsError::OtherVersion {
+                access: Access::Read,
+                ..
+            })
+        ));
+    }
 }
