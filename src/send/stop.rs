@@ -5,9 +5,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::data::DataError;
-use crate::events::EventsError;
 use crate::send::journal::JournalError;
 use crate::send::response::StopReason;
+use crate::send::watch::EventsError;
 use crate::signal::Signal;
 
 /// Why a campaign stopped before its end.
