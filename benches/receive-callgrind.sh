@@ -6,7 +6,8 @@
 # once taking CALLBACKS status callbacks from benches/tools' callbacks (RATE a second over 8
 # keep-alive connections); the difference divided by CALLBACKS is its cost a callback. All threads
 # are counted. Then flowc's count as a multiple of the floor's, and each loaded run's top functions
-# (callgrind_annotate, exclusive instructions) in $work/receive-callgrind/NAME.top.txt.
+# (callgrind_annotate, exclusive instructions) in $work/receive-callgrind/NAME.top.txt (all of them in
+# NAME.annotated.txt).
 #
 # Usage: benches/receive-callgrind.sh [CALLBACKS] [RATE]     (default 1000 100)
 set -euo pipefail
@@ -64,7 +65,8 @@ for name in flowc floor; do
   idle=$(run "$name" 0)
   loaded=$(run "$name" "$callbacks")
   per_callback[$name]=$(( (loaded - idle) / callbacks ))
-  callgrind_annotate --inclusive=no "$dir/$name-$callbacks.out" 2> /dev/null | head -60 > "$dir/$name.top.txt"
+  callgrind_annotate --inclusive=no "$dir/$name-$callbacks.out" > "$dir/$name.annotated.txt" 2> /dev/null
+  head -60 "$dir/$name.annotated.txt" > "$dir/$name.top.txt"
   printf '== %s: %s instructions with %s callbacks, %s started and stopped with none -> %s a callback\n' \
     "$name" "$loaded" "$callbacks" "$idle" "${per_callback[$name]}"
 done
