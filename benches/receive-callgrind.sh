@@ -36,11 +36,11 @@ run() {
     floor) command=("$floor" --listen 127.0.0.1:0 --token-file "$dir/token" --store "$store") ;;
   esac
   valgrind --tool=callgrind --callgrind-out-file="$run.out" "${command[@]}" 2> "$run.log" &
-  local receiver=$!
+  receiver=$!
   trap 'kill $receiver 2>/dev/null || true' EXIT
   local addr=""
   for _ in $(seq 600); do
-    addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$run.log")
+    addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$run.log" 2> /dev/null || true)
     [ -n "$addr" ] && break
     sleep 0.1
   done

@@ -45,7 +45,7 @@ measure() {
   trap 'kill $receiver 2>/dev/null || true' EXIT
   local addr=""
   for _ in $(seq 200); do
-    addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$dir/$name.log")
+    addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$dir/$name.log" 2> /dev/null || true)
     [ -n "$addr" ] && break
     sleep 0.05
   done
