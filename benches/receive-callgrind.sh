@@ -35,7 +35,7 @@ run() {
     flowc) command=("$flowc" receive --listen 127.0.0.1:0 --token-file "$dir/token" --store "$store") ;;
     floor) command=("$floor" --listen 127.0.0.1:0 --token-file "$dir/token" --store "$store") ;;
   esac
-  valgrind --tool=callgrind --callgrind-out-file="$run.out" "${command[@]}" 2> "$run.log" &
+  valgrind --tool=callgrind --callgrind-out-file="$run.out" "${command[@]}" > "$run.stdout" 2> "$run.log" &
   receiver=$!
   trap 'kill $receiver 2>/dev/null || true' EXIT
   local addr=""
