@@ -245,10 +245,18 @@ async fn main() {
         .zip(per_target.iter())
         .zip(target_latencies)
         .map(|((target, counts), latencies)| {
-            format!("{{\"target\":\"{}\",{}}}", target.name(), summary(counts, latencies, elapsed))
+            format!(
+                "{{\"target\":\"{}\",{}}}",
+                target.name(),
+                summary(counts, latencies, elapsed)
+            )
         })
         .collect();
-    println!("{{{},\"targets\":[{}]}}", summary(&totals, latencies, elapsed), targets.join(","));
+    println!(
+        "{{{},\"targets\":[{}]}}",
+        summary(&totals, latencies, elapsed),
+        targets.join(",")
+    );
 }
 
 /// The counts and answer-time percentiles (ms) as JSON members.

@@ -357,7 +357,9 @@ fn insert(transaction: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<
             row.provider_message_id,
             row.status,
             row.timestamp,
-            row.timestamp.as_deref().and_then(|text| text.trim().parse::<i64>().ok()),
+            row.timestamp
+                .as_deref()
+                .and_then(|text| text.trim().parse::<i64>().ok()),
             row.recipient,
             row.error_code,
             row.refs[0],
@@ -417,7 +419,10 @@ async fn main() {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
-    eprintln!("receiver_floor: listening on {}", listener.local_addr().expect("address"));
+    eprintln!(
+        "receiver_floor: listening on {}",
+        listener.local_addr().expect("address")
+    );
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
