@@ -18,7 +18,7 @@
 //!   kept raw, marked not recognised and answered 400. No other envelope shapes, no incoming
 //!   messages, no opt-out words.
 //! - **Store**: `rusqlite` with SQLite bundled, flowc's schema (the DDL copied from
-//!   src/receive/store/schema.rs), WAL and `synchronous=FULL` (an answered callback survives a
+//!   src/events/sqlite/schema.rs), WAL and `synchronous=FULL` (an answered callback survives a
 //!   power cut, as in flowc); the raw body in `callbacks` with the digest its `UNIQUE` column
 //!   needs, one `statuses` row a status with the event key its `UNIQUE` column needs, both
 //!   inserted with `ON CONFLICT DO NOTHING` (a callback delivered twice is stored once), from
@@ -46,7 +46,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{mpsc, oneshot};
 
-/// flowc's store layout (src/receive/store/schema.rs), copied as it is.
+/// flowc's store layout (src/events/sqlite/schema.rs), copied as it is.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS callbacks (
     id INTEGER PRIMARY KEY,
