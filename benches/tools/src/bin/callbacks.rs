@@ -5,9 +5,15 @@
 //! then, so a receiver that falls behind shows it in the percentiles instead of slowing the
 //! generator down (no coordinated omission).
 //!
-//! Usage: callbacks --addr 127.0.0.1:PORT --token TOKEN --rate N --seconds S
-//!                  [--connections C] [--prefix P] [--acked FILE]
-//! Prints one JSON line: sent, ok (2xx), other statuses, errors, answer-time percentiles (ms).
+//! Several receivers can be loaded at once (behind no load balancer, or to compare two): each
+//! target is given `--addr HOST:PORT` or `--target http://HOST:PORT/PATH`, either repeated or
+//! comma-separated, and the connections are spread over them round-robin (connection `c` to
+//! target `c mod targets`), so each target gets its share of the rate.
+//!
+//! Usage: callbacks --addr 127.0.0.1:PORT [--addr …] --token TOKEN --rate N --seconds S
+//!                  [--target http://HOST:PORT/PATH …] [--connections C] [--prefix P] [--acked FILE]
+//! Prints one JSON line: sent, ok (2xx), other statuses, errors, answer-time percentiles (ms),
+//! for all targets together, and the same for each target under `targets`.
 //! With --acked, every message id answered 2xx is written to FILE, one a line, as it is
 //! answered (the SIGKILL script checks each is in the store).
 
@@ -20,8 +26,36 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct Options {
+/// One receiver: where to connect, and the path posted to.
+struct Target {
     addr: SocketAddr,
+    path: String,
+}
+
+impl Target {
+    fn parse(text: &str) -> Target {
+        match text.strip_prefix("http://") {
+            Some(rest) => {
+                let (host, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
+                Target {
+                    addr: host.parse().expect("--target http://IP:PORT/PATH"),
+                    path: path.to_owned(),
+                }
+            }
+            None => Target {
+                addr: text.parse().expect("--addr HOST:PORT"),
+                path: "/".to_owned(),
+            },
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("http://{}{}", self.addr, self.path)
+    }
+}
+
+struct Options {
+    targets: Vec<Target>,
     token: String,
     rate: u64,
     seconds: u64,
@@ -32,7 +66,7 @@ struct Options {
 
 fn options() -> Options {
     let mut options = Options {
-        addr: "127.0.0.1:8787".parse().expect("address"),
+        targets: Vec::new(),
         token: String::new(),
         rate: 5000,
         seconds: 60,
@@ -44,7 +78,9 @@ fn options() -> Options {
     for pair in args.chunks(2) {
         let value = pair.get(1).cloned().unwrap_or_default();
         match pair[0].as_str() {
-            "--addr" => options.addr = value.parse().expect("--addr HOST:PORT"),
+            "--addr" | "--target" => options
+                .targets
+                .extend(value.split(',').filter(|text| !text.is_empty()).map(Target::parse)),
             "--token" => options.token = value,
             "--rate" => options.rate = value.parse().expect("--rate N"),
             "--seconds" => options.seconds = value.parse().expect("--seconds S"),
@@ -53,6 +89,9 @@ fn options() -> Options {
             "--acked" => options.acked = Some(value),
             other => panic!("unknown argument {other}"),
         }
+    }
+    if options.targets.is_empty() {
+        options.targets.push(Target::parse("127.0.0.1:8787"));
     }
     options
 }
@@ -106,6 +145,7 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<u
 async fn main() {
     let options = Arc::new(options());
     let totals = Arc::new(Totals::default());
+    let per_target: Arc<Vec<Totals>> = Arc::new(options.targets.iter().map(|_| Totals::default()).collect());
     let acked = options.acked.as_ref().map(|path| {
         Arc::new(Mutex::new(std::io::BufWriter::new(
             std::fs::File::create(path).expect("create the acked file"),
@@ -118,8 +158,12 @@ async fn main() {
     for worker in 0..options.connections {
         let options = Arc::clone(&options);
         let totals = Arc::clone(&totals);
+        let per_target = Arc::clone(&per_target);
         let acked = acked.clone();
+        let index = (worker % options.targets.len() as u64) as usize;
         workers.push(tokio::spawn(async move {
+            let target = &options.targets[index];
+            let mine = &per_target[index];
             let mut latencies = Vec::new();
             let mut stream: Option<TcpStream> = None;
             let mut buffer = Vec::with_capacity(8192);
@@ -133,20 +177,23 @@ async fn main() {
                 let id = format!("wamid.{}-{i}", options.prefix);
                 let payload = body(&id);
                 let request = format!(
-                    "POST / HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-                    options.addr,
+                    "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+                    target.path,
+                    target.addr,
                     options.token,
                     payload.len()
                 );
                 totals.sent.fetch_add(1, Ordering::Relaxed);
+                mine.sent.fetch_add(1, Ordering::Relaxed);
                 if stream.is_none() {
-                    match TcpStream::connect(options.addr).await {
+                    match TcpStream::connect(target.addr).await {
                         Ok(connected) => {
                             let _ = connected.set_nodelay(true);
                             stream = Some(connected);
                         }
                         Err(_) => {
                             totals.errors.fetch_add(1, Ordering::Relaxed);
+                            mine.errors.fetch_add(1, Ordering::Relaxed);
                             i += options.connections;
                             continue;
                         }
@@ -161,6 +208,7 @@ async fn main() {
                     Some(status) if (200..300).contains(&status) => {
                         latencies.push(due.elapsed().as_secs_f64() * 1000.0);
                         totals.ok.fetch_add(1, Ordering::Relaxed);
+                        mine.ok.fetch_add(1, Ordering::Relaxed);
                         if let Some(file) = &acked {
                             let mut file = file.lock().expect("lock");
                             let _ = writeln!(file, "{id}");
@@ -170,22 +218,49 @@ async fn main() {
                     Some(_) => {
                         latencies.push(due.elapsed().as_secs_f64() * 1000.0);
                         totals.other.fetch_add(1, Ordering::Relaxed);
+                        mine.other.fetch_add(1, Ordering::Relaxed);
                     }
                     None => {
                         totals.errors.fetch_add(1, Ordering::Relaxed);
+                        mine.errors.fetch_add(1, Ordering::Relaxed);
                         stream = None;
                     }
                 }
                 i += options.connections;
             }
-            latencies
+            (index, latencies)
         }));
     }
     let mut latencies = Vec::new();
+    let mut target_latencies: Vec<Vec<f64>> = options.targets.iter().map(|_| Vec::new()).collect();
     for worker in workers {
-        latencies.extend(worker.await.expect("a worker"));
+        let (index, measured) = worker.await.expect("a worker");
+        target_latencies[index].extend_from_slice(&measured);
+        latencies.extend(measured);
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let targets: Vec<String> = options
+        .targets
+        .iter()
+        .zip(per_target.iter())
+        .zip(target_latencies)
+        .map(|((target, counts), latencies)| {
+            format!(
+                "{{\"target\":\"{}\",{}}}",
+                target.name(),
+                summary(counts, latencies, elapsed)
+            )
+        })
+        .collect();
+    println!(
+        "{{{},\"targets\":[{}]}}",
+        summary(&totals, latencies, elapsed),
+        targets.join(",")
+    );
+}
+
+/// The counts and answer-time percentiles (ms) as JSON members.
+fn summary(totals: &Totals, mut latencies: Vec<f64>, elapsed: f64) -> String {
     latencies.sort_by(|a, b| a.total_cmp(b));
     let percentile = |p: f64| {
         if latencies.is_empty() {
@@ -195,8 +270,8 @@ async fn main() {
         }
     };
     let ok = totals.ok.load(Ordering::Relaxed);
-    println!(
-        "{{\"sent\":{},\"ok\":{ok},\"other\":{},\"errors\":{},\"seconds\":{elapsed:.2},\"ok_per_second\":{:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"p999_ms\":{:.2},\"max_ms\":{:.2}}}",
+    format!(
+        "\"sent\":{},\"ok\":{ok},\"other\":{},\"errors\":{},\"seconds\":{elapsed:.2},\"ok_per_second\":{:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"p999_ms\":{:.2},\"max_ms\":{:.2}",
         totals.sent.load(Ordering::Relaxed),
         totals.other.load(Ordering::Relaxed),
         totals.errors.load(Ordering::Relaxed),
@@ -205,5 +280,5 @@ async fn main() {
         percentile(0.99),
         percentile(0.999),
         latencies.last().copied().unwrap_or(0.0),
-    );
+    )
 }
