@@ -14,6 +14,7 @@ pub(crate) mod compile;
 pub(crate) mod csv_out;
 pub mod data;
 pub(crate) mod diagnostic;
+pub(crate) mod events;
 pub(crate) mod exit;
 pub(crate) mod findings;
 pub(crate) mod flow;

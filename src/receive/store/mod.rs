@@ -126,7 +126,7 @@ pub(crate) struct Callback {
 impl Callback {
     /// What makes two deliveries the same request (the path is left out: the same event sent
     /// to `/` and to `/status` is one event).
-    fn digest(&self) -> [u8; 32] {
+    pub(crate) fn digest(&self) -> [u8; 32] {
         use sha2::Digest as _;
         let mut hash = sha2::Sha256::new();
         for part in [
