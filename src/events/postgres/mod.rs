@@ -36,9 +36,9 @@ pub(crate) mod writer;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use self::url::{is_postgres_url, PasswordSources, StoreUrl};
 pub(crate) use reader::{PgFeed, PgReader, PolledStatus};
 pub(crate) use schema::VERSION;
-pub(crate) use self::url::{is_postgres_url, PasswordSources, StoreUrl};
 pub(crate) use writer::{PgHandle, PgStore, PgWriter};
 
 /// How long a receiver answering 503 asks the provider to wait before sending again.

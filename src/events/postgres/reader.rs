@@ -175,7 +175,11 @@ impl PgFeed {
         })
     }
 
-    fn query(&mut self, sql: &str, params: &[&(dyn ::postgres::types::ToSql + Sync)]) -> Result<Vec<::postgres::Row>, PgError> {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ::postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<::postgres::Row>, PgError> {
         let client = match &mut self.client {
             Some(client) if !client.is_closed() => client,
             _ => self.client.insert(connect_and_check(&self.url)?),

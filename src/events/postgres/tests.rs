@@ -30,7 +30,10 @@ fn callback(body: &str) -> Callback {
 }
 
 fn status(id: usize, status: &str) -> String {
-    format!(r#"{{"statuses":[{{"id":"wamid.{id}","status":"{status}","timestamp":"{}","recipient_id":"91987654{id:04}"}}]}}"#, 1_700_000_000 + id)
+    format!(
+        r#"{{"statuses":[{{"id":"wamid.{id}","status":"{status}","timestamp":"{}","recipient_id":"91987654{id:04}"}}]}}"#,
+        1_700_000_000 + id
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -88,17 +91,32 @@ fn each_status_of_one_message_is_kept_and_a_stop_is_an_opt_out() {
     let handle = writer.handle();
     let runtime = runtime();
     let stop = r#"{"messages":[{"from":"+91 98765 43210","id":"m1","type":"text","text":{"body":"STOP"}}]}"#;
-    let saved: Vec<_> = [status(1, "sent"), status(1, "delivered"), status(1, "read"), stop.to_owned(), "{oops".to_owned()]
-        .iter()
-        .map(|body| runtime.block_on(handle.save(callback(body))).expect("saved"))
-        .collect();
+    let saved: Vec<_> = [
+        status(1, "sent"),
+        status(1, "delivered"),
+        status(1, "read"),
+        stop.to_owned(),
+        "{oops".to_owned(),
+    ]
+    .iter()
+    .map(|body| runtime.block_on(handle.save(callback(body))).expect("saved"))
+    .collect();
     assert!(saved[..3].iter().all(|saved| saved.statuses == 1 && !saved.duplicate));
     assert_eq!(saved[3].opt_outs, 1);
     drop(handle);
     writer.finish();
     let mut client = database.client();
-    assert_eq!(count(&mut client, "SELECT count(*) FROM statuses WHERE message_id = 'wamid.1'"), 3);
-    assert_eq!(count(&mut client, "SELECT count(*) FROM callbacks WHERE NOT recognised"), 1);
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM statuses WHERE message_id = 'wamid.1'"
+        ),
+        3
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM callbacks WHERE NOT recognised"),
+        1
+    );
 
     let reader = PgReader::open(&url(&database.url)).expect("reader");
     let mut statuses = Vec::new();
@@ -107,7 +125,11 @@ fn each_status_of_one_message_is_kept_and_a_stop_is_an_opt_out() {
         .expect("statuses");
     assert_eq!(
         statuses,
-        [("sent".to_owned(), 1_700_000_001), ("delivered".to_owned(), 1_700_000_001), ("read".to_owned(), 1_700_000_001)]
+        [
+            ("sent".to_owned(), 1_700_000_001),
+            ("delivered".to_owned(), 1_700_000_001),
+            ("read".to_owned(), 1_700_000_001)
+        ]
     );
     let mut opt_outs = Vec::new();
     reader
@@ -141,7 +163,17 @@ fn a_store_of_another_version_is_refused() {
         PgStore::open(&store).err(),
     ] {
         let error = refused.expect("refused");
-        assert!(matches!(error, PgError::OtherVersion { found: 99, known: VERSION, .. }), "{error:?}");
+        assert!(
+            matches!(
+                error,
+                PgError::OtherVersion {
+                    found: 99,
+                    known: VERSION,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
         assert!(error.to_string().contains("newer flowc"), "{error}");
     }
 }
@@ -212,7 +244,9 @@ fn a_report_streams_many_events_in_the_order_stored() {
     // The reader's snapshot: a status stored after it opened is not in this report.
     database
         .client()
-        .batch_execute("INSERT INTO statuses (event_key, callback_id, received_at, status) VALUES ('\\x01', 1, 1, 'read')")
+        .batch_execute(
+            "INSERT INTO statuses (event_key, callback_id, received_at, status) VALUES ('\\x01', 1, 1, 'read')",
+        )
         .expect("one more");
     let mut again = 0;
     reader.for_each_status(|_| again += 1).expect("read again");
@@ -229,7 +263,9 @@ fn the_writer_refuses_callbacks_while_the_database_is_down_and_recovers_without_
     let runtime = runtime();
     let mut acknowledged = HashSet::new();
     for id in 0..20 {
-        runtime.block_on(handle.save(callback(&status(id, "sent")))).expect("stored");
+        runtime
+            .block_on(handle.save(callback(&status(id, "sent"))))
+            .expect("stored");
         acknowledged.insert(id);
     }
     assert!(handle.reachable());
@@ -278,7 +314,8 @@ fn the_writer_refuses_callbacks_while_the_database_is_down_and_recovers_without_
 fn the_store_password_never_shows_in_errors_or_debug() {
     let password = "s3cret-Pa55word";
     let sources = PasswordSources::default();
-    let parsed = StoreUrl::parse(&format!("postgresql://flowc:{password}@127.0.0.1:1/events"), &sources).expect("valid");
+    let parsed =
+        StoreUrl::parse(&format!("postgresql://flowc:{password}@127.0.0.1:1/events"), &sources).expect("valid");
     for text in [parsed.to_string(), format!("{parsed:?}")] {
         assert!(!text.contains(password), "{text}");
     }
@@ -329,9 +366,15 @@ fn the_password_comes_from_the_url_then_the_password_file_then_pgpassword() {
         let parsed = StoreUrl::parse(text, sources).expect("valid");
         parsed.scrub("from-url from-file from-environment")
     };
-    assert_eq!(password("postgres://u:from-url@h/d", &both), "*** from-file from-environment");
+    assert_eq!(
+        password("postgres://u:from-url@h/d", &both),
+        "*** from-file from-environment"
+    );
     assert_eq!(password("postgres://u@h/d", &both), "from-url *** from-environment");
-    assert_eq!(password("postgres://u@h/d", &only_environment), "from-url from-file ***");
+    assert_eq!(
+        password("postgres://u@h/d", &only_environment),
+        "from-url from-file ***"
+    );
     let missing = PasswordSources {
         file: Some(&dir.path().join("absent")),
         environment: None,

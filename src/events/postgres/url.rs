@@ -86,18 +86,12 @@ impl StoreUrl {
         let mut host = decode(url.host_str().unwrap_or_default())?;
         let port = url.port().unwrap_or(5432);
         let user = match decode(url.username())? {
-            user if user.is_empty() => {
-                return Err(invalid(
-                    "names no user (postgres://USER@HOST/DATABASE)".to_owned(),
-                ))
-            }
+            user if user.is_empty() => return Err(invalid("names no user (postgres://USER@HOST/DATABASE)".to_owned())),
             user => user,
         };
         let database = match decode(url.path().trim_start_matches('/'))? {
             database if database.is_empty() => {
-                return Err(invalid(
-                    "names no database (postgres://USER@HOST/DATABASE)".to_owned(),
-                ))
+                return Err(invalid("names no database (postgres://USER@HOST/DATABASE)".to_owned()))
             }
             database => database,
         };
@@ -261,6 +255,8 @@ impl fmt::Debug for StoreUrl {
         f.debug_struct("StoreUrl")
             .field("url", &self.to_string())
             .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
+            .field("root_certificate", &self.root_certificate)
+            .field("application_name", &self.application_name)
+            .finish_non_exhaustive()
     }
 }

@@ -165,7 +165,8 @@ fn insert(
         let key = event.key();
         match event {
             Event::Status(status) => {
-                saved.statuses += insert_status(transaction, prepared, &key, callback_id, callback.received_at, status)?;
+                saved.statuses +=
+                    insert_status(transaction, prepared, &key, callback_id, callback.received_at, status)?;
             }
             Event::Message(message) => {
                 let new = insert_message(transaction, prepared, &key, callback_id, callback.received_at, message)?;
@@ -375,7 +376,9 @@ fn run(store: PgStore, mut receiver: mpsc::Receiver<Op>, reachable: &AtomicBool)
         let wait = if connection.is_some() {
             IDLE_CHECK
         } else {
-            next_attempt.saturating_duration_since(Instant::now()).max(Duration::from_millis(10))
+            next_attempt
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(10))
         };
         let first = match runtime.block_on(async { tokio::time::timeout(wait, receiver.recv()).await }) {
             Ok(Some(op)) => op,

@@ -32,9 +32,10 @@ const PASSWORD: &str = "flowc-test-password-7Qe2";
 /// Why the tests that need PostgreSQL cannot run here, said once per test that skips. In CI a
 /// skip would hide that these tests never ran, so there it fails instead.
 fn skip(reason: &str) {
-    if std::env::var("CI").is_ok_and(|value| value == "true") {
-        panic!("PostgreSQL is needed in CI: {reason}");
-    }
+    assert!(
+        std::env::var("CI").map_or(true, |value| value != "true"),
+        "PostgreSQL is needed in CI: {reason}"
+    );
     eprintln!("skipped: {reason} (install PostgreSQL's server, or set FLOWC_TEST_POSTGRES_URL)");
 }
 
@@ -72,7 +73,9 @@ pub(crate) fn own_cluster() -> Option<Cluster> {
 pub(crate) enum Server {
     Cluster(Cluster),
     /// `FLOWC_TEST_POSTGRES_URL`.
-    External { url: String },
+    External {
+        url: String,
+    },
 }
 
 impl Server {
@@ -104,7 +107,10 @@ impl Database {
         let mut admin = postgres::Client::connect(admin_url, postgres::NoTls)
             .unwrap_or_else(|error| panic!("connecting to the test server: {error:?}"));
         // Two statements: CREATE DATABASE refuses to run in the implicit transaction of one.
-        for statement in [format!("DROP DATABASE IF EXISTS {name}"), format!("CREATE DATABASE {name}")] {
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
             admin
                 .batch_execute(&statement)
                 .unwrap_or_else(|error| panic!("creating the test database {name}: {error:?}"));
@@ -251,7 +257,10 @@ impl Cluster {
     /// Stops the server at once (as a crash would: `immediate`), keeping its data.
     pub(crate) fn stop(&self) {
         let output = self
-            .run("pg_ctl", &["-D", path_str(&self.data()), "-m", "immediate", "-w", "stop"])
+            .run(
+                "pg_ctl",
+                &["-D", path_str(&self.data()), "-m", "immediate", "-w", "stop"],
+            )
             .unwrap_or_else(|reason| panic!("{reason}"));
         assert!(
             output.status.success(),
