@@ -392,3 +392,40 @@ fn the_password_comes_from_the_url_then_the_password_file_then_pgpassword() {
     );
     assert_eq!(url("postgres://u@h/d?sslmode=prefer").tls(), url::Tls::None);
 }
+
+#[test]
+fn the_same_status_delivered_under_either_of_its_ids_is_stored_once() {
+    use crate::receive::event::{Event, StatusEvent};
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let writer = PgWriter::spawn(PgStore::open(&url(&database.url)).expect("open"));
+    let handle = writer.handle();
+    let runtime = runtime();
+    let delivery = |body: &str, message_id: Option<&str>, provider_message_id: Option<&str>, status: &str| {
+        let mut callback = callback(body);
+        callback.outcome = Ok(vec![Event::Status(StatusEvent {
+            message_id: message_id.map(str::to_owned),
+            provider_message_id: provider_message_id.map(str::to_owned),
+            status: status.to_owned(),
+            timestamp: Some("1700000000".to_owned()),
+            ..StatusEvent::default()
+        })]);
+        callback
+    };
+    let saved: Vec<_> = [
+        delivery("post", Some("wamid.9"), Some("provider-9"), "delivered"),
+        delivery("get", None, Some("provider-9"), "delivered"),
+        delivery("get again", Some("wamid.9"), None, "delivered"),
+        delivery("read", Some("wamid.9"), None, "read"),
+        delivery("no ids", None, None, "failed"),
+    ]
+    .into_iter()
+    .map(|callback| runtime.block_on(handle.save(callback)).expect("saved"))
+    .collect();
+    let stored: Vec<u64> = saved.iter().map(|saved| saved.statuses).collect();
+    assert_eq!(stored, [1, 0, 0, 1, 1]);
+    assert!(saved[1].duplicate && saved[2].duplicate);
+    drop(handle);
+    writer.finish();
+    assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
+}

@@ -40,7 +40,6 @@ pub(crate) struct PgStore {
 struct Connection {
     client: Client,
     insert_callback: Statement,
-    status_seen: Statement,
     insert_status: Statement,
     insert_message: Statement,
     insert_opt_out: Statement,
@@ -63,17 +62,18 @@ impl Connection {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (digest) DO NOTHING RETURNING id",
         )?;
         // The same status of the same message delivered in two envelopes (one carrying both
-        // ids, the other one of them) is one event, as on SQLite.
-        let status_seen = prepare(
-            "SELECT EXISTS (SELECT 1 FROM statuses WHERE status = $1
-               AND \"timestamp\" IS NOT DISTINCT FROM $2 AND error_code IS NOT DISTINCT FROM $3
-               AND (message_id = $4 OR message_id = $5 OR provider_message_id = $4 OR provider_message_id = $5))",
-        )?;
+        // ids, the other one of them) is one event, as on SQLite: looked up by either id in the
+        // insert itself (one round trip; the transactions take turns, so the look is exact).
         let insert_status = prepare(
             "INSERT INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id,
                 status, \"timestamp\", timestamp_unix, recipient, error_code, error_title, error_detail, ref, ref1, ref2,
                 biz_opaque_callback_data, trace_id, business_number, phone_number_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+             SELECT $1::bytea, $2::bigint, $3::bigint, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::text,
+                $10::text, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::text, $19::text
+             WHERE ($4::text IS NULL AND $5::text IS NULL) OR NOT EXISTS (
+                SELECT 1 FROM statuses WHERE status = $6 AND \"timestamp\" IS NOT DISTINCT FROM $7
+                  AND error_code IS NOT DISTINCT FROM $10
+                  AND (message_id = $4 OR message_id = $5 OR provider_message_id = $4 OR provider_message_id = $5))
              ON CONFLICT (event_key) DO NOTHING",
         )?;
         let insert_message = prepare(
@@ -90,7 +90,6 @@ impl Connection {
         Ok(Connection {
             client,
             insert_callback,
-            status_seen,
             insert_status,
             insert_message,
             insert_opt_out,
@@ -107,7 +106,6 @@ impl Connection {
                 &mut transaction,
                 &Prepared {
                     insert_callback: &self.insert_callback,
-                    status_seen: &self.status_seen,
                     insert_status: &self.insert_status,
                     insert_message: &self.insert_message,
                     insert_opt_out: &self.insert_opt_out,
@@ -122,7 +120,6 @@ impl Connection {
 
 struct Prepared<'a> {
     insert_callback: &'a Statement,
-    status_seen: &'a Statement,
     insert_status: &'a Statement,
     insert_message: &'a Statement,
     insert_opt_out: &'a Statement,
@@ -200,23 +197,6 @@ fn insert_status(
     received_at: i64,
     status: &StatusEvent,
 ) -> Result<u64, ::postgres::Error> {
-    if status.message_id.is_some() || status.provider_message_id.is_some() {
-        let seen: bool = transaction
-            .query_one(
-                prepared.status_seen,
-                &[
-                    &status.status,
-                    &status.timestamp,
-                    &status.error_code,
-                    &status.message_id,
-                    &status.provider_message_id,
-                ],
-            )?
-            .try_get(0)?;
-        if seen {
-            return Ok(0);
-        }
-    }
     transaction.execute(
         prepared.insert_status,
         &[
