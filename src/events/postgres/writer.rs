@@ -105,10 +105,10 @@ impl Connection {
             saved.push(insert(
                 &mut transaction,
                 &Prepared {
-                    insert_callback: &self.insert_callback,
-                    insert_status: &self.insert_status,
-                    insert_message: &self.insert_message,
-                    insert_opt_out: &self.insert_opt_out,
+                    callback: &self.insert_callback,
+                    status: &self.insert_status,
+                    message: &self.insert_message,
+                    opt_out: &self.insert_opt_out,
                 },
                 &op.callback,
             )?);
@@ -118,11 +118,12 @@ impl Connection {
     }
 }
 
+/// The inserts, prepared on the connection the transaction runs on.
 struct Prepared<'a> {
-    insert_callback: &'a Statement,
-    insert_status: &'a Statement,
-    insert_message: &'a Statement,
-    insert_opt_out: &'a Statement,
+    callback: &'a Statement,
+    status: &'a Statement,
+    message: &'a Statement,
+    opt_out: &'a Statement,
 }
 
 fn insert(
@@ -136,7 +137,7 @@ fn insert(
     };
     let digest = callback.digest();
     let inserted = transaction.query_opt(
-        prepared.insert_callback,
+        prepared.callback,
         &[
             &callback.received_at,
             &callback.method,
@@ -170,7 +171,7 @@ fn insert(
                 saved.messages += new;
                 if let (true, Some(word), Some(number)) = (new > 0, &message.opt_out, &message.from) {
                     saved.opt_outs += transaction.execute(
-                        prepared.insert_opt_out,
+                        prepared.opt_out,
                         &[
                             &key.as_slice(),
                             &callback_id,
@@ -198,7 +199,7 @@ fn insert_status(
     status: &StatusEvent,
 ) -> Result<u64, ::postgres::Error> {
     transaction.execute(
-        prepared.insert_status,
+        prepared.status,
         &[
             &key.as_slice(),
             &callback_id,
@@ -233,7 +234,7 @@ fn insert_message(
 ) -> Result<u64, ::postgres::Error> {
     let flow = message.flow.as_ref();
     transaction.execute(
-        prepared.insert_message,
+        prepared.message,
         &[
             &key.as_slice(),
             &callback_id,
