@@ -91,12 +91,17 @@ fn each_status_of_one_message_is_kept_and_a_stop_is_an_opt_out() {
     let handle = writer.handle();
     let runtime = runtime();
     let stop = r#"{"messages":[{"from":"+91 98765 43210","id":"m1","type":"text","text":{"body":"STOP"}}]}"#;
+    let reply = r#"{"messages":[{"from":"919876500001","id":"m2","timestamp":"1700000100","type":"interactive",
+        "context":{"from":"911234567890","id":"wamid.1"},
+        "interactive":{"type":"nfm_reply","nfm_reply":{"name":"flow","body":"Sent",
+        "response_json":"{\"flow_token\":\"T-1\",\"slot\":\"morning\"}"}}}]}"#;
     let saved: Vec<_> = [
         status(1, "sent"),
         status(1, "delivered"),
         status(1, "read"),
         stop.to_owned(),
         "{oops".to_owned(),
+        reply.to_owned(),
     ]
     .iter()
     .map(|body| runtime.block_on(handle.save(callback(body))).expect("saved"))
@@ -136,6 +141,29 @@ fn each_status_of_one_message_is_kept_and_a_stop_is_an_opt_out() {
         .for_each_opt_out(|number, _| opt_outs.push(number.to_owned()))
         .expect("opt-outs");
     assert_eq!(opt_outs, ["+91 98765 43210"]);
+    let mut replies = Vec::new();
+    reader
+        .for_each_flow_reply(|row| {
+            replies.push((
+                row.from.map(str::to_owned),
+                row.context_id.map(str::to_owned),
+                row.flow_token.map(str::to_owned),
+                row.response_json.map(str::to_owned),
+                row.time,
+            ));
+            Ok::<(), PgError>(())
+        })
+        .expect("replies");
+    assert_eq!(
+        replies,
+        [(
+            Some("919876500001".to_owned()),
+            Some("wamid.1".to_owned()),
+            Some("T-1".to_owned()),
+            Some(r#"{"flow_token":"T-1","slot":"morning"}"#.to_owned()),
+            1_700_000_100
+        )]
+    );
 
     let mut feed = PgFeed::open(&url(&database.url)).expect("feed");
     let opt_outs = feed.opt_outs_after(0).expect("opt-outs");
@@ -391,6 +419,20 @@ fn the_password_comes_from_the_url_then_the_password_file_then_pgpassword() {
         url::Tls::Verified
     );
     assert_eq!(url("postgres://u@h/d?sslmode=prefer").tls(), url::Tls::None);
+}
+
+#[test]
+fn a_store_url_asking_for_tls_never_talks_to_a_server_without_it() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let password = harness::PASSWORD;
+    let separator = if database.url.contains('?') { '&' } else { '?' };
+    let store = url(&format!("{}{separator}sslmode=require", database.url));
+    let error = PgStore::open(&store).err().expect("refused: the test server has no TLS");
+    let text = format!("{error} {error:?}");
+    assert!(matches!(error, PgError::Connect { .. }), "{text}");
+    assert!(text.contains("TLS"), "{text}");
+    assert!(!text.contains(password), "{text}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 /// The user the tests connect as, and its password (read from the URL, as a receiver would).
 const USER: &str = "flowc";
-const PASSWORD: &str = "flowc-test-password-7Qe2";
+pub(crate) const PASSWORD: &str = "flowc-test-password-7Qe2";
 
 /// Why the tests that need PostgreSQL cannot run here, said once per test that skips. In CI a
 /// skip would hide that these tests never ran, so there it fails instead.
