@@ -428,7 +428,9 @@ fn a_store_url_asking_for_tls_never_talks_to_a_server_without_it() {
     let password = harness::PASSWORD;
     let separator = if database.url.contains('?') { '&' } else { '?' };
     let store = url(&format!("{}{separator}sslmode=require", database.url));
-    let error = PgStore::open(&store).err().expect("refused: the test server has no TLS");
+    let error = PgStore::open(&store)
+        .err()
+        .expect("refused: the test server has no TLS");
     let text = format!("{error} {error:?}");
     assert!(matches!(error, PgError::Connect { .. }), "{text}");
     assert!(text.contains("TLS"), "{text}");

@@ -158,9 +158,9 @@ impl StoreUrl {
         }
     }
 
-    /// A new connection. Errors are scrubbed of the password.
-    pub(crate) fn connect(&self) -> Result<::postgres::Client, String> {
-        let mut config = ::postgres::Config::new();
+    /// The driver's settings for this store.
+    fn config(&self) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
             .port(self.port)
@@ -174,15 +174,40 @@ impl StoreUrl {
         if let Some(password) = &self.password {
             config.password(password.expose());
         }
+        if self.tls == Tls::Verified {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
+        config
+    }
+
+    /// A new connection (blocking: for the readers). Errors are scrubbed of the password.
+    pub(crate) fn connect(&self) -> Result<::postgres::Client, String> {
+        let config = ::postgres::Config::from(self.config());
         let connected = match self.tls {
             Tls::None => config.connect(::postgres::NoTls),
-            Tls::Verified => {
-                config.ssl_mode(::postgres::config::SslMode::Require);
-                let tls = self.tls_config()?;
-                config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
-            }
+            Tls::Verified => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config()?)),
         };
         connected.map_err(|error| self.scrub(&error_text(&error)))
+    }
+
+    /// A new connection for the writer, its connection task spawned on the current runtime.
+    /// Errors are scrubbed of the password.
+    pub(crate) async fn connect_async(&self) -> Result<tokio_postgres::Client, String> {
+        let config = self.config();
+        let scrub = |error: tokio_postgres::Error| self.scrub(&error_text(&error));
+        match self.tls {
+            Tls::None => {
+                let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(scrub)?;
+                tokio::spawn(connection);
+                Ok(client)
+            }
+            Tls::Verified => {
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config()?);
+                let (client, connection) = config.connect(tls).await.map_err(scrub)?;
+                tokio::spawn(connection);
+                Ok(client)
+            }
+        }
     }
 
     fn tls_config(&self) -> Result<tokio_rustls::rustls::ClientConfig, String> {

@@ -2,14 +2,19 @@
 //! queued since its last commit in one transaction, answers each caller only once `COMMIT`
 //! returned, and, while the database is unreachable, tells every caller its callback was not
 //! stored and reconnects by itself (with a growing pause between attempts).
+//!
+//! A batch's statements are pipelined: all are sent before the first answer is read, so a
+//! batch costs a few round trips rather than one a row. The server runs them in the order
+//! sent, one after the other in the one transaction, so the result is that of running them in
+//! turn (a status looked up under its message's other id sees the rows inserted before it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ::postgres::{Client, Statement};
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::Statement;
 
 use super::schema::{create_or_check, WRITE_LOCK};
 use super::url::error_text;
@@ -30,231 +35,297 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// A PostgreSQL store opened for writing: connected, its tables created or checked.
+/// A PostgreSQL store opened for writing: reached, its tables created or checked.
 pub(crate) struct PgStore {
     url: StoreUrl,
-    connection: Connection,
 }
 
-/// A connection with the writer's statements prepared on it.
+/// The writer's connection with its inserts prepared.
 struct Connection {
-    client: Client,
+    client: tokio_postgres::Client,
     insert_callback: Statement,
     insert_status: Statement,
     insert_message: Statement,
     insert_opt_out: Statement,
 }
 
+/// The callback a row belongs to, found by its digest: every statement of a batch is sent
+/// before the first answer comes back (pipelined), so none can wait for the id the callback's
+/// insert returns. The server runs them in the order sent, so the callback's row is there.
+const CALLBACK_ID: &str = "(SELECT id FROM callbacks WHERE digest = $2)";
+
 impl Connection {
-    fn open(url: &StoreUrl) -> Result<Connection, PgError> {
-        let mut client = url.connect().map_err(|reason| PgError::Connect {
+    /// Connects, checks the store's layout (creating it where the database is empty) and
+    /// prepares the inserts. Runs outside the writer's runtime: the check uses the blocking
+    /// client.
+    fn open(url: &StoreUrl, runtime: &tokio::runtime::Runtime) -> Result<Connection, PgError> {
+        let connect = |reason| PgError::Connect {
             store: url.to_string(),
             reason,
-        })?;
-        create_or_check(&mut client, url)?;
+        };
+        let mut checking = url.connect().map_err(connect)?;
+        create_or_check(&mut checking, url)?;
+        drop(checking);
         let query = |error: ::postgres::Error| PgError::Query {
             store: url.to_string(),
             reason: url.scrub(&error_text(&error)),
         };
-        let mut prepare = |sql: &str| client.prepare(sql).map_err(query);
-        let insert_callback = prepare(
-            "INSERT INTO callbacks (received_at, method, path, query, content_type, body, digest, recognised, problem)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (digest) DO NOTHING RETURNING id",
-        )?;
-        // The same status of the same message delivered in two envelopes (one carrying both
-        // ids, the other one of them) is one event, as on SQLite: looked up by either id in the
-        // insert itself (one round trip; the transactions take turns, so the look is exact).
-        let insert_status = prepare(
-            "INSERT INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id,
-                status, \"timestamp\", timestamp_unix, recipient, error_code, error_title, error_detail, ref, ref1, ref2,
-                biz_opaque_callback_data, trace_id, business_number, phone_number_id)
-             SELECT $1::bytea, $2::bigint, $3::bigint, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::text,
-                $10::text, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::text, $19::text
-             WHERE ($4::text IS NULL AND $5::text IS NULL) OR NOT EXISTS (
-                SELECT 1 FROM statuses WHERE status = $6 AND \"timestamp\" IS NOT DISTINCT FROM $7
-                  AND error_code IS NOT DISTINCT FROM $10
-                  AND (message_id = $4 OR message_id = $5 OR provider_message_id = $4 OR provider_message_id = $5))
-             ON CONFLICT (event_key) DO NOTHING",
-        )?;
-        let insert_message = prepare(
-            "INSERT INTO messages (event_key, callback_id, received_at, message_id, from_number, context_id,
-                context_from, \"type\", text, flow_name, flow_token, response_json, \"timestamp\", timestamp_unix, trace_id,
-                business_number, phone_number_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-             ON CONFLICT (event_key) DO NOTHING",
-        )?;
-        let insert_opt_out = prepare(
-            "INSERT INTO opt_outs (event_key, callback_id, received_at, number, word, message_id, timestamp_unix)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_key) DO NOTHING",
-        )?;
-        Ok(Connection {
-            client,
-            insert_callback,
-            insert_status,
-            insert_message,
-            insert_opt_out,
+        runtime.block_on(async {
+            let client = url.connect_async().await.map_err(connect)?;
+            let insert_callback = client
+                .prepare(
+                    "INSERT INTO callbacks (received_at, method, path, query, content_type, body, digest, recognised, problem)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (digest) DO NOTHING",
+                )
+                .await
+                .map_err(query)?;
+            // The same status of the same message delivered in two envelopes (one carrying
+            // both ids, the other one of them) is one event, as on SQLite: looked up by either
+            // id in the insert itself (the transactions take turns, so the look is exact).
+            let insert_status = client
+                .prepare(&format!(
+                    "INSERT INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id,
+                        status, \"timestamp\", timestamp_unix, recipient, error_code, error_title, error_detail, ref, ref1,
+                        ref2, biz_opaque_callback_data, trace_id, business_number, phone_number_id)
+                     SELECT $1::bytea, {CALLBACK_ID}, $3::bigint, $4::text, $5::text, $6::text, $7::text, $8::bigint,
+                        $9::text, $10::text, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text,
+                        $18::text, $19::text
+                     WHERE ($4::text IS NULL AND $5::text IS NULL) OR NOT EXISTS (
+                        SELECT 1 FROM statuses WHERE status = $6 AND \"timestamp\" IS NOT DISTINCT FROM $7
+                          AND error_code IS NOT DISTINCT FROM $10
+                          AND (message_id = $4 OR message_id = $5 OR provider_message_id = $4 OR provider_message_id = $5))
+                     ON CONFLICT (event_key) DO NOTHING"
+                ))
+                .await
+                .map_err(query)?;
+            let insert_message = client
+                .prepare(&format!(
+                    "INSERT INTO messages (event_key, callback_id, received_at, message_id, from_number, context_id,
+                        context_from, \"type\", text, flow_name, flow_token, response_json, \"timestamp\", timestamp_unix,
+                        trace_id, business_number, phone_number_id)
+                     SELECT $1::bytea, {CALLBACK_ID}, $3::bigint, $4::text, $5::text, $6::text, $7::text, $8::text,
+                        $9::text, $10::text, $11::text, $12::text, $13::text, $14::bigint, $15::text, $16::text, $17::text
+                     ON CONFLICT (event_key) DO NOTHING"
+                ))
+                .await
+                .map_err(query)?;
+            // Only for a message this callback stored (as on SQLite: a message stored before,
+            // by another delivery, brought its opt-out then).
+            let insert_opt_out = client
+                .prepare(&format!(
+                    "INSERT INTO opt_outs (event_key, callback_id, received_at, number, word, message_id, timestamp_unix)
+                     SELECT $1::bytea, {CALLBACK_ID}, $3::bigint, $4::text, $5::text, $6::text, $7::bigint
+                     WHERE EXISTS (SELECT 1 FROM messages WHERE event_key = $1 AND callback_id = {CALLBACK_ID})
+                     ON CONFLICT (event_key) DO NOTHING"
+                ))
+                .await
+                .map_err(query)?;
+            Ok(Connection {
+                client,
+                insert_callback,
+                insert_status,
+                insert_message,
+                insert_opt_out,
+            })
         })
     }
 
-    /// One transaction for the whole batch; every callback's outcome, in order.
-    fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, ::postgres::Error> {
-        let mut transaction = self.client.transaction()?;
-        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
-        let mut saved = Vec::with_capacity(batch.len());
-        for op in batch {
-            saved.push(insert(
-                &mut transaction,
-                &Prepared {
-                    callback: &self.insert_callback,
-                    status: &self.insert_status,
-                    message: &self.insert_message,
-                    opt_out: &self.insert_opt_out,
-                },
-                &op.callback,
-            )?);
+    /// One transaction for the whole batch, its statements pipelined; every callback's
+    /// outcome, in order.
+    async fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, tokio_postgres::Error> {
+        use futures_util::future::{join_all, BoxFuture, FutureExt as _};
+        type Sql<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+        let rows: Vec<Rows> = batch.iter().map(|op| Rows::of(&op.callback)).collect();
+        let transaction = self.client.transaction().await?;
+        // Which callback and which table each answer is about.
+        let mut parts: Vec<(usize, Part)> = Vec::new();
+        let mut pending: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::new();
+        pending.push(
+            transaction
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .boxed(),
+        );
+        parts.push((usize::MAX, Part::Lock));
+        for (index, (op, rows)) in batch.iter().zip(&rows).enumerate() {
+            let callback = &op.callback;
+            let params: Vec<Sql<'_>> = vec![
+                &callback.received_at,
+                &callback.method,
+                &callback.path,
+                &callback.query,
+                &callback.content_type,
+                &callback.body,
+                &rows.digest,
+                &rows.recognised,
+                &rows.problem,
+            ];
+            pending.push(transaction.execute_raw(&self.insert_callback, params).boxed());
+            parts.push((index, Part::Callback));
+            for event in &rows.events {
+                match event {
+                    EventRow::Status { key, unix, status } => {
+                        let params: Vec<Sql<'_>> = vec![
+                            key,
+                            &rows.digest,
+                            &callback.received_at,
+                            &status.message_id,
+                            &status.provider_message_id,
+                            &status.status,
+                            &status.timestamp,
+                            unix,
+                            &status.recipient,
+                            &status.error_code,
+                            &status.error_title,
+                            &status.error_detail,
+                            &status.refs.ref0,
+                            &status.refs.ref1,
+                            &status.refs.ref2,
+                            &status.opaque,
+                            &status.origin.trace_id,
+                            &status.origin.business_number,
+                            &status.origin.phone_number_id,
+                        ];
+                        pending.push(transaction.execute_raw(&self.insert_status, params).boxed());
+                        parts.push((index, Part::Status));
+                    }
+                    EventRow::Message {
+                        key,
+                        unix,
+                        message,
+                        flow,
+                    } => {
+                        let params: Vec<Sql<'_>> = vec![
+                            key,
+                            &rows.digest,
+                            &callback.received_at,
+                            &message.message_id,
+                            &message.from,
+                            &message.context_id,
+                            &message.context_from,
+                            &message.kind,
+                            &message.text,
+                            &flow[0],
+                            &flow[1],
+                            &flow[2],
+                            &message.timestamp,
+                            unix,
+                            &message.origin.trace_id,
+                            &message.origin.business_number,
+                            &message.origin.phone_number_id,
+                        ];
+                        pending.push(transaction.execute_raw(&self.insert_message, params).boxed());
+                        parts.push((index, Part::Message));
+                        if let (Some(word), Some(number)) = (&message.opt_out, &message.from) {
+                            let params: Vec<Sql<'_>> = vec![
+                                key,
+                                &rows.digest,
+                                &callback.received_at,
+                                number,
+                                word,
+                                &message.message_id,
+                                unix,
+                            ];
+                            pending.push(transaction.execute_raw(&self.insert_opt_out, params).boxed());
+                            parts.push((index, Part::OptOut));
+                        }
+                    }
+                }
+            }
         }
-        transaction.commit()?;
+        let answers = join_all(pending).await;
+        let mut saved = vec![Saved::default(); batch.len()];
+        let mut stored = vec![false; batch.len()];
+        for ((index, part), answer) in parts.into_iter().zip(answers) {
+            let count = answer?;
+            match part {
+                Part::Lock => {}
+                Part::Callback => stored[index] = count > 0,
+                Part::Status => saved[index].statuses += count,
+                Part::Message => saved[index].messages += count,
+                Part::OptOut => saved[index].opt_outs += count,
+            }
+        }
+        transaction.commit().await?;
+        for ((saved, stored), rows) in saved.iter_mut().zip(stored).zip(&rows) {
+            saved.duplicate = !stored || (!rows.events.is_empty() && saved.statuses + saved.messages == 0);
+        }
         Ok(saved)
     }
 }
 
-/// The inserts, prepared on the connection the transaction runs on.
-struct Prepared<'a> {
-    callback: &'a Statement,
-    status: &'a Statement,
-    message: &'a Statement,
-    opt_out: &'a Statement,
+/// What an answer in a pipelined batch is about.
+#[derive(Clone, Copy)]
+enum Part {
+    Lock,
+    Callback,
+    Status,
+    Message,
+    OptOut,
 }
 
-fn insert(
-    transaction: &mut ::postgres::Transaction<'_>,
-    prepared: &Prepared<'_>,
-    callback: &Callback,
-) -> Result<Saved, ::postgres::Error> {
-    let (recognised, problem) = match &callback.outcome {
-        Ok(_) => (true, None),
-        Err(problem) => (false, Some(problem.as_str())),
-    };
-    let digest = callback.digest();
-    let inserted = transaction.query_opt(
-        prepared.callback,
-        &[
-            &callback.received_at,
-            &callback.method,
-            &callback.path,
-            &callback.query,
-            &callback.content_type,
-            &callback.body,
-            &digest.as_slice(),
-            &recognised,
-            &problem,
-        ],
-    )?;
-    let Some(row) = inserted else {
-        return Ok(Saved {
-            duplicate: true,
-            ..Saved::default()
-        });
-    };
-    let callback_id: i64 = row.try_get(0)?;
-    let mut saved = Saved::default();
-    let events = callback.outcome.as_deref().unwrap_or_default();
-    for event in events {
-        let key = event.key();
-        match event {
-            Event::Status(status) => {
-                saved.statuses +=
-                    insert_status(transaction, prepared, &key, callback_id, callback.received_at, status)?;
-            }
-            Event::Message(message) => {
-                let new = insert_message(transaction, prepared, &key, callback_id, callback.received_at, message)?;
-                saved.messages += new;
-                if let (true, Some(word), Some(number)) = (new > 0, &message.opt_out, &message.from) {
-                    saved.opt_outs += transaction.execute(
-                        prepared.opt_out,
-                        &[
-                            &key.as_slice(),
-                            &callback_id,
-                            &callback.received_at,
-                            number,
-                            word,
-                            &message.message_id,
-                            &unix(message.timestamp.as_deref()),
+/// The values of a callback's rows that are computed, not borrowed: they must outlive the
+/// statements sent with them.
+struct Rows<'a> {
+    digest: Vec<u8>,
+    recognised: bool,
+    problem: Option<&'a str>,
+    events: Vec<EventRow<'a>>,
+}
+
+enum EventRow<'a> {
+    Status {
+        key: Vec<u8>,
+        unix: Option<i64>,
+        status: &'a StatusEvent,
+    },
+    Message {
+        key: Vec<u8>,
+        unix: Option<i64>,
+        message: &'a IncomingMessage,
+        /// The Flow's name, token and answers.
+        flow: [Option<&'a str>; 3],
+    },
+}
+
+impl<'a> Rows<'a> {
+    fn of(callback: &'a Callback) -> Rows<'a> {
+        let (recognised, problem) = match &callback.outcome {
+            Ok(_) => (true, None),
+            Err(problem) => (false, Some(problem.as_str())),
+        };
+        let events = callback
+            .outcome
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|event| match event {
+                Event::Status(status) => EventRow::Status {
+                    key: event.key().to_vec(),
+                    unix: unix(status.timestamp.as_deref()),
+                    status,
+                },
+                Event::Message(message) => {
+                    let flow = message.flow.as_ref();
+                    EventRow::Message {
+                        key: event.key().to_vec(),
+                        unix: unix(message.timestamp.as_deref()),
+                        message,
+                        flow: [
+                            flow.and_then(|flow| flow.name.as_deref()),
+                            flow.and_then(|flow| flow.flow_token.as_deref()),
+                            flow.and_then(|flow| flow.response_json.as_deref()),
                         ],
-                    )?;
+                    }
                 }
-            }
+            })
+            .collect();
+        Rows {
+            digest: callback.digest().to_vec(),
+            recognised,
+            problem,
+            events,
         }
     }
-    saved.duplicate = !events.is_empty() && saved.statuses + saved.messages == 0;
-    Ok(saved)
-}
-
-fn insert_status(
-    transaction: &mut ::postgres::Transaction<'_>,
-    prepared: &Prepared<'_>,
-    key: &[u8; 32],
-    callback_id: i64,
-    received_at: i64,
-    status: &StatusEvent,
-) -> Result<u64, ::postgres::Error> {
-    transaction.execute(
-        prepared.status,
-        &[
-            &key.as_slice(),
-            &callback_id,
-            &received_at,
-            &status.message_id,
-            &status.provider_message_id,
-            &status.status,
-            &status.timestamp,
-            &unix(status.timestamp.as_deref()),
-            &status.recipient,
-            &status.error_code,
-            &status.error_title,
-            &status.error_detail,
-            &status.refs.ref0,
-            &status.refs.ref1,
-            &status.refs.ref2,
-            &status.opaque,
-            &status.origin.trace_id,
-            &status.origin.business_number,
-            &status.origin.phone_number_id,
-        ],
-    )
-}
-
-fn insert_message(
-    transaction: &mut ::postgres::Transaction<'_>,
-    prepared: &Prepared<'_>,
-    key: &[u8; 32],
-    callback_id: i64,
-    received_at: i64,
-    message: &IncomingMessage,
-) -> Result<u64, ::postgres::Error> {
-    let flow = message.flow.as_ref();
-    transaction.execute(
-        prepared.message,
-        &[
-            &key.as_slice(),
-            &callback_id,
-            &received_at,
-            &message.message_id,
-            &message.from,
-            &message.context_id,
-            &message.context_from,
-            &message.kind,
-            &message.text,
-            &flow.and_then(|flow| flow.name.as_deref()),
-            &flow.and_then(|flow| flow.flow_token.as_deref()),
-            &flow.and_then(|flow| flow.response_json.as_deref()),
-            &message.timestamp,
-            &unix(message.timestamp.as_deref()),
-            &message.origin.trace_id,
-            &message.origin.business_number,
-            &message.origin.phone_number_id,
-        ],
-    )
 }
 
 /// Meta's timestamps are Unix seconds as text; anything else stays text only.
@@ -267,10 +338,12 @@ impl PgStore {
     /// A database that cannot be reached now is an error: a receiver starts only on a store it
     /// could write.
     pub(crate) fn open(url: &StoreUrl) -> Result<PgStore, PgError> {
-        Ok(PgStore {
-            url: url.clone(),
-            connection: Connection::open(url)?,
-        })
+        let mut client = url.connect().map_err(|reason| PgError::Connect {
+            store: url.to_string(),
+            reason,
+        })?;
+        create_or_check(&mut client, url)?;
+        Ok(PgStore { url: url.clone() })
     }
 }
 
@@ -326,21 +399,21 @@ impl PgWriter {
 }
 
 fn run(store: PgStore, mut receiver: mpsc::Receiver<Op>, reachable: &AtomicBool) {
-    let PgStore { url, connection } = store;
+    let PgStore { url } = store;
     let name = url.to_string();
-    let mut connection = Some(connection);
+    let mut connection: Option<Connection> = None;
     let mut backoff = FIRST_BACKOFF;
     let mut next_attempt = Instant::now();
     let mut last_error = String::new();
-    // Only to wait for the queue with a timeout: the driver runs its own.
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
+    // The writer's connection runs on this thread's own runtime, driven while it waits.
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         reachable.store(false, Ordering::SeqCst);
         return;
     };
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
     loop {
         if connection.is_none() && Instant::now() >= next_attempt {
-            match Connection::open(&url) {
+            match Connection::open(&url, &runtime) {
                 Ok(opened) => {
                     connection = Some(opened);
                     backoff = FIRST_BACKOFF;
@@ -367,7 +440,9 @@ fn run(store: PgStore, mut receiver: mpsc::Receiver<Op>, reachable: &AtomicBool)
             Err(_) => {
                 // Idle: is the database still there?
                 if let Some(open) = connection.as_mut() {
-                    if open.client.is_valid(CONNECT_CHECK).is_err() {
+                    let alive = runtime
+                        .block_on(async { tokio::time::timeout(CONNECT_CHECK, open.client.simple_query("")).await });
+                    if !matches!(alive, Ok(Ok(_))) {
                         connection = None;
                         reachable.store(false, Ordering::SeqCst);
                         next_attempt = Instant::now();
@@ -385,7 +460,7 @@ fn run(store: PgStore, mut receiver: mpsc::Receiver<Op>, reachable: &AtomicBool)
         }
         let outcome = match connection.as_mut() {
             None => Err((format!("it is unreachable ({last_error})"), false)),
-            Some(open) => open.commit(&batch).map_err(|error| {
+            Some(open) => runtime.block_on(open.commit(&batch)).map_err(|error| {
                 // A lost connection (not an error the server reported) is reopened; so is one
                 // whose commit failed in a way that leaves its state unknown.
                 let lost = error.as_db_error().is_none() || open.client.is_closed();
