@@ -456,19 +456,39 @@ fn the_same_status_delivered_under_either_of_its_ids_is_stored_once() {
         })]);
         callback
     };
-    let saved: Vec<_> = [
-        delivery("post", Some("wamid.9"), Some("provider-9"), "delivered"),
-        delivery("get", None, Some("provider-9"), "delivered"),
-        delivery("get again", Some("wamid.9"), None, "delivered"),
-        delivery("read", Some("wamid.9"), None, "read"),
-        delivery("no ids", None, None, "failed"),
-    ]
-    .into_iter()
-    .map(|callback| runtime.block_on(handle.save(callback)).expect("saved"))
-    .collect();
+    let deliveries = || {
+        [
+            delivery("post", Some("wamid.9"), Some("provider-9"), "delivered"),
+            delivery("get", None, Some("provider-9"), "delivered"),
+            delivery("get again", Some("wamid.9"), None, "delivered"),
+            delivery("read", Some("wamid.9"), None, "read"),
+            delivery("no ids", None, None, "failed"),
+        ]
+    };
+    let saved: Vec<_> = deliveries()
+        .into_iter()
+        .map(|callback| runtime.block_on(handle.save(callback)).expect("saved"))
+        .collect();
     let stored: Vec<u64> = saved.iter().map(|saved| saved.statuses).collect();
     assert_eq!(stored, [1, 0, 0, 1, 1]);
     assert!(saved[1].duplicate && saved[2].duplicate);
+    drop(handle);
+    writer.finish();
+    assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
+
+    // All at once: committed together in one pipelined transaction, still one row each.
+    let database = server.database();
+    let writer = PgWriter::spawn(PgStore::open(&url(&database.url)).expect("open"));
+    let handle = writer.handle();
+    let stored: u64 = runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for callback in deliveries() {
+            let handle = handle.clone();
+            tasks.spawn(async move { handle.save(callback).await.expect("saved").statuses });
+        }
+        tasks.join_all().await.into_iter().sum()
+    });
+    assert_eq!(stored, 3);
     drop(handle);
     writer.finish();
     assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
