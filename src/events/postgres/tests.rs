@@ -361,8 +361,11 @@ fn the_store_password_never_shows_in_errors_or_debug() {
     let Some(server) = harness::shared() else { return };
     let database = server.database();
     // The server's own message for a wrong password, and for a database that is not there.
-    let wrong = database.url.replacen("flowc-test-password", password, 1);
-    let missing = format!("{}_missing", wrong.split('?').next().unwrap_or_default());
+    let mut wrong = ::url::Url::parse(&database.url).expect("the test URL");
+    wrong.set_password(Some(password)).expect("a password");
+    let mut missing = wrong.clone();
+    missing.set_path(&format!("{}_missing", database.name));
+    let (wrong, missing) = (wrong.to_string(), missing.to_string());
     for target in [wrong, missing] {
         let store = url(&target);
         for error in [
