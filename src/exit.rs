@@ -4,11 +4,12 @@
 //! What each code means is [`CODES`], the one table `--help` and the manual print.
 
 use crate::data::DataError;
+use crate::events::EventsError;
 use crate::outputs::OutputError;
 use crate::pipeline::Problem;
-use crate::receive::{ReceiveError, StoreError};
+use crate::receive::ReceiveError;
 use crate::render::{LeafError, MissingExample};
-use crate::report::{DeliveryError, EventsError as StoreReadError};
+use crate::report::DeliveryError;
 use crate::scaffold::InitError;
 use crate::send::account::AccountError;
 use crate::send::callbacks::CallbacksError;
@@ -19,7 +20,6 @@ use crate::send::hours::HoursError;
 use crate::send::journal::JournalError;
 use crate::send::refusal::NotSent;
 use crate::send::run::RunError;
-use crate::send::watch::EventsError;
 use crate::send::{ClientError, StopCause};
 use crate::signal::Signal;
 use crate::template::TemplateError;
@@ -335,25 +335,11 @@ impl UserError for ReceiveError {
     }
 }
 
-impl UserError for StoreError {
-    help_from!(StoreError);
-
-    fn exit_status(&self) -> ExitStatus {
-        ExitStatus::Usage
-    }
-}
-
 impl UserError for EventsError {
-    /// A store that is missing or not a store is a file to fix, not a finding about the campaign.
-    fn exit_status(&self) -> ExitStatus {
-        ExitStatus::Usage
-    }
-}
+    help_from!(EventsError);
 
-impl UserError for StoreReadError {
-    help_from!(StoreReadError);
-
-    /// A store that is missing or not a store is a file to fix, not a finding about the campaign.
+    /// A store that is missing, not a store or failing is a file (or a setting) to fix, not a
+    /// finding about the campaign.
     fn exit_status(&self) -> ExitStatus {
         ExitStatus::Usage
     }
@@ -563,11 +549,10 @@ mod tests {
     /// be opened at the start.
     #[test]
     fn an_event_store_failing_mid_run_exits_as_at_its_opening() {
-        let error = EventsError::Unreadable(crate::input::Unreadable {
-            what: "event store",
-            path: "events.db".to_owned(),
-            reason: "disk I/O error".to_owned(),
-        });
+        let error = EventsError::Gone {
+            store: "events.db".to_owned(),
+            reason: "No such file or directory".to_owned(),
+        };
         let at_open = error.exit_status();
         assert_eq!(at_open, ExitStatus::Usage);
         assert_eq!(StopCause::Events(std::sync::Arc::new(error)).exit_status(), at_open);

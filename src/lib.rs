@@ -5,8 +5,8 @@
 //! (the embedded JSON Schema), wired together in [`pipeline`]. [`data`] reads contact rows;
 //! [`input`] opens what a user names, within the [`limits`]; [`diagnostic`] turns errors into
 //! what a person reads, and `findings` counts those that repeat; [`commands`] is the only layer
-//! that prints. After sending, `receive` stores the provider's callbacks and `report` reconciles
-//! them with a campaign's journal.
+//! that prints. After sending, `receive` stores the provider's callbacks in the event store (`events`,
+//! its one owner) and `report` reconciles them with a campaign's journal.
 
 pub mod cli;
 pub mod commands;

@@ -43,7 +43,7 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         };
         let settings = ReceiveSettings {
             listen: options.listen,
-            store: options.store.clone(),
+            store: options.store.clone().into(),
             basic_auth_file: options.basic_auth_file.clone(),
             token_file: options.token_file.clone(),
             tls: options.tls.clone(),

@@ -213,7 +213,7 @@ fn input_role(role: &str) -> &'static str {
 /// the command to run.
 fn swapped(options: &ReportOptions) -> Option<(String, String)> {
     let store = options.events.as_ref()?;
-    if !report::stored_events::is_event_store(&options.journal) || Journal::open_read_only(store).is_err() {
+    if !crate::events::is_event_store(&options.journal.clone().into()) || Journal::open_read_only(store).is_err() {
         return None;
     }
     Some((

@@ -9,20 +9,18 @@
 //! raw), so that nothing the provider sent is lost.
 //!
 //! The stages, one module each: [`auth`] (who may call; their secrets kept out of everything
-//! written) → [`parse`] (the body or query into [`event`]s) → [`store`] (group commit on a
-//! writer thread); [`server`] wires them to HTTP (axum on hyper, optional TLS).
+//! written) → [`parse`] (the body or query into [`event`]s) → the event store
+//! ([`crate::events`]: group commit on a writer thread); [`server`] wires them to HTTP (axum on hyper, optional TLS).
 
 pub(crate) mod auth;
 pub(crate) mod deadline;
 pub(crate) mod event;
 pub(crate) mod parse;
 pub(crate) mod server;
-pub(crate) mod store;
 
 use std::net::SocketAddr;
 
 pub(crate) use server::{Counts, ReceiveSettings, Receiver};
-pub(crate) use store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReceiveError {
@@ -49,7 +47,7 @@ pub(crate) enum ReceiveError {
         problem: String,
     },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] crate::events::EventsError),
 }
 
 impl ReceiveError {

@@ -42,8 +42,8 @@ use tokio_rustls::TlsAcceptor;
 use super::auth::{self, Credentials};
 use super::deadline::{Activity, Deadlined};
 use super::parse::{self, OptOutWords};
-use super::store::{Callback, Store, StoreHandle, StoreWriter};
 use super::ReceiveError;
+use crate::events::{Callback, EventsError, Store, StoreHandle, StoreWriter};
 
 /// The largest body accepted: a callback is a few KiB; a Flow's answers are small too.
 pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
@@ -71,7 +71,7 @@ const GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(crate) struct ReceiveSettings {
     pub(crate) listen: SocketAddr,
-    pub(crate) store: PathBuf,
+    pub(crate) store: crate::events::StoreLocation,
     pub(crate) basic_auth_file: Option<PathBuf>,
     pub(crate) token_file: Option<PathBuf>,
     /// The certificate chain and the private key (PEM).
@@ -365,7 +365,7 @@ impl Receiver {
         drop(router);
         tokio::task::spawn_blocking(move || writer.finish())
             .await
-            .map_err(|_| super::StoreError::Failed("the store's writer thread panicked".to_owned()))??;
+            .map_err(|_| EventsError::Failed("the store's writer thread panicked".to_owned()))??;
         Ok(())
     }
 }

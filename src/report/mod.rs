@@ -2,7 +2,7 @@
 //! event store `flowc receive` fills (what the provider's callbacks said), for `flowc report`
 //! and for `flowc send --events` at the end of its run.
 //!
-//! The stages, one module each: [`events`] (the store, read-only, streamed) → [`reconcile`]
+//! The stages, one module each: [`crate::events`] (the store, read-only, streamed) → [`reconcile`]
 //! (each event matched to its row; one small state per row) → [`funnel`] (the counts and the
 //! failures by Meta code, explained by [`codes`]); beside them the writers: the report's
 //! delivery columns (here, added to `send::csv_report`'s CSV), [`responses`] (one line per Flow
@@ -14,15 +14,15 @@ pub(crate) mod html;
 pub(crate) mod responses;
 
 // The matching of callbacks to rows lives with the sender, which settles rows by it too.
-pub(crate) use crate::send::callbacks::{reconcile, stored_events};
+pub(crate) use crate::send::callbacks::reconcile;
 
 use std::path::Path;
 
+pub(crate) use crate::events::EventsError;
 pub(crate) use funnel::Funnel;
 pub(crate) use reconcile::Delivery;
 use reconcile::{Moment, RowDelivery, Stage, NEVER};
 use responses::{AnswerTally, ResponsesFormat, ResponsesWriter};
-pub(crate) use stored_events::EventsError;
 
 use crate::csv_out::text_cell;
 use crate::send::csv_report::ExtraColumns;
@@ -140,7 +140,7 @@ pub(crate) fn reconcile(
     store: &Path,
     responses: Option<(&Path, ResponsesFormat)>,
 ) -> Result<Reconciled, DeliveryError> {
-    let events = stored_events::EventReader::open(store)?;
+    let events = crate::events::EventReader::open(&store.into())?;
     let mut writer = match responses {
         Some((path, format)) => Some((
             path,

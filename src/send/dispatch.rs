@@ -322,11 +322,12 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
             Outcome::Stop {
                 code, message, reason, ..
             } => {
-                context.stop.request(StopCause::Refused {
-                    reason: *reason,
-                    code: code.clone(),
-                    message: message.clone(),
-                });
+                context.stop.request(StopCause::refused(
+                    *reason,
+                    (code, message),
+                    &job.body,
+                    context.settings.hours.as_ref(),
+                ));
                 // Not sent: the row stays pending for the next run.
                 (RowStatus::Pending, record(Some(message.clone())), true)
             }

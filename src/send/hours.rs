@@ -131,13 +131,7 @@ impl SendingHours {
 
     /// How the opening reads in messages: `09:00 Asia/Kolkata (in 3h 12m)`.
     pub(crate) fn describe_opening(&self, opening: &Zoned, now: Timestamp) -> String {
-        let seconds = opening.timestamp().as_second().saturating_sub(now.as_second()).max(0) as u64;
-        format!(
-            "{} {} ({})",
-            opening.strftime("%Y-%m-%d %H:%M"),
-            self.zone_name,
-            crate::words::about_duration(seconds).replacen("about", "in about", 1)
-        )
+        describe_zoned(opening, &self.zone_name, now)
     }
 
     /// The window and its zone as the plan shows them, with whether it is open at `now`:
@@ -165,6 +159,32 @@ impl SendingHours {
     pub(crate) fn zone_name(&self) -> &str {
         &self.zone_name
     }
+}
+
+/// A later moment as messages show it, in the `--window`'s zone or else the machine's (UTC
+/// when the machine has none): `2026-12-07 15:05 Asia/Kolkata (in about 1h 00m)`.
+pub(crate) fn describe_moment(at: Timestamp, hours: Option<&SendingHours>, now: Timestamp) -> String {
+    let (zone, name) = match hours {
+        Some(hours) => (hours.zone.clone(), hours.zone_name.clone()),
+        None => match check_tz_file().ok().and_then(|()| TimeZone::try_system().ok()) {
+            Some(zone) => {
+                let name = system_zone_name(&zone);
+                (zone, name)
+            }
+            None => (TimeZone::UTC, "UTC".to_owned()),
+        },
+    };
+    describe_zoned(&at.to_zoned(zone), &name, now)
+}
+
+fn describe_zoned(at: &Zoned, zone_name: &str, now: Timestamp) -> String {
+    let seconds = at.timestamp().as_second().saturating_sub(now.as_second()).max(0) as u64;
+    format!(
+        "{} {} ({})",
+        at.strftime("%Y-%m-%d %H:%M"),
+        zone_name,
+        crate::words::about_duration(seconds).replacen("about", "in about", 1)
+    )
 }
 
 /// Refuses a `TZ` naming a file (`/path` or `:/path`) that is not a regular file: the tz

@@ -10,6 +10,12 @@
 //! | 500 | `WA500` | left retryable for a later run: the provider advises retries minutes apart |
 //! | 400 | `WAV2101` | the campaign stops: the account's daily limit |
 //! | 502, 504, other 5xx | | *ambiguous*: a gateway or an unknown layer failed, the provider may have the message |
+//! | any but an acceptance | Meta's template codes | as [`crate::report::codes`] says: the row fails (`132000`, ...) or the campaign stops (`132015`, ...) |
+//!
+//! Where Meta's code sits in the provider's answer is not documented: it is read as the
+//! provider's own `code` (`{"code": "132015", "message": …}`) and inside Meta's error object as
+//! the provider may pass it on (`{"error": {"code": 132015, "message": …, "error_data":
+//! {"details": …}}}`), and its detail is kept for the report.
 //!
 //! A dropped connection or a timeout after the request was written is ambiguous too (see
 //! [`super::transport_failure`]): the API has no idempotency key, so sending again could give a
@@ -18,6 +24,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::report::codes::{self, AtSend, MetaCode};
 
 /// Why a campaign must stop at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +36,13 @@ pub(crate) enum StopReason {
     Number,
     /// `WA-401`: the account may not use this API, or the number is on another API version.
     Account,
-    /// `WAV2101`: the account's daily limit is reached.
-    DailyLimit,
     /// A redirect or 404/405 without the provider's code: the URL is wrong (region, base URL).
     Endpoint,
     /// `E110`: the account's balance is too low.
     Balance,
+    /// A code in the table of Meta's codes that fails every later row alike (a template paused,
+    /// a Flow blocked, the provider's `WAV2101` daily limit): its words are the report's.
+    Meta(&'static MetaCode),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +133,17 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
             |message| with_details(message, json.as_ref().and_then(|json| json.get("error"))),
         );
     let retry_after = retry_after.and_then(parse_retry_after);
+    let message_id = json
+        .as_ref()
+        .and_then(|json| json.pointer("/data/message_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let accepted = (200..=299).contains(&http_status) && (code.as_deref() == Some("WA202") || message_id.is_some());
+    if !accepted {
+        if let Some(outcome) = json.as_ref().and_then(|json| meta_answer(http_status, json, &message)) {
+            return outcome;
+        }
+    }
     match (http_status, code.as_deref()) {
         (_, Some(known @ ("RBC001" | "WA401" | "WA-401"))) => Outcome::Stop {
             http_status,
@@ -134,12 +154,6 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
             },
             code: code.unwrap_or_default(),
             message,
-        },
-        (_, Some("WAV2101")) => Outcome::Stop {
-            http_status,
-            code: code.unwrap_or_default(),
-            message,
-            reason: StopReason::DailyLimit,
         },
         // The provider asks for retries minutes apart (5, 10, 15), not a tight loop: the row
         // stays retryable for a later run.
@@ -155,12 +169,7 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
             reason: StopReason::Balance,
         },
         (200..=299, _) => {
-            let message_id = json
-                .as_ref()
-                .and_then(|json| json.pointer("/data/message_id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if code.as_deref() == Some("WA202") || message_id.is_some() {
+            if accepted {
                 Outcome::Accepted {
                     http_status,
                     message_id,
@@ -216,6 +225,55 @@ pub(crate) fn classify(http_status: u16, retry_after: Option<&str>, body: &str) 
             },
         },
     }
+}
+
+/// An answer carrying a code of the table of Meta's codes that `flowc send` acts on (see
+/// [`codes`]; the provider's `WAV2101` is there too): the row fails, or the campaign stops, with
+/// Meta's detail.
+fn meta_answer(http_status: u16, json: &Value, message: &str) -> Option<Outcome> {
+    let nested = json.get("error").filter(|error| error.get("code").is_some());
+    let known = [json.get("code"), nested.and_then(|error| error.get("code"))]
+        .into_iter()
+        .flatten()
+        .find_map(|code| match code {
+            Value::String(text) => codes::explain(text),
+            Value::Number(number) => codes::explain(&number.to_string()),
+            _ => None,
+        })?;
+    // Meta's own error object says more than the provider's envelope: its title and detail.
+    let message = match nested {
+        Some(error) => {
+            let text = |pointer: &str| {
+                error
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|text| !text.is_empty())
+            };
+            let title = text("/message").or_else(|| text("/title"));
+            match (title, text("/error_data/details")) {
+                (Some(title), Some(details)) if title != details => excerpt(&format!("{title}: {details}")),
+                (_, Some(text)) | (Some(text), None) => excerpt(text),
+                (None, None) => message.to_owned(),
+            }
+        }
+        None => message.to_owned(),
+    };
+    let code = known.code.to_owned();
+    Some(match known.at_send {
+        AtSend::Callback => return None,
+        AtSend::FailsTheRow => Outcome::Rejected {
+            http_status,
+            code: Some(code),
+            message,
+        },
+        AtSend::StopsTheCampaign | AtSend::StopsFor { .. } => Outcome::Stop {
+            http_status,
+            code,
+            message,
+            reason: StopReason::Meta(known),
+        },
+    })
 }
 
 /// The provider's `message` with what its `error` object adds (`{"to": "Invalid recipient"}`
@@ -318,7 +376,64 @@ mod tests {
         assert!(matches!(
             daily,
             Outcome::Stop {
-                reason: StopReason::DailyLimit,
+                reason: StopReason::Meta(MetaCode { code: "WAV2101", .. }),
+                ..
+            }
+        ));
+    }
+
+    /// Meta's code read alike as the provider's own `code` and inside Meta's error object, with
+    /// Meta's detail kept.
+    #[test]
+    fn template_codes_stop_the_campaign_or_fail_the_row_in_either_shape() {
+        let envelope = |code: &str| {
+            format!(r#"{{"code":"{code}","message":"Meta says no","data":{{}},"error":{{"error":"the detail"}}}}"#)
+        };
+        let nested = |code: &str| {
+            format!(
+                r#"{{"code":"WA400","message":"Bad request","error":{{"message":"(#{code}) Meta says no","type":"OAuthException","code":{code},"error_data":{{"messaging_product":"whatsapp","details":"the detail"}},"fbtrace_id":"A1"}}}}"#
+            )
+        };
+        for body in [envelope, nested] {
+            for code in ["132001", "132015", "132016", "132068", "132069"] {
+                let outcome = classify(400, None, &body(code));
+                assert!(
+                    matches!(&outcome, Outcome::Stop { reason: StopReason::Meta(known), code: said, message, .. }
+                        if known.code == code && said == code && message.contains("the detail")),
+                    "{code}: {outcome:?}"
+                );
+            }
+            for code in ["132000", "132005", "132012", "131008", "131009"] {
+                let outcome = classify(400, None, &body(code));
+                assert!(
+                    matches!(&outcome, Outcome::Rejected { code: Some(said), message, .. }
+                        if said == code && message.contains("the detail")),
+                    "{code}: {outcome:?}"
+                );
+            }
+        }
+        let raw = classify(
+            400,
+            None,
+            r#"{"error":{"message":"(#132000) Number of parameters does not match the expected number of params","code":132000,"error_data":{"details":"body: number of localizable_params (2) does not match the expected number of params (1)"}}}"#,
+        );
+        assert_eq!(
+            raw,
+            Outcome::Rejected {
+                http_status: 400,
+                code: Some("132000".to_owned()),
+                message: "(#132000) Number of parameters does not match the expected number of params: body: number of localizable_params (2) does not match the expected number of params (1)".to_owned(),
+            }
+        );
+        // A code Meta sends only in callbacks, or none it documents, is read as before.
+        assert!(matches!(
+            classify(400, None, r#"{"code":"131047","message":"x"}"#),
+            Outcome::Rejected { .. }
+        ));
+        assert!(matches!(
+            classify(401, None, r#"{"error":{"code":190,"message":"token"}}"#),
+            Outcome::Stop {
+                reason: StopReason::Credentials,
                 ..
             }
         ));

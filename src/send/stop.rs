@@ -5,6 +5,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::data::DataError;
+use crate::report::codes::AtSend;
+use crate::send::hours::SendingHours;
 use crate::send::journal::JournalError;
 use crate::send::response::StopReason;
 use crate::send::watch::EventsError;
@@ -14,11 +16,18 @@ use crate::signal::Signal;
 #[derive(Debug, Clone)]
 pub(crate) enum StopCause {
     Interrupted(Signal),
-    /// The provider refused the account or the balance: every further row would fail alike.
+    /// The provider refused the account, the balance, the template or its Flow: every further
+    /// row would fail alike.
     Refused {
         reason: StopReason,
         code: String,
         message: String,
+        /// The template the refused message named (`spring_booking` in `en_US`), when the
+        /// refusal is about it.
+        template: Option<TemplateName>,
+        /// When the rows may be sent, for a refusal that passes (Meta's Flow throttle), as the
+        /// person reads it: `2026-12-07 15:05 Asia/Kolkata (in about 1h 00m)`.
+        resume_after: Option<String>,
     },
     /// A bug: a sending task or the row producer panicked. Its row, if it was in flight, is
     /// `unknown`; the others are as recorded.
@@ -43,6 +52,65 @@ pub(crate) enum StopCause {
     Events(Arc<EventsError>),
     /// A second signal ended the run at once, without waiting for the requests in flight.
     Quit(Signal),
+}
+
+/// A template message's template as the request named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateName {
+    pub(crate) name: String,
+    pub(crate) language: String,
+}
+
+impl StopCause {
+    /// The provider refused `body` in a way every later row would meet: the template the body
+    /// names, and when the rows may go (now + the wait Meta's code calls for, in the zone of
+    /// `hours` or the machine's), come with it.
+    pub(crate) fn refused(
+        reason: StopReason,
+        (code, message): (&str, &str),
+        body: &[u8],
+        hours: Option<&SendingHours>,
+    ) -> StopCause {
+        let (template, resume_after) = match reason {
+            StopReason::Meta(known) => (
+                template_name(body),
+                match known.at_send {
+                    AtSend::StopsFor { seconds } => {
+                        let now = jiff::Timestamp::now();
+                        let wait = jiff::SignedDuration::from_secs(i64::try_from(seconds).unwrap_or(i64::MAX));
+                        now.checked_add(wait)
+                            .ok()
+                            .map(|at| super::hours::describe_moment(at, hours, now))
+                    }
+                    _ => None,
+                },
+            ),
+            _ => (None, None),
+        };
+        StopCause::Refused {
+            reason,
+            code: code.to_owned(),
+            message: message.to_owned(),
+            template,
+            resume_after,
+        }
+    }
+}
+
+/// The template a template message names (`messaging_object.template`), if it is one.
+fn template_name(body: &[u8]) -> Option<TemplateName> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let template = body.pointer("/messaging_object/template")?;
+    let text = |pointer: &str| {
+        template
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    Some(TemplateName {
+        name: text("/name")?,
+        language: text("/language/code").unwrap_or_default(),
+    })
 }
 
 /// Shared by every task: set once, seen by all.
@@ -122,5 +190,49 @@ mod tests {
         stop.request(StopCause::Interrupted(Signal::Terminate));
         stop.request(StopCause::SpamLimit);
         assert!(matches!(stop.cause(), Some(StopCause::Interrupted(Signal::Terminate))));
+    }
+
+    #[test]
+    fn a_template_refusal_names_the_template_and_a_throttle_when_to_resume() {
+        let body = br#"{"messaging_object":{"type":"template","template":{"name":"spring_booking","language":{"code":"en_US"}}}}"#;
+        let paused = crate::report::codes::explain("132015").expect("known");
+        let StopCause::Refused {
+            template, resume_after, ..
+        } = StopCause::refused(StopReason::Meta(paused), ("132015", "paused"), body, None)
+        else {
+            panic!("a refusal")
+        };
+        let expected = TemplateName {
+            name: "spring_booking".to_owned(),
+            language: "en_US".to_owned(),
+        };
+        assert_eq!(template.as_ref(), Some(&expected));
+        assert_eq!(resume_after, None);
+        let throttled = crate::report::codes::explain("132069").expect("known");
+        let hours = SendingHours::parse("00:00-24:00", Some("Asia/Kolkata")).expect("hours");
+        let in_an_hour = |now: jiff::Timestamp| {
+            (now + jiff::SignedDuration::from_hours(1))
+                .to_zoned(jiff::tz::TimeZone::get("Asia/Kolkata").expect("zone"))
+                .strftime("%Y-%m-%d %H:%M Asia/Kolkata")
+                .to_string()
+        };
+        let before = in_an_hour(jiff::Timestamp::now());
+        let StopCause::Refused { resume_after, .. } = StopCause::refused(
+            StopReason::Meta(throttled),
+            ("132069", "throttled"),
+            br#"{"messaging_object":{}}"#,
+            Some(&hours),
+        ) else {
+            panic!("a refusal")
+        };
+        let after = in_an_hour(jiff::Timestamp::now());
+        let said = resume_after.expect("a time");
+        assert!(said.starts_with(&before) || said.starts_with(&after), "{said}");
+        assert!(said.ends_with("(in about 1h 00m)"), "{said}");
+        let StopCause::Refused { template, .. } = StopCause::refused(StopReason::Balance, ("E110", "low"), body, None)
+        else {
+            panic!("a refusal")
+        };
+        assert_eq!(template, None);
     }
 }

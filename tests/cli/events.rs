@@ -250,3 +250,76 @@ fn a_store_moved_away_during_the_run_with_none_in_its_place_stops_the_campaign()
     assert_eq!(provider.count(), 11, "{}", outcome.stderr);
     assert_eq!(statuses(&campaign.report())["pending"], 29);
 }
+
+/// Sets the store's layout version, as a newer flowc (or a hand) would leave it; the receiver
+/// goes on running.
+fn set_layout_version(store: &std::path::Path, version: i64) {
+    let connection = rusqlite::Connection::open(store).expect("open the store");
+    connection.busy_timeout(Duration::from_secs(5)).expect("timeout");
+    connection
+        .execute_batch(&format!("PRAGMA user_version = {version}"))
+        .expect("version set");
+}
+
+#[test]
+fn a_store_of_another_layout_version_is_refused_by_send_and_report() {
+    for (version, says) in [(2, "was written by a newer flowc (layout 2"), (0, "has layout 0")] {
+        let receiver = Receiver::start();
+        assert_eq!(receiver.post(&stop_reply("m1", "14150000001")).status, 200);
+        let campaign = Campaign::new(3);
+        let provider = Provider::accepting();
+        // A campaign sent before, for the report.
+        assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+        set_layout_version(&receiver.store, version);
+
+        let again = Campaign::new(3);
+        let before = provider.received().len();
+        let outcome = run(again.command(&provider).arg("--events").arg(&receiver.store));
+        assert_eq!(outcome.code, 2, "layout {version}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains(says), "layout {version}: {}", outcome.stderr);
+        assert_eq!(provider.received().len(), before, "sent despite a store it cannot read");
+
+        let outcome = run(crate::support::flowc()
+            .arg("report")
+            .arg(campaign.journal_path())
+            .arg("--events")
+            .arg(&receiver.store));
+        assert_eq!(outcome.code, 2, "layout {version}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains(says), "layout {version}: {}", outcome.stderr);
+    }
+}
+
+#[test]
+fn an_opt_out_written_with_spaces_is_honoured_by_send_and_counted_by_report() {
+    let receiver = Receiver::start();
+    // The store keeps the number as the callback wrote it.
+    assert_eq!(receiver.post(&stop_reply("m1", "+91 98765 43210")).status, 200);
+    let campaign = Campaign::new(0);
+    let data = campaign.scratch.write(
+        "india.csv",
+        "name,phone,ref\nAsha,+919876543210,R0\nRavi,+14150000001,R1\n",
+    );
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command_at(&provider, 0, &data)
+        .arg("--events")
+        .arg(&receiver.store));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("(1 number opted out)"), "{}", outcome.stderr);
+    let sent: Vec<String> = provider
+        .received()
+        .iter()
+        .map(super::support::provider::Received::reference)
+        .collect();
+    assert_eq!(sent, ["R1"]);
+
+    let outcome = run(crate::support::flowc()
+        .arg("report")
+        .arg(data.with_file_name("india.journal.sqlite"))
+        .arg("--events")
+        .arg(&receiver.store));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let said = format!("{}{}", outcome.stdout, outcome.stderr);
+    assert!(said.contains("1 opt-out"), "{said}");
+    assert!(!said.contains("matched no row"), "{said}");
+}

@@ -7,6 +7,7 @@ mod events;
 mod flow;
 mod guardrails;
 mod hostile;
+mod meta_codes;
 mod one_pass;
 mod outputs;
 mod preview;

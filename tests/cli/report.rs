@@ -439,7 +439,7 @@ fn report_refuses_missing_files_wrong_files_and_outputs_that_are_inputs() {
         ),
         (
             vec![journal.as_os_str(), "--events".as_ref(), journal.as_os_str()],
-            "is a campaign journal, not an event store",
+            "is a campaign journal, not a flowc event store",
         ),
         (
             vec![journal.as_os_str(), "--out".as_ref(), journal.as_os_str()],

@@ -159,7 +159,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     // A row whose answer was lost is settled once a callback shows the provider has it.
     let settled = match (&options.events, options.dry_run) {
         (Some(store), false) => {
-            callbacks::settle_unknown(&mut journal, store).map_err(|error| fail(printer, &error))?
+            callbacks::settle_unknown(&mut journal, &store.clone().into()).map_err(|error| fail(printer, &error))?
         }
         _ => (0, 0),
     };
@@ -170,7 +170,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(path, prefix).map_err(|error| fail(printer, &error))?)
+            Some(EventFeed::open(&path.clone().into(), prefix).map_err(|error| fail(printer, &error))?)
         }
         None => None,
     };

@@ -67,7 +67,40 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                     .with_help(Some("this is a bug in flowc: please report it. The journal is consistent: a row that was in flight is `unknown`; run the same command again to send the rest")),
             );
         }
-        StopCause::Refused { reason, code, message } => {
+        StopCause::Refused {
+            reason: StopReason::Meta(known),
+            code,
+            message,
+            template,
+            resume_after,
+        } => {
+            // The words are the report's for the same code: one text a code.
+            let what = match template {
+                Some(template) => format!(
+                    "{}: the template `{}` in `{}`",
+                    known.short,
+                    words::printable(&template.name),
+                    words::printable(&template.language)
+                ),
+                None => known.short.to_owned(),
+            };
+            let unsent = words::count(pending, "unsent row", "unsent rows");
+            let them = words::plural(pending, "it", "them");
+            let help = match resume_after {
+                Some(when) => format!(
+                    "{} The {unsent} {stay}: run the same command again after {when}",
+                    known.meaning
+                ),
+                None => format!(
+                    "{} The {unsent} {stay}: run the same command again to send {them}",
+                    known.meaning
+                ),
+            };
+            printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
+        }
+        StopCause::Refused {
+            reason, code, message, ..
+        } => {
             let unsent = format!(
                 "{} {stay}: run the same command again once fixed",
                 words::count(pending, "unsent row", "unsent rows")
@@ -89,14 +122,12 @@ fn tell(cause: &StopCause, summary: &csv_report::Summary, printer: &Printer) {
                     "the endpoint is not the provider's messages API",
                     format!("check the region (--region / KALEYRA_REGION), --base-url, the SID and the business number, which make up the URL; {unsent}"),
                 ),
-                StopReason::DailyLimit => (
-                    "the account's daily limit is reached",
-                    format!("Kaleyra stops the account's messages for the day (WAV2101): run the same command again tomorrow, or once the limit is raised, to send the {pending_rows}"),
-                ),
                 StopReason::Balance => (
                     "low balance",
                     format!("top up the account, then run the same command again to send the {pending_rows}"),
                 ),
+                // Told above, in the words of the report.
+                StopReason::Meta(_) => return,
             };
             printer.emit(Finding::error(format!("{what} ({code}: {message}); sending stopped")).with_help(Some(help)));
         }

@@ -13,7 +13,7 @@ use ::postgres::Client;
 use super::schema::check;
 use super::url::error_text;
 use super::{PgError, StoreUrl};
-use crate::send::callbacks::stored_events::{ReplyRow, StatusRow};
+use crate::events::{ReplyRow, StatusRow};
 
 /// Rows fetched from a cursor at a time: few enough to keep memory small, many enough that
 /// the round trips do not count.

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::events::Callback;
 use crate::receive::parse::{json, OptOutWords};
-use crate::receive::store::Callback;
 use crate::secret::Secret;
 
 #[path = "../../../tests/cli/support/postgres.rs"]

@@ -19,8 +19,8 @@ use tokio_postgres::Statement;
 use super::schema::{create_or_check, WRITE_LOCK};
 use super::url::error_text;
 use super::{PgError, StoreUrl};
+use crate::events::{Callback, Saved};
 use crate::receive::event::{Event, IncomingMessage, StatusEvent};
-use crate::receive::store::{Callback, Saved};
 
 /// Callbacks committed together at most (as on SQLite).
 const MAX_BATCH: usize = 2_000;

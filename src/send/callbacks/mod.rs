@@ -4,12 +4,9 @@
 //! each message) need the same matching, and the report already builds on the sender's journal.
 
 pub(crate) mod reconcile;
-pub(crate) mod stored_events;
-
-use std::path::Path;
 
 use self::reconcile::Proof;
-use self::stored_events::{EventReader, EventsError};
+use crate::events::{EventReader, EventsError, StoreLocation};
 use crate::send::journal::{Journal, JournalError, RowStatus};
 
 /// What stops the callbacks from being matched: the journal or the store.
@@ -27,7 +24,7 @@ pub(crate) enum CallbacksError {
 /// [`reconcile::RowDelivery::proof`]). A Flow reply never settles a row (its `flow_token` is
 /// the template's choice, shared or reused). Returns how many became accepted and how many
 /// failed.
-pub(crate) fn settle_unknown(journal: &mut Journal, store: &Path) -> Result<(u64, u64), CallbacksError> {
+pub(crate) fn settle_unknown(journal: &mut Journal, store: &StoreLocation) -> Result<(u64, u64), CallbacksError> {
     if journal.unknown_rows()? == 0 {
         return Ok((0, 0));
     }

@@ -29,11 +29,10 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use super::stored_events::{EventReader, EventsError, ReplyRow, StatusRow};
+use crate::events::{number_of, EventReader, EventsError, ReplyRow, StatusRow};
 use crate::send::campaign::track_key;
 use crate::send::journal::JournalError;
 use crate::send::journal::{Journal, RowStatus};
-use crate::send::watch::number_of;
 
 /// How far a message got, as its callbacks say; ordered so that the furthest wins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -475,7 +474,7 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
 
     events.for_each_opt_out(|number, time| {
         delivery.events.opt_outs += 1;
-        match indexes.recipients.get(&digits(number)) {
+        match number.and_then(|number| indexes.recipients.get(&number)) {
             Some(rows) => {
                 for &index in rows {
                     let state = &mut delivery.states[index as usize];
@@ -563,8 +562,8 @@ fn intern(table: &mut Vec<Failure>, known: &mut HashMap<Failure, u32, FixedState
 mod tests {
     use super::*;
 
+    use crate::events::{Callback, Store, StoreWriter};
     use crate::receive::parse::{json, OptOutWords};
-    use crate::receive::store::{Callback, Store, StoreWriter};
     use crate::send::journal::{Fingerprint, JournalWriter, Record, RowKeys};
 
     /// A journal of rows 2 to 7 (sent to +1415555010N, accepted with `M<row>`, tracked; row 7's
@@ -614,7 +613,7 @@ mod tests {
     }
 
     fn store(path: &std::path::Path, bodies: &[String]) {
-        let writer = StoreWriter::spawn(Store::open(path).expect("store"));
+        let writer = StoreWriter::spawn(Store::open(&path.into()).expect("store"));
         let handle = writer.handle();
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let words = OptOutWords::new(&OptOutWords::DEFAULT);
@@ -702,7 +701,7 @@ mod tests {
         store(&store_path, &bodies);
 
         let journal = Journal::open_read_only(&journal_path).expect("read-only");
-        let events = EventReader::open(&store_path).expect("store");
+        let events = EventReader::open(&store_path.as_path().into()).expect("store");
         let mut completions = Vec::new();
         let delivery = reconcile::<super::super::CallbacksError>(&journal, &events, |completion| {
             completions.push((

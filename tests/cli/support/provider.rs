@@ -56,6 +56,22 @@ impl Reply {
         }
     }
 
+    /// Meta's error object passed on inside the provider's envelope (where the provider puts
+    /// Meta's code is not documented: [`Reply::error`] with Meta's code is the other reading).
+    pub(crate) fn meta_error(status: u16, code: u32, title: &str, details: &str) -> Reply {
+        let body = serde_json::json!({
+            "code": "WA400", "message": "Bad request", "data": {},
+            "error": {"message": format!("(#{code}) {title}"), "type": "OAuthException", "code": code,
+                      "error_data": {"messaging_product": "whatsapp", "details": details},
+                      "fbtrace_id": "AbCdEf123"},
+        });
+        Reply::Json {
+            status,
+            body: body.to_string(),
+            retry_after: None,
+        }
+    }
+
     pub(crate) fn error(status: u16, code: &str, message: &str) -> Reply {
         Reply::Json {
             status,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::VERSION;
+use super::{Access, VERSION};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -87,6 +87,8 @@ CREATE INDEX IF NOT EXISTS opt_outs_number ON opt_outs(number);
 pub(super) enum LayoutError {
     Sqlite(rusqlite::Error),
     NotAStore(String),
+    /// `PRAGMA user_version`, when it is not a layout this flowc can use.
+    Version(i64),
 }
 
 impl From<rusqlite::Error> for LayoutError {
@@ -105,22 +107,33 @@ fn columns(connection: &Connection, table: &str) -> rusqlite::Result<Vec<String>
 /// Whether a database is a flowc event store this version can write (or empty): no newer
 /// layout, no other tables, and each of the store's tables with the columns it has here. A store
 /// with the right table names and other columns would start, then fail every commit.
-pub(super) fn check_layout(connection: &Connection) -> Result<(), LayoutError> {
+pub(super) fn check_layout(connection: &Connection, access: Access) -> Result<(), LayoutError> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    // A newer layout may hold other tables: it is said as such, before they are looked at.
     if version > VERSION {
-        return Err(LayoutError::NotAStore(format!(
-            "was written by a newer flowc (layout {version}; this one knows {VERSION})"
-        )));
+        return Err(LayoutError::Version(version));
     }
     let tables: Vec<String> = connection
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    const TABLES: [&str; 4] = ["callbacks", "statuses", "messages", "opt_outs"];
     if tables.iter().any(|table| !TABLES.contains(&table.as_str())) {
-        return Err(LayoutError::NotAStore(
-            "holds other tables: it is not a flowc event store (a campaign journal?)".to_owned(),
-        ));
+        return Err(LayoutError::NotAStore(if tables.iter().any(|table| table == "rows") {
+            "is a campaign journal, not a flowc event store".to_owned()
+        } else {
+            "holds other tables: it is not a flowc event store".to_owned()
+        }));
+    }
+    // The receiver creates what is missing and sets the version; a reader needs all of it.
+    if access == Access::Read {
+        if tables.len() < TABLES.len() {
+            return Err(LayoutError::NotAStore(
+                "holds no callbacks: it is not a flowc event store".to_owned(),
+            ));
+        }
+        if version != VERSION {
+            return Err(LayoutError::Version(version));
+        }
     }
     let expected = Connection::open_in_memory()?;
     expected.execute_batch(SCHEMA)?;
@@ -137,6 +150,9 @@ pub(super) fn check_layout(connection: &Connection) -> Result<(), LayoutError> {
     }
     Ok(())
 }
+
+/// The store's tables, every one of them made by the receiver at once.
+pub(super) const TABLES: [&str; 4] = ["callbacks", "messages", "opt_outs", "statuses"];
 
 /// What to do with a damaged store.
 pub(super) const DAMAGED: &str = "restore it from a backup (with the receiver stopped), or name a new file with --store; flowc does not write into a damaged store";

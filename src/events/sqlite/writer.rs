@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    checkpoint_if_ours, Callback, Saved, Store, StoreError, BACKFILL_EVERY, CHECKPOINT_EVERY, MAX_BATCH, QUEUE,
+    checkpoint_if_ours, Callback, EventsError, Saved, Store, BACKFILL_EVERY, CHECKPOINT_EVERY, MAX_BATCH, QUEUE,
 };
 use crate::receive::event::{Event, IncomingMessage, StatusEvent};
 
@@ -179,13 +179,13 @@ fn unix(timestamp: Option<&str>) -> Option<i64> {
 
 pub(super) struct Op {
     pub(super) callback: Box<Callback>,
-    pub(super) done: oneshot::Sender<Result<Saved, std::sync::Arc<StoreError>>>,
+    pub(super) done: oneshot::Sender<Result<Saved, std::sync::Arc<EventsError>>>,
 }
 
 /// The store's single writer thread, committing in groups.
 pub(crate) struct StoreWriter {
     sender: mpsc::Sender<Op>,
-    thread: thread::JoinHandle<Result<(), StoreError>>,
+    thread: thread::JoinHandle<Result<(), EventsError>>,
     /// Dropped to stop the backfill thread.
     stop_backfill: std_mpsc::Sender<()>,
     backfill: thread::JoinHandle<()>,
@@ -272,21 +272,21 @@ impl StoreWriter {
 
     /// Waits for every queued callback to be committed (once every handle is dropped), then
     /// checkpoints and closes the store.
-    pub(crate) fn finish(self) -> Result<(), StoreError> {
+    pub(crate) fn finish(self) -> Result<(), EventsError> {
         drop(self.stop_backfill);
         let _ = self.backfill.join();
         drop(self.sender);
         self.thread
             .join()
-            .map_err(|_| StoreError::Failed("the store's writer thread panicked".to_owned()))?
+            .map_err(|_| EventsError::Failed("the store's writer thread panicked".to_owned()))?
     }
 }
 
 impl StoreHandle {
     /// Stores a callback and waits until it is on disk.
-    pub(crate) async fn save(&self, callback: Callback) -> Result<Saved, StoreError> {
+    pub(crate) async fn save(&self, callback: Callback) -> Result<Saved, EventsError> {
         let (done, wait) = oneshot::channel();
-        let closed = || StoreError::Failed("the store is closed".to_owned());
+        let closed = || EventsError::Failed("the store is closed".to_owned());
         self.sender
             .send(Op {
                 callback: Box::new(callback),
@@ -294,6 +294,6 @@ impl StoreHandle {
             })
             .await
             .map_err(|_| closed())?;
-        wait.await.map_err(|_| closed())?.map_err(StoreError::Commit)
+        wait.await.map_err(|_| closed())?.map_err(EventsError::Commit)
     }
 }

@@ -1,4 +1,5 @@
-//! The event store: every callback as received, and the events read from it, in SQLite.
+//! The event store in SQLite (the default backend: one file, embedded): every callback as
+//! received, and the events read from it.
 //!
 //! A 2xx tells the provider it may forget an event, so a callback is answered only once its
 //! transaction is on disk: WAL mode with `synchronous=FULL`, so a SIGKILL (or a power cut) at
@@ -16,9 +17,10 @@
 //! keeps the two from colliding (the writer skips its turn rather than wait). The WAL stays a
 //! few seconds of callbacks long under any load.
 //!
-//! Unlike the journal, the store keeps SQLite's normal locking and a busy timeout: `flowc send`
-//! and `flowc report` read it while the receiver writes (WAL lets readers and the writer work
-//! at once).
+//! Unlike the journal, the store keeps SQLite's normal locking and one busy timeout for every
+//! connection ([`BUSY_TIMEOUT`]): `flowc send` and `flowc report` read it ([`read`]) while the
+//! receiver writes (WAL lets readers and the writer work at once). Every opener checks the
+//! layout and its version first ([`schema::check_layout`]).
 //!
 //! Tables (one row a thing, the columns a later `report` joins a campaign on):
 //! - `callbacks`: the raw request (method, path, query without the token, content type, body
@@ -35,18 +37,20 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::event::Event;
-use super::parse::Unrecognised;
+use super::{Access, Callback, EventsError, Saved, VERSION};
 
+mod read;
 mod schema;
 mod writer;
 
+pub(super) use read::{EventReader, OptOutReader, StatusFeed};
 use schema::{check_integrity, check_layout, LayoutError, DAMAGED, SCHEMA};
 use writer::{insert, Op};
-pub(crate) use writer::{StoreHandle, StoreWriter};
+pub(super) use writer::{StoreHandle, StoreWriter};
 
-/// The store's layout version (`PRAGMA user_version`).
-pub(crate) const VERSION: i64 = 1;
+/// How long any connection waits for another's lock (the receiver's commits and checkpoints,
+/// a reader's snapshot) before it fails: each holds the store for moments only.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Callbacks committed together at most: bounds one transaction's time, so that the first
 /// caller of a batch is not kept waiting behind an unbounded queue.
@@ -65,91 +69,6 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// The size the WAL file is cut back to after it starts over (SQLite keeps its largest size
 /// otherwise).
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
-    #[error("the event store `{path}` {problem}")]
-    NotAStore { path: String, problem: String },
-    #[error("event store `{path}`: {source}")]
-    Sqlite {
-        path: String,
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The file at the store's path is no longer the one the receiver writes (moved, deleted or
-    /// replaced by a backup): what it commits would reach nobody, so nothing is acknowledged.
-    #[error("the event store `{path}` is no longer at its path (moved, deleted or replaced while the receiver runs): callbacks are answered 503 until it is restored or the receiver restarted")]
-    Replaced { path: String },
-    /// Another file's bytes were copied over the store's own (a backup restored with `cp`):
-    /// SQLite's write-ahead log no longer fits the file, and writing on would damage it.
-    #[error("the event store `{path}` was overwritten in place (another file copied over it) while the receiver runs: callbacks are answered 503 and nothing more is written into it")]
-    Overwritten { path: String },
-    /// A commit failed (the disk is full, the file was removed…); the callbacks it held were
-    /// answered 503, so the provider sends them again.
-    #[error("the event store could not commit: {0}")]
-    Failed(String),
-    /// The same, as every callback of the failed group is told.
-    #[error("the event store could not commit: {0}")]
-    Commit(std::sync::Arc<StoreError>),
-}
-
-impl StoreError {
-    pub(crate) fn help(&self) -> Option<String> {
-        match self {
-            StoreError::NotAStore { .. } => {
-                Some("name a new file or an existing flowc event store with --store".to_owned())
-            }
-            StoreError::Replaced { .. } => Some(
-                "put the store back at its path, or restart flowc receive (it starts a new store there)".to_owned(),
-            ),
-            StoreError::Overwritten { .. } => Some(
-                "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed".to_owned(),
-            ),
-            StoreError::Sqlite { .. } | StoreError::Failed(_) | StoreError::Commit(_) => None,
-        }
-    }
-}
-
-/// A request as received, its secrets already removed, with what was read from it.
-#[derive(Debug)]
-pub(crate) struct Callback {
-    /// Unix milliseconds.
-    pub(crate) received_at: i64,
-    pub(crate) method: &'static str,
-    pub(crate) path: String,
-    pub(crate) query: Option<String>,
-    pub(crate) content_type: Option<String>,
-    pub(crate) body: Vec<u8>,
-    pub(crate) outcome: Result<Vec<Event>, Unrecognised>,
-}
-
-impl Callback {
-    /// What makes two deliveries the same request (the path is left out: the same event sent
-    /// to `/` and to `/status` is one event).
-    pub(crate) fn digest(&self) -> [u8; 32] {
-        use sha2::Digest as _;
-        let mut hash = sha2::Sha256::new();
-        for part in [
-            self.method.as_bytes(),
-            self.query.as_deref().unwrap_or_default().as_bytes(),
-            &self.body,
-        ] {
-            hash.update((part.len() as u64).to_le_bytes());
-            hash.update(part);
-        }
-        hash.finalize().into()
-    }
-}
-
-/// What a commit did with one callback.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Saved {
-    /// The callback, or every event in it, was stored before.
-    pub(crate) duplicate: bool,
-    pub(crate) statuses: u64,
-    pub(crate) messages: u64,
-    pub(crate) opt_outs: u64,
-}
 
 pub(crate) struct Store {
     connection: Connection,
@@ -208,80 +127,124 @@ fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
     Ok((metadata.dev(), metadata.ino()))
 }
 
+/// SQLite's error as the user is told it: a file that is not a database, or a damaged one, is
+/// not a store; anything else is SQLite's own words.
+fn sqlite_error(store: &str, access: Access, source: rusqlite::Error) -> EventsError {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => EventsError::NotAStore {
+            store: store.to_owned(),
+            problem: "is not a SQLite database".to_owned(),
+            access,
+        },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => EventsError::NotAStore {
+            store: store.to_owned(),
+            problem: format!("is damaged ({source}): {DAMAGED}"),
+            access,
+        },
+        _ => EventsError::Sqlite {
+            store: store.to_owned(),
+            source,
+        },
+    }
+}
+
+/// Refuses what is not a regular file at `path` before SQLite opens it: a disk, a pipe or a
+/// terminal would be written over, block, or fail with an I/O error. Nothing at the path is
+/// refused only when reading (the receiver creates the store).
+fn check_kind(path: &Path, store: &str, access: Access) -> Result<(), EventsError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) => {
+            let kind = crate::outputs::Kind::of(metadata.file_type());
+            if kind == crate::outputs::Kind::File {
+                Ok(())
+            } else {
+                Err(EventsError::NotAStore {
+                    store: store.to_owned(),
+                    problem: format!("is {}: the event store is a file SQLite writes", kind.name()),
+                    access,
+                })
+            }
+        }
+        Err(error) if access == Access::Write && error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(EventsError::Missing {
+            store: store.to_owned(),
+        }),
+        Err(error) => Err(EventsError::NotAStore {
+            store: store.to_owned(),
+            problem: format!("cannot be read: {}", crate::input::io_reason(&error)),
+            access,
+        }),
+    }
+}
+
+/// A read-only connection to the store at `path`, its layout and version checked (see
+/// [`check_layout`]): how the readers open it, and how the receiver looks before it writes.
+fn open_read_only(path: &Path, access: Access) -> Result<Connection, EventsError> {
+    let store = path.display().to_string();
+    check_kind(path, &store, access)?;
+    let sqlite = |source| sqlite_error(&store, access, source);
+    let connection = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    match check_layout(&connection, access) {
+        Ok(()) => Ok(connection),
+        Err(LayoutError::Sqlite(source)) => Err(sqlite(source)),
+        Err(LayoutError::NotAStore(problem)) => Err(EventsError::NotAStore { store, problem, access }),
+        Err(LayoutError::Version(found)) => Err(EventsError::OtherVersion { store, found, access }),
+    }
+}
+
 impl Store {
     /// Opens the store at `path`, creating it if needed. Refuses a file that is not SQLite, or
     /// a database with other tables (a campaign journal given by mistake, say).
-    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Store, EventsError> {
         let name = path.display().to_string();
-        let sqlite = |source: rusqlite::Error| match source.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotAStore {
-                path: name.clone(),
-                problem: "is not a SQLite database".to_owned(),
-            },
-            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::NotAStore {
-                path: name.clone(),
-                problem: format!("is damaged ({source}): {DAMAGED}"),
-            },
-            _ => StoreError::Sqlite {
-                path: name.clone(),
-                source,
-            },
-        };
-        // The store is a SQLite file: a disk, a pipe or a terminal at its path would be written
-        // over or fail with an I/O error, and SQLite would leave a `-journal` beside it.
-        if let Ok(metadata) = std::fs::metadata(path) {
-            let kind = crate::outputs::Kind::of(metadata.file_type());
-            if kind != crate::outputs::Kind::File {
-                return Err(StoreError::NotAStore {
-                    path: name,
-                    problem: format!("is {}: the event store is a file SQLite writes", kind.name()),
-                });
-            }
-        }
+        let sqlite = |source: rusqlite::Error| sqlite_error(&name, Access::Write, source);
+        check_kind(path, &name, Access::Write)?;
         if let Some(problem) = crate::outputs::planted_beside(path) {
-            return Err(StoreError::NotAStore {
-                path: name,
+            return Err(EventsError::NotAStore {
+                store: name,
                 problem: format!("cannot be opened: {problem}"),
+                access: Access::Write,
             });
         }
         // Looked at read-only first: a file that is not a store is refused untouched (never
         // switched to WAL, never given a table, no `-wal` left beside it).
         if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > 0) {
             let side_files = crate::outputs::SideFiles::note(path);
-            let checked = Connection::open_with_flags(
-                path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .and_then(|probe| {
-                probe.busy_timeout(std::time::Duration::from_secs(5))?;
-                Ok(check_layout(&probe).and_then(|()| check_integrity(&probe)))
-            });
-            let refusal = match checked {
-                Err(source) => Some(sqlite(source)),
-                Ok(Err(LayoutError::Sqlite(source))) => Some(sqlite(source)),
-                Ok(Err(LayoutError::NotAStore(problem))) => Some(StoreError::NotAStore {
-                    path: name.clone(),
+            let checked = open_read_only(path, Access::Write).and_then(|probe| match check_integrity(&probe) {
+                Ok(()) => Ok(()),
+                Err(LayoutError::Sqlite(source)) => Err(sqlite(source)),
+                Err(LayoutError::NotAStore(problem)) => Err(EventsError::NotAStore {
+                    store: name.clone(),
                     problem,
+                    access: Access::Write,
                 }),
-                Ok(Ok(())) => None,
-            };
-            if let Some(refusal) = refusal {
+                Err(LayoutError::Version(found)) => Err(EventsError::OtherVersion {
+                    store: name.clone(),
+                    found,
+                    access: Access::Write,
+                }),
+            });
+            if let Err(refusal) = checked {
                 side_files.remove_created();
                 return Err(refusal);
             }
         }
         let connection = Connection::open(path).map_err(sqlite)?;
         // Readers (`flowc report`) may hold the file briefly: wait rather than fail.
-        connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sqlite)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let mode: String = connection
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
             .map_err(sqlite)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::NotAStore {
-                path: name,
+            return Err(EventsError::NotAStore {
+                store: name,
                 problem: format!("cannot use write-ahead logging (journal mode `{mode}`)"),
+                access: Access::Write,
             });
         }
         // The writer checkpoints at moments of its choosing (see the module notes).
@@ -293,13 +256,15 @@ impl Store {
         connection
             .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"))
             .map_err(sqlite)?;
-        let identity = identity(path).map_err(|error| StoreError::NotAStore {
-            path: name.clone(),
+        let identity = identity(path).map_err(|error| EventsError::NotAStore {
+            store: name.clone(),
             problem: format!("cannot be read: {}", crate::input::io_reason(&error)),
+            access: Access::Write,
         })?;
-        let main_file = stamp(path).ok_or_else(|| StoreError::NotAStore {
-            path: name.clone(),
+        let main_file = stamp(path).ok_or_else(|| EventsError::NotAStore {
+            store: name.clone(),
             problem: "cannot be read".to_owned(),
+            access: Access::Write,
         })?;
         Ok(Store {
             connection,
@@ -311,27 +276,27 @@ impl Store {
         })
     }
 
-    fn sqlite(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
+    fn sqlite(&self, source: rusqlite::Error) -> EventsError {
+        EventsError::Sqlite {
+            store: self.path.clone(),
             source,
         }
     }
 
     /// One group commit; every callback's outcome, in order.
     /// Whether the path still leads to the file being written (one `stat` a group commit).
-    fn still_at_its_path(&self) -> Result<(), StoreError> {
+    fn still_at_its_path(&self) -> Result<(), EventsError> {
         match identity(&self.file) {
             Ok(found) if found == self.identity => Ok(()),
-            _ => Err(StoreError::Replaced {
-                path: self.path.clone(),
+            _ => Err(EventsError::Replaced {
+                store: self.path.clone(),
             }),
         }
     }
 
     /// Whether the main file is as this receiver's last checkpoint left it. While a checkpoint
     /// runs, the checkpoint looks before it writes.
-    fn not_overwritten(&self) -> Result<(), StoreError> {
+    fn not_overwritten(&self) -> Result<(), EventsError> {
         use std::sync::atomic::Ordering;
         if !self.overwritten.load(Ordering::SeqCst) {
             let Ok(main_file) = self.main_file.try_lock() else {
@@ -342,12 +307,12 @@ impl Store {
             }
             self.overwritten.store(true, Ordering::SeqCst);
         }
-        Err(StoreError::Overwritten {
-            path: self.path.clone(),
+        Err(EventsError::Overwritten {
+            store: self.path.clone(),
         })
     }
 
-    fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, StoreError> {
+    fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, EventsError> {
         // Checked before, so that nothing is written into a file nobody can reach, and after,
         // so that a move during the commit is not acknowledged either.
         self.still_at_its_path()?;
@@ -358,10 +323,10 @@ impl Store {
         Ok(saved)
     }
 
-    fn commit_unchecked(&mut self, batch: &[Op]) -> Result<Vec<Saved>, StoreError> {
+    fn commit_unchecked(&mut self, batch: &[Op]) -> Result<Vec<Saved>, EventsError> {
         let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
+        let sqlite = |source| EventsError::Sqlite {
+            store: path.clone(),
             source,
         };
         let transaction = self
@@ -379,14 +344,14 @@ impl Store {
     /// Copies the WAL into the main file without waiting for readers; the next commit starts the
     /// WAL over when all of it was copied.
     /// `main_file`: the checkpoint's turn, held.
-    fn checkpoint_passive(&self, main_file: &mut Stamp) -> Result<(), StoreError> {
+    fn checkpoint_passive(&self, main_file: &mut Stamp) -> Result<(), EventsError> {
         checkpoint_if_ours(&self.connection, &self.file, main_file, &self.overwritten, "PASSIVE")
             .map_err(|error| self.sqlite(error))
     }
 
     /// Folds the WAL into the main file, so that what is on disk no longer needs `-wal`; never
     /// into a file someone else wrote.
-    fn checkpoint(&self) -> Result<(), StoreError> {
+    fn checkpoint(&self) -> Result<(), EventsError> {
         let mut main_file = self.main_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         checkpoint_if_ours(
             &self.connection,
@@ -460,9 +425,52 @@ mod tests {
             .expect("create")
             .execute_batch("CREATE TABLE rows (row INTEGER)")
             .expect("table");
-        assert!(matches!(Store::open(&other), Err(StoreError::NotAStore { .. })));
+        assert!(matches!(Store::open(&other), Err(EventsError::NotAStore { .. })));
         let text = dir.path().join("contacts.csv");
         std::fs::write(&text, "name,phone\nAsha,+919876543210\n".repeat(100)).expect("write");
-        assert!(matches!(Store::open(&text), Err(StoreError::NotAStore { .. })));
+        assert!(matches!(Store::open(&text), Err(EventsError::NotAStore { .. })));
+    }
+
+    #[test]
+    fn a_reader_refuses_a_layout_the_receiver_would_upgrade_until_it_has() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        StoreWriter::spawn(Store::open(&path).expect("open"))
+            .finish()
+            .expect("closed");
+        Connection::open(&path)
+            .expect("reopen")
+            .execute_batch("PRAGMA user_version = 0")
+            .expect("version");
+        assert!(matches!(
+            EventReader::open(&path),
+            Err(EventsError::OtherVersion { found: 0, .. })
+        ));
+        assert!(matches!(
+            OptOutReader::open(&path),
+            Err(EventsError::OtherVersion { found: 0, .. })
+        ));
+        StoreWriter::spawn(Store::open(&path).expect("upgraded"))
+            .finish()
+            .expect("closed");
+        assert!(EventReader::open(&path).is_ok());
+        Connection::open(&path)
+            .expect("reopen")
+            .execute_batch(&format!("PRAGMA user_version = {}", VERSION + 1))
+            .expect("version");
+        assert!(matches!(
+            Store::open(&path),
+            Err(EventsError::OtherVersion {
+                access: Access::Write,
+                ..
+            })
+        ));
+        assert!(matches!(
+            StatusFeed::open(&path, None),
+            Err(EventsError::OtherVersion {
+                access: Access::Read,
+                ..
+            })
+        ));
     }
 }
