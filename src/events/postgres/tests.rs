@@ -479,13 +479,17 @@ fn the_same_status_delivered_under_either_of_its_ids_is_stored_once() {
     writer.finish();
     assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
 
-    // All at once: committed together in one pipelined transaction, still one row each.
+    // All at once: committed together in one pipelined transaction, still one row each. (Not
+    // both one-id deliveries: arriving before the one with both ids, nothing ties them.)
     let database = server.database();
     let writer = PgWriter::spawn(PgStore::open(&url(&database.url)).expect("open"));
     let handle = writer.handle();
     let stored: u64 = runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
-        for callback in deliveries() {
+        for (index, callback) in deliveries().into_iter().enumerate() {
+            if index == 2 {
+                continue;
+            }
             let handle = handle.clone();
             tasks.spawn(async move { handle.save(callback).await.expect("saved").statuses });
         }
