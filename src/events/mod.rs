@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::receive::event::Event;
 use crate::receive::parse::Unrecognised;
 
+pub(crate) mod postgres;
 mod sqlite;
 
 /// The store's layout version: a receiver creates (or upgrades) the layout it knows; a reader

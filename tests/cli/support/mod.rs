@@ -4,6 +4,7 @@
 //! Test modules import helpers from here, never from each other.
 
 pub(crate) mod campaign;
+pub(crate) mod postgres;
 pub(crate) mod provider;
 pub(crate) mod receiver;
 

@@ -1,0 +1,502 @@
+//! The PostgreSQL store against a real server: the tests' throwaway cluster (or
+//! `FLOWC_TEST_POSTGRES_URL`), one database each.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::events::Callback;
+use crate::receive::parse::{json, OptOutWords};
+use crate::secret::Secret;
+
+#[path = "../../../tests/cli/support/postgres.rs"]
+mod harness;
+
+fn url(text: &str) -> StoreUrl {
+    StoreUrl::parse(text, &PasswordSources::default()).expect("a valid URL")
+}
+
+fn callback(body: &str) -> Callback {
+    let words = OptOutWords::new(&OptOutWords::DEFAULT);
+    Callback {
+        received_at: 1_000,
+        method: "POST",
+        path: "/".to_owned(),
+        query: None,
+        content_type: Some("application/json".to_owned()),
+        body: body.as_bytes().to_vec(),
+        outcome: json(body.as_bytes(), &words),
+    }
+}
+
+fn status(id: usize, status: &str) -> String {
+    format!(
+        r#"{{"statuses":[{{"id":"wamid.{id}","status":"{status}","timestamp":"{}","recipient_id":"91987654{id:04}"}}]}}"#,
+        1_700_000_000 + id
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn count(client: &mut ::postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).expect(sql).get(0)
+}
+
+#[test]
+fn the_same_callback_posted_to_two_receivers_at_once_is_stored_once() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    let first = PgWriter::spawn(PgStore::open(&store).expect("first receiver"));
+    let second = PgWriter::spawn(PgStore::open(&store).expect("second receiver"));
+    let runtime = runtime();
+    let (one, two) = (first.handle(), second.handle());
+    let outcomes = runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in 0..200 {
+            for handle in [one.clone(), two.clone()] {
+                tasks.spawn(async move { (id, handle.save(callback(&status(id, "delivered"))).await) });
+            }
+        }
+        tasks.join_all().await
+    });
+    let mut stored = HashSet::new();
+    for (id, outcome) in outcomes {
+        let saved = outcome.expect("stored");
+        if !saved.duplicate {
+            assert!(stored.insert(id), "callback {id} was stored twice");
+            assert_eq!(saved.statuses, 1);
+        }
+    }
+    assert_eq!(stored.len(), 200, "every callback was stored by one of the two");
+    drop((one, two));
+    first.finish();
+    second.finish();
+    let mut client = database.client();
+    assert_eq!(count(&mut client, "SELECT count(*) FROM callbacks"), 200);
+    assert_eq!(count(&mut client, "SELECT count(*) FROM statuses"), 200);
+}
+
+#[test]
+fn each_status_of_one_message_is_kept_and_a_stop_is_an_opt_out() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let writer = PgWriter::spawn(PgStore::open(&url(&database.url)).expect("open"));
+    let handle = writer.handle();
+    let runtime = runtime();
+    let stop = r#"{"messages":[{"from":"+91 98765 43210","id":"m1","type":"text","text":{"body":"STOP"}}]}"#;
+    let reply = r#"{"messages":[{"from":"919876500001","id":"m2","timestamp":"1700000100","type":"interactive",
+        "context":{"from":"911234567890","id":"wamid.1"},
+        "interactive":{"type":"nfm_reply","nfm_reply":{"name":"flow","body":"Sent",
+        "response_json":"{\"flow_token\":\"T-1\",\"slot\":\"morning\"}"}}}]}"#;
+    let saved: Vec<_> = [
+        status(1, "sent"),
+        status(1, "delivered"),
+        status(1, "read"),
+        stop.to_owned(),
+        "{oops".to_owned(),
+        reply.to_owned(),
+    ]
+    .iter()
+    .map(|body| runtime.block_on(handle.save(callback(body))).expect("saved"))
+    .collect();
+    assert!(saved[..3].iter().all(|saved| saved.statuses == 1 && !saved.duplicate));
+    assert_eq!(saved[3].opt_outs, 1);
+    drop(handle);
+    writer.finish();
+    let mut client = database.client();
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM statuses WHERE message_id = 'wamid.1'"
+        ),
+        3
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM callbacks WHERE NOT recognised"),
+        1
+    );
+
+    let reader = PgReader::open(&url(&database.url)).expect("reader");
+    let mut statuses = Vec::new();
+    reader
+        .for_each_status(|row| statuses.push((row.status.to_owned(), row.time)))
+        .expect("statuses");
+    assert_eq!(
+        statuses,
+        [
+            ("sent".to_owned(), 1_700_000_001),
+            ("delivered".to_owned(), 1_700_000_001),
+            ("read".to_owned(), 1_700_000_001)
+        ]
+    );
+    let mut opt_outs = Vec::new();
+    reader
+        .for_each_opt_out(|number, _| opt_outs.push(number.to_owned()))
+        .expect("opt-outs");
+    assert_eq!(opt_outs, ["+91 98765 43210"]);
+    let mut replies = Vec::new();
+    reader
+        .for_each_flow_reply(|row| {
+            replies.push((
+                row.from.map(str::to_owned),
+                row.context_id.map(str::to_owned),
+                row.flow_token.map(str::to_owned),
+                row.response_json.map(str::to_owned),
+                row.time,
+            ));
+            Ok::<(), PgError>(())
+        })
+        .expect("replies");
+    assert_eq!(
+        replies,
+        [(
+            Some("919876500001".to_owned()),
+            Some("wamid.1".to_owned()),
+            Some("T-1".to_owned()),
+            Some(r#"{"flow_token":"T-1","slot":"morning"}"#.to_owned()),
+            1_700_000_100
+        )]
+    );
+
+    let mut feed = PgFeed::open(&url(&database.url)).expect("feed");
+    let opt_outs = feed.opt_outs_after(0).expect("opt-outs");
+    assert_eq!(opt_outs.len(), 1);
+    assert!(feed.opt_outs_after(opt_outs[0].0).expect("none new").is_empty());
+    let polled = feed.statuses_after(0, 10).expect("statuses");
+    assert_eq!(polled.len(), 3);
+    assert_eq!(feed.last_status_id().expect("last"), polled[2].id);
+    assert!(feed.statuses_after(polled[1].id, 10).expect("after").len() == 1);
+}
+
+#[test]
+fn a_store_of_another_version_is_refused() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    drop(PgStore::open(&store).expect("created"));
+    database
+        .client()
+        .batch_execute("UPDATE flowc_store SET version = 99")
+        .expect("a newer layout");
+    for refused in [
+        PgReader::open(&store).err(),
+        PgFeed::open(&store).err(),
+        PgStore::open(&store).err(),
+    ] {
+        let error = refused.expect("refused");
+        assert!(
+            matches!(
+                error,
+                PgError::OtherVersion {
+                    found: 99,
+                    known: VERSION,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("newer flowc"), "{error}");
+    }
+}
+
+#[test]
+fn a_database_without_the_store_is_refused_by_readers_and_one_with_lookalike_tables_by_the_receiver() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    let error = PgReader::open(&store).err().expect("no store yet");
+    assert!(matches!(error, PgError::NotAStore { .. }), "{error:?}");
+    database
+        .client()
+        .batch_execute("CREATE TABLE callbacks (id integer)")
+        .expect("a lookalike");
+    let error = PgStore::open(&store).err().expect("not a store");
+    assert!(error.to_string().contains("was not made by flowc receive"), "{error}");
+}
+
+#[test]
+fn receivers_starting_at_once_create_the_store_once() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    let barrier = std::sync::Barrier::new(6);
+    std::thread::scope(|scope| {
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    PgStore::open(&store).map(drop)
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().expect("no panic").expect("each receiver opens the store");
+        }
+    });
+    assert_eq!(count(&mut database.client(), "SELECT count(*) FROM flowc_store"), 1);
+}
+
+#[test]
+fn a_report_streams_many_events_in_the_order_stored() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    drop(PgStore::open(&store).expect("created"));
+    database
+        .client()
+        .batch_execute(
+            "INSERT INTO callbacks (received_at, method, path, body, digest, recognised)
+               VALUES (5000, 'POST', '/', '\\x', '\\x00', true);
+             INSERT INTO statuses (event_key, callback_id, received_at, message_id, status, timestamp_unix)
+               SELECT int4send(n), 1, 5000, 'wamid.' || n, 'delivered', CASE WHEN n % 2 = 0 THEN n END
+               FROM generate_series(1, 12345) AS n;",
+        )
+        .expect("many statuses");
+    let reader = PgReader::open(&store).expect("reader");
+    let mut seen = 0_i64;
+    reader
+        .for_each_status(|row| {
+            seen += 1;
+            assert_eq!(row.message_id, Some(format!("wamid.{seen}").as_str()));
+            assert_eq!(row.time, if seen % 2 == 0 { seen } else { 5 });
+        })
+        .expect("streamed");
+    assert_eq!(seen, 12345);
+    // The reader's snapshot: a status stored after it opened is not in this report.
+    database
+        .client()
+        .batch_execute(
+            "INSERT INTO statuses (event_key, callback_id, received_at, status) VALUES ('\\x01', 1, 1, 'read')",
+        )
+        .expect("one more");
+    let mut again = 0;
+    reader.for_each_status(|_| again += 1).expect("read again");
+    assert_eq!(again, 12345);
+}
+
+#[test]
+fn the_writer_refuses_callbacks_while_the_database_is_down_and_recovers_without_losing_any_it_acknowledged() {
+    let Some(cluster) = harness::own_cluster() else { return };
+    let database = cluster.database();
+    let store = url(&database.url);
+    let writer = PgWriter::spawn(PgStore::open(&store).expect("open"));
+    let handle = writer.handle();
+    let runtime = runtime();
+    let mut acknowledged = HashSet::new();
+    for id in 0..20 {
+        runtime
+            .block_on(handle.save(callback(&status(id, "sent"))))
+            .expect("stored");
+        acknowledged.insert(id);
+    }
+    assert!(handle.reachable());
+    cluster.stop();
+    for id in 20..40 {
+        let error = runtime
+            .block_on(handle.save(callback(&status(id, "sent"))))
+            .expect_err("nothing is acknowledged while the database is down");
+        assert!(error.is_unavailable(), "{error:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.reachable() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!handle.reachable(), "the health check says the store is gone");
+    cluster.restart();
+    // The writer reconnects by itself: the provider's retries are stored once it has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in 20..40 {
+        loop {
+            match runtime.block_on(handle.save(callback(&status(id, "sent")))) {
+                Ok(_) => break,
+                Err(error) => {
+                    assert!(Instant::now() < deadline, "the writer did not recover: {error}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        acknowledged.insert(id);
+    }
+    assert!(handle.reachable());
+    drop(handle);
+    writer.finish();
+    let mut client = database.client();
+    let stored: HashSet<usize> = client
+        .query("SELECT message_id FROM statuses", &[])
+        .expect("statuses")
+        .iter()
+        .map(|row| row.get::<_, String>(0)["wamid.".len()..].parse().expect("an id"))
+        .collect();
+    assert_eq!(stored, acknowledged);
+    assert_eq!(count(&mut client, "SELECT count(*) FROM statuses"), 40);
+}
+
+#[test]
+fn the_store_password_never_shows_in_errors_or_debug() {
+    let password = "s3cret-Pa55word";
+    let sources = PasswordSources::default();
+    let parsed =
+        StoreUrl::parse(&format!("postgresql://flowc:{password}@127.0.0.1:1/events"), &sources).expect("valid");
+    for text in [parsed.to_string(), format!("{parsed:?}")] {
+        assert!(!text.contains(password), "{text}");
+    }
+    assert_eq!(parsed.to_string(), "postgres://flowc@127.0.0.1:1/events");
+    // A URL that does not parse is never echoed.
+    for bad in [
+        format!("postgres://flowc:{password}@[::1/events"),
+        format!("postgres://flowc:{password}@host/events?sslmode=maybe-{password}"),
+        format!("postgres://flowc:{password}@host/events?passwrd={password}"),
+        format!("postgres://flowc:{password}@host/"),
+    ] {
+        let error = StoreUrl::parse(&bad, &sources).expect_err("refused");
+        assert!(!format!("{error} {error:?}").contains(password), "{error}");
+    }
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    // The server's own message for a wrong password, and for a database that is not there.
+    let mut wrong = ::url::Url::parse(&database.url).expect("the test URL");
+    wrong.set_password(Some(password)).expect("a password");
+    let mut missing = wrong.clone();
+    missing.set_path(&format!("{}_missing", database.name));
+    let (wrong, missing) = (wrong.to_string(), missing.to_string());
+    for target in [wrong, missing] {
+        let store = url(&target);
+        for error in [
+            PgStore::open(&store).err().expect("refused"),
+            PgReader::open(&store).err().expect("refused"),
+        ] {
+            let text = format!("{error} {error:?}");
+            assert!(matches!(error, PgError::Connect { .. }), "{text}");
+            assert!(!text.contains(password), "{text}");
+        }
+    }
+}
+
+#[test]
+fn the_password_comes_from_the_url_then_the_password_file_then_pgpassword() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("password");
+    std::fs::write(&file, "from-file\n").expect("write");
+    let environment = Some(Secret::new("from-environment".to_owned()));
+    let both = PasswordSources {
+        file: Some(&file),
+        environment: environment.clone(),
+    };
+    let only_environment = PasswordSources {
+        file: None,
+        environment,
+    };
+    let password = |text: &str, sources: &PasswordSources<'_>| {
+        let parsed = StoreUrl::parse(text, sources).expect("valid");
+        parsed.scrub("from-url from-file from-environment")
+    };
+    assert_eq!(
+        password("postgres://u:from-url@h/d", &both),
+        "*** from-file from-environment"
+    );
+    assert_eq!(password("postgres://u@h/d", &both), "from-url *** from-environment");
+    assert_eq!(
+        password("postgres://u@h/d", &only_environment),
+        "from-url from-file ***"
+    );
+    let missing = PasswordSources {
+        file: Some(&dir.path().join("absent")),
+        environment: None,
+    };
+    assert!(matches!(
+        StoreUrl::parse("postgres://u@h/d", &missing),
+        Err(PgError::PasswordFile { .. })
+    ));
+    assert!(is_postgres_url("PostgreSQL://u@h/d") && !is_postgres_url("events.sqlite"));
+    assert_eq!(
+        StoreUrl::parse("postgres://u@h:6543/d?sslmode=require", &PasswordSources::default())
+            .expect("valid")
+            .tls(),
+        url::Tls::Verified
+    );
+    assert_eq!(url("postgres://u@h/d?sslmode=prefer").tls(), url::Tls::None);
+}
+
+#[test]
+fn a_store_url_asking_for_tls_never_talks_to_a_server_without_it() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let password = harness::PASSWORD;
+    let separator = if database.url.contains('?') { '&' } else { '?' };
+    let store = url(&format!("{}{separator}sslmode=require", database.url));
+    let error = PgStore::open(&store)
+        .err()
+        .expect("refused: the test server has no TLS");
+    let text = format!("{error} {error:?}");
+    assert!(matches!(error, PgError::Connect { .. }), "{text}");
+    assert!(text.contains("TLS"), "{text}");
+    assert!(!text.contains(password), "{text}");
+}
+
+#[test]
+fn the_same_status_delivered_under_either_of_its_ids_is_stored_once() {
+    use crate::receive::event::{Event, StatusEvent};
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let writer = PgWriter::spawn(PgStore::open(&url(&database.url)).expect("open"));
+    let handle = writer.handle();
+    let runtime = runtime();
+    let delivery = |body: &str, message_id: Option<&str>, provider_message_id: Option<&str>, status: &str| {
+        let mut callback = callback(body);
+        callback.outcome = Ok(vec![Event::Status(StatusEvent {
+            message_id: message_id.map(str::to_owned),
+            provider_message_id: provider_message_id.map(str::to_owned),
+            status: status.to_owned(),
+            timestamp: Some("1700000000".to_owned()),
+            ..StatusEvent::default()
+        })]);
+        callback
+    };
+    let deliveries = || {
+        [
+            delivery("post", Some("wamid.9"), Some("provider-9"), "delivered"),
+            delivery("get", None, Some("provider-9"), "delivered"),
+            delivery("get again", Some("wamid.9"), None, "delivered"),
+            delivery("read", Some("wamid.9"), None, "read"),
+            delivery("no ids", None, None, "failed"),
+        ]
+    };
+    let saved: Vec<_> = deliveries()
+        .into_iter()
+        .map(|callback| runtime.block_on(handle.save(callback)).expect("saved"))
+        .collect();
+    let stored: Vec<u64> = saved.iter().map(|saved| saved.statuses).collect();
+    assert_eq!(stored, [1, 0, 0, 1, 1]);
+    assert!(saved[1].duplicate && saved[2].duplicate);
+    drop(handle);
+    writer.finish();
+    assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
+
+    // All at once: committed together in one pipelined transaction, still one row each. (Not
+    // both one-id deliveries: arriving before the one with both ids, nothing ties them.)
+    let database = server.database();
+    let writer = PgWriter::spawn(PgStore::open(&url(&database.url)).expect("open"));
+    let handle = writer.handle();
+    let stored: u64 = runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, callback) in deliveries().into_iter().enumerate() {
+            if index == 2 {
+                continue;
+            }
+            let handle = handle.clone();
+            tasks.spawn(async move { handle.save(callback).await.expect("saved").statuses });
+        }
+        tasks.join_all().await.into_iter().sum()
+    });
+    assert_eq!(stored, 3);
+    drop(handle);
+    writer.finish();
+    assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
+}
