@@ -20,4 +20,5 @@ mod snapshots;
 mod spreadsheet;
 mod support;
 mod team;
+mod templates_pull;
 mod trial;
