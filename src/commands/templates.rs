@@ -44,7 +44,11 @@ pub(super) fn pull(options: PullOptions, printer: &Printer) -> ExitStatus {
         if more > 0 {
             templates.push(&rest);
         }
-        printer.emit(Finding::warning(format!("{}: in {}", warning.message, templates.join(", "))));
+        if templates.is_empty() {
+            printer.emit(Finding::warning(warning.message.clone()));
+        } else {
+            printer.emit(Finding::warning(format!("{}: in {}", warning.message, templates.join(", "))));
+        }
     }
     for refused in &sorted.refused {
         printer.emit(Finding::error(format!("template {}: {}", refused.template, refused.reason)));

@@ -152,10 +152,10 @@ pub(crate) fn shown(key: &Secret, text: &str, width: usize) -> String {
 pub(crate) fn sort(listed: &fetch::Listed, key: &Secret) -> Sorted {
     let mut warnings = Warnings::default();
     for (field, page) in &listed.unknown_fields {
-        warnings.add(
-            format!("the answer's field `{field}` is not in the documented answer (`data`, `paging`); ignored"),
-            format!("page {page}"),
-        );
+        warnings.0.push(Warning {
+            message: format!("the answer's field `{field}` (page {page}) is not in the documented answer (`data`, `paging`); ignored"),
+            templates: Vec::new(),
+        });
     }
     let mut approved = Vec::new();
     let mut refused = Vec::new();

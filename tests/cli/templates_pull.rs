@@ -319,7 +319,7 @@ fn fields_the_documentation_does_not_show_or_misses_are_named_with_their_templat
         "field `sub_category` is not in the documented template; kept in the file as the provider sent it: in extra (en_US)",
         "field `status` is missing (the documented template has it): in missing (pt_BR)",
         "a FLOW button has neither `flow_id` nor `flow_name`",
-        "the answer's field `summary` is not in the documented answer",
+        "the answer's field `summary` (page 1) is not in the documented answer",
     ] {
         assert!(outcome.stderr.contains(said), "{said}: {}", outcome.stderr);
     }
