@@ -47,11 +47,18 @@ pub(super) fn pull(options: PullOptions, printer: &Printer) -> ExitStatus {
         if templates.is_empty() {
             printer.emit(Finding::warning(warning.message.clone()));
         } else {
-            printer.emit(Finding::warning(format!("{}: in {}", warning.message, templates.join(", "))));
+            printer.emit(Finding::warning(format!(
+                "{}: in {}",
+                warning.message,
+                templates.join(", ")
+            )));
         }
     }
     for refused in &sorted.refused {
-        printer.emit(Finding::error(format!("template {}: {}", refused.template, refused.reason)));
+        printer.emit(Finding::error(format!(
+            "template {}: {}",
+            refused.template, refused.reason
+        )));
     }
     if let Err(error) = pull::prepare_folder(&options.out) {
         return fail(printer, &error);

@@ -30,7 +30,8 @@ pub(crate) struct Listed {
 /// The list's URL: the base, then the path segments (each escaped, so that a SID or an account
 /// id cannot change the path).
 pub(crate) fn list_url(access: &Access, waba_id: &str) -> Result<reqwest::Url, PullError> {
-    let mut url = reqwest::Url::parse(&access.base_url).map_err(|_| PullError::Client("the base URL does not parse".to_owned()))?;
+    let mut url = reqwest::Url::parse(&access.base_url)
+        .map_err(|_| PullError::Client("the base URL does not parse".to_owned()))?;
     url.path_segments_mut()
         .map_err(|()| PullError::Client("the base URL cannot take a path".to_owned()))?
         .pop_if_empty()
@@ -87,7 +88,11 @@ async fn fetch_pages(
         let answer: Value = serde_json::from_slice(&bytes).map_err(|error| PullError::NotJson {
             page,
             reason: shown(&access.api_key, &error.to_string(), 120),
-            start: shown(&access.api_key, &String::from_utf8_lossy(&bytes[..bytes.len().min(60)]), 60),
+            start: shown(
+                &access.api_key,
+                &String::from_utf8_lossy(&bytes[..bytes.len().min(60)]),
+                60,
+            ),
         })?;
         let Value::Object(mut answer) = answer else {
             return Err(PullError::Shape {
@@ -133,11 +138,25 @@ async fn fetch_pages(
 
 /// The `next` link, if it asks the same endpoint as the first page (same scheme, host, port
 /// and path; its query carries the cursor): the key goes with the request.
-fn same_endpoint(first: &reqwest::Url, link: &str, page: usize, key: &crate::secret::Secret) -> Result<reqwest::Url, PullError> {
+fn same_endpoint(
+    first: &reqwest::Url,
+    link: &str,
+    page: usize,
+    key: &crate::secret::Secret,
+) -> Result<reqwest::Url, PullError> {
     // Only where the link points is shown: its query may carry a token.
     let where_to = |url: &reqwest::Url| {
         let port = url.port().map(|port| format!(":{port}")).unwrap_or_default();
-        shown(key, &format!("{}://{}{port}{}", url.scheme(), url.host_str().unwrap_or_default(), url.path()), 120)
+        shown(
+            key,
+            &format!(
+                "{}://{}{port}{}",
+                url.scheme(),
+                url.host_str().unwrap_or_default(),
+                url.path()
+            ),
+            120,
+        )
     };
     let Ok(next) = first.join(link) else {
         return Err(PullError::Shape {
@@ -206,7 +225,9 @@ async fn get(
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(error) if (200..300).contains(&status) => return Err(transport(&error, &access.api_key, page, timeout)),
+            Err(error) if (200..300).contains(&status) => {
+                return Err(transport(&error, &access.api_key, page, timeout))
+            }
             // The status arrived; a body cut short still tells what happened.
             Err(_) => break,
         }
@@ -280,7 +301,10 @@ fn describe(value: &Value, key: &crate::secret::Secret) -> String {
                 .map(|(name, value)| format!("`{}` ({})", shown(key, name, 40), crate::words::kind(value)))
                 .collect();
             let more = if fields.len() > 8 { ", ..." } else { "" };
-            format!("an object without a `data` list: its fields are {}{more}", names.join(", "))
+            format!(
+                "an object without a `data` list: its fields are {}{more}",
+                names.join(", ")
+            )
         }
         other => crate::words::kind(other).to_owned(),
     }

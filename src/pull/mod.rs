@@ -81,9 +81,11 @@ impl PullError {
             PullError::Provider { status: 404, .. } => {
                 Some("check --waba-id (the WhatsApp Business Account id) and --sid".to_owned())
             }
-            PullError::Provider { status: 429 | 500..=599, .. } | PullError::Transport { .. } => {
-                Some("nothing was written; run the same command again later".to_owned())
+            PullError::Provider {
+                status: 429 | 500..=599,
+                ..
             }
+            | PullError::Transport { .. } => Some("nothing was written; run the same command again later".to_owned()),
             PullError::Redirect { .. } => Some("check --base-url / --region: the endpoint may have moved".to_owned()),
             _ => None,
         }
@@ -179,7 +181,10 @@ pub(crate) fn sort(listed: &fetch::Listed, key: &Secret) -> Sorted {
                     .collect();
                 refused.push(Refused {
                     template: place,
-                    reason: format!("its `{}` is missing or not text: the file could not be named", missing.join("` and `")),
+                    reason: format!(
+                        "its `{}` is missing or not text: the file could not be named",
+                        missing.join("` and `")
+                    ),
                 });
                 continue;
             }
@@ -194,7 +199,10 @@ pub(crate) fn sort(listed: &fetch::Listed, key: &Secret) -> Sorted {
             continue;
         }
         if let Err(reason) = name_part("name", name).and_then(|()| name_part("language", language)) {
-            refused.push(Refused { template: label, reason });
+            refused.push(Refused {
+                template: label,
+                reason,
+            });
             continue;
         }
         // Case differs on a file system that ignores it, and a second entry of one template
@@ -214,14 +222,20 @@ pub(crate) fn sort(listed: &fetch::Listed, key: &Secret) -> Sorted {
         for field in fields.keys() {
             if !DOCUMENTED_FIELDS.contains(&field.as_str()) {
                 warnings.add(
-                    format!("field `{}` is not in the documented template; kept in the file as the provider sent it", shown(key, field, 40)),
+                    format!(
+                        "field `{}` is not in the documented template; kept in the file as the provider sent it",
+                        shown(key, field, 40)
+                    ),
                     label.clone(),
                 );
             }
         }
         for field in EXPECTED_FIELDS {
             if !fields.contains_key(*field) {
-                warnings.add(format!("field `{field}` is missing (the documented template has it)"), label.clone());
+                warnings.add(
+                    format!("field `{field}` is missing (the documented template has it)"),
+                    label.clone(),
+                );
             }
         }
         let text_of = |field: &str| match fields.get(field) {
@@ -238,7 +252,10 @@ pub(crate) fn sort(listed: &fetch::Listed, key: &Secret) -> Sorted {
         }
         let quality = match fields.get("quality_score") {
             Some(Value::String(score)) => shown(key, score, 12),
-            Some(Value::Object(score)) => score.get("score").and_then(Value::as_str).map_or_else(|| "-".to_owned(), |score| shown(key, score, 12)),
+            Some(Value::Object(score)) => score
+                .get("score")
+                .and_then(Value::as_str)
+                .map_or_else(|| "-".to_owned(), |score| shown(key, score, 12)),
             _ => "-".to_owned(),
         };
         let flow = flow_button(fields.get("components"), key, &label, &mut warnings);
@@ -271,9 +288,14 @@ fn name_part(what: &str, text: &str) -> Result<(), String> {
         return Err(format!("its {what} is empty"));
     }
     if text.chars().count() > MAX_NAME_PART {
-        return Err(format!("its {what} is longer than {MAX_NAME_PART} characters; not written"));
+        return Err(format!(
+            "its {what} is longer than {MAX_NAME_PART} characters; not written"
+        ));
     }
-    if let Some(c) = text.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
         let which = match c {
             '/' | '\\' => "a path separator".to_owned(),
             '.' => "a dot (`..` would leave the folder)".to_owned(),
@@ -294,10 +316,18 @@ fn flow_button(components: Option<&Value>, key: &Secret, label: &str, warnings: 
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|component| component["type"].as_str().is_some_and(|kind| kind.eq_ignore_ascii_case("BUTTONS")))
+        .filter(|component| {
+            component["type"]
+                .as_str()
+                .is_some_and(|kind| kind.eq_ignore_ascii_case("BUTTONS"))
+        })
         .filter_map(|component| component["buttons"].as_array())
         .flatten()
-        .filter(|button| button["type"].as_str().is_some_and(|kind| kind.eq_ignore_ascii_case("FLOW")));
+        .filter(|button| {
+            button["type"]
+                .as_str()
+                .is_some_and(|kind| kind.eq_ignore_ascii_case("FLOW"))
+        });
     let mut shown_flows = Vec::new();
     for button in buttons {
         // `flow_id` comes back as a number or as text.
@@ -313,14 +343,19 @@ fn flow_button(components: Option<&Value>, key: &Secret, label: &str, warnings: 
                 "?".to_owned()
             }
         };
-        shown_flows.push(match (button["navigate_screen"].as_str(), button["flow_action"].as_str()) {
-            (Some(screen), _) => format!("{flow} → {}", shown(key, screen, 24)),
-            (None, Some(action)) => format!("{flow} ({})", shown(key, action, 16)),
-            (None, None) => flow,
-        });
+        shown_flows.push(
+            match (button["navigate_screen"].as_str(), button["flow_action"].as_str()) {
+                (Some(screen), _) => format!("{flow} → {}", shown(key, screen, 24)),
+                (None, Some(action)) => format!("{flow} ({})", shown(key, action, 16)),
+                (None, None) => flow,
+            },
+        );
     }
     if shown_flows.len() > 1 {
-        warnings.add("more than one FLOW button (the documented template has at most one)".to_owned(), label.to_owned());
+        warnings.add(
+            "more than one FLOW button (the documented template has at most one)".to_owned(),
+            label.to_owned(),
+        );
     }
     if shown_flows.is_empty() {
         "-".to_owned()
@@ -396,8 +431,11 @@ pub(crate) fn write(dir: &Path, approved: &Approved) -> Result<(PathBuf, FileSta
     match outputs::destination(&path) {
         Ok(Destination::Replace(_)) => {}
         Ok(Destination::Direct(_) | Destination::Stdout) => {
-            let kind = std::fs::metadata(&path).map_or("not a file", |metadata| outputs::Kind::of(metadata.file_type()).name());
-            return Err(failed(format!("it is {kind}: left as it is; move it away to pull this template")));
+            let kind = std::fs::metadata(&path)
+                .map_or("not a file", |metadata| outputs::Kind::of(metadata.file_type()).name());
+            return Err(failed(format!(
+                "it is {kind}: left as it is; move it away to pull this template"
+            )));
         }
         Err(error) => return Err(failed(crate::input::io_reason(&error))),
     }

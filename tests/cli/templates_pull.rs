@@ -74,7 +74,11 @@ fn pulling_follows_the_pages_and_writes_one_file_per_name_and_language() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(
         files_in(&out),
-        ["reminder.en_US.json", "spring_booking.en_US.json", "spring_booking.es.json"]
+        [
+            "reminder.en_US.json",
+            "spring_booking.en_US.json",
+            "spring_booking.es.json"
+        ]
     );
     assert_eq!(read_json(&out.join("spring_booking.en_US.json")), booking_en);
     assert_eq!(read_json(&out.join("spring_booking.es.json")), booking_es);
@@ -104,14 +108,21 @@ fn pulling_follows_the_pages_and_writes_one_file_per_name_and_language() {
         assert!(booking.contains(cell), "{booking}");
     }
     assert!(row("reminder", "en_US").contains("PAUSED"));
-    assert!(outcome.stderr.contains("3 templates from 2 pages"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("3 templates from 2 pages"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
 fn a_next_page_on_another_host_is_refused_and_nothing_is_written() {
     let scratch = Scratch::new();
     let out = scratch.path().join("approved");
-    let mut pages = TemplatePages::new(vec![vec![item("a", "en_US", "APPROVED")], vec![item("b", "en_US", "APPROVED")]]);
+    let mut pages = TemplatePages::new(vec![
+        vec![item("a", "en_US", "APPROVED")],
+        vec![item("b", "en_US", "APPROVED")],
+    ]);
     pages.next_host = Some("http://127.0.0.2:9".to_owned());
     let provider = Provider::with_templates(pages);
     provider.expect_requests(1);
@@ -127,18 +138,23 @@ fn a_next_page_on_another_host_is_refused_and_nothing_is_written() {
 fn a_next_page_on_another_endpoint_of_the_same_host_is_refused() {
     let scratch = Scratch::new();
     let out = scratch.path().join("approved");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let own = std::sync::Mutex::new(rx);
-    let provider = Provider::start(Duration::ZERO, move |_, _, _| {
-        let base = own.lock().expect("lock").recv().unwrap_or_default();
+    let base = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = std::sync::Arc::clone(&base);
+    let provider = Provider::start(Duration::ZERO, move |request, _, _| {
+        let base = seen.lock().expect("lock").clone();
+        // The first page points at another endpoint of this host; that one answers a last page.
+        let next = if request.query.is_empty() {
+            json!({"next": format!("{base}/v2/other/messages?after=x")})
+        } else {
+            json!({})
+        };
         Reply::Json {
             status: 200,
-            body: json!({"data": [item("a", "en_US", "APPROVED")], "paging": {"next": format!("{base}/v2/other/messages?after=x")}})
-                .to_string(),
+            body: json!({"data": [item("a", "en_US", "APPROVED")], "paging": next}).to_string(),
             retry_after: None,
         }
     });
-    tx.send(provider.url()).expect("send");
+    *base.lock().expect("lock") = provider.url();
     provider.expect_requests(1);
     let outcome = pull(&provider, &out);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
@@ -162,7 +178,12 @@ fn a_hostile_template_name_is_refused_and_nothing_is_written_outside_the_folder(
     assert_eq!(files_in(&out), ["good.en_US.json"]);
     assert_eq!(files_in(&scratch.path().join("deep")), ["approved"]);
     assert_eq!(files_in(scratch.path()), ["deep"]);
-    for said in ["a dot", "a path separator", "a control character", "refused, not written"] {
+    for said in [
+        "a dot",
+        "a path separator",
+        "a control character",
+        "refused, not written",
+    ] {
         assert!(outcome.stderr.contains(said), "{said}: {}", outcome.stderr);
     }
     assert!(!outcome.stderr.contains('\u{1b}'), "{}", outcome.stderr);
@@ -250,7 +271,11 @@ fn a_second_pull_reports_the_changed_template_updated_and_leaves_the_rest_untouc
     assert_eq!(state("a"), "unchanged", "{}", outcome.stdout);
     assert_eq!(state("b"), "updated", "{}", outcome.stdout);
     assert_eq!(state("c"), "unchanged", "{}", outcome.stdout);
-    assert!(outcome.stderr.contains("0 new, 1 updated, 2 unchanged"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("0 new, 1 updated, 2 unchanged"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -273,9 +298,15 @@ fn a_link_or_a_pipe_at_a_files_name_is_left_as_it_is() {
     let outcome = pull(&provider, &out);
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert_eq!(std::fs::read_to_string(&target).expect("target"), "kept");
-    assert!(std::fs::symlink_metadata(out.join("a.en_US.json")).expect("link").file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(out.join("a.en_US.json"))
+        .expect("link")
+        .file_type()
+        .is_symlink());
     use std::os::unix::fs::FileTypeExt as _;
-    assert!(std::fs::symlink_metadata(out.join("b.en_US.json")).expect("pipe").file_type().is_fifo());
+    assert!(std::fs::symlink_metadata(out.join("b.en_US.json"))
+        .expect("pipe")
+        .file_type()
+        .is_fifo());
     assert!(outcome.stderr.contains("symbolic link"), "{}", outcome.stderr);
     assert!(outcome.stderr.contains("a named pipe"), "{}", outcome.stderr);
     assert_eq!(read_json(&out.join("c.en_US.json")), item("c", "en_US", "APPROVED"));
@@ -292,7 +323,11 @@ fn an_unexpected_answer_shape_is_named() {
     });
     let outcome = pull(&provider, &out);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("not the documented template list"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("not the documented template list"),
+        "{}",
+        outcome.stderr
+    );
     assert!(outcome.stderr.contains("`templates` (a list)"), "{}", outcome.stderr);
     assert!(files_in(&out).is_empty());
 }
@@ -329,7 +364,10 @@ fn fields_the_documentation_does_not_show_or_misses_are_named_with_their_templat
 fn a_hostile_answer_is_refused_with_a_bounded_message() {
     let scratch = Scratch::new();
     let out = scratch.path().join("approved");
-    let huge = format!(r#"{{"data":[{{"name":"a","language":"en","pad":"{}"}}]}}"#, "x".repeat(5 << 20));
+    let huge = format!(
+        r#"{{"data":[{{"name":"a","language":"en","pad":"{}"}}]}}"#,
+        "x".repeat(5 << 20)
+    );
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let html = format!("<html>{}</html>", "<p>busy</p>".repeat(10_000));
     for (body, said) in [
@@ -355,7 +393,9 @@ fn a_hostile_answer_is_refused_with_a_bounded_message() {
 fn a_redirect_is_not_followed_and_a_server_error_says_what_the_provider_said() {
     let scratch = Scratch::new();
     let out = scratch.path().join("approved");
-    let provider = Provider::start(Duration::ZERO, |_, _, _| Reply::Redirect("http://127.0.0.2:9/steal".to_owned()));
+    let provider = Provider::start(Duration::ZERO, |_, _, _| {
+        Reply::Redirect("http://127.0.0.2:9/steal".to_owned())
+    });
     provider.expect_requests(1);
     let outcome = pull(&provider, &out);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
@@ -363,8 +403,16 @@ fn a_redirect_is_not_followed_and_a_server_error_says_what_the_provider_said() {
     let provider = Provider::start(Duration::ZERO, |_, _, _| Reply::error(503, "WA503", "Service busy"));
     let outcome = pull(&provider, &out);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("HTTP 503): WA503: Service busy"), "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("run the same command again later"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("HTTP 503): WA503: Service busy"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("run the same command again later"),
+        "{}",
+        outcome.stderr
+    );
     let provider = Provider::start(Duration::from_secs(3), |_, index, _| Reply::accepted(index));
     let outcome = run(flowc()
         .args(["templates", "pull", "--waba-id", WABA, "--timeout", "1", "--out"])
@@ -374,5 +422,9 @@ fn a_redirect_is_not_followed_and_a_server_error_says_what_the_provider_said() {
         .env("KALEYRA_BASE_URL", provider.url())
         .env_remove("KALEYRA_REGION"));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("no answer within 1 seconds"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("no answer within 1 seconds"),
+        "{}",
+        outcome.stderr
+    );
 }
