@@ -452,3 +452,50 @@ pub(crate) fn write(dir: &Path, approved: &Approved) -> Result<(PathBuf, FileSta
     outputs::write_file(&path, &approved.bytes).map_err(|error| failed(crate::input::io_reason(&error)))?;
     Ok((path, state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_letters_digits_underscores_and_hyphens_make_a_file_name() {
+        for good in ["spring_booking", "en_US", "pt-BR", "a1"] {
+            assert!(name_part("name", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "a\\b",
+            "a.b",
+            "bell\u{7}",
+            "ünï",
+            "a b",
+            &"x".repeat(MAX_NAME_PART + 1),
+        ] {
+            assert!(name_part("name", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_account_id_that_could_change_the_path_is_refused() {
+        assert_eq!(check_waba_id(" 104200 ").expect("digits"), "104200");
+        for bad in ["", "../x", "1?a=b", "1#", "1/2", "%2e%2e"] {
+            assert!(check_waba_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_sid_is_escaped_into_the_lists_path() {
+        let access = crate::send::account::Access {
+            sid: "HX/../AP?x".to_owned(),
+            api_key: Secret::new("k".to_owned()),
+            base_url: "https://api.example.com/proxy".to_owned(),
+        };
+        let url = fetch::list_url(&access, "104").expect("url");
+        assert_eq!(
+            url.as_str(),
+            "https://api.example.com/proxy/v2/HX%2F..%2FAP%3Fx/whatsapp/104/message_templates"
+        );
+    }
+}
