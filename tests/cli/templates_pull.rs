@@ -428,3 +428,23 @@ fn a_redirect_is_not_followed_and_a_server_error_says_what_the_provider_said() {
         outcome.stderr
     );
 }
+
+#[test]
+fn the_manual_has_a_section_for_templates_pull_with_its_options() {
+    let manual = run(flowc().arg("man"));
+    assert_eq!(manual.code, 0);
+    let section = manual
+        .stdout
+        .split(".SH \"FLOWC TEMPLATES PULL\"")
+        .nth(1)
+        .expect("a section of its own");
+    for option in [
+        "waba\\-id",
+        "\\-\\-out",
+        "\\-\\-api\\-key\\-file",
+        "\\-\\-base\\-url",
+        ".SS EXAMPLES",
+    ] {
+        assert!(section.contains(option), "{option}");
+    }
+}
