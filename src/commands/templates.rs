@@ -85,6 +85,30 @@ pub(super) fn pull(options: PullOptions, printer: &Printer) -> ExitStatus {
     if !rows.is_empty() {
         print_table(printer, &rows);
     }
+    let written: Vec<&str> = sorted
+        .approved
+        .iter()
+        .map(|approved| approved.file_name.as_str())
+        .collect();
+    let gone = pull::not_listed(&options.out, &written);
+    if !gone.is_empty() {
+        let mut names: Vec<&str> = gone.iter().take(NAMED).map(String::as_str).collect();
+        let rest = format!("and {} more", words::thousands(gone.len().saturating_sub(NAMED) as u64));
+        if gone.len() > NAMED {
+            names.push(&rest);
+        }
+        printer.emit(
+            Finding::warning(format!(
+                "{} in `{}` the provider no longer lists (left as they are): {}",
+                words::count(gone.len() as u64, "file", "files"),
+                options.out.display(),
+                names.join(", ")
+            ))
+            .with_help(Some(
+                "a template deleted or renamed at the provider: a template message that names one checks against a template that may be gone",
+            )),
+        );
+    }
     let refused = sorted.refused.len() as u64;
     let mut summary = format!(
         "{} from {} in `{}`: {new} new, {updated} updated, {unchanged} unchanged",

@@ -453,6 +453,29 @@ pub(crate) fn write(dir: &Path, approved: &Approved) -> Result<(PathBuf, FileSta
     Ok((path, state))
 }
 
+/// Files in `dir` named as a pull names them (`NAME.LANGUAGE.json`) that this pull did not
+/// list: templates the provider no longer lists (deleted, or renamed). They are left as they
+/// are; a template message that names one checks against a template that may be gone.
+pub(crate) fn not_listed(dir: &Path, listed: &[&str]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| {
+            name.strip_suffix(".json")
+                .and_then(|stem| stem.split_once('.'))
+                .is_some_and(|(name, language)| {
+                    name_part("name", name).is_ok() && name_part("language", language).is_ok()
+                })
+        })
+        .filter(|name| !listed.contains(&name.as_str()))
+        .collect();
+    names.sort();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -448,3 +448,28 @@ fn the_manual_has_a_section_for_templates_pull_with_its_options() {
         assert!(section.contains(option), "{option}");
     }
 }
+
+#[test]
+fn a_file_of_a_template_the_provider_no_longer_lists_is_named_and_left_alone() {
+    let scratch = Scratch::new();
+    let out = scratch.path().join("approved");
+    let provider = Provider::with_templates(TemplatePages::new(vec![vec![
+        item("a", "en_US", "APPROVED"),
+        item("b", "en_US", "APPROVED"),
+    ]]));
+    assert_eq!(pull(&provider, &out).code, 0);
+    std::fs::write(out.join("notes.txt"), "mine").expect("a file of the user's");
+    let provider = Provider::with_templates(TemplatePages::new(vec![vec![item("a", "en_US", "APPROVED")]]));
+    let outcome = pull(&provider, &out);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("1 file in")
+            && outcome
+                .stderr
+                .contains("no longer lists (left as they are): b.en_US.json"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stderr.contains("notes.txt"), "{}", outcome.stderr);
+    assert_eq!(read_json(&out.join("b.en_US.json")), item("b", "en_US", "APPROVED"));
+}
