@@ -111,10 +111,13 @@ pub(super) fn pull(options: PullOptions, printer: &Printer) -> ExitStatus {
     }
     let refused = sorted.refused.len() as u64;
     let mut summary = format!(
-        "{} from {} in `{}`: {new} new, {updated} updated, {unchanged} unchanged",
+        "{} from {} in `{}`: {} new, {} updated, {} unchanged",
         words::count(sorted.approved.len() as u64 + refused, "template", "templates"),
         words::count(listed.pages as u64, "page", "pages"),
-        options.out.display()
+        options.out.display(),
+        words::thousands(new),
+        words::thousands(updated),
+        words::thousands(unchanged)
     );
     if not_written + refused > 0 {
         summary.push_str(&format!("; {} not written", words::thousands(not_written + refused)));
