@@ -473,3 +473,23 @@ fn a_file_of_a_template_the_provider_no_longer_lists_is_named_and_left_alone() {
     assert!(!outcome.stderr.contains("notes.txt"), "{}", outcome.stderr);
     assert_eq!(read_json(&out.join("b.en_US.json")), item("b", "en_US", "APPROVED"));
 }
+
+#[test]
+fn a_template_listed_twice_is_written_from_neither_entry() {
+    let scratch = Scratch::new();
+    let out = scratch.path().join("approved");
+    let provider = Provider::with_templates(TemplatePages::new(vec![
+        vec![item("twice", "en_US", "APPROVED"), item("once", "en_US", "APPROVED")],
+        vec![item("twice", "en_US", "PAUSED")],
+    ]));
+    let outcome = pull(&provider, &out);
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert_eq!(files_in(&out), ["once.en_US.json"]);
+    assert!(
+        outcome
+            .stderr
+            .contains("template twice (en_US): the list holds it more than once"),
+        "{}",
+        outcome.stderr
+    );
+}
