@@ -7,6 +7,7 @@ use crate::data::DataError;
 use crate::events::EventsError;
 use crate::outputs::OutputError;
 use crate::pipeline::Problem;
+use crate::pull::PullError;
 use crate::receive::ReceiveError;
 use crate::render::{LeafError, MissingExample};
 use crate::report::DeliveryError;
@@ -49,7 +50,7 @@ pub(crate) const CODES: &[(ExitStatus, &str)] = &[
     ),
     (
         ExitStatus::Invalid,
-        "an invalid template or data row; a data file empty or without rows; a row failed, pending or unknown; a campaign stopped (resumable)",
+        "an invalid template or data row; a data file empty or without rows; a row failed, pending or unknown; a campaign stopped (resumable); templates pull: a template not written (its name, a file in the way)",
     ),
     (
         ExitStatus::Usage,
@@ -427,6 +428,16 @@ impl Summary {
         } else {
             ExitStatus::Ok
         }
+    }
+}
+
+impl UserError for PullError {
+    help_from!(PullError);
+
+    /// The list could not be read whole (a setting, the provider, its answer): nothing was
+    /// written, what was asked for did not happen.
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::Usage
     }
 }
 

@@ -25,6 +25,7 @@ pub(crate) mod outputs;
 pub(crate) mod phone;
 pub mod pipeline;
 pub(crate) mod preview;
+pub(crate) mod pull;
 pub(crate) mod receive;
 pub(crate) mod render;
 pub(crate) mod report;

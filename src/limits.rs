@@ -71,3 +71,16 @@ pub(crate) const MAX_FLOW_ISSUES: usize = 100;
 /// forever (a full pipe buffer is 64 KiB, about 800 report rows). A reader that reads, however
 /// slowly, resets it.
 pub(crate) const MAX_OUTPUT_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The most pages of the provider's template list `flowc templates pull` reads. Meta pages the
+/// list 25 templates a page by default and an account holds at most a few thousand templates;
+/// a provider whose paging never ends would otherwise be asked forever.
+pub(crate) const MAX_TEMPLATE_PAGES: usize = 1_000;
+
+/// The largest page of the template list read: a template is a few KiB, a page of 100 of them
+/// well under 1 MiB.
+pub(crate) const MAX_TEMPLATE_PAGE_BYTES: usize = 4 << 20;
+
+/// The most the template list's pages may add up to: the list is held whole before anything is
+/// written, so that a list that cannot be read to its end writes nothing.
+pub(crate) const MAX_TEMPLATE_LIST_BYTES: usize = 64 << 20;

@@ -21,8 +21,22 @@ pub(super) fn manual() -> Vec<u8> {
     let _ = main.render_description_section(&mut head);
     let _ = main.render_options_section(&mut head);
     page.extend_from_slice(without_preamble(&head).as_bytes());
+    // A command with commands of its own (`templates`) gets its section, then one for each of
+    // them (`templates pull`).
+    let mut commands: Vec<(String, clap::Command)> = Vec::new();
     for sub in cli.get_subcommands().filter(|sub| !sub.is_hide_set()) {
         let name = format!("FLOWC {}", sub.get_name().to_uppercase());
+        commands.push((name.clone(), sub.clone()));
+        if sub.has_subcommands() {
+            for nested in sub.get_subcommands().filter(|nested| !nested.is_hide_set()) {
+                let nested = nested
+                    .clone()
+                    .bin_name(format!("flowc {} {}", sub.get_name(), nested.get_name()));
+                commands.push((format!("{name} {}", nested.get_name().to_uppercase()), nested));
+            }
+        }
+    }
+    for (name, sub) in &commands {
         page.extend_from_slice(format!(".SH \"{name}\"\n").as_bytes());
         let man = clap_mangen::Man::new(sub.clone());
         let mut section = Vec::new();

@@ -206,6 +206,9 @@ enum CliCommand {
     /// Flow, and the failures by code.
     #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
+    /// Work with the account's approved templates (template messages)
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     ///
     /// For example: flowc completions bash > ~/.local/share/bash-completion/completions/flowc
@@ -217,6 +220,60 @@ enum CliCommand {
     ///
     /// For example: flowc man > ~/.local/share/man/man1/flowc.1 && man flowc
     Man,
+}
+
+const PULL_EXAMPLES: &str = "\
+Examples:
+  export KALEYRA_SID=HXAP16XXXXXX97IN KALEYRA_REGION=in
+  export KALEYRA_API_KEY=...        # or --api-key-file ~/.config/kaleyra.key
+
+  # templates/approved/NAME.LANGUAGE.json, one file a template, and a table
+  flowc templates pull --waba-id 104XXXXXXXXXXXX
+
+  # Elsewhere; a template message then names one: template_json: approved/spring_booking.en_US.json
+  flowc templates pull --waba-id 104XXXXXXXXXXXX --out templates/approved";
+
+#[derive(Debug, Subcommand)]
+enum TemplatesCommand {
+    /// Fetch the account's templates from the provider and write one JSON file per name and
+    /// language, for `template_json:`
+    ///
+    /// Reads every page of the provider's template list (GET /v2/SID/whatsapp/WABA_ID/message_templates)
+    /// and writes each template as the provider returned it, pretty-printed, to
+    /// DIR/NAME.LANGUAGE.json. A file with the same content is left alone; a changed one is
+    /// replaced and shown as updated. A name or language with anything but letters, digits, `_`
+    /// and `-` is refused, never written. Prints a table: name, language, category, status,
+    /// quality, the Flow a FLOW button opens, and what became of its file.
+    #[command(after_help = PULL_EXAMPLES)]
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+struct PullArgs {
+    /// The WhatsApp Business Account id whose templates are listed
+    #[arg(long, env = "KALEYRA_WABA_ID", value_name = "ID")]
+    waba_id: String,
+    /// The folder the files go in (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "templates/approved")]
+    out: PathBuf,
+    /// Kaleyra account SID
+    #[arg(long, env = "KALEYRA_SID", value_name = "SID")]
+    sid: Option<String>,
+    /// Kaleyra API key (prefer the environment variable or --api-key-file: flags show in `ps`)
+    #[arg(long, env = "KALEYRA_API_KEY", value_name = "KEY", hide_env_values = true, value_parser = parse_secret)]
+    api_key: Option<Secret>,
+    /// Read the API key from this file
+    #[arg(long, value_name = "PATH", conflicts_with = "api_key")]
+    api_key_file: Option<PathBuf>,
+    /// API region: in, sg, eu or na
+    #[arg(long, env = "KALEYRA_REGION", value_name = "REGION")]
+    region: Option<String>,
+    /// Replaces https://<api_domain> (tests, proxies); plain http only for loopback
+    #[arg(long, env = "KALEYRA_BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+    /// Seconds to wait for each page
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    timeout: u64,
 }
 
 #[derive(Debug, Args)]

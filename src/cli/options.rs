@@ -2,12 +2,12 @@
 
 use clap::CommandFactory;
 
-use crate::cli::{default_concurrency, man, Cli, CliCommand, TrackArg};
+use crate::cli::{default_concurrency, man, Cli, CliCommand, TemplatesCommand, TrackArg};
 use crate::send::account::AccountSettings;
 
 use crate::commands::{
-    CheckOptions, Command, InitOptions, PreviewOptions, ReceiveOptions, RenderOptions, ReportOptions, SendOptions,
-    TestOptions,
+    CheckOptions, Command, InitOptions, PreviewOptions, PullOptions, ReceiveOptions, RenderOptions, ReportOptions,
+    SendOptions, TestOptions,
 };
 
 impl Cli {
@@ -101,6 +101,19 @@ impl Cli {
                 row: args.row,
                 out: args.out,
             }),
+            CliCommand::Templates(TemplatesCommand::Pull(args)) => Command::TemplatesPull(Box::new(PullOptions {
+                account: AccountSettings {
+                    sid: args.sid,
+                    api_key: args.api_key,
+                    api_key_file: args.api_key_file,
+                    from: None,
+                    region: args.region,
+                    base_url: args.base_url,
+                },
+                waba_id: args.waba_id,
+                out: args.out,
+                timeout: std::time::Duration::from_secs(args.timeout),
+            })),
             CliCommand::Completions { shell } => {
                 let mut script = Vec::new();
                 clap_complete::generate(shell, &mut Cli::command(), "flowc", &mut script);

@@ -9,6 +9,7 @@ mod receive;
 mod render;
 mod report;
 mod send;
+mod templates;
 mod test;
 
 use std::io::{self, Write};
@@ -33,6 +34,7 @@ pub use receive::ReceiveOptions;
 pub use render::RenderOptions;
 pub use report::ReportOptions;
 pub use send::SendOptions;
+pub use templates::PullOptions;
 pub use test::TestOptions;
 
 pub enum Command {
@@ -44,6 +46,8 @@ pub enum Command {
     Preview(PreviewOptions),
     Receive(ReceiveOptions),
     Report(ReportOptions),
+    /// `flowc templates pull`.
+    TemplatesPull(Box<PullOptions>),
     /// Text made by the command line itself (completions, the manual page).
     Print(Vec<u8>),
 }
@@ -72,6 +76,7 @@ pub fn run(command: Command) -> ExitStatus {
         Command::Preview(options) => preview::run(&options, &printer),
         Command::Receive(options) => receive::run(options, &printer),
         Command::Report(options) => report::run(&options, &printer),
+        Command::TemplatesPull(options) => templates::pull(*options, &printer),
         Command::Print(text) => {
             printer.write_out(&text);
             ExitStatus::Ok

@@ -65,35 +65,9 @@ pub struct AccountSettings {
 
 impl AccountSettings {
     pub fn resolve(self) -> Result<Account, AccountError> {
-        let sid = non_empty(self.sid).ok_or(AccountError::Missing {
-            what: "the Kaleyra SID",
-            flag: "--sid",
-            variable: "KALEYRA_SID",
-        })?;
-        let api_key = match (self.api_key, self.api_key_file) {
-            (Some(key), _) if !key.expose().trim().is_empty() => key,
-            (_, Some(path)) => {
-                let text = std::fs::read_to_string(&path).map_err(|error| {
-                    AccountError::KeyFile(path.display().to_string(), crate::input::io_reason(&error))
-                })?;
-                let key = text.trim().to_owned();
-                if key.is_empty() {
-                    return Err(AccountError::KeyFile(
-                        path.display().to_string(),
-                        "it is empty".to_owned(),
-                    ));
-                }
-                Secret::new(key)
-            }
-            _ => {
-                return Err(AccountError::Missing {
-                    what: "the API key",
-                    flag: "--api-key (or --api-key-file)",
-                    variable: "KALEYRA_API_KEY",
-                })
-            }
-        };
-        let from = non_empty(self.from).ok_or(AccountError::Missing {
+        let sid = self.sid()?;
+        let api_key = self.api_key()?;
+        let from = non_empty(self.from.clone()).ok_or(AccountError::Missing {
             what: "the WhatsApp business number",
             flag: "--from",
             variable: "KALEYRA_WHATSAPP_NUMBER",
@@ -105,28 +79,83 @@ impl AccountSettings {
                 other => other.to_string(),
             })
         })?;
-        let base_url = match (non_empty(self.base_url), non_empty(self.region)) {
-            (Some(url), _) => check_base_url(url.trim_end_matches('/'))?,
-            (None, Some(region)) => REGIONS
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(region.trim()))
-                .map(|(_, url)| (*url).to_owned())
-                .ok_or(AccountError::UnknownRegion(region))?,
-            (None, None) => {
-                return Err(AccountError::Missing {
-                    what: "the API region",
-                    flag: "--region in|sg|eu|na (or --base-url)",
-                    variable: "KALEYRA_REGION (or KALEYRA_BASE_URL)",
-                })
-            }
-        };
+        let base_url = self.base_url()?;
         Ok(Account {
-            sid: sid.trim().to_owned(),
+            sid,
             api_key,
             from: from.trim().to_owned(),
             base_url,
         })
     }
+
+    /// The account without a business number: what the template API needs (it is addressed by
+    /// the WhatsApp Business Account, not by a number).
+    pub(crate) fn resolve_access(self) -> Result<Access, AccountError> {
+        Ok(Access {
+            sid: self.sid()?,
+            api_key: self.api_key()?,
+            base_url: self.base_url()?,
+        })
+    }
+
+    fn sid(&self) -> Result<String, AccountError> {
+        non_empty(self.sid.clone())
+            .map(|sid| sid.trim().to_owned())
+            .ok_or(AccountError::Missing {
+                what: "the Kaleyra SID",
+                flag: "--sid",
+                variable: "KALEYRA_SID",
+            })
+    }
+
+    fn api_key(&self) -> Result<Secret, AccountError> {
+        match (&self.api_key, &self.api_key_file) {
+            (Some(key), _) if !key.expose().trim().is_empty() => Ok(key.clone()),
+            (_, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    AccountError::KeyFile(path.display().to_string(), crate::input::io_reason(&error))
+                })?;
+                let key = text.trim().to_owned();
+                if key.is_empty() {
+                    return Err(AccountError::KeyFile(
+                        path.display().to_string(),
+                        "it is empty".to_owned(),
+                    ));
+                }
+                Ok(Secret::new(key))
+            }
+            _ => Err(AccountError::Missing {
+                what: "the API key",
+                flag: "--api-key (or --api-key-file)",
+                variable: "KALEYRA_API_KEY",
+            }),
+        }
+    }
+
+    fn base_url(&self) -> Result<String, AccountError> {
+        match (non_empty(self.base_url.clone()), non_empty(self.region.clone())) {
+            (Some(url), _) => check_base_url(url.trim_end_matches('/')),
+            (None, Some(region)) => REGIONS
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(region.trim()))
+                .map(|(_, url)| (*url).to_owned())
+                .ok_or(AccountError::UnknownRegion(region)),
+            (None, None) => Err(AccountError::Missing {
+                what: "the API region",
+                flag: "--region in|sg|eu|na (or --base-url)",
+                variable: "KALEYRA_REGION (or KALEYRA_BASE_URL)",
+            }),
+        }
+    }
+}
+
+/// The account as the template API sees it: the SID, the key and the endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    pub(crate) sid: String,
+    pub(crate) api_key: Secret,
+    /// `https://<api_domain>`, or a replacement for tests and proxies.
+    pub(crate) base_url: String,
 }
 
 impl Account {

@@ -23,19 +23,25 @@ pub(crate) enum ClientError {
 
 /// The pooled keep-alive HTTPS client (rustls).
 pub(crate) fn http_client(settings: &SendSettings) -> Result<reqwest::Client, ClientError> {
+    client_builder(settings.timeout)
+        .pool_max_idle_per_host(settings.concurrency)
+        .build()
+        .map_err(|error| ClientError::Client(error.to_string()))
+}
+
+/// What every client flowc talks to the provider with shares: its name, its timeouts, and no
+/// redirects.
+pub(crate) fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("flowc/", env!("CARGO_PKG_VERSION")))
-        .timeout(settings.timeout)
-        .connect_timeout((settings.timeout / 2).min(Duration::from_secs(10)))
-        .pool_max_idle_per_host(settings.concurrency)
+        .timeout(timeout)
         // The connect timeout is strictly shorter than the whole request's: a connection that
         // never completes is then reported as one (retryable), not as a request without answer
         // (unknown).
-        // A redirect would replay the POST, with the `api-key` header, to wherever it points.
+        .connect_timeout((timeout / 2).min(Duration::from_secs(10)))
+        // A redirect would replay the request, with the `api-key` header, to wherever it points.
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
-        .build()
-        .map_err(|error| ClientError::Client(error.to_string()))
 }
 
 pub(super) async fn post(context: &Context, body: &[u8]) -> Outcome {

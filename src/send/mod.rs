@@ -31,7 +31,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use self::client::{http_client, ClientError};
+pub(crate) use self::client::{client_builder, http_client, ClientError};
 pub(crate) use self::dispatch::{deliver, Delivery};
 pub(crate) use self::stop::{StopCause, StopSignal};
 

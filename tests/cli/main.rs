@@ -21,4 +21,5 @@ mod snapshots;
 mod spreadsheet;
 mod support;
 mod team;
+mod templates_pull;
 mod trial;

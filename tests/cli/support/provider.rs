@@ -20,7 +20,10 @@ use hyper_util::rt::TokioIo;
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
+    pub method: String,
     pub path: String,
+    /// The query string, without `?` (empty when there is none).
+    pub query: String,
     pub headers: HashMap<String, String>,
     pub body: serde_json::Value,
     pub at: Instant,
@@ -78,6 +81,78 @@ impl Reply {
             body: format!(r#"{{"code":"{code}","message":"{message}","data":{{}},"error":{{"error":"{message}"}}}}"#),
             retry_after: None,
         }
+    }
+}
+
+/// The provider's template list (`GET /v2/<sid>/whatsapp/<waba-id>/message_templates`) as Meta
+/// pages it: page `n` (0-based) holds `pages[n]`'s items, with `paging.cursors.after` and a
+/// `paging.next` link to the next page on this server (`?after=page-N`), none on the last.
+/// `next_host` replaces the next link's `http://HOST:PORT` (a hostile provider); `extra` is
+/// merged into every page's answer. A request for anything else is answered 404.
+pub(crate) struct TemplatePages {
+    pub pages: Vec<Vec<serde_json::Value>>,
+    pub next_host: Option<String>,
+    pub extra: serde_json::Value,
+}
+
+impl TemplatePages {
+    pub(crate) fn new(pages: Vec<Vec<serde_json::Value>>) -> TemplatePages {
+        TemplatePages {
+            pages,
+            next_host: None,
+            extra: serde_json::json!({}),
+        }
+    }
+
+    /// The answer to one request; `own` is the server's `http://127.0.0.1:PORT`.
+    pub(crate) fn answer(&self, request: &Received, own: &str) -> Reply {
+        if request.method != "GET" || !request.path.ends_with("/message_templates") {
+            return Reply::error(404, "E404", "no such endpoint");
+        }
+        let page = request
+            .query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("after=page-"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let Some(items) = self.pages.get(page) else {
+            return Reply::error(400, "E400", "no such page");
+        };
+        let mut answer = serde_json::json!({"data": items});
+        if page + 1 < self.pages.len() {
+            let cursor = format!("page-{}", page + 1);
+            let host = self.next_host.as_deref().unwrap_or(own);
+            answer["paging"] = serde_json::json!({
+                "cursors": {"before": format!("page-{page}"), "after": cursor},
+                "next": format!("{host}{}?limit=2&after={cursor}", request.path),
+            });
+        } else {
+            answer["paging"] = serde_json::json!({"cursors": {"before": format!("page-{page}")}});
+        }
+        if let serde_json::Value::Object(extra) = &self.extra {
+            for (key, value) in extra {
+                answer[key] = value.clone();
+            }
+        }
+        Reply::Json {
+            status: 200,
+            body: answer.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+impl Provider {
+    /// A provider that serves the template list `pages`.
+    pub(crate) fn with_templates(pages: TemplatePages) -> Provider {
+        let own = Arc::new(Mutex::new(String::new()));
+        let seen = Arc::clone(&own);
+        let provider = Provider::start(Duration::ZERO, move |request, _, _| {
+            let own = seen.lock().expect("lock").clone();
+            pages.answer(request, &own)
+        });
+        *own.lock().expect("lock") = provider.url();
+        provider
     }
 }
 
@@ -349,7 +424,9 @@ impl std::error::Error for Dropped {}
 
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
     let at = Instant::now();
+    let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
     let headers = request
         .headers()
         .iter()
@@ -360,7 +437,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         Err(_) => return Err(Dropped),
     };
     let received = Received {
+        method,
         path,
+        query,
         headers,
         body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         at,
