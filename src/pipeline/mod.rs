@@ -87,7 +87,7 @@ pub struct MessageCompiler {
 impl MessageCompiler {
     pub fn new(template: Template) -> Result<MessageCompiler, Box<Rejected>> {
         let (renderer, errors) = Renderer::new(&template);
-        let validator = BodyValidator::new();
+        let validator = BodyValidator::for_kind(template.kind);
         let required: Vec<bool> = template
             .vars
             .iter()
@@ -194,6 +194,7 @@ impl MessageCompiler {
                     &self.validator,
                     self.flow.as_ref(),
                     &self.template.source.text,
+                    self.template.kind,
                 )
             })
             .as_ref()
@@ -227,7 +228,7 @@ impl MessageCompiler {
     pub fn inspect(&self, values: &[Value]) -> Inspection {
         let (mut body, render) = self.renderer.render(values);
         let mut warnings = Vec::new();
-        let mut compile = compile::compile(&mut body, &mut warnings).err().unwrap_or_default();
+        let mut compile = compile::compile(&mut body, self.template.kind, &mut warnings).err().unwrap_or_default();
         let mut schema = self.validator.validate(&body);
         let failed: Vec<&str> = render.iter().map(|failure| failure.pointer.as_str()).collect();
         if !failed.is_empty() {

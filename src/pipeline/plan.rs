@@ -14,10 +14,11 @@
 
 use serde_json::Value;
 
-use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning, CONSTANTS};
+use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning};
 use crate::flow::{DeclaredType, HoleCheck, PayloadCheck};
 use crate::phone::normalise_recipients;
 use crate::render::Renderer;
+use crate::template::MessageKind;
 use crate::validate::{BodyValidator, HoleSchema};
 
 /// Marks a hole in the skeleton; private-use characters that serde_json writes as they are.
@@ -47,6 +48,7 @@ impl BodyPlan {
         validator: &BodyValidator,
         flow: Option<&PayloadCheck>,
         template_text: &str,
+        kind: MessageKind,
     ) -> Option<BodyPlan> {
         if template_text.contains(MARK) {
             return None;
@@ -54,12 +56,12 @@ impl BodyPlan {
         let pointers: Vec<String> = renderer.leaf_pointers().map(str::to_owned).collect();
         if pointers
             .iter()
-            .any(|pointer| CONSTANTS.iter().any(|(at, _)| at == pointer))
+            .any(|pointer| compile::constants(kind).iter().any(|(at, _)| at == pointer))
         {
             return None;
         }
         let mut skeleton = renderer.skeleton(|index| Value::String(format!("{MARK}{index}{MARK}")));
-        compile::fill_constants(&mut skeleton).ok()?;
+        compile::fill_constants(&mut skeleton, kind).ok()?;
         // The constant fields are normalised once, as the full path does for every body.
         let mut constant_warnings = Vec::new();
         for (pointer, rule) in compile::RULES {
@@ -84,7 +86,7 @@ impl BodyPlan {
             let end = after.find(&closing)?;
             let leaf: usize = after[..end].parse().ok()?;
             let pointer = pointers.get(leaf)?;
-            let check = match validator.hole_schema(pointer) {
+            let check = match validator.hole_schema(pointer, &skeleton, &pointers) {
                 HoleSchema::Any => None,
                 HoleSchema::Check(check) => Some(check),
                 HoleSchema::Dependent => return None,
