@@ -11,6 +11,7 @@ pub use ordered::{compile_in_order, compile_in_order_with, Flow, RowOutcome};
 
 use serde_json::Value;
 
+use crate::approved::ApprovedCheck;
 use crate::compile::{self, CompileError, Warning};
 use crate::data::Row;
 use crate::flow::{FlowIssue, PayloadCheck, Place};
@@ -82,6 +83,8 @@ pub struct MessageCompiler {
     fields: crate::data::Fields,
     /// The template's Flow, when it names one: what each body is checked against.
     flow: Option<PayloadCheck>,
+    /// A template message's approved template, when it names one: each row's hydrated lengths.
+    approved: Option<ApprovedCheck>,
 }
 
 impl MessageCompiler {
@@ -102,6 +105,7 @@ impl MessageCompiler {
             validator,
             plan: OnceLock::new(),
             flow: None,
+            approved: None,
             template,
         };
         if errors.is_empty() {
@@ -124,6 +128,16 @@ impl MessageCompiler {
 
     pub(crate) fn flow(&self) -> Option<&PayloadCheck> {
         self.flow.as_ref()
+    }
+
+    /// Checks every body of a template message against its approved template from now on.
+    pub(crate) fn set_approved(&mut self, check: ApprovedCheck) {
+        self.plan = OnceLock::new();
+        self.approved = Some(check);
+    }
+
+    pub(crate) fn approved(&self) -> Option<&ApprovedCheck> {
+        self.approved.as_ref()
     }
 
     pub fn template(&self) -> &Template {
@@ -193,6 +207,7 @@ impl MessageCompiler {
                     &self.renderer,
                     &self.validator,
                     self.flow.as_ref(),
+                    self.approved.as_ref(),
                     &self.template.source.text,
                     self.template.kind,
                 )
@@ -230,6 +245,9 @@ impl MessageCompiler {
         let mut warnings = Vec::new();
         let mut compile = compile::compile(&mut body, self.template.kind, &mut warnings).err().unwrap_or_default();
         let mut schema = self.validator.validate(&body);
+        if let Some(approved) = &self.approved {
+            schema.extend(approved.check_body(&body));
+        }
         let failed: Vec<&str> = render.iter().map(|failure| failure.pointer.as_str()).collect();
         if !failed.is_empty() {
             let failed_at = |pointer: &str| failed.iter().any(|failed| at_or_under(pointer, failed));
