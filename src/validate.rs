@@ -354,10 +354,14 @@ impl Level<'_> {
             };
             if let (&"allOf", Some(items)) = (applicator, rules.as_array()) {
                 for item in items {
+                    // A rule that reports at the hole would have its findings taken for the hole's.
+                    if self.is_hole && reports_at(item, key) {
+                        return Err(Dependent);
+                    }
                     match self.decided(item) {
                         Some(Some(branch)) => self.step(branch, next)?,
                         Some(None) => {}
-                        None if looks_at(item, key) || (self.is_hole && reports_at(item, key)) => return Err(Dependent),
+                        None if looks_at(item, key) => return Err(Dependent),
                         None => {}
                     }
                 }
@@ -529,27 +533,58 @@ mod tests {
         assert_eq!(violations[0].help.as_deref(), Some("did you mean `footer`?"));
     }
 
+    /// How the hole at `pointer` is checked when it is the body's only hole.
+    fn alone(validator: &BodyValidator, pointer: &str, skeleton: &Value) -> HoleSchema {
+        validator.hole_schema(pointer, skeleton, &[pointer.to_owned()])
+    }
+
     #[test]
     fn holes_are_checked_alone_unless_a_rule_looks_at_them() {
         let validator = BodyValidator::new();
+        let skeleton = valid_body();
+        assert!(matches!(alone(&validator, "/messaging_object/to", &skeleton), HoleSchema::Check(_)));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/to"),
+            alone(&validator, "/messaging_object/interactive/action/parameters/flow_cta", &skeleton),
             HoleSchema::Check(_)
         ));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_cta"),
-            HoleSchema::Check(_)
-        ));
-        assert!(matches!(
-            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_action"),
+            alone(&validator, "/messaging_object/interactive/action/parameters/flow_action", &skeleton),
             HoleSchema::Dependent
         ));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_action_payload/data/who"),
+            alone(
+                &validator,
+                "/messaging_object/interactive/action/parameters/flow_action_payload/data/who",
+                &skeleton
+            ),
             HoleSchema::Any
         ));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/nonsense"),
+            alone(&validator, "/messaging_object/nonsense", &skeleton),
+            HoleSchema::Dependent
+        ));
+    }
+
+    /// A template message's values sit in lists of components whose rules depend on each
+    /// `type`: a constant type decides them once, so each value is checked alone; a type that
+    /// is itself a hole leaves the rules that look at it undecided.
+    #[test]
+    fn a_value_inside_a_component_of_constant_type_is_checked_alone() {
+        let validator = BodyValidator::for_kind(MessageKind::Template);
+        let skeleton = json!({"messaging_object": {"messaging_product": "whatsapp", "type": "template",
+            "to": "+14155550100", "template": {"name": "t", "language": {"code": "en_US"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "x"}]}]}}});
+        let text = "/messaging_object/template/components/0/parameters/0/text";
+        let HoleSchema::Check(check) = alone(&validator, text, &skeleton) else {
+            panic!("a body value is checked alone");
+        };
+        assert!(check.is_valid(&json!("Pune")));
+        assert!(!check.is_valid(&json!("two\nlines")));
+        assert!(!check.is_valid(&json!("five     spaces")));
+        let kind = "/messaging_object/template/components/0/parameters/0/type";
+        let holes = [text.to_owned(), kind.to_owned()];
+        assert!(matches!(
+            validator.hole_schema(kind, &skeleton, &holes),
             HoleSchema::Dependent
         ));
     }
