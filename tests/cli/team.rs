@@ -30,6 +30,8 @@ fn init_creates_a_repository_whose_tests_pass() {
     for file in [
         "templates/example.yaml",
         "templates/example.fixtures.yaml",
+        "templates/example-template.yaml",
+        "templates/approved/service_booking.en_US.json",
         "flows/booking.json",
         "schemas/template.schema.json",
         ".github/workflows/flowc.yml",
@@ -40,6 +42,7 @@ fn init_creates_a_repository_whose_tests_pass() {
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap"
@@ -54,10 +57,36 @@ fn init_creates_a_repository_whose_tests_pass() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(
         outcome.stdout.trim(),
-        "3 passed, 0 new or changed (pending review), 0 failed"
+        "4 passed, 0 new or changed (pending review), 0 failed"
     );
     let outcome = run(flowc().current_dir(scratch.path()).arg("check"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+/// The example template message is checked against the approved template init ships beside
+/// it: the check passes as shipped, and fails once the approved template is paused.
+#[test]
+fn init_ships_a_template_message_checked_against_its_approved_template() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let check = || run(flowc().current_dir(scratch.path()).args(["check", "templates/example-template.yaml"]));
+    let outcome = check();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let render = run(flowc().current_dir(scratch.path()).args(["render", "templates/example-template.yaml"]));
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    let body: serde_json::Value = serde_json::from_str(&render.stdout).expect("a JSON body");
+    assert_eq!(body["messaging_object"]["type"], "template");
+    assert_eq!(body["messaging_object"]["template"]["name"], "service_booking");
+    let approved = scratch.path().join("templates/approved/service_booking.en_US.json");
+    let text = std::fs::read_to_string(&approved).expect("the approved template");
+    std::fs::write(&approved, text.replace("\"APPROVED\"", "\"PAUSED\"")).expect("pause it");
+    let outcome = check();
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("is PAUSED, not APPROVED") && outcome.stderr.contains("132015"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -86,6 +115,8 @@ fn init_lists_every_file_in_the_way_whole_one_a_line() {
     for file in [
         "templates/example.yaml",
         "templates/example.fixtures.yaml",
+        "templates/example-template.yaml",
+        "templates/approved/service_booking.en_US.json",
         "flows/booking.json",
         "schemas/template.schema.json",
         ".github/workflows/flowc.yml",
