@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub(crate) use issue::ApprovedIssue;
-pub(crate) use read::{ApprovedTemplate, Button, Text};
+pub(crate) use read::{ApprovedTemplate, Text};
 
 use crate::flow::Place;
 use crate::input;
@@ -53,8 +53,6 @@ pub(crate) struct Opens {
 pub(crate) struct ApprovedCheck {
     pub approved: Arc<ApprovedTemplate>,
     hydrations: Vec<Hydration>,
-    /// The index of the message's Flow button component, when it points at the FLOW button.
-    pub button: Option<usize>,
 }
 
 /// How long one component's text is once a row's values are put in.
@@ -221,15 +219,11 @@ pub(crate) fn link(template: &Template) -> Option<(Linked, Option<Opens>)> {
             _ => {}
         }
     }
-    let (button, opens) = check_button(&approved, components, &source, &mut issues);
+    let opens = check_button(&approved, components, &source, &mut issues);
     Some((
         Linked {
             issues,
-            check: Some(ApprovedCheck {
-                approved,
-                hydrations,
-                button,
-            }),
+            check: Some(ApprovedCheck { approved, hydrations }),
         },
         opens,
     ))
@@ -379,17 +373,17 @@ fn hydration(
     }
 }
 
-/// The message's Flow button against the approved template's buttons: the component, its
-/// index, and the screen the FLOW button opens.
+/// The message's Flow button against the approved template's buttons: its component and its
+/// index; the screen the FLOW button opens.
 fn check_button(
     approved: &ApprovedTemplate,
     components: Option<&Vec<Value>>,
     source: &SourceFile,
     issues: &mut Vec<ApprovedIssue>,
-) -> (Option<usize>, Option<Opens>) {
+) -> Option<Opens> {
     let flow_button = approved.buttons.iter().position(|button| button.kind == "FLOW");
     let Some(components) = components else {
-        return (None, None);
+        return None;
     };
     let position = components
         .iter()
@@ -403,14 +397,14 @@ fn check_button(
             ),
             approved: Place::Flow(source.clone(), approved.at),
         });
-        return (None, None);
+        return None;
     };
     let Some(position) = position else {
         issues.push(ApprovedIssue::NoButtonComponent {
             index: flow_index,
             at: pointer_place(COMPONENTS, false),
         });
-        return (None, None);
+        return None;
     };
     let component = &components[position];
     let written = component.get("index").and_then(Value::as_str);
@@ -439,5 +433,5 @@ fn check_button(
         }),
         _ => None,
     };
-    (Some(position), opens)
+    opens
 }

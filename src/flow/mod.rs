@@ -34,12 +34,8 @@ pub(crate) struct Linked {
     pub check: Option<PayloadCheck>,
 }
 
-/// Reads and checks the Flow a template names; `None` when it names none.
-pub(crate) fn link(template: &Template) -> Option<Linked> {
-    link_opening(template, None)
-}
-
-/// Reads and checks the Flow a template names, a template message's `flow_action_data` against
+/// Reads and checks the Flow a template names (`None` when it names none), and the message
+/// against the screen it opens: a Flow message's `flow_action_payload`, or a template message's `flow_action_data` against
 /// the screen its approved FLOW button opens (`button`; unknown without `template_json`, when
 /// only the Flow itself is checked).
 pub(crate) fn link_opening(template: &Template, button: Option<&crate::approved::Opens>) -> Option<Linked> {
