@@ -172,7 +172,10 @@ fn interactive_parts(body: &Value) -> Drawn {
             (BODY.to_owned(), "body", text("/body/text").map(whatsapp_html)),
             (FOOTER.to_owned(), "footer", text("/footer/text").map(escape)),
         ],
-        button: (text("/action/parameters/flow_cta").unwrap_or("").to_owned(), BUTTON.to_owned()),
+        button: (
+            text("/action/parameters/flow_cta").unwrap_or("").to_owned(),
+            BUTTON.to_owned(),
+        ),
     }
 }
 
@@ -209,14 +212,20 @@ fn template_parts(body: &Value, approved: Option<&ApprovedTemplate>) -> Drawn {
     let named = approved.is_some_and(|approved| approved.named);
     let part = |kind: &'static str, text: Option<&Text>| {
         let index = find(kind);
-        let pointer = index.map_or_else(|| format!("{COMPONENTS}/{kind}"), |index| format!("{COMPONENTS}/{index}"));
+        let pointer = index.map_or_else(
+            || format!("{COMPONENTS}/{kind}"),
+            |index| format!("{COMPONENTS}/{index}"),
+        );
         let given = values(index);
         let html = match text {
             Some(text) => Some(whatsapp_html(&text.hydrate(|placeholder| {
                 let found = if named {
                     given.iter().find(|(name, _)| name.as_deref() == Some(placeholder))
                 } else {
-                    placeholder.parse::<usize>().ok().and_then(|at| given.get(at.checked_sub(1)?))
+                    placeholder
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|at| given.get(at.checked_sub(1)?))
                 };
                 found.map(|(_, value)| value.clone())
             }))),
@@ -248,7 +257,10 @@ fn template_parts(body: &Value, approved: Option<&ApprovedTemplate>) -> Drawn {
     let label = approved
         .and_then(|approved| approved.buttons.iter().find(|button| button.kind == "FLOW"))
         .map_or_else(|| "FLOW button".to_owned(), |button| button.text.clone());
-    let button = find("button").map_or_else(|| format!("{COMPONENTS}/button"), |index| format!("{COMPONENTS}/{index}"));
+    let button = find("button").map_or_else(
+        || format!("{COMPONENTS}/button"),
+        |index| format!("{COMPONENTS}/{index}"),
+    );
     Drawn {
         parts,
         button: (label, button),

@@ -212,7 +212,9 @@ impl Template {
             kind: NodeKind::Map(body_entries),
         };
         let folder = folder_of(Path::new(&source.name));
-        let kind = root.get("messaging_object").map_or(MessageKind::Flow, |entry| kind_of(&entry.value));
+        let kind = root
+            .get("messaging_object")
+            .map_or(MessageKind::Flow, |entry| kind_of(&entry.value));
         Ok(Template {
             source,
             description,

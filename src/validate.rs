@@ -341,11 +341,25 @@ struct Level<'a> {
 /// The walk cannot check the hole alone.
 struct Dependent;
 
+/// What [`Level::decided`] made of a rule.
+enum Decided<'s> {
+    /// The condition holds the same way for every row; this branch applies.
+    Branch(&'s Value),
+    /// It holds the same way for every row, and no branch applies.
+    Neither,
+    /// It cannot be decided once.
+    No,
+}
+
 impl Level<'_> {
     /// Adds to `next` the subschemas of `schema` that apply to the value under `key`.
     fn step<'s>(&self, schema: &'s Value, next: &mut Vec<&'s Value>) -> Result<(), Dependent> {
         let Some(object) = schema.as_object() else {
-            return if schema.as_bool() == Some(true) { Ok(()) } else { Err(Dependent) };
+            return if schema.as_bool() == Some(true) {
+                Ok(())
+            } else {
+                Err(Dependent)
+            };
         };
         let key = self.key;
         for applicator in APPLICATORS {
@@ -359,10 +373,10 @@ impl Level<'_> {
                         return Err(Dependent);
                     }
                     match self.decided(item) {
-                        Some(Some(branch)) => self.step(branch, next)?,
-                        Some(None) => {}
-                        None if looks_at(item, key) => return Err(Dependent),
-                        None => {}
+                        Decided::Branch(branch) => self.step(branch, next)?,
+                        Decided::Neither => {}
+                        Decided::No if looks_at(item, key) => return Err(Dependent),
+                        Decided::No => {}
                     }
                 }
                 continue;
@@ -397,10 +411,17 @@ impl Level<'_> {
         Ok(())
     }
 
-    /// For an `{"if", "then"}` rule whose condition looks only at fields that are the same in
-    /// every row: `Some(branch)` with the branch that applies (`None` when none does); `None`
-    /// when the condition cannot be decided once.
-    fn decided<'s>(&self, rule: &'s Value) -> Option<Option<&'s Value>> {
+    /// Which branch of an `{"if", "then"}` rule applies, when its condition looks only at
+    /// fields that are the same in every row.
+    fn decided<'s>(&self, rule: &'s Value) -> Decided<'s> {
+        self.decide(rule)
+            .map_or(Decided::No, |branch| branch.map_or(Decided::Neither, Decided::Branch))
+    }
+
+    /// `Some(branch)` with the branch that applies (`None` when none does); `None` when the
+    /// condition cannot be decided once.
+    #[allow(clippy::option_option)]
+    fn decide<'s>(&self, rule: &'s Value) -> Option<Option<&'s Value>> {
         let rule = rule.as_object()?;
         let condition = rule.get("if")?;
         let condition_keys = condition.as_object()?;
@@ -542,13 +563,24 @@ mod tests {
     fn holes_are_checked_alone_unless_a_rule_looks_at_them() {
         let validator = BodyValidator::new();
         let skeleton = valid_body();
-        assert!(matches!(alone(&validator, "/messaging_object/to", &skeleton), HoleSchema::Check(_)));
         assert!(matches!(
-            alone(&validator, "/messaging_object/interactive/action/parameters/flow_cta", &skeleton),
+            alone(&validator, "/messaging_object/to", &skeleton),
             HoleSchema::Check(_)
         ));
         assert!(matches!(
-            alone(&validator, "/messaging_object/interactive/action/parameters/flow_action", &skeleton),
+            alone(
+                &validator,
+                "/messaging_object/interactive/action/parameters/flow_cta",
+                &skeleton
+            ),
+            HoleSchema::Check(_)
+        ));
+        assert!(matches!(
+            alone(
+                &validator,
+                "/messaging_object/interactive/action/parameters/flow_action",
+                &skeleton
+            ),
             HoleSchema::Dependent
         ));
         assert!(matches!(

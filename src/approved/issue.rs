@@ -75,7 +75,9 @@ pub(crate) enum ApprovedIssue {
         name: String,
         at: Place,
     },
-    #[error("the approved template's placeholders are numbered ({{{{1}}}}): {component} values take no `parameter_name`")]
+    #[error(
+        "the approved template's placeholders are numbered ({{{{1}}}}): {component} values take no `parameter_name`"
+    )]
     NameNotAllowed { component: &'static str, at: Place },
     #[error("the approved template `{name}` has no FLOW button")]
     NoFlowButton { name: String, at: Place, approved: Place },
@@ -129,10 +131,10 @@ impl ApprovedIssue {
             ApprovedIssue::NotApproved { approved, .. } => Some((approved.clone(), "its status".to_owned())),
             ApprovedIssue::WrongCount { approved, .. }
             | ApprovedIssue::UnknownName { approved, .. }
-            | ApprovedIssue::MissingName { approved, .. } => {
-                Some((approved.clone()?, "the approved text".to_owned()))
+            | ApprovedIssue::MissingName { approved, .. } => Some((approved.clone()?, "the approved text".to_owned())),
+            ApprovedIssue::NoFlowButton { approved, .. } => {
+                Some((approved.clone(), "the approved template".to_owned()))
             }
-            ApprovedIssue::NoFlowButton { approved, .. } => Some((approved.clone(), "the approved template".to_owned())),
             ApprovedIssue::WrongIndex { approved, .. } => Some((approved.clone(), "the FLOW button".to_owned())),
             _ => None,
         }
@@ -146,7 +148,11 @@ impl ApprovedIssue {
             } else {
                 format!(
                     "its placeholders are {}",
-                    placeholders.iter().map(|name| format!("{{{{{name}}}}}")).collect::<Vec<_>>().join(", ")
+                    placeholders
+                        .iter()
+                        .map(|name| format!("{{{{{name}}}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             }
         };

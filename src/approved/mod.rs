@@ -81,14 +81,22 @@ impl ApprovedCheck {
             let mut total = hydration.fixed;
             let mut widest = (0, 0);
             for (index, (value, uses)) in values.iter().zip(&hydration.uses).enumerate() {
-                let chars = value.get("text").and_then(Value::as_str).map_or(0, |text| text.chars().count()) * uses;
+                let chars = value
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map_or(0, |text| text.chars().count())
+                    * uses;
                 total += chars;
                 if chars > widest.1 {
                     widest = (index, chars);
                 }
             }
             if total > hydration.limit {
-                violations.push(hydrated_too_long(hydration, total, &format!("{pointer}/{}/text", widest.0)));
+                violations.push(hydrated_too_long(
+                    hydration,
+                    total,
+                    &format!("{pointer}/{}/text", widest.0),
+                ));
             }
         }
         violations
@@ -110,7 +118,9 @@ impl ApprovedCheck {
 
     /// Each counted text's characters outside the values, and its limit, by slot.
     pub(crate) fn budgets(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.hydrations.iter().map(|hydration| (hydration.fixed, hydration.limit))
+        self.hydrations
+            .iter()
+            .map(|hydration| (hydration.fixed, hydration.limit))
     }
 }
 
@@ -166,7 +176,9 @@ pub(crate) fn link(template: &Template) -> Option<(Linked, Option<Opens>)> {
         text: Arc::from(text),
     };
     let message = template.body.to_json();
-    let wanted_name = message.pointer("/messaging_object/template/name").and_then(Value::as_str);
+    let wanted_name = message
+        .pointer("/messaging_object/template/name")
+        .and_then(Value::as_str);
     let wanted_language = message
         .pointer("/messaging_object/template/language/code")
         .and_then(Value::as_str);
@@ -357,7 +369,11 @@ fn hydration(
         .enumerate()
         .map(|(at, value)| {
             let placeholder = if approved.named {
-                value.get("parameter_name").and_then(Value::as_str).unwrap_or_default().to_owned()
+                value
+                    .get("parameter_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
             } else {
                 (at + 1).to_string()
             };
@@ -382,9 +398,7 @@ fn check_button(
     issues: &mut Vec<ApprovedIssue>,
 ) -> Option<Opens> {
     let flow_button = approved.buttons.iter().position(|button| button.kind == "FLOW");
-    let Some(components) = components else {
-        return None;
-    };
+    let components = components?;
     let position = components
         .iter()
         .position(|component| component.get("type").and_then(Value::as_str) == Some("button"));
@@ -392,7 +406,10 @@ fn check_button(
         issues.push(ApprovedIssue::NoFlowButton {
             name: approved.name.clone(),
             at: pointer_place(
-                &position.map_or_else(|| "/messaging_object/template/name".to_owned(), |at| format!("{COMPONENTS}/{at}")),
+                &position.map_or_else(
+                    || "/messaging_object/template/name".to_owned(),
+                    |at| format!("{COMPONENTS}/{at}"),
+                ),
                 false,
             ),
             approved: Place::Flow(source.clone(), approved.at),

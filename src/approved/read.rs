@@ -32,7 +32,7 @@ pub(crate) struct ApprovedTemplate {
 /// An approved text and its placeholders (`1`, `2` or names), in order of first use.
 #[derive(Debug, Clone)]
 pub(crate) struct Text {
-    pub text: String,
+    pub written: String,
     pub placeholders: Vec<String>,
     pub at: Span,
 }
@@ -52,12 +52,12 @@ impl Text {
     fn new(text: &str, at: Span) -> Text {
         let mut placeholders: Vec<String> = Vec::new();
         for (name, _) in placeholders_in(text) {
-            if !placeholders.iter().any(|known| *known == name) {
+            if !placeholders.contains(&name) {
                 placeholders.push(name);
             }
         }
         Text {
-            text: text.to_owned(),
+            written: text.to_owned(),
             placeholders,
             at,
         }
@@ -65,19 +65,21 @@ impl Text {
 
     /// How many times the text shows `placeholder`.
     pub(crate) fn uses(&self, placeholder: &str) -> usize {
-        placeholders_in(&self.text).filter(|(name, _)| name == placeholder).count()
+        placeholders_in(&self.written)
+            .filter(|(name, _)| name == placeholder)
+            .count()
     }
 
     /// The text's characters outside its placeholders.
     pub(crate) fn fixed_chars(&self) -> usize {
-        let inside: usize = placeholders_in(&self.text).map(|(_, chars)| chars).sum();
-        self.text.chars().count() - inside
+        let inside: usize = placeholders_in(&self.written).map(|(_, chars)| chars).sum();
+        self.written.chars().count() - inside
     }
 
     /// The text with each placeholder replaced by `value(name)`.
     pub(crate) fn hydrate(&self, value: impl Fn(&str) -> Option<String>) -> String {
-        let mut out = String::with_capacity(self.text.len());
-        let mut rest = self.text.as_str();
+        let mut out = String::with_capacity(self.written.len());
+        let mut rest = self.written.as_str();
         while let Some(start) = rest.find("{{") {
             let Some(end) = rest[start..].find("}}") else {
                 break;
@@ -138,18 +140,24 @@ pub(crate) fn pick(
     let items: Vec<&Node> = match &root.kind {
         NodeKind::Seq(items) => items.iter().collect(),
         NodeKind::Map(_) => match root.get("data") {
-            Some(entry) => match &entry.value.kind {
-                NodeKind::Seq(items) => items.iter().collect(),
-                _ => {
-                    let issue = shape(format!("`data` must be a list of templates, found {}", entry.value.type_name()), entry.value.span);
+            Some(entry) => {
+                let NodeKind::Seq(items) = &entry.value.kind else {
+                    let issue = shape(
+                        format!("`data` must be a list of templates, found {}", entry.value.type_name()),
+                        entry.value.span,
+                    );
                     return (None, vec![*issue]);
-                }
-            },
+                };
+                items.iter().collect()
+            }
             None => vec![&root],
         },
         _ => {
             let issue = shape(
-                format!("an approved template must be a JSON object (or a list of them), found {}", root.type_name()),
+                format!(
+                    "an approved template must be a JSON object (or a list of them), found {}",
+                    root.type_name()
+                ),
                 root.span,
             );
             return (None, vec![*issue]);
@@ -161,7 +169,10 @@ pub(crate) fn pick(
         return (None, Vec::new());
     };
     let mut issues = Vec::new();
-    let mut same_name: Vec<&&Node> = items.iter().filter(|item| text_of(item, "name").as_deref() == Some(name)).collect();
+    let mut same_name: Vec<&&Node> = items
+        .iter()
+        .filter(|item| text_of(item, "name").as_deref() == Some(name))
+        .collect();
     if same_name.is_empty() {
         let names: Vec<String> = items.iter().filter_map(|item| text_of(item, "name")).collect();
         let suggestion = crate::suggest::nearest(name, names.iter().map(String::as_str)).map(str::to_owned);
@@ -179,35 +190,40 @@ pub(crate) fn pick(
         let Some(suggestion) = suggestion else {
             return (None, issues);
         };
-        same_name = items.iter().filter(|item| text_of(item, "name").as_deref() == Some(suggestion.as_str())).collect();
+        same_name = items
+            .iter()
+            .filter(|item| text_of(item, "name").as_deref() == Some(suggestion.as_str()))
+            .collect();
     }
-    let item = match same_name.iter().find(|item| text_of(item, "language").as_deref() == Some(language)) {
-        Some(item) => item,
-        None => {
-            let languages: Vec<String> = same_name.iter().filter_map(|item| text_of(item, "language")).collect();
-            let suggestion = crate::suggest::nearest(language, languages.iter().map(String::as_str)).map(str::to_owned);
-            let first = same_name[0];
-            let shown = first.get("language").map_or(first.span, |entry| entry.value.span);
-            if issues.is_empty() {
-                issues.push(ApprovedIssue::NoSuchLanguage {
-                    name: name.to_owned(),
-                    language: language.to_owned(),
-                    file: source.name.clone(),
-                    suggestion: suggestion.clone(),
-                    known: languages,
-                    at: Place::Pointer {
-                        pointer: "/messaging_object/template/language/code".to_owned(),
-                        key: false,
-                    },
-                    approved: Place::Flow(source.clone(), shown),
-                });
-            }
-            // The rest is checked against the nearest language's, or the only one's.
-            let meant = suggestion.or_else(|| (same_name.len() == 1).then(|| text_of(first, "language")).flatten());
-            match same_name.iter().find(|item| text_of(item, "language") == meant) {
-                Some(item) if meant.is_some() => item,
-                _ => return (None, issues),
-            }
+    let found = same_name
+        .iter()
+        .find(|item| text_of(item, "language").as_deref() == Some(language));
+    let item = if let Some(item) = found {
+        item
+    } else {
+        let languages: Vec<String> = same_name.iter().filter_map(|item| text_of(item, "language")).collect();
+        let suggestion = crate::suggest::nearest(language, languages.iter().map(String::as_str)).map(str::to_owned);
+        let first = same_name[0];
+        let shown = first.get("language").map_or(first.span, |entry| entry.value.span);
+        if issues.is_empty() {
+            issues.push(ApprovedIssue::NoSuchLanguage {
+                name: name.to_owned(),
+                language: language.to_owned(),
+                file: source.name.clone(),
+                suggestion: suggestion.clone(),
+                known: languages,
+                at: Place::Pointer {
+                    pointer: "/messaging_object/template/language/code".to_owned(),
+                    key: false,
+                },
+                approved: Place::Flow(source.clone(), shown),
+            });
+        }
+        // The rest is checked against the nearest language's, or the only one's.
+        let meant = suggestion.or_else(|| (same_name.len() == 1).then(|| text_of(first, "language")).flatten());
+        match same_name.iter().find(|item| text_of(item, "language") == meant) {
+            Some(item) if meant.is_some() => item,
+            _ => return (None, issues),
         }
     };
     match read_item(source, item) {
@@ -249,7 +265,8 @@ fn read_item(source: &SourceFile, item: &Node) -> Result<ApprovedTemplate, (Stri
         let kind = text_at(component, "type").map(|(kind, _)| kind.to_ascii_uppercase());
         match kind.as_deref() {
             Some("HEADER") => {
-                let format = text_at(component, "format").map_or_else(|| "TEXT".to_owned(), |(format, _)| format.to_ascii_uppercase());
+                let format = text_at(component, "format")
+                    .map_or_else(|| "TEXT".to_owned(), |(format, _)| format.to_ascii_uppercase());
                 if format == "TEXT" {
                     approved.header = text_at(component, "text").map(|(text, at)| Text::new(&text, at));
                 } else {
@@ -263,7 +280,8 @@ fn read_item(source: &SourceFile, item: &Node) -> Result<ApprovedTemplate, (Stri
                     for button in buttons {
                         let screen = text_at(button, "navigate_screen");
                         approved.buttons.push(Button {
-                            kind: text_at(button, "type").map_or_else(String::new, |(kind, _)| kind.to_ascii_uppercase()),
+                            kind: text_at(button, "type")
+                                .map_or_else(String::new, |(kind, _)| kind.to_ascii_uppercase()),
                             text: text_at(button, "text").map_or_else(String::new, |(text, _)| text),
                             flow_action: text_at(button, "flow_action").map(|(action, _)| action),
                             screen_at: screen.as_ref().map(|(_, at)| *at),

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::approved;
 use crate::data::{self, Rows};
 use crate::diagnostic::{Emit, Finding, Printer, RowRef};
-use crate::approved;
 use crate::flow;
 use crate::pipeline::{compile_in_order, Flow, Inspection, MessageCompiler, Problem, RowOutcome};
 use crate::render::{example_values, LeafError, MissingExample};

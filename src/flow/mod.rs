@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 pub(crate) use draw::screen_html;
 pub(crate) use issue::{FlowIssue, Place};
-pub(crate) use model::{DeclaredType, Flow};
 pub(crate) use json::parse as parse_json;
+pub(crate) use model::{DeclaredType, Flow};
 pub(crate) use payload::{HoleCheck, PayloadCheck};
 
 use crate::input;

@@ -150,9 +150,9 @@ impl PayloadCheck {
                 None => examine(&self.flow, body.pointer(PARAMETERS), false, &self.data),
             }
             .issues
-                .into_iter()
-                .filter(FlowIssue::is_error)
-                .collect(),
+            .into_iter()
+            .filter(FlowIssue::is_error)
+            .collect(),
             PerRow::Keys { screen, entry, keys } => {
                 let screen_ref = ScreenRef {
                     id: self.flow.screens[*screen].id.clone(),

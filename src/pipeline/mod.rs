@@ -243,7 +243,9 @@ impl MessageCompiler {
     pub fn inspect(&self, values: &[Value]) -> Inspection {
         let (mut body, render) = self.renderer.render(values);
         let mut warnings = Vec::new();
-        let mut compile = compile::compile(&mut body, self.template.kind, &mut warnings).err().unwrap_or_default();
+        let mut compile = compile::compile(&mut body, self.template.kind, &mut warnings)
+            .err()
+            .unwrap_or_default();
         let mut schema = self.validator.validate(&body);
         if let Some(approved) = &self.approved {
             schema.extend(approved.check_body(&body));

@@ -86,7 +86,10 @@ impl BodyPlan {
         let counted: Vec<(usize, String, usize)> = approved.map(|check| check.counted().collect()).unwrap_or_default();
         for (slot, pointer, uses) in &counted {
             if !pointers.contains(pointer) {
-                let chars = skeleton.pointer(pointer).and_then(Value::as_str).map_or(0, |text| text.chars().count());
+                let chars = skeleton
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .map_or(0, |text| text.chars().count());
                 budgets[*slot].0 += chars * uses;
             }
         }

@@ -550,5 +550,11 @@ fn a_template_message_without_its_approved_template_shows_its_values_and_marks_a
         "{}",
         outcome.stdout
     );
-    assert!(marks(&outcome.stdout).iter().any(|mark| mark.contains("4 spaces in a row")), "{}", outcome.stdout);
+    assert!(
+        marks(&outcome.stdout)
+            .iter()
+            .any(|mark| mark.contains("4 spaces in a row")),
+        "{}",
+        outcome.stdout
+    );
 }

@@ -69,10 +69,16 @@ fn init_creates_a_repository_whose_tests_pass() {
 fn init_ships_a_template_message_checked_against_its_approved_template() {
     let scratch = Scratch::new();
     assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
-    let check = || run(flowc().current_dir(scratch.path()).args(["check", "templates/example-template.yaml"]));
+    let check = || {
+        run(flowc()
+            .current_dir(scratch.path())
+            .args(["check", "templates/example-template.yaml"]))
+    };
     let outcome = check();
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    let render = run(flowc().current_dir(scratch.path()).args(["render", "templates/example-template.yaml"]));
+    let render = run(flowc()
+        .current_dir(scratch.path())
+        .args(["render", "templates/example-template.yaml"]));
     assert_eq!(render.code, 0, "{}", render.stderr);
     let body: serde_json::Value = serde_json::from_str(&render.stdout).expect("a JSON body");
     assert_eq!(body["messaging_object"]["type"], "template");
