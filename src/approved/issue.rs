@@ -8,6 +8,8 @@ use crate::yaml::Span;
 pub(crate) enum ApprovedIssue {
     #[error("cannot read the approved template `{path}` named by `template_json`: {reason}")]
     Unreadable { path: String, reason: String, at: Span },
+    #[error("`template_json` names an approved template, but this template is a Flow message")]
+    NotATemplateMessage { at: Span },
     #[error("{file} is not valid JSON: {error}")]
     Json { file: String, error: String, at: Place },
     #[error("{file}: {message}")]
@@ -104,7 +106,7 @@ fn values(count: usize) -> &'static str {
 impl ApprovedIssue {
     pub(crate) fn place(&self) -> Place {
         match self {
-            ApprovedIssue::Unreadable { at, .. } => Place::Template(*at),
+            ApprovedIssue::Unreadable { at, .. } | ApprovedIssue::NotATemplateMessage { at } => Place::Template(*at),
             ApprovedIssue::Json { at, .. }
             | ApprovedIssue::Shape { at, .. }
             | ApprovedIssue::NoSuchName { at, .. }
@@ -159,6 +161,9 @@ impl ApprovedIssue {
         match self {
             ApprovedIssue::Unreadable { .. } => Some(
                 "`template_json` is a path relative to the template's own folder: the template as the provider's template API lists it (`flowc templates pull` writes one file per name and language)".to_owned(),
+            ),
+            ApprovedIssue::NotATemplateMessage { .. } => Some(
+                "a template message has `type: template` and a `template:` block under `messaging_object`; remove `template_json` from a Flow message".to_owned(),
             ),
             ApprovedIssue::Json { .. } | ApprovedIssue::Shape { .. } => Some(
                 "the file holds one template as the provider's template API lists it, a list of them, or the API's answer with its `data` list".to_owned(),

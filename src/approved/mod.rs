@@ -146,10 +146,17 @@ fn hydrated_too_long(hydration: &Hydration, total: usize, pointer: &str) -> Viol
 /// Reads and checks the approved template a template message names; `None` for a Flow message
 /// or a template message that names none.
 pub(crate) fn link(template: &Template) -> Option<(Linked, Option<Opens>)> {
-    if template.kind != MessageKind::Template {
-        return None;
-    }
     let reference = template.template_json.as_ref()?;
+    if template.kind != MessageKind::Template {
+        let issue = ApprovedIssue::NotATemplateMessage { at: reference.span };
+        return Some((
+            Linked {
+                issues: vec![issue],
+                check: None,
+            },
+            None,
+        ));
+    }
     let path = template.folder.join(&reference.path);
     let name = crate::flow::display_name(&path);
     let failed = |issue: ApprovedIssue| {
@@ -182,6 +189,19 @@ pub(crate) fn link(template: &Template) -> Option<(Linked, Option<Opens>)> {
     let wanted_language = message
         .pointer("/messaging_object/template/language/code")
         .and_then(Value::as_str);
+    // A name or a language a row decides cannot be checked once: the provider answers for it.
+    let (Some(wanted_name), Some(wanted_language)) = (
+        wanted_name.filter(|name| !name.contains("{{")),
+        wanted_language.filter(|language| !language.contains("{{")),
+    ) else {
+        return Some((
+            Linked {
+                issues: Vec::new(),
+                check: None,
+            },
+            None,
+        ));
+    };
     let (approved, mut issues) = read::pick(&source, wanted_name, wanted_language);
     let Some(approved) = approved else {
         return Some((Linked { issues, check: None }, None));

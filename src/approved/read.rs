@@ -114,11 +114,7 @@ fn placeholders_in(text: &str) -> impl Iterator<Item = (String, usize)> + '_ {
 }
 
 /// The item named `name` in `language`, read from the file's text.
-pub(crate) fn pick(
-    source: &SourceFile,
-    name: Option<&str>,
-    language: Option<&str>,
-) -> (Option<ApprovedTemplate>, Vec<ApprovedIssue>) {
+pub(crate) fn pick(source: &SourceFile, name: &str, language: &str) -> (Option<ApprovedTemplate>, Vec<ApprovedIssue>) {
     let root = match crate::flow::parse_json(&source.text) {
         Ok(root) => root,
         Err(error) => {
@@ -164,10 +160,6 @@ pub(crate) fn pick(
         }
     };
     let text_of = |node: &Node, key: &str| node.get(key).and_then(|entry| entry.value.as_str()).map(str::to_owned);
-    let (Some(name), Some(language)) = (name, language) else {
-        // The message's name or language is not written as text: the schema says so.
-        return (None, Vec::new());
-    };
     let mut issues = Vec::new();
     let mut same_name: Vec<&&Node> = items
         .iter()

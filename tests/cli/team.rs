@@ -187,7 +187,7 @@ fn test_and_check_run_inside_the_templates_folder() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(
         outcome.stdout.trim(),
-        "3 passed, 0 new or changed (pending review), 0 failed"
+        "4 passed, 0 new or changed (pending review), 0 failed"
     );
     let outcome = run(flowc().current_dir(&inside).arg("check"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
@@ -227,7 +227,7 @@ fn a_changed_template_fails_with_a_diff_and_a_pending_snapshot() {
     );
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 3 new or changed (pending review), 0 failed"
+        "1 passed, 3 new or changed (pending review), 0 failed"
     );
     assert!(scratch
         .path()
@@ -243,6 +243,7 @@ fn a_changed_template_fails_with_a_diff_and_a_pending_snapshot() {
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap",
@@ -642,6 +643,7 @@ fn review_takes_single_keys_without_enter() {
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap",
@@ -650,7 +652,7 @@ fn review_takes_single_keys_without_enter() {
     );
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 1 new or changed (pending review), 0 failed, 1 accepted, 1 rejected"
+        "1 passed, 1 new or changed (pending review), 0 failed, 1 accepted, 1 rejected"
     );
 }
 
@@ -661,11 +663,12 @@ fn review_capital_a_accepts_all_remaining() {
     assert_eq!(outcome.code, 1, "a rejected change still differs: {}", outcome.stderr);
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"
+        "1 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"
     );
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap"
@@ -685,7 +688,7 @@ fn review_asks_again_after_an_unknown_key() {
     // `a` answered the first; the end of input leaves the other two pending.
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 2 new or changed (pending review), 0 failed, 1 accepted"
+        "1 passed, 2 new or changed (pending review), 0 failed, 1 accepted"
     );
 }
 
@@ -753,12 +756,13 @@ fn review_reads_single_keys_from_a_terminal() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(answered, "`r` without Enter was not taken: {stdout}");
     assert!(
-        stdout.contains("0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"),
+        stdout.contains("1 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"),
         "{stdout}"
     );
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap"
