@@ -160,7 +160,7 @@ impl ApprovedIssue {
         };
         match self {
             ApprovedIssue::Unreadable { .. } => Some(
-                "`template_json` is a path relative to the template's own folder: the template as the provider's template API lists it (`flowc templates pull` writes one file per name and language)".to_owned(),
+                "`template_json` is a path relative to the template's own folder: the approved template as the provider's template API lists it".to_owned(),
             ),
             ApprovedIssue::NotATemplateMessage { .. } => Some(
                 "a template message has `type: template` and a `template:` block under `messaging_object`; remove `template_json` from a Flow message".to_owned(),

@@ -1,7 +1,7 @@
-//! Reading the approved template: the provider's template API answers with one item, a list
-//! of items, or a page (`{"data": [...], "paging": ...}`); `flowc templates pull` writes
-//! such files. The item is picked by name *and* language: the same name exists once per
-//! language, and matching by name alone sends the wrong language.
+//! Reading the approved template: a file kept from the provider's template API holds one item,
+//! a list of items, or a page of its answer (`{"data": [...], "paging": ...}`). The item is
+//! picked by name *and* language: the same name exists once per language, and matching by name
+//! alone sends the wrong language.
 
 use crate::flow::Place;
 use crate::template::SourceFile;
