@@ -81,6 +81,8 @@ pub(crate) enum ApprovedIssue {
         "the approved template's placeholders are numbered ({{{{1}}}}): {component} values take no `parameter_name`"
     )]
     NameNotAllowed { component: &'static str, at: Place },
+    #[error("the approved template's header is {format}, not TEXT: flowc checks and sends text headers only")]
+    MediaHeader { format: String, at: Place },
     #[error("the approved template `{name}` has no FLOW button")]
     NoFlowButton { name: String, at: Place, approved: Place },
     #[error("the message has no `button` component for the approved FLOW button (index {index})")]
@@ -118,6 +120,7 @@ impl ApprovedIssue {
             | ApprovedIssue::NameMissing { at, .. }
             | ApprovedIssue::DuplicateName { at, .. }
             | ApprovedIssue::NameNotAllowed { at, .. }
+            | ApprovedIssue::MediaHeader { at, .. }
             | ApprovedIssue::NoFlowButton { at, .. }
             | ApprovedIssue::NoButtonComponent { at, .. }
             | ApprovedIssue::WrongIndex { at, .. } => at.clone(),
@@ -203,6 +206,9 @@ impl ApprovedIssue {
             ApprovedIssue::DuplicateName { .. } => Some("give each placeholder one value".to_owned()),
             ApprovedIssue::NameNotAllowed { .. } => Some(
                 "remove `parameter_name`: positional values go in the order of {{1}}, {{2}} (132012 otherwise)".to_owned(),
+            ),
+            ApprovedIssue::MediaHeader { .. } => Some(
+                "an image, video or document header takes a media value (a link or an id), which template messages here do not carry yet: use a template with a text header".to_owned(),
             ),
             ApprovedIssue::NoFlowButton { .. } => Some(
                 "a template message opens a Flow through an approved FLOW button: name a template that has one".to_owned(),

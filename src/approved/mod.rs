@@ -225,10 +225,24 @@ pub(crate) fn link(template: &Template) -> Option<(Linked, Option<Opens>)> {
                 .position(|component| component.get("type").and_then(Value::as_str) == Some(kind))
         })
     };
-    for (what, text, limit) in [
-        ("header", approved.header.as_ref(), HEADER_LIMIT),
-        ("body", approved.body.as_ref(), BODY_LIMIT),
-    ] {
+    if let Some(format) = &approved.header_format {
+        issues.push(ApprovedIssue::MediaHeader {
+            format: format.clone(),
+            at: pointer_place(
+                &given("header").map_or_else(|| COMPONENTS.to_owned(), |index| format!("{COMPONENTS}/{index}")),
+                false,
+            ),
+        });
+    }
+    let header = ("header", approved.header.as_ref(), HEADER_LIMIT);
+    let body = ("body", approved.body.as_ref(), BODY_LIMIT);
+    // A media header's values are not text: its count is not checked (the finding above says why).
+    let parts = if approved.header_format.is_some() {
+        vec![body]
+    } else {
+        vec![header, body]
+    };
+    for (what, text, limit) in parts {
         let expected = text.map_or(0, |text| text.placeholders.len());
         match (given(what), components) {
             (Some(index), Some(components)) => {
