@@ -11,6 +11,7 @@
 use serde_json::{Map, Value};
 
 use crate::phone::{normalise_recipients, PhoneError};
+use crate::template::MessageKind;
 
 /// The provider truncates `ref`, `ref1`, `ref2` beyond this many characters (provider page).
 pub(crate) const REF_LIMIT: usize = 255;
@@ -159,6 +160,22 @@ pub(crate) const CONSTANTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The constants of a template message (Kaleyra's "Send Template Messages"; Meta's template
+/// object): the same envelope, `type: template`.
+pub(crate) const TEMPLATE_CONSTANTS: &[(&str, &str)] = &[
+    ("/messaging_object/messaging_product", "whatsapp"),
+    ("/messaging_object/recipient_type", "individual"),
+    ("/messaging_object/type", "template"),
+];
+
+/// The constants of a message of this kind.
+pub(crate) fn constants(kind: MessageKind) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        MessageKind::Flow => CONSTANTS,
+        MessageKind::Template => TEMPLATE_CONSTANTS,
+    }
+}
+
 /// What compiling does to the value at one place of the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FieldRule {
@@ -197,8 +214,12 @@ pub(crate) fn field_rule(pointer: &str) -> FieldRule {
 /// Fills the constants and normalises a rendered body in place, finding every error, not just
 /// the first: a value that breaks a rule is left as the template gave it, so that validation
 /// can still look at the rest of the body.
-pub(crate) fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), Vec<CompileError>> {
-    let mut errors = fill_constants(body).err().unwrap_or_default();
+pub(crate) fn compile(
+    body: &mut Value,
+    kind: MessageKind,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Vec<CompileError>> {
+    let mut errors = fill_constants(body, kind).err().unwrap_or_default();
     for (pointer, rule) in RULES {
         if let Some(value) = body.pointer_mut(pointer) {
             if let Err(error) = apply_rule(*rule, value, warnings) {
@@ -215,14 +236,39 @@ pub(crate) fn compile(body: &mut Value, warnings: &mut Vec<Warning>) -> Result<(
 
 /// Adds the constants the template left out, refusing every one it set to another value. A
 /// part that is not a mapping is refused and not looked into; the parts beside it still are.
-pub(crate) fn fill_constants(body: &mut Value) -> Result<(), Vec<CompileError>> {
+pub(crate) fn fill_constants(body: &mut Value, kind: MessageKind) -> Result<(), Vec<CompileError>> {
     let mut errors = Vec::new();
-    fill_constants_into(body, &mut errors);
+    match kind {
+        MessageKind::Flow => fill_constants_into(body, &mut errors),
+        MessageKind::Template => fill_template_constants(body, &mut errors),
+    }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors)
     }
+}
+
+/// A template message's constants are its envelope's; what is inside `template` is the
+/// schema's to check.
+fn fill_template_constants(body: &mut Value, errors: &mut Vec<CompileError>) {
+    let Some(root) = mapping(body, "", errors) else {
+        return;
+    };
+    if let Some(object) = root.get_mut("messaging_object") {
+        if let Some(object) = mapping(object, "/messaging_object", errors) {
+            put_constants_first(object, "/messaging_object", &envelope(TEMPLATE_CONSTANTS), errors);
+        }
+    }
+}
+
+/// The constants directly under `/messaging_object`, by field name.
+fn envelope(constants: &'static [(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    constants
+        .iter()
+        .filter_map(|(at, value)| Some((at.strip_prefix("/messaging_object/")?, *value)))
+        .filter(|(field, _)| !field.contains('/'))
+        .collect()
 }
 
 fn fill_constants_into(body: &mut Value, errors: &mut Vec<CompileError>) {
@@ -377,7 +423,7 @@ mod tests {
         let mut body = json!({"messaging_object": {"to": "+91 98765-43210", "interactive": {
             "body": {"text": "hi"}, "action": {"parameters": {"flow_id": "1"}}}}});
         let mut warnings = Vec::new();
-        compile(&mut body, &mut warnings).expect("valid");
+        compile(&mut body, MessageKind::Flow, &mut warnings).expect("valid");
         assert_eq!(
             body,
             json!({"messaging_object": {"messaging_product": "whatsapp", "recipient_type": "individual",
@@ -390,7 +436,7 @@ mod tests {
     #[test]
     fn refuses_an_overridden_constant() {
         let mut body = json!({"messaging_object": {"type": "text"}});
-        let errors = compile(&mut body, &mut Vec::new()).expect_err("overridden");
+        let errors = compile(&mut body, MessageKind::Flow, &mut Vec::new()).expect_err("overridden");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].pointer(), "/messaging_object/type");
     }
@@ -400,7 +446,7 @@ mod tests {
         let long = "é".repeat(300);
         let mut body = json!({"extra_info": {"ref": long, "wa_source": "excel"}});
         let mut warnings = Vec::new();
-        compile(&mut body, &mut warnings).expect("valid");
+        compile(&mut body, MessageKind::Flow, &mut warnings).expect("valid");
         assert_eq!(body["extra_info"]["ref"].as_str().map(|s| s.chars().count()), Some(255));
         assert_eq!(body["extra_info"]["wa_source"], "api");
         assert_eq!(warnings.len(), 2);

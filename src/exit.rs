@@ -324,6 +324,17 @@ impl UserError for crate::flow::FlowIssue {
     }
 }
 
+impl UserError for crate::approved::ApprovedIssue {
+    /// An approved template that cannot be read is a file the user must deal with; a message
+    /// that does not match it is an invalid template.
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            crate::approved::ApprovedIssue::Unreadable { .. } => ExitStatus::Usage,
+            _ => ExitStatus::Invalid,
+        }
+    }
+}
+
 impl UserError for ReceiveError {
     help_from!(ReceiveError);
 

@@ -8,6 +8,7 @@
 //! that prints. After sending, `receive` stores the provider's callbacks in the event store (`events`,
 //! its one owner) and `report` reconciles them with a campaign's journal.
 
+pub(crate) mod approved;
 pub mod cli;
 pub mod commands;
 pub(crate) mod compile;

@@ -5,9 +5,12 @@
 //! A finding about a part that is drawn (the header over its limit, an emoji in the button)
 //! also marks that part on the phone, with the finding under it: the panel says what is
 //! wrong, the phone shows where. A draft Flow gets a badge, since only its testers can open it.
+//! A template message is drawn from its approved template (`template_json`): the approved
+//! header and body with the row's values put in, the footer, the FLOW button's label.
 
 use serde_json::Value;
 
+use crate::approved::{ApprovedTemplate, Text, COMPONENTS};
 use crate::html::{self, escape, FOOT};
 
 /// A line for the panel beside the message.
@@ -60,25 +63,37 @@ fn marks<'a>(notes: &'a [Note], part: &str) -> (&'static str, String) {
 
 /// The page for a body (absent when rendering failed), the HTML of the Flow screen its button
 /// opens (when the template names its Flow), and its notes.
-pub(crate) fn page(title: &str, body: Option<&Value>, screen: Option<&str>, notes: &[Note]) -> String {
-    let interactive = body.and_then(|body| body.pointer("/messaging_object/interactive"));
-    let text = |pointer: &str| interactive.and_then(|i| i.pointer(pointer)).and_then(Value::as_str);
+pub(crate) fn page(
+    title: &str,
+    body: Option<&Value>,
+    approved: Option<&ApprovedTemplate>,
+    screen: Option<&str>,
+    notes: &[Note],
+) -> String {
+    let is_template = body
+        .and_then(|body| body.pointer("/messaging_object/type"))
+        .and_then(Value::as_str)
+        == Some("template");
+    let drawn = if is_template {
+        body.map(|body| template_parts(body, approved))
+    } else {
+        body.map(interactive_parts)
+    };
     let mut bubble = String::new();
-    let parts = [
-        (HEADER, "header", text("/header/text").map(whatsapp_html)),
-        (BODY, "body", text("/body/text").map(whatsapp_html)),
-        (FOOTER, "footer", text("/footer/text").map(escape)),
-    ];
-    for (pointer, class, html) in parts {
-        let (marked, marks) = marks(notes, pointer);
-        if let Some(html) = html {
-            bubble.push_str(&format!("<div class=\"{class}{marked}\">{html}</div>"));
+    if let Some(drawn) = &drawn {
+        for (pointer, class, html) in &drawn.parts {
+            let (marked, marks) = marks(notes, pointer);
+            if let Some(html) = html {
+                bubble.push_str(&format!("<div class=\"{class}{marked}\">{html}</div>"));
+            }
+            bubble.push_str(&marks);
         }
-        bubble.push_str(&marks);
     }
     bubble.push_str("<div class=\"time\">12:00</div>");
-    let cta = text("/action/parameters/flow_cta").unwrap_or("");
-    let (button_marked, button_marks) = marks(notes, BUTTON);
+    let (cta, button_pointer) = drawn
+        .as_ref()
+        .map_or((String::new(), BUTTON.to_owned()), |drawn| drawn.button.clone());
+    let (button_marked, button_marks) = marks(notes, &button_pointer);
     let draft = match body.and_then(|body| body.pointer(MODE)).and_then(Value::as_str) {
         Some("draft") => "<div class=\"badge\"><b>mode: draft</b> · only the Flow's testers can open it</div>",
         _ => "",
@@ -86,7 +101,7 @@ pub(crate) fn page(title: &str, body: Option<&Value>, screen: Option<&str>, note
     let message = if body.is_some() {
         format!(
             "<div class=\"bubble\">{bubble}</div><div class=\"button{button_marked}\">{FLOW_ICON}<span>{}</span></div>{button_marks}{draft}",
-            escape(cta)
+            escape(&cta)
         )
     } else {
         "<div class=\"bubble missing\">The message could not be rendered: see the errors.</div>".to_owned()
@@ -142,6 +157,116 @@ pub(crate) fn page(title: &str, body: Option<&Value>, screen: Option<&str>, note
     )
 }
 
+/// What the bubble draws: each part with the field it shows, and the button's label and field.
+struct Drawn {
+    parts: Vec<(String, &'static str, Option<String>)>,
+    button: (String, String),
+}
+
+fn interactive_parts(body: &Value) -> Drawn {
+    let interactive = body.pointer("/messaging_object/interactive");
+    let text = |pointer: &str| interactive.and_then(|i| i.pointer(pointer)).and_then(Value::as_str);
+    Drawn {
+        parts: vec![
+            (HEADER.to_owned(), "header", text("/header/text").map(whatsapp_html)),
+            (BODY.to_owned(), "body", text("/body/text").map(whatsapp_html)),
+            (FOOTER.to_owned(), "footer", text("/footer/text").map(escape)),
+        ],
+        button: (
+            text("/action/parameters/flow_cta").unwrap_or("").to_owned(),
+            BUTTON.to_owned(),
+        ),
+    }
+}
+
+/// A template message as WhatsApp draws it: the approved texts with the row's values put in
+/// (when the template names its approved template), else the values themselves, each part
+/// marked by the component that gives its values.
+fn template_parts(body: &Value, approved: Option<&ApprovedTemplate>) -> Drawn {
+    let components = body
+        .pointer(COMPONENTS)
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let find = |kind: &str| {
+        components
+            .iter()
+            .position(|component| component.get("type").and_then(Value::as_str) == Some(kind))
+    };
+    let values = |index: Option<usize>| -> Vec<(Option<String>, String)> {
+        index
+            .and_then(|index| components[index].get("parameters"))
+            .and_then(Value::as_array)
+            .map(|values| {
+                values
+                    .iter()
+                    .map(|value| {
+                        (
+                            value.get("parameter_name").and_then(Value::as_str).map(str::to_owned),
+                            value.get("text").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let named = approved.is_some_and(|approved| approved.named);
+    let part = |kind: &'static str, text: Option<&Text>| {
+        let index = find(kind);
+        let pointer = index.map_or_else(
+            || format!("{COMPONENTS}/{kind}"),
+            |index| format!("{COMPONENTS}/{index}"),
+        );
+        let given = values(index);
+        let html = match text {
+            Some(text) => Some(whatsapp_html(&text.hydrate(|placeholder| {
+                let found = if named {
+                    given.iter().find(|(name, _)| name.as_deref() == Some(placeholder))
+                } else {
+                    placeholder
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|at| given.get(at.checked_sub(1)?))
+                };
+                found.map(|(_, value)| value.clone())
+            }))),
+            // Without the approved template, the values the component gives.
+            None if approved.is_none() && !given.is_empty() => Some(format!(
+                "<span class=\"values\">{kind} values: {}</span>",
+                given
+                    .iter()
+                    .map(|(name, value)| match name {
+                        Some(name) => format!("{}: {}", escape(name), escape(value)),
+                        None => escape(value),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            )),
+            None => None,
+        };
+        (pointer, kind, html)
+    };
+    let mut parts = vec![
+        part("header", approved.and_then(|approved| approved.header.as_ref())),
+        part("body", approved.and_then(|approved| approved.body.as_ref())),
+    ];
+    parts.push((
+        format!("{COMPONENTS}/footer"),
+        "footer",
+        approved.and_then(|approved| approved.footer.as_deref()).map(escape),
+    ));
+    let label = approved
+        .and_then(|approved| approved.buttons.iter().find(|button| button.kind == "FLOW"))
+        .map_or_else(|| "FLOW button".to_owned(), |button| button.text.clone());
+    let button = find("button").map_or_else(
+        || format!("{COMPONENTS}/button"),
+        |index| format!("{COMPONENTS}/{index}"),
+    );
+    Drawn {
+        parts,
+        button: (label, button),
+    }
+}
+
 const FLOW_ICON: &str = r#"<svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor" d="M2 3h12v2H2zm0 4h12v2H2zm0 4h8v2H2z"/></svg>"#;
 
 const CSS: &str = "
@@ -156,6 +281,7 @@ main{display:flex;flex-wrap:wrap;gap:24px;padding:16px;align-items:flex-start}
 .header{font-weight:700;margin-bottom:4px}
 .body{white-space:normal}
 .footer{color:#667781;font-size:13px;margin-top:4px}
+.values{color:#54656f;font-style:italic}
 .time{color:#667781;font-size:11px;text-align:right;margin-top:2px}
 .button{background:#fff;margin-top:2px;border-radius:8px;padding:10px;display:flex;gap:6px;align-items:center;justify-content:center;color:#027eb5;font-weight:500;font-size:14px;box-shadow:0 1px .5px rgba(11,20,26,.13);overflow-wrap:anywhere}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}

@@ -32,8 +32,23 @@ pub struct Template {
     pub body: Node,
     /// The Flow JSON file the message opens, if the template names it (`flow_json`).
     pub flow_json: Option<FlowJson>,
-    /// The template's own folder, which `flow_json` is relative to.
+    /// The approved WhatsApp template the message names, if the template names its JSON
+    /// (`template_json`): what a template message is checked against.
+    pub template_json: Option<FlowJson>,
+    /// An interactive Flow message, or an approved template message with a Flow button.
+    pub kind: MessageKind,
+    /// The template's own folder, which `flow_json` and `template_json` are relative to.
     pub folder: PathBuf,
+}
+
+/// What the body sends: decided by `messaging_object` as written (`type: template`, or a
+/// `template` block), so that one file format holds both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// `type: interactive` with an `interactive` Flow (the default).
+    Flow,
+    /// `type: template`: an approved template, which reaches people outside the 24-hour window.
+    Template,
 }
 
 /// `flow_json: ../flows/booking.json`: the path as written and where.
@@ -80,7 +95,14 @@ impl std::fmt::Display for SourceFile {
     }
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["description", "vars", "flow_json", "messaging_object", "extra_info"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "description",
+    "vars",
+    "flow_json",
+    "template_json",
+    "messaging_object",
+    "extra_info",
+];
 const VAR_KEYS: &[&str] = &["example", "default", "description"];
 
 impl Template {
@@ -149,25 +171,26 @@ impl Template {
                 }
             },
         };
-        let flow_json = match root.get("flow_json") {
-            None => None,
+        let path_at = |key: &str, what: &str, example: &str| match root.get(key) {
+            None => Ok(None),
             Some(entry) => match &entry.value.kind {
-                NodeKind::Str { value, .. } if !value.trim().is_empty() => Some(FlowJson {
+                NodeKind::Str { value, .. } if !value.trim().is_empty() => Ok(Some(FlowJson {
                     path: value.clone(),
                     span: entry.value.span,
-                }),
-                _ => {
-                    return Err(shape_error(
-                        format!(
-                            "`flow_json` must be the path of a Flow JSON file, found {}",
-                            entry.value.type_name()
-                        ),
-                        entry.value.span,
-                        Some("a path relative to the template's folder, such as `../flows/booking.json`".to_owned()),
-                    ))
-                }
+                })),
+                _ => Err(shape_error(
+                    format!("`{key}` must be the path of {what}, found {}", entry.value.type_name()),
+                    entry.value.span,
+                    Some(format!("a path relative to the template's folder, such as `{example}`")),
+                )),
             },
         };
+        let flow_json = path_at("flow_json", "a Flow JSON file", "../flows/booking.json")?;
+        let template_json = path_at(
+            "template_json",
+            "the approved template's JSON",
+            "approved/spring_booking.en_US.json",
+        )?;
         let vars = match root.get("vars") {
             None => Vec::new(),
             Some(entry) => parse_vars(entry).map_err(|(message, span, help)| shape_error(message, span, help))?,
@@ -189,12 +212,17 @@ impl Template {
             kind: NodeKind::Map(body_entries),
         };
         let folder = folder_of(Path::new(&source.name));
+        let kind = root
+            .get("messaging_object")
+            .map_or(MessageKind::Flow, |entry| kind_of(&entry.value));
         Ok(Template {
             source,
             description,
             vars,
             body,
             flow_json,
+            template_json,
+            kind,
             folder,
         })
     }
@@ -252,6 +280,18 @@ impl Template {
         let (parent, last) = pointer.rsplit_once('/')?;
         let last = last.replace("~1", "/").replace("~0", "~");
         self.node_at(parent)?.get(&last).map(|entry| entry.key_span)
+    }
+}
+
+/// A `messaging_object` is a template message when its `type` says so, or when it holds a
+/// `template` block and no `interactive` one (`type` is a constant flowc fills).
+fn kind_of(object: &Node) -> MessageKind {
+    let written_type = object.get("type").and_then(|entry| entry.value.as_str());
+    match written_type {
+        Some("template") => MessageKind::Template,
+        Some(_) => MessageKind::Flow,
+        None if object.get("template").is_some() && object.get("interactive").is_none() => MessageKind::Template,
+        None => MessageKind::Flow,
     }
 }
 

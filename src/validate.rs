@@ -9,9 +9,12 @@ use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::Value;
 
 use crate::suggest::did_you_mean;
+use crate::template::MessageKind;
 use crate::words::ValueKind;
 
 pub(crate) const SCHEMA_SOURCE: &str = include_str!("../schemas/flow-message.schema.json");
+/// The rules of a template message (`type: template`): the same envelope, Meta's template object.
+pub(crate) const TEMPLATE_SCHEMA_SOURCE: &str = include_str!("../schemas/template-message.schema.json");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -36,8 +39,17 @@ pub(crate) struct BodyValidator {
 
 impl BodyValidator {
     pub(crate) fn new() -> BodyValidator {
+        BodyValidator::for_kind(MessageKind::Flow)
+    }
+
+    /// The validator of the schema for messages of this kind.
+    pub(crate) fn for_kind(kind: MessageKind) -> BodyValidator {
+        let source = match kind {
+            MessageKind::Flow => SCHEMA_SOURCE,
+            MessageKind::Template => TEMPLATE_SCHEMA_SOURCE,
+        };
         // The schema ships inside the binary and a test compiles it: failing here is a build defect.
-        let schema: Value = serde_json::from_str(SCHEMA_SOURCE).expect("the embedded schema is valid JSON");
+        let schema: Value = serde_json::from_str(source).expect("the embedded schema is valid JSON");
         let validator = jsonschema::options()
             .with_draft(Draft::Draft202012)
             .build(&schema)
@@ -250,49 +262,54 @@ const APPLICATORS: &[&str] = &[
 ];
 
 impl BodyValidator {
-    /// How to check the value at `pointer` alone, given every key of the body is fixed.
+    /// How to check the value at `pointer` alone, given every key of the body is fixed and
+    /// `skeleton` is the body with every hole (`holes`, by pointer) a placeholder.
     ///
     /// Walking the schema down the pointer, each level's rules fall in two kinds: those about
-    /// which keys exist (`required`, `additionalProperties`, `minProperties`), settled once for
-    /// a fixed shape, and those that look at values (`properties`, and applicators such as
-    /// `if`/`oneOf`). If an applicator on the way looks at this property, the value cannot be
-    /// checked alone.
-    pub(crate) fn hole_schema(&self, pointer: &str) -> HoleSchema {
-        let mut schema = &self.schema;
-        let segments: Vec<&str> = pointer.split('/').skip(1).collect();
-        for (depth, segment) in segments.iter().enumerate() {
-            let key = segment.replace("~1", "/").replace("~0", "~");
-            let is_hole = depth + 1 == segments.len();
-            let Some(object) = schema.as_object() else {
-                return if schema.as_bool() == Some(true) {
-                    HoleSchema::Any
-                } else {
-                    HoleSchema::Dependent
-                };
+    /// which keys exist (`required`, `additionalProperties`, `minProperties`, `minItems`), settled
+    /// once for a fixed shape, and those that look at values (`properties`, `items`, and
+    /// applicators such as `if`/`oneOf`). An `if`/`then` decided by constants of the skeleton (a
+    /// component's `type: body`) applies the same way to every row: its branch is walked as the
+    /// level's own rules. If any other applicator on the way looks at this property, the value
+    /// cannot be checked alone.
+    pub(crate) fn hole_schema(&self, pointer: &str, skeleton: &Value, holes: &[String]) -> HoleSchema {
+        let segments: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let mut schemas: Vec<&Value> = vec![&self.schema];
+        let mut node = Some(skeleton);
+        let mut at = String::new();
+        for (depth, key) in segments.iter().enumerate() {
+            let level = Level {
+                node,
+                at: &at,
+                key,
+                is_hole: depth + 1 == segments.len(),
+                holes,
             };
-            for applicator in APPLICATORS {
-                if let Some(rules) = object.get(*applicator) {
-                    if looks_at(rules, &key) || (is_hole && reports_at(rules, &key)) {
-                        return HoleSchema::Dependent;
-                    }
+            let mut next = Vec::new();
+            for schema in schemas {
+                if level.step(schema, &mut next).is_err() {
+                    return HoleSchema::Dependent;
                 }
             }
-            if object.contains_key("items") || object.contains_key("prefixItems") {
-                return HoleSchema::Dependent;
-            }
-            schema = match object.get("properties").and_then(|properties| properties.get(&key)) {
-                Some(child) => child,
-                None => match object.get("additionalProperties") {
-                    Some(Value::Bool(false)) => return HoleSchema::Dependent,
-                    Some(child @ Value::Object(_)) => child,
-                    _ => return HoleSchema::Any,
-                },
-            };
+            schemas = next;
+            node = node.and_then(|node| match node {
+                Value::Object(object) => object.get(key.as_str()),
+                Value::Array(items) => key.parse::<usize>().ok().and_then(|index| items.get(index)),
+                _ => None,
+            });
+            at = format!("{at}/{}", escape_pointer(key));
         }
-        if schema.as_bool() == Some(true) {
-            return HoleSchema::Any;
-        }
-        match jsonschema::options().with_draft(Draft::Draft202012).build(schema) {
+        let schema = match schemas.as_slice() {
+            [] => return HoleSchema::Any,
+            [only] if only.as_bool() == Some(true) => return HoleSchema::Any,
+            [only] => (*only).clone(),
+            several => serde_json::json!({ "allOf": several }),
+        };
+        match jsonschema::options().with_draft(Draft::Draft202012).build(&schema) {
             Ok(validator) => HoleSchema::Check(Box::new(validator)),
             Err(_) => HoleSchema::Dependent,
         }
@@ -308,6 +325,134 @@ impl BodyValidator {
                     .any(|hole| violation.pointer == *hole || violation.pointer.starts_with(&format!("{hole}/")))
             })
             .collect()
+    }
+}
+
+/// One level of [`BodyValidator::hole_schema`]'s walk: the skeleton's node there, its pointer,
+/// and the key the walk goes down.
+struct Level<'a> {
+    node: Option<&'a Value>,
+    at: &'a str,
+    key: &'a str,
+    is_hole: bool,
+    holes: &'a [String],
+}
+
+/// The walk cannot check the hole alone.
+struct Dependent;
+
+/// What [`Level::decided`] made of a rule.
+enum Decided<'s> {
+    /// The condition holds the same way for every row; this branch applies.
+    Branch(&'s Value),
+    /// It holds the same way for every row, and no branch applies.
+    Neither,
+    /// It cannot be decided once.
+    No,
+}
+
+impl Level<'_> {
+    /// Adds to `next` the subschemas of `schema` that apply to the value under `key`.
+    fn step<'s>(&self, schema: &'s Value, next: &mut Vec<&'s Value>) -> Result<(), Dependent> {
+        let Some(object) = schema.as_object() else {
+            return if schema.as_bool() == Some(true) {
+                Ok(())
+            } else {
+                Err(Dependent)
+            };
+        };
+        let key = self.key;
+        for applicator in APPLICATORS {
+            let Some(rules) = object.get(*applicator) else {
+                continue;
+            };
+            if let (&"allOf", Some(items)) = (applicator, rules.as_array()) {
+                for item in items {
+                    // A rule that reports at the hole would have its findings taken for the hole's.
+                    if self.is_hole && reports_at(item, key) {
+                        return Err(Dependent);
+                    }
+                    match self.decided(item) {
+                        Decided::Branch(branch) => self.step(branch, next)?,
+                        Decided::Neither => {}
+                        Decided::No if looks_at(item, key) => return Err(Dependent),
+                        Decided::No => {}
+                    }
+                }
+                continue;
+            }
+            if looks_at(rules, key) || (self.is_hole && reports_at(rules, key)) {
+                return Err(Dependent);
+            }
+        }
+        if ["prefixItems", "contains", "uniqueItems"]
+            .iter()
+            .any(|keyword| object.contains_key(*keyword))
+        {
+            return Err(Dependent);
+        }
+        if let Some(items) = object.get("items") {
+            // Each item of a list is checked by `items` alone (no rule above compares items).
+            return if key.parse::<usize>().is_ok() {
+                next.push(items);
+                Ok(())
+            } else {
+                Err(Dependent)
+            };
+        }
+        match object.get("properties").and_then(|properties| properties.get(key)) {
+            Some(child) => next.push(child),
+            None => match object.get("additionalProperties") {
+                Some(Value::Bool(false)) => return Err(Dependent),
+                Some(child @ Value::Object(_)) => next.push(child),
+                _ => {}
+            },
+        }
+        Ok(())
+    }
+
+    /// Which branch of an `{"if", "then"}` rule applies, when its condition looks only at
+    /// fields that are the same in every row.
+    fn decided<'s>(&self, rule: &'s Value) -> Decided<'s> {
+        self.decide(rule)
+            .map_or(Decided::No, |branch| branch.map_or(Decided::Neither, Decided::Branch))
+    }
+
+    /// `Some(branch)` with the branch that applies (`None` when none does); `None` when the
+    /// condition cannot be decided once.
+    #[allow(clippy::option_option)]
+    fn decide<'s>(&self, rule: &'s Value) -> Option<Option<&'s Value>> {
+        let rule = rule.as_object()?;
+        let condition = rule.get("if")?;
+        let condition_keys = condition.as_object()?;
+        if condition_keys
+            .keys()
+            .any(|keyword| !matches!(keyword.as_str(), "required" | "properties"))
+        {
+            return None;
+        }
+        let looked_at = condition_keys
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|properties| properties.keys());
+        for field in looked_at {
+            let place = format!("{}/{}", self.at, escape_pointer(field));
+            if self
+                .holes
+                .iter()
+                .any(|hole| *hole == place || hole.starts_with(&format!("{place}/")))
+            {
+                return None;
+            }
+        }
+        let node = self.node?;
+        let holds = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .build(condition)
+            .ok()?
+            .is_valid(node);
+        Some(if holds { rule.get("then") } else { rule.get("else") })
     }
 }
 
@@ -409,27 +554,69 @@ mod tests {
         assert_eq!(violations[0].help.as_deref(), Some("did you mean `footer`?"));
     }
 
+    /// How the hole at `pointer` is checked when it is the body's only hole.
+    fn alone(validator: &BodyValidator, pointer: &str, skeleton: &Value) -> HoleSchema {
+        validator.hole_schema(pointer, skeleton, &[pointer.to_owned()])
+    }
+
     #[test]
     fn holes_are_checked_alone_unless_a_rule_looks_at_them() {
         let validator = BodyValidator::new();
+        let skeleton = valid_body();
         assert!(matches!(
-            validator.hole_schema("/messaging_object/to"),
+            alone(&validator, "/messaging_object/to", &skeleton),
             HoleSchema::Check(_)
         ));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_cta"),
+            alone(
+                &validator,
+                "/messaging_object/interactive/action/parameters/flow_cta",
+                &skeleton
+            ),
             HoleSchema::Check(_)
         ));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_action"),
+            alone(
+                &validator,
+                "/messaging_object/interactive/action/parameters/flow_action",
+                &skeleton
+            ),
             HoleSchema::Dependent
         ));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/interactive/action/parameters/flow_action_payload/data/who"),
+            alone(
+                &validator,
+                "/messaging_object/interactive/action/parameters/flow_action_payload/data/who",
+                &skeleton
+            ),
             HoleSchema::Any
         ));
         assert!(matches!(
-            validator.hole_schema("/messaging_object/nonsense"),
+            alone(&validator, "/messaging_object/nonsense", &skeleton),
+            HoleSchema::Dependent
+        ));
+    }
+
+    /// A template message's values sit in lists of components whose rules depend on each
+    /// `type`: a constant type decides them once, so each value is checked alone; a type that
+    /// is itself a hole leaves the rules that look at it undecided.
+    #[test]
+    fn a_value_inside_a_component_of_constant_type_is_checked_alone() {
+        let validator = BodyValidator::for_kind(MessageKind::Template);
+        let skeleton = json!({"messaging_object": {"messaging_product": "whatsapp", "type": "template",
+            "to": "+14155550100", "template": {"name": "t", "language": {"code": "en_US"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "x"}]}]}}});
+        let text = "/messaging_object/template/components/0/parameters/0/text";
+        let HoleSchema::Check(check) = alone(&validator, text, &skeleton) else {
+            panic!("a body value is checked alone");
+        };
+        assert!(check.is_valid(&json!("Pune")));
+        assert!(!check.is_valid(&json!("two\nlines")));
+        assert!(!check.is_valid(&json!("five     spaces")));
+        let kind = "/messaging_object/template/components/0/parameters/0/type";
+        let holes = [text.to_owned(), kind.to_owned()];
+        assert!(matches!(
+            validator.hole_schema(kind, &skeleton, &holes),
             HoleSchema::Dependent
         ));
     }

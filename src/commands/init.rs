@@ -25,6 +25,10 @@ const FIXTURES: &str = include_str!("../../templates/service-booking.fixtures.ya
 const TEMPLATE_SCHEMA: &str = include_str!("../../schemas/template.schema.json");
 /// The Flow the example's button opens (its `flow_json`), so its checks run from the start.
 const FLOW: &str = include_str!("../../flows/booking.json");
+/// The example template message (an approved template with a FLOW button, for people outside
+/// the 24-hour window) and the approved template it is checked against (its `template_json`).
+const TEMPLATE_MESSAGE: &str = include_str!("../../templates/service-booking-template.yaml");
+const APPROVED: &str = include_str!("../../templates/approved/service_booking.en_US.json");
 
 const WORKFLOW: &str = r#"# Checks every template and compares its bodies with the reviewed snapshots; findings appear
 # as annotations on the pull request's lines.
@@ -61,7 +65,7 @@ jobs:
 "#;
 
 const README: &str = "# WhatsApp Flow message templates\n\
-Templates live in `templates/` (the Flows their buttons open in `flows/`); `flowc check` validates them and `flowc test` compares their bodies with `templates/__snapshots__/`.\n\
+Templates live in `templates/` (the Flows their buttons open in `flows/`, approved WhatsApp templates in `templates/approved/`); `flowc check` validates them and `flowc test` compares their bodies with `templates/__snapshots__/`.\n\
 After changing a template, run `flowc test --review` and commit the accepted snapshots with the template.\n\
 Preview a message with `flowc preview templates/example.yaml` (writes `example.preview.html`); CI (`.github/workflows/flowc.yml`) annotates pull requests once the Actions variable `FLOWC_GIT` holds the flowc repository's URL.\n";
 
@@ -107,9 +111,11 @@ pub(super) fn run(options: &InitOptions, printer: &Printer) -> ExitStatus {
         "# yaml-language-server: $schema=../schemas/template.schema.json",
         "# yaml-language-server: $schema=../schemas/template.schema.json\n# Start from this one: rename it, edit it, then run `flowc test --review`.",
     );
-    let files: [(&str, &str); 6] = [
+    let files: [(&str, &str); 8] = [
         ("templates/example.yaml", template.as_str()),
         ("templates/example.fixtures.yaml", FIXTURES),
+        ("templates/example-template.yaml", TEMPLATE_MESSAGE),
+        ("templates/approved/service_booking.en_US.json", APPROVED),
         ("flows/booking.json", FLOW),
         ("schemas/template.schema.json", TEMPLATE_SCHEMA),
         (".github/workflows/flowc.yml", WORKFLOW),
@@ -177,7 +183,11 @@ fn preflight<'a>(dir: &Path, files: impl Iterator<Item = &'a str>) -> Result<(),
     if let Ok(entries) = std::fs::read_dir(&snapshots) {
         let mut earlier: Vec<PathBuf> = entries
             .filter_map(Result::ok)
-            .filter(|entry| entry.file_name().to_string_lossy().starts_with("example@"))
+            .filter(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("example@") || name.starts_with("example-template@")
+            })
             .map(|entry| entry.path())
             .collect();
         earlier.sort();

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::approved;
 use crate::data::{self, Rows};
 use crate::diagnostic::{Emit, Finding, Printer, RowRef};
 use crate::flow;
@@ -156,18 +157,30 @@ fn prepare(
 /// findings about the Flow and about the template as written, and the status they end the
 /// template with (warnings leave it `Ok`).
 fn link_flow(compiler: &mut MessageCompiler) -> (Vec<Finding>, ExitStatus) {
-    let Some(linked) = flow::link(compiler.template()) else {
-        return (Vec::new(), ExitStatus::Ok);
-    };
     let mut status = ExitStatus::Ok;
-    let findings = linked
-        .issues
-        .iter()
-        .map(|issue| {
+    let mut findings = Vec::new();
+    // A template message's approved template first: its FLOW button names the screen the
+    // message's `flow_action_data` is checked against.
+    let mut opens = None;
+    if let Some((linked, button)) = approved::link(compiler.template()) {
+        let mut issues = linked.issues;
+        issues.sort_by_cached_key(|issue| issue.place().order(compiler.template()));
+        for issue in &issues {
             status = status.worst(issue.exit_status());
-            Finding::from_flow_issue(compiler.template(), issue)
-        })
-        .collect();
+            findings.push(Finding::from_approved_issue(compiler.template(), issue));
+        }
+        if let Some(check) = linked.check {
+            compiler.set_approved(check);
+        }
+        opens = button;
+    }
+    let Some(linked) = flow::link_opening(compiler.template(), opens.as_ref()) else {
+        return (findings, status);
+    };
+    findings.extend(linked.issues.iter().map(|issue| {
+        status = status.worst(issue.exit_status());
+        Finding::from_flow_issue(compiler.template(), issue)
+    }));
     if let Some(check) = linked.check {
         compiler.set_flow(check);
     }

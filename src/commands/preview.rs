@@ -82,7 +82,7 @@ pub(super) fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         None => template_name,
     };
     // Each finding with the field it is about, for marking the part of the phone that shows it.
-    let (body, findings, status, screen) = match inspect(options, printer) {
+    let (body, findings, status, screen, approved) = match inspect(options, printer) {
         Ok(inspected) => {
             let compiler = &inspected.compiler;
             let template = compiler.template();
@@ -126,12 +126,14 @@ pub(super) fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
                     crate::flow::screen_html(&opened, label)
                 });
             let status = status.worst(inspected.flow_status);
-            (Some(inspected.inspection.body), findings, status, screen)
+            let approved = compiler.approved().map(|check| std::sync::Arc::clone(&check.approved));
+            (Some(inspected.inspection.body), findings, status, screen, approved)
         }
         Err((findings, status)) if !status.is_usage() => (
             None,
             findings.into_iter().map(|finding| (finding, None)).collect(),
             status,
+            None,
             None,
         ),
         Err((findings, status)) => {
@@ -148,7 +150,7 @@ pub(super) fn run(options: &PreviewOptions, printer: &Printer) -> ExitStatus {
         .iter()
         .map(|(finding, pointer)| note(finding, pointer.clone()))
         .collect();
-    let html = preview::page(&title, body.as_ref(), screen.as_deref(), &notes);
+    let html = preview::page(&title, body.as_ref(), approved.as_deref(), screen.as_deref(), &notes);
     let written = match &target {
         // Whole or not at all; a device or a pipe written into, a link never written through.
         Target::File(path) => crate::outputs::write_file(path, html.as_bytes())

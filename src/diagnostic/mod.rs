@@ -5,6 +5,7 @@
 //! the row number and column for data files. Colour follows the terminal and `NO_COLOR`;
 //! output to a pipe or file is plain ASCII.
 
+mod approved;
 mod excerpt;
 mod flow;
 mod output;

@@ -45,11 +45,15 @@ pub struct ScreenRef {
     pub id: String,
     /// The message leaves `flow_action_payload.screen` out, so the Flow's entry screen opens.
     pub entry: bool,
+    /// The approved template's FLOW button opens it (its `navigate_screen`).
+    pub button: bool,
 }
 
 impl fmt::Display for ScreenRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.entry {
+        if self.button {
+            write!(f, "screen `{}` (the approved FLOW button's `navigate_screen`)", self.id)
+        } else if self.entry {
             write!(
                 f,
                 "the entry screen `{}` (opened because `flow_action_payload.screen` is left out)",
@@ -136,8 +140,10 @@ pub enum FlowIssue {
         found: String,
         at: Place,
     },
-    #[error("`flow_action_payload.screen` names `{screen}`, which is not a screen of {file}")]
+    #[error("`{field}` names `{screen}`, which is not a screen of {file}")]
     UnknownScreen {
+        /// `flow_action_payload.screen`, or the approved FLOW button's `navigate_screen`.
+        field: &'static str,
         screen: String,
         file: String,
         suggestion: Option<String>,
@@ -145,8 +151,10 @@ pub enum FlowIssue {
         at: Place,
         screens: Place,
     },
-    #[error("`flow_action_payload.data.{key}` is not declared by {screen} of {file}")]
+    #[error("`{field}.{key}` is not declared by {screen} of {file}")]
     UndeclaredKey {
+        /// `flow_action_payload.data`, or a template message's `flow_action_data`.
+        field: &'static str,
         key: String,
         screen: ScreenRef,
         file: String,
@@ -155,16 +163,18 @@ pub enum FlowIssue {
         at: Place,
         data: Place,
     },
-    #[error("{screen} of {file} declares `{key}`, but `flow_action_payload.data` does not give it")]
+    #[error("{screen} of {file} declares `{key}`, but `{field}` does not give it")]
     MissingKey {
+        field: &'static str,
         key: String,
         screen: ScreenRef,
         file: String,
         at: Place,
         declared: Place,
     },
-    #[error("`flow_action_payload.data.{path}` must be {expected}, as {screen} of {file} declares it; found {found}")]
+    #[error("`{field}.{path}` must be {expected}, as {screen} of {file} declares it; found {found}")]
     WrongType {
+        field: &'static str,
         path: String,
         screen: ScreenRef,
         file: String,
@@ -291,8 +301,8 @@ impl FlowIssue {
                     format!("`{}` declares {}", screen.id, declared.join(", "))
                 })
             }),
-            FlowIssue::MissingKey { key, .. } => Some(format!(
-                "give `{key}` a value under `flow_action_payload.data`: Meta refuses a message that leaves out data the screen declares"
+            FlowIssue::MissingKey { key, field, .. } => Some(format!(
+                "give `{key}` a value under `{field}`: Meta refuses a message that leaves out data the screen declares"
             )),
             FlowIssue::WrongType { text_for_typed, .. } => {
                 Some(if *text_for_typed {

@@ -18,12 +18,13 @@ use std::sync::Arc;
 
 pub(crate) use draw::screen_html;
 pub(crate) use issue::{FlowIssue, Place};
+pub(crate) use json::parse as parse_json;
 pub(crate) use model::{DeclaredType, Flow};
 pub(crate) use payload::{HoleCheck, PayloadCheck};
 
 use crate::input;
 use crate::limits::{MAX_FLOW_BYTES, MAX_FLOW_ISSUES};
-use crate::template::{SourceFile, Template};
+use crate::template::{MessageKind, SourceFile, Template};
 
 /// A template's Flow, read and checked.
 pub(crate) struct Linked {
@@ -33,8 +34,11 @@ pub(crate) struct Linked {
     pub check: Option<PayloadCheck>,
 }
 
-/// Reads and checks the Flow a template names; `None` when it names none.
-pub(crate) fn link(template: &Template) -> Option<Linked> {
+/// Reads and checks the Flow a template names (`None` when it names none), and the message
+/// against the screen it opens: a Flow message's `flow_action_payload`, or a template message's `flow_action_data` against
+/// the screen its approved FLOW button opens (`button`; unknown without `template_json`, when
+/// only the Flow itself is checked).
+pub(crate) fn link_opening(template: &Template, button: Option<&crate::approved::Opens>) -> Option<Linked> {
     let reference = template.flow_json.as_ref()?;
     let path = template.folder.join(&reference.path);
     let name = display_name(&path);
@@ -75,7 +79,17 @@ pub(crate) fn link(template: &Template) -> Option<Linked> {
         return Some(Linked { issues, check: None });
     };
     let flow = Arc::new(flow);
-    let (check, more) = PayloadCheck::new(Arc::clone(&flow), &template.body.to_json());
+    let body = template.body.to_json();
+    let (check, more) = match (template.kind, button) {
+        (MessageKind::Flow, _) => {
+            let (check, more) = PayloadCheck::new(Arc::clone(&flow), &body);
+            (Some(check), more)
+        }
+        (MessageKind::Template, Some(opens)) => {
+            PayloadCheck::for_button(Arc::clone(&flow), &body, &opens.data, &opens.screen, opens.at.clone())
+        }
+        (MessageKind::Template, None) => (None, Vec::new()),
+    };
     issues.extend(more);
     in_file_order(template, &mut issues);
     if issues.len() > MAX_FLOW_ISSUES {
@@ -93,10 +107,7 @@ pub(crate) fn link(template: &Template) -> Option<Linked> {
             ),
         });
     }
-    Some(Linked {
-        issues,
-        check: Some(check),
-    })
+    Some(Linked { issues, check })
 }
 
 /// How many entries of a folder are compared with a missing file's name: enough for any
@@ -131,7 +142,7 @@ pub(crate) fn in_file_order(template: &Template, issues: &mut [FlowIssue]) {
 
 /// A path as findings name it: `templates/../flows/booking.json` is `flows/booking.json`.
 /// Only for reading; the file is opened by the path as joined.
-fn display_name(path: &Path) -> String {
+pub(crate) fn display_name(path: &Path) -> String {
     let mut parts: Vec<Component<'_>> = Vec::new();
     for component in path.components() {
         match component {

@@ -25,6 +25,32 @@ const DATA: &str = "/messaging_object/interactive/action/parameters/flow_action_
 pub(crate) struct PayloadCheck {
     flow: Arc<Flow>,
     rows: PerRow,
+    data: DataAt,
+}
+
+/// Where the message gives the screen its data, and how findings name it: a Flow message's
+/// `flow_action_payload.data`, or a template message's Flow button `flow_action_data`, whose
+/// screen is the approved button's `navigate_screen`.
+#[derive(Debug, Clone)]
+pub(crate) struct DataAt {
+    pub pointer: String,
+    pub field: &'static str,
+    /// The screen the approved FLOW button opens (a template message), by index.
+    pub button_screen: Option<usize>,
+}
+
+impl DataAt {
+    fn payload() -> DataAt {
+        DataAt {
+            pointer: DATA.to_owned(),
+            field: "flow_action_payload.data",
+            button_screen: None,
+        }
+    }
+
+    fn key_pointer(&self, key: &str) -> String {
+        format!("{}/{}", self.pointer, key.replace('~', "~0").replace('/', "~1"))
+    }
 }
 
 #[derive(Debug)]
@@ -66,12 +92,51 @@ pub(crate) struct Opened<'a> {
 impl PayloadCheck {
     /// The rules the template breaks as written, and what is left for each row.
     pub(crate) fn new(flow: Arc<Flow>, body: &Value) -> (PayloadCheck, Vec<FlowIssue>) {
-        let examined = examine(&flow, body.pointer(PARAMETERS), true);
+        let data = DataAt::payload();
+        let examined = examine(&flow, body.pointer(PARAMETERS), true, &data);
         (
             PayloadCheck {
                 flow,
                 rows: examined.rows,
+                data,
             },
+            examined.issues,
+        )
+    }
+
+    /// For a template message: `flow_action_data` at `pointer` against the screen the approved
+    /// FLOW button opens (`screen`, named at `screen_at` in the approved template's file).
+    pub(crate) fn for_button(
+        flow: Arc<Flow>,
+        body: &Value,
+        pointer: &str,
+        screen: &str,
+        screen_at: Place,
+    ) -> (Option<PayloadCheck>, Vec<FlowIssue>) {
+        let Some(index) = flow.screens.iter().position(|known| known.id == screen) else {
+            let issue = FlowIssue::UnknownScreen {
+                field: "navigate_screen",
+                screen: screen.to_owned(),
+                file: flow.source.name.clone(),
+                suggestion: suggest(screen, &flow.screen_ids().collect::<Vec<_>>()),
+                known: flow.screen_ids().map(str::to_owned).collect(),
+                at: screen_at,
+                screens: Place::Flow(flow.source.clone(), flow.screens_at),
+            };
+            return (None, vec![issue]);
+        };
+        let data = DataAt {
+            pointer: pointer.to_owned(),
+            field: "flow_action_data",
+            button_screen: Some(index),
+        };
+        let examined = examine_button(&flow, body, true, &data);
+        (
+            Some(PayloadCheck {
+                flow,
+                rows: examined.rows,
+                data,
+            }),
             examined.issues,
         )
     }
@@ -80,22 +145,26 @@ impl PayloadCheck {
     pub(crate) fn check_body(&self, body: &Value) -> Vec<FlowIssue> {
         match &self.rows {
             PerRow::Nothing => Vec::new(),
-            PerRow::Whole => examine(&self.flow, body.pointer(PARAMETERS), false)
-                .issues
-                .into_iter()
-                .filter(FlowIssue::is_error)
-                .collect(),
+            PerRow::Whole => match self.data.button_screen {
+                Some(_) => examine_button(&self.flow, body, false, &self.data),
+                None => examine(&self.flow, body.pointer(PARAMETERS), false, &self.data),
+            }
+            .issues
+            .into_iter()
+            .filter(FlowIssue::is_error)
+            .collect(),
             PerRow::Keys { screen, entry, keys } => {
                 let screen_ref = ScreenRef {
                     id: self.flow.screens[*screen].id.clone(),
                     entry: *entry,
+                    button: self.data.button_screen.is_some(),
                 };
-                let data = body.pointer(DATA).and_then(Value::as_object);
+                let data = body.pointer(&self.data.pointer).and_then(Value::as_object);
                 keys.iter()
                     .filter_map(|&index| {
                         let declared = &self.flow.screens[*screen].data[index];
                         let value = data?.get(&declared.key)?;
-                        wrong_type(&self.flow, &screen_ref, declared, value, false)
+                        wrong_type(&self.flow, &screen_ref, declared, value, false, &self.data)
                     })
                     .collect()
             }
@@ -106,10 +175,16 @@ impl PayloadCheck {
     pub(crate) fn hole_check(&self, pointer: &str) -> HoleCheck<'_> {
         match &self.rows {
             PerRow::Nothing => HoleCheck::Free,
-            PerRow::Whole if pointer.starts_with(PARAMETERS) => HoleCheck::Dependent,
+            PerRow::Whole if self.data.button_screen.is_none() && pointer.starts_with(PARAMETERS) => {
+                HoleCheck::Dependent
+            }
+            PerRow::Whole if pointer.starts_with(&self.data.pointer) => HoleCheck::Dependent,
             PerRow::Whole => HoleCheck::Free,
             PerRow::Keys { screen, keys, .. } => {
-                let Some(below) = pointer.strip_prefix(DATA).and_then(|rest| rest.strip_prefix('/')) else {
+                let Some(below) = pointer
+                    .strip_prefix(self.data.pointer.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                else {
                     return HoleCheck::Free;
                 };
                 let segments: Vec<String> = below
@@ -136,8 +211,21 @@ impl PayloadCheck {
     /// The screen a rendered body opens and the data it gives it; `None` when the body names
     /// no screen of the Flow.
     pub(crate) fn opened(&self, body: Option<&Value>) -> Option<Opened<'_>> {
-        let parameters = body.and_then(|body| body.pointer(PARAMETERS));
         let flow = &*self.flow;
+        if let Some(screen) = self.data.button_screen {
+            return Some(Opened {
+                flow,
+                screen,
+                entry: false,
+                endpoint: false,
+                data: body
+                    .and_then(|body| body.pointer(&self.data.pointer))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            });
+        }
+        let parameters = body.and_then(|body| body.pointer(PARAMETERS));
         let endpoint = parameters
             .and_then(|parameters| parameters.get("flow_action"))
             .and_then(Value::as_str)
@@ -180,7 +268,7 @@ struct Examined {
 
 /// The payload rules over Meta's parameters. With `holes`, the parameters are the template's
 /// as written: text holding `{{` is decided per row.
-fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
+fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool, at: &DataAt) -> Examined {
     let hole = |value: &Value| holes && is_hole(value);
     let done = |issues: Vec<FlowIssue>| Examined {
         issues,
@@ -233,6 +321,7 @@ fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
             Some(index) => (index, false),
             None => {
                 return done(vec![FlowIssue::UnknownScreen {
+                    field: "flow_action_payload.screen",
                     screen: id.clone(),
                     file: flow.source.name.clone(),
                     suggestion: suggest(id, &flow.screen_ids().collect::<Vec<_>>()),
@@ -253,10 +342,45 @@ fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
         Some(Value::Object(data)) => Some(data),
         Some(_) => return done(Vec::new()),
     };
+    examine_data(flow, screen_index, entry, data, holes, at)
+}
+
+/// A template message's `flow_action_data` against the approved button's screen.
+fn examine_button(flow: &Flow, body: &Value, holes: bool, at: &DataAt) -> Examined {
+    let screen = at.button_screen.unwrap_or(flow.entry);
+    let data = match body.pointer(&at.pointer) {
+        None => None,
+        Some(data) if holes && is_hole(data) => {
+            return Examined {
+                issues: Vec::new(),
+                rows: PerRow::Whole,
+            }
+        }
+        Some(Value::Object(data)) => Some(data),
+        Some(_) => {
+            return Examined {
+                issues: Vec::new(),
+                rows: PerRow::Nothing,
+            }
+        }
+    };
+    examine_data(flow, screen, false, data, holes, at)
+}
+
+/// The data given to a screen against what the screen declares.
+fn examine_data(
+    flow: &Flow,
+    screen_index: usize,
+    entry: bool,
+    data: Option<&Map<String, Value>>,
+    holes: bool,
+    at: &DataAt,
+) -> Examined {
     let screen = &flow.screens[screen_index];
     let screen_ref = ScreenRef {
         id: screen.id.clone(),
         entry,
+        button: at.button_screen.is_some(),
     };
     let declared_keys: Vec<&str> = screen.data.iter().map(|declared| declared.key.as_str()).collect();
     let declared_set: HashSet<&str> = declared_keys.iter().copied().collect();
@@ -264,13 +388,14 @@ fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
     for key in data.into_iter().flat_map(Map::keys) {
         if !declared_set.contains(key.as_str()) {
             issues.push(FlowIssue::UndeclaredKey {
+                field: at.field,
                 key: key.clone(),
                 screen: screen_ref.clone(),
                 file: flow.source.name.clone(),
                 suggestion: suggest(key, &declared_keys),
                 declared: declared_keys.iter().map(|key| (*key).to_owned()).collect(),
                 at: Place::Pointer {
-                    pointer: key_pointer(key),
+                    pointer: at.key_pointer(key),
                     key: true,
                 },
                 data: Place::Flow(flow.source.clone(), screen.data_at),
@@ -281,17 +406,18 @@ fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
     for (index, declared) in screen.data.iter().enumerate() {
         match data.and_then(|data| data.get(&declared.key)) {
             None => issues.push(FlowIssue::MissingKey {
+                field: at.field,
                 key: declared.key.clone(),
                 screen: screen_ref.clone(),
                 file: flow.source.name.clone(),
                 at: Place::Pointer {
-                    pointer: DATA.to_owned(),
+                    pointer: at.pointer.clone(),
                     key: false,
                 },
                 declared: Place::Flow(flow.source.clone(), declared.at),
             }),
             Some(value) => {
-                issues.extend(wrong_type(flow, &screen_ref, declared, value, holes));
+                issues.extend(wrong_type(flow, &screen_ref, declared, value, holes, at));
                 if holes && has_hole(value) {
                     per_row.push(index);
                 }
@@ -312,20 +438,18 @@ fn examine(flow: &Flow, parameters: Option<&Value>, holes: bool) -> Examined {
     }
 }
 
-fn key_pointer(key: &str) -> String {
-    format!("{DATA}/{}", key.replace('~', "~0").replace('/', "~1"))
-}
-
 fn wrong_type(
     flow: &Flow,
     screen: &ScreenRef,
     declared: &super::model::Declared,
     value: &Value,
     holes: bool,
+    at: &DataAt,
 ) -> Option<FlowIssue> {
     let mismatch = declared.ty.mismatch_with(value, holes)?;
-    let pointer = mismatch.pointer_below(&key_pointer(&declared.key));
+    let pointer = mismatch.pointer_below(&at.key_pointer(&declared.key));
     Some(FlowIssue::WrongType {
+        field: at.field,
         path: mismatch.dotted(&declared.key),
         screen: screen.clone(),
         file: flow.source.name.clone(),

@@ -11,6 +11,7 @@ pub use ordered::{compile_in_order, compile_in_order_with, Flow, RowOutcome};
 
 use serde_json::Value;
 
+use crate::approved::ApprovedCheck;
 use crate::compile::{self, CompileError, Warning};
 use crate::data::Row;
 use crate::flow::{FlowIssue, PayloadCheck, Place};
@@ -82,12 +83,14 @@ pub struct MessageCompiler {
     fields: crate::data::Fields,
     /// The template's Flow, when it names one: what each body is checked against.
     flow: Option<PayloadCheck>,
+    /// A template message's approved template, when it names one: each row's hydrated lengths.
+    approved: Option<ApprovedCheck>,
 }
 
 impl MessageCompiler {
     pub fn new(template: Template) -> Result<MessageCompiler, Box<Rejected>> {
         let (renderer, errors) = Renderer::new(&template);
-        let validator = BodyValidator::new();
+        let validator = BodyValidator::for_kind(template.kind);
         let required: Vec<bool> = template
             .vars
             .iter()
@@ -102,6 +105,7 @@ impl MessageCompiler {
             validator,
             plan: OnceLock::new(),
             flow: None,
+            approved: None,
             template,
         };
         if errors.is_empty() {
@@ -124,6 +128,16 @@ impl MessageCompiler {
 
     pub(crate) fn flow(&self) -> Option<&PayloadCheck> {
         self.flow.as_ref()
+    }
+
+    /// Checks every body of a template message against its approved template from now on.
+    pub(crate) fn set_approved(&mut self, check: ApprovedCheck) {
+        self.plan = OnceLock::new();
+        self.approved = Some(check);
+    }
+
+    pub(crate) fn approved(&self) -> Option<&ApprovedCheck> {
+        self.approved.as_ref()
     }
 
     pub fn template(&self) -> &Template {
@@ -193,7 +207,9 @@ impl MessageCompiler {
                     &self.renderer,
                     &self.validator,
                     self.flow.as_ref(),
+                    self.approved.as_ref(),
                     &self.template.source.text,
+                    self.template.kind,
                 )
             })
             .as_ref()
@@ -227,8 +243,13 @@ impl MessageCompiler {
     pub fn inspect(&self, values: &[Value]) -> Inspection {
         let (mut body, render) = self.renderer.render(values);
         let mut warnings = Vec::new();
-        let mut compile = compile::compile(&mut body, &mut warnings).err().unwrap_or_default();
+        let mut compile = compile::compile(&mut body, self.template.kind, &mut warnings)
+            .err()
+            .unwrap_or_default();
         let mut schema = self.validator.validate(&body);
+        if let Some(approved) = &self.approved {
+            schema.extend(approved.check_body(&body));
+        }
         let failed: Vec<&str> = render.iter().map(|failure| failure.pointer.as_str()).collect();
         if !failed.is_empty() {
             let failed_at = |pointer: &str| failed.iter().any(|failed| at_or_under(pointer, failed));
@@ -320,12 +341,18 @@ mod tests {
         let mut checked = 0;
         for entry in std::fs::read_dir(dir).expect("templates/") {
             let path = entry.expect("entry").path();
-            if path.to_string_lossy().ends_with(".fixtures.yaml") {
+            if path.is_dir() || path.to_string_lossy().ends_with(".fixtures.yaml") {
                 continue;
             }
             let template = Template::load(&path).expect("shipped templates load");
             let mut compiler = MessageCompiler::new(template).expect("shipped templates compile");
-            if let Some(linked) = crate::flow::link(compiler.template()) {
+            let mut opens = None;
+            if let Some((linked, button)) = crate::approved::link(compiler.template()) {
+                assert!(linked.issues.is_empty(), "{}: {:?}", path.display(), linked.issues);
+                compiler.set_approved(linked.check.expect("the shipped approved templates are read"));
+                opens = button;
+            }
+            if let Some(linked) = crate::flow::link_opening(compiler.template(), opens.as_ref()) {
                 assert!(
                     linked.issues.iter().all(|issue| !issue.is_error()),
                     "{}: {:?}",
@@ -361,7 +388,7 @@ mod tests {
             }
             checked += 1;
         }
-        assert!(checked >= 4);
+        assert!(checked >= 5);
     }
 
     #[test]

@@ -14,10 +14,12 @@
 
 use serde_json::Value;
 
-use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning, CONSTANTS};
+use crate::approved::ApprovedCheck;
+use crate::compile::{self, apply_rule, field_rule, FieldRule, Warning};
 use crate::flow::{DeclaredType, HoleCheck, PayloadCheck};
 use crate::phone::normalise_recipients;
 use crate::render::Renderer;
+use crate::template::MessageKind;
 use crate::validate::{BodyValidator, HoleSchema};
 
 /// Marks a hole in the skeleton; private-use characters that serde_json writes as they are.
@@ -29,6 +31,9 @@ pub(super) struct BodyPlan {
     holes: Vec<Hole>,
     /// What normalising the constant fields noted (a long constant `flow_cta`): every row's.
     constant_warnings: Vec<Warning>,
+    /// A template message's hydrated texts: the characters every row has (the approved text's
+    /// and constant values'), and the limit, by slot (see [`ApprovedCheck::counted`]).
+    budgets: Vec<(usize, usize)>,
 }
 
 struct Hole {
@@ -39,6 +44,8 @@ struct Hole {
     flow_type: Option<DeclaredType>,
     /// Whether text fits that type: a hole of plain text then needs no check.
     text_fits_flow: bool,
+    /// The hydrated text the value counts in, and how many times it is shown there.
+    counted: Option<(usize, usize)>,
 }
 
 impl BodyPlan {
@@ -46,7 +53,9 @@ impl BodyPlan {
         renderer: &Renderer,
         validator: &BodyValidator,
         flow: Option<&PayloadCheck>,
+        approved: Option<&ApprovedCheck>,
         template_text: &str,
+        kind: MessageKind,
     ) -> Option<BodyPlan> {
         if template_text.contains(MARK) {
             return None;
@@ -54,12 +63,12 @@ impl BodyPlan {
         let pointers: Vec<String> = renderer.leaf_pointers().map(str::to_owned).collect();
         if pointers
             .iter()
-            .any(|pointer| CONSTANTS.iter().any(|(at, _)| at == pointer))
+            .any(|pointer| compile::constants(kind).iter().any(|(at, _)| at == pointer))
         {
             return None;
         }
         let mut skeleton = renderer.skeleton(|index| Value::String(format!("{MARK}{index}{MARK}")));
-        compile::fill_constants(&mut skeleton).ok()?;
+        compile::fill_constants(&mut skeleton, kind).ok()?;
         // The constant fields are normalised once, as the full path does for every body.
         let mut constant_warnings = Vec::new();
         for (pointer, rule) in compile::RULES {
@@ -73,6 +82,17 @@ impl BodyPlan {
         if !validator.shape_violations(&skeleton, &pointers).is_empty() {
             return None;
         }
+        let mut budgets: Vec<(usize, usize)> = approved.map(|check| check.budgets().collect()).unwrap_or_default();
+        let counted: Vec<(usize, String, usize)> = approved.map(|check| check.counted().collect()).unwrap_or_default();
+        for (slot, pointer, uses) in &counted {
+            if !pointers.contains(pointer) {
+                let chars = skeleton
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .map_or(0, |text| text.chars().count());
+                budgets[*slot].0 += chars * uses;
+            }
+        }
         let text = serde_json::to_string(&skeleton).ok()?;
         let opening = format!("\"{MARK}");
         let closing = format!("{MARK}\"");
@@ -84,7 +104,7 @@ impl BodyPlan {
             let end = after.find(&closing)?;
             let leaf: usize = after[..end].parse().ok()?;
             let pointer = pointers.get(leaf)?;
-            let check = match validator.hole_schema(pointer) {
+            let check = match validator.hole_schema(pointer, &skeleton, &pointers) {
                 HoleSchema::Any => None,
                 HoleSchema::Check(check) => Some(check),
                 HoleSchema::Dependent => return None,
@@ -103,6 +123,10 @@ impl BodyPlan {
                     .as_ref()
                     .is_none_or(|ty| ty.mismatch(&Value::String(String::new())).is_none()),
                 flow_type,
+                counted: counted
+                    .iter()
+                    .find(|(_, at, _)| at == pointer)
+                    .map(|(slot, _, uses)| (*slot, *uses)),
             });
             rest = &after[end + closing.len()..];
         }
@@ -111,6 +135,7 @@ impl BodyPlan {
             segments,
             holes,
             constant_warnings,
+            budgets,
         })
     }
 
@@ -127,9 +152,16 @@ impl BodyPlan {
         let mut context = renderer.context(values);
         // One text buffer serves every hole of the row: most holes are plain text.
         let mut text = String::with_capacity(128);
+        // The characters each hydrated text has so far (a template message's header and body).
+        let mut lengths = [0usize; 2];
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
             let value = if renderer.render_text_into(hole.leaf, values, &mut text) {
+                if let Some((slot, uses)) = hole.counted {
+                    if let Some(length) = lengths.get_mut(slot) {
+                        *length += text.chars().count() * uses;
+                    }
+                }
                 if hole.rule == FieldRule::Plain && hole.check.is_none() && hole.text_fits_flow {
                     if serde_json::to_writer(&mut *out, text.as_str()).is_err() {
                         return false;
@@ -154,6 +186,11 @@ impl BodyPlan {
                 let Ok(mut value) = renderer.render_leaf(hole.leaf, &mut context) else {
                     return false;
                 };
+                if let Some((slot, uses)) = hole.counted {
+                    if let Some(length) = lengths.get_mut(slot) {
+                        *length += value.as_str().map_or(0, |text| text.chars().count()) * uses;
+                    }
+                }
                 // A plain value has no rule: `apply_rule` would leave it as it is.
                 if hole.rule != FieldRule::Plain && apply_rule(hole.rule, &mut value, warnings).is_err() {
                     return false;
@@ -172,6 +209,14 @@ impl BodyPlan {
             if let Value::String(used) = value {
                 text = used;
             }
+        }
+        if self
+            .budgets
+            .iter()
+            .zip(lengths)
+            .any(|((fixed, limit), length)| fixed + length > *limit)
+        {
+            return false;
         }
         out.extend_from_slice(self.segments.last().map_or(&[][..], Vec::as_slice));
         true

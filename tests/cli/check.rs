@@ -19,7 +19,7 @@ fn checks_every_shipped_template_by_default() {
         );
     }
     assert!(
-        outcome.stdout.ends_with("templates checked: 4 ok, 0 failed\n") || outcome.stdout.contains(" ok, 0 failed\n")
+        outcome.stdout.ends_with("templates checked: 5 ok, 0 failed\n") || outcome.stdout.contains(" ok, 0 failed\n")
     );
 }
 
@@ -28,7 +28,7 @@ fn data_needs_exactly_one_template() {
     let outcome = run(flowc().args(["check", "templates", "--data", "tests/data/contacts.csv"]));
     assert_eq!(outcome.code, 2);
     assert!(
-        outcome.stderr.contains("--data needs exactly one template, found 4"),
+        outcome.stderr.contains("--data needs exactly one template, found 5"),
         "{}",
         outcome.stderr
     );

@@ -501,3 +501,60 @@ fn preview_exits_for_a_template_as_render_does() {
         .args(["--out", "-"]));
     assert_eq!(missing.code, 2, "{}", missing.stderr);
 }
+
+/// A template message is drawn from its approved template: the approved header and body with
+/// the row's values put in, the approved footer, the FLOW button's label, and the screen the
+/// button opens with the message's `flow_action_data`.
+#[test]
+fn a_template_message_is_drawn_from_its_approved_text_with_the_row_values_and_the_screen_it_opens() {
+    let scratch = Scratch::new();
+    let template = repo().join("templates/service-booking-template.yaml");
+    let data = scratch.write(
+        "rows.csv",
+        "name,phone,city,due_date,customer_id\nMeera *Iyer*,+919876543210,Kochi,5 January,C-7\n",
+    );
+    let outcome = run(flowc()
+        .arg("preview")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--row", "2", "--out", "-"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let page = &outcome.stdout;
+    for drawn in [
+        "<div class=\"header\">Hi Meera <strong>Iyer</strong>, your service is due</div>",
+        "<div class=\"body\">Pick a slot at our Kochi centre before 5 January.</div>",
+        "<div class=\"footer\">Reply STOP to opt out</div>",
+        "<span>Book a slot</span>",
+        "SLOT_PICKER",
+    ] {
+        assert!(page.contains(drawn), "{drawn}: {page}");
+    }
+}
+
+/// Without its approved template, a template message's values are drawn as they are given,
+/// and a value over its rule marks its part of the phone.
+#[test]
+fn a_template_message_without_its_approved_template_shows_its_values_and_marks_a_bad_one() {
+    let scratch = Scratch::new();
+    let template = scratch.write(
+        "t.yaml",
+        "messaging_object:\n  to: \"+14155550100\"\n  type: template\n  template:\n    name: booking\n    language: { code: en_US }\n    components:\n      - type: body\n        parameters:\n          - { type: text, text: \"Pune\" }\n          - { type: text, text: \"too     far\" }\n      - type: button\n        sub_type: flow\n        index: \"0\"\n        parameters:\n          - { type: action, action: { flow_token: \"t-1\" } }\n",
+    );
+    let outcome = run(flowc().arg("preview").arg(&template).args(["--out", "-"]));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("<div class=\"body marked-error\"><span class=\"values\">body values: Pune · too     far</span>"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        marks(&outcome.stdout)
+            .iter()
+            .any(|mark| mark.contains("4 spaces in a row")),
+        "{}",
+        outcome.stdout
+    );
+}

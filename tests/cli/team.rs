@@ -30,6 +30,8 @@ fn init_creates_a_repository_whose_tests_pass() {
     for file in [
         "templates/example.yaml",
         "templates/example.fixtures.yaml",
+        "templates/example-template.yaml",
+        "templates/approved/service_booking.en_US.json",
         "flows/booking.json",
         "schemas/template.schema.json",
         ".github/workflows/flowc.yml",
@@ -40,6 +42,7 @@ fn init_creates_a_repository_whose_tests_pass() {
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap"
@@ -54,10 +57,42 @@ fn init_creates_a_repository_whose_tests_pass() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(
         outcome.stdout.trim(),
-        "3 passed, 0 new or changed (pending review), 0 failed"
+        "4 passed, 0 new or changed (pending review), 0 failed"
     );
     let outcome = run(flowc().current_dir(scratch.path()).arg("check"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+/// The example template message is checked against the approved template init ships beside
+/// it: the check passes as shipped, and fails once the approved template is paused.
+#[test]
+fn init_ships_a_template_message_checked_against_its_approved_template() {
+    let scratch = Scratch::new();
+    assert_eq!(run(flowc().arg("init").arg(scratch.path())).code, 0);
+    let check = || {
+        run(flowc()
+            .current_dir(scratch.path())
+            .args(["check", "templates/example-template.yaml"]))
+    };
+    let outcome = check();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let render = run(flowc()
+        .current_dir(scratch.path())
+        .args(["render", "templates/example-template.yaml"]));
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    let body: serde_json::Value = serde_json::from_str(&render.stdout).expect("a JSON body");
+    assert_eq!(body["messaging_object"]["type"], "template");
+    assert_eq!(body["messaging_object"]["template"]["name"], "service_booking");
+    let approved = scratch.path().join("templates/approved/service_booking.en_US.json");
+    let text = std::fs::read_to_string(&approved).expect("the approved template");
+    std::fs::write(&approved, text.replace("\"APPROVED\"", "\"PAUSED\"")).expect("pause it");
+    let outcome = check();
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("is PAUSED, not APPROVED") && outcome.stderr.contains("132015"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -86,6 +121,8 @@ fn init_lists_every_file_in_the_way_whole_one_a_line() {
     for file in [
         "templates/example.yaml",
         "templates/example.fixtures.yaml",
+        "templates/example-template.yaml",
+        "templates/approved/service_booking.en_US.json",
         "flows/booking.json",
         "schemas/template.schema.json",
         ".github/workflows/flowc.yml",
@@ -150,7 +187,7 @@ fn test_and_check_run_inside_the_templates_folder() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(
         outcome.stdout.trim(),
-        "3 passed, 0 new or changed (pending review), 0 failed"
+        "4 passed, 0 new or changed (pending review), 0 failed"
     );
     let outcome = run(flowc().current_dir(&inside).arg("check"));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
@@ -190,7 +227,7 @@ fn a_changed_template_fails_with_a_diff_and_a_pending_snapshot() {
     );
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 3 new or changed (pending review), 0 failed"
+        "1 passed, 3 new or changed (pending review), 0 failed"
     );
     assert!(scratch
         .path()
@@ -206,6 +243,7 @@ fn a_changed_template_fails_with_a_diff_and_a_pending_snapshot() {
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap",
@@ -605,6 +643,7 @@ fn review_takes_single_keys_without_enter() {
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap",
@@ -613,7 +652,7 @@ fn review_takes_single_keys_without_enter() {
     );
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 1 new or changed (pending review), 0 failed, 1 accepted, 1 rejected"
+        "1 passed, 1 new or changed (pending review), 0 failed, 1 accepted, 1 rejected"
     );
 }
 
@@ -624,11 +663,12 @@ fn review_capital_a_accepts_all_remaining() {
     assert_eq!(outcome.code, 1, "a rejected change still differs: {}", outcome.stderr);
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"
+        "1 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"
     );
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap"
@@ -648,7 +688,7 @@ fn review_asks_again_after_an_unknown_key() {
     // `a` answered the first; the end of input leaves the other two pending.
     assert_eq!(
         outcome.stdout.trim(),
-        "0 passed, 2 new or changed (pending review), 0 failed, 1 accepted"
+        "1 passed, 2 new or changed (pending review), 0 failed, 1 accepted"
     );
 }
 
@@ -716,12 +756,13 @@ fn review_reads_single_keys_from_a_terminal() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(answered, "`r` without Enter was not taken: {stdout}");
     assert!(
-        stdout.contains("0 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"),
+        stdout.contains("1 passed, 0 new or changed (pending review), 0 failed, 2 accepted, 1 rejected"),
         "{stdout}"
     );
     assert_eq!(
         snapshots(scratch.path()),
         [
+            "example-template@example.snap",
             "example@accented-name.snap",
             "example@example.snap",
             "example@no-city.snap"
