@@ -19,8 +19,9 @@ pub(crate) mod postgres;
 mod sqlite;
 
 /// The store's layout version: a receiver creates (or upgrades) the layout it knows; a reader
-/// refuses a store of another version rather than misread it.
-pub(crate) const VERSION: i64 = 1;
+/// refuses a store of another version rather than misread it. Layout 2 keeps what Meta charged
+/// for each message (a status's `pricing`).
+pub(crate) const VERSION: i64 = 2;
 
 /// Where the event store is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,6 +258,9 @@ pub(crate) struct StatusRow<'a> {
     pub(crate) error_code: Option<&'a str>,
     pub(crate) error_title: Option<&'a str>,
     pub(crate) error_detail: Option<&'a str>,
+    /// Meta's `pricing.billable` and `pricing.category`, when the status carried them.
+    pub(crate) billable: Option<bool>,
+    pub(crate) pricing_category: Option<&'a str>,
 }
 
 /// A completed Flow (an incoming `nfm_reply`).

@@ -44,6 +44,18 @@ pub(crate) struct StatusEvent {
     /// Meta's `biz_opaque_callback_data`: another echo a sender may set.
     pub(crate) opaque: Option<String>,
     pub(crate) origin: Origin,
+    /// What Meta charges for the message, as the status says it.
+    pub(crate) pricing: Pricing,
+}
+
+/// Meta's `pricing` object on a status (`billable`, `pricing_model`, `category`: `marketing`,
+/// `utility`, `authentication`, `service`, `referral_conversion`), kept as sent: what a
+/// campaign cost is counted from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Pricing {
+    pub(crate) billable: Option<bool>,
+    pub(crate) model: Option<String>,
+    pub(crate) category: Option<String>,
 }
 
 /// A message from a person to the business.

@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value};
 
-use super::event::{Event, FlowReply, IncomingMessage, Origin, Refs, StatusEvent};
+use super::event::{Event, FlowReply, IncomingMessage, Origin, Pricing, Refs, StatusEvent};
 use crate::secret::fold;
 
 /// Words that, as the whole text of a reply, ask the business to stop writing to that number.
@@ -301,6 +301,7 @@ fn events_of_value(
             refs: refs.clone(),
             opaque: field(status, "biz_opaque_callback_data"),
             origin: origin.clone(),
+            pricing: pricing(status.get("pricing")),
         }));
     }
     for message in value.get("messages").and_then(Value::as_array).into_iter().flatten() {
@@ -308,6 +309,23 @@ fn events_of_value(
             continue;
         }
         events.push(Event::Message(incoming(message, extra, origin.clone(), words)));
+    }
+}
+
+/// A status's `pricing` object; `billable` as Meta sends it (a boolean) or as text.
+fn pricing(object: Option<&Value>) -> Pricing {
+    let Some(object) = object.filter(|object| object.is_object()) else {
+        return Pricing::default();
+    };
+    Pricing {
+        billable: match object.get("billable") {
+            Some(Value::Bool(flag)) => Some(*flag),
+            Some(Value::String(text)) if text.trim().eq_ignore_ascii_case("true") => Some(true),
+            Some(Value::String(text)) if text.trim().eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        },
+        model: field(object, "pricing_model"),
+        category: field(object, "category"),
     }
 }
 
@@ -431,6 +449,32 @@ mod tests {
         assert_eq!(status.refs.ref2.as_deref(), Some("d"));
         assert_eq!(status.origin.trace_id.as_deref(), Some("t-1"));
         assert_eq!(status.origin.phone_number_id.as_deref(), Some("104"));
+    }
+
+    #[test]
+    fn receive_a_status_keeps_what_meta_charges_for_the_message() {
+        let Event::Status(status) = one(
+            r#"{"meta_object":{"field":"messages","value":{"statuses":[{"id":"wamid.P","status":"delivered",
+                "timestamp":"1","conversation":{"id":"c1","origin":{"type":"marketing"}},
+                "pricing":{"billable":true,"pricing_model":"PMP","category":"marketing"}}]}},
+              "extra_info":{"message_id":"AX2"}}"#,
+        ) else {
+            panic!("not a status")
+        };
+        assert_eq!(status.pricing.billable, Some(true));
+        assert_eq!(status.pricing.model.as_deref(), Some("PMP"));
+        assert_eq!(status.pricing.category.as_deref(), Some("marketing"));
+        let Event::Status(free) =
+            one(r#"{"statuses":[{"id":"w","status":"sent","pricing":{"billable":"false","category":"service"}}]}"#)
+        else {
+            panic!("not a status")
+        };
+        assert_eq!(free.pricing.billable, Some(false));
+        assert_eq!(free.pricing.category.as_deref(), Some("service"));
+        let Event::Status(none) = one(r#"{"statuses":[{"id":"w","status":"read","pricing":"free"}]}"#) else {
+            panic!("not a status")
+        };
+        assert_eq!(none.pricing, Pricing::default());
     }
 
     #[test]

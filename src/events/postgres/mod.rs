@@ -84,6 +84,9 @@ impl PgError {
             PgError::NotAStore { .. } => Some(
                 "name a database of its own for the event store (flowc receive creates its tables)".to_owned(),
             ),
+            PgError::OtherVersion { found, known, .. } if found < known => {
+                Some("start `flowc receive` on the store once: it brings the layout up to date".to_owned())
+            }
             PgError::OtherVersion { .. } => Some("use the flowc that writes this store".to_owned()),
             PgError::PasswordFile { .. }
             | PgError::Query { .. }

@@ -87,7 +87,7 @@ impl PgReader {
         let url = &self.url;
         let sql = format!(
             "SELECT status, message_id, provider_message_id, ref, ref1, ref2, {TIME},
-                    error_code, error_title, error_detail
+                    error_code, error_title, error_detail, billable, pricing_category
              FROM statuses ORDER BY id"
         );
         self.stream(&sql, |row| {
@@ -106,6 +106,10 @@ impl PgReader {
                 error_code: text(7)?,
                 error_title: text(8)?,
                 error_detail: text(9)?,
+                billable: row
+                    .try_get::<_, Option<bool>>(10)
+                    .map_err(|error| query_error(url, &error))?,
+                pricing_category: text(11)?,
             });
             Ok(())
         })

@@ -8,8 +8,9 @@
 
 use super::{PgError, StoreUrl};
 
-/// The layout this flowc writes and reads (`flowc_store.version`).
-pub(crate) const VERSION: i32 = 1;
+/// The layout this flowc writes and reads (`flowc_store.version`); 2 keeps what Meta charged for
+/// each message (a status's `pricing`).
+pub(crate) const VERSION: i32 = 2;
 
 /// The session lock the receiver holds while it creates or migrates the tables.
 const SCHEMA_LOCK: i64 = 0x666c_6f77_635f_7331; // "flowc_s1"
@@ -53,7 +54,10 @@ CREATE TABLE statuses (
     biz_opaque_callback_data text,
     trace_id text,
     business_number text,
-    phone_number_id text
+    phone_number_id text,
+    billable boolean,
+    pricing_model text,
+    pricing_category text
 );
 CREATE INDEX statuses_message_id ON statuses(message_id);
 CREATE INDEX statuses_provider_message_id ON statuses(provider_message_id);
@@ -94,6 +98,13 @@ CREATE TABLE opt_outs (
 );
 CREATE INDEX opt_outs_number ON opt_outs(number);
 "#;
+
+/// What layout 2 added to a layout-1 store (the columns at the end of `statuses`, as a new
+/// store has them), and the version it then has; one transaction.
+const UPGRADE_1_TO_2: &str = "
+ALTER TABLE statuses ADD COLUMN billable boolean, ADD COLUMN pricing_model text, ADD COLUMN pricing_category text;
+UPDATE flowc_store SET version = 2;
+";
 
 /// The store's tables, to tell an empty database from one that holds something else.
 const TABLES: [&str; 4] = ["callbacks", "statuses", "messages", "opt_outs"];
@@ -140,6 +151,15 @@ pub(crate) fn create_or_check(client: &mut ::postgres::Client, url: &StoreUrl) -
 fn create_or_check_locked(client: &mut ::postgres::Client, url: &StoreUrl) -> Result<(), PgError> {
     match version(client, url)? {
         Some(VERSION) => Ok(()),
+        // Upgraded in place, under the lock: a second receiver starting meanwhile waits, then
+        // finds layout 2. Readers of layout 1 refuse the store from then on, as they should.
+        Some(1) => {
+            let mut transaction = client.transaction().map_err(|error| query_error(url, &error))?;
+            transaction
+                .batch_execute(UPGRADE_1_TO_2)
+                .map_err(|error| query_error(url, &error))?;
+            transaction.commit().map_err(|error| query_error(url, &error))
+        }
         Some(found) => Err(PgError::OtherVersion {
             store: url.to_string(),
             found,

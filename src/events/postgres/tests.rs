@@ -500,3 +500,94 @@ fn the_same_status_delivered_under_either_of_its_ids_is_stored_once() {
     writer.finish();
     assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
 }
+
+/// A store of layout 1 (its tables and rows as that receiver wrote them) is refused by readers,
+/// upgraded in place by the receiver with every row kept, and then keeps what Meta charged.
+#[test]
+fn a_layout_1_store_is_upgraded_by_the_receiver_with_its_rows_kept_and_refused_by_readers_until_then() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    let mut client = database.client();
+    client
+        .batch_execute(include_str!("../../../tests/data/events-layout-1.postgres.sql"))
+        .expect("a layout-1 store");
+    let before = |client: &mut ::postgres::Client| -> Vec<String> {
+        client
+            .query(
+                "SELECT concat_ws('|', id, message_id, provider_message_id, status, \"timestamp\", recipient,
+                    error_code, error_title, ref, trace_id) FROM statuses ORDER BY id",
+                &[],
+            )
+            .expect("statuses")
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let old_statuses = before(&mut client);
+    assert_eq!(old_statuses.len(), 2);
+    for refused in [PgReader::open(&store).err(), PgFeed::open(&store).err()] {
+        let error = refused.expect("refused");
+        assert!(
+            matches!(
+                error,
+                PgError::OtherVersion {
+                    found: 1,
+                    known: VERSION,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("start this flowc's receiver on it once"),
+            "{error}"
+        );
+        assert!(
+            error.help().is_some_and(|help| help.contains("flowc receive")),
+            "{error:?}"
+        );
+    }
+
+    let writer = PgWriter::spawn(PgStore::open(&store).expect("upgraded"));
+    let handle = writer.handle();
+    let priced = r#"{"statuses":[{"id":"wamid.V2","status":"delivered","timestamp":"1764000100",
+        "pricing":{"billable":true,"pricing_model":"PMP","category":"marketing"}}]}"#;
+    let saved = runtime().block_on(handle.save(callback(priced))).expect("saved");
+    assert_eq!(saved.statuses, 1);
+    drop(handle);
+    writer.finish();
+
+    assert_eq!(count(&mut client, "SELECT max(version)::bigint FROM flowc_store"), 2);
+    assert_eq!(count(&mut client, "SELECT count(*) FROM flowc_store"), 1);
+    assert_eq!(before(&mut client)[..2], old_statuses[..]);
+    for (table, rows) in [("callbacks", 4), ("messages", 1), ("opt_outs", 1)] {
+        assert_eq!(
+            count(&mut client, &format!("SELECT count(*) FROM {table}")),
+            rows,
+            "{table}"
+        );
+    }
+    let reader = PgReader::open(&store).expect("a reader of layout 2");
+    let mut statuses = Vec::new();
+    reader
+        .for_each_status(|row| {
+            statuses.push((
+                row.message_id.map(str::to_owned),
+                row.billable,
+                row.pricing_category.map(str::to_owned),
+            ));
+        })
+        .expect("statuses");
+    assert_eq!(
+        statuses,
+        [
+            (Some("wamid.V1A".to_owned()), None, None),
+            (Some("wamid.V1B".to_owned()), None, None),
+            (Some("wamid.V2".to_owned()), Some(true), Some("marketing".to_owned())),
+        ]
+    );
+    // A second receiver finds the store upgraded and leaves it as it is.
+    drop(PgStore::open(&store).expect("opened again"));
+    assert_eq!(count(&mut client, "SELECT max(version)::bigint FROM flowc_store"), 2);
+}

@@ -86,10 +86,11 @@ impl Connection {
                 .prepare(&format!(
                     "INSERT INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id,
                         status, \"timestamp\", timestamp_unix, recipient, error_code, error_title, error_detail, ref, ref1,
-                        ref2, biz_opaque_callback_data, trace_id, business_number, phone_number_id)
+                        ref2, biz_opaque_callback_data, trace_id, business_number, phone_number_id, billable,
+                        pricing_model, pricing_category)
                      SELECT $1::bytea, {CALLBACK_ID}, $3::bigint, $4::text, $5::text, $6::text, $7::text, $8::bigint,
                         $9::text, $10::text, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text,
-                        $18::text, $19::text
+                        $18::text, $19::text, $20::boolean, $21::text, $22::text
                      WHERE ($4::text IS NULL AND $5::text IS NULL) OR NOT EXISTS (
                         SELECT 1 FROM statuses WHERE status = $6 AND \"timestamp\" IS NOT DISTINCT FROM $7
                           AND error_code IS NOT DISTINCT FROM $10
@@ -184,6 +185,9 @@ impl Connection {
                             &status.origin.trace_id,
                             &status.origin.business_number,
                             &status.origin.phone_number_id,
+                            &status.pricing.billable,
+                            &status.pricing.model,
+                            &status.pricing.category,
                         ];
                         pending.push(transaction.execute_raw(&self.insert_status, params).boxed());
                         parts.push((index, Part::Status));

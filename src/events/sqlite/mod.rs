@@ -253,8 +253,17 @@ impl Store {
                 "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
             ))
             .map_err(sqlite)?;
-        connection
-            .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"))
+        // Created, or brought up to this layout, in one transaction with its version: a store
+        // is of one layout or the other, never half upgraded.
+        let mut connection = connection;
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        transaction
+            .execute_batch(SCHEMA)
+            .and_then(|()| schema::upgrade(&transaction))
+            .and_then(|()| transaction.pragma_update(None, "user_version", VERSION))
+            .and_then(|()| transaction.commit())
             .map_err(sqlite)?;
         let identity = identity(path).map_err(|error| EventsError::NotAStore {
             store: name.clone(),

@@ -53,7 +53,7 @@ impl EventReader {
             .connection
             .prepare(&format!(
                 "SELECT status, message_id, provider_message_id, ref, ref1, ref2, {TIME},
-                        error_code, error_title, error_detail
+                        error_code, error_title, error_detail, billable, pricing_category
                  FROM statuses ORDER BY id"
             ))
             .map_err(sqlite)?;
@@ -73,6 +73,8 @@ impl EventReader {
                 error_code: text(7)?,
                 error_title: text(8)?,
                 error_detail: text(9)?,
+                billable: row.get::<_, Option<bool>>(10).map_err(sqlite)?,
+                pricing_category: text(11)?,
             });
         }
         Ok(())

@@ -42,7 +42,10 @@ CREATE TABLE IF NOT EXISTS statuses (
     biz_opaque_callback_data TEXT,
     trace_id TEXT,
     business_number TEXT,
-    phone_number_id TEXT
+    phone_number_id TEXT,
+    billable INTEGER,                      -- Meta's pricing (layout 2): 1, 0, or not said
+    pricing_model TEXT,
+    pricing_category TEXT
 );
 CREATE INDEX IF NOT EXISTS statuses_message_id ON statuses(message_id);
 CREATE INDEX IF NOT EXISTS statuses_provider_message_id ON statuses(provider_message_id);
@@ -83,6 +86,27 @@ CREATE TABLE IF NOT EXISTS opt_outs (
 );
 CREATE INDEX IF NOT EXISTS opt_outs_number ON opt_outs(number);
 ";
+
+/// The columns layout 2 added at the end of `statuses` (what Meta charged), with their types: a
+/// receiver adds them to a store of layout 1, so that its columns end as a new store's do.
+const ADDED_IN_2: [(&str, &str); 3] = [
+    ("billable", "INTEGER"),
+    ("pricing_model", "TEXT"),
+    ("pricing_category", "TEXT"),
+];
+
+/// Brings a store of an older layout (its tables already created where missing) up to this
+/// one, inside the receiver's transaction that then sets the version: either all of it is done,
+/// or none.
+pub(super) fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
+    let found = columns(connection, "statuses")?;
+    for (name, kind) in ADDED_IN_2 {
+        if !found.iter().any(|column| column == name) {
+            connection.execute_batch(&format!("ALTER TABLE statuses ADD COLUMN {name} {kind}"))?;
+        }
+    }
+    Ok(())
+}
 
 pub(super) enum LayoutError {
     Sqlite(rusqlite::Error),
@@ -140,7 +164,13 @@ pub(super) fn check_layout(connection: &Connection, access: Access) -> Result<()
     for table in &tables {
         let want = columns(&expected, table)?;
         let found = columns(connection, table)?;
-        if want != found {
+        // A layout-1 store's statuses, which the receiver upgrades.
+        let older = access == Access::Write
+            && version < VERSION
+            && table == "statuses"
+            && found.len() + ADDED_IN_2.len() == want.len()
+            && want.starts_with(&found);
+        if want != found && !older {
             return Err(LayoutError::NotAStore(format!(
                 "has a `{table}` table with other columns ({}; a flowc event store's are {}): not an event store this flowc can write (left as it is)",
                 found.join(", "),

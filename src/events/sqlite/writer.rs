@@ -110,8 +110,10 @@ fn insert_status(
         .prepare_cached(
             "INSERT OR IGNORE INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id,
                 status, timestamp, timestamp_unix, recipient, error_code, error_title, error_detail, ref, ref1, ref2,
-                biz_opaque_callback_data, trace_id, business_number, phone_number_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                biz_opaque_callback_data, trace_id, business_number, phone_number_id, billable, pricing_model,
+                pricing_category)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                ?22)",
         )?
         .execute(params![
             key.as_slice(),
@@ -133,6 +135,9 @@ fn insert_status(
             status.origin.trace_id,
             status.origin.business_number,
             status.origin.phone_number_id,
+            status.pricing.billable,
+            status.pricing.model,
+            status.pricing.category,
         ])
 }
 
