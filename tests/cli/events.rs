@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::support::campaign::{statuses, wait_for_requests, Campaign};
 use crate::support::provider::{Provider, Reply};
 use crate::support::receiver::Receiver;
-use crate::support::run;
+use crate::support::{run, Scratch};
 
 fn stop_reply(id: &str, from: &str) -> String {
     serde_json::json!({"meta_object": {"value": {"messages": [
@@ -263,7 +263,7 @@ fn set_layout_version(store: &std::path::Path, version: i64) {
 
 #[test]
 fn a_store_of_another_layout_version_is_refused_by_send_and_report() {
-    for (version, says) in [(2, "was written by a newer flowc (layout 2"), (0, "has layout 0")] {
+    for (version, says) in [(3, "was written by a newer flowc (layout 3"), (0, "has layout 0")] {
         let receiver = Receiver::start();
         assert_eq!(receiver.post(&stop_reply("m1", "14150000001")).status, 200);
         let campaign = Campaign::new(3);
@@ -287,6 +287,101 @@ fn a_store_of_another_layout_version_is_refused_by_send_and_report() {
         assert_eq!(outcome.code, 2, "layout {version}: {}", outcome.stderr);
         assert!(outcome.stderr.contains(says), "layout {version}: {}", outcome.stderr);
     }
+}
+
+/// Every row `sql` reads, each column with its SQLite type.
+fn table_rows(store: &std::path::Path, sql: &str) -> Vec<String> {
+    let connection = rusqlite::Connection::open(store).expect("open the store");
+    let mut statement = connection.prepare(sql).expect(sql);
+    let columns = statement.column_count();
+    statement
+        .query_map([], |row| {
+            (0..columns)
+                .map(|index| Ok(format!("{:?}", row.get::<_, rusqlite::types::Value>(index)?)))
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map(|cells| cells.join("|"))
+        })
+        .expect(sql)
+        .collect::<rusqlite::Result<_>>()
+        .expect(sql)
+}
+
+/// A store of layout 1 (as that receiver wrote it) is refused by `send` and `report`, which say
+/// to start the receiver once; the receiver upgrades it in place, keeping every row, and its
+/// statuses then keep what Meta charged.
+#[test]
+fn a_layout_1_store_is_upgraded_by_the_receiver_with_its_rows_kept_and_refused_by_send_and_report_until_then() {
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+    let store = campaign.scratch.path().join("events.sqlite");
+    rusqlite::Connection::open(&store)
+        .expect("create")
+        .execute_batch(include_str!("../data/events-layout-1.sql"))
+        .expect("a layout-1 store");
+    let tables = [
+        "SELECT * FROM callbacks ORDER BY id",
+        "SELECT * FROM messages ORDER BY id",
+        "SELECT * FROM opt_outs ORDER BY id",
+        "SELECT id, event_key, callback_id, received_at, message_id, provider_message_id, status, timestamp,
+            timestamp_unix, recipient, error_code, error_title, error_detail, ref, ref1, ref2,
+            biz_opaque_callback_data, trace_id, business_number, phone_number_id FROM statuses ORDER BY id",
+    ];
+    let before: Vec<Vec<String>> = tables.iter().map(|sql| table_rows(&store, sql)).collect();
+    assert_eq!(before[3].len(), 2, "two statuses of layout 1");
+
+    let report = || {
+        run(crate::support::flowc()
+            .arg("report")
+            .arg(campaign.journal_path())
+            .arg("--events")
+            .arg(&store))
+    };
+    let outcome = report();
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("has layout 1"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("start `flowc receive` on the store once"),
+        "{}",
+        outcome.stderr
+    );
+    let again = Campaign::new(2);
+    let sent = provider.count();
+    let outcome = run(again.command(&provider).arg("--events").arg(&store));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("has layout 1"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), sent, "sent despite a store it cannot read");
+
+    let receiver = Receiver::spawn_at(Scratch::new(), store.clone(), "127.0.0.1:0", &[]).expect("the receiver starts");
+    let priced = serde_json::json!({"meta_object": {"field": "messages", "value": {"statuses": [{
+        "id": "wamid.V2", "status": "delivered", "timestamp": "1764000100", "recipient_id": "14150000000",
+        "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing"}}]}}});
+    assert_eq!(receiver.post(&priced.to_string()).status, 200);
+    let (code, stderr) = receiver.stop();
+    assert_eq!(code, 0, "{stderr}");
+
+    let connection = rusqlite::Connection::open(&store).expect("open the store");
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
+    let after: Vec<Vec<String>> = tables.iter().map(|sql| table_rows(&store, sql)).collect();
+    assert_eq!(after[0][..4], before[0][..], "callbacks kept");
+    assert_eq!(after[1..3], before[1..3], "messages and opt-outs kept");
+    assert_eq!(after[3][..2], before[3][..], "statuses kept");
+    assert_eq!(
+        table_rows(
+            &store,
+            "SELECT message_id, billable, pricing_model, pricing_category FROM statuses ORDER BY id"
+        ),
+        [
+            "Text(\"wamid.V1A\")|Null|Null|Null",
+            "Text(\"wamid.V1B\")|Null|Null|Null",
+            "Text(\"wamid.V2\")|Integer(1)|Text(\"PMP\")|Text(\"marketing\")",
+        ]
+    );
+    let outcome = report();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
 }
 
 #[test]
