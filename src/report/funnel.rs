@@ -42,6 +42,23 @@ impl fmt::Display for FailureCount {
     }
 }
 
+/// The messages of one pricing category (`marketing`, `utility`…), counted once each whatever
+/// number of their statuses carried the pricing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PricingCount {
+    /// As the statuses named it; `None` when they named none.
+    pub(crate) category: Option<String>,
+    pub(crate) billable: u64,
+    pub(crate) not_billable: u64,
+}
+
+impl PricingCount {
+    /// The category as the report writes it.
+    pub(crate) fn name(&self) -> &str {
+        self.category.as_deref().unwrap_or("no category")
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Funnel {
     pub(crate) accepted: u64,
@@ -71,6 +88,9 @@ pub(crate) struct Funnel {
     pub(crate) sent_span: Option<(i64, i64)>,
     /// Rows matched by at least one callback (status or reply).
     pub(crate) heard: u64,
+    /// What Meta charges, by pricing category, the most billable messages first; empty when no
+    /// status carried pricing.
+    pub(crate) pricing: Vec<PricingCount>,
 }
 
 /// After this long without a callback matching any row, the receiving end is suspect.
@@ -110,6 +130,28 @@ impl Funnel {
             }
             if state.heard() {
                 funnel.heard += 1;
+            }
+            if let Some(billable) = state.billable() {
+                let category = delivery.category(state);
+                let counted = match funnel
+                    .pricing
+                    .iter()
+                    .position(|counted| counted.category.as_deref() == category)
+                {
+                    Some(index) => &mut funnel.pricing[index],
+                    None => {
+                        funnel.pricing.push(PricingCount {
+                            category: category.map(str::to_owned),
+                            ..PricingCount::default()
+                        });
+                        funnel.pricing.last_mut().expect("just pushed")
+                    }
+                };
+                if billable {
+                    counted.billable += 1;
+                } else {
+                    counted.not_billable += 1;
+                }
             }
             let accepted = state.sending == RowStatus::Accepted;
             if !accepted && !state.heard() {
@@ -154,7 +196,42 @@ impl Funnel {
         }
         funnel.failures = failures;
         funnel.not_sent_failures = not_sent;
+        funnel.pricing.sort_by(|a, b| {
+            (b.billable, b.not_billable)
+                .cmp(&(a.billable, a.not_billable))
+                .then_with(|| a.category.cmp(&b.category))
+        });
         funnel
+    }
+
+    /// What Meta charges, counted once a message from its statuses' `pricing`: `billable
+    /// messages: 8,700 (marketing: 8,690, utility: 10); not billable: 12 (service: 12)`. `None`
+    /// when no status carried pricing.
+    pub(crate) fn pricing_line(&self) -> Option<String> {
+        if self.pricing.is_empty() {
+            return None;
+        }
+        let part = |count: fn(&PricingCount) -> u64| {
+            let total: u64 = self.pricing.iter().map(count).sum();
+            let each: Vec<String> = self
+                .pricing
+                .iter()
+                .filter(|counted| count(counted) > 0)
+                .map(|counted| format!("{}: {}", printable(counted.name()), thousands(count(counted))))
+                .collect();
+            (total, each.join(", "))
+        };
+        let (billable, categories) = part(|counted| counted.billable);
+        let mut line = if billable > 0 {
+            format!("billable messages: {} ({categories})", thousands(billable))
+        } else {
+            "billable messages: 0".to_owned()
+        };
+        let (free, categories) = part(|counted| counted.not_billable);
+        if free > 0 {
+            line.push_str(&format!("; not billable: {} ({categories})", thousands(free)));
+        }
+        Some(line)
     }
 
     /// When messages left minutes ago and no callback matched any row: what to check, since

@@ -160,6 +160,7 @@ pub(crate) fn page(campaign: &Campaign<'_>, funnel: &Funnel, delivery: &Delivery
     );
     funnel_section(&mut html, funnel);
     failures_section(&mut html, funnel);
+    pricing_section(&mut html, funnel);
     timeline_section(&mut html, delivery);
     opt_outs_section(&mut html, delivery);
     answers_section(&mut html, answers);
@@ -240,6 +241,33 @@ fn failures_section(html: &mut String, funnel: &Funnel) {
             thousands(failure.rows),
             percent(failure.rows, funnel.failed + funnel.not_sent)
         );
+    }
+    html.push_str("</tbody></table></section>\n");
+}
+
+/// What Meta charges, by pricing category, one count a message; left out when no status
+/// carried pricing. The column of messages that are not billable shows only when there are any.
+fn pricing_section(html: &mut String, funnel: &Funnel) {
+    if funnel.pricing.is_empty() {
+        return;
+    }
+    let free = funnel.pricing.iter().any(|counted| counted.not_billable > 0);
+    html.push_str("<section><h2>What it cost</h2><p class=\"note\">Messages by Meta's pricing category, as their status callbacks said (each message once; a failed message is not billable).</p><table class=\"pricing\"><thead><tr><th>category</th><th class=\"n\">billable messages</th>");
+    if free {
+        html.push_str("<th class=\"n\">not billable</th>");
+    }
+    html.push_str("</tr></thead><tbody>");
+    for counted in &funnel.pricing {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td class=\"n\">{}</td>",
+            escape(counted.name()),
+            thousands(counted.billable)
+        );
+        if free {
+            let _ = write!(html, "<td class=\"n\">{}</td>", thousands(counted.not_billable));
+        }
+        html.push_str("</tr>");
     }
     html.push_str("</tbody></table></section>\n");
 }
@@ -469,7 +497,7 @@ th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e9edef;vertical-a
 th{color:#54656f;font-weight:600}
 td.n,th.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.code{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}
-table.answers{width:auto;min-width:50%}
+table.answers,table.pricing{width:auto;min-width:50%}
 table.answers td:first-child{min-width:140px;max-width:420px}
 td.share{width:170px;min-width:170px}
 .answer-bar{display:block;height:12px;background:#00a884;border-radius:2px}

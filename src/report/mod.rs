@@ -61,7 +61,7 @@ impl DeliveryError {
 }
 
 /// The columns the report gains from the callbacks.
-pub(crate) const COLUMNS: [&str; 7] = [
+pub(crate) const COLUMNS: [&str; 9] = [
     "delivery",
     "delivery_code",
     "delivery_error",
@@ -69,6 +69,8 @@ pub(crate) const COLUMNS: [&str; 7] = [
     "read_at",
     "replied_at",
     "opted_out_at",
+    "billable",
+    "pricing_category",
 ];
 
 impl ExtraColumns for Delivery {
@@ -90,6 +92,12 @@ impl ExtraColumns for Delivery {
             rfc3339(state.read_at),
             rfc3339(state.replied_at),
             rfc3339(state.opted_out_at),
+            match state.billable() {
+                Some(true) => "true".to_owned(),
+                Some(false) => "false".to_owned(),
+                None => String::new(),
+            },
+            text_cell(self.category(state).unwrap_or_default().to_owned()),
         ]);
     }
 }

@@ -21,5 +21,6 @@ mod snapshots;
 mod spreadsheet;
 mod support;
 mod team;
+mod template_messages;
 mod templates_pull;
 mod trial;

@@ -129,6 +129,9 @@ const STATUS_HEARD: u8 = 16;
 /// A `not sent` callback dated before the row's last request: about an earlier attempt (a
 /// daily limit, then a resume), so it says nothing of the attempt in doubt.
 const NOT_SENT_BEFORE: u8 = 32;
+/// A status of the row carried Meta's `pricing`; with [`BILLABLE`], one said it is billable.
+const PRICED: u8 = 64;
+const BILLABLE: u8 = 128;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +154,11 @@ pub(crate) struct RowDelivery {
     pub(crate) sent_at: Moment,
     /// The recipient's digits (no `+`) when the row has one recipient; 0 otherwise.
     recipient: u64,
+    /// 1 + the index of its pricing category in [`Delivery::categories`]; 0: none said.
+    category: u8,
+    /// The stage of the status its pricing was taken from: the furthest one carrying a
+    /// `pricing` wins (a message's statuses usually all carry the same).
+    priced_by: Stage,
 }
 
 impl RowDelivery {
@@ -167,7 +175,16 @@ impl RowDelivery {
             opted_out_at: NEVER,
             sent_at: sent_at.unwrap_or(NEVER),
             recipient,
+            category: 0,
+            priced_by: Stage::Unheard,
         }
+    }
+
+    /// What Meta charges for the row's message, as its statuses' `pricing` says: whether it is
+    /// billable. `None` when no status carried pricing. A failed message is not billable
+    /// whatever its `sent` said: Meta charges delivered messages only (per-message pricing).
+    pub(crate) fn billable(&self) -> Option<bool> {
+        (self.flags & PRICED != 0).then(|| self.flags & BILLABLE != 0 && self.stage != Stage::Failed)
     }
 
     pub(crate) fn opted_out(&self) -> bool {
@@ -262,7 +279,13 @@ pub(crate) struct Delivery {
     /// The names of statuses that are not stages, with how many of each (at most
     /// [`MAX_OTHER_NAMES`] names; beyond, counted in `events.other_statuses` only).
     pub(crate) other_statuses: Vec<(String, u64)>,
+    /// The pricing categories the statuses named (`marketing`, `utility`…), at most
+    /// [`MAX_CATEGORIES`]; beyond, a row's category is not kept.
+    categories: Vec<String>,
 }
+
+/// Pricing categories kept: Meta names five; a store full of invented ones must not grow memory.
+const MAX_CATEGORIES: usize = 32;
 
 /// Distinct names of unknown statuses kept: a store full of invented names must not grow
 /// memory.
@@ -283,6 +306,12 @@ impl Delivery {
     /// Every row's number and state, in row order.
     pub(crate) fn rows(&self) -> impl Iterator<Item = (u64, &RowDelivery)> {
         self.rows.iter().copied().zip(&self.states)
+    }
+
+    /// The pricing category of a row's message (`marketing`, `utility`…), as its statuses said.
+    pub(crate) fn category(&self, state: &RowDelivery) -> Option<&str> {
+        let index = usize::from(state.category).checked_sub(1)?;
+        self.categories.get(index).map(String::as_str)
     }
 
     pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
@@ -390,6 +419,7 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
         let state = &mut delivery.states[index as usize];
         state.flags |= STATUS_HEARD;
+        price(state, &mut delivery.categories, status);
         let Some(stage) = Stage::of(status.status) else {
             delivery.events.other_statuses += 1;
             let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();
@@ -486,6 +516,40 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
     })?;
     Ok(delivery)
+}
+
+/// Notes a status's pricing on its row, when it carries one and is at least as far as the
+/// status the row's pricing came from.
+fn price(state: &mut RowDelivery, categories: &mut Vec<String>, status: &StatusRow<'_>) {
+    let category = status
+        .pricing_category
+        .map(|category| crate::words::printable(&crate::words::clip(category.trim(), 40)).to_lowercase())
+        .filter(|category| !category.is_empty());
+    if status.billable.is_none() && category.is_none() {
+        return;
+    }
+    let stage = Stage::of(status.status).unwrap_or_default();
+    if state.flags & PRICED != 0 && stage < state.priced_by {
+        return;
+    }
+    state.priced_by = stage;
+    state.flags |= PRICED;
+    if status.billable == Some(true) {
+        state.flags |= BILLABLE;
+    } else {
+        state.flags &= !BILLABLE;
+    }
+    state.category = match category {
+        Some(category) => match categories.iter().position(|known| *known == category) {
+            Some(index) => u8::try_from(index + 1).unwrap_or(0),
+            None if categories.len() < MAX_CATEGORIES => {
+                categories.push(category);
+                u8::try_from(categories.len()).unwrap_or(0)
+            }
+            None => 0,
+        },
+        None => 0,
+    };
 }
 
 /// The row a status is about, by its `--track` key, else by its ids.

@@ -198,7 +198,9 @@ pub(crate) fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<Strin
             "delivered_at",
             "read_at",
             "replied_at",
-            "opted_out_at"
+            "opted_out_at",
+            "billable",
+            "pricing_category"
         ]
     );
     reader
