@@ -408,6 +408,36 @@ mod tests {
     }
 
     #[test]
+    fn report_what_it_cost_reads_in_one_line_by_category() {
+        let count = |category: Option<&str>, billable, not_billable| PricingCount {
+            category: category.map(str::to_owned),
+            billable,
+            not_billable,
+        };
+        let funnel = Funnel {
+            pricing: vec![
+                count(Some("marketing"), 8_690, 0),
+                count(Some("utility"), 10, 0),
+                count(Some("service"), 0, 12),
+            ],
+            ..Funnel::default()
+        };
+        assert_eq!(
+            funnel.pricing_line().as_deref(),
+            Some("billable messages: 8,700 (marketing: 8,690, utility: 10); not billable: 12 (service: 12)")
+        );
+        let free = Funnel {
+            pricing: vec![count(None, 0, 3)],
+            ..Funnel::default()
+        };
+        assert_eq!(
+            free.pricing_line().as_deref(),
+            Some("billable messages: 0; not billable: 3 (no category: 3)")
+        );
+        assert_eq!(Funnel::default().pricing_line(), None);
+    }
+
+    #[test]
     fn report_unmatched_events_are_counted_in_words() {
         let funnel = Funnel {
             events: EventCounts {
