@@ -133,20 +133,18 @@ impl Funnel {
             }
             if let Some(billable) = state.billable() {
                 let category = delivery.category(state);
-                let counted = match funnel
+                let index = funnel
                     .pricing
                     .iter()
                     .position(|counted| counted.category.as_deref() == category)
-                {
-                    Some(index) => &mut funnel.pricing[index],
-                    None => {
+                    .unwrap_or_else(|| {
                         funnel.pricing.push(PricingCount {
                             category: category.map(str::to_owned),
                             ..PricingCount::default()
                         });
-                        funnel.pricing.last_mut().expect("just pushed")
-                    }
-                };
+                        funnel.pricing.len() - 1
+                    });
+                let counted = &mut funnel.pricing[index];
                 if billable {
                     counted.billable += 1;
                 } else {
