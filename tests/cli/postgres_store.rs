@@ -58,3 +58,184 @@ fn a_callback_to_a_receiver_on_postgresql_is_answered_once_it_is_in_the_database
     assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
     assert!(stderr.contains("storing in postgres://"), "{stderr}");
 }
+
+/// The receiver answers health checks and stores a new callback in `database`.
+fn assert_serving(receiver: &Receiver, database: &Database) {
+    assert_eq!(receiver.get("/healthz").status, 200, "{}", receiver.stderr());
+    let id = format!("wamid.alive-{}", fastrand::u64(..));
+    assert_eq!(receiver.post(&status_body(&id, "delivered", "R-alive")).status, 200);
+    assert_eq!(stored(database, &id), 1);
+}
+
+/// Posts a callback to the receiver at `addr`: the status it was answered with, `None` when
+/// it was not answered (refused, reset, cut off).
+fn post_at(addr: std::net::SocketAddr, body: &str) -> Option<u16> {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        crate::support::receiver::TOKEN,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let answer: Answer = crate::support::receiver::read_answer(&mut stream);
+    (answer.status != 0).then_some(answer.status)
+}
+
+/// Sprays `count` distinct callbacks (ids `PREFIX-n`) over `receivers` from four threads,
+/// calling `midway` once half of them were sent; each id with its answer.
+fn spray(
+    receivers: &[std::net::SocketAddr],
+    prefix: &str,
+    count: usize,
+    midway: impl FnOnce() + Send,
+) -> HashMap<String, Option<u16>> {
+    let answers = Arc::new(Mutex::new(HashMap::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let half = Arc::new(std::sync::Barrier::new(5));
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let (answers, next, half) = (Arc::clone(&answers), Arc::clone(&next), Arc::clone(&half));
+            scope.spawn(move || {
+                let mut waited = false;
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if n >= count {
+                        break;
+                    }
+                    if !waited && n >= count / 2 {
+                        half.wait();
+                        waited = true;
+                    }
+                    let id = format!("{prefix}-{n}");
+                    let answer = post_at(receivers[n % receivers.len()], &status_body(&id, "delivered", "R1"));
+                    answers.lock().expect("answers").insert(id, answer);
+                }
+                if !waited {
+                    half.wait();
+                }
+            });
+        }
+        half.wait();
+        midway();
+    });
+    Arc::try_unwrap(answers).expect("one owner").into_inner().expect("answers")
+}
+
+/// Every callback answered 2xx is in the store exactly once; none is stored twice.
+fn assert_acknowledged_stored_once(database: &Database, answers: &HashMap<String, Option<u16>>) -> usize {
+    let ids = stored_ids(database);
+    let mut acknowledged = 0;
+    for (id, answer) in answers {
+        let copies = ids.get(id).copied().unwrap_or(0);
+        assert!(copies <= 1, "{id} stored {copies} times");
+        if answer.is_some_and(|status| (200..300).contains(&status)) {
+            acknowledged += 1;
+            assert_eq!(copies, 1, "{id} was answered {answer:?} but is not in the store");
+        }
+    }
+    acknowledged
+}
+
+#[test]
+fn two_receivers_on_one_store_lose_no_acknowledged_callback_when_one_is_killed_mid_load() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let first = receiver_on(&database.url, &[]).expect("the first receiver starts");
+    let second = receiver_on(&database.url, &[]).expect("the second receiver starts");
+    let first = Mutex::new(first);
+    let addrs = [first.lock().expect("first").addr, second.addr];
+    let answers = spray(&addrs, "wamid.spray", 600, || {
+        // SIGKILL: no graceful stop, requests in flight cut off.
+        first.lock().expect("first").signal("KILL");
+    });
+    let acknowledged = assert_acknowledged_stored_once(&database, &answers);
+    // The other receiver took its share throughout.
+    assert!(acknowledged >= 300, "{acknowledged} acknowledged of 600");
+    let unanswered = answers.values().filter(|answer| answer.is_none()).count();
+    assert!(unanswered > 0, "the killed receiver answered everything");
+    assert_serving(&second, &database);
+}
+
+#[test]
+fn the_same_callback_posted_to_two_receivers_at_once_is_stored_once() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let first = receiver_on(&database.url, &[]).expect("the first receiver starts");
+    let second = receiver_on(&database.url, &[]).expect("the second receiver starts");
+    for n in 0..20 {
+        let id = format!("wamid.twice-{n}");
+        let body = status_body(&id, "read", "R1");
+        let both = std::sync::Barrier::new(2);
+        let answers: Vec<Option<u16>> = std::thread::scope(|scope| {
+            let posts: Vec<_> = [first.addr, second.addr]
+                .into_iter()
+                .map(|addr| {
+                    let (both, body) = (&both, &body);
+                    scope.spawn(move || {
+                        both.wait();
+                        post_at(addr, body)
+                    })
+                })
+                .collect();
+            posts.into_iter().map(|post| post.join().expect("posted")).collect()
+        });
+        assert_eq!(answers, [Some(200), Some(200)], "{id}");
+        assert_eq!(stored(&database, &id), 1, "{id}");
+    }
+    let callbacks: i64 = database
+        .client()
+        .query_one("SELECT count(*) FROM callbacks", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(callbacks, 20);
+}
+
+/// Waits (up to 20 s) until `/healthz` answers `status`; the answer.
+fn health_becomes(receiver: &Receiver, status: u16) -> Answer {
+    let start = Instant::now();
+    loop {
+        let answer = receiver.get("/healthz");
+        if answer.status == status || start.elapsed() > Duration::from_secs(20) {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn postgresql_stopped_mid_load_gives_503s_and_the_receivers_recover_when_it_is_back() {
+    let Some(cluster) = postgres::own_cluster() else { return };
+    let database = cluster.database();
+    let first = receiver_on(&database.url, &[]).expect("the first receiver starts");
+    let second = receiver_on(&database.url, &[]).expect("the second receiver starts");
+    let addrs = [first.addr, second.addr];
+    let answers = spray(&addrs, "wamid.outage", 400, || cluster.stop());
+    // Down: no 2xx, 503 with Retry-After, and /healthz says so.
+    for (n, receiver) in [&first, &second].into_iter().enumerate() {
+        let answer = receiver.post(&status_body(&format!("wamid.down-{n}"), "delivered", "R1"));
+        assert_eq!(answer.status, 503, "{}", answer.text);
+        assert!(answer.text.to_ascii_lowercase().contains("retry-after: 5"), "{}", answer.text);
+        let health = health_becomes(receiver, 503);
+        assert_eq!(health.status, 503, "{}", health.text);
+        assert!(health.text.contains("unreachable"), "{}", health.text);
+    }
+    cluster.restart();
+    // Back: the same processes take callbacks again.
+    for receiver in [&first, &second] {
+        let health = health_becomes(receiver, 200);
+        assert_eq!(health.status, 200, "{}", health.text);
+    }
+    let after = spray(&addrs, "wamid.after", 40, || {});
+    assert!(after.values().all(|answer| *answer == Some(200)), "{after:?}");
+    let mut all = answers;
+    all.extend(after);
+    assert_acknowledged_stored_once(&database, &all);
+    for receiver in [first, second] {
+        let (code, stderr) = receiver.stop();
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("not stored (answered 503"), "{stderr}");
+        assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
+    }
+}
