@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::campaign::Campaign;
 use crate::support::postgres::{self, Database};
+use crate::support::provider::Provider;
 use crate::support::receiver::{status_body, Answer, Receiver};
 use crate::support::{flowc, run, Scratch};
 
@@ -120,7 +122,10 @@ fn spray(
         half.wait();
         midway();
     });
-    Arc::try_unwrap(answers).expect("one owner").into_inner().expect("answers")
+    Arc::try_unwrap(answers)
+        .expect("one owner")
+        .into_inner()
+        .expect("answers")
 }
 
 /// Every callback answered 2xx is in the store exactly once; none is stored twice.
@@ -216,7 +221,11 @@ fn postgresql_stopped_mid_load_gives_503s_and_the_receivers_recover_when_it_is_b
     for (n, receiver) in [&first, &second].into_iter().enumerate() {
         let answer = receiver.post(&status_body(&format!("wamid.down-{n}"), "delivered", "R1"));
         assert_eq!(answer.status, 503, "{}", answer.text);
-        assert!(answer.text.to_ascii_lowercase().contains("retry-after: 5"), "{}", answer.text);
+        assert!(
+            answer.text.to_ascii_lowercase().contains("retry-after: 5"),
+            "{}",
+            answer.text
+        );
         let health = health_becomes(receiver, 503);
         assert_eq!(health.status, 503, "{}", health.text);
         assert!(health.text.contains("unreachable"), "{}", health.text);
@@ -237,5 +246,149 @@ fn postgresql_stopped_mid_load_gives_503s_and_the_receivers_recover_when_it_is_b
         assert_eq!(code, 0, "{stderr}");
         assert!(stderr.contains("not stored (answered 503"), "{stderr}");
         assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
+    }
+}
+
+/// A STOP from `from`, as the provider forwards an incoming message.
+fn stop_reply(id: &str, from: &str) -> String {
+    serde_json::json!({"meta_object": {"value": {"messages": [
+        {"from": from, "id": id, "timestamp": "1", "type": "text", "text": {"body": "STOP"}}]}}})
+    .to_string()
+}
+
+#[test]
+fn a_postgresql_store_of_another_version_is_refused_by_receive_send_and_report() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let receiver = receiver_on(&database.url, &[]).expect("the receiver starts");
+    assert_eq!(receiver.post(&stop_reply("m1", "14150000001")).status, 200);
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    // A campaign sent before, for the report.
+    assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+    database
+        .client()
+        .batch_execute("UPDATE flowc_store SET version = 2")
+        .expect("version set");
+
+    let again = Campaign::new(3);
+    let before = provider.received().len();
+    let outcome = run(again.command(&provider).arg("--events").arg(&database.url));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("is of layout 2"), "{}", outcome.stderr);
+    assert_eq!(provider.received().len(), before, "sent despite a store it cannot read");
+
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&database.url));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("is of layout 2"), "{}", outcome.stderr);
+
+    let (code, stderr) = match receiver_on(&database.url, &[]) {
+        Ok(receiver) => panic!("a receiver started on a store of another layout: {}", receiver.stderr()),
+        Err(refused) => refused,
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is of layout 2"), "{stderr}");
+    for said in [&outcome.stderr, &stderr] {
+        assert!(!said.contains(postgres::PASSWORD), "{said}");
+    }
+}
+
+#[test]
+fn an_opt_out_written_with_spaces_is_honoured_by_send_and_counted_by_report_on_postgresql() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let receiver = receiver_on(&database.url, &[]).expect("the receiver starts");
+    // The store keeps the number as the callback wrote it.
+    assert_eq!(receiver.post(&stop_reply("m1", "+91 98765 43210")).status, 200);
+    let campaign = Campaign::new(0);
+    let data = campaign.scratch.write(
+        "india.csv",
+        "name,phone,ref\nAsha,+919876543210,R0\nRavi,+14150000001,R1\n",
+    );
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command_at(&provider, 0, &data)
+        .arg("--events")
+        .arg(&database.url));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("(1 number opted out)"), "{}", outcome.stderr);
+    let sent: Vec<String> = provider
+        .received()
+        .iter()
+        .map(crate::support::provider::Received::reference)
+        .collect();
+    assert_eq!(sent, ["R1"]);
+
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(data.with_file_name("india.journal.sqlite"))
+        .arg("--events")
+        .arg(&database.url));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let said = format!("{}{}", outcome.stdout, outcome.stderr);
+    assert!(said.contains("1 opt-out"), "{said}");
+    assert!(!said.contains("matched no row"), "{said}");
+    assert!(!said.contains(postgres::PASSWORD), "{said}");
+}
+
+#[test]
+fn the_store_password_never_appears_in_any_output() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+    let wrong = "wr0ng-Pass-9xQ";
+    let with_wrong = database.url.replace(postgres::PASSWORD, wrong);
+    let port = database
+        .url
+        .rsplit_once(':')
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_owned());
+    let unreachable = with_wrong.replace(&format!("127.0.0.1:{}", port.unwrap_or_default()), "127.0.0.1:9");
+    assert_ne!(unreachable, with_wrong);
+    let password_file = campaign.scratch.write("pgpass", format!("{wrong}\n"));
+    let without_password = with_wrong.replace(&format!(":{wrong}@"), "@");
+    for (store, password_file, environment) in [
+        (with_wrong.as_str(), None, None),
+        (unreachable.as_str(), None, None),
+        (without_password.as_str(), Some(&password_file), None),
+        (without_password.as_str(), None, Some(wrong)),
+    ] {
+        let case = format!("{store:?} file {password_file:?} env {environment:?}").replace(wrong, "WRONG");
+        let mut receive = flowc();
+        receive
+            .args(["receive", "--listen", "127.0.0.1:0", "--store", store])
+            .env_remove("PGPASSWORD");
+        let mut report = flowc();
+        report
+            .arg("report")
+            .arg(campaign.journal_path())
+            .args(["--events", store])
+            .env_remove("PGPASSWORD");
+        let other = Campaign::new(2);
+        let mut send = other.command(&provider);
+        send.args(["--events", store]).env_remove("PGPASSWORD");
+        for (command, flag) in [
+            (&mut receive, "--store-password-file"),
+            (&mut report, "--events-password-file"),
+            (&mut send, "--events-password-file"),
+        ] {
+            if let Some(file) = password_file {
+                command.arg(flag).arg(file);
+            }
+            if let Some(password) = environment {
+                command.env("PGPASSWORD", password);
+            }
+            let outcome = run(command);
+            assert_eq!(outcome.code, 2, "{case}: {}", outcome.stderr);
+            let said = format!("{}{}", outcome.stdout, outcome.stderr);
+            assert!(said.contains("event store"), "{case}: {said}");
+            assert!(!said.contains(wrong), "{case}: the password shows: {said}");
+            assert!(!said.contains(postgres::PASSWORD), "{case}: {said}");
+        }
     }
 }
