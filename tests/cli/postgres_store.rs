@@ -392,3 +392,105 @@ fn the_store_password_never_appears_in_any_output() {
         }
     }
 }
+
+/// A status of the message `message_id` (the 202's, echoed in `extra_info`).
+fn status_of(message_id: &str, status: &str, time: i64, error: Option<(&str, &str)>) -> String {
+    let mut entry =
+        serde_json::json!({"id": format!("wamid.{message_id}"), "status": status, "timestamp": time.to_string()});
+    if let Some((code, title)) = error {
+        entry["errors"] = serde_json::json!([{"code": code, "title": title}]);
+    }
+    serde_json::json!({"meta_object": {"field": "messages", "value": {"statuses": [entry]}},
+           "extra_info": {"message_id": message_id}})
+    .to_string()
+}
+
+/// A Flow completion carrying `token`, from `from`.
+fn completion(id: &str, from: &str, token: &str, time: i64) -> String {
+    let answers = serde_json::json!({"flow_token": token, "slot": "10:00", "note": "ok, \"quoted\""});
+    serde_json::json!({"messages": [{"from": from, "id": id, "timestamp": time.to_string(), "type": "interactive",
+        "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": answers.to_string()}}}]})
+    .to_string()
+}
+
+#[test]
+fn the_report_from_postgresql_equals_the_report_from_sqlite_fed_the_same_callbacks() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let campaign = Campaign::new(8);
+    let provider = Provider::accepting();
+    let outcome = run(&mut campaign.command(&provider));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let ids: Vec<String> = crate::support::campaign::read_report(&campaign.report_path())
+        .into_iter()
+        .map(|line| line["message_id"].clone())
+        .collect();
+    let now = jiff::Timestamp::now().as_second();
+    let mut bodies = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let time = now + 10 + i64::try_from(n).expect("small");
+        bodies.push(status_of(id, "sent", time, None));
+        match n % 4 {
+            0 => bodies.push(status_of(id, "delivered", time + 1, None)),
+            1 => {
+                bodies.push(status_of(id, "delivered", time + 1, None));
+                bodies.push(status_of(id, "read", time + 2, None));
+            }
+            2 => bodies.push(status_of(
+                id,
+                "failed",
+                time + 1,
+                Some(("131026", "Message undeliverable")),
+            )),
+            _ => {}
+        }
+    }
+    // Delivered twice: stored once on both.
+    bodies.push(status_of(&ids[0], "delivered", now + 11, None));
+    bodies.push(completion("wamid.c1", "14150000001", "tok-R1", now + 40));
+    bodies.push(completion("wamid.c5", "14150000005", "tok-R5", now + 41));
+    bodies.push(stop_reply("wamid.stop", "1 415 000 0003"));
+    let sqlite = Receiver::start();
+    let on_postgres = receiver_on(&database.url, &[]).expect("the receiver starts");
+    for body in &bodies {
+        for receiver in [&sqlite, &on_postgres] {
+            let answer = receiver.post(body);
+            assert_eq!(answer.status, 200, "{body}: {}", answer.text);
+        }
+    }
+    let report = |store: &std::ffi::OsStr, name: &str| {
+        let out = campaign.scratch.path().join(format!("{name}.csv"));
+        let responses = campaign.scratch.path().join(format!("{name}.responses.csv"));
+        let outcome = run(flowc()
+            .arg("report")
+            .arg(campaign.journal_path())
+            .arg("--events")
+            .arg(store)
+            .arg("--out")
+            .arg(&out)
+            .arg("--responses")
+            .arg(&responses));
+        assert_eq!(outcome.code, 0, "{name}: {}", outcome.stderr);
+        let read = |path: &std::path::Path| std::fs::read(path).expect("written");
+        (read(&out), read(&responses), outcome.stdout)
+    };
+    let from_sqlite = report(sqlite.store.as_os_str(), "sqlite");
+    let from_postgres = report(database.url.as_ref(), "postgres");
+    let rows = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&from_postgres.0), rows(&from_sqlite.0), "the report's rows");
+    assert_eq!(from_postgres.0, from_sqlite.0, "the report's bytes");
+    assert_eq!(from_postgres.1, from_sqlite.1, "the responses");
+    assert_eq!(from_postgres.2, from_sqlite.2, "the funnel");
+    // Something to compare: deliveries, reads, failures, answers and the stop are there.
+    let text = String::from_utf8_lossy(&from_postgres.0);
+    for said in ["delivered", "read", "131026"] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    assert_eq!(rows(&from_postgres.1).len(), 3, "{:?}", rows(&from_postgres.1));
+    assert!(from_postgres.2.contains("1 asked to stop"), "{}", from_postgres.2);
+}
