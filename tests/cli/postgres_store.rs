@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::campaign::Campaign;
 use crate::support::postgres::{self, Database};
-use crate::support::provider::Provider;
+use crate::support::provider::{Provider, Reply};
 use crate::support::receiver::{status_body, Answer, Receiver};
 use crate::support::{flowc, run, Scratch};
 
@@ -493,4 +493,67 @@ fn the_report_from_postgresql_equals_the_report_from_sqlite_fed_the_same_callbac
     }
     assert_eq!(rows(&from_postgres.1).len(), 3, "{:?}", rows(&from_postgres.1));
     assert!(from_postgres.2.contains("1 asked to stop"), "{}", from_postgres.2);
+}
+
+#[test]
+fn a_stop_committed_to_postgresql_just_before_its_row_is_due_is_honoured() {
+    // Each even row's request makes the provider store a STOP from the next row's number
+    // through a receiver on PostgreSQL, and answer only once it was acknowledged.
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let receiver = Arc::new(receiver_on(&database.url, &[]).expect("the receiver starts"));
+    let campaign = Campaign::new(20);
+    let stores = Arc::clone(&receiver);
+    let provider = Provider::start(Duration::ZERO, move |request, index, _| {
+        let n: usize = request.reference().trim_start_matches('R').parse().expect("ref R<n>");
+        if n % 2 == 0 {
+            let next = format!("1415{:07}", n + 1);
+            assert_eq!(stores.post(&stop_reply(&format!("stop-{n}"), &next)).status, 200);
+        }
+        Reply::accepted(index)
+    });
+    let outcome = run(campaign
+        .command_at(&provider, 10, &campaign.data)
+        .arg("--events")
+        .arg(&database.url)
+        .args(["--concurrency", "1"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let messaged: Vec<String> = provider
+        .received()
+        .iter()
+        .map(crate::support::provider::Received::reference)
+        .filter(|reference| reference.trim_start_matches('R').parse::<usize>().expect("n") % 2 == 1)
+        .collect();
+    assert!(
+        messaged.is_empty(),
+        "messaged after their STOP was stored: {messaged:?}"
+    );
+    assert_eq!(crate::support::campaign::statuses(&campaign.report())["opted-out"], 10);
+    assert!(!outcome.stderr.contains(postgres::PASSWORD), "{}", outcome.stderr);
+}
+
+#[test]
+fn a_spam_limit_stored_in_postgresql_stops_the_campaign() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let receiver = receiver_on(&database.url, &[]).expect("the receiver starts");
+    let campaign = Campaign::new(2000);
+    let provider = Provider::start(Duration::from_millis(20), |_, index, _| Reply::accepted(index));
+    let mut command = campaign.command_to(&provider.url());
+    command.arg("--events").arg(&database.url).args(["--concurrency", "2"]);
+    let child = std::thread::spawn(move || run(&mut command));
+    crate::support::campaign::wait_for_requests(&provider, 10);
+    let failed = serde_json::json!({"meta_object": {"field": "messages", "value": {"statuses": [
+        {"id": "wamid.X", "status": "failed", "timestamp": "1722834665", "recipient_id": "14150000001",
+         "errors": [{"code": 131_048, "title": "limit"}]}]}}})
+    .to_string();
+    assert_eq!(receiver.post(&failed).status, 200);
+    let outcome = child.join().expect("flowc ran");
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("spam rate limit (131048)"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(provider.count() < 2000);
 }
