@@ -352,14 +352,17 @@ pub(crate) struct ReplyRow<'a> {
 /// it was stored, so that memory does not grow with the number of events.
 pub(crate) enum EventReader {
     Sqlite(sqlite::EventReader),
-    Postgres(postgres::PgReader),
+    /// Boxed: the client is large, and one reader is opened a run.
+    Postgres(Box<postgres::PgReader>),
 }
 
 impl EventReader {
     pub(crate) fn open(location: &StoreLocation) -> Result<EventReader, EventsError> {
         match location {
             StoreLocation::Sqlite(path) => sqlite::EventReader::open(path).map(EventReader::Sqlite),
-            StoreLocation::Postgres(url) => Ok(EventReader::Postgres(off_runtime(|| postgres::PgReader::open(url))?)),
+            StoreLocation::Postgres(url) => Ok(EventReader::Postgres(Box::new(off_runtime(|| {
+                postgres::PgReader::open(url)
+            })?))),
         }
     }
 
@@ -481,7 +484,7 @@ impl fmt::Debug for PgFeedThread {
         formatter
             .debug_struct("PgFeedThread")
             .field("store", &self.store)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -3,7 +3,7 @@
 //! and `report` reading the same store. Most tests share one cluster (a database each); those
 //! that stop the server have their own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
