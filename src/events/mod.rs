@@ -48,6 +48,9 @@ impl StoreLocation {
                 };
                 Ok(StoreLocation::Postgres(postgres::StoreUrl::parse(text, &sources)?))
             }
+            None if password_file.is_some() => Err(EventsError::PasswordForFile {
+                store: value.display().to_string(),
+            }),
             None => Ok(StoreLocation::Sqlite(value.to_path_buf())),
         }
     }
@@ -128,6 +131,9 @@ pub(crate) enum EventsError {
     /// The same, as every callback of the failed group is told.
     #[error("the event store could not commit: {0}")]
     Commit(std::sync::Arc<EventsError>),
+    /// A password file given for a SQLite file, which has none: a URL mistyped, most likely.
+    #[error("a password file was given for the event store `{store}`, a SQLite file, which has no password")]
+    PasswordForFile { store: String },
     /// A PostgreSQL store (its URL shown without the password, the driver's words scrubbed).
     #[error(transparent)]
     Postgres(#[from] postgres::PgError),
@@ -164,6 +170,9 @@ impl EventsError {
                 "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed".to_owned(),
             ),
             EventsError::Postgres(error) => error.help(),
+            EventsError::PasswordForFile { .. } => Some(
+                "name the PostgreSQL store as postgres://USER@HOST:PORT/DATABASE, or drop the password file".to_owned(),
+            ),
             EventsError::Sqlite { .. } | EventsError::Gone { .. } | EventsError::Failed(_) | EventsError::Commit(_) => {
                 None
             }

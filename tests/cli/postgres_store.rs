@@ -557,3 +557,22 @@ fn a_spam_limit_stored_in_postgresql_stops_the_campaign() {
     );
     assert!(provider.count() < 2000);
 }
+
+#[test]
+fn a_password_file_for_a_sqlite_store_is_refused() {
+    let scratch = Scratch::new();
+    let password = scratch.write("pgpass", "secret\n");
+    let store = scratch.path().join("events.sqlite");
+    let outcome = run(flowc()
+        .args(["receive", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .arg("--store-password-file")
+        .arg(&password));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("a SQLite file, which has no password"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!store.exists(), "a store was created");
+}
