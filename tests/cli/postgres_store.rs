@@ -576,3 +576,42 @@ fn a_password_file_for_a_sqlite_store_is_refused() {
     );
     assert!(!store.exists(), "a store was created");
 }
+
+#[test]
+fn unknown_rows_settle_from_callbacks_stored_in_postgresql() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let receiver = receiver_on(&database.url, &[]).expect("the receiver starts");
+    // Rows R2 and R4: the connection dropped after the request was read, so `unknown`.
+    let campaign = Campaign::new(6);
+    let provider = Provider::start(Duration::ZERO, |request, index, _| match request.reference().as_str() {
+        "R2" | "R4" => Reply::Drop,
+        _ => Reply::accepted(index),
+    });
+    let mut command = campaign.command(&provider);
+    command.args(["--track", "ref2", "--events"]).arg(&database.url);
+    let first = run(&mut command);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(crate::support::campaign::statuses(&campaign.report())["unknown"], 2);
+    for request in provider.received() {
+        if ["R2", "R4"].contains(&request.reference().as_str()) {
+            let key = request.body["extra_info"]["ref2"].as_str().expect("--track key");
+            let to = request.body["messaging_object"]["to"].as_str().expect("to");
+            let body = serde_json::json!({
+                "meta_object": {"field": "messages", "value": {"statuses": [{"id": format!("wamid.{}", request.reference()),
+                    "status": "delivered", "timestamp": "1722834665", "recipient_id": to.trim_start_matches('+')}]}},
+                "extra_info": {"ref2": key},
+            })
+            .to_string();
+            assert_eq!(receiver.post(&body).status, 200);
+        }
+    }
+    let again = run(&mut command);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("2 unknown settled as accepted from callbacks"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(provider.count(), 6, "nothing is sent again");
+}
