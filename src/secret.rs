@@ -279,6 +279,11 @@ impl HexFinder {
         }
     }
 
+    /// The number of hex digits sought.
+    pub(crate) fn len(&self) -> usize {
+        self.digits.len()
+    }
+
     pub(crate) fn found_in(&self, text: &[u8]) -> bool {
         let digits = self.digits.as_slice();
         if digits.is_empty() {
@@ -453,7 +458,7 @@ mod tests {
         ] {
             assert!(finder.found_in(text.as_bytes()), "{text}");
         }
-        assert!(!finder.found_in(hex[1..].as_bytes()));
+        assert!(!finder.found_in(&hex.as_bytes()[1..]));
         // Random texts made of pieces of the hex: the one-pass search and the copy agree.
         let mut random = fastrand::Rng::with_seed(21);
         for _ in 0..2_000 {

@@ -38,6 +38,9 @@ pub(crate) struct Credentials {
     /// What is searched for each secret, built once: a callback is scrubbed four times (path,
     /// query, header, body), hundreds of times a second.
     sought: Vec<Sought>,
+    /// The fewest bytes that hold any secret in any of the forms the quick search looks for: a
+    /// path or a content type is usually shorter.
+    shortest: usize,
 }
 
 /// One secret and its searchers, compiled when the credentials are read.
@@ -131,6 +134,15 @@ impl Credentials {
             credentials.token = Some((digest(token.expose().as_bytes()), token));
         }
         credentials.sought = credentials.secrets().map(Sought::new).collect();
+        credentials.shortest = credentials
+            .sought
+            .iter()
+            .flat_map(|sought| {
+                let encoded = sought.encoded.iter().map(|form| form.needle().len());
+                encoded.chain([sought.plain.needle().len(), sought.hex.len()])
+            })
+            .min()
+            .unwrap_or(0);
         Ok(credentials)
     }
 
@@ -210,6 +222,10 @@ impl Credentials {
         // A zero-width space or a fullwidth letter between the secret's characters is non-ASCII.
         if !text.is_ascii() || memchr::memchr3(b'\\', b'%', b'&', text).is_some() {
             return true;
+        }
+        // What is left is ASCII without escapes: no form of a secret fits in fewer bytes.
+        if text.len() < self.shortest {
+            return false;
         }
         if self.sought.iter().any(|sought| sought.in_any_case(text)) {
             return true;
@@ -380,8 +396,8 @@ mod tests {
         let hex: String = TOKEN.bytes().map(|byte| format!("{byte:02x}")).collect();
         let spaced: Vec<String> = TOKEN.bytes().map(|byte| format!("{byte:02X}")).collect();
         for body in [
-            format!("{{\"ref\":\"tok-0123\n456789ABCDEF\"}}"),
-            format!("{{\"ref\":\"TOK-0123456789\u{1b}abcdef\"}}"),
+            "{\"ref\":\"tok-0123\n456789ABCDEF\"}".to_owned(),
+            "{\"ref\":\"TOK-0123456789\u{1b}abcdef\"}".to_owned(),
             hex.to_uppercase(),
             format!("{{\"id\":\"{}\",\"n\":\"{}\"}}", &hex[..30], &hex[30..]),
             spaced.join(":"),

@@ -24,7 +24,7 @@ pub(super) fn events(body: &[u8], words: &OptOutWords) -> Option<Vec<Event>> {
     if !read_alike(body) {
         return None;
     }
-    let root: Object<'_> = serde_json::from_str(text).ok()?;
+    let root: Envelope<'_> = serde_json::from_str(text).ok()?;
     let extra = root.extra_info.as_ref();
     let (found, other_field) = values(&root)?;
     // Meta's `calls`, `account_update`…: the general reading says which.
@@ -128,9 +128,9 @@ fn text_of(field: Option<&Text<'_>>) -> Option<String> {
 /// One type for both, with every field either may have (serde's `flatten` would buffer the
 /// body and let a key given twice through).
 #[derive(Deserialize)]
-struct Object<'a> {
+struct Envelope<'a> {
     #[serde(borrow, default)]
-    meta_object: Option<Box<Object<'a>>>,
+    meta_object: Option<Box<Envelope<'a>>>,
     #[serde(borrow, default)]
     extra_info: Option<Extra<'a>>,
     #[serde(borrow, default)]
@@ -144,7 +144,7 @@ struct Object<'a> {
     #[serde(borrow, default)]
     metadata: Option<Metadata<'a>>,
     #[serde(borrow, default)]
-    statuses: Option<Vec<Status<'a>>>,
+    statuses: Option<Vec<MetaStatus<'a>>>,
     #[serde(borrow, default)]
     messages: Option<Vec<Message<'a>>>,
 }
@@ -169,7 +169,7 @@ struct MetaValue<'a> {
     #[serde(borrow, default)]
     metadata: Option<Metadata<'a>>,
     #[serde(borrow, default)]
-    statuses: Option<Vec<Status<'a>>>,
+    statuses: Option<Vec<MetaStatus<'a>>>,
     #[serde(borrow, default)]
     messages: Option<Vec<Message<'a>>>,
 }
@@ -199,7 +199,7 @@ struct Extra<'a> {
 }
 
 #[derive(Deserialize)]
-struct Status<'a> {
+struct MetaStatus<'a> {
     #[serde(borrow, default)]
     id: Option<Text<'a>>,
     #[serde(borrow, default)]
@@ -306,7 +306,7 @@ struct Context<'a> {
 #[derive(Clone, Copy)]
 struct Found<'r, 'a> {
     metadata: Option<&'r Metadata<'a>>,
-    statuses: Option<&'r Vec<Status<'a>>>,
+    statuses: Option<&'r Vec<MetaStatus<'a>>>,
     messages: Option<&'r Vec<Message<'a>>>,
 }
 
@@ -322,7 +322,7 @@ impl<'r, 'a> From<&'r MetaValue<'a>> for Found<'r, 'a> {
 
 /// The `value`s as [`super::values`] finds them, and whether a change of another `field` was
 /// seen.
-fn values<'r, 'a>(root: &'r Object<'a>) -> Option<(Vec<Found<'r, 'a>>, bool)> {
+fn values<'r, 'a>(root: &'r Envelope<'a>) -> Option<(Vec<Found<'r, 'a>>, bool)> {
     let object = root.meta_object.as_deref().unwrap_or(root);
     let mut found = Vec::new();
     let mut other_field = false;
