@@ -63,6 +63,10 @@ fn read_alike(body: &[u8]) -> bool {
     // A number too large for an `f64` (1.8e308): with an exponent, one of three digits or more
     // (`1e400`) or a mantissa of 200 digits or more; without, 300 digits or more in a row.
     let large_exponent = memchr::memchr2_iter(b'e', b'E', body).any(|at| {
+        // Most are letters of words: nothing to look at.
+        if at == 0 || !(body[at - 1].is_ascii_digit() || body[at - 1] == b'.') {
+            return false;
+        }
         let mantissa = body[..at]
             .iter()
             .rev()
