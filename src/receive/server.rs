@@ -634,17 +634,28 @@ impl BodyKind {
         let Some(content_type) = content_type else {
             return BodyKind::Json;
         };
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
-            "application/json" | "text/json" | "text/plain" | "" => BodyKind::Json,
-            "application/x-www-form-urlencoded" => BodyKind::Form,
-            other if other.starts_with("application/") && other.ends_with("+json") => BodyKind::Json,
-            _ => BodyKind::Other,
+        // Compared without a lower-cased copy: this runs on every callback.
+        let essence = content_type.split(';').next().unwrap_or_default().trim().as_bytes();
+        let is = |name: &str| essence.eq_ignore_ascii_case(name.as_bytes());
+        let starts = |prefix: &str| {
+            essence
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+        };
+        let ends = |suffix: &str| {
+            essence
+                .len()
+                .checked_sub(suffix.len())
+                .is_some_and(|at| essence[at..].eq_ignore_ascii_case(suffix.as_bytes()))
+        };
+        if ["application/json", "text/json", "text/plain", ""].into_iter().any(is) {
+            BodyKind::Json
+        } else if is("application/x-www-form-urlencoded") {
+            BodyKind::Form
+        } else if starts("application/") && ends("+json") {
+            BodyKind::Json
+        } else {
+            BodyKind::Other
         }
     }
 }
@@ -661,4 +672,30 @@ fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_content_types_are_told_apart_in_any_letter_case() {
+        for (content_type, kind) in [
+            (None, BodyKind::Json),
+            (Some(""), BodyKind::Json),
+            (Some("Application/JSON; charset=utf-8"), BodyKind::Json),
+            (Some(" text/plain "), BodyKind::Json),
+            (Some("TEXT/JSON"), BodyKind::Json),
+            (Some("application/vnd.provider+JSON"), BodyKind::Json),
+            (Some("application/x-www-form-urlencoded;charset=UTF-8"), BodyKind::Form),
+            (Some("APPLICATION/X-WWW-FORM-URLENCODED"), BodyKind::Form),
+            (Some("application/xml"), BodyKind::Other),
+            (Some("+json"), BodyKind::Other),
+            (Some("text/html+json"), BodyKind::Other),
+            (Some("application/jsonx"), BodyKind::Other),
+            (Some("applicatioñ/+json"), BodyKind::Other),
+        ] {
+            assert_eq!(BodyKind::of(content_type), kind, "{content_type:?}");
+        }
+    }
 }
