@@ -268,14 +268,14 @@ fn a_postgresql_store_of_another_version_is_refused_by_receive_send_and_report()
     assert_eq!(run(&mut campaign.command(&provider)).code, 0);
     database
         .client()
-        .batch_execute("UPDATE flowc_store SET version = 2")
+        .batch_execute("UPDATE flowc_store SET version = 3")
         .expect("version set");
 
     let again = Campaign::new(3);
     let before = provider.received().len();
     let outcome = run(again.command(&provider).arg("--events").arg(&database.url));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("is of layout 2"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("is of layout 3"), "{}", outcome.stderr);
     assert_eq!(provider.received().len(), before, "sent despite a store it cannot read");
 
     let outcome = run(flowc()
@@ -284,17 +284,101 @@ fn a_postgresql_store_of_another_version_is_refused_by_receive_send_and_report()
         .arg("--events")
         .arg(&database.url));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("is of layout 2"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("is of layout 3"), "{}", outcome.stderr);
 
     let (code, stderr) = match receiver_on(&database.url, &[]) {
         Ok(receiver) => panic!("a receiver started on a store of another layout: {}", receiver.stderr()),
         Err(refused) => refused,
     };
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("is of layout 2"), "{stderr}");
+    assert!(stderr.contains("is of layout 3"), "{stderr}");
     for said in [&outcome.stderr, &stderr] {
         assert!(!said.contains(postgres::PASSWORD), "{said}");
     }
+}
+
+/// A PostgreSQL store of layout 1 (its tables and rows as that receiver wrote them) is refused
+/// by `send` and `report`, which say to start the receiver once; the receiver upgrades it in
+/// place, keeping every row, and its statuses then keep what Meta charged.
+#[test]
+fn a_postgresql_store_of_layout_1_is_upgraded_by_the_receiver_with_its_rows_kept() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    database
+        .client()
+        .batch_execute(include_str!("../data/events-layout-1.postgres.sql"))
+        .expect("a layout-1 store");
+    let rows = |table: &str| -> Vec<String> {
+        database
+            .client()
+            .query(&format!("SELECT t::text FROM {table} t ORDER BY id"), &[])
+            .expect("rows")
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let before: Vec<Vec<String>> = ["callbacks", "messages", "opt_outs"]
+        .iter()
+        .map(|table| rows(table))
+        .collect();
+    let statuses = || -> Vec<String> {
+        database
+            .client()
+            .query(
+                "SELECT concat_ws('|', id, message_id, provider_message_id, status, \"timestamp\", recipient,
+                    error_code, error_title, ref, trace_id, billable, pricing_category) FROM statuses ORDER BY id",
+                &[],
+            )
+            .map(|found| found.iter().map(|row| row.get(0)).collect())
+            .unwrap_or_default()
+    };
+    let campaign = Campaign::new(2);
+    let provider = Provider::accepting();
+    assert_eq!(run(&mut campaign.command(&provider)).code, 0);
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&database.url));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("is of layout 1"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("start `flowc receive` on the store once"),
+        "{}",
+        outcome.stderr
+    );
+
+    let receiver = receiver_on(&database.url, &[]).expect("the receiver starts");
+    let priced = serde_json::json!({"statuses": [{"id": "wamid.V2", "status": "delivered", "timestamp": "1764000100",
+        "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing"}}]});
+    assert_eq!(receiver.post(&priced.to_string()).status, 200);
+    let version: i32 = database
+        .client()
+        .query_one("SELECT max(version) FROM flowc_store", &[])
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 2);
+    let after: Vec<Vec<String>> = ["callbacks", "messages", "opt_outs"]
+        .iter()
+        .map(|table| rows(table))
+        .collect();
+    assert_eq!(after[0][..3], before[0][..], "callbacks kept");
+    assert_eq!(after[1..], before[1..], "messages and opt-outs kept");
+    assert_eq!(
+        statuses(),
+        [
+            "1|wamid.V1A|AX-V1A|delivered|1764000000|14150000000|R0|t-1",
+            "2|wamid.V1B|AX-V1B|failed|1764000005|14150000001|131047|Re-engagement message|R1|t-2",
+            "3|wamid.V2|delivered|1764000100|t|marketing",
+        ]
+    );
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&database.url));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    drop(receiver);
 }
 
 #[test]
