@@ -413,7 +413,12 @@ impl UserError for NotSent {
     /// rows to send (resumable).
     fn exit_status(&self) -> ExitStatus {
         match self {
-            NotSent::DataFromStdin | NotSent::NoAccount | NotSent::DataChanged { .. } | NotSent::NoTerminal => {
+            NotSent::DataFromStdin
+            | NotSent::NoAccount
+            | NotSent::DataChanged { .. }
+            | NotSent::NoTerminal
+            | NotSent::WindowWithoutEvents
+            | NotSent::OutsideWindowKinds => {
                 ExitStatus::Usage
             }
             NotSent::Strict { .. } | NotSent::Declined | NotSent::OutsideWindow => ExitStatus::Invalid,

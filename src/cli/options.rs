@@ -60,6 +60,8 @@ impl Cli {
                 track: args.track.map(TrackArg::field),
                 events: args.events,
                 max_failure_rate: args.max_failure_rate,
+                outside_window: args.outside_window,
+                window_margin: args.window_margin,
                 window: args.window,
                 tz: args.tz,
                 exit_outside_window: args.exit_outside_window,

@@ -393,3 +393,32 @@ impl EventFeed {
         Ok(Fresh { opt_outs, statuses })
     }
 }
+
+/// When each number last wrote to the business (its 24-hour window opened then), as a
+/// campaign with `--outside-window` reads it: every incoming message once, then only the new
+/// ones, so a person who writes during the run is seen at the next look.
+#[derive(Debug)]
+pub(crate) enum IncomingReader {
+    Sqlite(sqlite::IncomingReader),
+}
+
+impl IncomingReader {
+    pub(crate) fn open(location: &StoreLocation) -> Result<IncomingReader, EventsError> {
+        match location {
+            StoreLocation::Sqlite(path) => sqlite::IncomingReader::open(path).map(IncomingReader::Sqlite),
+        }
+    }
+
+    /// The last incoming message time per number: calls `visit` with the key of the sender
+    /// ([`number_of`]) and the message's time (Unix seconds) for every incoming message stored
+    /// since the last call (every one, the first time), streamed in the order stored.
+    pub(crate) fn last_incoming(&mut self, mut visit: impl FnMut(u64, i64)) -> Result<(), EventsError> {
+        match self {
+            IncomingReader::Sqlite(reader) => reader.since_last(|number, time| {
+                if let Some(key) = number_of(number) {
+                    visit(key, time);
+                }
+            }),
+        }
+    }
+}
