@@ -191,6 +191,9 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Dra
             printer.emit(Finding::warning(silence));
         }
         say(&reconciled.funnel.to_string());
+        for line in per_message_lines(&reconciled.delivery) {
+            say(&line);
+        }
     } else {
         printer.note("no --events: the report says what sending did; give the store `flowc receive` writes to add what became of each message");
         say(&summary.to_string());
@@ -290,10 +293,21 @@ pub(super) fn after_send(
     if let Some(silence) = reconciled.funnel.silence(unix_now()) {
         printer.emit(Finding::warning(silence));
     }
-    if outputs::is_stdout(report_path) {
-        printer.note(&reconciled.funnel.to_string());
-    } else {
-        printer.line(&reconciled.funnel.to_string());
+    let lines = std::iter::once(reconciled.funnel.to_string()).chain(per_message_lines(&reconciled.delivery));
+    for line in lines {
+        if outputs::is_stdout(report_path) {
+            printer.note(&line);
+        } else {
+            printer.line(&line);
+        }
     }
     ExitStatus::Ok
+}
+
+/// The funnel of each message, when the campaign sent more than one (`--outside-window`).
+fn per_message_lines(delivery: &crate::report::Delivery) -> Vec<String> {
+    crate::report::Funnel::per_message(delivery)
+        .into_iter()
+        .map(|(kind, funnel)| format!("{}: {funnel}", crate::send::window::kind_name(kind)))
+        .collect()
 }

@@ -129,6 +129,10 @@ const STATUS_HEARD: u8 = 16;
 /// A `not sent` callback dated before the row's last request: about an earlier attempt (a
 /// daily limit, then a resume), so it says nothing of the attempt in doubt.
 const NOT_SENT_BEFORE: u8 = 32;
+/// Its last request carried the interactive Flow message (the journal says so).
+const FLOW_MESSAGE: u8 = 64;
+/// Its last request carried the approved template message.
+const TEMPLATE_MESSAGE: u8 = 128;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -154,6 +158,17 @@ pub(crate) struct RowDelivery {
 }
 
 impl RowDelivery {
+    /// Which message its last request carried, when the journal says.
+    pub(crate) fn message(&self) -> Option<crate::template::MessageKind> {
+        if self.flags & FLOW_MESSAGE != 0 {
+            Some(crate::template::MessageKind::Flow)
+        } else if self.flags & TEMPLATE_MESSAGE != 0 {
+            Some(crate::template::MessageKind::Template)
+        } else {
+            None
+        }
+    }
+
     fn new(sending: RowStatus, recipient: u64, tracked: bool, sent_at: Option<i64>) -> RowDelivery {
         RowDelivery {
             stage: Stage::Unheard,
@@ -372,6 +387,13 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             identity.track.is_some(),
             identity.sent_at,
         ));
+        if let Some(state) = delivery.states.last_mut() {
+            state.flags |= match identity.message {
+                Some("flow") => FLOW_MESSAGE,
+                Some("template") => TEMPLATE_MESSAGE,
+                _ => 0,
+            };
+        }
     })?;
 
     let mut failures: HashMap<Failure, u32, FixedState> =

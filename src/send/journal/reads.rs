@@ -38,6 +38,8 @@ pub(crate) struct RowIdentity<'a> {
     pub(crate) track: Option<&'a str>,
     /// When its last request left (Unix seconds), if the journal says.
     pub(crate) sent_at: Option<i64>,
+    /// Which message its last request carried (`flow`, `template`), if the journal says.
+    pub(crate) message: Option<&'a str>,
 }
 
 /// The state every row was in when this run started, one byte a row (1 MiB per million rows).
@@ -224,10 +226,12 @@ impl Journal {
         let read = |error| read_error(error, &self.path);
         let mut statement = self
             .connection
-            .prepare(if self.has_sent_at {
-                "SELECT row, status, recipient, message_id, flow_token, track, sent_at FROM rows ORDER BY row"
+            .prepare(if self.has_message {
+                "SELECT row, status, recipient, message_id, flow_token, track, sent_at, message FROM rows ORDER BY row"
+            } else if self.has_sent_at {
+                "SELECT row, status, recipient, message_id, flow_token, track, sent_at, NULL FROM rows ORDER BY row"
             } else {
-                "SELECT row, status, recipient, message_id, flow_token, track, NULL FROM rows ORDER BY row"
+                "SELECT row, status, recipient, message_id, flow_token, track, NULL, NULL FROM rows ORDER BY row"
             })
             .map_err(read)?;
         let mut rows = statement.query([]).map_err(read)?;
@@ -247,6 +251,7 @@ impl Journal {
                 flow_token: text(4)?,
                 track: text(5)?,
                 sent_at: row.get(6).map_err(read)?,
+                message: text(7)?,
             });
         }
         Ok(())
