@@ -418,7 +418,8 @@ impl UserError for NotSent {
             | NotSent::DataChanged { .. }
             | NotSent::NoTerminal
             | NotSent::WindowWithoutEvents
-            | NotSent::OutsideWindowKinds => {
+            | NotSent::OutsideWindowKinds
+            | NotSent::OutsideWindowRecipient { .. } => {
                 ExitStatus::Usage
             }
             NotSent::Strict { .. } | NotSent::Declined | NotSent::OutsideWindow => ExitStatus::Invalid,

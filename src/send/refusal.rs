@@ -28,6 +28,9 @@ pub(crate) enum NotSent {
     /// `--outside-window` pairs a Flow message with a template message.
     #[error("--outside-window names the approved template message sent to people outside their 24-hour window, beside an interactive Flow message; nothing sent")]
     OutsideWindowKinds,
+    /// The two messages of an `--outside-window` campaign name different recipients.
+    #[error("the Flow message goes to `{flow}` and the --outside-window template to `{template}`: each row must reach one person, whichever message it gets; nothing sent")]
+    OutsideWindowRecipient { flow: String, template: String },
 }
 
 impl NotSent {
@@ -37,6 +40,7 @@ impl NotSent {
             NotSent::Strict { .. } => "fix the rows reported above, or run without --strict to send the valid ones",
             NotSent::DataChanged { .. } => "run the command again once the file is no longer being edited",
             NotSent::NoTerminal => "pass --yes to send without asking (scripts, CI)",
+            NotSent::OutsideWindowRecipient { .. } => "write the same `to` in both (e.g. `to: \"{{phone}}\"`)",
             NotSent::OutsideWindowKinds => {
                 "give the interactive Flow message first and the template message (`type: template`) after --outside-window"
             }

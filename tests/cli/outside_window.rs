@@ -188,6 +188,24 @@ fn a_smaller_margin_sends_the_flow_to_whoever_wrote_within_it() {
         let expected = if n % 10 <= 1 { "flow" } else { "template" };
         assert_eq!(kind_of(&request), expected, "R{n}");
     }
+
+    // The report shows the funnel of each message, on stdout and on the page.
+    let page = campaign.scratch.path().join("report.html");
+    let report = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&receiver.store)
+        .arg("--html")
+        .arg(&page));
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert!(report.stdout.contains("\nflow: 8 accepted"), "{}", report.stdout);
+    assert!(report.stdout.contains("\ntemplate: 32 accepted"), "{}", report.stdout);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("<h2>By message</h2>") && html.contains("<tr><td>flow</td><td>8</td>") && html.contains("<tr><td>template</td><td>32</td>"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -357,6 +375,29 @@ fn both_messages_are_checked_before_the_first_send_and_a_variable_the_template_l
         .arg(&template));
     assert_ne!(outcome.code, 0, "{}", outcome.stderr);
     assert!(outcome.stderr.contains("first_name"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 0);
+}
+
+#[test]
+fn messages_to_different_recipients_are_refused_before_any_send() {
+    let campaign = Campaign::new(3);
+    let template = campaign
+        .scratch
+        .write("approved.yaml", TEMPLATE_MESSAGE.replace("to: \"{{phone}}\"", "to: \"+14155550100\""));
+    let receiver = Receiver::start();
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command(&provider)
+        .args(["--events"])
+        .arg(&receiver.store)
+        .arg("--outside-window")
+        .arg(&template));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("each row must reach one person, whichever message it gets"),
+        "{}",
+        outcome.stderr
+    );
     assert_eq!(provider.count(), 0);
 }
 

@@ -112,6 +112,26 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         if template.template().kind != MessageKind::Template || compiler.template().kind != MessageKind::Flow {
             return Err(fail(grouping, &NotSent::OutsideWindowKinds).into());
         }
+        // Each row goes to one person, whichever message it gets: both write the same `to`.
+        let to = |compiler: &MessageCompiler| {
+            compiler
+                .template()
+                .node_at("/messaging_object/to")
+                .and_then(|node| node.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (flow_to, template_to) = (to(&compiler), to(template));
+        if flow_to != template_to {
+            return Err(fail(
+                grouping,
+                &NotSent::OutsideWindowRecipient {
+                    flow: flow_to,
+                    template: template_to,
+                },
+            )
+            .into());
+        }
     }
     let hours = match &options.window {
         Some(text) => Some(SendingHours::parse(text, options.tz.as_deref()).map_err(|error| fail(printer, &error))?),
