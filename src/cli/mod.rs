@@ -501,7 +501,7 @@ struct SendArgs {
     outside_window: Option<PathBuf>,
     /// With --outside-window: a person's window counts as open only while at least this much of
     /// it is left (30m, 1h, 90s), so that the Flow message arrives in time
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_margin)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_margin, requires = "outside_window")]
     window_margin: u64,
     /// Send only between these times (HH:MM-HH:MM, the end excluded, 24:00 the end of the day;
     /// may cross midnight); outside them sending pauses until the window opens

@@ -447,3 +447,27 @@ fn a_template_message_campaign_is_sent_and_reconciled() {
         assert_eq!(line["delivery"], "delivered", "{line:?}");
     }
 }
+
+#[test]
+fn the_mistakes_of_both_messages_are_reported_in_one_pass() {
+    let campaign = Campaign::new(3);
+    // The campaign's own template file, rewritten with a variable nobody declares.
+    campaign
+        .scratch
+        .template_with(&[("flow_cta: \"Book now\"", "flow_cta: \"{{cta_in_flow}}\"")]);
+    let template = campaign
+        .scratch
+        .write("approved.yaml", TEMPLATE_MESSAGE.replace("name: spring_booking", "name: \"{{name_in_template}}\""));
+    let receiver = Receiver::start();
+    let provider = Provider::accepting();
+    let mut command = campaign.command(&provider);
+    let outcome = run(command
+        .args(["--events"])
+        .arg(&receiver.store)
+        .arg("--outside-window")
+        .arg(&template));
+    assert_ne!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("cta_in_flow"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("name_in_template"), "{}", outcome.stderr);
+    assert_eq!(provider.count(), 0);
+}
