@@ -419,9 +419,7 @@ impl UserError for NotSent {
             | NotSent::NoTerminal
             | NotSent::WindowWithoutEvents
             | NotSent::OutsideWindowKinds
-            | NotSent::OutsideWindowRecipient { .. } => {
-                ExitStatus::Usage
-            }
+            | NotSent::OutsideWindowRecipient { .. } => ExitStatus::Usage,
             NotSent::Strict { .. } | NotSent::Declined | NotSent::OutsideWindow => ExitStatus::Invalid,
         }
     }

@@ -433,30 +433,40 @@ pub(crate) fn check_outside_window(
     let mut broken = false;
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| template.apply_overrides(row, vars);
-    compile_in_order_with(template, rows, workers, prepare, |_| (), |outcome, _| {
-        match outcome {
-            RowOutcome::Body { row, warnings, .. } => {
-                if !warnings.is_empty() {
-                    on_event(PreflightEvent::Warnings {
+    compile_in_order_with(
+        template,
+        rows,
+        workers,
+        prepare,
+        |_| (),
+        |outcome, _| {
+            match outcome {
+                RowOutcome::Body { row, warnings, .. } => {
+                    if !warnings.is_empty() {
+                        on_event(PreflightEvent::Warnings {
+                            row,
+                            warnings: &warnings,
+                        });
+                    }
+                }
+                RowOutcome::Invalid { row, problem } => {
+                    on_event(PreflightEvent::Invalid { row, problem: &problem });
+                    invalid.insert(
                         row,
-                        warnings: &warnings,
-                    });
+                        format!("--outside-window template: {}", problem_text(template, &problem)),
+                    );
+                }
+                // The Flow message's pre-flight reads the same file and reports what is unreadable.
+                RowOutcome::Unreadable(error) => {
+                    if !error.is_row_error() {
+                        broken = true;
+                        return Flow::Stop;
+                    }
                 }
             }
-            RowOutcome::Invalid { row, problem } => {
-                on_event(PreflightEvent::Invalid { row, problem: &problem });
-                invalid.insert(row, format!("--outside-window template: {}", problem_text(template, &problem)));
-            }
-            // The Flow message's pre-flight reads the same file and reports what is unreadable.
-            RowOutcome::Unreadable(error) => {
-                if !error.is_row_error() {
-                    broken = true;
-                    return Flow::Stop;
-                }
-            }
-        }
-        Flow::Continue
-    });
+            Flow::Continue
+        },
+    );
     if broken {
         return Err(CampaignError::Broken);
     }
@@ -502,13 +512,15 @@ pub(crate) fn produce(
         let number = row.number;
         // The template for the same row, rendered from the same values (the pre-flight checked
         // it renders).
-        let template = template_compiler.zip(template_rows.as_mut()).and_then(|(template, rows)| {
-            while rows.next_if(|next| next.number < number).is_some() {}
-            let mut same_row = rows.next_if(|next| next.number == number)?;
-            template.apply_overrides(&mut same_row, vars);
-            let mut body = Vec::with_capacity(1024);
-            template.compile_row_into(same_row, &mut body).ok().map(|_| body)
-        });
+        let template = template_compiler
+            .zip(template_rows.as_mut())
+            .and_then(|(template, rows)| {
+                while rows.next_if(|next| next.number < number).is_some() {}
+                let mut same_row = rows.next_if(|next| next.number == number)?;
+                template.apply_overrides(&mut same_row, vars);
+                let mut body = Vec::with_capacity(1024);
+                template.compile_row_into(same_row, &mut body).ok().map(|_| body)
+            });
         let mut body = Vec::with_capacity(1024);
         let unchanged = compiler.compile_row_into(row, &mut body).is_ok()
             && expected == Some(&plan.hasher.hash_one(&body[..]))

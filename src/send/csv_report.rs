@@ -223,7 +223,13 @@ pub(crate) fn write_to(
                     String::new()
                 },
                 line.sent_at.map(crate::words::utc_time).unwrap_or_default(),
-                text_cell(line.message.unwrap_or_default()),
+                // Recorded as the request was about to leave: a row held back then (a STOP just
+                // in) got no message.
+                if line.record.attempts > 0 {
+                    text_cell(line.message.unwrap_or_default())
+                } else {
+                    String::new()
+                },
             ]);
             if let Some(extra) = extra {
                 extra.cells(row, &mut cells);

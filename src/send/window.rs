@@ -61,7 +61,10 @@ impl Window {
     /// recipients now: the Flow while each one's window is open for longer than the margin,
     /// else the template.
     pub(crate) fn message_now(&self, recipients: &[u64]) -> Result<MessageKind, EventsError> {
-        let mut state = self.state.lock().map_err(|_| EventsError::Failed("the window's lock was poisoned".to_owned()))?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| EventsError::Failed("the window's lock was poisoned".to_owned()))?;
         let (reader, last) = &mut *state;
         reader.last_incoming(|number, time| keep_latest(last, number, time))?;
         let now = jiff::Timestamp::now().as_second();
@@ -98,11 +101,17 @@ mod tests {
             .into_iter()
             .collect();
         assert!(open_for(&last, &[1], now, 3600));
-        assert!(!open_for(&last, &[2], now, 3600), "23.5 hours ago, with an hour's margin");
+        assert!(
+            !open_for(&last, &[2], now, 3600),
+            "23.5 hours ago, with an hour's margin"
+        );
         assert!(open_for(&last, &[2], now, 0));
         assert!(!open_for(&last, &[3], now, 0));
         assert!(!open_for(&last, &[4], now, 0), "never wrote");
-        assert!(!open_for(&last, &[1, 3], now, 0), "every recipient's window must be open");
+        assert!(
+            !open_for(&last, &[1, 3], now, 0),
+            "every recipient's window must be open"
+        );
         assert!(!open_for(&last, &[], now, 0));
     }
 }

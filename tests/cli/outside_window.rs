@@ -203,7 +203,9 @@ fn a_smaller_margin_sends_the_flow_to_whoever_wrote_within_it() {
     assert!(report.stdout.contains("\ntemplate: 32 accepted"), "{}", report.stdout);
     let html = std::fs::read_to_string(&page).expect("the page");
     assert!(
-        html.contains("<h2>By message</h2>") && html.contains("<tr><td>flow</td><td>8</td>") && html.contains("<tr><td>template</td><td>32</td>"),
+        html.contains("<h2>By message</h2>")
+            && html.contains("<tr><td>flow</td><td>8</td>")
+            && html.contains("<tr><td>template</td><td>32</td>"),
         "{html}"
     );
 }
@@ -301,7 +303,10 @@ fn a_campaign_stopped_mid_run_and_resumed_sends_nobody_twice_whatever_message_th
     assert!(
         per_reference.values().all(|count| *count == 1),
         "someone got two messages: {:?}",
-        per_reference.iter().filter(|(_, count)| **count > 1).collect::<Vec<_>>()
+        per_reference
+            .iter()
+            .filter(|(_, count)| **count > 1)
+            .collect::<Vec<_>>()
     );
     let report = read_report(&campaign.report_path());
     let unsent: Vec<&HashMap<String, String>> = report
@@ -325,9 +330,7 @@ fn a_campaign_stopped_mid_run_and_resumed_sends_nobody_twice_whatever_message_th
 
 #[test]
 fn a_flow_campaign_with_events_warns_how_many_have_not_written_in_24_hours() {
-    let Setup {
-        campaign, receiver, ..
-    } = setup(100);
+    let Setup { campaign, receiver, .. } = setup(100);
     let outcome = run(campaign
         .command(&Provider::accepting())
         .args(["--dry-run", "--events"])
@@ -341,7 +344,11 @@ fn a_flow_campaign_with_events_warns_how_many_have_not_written_in_24_hours() {
         "{}",
         outcome.stderr
     );
-    assert!(outcome.stderr.contains("--outside-window TEMPLATE"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("--outside-window TEMPLATE"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -362,9 +369,12 @@ fn outside_window_without_an_event_store_is_refused_with_why() {
 #[test]
 fn both_messages_are_checked_before_the_first_send_and_a_variable_the_template_lacks_is_named() {
     let campaign = Campaign::new(3);
-    let template = campaign
-        .scratch
-        .write("approved.yaml", TEMPLATE_MESSAGE.replace("{{name}}", "{{first_name}}").replace("name: { example", "first_name: { example"));
+    let template = campaign.scratch.write(
+        "approved.yaml",
+        TEMPLATE_MESSAGE
+            .replace("{{name}}", "{{first_name}}")
+            .replace("name: { example", "first_name: { example"),
+    );
     let receiver = Receiver::start();
     let provider = Provider::accepting();
     let outcome = run(campaign
@@ -381,9 +391,10 @@ fn both_messages_are_checked_before_the_first_send_and_a_variable_the_template_l
 #[test]
 fn messages_to_different_recipients_are_refused_before_any_send() {
     let campaign = Campaign::new(3);
-    let template = campaign
-        .scratch
-        .write("approved.yaml", TEMPLATE_MESSAGE.replace("to: \"{{phone}}\"", "to: \"+14155550100\""));
+    let template = campaign.scratch.write(
+        "approved.yaml",
+        TEMPLATE_MESSAGE.replace("to: \"{{phone}}\"", "to: \"+14155550100\""),
+    );
     let receiver = Receiver::start();
     let provider = Provider::accepting();
     let outcome = run(campaign
@@ -394,7 +405,9 @@ fn messages_to_different_recipients_are_refused_before_any_send() {
         .arg(&template));
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
     assert!(
-        outcome.stderr.contains("each row must reach one person, whichever message it gets"),
+        outcome
+            .stderr
+            .contains("each row must reach one person, whichever message it gets"),
         "{}",
         outcome.stderr
     );
@@ -455,9 +468,10 @@ fn the_mistakes_of_both_messages_are_reported_in_one_pass() {
     campaign
         .scratch
         .template_with(&[("flow_cta: \"Book now\"", "flow_cta: \"{{cta_in_flow}}\"")]);
-    let template = campaign
-        .scratch
-        .write("approved.yaml", TEMPLATE_MESSAGE.replace("name: spring_booking", "name: \"{{name_in_template}}\""));
+    let template = campaign.scratch.write(
+        "approved.yaml",
+        TEMPLATE_MESSAGE.replace("name: spring_booking", "name: \"{{name_in_template}}\""),
+    );
     let receiver = Receiver::start();
     let provider = Provider::accepting();
     let mut command = campaign.command(&provider);

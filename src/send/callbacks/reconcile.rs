@@ -615,7 +615,9 @@ mod tests {
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         for row in 2..=7u64 {
-            runtime.block_on(writer.handle().sending(row, 1, "flow")).expect("sending");
+            runtime
+                .block_on(writer.handle().sending(row, 1, "flow"))
+                .expect("sending");
             let record = Record {
                 http_status: Some(202),
                 code: Some("WA202".to_owned()),
