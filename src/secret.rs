@@ -101,13 +101,10 @@ impl Secret {
         }
         // Encoded, then escaped (`\/` in JSON, `%2F` in a query): each decoded form is searched.
         let encoded = encoded_forms(secret.as_bytes());
-        let hex = hex_lower(secret.as_bytes());
+        let hex = HexFinder::new(secret.as_bytes());
         forms.iter().any(|form| {
             let compact: String = form.chars().filter(|c| !c.is_whitespace()).collect();
-            encoded.iter().any(|encoded| compact.contains(encoded.as_str()))
-                || hex_digits(form.as_bytes())
-                    .windows(hex.len())
-                    .any(|window| window == hex.as_bytes())
+            encoded.iter().any(|encoded| compact.contains(encoded.as_str())) || hex.found_in(form.as_bytes())
         })
     }
 }
@@ -242,17 +239,84 @@ fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
         .collect()
 }
 
-/// The hex digits of a text, lower case, with everything between them left out: hex written
-/// with separators (`74:6f:6b`, `74 6F 6B`) reads as the plain digits. The secret's hex is at
-/// least 32 digits long, so ordinary text does not spell it by chance.
-pub(crate) fn hex_digits(text: &[u8]) -> Vec<u8> {
-    let mut digits = Vec::with_capacity(text.len());
-    digits.extend(
-        text.iter()
-            .filter(|byte| byte.is_ascii_hexdigit())
-            .map(u8::to_ascii_lowercase),
-    );
-    digits
+/// The secret's hex sought among a text's hex digits in either case, with everything between
+/// them left out: hex written with separators (`74:6f:6b`, `74 6F 6B`) reads as the plain digits.
+/// The secret's hex is at least 32 digits long, so ordinary text does not spell it by chance.
+///
+/// The text is not copied: Knuth-Morris-Pratt over its hex digits, one pass, jumping with
+/// `memchr` to the next place the first digit is while nothing is matched (a callback's body is
+/// searched on every request, and holds many hex digits: ids, numbers, timestamps).
+#[derive(Debug, Clone)]
+pub(crate) struct HexFinder {
+    /// The secret's hex, lower case.
+    digits: Vec<u8>,
+    /// For each prefix of `digits`, the length of its longest proper prefix that is also its
+    /// suffix: where a match that failed carries on.
+    fallback: Vec<usize>,
+    /// The first digit, in both cases.
+    first: (u8, u8),
+}
+
+impl HexFinder {
+    pub(crate) fn new(secret: &[u8]) -> HexFinder {
+        let digits = hex_lower(secret).into_bytes();
+        let mut fallback = vec![0; digits.len()];
+        let mut length = 0;
+        for at in 1..digits.len() {
+            while length > 0 && digits[at] != digits[length] {
+                length = fallback[length - 1];
+            }
+            if digits[at] == digits[length] {
+                length += 1;
+            }
+            fallback[at] = length;
+        }
+        let first = digits.first().copied().unwrap_or_default();
+        HexFinder {
+            digits,
+            fallback,
+            first: (first, first.to_ascii_uppercase()),
+        }
+    }
+
+    /// The number of hex digits sought.
+    pub(crate) fn len(&self) -> usize {
+        self.digits.len()
+    }
+
+    pub(crate) fn found_in(&self, text: &[u8]) -> bool {
+        let digits = self.digits.as_slice();
+        if digits.is_empty() {
+            return false;
+        }
+        let (mut at, mut matched) = (0, 0);
+        while at < text.len() {
+            if matched == 0 {
+                let Some(offset) = memchr::memchr2(self.first.0, self.first.1, &text[at..]) else {
+                    return false;
+                };
+                at += offset + 1;
+                matched = 1;
+            } else {
+                let byte = text[at];
+                at += 1;
+                if !byte.is_ascii_hexdigit() {
+                    continue;
+                }
+                let digit = byte.to_ascii_lowercase();
+                while matched > 0 && digits[matched] != digit {
+                    matched = self.fallback[matched - 1];
+                }
+                if digits[matched] == digit {
+                    matched += 1;
+                }
+            }
+            if matched == digits.len() {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// The secret as base64 (standard and URL-safe, at each of the three byte alignments it can
@@ -350,5 +414,67 @@ mod tests {
             assert_eq!(key.scrub(echo), WITHHELD, "{echo}");
         }
         assert!(!key.appears_whole_in("74:6f:6b ordinary text 2d:61"));
+    }
+
+    /// The hex digits of a text, lower case, searched the plain way: what [`HexFinder`] must
+    /// agree with.
+    fn hex_by_copy(secret: &[u8], text: &[u8]) -> bool {
+        let needle = hex_lower(secret).into_bytes();
+        let digits: Vec<u8> = text
+            .iter()
+            .filter(|byte| byte.is_ascii_hexdigit())
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        digits.windows(needle.len()).any(|window| window == needle)
+    }
+
+    #[test]
+    fn the_keys_hex_is_found_after_a_false_start_in_either_case_and_across_separators() {
+        // A key whose hex repeats itself: a match that fails late must resume where it can.
+        let secret = b"aaaaaaab";
+        let finder = HexFinder::new(secret);
+        for text in [
+            "61616161616161616162",
+            "6161616161616161616161616162",
+            "61:61:61:61:61 61 61-61-61 62",
+            "616161616161616161616161616G2-61616161616161-62",
+        ] {
+            assert_eq!(
+                finder.found_in(text.as_bytes()),
+                hex_by_copy(secret, text.as_bytes()),
+                "{text}"
+            );
+        }
+        assert!(finder.found_in(b"x 61 61 61 61 61 61 61 6161616162"));
+        assert!(!finder.found_in(b"616161616161616161616161"));
+        let key = b"tok-0123456789abcdef";
+        let hex = hex_lower(key);
+        let finder = HexFinder::new(key);
+        for text in [
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("{}{}", &hex[..11], hex),
+            format!("x {} :: {}", &hex[..20], &hex[20..].to_uppercase()),
+        ] {
+            assert!(finder.found_in(text.as_bytes()), "{text}");
+        }
+        assert!(!finder.found_in(&hex.as_bytes()[1..]));
+        // Random texts made of pieces of the hex: the one-pass search and the copy agree.
+        let mut random = fastrand::Rng::with_seed(21);
+        for _ in 0..2_000 {
+            let mut text = Vec::new();
+            for _ in 0..random.usize(1..8) {
+                let start = random.usize(0..hex.len());
+                let end = random.usize(start..=hex.len());
+                text.extend_from_slice(&hex.as_bytes()[start..end]);
+                text.extend_from_slice([&b""[..], b":", b" x ", b"6"][random.usize(0..4)]);
+            }
+            assert_eq!(
+                finder.found_in(&text),
+                hex_by_copy(key, &text),
+                "{}",
+                String::from_utf8_lossy(&text)
+            );
+        }
     }
 }

@@ -188,11 +188,13 @@ enum CliCommand {
     /// Receive the provider's callbacks (statuses, replies, Flow answers) and store them
     ///
     /// A long-running HTTP server: each callback is answered 200 only after it is committed to
-    /// the SQLite store (WAL), so a crash loses nothing the provider was told is stored. The
-    /// same event delivered twice is stored once; a body it cannot read is answered 400 and
-    /// still kept raw. Authentication (--basic-auth-file or --token-file) is required except on
-    /// a loopback address. GET /healthz answers without authentication. SIGTERM or Ctrl-C
-    /// stops it gracefully (exit 0).
+    /// the store (a SQLite file in WAL mode, or PostgreSQL, which several receivers share), so
+    /// a crash loses nothing the provider was told is stored; while the store cannot be
+    /// reached, callbacks are answered 503 with Retry-After. The same event delivered twice is
+    /// stored once; a body it cannot read is answered 400 and still kept raw. Authentication
+    /// (--basic-auth-file or --token-file) is required except on a loopback address. GET
+    /// /healthz answers without authentication (503 when the store cannot be reached).
+    /// SIGTERM or Ctrl-C stops it gracefully (exit 0).
     #[command(after_help = RECEIVE_EXAMPLES)]
     Receive(ReceiveArgs),
     /// Write a campaign's report with what became of each message: delivered, read, failed
@@ -322,9 +324,13 @@ struct ReceiveArgs {
     /// The address and port to listen on (port 0: any free port; the address is printed)
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
     listen: std::net::SocketAddr,
-    /// The event store (SQLite), created if missing
-    #[arg(long, value_name = "PATH", default_value = "flowc-events.sqlite")]
+    /// The event store: a SQLite file, created if missing, or a PostgreSQL database
+    /// (postgres://USER@HOST:PORT/DATABASE), shared by several receivers
+    #[arg(long, value_name = "PATH|URL", default_value = "flowc-events.sqlite")]
     store: PathBuf,
+    /// The PostgreSQL store's password, from this file (else from the URL or PGPASSWORD)
+    #[arg(long, value_name = "PATH")]
+    store_password_file: Option<PathBuf>,
     /// Accept HTTP Basic credentials: a file with one `user:password` line
     #[arg(long, value_name = "PATH")]
     basic_auth_file: Option<PathBuf>,
@@ -362,6 +368,10 @@ struct ReportArgs {
     /// delivery_code, delivery_error, delivered_at, read_at and replied_at
     #[arg(long, value_name = "STORE")]
     events: Option<PathBuf>,
+    /// The password of a PostgreSQL --events store, from this file (else from the URL or
+    /// PGPASSWORD)
+    #[arg(long, value_name = "PATH", requires = "events")]
+    events_password_file: Option<PathBuf>,
     /// Write the report here (`-`: standard output) [default: beside the journal, named after
     /// it as `flowc send` names it: NAME.journal.sqlite → NAME.report.csv]
     #[arg(long, value_name = "FILE")]
@@ -490,6 +500,10 @@ struct SendArgs {
     /// a minute, 131048 stops); at the end the report gains what became of each message so far
     #[arg(long, value_name = "STORE")]
     events: Option<PathBuf>,
+    /// The password of a PostgreSQL --events store, from this file (else from the URL or
+    /// PGPASSWORD)
+    #[arg(long, value_name = "PATH", requires = "events")]
+    events_password_file: Option<PathBuf>,
     /// With --events: stop when more than this share of the latest 200 deliveries fail as
     /// undeliverable (131026) or outside the 24-hour window (131047)
     #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]

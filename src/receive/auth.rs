@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::ReceiveError;
-use crate::secret::Secret;
+use crate::secret::{HexFinder, Secret};
 
 /// Shorter tokens are guessable, and too common a string to scrub from bodies without
 /// withholding innocent ones.
@@ -38,6 +38,9 @@ pub(crate) struct Credentials {
     /// What is searched for each secret, built once: a callback is scrubbed four times (path,
     /// query, header, body), hundreds of times a second.
     sought: Vec<Sought>,
+    /// The fewest bytes that hold any secret in any of the forms the quick search looks for: a
+    /// path or a content type is usually shorter.
+    shortest: usize,
 }
 
 /// One secret and its searchers, compiled when the credentials are read.
@@ -48,8 +51,8 @@ struct Sought {
     first: (u8, u8),
     /// Its base64 and hex forms (see [`crate::secret::encoded_forms`]).
     encoded: Vec<Finder<'static>>,
-    /// Its lower-case hex, sought among a text's hex digits (`74:6f:…`).
-    hex: Finder<'static>,
+    /// Its hex, sought among a text's hex digits (`74:6f:…`).
+    hex: HexFinder,
 }
 
 impl Sought {
@@ -63,16 +66,20 @@ impl Sought {
                 .iter()
                 .map(|form| Finder::new(form.as_bytes()).into_owned())
                 .collect(),
-            hex: Finder::new(crate::secret::hex_lower(bytes).as_bytes()).into_owned(),
+            hex: HexFinder::new(bytes),
         }
     }
 
-    /// Whether the text holds the secret in any letter case (the secret being ASCII).
+    /// Whether the text holds the secret in any letter case (the secret being ASCII), control
+    /// characters between its letters left out (as [`crate::secret::fold`] does), without
+    /// copying the text.
     fn in_any_case(&self, text: &[u8]) -> bool {
         let secret = self.plain.needle();
         memchr::memchr2_iter(self.first.0, self.first.1, text).any(|at| {
-            text.get(at..at + secret.len())
-                .is_some_and(|window| window.eq_ignore_ascii_case(secret))
+            let mut visible = text[at..].iter().filter(|byte| !byte.is_ascii_control());
+            secret
+                .iter()
+                .all(|byte| visible.next().is_some_and(|seen| seen.eq_ignore_ascii_case(byte)))
         })
     }
 }
@@ -127,6 +134,15 @@ impl Credentials {
             credentials.token = Some((digest(token.expose().as_bytes()), token));
         }
         credentials.sought = credentials.secrets().map(Sought::new).collect();
+        credentials.shortest = credentials
+            .sought
+            .iter()
+            .flat_map(|sought| {
+                let encoded = sought.encoded.iter().map(|form| form.needle().len());
+                encoded.chain([sought.plain.needle().len(), sought.hex.len()])
+            })
+            .min()
+            .unwrap_or(0);
         Ok(credentials)
     }
 
@@ -207,39 +223,19 @@ impl Credentials {
         if !text.is_ascii() || memchr::memchr3(b'\\', b'%', b'&', text).is_some() {
             return true;
         }
-        // One pass says which of the copies below are needed.
-        let (mut controls, mut spaces, mut hex_digits) = (false, false, 0usize);
-        for byte in text {
-            controls |= byte.is_ascii_control();
-            spaces |= byte.is_ascii_whitespace();
-            hex_digits += usize::from(byte.is_ascii_hexdigit());
-        }
-        // The folding removes control characters (a line break inside the secret) too.
-        let visible = without(text, controls, u8::is_ascii_control);
-        if self.sought.iter().any(|sought| sought.in_any_case(&visible)) {
-            return true;
-        }
-        let compact = without(text, spaces, u8::is_ascii_whitespace);
-        if self
-            .sought
-            .iter()
-            .any(|sought| sought.encoded.iter().any(|form| form.find(&compact).is_some()))
-        {
-            return true;
-        }
-        // A secret's hex with separators between its digits (`74:6f:…`); too few hex digits to
-        // spell the shortest secret's hex need not be collected.
-        let shortest = self
-            .sought
-            .iter()
-            .map(|sought| sought.hex.needle().len())
-            .min()
-            .unwrap_or(0);
-        if hex_digits < shortest {
+        // What is left is ASCII without escapes: no form of a secret fits in fewer bytes.
+        if text.len() < self.shortest {
             return false;
         }
-        let digits = crate::secret::hex_digits(text);
-        self.sought.iter().any(|sought| sought.hex.find(&digits).is_some())
+        if self.sought.iter().any(|sought| sought.in_any_case(text)) {
+            return true;
+        }
+        // Base64 broken into lines (or spaced) is searched without its white space; a copy is
+        // made only when there is some.
+        let compact = without(text, has_white_space(text), u8::is_ascii_whitespace);
+        self.sought
+            .iter()
+            .any(|sought| sought.encoded.iter().any(|form| form.find(&compact).is_some()) || sought.hex.found_in(text))
     }
 
     fn secrets(&self) -> impl Iterator<Item = &Secret> {
@@ -309,6 +305,11 @@ fn split_scheme(header: &[u8]) -> Option<(&[u8], &[u8])> {
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
+}
+
+/// Whether the text holds ASCII white space (a SIMD search for each kind: most bodies hold none).
+fn has_white_space(text: &[u8]) -> bool {
+    memchr::memchr3(b' ', b'\n', b'\r', text).is_some() || memchr::memchr2(b'\t', 0x0c, text).is_some()
 }
 
 /// The text without the bytes `drop` picks, copied only when `any` says there are some.
@@ -386,6 +387,69 @@ mod tests {
         assert_eq!(&*credentials.scrub(hex.as_bytes()), WITHHELD);
         assert_eq!(&*credentials.scrub(b"a=%74ok-0123456789abcdef"), WITHHELD);
         assert_eq!(&*credentials.scrub(b"nothing secret"), b"nothing secret".as_slice());
+    }
+
+    #[test]
+    fn receive_withholds_the_secret_across_control_characters_and_in_hex_of_any_case() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let credentials = credentials(dir.path());
+        let hex: String = TOKEN.bytes().map(|byte| format!("{byte:02x}")).collect();
+        let spaced: Vec<String> = TOKEN.bytes().map(|byte| format!("{byte:02X}")).collect();
+        for body in [
+            "{\"ref\":\"tok-0123\n456789ABCDEF\"}".to_owned(),
+            "{\"ref\":\"TOK-0123456789\u{1b}abcdef\"}".to_owned(),
+            hex.to_uppercase(),
+            format!("{{\"id\":\"{}\",\"n\":\"{}\"}}", &hex[..30], &hex[30..]),
+            spaced.join(":"),
+            spaced.join(" "),
+            format!("{}{}", &hex[..17], hex),
+        ] {
+            assert_eq!(&*credentials.scrub(body.as_bytes()), WITHHELD, "{body}");
+        }
+        for body in [
+            format!("{{\"ref\":\"{}\"}}", &hex[2..]),
+            "{\"ref\":\"tok-0123\n45678\"}".to_owned(),
+            "74:6f:6b ordinary text 2d:30".to_owned(),
+        ] {
+            assert_eq!(&*credentials.scrub(body.as_bytes()), body.as_bytes(), "{body}");
+        }
+    }
+
+    #[test]
+    fn receive_the_quick_search_for_secrets_agrees_with_the_full_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let credentials = credentials(dir.path());
+        let token = Secret::new(TOKEN.to_owned());
+        let hex: String = TOKEN.bytes().map(|byte| format!("{byte:02x}")).collect();
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("x{TOKEN}"));
+        let mut random = fastrand::Rng::with_seed(7);
+        let pieces = [
+            "{\"statuses\":[{\"id\":\"wamid.",
+            "\"}]}",
+            " ",
+            "\n",
+            "\t",
+            "0",
+            "6f",
+            "tok-",
+            "0123456789",
+            "ABCDEF",
+            "abcdef",
+            hex.as_str(),
+            &hex[..40],
+            &hex[40..],
+            encoded.as_str(),
+            &encoded[..12],
+            &encoded[12..],
+        ];
+        for _ in 0..3_000 {
+            let body: String = (0..random.usize(1..10))
+                .map(|_| pieces[random.usize(0..pieces.len())])
+                .collect();
+            let withheld = &*credentials.scrub(body.as_bytes()) == WITHHELD;
+            // Plain occurrences are replaced first; what is left is searched.
+            assert_eq!(withheld, token.appears_whole_in(&token.redact(&body)), "{body:?}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@
 
 use serde_json::{Map, Value};
 
+mod envelope;
+
 use super::event::{Event, FlowReply, IncomingMessage, Origin, Refs, StatusEvent};
 use crate::secret::fold;
 
@@ -79,6 +81,15 @@ pub(crate) fn json(body: &[u8], words: &OptOutWords) -> Result<Vec<Event>, Unrec
             "more than {MAX_VALUES} JSON values (a callback carries a few events)"
         ));
     }
+    // The usual shapes are read into typed fields; the rest, and anything unusual, as a `Value`.
+    if let Some(events) = envelope::events(body, words) {
+        return Ok(events);
+    }
+    general(body, words)
+}
+
+/// A JSON body read as a `serde_json::Value`: every shape, and why a body is not understood.
+fn general(body: &[u8], words: &OptOutWords) -> Result<Vec<Event>, Unrecognised> {
     let root: Value = serde_json::from_slice(body).map_err(|error| format!("not JSON: {}", error_class(&error)))?;
     let Value::Object(root) = root else {
         return Err("the JSON is not an object".to_owned());
@@ -361,7 +372,14 @@ fn incoming(
 }
 
 fn flow_reply(reply: Option<&Value>) -> FlowReply {
-    let raw = reply.and_then(|reply| reply.get("response_json"));
+    flow_reply_of(
+        reply.and_then(|reply| field(reply, "name")),
+        reply.and_then(|reply| reply.get("response_json")),
+    )
+}
+
+/// A Flow reply of the given name, from its `response_json` as sent.
+fn flow_reply_of(name: Option<String>, raw: Option<&Value>) -> FlowReply {
     // Meta sends a JSON string; a provider that already parsed it may send the object.
     let parsed = match raw {
         Some(Value::String(text)) => serde_json::from_str::<Value>(text).ok(),
@@ -374,7 +392,7 @@ fn flow_reply(reply: Option<&Value>) -> FlowReply {
         (None, _) => None,
     };
     FlowReply {
-        name: reply.and_then(|reply| field(reply, "name")),
+        name,
         flow_token: parsed.as_ref().and_then(|value| field(value, "flow_token")),
         response_json,
     }

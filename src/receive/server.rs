@@ -426,7 +426,11 @@ async fn healthz(State(app): State<Arc<App>>, request: Request) -> Response {
         Stats::add(&app.stats.rejected, 1);
         return response;
     }
-    answer(StatusCode::OK, "ok\n")
+    if app.store.reachable() {
+        answer(StatusCode::OK, "ok\n")
+    } else {
+        try_again("the event store is unreachable\n")
+    }
 }
 
 /// A request head over [`HEAD_LIMIT`] (hyper's buffer limit lets somewhat more through), as the
@@ -449,9 +453,10 @@ fn head_too_large(request: &Request) -> Option<Response> {
 /// `503` with `Retry-After`: the provider sends the callback again.
 fn try_again(text: &'static str) -> Response {
     let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, text);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::events::postgres::RETRY_AFTER.as_secs()),
+    );
     response
 }
 
@@ -585,7 +590,11 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
         }
         Err(error) => {
             app.stats.failed(error.to_string());
-            try_again("not stored: try again\n")
+            if error.is_unavailable() {
+                try_again("not stored: the event store is unreachable; try again\n")
+            } else {
+                try_again("not stored: try again\n")
+            }
         }
     }
 }
@@ -625,17 +634,28 @@ impl BodyKind {
         let Some(content_type) = content_type else {
             return BodyKind::Json;
         };
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
-            "application/json" | "text/json" | "text/plain" | "" => BodyKind::Json,
-            "application/x-www-form-urlencoded" => BodyKind::Form,
-            other if other.starts_with("application/") && other.ends_with("+json") => BodyKind::Json,
-            _ => BodyKind::Other,
+        // Compared without a lower-cased copy: this runs on every callback.
+        let essence = content_type.split(';').next().unwrap_or_default().trim().as_bytes();
+        let is = |name: &str| essence.eq_ignore_ascii_case(name.as_bytes());
+        let starts = |prefix: &str| {
+            essence
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+        };
+        let ends = |suffix: &str| {
+            essence
+                .len()
+                .checked_sub(suffix.len())
+                .is_some_and(|at| essence[at..].eq_ignore_ascii_case(suffix.as_bytes()))
+        };
+        if ["application/json", "text/json", "text/plain", ""].into_iter().any(is) {
+            BodyKind::Json
+        } else if is("application/x-www-form-urlencoded") {
+            BodyKind::Form
+        } else if starts("application/") && ends("+json") {
+            BodyKind::Json
+        } else {
+            BodyKind::Other
         }
     }
 }
@@ -652,4 +672,30 @@ fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_content_types_are_told_apart_in_any_letter_case() {
+        for (content_type, kind) in [
+            (None, BodyKind::Json),
+            (Some(""), BodyKind::Json),
+            (Some("Application/JSON; charset=utf-8"), BodyKind::Json),
+            (Some(" text/plain "), BodyKind::Json),
+            (Some("TEXT/JSON"), BodyKind::Json),
+            (Some("application/vnd.provider+JSON"), BodyKind::Json),
+            (Some("application/x-www-form-urlencoded;charset=UTF-8"), BodyKind::Form),
+            (Some("APPLICATION/X-WWW-FORM-URLENCODED"), BodyKind::Form),
+            (Some("application/xml"), BodyKind::Other),
+            (Some("+json"), BodyKind::Other),
+            (Some("text/html+json"), BodyKind::Other),
+            (Some("application/jsonx"), BodyKind::Other),
+            (Some("applicatioñ/+json"), BodyKind::Other),
+        ] {
+            assert_eq!(BodyKind::of(content_type), kind, "{content_type:?}");
+        }
+    }
 }

@@ -199,13 +199,16 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
             // Nothing recorded for this attempt: the row keeps its status for the next run.
             return;
         }
-        if let Some(pairs) = &context.pairs {
-            tokio::select! {
+        // Held until this attempt is over (answered, or given up), so that the next row to the
+        // same person waits for the answer.
+        let _turn = match &context.pairs {
+            Some(pairs) => tokio::select! {
                 biased;
                 () = context.stop.wait() => return,
-                () = pairs.wait_turn(&job.recipients) => {}
-            }
-        }
+                turn = pairs.wait_turn(&job.recipients) => Some(turn),
+            },
+            None => None,
+        };
         if let Some(limiter) = &context.limiter {
             tokio::select! {
                 biased;

@@ -45,33 +45,80 @@ impl Limiter {
 pub(super) const PAIR_SPACING: Duration = Duration::from_secs(6);
 
 /// With `--allow-duplicates`, a number that gets several messages gets them at least
-/// [`PAIR_SPACING`] apart.
+/// [`PAIR_SPACING`] apart, counted from when the provider answered the earlier one: the
+/// provider passes a message on to Meta once it has accepted it, so the earlier request's
+/// answer, not the moment it was queued, is when Meta's clock for that person starts.
 #[derive(Default)]
 pub(super) struct PairSpacing {
-    last: std::sync::Mutex<std::collections::HashMap<u64, tokio::time::Instant>>,
+    last: std::sync::Mutex<std::collections::HashMap<u64, Turn>>,
 }
 
+#[derive(Clone, Copy)]
+enum Turn {
+    /// A request to this number is on its way: the next one waits for its answer.
+    InFlight,
+    /// The last request to this number was answered (or given up) at this instant.
+    Since(tokio::time::Instant),
+}
+
+/// How often a row waiting behind a request still on its way looks again.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(20);
+
 impl PairSpacing {
-    pub(super) async fn wait_turn(&self, numbers: &[u64]) {
+    /// Waits until every number of the row may get a message, then holds them until the
+    /// returned turn is dropped (after the request's answer, or when the row gives up).
+    pub(super) async fn wait_turn<'a>(&'a self, numbers: &'a [u64]) -> PairTurn<'a> {
         loop {
             let wait = {
-                let Ok(mut last) = self.last.lock() else { return };
+                let Ok(mut last) = self.last.lock() else {
+                    return PairTurn { spacing: None, numbers };
+                };
                 let now = tokio::time::Instant::now();
-                let latest = numbers.iter().filter_map(|number| last.get(number)).max().copied();
-                match latest {
-                    Some(at) if now.duration_since(at) < PAIR_SPACING => at + PAIR_SPACING - now,
-                    _ => {
-                        if last.len() > 100_000 {
-                            last.retain(|_, at| now.duration_since(*at) < PAIR_SPACING);
+                let mut wait = Duration::ZERO;
+                for number in numbers {
+                    match last.get(number) {
+                        Some(Turn::InFlight) => wait = wait.max(IN_FLIGHT_POLL),
+                        Some(Turn::Since(at)) if now.duration_since(*at) < PAIR_SPACING => {
+                            wait = wait.max(*at + PAIR_SPACING - now);
                         }
-                        for number in numbers {
-                            last.insert(*number, now);
-                        }
-                        return;
+                        _ => {}
                     }
                 }
+                if wait.is_zero() {
+                    if last.len() > 100_000 {
+                        last.retain(|_, turn| match turn {
+                            Turn::InFlight => true,
+                            Turn::Since(at) => now.duration_since(*at) < PAIR_SPACING,
+                        });
+                    }
+                    for number in numbers {
+                        last.insert(*number, Turn::InFlight);
+                    }
+                    return PairTurn {
+                        spacing: Some(self),
+                        numbers,
+                    };
+                }
+                wait
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A row's hold on its numbers; dropping it starts their [`PAIR_SPACING`].
+pub(super) struct PairTurn<'a> {
+    spacing: Option<&'a PairSpacing>,
+    numbers: &'a [u64],
+}
+
+impl Drop for PairTurn<'_> {
+    fn drop(&mut self) {
+        let Some(spacing) = self.spacing else { return };
+        let Ok(mut last) = spacing.last.lock() else { return };
+        let now = tokio::time::Instant::now();
+        for number in self.numbers {
+            last.insert(*number, Turn::Since(now));
         }
     }
 }

@@ -11,6 +11,7 @@ mod meta_codes;
 mod one_pass;
 mod outputs;
 mod outside_window;
+mod postgres_store;
 mod preview;
 mod receive;
 mod render;

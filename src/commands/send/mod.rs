@@ -74,6 +74,8 @@ pub struct SendOptions {
     pub outside_window: Option<PathBuf>,
     /// Seconds of the window that must be left for it to count as open (`--window-margin`).
     pub window_margin: u64,
+    /// The password of a PostgreSQL store, in a file.
+    pub events_password_file: Option<PathBuf>,
     /// The share (0 to 1) of list failures among the latest statuses that stops the campaign.
     pub max_failure_rate: f64,
     pub window: Option<String>,
@@ -169,12 +171,23 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     if let Some(exclude) = &options.exclude {
         inputs.push(("exclude list", exclude));
     }
-    if let Some(events) = &options.events {
+    if let Some(events) = options
+        .events
+        .as_ref()
+        .filter(|store| !crate::events::names_database(store))
+    {
         inputs.push(("event store", events));
     }
     if let Some(template) = &options.outside_window {
         inputs.push(("--outside-window template", template));
     }
+    let store = match &options.events {
+        Some(store) => Some(
+            super::store_location(store, options.events_password_file.as_deref())
+                .map_err(|error| fail(printer, &error))?,
+        ),
+        None => None,
+    };
     // A dry run writes no journal, but is checked as the real run will be.
     crate::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
@@ -204,20 +217,20 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         ));
     }
     // A row whose answer was lost is settled once a callback shows the provider has it.
-    let settled = match (&options.events, options.dry_run) {
+    let settled = match (&store, options.dry_run) {
         (Some(store), false) => {
-            callbacks::settle_unknown(&mut journal, &store.clone().into()).map_err(|error| fail(printer, &error))?
+            callbacks::settle_unknown(&mut journal, store).map_err(|error| fail(printer, &error))?
         }
         _ => (0, 0),
     };
     // The event store: who opted out before this run, and the feed the run watches.
-    let mut feed = match &options.events {
-        Some(path) => {
+    let mut feed = match &store {
+        Some(store) => {
             let prefix = options.track.map(|_| {
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(&path.clone().into(), prefix).map_err(|error| fail(printer, &error))?)
+            Some(EventFeed::open(store, prefix).map_err(|error| fail(printer, &error))?)
         }
         None => None,
     };
@@ -226,7 +239,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
             let (numbers, _) = watch::opted_out(feed).map_err(|error| fail(printer, &error))?;
             printer.note(&format!(
                 "events:   {} ({} opted out)",
-                options.events.as_deref().unwrap_or(Path::new("")).display(),
+                store.as_ref().map(ToString::to_string).unwrap_or_default(),
                 words::count(numbers.len() as u64, "number", "numbers")
             ));
             numbers
@@ -235,15 +248,15 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     };
     // Who wrote to the business lately: the plan counts whose window is open, and with
     // --outside-window each row's message is decided from it right before it is sent.
-    let window = match &options.events {
-        Some(path) => {
+    let window = match &store {
+        Some(store) => {
             let margin = if options.outside_window.is_some() {
                 i64::try_from(options.window_margin).unwrap_or(i64::MAX)
             } else {
                 0
             };
             Some(Arc::new(
-                Window::open(&path.clone().into(), margin).map_err(|error| fail(printer, &error))?,
+                Window::open(store, margin).map_err(|error| fail(printer, &error))?,
             ))
         }
         None => None,
@@ -387,7 +400,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         return Ok(summary.dry_run_status());
     }
     say(&summary.to_string());
-    let delivery = match &options.events {
+    let delivery = match &store {
         Some(store) => super::report::after_send(&journal, store, &report_path, written_once, printer),
         None => ExitStatus::Ok,
     };
