@@ -485,3 +485,34 @@ fn the_mistakes_of_both_messages_are_reported_in_one_pass() {
     assert!(outcome.stderr.contains("name_in_template"), "{}", outcome.stderr);
     assert_eq!(provider.count(), 0);
 }
+
+#[test]
+fn the_message_that_reaches_each_person_is_decided_from_a_postgresql_store_too() {
+    let Some(server) = crate::support::postgres::shared() else {
+        return;
+    };
+    let database = server.database();
+    let scratch = crate::support::Scratch::new();
+    let token = scratch.write("token", format!("{TOKEN}\n"));
+    let args = vec!["--token-file".to_owned(), token.display().to_string()];
+    let receiver = Receiver::spawn_at(scratch, std::path::PathBuf::from(&database.url), "127.0.0.1:0", &args)
+        .expect("the receiver starts");
+    const ROWS: usize = 40;
+    let campaign = Campaign::new(ROWS);
+    let template = campaign.scratch.write("approved.yaml", TEMPLATE_MESSAGE);
+    store_incoming(&receiver, ROWS, now());
+    let provider = Provider::accepting();
+    let outcome = run(campaign
+        .command(&provider)
+        .arg("--events")
+        .arg(&database.url)
+        .arg("--outside-window")
+        .arg(&template));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(provider.count(), ROWS);
+    for request in provider.received() {
+        let n = row_number(&request);
+        let expected = if n % 10 == 0 { "flow" } else { "template" };
+        assert_eq!(kind_of(&request), expected, "R{n}");
+    }
+}
