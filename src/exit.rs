@@ -413,9 +413,13 @@ impl UserError for NotSent {
     /// rows to send (resumable).
     fn exit_status(&self) -> ExitStatus {
         match self {
-            NotSent::DataFromStdin | NotSent::NoAccount | NotSent::DataChanged { .. } | NotSent::NoTerminal => {
-                ExitStatus::Usage
-            }
+            NotSent::DataFromStdin
+            | NotSent::NoAccount
+            | NotSent::DataChanged { .. }
+            | NotSent::NoTerminal
+            | NotSent::WindowWithoutEvents
+            | NotSent::OutsideWindowKinds
+            | NotSent::OutsideWindowRecipient { .. } => ExitStatus::Usage,
             NotSent::Strict { .. } | NotSent::Declined | NotSent::OutsideWindow => ExitStatus::Invalid,
         }
     }

@@ -508,6 +508,15 @@ struct SendArgs {
     /// undeliverable (131026) or outside the 24-hour window (131047)
     #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]
     max_failure_rate: f64,
+    /// With --events: send this approved template message instead of the Flow message to each
+    /// person who has not written to the business in the last 24 hours (less --window-margin),
+    /// decided from the store right before each request
+    #[arg(long, value_name = "TEMPLATE")]
+    outside_window: Option<PathBuf>,
+    /// With --outside-window: a person's window counts as open only while at least this much of
+    /// it is left (30m, 1h, 90s), so that the Flow message arrives in time
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_margin, requires = "outside_window")]
+    window_margin: u64,
     /// Send only between these times (HH:MM-HH:MM, the end excluded, 24:00 the end of the day;
     /// may cross midnight); outside them sending pauses until the window opens
     #[arg(long, value_name = "HH:MM-HH:MM")]
@@ -654,6 +663,38 @@ impl TrackArg {
             TrackArg::Ref2 => crate::send::campaign::TrackField::Ref2,
         }
     }
+}
+
+/// `30m`, `1h`, `90s` (or `1h30m`): seconds, at most 24 hours.
+fn parse_margin(text: &str) -> Result<u64, String> {
+    let problem = || format!("`{text}` is not a duration (write e.g. 30m or 1h)");
+    let mut seconds = 0u64;
+    let mut digits = String::new();
+    for character in text.trim().chars() {
+        if character.is_ascii_digit() {
+            digits.push(character);
+            continue;
+        }
+        let unit = match character {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(problem()),
+        };
+        let value: u64 = digits.parse().map_err(|_| problem())?;
+        seconds = value
+            .checked_mul(unit)
+            .and_then(|part| seconds.checked_add(part))
+            .ok_or_else(problem)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || text.trim().is_empty() {
+        return Err(problem());
+    }
+    if seconds >= 24 * 3600 {
+        return Err(format!("`{text}` is not shorter than the 24-hour window"));
+    }
+    Ok(seconds)
 }
 
 /// `20%` or `20` (percent), or `0.2`: a share between 0 and 1.

@@ -61,6 +61,8 @@ impl Cli {
                 events: args.events,
                 events_password_file: args.events_password_file,
                 max_failure_rate: args.max_failure_rate,
+                outside_window: args.outside_window,
+                window_margin: args.window_margin,
                 window: args.window,
                 tz: args.tz,
                 exit_outside_window: args.exit_outside_window,

@@ -209,6 +209,9 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Dra
             printer.emit(Finding::warning(silence));
         }
         say(&reconciled.funnel.to_string());
+        for line in per_message_lines(&reconciled.delivery) {
+            say(&line);
+        }
         if let Some(pricing) = reconciled.funnel.pricing_line() {
             say(&pricing);
         }
@@ -311,7 +314,9 @@ pub(super) fn after_send(
     if let Some(silence) = reconciled.funnel.silence(unix_now()) {
         printer.emit(Finding::warning(silence));
     }
-    let lines = std::iter::once(reconciled.funnel.to_string()).chain(reconciled.funnel.pricing_line());
+    let lines = std::iter::once(reconciled.funnel.to_string())
+        .chain(per_message_lines(&reconciled.delivery))
+        .chain(reconciled.funnel.pricing_line());
     for line in lines {
         if outputs::is_stdout(report_path) {
             printer.note(&line);
@@ -320,4 +325,12 @@ pub(super) fn after_send(
         }
     }
     ExitStatus::Ok
+}
+
+/// The funnel of each message, when the campaign sent more than one (`--outside-window`).
+fn per_message_lines(delivery: &crate::report::Delivery) -> Vec<String> {
+    crate::report::Funnel::per_message(delivery)
+        .into_iter()
+        .map(|(kind, funnel)| format!("{}: {funnel}", crate::send::window::kind_name(kind)))
+        .collect()
 }

@@ -647,3 +647,53 @@ impl EventFeed {
         Ok(Fresh { opt_outs, statuses })
     }
 }
+
+/// When each number last wrote to the business (its 24-hour window opened then), as a
+/// campaign with `--outside-window` reads it: every incoming message once, then only the new
+/// ones, so a person who writes during the run is seen at the next look.
+#[derive(Debug)]
+pub(crate) enum IncomingReader {
+    Sqlite(sqlite::IncomingReader),
+    Postgres { feed: PgFeedThread, last: i64 },
+}
+
+/// Incoming messages read from PostgreSQL at a time: memory stays flat however many there are.
+const INCOMING_PAGE: i64 = 5_000;
+
+impl IncomingReader {
+    pub(crate) fn open(location: &StoreLocation) -> Result<IncomingReader, EventsError> {
+        match location {
+            StoreLocation::Sqlite(path) => sqlite::IncomingReader::open(path).map(IncomingReader::Sqlite),
+            StoreLocation::Postgres(url) => Ok(IncomingReader::Postgres {
+                feed: PgFeedThread::open(url)?,
+                last: 0,
+            }),
+        }
+    }
+
+    /// The last incoming message time per number: calls `visit` with the key of the sender
+    /// ([`number_of`]) and the message's time (Unix seconds) for every incoming message stored
+    /// since the last call (every one, the first time), streamed in the order stored.
+    pub(crate) fn last_incoming(&mut self, mut visit: impl FnMut(u64, i64)) -> Result<(), EventsError> {
+        match self {
+            IncomingReader::Sqlite(reader) => reader.since_last(|number, time| {
+                if let Some(key) = number_of(number) {
+                    visit(key, time);
+                }
+            }),
+            IncomingReader::Postgres { feed, last } => loop {
+                let after = *last;
+                let page = feed.call(move |feed| feed.incoming_after(after, INCOMING_PAGE))?;
+                for (id, number, time) in &page {
+                    *last = *id;
+                    if let Some(key) = number_of(number) {
+                        visit(key, *time);
+                    }
+                }
+                if (page.len() as i64) < INCOMING_PAGE {
+                    return Ok(());
+                }
+            },
+        }
+    }
+}

@@ -14,6 +14,7 @@ use std::fmt;
 use super::codes;
 use super::reconcile::{Delivery, EventCounts, Stage};
 use crate::send::journal::RowStatus;
+use crate::template::MessageKind;
 use crate::words::{about_duration, count, plural, printable, thousands};
 
 /// Failed rows with one code (or none).
@@ -115,6 +116,30 @@ fn count_failure(failures: &mut Vec<FailureCount>, delivery: &Delivery, state: &
 
 impl Funnel {
     pub(crate) fn of(delivery: &Delivery) -> Funnel {
+        Funnel::of_rows(delivery, |_| true)
+    }
+
+    /// The funnel of each message a campaign sent (`--outside-window`: the Flow message and
+    /// the template), when its rows got more than one; empty otherwise.
+    pub(crate) fn per_message(delivery: &Delivery) -> Vec<(MessageKind, Funnel)> {
+        let (mut flow, mut template) = (false, false);
+        for state in delivery.states() {
+            match state.message() {
+                Some(MessageKind::Flow) => flow = true,
+                Some(MessageKind::Template) => template = true,
+                None => {}
+            }
+        }
+        if !(flow && template) {
+            return Vec::new();
+        }
+        [MessageKind::Flow, MessageKind::Template]
+            .into_iter()
+            .map(|kind| (kind, Funnel::of_rows(delivery, |state| state.message() == Some(kind))))
+            .collect()
+    }
+
+    fn of_rows(delivery: &Delivery, include: impl Fn(&super::reconcile::RowDelivery) -> bool) -> Funnel {
         let mut funnel = Funnel {
             events: delivery.events,
             other_statuses: delivery.other_statuses.clone(),
@@ -122,7 +147,7 @@ impl Funnel {
         };
         let mut failures: Vec<FailureCount> = Vec::new();
         let mut not_sent: Vec<FailureCount> = Vec::new();
-        for state in delivery.states() {
+        for state in delivery.states().filter(|state| include(state)) {
             if state.sent_at != super::reconcile::NEVER {
                 let (first, last) = funnel.sent_span.get_or_insert((state.sent_at, state.sent_at));
                 *first = (*first).min(state.sent_at);

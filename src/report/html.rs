@@ -159,6 +159,7 @@ pub(crate) fn page(campaign: &Campaign<'_>, funnel: &Funnel, delivery: &Delivery
         summary = escape(&funnel.to_string()),
     );
     funnel_section(&mut html, funnel);
+    per_message_section(&mut html, &Funnel::per_message(delivery));
     failures_section(&mut html, funnel);
     pricing_section(&mut html, funnel);
     timeline_section(&mut html, delivery);
@@ -207,6 +208,30 @@ fn funnel_section(html: &mut String, funnel: &Funnel) {
         let _ = write!(html, "<p class=\"note\">{}</p>", escape(&others.join(" · ")));
     }
     html.push_str("</section>\n");
+}
+
+/// The funnel of each message, when the campaign sent more than one (`--outside-window`: the
+/// Flow message inside the 24-hour window, the template outside it).
+fn per_message_section(html: &mut String, funnels: &[(crate::template::MessageKind, Funnel)]) {
+    if funnels.is_empty() {
+        return;
+    }
+    html.push_str("<section><h2>By message</h2><table><thead><tr><th>message</th><th>accepted</th><th>sent</th><th>delivered</th><th>read</th><th>completed the Flow</th><th>failed</th></tr></thead><tbody>");
+    for (kind, funnel) in funnels {
+        let _ = write!(html, "<tr><td>{}</td>", crate::send::window::kind_name(*kind));
+        for count in [
+            funnel.accepted,
+            funnel.sent,
+            funnel.delivered,
+            funnel.read,
+            funnel.completed,
+            funnel.failed,
+        ] {
+            let _ = write!(html, "<td>{}</td>", thousands(count));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table></section>\n");
 }
 
 fn failures_section(html: &mut String, funnel: &Funnel) {

@@ -98,6 +98,9 @@ pub(crate) struct Plan {
     pub shared_flow_token: u64,
     pub first_shared_flow_token: Option<(u64, u64)>,
     pub to_send: RowSet,
+    /// Of the rows to send, how many people's 24-hour window was open (with the margin) when the
+    /// plan was made (`--events`); decided again for each row right before it is sent.
+    pub in_window: Option<u64>,
     /// The hash of each body to send, in row order (8 bytes a row).
     checked: Vec<u64>,
     /// Where `--track` keys go, and the campaign they name.
@@ -163,6 +166,25 @@ pub(crate) fn fingerprint(
     })
 }
 
+/// The campaign's identity with an `--outside-window` template: its text is part of what the
+/// rows are sent with.
+pub(crate) fn fingerprint_with(
+    compiler: &MessageCompiler,
+    outside_window: Option<&MessageCompiler>,
+    vars: &[(String, String)],
+    data: &Path,
+) -> Result<Fingerprint, CampaignError> {
+    let mut fingerprint = fingerprint(compiler, vars, data)?;
+    if let Some(template) = outside_window {
+        let mut hash = Sha256::new();
+        hash.update(fingerprint.template.as_bytes());
+        hash.update(b"\0outside-window\0");
+        hash.update(template.template().source.text.as_bytes());
+        fingerprint.template = hex(&hash.finalize());
+    }
+    Ok(fingerprint)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -180,6 +202,12 @@ pub(crate) struct Selection {
     pub people: Option<u64>,
     /// Write a campaign-and-row key into this `extra_info` field of every message.
     pub track: Option<TrackField>,
+    /// Who wrote to the business lately, and the margin their window is counted with: the plan
+    /// counts the rows to send whose window is open.
+    pub window: Option<(std::sync::Arc<super::window::Window>, i64)>,
+    /// Rows the `--outside-window` template cannot be sent for, with why (see
+    /// [`check_outside_window`]): they are invalid, whichever message they would get.
+    pub template_invalid: std::collections::BTreeMap<u64, String>,
 }
 
 /// Why an excluded row is not sent, in the journal and the report.
@@ -218,6 +246,7 @@ pub(crate) fn preflight(
         shared_flow_token: 0,
         first_shared_flow_token: None,
         to_send: RowSet::default(),
+        in_window: selection.window.as_ref().map(|_| 0),
         checked: Vec::new(),
         track: selection.track,
         campaign: journal.campaign_id().to_owned(),
@@ -236,8 +265,14 @@ pub(crate) fn preflight(
     let mut tokens: std::collections::HashMap<u64, u64, foldhash::fast::FixedState> =
         std::collections::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(fastrand::u64(..)));
     let token_hasher = foldhash::quality::FixedState::with_seed(fastrand::u64(..));
+    let now = jiff::Timestamp::now().as_second();
     compile_in_order_with(compiler, rows, workers, prepare, inspect, |outcome, inspected| {
         let recorded = match outcome {
+            RowOutcome::Body { row, .. } if selection.template_invalid.contains_key(&row) => {
+                plan.invalid += 1;
+                let problem = selection.template_invalid.get(&row).map(String::as_str);
+                batch.record(row, &RowKeys::default(), RowStatus::Invalid, problem)
+            }
             RowOutcome::Body { row, warnings, .. } => {
                 if !warnings.is_empty() {
                     on_event(PreflightEvent::Warnings {
@@ -338,6 +373,10 @@ pub(crate) fn preflight(
                 if send {
                     plan.to_send.insert(row);
                     plan.checked.push(hash);
+                    if let (Some(in_window), Some((window, margin))) = (plan.in_window.as_mut(), &selection.window) {
+                        let recipients = super::guardrails::recipient_keys(&recipient);
+                        *in_window += u64::from(window.is_open(&recipients, now, *margin));
+                    }
                 }
                 batch.record(row, &keys, status, reason.as_deref())
             }
@@ -381,6 +420,59 @@ pub(crate) fn preflight(
     Ok(plan)
 }
 
+/// Renders every row with the `--outside-window` template (from the same data file, with the
+/// same values), reporting what is wrong through `on_event`; returns the rows it cannot be
+/// sent for, with why, for the pre-flight to record invalid.
+pub(crate) fn check_outside_window(
+    template: &MessageCompiler,
+    rows: Rows,
+    vars: &[(String, String)],
+    mut on_event: impl FnMut(PreflightEvent<'_>),
+) -> Result<std::collections::BTreeMap<u64, String>, CampaignError> {
+    let mut invalid = std::collections::BTreeMap::new();
+    let mut broken = false;
+    let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
+    let prepare = |row: &mut data::Row| template.apply_overrides(row, vars);
+    compile_in_order_with(
+        template,
+        rows,
+        workers,
+        prepare,
+        |_| (),
+        |outcome, _| {
+            match outcome {
+                RowOutcome::Body { row, warnings, .. } => {
+                    if !warnings.is_empty() {
+                        on_event(PreflightEvent::Warnings {
+                            row,
+                            warnings: &warnings,
+                        });
+                    }
+                }
+                RowOutcome::Invalid { row, problem } => {
+                    on_event(PreflightEvent::Invalid { row, problem: &problem });
+                    invalid.insert(
+                        row,
+                        format!("--outside-window template: {}", problem_text(template, &problem)),
+                    );
+                }
+                // The Flow message's pre-flight reads the same file and reports what is unreadable.
+                RowOutcome::Unreadable(error) => {
+                    if !error.is_row_error() {
+                        broken = true;
+                        return Flow::Stop;
+                    }
+                }
+            }
+            Flow::Continue
+        },
+    );
+    if broken {
+        return Err(CampaignError::Broken);
+    }
+    Ok(invalid)
+}
+
 /// A problem as one line, for the journal and the report.
 fn problem_text(compiler: &MessageCompiler, problem: &Problem) -> String {
     crate::diagnostic::Finding::from_problem(compiler.template(), None, problem)
@@ -393,7 +485,7 @@ fn problem_text(compiler: &MessageCompiler, problem: &Problem) -> String {
 /// Renders the rows to send into jobs, on its own thread; blocks when the queue is full, so
 /// memory stays flat. A body that is not the one the pre-flight checked is not sent.
 pub(crate) fn produce(
-    compiler: &MessageCompiler,
+    (compiler, outside_window): (&MessageCompiler, Option<(&MessageCompiler, Rows)>),
     rows: Rows,
     vars: &[(String, String)],
     plan: &Plan,
@@ -402,6 +494,11 @@ pub(crate) fn produce(
     journal: &JournalHandle,
 ) {
     let mut checked = plan.checked.iter();
+    // The template reads the same file with its own variables: its rows are taken in step.
+    let (template_compiler, mut template_rows) = match outside_window {
+        Some((compiler, rows)) => (Some(compiler), Some(rows.filter_map(Result::ok).peekable())),
+        None => (None, None),
+    };
     for row in rows {
         if stop.is_set() {
             return;
@@ -413,19 +510,33 @@ pub(crate) fn produce(
         let expected = checked.next();
         compiler.apply_overrides(&mut row, vars);
         let number = row.number;
+        // The template for the same row, rendered from the same values (the pre-flight checked
+        // it renders).
+        let template = template_compiler
+            .zip(template_rows.as_mut())
+            .and_then(|(template, rows)| {
+                while rows.next_if(|next| next.number < number).is_some() {}
+                let mut same_row = rows.next_if(|next| next.number == number)?;
+                template.apply_overrides(&mut same_row, vars);
+                let mut body = Vec::with_capacity(1024);
+                template.compile_row_into(same_row, &mut body).ok().map(|_| body)
+            });
         let mut body = Vec::with_capacity(1024);
-        let unchanged =
-            compiler.compile_row_into(row, &mut body).is_ok() && expected == Some(&plan.hasher.hash_one(&body[..]));
+        let unchanged = compiler.compile_row_into(row, &mut body).is_ok()
+            && expected == Some(&plan.hasher.hash_one(&body[..]))
+            && (template_compiler.is_none() || template.is_some());
         if unchanged {
             let recipients = super::guardrails::recipient_keys(&recipient_of(&body));
-            let body = match (plan.track, &plan.campaign) {
+            let tracked = |body: Vec<u8>| match (plan.track, &plan.campaign) {
                 (Some(field), campaign) => with_extra_info(&body, field.name(), &track_key(campaign, number)),
                 (None, _) => body,
             };
             if jobs
                 .blocking_send(Job {
                     row: number,
-                    body,
+                    body: tracked(body),
+                    message: compiler.template().kind,
+                    outside_window: template.map(tracked),
                     recipients,
                 })
                 .is_err()

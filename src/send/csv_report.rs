@@ -1,11 +1,12 @@
 //! The campaign report: one CSV line per data row, written from the journal, and the summary.
 //!
-//! Columns: `row,to,status,http_status,code,message_id,attempts,error,run,sent_at`, where status
+//! Columns: `row,to,status,http_status,code,message_id,attempts,error,run,sent_at,message`, where status
 //! is `accepted` (by this run or an earlier one: the report describes the campaign, and `run`
 //! says which run sent it), `failed`, `invalid`, `pending`, `duplicate` (the recipient of an
 //! earlier row), `excluded` (in `--exclude`), `opted-out` or `unknown` (in flight when a run
 //! died, or no answer after the request was written: delivery unknown). `run` and `sent_at`
-//! (when its last request left) are empty for a row never sent.
+//! (when its last request left) are empty for a row never sent; `message` says which message
+//! its last request carried (`flow` or `template`, see `--outside-window`).
 //!
 //! Every text field that a spreadsheet could take for a formula (leading `=`, `+`, `-`, `@`, tab
 //! or carriage return: CSV injection) gets a leading `'`, whoever wrote it: the data file or the
@@ -20,7 +21,7 @@ use super::journal::{Journal, JournalError, JournalRow, RowStatus};
 use crate::csv_out::{csv_writer, text_cell};
 use crate::words::thousands;
 
-pub(crate) const HEADER: [&str; 10] = [
+pub(crate) const HEADER: [&str; 11] = [
     "row",
     "to",
     "status",
@@ -31,6 +32,7 @@ pub(crate) const HEADER: [&str; 10] = [
     "error",
     "run",
     "sent_at",
+    "message",
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -221,6 +223,13 @@ pub(crate) fn write_to(
                     String::new()
                 },
                 line.sent_at.map(crate::words::utc_time).unwrap_or_default(),
+                // Recorded as the request was about to leave: a row held back then (a STOP just
+                // in) got no message.
+                if line.record.attempts > 0 {
+                    text_cell(line.message.unwrap_or_default())
+                } else {
+                    String::new()
+                },
             ]);
             if let Some(extra) = extra {
                 extra.cells(row, &mut cells);

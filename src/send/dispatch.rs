@@ -15,7 +15,9 @@ use crate::send::journal::{JournalHandle, Record, RowStatus};
 use crate::send::pacing::{backoff, Limiter, PairSpacing, SecondCap};
 use crate::send::response::Outcome;
 use crate::send::stop::{StopCause, StopSignal};
+use crate::send::window::kind_name;
 use crate::send::{Job, Logger, Progress, SendSettings};
+use crate::template::MessageKind;
 
 pub(super) struct Context {
     pub(super) client: reqwest::Client,
@@ -190,6 +192,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
     // again one a later run may send without asking: it stays `unknown` until an answer says
     // otherwise.
     let mut ambiguous_seen = false;
+    let mut message = job.message;
     loop {
         attempt += 1;
         if !inside_hours(context).await {
@@ -228,8 +231,31 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
         if context.settings.hours.is_some() && !inside_hours(context).await {
             return;
         }
+        // Which message reaches the person is decided now, from what the store holds now; an
+        // earlier attempt that may have arrived keeps its message.
+        if !ambiguous_seen {
+            match choose(&job, context) {
+                Ok(chosen) => message = chosen,
+                Err(error) => {
+                    context.stop.request(StopCause::Events(Arc::new(error)));
+                    let record = Record {
+                        error: Some("not sent: the event store could not be read to see whether the person's 24-hour window is open".to_owned()),
+                        attempts: attempt - 1,
+                        ..Record::default()
+                    };
+                    if let Err(error) = context.journal.outcome(job.row, RowStatus::Pending, record) {
+                        context.stop.request(StopCause::Journal(Arc::new(error)));
+                    }
+                    return;
+                }
+            }
+        }
+        let body = match (message, &job.outside_window) {
+            (MessageKind::Template, Some(template)) if job.message == MessageKind::Flow => template,
+            _ => &job.body,
+        };
         // The record that this row is on its way is on disk before the request leaves.
-        if let Err(error) = context.journal.sending(job.row, attempt).await {
+        if let Err(error) = context.journal.sending(job.row, attempt, kind_name(message)).await {
             context.stop.request(StopCause::Journal(Arc::new(error)));
             return;
         }
@@ -270,7 +296,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
                 return;
             }
         }
-        let outcome = post(context, &job.body).await;
+        let outcome = post(context, body).await;
         if context.settings.verbose {
             (context.log)(describe(job.row, attempt, &outcome));
         }
@@ -328,7 +354,7 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
                 context.stop.request(StopCause::refused(
                     *reason,
                     (code, message),
-                    &job.body,
+                    body,
                     context.settings.hours.as_ref(),
                 ));
                 // Not sent: the row stays pending for the next run.
@@ -373,6 +399,15 @@ pub(super) async fn deliver_row(job: Job, context: &Context) {
             () = context.stop.wait() => return,
             () = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// The message that reaches the job's person now: its own, unless it has a template beside a
+/// Flow message and the person's 24-hour window is closed (or about to).
+fn choose(job: &Job, context: &Context) -> Result<MessageKind, crate::events::EventsError> {
+    match (&context.settings.window, &job.outside_window) {
+        (Some(window), Some(_)) if job.message == MessageKind::Flow => window.message_now(&job.recipients),
+        _ => Ok(job.message),
     }
 }
 

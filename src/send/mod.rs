@@ -25,6 +25,7 @@ pub(crate) mod run;
 mod scrub;
 mod stop;
 pub(crate) mod watch;
+pub(crate) mod window;
 
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU64;
@@ -50,6 +51,9 @@ pub(crate) struct SendSettings {
     pub exit_outside_window: bool,
     /// What the event store says while the campaign runs (`--events`).
     pub watch: Option<Arc<watch::Watch>>,
+    /// Who wrote to the business lately (`--outside-window`): each job with a template beside
+    /// its Flow message is sent the one that reaches its person now.
+    pub window: Option<Arc<window::Window>>,
     /// Rows to one number are spaced [`PAIR_SPACING`] apart (there are such rows only with
     /// `--allow-duplicates`).
     pub space_pairs: bool,
@@ -67,6 +71,11 @@ pub(crate) struct SendSettings {
 pub(crate) struct Job {
     pub row: u64,
     pub body: Vec<u8>,
+    /// What `body` is.
+    pub message: crate::template::MessageKind,
+    /// The approved template for the same row (`--outside-window`), sent instead of `body`
+    /// when the person's 24-hour window is closed.
+    pub outside_window: Option<Vec<u8>>,
     /// Its recipients' numbers (see [`guardrails::number_key`]).
     pub recipients: Vec<u64>,
 }

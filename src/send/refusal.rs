@@ -22,6 +22,15 @@ pub(crate) enum NotSent {
     /// Outside the `--window` with `--exit-outside-window`.
     #[error("outside the sending window: nothing sent")]
     OutsideWindow,
+    /// `--outside-window` names who gets the template by the event store, which it needs.
+    #[error("--outside-window needs --events: who wrote to the business in the last 24 hours is read from the event store `flowc receive` writes; nothing sent")]
+    WindowWithoutEvents,
+    /// `--outside-window` pairs a Flow message with a template message.
+    #[error("--outside-window names the approved template message sent to people outside their 24-hour window, beside an interactive Flow message; nothing sent")]
+    OutsideWindowKinds,
+    /// The two messages of an `--outside-window` campaign name different recipients.
+    #[error("the Flow message goes to `{flow}` and the --outside-window template to `{template}`: each row must reach one person, whichever message it gets; nothing sent")]
+    OutsideWindowRecipient { flow: String, template: String },
 }
 
 impl NotSent {
@@ -31,6 +40,13 @@ impl NotSent {
             NotSent::Strict { .. } => "fix the rows reported above, or run without --strict to send the valid ones",
             NotSent::DataChanged { .. } => "run the command again once the file is no longer being edited",
             NotSent::NoTerminal => "pass --yes to send without asking (scripts, CI)",
+            NotSent::OutsideWindowRecipient { .. } => "write the same `to` in both (e.g. `to: \"{{phone}}\"`)",
+            NotSent::OutsideWindowKinds => {
+                "give the interactive Flow message first and the template message (`type: template`) after --outside-window"
+            }
+            NotSent::WindowWithoutEvents => {
+                "add --events STORE (the --store of `flowc receive`), or leave out --outside-window to send everyone the Flow message"
+            }
             NotSent::NoAccount | NotSent::Declined | NotSent::OutsideWindow => return None,
         };
         Some(help.to_owned())

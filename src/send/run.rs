@@ -67,6 +67,8 @@ pub(crate) struct Rows {
     pub data: PathBuf,
     pub delimiter: Option<u8>,
     pub vars: Vec<(String, String)>,
+    /// The approved template sent to people outside their 24-hour window (`--outside-window`).
+    pub outside_window: Option<MessageCompiler>,
 }
 
 /// Why the run could not start or could not finish writing its journal.
@@ -128,10 +130,22 @@ pub(crate) fn send_planned(
     let producer = {
         let stop = stop.clone();
         let journal = writer.handle();
-        let Rows { data, delimiter, vars } = rows;
+        let Rows {
+            data,
+            delimiter,
+            vars,
+            outside_window,
+        } = rows;
         std::thread::spawn(move || {
             if let Some(rows) = campaign::reopen(&compiler, &data, delimiter, &stop) {
-                campaign::produce(&compiler, rows, &vars, &plan, &jobs, &stop, &journal);
+                let template = match &outside_window {
+                    Some(template) => match campaign::reopen(template, &data, delimiter, &stop) {
+                        Some(rows) => Some((template, rows)),
+                        None => return,
+                    },
+                    None => None,
+                };
+                campaign::produce((&compiler, template), rows, &vars, &plan, &jobs, &stop, &journal);
             }
         })
     };

@@ -4,7 +4,7 @@ mod plan;
 mod progress;
 mod stop;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,8 @@ use crate::send::journal::{Journal, JournalError, Resume};
 use crate::send::refusal::NotSent;
 use crate::send::run::{self, Watchers};
 use crate::send::watch::{self, EventFeed};
+use crate::send::window::Window;
+use crate::template::MessageKind;
 
 use crate::send::{Logger, Progress, SendSettings, StopCause, StopSignal};
 use crate::words;
@@ -67,6 +69,11 @@ pub struct SendOptions {
     /// The event store `flowc receive` writes: opt-outs and throttles during the run, and what
     /// became of each message in the report.
     pub events: Option<PathBuf>,
+    /// The approved template message sent instead of the Flow message to people whose 24-hour
+    /// window is closed (`--outside-window`, with `--events`).
+    pub outside_window: Option<PathBuf>,
+    /// Seconds of the window that must be left for it to count as open (`--window-margin`).
+    pub window_margin: u64,
     /// The password of a PostgreSQL store, in a file.
     pub events_password_file: Option<PathBuf>,
     /// The share (0 to 1) of list failures among the latest statuses that stops the campaign.
@@ -88,9 +95,46 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     if options.data.as_os_str() == "-" {
         return Err(fail(grouping, &NotSent::DataFromStdin).into());
     }
-    let mut compiler = prepare(&options.template, &options.vars, grouping)?;
+    if options.outside_window.is_some() && options.events.is_none() {
+        return Err(fail(grouping, &NotSent::WindowWithoutEvents).into());
+    }
+    // Both messages are checked before either's findings end the run: all of them in one pass.
+    let prepared = prepare(&options.template, &options.vars, grouping);
+    let outside_window = options
+        .outside_window
+        .as_ref()
+        .map(|path| prepare(path, &options.vars, grouping));
+    let mut compiler = prepared?;
+    let mut outside_window = outside_window.transpose()?;
     check_overrides(&compiler, &options.vars, printer)?;
     super::map_columns(&mut compiler, &options.columns, printer)?;
+    if let Some(template) = outside_window.as_mut() {
+        check_overrides(template, &options.vars, printer)?;
+        super::map_columns(template, &options.columns, printer)?;
+        if template.template().kind != MessageKind::Template || compiler.template().kind != MessageKind::Flow {
+            return Err(fail(grouping, &NotSent::OutsideWindowKinds).into());
+        }
+        // Each row goes to one person, whichever message it gets: both write the same `to`.
+        let to = |compiler: &MessageCompiler| {
+            compiler
+                .template()
+                .node_at("/messaging_object/to")
+                .and_then(|node| node.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (flow_to, template_to) = (to(&compiler), to(template));
+        if flow_to != template_to {
+            return Err(fail(
+                grouping,
+                &NotSent::OutsideWindowRecipient {
+                    flow: flow_to,
+                    template: template_to,
+                },
+            )
+            .into());
+        }
+    }
     let hours = match &options.window {
         Some(text) => Some(SendingHours::parse(text, options.tz.as_deref()).map_err(|error| fail(printer, &error))?),
         None => None,
@@ -105,8 +149,8 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         }
         Err(error) => return Err(fail(printer, &error).into()),
     };
-    let fingerprint =
-        campaign::fingerprint(&compiler, &options.vars, &options.data).map_err(|error| fail(printer, &error))?;
+    let fingerprint = campaign::fingerprint_with(&compiler, outside_window.as_ref(), &options.vars, &options.data)
+        .map_err(|error| fail(printer, &error))?;
     let stem = options
         .data
         .file_stem()
@@ -133,6 +177,9 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         .filter(|store| !crate::events::names_database(store))
     {
         inputs.push(("event store", events));
+    }
+    if let Some(template) = &options.outside_window {
+        inputs.push(("--outside-window template", template));
     }
     let store = match &options.events {
         Some(store) => Some(
@@ -199,8 +246,37 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         }
         None => HashSet::new(),
     };
-    let mut plan = preflight(&compiler, &options, &mut journal, opted_out, grouping)?;
+    // Who wrote to the business lately: the plan counts whose window is open, and with
+    // --outside-window each row's message is decided from it right before it is sent.
+    let window = match &store {
+        Some(store) => {
+            let margin = if options.outside_window.is_some() {
+                i64::try_from(options.window_margin).unwrap_or(i64::MAX)
+            } else {
+                0
+            };
+            Some(Arc::new(
+                Window::open(store, margin).map_err(|error| fail(printer, &error))?,
+            ))
+        }
+        None => None,
+    };
+    let template_invalid = match &outside_window {
+        Some(template) => check_outside_window(template, &options, grouping)?,
+        None => std::collections::BTreeMap::new(),
+    };
+    let mut plan = preflight(
+        &compiler,
+        &options,
+        &mut journal,
+        (opted_out, window.clone(), template_invalid),
+        grouping,
+    )?;
     (plan.settled, plan.settled_not_sent) = settled;
+    // A template message reaches anyone: only a Flow message cares about the window.
+    if compiler.template().kind != MessageKind::Flow {
+        plan.in_window = None;
+    }
 
     print_plan(
         &options,
@@ -264,14 +340,23 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
             return Err(status.into());
         }
         // The rows are read again to send them: the file must be the one the pre-flight read.
-        match campaign::fingerprint(&compiler, &options.vars, &options.data) {
+        match campaign::fingerprint_with(&compiler, outside_window.as_ref(), &options.vars, &options.data) {
             Ok(now) if now == fingerprint => {}
             _ => {
                 let path = options.data.display().to_string();
                 return Err(fail(grouping, &NotSent::DataChanged { path }).into());
             }
         }
-        let (returned, cause) = send_rows(compiler, &options, account, journal, plan, (hours, feed), printer)?;
+        let window = window.filter(|_| outside_window.is_some());
+        let (returned, cause) = send_rows(
+            (compiler, outside_window),
+            &options,
+            account,
+            journal,
+            plan,
+            (hours, feed, window),
+            printer,
+        )?;
         // Quit at once (a second signal): no report, as the person asked to stop now.
         if let Some(cause @ StopCause::Quit(_)) = &cause {
             return Ok(cause.exit_status());
@@ -328,7 +413,7 @@ fn preflight(
     compiler: &MessageCompiler,
     options: &SendOptions,
     journal: &mut Journal,
-    opted_out: HashSet<u64>,
+    (opted_out, window, template_invalid): (HashSet<u64>, Option<Arc<Window>>, BTreeMap<u64, String>),
     grouping: &Grouping<'_>,
 ) -> Result<Plan, ExitStatus> {
     let printer = grouping.printer();
@@ -393,6 +478,11 @@ fn preflight(
         limit: options.limit,
         people,
         track: options.track,
+        window: window.map(|window| {
+            let margin = window.margin();
+            (window, margin)
+        }),
+        template_invalid,
     };
     let rows = open_data(compiler, &options.data, options.delimiter, printer)?;
     let file = super::data_name(&options.data);
@@ -425,6 +515,32 @@ fn preflight(
     })
 }
 
+/// Renders every row with the `--outside-window` template, printing what is wrong with it;
+/// the rows it cannot be sent for.
+fn check_outside_window(
+    template: &MessageCompiler,
+    options: &SendOptions,
+    grouping: &Grouping<'_>,
+) -> Result<BTreeMap<u64, String>, ExitStatus> {
+    let printer = grouping.printer();
+    let rows = open_data(template, &options.data, options.delimiter, printer)?;
+    let file = super::data_name(&options.data);
+    let row_ref = |row: u64| RowRef {
+        file: file.clone(),
+        row,
+    };
+    campaign::check_outside_window(template, rows, &options.vars, |event| match event {
+        PreflightEvent::Invalid { row, problem } => {
+            report_problem(template, Some(&row_ref(row)), problem, grouping);
+        }
+        PreflightEvent::Warnings { row, warnings } => {
+            super::report_warnings(template, Some(&row_ref(row)), warnings, grouping);
+        }
+        PreflightEvent::Unreadable(_) => {}
+    })
+    .map_err(|error| fail(printer, &error))
+}
+
 fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), ExitStatus> {
     if options.yes {
         return Ok(());
@@ -445,12 +561,12 @@ fn confirm(options: &SendOptions, count: u64, printer: &Printer) -> Result<(), E
 /// Sends the planned rows, drawing progress; returns the journal and why sending stopped early,
 /// if it did.
 fn send_rows(
-    compiler: MessageCompiler,
+    (compiler, outside_window): (MessageCompiler, Option<MessageCompiler>),
     options: &SendOptions,
     account: Account,
     journal: Journal,
     plan: Plan,
-    (hours, feed): (Option<SendingHours>, Option<EventFeed>),
+    (hours, feed, window): (Option<SendingHours>, Option<EventFeed>, Option<Arc<Window>>),
     printer: &Printer,
 ) -> Result<(Journal, Option<StopCause>), ExitStatus> {
     let settings = SendSettings {
@@ -462,6 +578,7 @@ fn send_rows(
         retry_ambiguous: options.retry_ambiguous,
         space_pairs: options.allow_duplicates,
         watch: None,
+        window,
         hours: None,
         exit_outside_window: options.exit_outside_window,
         // Within what service managers allow before they kill (Kubernetes: 30 s by default).
@@ -491,6 +608,7 @@ fn send_rows(
         data: options.data.clone(),
         delimiter: options.delimiter,
         vars: options.vars.clone(),
+        outside_window,
     };
     let sent = run::send_planned(
         compiler,

@@ -33,6 +33,21 @@ fn describe_template_change(change: &TemplateChange) -> String {
     )
 }
 
+/// `--window-margin` as it is written: `1h`, `30m`, `1h30m`, `0s`.
+fn margin_text(seconds: u64) -> String {
+    let parts = [(seconds / 3600, "h"), (seconds % 3600 / 60, "m"), (seconds % 60, "s")];
+    let text: String = parts
+        .iter()
+        .filter(|(value, _)| *value > 0)
+        .map(|(value, unit)| format!("{value}{unit}"))
+        .collect();
+    if text.is_empty() {
+        "0s".to_owned()
+    } else {
+        text
+    }
+}
+
 pub(super) fn print_plan(
     options: &SendOptions,
     account: Option<&Account>,
@@ -143,6 +158,33 @@ pub(super) fn print_plan(
         words::thousands(plan.to_send.count()),
         options.concurrency
     ));
+    if let (Some(in_window), Some(template)) = (plan.in_window, &options.outside_window) {
+        let outside = plan.to_send.count().saturating_sub(in_window);
+        lines.push(format!(
+            "message:  {} the Flow message (wrote in the last 24 hours, less --window-margin {}), {} the template {} (as of now: decided again for each row right before it is sent)",
+            words::thousands(in_window),
+            margin_text(options.window_margin),
+            words::thousands(outside),
+            template.display()
+        ));
+    }
+    if let (Some(in_window), None) = (plan.in_window, &options.outside_window) {
+        let to_send = plan.to_send.count();
+        let outside = to_send.saturating_sub(in_window);
+        if outside > 0 {
+            printer.emit(
+                Finding::warning(format!(
+                    "{} of {} {} not written in 24 hours: the Flow message will fail for them with 131047",
+                    words::thousands(outside),
+                    words::thousands(to_send),
+                    words::plural(outside, "has", "have")
+                ))
+                .with_help(Some(
+                    "add --outside-window TEMPLATE (an approved template message with a Flow button): each person whose 24-hour window is closed gets it instead",
+                )),
+            );
+        }
+    }
     if options.dry_run {
         lines.push(format!("dry run:  nothing is sent; report {}", report.display()));
     } else {

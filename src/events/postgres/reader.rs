@@ -221,6 +221,23 @@ impl PgFeed {
             .collect())
     }
 
+    /// The incoming messages stored after `after` (id, sender as stored, time in Unix
+    /// seconds), in order, at most `limit`: when each number last wrote to the business, read
+    /// a page at a time.
+    pub(crate) fn incoming_after(&mut self, after: i64, limit: i64) -> Result<Vec<(i64, String, i64)>, PgError> {
+        let rows = self.query(
+            &format!(
+                "SELECT id, from_number, {TIME} FROM messages
+                 WHERE id > $1 AND from_number IS NOT NULL ORDER BY id LIMIT $2"
+            ),
+            &[&after, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get::<_, Option<i64>>(2).unwrap_or_default()))
+            .collect())
+    }
+
     /// The opt-outs stored after `after` (id and number, as stored), in order.
     pub(crate) fn opt_outs_after(&mut self, after: i64) -> Result<Vec<(i64, String)>, PgError> {
         let rows = self.query("SELECT id, number FROM opt_outs WHERE id > $1 ORDER BY id", &[&after])?;

@@ -43,7 +43,7 @@ mod read;
 mod schema;
 mod writer;
 
-pub(super) use read::{EventReader, OptOutReader, StatusFeed};
+pub(super) use read::{EventReader, IncomingReader, OptOutReader, StatusFeed};
 use schema::{check_integrity, check_layout, LayoutError, DAMAGED, SCHEMA};
 use writer::{insert, Op};
 pub(super) use writer::{StoreHandle, StoreWriter};

@@ -301,3 +301,59 @@ impl StatusFeed {
         Ok(fresh)
     }
 }
+
+/// When each number last wrote to the business: the store's incoming messages, read since the
+/// last look on a connection of their own (every one the first time, streamed).
+#[derive(Debug)]
+pub(crate) struct IncomingReader {
+    connection: Connection,
+    file: PathBuf,
+    identity: Identity,
+    last: i64,
+}
+
+impl IncomingReader {
+    pub(crate) fn open(path: &Path) -> Result<IncomingReader, EventsError> {
+        let (connection, identity) = open_followed(path)?;
+        Ok(IncomingReader {
+            connection,
+            file: path.to_owned(),
+            identity,
+            last: 0,
+        })
+    }
+
+    /// Calls `visit` with the sender and the time (Unix seconds) of every incoming message
+    /// stored since the last call (every one the first time, and every one of a new store found
+    /// at the path), in the order stored, one row in memory at a time.
+    pub(crate) fn since_last(&mut self, mut visit: impl FnMut(&str, i64)) -> Result<(), EventsError> {
+        if let Some((connection, identity)) = follow(&self.file, self.identity)? {
+            self.connection = connection;
+            self.identity = identity;
+            self.last = 0;
+        }
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!(
+                "SELECT id, from_number, {TIME} FROM messages WHERE id > ?1 AND from_number IS NOT NULL ORDER BY id"
+            ))
+            .map_err(|error| unreadable(&self.file, error))?;
+        let mut rows = statement
+            .query([self.last])
+            .map_err(|error| unreadable(&self.file, error))?;
+        while let Some(row) = rows.next().map_err(|error| unreadable(&self.file, error))? {
+            let id: i64 = row.get(0).map_err(|error| unreadable(&self.file, error))?;
+            let number = row
+                .get_ref(1)
+                .and_then(|value| Ok(value.as_str_or_null()?))
+                .map_err(|error| unreadable(&self.file, error))?;
+            let time = row
+                .get::<_, Option<i64>>(2)
+                .map_err(|error| unreadable(&self.file, error))?
+                .unwrap_or_default();
+            self.last = id;
+            visit(number.unwrap_or_default(), time);
+        }
+        Ok(())
+    }
+}

@@ -113,25 +113,29 @@ fn earliest(slot: &mut Moment, time: Moment) {
 }
 
 /// Bits of [`RowDelivery::flags`].
-const TRACKED: u8 = 1;
-const OPTED_OUT: u8 = 2;
+const TRACKED: u16 = 1;
+const OPTED_OUT: u16 = 2;
 /// A completion matched by `flow_token` (not by the message it answers).
-const BY_TOKEN: u8 = 4;
+const BY_TOKEN: u16 = 4;
 /// Its completions came by a `flow_token` another campaign's replies carry too.
-const AMBIGUOUS: u8 = 8;
+const AMBIGUOUS: u16 = 8;
 
 /// How far a reply's time may precede its row's `sent_at` (the machine's clock against Meta's)
 /// and still be taken as an answer to it.
 const CLOCK_SKEW: Moment = 300;
 /// A status came back for the row's message (by its `--track` key or one of its ids): the
 /// provider has it. Never set by a Flow reply, whose `flow_token` the template chooses.
-const STATUS_HEARD: u8 = 16;
+const STATUS_HEARD: u16 = 16;
 /// A `not sent` callback dated before the row's last request: about an earlier attempt (a
 /// daily limit, then a resume), so it says nothing of the attempt in doubt.
-const NOT_SENT_BEFORE: u8 = 32;
+const NOT_SENT_BEFORE: u16 = 32;
 /// A status of the row carried Meta's `pricing`; with [`BILLABLE`], one said it is billable.
-const PRICED: u8 = 64;
-const BILLABLE: u8 = 128;
+const PRICED: u16 = 64;
+const BILLABLE: u16 = 128;
+/// Its last request carried the interactive Flow message (the journal says so).
+const FLOW_MESSAGE: u16 = 256;
+/// Its last request carried the approved template message.
+const TEMPLATE_MESSAGE: u16 = 512;
 
 /// What the callbacks say about one row.
 #[derive(Debug, Clone, Copy)]
@@ -139,7 +143,7 @@ pub(crate) struct RowDelivery {
     pub(crate) stage: Stage,
     /// The row's status in the journal (what sending it did).
     pub(crate) sending: RowStatus,
-    flags: u8,
+    flags: u16,
     /// 1 + the index of its failure in [`Delivery::failures`]; 0: none.
     failure: u32,
     /// Flows completed by this row's recipient.
@@ -162,6 +166,17 @@ pub(crate) struct RowDelivery {
 }
 
 impl RowDelivery {
+    /// Which message its last request carried, when the journal says.
+    pub(crate) fn message(&self) -> Option<crate::template::MessageKind> {
+        if self.flags & FLOW_MESSAGE != 0 {
+            Some(crate::template::MessageKind::Flow)
+        } else if self.flags & TEMPLATE_MESSAGE != 0 {
+            Some(crate::template::MessageKind::Template)
+        } else {
+            None
+        }
+    }
+
     fn new(sending: RowStatus, recipient: u64, tracked: bool, sent_at: Option<i64>) -> RowDelivery {
         RowDelivery {
             stage: Stage::Unheard,
@@ -401,6 +416,13 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             identity.track.is_some(),
             identity.sent_at,
         ));
+        if let Some(state) = delivery.states.last_mut() {
+            state.flags |= match identity.message {
+                Some("flow") => FLOW_MESSAGE,
+                Some("template") => TEMPLATE_MESSAGE,
+                _ => 0,
+            };
+        }
     })?;
 
     let mut failures: HashMap<Failure, u32, FixedState> =
@@ -657,7 +679,9 @@ mod tests {
         let writer = JournalWriter::spawn(journal);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         for row in 2..=7u64 {
-            runtime.block_on(writer.handle().sending(row, 1)).expect("sending");
+            runtime
+                .block_on(writer.handle().sending(row, 1, "flow"))
+                .expect("sending");
             let record = Record {
                 http_status: Some(202),
                 code: Some("WA202".to_owned()),

@@ -121,6 +121,9 @@ pub(crate) struct Journal {
     last_checkpoint: std::time::Instant,
     /// Whether `rows` has `sent_at` (a journal older than it, only read, lacks it).
     has_sent_at: bool,
+    /// Whether its rows record which message each got (a journal opened read-only keeps
+    /// the layout it was written with).
+    has_message: bool,
     /// The template version of this run ([`template_version`]): recorded with each row as its
     /// request leaves.
     template: String,
@@ -246,6 +249,7 @@ impl Journal {
             created,
             last_checkpoint: std::time::Instant::now(),
             has_sent_at: true,
+            has_message: true,
             template: template_version(&fingerprint.template),
             template_change: None,
         };
@@ -292,6 +296,14 @@ impl Journal {
                 .connection
                 .query_row(
                     "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = 'sent_at'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(|error| read_error(error, &journal.path))?;
+            journal.has_message = journal
+                .connection
+                .query_row(
+                    "SELECT count(*) = 1 FROM pragma_table_info('rows') WHERE name = 'message'",
                     [],
                     |row| row.get(0),
                 )
@@ -347,6 +359,7 @@ impl Journal {
             created: false,
             last_checkpoint: std::time::Instant::now(),
             has_sent_at: true,
+            has_message: true,
             template: String::new(),
             template_change: None,
         }

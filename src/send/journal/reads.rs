@@ -20,6 +20,9 @@ pub(crate) struct JournalRow {
     /// When its last request left (Unix seconds); `None` if it never did (or the journal is
     /// older than this record).
     pub sent_at: Option<i64>,
+    /// Which message its last request carried (`flow`, `template`); `None` if it never left
+    /// (or the journal is older than this record).
+    pub message: Option<String>,
 }
 
 /// What callbacks can be matched to a row by (`flowc report`), borrowed from the row being read.
@@ -35,6 +38,8 @@ pub(crate) struct RowIdentity<'a> {
     pub(crate) track: Option<&'a str>,
     /// When its last request left (Unix seconds), if the journal says.
     pub(crate) sent_at: Option<i64>,
+    /// Which message its last request carried (`flow`, `template`), if the journal says.
+    pub(crate) message: Option<&'a str>,
 }
 
 /// The state every row was in when this run started, one byte a row (1 MiB per million rows).
@@ -179,9 +184,13 @@ impl Journal {
         let mut statement = self
             .connection
             .prepare(if self.has_sent_at {
-                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, sent_at FROM rows ORDER BY row"
+                if self.has_message {
+                    "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, sent_at, message FROM rows ORDER BY row"
+                } else {
+                    "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, sent_at, NULL FROM rows ORDER BY row"
+                }
             } else {
-                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, NULL FROM rows ORDER BY row"
+                "SELECT row, recipient, status, http_status, code, message_id, attempts, error, run, NULL, NULL FROM rows ORDER BY row"
             })
             .map_err(|error| self.sqlite(error))?;
         let mut rows = statement.query([]).map_err(|error| self.sqlite(error))?;
@@ -201,6 +210,7 @@ impl Journal {
                     earlier_run: row.get::<_, i64>(8)? < self.run,
                     run: row.get(8)?,
                     sent_at: row.get(9)?,
+                    message: row.get(10)?,
                 })
             };
             let mut line = read().map_err(|error| busy_or(error, &self.path))?;
@@ -216,10 +226,12 @@ impl Journal {
         let read = |error| read_error(error, &self.path);
         let mut statement = self
             .connection
-            .prepare(if self.has_sent_at {
-                "SELECT row, status, recipient, message_id, flow_token, track, sent_at FROM rows ORDER BY row"
+            .prepare(if self.has_message {
+                "SELECT row, status, recipient, message_id, flow_token, track, sent_at, message FROM rows ORDER BY row"
+            } else if self.has_sent_at {
+                "SELECT row, status, recipient, message_id, flow_token, track, sent_at, NULL FROM rows ORDER BY row"
             } else {
-                "SELECT row, status, recipient, message_id, flow_token, track, NULL FROM rows ORDER BY row"
+                "SELECT row, status, recipient, message_id, flow_token, track, NULL, NULL FROM rows ORDER BY row"
             })
             .map_err(read)?;
         let mut rows = statement.query([]).map_err(read)?;
@@ -239,6 +251,7 @@ impl Journal {
                 flow_token: text(4)?,
                 track: text(5)?,
                 sent_at: row.get(6).map_err(read)?,
+                message: text(7)?,
             });
         }
         Ok(())

@@ -29,13 +29,15 @@ CREATE TABLE IF NOT EXISTS rows (
     settled TEXT,
     -- The template version its last request went out with: the fingerprint's first 12 hex
     -- digits (see `--changed-template`).
-    template TEXT
+    template TEXT,
+    -- Which message its last request carried (`flow` or `template`; see `--outside-window`).
+    message TEXT
 );
 ";
 
 /// Columns added after the first journals were written, with their types: an older journal
 /// gets them (empty) when it is opened.
-pub(super) const ADDED_COLUMNS: [(&str, &str); 8] = [
+pub(super) const ADDED_COLUMNS: [(&str, &str); 9] = [
     ("sent_at", "INTEGER"),
     ("flow_token", "TEXT"),
     ("ref", "TEXT"),
@@ -44,6 +46,7 @@ pub(super) const ADDED_COLUMNS: [(&str, &str); 8] = [
     ("track", "TEXT"),
     ("settled", "TEXT"),
     ("template", "TEXT"),
+    ("message", "TEXT"),
 ];
 
 impl Journal {

@@ -20,7 +20,9 @@ fn journal_with_a_sent_row(path: &Path) {
     preflight.finish().expect("commit");
     let writer = JournalWriter::spawn(journal);
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+    runtime
+        .block_on(writer.handle().sending(2, 1, "flow"))
+        .expect("durable");
     drop(writer.finish().expect("journal back"));
 }
 
@@ -61,7 +63,9 @@ fn a_changed_template_resumes_only_when_asked_and_sent_rows_keep_their_keys() {
     preflight.finish().expect("commit");
     let writer = JournalWriter::spawn(journal);
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+    runtime
+        .block_on(writer.handle().sending(2, 1, "flow"))
+        .expect("durable");
     drop(writer.finish().expect("journal back"));
     let fixed = Fingerprint {
         template: "t2".to_owned(),
@@ -130,7 +134,9 @@ fn in_flight_rows_become_unknown_on_the_next_run() {
     preflight.finish().expect("commit");
     let writer = JournalWriter::spawn(journal);
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+    runtime
+        .block_on(writer.handle().sending(2, 1, "flow"))
+        .expect("durable");
     drop(writer.finish().expect("journal back"));
 
     let mut journal = Journal::open(Some(&path), &fingerprint(), false).expect("resume");
@@ -175,8 +181,12 @@ fn a_journal_that_lost_commits_from_its_wal_is_refused() {
     let writer = JournalWriter::spawn(journal);
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     // The first send is folded into the main file at once; the second stays in the WAL.
-    runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
-    runtime.block_on(writer.handle().sending(3, 1)).expect("durable");
+    runtime
+        .block_on(writer.handle().sending(2, 1, "flow"))
+        .expect("durable");
+    runtime
+        .block_on(writer.handle().sending(3, 1, "flow"))
+        .expect("durable");
     // A crash now, and the `-wal` file lost: only the main file and the mirror remain.
     let copy = dir.path().join("copy.sqlite");
     std::fs::copy(&path, &copy).expect("copy the main file");
@@ -201,7 +211,9 @@ fn the_first_send_is_in_the_main_file_even_if_the_wal_and_the_mirror_are_lost() 
     preflight.finish().expect("commit");
     let writer = JournalWriter::spawn(journal);
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    runtime.block_on(writer.handle().sending(2, 1)).expect("durable");
+    runtime
+        .block_on(writer.handle().sending(2, 1, "flow"))
+        .expect("durable");
     let copy = dir.path().join("copy.sqlite");
     std::fs::copy(&path, &copy).expect("the main file alone");
     drop(writer.finish().expect("journal back"));

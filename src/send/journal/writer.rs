@@ -71,6 +71,8 @@ pub(super) enum WriteOp {
     Sending {
         row: u64,
         attempt: u32,
+        /// Which message the request carries (`flow`, `template`).
+        message: &'static str,
         done: oneshot::Sender<Result<(), Arc<JournalError>>>,
     },
     Outcome {
@@ -187,10 +189,15 @@ fn commit(journal: &mut Journal, batch: &[WriteOp]) -> Result<(), JournalError> 
 
 impl JournalHandle {
     /// Records that `row` is about to be sent, and waits until that is on disk.
-    pub(crate) async fn sending(&self, row: u64, attempt: u32) -> Result<(), JournalError> {
+    pub(crate) async fn sending(&self, row: u64, attempt: u32, message: &'static str) -> Result<(), JournalError> {
         let (done, wait) = oneshot::channel();
         self.sender
-            .send(WriteOp::Sending { row, attempt, done })
+            .send(WriteOp::Sending {
+                row,
+                attempt,
+                message,
+                done,
+            })
             .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?;
         wait.await
             .map_err(|_| JournalError::WriterGone("the journal is closed".to_owned()))?
@@ -253,13 +260,15 @@ impl Journal {
 
     pub(super) fn apply(&mut self, op: &WriteOp) -> rusqlite::Result<()> {
         match op {
-            WriteOp::Sending { row, attempt, .. } => {
+            WriteOp::Sending {
+                row, attempt, message, ..
+            } => {
                 self.max_sent_row = self.max_sent_row.max(*row);
                 self.connection
                     .prepare_cached(
-                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4, template = ?5 WHERE row = ?1",
+                        "UPDATE rows SET status = 'sending', attempts = ?2, run = ?3, sent_at = ?4, template = ?5, message = ?6 WHERE row = ?1",
                     )?
-                    .execute(params![*row as i64, attempt, self.run, unix_now(), self.template])?;
+                    .execute(params![*row as i64, attempt, self.run, unix_now(), self.template, message])?;
             }
             WriteOp::Outcome { row, status, record } => {
                 self.connection.prepare_cached(

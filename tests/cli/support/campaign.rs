@@ -192,6 +192,7 @@ pub(crate) fn read_delivery_report(path: &Path) -> HashMap<String, HashMap<Strin
             "error",
             "run",
             "sent_at",
+            "message",
             "delivery",
             "delivery_code",
             "delivery_error",
