@@ -265,9 +265,13 @@ struct ReceiveArgs {
     /// The address and port to listen on (port 0: any free port; the address is printed)
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
     listen: std::net::SocketAddr,
-    /// The event store (SQLite), created if missing
-    #[arg(long, value_name = "PATH", default_value = "flowc-events.sqlite")]
+    /// The event store: a SQLite file, created if missing, or a PostgreSQL database
+    /// (postgres://USER@HOST:PORT/DATABASE), shared by several receivers
+    #[arg(long, value_name = "PATH|URL", default_value = "flowc-events.sqlite")]
     store: PathBuf,
+    /// The PostgreSQL store's password, from this file (else from the URL or PGPASSWORD)
+    #[arg(long, value_name = "PATH")]
+    store_password_file: Option<PathBuf>,
     /// Accept HTTP Basic credentials: a file with one `user:password` line
     #[arg(long, value_name = "PATH")]
     basic_auth_file: Option<PathBuf>,
@@ -305,6 +309,10 @@ struct ReportArgs {
     /// delivery_code, delivery_error, delivered_at, read_at and replied_at
     #[arg(long, value_name = "STORE")]
     events: Option<PathBuf>,
+    /// The password of a PostgreSQL --events store, from this file (else from the URL or
+    /// PGPASSWORD)
+    #[arg(long, value_name = "PATH", requires = "events")]
+    events_password_file: Option<PathBuf>,
     /// Write the report here (`-`: standard output) [default: beside the journal, named after
     /// it as `flowc send` names it: NAME.journal.sqlite → NAME.report.csv]
     #[arg(long, value_name = "FILE")]
@@ -433,6 +441,10 @@ struct SendArgs {
     /// a minute, 131048 stops); at the end the report gains what became of each message so far
     #[arg(long, value_name = "STORE")]
     events: Option<PathBuf>,
+    /// The password of a PostgreSQL --events store, from this file (else from the URL or
+    /// PGPASSWORD)
+    #[arg(long, value_name = "PATH", requires = "events")]
+    events_password_file: Option<PathBuf>,
     /// With --events: stop when more than this share of the latest 200 deliveries fail as
     /// undeliverable (131026) or outside the 24-hour window (131047)
     #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_percent, requires = "events")]

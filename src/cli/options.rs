@@ -59,6 +59,7 @@ impl Cli {
                 daily_limit: args.daily_limit,
                 track: args.track.map(TrackArg::field),
                 events: args.events,
+                events_password_file: args.events_password_file,
                 max_failure_rate: args.max_failure_rate,
                 window: args.window,
                 tz: args.tz,
@@ -77,6 +78,7 @@ impl Cli {
             CliCommand::Receive(args) => Command::Receive(ReceiveOptions {
                 listen: args.listen,
                 store: args.store,
+                store_password_file: args.store_password_file,
                 basic_auth_file: args.basic_auth_file,
                 token_file: args.token_file,
                 tls: args.tls_cert.zip(args.tls_key),
@@ -88,6 +90,7 @@ impl Cli {
             CliCommand::Report(args) => Command::Report(ReportOptions {
                 journal: args.journal,
                 events: args.events,
+                events_password_file: args.events_password_file,
                 out: args.out,
                 responses: args.responses,
                 html: args.html,

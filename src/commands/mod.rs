@@ -52,6 +52,19 @@ pub use crate::exit::ExitStatus;
 use crate::exit::{OutputLost, Refused, UserError};
 
 /// Prints an error with its help; the status it ends the run with (decided in `exit.rs`).
+/// The event store `--store` or `--events` names: a PostgreSQL URL (its password from the URL,
+/// the password file or `PGPASSWORD`) or a SQLite file.
+fn store_location(
+    value: &Path,
+    password_file: Option<&Path>,
+) -> Result<crate::events::StoreLocation, crate::events::EventsError> {
+    let environment = std::env::var("PGPASSWORD")
+        .ok()
+        .filter(|password| !password.is_empty())
+        .map(crate::secret::Secret::new);
+    crate::events::StoreLocation::parse(value, password_file, environment)
+}
+
 fn fail(printer: &dyn Emit, error: &dyn UserError) -> ExitStatus {
     printer.emit(Finding::error(error.to_string()).with_help(error.help()));
     error.exit_status()

@@ -17,6 +17,7 @@ use crate::words;
 pub struct ReceiveOptions {
     pub listen: SocketAddr,
     pub store: PathBuf,
+    pub store_password_file: Option<PathBuf>,
     pub basic_auth_file: Option<PathBuf>,
     pub token_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -34,6 +35,10 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         }
     };
     let fail = |error: ReceiveError| fail(printer, &error);
+    let store = match super::store_location(&options.store, options.store_password_file.as_deref()) {
+        Ok(store) => store,
+        Err(error) => return super::fail(printer, &error),
+    };
     runtime.block_on(async {
         // Installed before the address is printed: a SIGTERM sent as soon as it shows is a
         // graceful stop, never the default (immediate) death.
@@ -43,7 +48,7 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         };
         let settings = ReceiveSettings {
             listen: options.listen,
-            store: options.store.clone().into(),
+            store: store.clone(),
             basic_auth_file: options.basic_auth_file.clone(),
             token_file: options.token_file.clone(),
             tls: options.tls.clone(),
@@ -65,7 +70,7 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         printer.note(&format!(
             "flowc receive: listening on {} ({scheme}), storing in {}",
             receiver.local_addr(),
-            options.store.display()
+            store
         ));
         let stats = receiver.stats();
         let interval = options.stats_interval;
@@ -144,7 +149,7 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         printer.note(&format!("stopped: {}", counts_line("since start", &total)));
         match result {
             Ok(()) => {
-                printer.note(&format!("{} closed", options.store.display()));
+                printer.note(&format!("{store} closed"));
                 ExitStatus::Ok
             }
             Err(error) => fail(error),

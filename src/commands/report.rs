@@ -23,6 +23,8 @@ pub struct ReportOptions {
     pub journal: PathBuf,
     /// The event store `flowc receive` writes.
     pub events: Option<PathBuf>,
+    /// The password of a PostgreSQL store, in a file.
+    pub events_password_file: Option<PathBuf>,
     /// `None`: beside the journal, as `flowc send` names its report; `-`: standard output.
     pub out: Option<PathBuf>,
     pub responses: Option<PathBuf>,
@@ -37,7 +39,12 @@ enum Target {
 
 pub(super) fn run(options: &ReportOptions, printer: &Printer) -> ExitStatus {
     let databases: Vec<&Path> = std::iter::once(options.journal.as_path())
-        .chain(options.events.as_deref())
+        .chain(
+            options
+                .events
+                .as_deref()
+                .filter(|store| !crate::events::names_database(store)),
+        )
         .collect();
     // A link planted where SQLite writes beside a database (`-wal`, `-shm`) is named as such.
     for database in &databases {
@@ -101,7 +108,11 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Dra
     // data file, as `flowc send` recorded them), the journal or the store.
     let recorded = journal.recorded_inputs().map_err(|error| fail(printer, &error))?;
     let mut inputs: Vec<(&'static str, &Path)> = vec![("journal", &options.journal)];
-    if let Some(store) = &options.events {
+    if let Some(store) = options
+        .events
+        .as_ref()
+        .filter(|store| !crate::events::names_database(store))
+    {
         inputs.push(("event store", store));
     }
     inputs.extend(recorded.iter().map(|(role, path)| (input_role(role), path.as_path())));
@@ -136,7 +147,14 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Dra
             return Err(fail(printer, &error).into());
         }
     }
-    let reconciled = match &options.events {
+    let store = match &options.events {
+        Some(store) => Some(
+            super::store_location(store, options.events_password_file.as_deref())
+                .map_err(|error| fail(printer, &error))?,
+        ),
+        None => None,
+    };
+    let reconciled = match &store {
         Some(store) => Some(report::reconcile(&journal, store, responses).map_err(|error| fail(printer, &error))?),
         None => None,
     };
@@ -150,7 +168,7 @@ fn try_run(options: &ReportOptions, printer: &Printer) -> Result<ExitStatus, Dra
         other => other,
     });
     let summary = summary.map_err(|error| fail(printer, &error))?;
-    if let (Some(path), Some(reconciled), Some(store)) = (&options.html, &reconciled, &options.events) {
+    if let (Some(path), Some(reconciled), Some(store)) = (&options.html, &reconciled, &store) {
         let page =
             page(&journal, &options.journal, store, reconciled, &summary).map_err(|error| fail(printer, &error))?;
         report::write_page(path, &page).map_err(|error| fail(printer, &error))?;
@@ -233,7 +251,7 @@ fn swapped(options: &ReportOptions) -> Option<(String, String)> {
 fn page(
     journal: &Journal,
     journal_path: &Path,
-    store: &Path,
+    store: &crate::events::StoreLocation,
     reconciled: &Reconciled,
     rows: &csv_report::Summary,
 ) -> Result<String, JournalError> {
@@ -241,7 +259,7 @@ fn page(
     let sources = format!(
         "journal {} · events {} · made {}",
         journal_path.display(),
-        store.display(),
+        store,
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
     );
     let journal_name = journal_path.display().to_string();
@@ -265,7 +283,7 @@ fn page(
 /// `written_once`: the report (a device, a pipe, standard output) was not written yet.
 pub(super) fn after_send(
     journal: &Journal,
-    store: &Path,
+    store: &crate::events::StoreLocation,
     report_path: &Path,
     written_once: bool,
     printer: &Printer,

@@ -23,14 +23,44 @@ mod sqlite;
 pub(crate) const VERSION: i64 = 1;
 
 /// Where the event store is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum StoreLocation {
     /// A SQLite file (`--store`, `--events`), created by the receiver if needed.
     Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://…`, `postgresql://…`), shared by several receivers.
+    Postgres(postgres::StoreUrl),
+}
+
+impl StoreLocation {
+    /// What `--store` or `--events` names: a value starting with `postgres://` or
+    /// `postgresql://` is a PostgreSQL store (its password from the URL, else `password_file`,
+    /// else `environment`, PGPASSWORD as the command read it), anything else a SQLite file.
+    pub(crate) fn parse(
+        value: &Path,
+        password_file: Option<&Path>,
+        environment: Option<crate::secret::Secret>,
+    ) -> Result<StoreLocation, EventsError> {
+        match value.to_str().filter(|text| postgres::is_postgres_url(text)) {
+            Some(text) => {
+                let sources = postgres::PasswordSources {
+                    file: password_file,
+                    environment,
+                };
+                Ok(StoreLocation::Postgres(postgres::StoreUrl::parse(text, &sources)?))
+            }
+            None => Ok(StoreLocation::Sqlite(value.to_path_buf())),
+        }
+    }
+}
+
+/// Whether `--store` or `--events` names a PostgreSQL database rather than a file (files'
+/// checks, such as for links planted beside them, are not for it).
+pub(crate) fn names_database(value: &Path) -> bool {
+    value.to_str().is_some_and(postgres::is_postgres_url)
 }
 
 impl From<PathBuf> for StoreLocation {
-    /// What `--store` and `--events` name. (A database URL will be told from a path here.)
+    /// A SQLite file.
     fn from(path: PathBuf) -> StoreLocation {
         StoreLocation::Sqlite(path)
     }
@@ -47,6 +77,7 @@ impl fmt::Display for StoreLocation {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreLocation::Sqlite(path) => path.display().fmt(formatter),
+            StoreLocation::Postgres(url) => url.fmt(formatter),
         }
     }
 }
@@ -97,6 +128,9 @@ pub(crate) enum EventsError {
     /// The same, as every callback of the failed group is told.
     #[error("the event store could not commit: {0}")]
     Commit(std::sync::Arc<EventsError>),
+    /// A PostgreSQL store (its URL shown without the password, the driver's words scrubbed).
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
 }
 
 fn version_problem(found: i64) -> String {
@@ -129,10 +163,32 @@ impl EventsError {
             EventsError::Overwritten { .. } => Some(
                 "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed".to_owned(),
             ),
+            EventsError::Postgres(error) => error.help(),
             EventsError::Sqlite { .. } | EventsError::Gone { .. } | EventsError::Failed(_) | EventsError::Commit(_) => {
                 None
             }
         }
+    }
+}
+
+impl EventsError {
+    /// Whether the store could not be reached (rather than refused what it was given).
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            EventsError::Postgres(error) => error.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
+/// Runs a call of the blocking PostgreSQL client where it may run: that client drives its own
+/// runtime, which cannot start inside the receiver's or a send's (both multi-threaded).
+fn off_runtime<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
     }
 }
 
@@ -190,6 +246,7 @@ pub(crate) struct Saved {
 /// The store opened by the receiver, checked and ready to be written.
 pub(crate) enum Store {
     Sqlite(sqlite::Store),
+    Postgres(postgres::PgStore),
 }
 
 impl Store {
@@ -198,6 +255,7 @@ impl Store {
     pub(crate) fn open(location: &StoreLocation) -> Result<Store, EventsError> {
         match location {
             StoreLocation::Sqlite(path) => sqlite::Store::open(path).map(Store::Sqlite),
+            StoreLocation::Postgres(url) => Ok(Store::Postgres(off_runtime(|| postgres::PgStore::open(url))?)),
         }
     }
 }
@@ -205,24 +263,28 @@ impl Store {
 /// The store's writer: callbacks committed in groups, each answered only once on disk.
 pub(crate) enum StoreWriter {
     Sqlite(sqlite::StoreWriter),
+    Postgres(postgres::PgWriter),
 }
 
 /// A cheap handle for the request handlers.
 #[derive(Clone)]
 pub(crate) enum StoreHandle {
     Sqlite(sqlite::StoreHandle),
+    Postgres(postgres::PgHandle),
 }
 
 impl StoreWriter {
     pub(crate) fn spawn(store: Store) -> StoreWriter {
         match store {
             Store::Sqlite(store) => StoreWriter::Sqlite(sqlite::StoreWriter::spawn(store)),
+            Store::Postgres(store) => StoreWriter::Postgres(postgres::PgWriter::spawn(store)),
         }
     }
 
     pub(crate) fn handle(&self) -> StoreHandle {
         match self {
             StoreWriter::Sqlite(writer) => StoreHandle::Sqlite(writer.handle()),
+            StoreWriter::Postgres(writer) => StoreHandle::Postgres(writer.handle()),
         }
     }
 
@@ -231,15 +293,30 @@ impl StoreWriter {
     pub(crate) fn finish(self) -> Result<(), EventsError> {
         match self {
             StoreWriter::Sqlite(writer) => writer.finish(),
+            StoreWriter::Postgres(writer) => {
+                writer.finish();
+                Ok(())
+            }
         }
     }
 }
 
 impl StoreHandle {
-    /// Stores a callback and waits until it is committed.
+    /// Stores a callback and waits until it is committed. An error means it was not stored
+    /// (the receiver answers 503 with `Retry-After`).
     pub(crate) async fn save(&self, callback: Callback) -> Result<Saved, EventsError> {
         match self {
             StoreHandle::Sqlite(handle) => handle.save(callback).await,
+            StoreHandle::Postgres(handle) => Ok(handle.save(callback).await?),
+        }
+    }
+
+    /// Whether callbacks can be stored now (for `/healthz`): the database answers, or the
+    /// SQLite writer still runs.
+    pub(crate) fn reachable(&self) -> bool {
+        match self {
+            StoreHandle::Sqlite(handle) => handle.is_open(),
+            StoreHandle::Postgres(handle) => handle.reachable(),
         }
     }
 }
@@ -275,12 +352,14 @@ pub(crate) struct ReplyRow<'a> {
 /// it was stored, so that memory does not grow with the number of events.
 pub(crate) enum EventReader {
     Sqlite(sqlite::EventReader),
+    Postgres(postgres::PgReader),
 }
 
 impl EventReader {
     pub(crate) fn open(location: &StoreLocation) -> Result<EventReader, EventsError> {
         match location {
             StoreLocation::Sqlite(path) => sqlite::EventReader::open(path).map(EventReader::Sqlite),
+            StoreLocation::Postgres(url) => Ok(EventReader::Postgres(off_runtime(|| postgres::PgReader::open(url))?)),
         }
     }
 
@@ -288,6 +367,7 @@ impl EventReader {
     pub(crate) fn for_each_status(&self, visit: impl FnMut(&StatusRow<'_>)) -> Result<(), EventsError> {
         match self {
             EventReader::Sqlite(reader) => reader.for_each_status(visit),
+            EventReader::Postgres(reader) => Ok(off_runtime(|| reader.for_each_status(visit))?),
         }
     }
 
@@ -299,6 +379,9 @@ impl EventReader {
     {
         match self {
             EventReader::Sqlite(reader) => reader.for_each_flow_reply(visit),
+            EventReader::Postgres(reader) => {
+                off_runtime(|| reader.for_each_flow_reply::<Visited<E>>(wrap(visit))).map_err(Visited::into_inner)
+            }
         }
     }
 
@@ -307,8 +390,38 @@ impl EventReader {
     pub(crate) fn for_each_opt_out(&self, mut visit: impl FnMut(Option<u64>, i64)) -> Result<(), EventsError> {
         match self {
             EventReader::Sqlite(reader) => reader.for_each_opt_out(|number, time| visit(number_of(number), time)),
+            EventReader::Postgres(reader) => Ok(off_runtime(|| {
+                reader.for_each_opt_out(|number, time| visit(number_of(number), time))
+            })?),
         }
     }
+}
+
+/// A visitor's own error, or the store's, as the PostgreSQL reader passes them on.
+enum Visited<E> {
+    Visitor(E),
+    Store(postgres::PgError),
+}
+
+impl<E> From<postgres::PgError> for Visited<E> {
+    fn from(error: postgres::PgError) -> Visited<E> {
+        Visited::Store(error)
+    }
+}
+
+impl<E: From<EventsError>> Visited<E> {
+    fn into_inner(self) -> E {
+        match self {
+            Visited::Visitor(error) => error,
+            Visited::Store(error) => E::from(EventsError::from(error)),
+        }
+    }
+}
+
+fn wrap<E>(
+    mut visit: impl FnMut(&ReplyRow<'_>) -> Result<(), E>,
+) -> impl FnMut(&ReplyRow<'_>) -> Result<(), Visited<E>> {
+    move |row| visit(row).map_err(Visited::Visitor)
 }
 
 /// Whether `location` is an event store (to tell a user who swapped the journal and the store
@@ -343,6 +456,81 @@ pub(crate) struct EventFeed {
 
 enum StatusFeed {
     Sqlite(sqlite::StatusFeed),
+    Postgres {
+        feed: PgFeedThread,
+        last: i64,
+        track_prefix: Option<String>,
+    },
+}
+
+/// Statuses read from PostgreSQL at a time (as from SQLite).
+const STATUSES_AT_ONCE: i64 = 10_000;
+
+/// A job for a [`PgFeedThread`].
+type FeedJob = Box<dyn FnOnce(&mut postgres::PgFeed) + Send>;
+
+/// A PostgreSQL feed on a plain thread of its own: the sending tasks look at the opt-outs from
+/// a send's runtime, where the blocking client cannot run (nor be dropped).
+pub(crate) struct PgFeedThread {
+    jobs: std::sync::mpsc::Sender<FeedJob>,
+    store: String,
+}
+
+impl fmt::Debug for PgFeedThread {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("PgFeedThread")
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl PgFeedThread {
+    /// Connects and checks the store's version, on the feed's thread.
+    fn open(url: &postgres::StoreUrl) -> Result<PgFeedThread, EventsError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<FeedJob>();
+        let (opened, wait) = std::sync::mpsc::sync_channel(1);
+        let store = url.to_string();
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut feed = match postgres::PgFeed::open(&url) {
+                Ok(feed) => {
+                    let _ = opened.send(Ok(()));
+                    feed
+                }
+                Err(error) => {
+                    let _ = opened.send(Err(error));
+                    return;
+                }
+            };
+            while let Ok(job) = queue.recv() {
+                job(&mut feed);
+            }
+        });
+        let feed = PgFeedThread { jobs, store };
+        wait.recv().map_err(|_| feed.closed())??;
+        Ok(feed)
+    }
+
+    fn closed(&self) -> EventsError {
+        EventsError::Postgres(postgres::PgError::Closed {
+            store: self.store.clone(),
+        })
+    }
+
+    /// Runs `call` on the feed's thread and waits for its answer.
+    fn call<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&mut postgres::PgFeed) -> Result<T, postgres::PgError> + Send + 'static,
+    ) -> Result<T, EventsError> {
+        let (answer, wait) = std::sync::mpsc::sync_channel(1);
+        self.jobs
+            .send(Box::new(move |feed| {
+                let _ = answer.send(call(feed));
+            }))
+            .map_err(|_| self.closed())?;
+        Ok(wait.recv().map_err(|_| self.closed())??)
+    }
 }
 
 /// The store's opt-outs, read since the last look: cheap enough to run right before every
@@ -350,6 +538,7 @@ enum StatusFeed {
 #[derive(Debug)]
 pub(crate) enum OptOutReader {
     Sqlite(sqlite::OptOutReader),
+    Postgres { feed: PgFeedThread, last: i64 },
 }
 
 impl OptOutReader {
@@ -358,6 +547,16 @@ impl OptOutReader {
     pub(crate) fn fresh(&mut self) -> Result<Vec<u64>, EventsError> {
         match self {
             OptOutReader::Sqlite(reader) => reader.fresh(),
+            OptOutReader::Postgres { feed, last } => {
+                let after = *last;
+                let opt_outs = feed.call(move |feed| feed.opt_outs_after(after))?;
+                let mut numbers = Vec::with_capacity(opt_outs.len());
+                for (id, number) in opt_outs {
+                    *last = id;
+                    numbers.extend(number_of(&number));
+                }
+                Ok(numbers)
+            }
         }
     }
 }
@@ -371,6 +570,23 @@ impl EventFeed {
                 statuses: StatusFeed::Sqlite(sqlite::StatusFeed::open(path, track_prefix)?),
                 opt_outs: Some(OptOutReader::Sqlite(sqlite::OptOutReader::open(path)?)),
             }),
+            StoreLocation::Postgres(url) => {
+                let feed = PgFeedThread::open(url)?;
+                // Statuses from before this run are history: the throttles react to what
+                // happens now.
+                let last = feed.call(postgres::PgFeed::last_status_id)?;
+                Ok(EventFeed {
+                    statuses: StatusFeed::Postgres {
+                        feed,
+                        last,
+                        track_prefix,
+                    },
+                    opt_outs: Some(OptOutReader::Postgres {
+                        feed: PgFeedThread::open(url)?,
+                        last: 0,
+                    }),
+                })
+            }
         }
     }
 
@@ -389,6 +605,28 @@ impl EventFeed {
         };
         let statuses = match &mut self.statuses {
             StatusFeed::Sqlite(feed) => feed.fresh()?,
+            StatusFeed::Postgres {
+                feed,
+                last,
+                track_prefix,
+            } => {
+                let after = *last;
+                let statuses = feed.call(move |feed| feed.statuses_after(after, STATUSES_AT_ONCE))?;
+                let mut fresh = Vec::with_capacity(statuses.len());
+                for status in statuses {
+                    *last = status.id;
+                    if let Some(prefix) = track_prefix.as_deref() {
+                        if !status.refs.iter().any(|value| value.starts_with(prefix)) {
+                            continue;
+                        }
+                    }
+                    fresh.push(NewStatus {
+                        failed: status.status.eq_ignore_ascii_case("failed"),
+                        code: status.error_code.unwrap_or_default(),
+                    });
+                }
+                fresh
+            }
         };
         Ok(Fresh { opt_outs, statuses })
     }

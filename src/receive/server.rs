@@ -426,7 +426,11 @@ async fn healthz(State(app): State<Arc<App>>, request: Request) -> Response {
         Stats::add(&app.stats.rejected, 1);
         return response;
     }
-    answer(StatusCode::OK, "ok\n")
+    if app.store.reachable() {
+        answer(StatusCode::OK, "ok\n")
+    } else {
+        try_again("the event store is unreachable\n")
+    }
 }
 
 /// A request head over [`HEAD_LIMIT`] (hyper's buffer limit lets somewhat more through), as the
@@ -449,9 +453,10 @@ fn head_too_large(request: &Request) -> Option<Response> {
 /// `503` with `Retry-After`: the provider sends the callback again.
 fn try_again(text: &'static str) -> Response {
     let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, text);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::events::postgres::RETRY_AFTER.as_secs()),
+    );
     response
 }
 
@@ -585,7 +590,11 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
         }
         Err(error) => {
             app.stats.failed(error.to_string());
-            try_again("not stored: try again\n")
+            if error.is_unavailable() {
+                try_again("not stored: the event store is unreachable; try again\n")
+            } else {
+                try_again("not stored: try again\n")
+            }
         }
     }
 }

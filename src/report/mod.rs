@@ -137,10 +137,10 @@ pub(crate) struct Reconciled {
 /// the responses file if one is given.
 pub(crate) fn reconcile(
     journal: &Journal,
-    store: &Path,
+    store: &crate::events::StoreLocation,
     responses: Option<(&Path, ResponsesFormat)>,
 ) -> Result<Reconciled, DeliveryError> {
-    let events = crate::events::EventReader::open(&store.into())?;
+    let events = crate::events::EventReader::open(store)?;
     let mut writer = match responses {
         Some((path, format)) => Some((
             path,

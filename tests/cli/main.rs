@@ -10,6 +10,7 @@ mod hostile;
 mod meta_codes;
 mod one_pass;
 mod outputs;
+mod postgres_store;
 mod preview;
 mod receive;
 mod render;

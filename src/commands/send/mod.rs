@@ -67,6 +67,8 @@ pub struct SendOptions {
     /// The event store `flowc receive` writes: opt-outs and throttles during the run, and what
     /// became of each message in the report.
     pub events: Option<PathBuf>,
+    /// The password of a PostgreSQL store, in a file.
+    pub events_password_file: Option<PathBuf>,
     /// The share (0 to 1) of list failures among the latest statuses that stops the campaign.
     pub max_failure_rate: f64,
     pub window: Option<String>,
@@ -125,9 +127,20 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     if let Some(exclude) = &options.exclude {
         inputs.push(("exclude list", exclude));
     }
-    if let Some(events) = &options.events {
+    if let Some(events) = options
+        .events
+        .as_ref()
+        .filter(|store| !crate::events::names_database(store))
+    {
         inputs.push(("event store", events));
     }
+    let store = match &options.events {
+        Some(store) => Some(
+            super::store_location(store, options.events_password_file.as_deref())
+                .map_err(|error| fail(printer, &error))?,
+        ),
+        None => None,
+    };
     // A dry run writes no journal, but is checked as the real run will be.
     crate::outputs::check(&inputs, Some(&journal_path), &report_path)
         .and_then(|()| crate::outputs::check_owner(&report_path, &journal_path, options.dry_run))
@@ -157,20 +170,20 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         ));
     }
     // A row whose answer was lost is settled once a callback shows the provider has it.
-    let settled = match (&options.events, options.dry_run) {
+    let settled = match (&store, options.dry_run) {
         (Some(store), false) => {
-            callbacks::settle_unknown(&mut journal, &store.clone().into()).map_err(|error| fail(printer, &error))?
+            callbacks::settle_unknown(&mut journal, store).map_err(|error| fail(printer, &error))?
         }
         _ => (0, 0),
     };
     // The event store: who opted out before this run, and the feed the run watches.
-    let mut feed = match &options.events {
-        Some(path) => {
+    let mut feed = match &store {
+        Some(store) => {
             let prefix = options.track.map(|_| {
                 let key = campaign::track_key(journal.campaign_id(), 0);
                 key[..key.len() - 1].to_owned()
             });
-            Some(EventFeed::open(&path.clone().into(), prefix).map_err(|error| fail(printer, &error))?)
+            Some(EventFeed::open(store, prefix).map_err(|error| fail(printer, &error))?)
         }
         None => None,
     };
@@ -179,7 +192,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
             let (numbers, _) = watch::opted_out(feed).map_err(|error| fail(printer, &error))?;
             printer.note(&format!(
                 "events:   {} ({} opted out)",
-                options.events.as_deref().unwrap_or(Path::new("")).display(),
+                store.as_ref().map(ToString::to_string).unwrap_or_default(),
                 words::count(numbers.len() as u64, "number", "numbers")
             ));
             numbers
@@ -302,7 +315,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         return Ok(summary.dry_run_status());
     }
     say(&summary.to_string());
-    let delivery = match &options.events {
+    let delivery = match &store {
         Some(store) => super::report::after_send(&journal, store, &report_path, written_once, printer),
         None => ExitStatus::Ok,
     };

@@ -22,10 +22,6 @@
 //! that two receivers starting at once do not race; its version is kept in `flowc_store`.
 //! Readers refuse a store of another version.
 
-// Wired into `receive`, `send` and `report` once the store has its one owner; until then only
-// its tests use it.
-#![allow(dead_code, unused_imports)]
-
 use std::time::Duration;
 
 pub(crate) mod reader;
@@ -37,7 +33,8 @@ pub(crate) mod writer;
 mod tests;
 
 pub(crate) use self::url::{is_postgres_url, PasswordSources, StoreUrl};
-pub(crate) use reader::{PgFeed, PgReader, PolledStatus};
+pub(crate) use reader::{PgFeed, PgReader};
+#[cfg(test)]
 pub(crate) use schema::VERSION;
 pub(crate) use writer::{PgHandle, PgStore, PgWriter};
 

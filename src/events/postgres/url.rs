@@ -146,6 +146,7 @@ impl StoreUrl {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn tls(&self) -> Tls {
         self.tls
     }

@@ -283,6 +283,11 @@ impl StoreWriter {
 }
 
 impl StoreHandle {
+    /// Whether the writer still takes callbacks.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
     /// Stores a callback and waits until it is on disk.
     pub(crate) async fn save(&self, callback: Callback) -> Result<Saved, EventsError> {
         let (done, wait) = oneshot::channel();
