@@ -8,6 +8,7 @@
 # Sets pg_host, pg_port, pg_user, pg_password_file and pg_bin; then
 # pg_database NAME (re)creates an empty database and prints its URL (without the password);
 # pg_sql DB SQL runs SQL there with psql (unaligned, tuples only);
+# PG_OPTIONS adds server options to the throwaway cluster (to profile: pg_stat_statements).
 # pg_cpu prints the CPU ticks (user + system) the server's processes have used so far.
 
 pg_bin=""
@@ -58,7 +59,7 @@ PY
     || { cat "$pg_dir/initdb.log"; exit 1; }
   pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   pg_as_owner "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
-    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start > /dev/null \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 ${PG_OPTIONS:-}" start > /dev/null \
     || { cat "$pg_dir/server.log"; exit 1; }
   pg_pid_file="$pg_dir/data/postmaster.pid"
 }

@@ -12,8 +12,8 @@
 # (counted from when each request was due), each receiver's CPU and peak memory, the server's
 # and the generator's CPU, the machine's load; then checks the store against the generator's
 # list of every message id answered 2xx: each is stored exactly once (zero lost, none twice).
-# Then the callbacks not answered 2xx are posted once more (as the provider retries them) and
-# every callback sent must be in the store exactly once.
+# Then the callbacks sent but not answered 2xx are posted once more (as the provider retries
+# them) and every callback sent must be in the store exactly once.
 #
 # KILL_EVERY=N: one receiver (each in turn) is SIGKILLed every N seconds of the load and started
 # again at once on its port; the same checks follow.
@@ -40,7 +40,7 @@ printf '%s\n' "$token" > "$dir/token"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 pg_start
-declare -a pids ports ticks starts
+declare -a pids ports ticks starts launched
 cleanup() {
   local pid
   for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill -KILL "$pid" 2> /dev/null || true; done
@@ -51,21 +51,25 @@ store=$(pg_database flowc_bench)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# start_receiver I: receiver I on its port (the same port again after a kill).
-start_receiver() {
-  local i=$1 log="$dir/receiver-$1.log" started
-  started=$(date +%s%N)
-  printf -- '-- started\n' >> "$log"
+# launch_receiver I: receiver I on its port (the same port again after a kill); listening I
+# waits until it listens (and says how long that took since its launch).
+launch_receiver() {
+  local i=$1
+  launched[$i]=$(date +%s%N)
+  printf -- '-- started\n' >> "$dir/receiver-$i.log"
   "$flowc" receive --listen "127.0.0.1:${ports[$i]}" --token-file "$dir/token" \
-    --store "$store" --store-password-file "$pg_password_file" 2>> "$log" &
+    --store "$store" --store-password-file "$pg_password_file" 2>> "$dir/receiver-$i.log" &
   pids[$i]=$!
+}
+listening() {
+  local i=$1 log="$dir/receiver-$1.log"
   for _ in $(seq 1000); do
-    [ "$(grep -c 'listening on' "$log")" -ge "${starts[$i]:-1}" ] && break
+    [ "$(grep -c 'listening on' "$log")" -ge "${starts[$i]}" ] && break
     kill -0 "${pids[$i]}" 2> /dev/null || { echo "receiver $i exited:"; tail -n 20 "$log"; exit 1; }
     sleep 0.01
   done
-  [ "$(grep -c 'listening on' "$log")" -ge "${starts[$i]:-1}" ] || { echo "receiver $i did not listen"; exit 1; }
-  echo $(( ($(date +%s%N) - started) / 1000000 )) >> "$dir/restart-ms"
+  [ "$(grep -c 'listening on' "$log")" -ge "${starts[$i]}" ] || { echo "receiver $i did not listen"; exit 1; }
+  echo $(( ($(date +%s%N) - launched[$i]) / 1000000 )) >> "$dir/restart-ms"
 }
 
 # CPU ticks (user + system) of receiver I's running process.
@@ -79,12 +83,8 @@ for i in $(seq 0 $((count - 1))); do
   targets="$targets${targets:+,}http://127.0.0.1:${ports[$i]}/"
 done
 # All at once: the first creates the store's tables, the others wait for it (an advisory lock).
-for i in $(seq 0 $((count - 1))); do start_receiver "$i" & done
-wait
-for i in $(seq 0 $((count - 1))); do
-  pids[$i]=$(pgrep -f -- "--listen 127.0.0.1:${ports[$i]} " | head -n 1)
-  [ -n "${pids[$i]}" ] || { echo "receiver $i is not running"; exit 1; }
-done
+for i in $(seq 0 $((count - 1))); do launch_receiver "$i"; done
+for i in $(seq 0 $((count - 1))); do listening "$i"; done
 : > "$dir/restart-ms"
 for i in $(seq 0 $((count - 1))); do ticks[$i]=$((0 - $(receiver_ticks "$i"))); done
 pg_before=$(pg_cpu)
@@ -92,7 +92,7 @@ pg_before=$(pg_cpu)
 prefix=pg$$
 /usr/bin/time -f "%U %S" -o "$dir/generator.time" \
   "$generator" --target "$targets" --token "$token" --rate "$rate" --seconds "$seconds" \
-  --connections "$connections" --prefix "$prefix" --acked "$dir/acked.txt" > "$dir/result.json" &
+  --connections "$connections" --prefix "$prefix" --acked "$dir/acked.txt" --unanswered "$dir/unanswered.txt" > "$dir/result.json" &
 load=$!
 
 kills=0
@@ -106,7 +106,8 @@ if [ "$kill_every" -gt 0 ]; then
       kill -KILL "${pids[$i]}"
       wait "${pids[$i]}" 2> /dev/null || true
       starts[$i]=$(( starts[$i] + 1 ))
-      start_receiver "$i"
+      launch_receiver "$i"
+      listening "$i"
       ticks[$i]=$(( ticks[$i] - $(receiver_ticks "$i") ))
       kills=$((kills + 1))
       echo "   SIGKILL receiver $i at $((kills * kill_every)) s, listening again in $(tail -n 1 "$dir/restart-ms") ms"
@@ -134,12 +135,9 @@ import re, sys
 d, prefix, rate, seconds, source = sys.argv[1:]
 template = re.search(r'fn body\(id: &str\) -> String \{\s*format!\(\s*r#"(.*?)"#', open(source).read(), re.S).group(1)
 template = template.replace("{{", "\0").replace("}}", "\1")
-acked = set(open(f"{d}/acked.txt").read().split())
 with open(f"{d}/retry.jsonl", "w") as out:
-    for i in range(int(rate) * int(seconds)):
-        id_ = f"wamid.{prefix}-{i}"
-        if id_ not in acked:
-            out.write(template.replace("{id}", id_).replace("\0", "{").replace("\1", "}") + "\n")
+    for id_ in open(f"{d}/unanswered.txt").read().split():
+        out.write(template.replace("{id}", id_).replace("\0", "{").replace("\1", "}") + "\n")
 PY
 retried=$(wc -l < "$dir/retry.jsonl")
 if [ "$retried" -gt 0 ]; then
@@ -199,12 +197,13 @@ print(f"   answered 2xx {len(acked)} distinct ids ({len(acked_lines)} answers): 
       f"stored twice {len(twice)}")
 print(f"   stored though not answered 2xx (the answer lost with a killed receiver): "
       f"{sum(1 for i in stored if i not in acked)}")
-total = int(rate) * int(seconds)
 print(f"   retry of the {retry['sent']} not answered 2xx: answered 2xx {retry['ok']}, other {retry['other']}, "
       f"errors {retry['errors']}")
-once = sum(1 for i in range(total) if after.get(f"wamid.{prefix}-{i}") == 1)
+sent = acked | set(open(f"{d}/unanswered.txt").read().split())
+total = len(sent)
+once = sum(1 for i in sent if after.get(i) == 1)
 twice_after = sum(1 for n in after.values() if n > 1)
-print(f"   after the retry: {once} of the {total} callbacks stored exactly once, {twice_after} twice or more; "
+print(f"   after the retry: {once} of the {total} callbacks sent ({r['sent']} requests) stored exactly once, {twice_after} twice or more; "
       f"store totals: {callbacks} callbacks, {statuses.strip()} statuses")
 print(f"   machine load average (1, 5, 15 min) before {load_before}, after {load_after}, on {os.cpu_count()} cores")
 ok = not missing and not twice and once == total and not twice_after

@@ -19,6 +19,8 @@
 //! With --bodies FILE (one JSON body a line), those bodies are posted, each once, in order,
 //! at --rate, instead of generated status callbacks (--seconds is then how long they take);
 //! --acked then writes the line numbers (from 1) answered 2xx.
+//! With --unanswered FILE, every id sent but not answered 2xx (another status, or no answer) is
+//! written there, one a line (what the provider would send again).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -65,6 +67,7 @@ struct Options {
     connections: u64,
     prefix: String,
     acked: Option<String>,
+    unanswered: Option<String>,
     bodies: Option<Vec<String>>,
 }
 
@@ -77,6 +80,7 @@ fn options() -> Options {
         connections: 64,
         prefix: format!("{}", std::process::id()),
         acked: None,
+        unanswered: None,
         bodies: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -92,6 +96,7 @@ fn options() -> Options {
             "--connections" => options.connections = value.parse().expect("--connections C"),
             "--prefix" => options.prefix = value,
             "--acked" => options.acked = Some(value),
+            "--unanswered" => options.unanswered = Some(value),
             "--bodies" => {
                 let text = std::fs::read_to_string(&value).expect("read the --bodies file");
                 options.bodies = Some(text.lines().filter(|line| !line.is_empty()).map(str::to_owned).collect());
@@ -158,11 +163,13 @@ async fn main() {
     let options = Arc::new(options());
     let totals = Arc::new(Totals::default());
     let per_target: Arc<Vec<Totals>> = Arc::new(options.targets.iter().map(|_| Totals::default()).collect());
-    let acked = options.acked.as_ref().map(|path| {
+    let list = |path: &String| {
         Arc::new(Mutex::new(std::io::BufWriter::new(
-            std::fs::File::create(path).expect("create the acked file"),
+            std::fs::File::create(path).expect("create a list of ids"),
         )))
-    });
+    };
+    let acked = options.acked.as_ref().map(list);
+    let unanswered = options.unanswered.as_ref().map(list);
     let total = match &options.bodies {
         Some(bodies) => bodies.len() as u64,
         None => options.rate * options.seconds,
@@ -175,6 +182,7 @@ async fn main() {
         let totals = Arc::clone(&totals);
         let per_target = Arc::clone(&per_target);
         let acked = acked.clone();
+        let unanswered = unanswered.clone();
         let index = (worker % options.targets.len() as u64) as usize;
         workers.push(tokio::spawn(async move {
             let target = &options.targets[index];
@@ -215,6 +223,9 @@ async fn main() {
                         Err(_) => {
                             totals.errors.fetch_add(1, Ordering::Relaxed);
                             mine.errors.fetch_add(1, Ordering::Relaxed);
+                            if let Some(file) = &unanswered {
+                                let _ = writeln!(file.lock().expect("lock"), "{id}");
+                            }
                             i += options.connections;
                             continue;
                         }
@@ -235,11 +246,17 @@ async fn main() {
                         }
                     }
                     Some(_) => {
+                        if let Some(file) = &unanswered {
+                            let _ = writeln!(file.lock().expect("lock"), "{id}");
+                        }
                         latencies.push(due.elapsed().as_secs_f64() * 1000.0);
                         totals.other.fetch_add(1, Ordering::Relaxed);
                         mine.other.fetch_add(1, Ordering::Relaxed);
                     }
                     None => {
+                        if let Some(file) = &unanswered {
+                            let _ = writeln!(file.lock().expect("lock"), "{id}");
+                        }
                         totals.errors.fetch_add(1, Ordering::Relaxed);
                         mine.errors.fetch_add(1, Ordering::Relaxed);
                         stream = None;
@@ -258,8 +275,8 @@ async fn main() {
         latencies.extend(measured);
     }
     let elapsed = start.elapsed().as_secs_f64();
-    if let Some(file) = &acked {
-        file.lock().expect("lock").flush().expect("write the acked file");
+    for file in [&acked, &unanswered].into_iter().flatten() {
+        file.lock().expect("lock").flush().expect("write a list of ids");
     }
     let targets: Vec<String> = options
         .targets
