@@ -500,3 +500,40 @@ fn the_same_status_delivered_under_either_of_its_ids_is_stored_once() {
     writer.finish();
     assert_eq!(count(&mut database.client(), "SELECT count(*) FROM statuses"), 3);
 }
+
+#[test]
+fn storing_statuses_in_a_new_store_never_scans_every_status_stored() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    let writer = PgWriter::spawn(PgStore::open(&store).expect("open"));
+    let handle = writer.handle();
+    let runtime = runtime();
+    // One a commit: past the fifth, PostgreSQL plans the writer's inserts once for all, from
+    // the statistics of a store that was empty.
+    for id in 0..50 {
+        runtime
+            .block_on(handle.save(callback(&status(id, "delivered"))))
+            .expect("stored");
+    }
+    drop(handle);
+    writer.finish();
+    let mut client = database.client();
+    // The writer's session has ended (its counts are then in the statistics).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(
+        &mut client,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    ) > 0
+    {
+        assert!(Instant::now() < deadline, "the writer's session did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.batch_execute("SELECT pg_stat_clear_snapshot()").expect("a fresh look");
+    let scans = count(
+        &mut client,
+        "SELECT COALESCE(seq_scan, 0) FROM pg_stat_user_tables WHERE relname = 'statuses'",
+    );
+    assert_eq!(scans, 0, "each status was looked up by index, not by reading every status stored");
+    assert_eq!(count(&mut client, "SELECT count(*) FROM statuses"), 50);
+}
