@@ -20,6 +20,8 @@
 #
 # Usage: benches/receive-postgres.sh [RATE] [SECONDS] [RECEIVERS]     (default 10000 60 3)
 #        CONNECTIONS=C (default 32 a receiver)  KILL_EVERY=N (default 0: none)
+#        PROFILE=1: the server's time by statement (pg_stat_statements) over the load, to see where
+#        it goes (the writers' lock is the time spent in pg_advisory_xact_lock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-10000}
@@ -39,6 +41,7 @@ token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 printf '%s\n' "$token" > "$dir/token"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
+[ "${PROFILE:-0}" = 1 ] && export PG_OPTIONS="${PG_OPTIONS:-} -c shared_preload_libraries=pg_stat_statements"
 pg_start
 declare -a pids ports ticks starts launched
 cleanup() {
@@ -48,6 +51,8 @@ cleanup() {
 }
 trap cleanup EXIT
 store=$(pg_database flowc_bench)
+[ "${PROFILE:-0}" = 1 ] && pg_sql flowc_bench "CREATE EXTENSION pg_stat_statements"
+commits() { pg_sql flowc_bench "SELECT xact_commit FROM pg_stat_database WHERE datname = 'flowc_bench'"; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -88,6 +93,8 @@ for i in $(seq 0 $((count - 1))); do listening "$i"; done
 : > "$dir/restart-ms"
 for i in $(seq 0 $((count - 1))); do ticks[$i]=$((0 - $(receiver_ticks "$i"))); done
 pg_before=$(pg_cpu)
+[ "${PROFILE:-0}" = 1 ] && pg_sql flowc_bench "SELECT pg_stat_statements_reset()" > /dev/null
+commits_before=$(commits)
 
 prefix=pg$$
 /usr/bin/time -f "%U %S" -o "$dir/generator.time" \
@@ -119,6 +126,13 @@ fi
 wait "$load"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 pg_after=$(pg_cpu)
+sleep 1 # the servers' counts of commits reach the statistics within a second
+commits_after=$(commits)
+if [ "${PROFILE:-0}" = 1 ]; then
+  pg_sql flowc_bench "SELECT calls, round(total_exec_time::numeric) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms,
+    left(regexp_replace(query, '\s+', ' ', 'g'), 60) FROM pg_stat_statements
+    WHERE query NOT LIKE '%pg_stat%' ORDER BY total_exec_time DESC LIMIT 8" > "$dir/statements"
+fi
 : > "$dir/receivers"
 for i in $(seq 0 $((count - 1))); do
   echo "$i ${ports[$i]} $(( ticks[$i] + $(receiver_ticks "$i") )) $(awk '/^VmHWM/ {print $2}' "/proc/${pids[$i]}/status")" \
@@ -155,10 +169,10 @@ pg_sql flowc_bench "COPY (SELECT message_id, count(*) FROM statuses WHERE messag
 pg_sql flowc_bench "SELECT (SELECT count(*) FROM callbacks), (SELECT count(*) FROM statuses)" > "$dir/totals"
 
 python3 - "$dir" "$rate" "$seconds" "$count" "$connections" "$kill_every" "$kills" "$(getconf CLK_TCK)" \
-  "$((pg_after - pg_before))" "$load_before" "$load_after" "$store" "$prefix" <<'PY'
+  "$((pg_after - pg_before))" "$load_before" "$load_after" "$store" "$prefix" "$((commits_after - commits_before))" <<'PY'
 import json, os, sys
 (d, rate, seconds, count, connections, kill_every, kills, hz, pg_ticks, load_before, load_after,
- store, prefix) = sys.argv[1:]
+ store, prefix, commits) = sys.argv[1:]
 hz = int(hz)
 r = json.load(open(f"{d}/result.json"))
 retry = json.load(open(f"{d}/retry.json"))
@@ -189,7 +203,13 @@ for (i, port, ticks, peak), t in zip(receivers, r["targets"]):
           f"other {t['other']}, errors {t['errors']}; CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores), "
           f"peak memory {int(peak or 0) / 1024:.1f} MiB")
 pg = int(pg_ticks) / hz
-print(f"   PostgreSQL CPU {pg:.1f} s ({pg / elapsed:.2f} cores); generator CPU {float(user) + float(system):.1f} s")
+print(f"   PostgreSQL CPU {pg:.1f} s ({pg / elapsed:.2f} cores), {pg / max(r['ok'], 1) * 1e6:.0f} µs a callback answered 2xx; "
+      f"{commits} commits ({r['ok'] / max(int(commits), 1):.1f} callbacks a commit); "
+      f"generator CPU {float(user) + float(system):.1f} s")
+if os.path.exists(f"{d}/statements"):
+    print("   the server's time by statement (calls | total ms | mean ms | statement):")
+    for line in open(f"{d}/statements"):
+        print("     " + line.rstrip())
 missing = [i for i in acked if i not in stored]
 twice = sorted(i for i, n in stored.items() if n > 1)
 print(f"   answered 2xx {len(acked)} distinct ids ({len(acked_lines)} answers): in the store {len(acked) - len(missing)}, "

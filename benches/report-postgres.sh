@@ -16,11 +16,12 @@
 #
 # The server: a throwaway local cluster (benches/postgres.sh), or FLOWC_BENCH_POSTGRES_URL.
 # Usage: benches/report-postgres.sh [ROWS...]     (default 25000 100000)
-#        FILL_RATE=N callbacks a second while filling (default 5000)
+#        FILL_RATE=N callbacks a second while filling PostgreSQL (default 3000), SQLITE_FILL_RATE=N
+#        SQLite (default 5000), over FILL_CONNECTIONS (default 384)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${*:-25000 100000}
-fill_rate=${FILL_RATE:-5000}
+fill_connections=${FILL_CONNECTIONS:-384}
 . benches/common.sh
 . benches/postgres.sh
 cargo build --release --quiet
@@ -60,11 +61,11 @@ stop_receivers() {
   receivers=()
 }
 
-# fill DIR NAME TARGETS: posts every body to TARGETS until each was answered 2xx.
+# fill DIR NAME TARGETS RATE: posts every body to TARGETS until each was answered 2xx.
 fill() {
-  local d=$1 name=$2 targets=$3 pass bodies="$1/bodies.jsonl"
+  local d=$1 name=$2 targets=$3 fill_rate=$4 pass bodies="$1/bodies.jsonl"
   for pass in 1 2 3; do
-    "$generator" --target "$targets" --token "$token" --rate "$fill_rate" --connections 48 \
+    "$generator" --target "$targets" --token "$token" --rate "$fill_rate" --connections "$fill_connections" \
       --bodies "$bodies" --acked "$d/$name-acked-$pass.txt" > "$d/$name-fill-$pass.json"
     python3 - "$bodies" "$d/$name-acked-$pass.txt" "$d/$name-left-$pass.jsonl" <<'PY'
 import sys
@@ -113,13 +114,13 @@ for rows in $sizes; do
     start_receiver "$d/pg-receiver-$i.log" "$store" --store-password-file "$pg_password_file"
     targets="$targets${targets:+,}http://$addr/"
   done
-  fill "$d" postgres "$targets"
+  fill "$d" postgres "$targets" "${FILL_RATE:-3000}"
   stop_receivers
 
   sqlite="$d/events.sqlite"
   rm -f "$sqlite" "$sqlite-wal" "$sqlite-shm"
   start_receiver "$d/sqlite-receiver.log" "$sqlite"
-  fill "$d" sqlite "http://$addr/"
+  fill "$d" sqlite "http://$addr/" "${SQLITE_FILL_RATE:-5000}"
   stop_receivers
 
   echo "   stored: PostgreSQL $(pg_sql "flowc_report_$rows" "SELECT (SELECT count(*) FROM statuses) || ' statuses, ' || (SELECT count(*) FROM messages) || ' messages, ' || (SELECT count(*) FROM opt_outs) || ' opt-outs'"); SQLite $(python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); print(", ".join(f"{db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]} {n}" for t, n in [("statuses", "statuses"), ("messages", "messages"), ("opt_outs", "opt-outs")]))' "$sqlite")"
