@@ -188,11 +188,13 @@ enum CliCommand {
     /// Receive the provider's callbacks (statuses, replies, Flow answers) and store them
     ///
     /// A long-running HTTP server: each callback is answered 200 only after it is committed to
-    /// the SQLite store (WAL), so a crash loses nothing the provider was told is stored. The
-    /// same event delivered twice is stored once; a body it cannot read is answered 400 and
-    /// still kept raw. Authentication (--basic-auth-file or --token-file) is required except on
-    /// a loopback address. GET /healthz answers without authentication. SIGTERM or Ctrl-C
-    /// stops it gracefully (exit 0).
+    /// the store (a SQLite file in WAL mode, or PostgreSQL, which several receivers share), so
+    /// a crash loses nothing the provider was told is stored; while the store cannot be
+    /// reached, callbacks are answered 503 with Retry-After. The same event delivered twice is
+    /// stored once; a body it cannot read is answered 400 and still kept raw. Authentication
+    /// (--basic-auth-file or --token-file) is required except on a loopback address. GET
+    /// /healthz answers without authentication (503 when the store cannot be reached).
+    /// SIGTERM or Ctrl-C stops it gracefully (exit 0).
     #[command(after_help = RECEIVE_EXAMPLES)]
     Receive(ReceiveArgs),
     /// Write a campaign's report with what became of each message: delivered, read, failed

@@ -48,6 +48,9 @@ impl StoreLocation {
                 };
                 Ok(StoreLocation::Postgres(postgres::StoreUrl::parse(text, &sources)?))
             }
+            None if password_file.is_some() => Err(EventsError::PasswordForFile {
+                store: value.display().to_string(),
+            }),
             None => Ok(StoreLocation::Sqlite(value.to_path_buf())),
         }
     }
@@ -128,6 +131,9 @@ pub(crate) enum EventsError {
     /// The same, as every callback of the failed group is told.
     #[error("the event store could not commit: {0}")]
     Commit(std::sync::Arc<EventsError>),
+    /// A password file given for a SQLite file, which has none: a URL mistyped, most likely.
+    #[error("a password file was given for the event store `{store}`, a SQLite file, which has no password")]
+    PasswordForFile { store: String },
     /// A PostgreSQL store (its URL shown without the password, the driver's words scrubbed).
     #[error(transparent)]
     Postgres(#[from] postgres::PgError),
@@ -164,6 +170,9 @@ impl EventsError {
                 "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed".to_owned(),
             ),
             EventsError::Postgres(error) => error.help(),
+            EventsError::PasswordForFile { .. } => Some(
+                "name the PostgreSQL store as postgres://USER@HOST:PORT/DATABASE, or drop the password file".to_owned(),
+            ),
             EventsError::Sqlite { .. } | EventsError::Gone { .. } | EventsError::Failed(_) | EventsError::Commit(_) => {
                 None
             }
@@ -352,14 +361,17 @@ pub(crate) struct ReplyRow<'a> {
 /// it was stored, so that memory does not grow with the number of events.
 pub(crate) enum EventReader {
     Sqlite(sqlite::EventReader),
-    Postgres(postgres::PgReader),
+    /// Boxed: the client is large, and one reader is opened a run.
+    Postgres(Box<postgres::PgReader>),
 }
 
 impl EventReader {
     pub(crate) fn open(location: &StoreLocation) -> Result<EventReader, EventsError> {
         match location {
             StoreLocation::Sqlite(path) => sqlite::EventReader::open(path).map(EventReader::Sqlite),
-            StoreLocation::Postgres(url) => Ok(EventReader::Postgres(off_runtime(|| postgres::PgReader::open(url))?)),
+            StoreLocation::Postgres(url) => Ok(EventReader::Postgres(Box::new(off_runtime(|| {
+                postgres::PgReader::open(url)
+            })?))),
         }
     }
 
@@ -481,7 +493,7 @@ impl fmt::Debug for PgFeedThread {
         formatter
             .debug_struct("PgFeedThread")
             .field("store", &self.store)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

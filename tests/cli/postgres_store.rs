@@ -3,7 +3,7 @@
 //! and `report` reading the same store. Most tests share one cluster (a database each); those
 //! that stop the server have their own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -556,4 +556,62 @@ fn a_spam_limit_stored_in_postgresql_stops_the_campaign() {
         outcome.stderr
     );
     assert!(provider.count() < 2000);
+}
+
+#[test]
+fn a_password_file_for_a_sqlite_store_is_refused() {
+    let scratch = Scratch::new();
+    let password = scratch.write("pgpass", "secret\n");
+    let store = scratch.path().join("events.sqlite");
+    let outcome = run(flowc()
+        .args(["receive", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .arg("--store-password-file")
+        .arg(&password));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("a SQLite file, which has no password"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!store.exists(), "a store was created");
+}
+
+#[test]
+fn unknown_rows_settle_from_callbacks_stored_in_postgresql() {
+    let Some(server) = postgres::shared() else { return };
+    let database = server.database();
+    let receiver = receiver_on(&database.url, &[]).expect("the receiver starts");
+    // Rows R2 and R4: the connection dropped after the request was read, so `unknown`.
+    let campaign = Campaign::new(6);
+    let provider = Provider::start(Duration::ZERO, |request, index, _| match request.reference().as_str() {
+        "R2" | "R4" => Reply::Drop,
+        _ => Reply::accepted(index),
+    });
+    let mut command = campaign.command(&provider);
+    command.args(["--track", "ref2", "--events"]).arg(&database.url);
+    let first = run(&mut command);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(crate::support::campaign::statuses(&campaign.report())["unknown"], 2);
+    for request in provider.received() {
+        if ["R2", "R4"].contains(&request.reference().as_str()) {
+            let key = request.body["extra_info"]["ref2"].as_str().expect("--track key");
+            let to = request.body["messaging_object"]["to"].as_str().expect("to");
+            let body = serde_json::json!({
+                "meta_object": {"field": "messages", "value": {"statuses": [{"id": format!("wamid.{}", request.reference()),
+                    "status": "delivered", "timestamp": "1722834665", "recipient_id": to.trim_start_matches('+')}]}},
+                "extra_info": {"ref2": key},
+            })
+            .to_string();
+            assert_eq!(receiver.post(&body).status, 200);
+        }
+    }
+    let again = run(&mut command);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("2 unknown settled as accepted from callbacks"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(provider.count(), 6, "nothing is sent again");
 }

@@ -1396,3 +1396,20 @@ fn a_damaged_store_is_refused_at_start_with_what_is_wrong() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("is damaged"), "{stderr}");
 }
+
+#[test]
+fn healthz_says_the_store_cannot_take_callbacks_once_it_was_overwritten_in_place() {
+    let receiver = Receiver::start();
+    let backup = receiver.scratch.path().join("backup.sqlite");
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [backup.to_str().expect("utf-8")])
+        .expect("backup");
+    drop(reader);
+    assert_eq!(receiver.get("/healthz").status, 200);
+    std::fs::copy(&backup, &receiver.store).expect("copy over the store");
+    assert_eq!(receiver.post(&status_body("wamid.HZ1", "sent", "R")).status, 503);
+    let health = receiver.get("/healthz");
+    assert_eq!(health.status, 503, "{}", health.text);
+    assert!(health.text.contains("unreachable"), "{}", health.text);
+}

@@ -185,6 +185,7 @@ pub(super) struct Op {
 /// The store's single writer thread, committing in groups.
 pub(crate) struct StoreWriter {
     sender: mpsc::Sender<Op>,
+    overwritten: Arc<std::sync::atomic::AtomicBool>,
     thread: thread::JoinHandle<Result<(), EventsError>>,
     /// Dropped to stop the backfill thread.
     stop_backfill: std_mpsc::Sender<()>,
@@ -195,6 +196,8 @@ pub(crate) struct StoreWriter {
 #[derive(Clone)]
 pub(crate) struct StoreHandle {
     sender: mpsc::Sender<Op>,
+    /// The store's: set once it was found overwritten (nothing more is committed).
+    overwritten: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StoreWriter {
@@ -202,6 +205,7 @@ impl StoreWriter {
         let (sender, mut receiver) = mpsc::channel::<Op>(QUEUE);
         let checkpointing = Arc::clone(&store.main_file);
         let overwritten = Arc::clone(&store.overwritten);
+        let handle_overwritten = Arc::clone(&store.overwritten);
         let (stop_backfill, stop) = std_mpsc::channel::<()>();
         let file = store.file.clone();
         let backfilling = Arc::clone(&checkpointing);
@@ -258,6 +262,7 @@ impl StoreWriter {
         });
         StoreWriter {
             sender,
+            overwritten: handle_overwritten,
             thread,
             stop_backfill,
             backfill,
@@ -267,6 +272,7 @@ impl StoreWriter {
     pub(crate) fn handle(&self) -> StoreHandle {
         StoreHandle {
             sender: self.sender.clone(),
+            overwritten: Arc::clone(&self.overwritten),
         }
     }
 
@@ -283,9 +289,9 @@ impl StoreWriter {
 }
 
 impl StoreHandle {
-    /// Whether the writer still takes callbacks.
+    /// Whether the writer still takes callbacks (it runs, and the store was not overwritten).
     pub(crate) fn is_open(&self) -> bool {
-        !self.sender.is_closed()
+        !self.sender.is_closed() && !self.overwritten.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Stores a callback and waits until it is on disk.
