@@ -590,4 +590,52 @@ fn a_layout_1_store_is_upgraded_by_the_receiver_with_its_rows_kept_and_refused_b
     // A second receiver finds the store upgraded and leaves it as it is.
     drop(PgStore::open(&store).expect("opened again"));
     assert_eq!(count(&mut client, "SELECT max(version)::bigint FROM flowc_store"), 2);
+/// How often `statuses` was read whole, once every other session of the database has ended
+/// (a session's counts reach the statistics when it ends).
+fn whole_reads_of_statuses(client: &mut ::postgres::Client) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(
+        client,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    ) > 0
+    {
+        assert!(Instant::now() < deadline, "the other sessions did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client
+        .batch_execute("SELECT pg_stat_clear_snapshot()")
+        .expect("a fresh look");
+    count(
+        client,
+        "SELECT COALESCE(seq_scan, 0) FROM pg_stat_user_tables WHERE relname = 'statuses'",
+    )
+}
+
+#[test]
+fn storing_statuses_in_a_new_store_never_scans_every_status_stored() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    drop(PgStore::open(&store).expect("created"));
+    let mut client = database.client();
+    // Building the table's indexes read it whole once each.
+    let before = whole_reads_of_statuses(&mut client);
+    let writer = PgWriter::spawn(PgStore::open(&store).expect("open"));
+    let handle = writer.handle();
+    let runtime = runtime();
+    // One a commit: past the fifth, PostgreSQL plans the writer's inserts once for all, from
+    // the statistics of a store that was empty.
+    for id in 0..50 {
+        runtime
+            .block_on(handle.save(callback(&status(id, "delivered"))))
+            .expect("stored");
+    }
+    drop(handle);
+    writer.finish();
+    assert_eq!(
+        whole_reads_of_statuses(&mut client) - before,
+        0,
+        "each status was looked up by index, not by reading every status stored"
+    );
+    assert_eq!(count(&mut client, "SELECT count(*) FROM statuses"), 50);
 }

@@ -14,8 +14,13 @@
 //!                  [--target http://HOST:PORT/PATH …] [--connections C] [--prefix P] [--acked FILE]
 //! Prints one JSON line: sent, ok (2xx), other statuses, errors, answer-time percentiles (ms),
 //! for all targets together, and the same for each target under `targets`.
-//! With --acked, every message id answered 2xx is written to FILE, one a line, as it is
-//! answered (the SIGKILL script checks each is in the store).
+//! With --acked, every message id answered 2xx is written to FILE, one a line (the SIGKILL
+//! scripts check each is in the store; written out when the generator ends).
+//! With --bodies FILE (one JSON body a line), those bodies are posted, each once, in order,
+//! at --rate, instead of generated status callbacks (--seconds is then how long they take);
+//! --acked then writes the line numbers (from 1) answered 2xx.
+//! With --unanswered FILE, every id sent but not answered 2xx (another status, or no answer) is
+//! written there, one a line (what the provider would send again).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -62,6 +67,8 @@ struct Options {
     connections: u64,
     prefix: String,
     acked: Option<String>,
+    unanswered: Option<String>,
+    bodies: Option<Vec<String>>,
 }
 
 fn options() -> Options {
@@ -73,6 +80,8 @@ fn options() -> Options {
         connections: 64,
         prefix: format!("{}", std::process::id()),
         acked: None,
+        unanswered: None,
+        bodies: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -87,11 +96,19 @@ fn options() -> Options {
             "--connections" => options.connections = value.parse().expect("--connections C"),
             "--prefix" => options.prefix = value,
             "--acked" => options.acked = Some(value),
+            "--unanswered" => options.unanswered = Some(value),
+            "--bodies" => {
+                let text = std::fs::read_to_string(&value).expect("read the --bodies file");
+                options.bodies = Some(text.lines().filter(|line| !line.is_empty()).map(str::to_owned).collect());
+            }
             other => panic!("unknown argument {other}"),
         }
     }
     if options.targets.is_empty() {
         options.targets.push(Target::parse("127.0.0.1:8787"));
+    }
+    if let Some(bodies) = &options.bodies {
+        options.seconds = (bodies.len() as u64).div_ceil(options.rate.max(1));
     }
     options
 }
@@ -146,12 +163,17 @@ async fn main() {
     let options = Arc::new(options());
     let totals = Arc::new(Totals::default());
     let per_target: Arc<Vec<Totals>> = Arc::new(options.targets.iter().map(|_| Totals::default()).collect());
-    let acked = options.acked.as_ref().map(|path| {
+    let list = |path: &String| {
         Arc::new(Mutex::new(std::io::BufWriter::new(
-            std::fs::File::create(path).expect("create the acked file"),
+            std::fs::File::create(path).expect("create a list of ids"),
         )))
-    });
-    let total = options.rate * options.seconds;
+    };
+    let acked = options.acked.as_ref().map(list);
+    let unanswered = options.unanswered.as_ref().map(list);
+    let total = match &options.bodies {
+        Some(bodies) => bodies.len() as u64,
+        None => options.rate * options.seconds,
+    };
     let start = Instant::now() + Duration::from_millis(50);
     let deadline = start + Duration::from_secs(options.seconds) + Duration::from_secs(5);
     let mut workers = Vec::new();
@@ -160,6 +182,7 @@ async fn main() {
         let totals = Arc::clone(&totals);
         let per_target = Arc::clone(&per_target);
         let acked = acked.clone();
+        let unanswered = unanswered.clone();
         let index = (worker % options.targets.len() as u64) as usize;
         workers.push(tokio::spawn(async move {
             let target = &options.targets[index];
@@ -174,8 +197,14 @@ async fn main() {
                 if Instant::now() > deadline {
                     break;
                 }
-                let id = format!("wamid.{}-{i}", options.prefix);
-                let payload = body(&id);
+                let (id, payload) = match &options.bodies {
+                    Some(bodies) => ((i + 1).to_string(), bodies[i as usize].clone()),
+                    None => {
+                        let id = format!("wamid.{}-{i}", options.prefix);
+                        let payload = body(&id);
+                        (id, payload)
+                    }
+                };
                 let request = format!(
                     "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
                     target.path,
@@ -194,6 +223,9 @@ async fn main() {
                         Err(_) => {
                             totals.errors.fetch_add(1, Ordering::Relaxed);
                             mine.errors.fetch_add(1, Ordering::Relaxed);
+                            if let Some(file) = &unanswered {
+                                let _ = writeln!(file.lock().expect("lock"), "{id}");
+                            }
                             i += options.connections;
                             continue;
                         }
@@ -210,17 +242,21 @@ async fn main() {
                         totals.ok.fetch_add(1, Ordering::Relaxed);
                         mine.ok.fetch_add(1, Ordering::Relaxed);
                         if let Some(file) = &acked {
-                            let mut file = file.lock().expect("lock");
-                            let _ = writeln!(file, "{id}");
-                            let _ = file.flush();
+                            let _ = writeln!(file.lock().expect("lock"), "{id}");
                         }
                     }
                     Some(_) => {
+                        if let Some(file) = &unanswered {
+                            let _ = writeln!(file.lock().expect("lock"), "{id}");
+                        }
                         latencies.push(due.elapsed().as_secs_f64() * 1000.0);
                         totals.other.fetch_add(1, Ordering::Relaxed);
                         mine.other.fetch_add(1, Ordering::Relaxed);
                     }
                     None => {
+                        if let Some(file) = &unanswered {
+                            let _ = writeln!(file.lock().expect("lock"), "{id}");
+                        }
                         totals.errors.fetch_add(1, Ordering::Relaxed);
                         mine.errors.fetch_add(1, Ordering::Relaxed);
                         stream = None;
@@ -239,6 +275,9 @@ async fn main() {
         latencies.extend(measured);
     }
     let elapsed = start.elapsed().as_secs_f64();
+    for file in [&acked, &unanswered].into_iter().flatten() {
+        file.lock().expect("lock").flush().expect("write a list of ids");
+    }
     let targets: Vec<String> = options
         .targets
         .iter()
