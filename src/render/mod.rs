@@ -306,6 +306,15 @@ impl Renderer {
         }
     }
 
+    /// The text a leaf that is exactly `{{var}}` renders to, when the variable's value is text:
+    /// the value itself, as [`Renderer::render_leaf`] would copy it.
+    pub(crate) fn sole_text<'a>(&self, index: usize, values: &'a [Value]) -> Option<&'a str> {
+        match &self.leaves[index].kind {
+            LeafKind::Typed(var) => values.get(*var).and_then(Value::as_str),
+            LeafKind::Parts(_) | LeafKind::Engine => None,
+        }
+    }
+
     /// Renders one leaf for the row whose context is given.
     pub(crate) fn render_leaf(&self, index: usize, context: &mut RowContext<'_>) -> Result<Value, RenderFailure> {
         let leaf = &self.leaves[index];
