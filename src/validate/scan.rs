@@ -147,7 +147,10 @@ fn forbidden_in(entry: &Map<String, Value>) -> Option<Forbidden> {
         return None;
     }
     let not = entry.get("not")?.as_object()?;
-    if not.keys().any(|key| key != "type" && key != "pattern" && !is_annotation(key)) {
+    if not
+        .keys()
+        .any(|key| key != "type" && key != "pattern" && !is_annotation(key))
+    {
         return None;
     }
     // Without `type: string`, a value that is not text would break the rule.
@@ -179,7 +182,11 @@ mod tests {
             "Köln 🎉 {{x}}",
             "x\u{2028}y",
         ] {
-            assert_eq!(forbidden.allows(text), validator.is_valid(&Value::from(text)), "{text:?}");
+            assert_eq!(
+                forbidden.allows(text),
+                validator.is_valid(&Value::from(text)),
+                "{text:?}"
+            );
         }
     }
 
