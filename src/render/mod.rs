@@ -165,7 +165,8 @@ handlebars_helper!(default_helper: |value: Json, fallback: Json| {
 pub(crate) fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
+        // Only white space reads the same from either end: one scan suffices.
+        Value::String(s) => s.trim_start().is_empty(),
         _ => false,
     }
 }
