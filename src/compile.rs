@@ -347,6 +347,19 @@ fn constants_at(object: &mut Map<String, Value>, pointer: &str, errors: &mut Vec
 }
 
 /// Normalises one value by its rule, noting what changed.
+impl FieldRule {
+    /// Whether [`apply_rule`] leaves this text as it is, with no warning: a fast path may then
+    /// write the text where it is.
+    pub(crate) fn keeps(self, text: &str) -> bool {
+        match self {
+            FieldRule::Plain => true,
+            // Fewer bytes than the limit's characters: fewer characters too.
+            FieldRule::Reference(_) => text.len() <= REF_LIMIT || text.chars().count() <= REF_LIMIT,
+            FieldRule::Recipients | FieldRule::WaSource | FieldRule::Cta => false,
+        }
+    }
+}
+
 pub(crate) fn apply_rule(rule: FieldRule, value: &mut Value, warnings: &mut Vec<Warning>) -> Result<(), CompileError> {
     match (rule, value) {
         (FieldRule::Recipients, Value::String(number)) => *number = normalise_recipients(number)?,

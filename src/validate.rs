@@ -8,6 +8,8 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::Value;
 
+mod scan;
+
 use crate::suggest::did_you_mean;
 use crate::template::MessageKind;
 use crate::words::ValueKind;
@@ -240,9 +242,26 @@ pub(crate) enum HoleSchema {
     /// The schema says nothing about it.
     Any,
     /// Its own subschema decides; no rule elsewhere looks at it.
-    Check(Box<Validator>),
+    Check(Box<ValueCheck>),
     /// A rule elsewhere depends on it (`if`/`oneOf` over its value, say): check the whole body.
     Dependent,
+}
+
+/// A hole's own subschema, compiled: `jsonschema`, less the rules on text that a byte scan
+/// decides as the schema's pattern does (see [`scan`]).
+pub(crate) struct ValueCheck {
+    validator: Validator,
+    forbidden: Vec<scan::Forbidden>,
+}
+
+impl ValueCheck {
+    pub(crate) fn is_valid(&self, value: &Value) -> bool {
+        let text_allowed = match value {
+            Value::String(text) => self.forbidden.iter().all(|forbidden| forbidden.allows(text)),
+            _ => true,
+        };
+        text_allowed && self.validator.is_valid(value)
+    }
 }
 
 /// Keywords whose subschemas are evaluated against the object that holds a property.
@@ -303,14 +322,15 @@ impl BodyValidator {
             });
             at = format!("{at}/{}", escape_pointer(key));
         }
-        let schema = match schemas.as_slice() {
+        let mut schema = match schemas.as_slice() {
             [] => return HoleSchema::Any,
             [only] if only.as_bool() == Some(true) => return HoleSchema::Any,
             [only] => (*only).clone(),
             several => serde_json::json!({ "allOf": several }),
         };
+        let forbidden = scan::take_forbidden(&mut schema);
         match jsonschema::options().with_draft(Draft::Draft202012).build(&schema) {
-            Ok(validator) => HoleSchema::Check(Box::new(validator)),
+            Ok(validator) => HoleSchema::Check(Box::new(ValueCheck { validator, forbidden })),
             Err(_) => HoleSchema::Dependent,
         }
     }

@@ -20,7 +20,7 @@ use crate::flow::{DeclaredType, HoleCheck, PayloadCheck};
 use crate::phone::normalise_recipients;
 use crate::render::Renderer;
 use crate::template::MessageKind;
-use crate::validate::{BodyValidator, HoleSchema};
+use crate::validate::{BodyValidator, HoleSchema, ValueCheck};
 
 /// Marks a hole in the skeleton; private-use characters that serde_json writes as they are.
 const MARK: char = '\u{E000}';
@@ -39,7 +39,7 @@ pub(super) struct BodyPlan {
 struct Hole {
     leaf: usize,
     rule: FieldRule,
-    check: Option<Box<jsonschema::Validator>>,
+    check: Option<Box<ValueCheck>>,
     /// The type the template's Flow declares for the value.
     flow_type: Option<DeclaredType>,
     /// Whether text fits that type: a hole of plain text then needs no check.
@@ -156,14 +156,17 @@ impl BodyPlan {
         let mut lengths = [0usize; 2];
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
-            let value = if renderer.render_text_into(hole.leaf, values, &mut text) {
+            // A value that is exactly `{{var}}` of text is read where it is, not copied.
+            let sole = renderer.sole_text(hole.leaf, values);
+            let value = if sole.is_some() || renderer.render_text_into(hole.leaf, values, &mut text) {
+                let rendered = sole.unwrap_or(text.as_str());
                 if let Some((slot, uses)) = hole.counted {
                     if let Some(length) = lengths.get_mut(slot) {
-                        *length += text.chars().count() * uses;
+                        *length += rendered.chars().count() * uses;
                     }
                 }
-                if hole.rule == FieldRule::Plain && hole.check.is_none() && hole.text_fits_flow {
-                    if serde_json::to_writer(&mut *out, text.as_str()).is_err() {
+                if hole.check.is_none() && hole.text_fits_flow && hole.rule.keeps(rendered) {
+                    if serde_json::to_writer(&mut *out, rendered).is_err() {
                         return false;
                     }
                     continue;
@@ -171,12 +174,16 @@ impl BodyPlan {
                 if hole.rule == FieldRule::Recipients {
                     // What `apply_rule` does to text, without building its larger error: the
                     // full path explains a number that breaks the rule.
-                    match normalise_recipients(&text) {
+                    match normalise_recipients(rendered) {
                         Ok(number) => Value::String(number),
                         Err(_) => return false,
                     }
                 } else {
-                    let mut value = Value::String(std::mem::take(&mut text));
+                    let owned = match sole {
+                        Some(sole) => sole.to_owned(),
+                        None => std::mem::take(&mut text),
+                    };
+                    let mut value = Value::String(owned);
                     if hole.rule != FieldRule::Plain && apply_rule(hole.rule, &mut value, warnings).is_err() {
                         return false;
                     }

@@ -165,7 +165,8 @@ handlebars_helper!(default_helper: |value: Json, fallback: Json| {
 pub(crate) fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
+        // Only white space reads the same from either end: one scan suffices.
+        Value::String(s) => s.trim_start().is_empty(),
         _ => false,
     }
 }
@@ -303,6 +304,15 @@ impl Renderer {
         match &self.leaves[index].kind {
             LeafKind::Parts(parts) => concatenate_into(parts, values, text) == Concatenated::Text,
             LeafKind::Typed(_) | LeafKind::Engine => false,
+        }
+    }
+
+    /// The text a leaf that is exactly `{{var}}` renders to, when the variable's value is text:
+    /// the value itself, as [`Renderer::render_leaf`] would copy it.
+    pub(crate) fn sole_text<'a>(&self, index: usize, values: &'a [Value]) -> Option<&'a str> {
+        match &self.leaves[index].kind {
+            LeafKind::Typed(var) => values.get(*var).and_then(Value::as_str),
+            LeafKind::Parts(_) | LeafKind::Engine => None,
         }
     }
 
