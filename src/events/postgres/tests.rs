@@ -590,6 +590,8 @@ fn a_layout_1_store_is_upgraded_by_the_receiver_with_its_rows_kept_and_refused_b
     // A second receiver finds the store upgraded and leaves it as it is.
     drop(PgStore::open(&store).expect("opened again"));
     assert_eq!(count(&mut client, "SELECT max(version)::bigint FROM flowc_store"), 2);
+}
+
 /// How often `statuses` was read whole, once every other session of the database has ended
 /// (a session's counts reach the statistics when it ends).
 fn whole_reads_of_statuses(client: &mut ::postgres::Client) -> i64 {
