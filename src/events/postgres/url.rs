@@ -92,7 +92,11 @@ impl StoreUrl {
             return Err(invalid("does not start with postgres:// or postgresql://".to_owned()));
         }
         let url = url::Url::parse(text).map_err(|error| invalid(format!("is not a valid URL ({error})")))?;
-        let mut host = decode(url.host_str().unwrap_or_default())?;
+        // An IPv6 address without its brackets, as the driver takes it.
+        let mut host = match url.host() {
+            Some(::url::Host::Ipv6(address)) => address.to_string(),
+            _ => decode(url.host_str().unwrap_or_default())?,
+        };
         let port = url.port().unwrap_or(5432);
         let user = match decode(url.username())? {
             user if user.is_empty() => return Err(invalid("names no user (postgres://USER@HOST/DATABASE)".to_owned())),
@@ -273,7 +277,11 @@ fn read_password_file(path: &Path) -> Result<Secret, PgError> {
 impl fmt::Display for StoreUrl {
     /// The URL without its password (and with its TLS mode).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "postgres://{}@{}", self.user, self.host)?;
+        if self.host.contains(':') {
+            write!(f, "postgres://{}@[{}]", self.user, self.host)?;
+        } else {
+            write!(f, "postgres://{}@{}", self.user, self.host)?;
+        }
         if self.port != 5432 {
             write!(f, ":{}", self.port)?;
         }
