@@ -627,11 +627,16 @@ fn a_mistyped_postgresql_url_is_refused_without_showing_its_password() {
         "PostgreSQL:/flowc:Hunter2pass@127.0.0.1/events",
         " postgres://flowc:Hunter2pass@127.0.0.1:1/events",
     ] {
-        let outcome = run(flowc()
-            .current_dir(scratch.path())
-            .args(["receive", "--listen", "127.0.0.1:0", "--store", url]));
+        let outcome =
+            run(flowc()
+                .current_dir(scratch.path())
+                .args(["receive", "--listen", "127.0.0.1:0", "--store", url]));
         assert_eq!(outcome.code, 2, "{url}: {}", outcome.stderr);
-        assert!(outcome.stderr.contains("the event store URL"), "{url}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("the event store URL"),
+            "{url}: {}",
+            outcome.stderr
+        );
         assert!(
             !format!("{}{}", outcome.stdout, outcome.stderr).contains("Hunter2pass"),
             "{url}: {}",

@@ -88,7 +88,8 @@ impl StoreUrl {
     pub(crate) fn parse(text: &str, sources: &PasswordSources<'_>) -> Result<StoreUrl, PgError> {
         let invalid = |problem: String| PgError::Url { problem };
         let scheme = scheme_of(text);
-        if !(text.starts_with(['p', 'P']) && (scheme.starts_with("postgres://") || scheme.starts_with("postgresql://"))) {
+        if !(text.starts_with(['p', 'P']) && (scheme.starts_with("postgres://") || scheme.starts_with("postgresql://")))
+        {
             return Err(invalid("does not start with postgres:// or postgresql://".to_owned()));
         }
         let url = url::Url::parse(text).map_err(|error| invalid(format!("is not a valid URL ({error})")))?;

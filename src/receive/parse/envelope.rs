@@ -351,7 +351,24 @@ macro_rules! objects_only {
     )*};
 }
 
-objects_only!(Envelope, Entry, Change, MetaValue, Metadata, Extra, MetaStatus, StatusError, ErrorData, Message, Body, Button, Interactive, NfmReply, Titled, Context);
+objects_only!(
+    Envelope,
+    Entry,
+    Change,
+    MetaValue,
+    Metadata,
+    Extra,
+    MetaStatus,
+    StatusError,
+    ErrorData,
+    Message,
+    Body,
+    Button,
+    Interactive,
+    NfmReply,
+    Titled,
+    Context
+);
 
 /// Meta's `value`, as found: a `value` object, or the fields of the object that holds
 /// `statuses` or `messages` itself.
