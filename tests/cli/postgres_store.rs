@@ -699,3 +699,34 @@ fn unknown_rows_settle_from_callbacks_stored_in_postgresql() {
     );
     assert_eq!(provider.count(), 6, "nothing is sent again");
 }
+
+#[test]
+fn a_mistyped_postgresql_url_is_refused_without_showing_its_password() {
+    // A slash or the slashes left out, or a space before: still a URL with a password in it,
+    // never a file of that name.
+    let scratch = Scratch::new();
+    for url in [
+        "postgres:/flowc:Hunter2pass@127.0.0.1/events",
+        "postgresql:flowc:Hunter2pass@127.0.0.1/events",
+        "PostgreSQL:/flowc:Hunter2pass@127.0.0.1/events",
+        " postgres://flowc:Hunter2pass@127.0.0.1:1/events",
+    ] {
+        let outcome =
+            run(flowc()
+                .current_dir(scratch.path())
+                .args(["receive", "--listen", "127.0.0.1:0", "--store", url]));
+        assert_eq!(outcome.code, 2, "{url}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("the event store URL"),
+            "{url}: {}",
+            outcome.stderr
+        );
+        assert!(
+            !format!("{}{}", outcome.stdout, outcome.stderr).contains("Hunter2pass"),
+            "{url}: {}",
+            outcome.stderr
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(scratch.path()).expect("scratch").collect();
+    assert!(left.is_empty(), "{left:?}");
+}

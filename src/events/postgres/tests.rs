@@ -641,3 +641,25 @@ fn storing_statuses_in_a_new_store_never_scans_every_status_stored() {
     );
     assert_eq!(count(&mut client, "SELECT count(*) FROM statuses"), 50);
 }
+
+#[test]
+fn a_store_at_an_ipv6_address_is_reached_there() {
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        return; // No IPv6 on this machine.
+    };
+    let port = listener.local_addr().expect("address").port();
+    let store = url(&format!("postgres://flowc@[::1]:{port}/events"));
+    // Connected, then left waiting for the server's answer until the connection is closed.
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let connection = listener.accept();
+        seen.store(connection.is_ok(), std::sync::atomic::Ordering::SeqCst);
+    });
+    let error = PgReader::open(&store).err().expect("no PostgreSQL there");
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        "never connected: {error}"
+    );
+    assert_eq!(store.to_string(), format!("postgres://flowc@[::1]:{port}/events"));
+}

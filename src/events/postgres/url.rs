@@ -59,10 +59,18 @@ pub(crate) struct PasswordSources<'a> {
     pub(crate) environment: Option<Secret>,
 }
 
-/// Whether a `--store` or `--events` names a PostgreSQL store rather than a SQLite file.
+/// Whether a `--store` or `--events` names a PostgreSQL store rather than a SQLite file. A URL
+/// mistyped (`postgres:/…`, a space before it) is one too, refused by [`StoreUrl::parse`]: taken
+/// for a file it would be shown, password and all, and created.
 pub(crate) fn is_postgres_url(text: &str) -> bool {
-    let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
-    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+    let lower = scheme_of(text);
+    lower.starts_with("postgres:") || lower.starts_with("postgresql:")
+}
+
+/// The text's first letters, lower-cased, spaces before them left out.
+fn scheme_of(text: &str) -> String {
+    let text = text.trim_start();
+    text.get(..13).unwrap_or(text).to_ascii_lowercase()
 }
 
 fn decode(text: &str) -> Result<String, PgError> {
@@ -79,11 +87,17 @@ impl StoreUrl {
     /// may hold the password).
     pub(crate) fn parse(text: &str, sources: &PasswordSources<'_>) -> Result<StoreUrl, PgError> {
         let invalid = |problem: String| PgError::Url { problem };
-        if !is_postgres_url(text) {
+        let scheme = scheme_of(text);
+        if !(text.starts_with(['p', 'P']) && (scheme.starts_with("postgres://") || scheme.starts_with("postgresql://")))
+        {
             return Err(invalid("does not start with postgres:// or postgresql://".to_owned()));
         }
         let url = url::Url::parse(text).map_err(|error| invalid(format!("is not a valid URL ({error})")))?;
-        let mut host = decode(url.host_str().unwrap_or_default())?;
+        // An IPv6 address without its brackets, as the driver takes it.
+        let mut host = match url.host() {
+            Some(::url::Host::Ipv6(address)) => address.to_string(),
+            _ => decode(url.host_str().unwrap_or_default())?,
+        };
         let port = url.port().unwrap_or(5432);
         let user = match decode(url.username())? {
             user if user.is_empty() => return Err(invalid("names no user (postgres://USER@HOST/DATABASE)".to_owned())),
@@ -264,7 +278,11 @@ fn read_password_file(path: &Path) -> Result<Secret, PgError> {
 impl fmt::Display for StoreUrl {
     /// The URL without its password (and with its TLS mode).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "postgres://{}@{}", self.user, self.host)?;
+        if self.host.contains(':') {
+            write!(f, "postgres://{}@[{}]", self.user, self.host)?;
+        } else {
+            write!(f, "postgres://{}@{}", self.user, self.host)?;
+        }
         if self.port != 5432 {
             write!(f, ":{}", self.port)?;
         }

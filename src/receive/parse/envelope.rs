@@ -139,6 +139,7 @@ fn text_of(field: Option<&Text<'_>>) -> Option<String> {
 /// One type for both, with every field either may have (serde's `flatten` would buffer the
 /// body and let a key given twice through).
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Envelope<'a> {
     #[serde(borrow, default)]
     meta_object: Option<Box<Envelope<'a>>>,
@@ -161,12 +162,14 @@ struct Envelope<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Entry<'a> {
     #[serde(borrow, default)]
     changes: Option<Vec<Change<'a>>>,
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Change<'a> {
     #[serde(borrow, default)]
     field: Option<Cow<'a, str>>,
@@ -176,6 +179,7 @@ struct Change<'a> {
 
 /// Meta's `value`: the statuses and messages, and the business number they concern.
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct MetaValue<'a> {
     #[serde(borrow, default)]
     metadata: Option<Metadata<'a>>,
@@ -186,6 +190,7 @@ struct MetaValue<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Metadata<'a> {
     #[serde(borrow, default)]
     display_phone_number: Option<Text<'a>>,
@@ -194,6 +199,7 @@ struct Metadata<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Extra<'a> {
     #[serde(borrow, default)]
     trace_id: Option<Text<'a>>,
@@ -210,6 +216,7 @@ struct Extra<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct MetaStatus<'a> {
     #[serde(borrow, default)]
     id: Option<Text<'a>>,
@@ -255,6 +262,7 @@ impl MetaPricing<'_> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct StatusError<'a> {
     #[serde(borrow, default)]
     code: Option<Text<'a>>,
@@ -267,12 +275,14 @@ struct StatusError<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct ErrorData<'a> {
     #[serde(borrow, default)]
     details: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Message<'a> {
     #[serde(borrow, default)]
     id: Option<Text<'a>>,
@@ -293,18 +303,21 @@ struct Message<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Body<'a> {
     #[serde(borrow, default)]
     body: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Button<'a> {
     #[serde(borrow, default)]
     text: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Interactive<'a> {
     #[serde(borrow, default, rename = "type")]
     kind: Option<Text<'a>>,
@@ -317,6 +330,7 @@ struct Interactive<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct NfmReply<'a> {
     #[serde(borrow, default)]
     name: Option<Text<'a>>,
@@ -328,18 +342,62 @@ struct NfmReply<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Titled<'a> {
     #[serde(borrow, default)]
     title: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
+#[serde(remote = "Self")]
 struct Context<'a> {
     #[serde(borrow, default)]
     id: Option<Text<'a>>,
     #[serde(borrow, default)]
     from: Option<Text<'a>>,
 }
+
+/// serde reads a struct from a JSON list too, its fields in order; the general reading finds
+/// no field in a list. Each typed object is read from a JSON object only, else the body is
+/// left to the general reading.
+macro_rules! objects_only {
+    ($($name:ident),*) => {$(
+        impl<'de: 'a, 'a> Deserialize<'de> for $name<'a> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$name<'a>, D::Error> {
+                struct ObjectVisitor;
+                impl<'de> Visitor<'de> for ObjectVisitor {
+                    type Value = $name<'de>;
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        formatter.write_str("an object")
+                    }
+                    fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<$name<'de>, M::Error> {
+                        $name::deserialize(de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                deserializer.deserialize_map(ObjectVisitor)
+            }
+        }
+    )*};
+}
+
+objects_only!(
+    Envelope,
+    Entry,
+    Change,
+    MetaValue,
+    Metadata,
+    Extra,
+    MetaStatus,
+    StatusError,
+    ErrorData,
+    Message,
+    Body,
+    Button,
+    Interactive,
+    NfmReply,
+    Titled,
+    Context
+);
 
 /// Meta's `value`, as found: a `value` object, or the fields of the object that holds
 /// `statuses` or `messages` itself.
@@ -626,6 +684,26 @@ mod tests {
         ] {
             let error = super::super::json(body.as_bytes(), &words()).expect_err(&body);
             assert!(error.starts_with("not JSON"), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn receive_a_list_where_an_object_belongs_is_not_read_as_its_fields_in_order() {
+        // A list in place of an object is no object to the general reading: nothing is read
+        // from it field by field.
+        for body in [
+            r#"[null,null,null,null,null,null,null,[{"id":"w","status":"sent"}]]"#,
+            r#"{"statuses":[["w","sent"]]}"#,
+            r#"{"value":[null,[{"id":"w","status":"sent"}]]}"#,
+            r#"{"statuses":[{"id":"w","status":"sent"}],"extra_info":["trace","R-1"]}"#,
+            r#"{"messages":[["m","1","7","text",["STOP"]]]}"#,
+        ] {
+            assert_eq!(events(body.as_bytes(), &words()), None, "{body}");
+            assert_eq!(
+                super::super::json(body.as_bytes(), &words()),
+                super::super::general(body.as_bytes(), &words()),
+                "{body}"
+            );
         }
     }
 
