@@ -4,8 +4,13 @@
 //! carry (its samples show `wamid.…` ids in callbacks), so that id is not relied on alone:
 //! - a status matches a row by the `--track` key it echoes in `ref`, `ref1` or `ref2` (the
 //!   campaign's id and the row number: no lookup table needed), else by any of its ids equal to
-//!   the row's 202 `message_id`, else by an id an earlier status of that row taught (a status
-//!   that echoed the key also carries Meta's `wamid`, which later callbacks may carry alone);
+//!   the row's 202 `message_id`, else by an id another status of that row taught: a status that
+//!   echoed the key (or carried the 202's id) also carries Meta's `wamid`, which other callbacks
+//!   may carry alone, stored before or after it (callbacks arrive out of order, and several
+//!   receivers share a store). The statuses are therefore read twice: once to learn each row's
+//!   ids from its statuses that carry its key or its 202 id, then to apply every status. An id
+//!   is learned only from such a status, never from one matched by a learned id, so that what a
+//!   row's callbacks add up to never depends on the order they were stored in;
 //! - a Flow reply matches by its `flow_token` (several rows sharing one are told apart by the
 //!   number that replied), else by `context.id`, the message it answers, equal to an id of the
 //!   row (its 202 `message_id` or a `wamid` its statuses carried); a reply dated before its row
@@ -23,7 +28,8 @@
 //! whatever order the callbacks come in, and `failed` is final.
 //!
 //! Memory: one fixed-size state per row and an index of each row's ids and token, whatever the
-//! number of events, which are streamed from the store in the order they were stored.
+//! number of events, which are streamed from the store in the order they were stored (the
+//! statuses twice: one more scan of their table, for a result that is the same in any order).
 
 use std::collections::HashMap;
 
@@ -342,8 +348,11 @@ pub(crate) fn digits(number: &str) -> u64 {
 
 /// The indexes the events are matched with, built from the journal.
 struct Indexes {
-    /// Ids of a row's message: the 202's `message_id`, then the ids its statuses carried.
+    /// The 202's `message_id` of each row, from the journal.
     ids: HashMap<Box<str>, u32, FixedState>,
+    /// The other ids of a row's message (Meta's `wamid`…), learned from its statuses that carry
+    /// its key or its 202 id; an id two rows' statuses carry goes to the first row.
+    learned: HashMap<Box<str>, u32, FixedState>,
     /// `flow_token` → the one row with it.
     tokens: HashMap<Box<str>, u32, FixedState>,
     /// `flow_token`s several rows share → those rows.
@@ -360,6 +369,7 @@ impl Indexes {
         let key = track_key(campaign, 0);
         Indexes {
             ids: HashMap::with_hasher(hasher()),
+            learned: HashMap::with_hasher(hasher()),
             tokens: HashMap::with_hasher(hasher()),
             shared_tokens: HashMap::with_hasher(hasher()),
             recipients: HashMap::with_hasher(hasher()),
@@ -425,6 +435,23 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
     })?;
 
+    // First the ids each row's keyed statuses carry: other callbacks of the same message may
+    // carry only one of them, and may have been stored before the one that names the row.
+    events.for_each_status(|status| {
+        let Some(index) = match_anchored(&delivery, &indexes, status) else {
+            return;
+        };
+        for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+            if !indexes.ids.contains_key(id) {
+                indexes
+                    .learned
+                    .entry(id.into())
+                    .and_modify(|known| *known = (*known).min(index))
+                    .or_insert(index);
+            }
+        }
+    })?;
+
     let mut failures: HashMap<Failure, u32, FixedState> =
         HashMap::with_hasher(FixedState::with_seed(fastrand::u64(..)));
     events.for_each_status(|status| {
@@ -433,12 +460,6 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             delivery.events.unmatched_statuses += 1;
             return;
         };
-        // Later callbacks may carry only one of these ids: each leads back to this row.
-        for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
-            if !indexes.ids.contains_key(id) {
-                indexes.ids.insert(id.into(), index);
-            }
-        }
         let state = &mut delivery.states[index as usize];
         state.flags |= STATUS_HEARD;
         price(state, &mut delivery.categories, status);
@@ -574,8 +595,19 @@ fn price(state: &mut RowDelivery, categories: &mut Vec<String>, status: &StatusR
     };
 }
 
-/// The row a status is about, by its `--track` key, else by its ids.
+/// The row a status is about, by its `--track` key, else by its 202 id, else by an id the
+/// row's other statuses taught.
 fn match_status(delivery: &Delivery, indexes: &Indexes, status: &StatusRow<'_>) -> Option<u32> {
+    match_anchored(delivery, indexes, status).or_else(|| {
+        [status.message_id, status.provider_message_id]
+            .into_iter()
+            .flatten()
+            .find_map(|id| indexes.learned.get(id).copied())
+    })
+}
+
+/// The row a status names by what the journal knows of it: its `--track` key, else its 202 id.
+fn match_anchored(delivery: &Delivery, indexes: &Indexes, status: &StatusRow<'_>) -> Option<u32> {
     for reference in status.refs.into_iter().flatten() {
         let Some(row) = reference
             .trim()
@@ -614,7 +646,7 @@ fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> 
     }
     reply
         .context_id
-        .and_then(|id| indexes.ids.get(id).copied())
+        .and_then(|id| indexes.ids.get(id).or_else(|| indexes.learned.get(id)).copied())
         .map(|index| (index, false))
 }
 
