@@ -879,6 +879,72 @@ mod tests {
     }
 
     #[test]
+    fn report_a_status_carrying_only_the_wamid_counts_whether_stored_before_or_after_the_keyed_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal_path = dir.path().join("j.sqlite");
+        let prefix = journal(&journal_path);
+        let t = crate::send::journal::unix_now();
+        let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
+        let bodies = vec![
+            // Row 2: its key once, on `sent`; `delivered` and `read` carry the wamid alone.
+            status("wamid.2", "sent", t + 10, &key(2), ""),
+            status("wamid.2", "delivered", t + 20, "", ""),
+            status("wamid.2", "read", t + 30, "", ""),
+            // Row 3: the 202's id once, on `sent`; then the wamid alone.
+            status("wamid.3", "sent", t + 11, r#""message_id":"M3""#, ""),
+            status("wamid.3", "read", t + 31, "", ""),
+            // Row 7 (its answer lost): its key on `sent`, the wamid alone on `delivered`.
+            status("wamid.7", "sent", t + 12, &key(7), ""),
+            status("wamid.7", "delivered", t + 22, "", ""),
+            // Nobody's: an id no keyed status carried.
+            status("wamid.x", "read", t + 33, "", ""),
+        ];
+        let journal = Journal::open_read_only(&journal_path).expect("read-only");
+        let mut seen = Vec::new();
+        for (order, bodies) in [
+            ("as sent", bodies.clone()),
+            ("reversed", bodies.iter().rev().cloned().collect()),
+            ("bare first", {
+                let mut bare: Vec<String> = bodies
+                    .iter()
+                    .filter(|body| !body.contains("ref2") && !body.contains("M3"))
+                    .cloned()
+                    .collect();
+                bare.extend(
+                    bodies
+                        .iter()
+                        .filter(|body| body.contains("ref2") || body.contains("M3"))
+                        .cloned(),
+                );
+                bare
+            }),
+        ] {
+            let store_path = dir.path().join(format!("{order}.sqlite"));
+            store(&store_path, &bodies);
+            let events = EventReader::open(&store_path.as_path().into()).expect("store");
+            let delivery =
+                reconcile::<super::super::CallbacksError>(&journal, &events, |_| Ok(())).expect("reconciled");
+            let state = |row| *delivery.of_row(row).expect("row");
+            assert_eq!((state(2).stage, state(2).read_at), (Stage::Read, t + 30), "{order}");
+            assert_eq!(state(2).delivered_at, t + 20, "{order}");
+            assert_eq!((state(3).stage, state(3).read_at), (Stage::Read, t + 31), "{order}");
+            assert_eq!(
+                (state(7).stage, state(7).delivered_at),
+                (Stage::Delivered, t + 22),
+                "{order}"
+            );
+            assert_eq!(state(7).proof(), Some(Proof::ProviderHasIt), "{order}");
+            assert_eq!(delivery.events.unmatched_statuses, 1, "{order}");
+            seen.push(format!(
+                "{:?} {:?}",
+                delivery.rows().collect::<Vec<_>>(),
+                delivery.events
+            ));
+        }
+        assert!(seen.windows(2).all(|pair| pair[0] == pair[1]), "{seen:#?}");
+    }
+
+    #[test]
     fn report_stages_only_move_forward_and_failed_is_final() {
         let mut stage = Stage::Unheard;
         for (next, expected) in [
