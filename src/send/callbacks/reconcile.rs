@@ -351,7 +351,7 @@ struct Indexes {
     /// The 202's `message_id` of each row, from the journal.
     ids: HashMap<Box<str>, u32, FixedState>,
     /// The other ids of a row's message (Meta's `wamid`…), learned from its statuses that carry
-    /// its key or its 202 id; an id two rows' statuses carry goes to the first row.
+    /// its key or its 202 id; an id two rows' statuses carry goes to the first in row order.
     learned: HashMap<Box<str>, u32, FixedState>,
     /// `flow_token` → the one row with it.
     tokens: HashMap<Box<str>, u32, FixedState>,
