@@ -5,7 +5,7 @@
 # own), then filled directly with SQLite; the journal is written directly with SQLite in the
 # layout of src/send/journal/schema.rs. Events (400,000):
 #   statuses  100,000 sent (matched by the --track key)    95,000 delivered (key)
-#             60,000 read (Meta's wamid only: an id learned from the row's earlier statuses)
+#             60,000 read (Meta's wamid only: an id learned from the row's keyed statuses)
 #             5,000 failed (131047, 131026; the 202's message_id only)
 #             100,000 `sent` again with another timestamp (wamid only)
 #             10,000 of another campaign (matched by nothing)

@@ -1123,3 +1123,76 @@ fn names_of(dir: &std::path::Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Every callback of a tracked campaign's rows: `sent` carrying the row's `--track` key and
+/// Meta's `wamid`, `delivered` and `read` carrying the `wamid` alone, and a Flow reply answering
+/// that `wamid`; grouped by row, in the order each row's callbacks are listed.
+fn keyed_then_bare(received: &[Received], now: i64) -> Vec<Vec<Callback>> {
+    received
+        .iter()
+        .map(|request| {
+            let n = row_number(request);
+            let key = request.body["extra_info"]["ref2"].as_str().expect("--track ref2");
+            let to = request.body["messaging_object"]["to"].as_str().expect("to");
+            let to = to.trim_start_matches('+');
+            let wamid = format!("wamid.late.{n}");
+            vec![
+                status_body(&wamid, "sent", now + 10, to, &json!({"ref2": key}), None),
+                status_body(&wamid, "delivered", now + 20, to, &json!({}), None),
+                status_body(&wamid, "read", now + 30, to, &json!({}), None),
+                reply_body(n, to, &wamid, &json!({"slot": "10:00"}), now + 40),
+            ]
+        })
+        .collect()
+}
+
+fn post_callbacks(receiver: &Receiver, callbacks: &[&Callback]) {
+    for callback in callbacks {
+        let Callback::Post(body) = callback else {
+            panic!("a POST callback")
+        };
+        let answer = receiver.post(&body.to_string());
+        assert_eq!(answer.status, 200, "{body}");
+    }
+}
+
+#[test]
+fn report_a_read_stored_before_the_sent_that_names_its_row_counts_and_order_changes_nothing() {
+    let campaign = Campaign::new(3);
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command(&provider).args(["--track", "ref2"]));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let now = jiff::Timestamp::now().as_second();
+    let rows = keyed_then_bare(&provider.received(), now);
+    // As several receivers or a provider's retries deliver them: the `read`, the `delivered`
+    // and the reply (which carry only the `wamid`) stored before the `sent` that carries the key.
+    let late_key: Vec<&Callback> = rows.iter().flat_map(|row| row.iter().rev()).collect();
+    let in_order: Vec<&Callback> = rows.iter().flatten().collect();
+    let report = |callbacks: &[&Callback]| {
+        let receiver = Receiver::start();
+        post_callbacks(&receiver, callbacks);
+        let outcome = report_with(&campaign, &receiver, &[]);
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        drop(receiver);
+        let csv = std::fs::read(campaign.report_path()).expect("report");
+        (outcome.stdout, csv)
+    };
+    let (late_summary, late_csv) = report(&late_key);
+    let lines = read_delivery_report(&campaign.report_path());
+    for row in ["2", "3", "4"] {
+        assert_eq!(lines[row]["delivery"], "read", "{lines:?}");
+        assert_eq!(lines[row]["read_at"], rfc3339(now + 30), "{lines:?}");
+    }
+    assert_eq!(
+        late_summary.trim_end(),
+        "3 accepted → 3 sent → 3 delivered → 3 read → 3 completed the Flow",
+        "{late_summary}"
+    );
+    let (summary, csv) = report(&in_order);
+    assert_eq!(late_summary, summary);
+    assert_eq!(
+        String::from_utf8_lossy(&late_csv),
+        String::from_utf8_lossy(&csv),
+        "the same callbacks stored in another order"
+    );
+}

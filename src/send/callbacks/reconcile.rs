@@ -4,8 +4,13 @@
 //! carry (its samples show `wamid.…` ids in callbacks), so that id is not relied on alone:
 //! - a status matches a row by the `--track` key it echoes in `ref`, `ref1` or `ref2` (the
 //!   campaign's id and the row number: no lookup table needed), else by any of its ids equal to
-//!   the row's 202 `message_id`, else by an id an earlier status of that row taught (a status
-//!   that echoed the key also carries Meta's `wamid`, which later callbacks may carry alone);
+//!   the row's 202 `message_id`, else by an id another status of that row taught: a status that
+//!   echoed the key (or carried the 202's id) also carries Meta's `wamid`, which other callbacks
+//!   may carry alone, stored before or after it (callbacks arrive out of order, and several
+//!   receivers share a store). The statuses are therefore read twice: once to learn each row's
+//!   ids from its statuses that carry its key or its 202 id, then to apply every status. An id
+//!   is learned only from such a status, never from one matched by a learned id, so that what a
+//!   row's callbacks add up to never depends on the order they were stored in;
 //! - a Flow reply matches by its `flow_token` (several rows sharing one are told apart by the
 //!   number that replied), else by `context.id`, the message it answers, equal to an id of the
 //!   row (its 202 `message_id` or a `wamid` its statuses carried); a reply dated before its row
@@ -23,7 +28,8 @@
 //! whatever order the callbacks come in, and `failed` is final.
 //!
 //! Memory: one fixed-size state per row and an index of each row's ids and token, whatever the
-//! number of events, which are streamed from the store in the order they were stored.
+//! number of events, which are streamed from the store in the order they were stored (the
+//! statuses twice: one more scan of their table, for a result that is the same in any order).
 
 use std::collections::HashMap;
 
@@ -342,8 +348,11 @@ pub(crate) fn digits(number: &str) -> u64 {
 
 /// The indexes the events are matched with, built from the journal.
 struct Indexes {
-    /// Ids of a row's message: the 202's `message_id`, then the ids its statuses carried.
+    /// The 202's `message_id` of each row, from the journal.
     ids: HashMap<Box<str>, u32, FixedState>,
+    /// The other ids of a row's message (Meta's `wamid`…), learned from its statuses that carry
+    /// its key or its 202 id; an id two rows' statuses carry goes to the first in row order.
+    learned: HashMap<Box<str>, u32, FixedState>,
     /// `flow_token` → the one row with it.
     tokens: HashMap<Box<str>, u32, FixedState>,
     /// `flow_token`s several rows share → those rows.
@@ -360,6 +369,7 @@ impl Indexes {
         let key = track_key(campaign, 0);
         Indexes {
             ids: HashMap::with_hasher(hasher()),
+            learned: HashMap::with_hasher(hasher()),
             tokens: HashMap::with_hasher(hasher()),
             shared_tokens: HashMap::with_hasher(hasher()),
             recipients: HashMap::with_hasher(hasher()),
@@ -425,6 +435,23 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
     })?;
 
+    // First the ids each row's keyed statuses carry: other callbacks of the same message may
+    // carry only one of them, and may have been stored before the one that names the row.
+    events.for_each_status(|status| {
+        let Some(index) = match_anchored(&delivery, &indexes, status) else {
+            return;
+        };
+        for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+            if !indexes.ids.contains_key(id) {
+                indexes
+                    .learned
+                    .entry(id.into())
+                    .and_modify(|known| *known = (*known).min(index))
+                    .or_insert(index);
+            }
+        }
+    })?;
+
     let mut failures: HashMap<Failure, u32, FixedState> =
         HashMap::with_hasher(FixedState::with_seed(fastrand::u64(..)));
     events.for_each_status(|status| {
@@ -433,12 +460,6 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             delivery.events.unmatched_statuses += 1;
             return;
         };
-        // Later callbacks may carry only one of these ids: each leads back to this row.
-        for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
-            if !indexes.ids.contains_key(id) {
-                indexes.ids.insert(id.into(), index);
-            }
-        }
         let state = &mut delivery.states[index as usize];
         state.flags |= STATUS_HEARD;
         price(state, &mut delivery.categories, status);
@@ -574,8 +595,19 @@ fn price(state: &mut RowDelivery, categories: &mut Vec<String>, status: &StatusR
     };
 }
 
-/// The row a status is about, by its `--track` key, else by its ids.
+/// The row a status is about, by its `--track` key, else by its 202 id, else by an id the
+/// row's other statuses taught.
 fn match_status(delivery: &Delivery, indexes: &Indexes, status: &StatusRow<'_>) -> Option<u32> {
+    match_anchored(delivery, indexes, status).or_else(|| {
+        [status.message_id, status.provider_message_id]
+            .into_iter()
+            .flatten()
+            .find_map(|id| indexes.learned.get(id).copied())
+    })
+}
+
+/// The row a status names by what the journal knows of it: its `--track` key, else its 202 id.
+fn match_anchored(delivery: &Delivery, indexes: &Indexes, status: &StatusRow<'_>) -> Option<u32> {
     for reference in status.refs.into_iter().flatten() {
         let Some(row) = reference
             .trim()
@@ -614,7 +646,7 @@ fn match_reply(delivery: &Delivery, indexes: &Indexes, reply: &ReplyRow<'_>) -> 
     }
     reply
         .context_id
-        .and_then(|id| indexes.ids.get(id).copied())
+        .and_then(|id| indexes.ids.get(id).or_else(|| indexes.learned.get(id)).copied())
         .map(|index| (index, false))
 }
 
@@ -844,6 +876,72 @@ mod tests {
             funnel.to_string(),
             "6 accepted → 4 sent → 4 delivered → 4 read → 3 completed the Flow; 1 failed (131047 outside the 24-hour window: 1); 1 not sent by the provider (no code: 1); 1 asked to stop (1 of the accepted had no answer when sent, but their callbacks came)"
         );
+    }
+
+    #[test]
+    fn report_a_status_carrying_only_the_wamid_counts_whether_stored_before_or_after_the_keyed_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal_path = dir.path().join("j.sqlite");
+        let prefix = journal(&journal_path);
+        let t = crate::send::journal::unix_now();
+        let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
+        let bodies = vec![
+            // Row 2: its key once, on `sent`; `delivered` and `read` carry the wamid alone.
+            status("wamid.2", "sent", t + 10, &key(2), ""),
+            status("wamid.2", "delivered", t + 20, "", ""),
+            status("wamid.2", "read", t + 30, "", ""),
+            // Row 3: the 202's id once, on `sent`; then the wamid alone.
+            status("wamid.3", "sent", t + 11, r#""message_id":"M3""#, ""),
+            status("wamid.3", "read", t + 31, "", ""),
+            // Row 7 (its answer lost): its key on `sent`, the wamid alone on `delivered`.
+            status("wamid.7", "sent", t + 12, &key(7), ""),
+            status("wamid.7", "delivered", t + 22, "", ""),
+            // Nobody's: an id no keyed status carried.
+            status("wamid.x", "read", t + 33, "", ""),
+        ];
+        let journal = Journal::open_read_only(&journal_path).expect("read-only");
+        let mut seen = Vec::new();
+        for (order, bodies) in [
+            ("as sent", bodies.clone()),
+            ("reversed", bodies.iter().rev().cloned().collect()),
+            ("bare first", {
+                let mut bare: Vec<String> = bodies
+                    .iter()
+                    .filter(|body| !body.contains("ref2") && !body.contains("M3"))
+                    .cloned()
+                    .collect();
+                bare.extend(
+                    bodies
+                        .iter()
+                        .filter(|body| body.contains("ref2") || body.contains("M3"))
+                        .cloned(),
+                );
+                bare
+            }),
+        ] {
+            let store_path = dir.path().join(format!("{order}.sqlite"));
+            store(&store_path, &bodies);
+            let events = EventReader::open(&store_path.as_path().into()).expect("store");
+            let delivery =
+                reconcile::<super::super::CallbacksError>(&journal, &events, |_| Ok(())).expect("reconciled");
+            let state = |row| *delivery.of_row(row).expect("row");
+            assert_eq!((state(2).stage, state(2).read_at), (Stage::Read, t + 30), "{order}");
+            assert_eq!(state(2).delivered_at, t + 20, "{order}");
+            assert_eq!((state(3).stage, state(3).read_at), (Stage::Read, t + 31), "{order}");
+            assert_eq!(
+                (state(7).stage, state(7).delivered_at),
+                (Stage::Delivered, t + 22),
+                "{order}"
+            );
+            assert_eq!(state(7).proof(), Some(Proof::ProviderHasIt), "{order}");
+            assert_eq!(delivery.events.unmatched_statuses, 1, "{order}");
+            seen.push(format!(
+                "{:?} {:?}",
+                delivery.rows().collect::<Vec<_>>(),
+                delivery.events
+            ));
+        }
+        assert!(seen.windows(2).all(|pair| pair[0] == pair[1]), "{seen:#?}");
     }
 
     #[test]
