@@ -219,23 +219,13 @@ fn a_person_who_writes_during_the_run_gets_the_flow() {
         now,
     } = setup(4);
     let provider = Provider::accepting();
-    let mut send = crate::support::flowc_process()
-        .arg("send")
-        .arg(&campaign.template)
-        .arg("--data")
-        .arg(&campaign.data)
-        .args(["--yes", "--rate", "1", "--concurrency", "1", "--events"])
-        .arg(&receiver.store)
-        .arg("--outside-window")
-        .arg(&template)
-        .env("KALEYRA_SID", crate::support::campaign::SID)
-        .env("KALEYRA_API_KEY", crate::support::campaign::KEY)
-        .env("KALEYRA_WHATSAPP_NUMBER", crate::support::campaign::FROM)
-        .env("KALEYRA_BASE_URL", provider.url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn flowc");
+    let mut send = spawn_send(
+        &campaign,
+        &receiver,
+        &template,
+        &provider,
+        ["--rate", "1", "--concurrency", "1"],
+    );
     wait_for_requests(&provider, 1);
     // Row R3's person never wrote; they write now, before their row's turn.
     let body = serde_json::json!({
@@ -267,23 +257,13 @@ fn a_campaign_stopped_mid_run_and_resumed_sends_nobody_twice_whatever_message_th
     let provider = Provider::start(Duration::from_millis(5), |_, index, _| {
         crate::support::provider::Reply::accepted(index)
     });
-    let mut send = crate::support::flowc_process()
-        .arg("send")
-        .arg(&campaign.template)
-        .arg("--data")
-        .arg(&campaign.data)
-        .args(["--yes", "--rate", "0", "--concurrency", "4", "--events"])
-        .arg(&receiver.store)
-        .arg("--outside-window")
-        .arg(&template)
-        .env("KALEYRA_SID", crate::support::campaign::SID)
-        .env("KALEYRA_API_KEY", crate::support::campaign::KEY)
-        .env("KALEYRA_WHATSAPP_NUMBER", crate::support::campaign::FROM)
-        .env("KALEYRA_BASE_URL", provider.url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn flowc");
+    let mut send = spawn_send(
+        &campaign,
+        &receiver,
+        &template,
+        &provider,
+        ["--rate", "0", "--concurrency", "4"],
+    );
     wait_for_requests(&provider, 60);
     // A crash: no chance to record anything more.
     signal(&send, "-KILL");
@@ -515,4 +495,33 @@ fn the_message_that_reaches_each_person_is_decided_from_a_postgresql_store_too()
         let expected = if n % 10 == 0 { "flow" } else { "template" };
         assert_eq!(kind_of(&request), expected, "R{n}");
     }
+}
+
+/// `flowc send` of the campaign with `--outside-window`, as a process a test can signal.
+fn spawn_send(
+    campaign: &Campaign,
+    receiver: &Receiver,
+    template: &std::path::Path,
+    provider: &Provider,
+    pace: [&str; 4],
+) -> std::process::Child {
+    crate::support::flowc_process()
+        .arg("send")
+        .arg(&campaign.template)
+        .arg("--data")
+        .arg(&campaign.data)
+        .arg("--yes")
+        .args(pace)
+        .arg("--events")
+        .arg(&receiver.store)
+        .arg("--outside-window")
+        .arg(template)
+        .env("KALEYRA_SID", crate::support::campaign::SID)
+        .env("KALEYRA_API_KEY", crate::support::campaign::KEY)
+        .env("KALEYRA_WHATSAPP_NUMBER", crate::support::campaign::FROM)
+        .env("KALEYRA_BASE_URL", provider.url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn flowc")
 }
