@@ -31,12 +31,15 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    /// Reads every incoming message of the store once (streamed: one entry a number in
-    /// memory), keeping each number's latest.
+    /// Reads every incoming message of the store once (streamed), keeping each number's latest
+    /// that is still inside its 24 hours: memory holds the people who wrote in the last day,
+    /// not everyone who ever wrote (a window closed at the start cannot open again without a
+    /// new message, which the next look reads).
     pub(crate) fn open(location: &StoreLocation, margin_seconds: i64) -> Result<Window, EventsError> {
         let mut reader = IncomingReader::open(location)?;
         let mut last = HashMap::new();
-        reader.last_incoming(|number, time| keep_latest(&mut last, number, time))?;
+        let since = jiff::Timestamp::now().as_second().saturating_sub(WINDOW_SECONDS);
+        reader.last_incoming(|number, time| keep_latest(&mut last, number, time, since))?;
         Ok(Window {
             state: Mutex::new((reader, last)),
             margin: margin_seconds.max(0),
@@ -66,8 +69,9 @@ impl Window {
             .lock()
             .map_err(|_| EventsError::Failed("the window's lock was poisoned".to_owned()))?;
         let (reader, last) = &mut *state;
-        reader.last_incoming(|number, time| keep_latest(last, number, time))?;
         let now = jiff::Timestamp::now().as_second();
+        let since = now.saturating_sub(WINDOW_SECONDS);
+        reader.last_incoming(|number, time| keep_latest(last, number, time, since))?;
         Ok(if open_for(last, recipients, now, self.margin) {
             MessageKind::Flow
         } else {
@@ -76,7 +80,11 @@ impl Window {
     }
 }
 
-fn keep_latest(last: &mut HashMap<u64, i64>, number: u64, time: i64) {
+/// Keeps `time` as the number's latest unless its window had closed by `since`.
+fn keep_latest(last: &mut HashMap<u64, i64>, number: u64, time: i64, since: i64) {
+    if time <= since {
+        return;
+    }
     let entry = last.entry(number).or_insert(time);
     *entry = (*entry).max(time);
 }
@@ -113,5 +121,20 @@ mod tests {
             "every recipient's window must be open"
         );
         assert!(!open_for(&last, &[], now, 0));
+    }
+
+    #[test]
+    fn only_messages_inside_their_24_hours_are_kept() {
+        let now = 1_000_000;
+        let since = now - WINDOW_SECONDS;
+        let mut last = HashMap::new();
+        keep_latest(&mut last, 1, since - 10, since);
+        keep_latest(&mut last, 2, since + 10, since);
+        keep_latest(&mut last, 2, since - 10, since);
+        keep_latest(&mut last, 3, now - 60, since);
+        keep_latest(&mut last, 3, now - 120, since);
+        assert_eq!(last.get(&1), None, "closed before the run: not held");
+        assert_eq!(last.get(&2), Some(&(since + 10)));
+        assert_eq!(last.get(&3), Some(&(now - 60)), "the latest wins");
     }
 }
