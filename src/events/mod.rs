@@ -169,7 +169,7 @@ impl EventsError {
                 "every callback acknowledged until then is in the file that was moved; start flowc receive again (a supervisor does): it stores in the file at the path, a new one if none is there".to_owned(),
             ),
             EventsError::Overwritten { .. } => Some(
-                "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed".to_owned(),
+                "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed (a receiver stopped after the copy left the copy as it was and set its `-wal` aside as `-wal.overwritten`)".to_owned(),
             ),
             EventsError::Postgres(error) => error.help(),
             EventsError::PasswordForFile { .. } => Some(

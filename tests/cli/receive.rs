@@ -1492,6 +1492,49 @@ fn a_backup_copied_over_the_store_in_place_acknowledges_nothing_more() {
 }
 
 #[test]
+fn a_backup_copied_over_the_store_in_place_is_left_as_copied_when_the_receiver_stops() {
+    let mut receiver = Receiver::start();
+    for n in 0..3 {
+        assert_eq!(
+            receiver.post(&status_body(&format!("wamid.KP{n}"), "sent", "R")).status,
+            200
+        );
+    }
+    let backup = receiver.scratch.path().join("backup.sqlite");
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [backup.to_str().expect("utf-8")])
+        .expect("backup");
+    drop(reader);
+    // Callbacks after the backup: in the receiver's write-ahead log, which fits only its own file.
+    for n in 3..6 {
+        assert_eq!(
+            receiver.post(&status_body(&format!("wamid.KP{n}"), "sent", "R")).status,
+            200
+        );
+    }
+    std::fs::copy(&backup, &receiver.store).expect("copy over the store");
+    assert_eq!(receiver.post(&status_body("wamid.KP6", "sent", "R")).status, 503);
+    let store = receiver.store.clone();
+    receiver.signal("TERM");
+    let code = wait_for(&mut receiver.child, Duration::from_secs(20));
+    let stderr = receiver.stderr();
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(&store).expect("store") == std::fs::read(&backup).expect("backup"),
+        "the receiver wrote into the copy: {stderr}"
+    );
+    // And nothing beside it that the next opener would read into it.
+    let connection = rusqlite::Connection::open(&store).expect("open the copy");
+    let check: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(check, "ok");
+    let ids = ids_in(&store);
+    assert_eq!(ids.len(), 3, "{ids:?}");
+}
+
+#[test]
 fn a_damaged_store_is_refused_at_start_with_what_is_wrong() {
     let receiver = Receiver::start();
     for n in 0..50 {

@@ -382,6 +382,46 @@ impl Store {
         })
     }
 
+    /// Whether the main file was found overwritten by someone else.
+    fn is_overwritten(&self) -> bool {
+        self.overwritten.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Closes a store whose main file someone else overwrote (a backup copied over it): SQLite
+    /// would fold this receiver's write-ahead log into the copy as the connection closes, and
+    /// the next opener would read it in, both damaging the copy. So the log is not folded, and
+    /// is set aside under another name (kept: it is what was acknowledged since the last
+    /// checkpoint, though it fits only the file that was overwritten).
+    fn close_overwritten(self) -> EventsError {
+        let error = EventsError::Overwritten { store: self.path };
+        match self
+            .connection
+            .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        {
+            Ok(_) => drop(self.connection),
+            // Never closed, so never folded: the process ends soon after.
+            Err(_) => std::mem::forget(self.connection),
+        }
+        let mut wal = self.file.into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        if let Some(aside) = (0..100)
+            .map(|n| {
+                let mut name = wal.clone().into_os_string();
+                name.push(if n == 0 {
+                    ".overwritten".to_owned()
+                } else {
+                    format!(".overwritten-{n}")
+                });
+                PathBuf::from(name)
+            })
+            .find(|aside| std::fs::symlink_metadata(aside).is_err())
+        {
+            let _ = std::fs::rename(&wal, aside);
+        }
+        error
+    }
+
     /// One group commit; every callback's outcome, in order.
     fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, EventsError> {
         // Checked before, so that nothing is written into a file nobody can reach, and after,

@@ -271,8 +271,11 @@ impl StoreWriter {
                 store.fold_into_moved_file();
                 return Err(lost);
             }
-            store.checkpoint()?;
-            store.still_at_its_path()
+            let closed = store.checkpoint().and_then(|()| store.still_at_its_path());
+            if store.is_overwritten() {
+                return Err(store.close_overwritten());
+            }
+            closed
         });
         StoreWriter {
             sender,
