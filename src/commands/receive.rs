@@ -129,19 +129,27 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         let stopper = async move {
             let _ = stop_receiver.await;
         };
-        let serving = tokio::spawn(receiver.run(stopper));
-        let signal = tokio::select! {
-            _ = interrupt.recv() => Signal::Interrupt,
-            _ = terminate.recv() => Signal::Terminate,
+        let mut serving = tokio::spawn(receiver.run(stopper));
+        // A signal, or the receiver stopping by itself (its store no longer at its path).
+        let finished = tokio::select! {
+            _ = interrupt.recv() => Err(Signal::Interrupt),
+            _ = terminate.recv() => Err(Signal::Terminate),
+            finished = &mut serving => Ok(finished),
         };
-        printer.note(&format!(
-            "{}: finishing the requests in flight, then closing the store",
-            words::signal_name(signal)
-        ));
-        let _ = stop_sender.send(());
         ticker.abort();
         failures.abort();
-        let Ok(result) = serving.await else {
+        let finished = match finished {
+            Ok(finished) => finished,
+            Err(signal) => {
+                printer.note(&format!(
+                    "{}: finishing the requests in flight, then closing the store",
+                    words::signal_name(signal)
+                ));
+                let _ = stop_sender.send(());
+                serving.await
+            }
+        };
+        let Ok(result) = finished else {
             return super::fail(printer, &CannotRun("the receiver stopped unexpectedly".to_owned()));
         };
         // Everything since start, including what came after the last interval's line.

@@ -118,8 +118,9 @@ pub(crate) enum EventsError {
     #[error("the event store `{store}` was moved away during the run and no store is at its path now ({reason}): a STOP stored elsewhere could not be honoured")]
     Gone { store: String, reason: String },
     /// The file at the store's path is no longer the one the receiver writes (moved, deleted or
-    /// replaced by a backup): what it commits would reach nobody, so nothing is acknowledged.
-    #[error("the event store `{store}` is no longer at its path (moved, deleted or replaced while the receiver runs): callbacks are answered 503 until it is restored or the receiver restarted")]
+    /// replaced by another file or a link): what it commits would reach nobody, so nothing more
+    /// is acknowledged, and the receiver stops.
+    #[error("the event store `{store}` is no longer at its path (moved, deleted or replaced while the receiver ran): nothing more was acknowledged into it (callbacks were answered 503) and the receiver stopped")]
     Replaced { store: String },
     /// Another file's bytes were copied over the store's own (a backup restored with `cp`):
     /// SQLite's write-ahead log no longer fits the file, and writing on would damage it.
@@ -165,10 +166,10 @@ impl EventsError {
                 Some("start `flowc receive` on the store once: it brings the layout up to date".to_owned())
             }
             EventsError::Replaced { .. } => Some(
-                "put the store back at its path, or restart flowc receive (it starts a new store there)".to_owned(),
+                "every callback acknowledged until then is in the file that was moved; start flowc receive again (a supervisor does): it stores in the file at the path, a new one if none is there".to_owned(),
             ),
             EventsError::Overwritten { .. } => Some(
-                "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed".to_owned(),
+                "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed (a receiver stopped after the copy left the copy as it was and set its `-wal` aside as `-wal.overwritten`)".to_owned(),
             ),
             EventsError::Postgres(error) => error.help(),
             EventsError::PasswordForFile { .. } => Some(
@@ -182,6 +183,15 @@ impl EventsError {
 }
 
 impl EventsError {
+    /// Whether the store is no longer at its path (the receiver stops, and says so then).
+    pub(crate) fn is_lost(&self) -> bool {
+        match self {
+            EventsError::Replaced { .. } => true,
+            EventsError::Commit(error) => error.is_lost(),
+            _ => false,
+        }
+    }
+
     /// Whether the store could not be reached (rather than refused what it was given).
     pub(crate) fn is_unavailable(&self) -> bool {
         match self {
@@ -321,12 +331,22 @@ impl StoreHandle {
         }
     }
 
-    /// Whether callbacks can be stored now (for `/healthz`): the database answers, or the
-    /// SQLite writer still runs.
-    pub(crate) fn reachable(&self) -> bool {
+    /// Why callbacks cannot be stored now, if they cannot (for `/healthz`): the database does
+    /// not answer, or the SQLite writer stopped, or its file is no longer at its path.
+    pub(crate) fn unavailable(&self) -> Option<&'static str> {
         match self {
-            StoreHandle::Sqlite(handle) => handle.is_open(),
-            StoreHandle::Postgres(handle) => handle.reachable(),
+            StoreHandle::Sqlite(handle) => handle.unavailable(),
+            StoreHandle::Postgres(handle) => (!handle.reachable()).then_some("the event store is unreachable"),
+        }
+    }
+
+    /// Resolves once the store is lost for good (a SQLite file no longer at its path): the
+    /// receiver then stops, rather than answer 503 until someone notices. Never for
+    /// PostgreSQL, which comes back by itself.
+    pub(crate) fn lost(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        match self {
+            StoreHandle::Sqlite(handle) => Box::pin(handle.lost()),
+            StoreHandle::Postgres(_) => Box::pin(std::future::pending()),
         }
     }
 }

@@ -12,8 +12,9 @@
 //! - a 2xx only after the store's commit; a 503 when the store cannot commit, so the provider
 //!   sends the callback again.
 //!
-//! A stop (SIGTERM, Ctrl-C) closes the listener, lets requests in flight finish (their events
-//! committed and answered), then closes the store.
+//! A stop (SIGTERM, Ctrl-C, or a SQLite store found no longer at its path) closes the
+//! listener, lets requests in flight finish (their events committed and answered, or 503), then
+//! closes the store.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -143,9 +144,9 @@ impl Stats {
         self.failure.lock().ok().and_then(|failure| failure.clone())
     }
 
-    fn failed(&self, why: String) {
+    fn failed(&self, why: Option<String>) {
         Stats::add(&self.failed, 1);
-        if let Ok(mut failure) = self.failure.lock() {
+        if let (Some(why), Ok(mut failure)) = (why, self.failure.lock()) {
             *failure = Some(why);
         }
     }
@@ -269,6 +270,9 @@ impl Receiver {
             ..
         } = self;
         let read_timeout = app.read_timeout;
+        // A store no longer at its path stops the receiver as a stop would (requests in flight
+        // answered, 503): a supervisor starts it again on the file at the path.
+        let mut lost = app.store.lost();
         let router = Router::new()
             .route("/healthz", get(healthz))
             .fallback(callback)
@@ -291,6 +295,7 @@ impl Receiver {
             while connections.try_join_next().is_some() {}
             let stream = tokio::select! {
                 () = &mut stop => break,
+                () = &mut lost => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,
                     // Out of file descriptors, a connection reset before accept: keep serving.
@@ -309,6 +314,7 @@ impl Receiver {
                 crowded.notify_waiters();
                 tokio::select! {
                     () = &mut stop => break,
+                    () = &mut lost => break,
                     permit = Arc::clone(&permits).acquire_owned() => match permit {
                         Ok(permit) => permit,
                         Err(_) => break,
@@ -426,10 +432,9 @@ async fn healthz(State(app): State<Arc<App>>, request: Request) -> Response {
         Stats::add(&app.stats.rejected, 1);
         return response;
     }
-    if app.store.reachable() {
-        answer(StatusCode::OK, "ok\n")
-    } else {
-        try_again("the event store is unreachable\n")
+    match app.store.unavailable() {
+        None => answer(StatusCode::OK, "ok\n"),
+        Some(why) => try_again(format!("{why}\n")),
     }
 }
 
@@ -451,8 +456,8 @@ fn head_too_large(request: &Request) -> Option<Response> {
 }
 
 /// `503` with `Retry-After`: the provider sends the callback again.
-fn try_again(text: &'static str) -> Response {
-    let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, text);
+fn try_again(text: impl Into<Cow<'static, str>>) -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, text.into()).into_response();
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(crate::events::postgres::RETRY_AFTER.as_secs()),
@@ -589,7 +594,8 @@ async fn callback(State(app): State<Arc<App>>, request: Request) -> Response {
             }
         }
         Err(error) => {
-            app.stats.failed(error.to_string());
+            // A store no longer at its path is said once, as the receiver stops.
+            app.stats.failed((!error.is_lost()).then(|| error.to_string()));
             if error.is_unavailable() {
                 try_again("not stored: the event store is unreachable; try again\n")
             } else {

@@ -730,3 +730,107 @@ fn a_mistyped_postgresql_url_is_refused_without_showing_its_password() {
     let left: Vec<_> = std::fs::read_dir(scratch.path()).expect("scratch").collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+// ---- TLS to the database ----
+
+/// Whether every connection to `database` but the caller's own is encrypted (and there is one).
+fn only_encrypted_connections(database: &Database) -> bool {
+    let encrypted: Vec<bool> = database
+        .client()
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+            &[&database.name],
+        )
+        .expect("connections")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    !encrypted.is_empty() && encrypted.iter().all(|ssl| *ssl)
+}
+
+#[test]
+fn callbacks_stored_over_tls_verified_against_the_servers_own_authority_are_read_by_send_and_report() {
+    let Some(tls) = postgres::tls_cluster() else { return };
+    let database = tls.cluster.database();
+    let url = tls.url(&database, "localhost");
+    let receiver = receiver_on(&url, &[]).expect("the receiver starts");
+    assert_eq!(receiver.post(&stop_reply("m1", "+91 98765 43210")).status, 200);
+    assert_eq!(receiver.post(&status_body("wamid.tls-1", "delivered", "R")).status, 200);
+    assert_eq!(stored(&database, "wamid.tls-1"), 1);
+    assert!(
+        only_encrypted_connections(&database),
+        "the receiver connected without TLS"
+    );
+
+    let campaign = Campaign::new(0);
+    let data = campaign.scratch.write(
+        "india.csv",
+        "name,phone,ref\nAsha,+919876543210,R0\nRavi,+14150000001,R1\n",
+    );
+    let provider = Provider::accepting();
+    let outcome = run(campaign.command_at(&provider, 0, &data).arg("--events").arg(&url));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("(1 number opted out)"), "{}", outcome.stderr);
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(data.with_file_name("india.journal.sqlite"))
+        .arg("--events")
+        .arg(&url));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let said = format!("{}{}", outcome.stdout, outcome.stderr);
+    assert!(said.contains("1 opt-out"), "{said}");
+    assert!(!said.contains(postgres::PASSWORD), "{said}");
+    let (code, stderr) = receiver.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
+}
+
+#[test]
+fn verify_full_against_a_certificate_for_another_name_is_refused_without_showing_the_password() {
+    let Some(tls) = postgres::tls_cluster() else { return };
+    let database = tls.cluster.database();
+    // The certificate names `localhost`; the URL names the server by its address.
+    let url = tls.url(&database, "127.0.0.1");
+    let Err((code, stderr)) = receiver_on(&url, &[]) else {
+        panic!("a receiver trusted a certificate made for another name")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1"), "{stderr}");
+    assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
+    let outcome = run(flowc().args(["report", "missing.journal.sqlite", "--events"]).arg(&url));
+    assert_ne!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        !format!("{}{}", outcome.stdout, outcome.stderr).contains(postgres::PASSWORD),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn sslmode_require_against_a_server_without_tls_is_refused_never_connected_in_plain() {
+    let Some(server) = postgres::shared() else { return };
+    let postgres::Server::Cluster(_) = server else {
+        eprintln!("skipped: FLOWC_TEST_POSTGRES_URL's server may have TLS on");
+        return;
+    };
+    let database = server.database();
+    let url = format!("{}?sslmode=require", database.url);
+    let Err((code, stderr)) = receiver_on(&url, &[]) else {
+        panic!("a receiver took a connection without TLS")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("TLS"), "{stderr}");
+    assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
+    // Nothing was written in plain: the receiver creates its tables on its first connection.
+    let tables: i64 = database
+        .client()
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .expect("tables")
+        .get(0);
+    assert_eq!(tables, 0);
+}

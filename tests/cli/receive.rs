@@ -808,24 +808,25 @@ fn pipelining_callers_that_never_read_cannot_keep_a_real_callback_waiting() {
 
 #[test]
 fn a_store_moved_away_while_it_runs_acknowledges_nothing_more() {
-    let receiver = Receiver::start();
+    let mut receiver = Receiver::start();
     assert_eq!(receiver.post(&status_body("wamid.MV0", "sent", "R")).status, 200);
     let moved = receiver.store.with_extension("moved");
     std::fs::rename(&receiver.store, &moved).expect("move the store away");
-    let answers: Vec<u16> = (0..20)
-        .map(|n| {
-            receiver
-                .post(&status_body(&format!("wamid.MV{}", n + 1), "sent", "R"))
-                .status
-        })
-        .collect();
-    // Nothing is at the path: nothing may be acknowledged.
-    assert!(answers.iter().all(|status| *status == 503), "{answers:?}");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Nothing is at the path: nothing may be acknowledged; the provider is asked to retry.
+    let answer = receiver.post(&status_body("wamid.MV1", "sent", "R"));
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert!(
+        answer.text.to_ascii_lowercase().contains("retry-after:"),
+        "{}",
+        answer.text
+    );
+    let code = wait_for(&mut receiver.child, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(100));
     let stderr = receiver.stderr();
+    assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no longer at its path"), "{stderr}");
-    let (code, stderr) = receiver.stop();
-    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("start flowc receive again"), "{stderr}");
+    assert_eq!(ids_in(&moved).into_iter().collect::<Vec<_>>(), ["wamid.MV0"]);
 }
 
 #[test]
@@ -837,6 +838,129 @@ fn a_store_replaced_by_a_copy_while_it_runs_acknowledges_nothing_into_the_old_fi
     std::fs::copy(&receiver.store, &backup).expect("copy");
     std::fs::rename(&backup, &receiver.store).expect("swap the backup in");
     let answer = receiver.post(&status_body("wamid.CP1", "sent", "R"));
+    assert_eq!(answer.status, 503, "{}", answer.text);
+}
+
+/// Posts callbacks of ids `{prefix}-{n}` one after another until the receiver stops answering:
+/// each id with the status it was answered (`0`: not answered, the receiver was gone).
+fn post_until_gone(addr: SocketAddr, prefix: &str, stop: &std::sync::atomic::AtomicBool) -> Vec<(String, u16)> {
+    let mut answers = Vec::new();
+    for n in 0.. {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) || n >= 5_000 {
+            break;
+        }
+        let id = format!("{prefix}-{n}");
+        let body = status_body(&id, "sent", "R");
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            answers.push((id, 0));
+            break;
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(request.as_bytes());
+        let status = read_answer(&mut stream).status;
+        answers.push((id, status));
+        if status == 0 {
+            break;
+        }
+    }
+    answers
+}
+
+/// The message ids of the statuses in the SQLite file at `path` (with its WAL, if any).
+fn ids_in(path: &std::path::Path) -> std::collections::HashSet<String> {
+    let connection = rusqlite::Connection::open(path).expect("open the moved store");
+    let mut query = connection.prepare("SELECT message_id FROM statuses").expect("query");
+    let ids = query
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("ids");
+    ids
+}
+
+#[test]
+fn a_store_moved_away_mid_load_acknowledges_only_what_the_moved_file_holds_then_the_receiver_exits() {
+    let mut receiver = Receiver::start();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let callers: Vec<_> = (0..3)
+        .map(|caller| {
+            let (addr, stop) = (receiver.addr, std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || post_until_gone(addr, &format!("wamid.MOVE{caller}"), &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    let moved = receiver.store.with_extension("moved");
+    std::fs::rename(&receiver.store, &moved).expect("move the store away");
+    // The receiver stops by itself once it notices: a supervisor starts it again cleanly.
+    let code = wait_for(&mut receiver.child, Duration::from_secs(30));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers: Vec<Vec<(String, u16)>> = callers
+        .into_iter()
+        .map(|caller| caller.join().expect("caller"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let stderr = receiver.stderr();
+    assert_ne!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches("no longer at its path").count(),
+        1,
+        "said once: {stderr}"
+    );
+    let kept = ids_in(&moved);
+    let mut acknowledged = 0;
+    for answers in &answers {
+        // No 2xx once a caller was told 503: the move was noticed.
+        if let Some(first_refusal) = answers.iter().position(|(_, status)| *status == 503) {
+            assert!(
+                answers[first_refusal..].iter().all(|(_, status)| *status != 200),
+                "{answers:?}"
+            );
+        }
+        for (id, status) in answers {
+            if *status == 200 {
+                acknowledged += 1;
+                assert!(kept.contains(id), "{id} was acknowledged but is not in the moved store");
+            }
+        }
+    }
+    assert!(acknowledged > 0, "{answers:?}");
+    // Nothing was started at the path: the next receiver creates the store there.
+    assert!(!receiver.store.exists());
+}
+
+#[test]
+fn healthz_says_the_store_is_no_longer_at_its_path_then_the_receiver_exits() {
+    let mut receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.HM0", "sent", "R")).status, 200);
+    assert_eq!(receiver.get("/healthz").status, 200);
+    std::fs::rename(&receiver.store, receiver.store.with_extension("moved")).expect("move the store away");
+    let health = receiver.get("/healthz");
+    assert_eq!(health.status, 503, "{}", health.text);
+    assert!(health.text.contains("no longer at its path"), "{}", health.text);
+    assert!(
+        health.text.to_ascii_lowercase().contains("retry-after:"),
+        "{}",
+        health.text
+    );
+    let code = wait_for(&mut receiver.child, Duration::from_secs(30));
+    assert_ne!(code, 0, "{}", receiver.stderr());
+}
+
+#[test]
+fn a_store_replaced_by_a_link_to_itself_acknowledges_nothing_more() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.LN0", "sent", "R")).status, 200);
+    // The path now leads to the same file through a link: a reader opening the path looks for
+    // the write-ahead log beside the link's target, where it is not.
+    let moved = receiver.store.with_extension("moved");
+    std::fs::rename(&receiver.store, &moved).expect("move");
+    std::os::unix::fs::symlink(&moved, &receiver.store).expect("link");
+    let answer = receiver.post(&status_body("wamid.LN1", "sent", "R"));
     assert_eq!(answer.status, 503, "{}", answer.text);
 }
 
@@ -1365,6 +1489,49 @@ fn a_backup_copied_over_the_store_in_place_acknowledges_nothing_more() {
     std::thread::sleep(Duration::from_millis(1500));
     let stderr = receiver.stderr();
     assert!(stderr.contains("overwritten"), "{stderr}");
+}
+
+#[test]
+fn a_backup_copied_over_the_store_in_place_is_left_as_copied_when_the_receiver_stops() {
+    let mut receiver = Receiver::start();
+    for n in 0..3 {
+        assert_eq!(
+            receiver.post(&status_body(&format!("wamid.KP{n}"), "sent", "R")).status,
+            200
+        );
+    }
+    let backup = receiver.scratch.path().join("backup.sqlite");
+    let reader = rusqlite::Connection::open(&receiver.store).expect("store");
+    reader
+        .execute("VACUUM INTO ?1", [backup.to_str().expect("utf-8")])
+        .expect("backup");
+    drop(reader);
+    // Callbacks after the backup: in the receiver's write-ahead log, which fits only its own file.
+    for n in 3..6 {
+        assert_eq!(
+            receiver.post(&status_body(&format!("wamid.KP{n}"), "sent", "R")).status,
+            200
+        );
+    }
+    std::fs::copy(&backup, &receiver.store).expect("copy over the store");
+    assert_eq!(receiver.post(&status_body("wamid.KP6", "sent", "R")).status, 503);
+    let store = receiver.store.clone();
+    receiver.signal("TERM");
+    let code = wait_for(&mut receiver.child, Duration::from_secs(20));
+    let stderr = receiver.stderr();
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(&store).expect("store") == std::fs::read(&backup).expect("backup"),
+        "the receiver wrote into the copy: {stderr}"
+    );
+    // And nothing beside it that the next opener would read into it.
+    let connection = rusqlite::Connection::open(&store).expect("open the copy");
+    let check: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(check, "ok");
+    let ids = ids_in(&store);
+    assert_eq!(ids.len(), 3, "{ids:?}");
 }
 
 #[test]

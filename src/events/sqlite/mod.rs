@@ -74,8 +74,8 @@ pub(crate) struct Store {
     connection: Connection,
     path: String,
     file: PathBuf,
-    /// The device and inode of the file opened: the path must still lead to it at each commit.
-    identity: (u64, u64),
+    /// The file opened, which the path must still lead to at each commit.
+    place: Arc<Place>,
     /// The main file as this receiver last left it; also the turn to checkpoint (see
     /// [`Stamp`]).
     main_file: Arc<Mutex<Stamp>>,
@@ -100,15 +100,62 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
+/// Where the store was opened, and whether the path still leads there. A commit (and a health
+/// check) into a file no longer at its path would be acknowledged into a file nobody looks at,
+/// so each looks first (one `lstat`: a link put in its place is another file, since readers
+/// opening the path look for the write-ahead log beside the link's target). The first to find
+/// it gone says so to the receiver, which answers 503 from then on and stops: once lost, it
+/// stays lost, even if the file comes back.
+pub(super) struct Place {
+    file: PathBuf,
+    /// The device and inode of the file opened (the path itself, a link not followed).
+    identity: (u64, u64),
+    lost: tokio::sync::watch::Sender<bool>,
+}
+
+impl Place {
+    /// Whether the path still leads to the file opened; when it does not, the store is lost.
+    fn holds(&self) -> bool {
+        if *self.lost.borrow() {
+            return false;
+        }
+        let here = self.is_here();
+        if !here {
+            self.lost.send_replace(true);
+        }
+        here
+    }
+
+    /// The same look, without telling anyone (for the background checkpoints).
+    fn is_here(&self) -> bool {
+        !*self.lost.borrow() && identity(&self.file).is_ok_and(|found| found == self.identity)
+    }
+
+    /// Resolves once the store is lost (never if it is not).
+    pub(super) fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut lost = self.lost.subscribe();
+        async move {
+            if lost.wait_for(|lost| *lost).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
 /// A checkpoint of `connection` when the main file is as the last one left it (then the new
-/// state is noted); none, and `overwritten` set, when someone else wrote it. `main_file` held.
+/// state is noted); none, and `overwritten` set, when someone else wrote it; none either when
+/// the file is no longer at its path (the next commit says so). `main_file` held.
 fn checkpoint_if_ours(
     connection: &Connection,
-    file: &Path,
+    place: &Place,
     main_file: &mut Stamp,
     overwritten: &std::sync::atomic::AtomicBool,
     mode: &str,
 ) -> rusqlite::Result<()> {
+    if !place.is_here() {
+        return Ok(());
+    }
+    let file = place.file.as_path();
     if stamp(file) != Some(*main_file) {
         overwritten.store(true, std::sync::atomic::Ordering::SeqCst);
         return Ok(());
@@ -120,10 +167,10 @@ fn checkpoint_if_ours(
     result
 }
 
-/// The device and inode at a path (the file itself, not a link to it).
+/// The device and inode at a path (a link there is itself, not the file it leads to).
 fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt as _;
-    let metadata = std::fs::metadata(path)?;
+    let metadata = std::fs::symlink_metadata(path)?;
     Ok((metadata.dev(), metadata.ino()))
 }
 
@@ -279,7 +326,11 @@ impl Store {
             connection,
             path: name,
             file: path.to_path_buf(),
-            identity,
+            place: Arc::new(Place {
+                file: path.to_path_buf(),
+                identity,
+                lost: tokio::sync::watch::Sender::new(false),
+            }),
             main_file: Arc::new(Mutex::new(main_file)),
             overwritten: Arc::default(),
         })
@@ -292,15 +343,25 @@ impl Store {
         }
     }
 
-    /// One group commit; every callback's outcome, in order.
-    /// Whether the path still leads to the file being written (one `stat` a group commit).
+    /// Whether the path still leads to the file being written (one `lstat` a group commit).
     fn still_at_its_path(&self) -> Result<(), EventsError> {
-        match identity(&self.file) {
-            Ok(found) if found == self.identity => Ok(()),
-            _ => Err(EventsError::Replaced {
+        if self.place.holds() {
+            Ok(())
+        } else {
+            Err(EventsError::Replaced {
                 store: self.path.clone(),
-            }),
+            })
         }
+    }
+
+    /// Once the store is no longer at its path: the write-ahead log (which stayed at the path)
+    /// folded into the file that was moved, so that the file holds every callback acknowledged,
+    /// and no log of this file is left beside whatever is at the path now. Best effort: SQLite
+    /// does the same when the last connection closes.
+    fn fold_into_moved_file(&self) {
+        let _ = self
+            .connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
     /// Whether the main file is as this receiver's last checkpoint left it. While a checkpoint
@@ -321,6 +382,47 @@ impl Store {
         })
     }
 
+    /// Whether the main file was found overwritten by someone else.
+    fn is_overwritten(&self) -> bool {
+        self.overwritten.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Closes a store whose main file someone else overwrote (a backup copied over it): SQLite
+    /// would fold this receiver's write-ahead log into the copy as the connection closes, and
+    /// the next opener would read it in, both damaging the copy. So the log is not folded, and
+    /// is set aside under another name (kept: it is what was acknowledged since the last
+    /// checkpoint, though it fits only the file that was overwritten).
+    fn close_overwritten(self) -> EventsError {
+        let error = EventsError::Overwritten { store: self.path };
+        match self
+            .connection
+            .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        {
+            Ok(_) => drop(self.connection),
+            // Never closed, so never folded: the process ends soon after.
+            Err(_) => std::mem::forget(self.connection),
+        }
+        let mut wal = self.file.into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        if let Some(aside) = (0..100)
+            .map(|n| {
+                let mut name = wal.clone().into_os_string();
+                name.push(if n == 0 {
+                    ".overwritten".to_owned()
+                } else {
+                    format!(".overwritten-{n}")
+                });
+                PathBuf::from(name)
+            })
+            .find(|aside| std::fs::symlink_metadata(aside).is_err())
+        {
+            let _ = std::fs::rename(&wal, aside);
+        }
+        error
+    }
+
+    /// One group commit; every callback's outcome, in order.
     fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, EventsError> {
         // Checked before, so that nothing is written into a file nobody can reach, and after,
         // so that a move during the commit is not acknowledged either.
@@ -354,7 +456,7 @@ impl Store {
     /// WAL over when all of it was copied.
     /// `main_file`: the checkpoint's turn, held.
     fn checkpoint_passive(&self, main_file: &mut Stamp) -> Result<(), EventsError> {
-        checkpoint_if_ours(&self.connection, &self.file, main_file, &self.overwritten, "PASSIVE")
+        checkpoint_if_ours(&self.connection, &self.place, main_file, &self.overwritten, "PASSIVE")
             .map_err(|error| self.sqlite(error))
     }
 
@@ -364,7 +466,7 @@ impl Store {
         let mut main_file = self.main_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         checkpoint_if_ours(
             &self.connection,
-            &self.file,
+            &self.place,
             &mut main_file,
             &self.overwritten,
             "TRUNCATE",

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    checkpoint_if_ours, Callback, EventsError, Saved, Store, BACKFILL_EVERY, CHECKPOINT_EVERY, MAX_BATCH, QUEUE,
+    checkpoint_if_ours, Callback, EventsError, Place, Saved, Store, BACKFILL_EVERY, CHECKPOINT_EVERY, MAX_BATCH, QUEUE,
 };
 use crate::receive::event::{Event, IncomingMessage, StatusEvent};
 
@@ -191,6 +191,7 @@ pub(super) struct Op {
 pub(crate) struct StoreWriter {
     sender: mpsc::Sender<Op>,
     overwritten: Arc<std::sync::atomic::AtomicBool>,
+    place: Arc<Place>,
     thread: thread::JoinHandle<Result<(), EventsError>>,
     /// Dropped to stop the backfill thread.
     stop_backfill: std_mpsc::Sender<()>,
@@ -203,6 +204,7 @@ pub(crate) struct StoreHandle {
     sender: mpsc::Sender<Op>,
     /// The store's: set once it was found overwritten (nothing more is committed).
     overwritten: Arc<std::sync::atomic::AtomicBool>,
+    place: Arc<Place>,
 }
 
 impl StoreWriter {
@@ -213,6 +215,8 @@ impl StoreWriter {
         let handle_overwritten = Arc::clone(&store.overwritten);
         let (stop_backfill, stop) = std_mpsc::channel::<()>();
         let file = store.file.clone();
+        let place = Arc::clone(&store.place);
+        let handle_place = Arc::clone(&store.place);
         let backfilling = Arc::clone(&checkpointing);
         let backfill = thread::spawn(move || {
             // Without its own connection the writer's checkpoints still run, only longer.
@@ -221,7 +225,7 @@ impl StoreWriter {
             };
             while let Err(std_mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(BACKFILL_EVERY) {
                 let Ok(mut main_file) = backfilling.lock() else { return };
-                let _ = checkpoint_if_ours(&connection, &file, &mut main_file, &overwritten, "PASSIVE");
+                let _ = checkpoint_if_ours(&connection, &place, &mut main_file, &overwritten, "PASSIVE");
             }
         });
         let thread = thread::spawn(move || {
@@ -261,13 +265,22 @@ impl StoreWriter {
                     }
                 }
             }
-            store.checkpoint()?;
-            // A store moved away while running is said at the end too (a non-zero exit).
-            store.still_at_its_path()
+            // A store moved away while running is said at the end too (a non-zero exit), with
+            // what was acknowledged into it folded into the file where it now is.
+            if let Err(lost) = store.still_at_its_path() {
+                store.fold_into_moved_file();
+                return Err(lost);
+            }
+            let closed = store.checkpoint().and_then(|()| store.still_at_its_path());
+            if store.is_overwritten() {
+                return Err(store.close_overwritten());
+            }
+            closed
         });
         StoreWriter {
             sender,
             overwritten: handle_overwritten,
+            place: handle_place,
             thread,
             stop_backfill,
             backfill,
@@ -278,6 +291,7 @@ impl StoreWriter {
         StoreHandle {
             sender: self.sender.clone(),
             overwritten: Arc::clone(&self.overwritten),
+            place: Arc::clone(&self.place),
         }
     }
 
@@ -294,9 +308,24 @@ impl StoreWriter {
 }
 
 impl StoreHandle {
-    /// Whether the writer still takes callbacks (it runs, and the store was not overwritten).
-    pub(crate) fn is_open(&self) -> bool {
-        !self.sender.is_closed() && !self.overwritten.load(std::sync::atomic::Ordering::SeqCst)
+    /// Why the writer takes no callbacks now, if it does not: it stopped, the file is no
+    /// longer at its path (looked at now, so that a probe finds it while no callback comes),
+    /// or it was overwritten.
+    pub(crate) fn unavailable(&self) -> Option<&'static str> {
+        if self.sender.is_closed() {
+            Some("the event store is closed")
+        } else if !self.place.holds() {
+            Some("the event store is unreachable: it is no longer at its path (moved, deleted or replaced)")
+        } else if self.overwritten.load(std::sync::atomic::Ordering::SeqCst) {
+            Some("the event store is unreachable: it was overwritten in place")
+        } else {
+            None
+        }
+    }
+
+    /// Resolves once the store is found no longer at its path.
+    pub(crate) fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.place.lost()
     }
 
     /// Stores a callback and waits until it is on disk.

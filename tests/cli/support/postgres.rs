@@ -13,8 +13,13 @@
 //! process reads a pipe that only this process holds open, and when it reads the end (this
 //! process is gone, however it ended) it stops the server at once and removes the directory.
 //!
+//! The tests of TLS to the database share one more cluster, started with `ssl=on` and a
+//! certificate for `localhost` made for the run by a certificate authority of its own
+//! ([`tls_cluster`]; `rcgen`, so no `openssl` is needed).
+//!
 //! This file is shared by the CLI tests and the store's own tests (included with `#[path]`),
-//! so it uses nothing but the standard library, `tempfile`-free paths and the `postgres` client.
+//! so it uses nothing but the standard library, `tempfile`-free paths, the `postgres` client
+//! and `rcgen`.
 
 #![allow(dead_code)]
 
@@ -67,6 +72,52 @@ pub(crate) fn own_cluster() -> Option<Cluster> {
             skip(&reason);
             None
         }
+    }
+}
+
+/// The cluster with TLS on that the TLS tests share, or `None` with the reason printed.
+pub(crate) fn tls_cluster() -> Option<&'static TlsCluster> {
+    static SHARED: OnceLock<Result<TlsCluster, String>> = OnceLock::new();
+    match SHARED.get_or_init(TlsCluster::start) {
+        Ok(cluster) => Some(cluster),
+        Err(reason) => {
+            skip(reason);
+            None
+        }
+    }
+}
+
+/// A cluster serving TLS (and plain connections too, which the tests' own clients use) with a
+/// certificate for the name `localhost` only, signed by a certificate authority made for it.
+pub(crate) struct TlsCluster {
+    pub(crate) cluster: Cluster,
+    /// The authority's certificate (PEM), for `sslrootcert`.
+    pub(crate) root_certificate: PathBuf,
+}
+
+impl TlsCluster {
+    fn start() -> Result<TlsCluster, String> {
+        let mut root_certificate = PathBuf::new();
+        let cluster = Cluster::start_with(|cluster| {
+            let (root, options) = cluster.make_certificates()?;
+            root_certificate = root;
+            Ok(options)
+        })?;
+        Ok(TlsCluster {
+            cluster,
+            root_certificate,
+        })
+    }
+
+    /// The URL of `database` through `host` (which must reach 127.0.0.1), with
+    /// `sslmode=verify-full` and this cluster's authority.
+    pub(crate) fn url(&self, database: &Database, host: &str) -> String {
+        format!(
+            "postgres://{USER}:{PASSWORD}@{host}:{}/{}?sslmode=verify-full&sslrootcert={}",
+            self.cluster.port,
+            database.name,
+            path_str(&self.root_certificate)
+        )
     }
 }
 
@@ -163,6 +214,8 @@ pub(crate) struct Cluster {
     pub(crate) port: u16,
     /// As root, the commands run as this system user.
     run_as: Option<&'static str>,
+    /// More `-c` settings for the server (TLS).
+    options: String,
     /// Held so that the watchdog's pipe stays open while this process lives.
     watchdog: Mutex<Option<std::process::ChildStdin>>,
 }
@@ -170,6 +223,11 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// `initdb`, then the server started on a free port.
     pub(crate) fn start() -> Result<Cluster, String> {
+        Cluster::start_with(|_| Ok(String::new()))
+    }
+
+    /// The same, with the files `prepare` writes after `initdb` and the settings it returns.
+    fn start_with(prepare: impl FnOnce(&Cluster) -> Result<String, String>) -> Result<Cluster, String> {
         let bin = server_binaries().ok_or_else(|| {
             "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under /usr/lib/postgresql/*/bin".to_owned()
         })?;
@@ -188,6 +246,7 @@ impl Cluster {
             bin,
             port: 0,
             run_as,
+            options: String::new(),
             watchdog: Mutex::new(None),
         };
         cluster.arm_watchdog()?;
@@ -229,6 +288,7 @@ impl Cluster {
             return Err(format!("initdb failed: {}", String::from_utf8_lossy(&initdb.stderr)));
         }
         let mut cluster = cluster;
+        cluster.options = prepare(&cluster)?;
         // A free port can be taken between the look and the start: tried a few times.
         let mut last = String::new();
         for _ in 0..5 {
@@ -276,9 +336,10 @@ impl Cluster {
 
     fn start_server(&self) -> Result<(), String> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200{}",
             self.port,
-            path_str(&self.dir)
+            path_str(&self.dir),
+            self.options
         );
         let log = self.dir.join("server.log");
         let output = self.run(
@@ -306,6 +367,53 @@ impl Cluster {
                 log.lines().rev().take(10).collect::<Vec<_>>().join("\n")
             ))
         }
+    }
+
+    /// A certificate authority and a certificate for `localhost` it signed, with its key, in the
+    /// cluster's directory (the key readable by the server's user only, as the server
+    /// requires): the authority's file, and the settings that turn TLS on.
+    fn make_certificates(&self) -> Result<(PathBuf, String), String> {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let failed = |error: rcgen::Error| format!("making the test certificates: {error}");
+        let mut authority = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+        authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        authority
+            .distinguished_name
+            .push(DnType::CommonName, "flowc test authority");
+        authority.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        let authority_key = KeyPair::generate().map_err(failed)?;
+        let authority_certificate = authority.self_signed(&authority_key).map_err(failed)?;
+        let issuer = Issuer::new(authority, authority_key);
+        let mut server = CertificateParams::new(vec!["localhost".to_owned()]).map_err(failed)?;
+        server.distinguished_name.push(DnType::CommonName, "localhost");
+        server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = KeyPair::generate().map_err(failed)?;
+        let server_certificate = server.signed_by(&server_key, &issuer).map_err(failed)?;
+        let root = self.dir.join("root.crt");
+        let certificate = self.dir.join("server.crt");
+        let key = self.dir.join("server.key");
+        let write = |path: &Path, text: String| {
+            std::fs::write(path, text).map_err(|error| format!("writing {}: {error}", path.display()))
+        };
+        write(&root, authority_certificate.pem())?;
+        write(&certificate, server_certificate.pem())?;
+        write(&key, server_key.serialize_pem())?;
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .map_err(|error| format!("protecting {}: {error}", key.display()))?;
+        }
+        if let Some(user) = self.run_as {
+            for path in [&certificate, &key] {
+                let _ = Command::new("chown").arg(user).arg(path).status();
+            }
+        }
+        let options = format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            path_str(&certificate),
+            path_str(&key)
+        );
+        Ok((root, options))
     }
 
     /// Runs one of the server's programs, as the `postgres` user when this process is root.
