@@ -38,6 +38,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A PostgreSQL store opened for writing: reached, its tables created or checked.
 pub(crate) struct PgStore {
     url: StoreUrl,
+    /// The older layout this open brought up to date, if it did.
+    upgraded_from: Option<i32>,
 }
 
 /// The writer's connection with its statements prepared.
@@ -637,8 +639,16 @@ impl PgStore {
             store: url.to_string(),
             reason,
         })?;
-        create_or_check(&mut client, url)?;
-        Ok(PgStore { url: url.clone() })
+        let upgraded_from = create_or_check(&mut client, url)?;
+        Ok(PgStore {
+            url: url.clone(),
+            upgraded_from,
+        })
+    }
+
+    /// The older layout this open brought up to date, if it did.
+    pub(crate) fn upgraded_from(&self) -> Option<i64> {
+        self.upgraded_from.map(i64::from)
     }
 }
 
@@ -694,7 +704,7 @@ impl PgWriter {
 }
 
 fn run(store: PgStore, mut receiver: mpsc::Receiver<Op>, reachable: &AtomicBool) {
-    let PgStore { url } = store;
+    let PgStore { url, .. } = store;
     let name = url.to_string();
     let mut connection: Option<Connection> = None;
     let mut backoff = FIRST_BACKOFF;
