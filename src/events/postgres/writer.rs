@@ -3,10 +3,11 @@
 //! returned, and, while the database is unreachable, tells every caller its callback was not
 //! stored and reconnects by itself (with a growing pause between attempts).
 //!
-//! A batch's statements are pipelined: all are sent before the first answer is read, so a
-//! batch costs a few round trips rather than one a row. The server runs them in the order
-//! sent, one after the other in the one transaction, so the result is that of running them in
-//! turn (a status looked up under its message's other id sees the rows inserted before it).
+//! A batch is one insert a table (its rows as arrays, `unnest`ed), sent with its `BEGIN`, the
+//! writers' lock and its `COMMIT` before the first answer is read: one round trip a batch, and
+//! none while the lock is held. What one row at a time used to settle between rows of the same
+//! batch (the same callback twice, the same event twice, one status under its message's other
+//! id) is settled before sending ([`Plan`]); what was committed before, by the inserts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
