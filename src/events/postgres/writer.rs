@@ -826,3 +826,58 @@ impl PgHandle {
         self.reachable.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Plan, Rows};
+    use crate::events::Callback;
+    use crate::receive::event::{Event, StatusEvent};
+
+    fn delivery(body: &str, ids: [Option<&str>; 2], status: &str) -> Callback {
+        Callback {
+            received_at: 1_000,
+            method: "POST",
+            path: "/".to_owned(),
+            query: None,
+            content_type: None,
+            body: body.as_bytes().to_vec(),
+            outcome: Ok(vec![Event::Status(StatusEvent {
+                message_id: ids[0].map(str::to_owned),
+                provider_message_id: ids[1].map(str::to_owned),
+                status: status.to_owned(),
+                timestamp: Some("1700000000".to_owned()),
+                ..StatusEvent::default()
+            })]),
+        }
+    }
+
+    /// Rows of one batch are inserted by one statement, which does not see its own rows: what
+    /// one insert a row settled between them is settled in the plan, as if stored in turn.
+    #[test]
+    fn a_batch_plans_each_callback_each_event_and_each_status_of_a_message_once() {
+        let batch = [
+            delivery("both ids", [Some("wamid.9"), Some("provider-9")], "delivered"),
+            delivery("the provider's id", [None, Some("provider-9")], "delivered"),
+            delivery("Meta's id", [Some("wamid.9"), None], "delivered"),
+            delivery("read", [Some("wamid.9"), None], "read"),
+            delivery("no ids", [None, None], "failed"),
+            delivery("no ids either", [None, None], "failed"),
+            delivery("both ids", [Some("wamid.9"), Some("provider-9")], "delivered"),
+            delivery("another message", [Some("wamid.10"), None], "delivered"),
+        ];
+        let rows: Vec<Rows<'_>> = batch.iter().map(Rows::of).collect();
+        let plan = Plan::of(&rows);
+        let planned: Vec<usize> = plan.statuses.iter().map(|status| status.index).collect();
+        // The second "no ids" is another callback with the same event (key), planned once.
+        assert_eq!(planned, [0, 3, 4, 7]);
+        let mut callbacks = plan.callbacks.clone();
+        callbacks.sort_unstable();
+        assert_eq!(callbacks, [0, 1, 2, 3, 4, 5, 7], "the same body twice is one callback");
+        assert!(
+            plan.callbacks
+                .windows(2)
+                .all(|pair| rows[pair[0]].digest < rows[pair[1]].digest),
+            "inserted in the order of their digests"
+        );
+    }
+}
