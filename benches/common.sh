@@ -2,7 +2,7 @@
 # prepare_contacts ROWS...: builds flowc and the bench tools, writes $work/contacts-ROWS.csv once.
 work=${BENCH_DIR:-target/bench-data}
 mkdir -p "$work"
-flowc=target/release/flowc
+flowc=${FLOWC_BIN:-target/release/flowc}
 
 prepare_contacts() {
   cargo build --release --quiet

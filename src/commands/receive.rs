@@ -61,6 +61,12 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
             Err(error) => return fail(error),
         };
         // The address last: a script that waits for it has every earlier line.
+        if let Some(found) = receiver.upgraded_from() {
+            printer.note(&format!(
+                "flowc receive: upgraded the event store {store} in place from layout {found} to layout {}: send and report of an older flowc no longer read it",
+                crate::events::VERSION
+            ));
+        }
         if !receiver.is_authenticated() {
             printer.note(
                 "note: no authentication (allowed on a loopback address only): any local program can write events",

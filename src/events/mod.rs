@@ -278,6 +278,16 @@ impl Store {
             StoreLocation::Postgres(url) => Ok(Store::Postgres(off_runtime(|| postgres::PgStore::open(url))?)),
         }
     }
+
+    /// The layout the store had when this open brought it up to date in place (`None` when it
+    /// was created, or already of this layout): the receiver says so, since readers of the
+    /// older layout refuse it from then on.
+    pub(crate) fn upgraded_from(&self) -> Option<i64> {
+        match self {
+            Store::Sqlite(store) => store.upgraded_from(),
+            Store::Postgres(store) => store.upgraded_from(),
+        }
+    }
 }
 
 /// The store's writer: callbacks committed in groups, each answered only once on disk.

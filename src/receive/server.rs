@@ -194,6 +194,8 @@ pub(crate) struct Receiver {
     writer: StoreWriter,
     app: Arc<App>,
     max_connections: usize,
+    /// The older layout of the store this receiver brought up to date on opening it, if it did.
+    upgraded_from: Option<i64>,
 }
 
 impl Receiver {
@@ -221,6 +223,7 @@ impl Receiver {
             addr: settings.listen,
             reason: error.to_string(),
         })?;
+        let upgraded_from = store.upgraded_from();
         let writer = StoreWriter::spawn(store);
         let app = Arc::new(App {
             credentials,
@@ -237,6 +240,7 @@ impl Receiver {
             writer,
             app,
             max_connections: settings.max_connections.max(1),
+            upgraded_from,
         })
     }
 
@@ -246,6 +250,11 @@ impl Receiver {
 
     pub(crate) fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The older layout of the store this receiver brought up to date on opening it, if it did.
+    pub(crate) fn upgraded_from(&self) -> Option<i64> {
+        self.upgraded_from
     }
 
     pub(crate) fn is_authenticated(&self) -> bool {

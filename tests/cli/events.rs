@@ -359,6 +359,16 @@ fn a_layout_1_store_is_upgraded_by_the_receiver_with_its_rows_kept_and_refused_b
     assert_eq!(receiver.post(&priced.to_string()).status, 200);
     let (code, stderr) = receiver.stop();
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches("upgraded the event store").count(),
+        1,
+        "the receiver says once that it upgraded the store: {stderr}"
+    );
+    assert!(stderr.contains("from layout 1 to layout 2"), "{stderr}");
+    let again = Receiver::spawn_at(Scratch::new(), store.clone(), "127.0.0.1:0", &[]).expect("started again");
+    let (code, stderr) = again.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("upgraded"), "a store already of this layout: {stderr}");
 
     let connection = rusqlite::Connection::open(&store).expect("open the store");
     let version: i64 = connection

@@ -352,6 +352,20 @@ fn a_postgresql_store_of_layout_1_is_upgraded_by_the_receiver_with_its_rows_kept
     let priced = serde_json::json!({"statuses": [{"id": "wamid.V2", "status": "delivered", "timestamp": "1764000100",
         "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing"}}]});
     assert_eq!(receiver.post(&priced.to_string()).status, 200);
+    let said = receiver.stderr();
+    assert_eq!(
+        said.matches("upgraded the event store").count(),
+        1,
+        "the receiver says once that it upgraded the store: {said}"
+    );
+    assert!(said.contains("from layout 1 to layout 2"), "{said}");
+    let second = receiver_on(&database.url, &[]).expect("a second receiver starts");
+    assert!(
+        !second.stderr().contains("upgraded"),
+        "a store already of this layout: {}",
+        second.stderr()
+    );
+    drop(second);
     let version: i32 = database
         .client()
         .query_one("SELECT max(version) FROM flowc_store", &[])

@@ -11,12 +11,14 @@
 //! (the receiver answers 503 with `Retry-After`, so the provider sends it again), and the writer
 //! reconnects by itself.
 //!
-//! Receivers' transactions are serialised by a transaction-level advisory lock taken first in
-//! each. That orders the tables' ids by commit: a reader that has seen id `n` committed will never
-//! later find a smaller id committed (with two writers drawing ids at once, one could commit
-//! after the other's larger ids were read, and `send`'s look at the opt-outs "after the last id
-//! seen" would miss that STOP forever). It also makes the check "this status was stored before
-//! under the message's other id" exact across receivers.
+//! Receivers take turns for the events' inserts and the commit: a transaction-level advisory
+//! lock, taken after the batch's callbacks are inserted and held until the commit is visible
+//! (see `writer`'s `commit`). That orders the events' ids by commit: a reader that has seen id
+//! `n` committed will never later find a smaller id committed (with two writers drawing ids at
+//! once, one could commit after the other's larger ids were read, and `send`'s look at the
+//! opt-outs "after the last id seen" would miss that STOP forever). It also makes the check
+//! "this status was stored before under the message's other id" exact across receivers. A batch
+//! is one statement a table, sent with its `BEGIN` and `COMMIT` at once: one round trip.
 //!
 //! The schema is created (and later migrated) by the receiver under a session advisory lock, so
 //! that two receivers starting at once do not race; its version is kept in `flowc_store`.

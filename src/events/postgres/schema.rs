@@ -135,10 +135,11 @@ fn version(client: &mut ::postgres::Client, url: &StoreUrl) -> Result<Option<i32
     })
 }
 
-/// Creates the tables in an empty database, or checks those there are of this layout; as the
-/// receiver does before it writes. Two receivers starting at once take turns (a session
-/// advisory lock): the second finds the first's tables.
-pub(crate) fn create_or_check(client: &mut ::postgres::Client, url: &StoreUrl) -> Result<(), PgError> {
+/// Creates the tables in an empty database, or checks those there are of this layout (bringing
+/// an older one up to date: then its layout is returned); as the receiver does before it
+/// writes. Two receivers starting at once take turns (a session advisory lock): the second
+/// finds the first's tables.
+pub(crate) fn create_or_check(client: &mut ::postgres::Client, url: &StoreUrl) -> Result<Option<i32>, PgError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK])
         .map_err(|error| query_error(url, &error))?;
@@ -148,9 +149,9 @@ pub(crate) fn create_or_check(client: &mut ::postgres::Client, url: &StoreUrl) -
     result
 }
 
-fn create_or_check_locked(client: &mut ::postgres::Client, url: &StoreUrl) -> Result<(), PgError> {
+fn create_or_check_locked(client: &mut ::postgres::Client, url: &StoreUrl) -> Result<Option<i32>, PgError> {
     match version(client, url)? {
-        Some(VERSION) => Ok(()),
+        Some(VERSION) => Ok(None),
         // Upgraded in place, under the lock: a second receiver starting meanwhile waits, then
         // finds layout 2. Readers of layout 1 refuse the store from then on, as they should.
         Some(1) => {
@@ -158,7 +159,8 @@ fn create_or_check_locked(client: &mut ::postgres::Client, url: &StoreUrl) -> Re
             transaction
                 .batch_execute(UPGRADE_1_TO_2)
                 .map_err(|error| query_error(url, &error))?;
-            transaction.commit().map_err(|error| query_error(url, &error))
+            transaction.commit().map_err(|error| query_error(url, &error))?;
+            Ok(Some(1))
         }
         Some(found) => Err(PgError::OtherVersion {
             store: url.to_string(),
@@ -190,7 +192,8 @@ fn create_or_check_locked(client: &mut ::postgres::Client, url: &StoreUrl) -> Re
                 .batch_execute(SCHEMA)
                 .and_then(|()| transaction.execute("INSERT INTO flowc_store (version) VALUES ($1)", &[&VERSION]))
                 .map_err(|error| query_error(url, &error))?;
-            transaction.commit().map_err(|error| query_error(url, &error))
+            transaction.commit().map_err(|error| query_error(url, &error))?;
+            Ok(None)
         }
     }
 }

@@ -60,7 +60,8 @@ fn the_same_callback_posted_to_two_receivers_at_once_is_stored_once() {
     let outcomes = runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for id in 0..200 {
-            for handle in [one.clone(), two.clone()] {
+            // Twice to the first: also twice in one of its batches.
+            for handle in [one.clone(), two.clone(), one.clone()] {
                 tasks.spawn(async move { (id, handle.save(callback(&status(id, "delivered"))).await) });
             }
         }
@@ -81,6 +82,87 @@ fn the_same_callback_posted_to_two_receivers_at_once_is_stored_once() {
     let mut client = database.client();
     assert_eq!(count(&mut client, "SELECT count(*) FROM callbacks"), 200);
     assert_eq!(count(&mut client, "SELECT count(*) FROM statuses"), 200);
+}
+
+/// Send's watch reads "what was stored after the last id seen", many times a second while
+/// receivers write. If a transaction could commit ids smaller than some already visible (two
+/// writers drawing ids at once, the later committing first), the watch would pass over them for
+/// good: a STOP never honoured. Three receivers write statuses and STOPs at once while a reader
+/// follows each table by id, as the watch does; every row must be seen.
+#[test]
+fn a_reader_following_ids_misses_nothing_that_receivers_writing_at_once_commit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    let writers: Vec<PgWriter> = (0..3)
+        .map(|_| PgWriter::spawn(PgStore::open(&store).expect("a receiver")))
+        .collect();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let finished = std::sync::Arc::clone(&done);
+    let followed = store.clone();
+    let reader = std::thread::spawn(move || {
+        let mut feed = PgFeed::open(&followed).expect("feed");
+        let (mut statuses, mut opt_outs, mut incoming) = (HashSet::new(), HashSet::new(), HashSet::new());
+        let (mut last_status, mut last_opt_out, mut last_incoming) = (0, 0, 0);
+        loop {
+            // Read once more after the writers are done: everything is committed by then.
+            let last_look = finished.load(Ordering::SeqCst);
+            for status in feed.statuses_after(last_status, 1_000_000).expect("statuses") {
+                last_status = status.id;
+                statuses.insert(status.id);
+            }
+            for (id, _) in feed.opt_outs_after(last_opt_out).expect("opt-outs") {
+                last_opt_out = id;
+                opt_outs.insert(id);
+            }
+            for (id, _, _) in feed.incoming_after(last_incoming, 1_000_000).expect("messages") {
+                last_incoming = id;
+                incoming.insert(id);
+            }
+            if last_look {
+                return (statuses, opt_outs, incoming);
+            }
+        }
+    });
+    let handles: Vec<PgHandle> = writers.iter().map(PgWriter::handle).collect();
+    let runtime = runtime();
+    runtime.block_on(async {
+        for round in 0..6 {
+            let mut tasks = tokio::task::JoinSet::new();
+            for id in 0..400 {
+                let handle = handles[id % handles.len()].clone();
+                let body = if id % 4 == 0 {
+                    format!(r#"{{"messages":[{{"from":"91987{round}{id:05}","id":"m{round}-{id}","type":"text","text":{{"body":"STOP"}}}}]}}"#)
+                } else {
+                    status(round * 1_000 + id, "delivered")
+                };
+                tasks.spawn(async move { handle.save(callback(&body)).await.expect("stored") });
+            }
+            tasks.join_all().await;
+        }
+    });
+    done.store(true, Ordering::SeqCst);
+    let (statuses, opt_outs, incoming) = reader.join().expect("the reader");
+    drop(handles);
+    for writer in writers {
+        writer.finish();
+    }
+    let mut client = database.client();
+    for (table, seen) in [("statuses", statuses), ("opt_outs", opt_outs), ("messages", incoming)] {
+        let stored: HashSet<i64> = client
+            .query(&format!("SELECT id FROM {table}"), &[])
+            .expect(table)
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(stored.len(), if table == "statuses" { 1_800 } else { 600 }, "{table}");
+        let missed = stored.difference(&seen).count();
+        assert_eq!(
+            missed, 0,
+            "the reader passed over {missed} {table} committed after larger ids"
+        );
+    }
 }
 
 #[test]

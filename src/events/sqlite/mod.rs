@@ -81,6 +81,8 @@ pub(crate) struct Store {
     main_file: Arc<Mutex<Stamp>>,
     /// Set once the main file was found overwritten: nothing more is committed.
     overwritten: Arc<std::sync::atomic::AtomicBool>,
+    /// The older layout this open brought up to date, if it did.
+    upgraded_from: Option<i64>,
 }
 
 /// The main file's size and modification time. In WAL mode only checkpoints write the main
@@ -306,6 +308,10 @@ impl Store {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sqlite)?;
+        // 0 for a file that had no store yet.
+        let found: i64 = transaction
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(sqlite)?;
         transaction
             .execute_batch(SCHEMA)
             .and_then(|()| schema::upgrade(&transaction))
@@ -333,7 +339,13 @@ impl Store {
             }),
             main_file: Arc::new(Mutex::new(main_file)),
             overwritten: Arc::default(),
+            upgraded_from: (found > 0 && found < VERSION).then_some(found),
         })
+    }
+
+    /// The older layout this open brought up to date, if it did.
+    pub(crate) fn upgraded_from(&self) -> Option<i64> {
+        self.upgraded_from
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> EventsError {
