@@ -191,10 +191,7 @@ pub(crate) fn write_to(
     extra: Option<&dyn ExtraColumns>,
 ) -> Result<Summary, ReportError> {
     let mut writer = csv_writer(out);
-    let io = |error: csv::Error| match error.into_kind() {
-        csv::ErrorKind::Io(error) => error,
-        other => std::io::Error::other(format!("{other:?}")),
-    };
+    let io = csv_io;
     let mut header: Vec<&str> = HEADER.to_vec();
     header.extend(extra.map(ExtraColumns::names).unwrap_or_default());
     writer
@@ -205,32 +202,8 @@ pub(crate) fn write_to(
     let mut failed = None;
     journal
         .for_each_row(|line| {
-            let status = summary.add(&line);
             let row = line.row;
-            cells.clear();
-            cells.extend([
-                line.row.to_string(),
-                recipient_cell(line.recipient),
-                status.to_owned(),
-                line.record.http_status.map(|s| s.to_string()).unwrap_or_default(),
-                text_cell(line.record.code.unwrap_or_default()),
-                text_cell(line.record.message_id.unwrap_or_default()),
-                line.record.attempts.to_string(),
-                text_cell(line.record.error.unwrap_or_default()),
-                if line.record.attempts > 0 {
-                    line.run.to_string()
-                } else {
-                    String::new()
-                },
-                line.sent_at.map(crate::words::utc_time).unwrap_or_default(),
-                // Recorded as the request was about to leave: a row held back then (a STOP just
-                // in) got no message.
-                if line.record.attempts > 0 {
-                    text_cell(line.message.unwrap_or_default())
-                } else {
-                    String::new()
-                },
-            ]);
+            cells_of(line, &mut summary, &mut cells);
             if let Some(extra) = extra {
                 extra.cells(row, &mut cells);
             }
@@ -247,6 +220,113 @@ pub(crate) fn write_to(
         })?;
     writer.flush().map_err(|error| ReportError::Io(String::new(), error))?;
     Ok(summary)
+}
+
+/// A row's cells as the report writes them (counted in `summary`), in place of `cells`.
+fn cells_of(line: JournalRow, summary: &mut Summary, cells: &mut Vec<String>) {
+    let status = summary.add(&line);
+    cells.clear();
+    cells.extend([
+        line.row.to_string(),
+        recipient_cell(line.recipient),
+        status.to_owned(),
+        line.record.http_status.map(|s| s.to_string()).unwrap_or_default(),
+        text_cell(line.record.code.unwrap_or_default()),
+        text_cell(line.record.message_id.unwrap_or_default()),
+        line.record.attempts.to_string(),
+        text_cell(line.record.error.unwrap_or_default()),
+        if line.record.attempts > 0 {
+            line.run.to_string()
+        } else {
+            String::new()
+        },
+        line.sent_at.map(crate::words::utc_time).unwrap_or_default(),
+        // Recorded as the request was about to leave: a row held back then (a STOP just
+        // in) got no message.
+        if line.record.attempts > 0 {
+            text_cell(line.message.unwrap_or_default())
+        } else {
+            String::new()
+        },
+    ]);
+}
+
+/// A dry run's report, written as its pre-flight decides each row: a dry run's journal is
+/// thrown away, so its rows need not go into SQLite and be read back. The lines wait in an
+/// unnamed temporary file (memory stays flat for any number of rows) until the plan is shown,
+/// then go to the report as [`write`] writes it: whole or not at all.
+pub(crate) struct Spool {
+    writer: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    summary: Summary,
+    cells: Vec<String>,
+}
+
+impl Spool {
+    /// An empty report (its header written) in a temporary file.
+    pub(crate) fn new() -> Result<Spool, ReportError> {
+        let spool = |error: std::io::Error| ReportError::Io("(a temporary file)".to_owned(), error);
+        let file = tempfile::tempfile().map_err(spool)?;
+        let mut writer = csv_writer(std::io::BufWriter::with_capacity(64 * 1024, file));
+        writer.write_record(HEADER).map_err(|error| spool(csv_io(error)))?;
+        Ok(Spool {
+            writer,
+            summary: Summary::default(),
+            cells: Vec::with_capacity(HEADER.len()),
+        })
+    }
+
+    /// Adds a row the pre-flight decided (rows come in row order, as the journal reads them).
+    pub(crate) fn add(
+        &mut self,
+        row: u64,
+        recipient: String,
+        status: RowStatus,
+        error: Option<&str>,
+    ) -> Result<(), ReportError> {
+        let line = JournalRow {
+            row,
+            recipient,
+            status,
+            record: super::journal::Record {
+                error: error.map(str::to_owned),
+                ..super::journal::Record::default()
+            },
+            earlier_run: false,
+            run: 1,
+            sent_at: None,
+            message: None,
+        };
+        cells_of(line, &mut self.summary, &mut self.cells);
+        self.writer
+            .write_record(&self.cells)
+            .map_err(|error| ReportError::Io("(a temporary file)".to_owned(), csv_io(error)))
+    }
+
+    /// Writes the report to `path` and returns its summary.
+    pub(crate) fn write(self, path: &Path) -> Result<Summary, ReportError> {
+        use std::io::{Seek as _, Write as _};
+        let io = |error: std::io::Error| ReportError::Io(path.display().to_string(), error);
+        let Spool { writer, summary, .. } = self;
+        let mut file = writer
+            .into_inner()
+            .map_err(|error| io(std::io::Error::other(error.to_string())))?
+            .into_inner()
+            .map_err(|error| io(error.into_error()))?;
+        file.rewind().map_err(io)?;
+        let mut out = crate::outputs::Output::create(path).map_err(io)?;
+        std::io::copy(&mut file, &mut out).map_err(io)?;
+        out.flush().map_err(io)?;
+        out.finish().map_err(io)?;
+        Ok(summary)
+    }
+}
+
+/// The I/O error under a CSV writer's.
+fn csv_io(error: csv::Error) -> std::io::Error {
+    match error.into_kind() {
+        csv::ErrorKind::Io(error) => error,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
 }
 
 /// `to` as compiled is `+` and digits (several joined by commas): no formula can hide in it.

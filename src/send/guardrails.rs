@@ -240,10 +240,11 @@ pub(crate) enum Verdict {
     OptedOut,
 }
 
-/// The first row of each number seen: numbers and rows in two arrays, and a hash table of
-/// 4-byte indexes into them. A `HashMap<u64, u32>` takes 16 bytes a slot (alignment) and twice
-/// that while it grows: a million numbers would cost 50 MiB at the peak.
-struct FirstRows {
+/// The first row of each key seen (a number, or the hash of a `flow_token`): keys and rows in
+/// two arrays, and a hash table of 4-byte indexes into them. A `HashMap<u64, u32>` takes 16
+/// bytes a slot (alignment) and twice that while it grows: a million keys would cost 50 MiB at
+/// the peak.
+pub(crate) struct FirstRows {
     numbers: Vec<u64>,
     rows: Vec<u32>,
     table: hashbrown::HashTable<u32>,
@@ -270,7 +271,7 @@ impl std::fmt::Debug for FirstRows {
 
 impl FirstRows {
     /// The first row of `number`, recording `row` as it when it is new.
-    fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
+    pub(crate) fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
         use std::hash::BuildHasher as _;
         let hash = self.hasher.hash_one(number);
         let numbers = &self.numbers;
