@@ -17,7 +17,7 @@ use super::body_keys::keys_of;
 pub(crate) use super::body_keys::{recipient_of, with_extra_info};
 pub(crate) use super::body_keys::{track_key, TrackField};
 use super::csv_report::Spool;
-use super::guardrails::FirstRows;
+use super::guardrails::KeyTable;
 use super::guardrails::{Guardrails, Verdict};
 use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowKeys, RowStatus};
 use super::{Job, StopCause, StopSignal};
@@ -70,6 +70,22 @@ impl RowSet {
 
     pub(crate) fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The row of the set's `index`-th member (from 0) in row order.
+    fn nth(&self, mut index: u64) -> Option<u64> {
+        for (at, &word) in self.bits.iter().enumerate() {
+            let ones = u64::from(word.count_ones());
+            if index < ones {
+                let mut word = word;
+                for _ in 0..index {
+                    word &= word - 1;
+                }
+                return Some(at as u64 * 64 + u64::from(word.trailing_zeros()));
+            }
+            index -= ones;
+        }
+        None
     }
 }
 
@@ -304,9 +320,12 @@ pub(crate) fn preflight(
     // thread already reads the file and writes the journal.
     let inspect = |body: &[u8]| (keys_of(body), if sending { hasher.hash_one(body) } else { 0 });
     let campaign = plan.campaign.clone();
-    // A 64-bit hash of each token, not the token, in the table the numbers are kept in: 17
-    // bytes a row whatever the tokens' length.
-    let mut tokens = FirstRows::default();
+    // A 64-bit hash of each token, not the token, in the table the numbers are kept in: about
+    // 13 bytes a row whatever the tokens' length. Its rows are not kept: the plan names one
+    // shared pair, found from the rows that brought a new token (one bit a row).
+    let mut tokens = KeyTable::default();
+    let mut token_rows = RowSet::default();
+    let mut first_shared: Option<(u64, u32)> = None;
     let token_hasher = foldhash::quality::FixedState::with_seed(fastrand::u64(..));
     let now = jiff::Timestamp::now().as_second();
     compile_in_order_with(compiler, rows, workers, prepare, inspect, |outcome, inspected| {
@@ -337,12 +356,15 @@ pub(crate) fn preflight(
                     keys.refs[field.index()] = Some(key.clone());
                     keys.track = Some(key);
                 }
-                // Row numbers beyond u32 cannot come from a real file; such a row is not
-                // remembered rather than remembered wrongly.
-                if let (Some(token), Ok(row32)) = (&keys.flow_token, u32::try_from(row)) {
-                    if let Some(first) = tokens.first_or_insert(token_hasher.hash_one(token), row32) {
-                        plan.shared_flow_token += 1;
-                        plan.first_shared_flow_token.get_or_insert((row, u64::from(first)));
+                if let Some(token) = &keys.flow_token {
+                    let before = tokens.len();
+                    match tokens.index_or_insert(token_hasher.hash_one(token)) {
+                        Some(index) => {
+                            plan.shared_flow_token += 1;
+                            first_shared.get_or_insert((row, index));
+                        }
+                        None if tokens.len() > before => token_rows.insert(row),
+                        None => {}
                     }
                 }
                 let recipient = keys.recipient.as_str();
@@ -463,6 +485,7 @@ pub(crate) fn preflight(
         return Err(failure);
     }
     batch.finish()?;
+    plan.first_shared_flow_token = first_shared.and_then(|(row, index)| Some((row, token_rows.nth(u64::from(index))?)));
     Ok(plan)
 }
 
@@ -633,5 +656,9 @@ mod tests {
         }
         assert_eq!(set.count(), 3);
         assert!(set.contains(70) && set.contains(1_000) && !set.contains(3));
+        assert_eq!(
+            [0, 1, 2, 3].map(|index| set.nth(index)),
+            [Some(2), Some(70), Some(1_000), None]
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! `--exclude` list, and rows beyond `--limit`.
 //!
 //! Numbers are kept as integers (E.164 has at most 15 digits, so one fits a `u64` exactly), in
-//! a compact table ([`FirstRows`]): about 17 bytes a distinct number, 17 MiB for a million.
+//! a compact table ([`FirstRows`]): about 17 bytes a distinct number, 22 MiB for a million.
 
 use std::collections::HashSet;
 use std::io::Read as _;
@@ -240,25 +240,100 @@ pub(crate) enum Verdict {
     OptedOut,
 }
 
-/// The first row of each key seen (a number, or the hash of a `flow_token`): keys and rows in
-/// two arrays, and a hash table of 4-byte indexes into them. A `HashMap<u64, u32>` takes 16
-/// bytes a slot (alignment) and twice that while it grows: a million keys would cost 50 MiB at
-/// the peak.
-pub(crate) struct FirstRows {
-    numbers: Vec<u64>,
-    rows: Vec<u32>,
-    table: hashbrown::HashTable<u32>,
-    /// Seeded at random: numbers come from a file anyone may have written.
+/// Entries in one chunk of a [`Chunked`] array.
+const CHUNK: usize = 16 * 1024;
+/// The hash tables a [`KeyTable`] is split into.
+const SHARDS: usize = 16;
+
+/// A growing array kept in fixed chunks: it grows without copying itself, so it never holds
+/// its old and new copies at once (a `Vec` of a million keys doubling holds 12 MiB for a moment,
+/// and the allocator may keep the 4 MiB it left).
+struct Chunked<T> {
+    chunks: Vec<Box<[T]>>,
+    len: usize,
+}
+
+impl<T: Copy + Default> Chunked<T> {
+    fn new() -> Self {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, value: T) {
+        let (chunk, at) = (self.len / CHUNK, self.len % CHUNK);
+        if at == 0 {
+            self.chunks.push(vec![T::default(); CHUNK].into_boxed_slice());
+        }
+        self.chunks[chunk][at] = value;
+        self.len += 1;
+    }
+
+    fn get(&self, index: usize) -> T {
+        self.chunks[index / CHUNK][index % CHUNK]
+    }
+}
+
+/// A set of 64-bit keys (numbers, or hashes of `flow_token`s), each given the index of its
+/// first insertion: the keys in a [`Chunked`] array, and hash tables of 4-byte indexes into it.
+/// A `HashMap<u64, u32>` takes 16 bytes a slot (alignment) and twice that while it grows: a
+/// million keys would cost 50 MiB at the peak. The table is split in [`SHARDS`] that grow one
+/// at a time, so growing never holds a whole old table beside the new one.
+pub(crate) struct KeyTable {
+    keys: Chunked<u64>,
+    shards: Vec<hashbrown::HashTable<u32>>,
+    /// Seeded at random: keys come from a file anyone may have written.
     hasher: foldhash::fast::FixedState,
+}
+
+impl Default for KeyTable {
+    fn default() -> Self {
+        KeyTable {
+            keys: Chunked::new(),
+            shards: (0..SHARDS).map(|_| hashbrown::HashTable::new()).collect(),
+            hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
+        }
+    }
+}
+
+impl KeyTable {
+    /// The index `key` was first inserted at; `None` when it is new (and now inserted, unless
+    /// the table holds four billion keys, which no real file brings: see [`KeyTable::len`]).
+    pub(crate) fn index_or_insert(&mut self, key: u64) -> Option<u32> {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(key);
+        // Bits the tables' own slots and tags do not use.
+        let shard = &mut self.shards[(hash >> 32) as usize % SHARDS];
+        let keys = &self.keys;
+        if let Some(&index) = shard.find(hash, |&index| keys.get(index as usize) == key) {
+            return Some(index);
+        }
+        let index = u32::try_from(self.keys.len).ok()?;
+        self.keys.push(key);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        shard.insert_unique(hash, index, |&index| hasher.hash_one(keys.get(index as usize)));
+        None
+    }
+
+    /// How many keys it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len
+    }
+}
+
+/// The first row of each number seen: a [`KeyTable`] and the row of each of its keys, about 17
+/// bytes a distinct number.
+struct FirstRows {
+    numbers: KeyTable,
+    rows: Chunked<u32>,
 }
 
 impl Default for FirstRows {
     fn default() -> Self {
         FirstRows {
-            numbers: Vec::new(),
-            rows: Vec::new(),
-            table: hashbrown::HashTable::new(),
-            hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
+            numbers: KeyTable::default(),
+            rows: Chunked::new(),
         }
     }
 }
@@ -271,23 +346,17 @@ impl std::fmt::Debug for FirstRows {
 
 impl FirstRows {
     /// The first row of `number`, recording `row` as it when it is new.
-    pub(crate) fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
-        use std::hash::BuildHasher as _;
-        let hash = self.hasher.hash_one(number);
-        let numbers = &self.numbers;
-        if let Some(&index) = self.table.find(hash, |&index| numbers[index as usize] == number) {
-            return Some(self.rows[index as usize]);
+    fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
+        let before = self.numbers.len();
+        match self.numbers.index_or_insert(number) {
+            Some(index) => Some(self.rows.get(index as usize)),
+            None => {
+                if self.numbers.len() > before {
+                    self.rows.push(row);
+                }
+                None
+            }
         }
-        let Ok(index) = u32::try_from(self.numbers.len()) else {
-            // Four billion distinct numbers cannot come from a real file: not remembered.
-            return None;
-        };
-        self.numbers.push(number);
-        self.rows.push(row);
-        let (numbers, hasher) = (&self.numbers, &self.hasher);
-        self.table
-            .insert_unique(hash, index, |&index| hasher.hash_one(numbers[index as usize]));
-        None
     }
 }
 
@@ -359,6 +428,20 @@ mod tests {
         let mut allowing = Guardrails::new(ExcludeList::default(), true);
         assert_eq!(allowing.judge(2, "+919876543210"), Verdict::Send);
         assert_eq!(allowing.judge(3, "+919876543210"), Verdict::Send);
+    }
+
+    #[test]
+    fn a_key_table_remembers_where_each_key_came_first_across_its_chunks() {
+        let mut table = KeyTable::default();
+        let keys = (0..(CHUNK as u64) * 3).map(|n| n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        for (index, key) in keys.clone().enumerate() {
+            assert_eq!(table.index_or_insert(key), None);
+            assert_eq!(table.len(), index + 1);
+        }
+        for (index, key) in keys.enumerate().step_by(997) {
+            assert_eq!(table.index_or_insert(key), Some(index as u32));
+        }
+        assert_eq!(table.len(), CHUNK * 3);
     }
 
     #[test]
