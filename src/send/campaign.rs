@@ -17,8 +17,8 @@ use super::body_keys::keys_of;
 pub(crate) use super::body_keys::{recipient_of, with_extra_info};
 pub(crate) use super::body_keys::{track_key, TrackField};
 use super::csv_report::Spool;
-use super::guardrails::KeyTable;
 use super::guardrails::{Guardrails, Verdict};
+use super::guardrails::{KeyTable, RowBits};
 use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowKeys, RowStatus};
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
@@ -70,22 +70,6 @@ impl RowSet {
 
     pub(crate) fn count(&self) -> u64 {
         self.count
-    }
-
-    /// The row of the set's `index`-th member (from 0) in row order.
-    fn nth(&self, mut index: u64) -> Option<u64> {
-        for (at, &word) in self.bits.iter().enumerate() {
-            let ones = u64::from(word.count_ones());
-            if index < ones {
-                let mut word = word;
-                for _ in 0..index {
-                    word &= word - 1;
-                }
-                return Some(at as u64 * 64 + u64::from(word.trailing_zeros()));
-            }
-            index -= ones;
-        }
-        None
     }
 }
 
@@ -324,7 +308,7 @@ pub(crate) fn preflight(
     // 13 bytes a row whatever the tokens' length. Its rows are not kept: the plan names one
     // shared pair, found from the rows that brought a new token (one bit a row).
     let mut tokens = KeyTable::default();
-    let mut token_rows = RowSet::default();
+    let mut token_rows = RowBits::default();
     let mut first_shared: Option<(u64, u32)> = None;
     let token_hasher = foldhash::quality::FixedState::with_seed(fastrand::u64(..));
     let now = jiff::Timestamp::now().as_second();
@@ -363,7 +347,9 @@ pub(crate) fn preflight(
                             plan.shared_flow_token += 1;
                             first_shared.get_or_insert((row, index));
                         }
-                        None if tokens.len() > before => token_rows.insert(row),
+                        None if tokens.len() > before => {
+                            token_rows.push(row);
+                        }
                         None => {}
                     }
                 }
@@ -656,9 +642,5 @@ mod tests {
         }
         assert_eq!(set.count(), 3);
         assert!(set.contains(70) && set.contains(1_000) && !set.contains(3));
-        assert_eq!(
-            [0, 1, 2, 3].map(|index| set.nth(index)),
-            [Some(2), Some(70), Some(1_000), None]
-        );
     }
 }

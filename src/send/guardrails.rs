@@ -279,19 +279,34 @@ impl<T: Copy + Default> Chunked<T> {
 /// first insertion: the keys in a [`Chunked`] array, and hash tables of 4-byte indexes into it.
 /// A `HashMap<u64, u32>` takes 16 bytes a slot (alignment) and twice that while it grows: a
 /// million keys would cost 50 MiB at the peak. The table is split in [`SHARDS`] that grow one
-/// at a time, so growing never holds a whole old table beside the new one.
+/// at a time, so growing never holds a whole old table beside the new one; the shards take
+/// unequal shares of the keys (from 1 to 2 in steps of 2^(1/16)), so that they double at
+/// different sizes and the table as a whole is never as empty as one just doubled (at a
+/// million keys, one table would be under half full).
 pub(crate) struct KeyTable {
     keys: Chunked<u64>,
     shards: Vec<hashbrown::HashTable<u32>>,
+    /// Where each shard's share of the 24 hash bits it is chosen by ends.
+    bounds: [u32; SHARDS],
     /// Seeded at random: keys come from a file anyone may have written.
     hasher: foldhash::fast::FixedState,
 }
 
 impl Default for KeyTable {
     fn default() -> Self {
+        let shares: Vec<f64> = (0..SHARDS).map(|shard| (shard as f64 / SHARDS as f64).exp2()).collect();
+        let total: f64 = shares.iter().sum();
+        let mut bounds = [0u32; SHARDS];
+        let mut sum = 0.0;
+        for (bound, share) in bounds.iter_mut().zip(&shares) {
+            sum += share;
+            *bound = (sum / total * f64::from(1u32 << 24)) as u32;
+        }
+        bounds[SHARDS - 1] = 1 << 24;
         KeyTable {
             keys: Chunked::new(),
             shards: (0..SHARDS).map(|_| hashbrown::HashTable::new()).collect(),
+            bounds,
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
         }
     }
@@ -303,8 +318,10 @@ impl KeyTable {
     pub(crate) fn index_or_insert(&mut self, key: u64) -> Option<u32> {
         use std::hash::BuildHasher as _;
         let hash = self.hasher.hash_one(key);
-        // Bits the tables' own slots and tags do not use.
-        let shard = &mut self.shards[(hash >> 32) as usize % SHARDS];
+        // Bits the tables' own slots (the low ones) and tags (the top seven) do not use.
+        let bits = ((hash >> 32) & 0xFF_FFFF) as u32;
+        let shard = self.bounds.partition_point(|&bound| bound <= bits).min(SHARDS - 1);
+        let shard = &mut self.shards[shard];
         let keys = &self.keys;
         if let Some(&index) = shard.find(hash, |&index| keys.get(index as usize) == key) {
             return Some(index);
@@ -322,20 +339,65 @@ impl KeyTable {
     }
 }
 
-/// The first row of each number seen: a [`KeyTable`] and the row of each of its keys, about 17
-/// bytes a distinct number.
-struct FirstRows {
-    numbers: KeyTable,
-    rows: Chunked<u32>,
+/// Rows in file order, one bit a row, with how many come before every 512th: the n-th row is
+/// found with a binary search and a few word counts. 125 KiB for a million rows.
+#[derive(Debug, Default)]
+pub(crate) struct RowBits {
+    bits: Vec<u64>,
+    before: Vec<u64>,
+    count: u64,
+    last: Option<u64>,
 }
 
-impl Default for FirstRows {
-    fn default() -> Self {
-        FirstRows {
-            numbers: KeyTable::default(),
-            rows: Chunked::new(),
+impl RowBits {
+    /// Adds `row`; `false` (and not added) when it does not come after every row added so far.
+    pub(crate) fn push(&mut self, row: u64) -> bool {
+        let Ok(word) = usize::try_from(row / 64) else {
+            return false;
+        };
+        if self.last.is_some_and(|last| row <= last) {
+            return false;
         }
+        while self.bits.len() <= word {
+            if self.bits.len() % 8 == 0 {
+                self.before.push(self.count);
+            }
+            self.bits.push(0);
+        }
+        self.bits[word] |= 1 << (row % 64);
+        self.count += 1;
+        self.last = Some(row);
+        true
     }
+
+    /// The `index`-th row added (from 0).
+    pub(crate) fn nth(&self, index: u64) -> Option<u64> {
+        let block = self.before.partition_point(|&before| before <= index).checked_sub(1)?;
+        let mut left = index - self.before[block];
+        for (at, &word) in self.bits.iter().enumerate().skip(block * 8).take(8) {
+            let ones = u64::from(word.count_ones());
+            if left < ones {
+                let mut word = word;
+                for _ in 0..left {
+                    word &= word - 1;
+                }
+                return Some(at as u64 * 64 + u64::from(word.trailing_zeros()));
+            }
+            left -= ones;
+        }
+        None
+    }
+}
+
+/// The first row of each number seen: a [`KeyTable`], and the rows that brought a new number
+/// (one bit a row; a row that brought several, a row of several recipients, is listed apart
+/// for its second and later ones): about 13 bytes a distinct number.
+#[derive(Default)]
+struct FirstRows {
+    numbers: KeyTable,
+    rows: RowBits,
+    /// The index and row of each number that was not its row's first new one, by index.
+    more: Vec<(u32, u32)>,
 }
 
 impl std::fmt::Debug for FirstRows {
@@ -349,10 +411,16 @@ impl FirstRows {
     fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
         let before = self.numbers.len();
         match self.numbers.index_or_insert(number) {
-            Some(index) => Some(self.rows.get(index as usize)),
+            Some(index) => match self.more.binary_search_by_key(&index, |&(index, _)| index) {
+                Ok(at) => Some(self.more[at].1),
+                // The numbers listed apart before `index` are not in `rows`.
+                Err(at) => u32::try_from(self.rows.nth(u64::from(index) - at as u64)?).ok(),
+            },
             None => {
-                if self.numbers.len() > before {
-                    self.rows.push(row);
+                if self.numbers.len() > before && !self.rows.push(u64::from(row)) {
+                    if let Ok(index) = u32::try_from(before) {
+                        self.more.push((index, row));
+                    }
                 }
                 None
             }
@@ -442,6 +510,27 @@ mod tests {
             assert_eq!(table.index_or_insert(key), Some(index as u32));
         }
         assert_eq!(table.len(), CHUNK * 3);
+    }
+
+    #[test]
+    fn the_first_row_of_a_number_is_found_among_many_and_after_a_row_of_several() {
+        let mut first = FirstRows::default();
+        for row in 2..5_000u32 {
+            assert_eq!(first.first_or_insert(u64::from(row) * 7, row), None);
+        }
+        // Row 5000 brings two new numbers, the second listed apart.
+        assert_eq!(first.first_or_insert(1, 5_000), None);
+        assert_eq!(first.first_or_insert(3, 5_000), None);
+        assert_eq!(first.first_or_insert(10, 5_001), None);
+        for (number, row) in [(14, 2), (7 * 4_321, 4_321), (1, 5_000), (3, 5_000), (10, 5_001)] {
+            assert_eq!(first.first_or_insert(number, 6_000), Some(row), "{number}");
+        }
+        let mut bits = RowBits::default();
+        assert!(bits.push(3) && bits.push(700) && bits.push(100_000) && !bits.push(700));
+        assert_eq!(
+            [0, 1, 2, 3].map(|index| bits.nth(index)),
+            [Some(3), Some(700), Some(100_000), None]
+        );
     }
 
     #[test]
