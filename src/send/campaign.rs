@@ -305,7 +305,7 @@ pub(crate) fn preflight(
     let inspect = |body: &[u8]| (keys_of(body), if sending { hasher.hash_one(body) } else { 0 });
     let campaign = plan.campaign.clone();
     // A 64-bit hash of each token, not the token, in the table the numbers are kept in: about
-    // 13 bytes a row whatever the tokens' length. Its rows are not kept: the plan names one
+    // 16 bytes a row whatever the tokens' length. Its rows are not kept: the plan names one
     // shared pair, found from the rows that brought a new token (one bit a row).
     let mut tokens = KeyTable::default();
     let mut token_rows = RowBits::default();

@@ -3,7 +3,7 @@
 //! `--exclude` list, and rows beyond `--limit`.
 //!
 //! Numbers are kept as integers (E.164 has at most 15 digits, so one fits a `u64` exactly), in
-//! a compact table ([`FirstRows`]): about 17 bytes a distinct number, 22 MiB for a million.
+//! a compact table ([`FirstRows`]): about 16 bytes a distinct number, 16 MiB for a million.
 
 use std::collections::HashSet;
 use std::io::Read as _;
@@ -391,7 +391,7 @@ impl RowBits {
 
 /// The first row of each number seen: a [`KeyTable`], and the rows that brought a new number
 /// (one bit a row; a row that brought several, a row of several recipients, is listed apart
-/// for its second and later ones): about 13 bytes a distinct number.
+/// for its second and later ones): about 16 bytes a distinct number.
 #[derive(Default)]
 struct FirstRows {
     numbers: KeyTable,
