@@ -410,20 +410,18 @@ impl FirstRows {
     /// The first row of `number`, recording `row` as it when it is new.
     fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
         let before = self.numbers.len();
-        match self.numbers.index_or_insert(number) {
-            Some(index) => match self.more.binary_search_by_key(&index, |&(index, _)| index) {
-                Ok(at) => Some(self.more[at].1),
-                // The numbers listed apart before `index` are not in `rows`.
-                Err(at) => u32::try_from(self.rows.nth(u64::from(index) - at as u64)?).ok(),
-            },
-            None => {
-                if self.numbers.len() > before && !self.rows.push(u64::from(row)) {
-                    if let Ok(index) = u32::try_from(before) {
-                        self.more.push((index, row));
-                    }
+        let Some(index) = self.numbers.index_or_insert(number) else {
+            if self.numbers.len() > before && !self.rows.push(u64::from(row)) {
+                if let Ok(index) = u32::try_from(before) {
+                    self.more.push((index, row));
                 }
-                None
             }
+            return None;
+        };
+        match self.more.binary_search_by_key(&index, |&(index, _)| index) {
+            Ok(at) => Some(self.more[at].1),
+            // The numbers listed apart before `index` are not in `rows`.
+            Err(at) => u32::try_from(self.rows.nth(u64::from(index) - at as u64)?).ok(),
         }
     }
 }
