@@ -293,6 +293,7 @@ impl UserError for CampaignError {
             // The data file cannot be read to its end: its fault was reported as a finding.
             CampaignError::Broken => ExitStatus::Invalid,
             CampaignError::TrackedFieldSet { .. } => ExitStatus::Usage,
+            CampaignError::Report(error) => error.exit_status(),
         }
     }
 }

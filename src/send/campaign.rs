@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use super::body_keys::keys_of;
 pub(crate) use super::body_keys::{recipient_of, with_extra_info};
 pub(crate) use super::body_keys::{track_key, TrackField};
+use super::csv_report::Spool;
 use super::guardrails::{Guardrails, Verdict};
+use super::guardrails::{KeyTable, RowBits};
 use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, RowKeys, RowStatus};
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
@@ -32,6 +34,9 @@ pub(crate) enum CampaignError {
     /// The data file could not be read to its end (reported through the callback).
     #[error("the data file could not be read to its end")]
     Broken,
+    /// A dry run's report could not be kept until the plan is shown.
+    #[error(transparent)]
+    Report(#[from] super::csv_report::ReportError),
     #[error(
         "--track {field}: the template sets `extra_info.{field}` itself (row {row}), and the key would replace it"
     )]
@@ -130,11 +135,12 @@ pub(crate) enum PreflightEvent<'a> {
     Unreadable(&'a DataError),
 }
 
-/// The campaign's identity: the template text with its `--var` values, and the data file's bytes.
+/// The campaign's identity: the template text with its `--var` values, and the data file's bytes
+/// (`None`: a dry run, whose journal is thrown away and never compared, reads the file once).
 pub(crate) fn fingerprint(
     compiler: &MessageCompiler,
     vars: &[(String, String)],
-    data: &Path,
+    data: Option<&Path>,
 ) -> Result<Fingerprint, CampaignError> {
     let mut template = Sha256::new();
     template.update(compiler.template().source.text.as_bytes());
@@ -150,6 +156,12 @@ pub(crate) fn fingerprint(
     for (var, column) in compiler.fields().mapping() {
         template.update(format!("\0column {var}={column}").as_bytes());
     }
+    let Some(data) = data else {
+        return Ok(Fingerprint {
+            template: hex(&template.finalize()),
+            data: String::new(),
+        });
+    };
     let unreadable = |reason: String| {
         CampaignError::Unreadable(Unreadable {
             what: "data file",
@@ -172,7 +184,7 @@ pub(crate) fn fingerprint_with(
     compiler: &MessageCompiler,
     outside_window: Option<&MessageCompiler>,
     vars: &[(String, String)],
-    data: &Path,
+    data: Option<&Path>,
 ) -> Result<Fingerprint, CampaignError> {
     let mut fingerprint = fingerprint(compiler, vars, data)?;
     if let Some(template) = outside_window {
@@ -215,15 +227,41 @@ const EXCLUDED: &str = "on the --exclude list";
 /// Why an opted-out row is not sent, in the journal and the report.
 const OPTED_OUT: &str = "opted out (a STOP reply in the event store)";
 
-/// Renders and validates every row (on every core), records it in the journal, and decides
-/// what to send: rows never sent, pending or retryable, unless they repeat an earlier row's
-/// recipient or are excluded, up to the limit; `unknown` ones only with `resend_unknown`.
+/// Where the pre-flight records each row: the journal the sending run goes on from, or, for a
+/// dry run (whose journal is thrown away), straight into its report.
+enum Recorder<'a> {
+    Journal(super::journal::Preflight<'a>),
+    Report(&'a mut Spool),
+}
+
+impl Recorder<'_> {
+    fn record(&mut self, row: u64, keys: RowKeys, status: RowStatus, error: Option<&str>) -> Result<(), CampaignError> {
+        match self {
+            Recorder::Journal(batch) => Ok(batch.record(row, &keys, status, error)?),
+            Recorder::Report(spool) => Ok(spool.add(row, keys.recipient, status, error)?),
+        }
+    }
+
+    fn finish(self) -> Result<(), CampaignError> {
+        match self {
+            Recorder::Journal(batch) => Ok(batch.finish()?),
+            Recorder::Report(_) => Ok(()),
+        }
+    }
+}
+
+/// Renders and validates every row (on every core), records it in the journal (a dry run: in
+/// `dry_run`'s report), and decides what to send: rows never sent, pending or retryable, unless
+/// they repeat an earlier row's recipient or are excluded, up to the limit; `unknown` ones only
+/// with `resend_unknown`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn preflight(
     compiler: &MessageCompiler,
     rows: Rows,
     data: &Path,
     vars: &[(String, String)],
     journal: &mut Journal,
+    dry_run: Option<&mut Spool>,
     mut selection: Selection,
     mut on_event: impl FnMut(PreflightEvent<'_>),
 ) -> Result<Plan, CampaignError> {
@@ -252,18 +290,26 @@ pub(crate) fn preflight(
         campaign: journal.campaign_id().to_owned(),
         hasher: foldhash::quality::FixedState::with_seed(fastrand::u64(..)),
     };
-    let mut batch = journal.preflight()?;
+    // A dry run sends nothing: no body is checked again before sending.
+    let sending = dry_run.is_none();
+    let mut batch = match dry_run {
+        Some(spool) => Recorder::Report(spool),
+        None => Recorder::Journal(journal.preflight()?),
+    };
     let mut failure: Option<CampaignError> = None;
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| compiler.apply_overrides(row, vars);
     let hasher = plan.hasher.clone();
     // The recipient and the hash are taken on the worker that compiled the body: the calling
     // thread already reads the file and writes the journal.
-    let inspect = |body: &[u8]| (keys_of(body), hasher.hash_one(body));
+    let inspect = |body: &[u8]| (keys_of(body), if sending { hasher.hash_one(body) } else { 0 });
     let campaign = plan.campaign.clone();
-    // A 64-bit hash of each token, not the token: 16 bytes a row whatever the tokens' length.
-    let mut tokens: std::collections::HashMap<u64, u64, foldhash::fast::FixedState> =
-        std::collections::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(fastrand::u64(..)));
+    // A 64-bit hash of each token, not the token, in the table the numbers are kept in: about
+    // 16 bytes a row whatever the tokens' length. Its rows are not kept: the plan names one
+    // shared pair, found from the rows that brought a new token (one bit a row).
+    let mut tokens = KeyTable::default();
+    let mut token_rows = RowBits::default();
+    let mut first_shared: Option<(u64, u32)> = None;
     let token_hasher = foldhash::quality::FixedState::with_seed(fastrand::u64(..));
     let now = jiff::Timestamp::now().as_second();
     compile_in_order_with(compiler, rows, workers, prepare, inspect, |outcome, inspected| {
@@ -271,7 +317,7 @@ pub(crate) fn preflight(
             RowOutcome::Body { row, .. } if selection.template_invalid.contains_key(&row) => {
                 plan.invalid += 1;
                 let problem = selection.template_invalid.get(&row).map(String::as_str);
-                batch.record(row, &RowKeys::default(), RowStatus::Invalid, problem)
+                batch.record(row, RowKeys::default(), RowStatus::Invalid, problem)
             }
             RowOutcome::Body { row, warnings, .. } => {
                 if !warnings.is_empty() {
@@ -295,15 +341,21 @@ pub(crate) fn preflight(
                     keys.track = Some(key);
                 }
                 if let Some(token) = &keys.flow_token {
-                    let first = *tokens.entry(token_hasher.hash_one(token)).or_insert(row);
-                    if first != row {
-                        plan.shared_flow_token += 1;
-                        plan.first_shared_flow_token.get_or_insert((row, first));
+                    let before = tokens.len();
+                    match tokens.index_or_insert(token_hasher.hash_one(token)) {
+                        Some(index) => {
+                            plan.shared_flow_token += 1;
+                            first_shared.get_or_insert((row, index));
+                        }
+                        None if tokens.len() > before => {
+                            token_rows.push(row);
+                        }
+                        None => {}
                     }
                 }
-                let recipient = keys.recipient.clone();
+                let recipient = keys.recipient.as_str();
                 // Every row claims its numbers in file order, whatever an earlier run did with it.
-                let verdict = selection.guardrails.judge(row, &recipient);
+                let verdict = selection.guardrails.judge(row, recipient);
                 let mut status = RowStatus::Pending;
                 let mut reason = None;
                 let mut send = match before.get(row) {
@@ -372,20 +424,22 @@ pub(crate) fn preflight(
                 }
                 if send {
                     plan.to_send.insert(row);
-                    plan.checked.push(hash);
+                    if sending {
+                        plan.checked.push(hash);
+                    }
                     if let (Some(in_window), Some((window, margin))) = (plan.in_window.as_mut(), &selection.window) {
-                        let recipients = super::guardrails::recipient_keys(&recipient);
+                        let recipients = super::guardrails::recipient_keys(recipient);
                         *in_window += u64::from(window.is_open(&recipients, now, *margin));
                     }
                 }
-                batch.record(row, &keys, status, reason.as_deref())
+                batch.record(row, keys, status, reason.as_deref())
             }
             RowOutcome::Invalid { row, problem } => {
                 on_event(PreflightEvent::Invalid { row, problem: &problem });
                 plan.invalid += 1;
                 batch.record(
                     row,
-                    &RowKeys::default(),
+                    RowKeys::default(),
                     RowStatus::Invalid,
                     Some(&problem_text(compiler, &problem)),
                 )
@@ -399,7 +453,7 @@ pub(crate) fn preflight(
                 match &error {
                     DataError::BadRow { row, .. } => {
                         plan.invalid += 1;
-                        batch.record(*row, &RowKeys::default(), RowStatus::Invalid, Some(&error.to_string()))
+                        batch.record(*row, RowKeys::default(), RowStatus::Invalid, Some(&error.to_string()))
                     }
                     _ => Ok(()),
                 }
@@ -408,7 +462,7 @@ pub(crate) fn preflight(
         match recorded {
             Ok(()) => Flow::Continue,
             Err(error) => {
-                failure = Some(error.into());
+                failure = Some(error);
                 Flow::Stop
             }
         }
@@ -417,6 +471,7 @@ pub(crate) fn preflight(
         return Err(failure);
     }
     batch.finish()?;
+    plan.first_shared_flow_token = first_shared.and_then(|(row, index)| Some((row, token_rows.nth(u64::from(index))?)));
     Ok(plan)
 }
 

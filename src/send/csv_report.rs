@@ -191,10 +191,7 @@ pub(crate) fn write_to(
     extra: Option<&dyn ExtraColumns>,
 ) -> Result<Summary, ReportError> {
     let mut writer = csv_writer(out);
-    let io = |error: csv::Error| match error.into_kind() {
-        csv::ErrorKind::Io(error) => error,
-        other => std::io::Error::other(format!("{other:?}")),
-    };
+    let io = csv_io;
     let mut header: Vec<&str> = HEADER.to_vec();
     header.extend(extra.map(ExtraColumns::names).unwrap_or_default());
     writer
@@ -205,32 +202,8 @@ pub(crate) fn write_to(
     let mut failed = None;
     journal
         .for_each_row(|line| {
-            let status = summary.add(&line);
             let row = line.row;
-            cells.clear();
-            cells.extend([
-                line.row.to_string(),
-                recipient_cell(line.recipient),
-                status.to_owned(),
-                line.record.http_status.map(|s| s.to_string()).unwrap_or_default(),
-                text_cell(line.record.code.unwrap_or_default()),
-                text_cell(line.record.message_id.unwrap_or_default()),
-                line.record.attempts.to_string(),
-                text_cell(line.record.error.unwrap_or_default()),
-                if line.record.attempts > 0 {
-                    line.run.to_string()
-                } else {
-                    String::new()
-                },
-                line.sent_at.map(crate::words::utc_time).unwrap_or_default(),
-                // Recorded as the request was about to leave: a row held back then (a STOP just
-                // in) got no message.
-                if line.record.attempts > 0 {
-                    text_cell(line.message.unwrap_or_default())
-                } else {
-                    String::new()
-                },
-            ]);
+            cells_of(line, &mut summary, &mut cells);
             if let Some(extra) = extra {
                 extra.cells(row, &mut cells);
             }
@@ -247,6 +220,154 @@ pub(crate) fn write_to(
         })?;
     writer.flush().map_err(|error| ReportError::Io(String::new(), error))?;
     Ok(summary)
+}
+
+/// A row's cells as the report writes them (counted in `summary`), in place of `cells`.
+fn cells_of(line: JournalRow, summary: &mut Summary, cells: &mut Vec<String>) {
+    let status = summary.add(&line);
+    cells.clear();
+    cells.extend([
+        line.row.to_string(),
+        recipient_cell(line.recipient),
+        status.to_owned(),
+        line.record.http_status.map(|s| s.to_string()).unwrap_or_default(),
+        text_cell(line.record.code.unwrap_or_default()),
+        text_cell(line.record.message_id.unwrap_or_default()),
+        line.record.attempts.to_string(),
+        text_cell(line.record.error.unwrap_or_default()),
+        if line.record.attempts > 0 {
+            line.run.to_string()
+        } else {
+            String::new()
+        },
+        line.sent_at.map(crate::words::utc_time).unwrap_or_default(),
+        // Recorded as the request was about to leave: a row held back then (a STOP just
+        // in) got no message.
+        if line.record.attempts > 0 {
+            text_cell(line.message.unwrap_or_default())
+        } else {
+            String::new()
+        },
+    ]);
+}
+
+/// A dry run's report, written as its pre-flight decides each row: a dry run's journal is
+/// thrown away, so its rows need not go into SQLite and be read back. The lines wait in an
+/// unnamed temporary file (memory stays flat for any number of rows) until the plan is shown,
+/// then go to the report as [`write`] writes it: whole or not at all.
+///
+/// A row the pre-flight decided was never sent, so most of its cells are empty: each line is
+/// written as the report's CSV writer writes it (numbers bare, text quoted) without asking
+/// the writer to read every cell as a number.
+pub(crate) struct Spool {
+    file: std::io::BufWriter<std::fs::File>,
+    summary: Summary,
+    line: Vec<u8>,
+}
+
+impl Spool {
+    /// An empty report (its header written) in a temporary file.
+    pub(crate) fn new() -> Result<Spool, ReportError> {
+        let file = tempfile::tempfile().map_err(spool_error)?;
+        let mut spool = Spool {
+            file: std::io::BufWriter::with_capacity(64 * 1024, file),
+            summary: Summary::default(),
+            line: Vec::with_capacity(256),
+        };
+        for (index, name) in HEADER.iter().enumerate() {
+            if index > 0 {
+                spool.line.push(b',');
+            }
+            csv_cell(&mut spool.line, name);
+        }
+        spool.line.push(b'\n');
+        std::io::Write::write_all(&mut spool.file, &spool.line).map_err(spool_error)?;
+        Ok(spool)
+    }
+
+    /// Adds a row the pre-flight decided (rows come in row order, as the journal reads them).
+    pub(crate) fn add(
+        &mut self,
+        row: u64,
+        recipient: String,
+        status: RowStatus,
+        error: Option<&str>,
+    ) -> Result<(), ReportError> {
+        let line = JournalRow {
+            row,
+            recipient,
+            status,
+            record: super::journal::Record {
+                error: error.map(str::to_owned),
+                ..super::journal::Record::default()
+            },
+            earlier_run: false,
+            run: 1,
+            sent_at: None,
+            message: None,
+        };
+        let status = self.summary.add(&line);
+        let out = &mut self.line;
+        out.clear();
+        let _ = std::io::Write::write_fmt(out, format_args!("{row},"));
+        csv_cell(out, &recipient_cell(line.recipient));
+        out.push(b',');
+        csv_cell(out, status);
+        // http_status, code, message_id, attempts: never sent.
+        out.extend_from_slice(b",\"\",\"\",\"\",0,");
+        csv_cell(out, &text_cell(line.record.error.unwrap_or_default()));
+        // run, sent_at, message: never sent.
+        out.extend_from_slice(b",\"\",\"\",\"\"\n");
+        std::io::Write::write_all(&mut self.file, out).map_err(spool_error)
+    }
+
+    /// Writes the report to `path` and returns its summary.
+    pub(crate) fn write(self, path: &Path) -> Result<Summary, ReportError> {
+        use std::io::{Seek as _, Write as _};
+        let io = |error: std::io::Error| ReportError::Io(path.display().to_string(), error);
+        let Spool { file, summary, .. } = self;
+        let mut file = file.into_inner().map_err(|error| io(error.into_error()))?;
+        file.rewind().map_err(io)?;
+        let mut out = crate::outputs::Output::create(path).map_err(io)?;
+        std::io::copy(&mut file, &mut out).map_err(io)?;
+        out.flush().map_err(io)?;
+        out.finish().map_err(io)?;
+        Ok(summary)
+    }
+}
+
+fn spool_error(error: std::io::Error) -> ReportError {
+    ReportError::Io("(a temporary file)".to_owned(), error)
+}
+
+/// A cell as the report's CSV writer writes it ([`csv_writer`]: `QuoteStyle::NonNumeric`):
+/// bare when it reads as a number, else quoted with its quotes doubled.
+fn csv_cell(out: &mut Vec<u8>, text: &str) {
+    // `+` and digits (a recipient) read as a number without asking the parser.
+    let plain_number = text.len() > 1
+        && text.starts_with('+')
+        && text.len() <= 20
+        && text.bytes().skip(1).all(|byte| byte.is_ascii_digit());
+    if plain_number || (!text.is_empty() && (text.parse::<f64>().is_ok() || text.parse::<i128>().is_ok())) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for piece in text.split_inclusive('"') {
+        out.extend_from_slice(piece.as_bytes());
+        if piece.ends_with('"') {
+            out.push(b'"');
+        }
+    }
+    out.push(b'"');
+}
+
+/// The I/O error under a CSV writer's.
+fn csv_io(error: csv::Error) -> std::io::Error {
+    match error.into_kind() {
+        csv::ErrorKind::Io(error) => error,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
 }
 
 /// `to` as compiled is `+` and digits (several joined by commas): no formula can hide in it.
@@ -300,5 +421,45 @@ mod tests {
         summary.failed_codes.insert("WA400".to_owned(), 1);
         assert_eq!(summary.to_string(), "9,998 accepted, 1 failed (WA400), 1 invalid");
         assert!(!summary.all_accepted());
+    }
+
+    #[test]
+    fn a_dry_runs_report_is_written_as_the_journals_report_would_be() {
+        use crate::send::journal::{Fingerprint, RowKeys};
+        let rows: [(u64, &str, RowStatus, Option<&str>); 9] = [
+            (2, "+14155550100", RowStatus::Pending, None),
+            (3, "", RowStatus::Invalid, Some("`name` is \"=1+1\", a formula")),
+            (4, "+14155550100,+14155550101", RowStatus::Pending, None),
+            (5, "+14155550100", RowStatus::Duplicate, Some("duplicate of row 2")),
+            (6, "", RowStatus::Invalid, Some("123")),
+            (7, "", RowStatus::Invalid, Some("-1 is\nbelow \u{1b}[2J the least")),
+            (8, "+919876543210", RowStatus::Excluded, Some("on the --exclude list")),
+            (9, "+919876543211", RowStatus::OptedOut, Some("opted out")),
+            (10, "", RowStatus::Invalid, Some("NaN")),
+        ];
+        let fingerprint = Fingerprint {
+            template: "t".to_owned(),
+            data: "d".to_owned(),
+        };
+        let mut journal = Journal::open(None, &fingerprint, false).expect("temporary journal");
+        let mut batch = journal.preflight().expect("batch");
+        let mut spool = Spool::new().expect("spool");
+        for (row, to, status, error) in rows {
+            batch
+                .record(row, &RowKeys::recipient(to), status, error)
+                .expect("journal row");
+            spool.add(row, to.to_owned(), status, error).expect("spooled row");
+        }
+        batch.finish().expect("commit");
+        let mut from_journal = Vec::new();
+        let journal_summary = write_to(&journal, &mut from_journal, None).expect("report");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dry-run.csv");
+        let spool_summary = spool.write(&path).expect("written");
+        assert_eq!(
+            String::from_utf8(std::fs::read(&path).expect("read")).expect("text"),
+            String::from_utf8(from_journal).expect("text")
+        );
+        assert_eq!(spool_summary, journal_summary);
     }
 }

@@ -3,7 +3,7 @@
 //! `--exclude` list, and rows beyond `--limit`.
 //!
 //! Numbers are kept as integers (E.164 has at most 15 digits, so one fits a `u64` exactly), in
-//! a compact table ([`FirstRows`]): about 17 bytes a distinct number, 17 MiB for a million.
+//! a compact table ([`FirstRows`]): about 16 bytes a distinct number, 16 MiB for a million.
 
 use std::collections::HashSet;
 use std::io::Read as _;
@@ -240,26 +240,164 @@ pub(crate) enum Verdict {
     OptedOut,
 }
 
-/// The first row of each number seen: numbers and rows in two arrays, and a hash table of
-/// 4-byte indexes into them. A `HashMap<u64, u32>` takes 16 bytes a slot (alignment) and twice
-/// that while it grows: a million numbers would cost 50 MiB at the peak.
-struct FirstRows {
-    numbers: Vec<u64>,
-    rows: Vec<u32>,
-    table: hashbrown::HashTable<u32>,
-    /// Seeded at random: numbers come from a file anyone may have written.
+/// Entries in one chunk of a [`Chunked`] array.
+const CHUNK: usize = 16 * 1024;
+/// The hash tables a [`KeyTable`] is split into.
+const SHARDS: usize = 16;
+
+/// A growing array kept in fixed chunks: it grows without copying itself, so it never holds
+/// its old and new copies at once (a `Vec` of a million keys doubling holds 12 MiB for a moment,
+/// and the allocator may keep the 4 MiB it left).
+struct Chunked<T> {
+    chunks: Vec<Box<[T]>>,
+    len: usize,
+}
+
+impl<T: Copy + Default> Chunked<T> {
+    fn new() -> Self {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, value: T) {
+        let (chunk, at) = (self.len / CHUNK, self.len % CHUNK);
+        if at == 0 {
+            self.chunks.push(vec![T::default(); CHUNK].into_boxed_slice());
+        }
+        self.chunks[chunk][at] = value;
+        self.len += 1;
+    }
+
+    fn get(&self, index: usize) -> T {
+        self.chunks[index / CHUNK][index % CHUNK]
+    }
+}
+
+/// A set of 64-bit keys (numbers, or hashes of `flow_token`s), each given the index of its
+/// first insertion: the keys in a [`Chunked`] array, and hash tables of 4-byte indexes into it.
+/// A `HashMap<u64, u32>` takes 16 bytes a slot (alignment) and twice that while it grows: a
+/// million keys would cost 50 MiB at the peak. The table is split in [`SHARDS`] that grow one
+/// at a time, so growing never holds a whole old table beside the new one; the shards take
+/// unequal shares of the keys (from 1 to 2 in steps of 2^(1/16)), so that they double at
+/// different sizes and the table as a whole is never as empty as one just doubled (at a
+/// million keys, one table would be under half full).
+pub(crate) struct KeyTable {
+    keys: Chunked<u64>,
+    shards: Vec<hashbrown::HashTable<u32>>,
+    /// Where each shard's share of the 24 hash bits it is chosen by ends.
+    bounds: [u32; SHARDS],
+    /// Seeded at random: keys come from a file anyone may have written.
     hasher: foldhash::fast::FixedState,
 }
 
-impl Default for FirstRows {
+impl Default for KeyTable {
     fn default() -> Self {
-        FirstRows {
-            numbers: Vec::new(),
-            rows: Vec::new(),
-            table: hashbrown::HashTable::new(),
+        let shares: Vec<f64> = (0..SHARDS).map(|shard| (shard as f64 / SHARDS as f64).exp2()).collect();
+        let total: f64 = shares.iter().sum();
+        let mut bounds = [0u32; SHARDS];
+        let mut sum = 0.0;
+        for (bound, share) in bounds.iter_mut().zip(&shares) {
+            sum += share;
+            *bound = (sum / total * f64::from(1u32 << 24)) as u32;
+        }
+        bounds[SHARDS - 1] = 1 << 24;
+        KeyTable {
+            keys: Chunked::new(),
+            shards: (0..SHARDS).map(|_| hashbrown::HashTable::new()).collect(),
+            bounds,
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
         }
     }
+}
+
+impl KeyTable {
+    /// The index `key` was first inserted at; `None` when it is new (and now inserted, unless
+    /// the table holds four billion keys, which no real file brings: see [`KeyTable::len`]).
+    pub(crate) fn index_or_insert(&mut self, key: u64) -> Option<u32> {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(key);
+        // Bits the tables' own slots (the low ones) and tags (the top seven) do not use.
+        let bits = ((hash >> 32) & 0xFF_FFFF) as u32;
+        let shard = self.bounds.partition_point(|&bound| bound <= bits).min(SHARDS - 1);
+        let shard = &mut self.shards[shard];
+        let keys = &self.keys;
+        if let Some(&index) = shard.find(hash, |&index| keys.get(index as usize) == key) {
+            return Some(index);
+        }
+        let index = u32::try_from(self.keys.len).ok()?;
+        self.keys.push(key);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        shard.insert_unique(hash, index, |&index| hasher.hash_one(keys.get(index as usize)));
+        None
+    }
+
+    /// How many keys it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len
+    }
+}
+
+/// Rows in file order, one bit a row, with how many come before every 512th: the n-th row is
+/// found with a binary search and a few word counts. 125 KiB for a million rows.
+#[derive(Debug, Default)]
+pub(crate) struct RowBits {
+    bits: Vec<u64>,
+    before: Vec<u64>,
+    count: u64,
+    last: Option<u64>,
+}
+
+impl RowBits {
+    /// Adds `row`; `false` (and not added) when it does not come after every row added so far.
+    pub(crate) fn push(&mut self, row: u64) -> bool {
+        let Ok(word) = usize::try_from(row / 64) else {
+            return false;
+        };
+        if self.last.is_some_and(|last| row <= last) {
+            return false;
+        }
+        while self.bits.len() <= word {
+            if self.bits.len() % 8 == 0 {
+                self.before.push(self.count);
+            }
+            self.bits.push(0);
+        }
+        self.bits[word] |= 1 << (row % 64);
+        self.count += 1;
+        self.last = Some(row);
+        true
+    }
+
+    /// The `index`-th row added (from 0).
+    pub(crate) fn nth(&self, index: u64) -> Option<u64> {
+        let block = self.before.partition_point(|&before| before <= index).checked_sub(1)?;
+        let mut left = index - self.before[block];
+        for (at, &word) in self.bits.iter().enumerate().skip(block * 8).take(8) {
+            let ones = u64::from(word.count_ones());
+            if left < ones {
+                let mut word = word;
+                for _ in 0..left {
+                    word &= word - 1;
+                }
+                return Some(at as u64 * 64 + u64::from(word.trailing_zeros()));
+            }
+            left -= ones;
+        }
+        None
+    }
+}
+
+/// The first row of each number seen: a [`KeyTable`], and the rows that brought a new number
+/// (one bit a row; a row that brought several, a row of several recipients, is listed apart
+/// for its second and later ones): about 16 bytes a distinct number.
+#[derive(Default)]
+struct FirstRows {
+    numbers: KeyTable,
+    rows: RowBits,
+    /// The index and row of each number that was not its row's first new one, by index.
+    more: Vec<(u32, u32)>,
 }
 
 impl std::fmt::Debug for FirstRows {
@@ -271,22 +409,20 @@ impl std::fmt::Debug for FirstRows {
 impl FirstRows {
     /// The first row of `number`, recording `row` as it when it is new.
     fn first_or_insert(&mut self, number: u64, row: u32) -> Option<u32> {
-        use std::hash::BuildHasher as _;
-        let hash = self.hasher.hash_one(number);
-        let numbers = &self.numbers;
-        if let Some(&index) = self.table.find(hash, |&index| numbers[index as usize] == number) {
-            return Some(self.rows[index as usize]);
-        }
-        let Ok(index) = u32::try_from(self.numbers.len()) else {
-            // Four billion distinct numbers cannot come from a real file: not remembered.
+        let before = self.numbers.len();
+        let Some(index) = self.numbers.index_or_insert(number) else {
+            if self.numbers.len() > before && !self.rows.push(u64::from(row)) {
+                if let Ok(index) = u32::try_from(before) {
+                    self.more.push((index, row));
+                }
+            }
             return None;
         };
-        self.numbers.push(number);
-        self.rows.push(row);
-        let (numbers, hasher) = (&self.numbers, &self.hasher);
-        self.table
-            .insert_unique(hash, index, |&index| hasher.hash_one(numbers[index as usize]));
-        None
+        match self.more.binary_search_by_key(&index, |&(index, _)| index) {
+            Ok(at) => Some(self.more[at].1),
+            // The numbers listed apart before `index` are not in `rows`.
+            Err(at) => u32::try_from(self.rows.nth(u64::from(index) - at as u64)?).ok(),
+        }
     }
 }
 
@@ -358,6 +494,41 @@ mod tests {
         let mut allowing = Guardrails::new(ExcludeList::default(), true);
         assert_eq!(allowing.judge(2, "+919876543210"), Verdict::Send);
         assert_eq!(allowing.judge(3, "+919876543210"), Verdict::Send);
+    }
+
+    #[test]
+    fn a_key_table_remembers_where_each_key_came_first_across_its_chunks() {
+        let mut table = KeyTable::default();
+        let keys = (0..(CHUNK as u64) * 3).map(|n| n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        for (index, key) in keys.clone().enumerate() {
+            assert_eq!(table.index_or_insert(key), None);
+            assert_eq!(table.len(), index + 1);
+        }
+        for (index, key) in keys.enumerate().step_by(997) {
+            assert_eq!(table.index_or_insert(key), Some(index as u32));
+        }
+        assert_eq!(table.len(), CHUNK * 3);
+    }
+
+    #[test]
+    fn the_first_row_of_a_number_is_found_among_many_and_after_a_row_of_several() {
+        let mut first = FirstRows::default();
+        for row in 2..5_000u32 {
+            assert_eq!(first.first_or_insert(u64::from(row) * 7, row), None);
+        }
+        // Row 5000 brings two new numbers, the second listed apart.
+        assert_eq!(first.first_or_insert(1, 5_000), None);
+        assert_eq!(first.first_or_insert(3, 5_000), None);
+        assert_eq!(first.first_or_insert(10, 5_001), None);
+        for (number, row) in [(14, 2), (7 * 4_321, 4_321), (1, 5_000), (3, 5_000), (10, 5_001)] {
+            assert_eq!(first.first_or_insert(number, 6_000), Some(row), "{number}");
+        }
+        let mut bits = RowBits::default();
+        assert!(bits.push(3) && bits.push(700) && bits.push(100_000) && !bits.push(700));
+        assert_eq!(
+            [0, 1, 2, 3].map(|index| bits.nth(index)),
+            [Some(3), Some(700), Some(100_000), None]
+        );
     }
 
     #[test]

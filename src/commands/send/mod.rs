@@ -19,6 +19,7 @@ use crate::pipeline::MessageCompiler;
 use crate::send::account::{Account, AccountSettings};
 use crate::send::callbacks;
 use crate::send::campaign::{self, CampaignError, Plan, PreflightEvent, Selection, TrackField};
+use crate::send::csv_report::Spool;
 use crate::send::daily::{self, DailyAllowance};
 use crate::send::guardrails::{ExcludeList, Guardrails};
 use crate::send::hours::SendingHours;
@@ -149,7 +150,8 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         }
         Err(error) => return Err(fail(printer, &error).into()),
     };
-    let fingerprint = campaign::fingerprint_with(&compiler, outside_window.as_ref(), &options.vars, &options.data)
+    let data = (!options.dry_run).then_some(options.data.as_path());
+    let fingerprint = campaign::fingerprint_with(&compiler, outside_window.as_ref(), &options.vars, data)
         .map_err(|error| fail(printer, &error))?;
     let stem = options
         .data
@@ -265,10 +267,16 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
         Some(template) => check_outside_window(template, &options, grouping)?,
         None => std::collections::BTreeMap::new(),
     };
+    // A dry run's rows go straight into its report (its journal is thrown away).
+    let mut spool = if options.dry_run {
+        Some(Spool::new().map_err(|error| fail(printer, &error))?)
+    } else {
+        None
+    };
     let mut plan = preflight(
         &compiler,
         &options,
-        &mut journal,
+        (&mut journal, spool.as_mut()),
         (opted_out, window.clone(), template_invalid),
         grouping,
     )?;
@@ -340,7 +348,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
             return Err(status.into());
         }
         // The rows are read again to send them: the file must be the one the pre-flight read.
-        match campaign::fingerprint_with(&compiler, outside_window.as_ref(), &options.vars, &options.data) {
+        match campaign::fingerprint_with(&compiler, outside_window.as_ref(), &options.vars, Some(&options.data)) {
             Ok(now) if now == fingerprint => {}
             _ => {
                 let path = options.data.display().to_string();
@@ -366,9 +374,11 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
     }
 
     // With --events the callbacks follow: see `run::write_report`.
-    let (summary, written_once) =
-        run::write_report(&journal, &report_path, options.events.is_some() && !options.dry_run)
-            .map_err(|error| fail(printer, &error))?;
+    let (summary, written_once) = match spool {
+        Some(spool) => spool.write(&report_path).map(|summary| (summary, false)),
+        None => run::write_report(&journal, &report_path, options.events.is_some()),
+    }
+    .map_err(|error| fail(printer, &error))?;
     let on_stdout = crate::outputs::is_stdout(&report_path);
     if on_stdout {
         printer.note("report: standard output");
@@ -412,7 +422,7 @@ fn try_run(options: SendOptions, grouping: &Grouping<'_>) -> Result<ExitStatus, 
 fn preflight(
     compiler: &MessageCompiler,
     options: &SendOptions,
-    journal: &mut Journal,
+    (journal, spool): (&mut Journal, Option<&mut Spool>),
     (opted_out, window, template_invalid): (HashSet<u64>, Option<Arc<Window>>, BTreeMap<u64, String>),
     grouping: &Grouping<'_>,
 ) -> Result<Plan, ExitStatus> {
@@ -496,6 +506,7 @@ fn preflight(
         &options.data,
         &options.vars,
         journal,
+        spool,
         selection,
         |event| match event {
             PreflightEvent::Invalid { row, problem } => {

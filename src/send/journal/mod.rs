@@ -40,7 +40,7 @@ use self::mirror::{Mirror, MirrorState};
 pub(crate) use self::reads::JournalRow;
 use self::schema::{ADDED_COLUMNS, SCHEMA};
 pub(crate) use self::status::RowStatus;
-pub(crate) use self::writer::{JournalHandle, JournalWriter};
+pub(crate) use self::writer::{JournalHandle, JournalWriter, Preflight};
 
 /// What identifies a campaign: the template (with its `--var` values) and the data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
