@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod scan;
 
+use crate::phone::RECIPIENTS_PATTERN;
 use crate::suggest::did_you_mean;
 use crate::template::MessageKind;
 use crate::words::ValueKind;
@@ -252,6 +253,8 @@ pub(crate) enum HoleSchema {
 pub(crate) struct ValueCheck {
     validator: Validator,
     forbidden: Vec<scan::Forbidden>,
+    /// The subschema says only `type: string` and `pattern:` [`RECIPIENTS_PATTERN`].
+    recipients_form: bool,
 }
 
 impl ValueCheck {
@@ -262,6 +265,25 @@ impl ValueCheck {
         };
         text_allowed && self.validator.is_valid(value)
     }
+
+    /// Whether every output of [`crate::phone::normalise_recipients`] passes this check: the
+    /// subschema asks for nothing but text of [`RECIPIENTS_PATTERN`], which that output always is.
+    pub(crate) fn implied_by_normalised_recipients(&self) -> bool {
+        self.recipients_form
+    }
+}
+
+/// Whether `schema` is exactly `{type: string, pattern: RECIPIENTS_PATTERN}`, annotations aside.
+fn is_recipients_form(schema: &Value) -> bool {
+    schema.as_object().is_some_and(|object| {
+        let rules: Vec<(&String, &Value)> = object.iter().filter(|(key, _)| !scan::is_annotation(key)).collect();
+        rules.len() == 2
+            && rules.iter().all(|(key, value)| match key.as_str() {
+                "type" => value.as_str() == Some("string"),
+                "pattern" => value.as_str() == Some(RECIPIENTS_PATTERN),
+                _ => false,
+            })
+    })
 }
 
 /// Keywords whose subschemas are evaluated against the object that holds a property.
@@ -329,8 +351,13 @@ impl BodyValidator {
             several => serde_json::json!({ "allOf": several }),
         };
         let forbidden = scan::take_forbidden(&mut schema);
+        let recipients_form = forbidden.is_empty() && is_recipients_form(&schema);
         match jsonschema::options().with_draft(Draft::Draft202012).build(&schema) {
-            Ok(validator) => HoleSchema::Check(Box::new(ValueCheck { validator, forbidden })),
+            Ok(validator) => HoleSchema::Check(Box::new(ValueCheck {
+                validator,
+                forbidden,
+                recipients_form,
+            })),
             Err(_) => HoleSchema::Dependent,
         }
     }
@@ -577,6 +604,28 @@ mod tests {
     /// How the hole at `pointer` is checked when it is the body's only hole.
     fn alone(validator: &BodyValidator, pointer: &str, skeleton: &Value) -> HoleSchema {
         validator.hole_schema(pointer, skeleton, &[pointer.to_owned()])
+    }
+
+    #[test]
+    fn the_rule_on_to_is_implied_by_normalising_it_for_both_kinds_of_message() {
+        for kind in [MessageKind::Flow, MessageKind::Template] {
+            let HoleSchema::Check(check) = alone(&BodyValidator::for_kind(kind), "/messaging_object/to", &valid_body())
+            else {
+                panic!("`to` is checked alone");
+            };
+            assert!(check.implied_by_normalised_recipients(), "{kind:?}");
+        }
+        assert!(is_recipients_form(
+            &json!({"description": "d", "type": "string", "pattern": RECIPIENTS_PATTERN})
+        ));
+        for stricter in [
+            json!({"type": "string", "pattern": RECIPIENTS_PATTERN, "maxLength": 16}),
+            json!({"type": "string", "pattern": "^\\+91[0-9]{10}$"}),
+            json!({"pattern": RECIPIENTS_PATTERN}),
+            json!({"type": ["string"], "pattern": RECIPIENTS_PATTERN}),
+        ] {
+            assert!(!is_recipients_form(&stricter), "{stricter}");
+        }
     }
 
     #[test]

@@ -104,8 +104,15 @@ impl BodyPlan {
             let end = after.find(&closing)?;
             let leaf: usize = after[..end].parse().ok()?;
             let pointer = pointers.get(leaf)?;
+            let rule = field_rule(pointer);
             let check = match validator.hole_schema(pointer, &skeleton, &pointers) {
                 HoleSchema::Any => None,
+                // Normalising `to` gives text of the very form its rule asks for: no check is left.
+                HoleSchema::Check(check)
+                    if rule == FieldRule::Recipients && check.implied_by_normalised_recipients() =>
+                {
+                    None
+                }
                 HoleSchema::Check(check) => Some(check),
                 HoleSchema::Dependent => return None,
             };
@@ -117,7 +124,7 @@ impl BodyPlan {
             segments.push(rest.as_bytes()[..start].to_vec());
             holes.push(Hole {
                 leaf,
-                rule: field_rule(pointer),
+                rule,
                 check,
                 text_fits_flow: flow_type
                     .as_ref()
@@ -175,6 +182,12 @@ impl BodyPlan {
                     // What `apply_rule` does to text, without building its larger error: the
                     // full path explains a number that breaks the rule.
                     match normalise_recipients(rendered) {
+                        Ok(number) if hole.check.is_none() && hole.flow_type.is_none() => {
+                            if serde_json::to_writer(&mut *out, &number).is_err() {
+                                return false;
+                            }
+                            continue;
+                        }
                         Ok(number) => Value::String(number),
                         Err(_) => return false,
                     }

@@ -100,7 +100,7 @@ fn ascii_class(class: &Class) -> Option<Vec<u8>> {
 }
 
 /// Keys that say something to a person and nothing to a validator.
-fn is_annotation(key: &str) -> bool {
+pub(super) fn is_annotation(key: &str) -> bool {
     matches!(key, "description" | "title" | "$comment") || key.starts_with("x-")
 }
 
