@@ -172,6 +172,10 @@ pub(crate) fn normalise_recipients(field: &str) -> Result<String, PhoneError> {
             reason: PhoneProblem::ScientificNotation { kept, digits },
         });
     }
+    // One recipient, the usual case: its number is the whole `to`.
+    if memchr::memchr(b',', field.as_bytes()).is_none() {
+        return normalise_number(field);
+    }
     let mut out = String::with_capacity(field.len());
     for (index, recipient) in field.split(',').enumerate() {
         if index >= MAX_RECIPIENTS {

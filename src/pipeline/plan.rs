@@ -155,17 +155,35 @@ impl BodyPlan {
         out: &mut Vec<u8>,
         warnings: &mut Vec<Warning>,
     ) -> bool {
+        // One text buffer serves every hole of every row the thread writes.
+        thread_local! {
+            static TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+        }
+        TEXT.with(|cell| {
+            let mut text = cell.take();
+            let written = self.write_with(renderer, values, out, warnings, &mut text);
+            cell.set(text);
+            written
+        })
+    }
+
+    fn write_with(
+        &self,
+        renderer: &Renderer,
+        values: &[Value],
+        out: &mut Vec<u8>,
+        warnings: &mut Vec<Warning>,
+        text: &mut String,
+    ) -> bool {
         warnings.extend(self.constant_warnings.iter().cloned());
         let mut context = renderer.context(values);
-        // One text buffer serves every hole of the row: most holes are plain text.
-        let mut text = String::with_capacity(128);
         // The characters each hydrated text has so far (a template message's header and body).
         let mut lengths = [0usize; 2];
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
             // A value that is exactly `{{var}}` of text is read where it is, not copied.
             let sole = renderer.sole_text(hole.leaf, values);
-            let value = if sole.is_some() || renderer.render_text_into(hole.leaf, values, &mut text) {
+            let value = if sole.is_some() || renderer.render_text_into(hole.leaf, values, text) {
                 let rendered = sole.unwrap_or(text.as_str());
                 if let Some((slot, uses)) = hole.counted {
                     if let Some(length) = lengths.get_mut(slot) {
@@ -194,7 +212,7 @@ impl BodyPlan {
                 } else {
                     let owned = match sole {
                         Some(sole) => sole.to_owned(),
-                        None => std::mem::take(&mut text),
+                        None => std::mem::take(text),
                     };
                     let mut value = Value::String(owned);
                     if hole.rule != FieldRule::Plain && apply_rule(hole.rule, &mut value, warnings).is_err() {
@@ -227,7 +245,7 @@ impl BodyPlan {
                 return false;
             }
             if let Value::String(used) = value {
-                text = used;
+                *text = used;
             }
         }
         if self

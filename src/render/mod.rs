@@ -463,9 +463,10 @@ pub(crate) fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -
 
 /// Fills defaults and refuses missing or empty required values. `row` is in the order of `vars`.
 pub(crate) fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Value>, MissingVar> {
-    vars.iter()
-        .zip(row)
-        .map(|(var, value)| match value {
+    // The row's own vector first: the values are then bound where they are, with no new one.
+    row.into_iter()
+        .zip(vars)
+        .map(|(value, var)| match value {
             Some(value) if !is_empty(&value) => Ok(value),
             absent_or_empty => match &var.default {
                 Some(default) => Ok(default.clone()),
