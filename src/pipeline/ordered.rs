@@ -6,6 +6,7 @@
 //! flight, so memory stays flat whatever the number of rows.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use crate::compile::Warning;
@@ -184,7 +185,10 @@ fn compile_batch<X>(
     prepare: &impl Fn(&mut Row),
     inspect: &impl Fn(&[u8]) -> X,
 ) -> Compiled<X> {
-    let mut bodies = Vec::with_capacity(batch.len() * 700);
+    // Room for the batch's bodies at the size the last batch's had (a quarter more), so that the
+    // buffer is not grown, and its bodies copied, on the way.
+    let per_row = BODY_BYTES.load(Ordering::Relaxed);
+    let mut bodies = Vec::with_capacity(batch.len() * (per_row + per_row / 4));
     let mut done = Vec::with_capacity(batch.len());
     for item in batch {
         match item {
@@ -203,8 +207,14 @@ fn compile_batch<X>(
             }
         }
     }
+    if let Some(per_row) = bodies.len().checked_div(done.len()) {
+        BODY_BYTES.store(per_row.clamp(256, 64 << 10), Ordering::Relaxed);
+    }
     Compiled { bodies, done }
 }
+
+/// The bytes a body took on average in the last batch compiled (any template: only a hint).
+static BODY_BYTES: AtomicUsize = AtomicUsize::new(700);
 
 fn deliver<X>(compiled: Compiled<X>, on_row: &mut impl FnMut(RowOutcome<'_>, Option<X>) -> Flow) -> Flow {
     for done in compiled.done {
