@@ -466,7 +466,10 @@ mod tests {
         for number in numbers {
             if let Ok(to) = normalise_recipients(number) {
                 normalised += 1;
-                assert!(form.is_valid(&serde_json::Value::String(to.clone())), "{number:?} gave {to:?}");
+                assert!(
+                    form.is_valid(&serde_json::Value::String(to.clone())),
+                    "{number:?} gave {to:?}"
+                );
             }
         }
         assert!(normalised >= 7, "{normalised}");

@@ -255,10 +255,58 @@ pub(crate) struct ValueCheck {
     forbidden: Vec<scan::Forbidden>,
     /// The subschema says only `type: string` and `pattern:` [`RECIPIENTS_PATTERN`].
     recipients_form: bool,
+    /// The subschema (less `forbidden`) says only `type: string` and its length in characters:
+    /// then that is checked here, most often from the text's size alone.
+    text_length: Option<TextLength>,
+}
+
+/// `{type: string, minLength: min, maxLength: max}`: the only rules on some text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TextLength {
+    min: usize,
+    max: usize,
+}
+
+impl TextLength {
+    /// The rules, when `schema` says nothing else (annotations aside).
+    fn of(schema: &Value) -> Option<TextLength> {
+        let object = schema.as_object()?;
+        let mut length = TextLength {
+            min: 0,
+            max: usize::MAX,
+        };
+        let mut typed = false;
+        for (key, value) in object.iter().filter(|(key, _)| !scan::is_annotation(key)) {
+            match key.as_str() {
+                "type" if value.as_str() == Some("string") => typed = true,
+                "minLength" => length.min = usize::try_from(value.as_u64()?).ok()?,
+                "maxLength" => length.max = usize::try_from(value.as_u64()?).ok()?,
+                _ => return None,
+            }
+        }
+        typed.then_some(length)
+    }
+
+    /// Whether the text has from `min` to `max` characters. A character takes 1 to 4 bytes:
+    /// text of no more bytes than `max` (and at least one, when `min` is 1) needs no counting.
+    fn admits(self, text: &str) -> bool {
+        if text.len() < self.min {
+            return false;
+        }
+        if text.len() <= self.max && self.min <= 1 {
+            return true;
+        }
+        (self.min..=self.max).contains(&text.chars().count())
+    }
 }
 
 impl ValueCheck {
     pub(crate) fn is_valid(&self, value: &Value) -> bool {
+        if let Some(length) = self.text_length {
+            return value.as_str().is_some_and(|text| {
+                length.admits(text) && self.forbidden.iter().all(|forbidden| forbidden.allows(text))
+            });
+        }
         let text_allowed = match value {
             Value::String(text) => self.forbidden.iter().all(|forbidden| forbidden.allows(text)),
             _ => true,
@@ -352,11 +400,13 @@ impl BodyValidator {
         };
         let forbidden = scan::take_forbidden(&mut schema);
         let recipients_form = forbidden.is_empty() && is_recipients_form(&schema);
+        let text_length = TextLength::of(&schema);
         match jsonschema::options().with_draft(Draft::Draft202012).build(&schema) {
             Ok(validator) => HoleSchema::Check(Box::new(ValueCheck {
                 validator,
                 forbidden,
                 recipients_form,
+                text_length,
             })),
             Err(_) => HoleSchema::Dependent,
         }
@@ -625,6 +675,50 @@ mod tests {
             json!({"type": ["string"], "pattern": RECIPIENTS_PATTERN}),
         ] {
             assert!(!is_recipients_form(&stricter), "{stricter}");
+        }
+    }
+
+    #[test]
+    fn a_length_in_characters_is_decided_as_the_schema_decides_it() {
+        let schemas = [
+            json!({"type": "string", "minLength": 1, "maxLength": 5}),
+            json!({"description": "d", "type": "string", "maxLength": 3}),
+            json!({"type": "string", "minLength": 3}),
+            json!({"type": "string", "minLength": 2, "maxLength": 2}),
+            json!({"type": "string"}),
+        ];
+        let values = [
+            json!(""),
+            json!("a"),
+            json!("ab"),
+            json!("abc"),
+            json!("abcde"),
+            json!("abcdef"),
+            json!("é"),
+            json!("éé"),
+            json!("éèê"),
+            json!("🎉🎉🎉🎉🎉"),
+            json!("🎉🎉🎉🎉🎉🎉"),
+            json!(7),
+            json!(null),
+            json!(["a"]),
+        ];
+        for schema in schemas {
+            let length = TextLength::of(&schema).expect("a length rule");
+            let validator = jsonschema::validator_for(&schema).expect("compiles");
+            for value in &values {
+                let decided = value.as_str().is_some_and(|text| length.admits(text));
+                assert_eq!(decided, validator.is_valid(value), "{schema} {value}");
+            }
+        }
+        for other in [
+            json!({"type": "string", "maxLength": 3, "pattern": "a"}),
+            json!({"maxLength": 3}),
+            json!({"type": ["string", "null"], "maxLength": 3}),
+            json!({"type": "string", "maxLength": -1}),
+            json!({"type": "string", "maxLength": 2.5}),
+        ] {
+            assert_eq!(TextLength::of(&other), None, "{other}");
         }
     }
 

@@ -408,7 +408,11 @@ impl Record {
             self.oversized = Some((self.count, size));
         }
         if self.count < kept.len() {
-            let stored_end = if is_kept && size <= limit as u64 { end } else { open.start };
+            let stored_end = if is_kept && size <= limit as u64 {
+                end
+            } else {
+                open.start
+            };
             self.fields.push(open.start..stored_end);
         }
         self.count += 1;
@@ -506,11 +510,20 @@ mod tests {
         let data = format!(
             "a,b,c\n1,2,3\n\"q,\"\"x\"\"\",,z\r\n{big},{big},{big}\n{kept_big},{big}{big},y\nonly\n1,2,3,4,5\n\n{big}x,ok,{kept_big}\nlast,{big},no newline"
         );
-        for kept in [[true, false, true], [false, true, false], [true, true, true], [false, false, false]] {
+        for kept in [
+            [true, false, true],
+            [false, true, false],
+            [true, true, true],
+            [false, false, false],
+        ] {
             for limit in [3, 64 << 10] {
                 let by_field = records(data.as_bytes(), &kept, limit, false);
                 assert_eq!(by_field.len(), 9);
-                assert_eq!(records(data.as_bytes(), &kept, limit, true), by_field, "{kept:?} {limit}");
+                assert_eq!(
+                    records(data.as_bytes(), &kept, limit, true),
+                    by_field,
+                    "{kept:?} {limit}"
+                );
             }
         }
     }

@@ -244,8 +244,11 @@ impl BodyPlan {
             if serde_json::to_writer(&mut *out, &value).is_err() {
                 return false;
             }
-            if let Value::String(used) = value {
-                *text = used;
+            // The larger buffer serves the next holes: the row's text buffer came back, or a
+            // copy of a value was made larger than it.
+            match value {
+                Value::String(used) if used.capacity() > text.capacity() => *text = used,
+                _ => {}
             }
         }
         if self

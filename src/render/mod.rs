@@ -167,7 +167,9 @@ pub(crate) fn is_empty(value: &Value) -> bool {
         Value::Null => true,
         // Only white space reads the same from either end: one scan suffices. Most values
         // begin with a visible ASCII character, which settles it at the first byte.
-        Value::String(s) => !s.as_bytes().first().is_some_and(|byte| (b'!'..=b'~').contains(byte)) && s.trim_start().is_empty(),
+        Value::String(s) => {
+            !s.as_bytes().first().is_some_and(|byte| (b'!'..=b'~').contains(byte)) && s.trim_start().is_empty()
+        }
         _ => false,
     }
 }

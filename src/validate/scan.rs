@@ -46,7 +46,8 @@ impl Forbidden {
         if text.len() <= SHORT {
             return text.iter().enumerate().all(|(at, &byte)| {
                 !in_set(self.byte_set, byte)
-                    && (!in_set(self.run_starts, byte) || !self.runs.iter().any(|run| text[at..].starts_with(run.needle())))
+                    && (!in_set(self.run_starts, byte)
+                        || !self.runs.iter().any(|run| text[at..].starts_with(run.needle())))
             });
         }
         let found_byte = match self.bytes.as_slice() {
@@ -76,7 +77,11 @@ impl Forbidden {
         for alternative in alternatives {
             forbidden.add(alternative)?;
         }
-        let starts: Vec<u8> = forbidden.runs.iter().filter_map(|run| run.needle().first().copied()).collect();
+        let starts: Vec<u8> = forbidden
+            .runs
+            .iter()
+            .filter_map(|run| run.needle().first().copied())
+            .collect();
         forbidden.run_starts = ascii_set(&starts);
         forbidden.byte_set = ascii_set(&forbidden.bytes);
         Some(forbidden)
