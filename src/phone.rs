@@ -246,17 +246,15 @@ pub(crate) fn normalise_number(recipient: &str) -> Result<String, PhoneError> {
 /// other characters, or a rule it breaks, which the full reading names).
 fn plain_e164(trimmed: &str) -> Option<String> {
     let rest = trimmed.strip_prefix('+')?;
-    // Bytes, not characters: every byte kept is an ASCII digit.
-    let mut digits = Vec::with_capacity(trimmed.len());
-    digits.push(b'+');
+    let mut digits = String::with_capacity(trimmed.len());
+    digits.push('+');
     for byte in rest.bytes() {
         match byte {
-            b'0'..=b'9' => digits.push(byte),
+            b'0'..=b'9' => digits.push(char::from(byte)),
             b' ' | b'-' | b'.' => {}
             _ => return None,
         }
     }
-    let digits = String::from_utf8(digits).ok()?;
     let national = &digits[1..];
     let fits =
         !national.starts_with('0') && (2..=15).contains(&national.len()) && trunk_zero_suggestion(national).is_none();
