@@ -207,9 +207,9 @@ impl CsvRows {
         if let Some((index, size)) = record.oversized {
             return Err(self.columns.field_too_large(number, self.header[index].clone(), size));
         }
-        // The kept fields lie side by side in the buffer: one check of them all is cheaper than
-        // one a field. A field whose ends are characters' ends of valid text is valid text; any
-        // other is checked alone, for its error.
+        // The fields lie side by side in the buffer (with those not kept, until they are let go):
+        // one check of them all is cheaper than one a field. A field whose ends are characters'
+        // ends of valid text is valid text; any other is checked alone, for its error.
         let all = std::str::from_utf8(&record.buffer[..record.used]).ok();
         let mut values = Vec::with_capacity(self.column_of_var.len());
         for column in &self.column_of_var {
