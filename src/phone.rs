@@ -156,6 +156,11 @@ fn phone_help(number: &str, problem: &PhoneProblem) -> String {
 /// one cell, and one bad cell must not fan out into thousands of messages.
 pub(crate) const MAX_RECIPIENTS: usize = 100;
 
+/// What every `to` that [`normalise_recipients`] gives matches, by construction: each number is
+/// `+`, a first digit that is not 0 and 2 to 15 digits in all ([`normalise_number`]), joined by
+/// commas. A check of `to` against exactly this pattern can be left out after normalising.
+pub(crate) const RECIPIENTS_PATTERN: &str = r"^\+[1-9][0-9]{1,14}(,\+[1-9][0-9]{1,14})*$";
+
 /// Removes visual separators from each comma-separated recipient and checks it is E.164.
 /// The same number twice in one `to` would be two messages to one person: refused.
 pub(crate) fn normalise_recipients(field: &str) -> Result<String, PhoneError> {
@@ -166,6 +171,10 @@ pub(crate) fn normalise_recipients(field: &str) -> Result<String, PhoneError> {
             number: trimmed.to_owned(),
             reason: PhoneProblem::ScientificNotation { kept, digits },
         });
+    }
+    // One recipient, the usual case: its number is the whole `to`.
+    if !field.bytes().any(|byte| byte == b',') {
+        return normalise_number(field);
     }
     let mut out = String::with_capacity(field.len());
     for (index, recipient) in field.split(',').enumerate() {
@@ -428,6 +437,43 @@ fn scientific_notation(text: &str) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_normalised_recipient_list_has_the_form_the_schema_asks_for() {
+        let schema = serde_json::json!({"type": "string", "pattern": RECIPIENTS_PATTERN});
+        let form = jsonschema::validator_for(&schema).expect("compiles");
+        let numbers = [
+            "+91 98765 43210",
+            " +1 (415) 555-0100 ",
+            "+44 (0)20 7946 0958",
+            "+12",
+            "+123456789012345",
+            "+1234567890123456",
+            "0044 20 7946 0958",
+            "+49.30.1234567",
+            "+91\u{a0}98765\u{a0}43210",
+            "+0 123",
+            "+1",
+            "98765 43210",
+            "+91 98765 43210,+1 415 555 0100",
+            "+91 98765 43210,,+1 415 555 0100",
+            "+91 98765 43210, +91 98765 43210",
+            "+٩١ ٩٨٧٦٥",
+            "+９１ ９８７６５ ４３２１０",
+            "9,19877E+11",
+        ];
+        let mut normalised = 0;
+        for number in numbers {
+            if let Ok(to) = normalise_recipients(number) {
+                normalised += 1;
+                assert!(
+                    form.is_valid(&serde_json::Value::String(to.clone())),
+                    "{number:?} gave {to:?}"
+                );
+            }
+        }
+        assert!(normalised >= 7, "{normalised}");
+    }
     #[test]
     fn a_bracketed_trunk_zero_is_dropped_only_where_the_country_drops_it() {
         assert_eq!(normalise_number("+44 (0)20 7946 0958").as_deref(), Ok("+442079460958"));

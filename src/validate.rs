@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod scan;
 
+use crate::phone::RECIPIENTS_PATTERN;
 use crate::suggest::did_you_mean;
 use crate::template::MessageKind;
 use crate::words::ValueKind;
@@ -252,16 +253,85 @@ pub(crate) enum HoleSchema {
 pub(crate) struct ValueCheck {
     validator: Validator,
     forbidden: Vec<scan::Forbidden>,
+    /// The subschema says only `type: string` and `pattern:` [`RECIPIENTS_PATTERN`].
+    recipients_form: bool,
+    /// The subschema (less `forbidden`) says only `type: string` and its length in characters:
+    /// then that is checked here, most often from the text's size alone.
+    text_length: Option<TextLength>,
+}
+
+/// `{type: string, minLength: min, maxLength: max}`: the only rules on some text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TextLength {
+    min: usize,
+    max: usize,
+}
+
+impl TextLength {
+    /// The rules, when `schema` says nothing else (annotations aside).
+    fn of(schema: &Value) -> Option<TextLength> {
+        let object = schema.as_object()?;
+        let mut length = TextLength {
+            min: 0,
+            max: usize::MAX,
+        };
+        let mut typed = false;
+        for (key, value) in object.iter().filter(|(key, _)| !scan::is_annotation(key)) {
+            match key.as_str() {
+                "type" if value.as_str() == Some("string") => typed = true,
+                "minLength" => length.min = usize::try_from(value.as_u64()?).ok()?,
+                "maxLength" => length.max = usize::try_from(value.as_u64()?).ok()?,
+                _ => return None,
+            }
+        }
+        typed.then_some(length)
+    }
+
+    /// Whether the text has from `min` to `max` characters. A character takes 1 to 4 bytes:
+    /// text of no more bytes than `max` (and at least one, when `min` is 1) needs no counting.
+    fn admits(self, text: &str) -> bool {
+        if text.len() < self.min {
+            return false;
+        }
+        if text.len() <= self.max && self.min <= 1 {
+            return true;
+        }
+        (self.min..=self.max).contains(&text.chars().count())
+    }
 }
 
 impl ValueCheck {
     pub(crate) fn is_valid(&self, value: &Value) -> bool {
+        if let Some(length) = self.text_length {
+            return value.as_str().is_some_and(|text| {
+                length.admits(text) && self.forbidden.iter().all(|forbidden| forbidden.allows(text))
+            });
+        }
         let text_allowed = match value {
             Value::String(text) => self.forbidden.iter().all(|forbidden| forbidden.allows(text)),
             _ => true,
         };
         text_allowed && self.validator.is_valid(value)
     }
+
+    /// Whether every output of [`crate::phone::normalise_recipients`] passes this check: the
+    /// subschema asks for nothing but text of [`RECIPIENTS_PATTERN`], which that output always is.
+    pub(crate) fn implied_by_normalised_recipients(&self) -> bool {
+        self.recipients_form
+    }
+}
+
+/// Whether `schema` is exactly `{type: string, pattern: RECIPIENTS_PATTERN}`, annotations aside.
+fn is_recipients_form(schema: &Value) -> bool {
+    schema.as_object().is_some_and(|object| {
+        let rules: Vec<(&String, &Value)> = object.iter().filter(|(key, _)| !scan::is_annotation(key)).collect();
+        rules.len() == 2
+            && rules.iter().all(|(key, value)| match key.as_str() {
+                "type" => value.as_str() == Some("string"),
+                "pattern" => value.as_str() == Some(RECIPIENTS_PATTERN),
+                _ => false,
+            })
+    })
 }
 
 /// Keywords whose subschemas are evaluated against the object that holds a property.
@@ -329,8 +399,15 @@ impl BodyValidator {
             several => serde_json::json!({ "allOf": several }),
         };
         let forbidden = scan::take_forbidden(&mut schema);
+        let recipients_form = forbidden.is_empty() && is_recipients_form(&schema);
+        let text_length = TextLength::of(&schema);
         match jsonschema::options().with_draft(Draft::Draft202012).build(&schema) {
-            Ok(validator) => HoleSchema::Check(Box::new(ValueCheck { validator, forbidden })),
+            Ok(validator) => HoleSchema::Check(Box::new(ValueCheck {
+                validator,
+                forbidden,
+                recipients_form,
+                text_length,
+            })),
             Err(_) => HoleSchema::Dependent,
         }
     }
@@ -577,6 +654,72 @@ mod tests {
     /// How the hole at `pointer` is checked when it is the body's only hole.
     fn alone(validator: &BodyValidator, pointer: &str, skeleton: &Value) -> HoleSchema {
         validator.hole_schema(pointer, skeleton, &[pointer.to_owned()])
+    }
+
+    #[test]
+    fn the_rule_on_to_is_implied_by_normalising_it_for_both_kinds_of_message() {
+        for kind in [MessageKind::Flow, MessageKind::Template] {
+            let HoleSchema::Check(check) = alone(&BodyValidator::for_kind(kind), "/messaging_object/to", &valid_body())
+            else {
+                panic!("`to` is checked alone");
+            };
+            assert!(check.implied_by_normalised_recipients(), "{kind:?}");
+        }
+        assert!(is_recipients_form(
+            &json!({"description": "d", "type": "string", "pattern": RECIPIENTS_PATTERN})
+        ));
+        for stricter in [
+            json!({"type": "string", "pattern": RECIPIENTS_PATTERN, "maxLength": 16}),
+            json!({"type": "string", "pattern": "^\\+91[0-9]{10}$"}),
+            json!({"pattern": RECIPIENTS_PATTERN}),
+            json!({"type": ["string"], "pattern": RECIPIENTS_PATTERN}),
+        ] {
+            assert!(!is_recipients_form(&stricter), "{stricter}");
+        }
+    }
+
+    #[test]
+    fn a_length_in_characters_is_decided_as_the_schema_decides_it() {
+        let schemas = [
+            json!({"type": "string", "minLength": 1, "maxLength": 5}),
+            json!({"description": "d", "type": "string", "maxLength": 3}),
+            json!({"type": "string", "minLength": 3}),
+            json!({"type": "string", "minLength": 2, "maxLength": 2}),
+            json!({"type": "string"}),
+        ];
+        let values = [
+            json!(""),
+            json!("a"),
+            json!("ab"),
+            json!("abc"),
+            json!("abcde"),
+            json!("abcdef"),
+            json!("é"),
+            json!("éé"),
+            json!("éèê"),
+            json!("🎉🎉🎉🎉🎉"),
+            json!("🎉🎉🎉🎉🎉🎉"),
+            json!(7),
+            json!(null),
+            json!(["a"]),
+        ];
+        for schema in schemas {
+            let length = TextLength::of(&schema).expect("a length rule");
+            let validator = jsonschema::validator_for(&schema).expect("compiles");
+            for value in &values {
+                let decided = value.as_str().is_some_and(|text| length.admits(text));
+                assert_eq!(decided, validator.is_valid(value), "{schema} {value}");
+            }
+        }
+        for other in [
+            json!({"type": "string", "maxLength": 3, "pattern": "a"}),
+            json!({"maxLength": 3}),
+            json!({"type": ["string", "null"], "maxLength": 3}),
+            json!({"type": "string", "maxLength": -1}),
+            json!({"type": "string", "maxLength": 2.5}),
+        ] {
+            assert_eq!(TextLength::of(&other), None, "{other}");
+        }
     }
 
     #[test]

@@ -59,9 +59,12 @@ const MIN_ROOM: usize = 1 << 12;
 
 impl Record {
     fn field(&self, index: usize) -> &[u8] {
-        self.fields
-            .get(index)
-            .map_or(&[][..], |range| &self.buffer[range.clone()])
+        &self.buffer[self.range(index)]
+    }
+
+    /// Where the field's bytes are in the buffer (nowhere for a field not kept).
+    fn range(&self, index: usize) -> Range<usize> {
+        self.fields.get(index).cloned().unwrap_or(0..0)
     }
 }
 
@@ -204,12 +207,20 @@ impl CsvRows {
         if let Some((index, size)) = record.oversized {
             return Err(self.columns.field_too_large(number, self.header[index].clone(), size));
         }
+        // The fields lie side by side in the buffer (with those not kept, until they are let go):
+        // one check of them all is cheaper than one a field. A field whose ends are characters'
+        // ends of valid text is valid text; any other is checked alone, for its error.
+        let all = std::str::from_utf8(&record.buffer[..record.used]).ok();
         let mut values = Vec::with_capacity(self.column_of_var.len());
         for column in &self.column_of_var {
             let Some(index) = *column else {
                 values.push(None);
                 continue;
             };
+            if let Some(text) = all.and_then(|all| all.get(record.range(index))) {
+                values.push(Some(Value::String(text.to_owned())));
+                continue;
+            }
             let field = record.field(index);
             let text = std::str::from_utf8(field).map_err(|error| {
                 self.columns.bad_row(
@@ -333,6 +344,107 @@ impl RecordReader {
     }
 }
 
+/// Where the field being read starts in the buffer, and how many of its bytes were let go.
+#[derive(Clone, Copy, Default)]
+struct Open {
+    start: usize,
+    dropped: u64,
+}
+
+impl RecordReader {
+    /// Reads the next data record, as [`RecordReader::read_record`] does with `kept`, but a
+    /// record at a time: the parser copies the whole record and says where each field ends,
+    /// which costs less than a call a field. The fields not kept are let go whenever the
+    /// buffer runs short, so memory stays bounded by the kept fields however large the others.
+    fn read_data_record(&mut self, kept: &[bool], limit: usize) -> io::Result<bool> {
+        let record = &mut self.record;
+        record.used = 0;
+        record.fields.clear();
+        record.count = 0;
+        record.oversized = None;
+        let mut ends = [0usize; 32];
+        // The parser counts a field's end from the record's start as if no byte were let go:
+        // `shift` is how many were before the place it now writes at.
+        let mut shift = 0usize;
+        let mut open = Open::default();
+        loop {
+            if record.buffer.len() - record.used < MIN_ROOM {
+                record.compact(kept, limit, &mut open, &mut shift);
+                let room = record.buffer.len() - record.used;
+                if room < MIN_ROOM.max(record.buffer.len() / 2) {
+                    let grown = (record.buffer.len() * 2).max(record.used + MIN_ROOM * 4);
+                    record.buffer.resize(grown, 0);
+                }
+            }
+            let input = self.input.fill_buf()?;
+            let (result, read, written, found) =
+                self.parser
+                    .read_record(input, &mut record.buffer[record.used..], &mut ends);
+            self.input.consume(read);
+            record.used += written;
+            for &end in &ends[..found] {
+                record.close(end - shift, kept, limit, &mut open);
+            }
+            match result {
+                csv_core::ReadRecordResult::InputEmpty
+                | csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => {}
+                csv_core::ReadRecordResult::Record => {
+                    self.rows += 1;
+                    return Ok(true);
+                }
+                csv_core::ReadRecordResult::End => return Ok(false),
+            }
+        }
+    }
+}
+
+impl Record {
+    /// Ends the open field at `end` in the buffer, as [`RecordReader::read_record`] would.
+    fn close(&mut self, end: usize, kept: &[bool], limit: usize, open: &mut Open) {
+        let size = (end - open.start) as u64 + open.dropped;
+        let is_kept = kept.get(self.count).copied().unwrap_or(false);
+        if is_kept && size > limit as u64 && self.oversized.is_none() {
+            self.oversized = Some((self.count, size));
+        }
+        if self.count < kept.len() {
+            let stored_end = if is_kept && size <= limit as u64 {
+                end
+            } else {
+                open.start
+            };
+            self.fields.push(open.start..stored_end);
+        }
+        self.count += 1;
+        *open = Open { start: end, dropped: 0 };
+    }
+
+    /// Keeps only the kept fields and the open field's bytes, side by side at the start of the
+    /// buffer; the open field's are let go too when it is not kept or already over `limit`.
+    fn compact(&mut self, kept: &[bool], limit: usize, open: &mut Open, shift: &mut usize) {
+        let mut to = 0;
+        for range in &mut self.fields {
+            let length = range.len();
+            self.buffer.copy_within(range.clone(), to);
+            *range = to..to + length;
+            to += length;
+        }
+        let partial = self.used - open.start;
+        let is_kept = kept.get(self.count).copied().unwrap_or(false);
+        if is_kept && (partial as u64 + open.dropped) <= limit as u64 {
+            self.buffer.copy_within(open.start..self.used, to);
+            *shift += open.start - to;
+            open.start = to;
+            self.used = to + partial;
+        } else {
+            *shift += self.used - to;
+            open.dropped += partial as u64;
+            open.start = to;
+            self.used = to;
+        }
+    }
+}
+
 impl Iterator for CsvRows {
     type Item = Result<Row, DataError>;
 
@@ -340,7 +452,7 @@ impl Iterator for CsvRows {
         if self.done {
             return None;
         }
-        match self.reader.read_record(Some(&self.kept), MAX_FIELD_BYTES) {
+        match self.reader.read_data_record(&self.kept, MAX_FIELD_BYTES) {
             Ok(false) => {
                 self.done = true;
                 None
@@ -359,6 +471,62 @@ impl Iterator for CsvRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a reader gives for each record: its field count, the kept fields' bytes, the
+    /// oversized field, the row number.
+    type Read = (usize, Vec<Vec<u8>>, Option<(usize, u64)>, u64);
+
+    fn records(data: &[u8], kept: &[bool], limit: usize, whole_records: bool) -> Vec<Read> {
+        let mut reader = RecordReader {
+            // A small buffer splits records and fields between reads.
+            input: Box::new(io::BufReader::with_capacity(7, io::Cursor::new(data.to_vec()))),
+            parser: csv_core::Reader::new(),
+            record: Record::default(),
+            rows: 0,
+        };
+        let mut read = Vec::new();
+        loop {
+            let more = if whole_records {
+                reader.read_data_record(kept, limit)
+            } else {
+                reader.read_record(Some(kept), limit)
+            };
+            if !more.expect("reads from memory") {
+                return read;
+            }
+            let record = &reader.record;
+            let fields = (0..kept.len())
+                .filter(|index| kept[*index])
+                .map(|index| record.field(index).to_vec())
+                .collect();
+            read.push((record.count, fields, record.oversized, reader.rows));
+        }
+    }
+
+    #[test]
+    fn a_record_read_whole_gives_what_reading_it_field_by_field_gives() {
+        let big = "x".repeat(70_000);
+        let kept_big = "é".repeat(20_000);
+        let data = format!(
+            "a,b,c\n1,2,3\n\"q,\"\"x\"\"\",,z\r\n{big},{big},{big}\n{kept_big},{big}{big},y\nonly\n1,2,3,4,5\n\n{big}x,ok,{kept_big}\nlast,{big},no newline"
+        );
+        for kept in [
+            [true, false, true],
+            [false, true, false],
+            [true, true, true],
+            [false, false, false],
+        ] {
+            for limit in [3, 64 << 10] {
+                let by_field = records(data.as_bytes(), &kept, limit, false);
+                assert_eq!(by_field.len(), 9);
+                assert_eq!(
+                    records(data.as_bytes(), &kept, limit, true),
+                    by_field,
+                    "{kept:?} {limit}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_separator_is_the_most_frequent_outside_quotes() {

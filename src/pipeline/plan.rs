@@ -104,8 +104,15 @@ impl BodyPlan {
             let end = after.find(&closing)?;
             let leaf: usize = after[..end].parse().ok()?;
             let pointer = pointers.get(leaf)?;
+            let rule = field_rule(pointer);
             let check = match validator.hole_schema(pointer, &skeleton, &pointers) {
                 HoleSchema::Any => None,
+                // Normalising `to` gives text of the very form its rule asks for: no check is left.
+                HoleSchema::Check(check)
+                    if rule == FieldRule::Recipients && check.implied_by_normalised_recipients() =>
+                {
+                    None
+                }
                 HoleSchema::Check(check) => Some(check),
                 HoleSchema::Dependent => return None,
             };
@@ -117,7 +124,7 @@ impl BodyPlan {
             segments.push(rest.as_bytes()[..start].to_vec());
             holes.push(Hole {
                 leaf,
-                rule: field_rule(pointer),
+                rule,
                 check,
                 text_fits_flow: flow_type
                     .as_ref()
@@ -148,17 +155,35 @@ impl BodyPlan {
         out: &mut Vec<u8>,
         warnings: &mut Vec<Warning>,
     ) -> bool {
+        // One text buffer serves every hole of every row the thread writes.
+        thread_local! {
+            static TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+        }
+        TEXT.with(|cell| {
+            let mut text = cell.take();
+            let written = self.write_with(renderer, values, out, warnings, &mut text);
+            cell.set(text);
+            written
+        })
+    }
+
+    fn write_with(
+        &self,
+        renderer: &Renderer,
+        values: &[Value],
+        out: &mut Vec<u8>,
+        warnings: &mut Vec<Warning>,
+        text: &mut String,
+    ) -> bool {
         warnings.extend(self.constant_warnings.iter().cloned());
         let mut context = renderer.context(values);
-        // One text buffer serves every hole of the row: most holes are plain text.
-        let mut text = String::with_capacity(128);
         // The characters each hydrated text has so far (a template message's header and body).
         let mut lengths = [0usize; 2];
         for (segment, hole) in self.segments.iter().zip(&self.holes) {
             out.extend_from_slice(segment);
             // A value that is exactly `{{var}}` of text is read where it is, not copied.
             let sole = renderer.sole_text(hole.leaf, values);
-            let value = if sole.is_some() || renderer.render_text_into(hole.leaf, values, &mut text) {
+            let value = if sole.is_some() || renderer.render_text_into(hole.leaf, values, text) {
                 let rendered = sole.unwrap_or(text.as_str());
                 if let Some((slot, uses)) = hole.counted {
                     if let Some(length) = lengths.get_mut(slot) {
@@ -175,13 +200,19 @@ impl BodyPlan {
                     // What `apply_rule` does to text, without building its larger error: the
                     // full path explains a number that breaks the rule.
                     match normalise_recipients(rendered) {
+                        Ok(number) if hole.check.is_none() && hole.flow_type.is_none() => {
+                            if serde_json::to_writer(&mut *out, &number).is_err() {
+                                return false;
+                            }
+                            continue;
+                        }
                         Ok(number) => Value::String(number),
                         Err(_) => return false,
                     }
                 } else {
                     let owned = match sole {
                         Some(sole) => sole.to_owned(),
-                        None => std::mem::take(&mut text),
+                        None => std::mem::take(text),
                     };
                     let mut value = Value::String(owned);
                     if hole.rule != FieldRule::Plain && apply_rule(hole.rule, &mut value, warnings).is_err() {
@@ -213,8 +244,11 @@ impl BodyPlan {
             if serde_json::to_writer(&mut *out, &value).is_err() {
                 return false;
             }
-            if let Value::String(used) = value {
-                text = used;
+            // The larger buffer serves the next holes: the row's text buffer came back, or a
+            // copy of a value was made larger than it.
+            match value {
+                Value::String(used) if used.capacity() > text.capacity() => *text = used,
+                _ => {}
             }
         }
         if self

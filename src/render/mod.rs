@@ -165,8 +165,11 @@ handlebars_helper!(default_helper: |value: Json, fallback: Json| {
 pub(crate) fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
-        // Only white space reads the same from either end: one scan suffices.
-        Value::String(s) => s.trim_start().is_empty(),
+        // Only white space reads the same from either end: one scan suffices. Most values
+        // begin with a visible ASCII character, which settles it at the first byte.
+        Value::String(s) => {
+            !s.as_bytes().first().is_some_and(|byte| (b'!'..=b'~').contains(byte)) && s.trim_start().is_empty()
+        }
         _ => false,
     }
 }
@@ -462,9 +465,10 @@ pub(crate) fn example_values(vars: &[VarDecl], overrides: &[(String, String)]) -
 
 /// Fills defaults and refuses missing or empty required values. `row` is in the order of `vars`.
 pub(crate) fn bind_values(vars: &[VarDecl], row: Vec<Option<Value>>) -> Result<Vec<Value>, MissingVar> {
-    vars.iter()
-        .zip(row)
-        .map(|(var, value)| match value {
+    // The row's own vector first: the values are then bound where they are, with no new one.
+    row.into_iter()
+        .zip(vars)
+        .map(|(value, var)| match value {
             Some(value) if !is_empty(&value) => Ok(value),
             absent_or_empty => match &var.default {
                 Some(default) => Ok(default.clone()),

@@ -12,17 +12,44 @@ use memchr::memmem;
 use regex_syntax::hir::{Class, Hir, HirKind};
 use serde_json::{Map, Value};
 
+/// The length up to which a value is scanned byte by byte (see [`Forbidden::allows`]).
+const SHORT: usize = 64;
+
 /// Text the value may not contain: any of `bytes`, or any of `runs`.
 #[derive(Debug)]
 pub(crate) struct Forbidden {
     bytes: Vec<u8>,
     runs: Vec<memmem::Finder<'static>>,
+    /// `bytes`, and the first bytes of the runs, as sets (see [`ascii_set`]).
+    byte_set: u128,
+    run_starts: u128,
+}
+
+/// A set of ASCII bytes as the bits of a number: one test a byte, no search set up.
+fn ascii_set(bytes: &[u8]) -> u128 {
+    bytes
+        .iter()
+        .filter(|byte| byte.is_ascii())
+        .fold(0, |set, byte| set | 1 << byte)
+}
+
+fn in_set(set: u128, byte: u8) -> bool {
+    byte.is_ascii() && set & 1 << byte != 0
 }
 
 impl Forbidden {
     /// Whether `text` holds none of the forbidden bytes or runs.
     pub(crate) fn allows(&self, text: &str) -> bool {
         let text = text.as_bytes();
+        // A short value, the usual one, is read once, byte by byte: setting up the vector
+        // searchers for each byte and run would cost more than the reading.
+        if text.len() <= SHORT {
+            return text.iter().enumerate().all(|(at, &byte)| {
+                !in_set(self.byte_set, byte)
+                    && (!in_set(self.run_starts, byte)
+                        || !self.runs.iter().any(|run| text[at..].starts_with(run.needle())))
+            });
+        }
         let found_byte = match self.bytes.as_slice() {
             [] => false,
             [a] => memchr::memchr(*a, text).is_some(),
@@ -40,6 +67,8 @@ impl Forbidden {
         let mut forbidden = Forbidden {
             bytes: Vec::new(),
             runs: Vec::new(),
+            byte_set: 0,
+            run_starts: 0,
         };
         let alternatives = match hir.kind() {
             HirKind::Alternation(alternatives) => alternatives.as_slice(),
@@ -48,6 +77,13 @@ impl Forbidden {
         for alternative in alternatives {
             forbidden.add(alternative)?;
         }
+        let starts: Vec<u8> = forbidden
+            .runs
+            .iter()
+            .filter_map(|run| run.needle().first().copied())
+            .collect();
+        forbidden.run_starts = ascii_set(&starts);
+        forbidden.byte_set = ascii_set(&forbidden.bytes);
         Some(forbidden)
     }
 
@@ -100,7 +136,7 @@ fn ascii_class(class: &Class) -> Option<Vec<u8>> {
 }
 
 /// Keys that say something to a person and nothing to a validator.
-fn is_annotation(key: &str) -> bool {
+pub(super) fn is_annotation(key: &str) -> bool {
     matches!(key, "description" | "title" | "$comment") || key.starts_with("x-")
 }
 
@@ -181,6 +217,9 @@ mod tests {
             "     ",
             "Köln 🎉 {{x}}",
             "x\u{2028}y",
+            "a long value, longer than a short one is, with no break and four    spaces at most",
+            "a long value, longer than a short one is, with five     spaces in a row somewhere",
+            "a long value, longer than a short one is, ending in a line break after all of it\n",
         ] {
             assert_eq!(
                 forbidden.allows(text),
