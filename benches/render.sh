@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end render benchmark: flowc render of 1,000,000 and 10,000 contacts to /dev/null,
 # against the floor program (benches/tools/src/bin/floor.rs) on the same CSV.
-# Prints wall time, rows per second, peak memory, and flowc's time as a multiple of the floor.
+# Then `flowc send --dry-run` of the same rows (the pre-flight).
+# Prints wall time, rows per second, peak memory, flowc's time as a multiple of the floor and the
+# dry run's as a multiple of the render.
 #
 # Usage: benches/render.sh [ROWS]     (default 1000000; the data is generated deterministically)
 set -euo pipefail
@@ -34,10 +36,18 @@ read -r _ floor_wall floor_rss < <(measure floor "$floor" "$work/contacts-$rows.
 read -r _ big_wall big_rss < <(measure flowc "$flowc" render "$template" --data "$work/contacts-$rows.csv")
 read -r _ small_wall small_rss < <(measure flowc "$flowc" render "$template" --data "$work/contacts-10000.csv")
 
+# The pre-flight of the same rows (a dry run opens no connection; its report, beside the data,
+# is replaced each run).
+read -r _ dry_wall dry_rss < <(measure dry-run env KALEYRA_SID=X KALEYRA_API_KEY=k \
+  KALEYRA_WHATSAPP_NUMBER=+911234567890 KALEYRA_BASE_URL=http://127.0.0.1:9 \
+  "$flowc" send "$template" --data "$work/contacts-$rows.csv" --dry-run)
+
 report "floor (csv + format!)" "$rows" "$floor_wall" "$floor_rss"
 report "flowc render --data" "$rows" "$big_wall" "$big_rss"
 report "flowc render --data" 10000 "$small_wall" "$small_rss"
+report "flowc send --dry-run" "$rows" "$dry_wall" "$dry_rss"
 awk -v a="$big_wall" -v b="$floor_wall" 'BEGIN{ printf "flowc / floor: %.2fx\n", (b > 0 ? a / b : 0) }'
+awk -v a="$dry_wall" -v b="$big_wall" 'BEGIN{ printf "send --dry-run / render --data: %.2fx\n", (b > 0 ? a / b : 0) }'
 awk -v a="$big_rss" -v b="$small_rss" 'BEGIN{ printf "peak memory, %s rows minus 10000 rows: %.2f MiB\n", "'"$rows"'", (a - b) / 1024 }'
 python3 - "$flowc" "$template" <<'PY'
 import subprocess, sys, time
