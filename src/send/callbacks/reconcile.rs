@@ -335,6 +335,26 @@ impl Delivery {
         self.categories.get(index).map(String::as_str)
     }
 
+    /// Back to what the journal said, before any status was applied (the replies and opt-outs
+    /// are read after the statuses).
+    fn forget_statuses(&mut self) {
+        for state in &mut self.states {
+            state.stage = Stage::Unheard;
+            state.flags &= TRACKED | FLOW_MESSAGE | TEMPLATE_MESSAGE;
+            state.failure = 0;
+            state.delivered_at = NEVER;
+            state.read_at = NEVER;
+            state.category = 0;
+            state.priced_by = Stage::Unheard;
+        }
+        self.failures.clear();
+        self.other_statuses.clear();
+        self.categories.clear();
+        self.events.statuses = 0;
+        self.events.unmatched_statuses = 0;
+        self.events.other_statuses = 0;
+    }
+
     pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
         let index = usize::try_from(state.failure).ok()?.checked_sub(1)?;
         self.failures.get(index)
@@ -435,64 +455,48 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
     })?;
 
-    // First the ids each row's keyed statuses carry: other callbacks of the same message may
-    // carry only one of them, and may have been stored before the one that names the row.
-    events.for_each_status(|status| {
-        let Some(index) = match_anchored(&delivery, &indexes, status) else {
-            return;
-        };
-        for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
-            if !indexes.ids.contains_key(id) {
-                indexes
-                    .learned
-                    .entry(id.into())
-                    .and_modify(|known| *known = (*known).min(index))
-                    .or_insert(index);
-            }
-        }
-    })?;
-
+    // One scan applies each status as it is read, learning each row's ids from its statuses that
+    // carry its key or its 202 id; a second scan is needed only when a status could have been
+    // matched differently had every id been learned before it was read (see [`Seen`]).
     let mut failures: HashMap<Failure, u32, FixedState> =
         HashMap::with_hasher(FixedState::with_seed(fastrand::u64(..)));
+    let mut seen = Seen::new();
     events.for_each_status(|status| {
-        delivery.events.statuses += 1;
-        let Some(index) = match_status(&delivery, &indexes, status) else {
-            delivery.events.unmatched_statuses += 1;
-            return;
-        };
-        let state = &mut delivery.states[index as usize];
-        state.flags |= STATUS_HEARD;
-        price(state, &mut delivery.categories, status);
-        let Some(stage) = Stage::of(status.status) else {
-            delivery.events.other_statuses += 1;
-            let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();
-            let names = &mut delivery.other_statuses;
-            match names.iter().position(|(known, _)| *known == name) {
-                Some(index) => names[index].1 += 1,
-                None if names.len() < MAX_OTHER_NAMES => names.push((name, 1)),
-                None => {}
-            }
-            return;
-        };
-        if stage == Stage::NotSent && state.sent_at != NEVER && status.time < state.sent_at {
-            state.flags |= NOT_SENT_BEFORE;
-        }
-        state.stage = state.stage.advance(stage);
-        match stage {
-            Stage::Delivered => earliest(&mut state.delivered_at, status.time),
-            Stage::Read => earliest(&mut state.read_at, status.time),
-            Stage::Failed | Stage::NotSent => {
-                let had_code = delivery
-                    .failures
-                    .get((state.failure as usize).wrapping_sub(1))
-                    .is_some_and(|failure| failure.code.is_some());
-                if state.failure == 0 || (!had_code && status.error_code.is_some()) {
-                    state.failure = intern(&mut delivery.failures, &mut failures, status);
+        let anchored = match_anchored(&delivery, &indexes, status);
+        if let Some(index) = anchored {
+            for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+                if !indexes.ids.contains_key(id) {
+                    seen.learn(&mut indexes.learned, id, index);
                 }
             }
-            Stage::Sent | Stage::Unheard => {}
         }
+        if !seen.exact {
+            return;
+        }
+        let index = anchored.or_else(|| {
+            let mut matched = None;
+            for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+                match indexes.learned.get(id) {
+                    Some(&index) => {
+                        matched = Some(index);
+                        break;
+                    }
+                    None => seen.unlearned(id),
+                }
+            }
+            matched
+        });
+        apply_status(&mut delivery, &mut failures, index, status);
     })?;
+    if !seen.exact {
+        // Every id is known now: the statuses again, in the order stored, from a clean slate.
+        delivery.forget_statuses();
+        failures.clear();
+        events.for_each_status(|status| {
+            let index = match_status(&delivery, &indexes, status);
+            apply_status(&mut delivery, &mut failures, index, status);
+        })?;
+    }
 
     // Tokens of this campaign that replies from before their row was sent carry too.
     let mut foreign_tokens: std::collections::HashSet<Box<str>, FixedState> =
@@ -559,6 +563,110 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
     })?;
     Ok(delivery)
+}
+
+/// Applies one status to the row it matched (`None`: it matched none).
+fn apply_status(
+    delivery: &mut Delivery,
+    failures: &mut HashMap<Failure, u32, FixedState>,
+    index: Option<u32>,
+    status: &StatusRow<'_>,
+) {
+    delivery.events.statuses += 1;
+    let Some(index) = index else {
+        delivery.events.unmatched_statuses += 1;
+        return;
+    };
+    let state = &mut delivery.states[index as usize];
+    state.flags |= STATUS_HEARD;
+    price(state, &mut delivery.categories, status);
+    let Some(stage) = Stage::of(status.status) else {
+        delivery.events.other_statuses += 1;
+        let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();
+        let names = &mut delivery.other_statuses;
+        match names.iter().position(|(known, _)| *known == name) {
+            Some(index) => names[index].1 += 1,
+            None if names.len() < MAX_OTHER_NAMES => names.push((name, 1)),
+            None => {}
+        }
+        return;
+    };
+    if stage == Stage::NotSent && state.sent_at != NEVER && status.time < state.sent_at {
+        state.flags |= NOT_SENT_BEFORE;
+    }
+    state.stage = state.stage.advance(stage);
+    match stage {
+        Stage::Delivered => earliest(&mut state.delivered_at, status.time),
+        Stage::Read => earliest(&mut state.read_at, status.time),
+        Stage::Failed | Stage::NotSent => {
+            let had_code = delivery
+                .failures
+                .get((state.failure as usize).wrapping_sub(1))
+                .is_some_and(|failure| failure.code.is_some());
+            if state.failure == 0 || (!had_code && status.error_code.is_some()) {
+                state.failure = intern(&mut delivery.failures, failures, status);
+            }
+        }
+        Stage::Sent | Stage::Unheard => {}
+    }
+}
+
+/// Bits in [`Seen`]'s filter: 1 MiB, whatever the number of events.
+const SEEN_BITS: usize = 1 << 23;
+
+/// Whether the statuses applied in one scan, each matched with the ids learned before it, were
+/// matched as they would be with every id learned first. They were unless an id was learned
+/// after a status carrying it without a key had been read (that status was left unmatched, or
+/// matched by its other id), or a row earlier in row order learned an id another row had
+/// learned. The ids such statuses carried are kept in a fixed-size filter (a Bloom filter:
+/// it may say "seen" of an id never seen, which only costs the second scan, never "not seen"
+/// of one seen), so memory stays flat in the number of events.
+struct Seen {
+    filter: Vec<u64>,
+    hasher: FixedState,
+    /// No status so far could have been matched otherwise.
+    exact: bool,
+}
+
+impl Seen {
+    fn new() -> Seen {
+        Seen {
+            filter: vec![0; SEEN_BITS / 64],
+            hasher: FixedState::with_seed(fastrand::u64(..)),
+            exact: true,
+        }
+    }
+
+    /// The filter's three bits for `id`.
+    fn bits(&self, id: &str) -> [usize; 3] {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(id);
+        let (first, step) = (hash as usize, ((hash >> 32) as usize) | 1);
+        [first, first.wrapping_add(step), first.wrapping_add(step.wrapping_mul(2))].map(|bit| bit % SEEN_BITS)
+    }
+
+    /// A status without a key carried `id`, not learned yet.
+    fn unlearned(&mut self, id: &str) {
+        for bit in self.bits(id) {
+            self.filter[bit / 64] |= 1 << (bit % 64);
+        }
+    }
+
+    /// A status with a row's key or 202 id carried `id`: it leads to the first such row in
+    /// row order.
+    fn learn(&mut self, learned: &mut HashMap<Box<str>, u32, FixedState>, id: &str, index: u32) {
+        if let Some(known) = learned.get_mut(id) {
+            if index < *known {
+                *known = index;
+                self.exact = false;
+            }
+            return;
+        }
+        if self.exact && self.bits(id).iter().all(|&bit| self.filter[bit / 64] & (1 << (bit % 64)) != 0) {
+            self.exact = false;
+        }
+        learned.insert(id.into(), index);
+    }
 }
 
 /// Notes a status's pricing on its row, when it carries one and is at least as far as the
