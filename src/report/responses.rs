@@ -319,6 +319,7 @@ fn answer_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn completion(row: u64, json: &'static str) -> Completion<'static> {
         Completion {

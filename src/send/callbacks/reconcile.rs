@@ -7,10 +7,13 @@
 //!   the row's 202 `message_id`, else by an id another status of that row taught: a status that
 //!   echoed the key (or carried the 202's id) also carries Meta's `wamid`, which other callbacks
 //!   may carry alone, stored before or after it (callbacks arrive out of order, and several
-//!   receivers share a store). The statuses are therefore read twice: once to learn each row's
-//!   ids from its statuses that carry its key or its 202 id, then to apply every status. An id
-//!   is learned only from such a status, never from one matched by a learned id, so that what a
-//!   row's callbacks add up to never depends on the order they were stored in;
+//!   receivers share a store). An id is learned only from a status that carries the row's key
+//!   or its 202 id, never from one matched by a learned id, and each status is matched as if
+//!   every id had been learned before any status was applied, so that what a row's callbacks
+//!   add up to never depends on the order they were stored in. The statuses are read once,
+//!   learning and applying as they come, when that gives the same matches (every status that
+//!   carries an id alone was stored after the one that taught it: one receiver, in the order
+//!   the provider sent them); otherwise a second time, applying each with every id known;
 //! - a Flow reply matches by its `flow_token` (several rows sharing one are told apart by the
 //!   number that replied), else by `context.id`, the message it answers, equal to an id of the
 //!   row (its 202 `message_id` or a `wamid` its statuses carried); a reply dated before its row
@@ -29,7 +32,8 @@
 //!
 //! Memory: one fixed-size state per row and an index of each row's ids and token, whatever the
 //! number of events, which are streamed from the store in the order they were stored (the
-//! statuses twice: one more scan of their table, for a result that is the same in any order).
+//! statuses once more when they were stored out of order), and a filter of fixed size (1 MiB)
+//! that tells whether they were.
 
 use std::collections::HashMap;
 
@@ -303,6 +307,10 @@ pub(crate) struct Delivery {
     /// The pricing categories the statuses named (`marketing`, `utility`…), at most
     /// [`MAX_CATEGORIES`]; beyond, a row's category is not kept.
     categories: Vec<String>,
+    /// How many times the statuses were read: 1, or 2 when some were stored before the status
+    /// that taught the id they carry.
+    #[cfg(test)]
+    status_scans: u8,
 }
 
 /// Pricing categories kept: Meta names five; a store full of invented ones must not grow memory.
@@ -498,6 +506,10 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             let index = match_status(&delivery, &indexes, status);
             apply_status(&mut delivery, &mut failures, index, status);
         })?;
+    }
+    #[cfg(test)]
+    {
+        delivery.status_scans = if seen.exact { 1 } else { 2 };
     }
 
     // Tokens of this campaign that replies from before their row was sent carry too.
@@ -1045,6 +1057,10 @@ mod tests {
             );
             assert_eq!(state(7).proof(), Some(Proof::ProviderHasIt), "{order}");
             assert_eq!(delivery.events.unmatched_statuses, 1, "{order}");
+            // Stored as sent, each status carrying the wamid alone after the one that taught it:
+            // one read of the statuses; otherwise two, to the same result.
+            let scans = if order == "as sent" { 1 } else { 2 };
+            assert_eq!(delivery.status_scans, scans, "{order}");
             seen.push(format!(
                 "{:?} {:?}",
                 delivery.rows().collect::<Vec<_>>(),
@@ -1052,6 +1068,35 @@ mod tests {
             ));
         }
         assert!(seen.windows(2).all(|pair| pair[0] == pair[1]), "{seen:#?}");
+    }
+
+    #[test]
+    fn report_an_id_the_keyed_statuses_of_two_rows_carry_goes_to_the_first_row_whatever_the_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal_path = dir.path().join("j.sqlite");
+        let prefix = journal(&journal_path);
+        let t = crate::send::journal::unix_now();
+        let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
+        let row_2 = status("wamid.shared", "sent", t + 10, &key(2), "");
+        let row_3 = status("wamid.shared", "delivered", t + 11, &key(3), "");
+        let bare = status("wamid.shared", "read", t + 30, "", "");
+        let journal = Journal::open_read_only(&journal_path).expect("read-only");
+        for (order, bodies) in [
+            ("row 2 first", [&row_2, &row_3, &bare]),
+            ("row 3 first", [&row_3, &row_2, &bare]),
+            ("bare between", [&row_3, &bare, &row_2]),
+            ("bare first", [&bare, &row_3, &row_2]),
+        ] {
+            let store_path = dir.path().join(format!("{order}.sqlite"));
+            store(&store_path, &bodies.map(String::clone));
+            let events = EventReader::open(&store_path.as_path().into()).expect("store");
+            let delivery =
+                reconcile::<super::super::CallbacksError>(&journal, &events, |_| Ok(())).expect("reconciled");
+            let state = |row| *delivery.of_row(row).expect("row");
+            assert_eq!((state(2).stage, state(2).read_at), (Stage::Read, t + 30), "{order}");
+            assert_eq!((state(3).stage, state(3).read_at), (Stage::Delivered, NEVER), "{order}");
+            assert_eq!(delivery.events.unmatched_statuses, 0, "{order}");
+        }
     }
 
     #[test]
