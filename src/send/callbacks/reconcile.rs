@@ -36,6 +36,7 @@
 //! that tells whether they were.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use foldhash::fast::FixedState;
 
@@ -466,12 +467,16 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
     indexes.learned.reserve(delivery.states.len());
 
     // One scan applies each status as it is read, learning each row's ids from its statuses that
-    // carry its key or its 202 id; a second scan is needed only when a status could have been
-    // matched differently had every id been learned before it was read (see [`Seen`]).
+    // carry its key or its 202 id. It stops at the first status that shows the statuses were not
+    // stored in an order that gives the same matches (see [`Seen`]): then the ids of the
+    // statuses after it are learned (their id columns alone), and every status is applied again
+    // from a clean slate, each matched with every id known.
     let mut failures: HashMap<Failure, u32, FixedState> =
         HashMap::with_hasher(FixedState::with_seed(fastrand::u64(..)));
     let mut seen = Seen::new();
-    events.for_each_status(|status| {
+    let mut read = 0u64;
+    events.for_each_status_until(|status| {
+        read += 1;
         let anchored = match_anchored(&delivery, &indexes, status);
         if let Some(index) = anchored {
             for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
@@ -481,7 +486,7 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             }
         }
         if !seen.exact {
-            return;
+            return ControlFlow::Break(());
         }
         let index = anchored.or_else(|| {
             let mut matched = None;
@@ -497,9 +502,18 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
             matched
         });
         apply_status(&mut delivery, &mut failures, index, status);
+        ControlFlow::Continue(())
     })?;
     if !seen.exact {
-        // Every id is known now: the statuses again, in the order stored, from a clean slate.
+        events.for_each_status_ids(read, |status| {
+            if let Some(index) = match_anchored(&delivery, &indexes, status) {
+                for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+                    if !indexes.ids.contains_key(id) {
+                        learn(&mut indexes.learned, id, index);
+                    }
+                }
+            }
+        })?;
         delivery.forget_statuses();
         failures.clear();
         events.for_each_status(|status| {
@@ -656,7 +670,12 @@ impl Seen {
         use std::hash::BuildHasher as _;
         let hash = self.hasher.hash_one(id);
         let (first, step) = (hash as usize, ((hash >> 32) as usize) | 1);
-        [first, first.wrapping_add(step), first.wrapping_add(step.wrapping_mul(2))].map(|bit| bit % SEEN_BITS)
+        [
+            first,
+            first.wrapping_add(step),
+            first.wrapping_add(step.wrapping_mul(2)),
+        ]
+        .map(|bit| bit % SEEN_BITS)
     }
 
     /// A status without a key carried `id`, not learned yet.
@@ -669,17 +688,29 @@ impl Seen {
     /// A status with a row's key or 202 id carried `id`: it leads to the first such row in
     /// row order.
     fn learn(&mut self, learned: &mut HashMap<Box<str>, u32, FixedState>, id: &str, index: u32) {
-        if let Some(known) = learned.get_mut(id) {
-            if index < *known {
-                *known = index;
+        match learned.get(id) {
+            Some(&known) if index < known => self.exact = false,
+            Some(_) => return,
+            None if self
+                .bits(id)
+                .iter()
+                .all(|&bit| self.filter[bit / 64] & (1 << (bit % 64)) != 0) =>
+            {
                 self.exact = false;
             }
-            return;
+            None => {}
         }
-        if self.exact && self.bits(id).iter().all(|&bit| self.filter[bit / 64] & (1 << (bit % 64)) != 0) {
-            self.exact = false;
+        learn(learned, id, index);
+    }
+}
+
+/// `id` leads to the row at `index`, unless it leads to one earlier in row order already.
+fn learn(learned: &mut HashMap<Box<str>, u32, FixedState>, id: &str, index: u32) {
+    match learned.get_mut(id) {
+        Some(known) => *known = (*known).min(index),
+        None => {
+            learned.insert(id.into(), index);
         }
-        learned.insert(id.into(), index);
     }
 }
 
