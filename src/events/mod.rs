@@ -362,7 +362,7 @@ impl StoreHandle {
 }
 
 /// A status callback, borrowed from the row being read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct StatusRow<'a> {
     pub(crate) status: &'a str,
     pub(crate) message_id: Option<&'a str>,
@@ -409,11 +409,31 @@ impl EventReader {
         }
     }
 
-    /// Every status, in the order stored.
-    pub(crate) fn for_each_status(&self, visit: impl FnMut(&StatusRow<'_>)) -> Result<(), EventsError> {
+    /// Every status, in the order stored, until `visit` says to stop.
+    pub(crate) fn for_each_status_until(
+        &self,
+        visit: impl FnMut(&StatusRow<'_>) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), EventsError> {
         match self {
-            EventReader::Sqlite(reader) => reader.for_each_status(visit),
-            EventReader::Postgres(reader) => Ok(off_runtime(|| reader.for_each_status(visit))?),
+            EventReader::Sqlite(reader) => reader.for_each_status_until(visit),
+            EventReader::Postgres(reader) => Ok(off_runtime(|| reader.for_each_status_until(visit))?),
+        }
+    }
+
+    /// Every status, in the order stored.
+    pub(crate) fn for_each_status(&self, mut visit: impl FnMut(&StatusRow<'_>)) -> Result<(), EventsError> {
+        self.for_each_status_until(|status| {
+            visit(status);
+            std::ops::ControlFlow::Continue(())
+        })
+    }
+
+    /// The ids and refs of every status after the first `skip`, in the order stored; the other
+    /// fields are empty. Fewer columns than [`EventReader::for_each_status`] reads.
+    pub(crate) fn for_each_status_ids(&self, skip: u64, visit: impl FnMut(&StatusRow<'_>)) -> Result<(), EventsError> {
+        match self {
+            EventReader::Sqlite(reader) => reader.for_each_status_ids(skip, visit),
+            EventReader::Postgres(reader) => Ok(off_runtime(|| reader.for_each_status_ids(skip, visit))?),
         }
     }
 

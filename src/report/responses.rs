@@ -6,11 +6,12 @@
 //! Lines to a temporary file beside the output, collecting the keys in the order first seen,
 //! then copied into the CSV. Memory holds the keys, not the completions.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::reconcile::Completion;
 use crate::csv_out::{csv_writer, text_cell};
@@ -69,36 +70,34 @@ impl ResponsesWriter {
 
     /// One completion; `answers` is its `response_json` parsed (`None` when it did not parse).
     pub(crate) fn add(&mut self, completion: &Completion<'_>, answers: Option<&Value>) -> std::io::Result<()> {
-        let answers = match answers {
-            Some(answers @ Value::Object(map)) => {
+        match answers {
+            Some(Value::Object(map)) => {
                 for key in map.keys() {
                     if key != "flow_token" && !self.seen.contains(key) {
                         self.seen.insert(key.clone());
                         self.keys.push(key.clone());
                     }
                 }
-                answers.clone()
             }
-            Some(other) => {
-                self.unparsed = true;
-                other.clone()
-            }
-            None => {
-                self.unparsed |= completion.response_json.is_some();
-                completion
-                    .response_json
-                    .map_or(Value::Null, |raw| Value::String(raw.to_owned()))
-            }
-        };
-        let line = json!({
-            "row": completion.row,
-            "to": phone(completion.to),
-            "flow_token": completion.flow_token,
-            "replied_at": super::rfc3339(completion.replied_at),
-            "answers": answers,
-        });
-        serde_json::to_writer(&mut self.writer, &line)?;
-        self.writer.write_all(b"\n")?;
+            Some(_) => self.unparsed = true,
+            None => self.unparsed |= completion.response_json.is_some(),
+        }
+        // The line's fields in a fixed order, written as they are (no JSON object built and
+        // copied for each completion).
+        let writer = &mut self.writer;
+        write!(writer, "{{\"row\":{},\"to\":", completion.row)?;
+        serde_json::to_writer(&mut *writer, &phone(completion.to))?;
+        writer.write_all(b",\"flow_token\":")?;
+        serde_json::to_writer(&mut *writer, &completion.flow_token)?;
+        writer.write_all(b",\"replied_at\":")?;
+        serde_json::to_writer(&mut *writer, &super::rfc3339(completion.replied_at))?;
+        writer.write_all(b",\"answers\":")?;
+        match answers {
+            Some(answers) => serde_json::to_writer(&mut *writer, answers)?,
+            // Kept as sent when it did not parse.
+            None => serde_json::to_writer(&mut *writer, &completion.response_json)?,
+        }
+        writer.write_all(b"}\n")?;
         self.lines += 1;
         Ok(())
     }
@@ -175,13 +174,14 @@ fn to_csv(lines: impl std::io::Read, path: &Path, keys: &[String], unparsed: boo
     let reader = std::io::BufReader::new(lines);
     let mut record: Vec<String> = Vec::with_capacity(header.len());
     for line in reader.lines() {
-        let line: Value = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
+        let line = line?;
+        let line: Line<'_> = serde_json::from_str(&line).map_err(std::io::Error::other)?;
         record.clear();
-        record.push(line["row"].to_string());
-        record.push(line["to"].as_str().unwrap_or_default().to_owned());
-        record.push(text_cell(line["flow_token"].as_str().unwrap_or_default().to_owned()));
-        record.push(line["replied_at"].as_str().unwrap_or_default().to_owned());
-        let answers = &line["answers"];
+        record.push(line.row.to_string());
+        record.push(line.to.into_owned());
+        record.push(text_cell(line.flow_token.unwrap_or_default().into_owned()));
+        record.push(line.replied_at.into_owned());
+        let answers = &line.answers;
         let object = answers.as_object();
         for key in keys {
             record.push(object.and_then(|map| map.get(key)).map_or_else(String::new, cell));
@@ -201,6 +201,20 @@ fn to_csv(lines: impl std::io::Read, path: &Path, keys: &[String], unparsed: boo
         .into_inner()
         .map_err(std::io::IntoInnerError::into_error)?
         .finish()
+}
+
+/// A line of the JSON Lines, as [`ResponsesWriter::add`] wrote it.
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    row: u64,
+    #[serde(borrow)]
+    to: Cow<'a, str>,
+    #[serde(borrow)]
+    flow_token: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    replied_at: Cow<'a, str>,
+    #[serde(default)]
+    answers: Value,
 }
 
 /// An answer as a cell: text as it is (guarded against formulas), anything else as JSON.
@@ -305,6 +319,7 @@ fn answer_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn completion(row: u64, json: &'static str) -> Completion<'static> {
         Completion {

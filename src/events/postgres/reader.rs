@@ -7,6 +7,7 @@
 //! commit order, so nothing committed later can have a smaller id than one already seen.
 
 use std::cell::RefCell;
+use std::ops::ControlFlow;
 
 use ::postgres::Client;
 
@@ -62,6 +63,19 @@ impl PgReader {
     where
         E: From<PgError>,
     {
+        self.stream_until(sql, |row| visit(row).map(|()| ControlFlow::Continue(())))
+    }
+
+    /// Runs `sql` through a cursor, visiting its rows in batches of [`FETCH`] until `visit`
+    /// says to stop.
+    fn stream_until<E>(
+        &self,
+        sql: &str,
+        mut visit: impl FnMut(&::postgres::Row) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E>
+    where
+        E: From<PgError>,
+    {
         let error = |error: ::postgres::Error| E::from(query_error(&self.url, &error));
         let mut client = self.client.borrow_mut();
         client
@@ -70,10 +84,12 @@ impl PgReader {
         let fetch = client
             .prepare(&format!("FETCH FORWARD {FETCH} FROM flowc_rows"))
             .map_err(error)?;
-        loop {
+        'rows: loop {
             let rows = client.query(&fetch, &[]).map_err(error)?;
             for row in &rows {
-                visit(row)?;
+                if visit(row)?.is_break() {
+                    break 'rows;
+                }
             }
             if rows.len() < FETCH {
                 break;
@@ -83,18 +99,50 @@ impl PgReader {
     }
 
     /// Every status, in the order stored.
+    #[cfg(test)]
     pub(crate) fn for_each_status(&self, mut visit: impl FnMut(&StatusRow<'_>)) -> Result<(), PgError> {
+        self.for_each_status_until(|status| {
+            visit(status);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// The ids and refs of every status after the first `skip`, in the order stored (the other
+    /// fields of the [`StatusRow`] are empty).
+    pub(crate) fn for_each_status_ids(&self, skip: u64, mut visit: impl FnMut(&StatusRow<'_>)) -> Result<(), PgError> {
+        let url = &self.url;
+        let sql =
+            format!("SELECT message_id, provider_message_id, ref, ref1, ref2 FROM statuses ORDER BY id OFFSET {skip}");
+        self.stream(&sql, |row| {
+            let text = |index: usize| -> Result<Option<&str>, PgError> {
+                row.try_get(index).map_err(|error| query_error(url, &error))
+            };
+            visit(&StatusRow {
+                message_id: text(0)?,
+                provider_message_id: text(1)?,
+                refs: [text(2)?, text(3)?, text(4)?],
+                ..StatusRow::default()
+            });
+            Ok(())
+        })
+    }
+
+    /// Every status, in the order stored, until `visit` says to stop.
+    pub(crate) fn for_each_status_until(
+        &self,
+        mut visit: impl FnMut(&StatusRow<'_>) -> ControlFlow<()>,
+    ) -> Result<(), PgError> {
         let url = &self.url;
         let sql = format!(
             "SELECT status, message_id, provider_message_id, ref, ref1, ref2, {TIME},
                     error_code, error_title, error_detail, billable, pricing_category
              FROM statuses ORDER BY id"
         );
-        self.stream(&sql, |row| {
+        self.stream_until(&sql, |row| {
             let text = |index: usize| -> Result<Option<&str>, PgError> {
                 row.try_get(index).map_err(|error| query_error(url, &error))
             };
-            visit(&StatusRow {
+            Ok(visit(&StatusRow {
                 status: text(0)?.unwrap_or_default(),
                 message_id: text(1)?,
                 provider_message_id: text(2)?,
@@ -110,8 +158,7 @@ impl PgReader {
                     .try_get::<_, Option<bool>>(10)
                     .map_err(|error| query_error(url, &error))?,
                 pricing_category: text(11)?,
-            });
-            Ok(())
+            }))
         })
     }
 

@@ -364,6 +364,62 @@ fn a_report_streams_many_events_in_the_order_stored() {
 }
 
 #[test]
+fn a_report_stops_a_scan_of_the_statuses_midway_then_reads_the_ids_of_the_rest() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = url(&database.url);
+    drop(PgStore::open(&store).expect("created"));
+    database
+        .client()
+        .batch_execute(
+            "INSERT INTO callbacks (received_at, method, path, body, digest, recognised)
+               VALUES (5000, 'POST', '/', '\\x', '\\x00', true);
+             INSERT INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id, status, ref2)
+               SELECT int4send(n), 1, 5000, 'wamid.' || n, 'AX' || n, 'sent', 'key-' || n
+               FROM generate_series(1, 12345) AS n;",
+        )
+        .expect("many statuses");
+    let reader = PgReader::open(&store).expect("reader");
+    // Stopped in its second batch of rows: the cursor is closed, and the next read starts anew.
+    let mut read = 0_u64;
+    reader
+        .for_each_status_until(|_| {
+            read += 1;
+            if read == 7000 {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })
+        .expect("stopped");
+    assert_eq!(read, 7000);
+    let mut rest = Vec::new();
+    reader
+        .for_each_status_ids(read, |row| {
+            rest.push((
+                row.message_id.map(str::to_owned),
+                row.provider_message_id.map(str::to_owned),
+                row.refs.map(|reference| reference.map(str::to_owned)),
+                row.status.to_owned(),
+            ));
+        })
+        .expect("the rest");
+    assert_eq!(rest.len(), 12345 - 7000);
+    assert_eq!(
+        rest[0],
+        (
+            Some("wamid.7001".to_owned()),
+            Some("AX7001".to_owned()),
+            [None, None, Some("key-7001".to_owned())],
+            String::new()
+        )
+    );
+    let mut again = 0;
+    reader.for_each_status(|_| again += 1).expect("read again");
+    assert_eq!(again, 12345);
+}
+
+#[test]
 fn the_writer_refuses_callbacks_while_the_database_is_down_and_recovers_without_losing_any_it_acknowledged() {
     let Some(cluster) = harness::own_cluster() else { return };
     let database = cluster.database();

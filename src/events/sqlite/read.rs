@@ -9,6 +9,7 @@
 //! checks that the path still leads to the file opened (a `stat`), and opens the new file
 //! otherwise, reading its opt-outs from the start; with no store at the path, the look fails.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -46,8 +47,11 @@ impl EventReader {
         }
     }
 
-    /// Every status, in the order stored.
-    pub(crate) fn for_each_status(&self, mut visit: impl FnMut(&StatusRow<'_>)) -> Result<(), EventsError> {
+    /// Every status, in the order stored, until `visit` says to stop.
+    pub(crate) fn for_each_status_until(
+        &self,
+        mut visit: impl FnMut(&StatusRow<'_>) -> ControlFlow<()>,
+    ) -> Result<(), EventsError> {
         let sqlite = |error| self.sqlite(error);
         let mut statement = self
             .connection
@@ -64,7 +68,7 @@ impl EventReader {
                     .and_then(|value| Ok(value.as_str_or_null()?))
                     .map_err(sqlite)
             };
-            visit(&StatusRow {
+            if visit(&StatusRow {
                 status: text(0)?.unwrap_or_default(),
                 message_id: text(1)?,
                 provider_message_id: text(2)?,
@@ -75,6 +79,44 @@ impl EventReader {
                 error_detail: text(9)?,
                 billable: row.get::<_, Option<bool>>(10).map_err(sqlite)?,
                 pricing_category: text(11)?,
+            })
+            .is_break()
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids and refs of every status after the first `skip`, in the order stored (the other
+    /// fields of the [`StatusRow`] are empty): what a row's ids are learned from, read alone.
+    pub(crate) fn for_each_status_ids(
+        &self,
+        skip: u64,
+        mut visit: impl FnMut(&StatusRow<'_>),
+    ) -> Result<(), EventsError> {
+        let sqlite = |error| self.sqlite(error);
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT message_id, provider_message_id, ref, ref1, ref2
+                 FROM statuses ORDER BY id LIMIT -1 OFFSET ?1",
+            )
+            .map_err(sqlite)?;
+        let mut rows = statement
+            .query([i64::try_from(skip).unwrap_or(i64::MAX)])
+            .map_err(sqlite)?;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            let text = |index: usize| -> Result<Option<&str>, EventsError> {
+                row.get_ref(index)
+                    .and_then(|value| Ok(value.as_str_or_null()?))
+                    .map_err(sqlite)
+            };
+            visit(&StatusRow {
+                message_id: text(0)?,
+                provider_message_id: text(1)?,
+                refs: [text(2)?, text(3)?, text(4)?],
+                ..StatusRow::default()
             });
         }
         Ok(())

@@ -7,10 +7,13 @@
 //!   the row's 202 `message_id`, else by an id another status of that row taught: a status that
 //!   echoed the key (or carried the 202's id) also carries Meta's `wamid`, which other callbacks
 //!   may carry alone, stored before or after it (callbacks arrive out of order, and several
-//!   receivers share a store). The statuses are therefore read twice: once to learn each row's
-//!   ids from its statuses that carry its key or its 202 id, then to apply every status. An id
-//!   is learned only from such a status, never from one matched by a learned id, so that what a
-//!   row's callbacks add up to never depends on the order they were stored in;
+//!   receivers share a store). An id is learned only from a status that carries the row's key
+//!   or its 202 id, never from one matched by a learned id, and each status is matched as if
+//!   every id had been learned before any status was applied, so that what a row's callbacks
+//!   add up to never depends on the order they were stored in. The statuses are read once,
+//!   learning and applying as they come, when that gives the same matches (every status that
+//!   carries an id alone was stored after the one that taught it: one receiver, in the order
+//!   the provider sent them); otherwise a second time, applying each with every id known;
 //! - a Flow reply matches by its `flow_token` (several rows sharing one are told apart by the
 //!   number that replied), else by `context.id`, the message it answers, equal to an id of the
 //!   row (its 202 `message_id` or a `wamid` its statuses carried); a reply dated before its row
@@ -29,9 +32,11 @@
 //!
 //! Memory: one fixed-size state per row and an index of each row's ids and token, whatever the
 //! number of events, which are streamed from the store in the order they were stored (the
-//! statuses twice: one more scan of their table, for a result that is the same in any order).
+//! statuses once more when they were stored out of order), and a filter of fixed size (1 MiB)
+//! that tells whether they were.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use foldhash::fast::FixedState;
 
@@ -303,6 +308,10 @@ pub(crate) struct Delivery {
     /// The pricing categories the statuses named (`marketing`, `utility`…), at most
     /// [`MAX_CATEGORIES`]; beyond, a row's category is not kept.
     categories: Vec<String>,
+    /// How many times the statuses were read: 1, or 2 when some were stored before the status
+    /// that taught the id they carry.
+    #[cfg(test)]
+    status_scans: u8,
 }
 
 /// Pricing categories kept: Meta names five; a store full of invented ones must not grow memory.
@@ -333,6 +342,26 @@ impl Delivery {
     pub(crate) fn category(&self, state: &RowDelivery) -> Option<&str> {
         let index = usize::from(state.category).checked_sub(1)?;
         self.categories.get(index).map(String::as_str)
+    }
+
+    /// Back to what the journal said, before any status was applied (the replies and opt-outs
+    /// are read after the statuses).
+    fn forget_statuses(&mut self) {
+        for state in &mut self.states {
+            state.stage = Stage::Unheard;
+            state.flags &= TRACKED | FLOW_MESSAGE | TEMPLATE_MESSAGE;
+            state.failure = 0;
+            state.delivered_at = NEVER;
+            state.read_at = NEVER;
+            state.category = 0;
+            state.priced_by = Stage::Unheard;
+        }
+        self.failures.clear();
+        self.other_statuses.clear();
+        self.categories.clear();
+        self.events.statuses = 0;
+        self.events.unmatched_statuses = 0;
+        self.events.other_statuses = 0;
     }
 
     pub(crate) fn failure(&self, state: &RowDelivery) -> Option<&Failure> {
@@ -400,17 +429,16 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
     let mut indexes = Indexes::new(journal.campaign_id());
     journal.for_each_identity(|identity| {
         let index = delivery.states.len() as u32;
-        let numbers: Vec<u64> = identity
+        // The row's one recipient, or 0 when it has none or several.
+        let mut single = 0;
+        for (nth, number) in identity
             .recipient
             .split(',')
             .map(digits)
             .filter(|&number| number != 0)
-            .collect();
-        let single = match numbers.as_slice() {
-            [one] => *one,
-            _ => 0,
-        };
-        for number in numbers {
+            .enumerate()
+        {
+            single = if nth == 0 { number } else { 0 };
             indexes.recipients.entry(number).or_default().push(index);
         }
         if let Some(id) = identity.message_id.filter(|id| !id.is_empty()) {
@@ -435,64 +463,68 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
     })?;
 
-    // First the ids each row's keyed statuses carry: other callbacks of the same message may
-    // carry only one of them, and may have been stored before the one that names the row.
-    events.for_each_status(|status| {
-        let Some(index) = match_anchored(&delivery, &indexes, status) else {
-            return;
-        };
-        for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
-            if !indexes.ids.contains_key(id) {
-                indexes
-                    .learned
-                    .entry(id.into())
-                    .and_modify(|known| *known = (*known).min(index))
-                    .or_insert(index);
-            }
-        }
-    })?;
+    // About one learned id a row (Meta's `wamid`): room made at once.
+    indexes.learned.reserve(delivery.states.len());
 
+    // One scan applies each status as it is read, learning each row's ids from its statuses that
+    // carry its key or its 202 id. It stops at the first status that shows the statuses were not
+    // stored in an order that gives the same matches (see [`Seen`]): then the ids of the
+    // statuses after it are learned (their id columns alone), and every status is applied again
+    // from a clean slate, each matched with every id known.
     let mut failures: HashMap<Failure, u32, FixedState> =
         HashMap::with_hasher(FixedState::with_seed(fastrand::u64(..)));
-    events.for_each_status(|status| {
-        delivery.events.statuses += 1;
-        let Some(index) = match_status(&delivery, &indexes, status) else {
-            delivery.events.unmatched_statuses += 1;
-            return;
-        };
-        let state = &mut delivery.states[index as usize];
-        state.flags |= STATUS_HEARD;
-        price(state, &mut delivery.categories, status);
-        let Some(stage) = Stage::of(status.status) else {
-            delivery.events.other_statuses += 1;
-            let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();
-            let names = &mut delivery.other_statuses;
-            match names.iter().position(|(known, _)| *known == name) {
-                Some(index) => names[index].1 += 1,
-                None if names.len() < MAX_OTHER_NAMES => names.push((name, 1)),
-                None => {}
-            }
-            return;
-        };
-        if stage == Stage::NotSent && state.sent_at != NEVER && status.time < state.sent_at {
-            state.flags |= NOT_SENT_BEFORE;
-        }
-        state.stage = state.stage.advance(stage);
-        match stage {
-            Stage::Delivered => earliest(&mut state.delivered_at, status.time),
-            Stage::Read => earliest(&mut state.read_at, status.time),
-            Stage::Failed | Stage::NotSent => {
-                let had_code = delivery
-                    .failures
-                    .get((state.failure as usize).wrapping_sub(1))
-                    .is_some_and(|failure| failure.code.is_some());
-                if state.failure == 0 || (!had_code && status.error_code.is_some()) {
-                    state.failure = intern(&mut delivery.failures, &mut failures, status);
+    let mut seen = Seen::new();
+    let mut read = 0u64;
+    events.for_each_status_until(|status| {
+        read += 1;
+        let anchored = match_anchored(&delivery, &indexes, status);
+        if let Some(index) = anchored {
+            for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+                if !indexes.ids.contains_key(id) {
+                    seen.learn(&mut indexes.learned, id, index);
                 }
             }
-            Stage::Sent | Stage::Unheard => {}
         }
+        if !seen.exact {
+            return ControlFlow::Break(());
+        }
+        let index = anchored.or_else(|| {
+            let mut matched = None;
+            for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+                match indexes.learned.get(id) {
+                    Some(&index) => {
+                        matched = Some(index);
+                        break;
+                    }
+                    None => seen.unlearned(id),
+                }
+            }
+            matched
+        });
+        apply_status(&mut delivery, &mut failures, index, status);
+        ControlFlow::Continue(())
     })?;
+    if !seen.exact {
+        events.for_each_status_ids(read, |status| {
+            if let Some(index) = match_anchored(&delivery, &indexes, status) {
+                for id in [status.message_id, status.provider_message_id].into_iter().flatten() {
+                    if !indexes.ids.contains_key(id) {
+                        learn(&mut indexes.learned, id, index);
+                    }
+                }
+            }
+        })?;
+        delivery.forget_statuses();
+        failures.clear();
+        events.for_each_status(|status| {
+            let index = match_status(&delivery, &indexes, status);
+            apply_status(&mut delivery, &mut failures, index, status);
+        })?;
+    }
+    #[cfg(test)]
+    {
+        delivery.status_scans = if seen.exact { 1 } else { 2 };
+    }
 
     // Tokens of this campaign that replies from before their row was sent carry too.
     let mut foreign_tokens: std::collections::HashSet<Box<str>, FixedState> =
@@ -559,6 +591,127 @@ pub(crate) fn reconcile<E: From<JournalError> + From<EventsError>>(
         }
     })?;
     Ok(delivery)
+}
+
+/// Applies one status to the row it matched (`None`: it matched none).
+fn apply_status(
+    delivery: &mut Delivery,
+    failures: &mut HashMap<Failure, u32, FixedState>,
+    index: Option<u32>,
+    status: &StatusRow<'_>,
+) {
+    delivery.events.statuses += 1;
+    let Some(index) = index else {
+        delivery.events.unmatched_statuses += 1;
+        return;
+    };
+    let state = &mut delivery.states[index as usize];
+    state.flags |= STATUS_HEARD;
+    price(state, &mut delivery.categories, status);
+    let Some(stage) = Stage::of(status.status) else {
+        delivery.events.other_statuses += 1;
+        let name = crate::words::printable(&crate::words::clip(status.status.trim(), 40)).into_owned();
+        let names = &mut delivery.other_statuses;
+        match names.iter().position(|(known, _)| *known == name) {
+            Some(index) => names[index].1 += 1,
+            None if names.len() < MAX_OTHER_NAMES => names.push((name, 1)),
+            None => {}
+        }
+        return;
+    };
+    if stage == Stage::NotSent && state.sent_at != NEVER && status.time < state.sent_at {
+        state.flags |= NOT_SENT_BEFORE;
+    }
+    state.stage = state.stage.advance(stage);
+    match stage {
+        Stage::Delivered => earliest(&mut state.delivered_at, status.time),
+        Stage::Read => earliest(&mut state.read_at, status.time),
+        Stage::Failed | Stage::NotSent => {
+            let had_code = delivery
+                .failures
+                .get((state.failure as usize).wrapping_sub(1))
+                .is_some_and(|failure| failure.code.is_some());
+            if state.failure == 0 || (!had_code && status.error_code.is_some()) {
+                state.failure = intern(&mut delivery.failures, failures, status);
+            }
+        }
+        Stage::Sent | Stage::Unheard => {}
+    }
+}
+
+/// Bits in [`Seen`]'s filter: 1 MiB, whatever the number of events.
+const SEEN_BITS: usize = 1 << 23;
+
+/// Whether the statuses applied in one scan, each matched with the ids learned before it, were
+/// matched as they would be with every id learned first. They were unless an id was learned
+/// after a status carrying it without a key had been read (that status was left unmatched, or
+/// matched by its other id), or a row earlier in row order learned an id another row had
+/// learned. The ids such statuses carried are kept in a fixed-size filter (a Bloom filter:
+/// it may say "seen" of an id never seen, which only costs the second scan, never "not seen"
+/// of one seen), so memory stays flat in the number of events.
+struct Seen {
+    filter: Vec<u64>,
+    hasher: FixedState,
+    /// No status so far could have been matched otherwise.
+    exact: bool,
+}
+
+impl Seen {
+    fn new() -> Seen {
+        Seen {
+            filter: vec![0; SEEN_BITS / 64],
+            hasher: FixedState::with_seed(fastrand::u64(..)),
+            exact: true,
+        }
+    }
+
+    /// The filter's three bits for `id`.
+    fn bits(&self, id: &str) -> [usize; 3] {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(id);
+        let (first, step) = (hash as usize, ((hash >> 32) as usize) | 1);
+        [
+            first,
+            first.wrapping_add(step),
+            first.wrapping_add(step.wrapping_mul(2)),
+        ]
+        .map(|bit| bit % SEEN_BITS)
+    }
+
+    /// A status without a key carried `id`, not learned yet.
+    fn unlearned(&mut self, id: &str) {
+        for bit in self.bits(id) {
+            self.filter[bit / 64] |= 1 << (bit % 64);
+        }
+    }
+
+    /// A status with a row's key or 202 id carried `id`: it leads to the first such row in
+    /// row order.
+    fn learn(&mut self, learned: &mut HashMap<Box<str>, u32, FixedState>, id: &str, index: u32) {
+        match learned.get(id) {
+            Some(&known) if index < known => self.exact = false,
+            Some(_) => return,
+            None if self
+                .bits(id)
+                .iter()
+                .all(|&bit| self.filter[bit / 64] & (1 << (bit % 64)) != 0) =>
+            {
+                self.exact = false;
+            }
+            None => {}
+        }
+        learn(learned, id, index);
+    }
+}
+
+/// `id` leads to the row at `index`, unless it leads to one earlier in row order already.
+fn learn(learned: &mut HashMap<Box<str>, u32, FixedState>, id: &str, index: u32) {
+    match learned.get_mut(id) {
+        Some(known) => *known = (*known).min(index),
+        None => {
+            learned.insert(id.into(), index);
+        }
+    }
 }
 
 /// Notes a status's pricing on its row, when it carries one and is at least as far as the
@@ -935,6 +1088,10 @@ mod tests {
             );
             assert_eq!(state(7).proof(), Some(Proof::ProviderHasIt), "{order}");
             assert_eq!(delivery.events.unmatched_statuses, 1, "{order}");
+            // Stored as sent, each status carrying the wamid alone after the one that taught it:
+            // one read of the statuses; otherwise two, to the same result.
+            let scans = if order == "as sent" { 1 } else { 2 };
+            assert_eq!(delivery.status_scans, scans, "{order}");
             seen.push(format!(
                 "{:?} {:?}",
                 delivery.rows().collect::<Vec<_>>(),
@@ -942,6 +1099,35 @@ mod tests {
             ));
         }
         assert!(seen.windows(2).all(|pair| pair[0] == pair[1]), "{seen:#?}");
+    }
+
+    #[test]
+    fn report_an_id_the_keyed_statuses_of_two_rows_carry_goes_to_the_first_row_whatever_the_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal_path = dir.path().join("j.sqlite");
+        let prefix = journal(&journal_path);
+        let t = crate::send::journal::unix_now();
+        let key = |row: u64| format!(r#""ref2":"{prefix}{row}""#);
+        let row_2 = status("wamid.shared", "sent", t + 10, &key(2), "");
+        let row_3 = status("wamid.shared", "delivered", t + 11, &key(3), "");
+        let bare = status("wamid.shared", "read", t + 30, "", "");
+        let journal = Journal::open_read_only(&journal_path).expect("read-only");
+        for (order, bodies) in [
+            ("row 2 first", [&row_2, &row_3, &bare]),
+            ("row 3 first", [&row_3, &row_2, &bare]),
+            ("bare between", [&row_3, &bare, &row_2]),
+            ("bare first", [&bare, &row_3, &row_2]),
+        ] {
+            let store_path = dir.path().join(format!("{order}.sqlite"));
+            store(&store_path, &bodies.map(String::clone));
+            let events = EventReader::open(&store_path.as_path().into()).expect("store");
+            let delivery =
+                reconcile::<super::super::CallbacksError>(&journal, &events, |_| Ok(())).expect("reconciled");
+            let state = |row| *delivery.of_row(row).expect("row");
+            assert_eq!((state(2).stage, state(2).read_at), (Stage::Read, t + 30), "{order}");
+            assert_eq!((state(3).stage, state(3).read_at), (Stage::Delivered, NEVER), "{order}");
+            assert_eq!(delivery.events.unmatched_statuses, 0, "{order}");
+        }
     }
 
     #[test]
