@@ -188,6 +188,9 @@ async fn main() {
             let target = &options.targets[index];
             let mine = &per_target[index];
             let mut latencies = Vec::new();
+            // Answers slower than 50 ms, by the second of the run they were due in: a tail
+            // from the start (connections opening) reads differently from one spread over it.
+            let mut slow: Vec<u64> = Vec::new();
             let mut stream: Option<TcpStream> = None;
             let mut buffer = Vec::with_capacity(8192);
             let mut i = worker;
@@ -238,7 +241,15 @@ async fn main() {
                 };
                 match status {
                     Some(status) if (200..300).contains(&status) => {
-                        latencies.push(due.elapsed().as_secs_f64() * 1000.0);
+                        let took = due.elapsed().as_secs_f64() * 1000.0;
+                        latencies.push(took);
+                        if took > 50.0 {
+                            let second = (due - start).as_secs() as usize;
+                            if slow.len() <= second {
+                                slow.resize(second + 1, 0);
+                            }
+                            slow[second] += 1;
+                        }
                         totals.ok.fetch_add(1, Ordering::Relaxed);
                         mine.ok.fetch_add(1, Ordering::Relaxed);
                         if let Some(file) = &acked {
@@ -264,13 +275,20 @@ async fn main() {
                 }
                 i += options.connections;
             }
-            (index, latencies)
+            (index, latencies, slow)
         }));
     }
     let mut latencies = Vec::new();
+    let mut slow: Vec<u64> = Vec::new();
     let mut target_latencies: Vec<Vec<f64>> = options.targets.iter().map(|_| Vec::new()).collect();
     for worker in workers {
-        let (index, measured) = worker.await.expect("a worker");
+        let (index, measured, late) = worker.await.expect("a worker");
+        if slow.len() < late.len() {
+            slow.resize(late.len(), 0);
+        }
+        for (total, count) in slow.iter_mut().zip(late) {
+            *total += count;
+        }
         target_latencies[index].extend_from_slice(&measured);
         latencies.extend(measured);
     }
@@ -291,9 +309,11 @@ async fn main() {
             )
         })
         .collect();
+    let slow: Vec<String> = slow.iter().map(u64::to_string).collect();
     println!(
-        "{{{},\"targets\":[{}]}}",
+        "{{{},\"over_50ms_by_second\":[{}],\"targets\":[{}]}}",
         summary(&totals, latencies, elapsed),
+        slow.join(","),
         targets.join(",")
     );
 }
