@@ -801,3 +801,56 @@ fn a_store_at_an_ipv6_address_is_reached_there() {
     );
     assert_eq!(store.to_string(), format!("postgres://flowc@[::1]:{port}/events"));
 }
+
+/// A status left out of a batch because an earlier one of the batch carries its id must still
+/// be stored when that earlier one is itself left out as stored before under its other id: one
+/// at a time (and on SQLite), the later one finds nothing stored under the id it carries.
+#[test]
+fn a_status_whose_twin_in_its_batch_was_stored_before_under_another_id_is_still_stored() {
+    use crate::receive::event::{Event, StatusEvent};
+    let Some(server) = harness::shared() else { return };
+    let delivery = |body: &str, message_id: Option<&str>, provider_message_id: Option<&str>| {
+        let mut callback = callback(body);
+        callback.outcome = Ok(vec![Event::Status(StatusEvent {
+            message_id: message_id.map(str::to_owned),
+            provider_message_id: provider_message_id.map(str::to_owned),
+            status: "delivered".to_owned(),
+            timestamp: Some("1700000000".to_owned()),
+            ..StatusEvent::default()
+        })]);
+        callback
+    };
+    let runtime = runtime();
+    for together in [false, true] {
+        let database = server.database();
+        let writer = PgWriter::spawn(PgStore::open(&url(&database.url)).expect("open"));
+        let handle = writer.handle();
+        runtime
+            .block_on(handle.save(delivery("the provider's id", None, Some("provider-9"))))
+            .expect("saved");
+        let both = delivery("both ids", Some("wamid.9"), Some("provider-9"));
+        let meta = delivery("Meta's id", Some("wamid.9"), None);
+        let saved = if together {
+            runtime.block_on(async {
+                let (both, meta) = tokio::join!(handle.save(both), handle.save(meta));
+                [both.expect("saved"), meta.expect("saved")]
+            })
+        } else {
+            [
+                runtime.block_on(handle.save(both)).expect("saved"),
+                runtime.block_on(handle.save(meta)).expect("saved"),
+            ]
+        };
+        drop(handle);
+        writer.finish();
+        assert_eq!(saved.map(|saved| saved.statuses), [0, 1], "in one batch: {together}");
+        assert_eq!(
+            count(
+                &mut database.client(),
+                "SELECT count(*) FROM statuses WHERE message_id = 'wamid.9'"
+            ),
+            1,
+            "in one batch: {together}"
+        );
+    }
+}

@@ -3,9 +3,9 @@
 //! returned, and, while the database is unreachable, tells every caller its callback was not
 //! stored and reconnects by itself (with a growing pause between attempts).
 //!
-//! A batch is one insert a table (its rows as arrays, `unnest`ed), sent with its `BEGIN`, the
-//! writers' lock and its `COMMIT` before the first answer is read: one round trip a batch, and
-//! none while the lock is held. What one row at a time used to settle between rows of the same
+//! A batch is one insert a table (its rows as arrays, `unnest`ed; the statuses one a level, see
+//! [`Plan`], almost always one), sent with its `BEGIN`, the writers' lock and its `COMMIT`
+//! before the first answer is read: one round trip a batch, and none while the lock is held. What one row at a time used to settle between rows of the same
 //! batch (the same callback twice, the same event twice, one status under its message's other
 //! id) is settled before sending ([`Plan`]); what was committed before, by the inserts.
 
@@ -84,8 +84,8 @@ ORDER BY u.n
 ON CONFLICT (digest) DO NOTHING
 RETURNING digest";
 
-/// A batch's statuses (already one per event key and per "same status of the same message"
-/// within the batch), each tied to its own callback by the callback's digest. The same status of
+/// A batch's statuses of one level (one per event key, and no two the same status of the same
+/// message: see [`Plan`]), each tied to its own callback by the callback's digest. The same status of
 /// the same message delivered in two envelopes (one carrying both ids, the other one of them)
 /// is one event, as on SQLite: a status already stored under either id is left out (exact: the
 /// writers' lock is held, so every status committed by any receiver is visible to this
@@ -209,7 +209,6 @@ impl Connection {
     async fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, tokio_postgres::Error> {
         use futures_util::future::{join_all, BoxFuture, FutureExt as _};
         use std::collections::HashMap;
-        type Sql<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
         type Answer<'a> = BoxFuture<'a, Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>>;
 
         let rows: Vec<Rows> = batch.iter().map(|op| Rows::of(&op.callback)).collect();
@@ -234,32 +233,14 @@ impl Connection {
         let recognised: Vec<bool> = plan.callbacks.iter().map(|&index| rows[index].recognised).collect();
         let problem: Vec<Option<&str>> = plan.callbacks.iter().map(|&index| rows[index].problem).collect();
 
-        let statuses = &plan.statuses;
-        let status_received: Vec<i64> = statuses.iter().map(|s| batch[s.index].callback.received_at).collect();
-        let status_key: Vec<&[u8]> = statuses.iter().map(|s| s.key).collect();
-        let status_digest: Vec<&[u8]> = statuses.iter().map(|s| rows[s.index].digest.as_slice()).collect();
-        let text = |pick: fn(&StatusEvent) -> Option<&str>| -> Vec<Option<&str>> {
-            statuses.iter().map(|s| pick(s.status)).collect()
-        };
-        let status_message_id = text(|s| s.message_id.as_deref());
-        let status_provider_id = text(|s| s.provider_message_id.as_deref());
-        let status_status = text(|s| Some(s.status.as_str()));
-        let status_timestamp = text(|s| s.timestamp.as_deref());
-        let status_unix: Vec<Option<i64>> = statuses.iter().map(|s| s.unix).collect();
-        let status_recipient = text(|s| s.recipient.as_deref());
-        let status_error_code = text(|s| s.error_code.as_deref());
-        let status_error_title = text(|s| s.error_title.as_deref());
-        let status_error_detail = text(|s| s.error_detail.as_deref());
-        let status_ref0 = text(|s| s.refs.ref0.as_deref());
-        let status_ref1 = text(|s| s.refs.ref1.as_deref());
-        let status_ref2 = text(|s| s.refs.ref2.as_deref());
-        let status_opaque = text(|s| s.opaque.as_deref());
-        let status_trace = text(|s| s.origin.trace_id.as_deref());
-        let status_business = text(|s| s.origin.business_number.as_deref());
-        let status_phone_id = text(|s| s.origin.phone_number_id.as_deref());
-        let status_billable: Vec<Option<bool>> = statuses.iter().map(|s| s.status.pricing.billable).collect();
-        let status_model = text(|s| s.pricing.model.as_deref());
-        let status_category = text(|s| s.pricing.category.as_deref());
+        // One insert a level (see [`Plan`]): each sees the rows the ones before it made.
+        let levels: Vec<StatusColumns<'_>> = (0..=plan.statuses.iter().map(|s| s.level).max().unwrap_or(0))
+            .map(|level| {
+                let statuses: Vec<&PlannedStatus<'_>> = plan.statuses.iter().filter(|s| s.level == level).collect();
+                StatusColumns::of(&statuses, batch, &rows)
+            })
+            .filter(|columns| !columns.key.is_empty())
+            .collect();
 
         let messages = &plan.messages;
         let message_received: Vec<i64> = messages.iter().map(|m| batch[m.index].callback.received_at).collect();
@@ -333,35 +314,8 @@ impl Connection {
         parts.push(Part::Callbacks);
         pending.push(send(client, &self.lock, vec![&WRITE_LOCK]));
         parts.push(Part::Control);
-        if !statuses.is_empty() {
-            pending.push(send(
-                client,
-                &self.insert_statuses,
-                vec![
-                    &status_key,
-                    &status_digest,
-                    &status_received,
-                    &status_message_id,
-                    &status_provider_id,
-                    &status_status,
-                    &status_timestamp,
-                    &status_unix,
-                    &status_recipient,
-                    &status_error_code,
-                    &status_error_title,
-                    &status_error_detail,
-                    &status_ref0,
-                    &status_ref1,
-                    &status_ref2,
-                    &status_opaque,
-                    &status_trace,
-                    &status_business,
-                    &status_phone_id,
-                    &status_billable,
-                    &status_model,
-                    &status_category,
-                ],
-            ));
+        for columns in &levels {
+            pending.push(send(client, &self.insert_statuses, columns.params()));
             parts.push(Part::Statuses);
         }
         if !messages.is_empty() {
@@ -452,6 +406,84 @@ impl Connection {
     }
 }
 
+/// A value sent with a statement.
+type Sql<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// The columns of the statuses one insert sends, as arrays.
+struct StatusColumns<'a> {
+    key: Vec<&'a [u8]>,
+    digest: Vec<&'a [u8]>,
+    received: Vec<i64>,
+    unix: Vec<Option<i64>>,
+    billable: Vec<Option<bool>>,
+    /// message_id, provider_message_id, status, timestamp, recipient, error_code, error_title,
+    /// error_detail, ref, ref1, ref2, opaque, trace_id, business_number, phone_number_id,
+    /// pricing_model, pricing_category.
+    text: [Vec<Option<&'a str>>; 17],
+}
+
+impl<'a> StatusColumns<'a> {
+    fn of(statuses: &[&PlannedStatus<'a>], batch: &[Op], rows: &'a [Rows<'a>]) -> StatusColumns<'a> {
+        let picks: [fn(&StatusEvent) -> Option<&str>; 17] = [
+            |s| s.message_id.as_deref(),
+            |s| s.provider_message_id.as_deref(),
+            |s| Some(s.status.as_str()),
+            |s| s.timestamp.as_deref(),
+            |s| s.recipient.as_deref(),
+            |s| s.error_code.as_deref(),
+            |s| s.error_title.as_deref(),
+            |s| s.error_detail.as_deref(),
+            |s| s.refs.ref0.as_deref(),
+            |s| s.refs.ref1.as_deref(),
+            |s| s.refs.ref2.as_deref(),
+            |s| s.opaque.as_deref(),
+            |s| s.origin.trace_id.as_deref(),
+            |s| s.origin.business_number.as_deref(),
+            |s| s.origin.phone_number_id.as_deref(),
+            |s| s.pricing.model.as_deref(),
+            |s| s.pricing.category.as_deref(),
+        ];
+        StatusColumns {
+            key: statuses.iter().map(|s| s.key).collect(),
+            digest: statuses.iter().map(|s| rows[s.index].digest.as_slice()).collect(),
+            received: statuses.iter().map(|s| batch[s.index].callback.received_at).collect(),
+            unix: statuses.iter().map(|s| s.unix).collect(),
+            billable: statuses.iter().map(|s| s.status.pricing.billable).collect(),
+            text: picks.map(|pick| statuses.iter().map(|s| pick(s.status)).collect()),
+        }
+    }
+
+    /// The parameters of [`INSERT_STATUSES`], in its order.
+    fn params(&self) -> Vec<Sql<'_>> {
+        let [message_id, provider_id, status, timestamp, recipient, error_code, error_title, error_detail, ref0, ref1, ref2, opaque, trace, business, phone_id, model, category] =
+            &self.text;
+        vec![
+            &self.key,
+            &self.digest,
+            &self.received,
+            message_id,
+            provider_id,
+            status,
+            timestamp,
+            &self.unix,
+            recipient,
+            error_code,
+            error_title,
+            error_detail,
+            ref0,
+            ref1,
+            ref2,
+            opaque,
+            trace,
+            business,
+            phone_id,
+            &self.billable,
+            model,
+            category,
+        ]
+    }
+}
+
 /// What an answer in a pipelined batch is about.
 #[derive(Clone, Copy)]
 enum Part {
@@ -464,10 +496,12 @@ enum Part {
 }
 
 /// What a batch inserts, decided before it is sent: each callback's digest once, each event key
-/// once, and of the statuses that are one event (the same status, timestamp and error code of
-/// the same message, under either of its ids) only the first. In that the batch behaves as
-/// its callbacks stored one after the other (the later ones found the first's row), and the
-/// inserts leave out what was committed before.
+/// once, and the statuses in levels: a status that is one event with an earlier one of the
+/// batch (the same status, timestamp and error code of the same message, under either of its
+/// ids) goes one level above it, inserted by a later statement that sees whether that one was
+/// stored. So the batch behaves as its callbacks stored one after the other: a later one is
+/// left out when an earlier one was stored, and stored when that one was itself left out as
+/// stored before under its other id (the later one carries only an id nothing stored has).
 struct Plan<'a> {
     /// Indexes into the batch of the callbacks to insert, sorted by digest.
     callbacks: Vec<usize>,
@@ -478,8 +512,15 @@ struct Plan<'a> {
     message_owner: std::collections::HashMap<&'a [u8], usize>,
 }
 
+/// A status, its timestamp and error code, and one of its message's ids: what two statuses
+/// share when they are one event.
+type SameStatus<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a str);
+
 struct PlannedStatus<'a> {
     index: usize,
+    /// Above every earlier status of the batch that is the same event: inserted by a later
+    /// statement, which sees whether that one was stored.
+    level: usize,
     key: &'a [u8],
     unix: Option<i64>,
     status: &'a StatusEvent,
@@ -496,7 +537,7 @@ struct PlannedMessage<'a> {
 
 impl<'a> Plan<'a> {
     fn of(rows: &'a [Rows<'a>]) -> Plan<'a> {
-        use std::collections::{HashMap, HashSet};
+        use std::collections::HashMap;
         let mut first_of_digest: HashMap<&[u8], usize> = HashMap::new();
         for (index, rows) in rows.iter().enumerate() {
             first_of_digest.entry(rows.digest.as_slice()).or_insert(index);
@@ -508,8 +549,9 @@ impl<'a> Plan<'a> {
         let mut messages = Vec::new();
         let mut status_owner = HashMap::new();
         let mut message_owner = HashMap::new();
-        // (status, timestamp, error code, one of the message's ids) of every status planned.
-        let mut seen: HashSet<(&str, Option<&str>, Option<&str>, &str)> = HashSet::new();
+        // (status, timestamp, error code, one of the message's ids) of every status planned →
+        // the highest level planned for it.
+        let mut seen: HashMap<SameStatus<'_>, usize> = HashMap::new();
         for (index, rows) in rows.iter().enumerate() {
             for event in &rows.events {
                 match event {
@@ -526,13 +568,20 @@ impl<'a> Plan<'a> {
                                 id,
                             )
                         };
-                        if ids.into_iter().flatten().any(|id| seen.contains(&same(id))) {
-                            continue;
+                        let level = ids
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|id| seen.get(&same(id)).map(|level| level + 1))
+                            .max()
+                            .unwrap_or(0);
+                        for id in ids.into_iter().flatten() {
+                            let highest = seen.entry(same(id)).or_insert(level);
+                            *highest = (*highest).max(level);
                         }
-                        seen.extend(ids.into_iter().flatten().map(same));
                         status_owner.insert(key.as_slice(), index);
                         statuses.push(PlannedStatus {
                             index,
+                            level,
                             key,
                             unix: *unix,
                             status,
@@ -886,9 +935,15 @@ mod tests {
         ];
         let rows: Vec<Rows<'_>> = batch.iter().map(Rows::of).collect();
         let plan = Plan::of(&rows);
-        let planned: Vec<usize> = plan.statuses.iter().map(|status| status.index).collect();
-        // The second "no ids" is another callback with the same event (key), planned once.
-        assert_eq!(planned, [0, 3, 4, 7]);
+        let planned: Vec<(usize, usize)> = plan
+            .statuses
+            .iter()
+            .map(|status| (status.index, status.level))
+            .collect();
+        // The second "no ids" is another callback with the same event (key), planned once. The
+        // deliveries under one of the first's ids are inserted after it (level 1): stored only
+        // when neither it nor a status stored before carries their id.
+        assert_eq!(planned, [(0, 0), (1, 1), (2, 1), (3, 0), (4, 0), (7, 0)]);
         let mut callbacks = plan.callbacks.clone();
         callbacks.sort_unstable();
         assert_eq!(callbacks, [0, 1, 2, 3, 4, 5, 7], "the same body twice is one callback");
