@@ -325,22 +325,31 @@ fn receivers_starting_at_once_create_the_store_once() {
     assert_eq!(count(&mut database.client(), "SELECT count(*) FROM flowc_store"), 1);
 }
 
-#[test]
-fn a_report_streams_many_events_in_the_order_stored() {
-    let Some(server) = harness::shared() else { return };
-    let database = server.database();
+/// A new store holding one callback and the statuses `statuses` (SQL) inserts under it.
+fn store_of_many_statuses(database: &harness::Database, statuses: &str) -> StoreUrl {
     let store = url(&database.url);
     drop(PgStore::open(&store).expect("created"));
     database
         .client()
-        .batch_execute(
+        .batch_execute(&format!(
             "INSERT INTO callbacks (received_at, method, path, body, digest, recognised)
                VALUES (5000, 'POST', '/', '\\x', '\\x00', true);
-             INSERT INTO statuses (event_key, callback_id, received_at, message_id, status, timestamp_unix)
-               SELECT int4send(n), 1, 5000, 'wamid.' || n, 'delivered', CASE WHEN n % 2 = 0 THEN n END
-               FROM generate_series(1, 12345) AS n;",
-        )
+             {statuses};"
+        ))
         .expect("many statuses");
+    store
+}
+
+#[test]
+fn a_report_streams_many_events_in_the_order_stored() {
+    let Some(server) = harness::shared() else { return };
+    let database = server.database();
+    let store = store_of_many_statuses(
+        &database,
+        "INSERT INTO statuses (event_key, callback_id, received_at, message_id, status, timestamp_unix)
+           SELECT int4send(n), 1, 5000, 'wamid.' || n, 'delivered', CASE WHEN n % 2 = 0 THEN n END
+           FROM generate_series(1, 12345) AS n",
+    );
     let reader = PgReader::open(&store).expect("reader");
     let mut seen = 0_i64;
     reader
@@ -367,18 +376,12 @@ fn a_report_streams_many_events_in_the_order_stored() {
 fn a_report_stops_a_scan_of_the_statuses_midway_then_reads_the_ids_of_the_rest() {
     let Some(server) = harness::shared() else { return };
     let database = server.database();
-    let store = url(&database.url);
-    drop(PgStore::open(&store).expect("created"));
-    database
-        .client()
-        .batch_execute(
-            "INSERT INTO callbacks (received_at, method, path, body, digest, recognised)
-               VALUES (5000, 'POST', '/', '\\x', '\\x00', true);
-             INSERT INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id, status, ref2)
-               SELECT int4send(n), 1, 5000, 'wamid.' || n, 'AX' || n, 'sent', 'key-' || n
-               FROM generate_series(1, 12345) AS n;",
-        )
-        .expect("many statuses");
+    let store = store_of_many_statuses(
+        &database,
+        "INSERT INTO statuses (event_key, callback_id, received_at, message_id, provider_message_id, status, ref2)
+           SELECT int4send(n), 1, 5000, 'wamid.' || n, 'AX' || n, 'sent', 'key-' || n
+           FROM generate_series(1, 12345) AS n",
+    );
     let reader = PgReader::open(&store).expect("reader");
     // Stopped in its second batch of rows: the cursor is closed, and the next read starts anew.
     let mut read = 0_u64;
