@@ -6,8 +6,9 @@
 //! A batch is one insert a table (its rows as arrays, `unnest`ed; the statuses one a level, see
 //! [`Plan`], almost always one), sent with its `BEGIN`, the writers' lock and its `COMMIT`
 //! before the first answer is read: one round trip a batch, and none while the lock is held.
-//! What one row at a time used to settle between rows of the same batch (the same callback twice, the same event twice, one status under its message's other
-//! id) is settled before sending ([`Plan`]); what was committed before, by the inserts.
+//! What one row at a time used to settle between rows of the same batch (the same callback
+//! twice, the same event twice, one status under its message's other id) is settled before
+//! sending ([`Plan`]); what was committed before, by the inserts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
