@@ -8,14 +8,15 @@
 //! transaction (group commit): one `fsync` covers many callbacks, so thousands a second are
 //! stored while each is still durable before it is answered.
 //!
-//! Checkpoints (copying the WAL into the main file, then syncing it) are kept out of the
-//! commits, where SQLite would run them and stall every callback waiting on that commit. A
-//! second thread ([`BACKFILL_EVERY`]) does the bulk of the copying beside the writer's commits;
-//! but a checkpoint that runs beside a busy writer never reaches the WAL's end, and only a WAL
-//! copied to its end starts over. So the writer, after a batch has been answered, finishes the
-//! job every [`CHECKPOINT_EVERY`]: only the pages written since the last copy are left. A lock
-//! keeps the two from colliding (the writer skips its turn rather than wait). The WAL stays a
-//! few seconds of callbacks long under any load.
+//! Checkpoints (copying the WAL into the main file, then syncing it) are run by the writer
+//! itself, after a batch has been answered, each time the WAL holds [`CHECKPOINT_PAGES`] pages:
+//! many small checkpoints, each copying the few pages written since the last and starting the
+//! WAL over, so that no callback waits behind a long one. (A checkpoint on another thread
+//! never reaches the end of a WAL a busy writer keeps appending to, so the WAL never starts
+//! over; finishing that copy once a second stalled every waiting callback for tens of
+//! milliseconds.) SQLite's own automatic checkpoints are off: they would write the main file
+//! inside a commit, where a backup copied over the file could no longer be told from the
+//! receiver's own writes (see [`Stamp`]).
 //!
 //! Unlike the journal, the store keeps SQLite's normal locking and one busy timeout for every
 //! connection ([`BUSY_TIMEOUT`]): `flowc send` and `flowc report` read it ([`read`]) while the
@@ -31,8 +32,9 @@
 //!   token and answers);
 //! - `opt_outs`: the numbers that asked to stop, with the word and the message that asked.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -60,11 +62,9 @@ const MAX_BATCH: usize = 2_000;
 /// instead of memory growth).
 const QUEUE: usize = 8_192;
 
-/// How often the second thread copies the WAL's new pages into the main file.
-const BACKFILL_EVERY: Duration = Duration::from_millis(250);
-
-/// How often the writer finishes a checkpoint (so that the WAL starts over).
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// The WAL's length in pages at which the writer checkpoints (SQLite's own default): a few
+/// milliseconds of callbacks under load, so each checkpoint copies little.
+const CHECKPOINT_PAGES: i32 = 1_000;
 
 /// The size the WAL file is cut back to after it starts over (SQLite keeps its largest size
 /// otherwise).
@@ -76,9 +76,8 @@ pub(crate) struct Store {
     file: PathBuf,
     /// The file opened, which the path must still lead to at each commit.
     place: Arc<Place>,
-    /// The main file as this receiver last left it; also the turn to checkpoint (see
-    /// [`Stamp`]).
-    main_file: Arc<Mutex<Stamp>>,
+    /// The main file as this receiver's last checkpoint left it (see [`Stamp`]).
+    main_file: Stamp,
     /// Set once the main file was found overwritten: nothing more is committed.
     overwritten: Arc<std::sync::atomic::AtomicBool>,
     /// The older layout this open brought up to date, if it did.
@@ -144,29 +143,18 @@ impl Place {
     }
 }
 
-/// A checkpoint of `connection` when the main file is as the last one left it (then the new
-/// state is noted); none, and `overwritten` set, when someone else wrote it; none either when
-/// the file is no longer at its path (the next commit says so). `main_file` held.
-fn checkpoint_if_ours(
-    connection: &Connection,
-    place: &Place,
-    main_file: &mut Stamp,
-    overwritten: &std::sync::atomic::AtomicBool,
-    mode: &str,
-) -> rusqlite::Result<()> {
-    if !place.is_here() {
-        return Ok(());
-    }
-    let file = place.file.as_path();
-    if stamp(file) != Some(*main_file) {
-        overwritten.store(true, std::sync::atomic::Ordering::SeqCst);
-        return Ok(());
-    }
-    let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
-    if let Some(now) = stamp(file) {
-        *main_file = now;
-    }
-    result
+thread_local! {
+    /// The WAL's length in pages after the last commit on this thread (the writer's), as SQLite
+    /// tells it to [`note_wal_pages`].
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// SQLite's hook after each commit in WAL mode. A plain function (the hook takes no state), so
+/// the length is left where the writer's thread reads it after the commit.
+#[allow(clippy::unnecessary_wraps, reason = "the signature SQLite's hook takes")]
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
 }
 
 /// The device and inode at a path (a link there is itself, not the file it leads to).
@@ -296,12 +284,14 @@ impl Store {
                 access: Access::Write,
             });
         }
-        // The writer checkpoints at moments of its choosing (see the module notes).
+        // The writer checkpoints at moments of its choosing (see the module notes); the hook,
+        // set after the pragma (which would replace it), tells it the WAL's length.
         connection
             .execute_batch(&format!(
                 "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
             ))
             .map_err(sqlite)?;
+        connection.wal_hook(Some(note_wal_pages));
         // Created, or brought up to this layout, in one transaction with its version: a store
         // is of one layout or the other, never half upgraded.
         let mut connection = connection;
@@ -337,7 +327,7 @@ impl Store {
                 identity,
                 lost: tokio::sync::watch::Sender::new(false),
             }),
-            main_file: Arc::new(Mutex::new(main_file)),
+            main_file,
             overwritten: Arc::default(),
             upgraded_from: (found > 0 && found < VERSION).then_some(found),
         })
@@ -376,15 +366,11 @@ impl Store {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
-    /// Whether the main file is as this receiver's last checkpoint left it. While a checkpoint
-    /// runs, the checkpoint looks before it writes.
+    /// Whether the main file is as this receiver's last checkpoint left it.
     fn not_overwritten(&self) -> Result<(), EventsError> {
         use std::sync::atomic::Ordering;
         if !self.overwritten.load(Ordering::SeqCst) {
-            let Ok(main_file) = self.main_file.try_lock() else {
-                return Ok(());
-            };
-            if stamp(&self.file) == Some(*main_file) {
+            if stamp(&self.file) == Some(self.main_file) {
                 return Ok(());
             }
             self.overwritten.store(true, Ordering::SeqCst);
@@ -464,28 +450,43 @@ impl Store {
         Ok(saved)
     }
 
-    /// Copies the WAL into the main file without waiting for readers; the next commit starts the
-    /// WAL over when all of it was copied.
-    /// `main_file`: the checkpoint's turn, held.
-    fn checkpoint_passive(&self, main_file: &mut Stamp) -> Result<(), EventsError> {
-        checkpoint_if_ours(&self.connection, &self.place, main_file, &self.overwritten, "PASSIVE")
-            .map_err(|error| self.sqlite(error))
+    /// Once the WAL holds [`CHECKPOINT_PAGES`] pages (as the last commit left it): copies it
+    /// into the main file without waiting for readers; the next commit starts the WAL over when
+    /// all of it was copied (a reader still reading an older state keeps its part until it
+    /// is done, as with SQLite's own checkpoints).
+    fn checkpoint_when_due(&mut self) -> Result<(), EventsError> {
+        if WAL_PAGES.get() < CHECKPOINT_PAGES {
+            return Ok(());
+        }
+        self.checkpoint_if_ours("PASSIVE").map_err(|error| self.sqlite(error))
     }
 
     /// Folds the WAL into the main file, so that what is on disk no longer needs `-wal`; never
     /// into a file someone else wrote.
-    fn checkpoint(&self) -> Result<(), EventsError> {
-        let mut main_file = self.main_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        checkpoint_if_ours(
-            &self.connection,
-            &self.place,
-            &mut main_file,
-            &self.overwritten,
-            "TRUNCATE",
-        )
-        .map_err(|error| self.sqlite(error))?;
-        drop(main_file);
+    fn checkpoint(&mut self) -> Result<(), EventsError> {
+        self.checkpoint_if_ours("TRUNCATE")
+            .map_err(|error| self.sqlite(error))?;
         self.not_overwritten()
+    }
+
+    /// A checkpoint when the main file is as the last one left it (then the new state is
+    /// noted); none, and the store marked overwritten, when someone else wrote it; none either
+    /// when the file is no longer at its path (the next commit says so).
+    fn checkpoint_if_ours(&mut self, mode: &str) -> rusqlite::Result<()> {
+        if !self.place.is_here() {
+            return Ok(());
+        }
+        if stamp(&self.file) != Some(self.main_file) {
+            self.overwritten.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Ok(());
+        }
+        let result = self
+            .connection
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+        if let Some(now) = stamp(&self.file) {
+            self.main_file = now;
+        }
+        result
     }
 }
 
@@ -538,6 +539,40 @@ mod tests {
             count("SELECT count(*) FROM opt_outs WHERE number = '9' AND word = 'STOP'"),
             1
         );
+    }
+
+    #[test]
+    fn the_wal_starts_over_every_few_pages_while_callbacks_keep_coming() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let writer = StoreWriter::spawn(Store::open(&path).expect("open"));
+        let handle = writer.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let page_size: u64 = Connection::open(&path)
+            .expect("reader")
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .expect("page size");
+        // A frame is a page and its 24-byte header; a WAL that never started over would hold
+        // every page of these 2,000 commits (several each).
+        let most = 32 + 2 * u64::try_from(CHECKPOINT_PAGES).expect("pages") * (page_size + 24);
+        for n in 0..2_000 {
+            let body = format!(r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#);
+            runtime.block_on(handle.save(callback(&body))).expect("saved");
+            let length = std::fs::metadata(&wal).map_or(0, |metadata| metadata.len());
+            assert!(
+                length <= most,
+                "after {n} commits the WAL is {length} bytes (at most {most})"
+            );
+        }
+        drop(handle);
+        writer.finish().expect("closed");
+        let connection = Connection::open(&path).expect("reopen");
+        let stored: i64 = connection
+            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(stored, 2_000);
     }
 
     #[test]

@@ -1,15 +1,13 @@
 //! The store's one writer thread: each callback inserted, the callbacks queued since the last
 //! commit committed together (group commit), and the WAL checkpointed between batches.
 
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    checkpoint_if_ours, Callback, EventsError, Place, Saved, Store, BACKFILL_EVERY, CHECKPOINT_EVERY, MAX_BATCH, QUEUE,
-};
+use super::{Callback, EventsError, Place, Saved, Store, MAX_BATCH, QUEUE};
 use crate::receive::event::{Event, IncomingMessage, StatusEvent};
 
 pub(super) fn insert(transaction: &rusqlite::Transaction<'_>, callback: &Callback) -> rusqlite::Result<Saved> {
@@ -193,9 +191,6 @@ pub(crate) struct StoreWriter {
     overwritten: Arc<std::sync::atomic::AtomicBool>,
     place: Arc<Place>,
     thread: thread::JoinHandle<Result<(), EventsError>>,
-    /// Dropped to stop the backfill thread.
-    stop_backfill: std_mpsc::Sender<()>,
-    backfill: thread::JoinHandle<()>,
 }
 
 /// A cheap handle for the request handlers.
@@ -210,28 +205,11 @@ pub(crate) struct StoreHandle {
 impl StoreWriter {
     pub(crate) fn spawn(store: Store) -> StoreWriter {
         let (sender, mut receiver) = mpsc::channel::<Op>(QUEUE);
-        let checkpointing = Arc::clone(&store.main_file);
-        let overwritten = Arc::clone(&store.overwritten);
         let handle_overwritten = Arc::clone(&store.overwritten);
-        let (stop_backfill, stop) = std_mpsc::channel::<()>();
-        let file = store.file.clone();
-        let place = Arc::clone(&store.place);
         let handle_place = Arc::clone(&store.place);
-        let backfilling = Arc::clone(&checkpointing);
-        let backfill = thread::spawn(move || {
-            // Without its own connection the writer's checkpoints still run, only longer.
-            let Ok(connection) = Connection::open(&file) else {
-                return;
-            };
-            while let Err(std_mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(BACKFILL_EVERY) {
-                let Ok(mut main_file) = backfilling.lock() else { return };
-                let _ = checkpoint_if_ours(&connection, &place, &mut main_file, &overwritten, "PASSIVE");
-            }
-        });
         let thread = thread::spawn(move || {
             let mut store = store;
             let mut batch = Vec::with_capacity(MAX_BATCH);
-            let mut last_checkpoint = std::time::Instant::now();
             while let Some(first) = receiver.blocking_recv() {
                 batch.push(first);
                 while batch.len() < MAX_BATCH {
@@ -255,15 +233,9 @@ impl StoreWriter {
                         }
                     }
                 }
-                // After the answers, so that no callback of this batch waits for it.
-                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                    if let Ok(mut main_file) = checkpointing.try_lock() {
-                        // A failure (a reader in the way) leaves the WAL longer, never anything
-                        // lost.
-                        let _ = store.checkpoint_passive(&mut main_file);
-                        last_checkpoint = std::time::Instant::now();
-                    }
-                }
+                // After the answers, so that no callback of this batch waits for it. A failure
+                // (a reader in the way) leaves the WAL longer, never anything lost.
+                let _ = store.checkpoint_when_due();
             }
             // A store moved away while running is said at the end too (a non-zero exit), with
             // what was acknowledged into it folded into the file where it now is.
@@ -282,8 +254,6 @@ impl StoreWriter {
             overwritten: handle_overwritten,
             place: handle_place,
             thread,
-            stop_backfill,
-            backfill,
         }
     }
 
@@ -298,8 +268,6 @@ impl StoreWriter {
     /// Waits for every queued callback to be committed (once every handle is dropped), then
     /// checkpoints and closes the store.
     pub(crate) fn finish(self) -> Result<(), EventsError> {
-        drop(self.stop_backfill);
-        let _ = self.backfill.join();
         drop(self.sender);
         self.thread
             .join()
