@@ -394,15 +394,17 @@ pub(crate) struct ReplyRow<'a> {
 /// The store as a report reads it: one consistent snapshot, each table streamed in the order
 /// it was stored, so that memory does not grow with the number of events.
 pub(crate) enum EventReader {
-    Sqlite(sqlite::EventReader),
-    /// Boxed: the client is large, and one reader is opened a run.
+    /// Boxed, as the other: a connection is large, and one reader is opened a run.
+    Sqlite(Box<sqlite::EventReader>),
     Postgres(Box<postgres::PgReader>),
 }
 
 impl EventReader {
     pub(crate) fn open(location: &StoreLocation) -> Result<EventReader, EventsError> {
         match location {
-            StoreLocation::Sqlite(path) => sqlite::EventReader::open(path).map(EventReader::Sqlite),
+            StoreLocation::Sqlite(path) => {
+                sqlite::EventReader::open(path).map(|reader| EventReader::Sqlite(Box::new(reader)))
+            }
             StoreLocation::Postgres(url) => Ok(EventReader::Postgres(Box::new(off_runtime(|| {
                 postgres::PgReader::open(url)
             })?))),
