@@ -78,6 +78,10 @@ pub(crate) struct Store {
     place: Arc<Place>,
     /// The main file as this receiver's last checkpoint left it (see [`Stamp`]).
     main_file: Stamp,
+    /// The WAL's length in pages at which the next checkpoint is due: further than
+    /// [`CHECKPOINT_PAGES`] while a reader keeps part of the WAL from being copied, so that
+    /// the writer does not try again after every commit.
+    checkpoint_at: i32,
     /// Set once the main file was found overwritten: nothing more is committed.
     overwritten: Arc<std::sync::atomic::AtomicBool>,
     /// The older layout this open brought up to date, if it did.
@@ -127,7 +131,7 @@ impl Place {
         here
     }
 
-    /// The same look, without telling anyone (for the background checkpoints).
+    /// The same look, without telling anyone (for the checkpoints: the next commit tells).
     fn is_here(&self) -> bool {
         !*self.lost.borrow() && identity(&self.file).is_ok_and(|found| found == self.identity)
     }
@@ -328,6 +332,7 @@ impl Store {
                 lost: tokio::sync::watch::Sender::new(false),
             }),
             main_file,
+            checkpoint_at: CHECKPOINT_PAGES,
             overwritten: Arc::default(),
             upgraded_from: (found > 0 && found < VERSION).then_some(found),
         })
@@ -455,34 +460,43 @@ impl Store {
     /// all of it was copied (a reader still reading an older state keeps its part until it
     /// is done, as with SQLite's own checkpoints).
     fn checkpoint_when_due(&mut self) -> Result<(), EventsError> {
-        if WAL_PAGES.get() < CHECKPOINT_PAGES {
+        if WAL_PAGES.get() < self.checkpoint_at {
             return Ok(());
         }
-        self.checkpoint_if_ours("PASSIVE").map_err(|error| self.sqlite(error))
+        let left = self.checkpoint_if_ours("PASSIVE").map_err(|error| self.sqlite(error))?;
+        self.checkpoint_at = match left {
+            Some((length, copied)) if copied < length => length.saturating_add(CHECKPOINT_PAGES),
+            _ => CHECKPOINT_PAGES,
+        };
+        Ok(())
     }
 
     /// Folds the WAL into the main file, so that what is on disk no longer needs `-wal`; never
     /// into a file someone else wrote.
     fn checkpoint(&mut self) -> Result<(), EventsError> {
         self.checkpoint_if_ours("TRUNCATE")
+            .map(drop)
             .map_err(|error| self.sqlite(error))?;
         self.not_overwritten()
     }
 
     /// A checkpoint when the main file is as the last one left it (then the new state is
     /// noted); none, and the store marked overwritten, when someone else wrote it; none either
-    /// when the file is no longer at its path (the next commit says so).
-    fn checkpoint_if_ours(&mut self, mode: &str) -> rusqlite::Result<()> {
+    /// when the file is no longer at its path (the next commit says so). The WAL's length and
+    /// how much of it is now copied, in pages, when it ran.
+    fn checkpoint_if_ours(&mut self, mode: &str) -> rusqlite::Result<Option<(i32, i32)>> {
         if !self.place.is_here() {
-            return Ok(());
+            return Ok(None);
         }
         if stamp(&self.file) != Some(self.main_file) {
             self.overwritten.store(true, std::sync::atomic::Ordering::SeqCst);
-            return Ok(());
+            return Ok(None);
         }
         let result = self
             .connection
-            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+                Ok(Some((row.get(1)?, row.get(2)?)))
+            });
         if let Some(now) = stamp(&self.file) {
             self.main_file = now;
         }
@@ -573,6 +587,55 @@ mod tests {
             .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
             .expect("count");
         assert_eq!(stored, 2_000);
+    }
+
+    #[test]
+    fn a_reader_holding_an_old_state_keeps_the_wal_only_until_it_lets_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let writer = StoreWriter::spawn(Store::open(&path).expect("open"));
+        let handle = writer.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let wal_length = || std::fs::metadata(&wal).map_or(0, |metadata| metadata.len());
+        let save = |from: usize, to: usize| {
+            for n in from..to {
+                let body = format!(r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#);
+                runtime.block_on(handle.save(callback(&body))).expect("saved");
+            }
+        };
+        save(0, 10);
+        let mut reader = Connection::open(&path).expect("reader");
+        let snapshot = reader.transaction().expect("read transaction");
+        let before: i64 = snapshot
+            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(before, 10);
+        save(10, 1_500);
+        let held = wal_length();
+        drop(snapshot);
+        let page_size: u64 = reader
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .expect("page size");
+        let checkpoint = u64::try_from(CHECKPOINT_PAGES).expect("pages") * (page_size + 24);
+        assert!(held > 4 * checkpoint, "the reader kept its part: {held} bytes of WAL");
+        save(1_500, 4_000);
+        // Once let go, the WAL is copied whole at the next checkpoint due and starts over from
+        // its beginning: it grows at most one checkpoint's worth further.
+        let after = wal_length();
+        assert!(
+            after <= held + checkpoint,
+            "the WAL grew from {held} to {after} bytes after the reader let go"
+        );
+        drop(handle);
+        writer.finish().expect("closed");
+        drop(reader);
+        let connection = Connection::open(&path).expect("reopen");
+        let stored: i64 = connection
+            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(stored, 4_000);
     }
 
     #[test]
