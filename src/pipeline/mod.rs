@@ -2,11 +2,13 @@
 //! validate. Everything that can be prepared once (the leaf templates, the schema) is
 //! prepared in [`MessageCompiler::new`]; the per-row path only does per-row work.
 
+mod keys;
 mod ordered;
 mod plan;
 
 use std::sync::OnceLock;
 
+pub use keys::BodyKeys;
 pub use ordered::{compile_in_order, compile_in_order_with, Flow, RowOutcome};
 
 use serde_json::Value;
@@ -181,12 +183,32 @@ impl MessageCompiler {
     /// Appends the compact JSON body for a data row to `out` (nothing on error), and returns
     /// the warnings. The same bytes as serialising [`MessageCompiler::compile_row`]'s body.
     pub fn compile_row_into(&self, row: Row, out: &mut Vec<u8>) -> Result<Vec<Warning>, Problem> {
+        self.write_row(row, out, false).map(|(warnings, _)| warnings)
+    }
+
+    /// [`MessageCompiler::compile_row_into`], and the body's keys when the plan wrote it and
+    /// knows where they are (`None`: only the body tells them).
+    pub fn compile_row_with_keys(
+        &self,
+        row: Row,
+        out: &mut Vec<u8>,
+    ) -> Result<(Vec<Warning>, Option<BodyKeys>), Problem> {
+        self.write_row(row, out, true)
+    }
+
+    fn write_row(
+        &self,
+        row: Row,
+        out: &mut Vec<u8>,
+        with_keys: bool,
+    ) -> Result<(Vec<Warning>, Option<BodyKeys>), Problem> {
         let values = render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)?;
         let start = out.len();
         let mut warnings = Vec::new();
         if let Some(plan) = self.plan() {
-            if plan.write(&self.renderer, &values, out, &mut warnings) {
-                return Ok(warnings);
+            let mut keys = (with_keys && plan.knows_keys()).then(BodyKeys::default);
+            if plan.write(&self.renderer, &values, out, &mut warnings, keys.as_mut()) {
+                return Ok((warnings, keys));
             }
             out.truncate(start);
             warnings.clear();
@@ -194,7 +216,7 @@ impl MessageCompiler {
         let message = self.compile_values(&values)?;
         // Writing JSON into memory cannot fail.
         let _ = serde_json::to_writer(&mut *out, &message.body);
-        Ok(message.warnings)
+        Ok((message.warnings, None))
     }
 
     fn plan(&self) -> Option<&BodyPlan> {
