@@ -65,3 +65,30 @@ impl BodyKeys {
         POINTERS.iter().position(|key| *key == pointer)
     }
 }
+
+/// Where the plan notes a body's keys as it writes the body: nowhere (`()`, a render that does
+/// not need them, which then costs nothing), or a row's [`BodyKeys`].
+pub(super) trait NoteKeys {
+    /// Starts a body: its keys are the template's constants until a hole sets one.
+    fn start(&mut self, constants: &BodyKeys);
+    /// The key numbered `key`, if any, is `text`.
+    fn note(&mut self, key: Option<usize>, text: &str);
+}
+
+impl NoteKeys for () {
+    fn start(&mut self, _: &BodyKeys) {}
+
+    fn note(&mut self, _: Option<usize>, _: &str) {}
+}
+
+impl NoteKeys for &mut BodyKeys {
+    fn start(&mut self, constants: &BodyKeys) {
+        self.clone_from(constants);
+    }
+
+    fn note(&mut self, key: Option<usize>, text: &str) {
+        if let Some(key) = key {
+            self.set(key, text);
+        }
+    }
+}

@@ -183,32 +183,45 @@ impl MessageCompiler {
     /// Appends the compact JSON body for a data row to `out` (nothing on error), and returns
     /// the warnings. The same bytes as serialising [`MessageCompiler::compile_row`]'s body.
     pub fn compile_row_into(&self, row: Row, out: &mut Vec<u8>) -> Result<Vec<Warning>, Problem> {
-        self.write_row(row, out, false).map(|(warnings, _)| warnings)
+        self.write_row(row, out, None)
     }
 
-    /// [`MessageCompiler::compile_row_into`], and the body's keys when the plan wrote it and
-    /// knows where they are (`None`: only the body tells them).
+    /// [`MessageCompiler::compile_row_into`], and the body's keys in `keys` when the plan wrote
+    /// it and knows where they are (`None`: only the body tells them).
     pub fn compile_row_with_keys(
         &self,
         row: Row,
         out: &mut Vec<u8>,
-    ) -> Result<(Vec<Warning>, Option<BodyKeys>), Problem> {
-        self.write_row(row, out, true)
+        keys: &mut Option<BodyKeys>,
+    ) -> Result<Vec<Warning>, Problem> {
+        self.write_row(row, out, Some(keys))
     }
 
     fn write_row(
         &self,
         row: Row,
         out: &mut Vec<u8>,
-        with_keys: bool,
-    ) -> Result<(Vec<Warning>, Option<BodyKeys>), Problem> {
+        mut keys: Option<&mut Option<BodyKeys>>,
+    ) -> Result<Vec<Warning>, Problem> {
         let values = render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)?;
         let start = out.len();
         let mut warnings = Vec::new();
+        if let Some(slot) = keys.as_deref_mut() {
+            *slot = None;
+        }
         if let Some(plan) = self.plan() {
-            let mut keys = (with_keys && plan.knows_keys()).then(BodyKeys::default);
-            if plan.write(&self.renderer, &values, out, &mut warnings, keys.as_mut()) {
-                return Ok((warnings, keys));
+            let written = match keys.as_deref_mut() {
+                Some(slot) if plan.knows_keys() => {
+                    let found = slot.insert(BodyKeys::default());
+                    plan.write(&self.renderer, &values, out, &mut warnings, found)
+                }
+                _ => plan.write(&self.renderer, &values, out, &mut warnings, ()),
+            };
+            if written {
+                return Ok(warnings);
+            }
+            if let Some(slot) = keys {
+                *slot = None;
             }
             out.truncate(start);
             warnings.clear();
@@ -216,7 +229,7 @@ impl MessageCompiler {
         let message = self.compile_values(&values)?;
         // Writing JSON into memory cannot fail.
         let _ = serde_json::to_writer(&mut *out, &message.body);
-        Ok((message.warnings, None))
+        Ok(message.warnings)
     }
 
     fn plan(&self) -> Option<&BodyPlan> {

@@ -67,10 +67,7 @@ pub fn compile_in_order(
     prepare: impl Fn(&mut Row) + Sync,
     mut on_row: impl FnMut(RowOutcome<'_>) -> Flow,
 ) {
-    let inspect = Inspect {
-        keys: false,
-        with: |_: &[u8], _| (),
-    };
+    let inspect = Inspect::<_, false> { with: |_: &[u8], _| () };
     compile_ordered(compiler, rows, workers, prepare, inspect, |outcome, _| on_row(outcome));
 }
 
@@ -85,26 +82,22 @@ pub fn compile_in_order_with<X: Send>(
     inspect: impl Fn(&[u8], Option<BodyKeys>) -> X + Sync,
     on_row: impl FnMut(RowOutcome<'_>, Option<X>) -> Flow,
 ) {
-    let inspect = Inspect {
-        keys: true,
-        with: inspect,
-    };
+    let inspect = Inspect::<_, true> { with: inspect };
     compile_ordered(compiler, rows, workers, prepare, inspect, on_row);
 }
 
-/// What is taken from each good body on the worker: `with` the body and, when `keys`, its keys
-/// (a render that does not need them does not pay for them).
-struct Inspect<F> {
-    keys: bool,
+/// What is taken from each good body on the worker: `with` the body and, when `KEYS`, its keys
+/// (a render that does not need them does not pay for them, not even a test a row).
+struct Inspect<F, const KEYS: bool> {
     with: F,
 }
 
-fn compile_ordered<X: Send, F: Fn(&[u8], Option<BodyKeys>) -> X + Sync>(
+fn compile_ordered<X: Send, F: Fn(&[u8], Option<BodyKeys>) -> X + Sync, const KEYS: bool>(
     compiler: &MessageCompiler,
     rows: impl Iterator<Item = Result<Row, DataError>>,
     workers: usize,
     prepare: impl Fn(&mut Row) + Sync,
-    inspect: Inspect<F>,
+    inspect: Inspect<F, KEYS>,
     mut on_row: impl FnMut(RowOutcome<'_>, Option<X>) -> Flow,
 ) {
     let mut batches = batches(rows);
@@ -223,11 +216,11 @@ fn batches(rows: impl Iterator<Item = Result<Row, DataError>>) -> impl Iterator<
     })
 }
 
-fn compile_batch<X>(
+fn compile_batch<X, const KEYS: bool>(
     compiler: &MessageCompiler,
     batch: Vec<Item>,
     prepare: &impl Fn(&mut Row),
-    inspect: &Inspect<impl Fn(&[u8], Option<BodyKeys>) -> X>,
+    inspect: &Inspect<impl Fn(&[u8], Option<BodyKeys>) -> X, KEYS>,
 ) -> Compiled<X> {
     // Room for the batch's bodies at the size the last batch's had (a quarter more), so that the
     // buffer is not grown, and its bodies copied, on the way.
@@ -241,15 +234,14 @@ fn compile_batch<X>(
                 prepare(&mut row);
                 let number = row.number;
                 let start = bodies.len();
-                let compiled = if inspect.keys {
-                    compiler.compile_row_with_keys(row, &mut bodies)
+                let mut keys = None;
+                let compiled = if KEYS {
+                    compiler.compile_row_with_keys(row, &mut bodies, &mut keys)
                 } else {
-                    compiler
-                        .compile_row_into(row, &mut bodies)
-                        .map(|warnings| (warnings, None))
+                    compiler.compile_row_into(row, &mut bodies)
                 };
                 match compiled {
-                    Ok((warnings, keys)) => {
+                    Ok(warnings) => {
                         let extra = (inspect.with)(&bodies[start..], keys);
                         done.push(Done::Body(number, start..bodies.len(), warnings, extra));
                     }

@@ -22,7 +22,7 @@ use crate::render::Renderer;
 use crate::template::MessageKind;
 use crate::validate::{BodyValidator, HoleSchema, ValueCheck};
 
-use super::keys::BodyKeys;
+use super::keys::{BodyKeys, NoteKeys};
 
 /// Marks a hole in the skeleton; private-use characters that serde_json writes as they are.
 const MARK: char = '\u{E000}';
@@ -161,16 +161,16 @@ impl BodyPlan {
         self.constant_keys.is_some()
     }
 
-    /// Appends the row's compact body to `out`, and sets `keys` to the body's keys (when the
-    /// plan [knows them](BodyPlan::knows_keys)). `false` when a value breaks a rule: the caller
-    /// then takes the full path, which explains the problem.
+    /// Appends the row's compact body to `out`, and notes its keys in `keys` (which must be `()`
+    /// unless the plan [knows them](BodyPlan::knows_keys)). `false` when a value breaks a rule:
+    /// the caller then takes the full path, which explains the problem.
     pub(super) fn write(
         &self,
         renderer: &Renderer,
         values: &[Value],
         out: &mut Vec<u8>,
         warnings: &mut Vec<Warning>,
-        keys: Option<&mut BodyKeys>,
+        keys: impl NoteKeys,
     ) -> bool {
         // One text buffer serves every hole of every row the thread writes.
         thread_local! {
@@ -191,19 +191,13 @@ impl BodyPlan {
         out: &mut Vec<u8>,
         warnings: &mut Vec<Warning>,
         text: &mut String,
-        keys: Option<&mut BodyKeys>,
+        mut keys: impl NoteKeys,
     ) -> bool {
         warnings.extend(self.constant_warnings.iter().cloned());
-        let mut keys = keys.zip(self.constant_keys.as_ref()).map(|(keys, constants)| {
-            keys.clone_from(constants);
-            keys
-        });
+        if let Some(constants) = &self.constant_keys {
+            keys.start(constants);
+        }
         // The value a hole writes is what reading the body back gives: JSON text round-trips.
-        let mut note = |hole: &Hole, text: &str| {
-            if let (Some(keys), Some(key)) = (keys.as_deref_mut(), hole.key) {
-                keys.set(key, text);
-            }
-        };
         let mut context = renderer.context(values);
         // The characters each hydrated text has so far (a template message's header and body).
         let mut lengths = [0usize; 2];
@@ -222,7 +216,7 @@ impl BodyPlan {
                     if serde_json::to_writer(&mut *out, rendered).is_err() {
                         return false;
                     }
-                    note(hole, rendered);
+                    keys.note(hole.key, rendered);
                     continue;
                 }
                 if hole.rule == FieldRule::Recipients {
@@ -233,7 +227,7 @@ impl BodyPlan {
                             if serde_json::to_writer(&mut *out, &number).is_err() {
                                 return false;
                             }
-                            note(hole, &number);
+                            keys.note(hole.key, &number);
                             continue;
                         }
                         Ok(number) => Value::String(number),
@@ -275,7 +269,7 @@ impl BodyPlan {
                 return false;
             }
             if let Value::String(written) = &value {
-                note(hole, written);
+                keys.note(hole.key, written);
             }
             // The larger buffer serves the next holes: the row's text buffer came back, or a
             // copy of a value was made larger than it.
