@@ -194,10 +194,11 @@ impl BodyPlan {
         mut keys: impl NoteKeys,
     ) -> bool {
         warnings.extend(self.constant_warnings.iter().cloned());
+        // A key is noted as the text written: JSON text reads back as it was written, so these
+        // are the keys a reader of the body finds.
         if let Some(constants) = &self.constant_keys {
             keys.start(constants);
         }
-        // The value a hole writes is what reading the body back gives: JSON text round-trips.
         let mut context = renderer.context(values);
         // The characters each hydrated text has so far (a template message's header and body).
         let mut lengths = [0usize; 2];
