@@ -2,11 +2,13 @@
 //! validate. Everything that can be prepared once (the leaf templates, the schema) is
 //! prepared in [`MessageCompiler::new`]; the per-row path only does per-row work.
 
+mod keys;
 mod ordered;
 mod plan;
 
 use std::sync::OnceLock;
 
+pub use keys::BodyKeys;
 pub use ordered::{compile_in_order, compile_in_order_with, Flow, RowOutcome};
 
 use serde_json::Value;
@@ -181,12 +183,45 @@ impl MessageCompiler {
     /// Appends the compact JSON body for a data row to `out` (nothing on error), and returns
     /// the warnings. The same bytes as serialising [`MessageCompiler::compile_row`]'s body.
     pub fn compile_row_into(&self, row: Row, out: &mut Vec<u8>) -> Result<Vec<Warning>, Problem> {
+        self.write_row(row, out, None)
+    }
+
+    /// [`MessageCompiler::compile_row_into`], and the body's keys in `keys` when the plan wrote
+    /// it and knows where they are (`None`: only the body tells them).
+    pub fn compile_row_with_keys(
+        &self,
+        row: Row,
+        out: &mut Vec<u8>,
+        keys: &mut Option<BodyKeys>,
+    ) -> Result<Vec<Warning>, Problem> {
+        self.write_row(row, out, Some(keys))
+    }
+
+    fn write_row(
+        &self,
+        row: Row,
+        out: &mut Vec<u8>,
+        mut keys: Option<&mut Option<BodyKeys>>,
+    ) -> Result<Vec<Warning>, Problem> {
         let values = render::bind_values(&self.template.vars, row.values).map_err(Problem::Missing)?;
         let start = out.len();
         let mut warnings = Vec::new();
+        if let Some(slot) = keys.as_deref_mut() {
+            *slot = None;
+        }
         if let Some(plan) = self.plan() {
-            if plan.write(&self.renderer, &values, out, &mut warnings) {
+            let written = match keys.as_deref_mut() {
+                Some(slot) if plan.knows_keys() => {
+                    let found = slot.insert(BodyKeys::default());
+                    plan.write(&self.renderer, &values, out, &mut warnings, found)
+                }
+                _ => plan.write(&self.renderer, &values, out, &mut warnings, ()),
+            };
+            if written {
                 return Ok(warnings);
+            }
+            if let Some(slot) = keys {
+                *slot = None;
             }
             out.truncate(start);
             warnings.clear();

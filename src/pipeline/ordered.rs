@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use crate::compile::Warning;
 use crate::data::{DataError, Row};
 
-use super::{MessageCompiler, Problem};
+use super::{BodyKeys, MessageCompiler, Problem};
 
 /// Rows per batch: large enough that handing out costs little, small enough to stay in cache.
 const BATCH: usize = 256;
@@ -67,17 +67,37 @@ pub fn compile_in_order(
     prepare: impl Fn(&mut Row) + Sync,
     mut on_row: impl FnMut(RowOutcome<'_>) -> Flow,
 ) {
-    compile_in_order_with(compiler, rows, workers, prepare, |_| (), |outcome, _| on_row(outcome));
+    let inspect = Inspect::<_, false> { with: |_: &[u8], _| () };
+    compile_ordered(compiler, rows, workers, prepare, inspect, |outcome, _| on_row(outcome));
 }
 
-/// [`compile_in_order`], and `inspect` of each good body on the worker that compiled it (what
-/// the caller would otherwise compute on the calling thread, which reads and delivers).
+/// [`compile_in_order`], and `inspect` of each good body with its keys, on the worker that
+/// compiled it (what the caller would otherwise compute on the calling thread, which reads and
+/// delivers). The keys are `None` where only the body tells them (no plan wrote it).
 pub fn compile_in_order_with<X: Send>(
     compiler: &MessageCompiler,
     rows: impl Iterator<Item = Result<Row, DataError>>,
     workers: usize,
     prepare: impl Fn(&mut Row) + Sync,
-    inspect: impl Fn(&[u8]) -> X + Sync,
+    inspect: impl Fn(&[u8], Option<BodyKeys>) -> X + Sync,
+    on_row: impl FnMut(RowOutcome<'_>, Option<X>) -> Flow,
+) {
+    let inspect = Inspect::<_, true> { with: inspect };
+    compile_ordered(compiler, rows, workers, prepare, inspect, on_row);
+}
+
+/// What is taken from each good body on the worker: `with` the body and, when `KEYS`, its keys
+/// (a render that does not need them does not pay for them, not even a test a row).
+struct Inspect<F, const KEYS: bool> {
+    with: F,
+}
+
+fn compile_ordered<X: Send, F: Fn(&[u8], Option<BodyKeys>) -> X + Sync, const KEYS: bool>(
+    compiler: &MessageCompiler,
+    rows: impl Iterator<Item = Result<Row, DataError>>,
+    workers: usize,
+    prepare: impl Fn(&mut Row) + Sync,
+    inspect: Inspect<F, KEYS>,
     mut on_row: impl FnMut(RowOutcome<'_>, Option<X>) -> Flow,
 ) {
     let mut batches = batches(rows);
@@ -196,11 +216,11 @@ fn batches(rows: impl Iterator<Item = Result<Row, DataError>>) -> impl Iterator<
     })
 }
 
-fn compile_batch<X>(
+fn compile_batch<X, const KEYS: bool>(
     compiler: &MessageCompiler,
     batch: Vec<Item>,
     prepare: &impl Fn(&mut Row),
-    inspect: &impl Fn(&[u8]) -> X,
+    inspect: &Inspect<impl Fn(&[u8], Option<BodyKeys>) -> X, KEYS>,
 ) -> Compiled<X> {
     // Room for the batch's bodies at the size the last batch's had (a quarter more), so that the
     // buffer is not grown, and its bodies copied, on the way.
@@ -214,9 +234,15 @@ fn compile_batch<X>(
                 prepare(&mut row);
                 let number = row.number;
                 let start = bodies.len();
-                match compiler.compile_row_into(row, &mut bodies) {
+                let mut keys = None;
+                let compiled = if KEYS {
+                    compiler.compile_row_with_keys(row, &mut bodies, &mut keys)
+                } else {
+                    compiler.compile_row_into(row, &mut bodies)
+                };
+                match compiled {
                     Ok(warnings) => {
-                        let extra = inspect(&bodies[start..]);
+                        let extra = (inspect.with)(&bodies[start..], keys);
                         done.push(Done::Body(number, start..bodies.len(), warnings, extra));
                     }
                     Err(problem) => done.push(Done::Invalid(number, problem)),

@@ -22,6 +22,8 @@ use crate::render::Renderer;
 use crate::template::MessageKind;
 use crate::validate::{BodyValidator, HoleSchema, ValueCheck};
 
+use super::keys::{BodyKeys, NoteKeys};
+
 /// Marks a hole in the skeleton; private-use characters that serde_json writes as they are.
 const MARK: char = '\u{E000}';
 
@@ -34,6 +36,9 @@ pub(super) struct BodyPlan {
     /// A template message's hydrated texts: the characters every row has (the approved text's
     /// and constant values'), and the limit, by slot (see [`ApprovedCheck::counted`]).
     budgets: Vec<(usize, usize)>,
+    /// The keys every row's body has from the template's constants; `None` when the plan
+    /// cannot tell where the keys are (only the body can).
+    constant_keys: Option<BodyKeys>,
 }
 
 struct Hole {
@@ -46,6 +51,8 @@ struct Hole {
     text_fits_flow: bool,
     /// The hydrated text the value counts in, and how many times it is shown there.
     counted: Option<(usize, usize)>,
+    /// Which of the body's keys the value is, if one.
+    key: Option<usize>,
 }
 
 impl BodyPlan {
@@ -79,6 +86,7 @@ impl BodyPlan {
                 apply_rule(*rule, value, &mut constant_warnings).ok()?;
             }
         }
+        let constant_keys = BodyKeys::constants(&skeleton, &pointers);
         if !validator.shape_violations(&skeleton, &pointers).is_empty() {
             return None;
         }
@@ -134,6 +142,7 @@ impl BodyPlan {
                     .iter()
                     .find(|(_, at, _)| at == pointer)
                     .map(|(slot, _, uses)| (*slot, *uses)),
+                key: BodyKeys::at(pointer),
             });
             rest = &after[end + closing.len()..];
         }
@@ -143,17 +152,25 @@ impl BodyPlan {
             holes,
             constant_warnings,
             budgets,
+            constant_keys,
         })
     }
 
-    /// Appends the row's compact body to `out`. `false` when a value breaks a rule: the caller
-    /// then takes the full path, which explains the problem.
+    /// Whether [`BodyPlan::write`] can give a body's keys.
+    pub(super) fn knows_keys(&self) -> bool {
+        self.constant_keys.is_some()
+    }
+
+    /// Appends the row's compact body to `out`, and notes its keys in `keys` (which must be `()`
+    /// unless the plan [knows them](BodyPlan::knows_keys)). `false` when a value breaks a rule:
+    /// the caller then takes the full path, which explains the problem.
     pub(super) fn write(
         &self,
         renderer: &Renderer,
         values: &[Value],
         out: &mut Vec<u8>,
         warnings: &mut Vec<Warning>,
+        keys: impl NoteKeys,
     ) -> bool {
         // One text buffer serves every hole of every row the thread writes.
         thread_local! {
@@ -161,7 +178,7 @@ impl BodyPlan {
         }
         TEXT.with(|cell| {
             let mut text = cell.take();
-            let written = self.write_with(renderer, values, out, warnings, &mut text);
+            let written = self.write_with(renderer, values, out, warnings, &mut text, keys);
             cell.set(text);
             written
         })
@@ -174,8 +191,14 @@ impl BodyPlan {
         out: &mut Vec<u8>,
         warnings: &mut Vec<Warning>,
         text: &mut String,
+        mut keys: impl NoteKeys,
     ) -> bool {
         warnings.extend(self.constant_warnings.iter().cloned());
+        // A key is noted as the text written: JSON text reads back as it was written, so these
+        // are the keys a reader of the body finds.
+        if let Some(constants) = &self.constant_keys {
+            keys.start(constants);
+        }
         let mut context = renderer.context(values);
         // The characters each hydrated text has so far (a template message's header and body).
         let mut lengths = [0usize; 2];
@@ -194,6 +217,7 @@ impl BodyPlan {
                     if serde_json::to_writer(&mut *out, rendered).is_err() {
                         return false;
                     }
+                    keys.note(hole.key, rendered);
                     continue;
                 }
                 if hole.rule == FieldRule::Recipients {
@@ -204,6 +228,7 @@ impl BodyPlan {
                             if serde_json::to_writer(&mut *out, &number).is_err() {
                                 return false;
                             }
+                            keys.note(hole.key, &number);
                             continue;
                         }
                         Ok(number) => Value::String(number),
@@ -243,6 +268,9 @@ impl BodyPlan {
             }
             if serde_json::to_writer(&mut *out, &value).is_err() {
                 return false;
+            }
+            if let Value::String(written) = &value {
+                keys.note(hole.key, written);
             }
             // The larger buffer serves the next holes: the row's text buffer came back, or a
             // copy of a value was made larger than it.

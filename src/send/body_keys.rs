@@ -265,7 +265,149 @@ fn value_end(text: &[u8], start: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
+    use crate::data::Row;
+    use crate::pipeline::MessageCompiler;
+    use crate::template::Template;
+
+    /// Every template the project holds (shipped, and the test cases'), linked to its Flow or
+    /// approved template where it names one; the ones that do not load or compile are left out.
+    fn every_template() -> Vec<MessageCompiler> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut paths = Vec::new();
+        let mut folders = vec![root.join("templates"), root.join("tests/cases")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).expect("a folder of templates").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|extension| extension == "yaml") {
+                    paths.push(path);
+                }
+            }
+        }
+        paths.sort();
+        let mut compilers = Vec::new();
+        for path in paths {
+            let Ok(template) = Template::load(&path) else { continue };
+            let Ok(mut compiler) = MessageCompiler::new(template) else {
+                continue;
+            };
+            let mut opens = None;
+            if let Some((linked, button)) = crate::approved::link(compiler.template()) {
+                if let Some(check) = linked.check {
+                    compiler.set_approved(check);
+                }
+                opens = button;
+            }
+            if let Some(linked) = crate::flow::link_opening(compiler.template(), opens.as_ref()) {
+                if let Some(check) = linked.check {
+                    compiler.set_flow(check);
+                }
+            }
+            compilers.push(compiler);
+        }
+        compilers
+    }
+
+    /// Templates whose keys sit in the places the shipped ones leave alone.
+    fn odd_templates() -> Vec<MessageCompiler> {
+        let flow = |to: &str, rest: &str| {
+            format!(
+                "vars:\n  a: {{example: x}}\n  b: {{default: \"\"}}\n  info: {{default: \"\"}}\nmessaging_object:\n  to: \"{to}\"\n  interactive:\n    body: {{text: \"row {{{{a}}}}\"}}\n    action:\n      parameters: {{flow_id: \"1\", flow_cta: Go, flow_action: navigate, flow_token: \"{{{{b}}}}\", flow_action_payload: {{screen: A}}}}\n{rest}"
+            )
+        };
+        [
+            // Several recipients, no `extra_info`.
+            flow("+1 415 555 0100, +44 7700 900123", ""),
+            // A recipient from the row; the refs constant, with escapes and unicode.
+            flow("{{a}}", "extra_info:\n  ref: \"tok \\\"1\\\" ü😀\"\n  ref2: \"\"\n"),
+            // The refs from the row, one of them typed (the value as the row gives it).
+            flow(
+                "{{a}}",
+                "extra_info:\n  ref: \"{{b}}\"\n  ref1: \"{{info}}\"\n  ref2: \"r-{{b}}\"\n",
+            ),
+            // `extra_info` whole from the row: only the body tells its refs.
+            flow("{{a}}", "extra_info: \"{{info}}\"\n"),
+        ]
+        .into_iter()
+        .map(|text| {
+            let template = Template::parse("t.yaml".to_owned(), text).expect("parses");
+            MessageCompiler::new(template).expect("compiles")
+        })
+        .collect()
+    }
+
+    /// A value for a row: numbers (one or several), text with escapes and unicode, empty,
+    /// typed values, or none.
+    fn any_value(random: &mut fastrand::Rng, example: Option<&Value>) -> Option<Value> {
+        let text = |text: &str| Some(Value::String(text.to_owned()));
+        match random.u8(..14) {
+            0 | 1 => example.cloned().or_else(|| text("+14155550100")),
+            2 => text("+1 415 555 0100"),
+            3 => text("+14155550100,+447700900123"),
+            4 => text(&format!("+9198450{:05}", random.u32(..100_000))),
+            5 => text(""),
+            6 => text("a \"quoted\" \\ back\nslash\t\u{1}"),
+            7 => text("Köln 😀 \u{E000} ü"),
+            8 => Some(json!(7)),
+            9 => Some(json!({"ref": "inner \"1\"", "ref1": "ü"})),
+            10 => Some(Value::Null),
+            11 => None,
+            12 => text(&"x".repeat(random.usize(..300))),
+            _ => text(&format!("C-{}", random.u32(..))),
+        }
+    }
+
+    /// The keys the render gives with a body are the keys read from that body, for every
+    /// template and many rows: the pre-flight takes one for the other.
+    #[test]
+    fn the_keys_the_render_gives_are_the_keys_read_from_its_body() {
+        let mut random = fastrand::Rng::with_seed(21);
+        let (mut from_plan, mut from_body) = (0, 0);
+        let mut templates = 0;
+        for compiler in every_template().into_iter().chain(odd_templates()) {
+            templates += 1;
+            let examples: Vec<Option<Value>> = compiler.template().vars.iter().map(|var| var.example.clone()).collect();
+            for number in 2..300 {
+                let values: Vec<Option<Value>> = examples
+                    .iter()
+                    .map(|example| any_value(&mut random, example.as_ref()))
+                    .collect();
+                let row = || Row {
+                    number,
+                    values: values.clone(),
+                };
+                let (mut keyed, mut plain) = (Vec::new(), Vec::new());
+                let mut keys = None;
+                let written = compiler.compile_row_with_keys(row(), &mut keyed, &mut keys);
+                assert_eq!(written.is_ok(), compiler.compile_row_into(row(), &mut plain).is_ok());
+                assert_eq!(keyed, plain, "{}", compiler.template().source.name);
+                match written.map(|_| keys) {
+                    Ok(Some(keys)) => {
+                        assert_eq!(
+                            RowKeys::from(keys),
+                            keys_of(&keyed),
+                            "{}: {}",
+                            compiler.template().source.name,
+                            String::from_utf8_lossy(&keyed)
+                        );
+                        from_plan += 1;
+                    }
+                    Ok(None) => from_body += 1,
+                    Err(_) => {}
+                }
+            }
+        }
+        assert!(templates > 50, "{templates} templates");
+        assert!(
+            from_plan > 2_000,
+            "{from_plan} rows' keys from the plan, {from_body} from the body"
+        );
+        assert!(from_body > 0, "the full path's rows are left to the body");
+    }
 
     #[test]
     fn the_recipient_is_found_wherever_to_sits() {

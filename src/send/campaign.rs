@@ -23,7 +23,7 @@ use super::journal::{Fingerprint, Journal, JournalError, JournalHandle, Record, 
 use super::{Job, StopCause, StopSignal};
 use crate::data::{self, DataError, Rows};
 use crate::input::Unreadable;
-use crate::pipeline::{compile_in_order_with, Flow, MessageCompiler, Problem, RowOutcome};
+use crate::pipeline::{compile_in_order, compile_in_order_with, BodyKeys, Flow, MessageCompiler, Problem, RowOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CampaignError {
@@ -300,9 +300,13 @@ pub(crate) fn preflight(
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| compiler.apply_overrides(row, vars);
     let hasher = plan.hasher.clone();
-    // The recipient and the hash are taken on the worker that compiled the body: the calling
-    // thread already reads the file and writes the journal.
-    let inspect = |body: &[u8]| (keys_of(body), if sending { hasher.hash_one(body) } else { 0 });
+    // The keys and the hash are taken on the worker that compiled the body: the calling thread
+    // already reads the file and writes the journal. The keys come from the render itself; a
+    // body it cannot tell them for is read again.
+    let inspect = |body: &[u8], keys: Option<BodyKeys>| {
+        let keys = keys.map_or_else(|| keys_of(body), RowKeys::from);
+        (keys, if sending { hasher.hash_one(body) } else { 0 })
+    };
     let campaign = plan.campaign.clone();
     // A 64-bit hash of each token, not the token, in the table the numbers are kept in: about
     // 16 bytes a row whatever the tokens' length. Its rows are not kept: the plan names one
@@ -488,40 +492,33 @@ pub(crate) fn check_outside_window(
     let mut broken = false;
     let workers = std::thread::available_parallelism().map_or(0, |cores| usize::from(cores) - 1);
     let prepare = |row: &mut data::Row| template.apply_overrides(row, vars);
-    compile_in_order_with(
-        template,
-        rows,
-        workers,
-        prepare,
-        |_| (),
-        |outcome, _| {
-            match outcome {
-                RowOutcome::Body { row, warnings, .. } => {
-                    if !warnings.is_empty() {
-                        on_event(PreflightEvent::Warnings {
-                            row,
-                            warnings: &warnings,
-                        });
-                    }
-                }
-                RowOutcome::Invalid { row, problem } => {
-                    on_event(PreflightEvent::Invalid { row, problem: &problem });
-                    invalid.insert(
+    compile_in_order(template, rows, workers, prepare, |outcome| {
+        match outcome {
+            RowOutcome::Body { row, warnings, .. } => {
+                if !warnings.is_empty() {
+                    on_event(PreflightEvent::Warnings {
                         row,
-                        format!("--outside-window template: {}", problem_text(template, &problem)),
-                    );
-                }
-                // The Flow message's pre-flight reads the same file and reports what is unreadable.
-                RowOutcome::Unreadable(error) => {
-                    if !error.is_row_error() {
-                        broken = true;
-                        return Flow::Stop;
-                    }
+                        warnings: &warnings,
+                    });
                 }
             }
-            Flow::Continue
-        },
-    );
+            RowOutcome::Invalid { row, problem } => {
+                on_event(PreflightEvent::Invalid { row, problem: &problem });
+                invalid.insert(
+                    row,
+                    format!("--outside-window template: {}", problem_text(template, &problem)),
+                );
+            }
+            // The Flow message's pre-flight reads the same file and reports what is unreadable.
+            RowOutcome::Unreadable(error) => {
+                if !error.is_row_error() {
+                    broken = true;
+                    return Flow::Stop;
+                }
+            }
+        }
+        Flow::Continue
+    });
     if broken {
         return Err(CampaignError::Broken);
     }

@@ -80,6 +80,17 @@ pub(crate) struct RowKeys {
     pub track: Option<String>,
 }
 
+impl From<crate::pipeline::BodyKeys> for RowKeys {
+    fn from(keys: crate::pipeline::BodyKeys) -> RowKeys {
+        RowKeys {
+            recipient: keys.recipient,
+            flow_token: keys.flow_token,
+            refs: keys.refs,
+            track: None,
+        }
+    }
+}
+
 impl RowKeys {
     /// Only a recipient.
     #[cfg(test)]
