@@ -66,6 +66,15 @@ const QUEUE: usize = 8_192;
 /// milliseconds of callbacks under load, so each checkpoint copies little.
 const CHECKPOINT_PAGES: i32 = 1_000;
 
+/// The least time between two checkpoints while the WAL is under [`CHECKPOINT_PAGES_MOST`]:
+/// under a heavy load the WAL reaches [`CHECKPOINT_PAGES`] many times a second, and a
+/// checkpoint after every batch (its two `fsync`s in the writer's turn) would cut the rate
+/// the writer keeps up with.
+const CHECKPOINT_SPACING: Duration = Duration::from_millis(50);
+
+/// The WAL's length in pages past which the writer checkpoints however recent the last was.
+const CHECKPOINT_PAGES_MOST: i32 = 8 * CHECKPOINT_PAGES;
+
 /// The size the WAL file is cut back to after it starts over (SQLite keeps its largest size
 /// otherwise).
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
@@ -82,6 +91,8 @@ pub(crate) struct Store {
     /// [`CHECKPOINT_PAGES`] while a reader keeps part of the WAL from being copied, so that
     /// the writer does not try again after every commit.
     checkpoint_at: i32,
+    /// When the writer last checkpointed.
+    last_checkpoint: std::time::Instant,
     /// Set once the main file was found overwritten: nothing more is committed.
     overwritten: Arc<std::sync::atomic::AtomicBool>,
     /// The older layout this open brought up to date, if it did.
@@ -333,6 +344,7 @@ impl Store {
             }),
             main_file,
             checkpoint_at: CHECKPOINT_PAGES,
+            last_checkpoint: std::time::Instant::now(),
             overwritten: Arc::default(),
             upgraded_from: (found > 0 && found < VERSION).then_some(found),
         })
@@ -455,14 +467,23 @@ impl Store {
         Ok(saved)
     }
 
-    /// Once the WAL holds [`CHECKPOINT_PAGES`] pages (as the last commit left it): copies it
+    /// Once the WAL holds [`CHECKPOINT_PAGES`] pages (as the last commit left it) and the last
+    /// checkpoint is [`CHECKPOINT_SPACING`] old, or it holds [`CHECKPOINT_PAGES_MOST`]: copies it
     /// into the main file without waiting for readers; the next commit starts the WAL over when
     /// all of it was copied (a reader still reading an older state keeps its part until it
     /// is done, as with SQLite's own checkpoints).
     fn checkpoint_when_due(&mut self) -> Result<(), EventsError> {
-        if WAL_PAGES.get() < self.checkpoint_at {
+        let pages = WAL_PAGES.get();
+        let due = pages >= self.checkpoint_at
+            && (self.last_checkpoint.elapsed() >= CHECKPOINT_SPACING
+                || pages
+                    >= self
+                        .checkpoint_at
+                        .saturating_add(CHECKPOINT_PAGES_MOST - CHECKPOINT_PAGES));
+        if !due {
             return Ok(());
         }
+        self.last_checkpoint = std::time::Instant::now();
         let left = self.checkpoint_if_ours("PASSIVE").map_err(|error| self.sqlite(error))?;
         self.checkpoint_at = match left {
             Some((length, copied)) if copied < length => length.saturating_add(CHECKPOINT_PAGES),
@@ -569,8 +590,8 @@ mod tests {
             .query_row("PRAGMA page_size", [], |row| row.get(0))
             .expect("page size");
         // A frame is a page and its 24-byte header; a WAL that never started over would hold
-        // every page of these 2,000 commits (several each).
-        let most = 32 + 2 * u64::try_from(CHECKPOINT_PAGES).expect("pages") * (page_size + 24);
+        // every page of these 2,000 commits (several each); this one checkpoints at 8,000 at most.
+        let most = 32 + u64::try_from(CHECKPOINT_PAGES_MOST + CHECKPOINT_PAGES).expect("pages") * (page_size + 24);
         for n in 0..2_000 {
             let body = format!(r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#);
             runtime.block_on(handle.save(callback(&body))).expect("saved");
@@ -618,8 +639,8 @@ mod tests {
         let page_size: u64 = reader
             .query_row("PRAGMA page_size", [], |row| row.get(0))
             .expect("page size");
-        let checkpoint = u64::try_from(CHECKPOINT_PAGES).expect("pages") * (page_size + 24);
-        assert!(held > 4 * checkpoint, "the reader kept its part: {held} bytes of WAL");
+        let checkpoint = u64::try_from(CHECKPOINT_PAGES_MOST).expect("pages") * (page_size + 24);
+        assert!(held > checkpoint, "the reader kept its part: {held} bytes of WAL");
         save(1_500, 4_000);
         // Once let go, the WAL is copied whole at the next checkpoint due and starts over from
         // its beginning: it grows at most one checkpoint's worth further.
