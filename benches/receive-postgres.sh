@@ -226,6 +226,14 @@ twice_after = sum(1 for n in after.values() if n > 1)
 print(f"   after the retry: {once} of the {total} callbacks sent ({r['sent']} requests) stored exactly once, {twice_after} twice or more; "
       f"store totals: {callbacks} callbacks, {statuses.strip()} statuses")
 print(f"   machine load average (1, 5, 15 min) before {load_before}, after {load_after}, on {os.cpu_count()} cores")
+# The kernel's writeback decides the stalls of the server's log flush on a shared disk (docs/operator.md).
+def vm(name):
+    try:
+        return open(f"/proc/sys/vm/{name}").read().strip()
+    except OSError:
+        return "?"
+print(f"   kernel writeback: vm.dirty_background_bytes {vm('dirty_background_bytes')}, "
+      f"vm.dirty_background_ratio {vm('dirty_background_ratio')}, vm.dirty_expire_centisecs {vm('dirty_expire_centisecs')}")
 ok = not missing and not twice and once == total and not twice_after
 print("   PASS: every acknowledged callback stored exactly once" if ok else "   FAIL")
 sys.exit(0 if ok else 1)

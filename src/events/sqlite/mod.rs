@@ -576,87 +576,107 @@ mod tests {
         );
     }
 
+    /// A store being written by its writer thread, one status callback a commit.
+    struct Writing {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        wal: PathBuf,
+        writer: StoreWriter,
+        handle: StoreHandle,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    impl Writing {
+        fn start() -> Writing {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("events.sqlite");
+            let writer = StoreWriter::spawn(Store::open(&path).expect("open"));
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            Writing {
+                handle: writer.handle(),
+                writer,
+                runtime: tokio::runtime::Builder::new_current_thread().build().expect("runtime"),
+                wal: PathBuf::from(wal),
+                path,
+                _dir: dir,
+            }
+        }
+
+        /// Statuses `from..to`, each its own callback, answered before the next is sent.
+        fn save(&self, from: usize, to: usize, mut after_each: impl FnMut(usize)) {
+            for n in from..to {
+                let body = format!(r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#);
+                self.runtime.block_on(self.handle.save(callback(&body))).expect("saved");
+                after_each(n);
+            }
+        }
+
+        fn wal_length(&self) -> u64 {
+            std::fs::metadata(&self.wal).map_or(0, |metadata| metadata.len())
+        }
+
+        /// The WAL's length when it holds `pages` pages (a frame is a page and its 24-byte header).
+        fn wal_of(&self, pages: i32) -> u64 {
+            let page_size: u64 = Connection::open(&self.path)
+                .expect("reader")
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .expect("page size");
+            32 + u64::try_from(pages).expect("pages") * (page_size + 24)
+        }
+
+        /// Stops the writer; the statuses in the store.
+        fn finish(self) -> i64 {
+            drop(self.handle);
+            self.writer.finish().expect("closed");
+            Connection::open(&self.path)
+                .expect("reopen")
+                .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+                .expect("count")
+        }
+    }
+
     #[test]
     fn the_wal_starts_over_every_few_pages_while_callbacks_keep_coming() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.sqlite");
-        let writer = StoreWriter::spawn(Store::open(&path).expect("open"));
-        let handle = writer.handle();
-        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
-        let page_size: u64 = Connection::open(&path)
-            .expect("reader")
-            .query_row("PRAGMA page_size", [], |row| row.get(0))
-            .expect("page size");
-        // A frame is a page and its 24-byte header; a WAL that never started over would hold
-        // every page of these 2,000 commits (several each); this one checkpoints at 8,000 at most.
-        let most = 32 + u64::try_from(CHECKPOINT_PAGES_MOST + CHECKPOINT_PAGES).expect("pages") * (page_size + 24);
-        for n in 0..2_000 {
-            let body = format!(r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#);
-            runtime.block_on(handle.save(callback(&body))).expect("saved");
-            let length = std::fs::metadata(&wal).map_or(0, |metadata| metadata.len());
+        let writing = Writing::start();
+        // A WAL that never started over would hold every page of these 2,000 commits (several
+        // each); this one checkpoints at 8,000 at most.
+        let most = writing.wal_of(CHECKPOINT_PAGES_MOST + CHECKPOINT_PAGES);
+        writing.save(0, 2_000, |n| {
+            let length = writing.wal_length();
             assert!(
                 length <= most,
                 "after {n} commits the WAL is {length} bytes (at most {most})"
             );
-        }
-        drop(handle);
-        writer.finish().expect("closed");
-        let connection = Connection::open(&path).expect("reopen");
-        let stored: i64 = connection
-            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
-            .expect("count");
-        assert_eq!(stored, 2_000);
+        });
+        assert_eq!(writing.finish(), 2_000);
     }
 
     #[test]
     fn a_reader_holding_an_old_state_keeps_the_wal_only_until_it_lets_go() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.sqlite");
-        let writer = StoreWriter::spawn(Store::open(&path).expect("open"));
-        let handle = writer.handle();
-        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
-        let wal_length = || std::fs::metadata(&wal).map_or(0, |metadata| metadata.len());
-        let save = |from: usize, to: usize| {
-            for n in from..to {
-                let body = format!(r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#);
-                runtime.block_on(handle.save(callback(&body))).expect("saved");
-            }
-        };
-        save(0, 10);
-        let mut reader = Connection::open(&path).expect("reader");
+        let writing = Writing::start();
+        writing.save(0, 10, drop);
+        let mut reader = Connection::open(&writing.path).expect("reader");
         let snapshot = reader.transaction().expect("read transaction");
         let before: i64 = snapshot
             .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
             .expect("count");
         assert_eq!(before, 10);
-        save(10, 1_500);
-        let held = wal_length();
+        writing.save(10, 1_500, drop);
+        let held = writing.wal_length();
         drop(snapshot);
-        let page_size: u64 = reader
-            .query_row("PRAGMA page_size", [], |row| row.get(0))
-            .expect("page size");
-        let checkpoint = u64::try_from(CHECKPOINT_PAGES_MOST).expect("pages") * (page_size + 24);
+        let checkpoint = writing.wal_of(CHECKPOINT_PAGES_MOST);
         assert!(held > checkpoint, "the reader kept its part: {held} bytes of WAL");
-        save(1_500, 4_000);
+        writing.save(1_500, 4_000, drop);
         // Once let go, the WAL is copied whole at the next checkpoint due and starts over from
         // its beginning: it grows at most one checkpoint's worth further.
-        let after = wal_length();
+        let after = writing.wal_length();
         assert!(
             after <= held + checkpoint,
             "the WAL grew from {held} to {after} bytes after the reader let go"
         );
-        drop(handle);
-        writer.finish().expect("closed");
         drop(reader);
-        let connection = Connection::open(&path).expect("reopen");
-        let stored: i64 = connection
-            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
-            .expect("count");
-        assert_eq!(stored, 4_000);
+        assert_eq!(writing.finish(), 4_000);
     }
 
     #[test]
