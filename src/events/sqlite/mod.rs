@@ -75,6 +75,13 @@ const CHECKPOINT_SPACING: Duration = Duration::from_millis(50);
 /// The WAL's length in pages past which the writer checkpoints however recent the last was.
 const CHECKPOINT_PAGES_MOST: i32 = 8 * CHECKPOINT_PAGES;
 
+/// How often the writer tries again a checkpoint a reader kept from copying the whole WAL,
+/// whatever was written since: once the reader is done, the WAL it held is copied and starts
+/// over within this time of the next callback, not only after [`CHECKPOINT_PAGES`] more pages
+/// (hours of callbacks at a quiet time, with a WAL of hundreds of megabytes every reader
+/// goes through).
+const CHECKPOINT_HELD_RETRY: Duration = Duration::from_secs(1);
+
 /// The size the WAL file is cut back to after it starts over (SQLite keeps its largest size
 /// otherwise).
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
@@ -468,18 +475,22 @@ impl Store {
     }
 
     /// Once the WAL holds [`CHECKPOINT_PAGES`] pages (as the last commit left it) and the last
-    /// checkpoint is [`CHECKPOINT_SPACING`] old, or it holds [`CHECKPOINT_PAGES_MOST`]: copies it
+    /// checkpoint is [`CHECKPOINT_SPACING`] old, or it holds [`CHECKPOINT_PAGES_MOST`], or a
+    /// reader kept the last from copying it all [`CHECKPOINT_HELD_RETRY`] ago: copies it
     /// into the main file without waiting for readers; the next commit starts the WAL over when
     /// all of it was copied (a reader still reading an older state keeps its part until it
     /// is done, as with SQLite's own checkpoints).
     fn checkpoint_when_due(&mut self) -> Result<(), EventsError> {
         let pages = WAL_PAGES.get();
-        let due = pages >= self.checkpoint_at
-            && (self.last_checkpoint.elapsed() >= CHECKPOINT_SPACING
+        let since = self.last_checkpoint.elapsed();
+        let held = self.checkpoint_at > CHECKPOINT_PAGES;
+        let due = (pages >= self.checkpoint_at
+            && (since >= CHECKPOINT_SPACING
                 || pages
                     >= self
                         .checkpoint_at
-                        .saturating_add(CHECKPOINT_PAGES_MOST - CHECKPOINT_PAGES));
+                        .saturating_add(CHECKPOINT_PAGES_MOST - CHECKPOINT_PAGES)))
+            || (held && since >= CHECKPOINT_HELD_RETRY);
         if !due {
             return Ok(());
         }
@@ -677,6 +688,44 @@ mod tests {
         );
         drop(reader);
         assert_eq!(writing.finish(), 4_000);
+    }
+
+    /// The callbacks the main file holds by itself (a copy of it without its WAL); none when
+    /// not even the tables were copied into it.
+    fn in_main_file(path: &Path) -> i64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let copy = dir.path().join("main-only.sqlite");
+        std::fs::copy(path, &copy).expect("copy the main file");
+        Connection::open(&copy)
+            .expect("the copy")
+            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_wal_a_reader_held_is_copied_soon_after_it_lets_go_though_callbacks_come_slowly() {
+        let writing = Writing::start();
+        writing.save(0, 10, drop);
+        let mut reader = Connection::open(&writing.path).expect("reader");
+        let snapshot = reader.transaction().expect("read transaction");
+        let before: i64 = snapshot
+            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(before, 10);
+        writing.save(10, 1_500, drop);
+        drop(snapshot);
+        // A quiet time: a callback now and then, far fewer pages than a checkpoint waits for.
+        writing.save(1_500, 1_501, drop);
+        std::thread::sleep(CHECKPOINT_HELD_RETRY + Duration::from_millis(100));
+        // The checkpoint runs after this one is answered; the next is committed after it.
+        writing.save(1_501, 1_503, drop);
+        assert!(
+            in_main_file(&writing.path) >= 1_502,
+            "the main file holds {} of 1,503 callbacks",
+            in_main_file(&writing.path)
+        );
+        drop(reader);
+        assert_eq!(writing.finish(), 1_503);
     }
 
     #[test]
