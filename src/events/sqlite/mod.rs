@@ -623,6 +623,19 @@ mod tests {
             }
         }
 
+        /// Statuses `0..to`: the first ten, then the rest while a reader holds the state after the
+        /// ten (so that the WAL from there on cannot be copied); then the reader lets go.
+        fn save_while_a_reader_holds(&self, to: usize) {
+            self.save(0, 10, drop);
+            let mut reader = Connection::open(&self.path).expect("reader");
+            let snapshot = reader.transaction().expect("read transaction");
+            let before: i64 = snapshot
+                .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+                .expect("count");
+            assert_eq!(before, 10);
+            self.save(10, to, drop);
+        }
+
         fn wal_length(&self) -> u64 {
             std::fs::metadata(&self.wal).map_or(0, |metadata| metadata.len())
         }
@@ -666,16 +679,8 @@ mod tests {
     #[test]
     fn a_reader_holding_an_old_state_keeps_the_wal_only_until_it_lets_go() {
         let writing = Writing::start();
-        writing.save(0, 10, drop);
-        let mut reader = Connection::open(&writing.path).expect("reader");
-        let snapshot = reader.transaction().expect("read transaction");
-        let before: i64 = snapshot
-            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
-            .expect("count");
-        assert_eq!(before, 10);
-        writing.save(10, 1_500, drop);
+        writing.save_while_a_reader_holds(1_500);
         let held = writing.wal_length();
-        drop(snapshot);
         let checkpoint = writing.wal_of(CHECKPOINT_PAGES_MOST);
         assert!(held > checkpoint, "the reader kept its part: {held} bytes of WAL");
         writing.save(1_500, 4_000, drop);
@@ -686,7 +691,6 @@ mod tests {
             after <= held + checkpoint,
             "the WAL grew from {held} to {after} bytes after the reader let go"
         );
-        drop(reader);
         assert_eq!(writing.finish(), 4_000);
     }
 
@@ -705,15 +709,7 @@ mod tests {
     #[test]
     fn a_wal_a_reader_held_is_copied_soon_after_it_lets_go_though_callbacks_come_slowly() {
         let writing = Writing::start();
-        writing.save(0, 10, drop);
-        let mut reader = Connection::open(&writing.path).expect("reader");
-        let snapshot = reader.transaction().expect("read transaction");
-        let before: i64 = snapshot
-            .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
-            .expect("count");
-        assert_eq!(before, 10);
-        writing.save(10, 1_500, drop);
-        drop(snapshot);
+        writing.save_while_a_reader_holds(1_500);
         // A quiet time: a callback now and then, far fewer pages than a checkpoint waits for.
         writing.save(1_500, 1_501, drop);
         std::thread::sleep(CHECKPOINT_HELD_RETRY + Duration::from_millis(100));
@@ -724,7 +720,6 @@ mod tests {
             "the main file holds {} of 1,503 callbacks",
             in_main_file(&writing.path)
         );
-        drop(reader);
         assert_eq!(writing.finish(), 1_503);
     }
 
