@@ -483,14 +483,14 @@ impl Store {
     fn checkpoint_when_due(&mut self) -> Result<(), EventsError> {
         let pages = WAL_PAGES.get();
         let since = self.last_checkpoint.elapsed();
+        let long = pages >= self.checkpoint_at;
+        let too_long = pages
+            >= self
+                .checkpoint_at
+                .saturating_add(CHECKPOINT_PAGES_MOST - CHECKPOINT_PAGES);
+        // The last checkpoint left part of the WAL to a reader (see `checkpoint_at`).
         let held = self.checkpoint_at > CHECKPOINT_PAGES;
-        let due = (pages >= self.checkpoint_at
-            && (since >= CHECKPOINT_SPACING
-                || pages
-                    >= self
-                        .checkpoint_at
-                        .saturating_add(CHECKPOINT_PAGES_MOST - CHECKPOINT_PAGES)))
-            || (held && since >= CHECKPOINT_HELD_RETRY);
+        let due = (long && (since >= CHECKPOINT_SPACING || too_long)) || (held && since >= CHECKPOINT_HELD_RETRY);
         if !due {
             return Ok(());
         }
