@@ -449,8 +449,8 @@ impl Store {
         self.damaged.get().is_some()
     }
 
-    /// Whether the store is as SQLite and this writer left it (checked before and after each
-    /// commit, and before each checkpoint); once found damaged, it stays so.
+    /// Whether the store is as SQLite and this writer left it (checked after each commit, and
+    /// before each checkpoint); once found damaged, it stays so.
     fn not_damaged(&self) -> Result<(), EventsError> {
         if !self.is_damaged() {
             match self.wal_changed() {
@@ -591,10 +591,11 @@ impl Store {
     /// One group commit; every callback's outcome, in order.
     fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, EventsError> {
         // Checked before, so that nothing is written into a file nobody can reach, and after,
-        // so that a move during the commit is not acknowledged either.
+        // so that a move during the commit is not acknowledged either. The WAL is looked at
+        // after only: a commit into a WAL cut before it is found then, before it is answered,
+        // and nothing but a checkpoint (which looks again) carries the WAL into the main file.
         self.still_at_its_path()?;
         self.not_overwritten()?;
-        self.not_damaged()?;
         let saved = self.commit_unchecked(batch).map_err(|error| self.sqlite(error))?;
         self.still_at_its_path()?;
         self.not_overwritten()?;
