@@ -126,6 +126,11 @@ pub(crate) enum EventsError {
     /// SQLite's write-ahead log no longer fits the file, and writing on would damage it.
     #[error("the event store `{store}` was overwritten in place (another file copied over it) while the receiver runs: callbacks are answered 503 and nothing more is written into it")]
     Overwritten { store: String },
+    /// SQLite found the store damaged while the receiver wrote it, or its write-ahead log was
+    /// cut short or written over by another program: a checkpoint would copy the damage into
+    /// the main file, so nothing more is written there, not even as the store closes.
+    #[error("the event store `{store}` was found damaged while the receiver runs ({reason}): callbacks are answered 503 and nothing more is written into it")]
+    Damaged { store: String, reason: String },
     /// A commit failed (the disk is full, the file was removed…); the callbacks it held were
     /// answered 503, so the provider sends them again.
     #[error("the event store could not commit: {0}")]
@@ -170,6 +175,9 @@ impl EventsError {
             ),
             EventsError::Overwritten { .. } => Some(
                 "stop flowc receive and start it on a new --store (the provider sends the callbacks answered 503 again); restore a backup with the receiver stopped, with its `-wal` removed (a receiver stopped after the copy left the copy as it was and set its `-wal` aside as `-wal.overwritten`)".to_owned(),
+            ),
+            EventsError::Damaged { .. } => Some(
+                "stop flowc receive and start it again (it left the main file as its last checkpoint wrote it, and the `-wal` as it was found): a store still damaged is refused at start, then restore a backup with the receiver stopped or name a new file with --store. Callbacks acknowledged since that checkpoint were in the `-wal` and may be lost with it; find what wrote into the store's files".to_owned(),
             ),
             EventsError::Postgres(error) => error.help(),
             EventsError::PasswordForFile { .. } => Some(

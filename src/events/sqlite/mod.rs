@@ -18,6 +18,12 @@
 //! inside a commit, where a backup copied over the file could no longer be told from the
 //! receiver's own writes (see [`Stamp`]).
 //!
+//! Once SQLite says the store is damaged (a page it cannot read, a frame of the WAL no longer
+//! there), or the WAL is no longer as the writer left it (cut short or written over by another
+//! program: the wal-index still points at frames that are gone), the writer writes nothing more
+//! into the main file: a checkpoint, its own or SQLite's as the store closes, would copy
+//! whatever is there now (zeros) over pages that were good. See [`Store::not_damaged`].
+//!
 //! Unlike the journal, the store keeps SQLite's normal locking and one busy timeout for every
 //! connection ([`BUSY_TIMEOUT`]): `flowc send` and `flowc report` read it ([`read`]) while the
 //! receiver writes (WAL lets readers and the writer work at once). Every opener checks the
@@ -86,6 +92,10 @@ const CHECKPOINT_HELD_RETRY: Duration = Duration::from_secs(1);
 /// otherwise).
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// The WAL's header, then each frame's before its page (SQLite's file format).
+const WAL_HEADER: u64 = 32;
+const FRAME_HEADER: u64 = 24;
+
 pub(crate) struct Store {
     connection: Connection,
     path: String,
@@ -102,6 +112,11 @@ pub(crate) struct Store {
     last_checkpoint: std::time::Instant,
     /// Set once the main file was found overwritten: nothing more is committed.
     overwritten: Arc<std::sync::atomic::AtomicBool>,
+    /// The write-ahead log beside the file (see [`Store::wal_changed`]).
+    wal: PathBuf,
+    page_size: u64,
+    /// Why the store was found damaged, once it was: nothing more is written into it.
+    damaged: Arc<std::sync::OnceLock<String>>,
     /// The older layout this open brought up to date, if it did.
     upgraded_from: Option<i64>,
 }
@@ -167,7 +182,8 @@ impl Place {
 
 thread_local! {
     /// The WAL's length in pages after the last commit on this thread (the writer's), as SQLite
-    /// tells it to [`note_wal_pages`].
+    /// tells it to [`note_wal_pages`], or after its last checkpoint (none once one started the
+    /// WAL over).
     static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
 }
 
@@ -177,6 +193,43 @@ thread_local! {
 fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
     WAL_PAGES.set(pages);
     Ok(())
+}
+
+/// Whether SQLite's error says the store's files are damaged (a page that is not what it should
+/// be, a frame of the WAL that is not there), rather than that it cannot write now (a full
+/// disk, a lock held).
+fn says_damaged(error: &rusqlite::Error) -> bool {
+    error.sqlite_error().is_some_and(|failure| {
+        matches!(
+            failure.code,
+            rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+        ) || failure.extended_code == rusqlite::ffi::SQLITE_IOERR_SHORT_READ
+    })
+}
+
+/// Whether `header` is the header SQLite writes at the start of a WAL: its magic number (whose
+/// last bit says in which byte order the checksums read the words) and the checksum of its
+/// first 24 bytes.
+fn is_wal_header(header: &[u8; 32]) -> bool {
+    let word = |at: usize, big_endian: bool| {
+        let bytes = [header[at], header[at + 1], header[at + 2], header[at + 3]];
+        if big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        }
+    };
+    let magic = word(0, true);
+    if magic & !1 != 0x377f_0682 {
+        return false;
+    }
+    let big_endian = magic & 1 == 1;
+    let (mut first, mut second) = (0u32, 0u32);
+    for at in (0..24).step_by(8) {
+        first = first.wrapping_add(word(at, big_endian)).wrapping_add(second);
+        second = second.wrapping_add(word(at + 4, big_endian)).wrapping_add(first);
+    }
+    (first, second) == (word(24, true), word(28, true))
 }
 
 /// The device and inode at a path (a link there is itself, not the file it leads to).
@@ -314,6 +367,9 @@ impl Store {
             ))
             .map_err(sqlite)?;
         connection.wal_hook(Some(note_wal_pages));
+        let page_size: u64 = connection
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(sqlite)?;
         // Created, or brought up to this layout, in one transaction with its version: a store
         // is of one layout or the other, never half upgraded.
         let mut connection = connection;
@@ -353,6 +409,13 @@ impl Store {
             checkpoint_at: CHECKPOINT_PAGES,
             last_checkpoint: std::time::Instant::now(),
             overwritten: Arc::default(),
+            wal: {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                PathBuf::from(wal)
+            },
+            page_size,
+            damaged: Arc::default(),
             upgraded_from: (found > 0 && found < VERSION).then_some(found),
         })
     }
@@ -362,10 +425,80 @@ impl Store {
         self.upgraded_from
     }
 
+    /// SQLite's error, as the writer says it; one that says the store is damaged marks it so.
     fn sqlite(&self, source: rusqlite::Error) -> EventsError {
+        if says_damaged(&source) {
+            let _ = self.damaged.set(format!("SQLite: {source}"));
+            return self.damaged();
+        }
         EventsError::Sqlite {
             store: self.path.clone(),
             source,
+        }
+    }
+
+    fn damaged(&self) -> EventsError {
+        EventsError::Damaged {
+            store: self.path.clone(),
+            reason: self.damaged.get().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Whether the store was found damaged.
+    fn is_damaged(&self) -> bool {
+        self.damaged.get().is_some()
+    }
+
+    /// Whether the store is as SQLite and this writer left it (checked after each commit, and
+    /// before each checkpoint); once found damaged, it stays so.
+    fn not_damaged(&self) -> Result<(), EventsError> {
+        if !self.is_damaged() {
+            match self.wal_changed() {
+                None => return Ok(()),
+                Some(reason) => {
+                    let _ = self.damaged.set(reason);
+                }
+            }
+        }
+        Err(self.damaged())
+    }
+
+    /// Why the WAL is no longer the one this writer wrote, if it is not: shorter than the
+    /// frames SQLite counted at the last commit (cut by another program: the wal-index still
+    /// points at frames that are gone), or no longer beginning with SQLite's header (cut, then
+    /// written past the hole by a commit: the frames before are zeros now). Only SQLite
+    /// shortens the WAL, when it starts over (after the commit that says its new length) or in
+    /// the checkpoint at stop (after which nothing is committed).
+    fn wal_changed(&self) -> Option<String> {
+        use std::io::Read as _;
+        let pages = u64::try_from(WAL_PAGES.get()).unwrap_or(0);
+        if pages == 0 {
+            return None;
+        }
+        let wal = self.wal.display();
+        let written = WAL_HEADER + pages * (self.page_size + FRAME_HEADER);
+        let mut header = [0u8; 32];
+        let found = std::fs::File::open(&self.wal).and_then(|mut file| {
+            let length = file.metadata()?.len();
+            if length >= written {
+                file.read_exact(&mut header)?;
+            }
+            Ok(length)
+        });
+        match found {
+            Err(error) => Some(format!(
+                "its write-ahead log `{wal}` cannot be read: {}",
+                crate::input::io_reason(&error)
+            )),
+            Ok(length) if length < written => Some(format!(
+                "its write-ahead log `{wal}` was cut to {} bytes by another program, from the {} the receiver wrote",
+                crate::words::thousands(length),
+                crate::words::thousands(written)
+            )),
+            Ok(_) if !is_wal_header(&header) => Some(format!(
+                "its write-ahead log `{wal}` no longer begins with SQLite's header: another program cut it or wrote over it"
+            )),
+            Ok(_) => None,
         }
     }
 
@@ -383,11 +516,17 @@ impl Store {
     /// Once the store is no longer at its path: the write-ahead log (which stayed at the path)
     /// folded into the file that was moved, so that the file holds every callback acknowledged,
     /// and no log of this file is left beside whatever is at the path now. Best effort: SQLite
-    /// does the same when the last connection closes.
+    /// does the same when the last connection closes. Not once the store was found damaged.
     fn fold_into_moved_file(&self) {
-        let _ = self
+        if self.is_damaged() {
+            return;
+        }
+        if let Err(error) = self
             .connection
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            let _ = self.sqlite(error);
+        }
     }
 
     /// Whether the main file is as this receiver's last checkpoint left it.
@@ -416,14 +555,7 @@ impl Store {
     /// checkpoint, though it fits only the file that was overwritten).
     fn close_overwritten(self) -> EventsError {
         let error = EventsError::Overwritten { store: self.path };
-        match self
-            .connection
-            .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-        {
-            Ok(_) => drop(self.connection),
-            // Never closed, so never folded: the process ends soon after.
-            Err(_) => std::mem::forget(self.connection),
-        }
+        close_without_checkpoint(self.connection);
         let mut wal = self.file.into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -444,33 +576,42 @@ impl Store {
         error
     }
 
+    /// Closes the store, SQLite checkpointing once more as the connection closes; when it was
+    /// found damaged, without that checkpoint (see [`Store::not_damaged`]), the WAL left as
+    /// it was found: the damage, then.
+    fn close(self) -> Result<(), EventsError> {
+        if !self.is_damaged() {
+            return Ok(());
+        }
+        let error = self.damaged();
+        close_without_checkpoint(self.connection);
+        Err(error)
+    }
+
     /// One group commit; every callback's outcome, in order.
     fn commit(&mut self, batch: &[Op]) -> Result<Vec<Saved>, EventsError> {
         // Checked before, so that nothing is written into a file nobody can reach, and after,
-        // so that a move during the commit is not acknowledged either.
+        // so that a move during the commit is not acknowledged either. The WAL is looked at
+        // after only: a commit into a WAL cut before it is found then, before it is answered,
+        // and nothing but a checkpoint (which looks again) carries the WAL into the main file.
         self.still_at_its_path()?;
         self.not_overwritten()?;
-        let saved = self.commit_unchecked(batch)?;
+        let saved = self.commit_unchecked(batch).map_err(|error| self.sqlite(error))?;
         self.still_at_its_path()?;
         self.not_overwritten()?;
+        self.not_damaged()?;
         Ok(saved)
     }
 
-    fn commit_unchecked(&mut self, batch: &[Op]) -> Result<Vec<Saved>, EventsError> {
-        let path = self.path.clone();
-        let sqlite = |source| EventsError::Sqlite {
-            store: path.clone(),
-            source,
-        };
+    fn commit_unchecked(&mut self, batch: &[Op]) -> rusqlite::Result<Vec<Saved>> {
         let transaction = self
             .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut saved = Vec::with_capacity(batch.len());
         for op in batch {
-            saved.push(insert(&transaction, &op.callback).map_err(sqlite)?);
+            saved.push(insert(&transaction, &op.callback)?);
         }
-        transaction.commit().map_err(sqlite)?;
+        transaction.commit()?;
         Ok(saved)
     }
 
@@ -514,8 +655,9 @@ impl Store {
 
     /// A checkpoint when the main file is as the last one left it (then the new state is
     /// noted); none, and the store marked overwritten, when someone else wrote it; none either
-    /// when the file is no longer at its path (the next commit says so). The WAL's length and
-    /// how much of it is now copied, in pages, when it ran.
+    /// when the file is no longer at its path (the next commit says so), or when the store is
+    /// damaged (then it is marked so). The WAL's length and how much of it is now copied, in
+    /// pages, when it ran.
     fn checkpoint_if_ours(&mut self, mode: &str) -> rusqlite::Result<Option<(i32, i32)>> {
         if !self.place.is_here() {
             return Ok(None);
@@ -524,15 +666,31 @@ impl Store {
             self.overwritten.store(true, std::sync::atomic::Ordering::SeqCst);
             return Ok(None);
         }
+        if self.not_damaged().is_err() {
+            return Ok(None);
+        }
         let result = self
             .connection
             .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
                 Ok(Some((row.get(1)?, row.get(2)?)))
             });
+        if let Ok(Some((length, _))) = result {
+            WAL_PAGES.set(length);
+        }
         if let Some(now) = stamp(&self.file) {
             self.main_file = now;
         }
         result
+    }
+}
+
+/// Closes a connection without SQLite's checkpoint on close, which would copy the WAL into the
+/// main file.
+fn close_without_checkpoint(connection: Connection) {
+    match connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true) {
+        Ok(_) => drop(connection),
+        // Never closed, so never folded: the process ends soon after.
+        Err(_) => std::mem::forget(connection),
     }
 }
 
@@ -589,7 +747,7 @@ mod tests {
 
     /// A store being written by its writer thread, one status callback a commit.
     struct Writing {
-        _dir: tempfile::TempDir,
+        dir: tempfile::TempDir,
         path: PathBuf,
         wal: PathBuf,
         writer: StoreWriter,
@@ -610,7 +768,7 @@ mod tests {
                 runtime: tokio::runtime::Builder::new_current_thread().build().expect("runtime"),
                 wal: PathBuf::from(wal),
                 path,
-                _dir: dir,
+                dir,
             }
         }
 
@@ -647,6 +805,31 @@ mod tests {
                 .query_row("PRAGMA page_size", [], |row| row.get(0))
                 .expect("page size");
             32 + u64::try_from(pages).expect("pages") * (page_size + 24)
+        }
+
+        /// Statuses `from..to`, each its own callback; those acknowledged.
+        fn try_save(&self, from: usize, to: usize) -> Vec<usize> {
+            (from..to)
+                .filter(|n| {
+                    let body = format!(r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#);
+                    self.runtime.block_on(self.handle.save(callback(&body))).is_ok()
+                })
+                .collect()
+        }
+
+        /// Cuts the WAL to nothing, as another program would (the writer keeps it open).
+        fn truncate_wal(&self) {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.wal)
+                .and_then(|wal| wal.set_len(0))
+                .expect("truncate the WAL");
+        }
+
+        /// Stops the writer; how it closed.
+        fn stop(self) -> (Result<(), EventsError>, PathBuf, tempfile::TempDir) {
+            drop(self.handle);
+            (self.writer.finish(), self.path, self.dir)
         }
 
         /// Stops the writer; the statuses in the store.
@@ -721,6 +904,132 @@ mod tests {
             in_main_file(&writing.path)
         );
         assert_eq!(writing.finish(), 1_503);
+    }
+
+    /// The ids of the statuses in a copy of the store's files (the main file, and its WAL when
+    /// `with_wal`), with what SQLite's integrity check says of it.
+    fn copied(path: &Path, with_wal: bool) -> (String, Vec<usize>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let copy = dir.path().join("copy.sqlite");
+        std::fs::copy(path, &copy).expect("copy the main file");
+        if with_wal {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            let _ = std::fs::copy(PathBuf::from(wal), dir.path().join("copy.sqlite-wal"));
+        }
+        let connection = Connection::open(&copy).expect("the copy");
+        let check = connection
+            .query_row("PRAGMA integrity_check", [], |row| row.get::<_, String>(0))
+            .unwrap_or_else(|error| error.to_string());
+        let ids = connection
+            .prepare("SELECT message_id FROM statuses")
+            .and_then(|mut select| {
+                select
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| id.strip_prefix('w')?.parse().ok())
+            .collect();
+        (check, ids)
+    }
+
+    #[test]
+    fn a_wal_cut_to_nothing_from_outside_is_never_copied_into_the_main_file() {
+        let writing = Writing::start();
+        writing.save(0, 1_500, drop);
+        let checkpointed = in_main_file(&writing.path);
+        writing.truncate_wal();
+        let acknowledged = writing.try_save(1_500, 1_505);
+        let (closed, path, _dir) = writing.stop();
+        let (main_check, in_main) = copied(&path, false);
+        assert_eq!(
+            main_check,
+            "ok",
+            "the main file is damaged ({closed:?}, {} acknowledged after the cut)",
+            acknowledged.len()
+        );
+        assert!(
+            i64::try_from(in_main.len()).expect("count") >= checkpointed,
+            "the main file holds {} callbacks, {checkpointed} before the cut",
+            in_main.len()
+        );
+        let (check, stored) = copied(&path, true);
+        assert_eq!(check, "ok", "the store is damaged");
+        let lost: Vec<_> = acknowledged.iter().filter(|n| !stored.contains(n)).collect();
+        assert!(lost.is_empty(), "acknowledged after the cut, not stored: {lost:?}");
+        assert!(
+            matches!(closed, Err(EventsError::Damaged { .. })),
+            "the writer said nothing of the cut: {closed:?}"
+        );
+    }
+
+    /// Callbacks `from..to` as the writer's queue holds them, one status each.
+    fn queued(from: usize, to: usize) -> Vec<Op> {
+        (from..to)
+            .map(|n| Op {
+                callback: Box::new(callback(&format!(
+                    r#"{{"statuses":[{{"id":"w{n}","status":"sent","timestamp":"5"}}]}}"#
+                ))),
+                done: tokio::sync::oneshot::channel().0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_wal_cut_while_a_commit_runs_is_found_though_the_commit_writes_past_the_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let mut store = Store::open(&path).expect("open");
+        store.commit(&queued(0, 100)).expect("committed");
+        store.checkpoint().expect("checkpointed");
+        for n in 1..10 {
+            store.commit(&queued(n * 100, n * 100 + 100)).expect("committed");
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&store.wal)
+            .and_then(|wal| wal.set_len(0))
+            .expect("cut the WAL");
+        // The cut came after the look before this commit: its frames go where they would have,
+        // past the hole, and the WAL is as long as the frames SQLite counts once more.
+        store
+            .commit_unchecked(&queued(1_000, 1_010))
+            .expect("committed from the pages SQLite holds in memory");
+        assert!(matches!(
+            store.commit(&queued(1_010, 1_020)),
+            Err(EventsError::Damaged { .. })
+        ));
+        assert!(matches!(store.close(), Err(EventsError::Damaged { .. })));
+        let (check, in_main) = copied(&path, false);
+        assert_eq!(check, "ok", "the main file is damaged");
+        assert!(in_main.len() >= 100, "the main file holds {} callbacks", in_main.len());
+        let (check, _) = copied(&path, true);
+        assert_eq!(check, "ok", "the store is damaged");
+    }
+
+    #[test]
+    fn a_page_sqlite_cannot_read_from_a_cut_wal_marks_the_store_damaged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let mut store = Store::open(&path).expect("open");
+        store.commit(&queued(0, 100)).expect("committed");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&store.wal)
+            .and_then(|wal| wal.set_len(0))
+            .expect("cut the WAL");
+        // Nothing in memory: the next commit reads its pages from the WAL.
+        store
+            .connection
+            .execute_batch("PRAGMA shrink_memory")
+            .expect("cache emptied");
+        let error = store
+            .commit_unchecked(&queued(100, 110))
+            .expect_err("the pages are gone");
+        assert!(matches!(store.sqlite(error), EventsError::Damaged { .. }));
+        assert!(matches!(store.close(), Err(EventsError::Damaged { .. })));
     }
 
     #[test]

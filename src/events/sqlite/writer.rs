@@ -189,6 +189,7 @@ pub(super) struct Op {
 pub(crate) struct StoreWriter {
     sender: mpsc::Sender<Op>,
     overwritten: Arc<std::sync::atomic::AtomicBool>,
+    damaged: Arc<std::sync::OnceLock<String>>,
     place: Arc<Place>,
     thread: thread::JoinHandle<Result<(), EventsError>>,
 }
@@ -199,6 +200,8 @@ pub(crate) struct StoreHandle {
     sender: mpsc::Sender<Op>,
     /// The store's: set once it was found overwritten (nothing more is committed).
     overwritten: Arc<std::sync::atomic::AtomicBool>,
+    /// The store's: set once it was found damaged (nothing more is written into it).
+    damaged: Arc<std::sync::OnceLock<String>>,
     place: Arc<Place>,
 }
 
@@ -206,6 +209,7 @@ impl StoreWriter {
     pub(crate) fn spawn(store: Store) -> StoreWriter {
         let (sender, mut receiver) = mpsc::channel::<Op>(QUEUE);
         let handle_overwritten = Arc::clone(&store.overwritten);
+        let handle_damaged = Arc::clone(&store.damaged);
         let handle_place = Arc::clone(&store.place);
         let thread = thread::spawn(move || {
             let mut store = store;
@@ -219,7 +223,8 @@ impl StoreWriter {
                     }
                 }
                 // A failed commit is not latched: a full disk may clear, and every callback
-                // it held is answered 503, so the provider sends it again.
+                // it held is answered 503, so the provider sends it again. (A store found
+                // damaged stays so: see `Store::not_damaged`.)
                 match store.commit(&batch) {
                     Ok(saved) => {
                         for (op, saved) in batch.drain(..).zip(saved) {
@@ -241,17 +246,18 @@ impl StoreWriter {
             // what was acknowledged into it folded into the file where it now is.
             if let Err(lost) = store.still_at_its_path() {
                 store.fold_into_moved_file();
-                return Err(lost);
+                return store.close().and(Err(lost));
             }
             let closed = store.checkpoint().and_then(|()| store.still_at_its_path());
             if store.is_overwritten() {
                 return Err(store.close_overwritten());
             }
-            closed
+            store.close().and(closed)
         });
         StoreWriter {
             sender,
             overwritten: handle_overwritten,
+            damaged: handle_damaged,
             place: handle_place,
             thread,
         }
@@ -261,6 +267,7 @@ impl StoreWriter {
         StoreHandle {
             sender: self.sender.clone(),
             overwritten: Arc::clone(&self.overwritten),
+            damaged: Arc::clone(&self.damaged),
             place: Arc::clone(&self.place),
         }
     }
@@ -278,7 +285,7 @@ impl StoreWriter {
 impl StoreHandle {
     /// Why the writer takes no callbacks now, if it does not: it stopped, the file is no
     /// longer at its path (looked at now, so that a probe finds it while no callback comes),
-    /// or it was overwritten.
+    /// or it was overwritten or found damaged.
     pub(crate) fn unavailable(&self) -> Option<&'static str> {
         if self.sender.is_closed() {
             Some("the event store is closed")
@@ -286,6 +293,8 @@ impl StoreHandle {
             Some("the event store is unreachable: it is no longer at its path (moved, deleted or replaced)")
         } else if self.overwritten.load(std::sync::atomic::Ordering::SeqCst) {
             Some("the event store is unreachable: it was overwritten in place")
+        } else if self.damaged.get().is_some() {
+            Some("the event store is unreachable: it was found damaged while the receiver ran")
         } else {
             None
         }
