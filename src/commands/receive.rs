@@ -152,7 +152,18 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
                     words::signal_name(signal)
                 ));
                 let _ = stop_sender.send(());
-                serving.await
+                // Closing waits for the requests in flight (each at most a read timeout) and,
+                // to fold its log, for whatever reads the store (a report): said, rather than
+                // a receiver that seems to hang.
+                tokio::select! {
+                    finished = &mut serving => finished,
+                    () = tokio::time::sleep(STILL_CLOSING) => {
+                        printer.note(
+                            "still closing: waiting for the requests in flight and, with a SQLite store, for what reads it (flowc report, send --events) to let go, so that its log is folded into the file (at most 5 s)",
+                        );
+                        serving.await
+                    }
+                }
             }
         };
         let Ok(result) = finished else {
@@ -170,6 +181,9 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
         }
     })
 }
+
+/// How long closing goes on before the receiver says what it waits for.
+const STILL_CLOSING: Duration = Duration::from_secs(1);
 
 /// How often a commit failure that goes on is said again.
 const FAILURE_EVERY: Duration = Duration::from_secs(10);

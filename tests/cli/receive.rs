@@ -205,6 +205,37 @@ fn sigterm_answers_the_request_in_flight_and_closes_the_store() {
     assert_eq!(count, 1);
 }
 
+#[test]
+fn sigterm_while_a_reader_holds_the_store_says_what_closing_waits_for() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.H1", "read", "R-H")).status, 200);
+    // A report reading the store: a read transaction open on it.
+    let reader = rusqlite::Connection::open(&receiver.store).expect("open");
+    reader.execute_batch("BEGIN").expect("begin");
+    let held: i64 = reader
+        .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+        .expect("read");
+    assert_eq!(held, 1);
+    let store = receiver.store.clone();
+    receiver.signal("TERM");
+    let (code, stderr, _scratch) = receiver.wait_stopped();
+    drop(reader);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("still closing") && stderr.contains("closed"),
+        "{stderr}"
+    );
+    let connection = rusqlite::Connection::open(&store).expect("open");
+    let count: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM statuses WHERE message_id = 'wamid.H1'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(count, 1);
+}
+
 impl Receiver {
     /// SIGKILL; the scratch directory and the store stay for a restart.
     fn sigkill(mut self) -> (Scratch, PathBuf) {
