@@ -131,6 +131,11 @@ pub(crate) enum EventsError {
     /// the main file, so nothing more is written there, not even as the store closes.
     #[error("the event store `{store}` was found damaged while the receiver runs ({reason}): callbacks are answered 503 and nothing more is written into it")]
     Damaged { store: String, reason: String },
+    /// Another receiver writes the SQLite file: two writers would each take the other's
+    /// checkpoints for a backup copied over the file, and set aside the WAL the other still
+    /// writes (with callbacks it acknowledged).
+    #[error("the event store `{store}` is being written by another flowc receive: a SQLite store takes one receiver at a time")]
+    InUse { store: String },
     /// A commit failed (the disk is full, the file was removed…); the callbacks it held were
     /// answered 503, so the provider sends them again.
     #[error("the event store could not commit: {0}")]
@@ -178,6 +183,9 @@ impl EventsError {
             ),
             EventsError::Damaged { .. } => Some(
                 "stop flowc receive and start it again (it left the main file as its last checkpoint wrote it, and the `-wal` as it was found): a store still damaged is refused at start, then restore a backup with the receiver stopped or name a new file with --store. Callbacks acknowledged since that checkpoint were in the `-wal` and may be lost with it; find what wrote into the store's files".to_owned(),
+            ),
+            EventsError::InUse { .. } => Some(
+                "stop the other receiver first, or give each its own --store; several receivers share one PostgreSQL store (--store postgres://USER@HOST/DATABASE)".to_owned(),
             ),
             EventsError::Postgres(error) => error.help(),
             EventsError::PasswordForFile { .. } => Some(

@@ -350,6 +350,40 @@ fn a_port_in_use_is_refused_and_a_killed_receivers_port_is_rebound_at_once() {
 }
 
 #[test]
+fn a_second_receiver_on_the_same_sqlite_store_is_refused_and_the_first_loses_nothing() {
+    let receiver = Receiver::start();
+    assert_eq!(receiver.post(&status_body("wamid.S0", "sent", "R")).status, 200);
+    let second = Receiver::spawn_at(Scratch::new(), receiver.store.clone(), "127.0.0.1:0", &[]);
+    let Err((code, stderr)) = second else {
+        panic!("two receivers on one SQLite store")
+    };
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("is being written by another flowc receive") && stderr.contains("PostgreSQL"),
+        "{stderr}"
+    );
+    // The first goes on, checkpointing as it goes: all it acknowledged stays in its store.
+    for n in 1..=1_500 {
+        let answer = receiver.post(&status_body(&format!("wamid.S{n}"), "sent", "R"));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let store = receiver.store.clone();
+    receiver.signal("TERM");
+    let (code, stderr, scratch) = receiver.wait_stopped();
+    assert_eq!(code, 0, "{stderr}");
+    let connection = rusqlite::Connection::open(&store).expect("open");
+    let count: i64 = connection
+        .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(count, 1_501);
+    drop(connection);
+    assert!(!PathBuf::from(format!("{}-wal.overwritten", store.display())).exists());
+    // Once the first has stopped, the store takes a receiver again.
+    let again = Receiver::spawn_at(scratch, store, "127.0.0.1:0", &[]).expect("starts once the first stopped");
+    again.assert_serving();
+}
+
+#[test]
 fn the_counts_are_printed_every_interval() {
     let receiver = Receiver::start_with(&["--stats-interval", "1"]);
     assert_eq!(receiver.post(&status_body("wamid.S1", "sent", "R")).status, 200);

@@ -98,6 +98,8 @@ const FRAME_HEADER: u64 = 24;
 
 pub(crate) struct Store {
     connection: Connection,
+    /// The file, locked for as long as this receiver writes it (see [`hold_for_writing`]).
+    _writing: std::fs::File,
     path: String,
     file: PathBuf,
     /// The file opened, which the path must still lead to at each commit.
@@ -232,6 +234,32 @@ fn is_wal_header(header: &[u8; 32]) -> bool {
     (first, second) == (word(24, true), word(28, true))
 }
 
+/// The store's file, locked (`flock`) against a second receiver: SQLite lets two connections
+/// write one file, but two receivers would each take the other's checkpoints for a backup
+/// copied over it ([`Stamp`]) and, stopping, set aside the WAL the other still writes, with
+/// callbacks it acknowledged in it. The lock is the file's (its inode): one moved away keeps
+/// it, a new file at the path is free. Readers (`flowc report`, `send --events`) take none.
+/// SQLite's own locks are POSIX record locks, which an `flock` does not touch.
+fn hold_for_writing(path: &Path, name: &str) -> Result<std::fs::File, EventsError> {
+    let file = std::fs::File::open(path).map_err(|error| EventsError::NotAStore {
+        store: name.to_owned(),
+        problem: format!("cannot be opened: {}", crate::input::io_reason(&error)),
+        access: Access::Write,
+    })?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(EventsError::InUse { store: name.to_owned() }),
+        Err(error) => Err(EventsError::NotAStore {
+            store: name.to_owned(),
+            problem: format!(
+                "cannot be locked for writing: {}",
+                crate::input::io_reason(&std::io::Error::from(error))
+            ),
+            access: Access::Write,
+        }),
+    }
+}
+
 /// The device and inode at a path (a link there is itself, not the file it leads to).
 fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt as _;
@@ -347,6 +375,7 @@ impl Store {
             }
         }
         let connection = Connection::open(path).map_err(sqlite)?;
+        let writing = hold_for_writing(path, &name)?;
         // Readers (`flowc report`) may hold the file briefly: wait rather than fail.
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let mode: String = connection
@@ -398,6 +427,7 @@ impl Store {
         })?;
         Ok(Store {
             connection,
+            _writing: writing,
             path: name,
             file: path.to_path_buf(),
             place: Arc::new(Place {
