@@ -8,6 +8,7 @@ mod plan;
 
 use std::sync::OnceLock;
 
+pub(crate) use keys::flow_button_token;
 pub use keys::BodyKeys;
 pub use ordered::{compile_in_order, compile_in_order_with, Flow, RowOutcome};
 

@@ -22,7 +22,7 @@ use crate::render::Renderer;
 use crate::template::MessageKind;
 use crate::validate::{BodyValidator, HoleSchema, ValueCheck};
 
-use super::keys::{BodyKeys, NoteKeys};
+use super::keys::{BodyKeys, KeyPlaces, NoteKeys};
 
 /// Marks a hole in the skeleton; private-use characters that serde_json writes as they are.
 const MARK: char = '\u{E000}';
@@ -86,7 +86,10 @@ impl BodyPlan {
                 apply_rule(*rule, value, &mut constant_warnings).ok()?;
             }
         }
-        let constant_keys = BodyKeys::constants(&skeleton, &pointers);
+        let places = KeyPlaces::of(&skeleton, &pointers, kind);
+        let constant_keys = places
+            .as_ref()
+            .and_then(|places| places.constants(&skeleton, &pointers));
         if !validator.shape_violations(&skeleton, &pointers).is_empty() {
             return None;
         }
@@ -142,7 +145,7 @@ impl BodyPlan {
                     .iter()
                     .find(|(_, at, _)| at == pointer)
                     .map(|(slot, _, uses)| (*slot, *uses)),
-                key: BodyKeys::at(pointer),
+                key: places.as_ref().and_then(|places| places.at(pointer)),
             });
             rest = &after[end + closing.len()..];
         }

@@ -1,11 +1,14 @@
 //! What a rendered body is recognised by, read straight from its bytes: its recipient and the
 //! keys the provider's callbacks carry back (`flow_token`, `extra_info.ref`, `ref1`, `ref2`),
-//! and the `--track` key written into it.
+//! and the `--track` key written into it. An interactive Flow message's `flow_token` is in its
+//! `action.parameters`; a template message's in its FLOW button component.
 
 use super::journal::RowKeys;
+use crate::pipeline::flow_button_token;
 
 /// What a compiled body can be recognised by: its recipient (`messaging_object.to`), and what
-/// the provider's callbacks carry back (`flow_token`, `extra_info.ref`, `ref1`, `ref2`).
+/// the provider's callbacks carry back (`flow_token`, `extra_info.ref`, `ref1`, `ref2`). A
+/// template message's `flow_token` is its FLOW button's (see [`flow_button_token`]).
 ///
 /// The body is compact JSON that flowc itself wrote, so one pass of a byte scanner suffices: it
 /// descends only into the objects that hold these fields and skips every other value without
@@ -29,7 +32,10 @@ pub(super) fn keys_of(body: &[u8]) -> RowKeys {
     };
     RowKeys {
         recipient: text("/messaging_object/to").unwrap_or_default(),
-        flow_token: text("/messaging_object/interactive/action/parameters/flow_token"),
+        flow_token: text("/messaging_object/interactive/action/parameters/flow_token").or_else(|| {
+            let pointer = flow_button_token(&value, |_| false).ok()??;
+            text(&pointer)
+        }),
         refs: [
             text("/extra_info/ref"),
             text("/extra_info/ref1"),
@@ -49,7 +55,15 @@ pub(crate) fn recipient_of(body: &[u8]) -> String {
 struct RawKeys<'a> {
     to: Option<&'a [u8]>,
     flow_token: Option<&'a [u8]>,
+    /// A template message's FLOW button, once found.
+    flow_button: Option<Found<'a>>,
     refs: [Option<&'a [u8]>; 3],
+}
+
+/// A template message's FLOW button, or its `action` parameter: the raw `flow_token` it holds.
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    flow_token: Option<&'a [u8]>,
 }
 
 impl RawKeys<'_> {
@@ -57,7 +71,9 @@ impl RawKeys<'_> {
         let text = |raw: Option<&[u8]>| raw.map(string_value);
         Some(RowKeys {
             recipient: text(self.to)??,
-            flow_token: text(self.flow_token).flatten(),
+            flow_token: text(self.flow_token)
+                .flatten()
+                .or_else(|| text(self.flow_button.and_then(|button| button.flow_token)).flatten()),
             refs: [
                 text(self.refs[0]).flatten(),
                 text(self.refs[1]).flatten(),
@@ -77,6 +93,8 @@ enum Place {
     Action,
     Parameters,
     ExtraInfo,
+    /// A template message's `template`: read by [`scan_template`].
+    Template,
 }
 
 /// Scans the object starting at `start` (`{`); returns the index just past it.
@@ -96,11 +114,13 @@ fn scan_object<'a>(text: &'a [u8], start: usize, place: Place, keys: &mut RawKey
             (Place::Top, b"messaging_object") => Some(Place::Messaging),
             (Place::Top, b"extra_info") => Some(Place::ExtraInfo),
             (Place::Messaging, b"interactive") => Some(Place::Interactive),
+            (Place::Messaging, b"template") => Some(Place::Template),
             (Place::Interactive, b"action") => Some(Place::Action),
             (Place::Action, b"parameters") => Some(Place::Parameters),
             _ => None,
         };
         let end = match child {
+            Some(Place::Template) if text.get(value) == Some(&b'{') => scan_template(text, value, keys)?,
             Some(child) if text.get(value) == Some(&b'{') => scan_object(text, value, child, keys)?,
             _ => {
                 let end = value_end(text, value)?;
@@ -119,6 +139,123 @@ fn scan_object<'a>(text: &'a [u8], start: usize, place: Place, keys: &mut RawKey
         match text.get(end) {
             Some(b',') => at = end + 1,
             Some(b'}') => return Some(end + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// Scans a template message's `template` object (at `start`) for its FLOW button's token, as
+/// [`flow_button_token`] finds it: the first component with `"type":"button"` and
+/// `"sub_type":"flow"`, in it the first parameter with `"type":"action"`, its
+/// `action.flow_token`. Their keys come in the template's order, so a component or a
+/// parameter is judged at its end. Returns the index just past the object.
+fn scan_template<'a>(text: &'a [u8], start: usize, keys: &mut RawKeys<'a>) -> Option<usize> {
+    each_member(text, start, |key, value| {
+        if key != b"components" || text.get(value) != Some(&b'[') {
+            return value_end(text, value);
+        }
+        each_element(text, value, |element| {
+            if text.get(element) != Some(&b'{') {
+                return value_end(text, element);
+            }
+            let (end, button) = scan_component(text, element)?;
+            if keys.flow_button.is_none() {
+                keys.flow_button = button;
+            }
+            Some(end)
+        })
+    })
+}
+
+/// The end of the component at `start`, and what it holds when it is a FLOW button.
+fn scan_component(text: &[u8], start: usize) -> Option<(usize, Option<Found<'_>>)> {
+    let (mut button, mut flow) = (false, false);
+    let mut action: Option<Found<'_>> = None;
+    let end = each_member(text, start, |key, value| {
+        if key == b"parameters" && text.get(value) == Some(&b'[') {
+            return each_element(text, value, |element| {
+                if text.get(element) != Some(&b'{') {
+                    return value_end(text, element);
+                }
+                let (end, parameter) = scan_parameter(text, element)?;
+                if action.is_none() {
+                    action = parameter;
+                }
+                Some(end)
+            });
+        }
+        let end = value_end(text, value)?;
+        match key {
+            b"type" => button = &text[value..end] == b"\"button\"",
+            b"sub_type" => flow = &text[value..end] == b"\"flow\"",
+            _ => {}
+        }
+        Some(end)
+    })?;
+    let flow_token = action.and_then(|action| action.flow_token);
+    Some((end, (button && flow).then_some(Found { flow_token })))
+}
+
+/// The end of a component's parameter at `start`, and what it holds when it is an action.
+fn scan_parameter(text: &[u8], start: usize) -> Option<(usize, Option<Found<'_>>)> {
+    let mut action = false;
+    let mut flow_token = None;
+    let end = each_member(text, start, |key, value| {
+        if key == b"action" && text.get(value) == Some(&b'{') {
+            return each_member(text, value, |key, value| {
+                let end = value_end(text, value)?;
+                if key == b"flow_token" {
+                    flow_token = Some(&text[value..end]);
+                }
+                Some(end)
+            });
+        }
+        let end = value_end(text, value)?;
+        if key == b"type" {
+            action = &text[value..end] == b"\"action\"";
+        }
+        Some(end)
+    })?;
+    Some((end, action.then_some(Found { flow_token })))
+}
+
+/// Calls `member` with each key of the object at `start` (`{`) and where its value starts;
+/// `member` returns the index just past the value. Returns the index just past the object.
+fn each_member<'a>(
+    text: &'a [u8],
+    start: usize,
+    mut member: impl FnMut(&'a [u8], usize) -> Option<usize>,
+) -> Option<usize> {
+    let mut at = start + 1;
+    if text.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        let key_end = string_end(text, at)?;
+        if text.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let end = member(&text[at + 1..key_end - 1], key_end + 1)?;
+        match text.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b'}') => return Some(end + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// Calls `element` with where each value of the array at `start` (`[`) starts; `element`
+/// returns the index just past the value. Returns the index just past the array.
+fn each_element(text: &[u8], start: usize, mut element: impl FnMut(usize) -> Option<usize>) -> Option<usize> {
+    let mut at = start + 1;
+    if text.get(at) == Some(&b']') {
+        return Some(at + 1);
+    }
+    loop {
+        let end = element(at)?;
+        match text.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b']') => return Some(end + 1),
             _ => return None,
         }
     }
@@ -270,7 +407,7 @@ mod tests {
     use super::*;
     use crate::data::Row;
     use crate::pipeline::MessageCompiler;
-    use crate::template::Template;
+    use crate::template::{MessageKind, Template};
 
     /// Every template the project holds (shipped, and the test cases'), linked to its Flow or
     /// approved template where it names one; the ones that do not load or compile are left out.
@@ -319,6 +456,11 @@ mod tests {
                 "vars:\n  a: {{example: x}}\n  b: {{default: \"\"}}\n  info: {{default: \"\"}}\nmessaging_object:\n  to: \"{to}\"\n  interactive:\n    body: {{text: \"row {{{{a}}}}\"}}\n    action:\n      parameters: {{flow_id: \"1\", flow_cta: Go, flow_action: navigate, flow_token: \"{{{{b}}}}\", flow_action_payload: {{screen: A}}}}\n{rest}"
             )
         };
+        let template_message = |components: &str| {
+            format!(
+                "vars:\n  a: {{example: x}}\n  b: {{default: \"\"}}\nmessaging_object:\n  to: \"{{{{a}}}}\"\n  type: template\n  template:\n    name: booking\n    language: {{ code: en_US }}\n    components:\n{components}extra_info:\n  ref: \"{{{{b}}}}\"\n"
+            )
+        };
         [
             // Several recipients, no `extra_info`.
             flow("+1 415 555 0100, +44 7700 900123", ""),
@@ -331,6 +473,23 @@ mod tests {
             ),
             // `extra_info` whole from the row: only the body tells its refs.
             flow("{{a}}", "extra_info: \"{{info}}\"\n"),
+            // Template messages: the FLOW button first, its keys in another order than the
+            // schema lists them, its action parameter after a text one; the token from the row.
+            template_message(
+                "      - { parameters: [{ action: { flow_token: \"t-{{b}}\" }, type: action }], index: \"0\", sub_type: flow, type: button }\n      - { type: body, parameters: [{ type: text, text: \"{{a}}\" }] }\n",
+            ),
+            // The button last of three, its token a constant with escapes and unicode.
+            template_message(
+                "      - { type: header, parameters: [{ type: text, text: \"{{a}}\" }] }\n      - { type: body, parameters: [{ type: text, text: Pune }] }\n      - type: button\n        sub_type: flow\n        index: \"0\"\n        parameters:\n          - { type: action, action: { flow_token: \"tok \\\"1\\\" ü😀\", flow_action_data: { flow_token: no } } }\n",
+            ),
+            // No FLOW button: no token.
+            template_message("      - { type: body, parameters: [{ type: text, text: \"{{a}}\" }] }\n"),
+            // Which component is the FLOW button only the row tells: only the body tells its token.
+            template_message(
+                "      - { type: button, sub_type: \"{{s}}\", index: \"0\", parameters: [{ type: action, action: { flow_token: \"t-{{b}}\" } }] }\n",
+            )
+            .replace("to: \"{{a}}\"", "to: \"+14155550100\"")
+            .replace("  b: ", "  s: {example: flow}\n  b: "),
         ]
         .into_iter()
         .map(|text| {
@@ -368,6 +527,9 @@ mod tests {
         let mut random = fastrand::Rng::with_seed(21);
         let (mut from_plan, mut from_body) = (0, 0);
         let mut templates = 0;
+        // Rows of template messages whose flow_token the plan gave (and the body must give too),
+        // and whose keys the plan left to the body.
+        let (mut template_tokens, mut template_from_body) = (0, 0);
         for compiler in every_template().into_iter().chain(odd_templates()) {
             templates += 1;
             let examples: Vec<Option<Value>> = compiler.template().vars.iter().map(|var| var.example.clone()).collect();
@@ -387,6 +549,9 @@ mod tests {
                 assert_eq!(keyed, plain, "{}", compiler.template().source.name);
                 match written.map(|_| keys) {
                     Ok(Some(keys)) => {
+                        if compiler.template().kind == MessageKind::Template && keys.flow_token.is_some() {
+                            template_tokens += 1;
+                        }
                         assert_eq!(
                             RowKeys::from(keys),
                             keys_of(&keyed),
@@ -396,7 +561,12 @@ mod tests {
                         );
                         from_plan += 1;
                     }
-                    Ok(None) => from_body += 1,
+                    Ok(None) => {
+                        from_body += 1;
+                        if compiler.template().kind == MessageKind::Template {
+                            template_from_body += 1;
+                        }
+                    }
                     Err(_) => {}
                 }
             }
@@ -407,6 +577,74 @@ mod tests {
             "{from_plan} rows' keys from the plan, {from_body} from the body"
         );
         assert!(from_body > 0, "the full path's rows are left to the body");
+        assert!(
+            template_tokens > 300,
+            "{template_tokens} template messages' rows with a flow_token from the plan"
+        );
+        assert!(
+            template_from_body > 0,
+            "a template message whose FLOW button the row decides is left to the body"
+        );
+    }
+
+    /// A template message's flow_token is its FLOW button's, wherever the button is among the
+    /// components and whatever order the keys of its objects are in.
+    #[test]
+    fn a_template_messages_flow_token_is_read_from_its_flow_button() {
+        let body = |components: &str| {
+            format!(
+                r#"{{"messaging_object":{{"messaging_product":"whatsapp","to":"+14155550100","type":"template","template":{{"name":"booking","language":{{"code":"en_US"}},"components":[{components}]}}}},"extra_info":{{"ref":"C-1"}}}}"#
+            )
+        };
+        let header = r#"{"type":"header","parameters":[{"type":"text","text":"Asha"}]}"#;
+        let text_body =
+            r#"{"type":"body","parameters":[{"type":"text","text":"Pune"},{"type":"text","text":"31 May"}]}"#;
+        let button = |token: &str| {
+            format!(
+                r#"{{"type":"button","sub_type":"flow","index":"0","parameters":[{{"type":"action","action":{{"flow_token":"{token}","flow_action_data":{{"flow_token":"no"}}}}}}]}}"#
+            )
+        };
+        let cases = [
+            // The button third, as the shipped example has it.
+            (
+                body(&format!("{header},{text_body},{}", button("booking-C-1"))),
+                Some("booking-C-1"),
+            ),
+            // The button first, or alone.
+            (body(&format!("{},{text_body}", button("first"))), Some("first")),
+            (body(&button("alone")), Some("alone")),
+            // Escapes and unicode in the token.
+            (
+                body(&format!("{text_body},{}", button(r#"tok \"1\" \\ \u00fc 😀"#))),
+                Some("tok \"1\" \\ ü 😀"),
+            ),
+            // The component's and the parameter's keys in any order; a text parameter first.
+            (
+                body(&format!(
+                    r#"{header},{{"parameters":[{{"type":"text","text":"x"}},{{"action":{{"flow_token":"late"}},"type":"action"}}],"index":"0","sub_type":"flow","type":"button"}}"#
+                )),
+                Some("late"),
+            ),
+            // A component that is not the FLOW button is not read, whatever it holds.
+            (
+                body(&format!(
+                    r#"{{"type":"body","parameters":[{{"type":"action","action":{{"flow_token":"not a button"}}}}]}},{}"#,
+                    button("the button")
+                )),
+                Some("the button"),
+            ),
+            // No button: no token.
+            (body(&format!("{header},{text_body}")), None),
+        ];
+        for (body, token) in &cases {
+            let keys = keys_of(body.as_bytes());
+            assert_eq!(keys.flow_token.as_deref(), *token, "{body}");
+            assert_eq!(keys.recipient, "+14155550100", "{body}");
+            assert_eq!(keys.refs[0].as_deref(), Some("C-1"), "{body}");
+            // A body the byte scanner does not follow (not compact) is read by serde alike.
+            let pretty = serde_json::to_vec_pretty(&serde_json::from_str::<Value>(body).expect("JSON")).expect("JSON");
+            assert_eq!(keys_of(&pretty), keys, "{body}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::support::campaign::{read_delivery_report, read_report, statuses, Campaign};
 use crate::support::provider::{Provider, Reply};
 use crate::support::receiver::Receiver;
-use crate::support::{flowc, run, Scratch};
+use crate::support::{flowc, repo, run, Scratch};
 
 /// A campaign of the example template message `flowc init` ships, to `rows` people.
 fn template_campaign(rows: usize) -> Campaign {
@@ -165,4 +165,72 @@ fn a_template_not_found_in_its_language_stops_the_campaign_naming_the_template_a
         outcome.stderr
     );
     assert_eq!(statuses(&campaign.report()), [("pending".to_owned(), 3)].into());
+}
+
+/// Rows of a template message that share a flow_token (its FLOW button's) are warned of before
+/// sending, naming the first such pair, as for interactive Flow messages: a completed Flow is
+/// matched to its row by it.
+#[test]
+fn a_template_message_dry_run_warns_when_rows_share_a_flow_token() {
+    let scratch = Scratch::new();
+    let data = scratch.write(
+        "contacts.csv",
+        "name,phone,due_date,customer_id\nAsha,+14150000000,31 December,C-1\nRavi,+14150000001,31 December,C-2\nMeera,+14150000002,31 December,C-1\n",
+    );
+    let campaign = Campaign {
+        template: repo().join("templates/service-booking-template.yaml"),
+        data,
+        scratch,
+    };
+    let outcome = run(campaign.command_to("http://127.0.0.1:9").arg("--dry-run"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome
+            .stderr
+            .matches("1 row shares a flow_token with an earlier row (row 4 has the flow_token of row 2)")
+            .count(),
+        1,
+        "{}",
+        outcome.stderr
+    );
+}
+
+/// A Flow completion that does not say which message it answers is matched to the template
+/// message's row by the flow_token its FLOW button carried.
+#[test]
+fn a_flow_reply_to_a_template_message_is_matched_to_its_row_by_its_flow_token() {
+    let campaign = template_campaign(3);
+    let provider = Provider::accepting();
+    provider.expect_requests(3);
+    let outcome = run(&mut campaign.command(&provider));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let receiver = Receiver::start();
+    let now = jiff::Timestamp::now().as_second();
+    let answers = json!({"flow_token": "booking-C-1", "slot": "10:00"});
+    let reply = json!({"messages": [{"from": "14150000001", "id": "wamid.reply", "timestamp": (now + 30).to_string(),
+        "type": "interactive",
+        "interactive": {"type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": answers.to_string()}}}]});
+    assert_eq!(receiver.post(&reply.to_string()).status, 200);
+    let responses = campaign.scratch.path().join("answers.jsonl");
+    let outcome = run(flowc()
+        .arg("report")
+        .arg(campaign.journal_path())
+        .arg("--events")
+        .arg(&receiver.store)
+        .arg("--responses")
+        .arg(&responses));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains("→ 1 completed the Flow"), "{}", outcome.stdout);
+    let lines: Vec<Value> = std::fs::read_to_string(&responses)
+        .expect("responses")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (&lines[0]["row"], &lines[0]["to"], &lines[0]["flow_token"]),
+        (&json!(3), &json!("+14150000001"), &json!("booking-C-1")),
+        "{lines:?}"
+    );
+    drop(receiver);
 }
