@@ -194,14 +194,7 @@ fn sigterm_answers_the_request_in_flight_and_closes_the_store() {
     // Closed: the WAL was folded into the main file.
     let wal = PathBuf::from(format!("{}-wal", store.display()));
     assert!(std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0);
-    let connection = rusqlite::Connection::open(&store).expect("open");
-    let count: i64 = connection
-        .query_row(
-            "SELECT count(*) FROM statuses WHERE message_id = 'wamid.T1'",
-            [],
-            |row| row.get(0),
-        )
-        .expect("count");
+    let count = count_in(&store, "SELECT count(*) FROM statuses WHERE message_id = 'wamid.T1'");
     assert_eq!(count, 1);
 }
 
@@ -225,15 +218,14 @@ fn sigterm_while_a_reader_holds_the_store_says_what_closing_waits_for() {
         stderr.contains("still closing") && stderr.contains("closed"),
         "{stderr}"
     );
-    let connection = rusqlite::Connection::open(&store).expect("open");
-    let count: i64 = connection
-        .query_row(
-            "SELECT count(*) FROM statuses WHERE message_id = 'wamid.H1'",
-            [],
-            |row| row.get(0),
-        )
-        .expect("count");
+    let count = count_in(&store, "SELECT count(*) FROM statuses WHERE message_id = 'wamid.H1'");
     assert_eq!(count, 1);
+}
+
+/// What `sql` counts in a store no receiver writes any more.
+fn count_in(store: &std::path::Path, sql: &str) -> i64 {
+    let connection = rusqlite::Connection::open(store).expect("open");
+    connection.query_row(sql, [], |row| row.get(0)).expect("count")
 }
 
 impl Receiver {
@@ -371,12 +363,8 @@ fn a_second_receiver_on_the_same_sqlite_store_is_refused_and_the_first_loses_not
     receiver.signal("TERM");
     let (code, stderr, scratch) = receiver.wait_stopped();
     assert_eq!(code, 0, "{stderr}");
-    let connection = rusqlite::Connection::open(&store).expect("open");
-    let count: i64 = connection
-        .query_row("SELECT count(*) FROM statuses", [], |row| row.get(0))
-        .expect("count");
+    let count = count_in(&store, "SELECT count(*) FROM statuses");
     assert_eq!(count, 1_501);
-    drop(connection);
     assert!(!PathBuf::from(format!("{}-wal.overwritten", store.display())).exists());
     // Once the first has stopped, the store takes a receiver again.
     let again = Receiver::spawn_at(scratch, store, "127.0.0.1:0", &[]).expect("starts once the first stopped");

@@ -849,11 +849,7 @@ mod tests {
 
         /// Cuts the WAL to nothing, as another program would (the writer keeps it open).
         fn truncate_wal(&self) {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&self.wal)
-                .and_then(|wal| wal.set_len(0))
-                .expect("truncate the WAL");
+            cut_to_nothing(&self.wal);
         }
 
         /// Stops the writer; how it closed.
@@ -1007,6 +1003,15 @@ mod tests {
             .collect()
     }
 
+    /// Cuts a WAL to nothing, as another program would (SQLite keeps it open).
+    fn cut_to_nothing(wal: &Path) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(wal)
+            .and_then(|wal| wal.set_len(0))
+            .expect("cut the WAL");
+    }
+
     #[test]
     fn a_wal_cut_while_a_commit_runs_is_found_though_the_commit_writes_past_the_cut() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1017,13 +1022,9 @@ mod tests {
         for n in 1..10 {
             store.commit(&queued(n * 100, n * 100 + 100)).expect("committed");
         }
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&store.wal)
-            .and_then(|wal| wal.set_len(0))
-            .expect("cut the WAL");
-        // The cut came after the look before this commit: its frames go where they would have,
-        // past the hole, and the WAL is as long as the frames SQLite counts once more.
+        cut_to_nothing(&store.wal);
+        // A commit after the cut: its frames go where they would have, past the hole, and the
+        // WAL is as long as the frames SQLite counts once more; only its header tells.
         store
             .commit_unchecked(&queued(1_000, 1_010))
             .expect("committed from the pages SQLite holds in memory");
@@ -1045,11 +1046,7 @@ mod tests {
         let path = dir.path().join("events.sqlite");
         let mut store = Store::open(&path).expect("open");
         store.commit(&queued(0, 100)).expect("committed");
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&store.wal)
-            .and_then(|wal| wal.set_len(0))
-            .expect("cut the WAL");
+        cut_to_nothing(&store.wal);
         // Nothing in memory: the next commit reads its pages from the WAL.
         store
             .connection
