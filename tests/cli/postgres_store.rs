@@ -801,6 +801,24 @@ fn callbacks_stored_over_tls_verified_against_the_servers_own_authority_are_read
 }
 
 #[test]
+fn a_server_certificate_from_an_authority_not_trusted_is_refused_and_sslrootcert_is_named() {
+    let Some(tls) = postgres::tls_cluster() else { return };
+    let database = tls.cluster.database();
+    // Without sslrootcert the public authorities are trusted, and none signed the test server's.
+    let url = tls.url(&database, "localhost");
+    let url = &url[..url.find("&sslrootcert=").expect("the URL names its authority")];
+    let Err((code, stderr)) = receiver_on(url, &[]) else {
+        panic!("a receiver trusted a certificate no trusted authority signed")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("signed by no authority this machine trusts") && stderr.contains("sslrootcert=FILE"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
+}
+
+#[test]
 fn verify_full_against_a_certificate_for_another_name_is_refused_without_showing_the_password() {
     let Some(tls) = postgres::tls_cluster() else { return };
     let database = tls.cluster.database();
@@ -812,6 +830,10 @@ fn verify_full_against_a_certificate_for_another_name_is_refused_without_showing
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("certificate"), "{stderr}");
     assert!(stderr.contains("127.0.0.1"), "{stderr}");
+    assert!(
+        stderr.contains("certificate is for another name: name the host in the URL as its certificate does"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
     let outcome = run(flowc().args(["report", "missing.journal.sqlite", "--events"]).arg(&url));
     assert_ne!(outcome.code, 0, "{}", outcome.stderr);
@@ -836,6 +858,10 @@ fn sslmode_require_against_a_server_without_tls_is_refused_never_connected_in_pl
     };
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("TLS"), "{stderr}");
+    assert!(
+        stderr.contains("the server does not offer TLS: turn on `ssl`"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(postgres::PASSWORD), "{stderr}");
     // Nothing was written in plain: the receiver creates its tables on its first connection.
     let tables: i64 = database

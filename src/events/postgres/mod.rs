@@ -52,7 +52,12 @@ pub(crate) enum PgError {
     #[error("the event store's password file `{path}` {reason}")]
     PasswordFile { path: String, reason: String },
     #[error("cannot reach the event store {store}: {reason}")]
-    Connect { store: String, reason: String },
+    Connect {
+        store: String,
+        reason: String,
+        /// What about TLS failed, if that is why.
+        tls: Option<url::TlsFailure>,
+    },
     /// The store holds other tables, or a store of another layout.
     #[error("the event store {store} {problem}")]
     NotAStore { store: String, problem: String },
@@ -77,8 +82,15 @@ impl PgError {
                 "name the store as postgres://USER@HOST:PORT/DATABASE (the password in the URL, a password file or PGPASSWORD)"
                     .to_owned(),
             ),
-            PgError::Connect { .. } => Some(
-                "check that PostgreSQL runs at that address, and the user, password and database".to_owned(),
+            PgError::Connect { tls, .. } => Some(
+                match tls {
+                    Some(url::TlsFailure::NotOffered) => "the server does not offer TLS: turn on `ssl` in its postgresql.conf (with its certificate and key), or, on a network you trust, name sslmode=disable in the URL",
+                    Some(url::TlsFailure::UnknownAuthority) => "the server's certificate is signed by no authority this machine trusts: give the authority's certificate (PEM) with sslrootcert=FILE in the URL",
+                    Some(url::TlsFailure::OtherName) => "the server's certificate is for another name: name the host in the URL as its certificate does",
+                    Some(url::TlsFailure::AuthoritiesFile) => "give sslrootcert a PEM file of the authority's certificate",
+                    Some(url::TlsFailure::Other) | None => "check that PostgreSQL runs at that address, and the user, password and database",
+                }
+                .to_owned(),
             ),
             PgError::NotAStore { .. } => Some(
                 "name a database of its own for the event store (flowc receive creates its tables)".to_owned(),

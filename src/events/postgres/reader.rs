@@ -24,10 +24,7 @@ const FETCH: usize = 5_000;
 const TIME: &str = "COALESCE(timestamp_unix, received_at / 1000)";
 
 fn connect_and_check(url: &StoreUrl) -> Result<Client, PgError> {
-    let mut client = url.connect().map_err(|reason| PgError::Connect {
-        store: url.to_string(),
-        reason,
-    })?;
+    let mut client = url.connect().map_err(|unreached| unreached.of(url))?;
     check(&mut client, url)?;
     Ok(client)
 }

@@ -196,20 +196,20 @@ impl StoreUrl {
     }
 
     /// A new connection (blocking: for the readers). Errors are scrubbed of the password.
-    pub(crate) fn connect(&self) -> Result<::postgres::Client, String> {
+    pub(crate) fn connect(&self) -> Result<::postgres::Client, Unreached> {
         let config = ::postgres::Config::from(self.config());
         let connected = match self.tls {
             Tls::None => config.connect(::postgres::NoTls),
             Tls::Verified => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config()?)),
         };
-        connected.map_err(|error| self.scrub(&error_text(&error)))
+        connected.map_err(|error| self.unreached(&error))
     }
 
     /// A new connection for the writer, its connection task spawned on the current runtime.
     /// Errors are scrubbed of the password.
-    pub(crate) async fn connect_async(&self) -> Result<tokio_postgres::Client, String> {
+    pub(crate) async fn connect_async(&self) -> Result<tokio_postgres::Client, Unreached> {
         let config = self.config();
-        let scrub = |error: tokio_postgres::Error| self.scrub(&error_text(&error));
+        let scrub = |error: tokio_postgres::Error| self.unreached(&error);
         match self.tls {
             Tls::None => {
                 let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(scrub)?;
@@ -225,18 +225,35 @@ impl StoreUrl {
         }
     }
 
-    fn tls_config(&self) -> Result<tokio_rustls::rustls::ClientConfig, String> {
+    /// The driver's failure to connect, scrubbed, with why TLS failed if it did.
+    fn unreached(&self, error: &::postgres::Error) -> Unreached {
+        Unreached {
+            reason: self.scrub(&error_text(error)),
+            tls: tls_failure(error),
+        }
+    }
+
+    fn tls_config(&self) -> Result<tokio_rustls::rustls::ClientConfig, Unreached> {
+        let authorities = |reason: String| Unreached {
+            reason,
+            tls: Some(TlsFailure::AuthoritiesFile),
+        };
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         match &self.root_certificate {
             Some(path) => {
                 use rustls_pki_types::pem::PemObject as _;
                 let certificates = rustls_pki_types::CertificateDer::pem_file_iter(path)
                     .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                    .map_err(|error| format!("the sslrootcert file `{}` cannot be read: {error}", path.display()))?;
+                    .map_err(|error| {
+                        authorities(format!(
+                            "the sslrootcert file `{}` cannot be read: {error}",
+                            path.display()
+                        ))
+                    })?;
                 for certificate in certificates {
                     roots
                         .add(certificate)
-                        .map_err(|error| format!("the sslrootcert file `{}`: {error}", path.display()))?;
+                        .map_err(|error| authorities(format!("the sslrootcert file `{}`: {error}", path.display())))?;
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -245,8 +262,72 @@ impl StoreUrl {
         tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-            .map_err(|error| format!("TLS: {error}"))
+            .map_err(|error| Unreached {
+                reason: format!("TLS: {error}"),
+                tls: Some(TlsFailure::Other),
+            })
     }
+}
+
+/// A connection that could not be made: the driver's words (scrubbed of the password) and, when
+/// TLS is why, what about it (for the help: each has its own fix).
+#[derive(Debug)]
+pub(crate) struct Unreached {
+    reason: String,
+    tls: Option<TlsFailure>,
+}
+
+impl Unreached {
+    pub(crate) fn of(self, url: &StoreUrl) -> PgError {
+        PgError::Connect {
+            store: url.to_string(),
+            reason: self.reason,
+            tls: self.tls,
+        }
+    }
+}
+
+/// Why a connection asking for TLS did not get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsFailure {
+    /// The server does not offer TLS at all.
+    NotOffered,
+    /// Its certificate is signed by no authority this machine (or `sslrootcert`) trusts.
+    UnknownAuthority,
+    /// Its certificate is for another name than the URL's host.
+    OtherName,
+    /// The `sslrootcert` file cannot be read as certificates.
+    AuthoritiesFile,
+    Other,
+}
+
+/// What the driver's error says of TLS, read from the errors it carries: rustls's own, inside
+/// the handshake's I/O error, or tokio-postgres's words for a server that declined (its error
+/// kinds are private).
+fn tls_failure(error: &::postgres::Error) -> Option<TlsFailure> {
+    use std::error::Error as _;
+    use tokio_rustls::rustls::{CertificateError, Error as RustlsError};
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let inner = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map_or(current, |inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(rustls) = inner.downcast_ref::<RustlsError>() {
+            return Some(match rustls {
+                RustlsError::InvalidCertificate(CertificateError::UnknownIssuer) => TlsFailure::UnknownAuthority,
+                RustlsError::InvalidCertificate(
+                    CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+                ) => TlsFailure::OtherName,
+                _ => TlsFailure::Other,
+            });
+        }
+        if current.to_string() == "server does not support TLS" {
+            return Some(TlsFailure::NotOffered);
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// The driver's error with its cause (`db error: FATAL: …`, `error connecting to server: …`).

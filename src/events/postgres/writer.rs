@@ -155,10 +155,7 @@ impl Connection {
     /// prepares the statements. Runs outside the writer's runtime: the check uses the blocking
     /// client.
     fn open(url: &StoreUrl, runtime: &tokio::runtime::Runtime) -> Result<Connection, PgError> {
-        let connect = |reason| PgError::Connect {
-            store: url.to_string(),
-            reason,
-        };
+        let connect = |unreached: super::url::Unreached| unreached.of(url);
         let mut checking = url.connect().map_err(connect)?;
         create_or_check(&mut checking, url)?;
         drop(checking);
@@ -694,10 +691,7 @@ impl PgStore {
     /// A database that cannot be reached now is an error: a receiver starts only on a store it
     /// could write.
     pub(crate) fn open(url: &StoreUrl) -> Result<PgStore, PgError> {
-        let mut client = url.connect().map_err(|reason| PgError::Connect {
-            store: url.to_string(),
-            reason,
-        })?;
+        let mut client = url.connect().map_err(|unreached| unreached.of(url))?;
         let upgraded_from = create_or_check(&mut client, url)?;
         Ok(PgStore {
             url: url.clone(),
