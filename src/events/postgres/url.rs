@@ -209,16 +209,16 @@ impl StoreUrl {
     /// Errors are scrubbed of the password.
     pub(crate) async fn connect_async(&self) -> Result<tokio_postgres::Client, Unreached> {
         let config = self.config();
-        let scrub = |error: tokio_postgres::Error| self.unreached(&error);
+        let unreached = |error: tokio_postgres::Error| self.unreached(&error);
         match self.tls {
             Tls::None => {
-                let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(scrub)?;
+                let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(unreached)?;
                 tokio::spawn(connection);
                 Ok(client)
             }
             Tls::Verified => {
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config()?);
-                let (client, connection) = config.connect(tls).await.map_err(scrub)?;
+                let (client, connection) = config.connect(tls).await.map_err(unreached)?;
                 tokio::spawn(connection);
                 Ok(client)
             }
