@@ -159,7 +159,7 @@ pub(super) fn run(options: ReceiveOptions, printer: &Printer) -> ExitStatus {
                     finished = &mut serving => finished,
                     () = tokio::time::sleep(STILL_CLOSING) => {
                         printer.note(
-                            "still closing: waiting for the requests in flight and, with a SQLite store, for what reads it (flowc report, send --events) to let go, so that its log is folded into the file (at most 5 s)",
+                            "still closing: waiting for the requests in flight (each up to the read timeout) and, with a SQLite store, for what reads it (flowc report, send --events) to let go (up to 5 s), so that its log is folded into the file",
                         );
                         serving.await
                     }

@@ -134,7 +134,7 @@ pub(crate) enum EventsError {
     /// Another receiver writes the SQLite file: two writers would each take the other's
     /// checkpoints for a backup copied over the file, and set aside the WAL the other still
     /// writes (with callbacks it acknowledged).
-    #[error("the event store `{store}` is being written by another flowc receive: a SQLite store takes one receiver at a time")]
+    #[error("the event store `{store}` is held by another program, another flowc receive writing it most likely: a SQLite store takes one receiver at a time")]
     InUse { store: String },
     /// A commit failed (the disk is full, the file was removed…); the callbacks it held were
     /// answered 503, so the provider sends them again.
@@ -281,7 +281,7 @@ pub(crate) struct Saved {
 
 /// The store opened by the receiver, checked and ready to be written.
 pub(crate) enum Store {
-    Sqlite(sqlite::Store),
+    Sqlite(Box<sqlite::Store>),
     Postgres(postgres::PgStore),
 }
 
@@ -290,7 +290,7 @@ impl Store {
     /// what is not an event store, a damaged one, or one of a newer layout.
     pub(crate) fn open(location: &StoreLocation) -> Result<Store, EventsError> {
         match location {
-            StoreLocation::Sqlite(path) => sqlite::Store::open(path).map(Store::Sqlite),
+            StoreLocation::Sqlite(path) => sqlite::Store::open(path).map(|store| Store::Sqlite(Box::new(store))),
             StoreLocation::Postgres(url) => Ok(Store::Postgres(off_runtime(|| postgres::PgStore::open(url))?)),
         }
     }
@@ -322,7 +322,7 @@ pub(crate) enum StoreHandle {
 impl StoreWriter {
     pub(crate) fn spawn(store: Store) -> StoreWriter {
         match store {
-            Store::Sqlite(store) => StoreWriter::Sqlite(sqlite::StoreWriter::spawn(store)),
+            Store::Sqlite(store) => StoreWriter::Sqlite(sqlite::StoreWriter::spawn(*store)),
             Store::Postgres(store) => StoreWriter::Postgres(postgres::PgWriter::spawn(store)),
         }
     }

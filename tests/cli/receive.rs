@@ -351,9 +351,21 @@ fn a_second_receiver_on_the_same_sqlite_store_is_refused_and_the_first_loses_not
     };
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("is being written by another flowc receive") && stderr.contains("PostgreSQL"),
+        stderr.contains("is held by another program") && stderr.contains("PostgreSQL"),
         "{stderr}"
     );
+    // Under another name of the same file: refused too, and nothing left beside that name.
+    let other_name = receiver.store.with_file_name("other-name.sqlite");
+    std::fs::hard_link(&receiver.store, &other_name).expect("a hard link");
+    let second = Receiver::spawn_at(Scratch::new(), other_name.clone(), "127.0.0.1:0", &[]);
+    let Err((code, stderr)) = second else {
+        panic!("two receivers on one SQLite store under two names")
+    };
+    assert_eq!(code, 2, "{stderr}");
+    for side in ["-wal", "-shm"] {
+        let beside = PathBuf::from(format!("{}{side}", other_name.display()));
+        assert!(!beside.exists(), "{} left beside the refused name", beside.display());
+    }
     // The first goes on, checkpointing as it goes: all it acknowledged stays in its store.
     for n in 1..=1_500 {
         let answer = receiver.post(&status_body(&format!("wamid.S{n}"), "sent", "R"));

@@ -92,6 +92,10 @@ const CHECKPOINT_HELD_RETRY: Duration = Duration::from_secs(1);
 /// otherwise).
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// The frames of a log whose every header is looked at before a checkpoint (64 MiB of 4 KiB
+/// pages: more than the writer lets the log grow to while no reader holds it).
+const FRAMES_EACH_LOOKED_AT: u64 = 16 * 1024;
+
 /// The WAL's header, then each frame's before its page (SQLite's file format).
 const WAL_HEADER: u64 = 32;
 const FRAME_HEADER: u64 = 24;
@@ -116,6 +120,10 @@ pub(crate) struct Store {
     overwritten: Arc<std::sync::atomic::AtomicBool>,
     /// The write-ahead log beside the file (see [`Store::wal_changed`]).
     wal: PathBuf,
+    /// That log, opened once (at the first look): a look at it is a look at the file SQLite
+    /// writes, whatever is at its path now (a log deleted or replaced there is still SQLite's,
+    /// open, and folded at stop), and never fails for want of a file descriptor.
+    wal_file: std::cell::OnceCell<std::fs::File>,
     page_size: u64,
     /// Why the store was found damaged, once it was: nothing more is written into it.
     damaged: Arc<std::sync::OnceLock<String>>,
@@ -351,6 +359,13 @@ impl Store {
                 access: Access::Write,
             });
         }
+        // A file already there is held before anything else opens it: a second receiver is
+        // refused before its look leaves a `-wal` or `-shm` beside a name of the file.
+        let held = if std::fs::metadata(path).is_ok() {
+            Some(hold_for_writing(path, &name)?)
+        } else {
+            None
+        };
         // Looked at read-only first: a file that is not a store is refused untouched (never
         // switched to WAL, never given a table, no `-wal` left beside it).
         if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > 0) {
@@ -375,7 +390,10 @@ impl Store {
             }
         }
         let connection = Connection::open(path).map_err(sqlite)?;
-        let writing = hold_for_writing(path, &name)?;
+        let writing = match held {
+            Some(held) => held,
+            None => hold_for_writing(path, &name)?,
+        };
         // Readers (`flowc report`) may hold the file briefly: wait rather than fail.
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let mode: String = connection
@@ -445,6 +463,7 @@ impl Store {
                 PathBuf::from(wal)
             },
             page_size,
+            wal_file: std::cell::OnceCell::new(),
             damaged: Arc::default(),
             upgraded_from: (found > 0 && found < VERSION).then_some(found),
         })
@@ -495,41 +514,115 @@ impl Store {
 
     /// Why the WAL is no longer the one this writer wrote, if it is not: shorter than the
     /// frames SQLite counted at the last commit (cut by another program: the wal-index still
-    /// points at frames that are gone), or no longer beginning with SQLite's header (cut, then
-    /// written past the hole by a commit: the frames before are zeros now). Only SQLite
+    /// points at frames that are gone), or cut and then written past the hole by a commit (the
+    /// frames before it are zeros now: told by its header, then its first frame). Only SQLite
     /// shortens the WAL, when it starts over (after the commit that says its new length) or in
-    /// the checkpoint at stop (after which nothing is committed).
+    /// the checkpoint at stop (after which nothing is committed). A look that cannot be made
+    /// (the log not there yet) tells nothing.
     fn wal_changed(&self) -> Option<String> {
-        use std::io::Read as _;
+        use std::os::unix::fs::FileExt as _;
         let pages = u64::try_from(WAL_PAGES.get()).unwrap_or(0);
         if pages == 0 {
             return None;
         }
+        let file = self.wal_log()?;
         let wal = self.wal.display();
         let written = WAL_HEADER + pages * (self.page_size + FRAME_HEADER);
-        let mut header = [0u8; 32];
-        let found = std::fs::File::open(&self.wal).and_then(|mut file| {
-            let length = file.metadata()?.len();
-            if length >= written {
-                file.read_exact(&mut header)?;
-            }
-            Ok(length)
-        });
-        match found {
-            Err(error) => Some(format!(
-                "its write-ahead log `{wal}` cannot be read: {}",
-                crate::input::io_reason(&error)
-            )),
-            Ok(length) if length < written => Some(format!(
+        let length = file.metadata().ok()?.len();
+        if length < written {
+            return Some(format!(
                 "its write-ahead log `{wal}` was cut to {} bytes by another program, from the {} the receiver wrote",
                 crate::words::thousands(length),
                 crate::words::thousands(written)
-            )),
-            Ok(_) if !is_wal_header(&header) => Some(format!(
-                "its write-ahead log `{wal}` no longer begins with SQLite's header: another program cut it or wrote over it"
-            )),
-            Ok(_) => None,
+            ));
         }
+        let mut header = [0u8; 32];
+        file.read_exact_at(&mut header, 0).ok()?;
+        // A header spoiled over frames that are as SQLite wrote them harms nothing a checkpoint
+        // does (it goes by the wal-index): only zeros where frames were are damage.
+        if is_wal_header(&header) || self.broken_frame(file, &[1, pages]).is_none() {
+            return None;
+        }
+        Some(format!(
+            "its write-ahead log `{wal}` no longer holds the frames SQLite wrote at its start: another program cut it or wrote over it"
+        ))
+    }
+
+    /// The log as SQLite writes it, opened at the first look.
+    fn wal_log(&self) -> Option<&std::fs::File> {
+        if self.wal_file.get().is_none() {
+            let _ = self.wal_file.set(std::fs::File::open(&self.wal).ok()?);
+        }
+        self.wal_file.get()
+    }
+
+    /// The first of `frames` (numbered from 1) that is not one SQLite wrote in this log's
+    /// present round: a page number of 0, or salts other than the first frame's (SQLite gives
+    /// every frame of a round the salts of its header).
+    fn broken_frame(&self, file: &std::fs::File, frames: &[u64]) -> Option<u64> {
+        use std::os::unix::fs::FileExt as _;
+        let header_of = |frame: u64| {
+            let mut header = [0u8; FRAME_HEADER as usize];
+            let at = WAL_HEADER + (frame - 1) * (self.page_size + FRAME_HEADER);
+            file.read_exact_at(&mut header, at).ok().map(|()| header)
+        };
+        let salts = |header: &[u8; FRAME_HEADER as usize]| <[u8; 8]>::try_from(&header[8..16]).ok();
+        let first = header_of(1).and_then(|header| salts(&header));
+        frames.iter().copied().find(|&frame| {
+            header_of(frame)
+                .is_none_or(|header| header[..4] == [0; 4] || salts(&header) != first || first == Some([0; 8]))
+        })
+    }
+
+    /// Why the frames a checkpoint would copy are not all SQLite's, if they are not, so that a
+    /// log cut or zeroed anywhere, then written past, is not copied into the main file. Every
+    /// frame's header is looked at while the log is of usual length ([`FRAMES_EACH_LOOKED_AT`]:
+    /// read in large pieces, a few MiB at most, once a checkpoint); a log a reader kept long is
+    /// looked at every 64th frame past that.
+    fn wal_frames_changed(&self) -> Option<String> {
+        use std::os::unix::fs::FileExt as _;
+        let pages = u64::try_from(WAL_PAGES.get()).unwrap_or(0);
+        if pages == 0 {
+            return None;
+        }
+        let file = self.wal_log()?;
+        let frame_size = self.page_size + FRAME_HEADER;
+        let mut salts: Option<[u8; 8]> = None;
+        let mut piece = vec![0u8; 1 << 20];
+        let mut frame = 1;
+        while frame <= pages {
+            let at = WAL_HEADER + (frame - 1) * frame_size;
+            // Whole frames in one read; one frame's header when they are looked at apart.
+            let apart = frame > FRAMES_EACH_LOOKED_AT;
+            let count = if apart {
+                1
+            } else {
+                (pages - frame + 1).min((piece.len() as u64 / frame_size).max(1))
+            };
+            let length = if apart {
+                FRAME_HEADER
+            } else {
+                (count - 1) * frame_size + FRAME_HEADER
+            };
+            let buffer = &mut piece[..usize::try_from(length).ok()?];
+            file.read_exact_at(buffer, at).ok()?;
+            for index in 0..count {
+                let start = usize::try_from(index * frame_size).ok()?;
+                let header = &buffer[start..start + FRAME_HEADER as usize];
+                let frame_salts = <[u8; 8]>::try_from(&header[8..16]).ok()?;
+                let first = *salts.get_or_insert(frame_salts);
+                if header[..4] == [0; 4] || frame_salts != first || first == [0; 8] {
+                    return Some(format!(
+                        "its write-ahead log `{}` has lost frame {} of the {} SQLite wrote: another program cut it or wrote over it",
+                        self.wal.display(),
+                        crate::words::thousands(frame + index),
+                        crate::words::thousands(pages)
+                    ));
+                }
+            }
+            frame += if apart { 64.min(pages - frame).max(1) } else { count };
+        }
+        None
     }
 
     /// Whether the path still leads to the file being written (one `lstat` a group commit).
@@ -626,6 +719,10 @@ impl Store {
         // and nothing but a checkpoint (which looks again) carries the WAL into the main file.
         self.still_at_its_path()?;
         self.not_overwritten()?;
+        // Once damaged, nothing more goes into the log either (it would only grow).
+        if self.is_damaged() {
+            return Err(self.damaged());
+        }
         let saved = self.commit_unchecked(batch).map_err(|error| self.sqlite(error))?;
         self.still_at_its_path()?;
         self.not_overwritten()?;
@@ -697,6 +794,10 @@ impl Store {
             return Ok(None);
         }
         if self.not_damaged().is_err() {
+            return Ok(None);
+        }
+        if let Some(reason) = self.wal_frames_changed() {
+            let _ = self.damaged.set(reason);
             return Ok(None);
         }
         let result = self
@@ -1010,6 +1111,95 @@ mod tests {
             .open(wal)
             .and_then(|wal| wal.set_len(0))
             .expect("cut the WAL");
+    }
+
+    #[test]
+    fn a_wal_deleted_or_replaced_at_its_path_is_still_sqlites_and_folded_at_stop() {
+        for replaced in [false, true] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("events.sqlite");
+            let mut store = Store::open(&path).expect("open");
+            store.commit(&queued(0, 200)).expect("committed");
+            if replaced {
+                let other = dir.path().join("other");
+                std::fs::write(&other, [7u8; 1_000]).expect("another file");
+                std::fs::rename(&other, &store.wal).expect("renamed over the WAL");
+            } else {
+                std::fs::remove_file(&store.wal).expect("the WAL deleted");
+            }
+            store
+                .commit(&queued(200, 300))
+                .expect("committed into the log SQLite holds open");
+            store.checkpoint().expect("folded");
+            store.close().expect("closed as usual");
+            let (check, ids) = copied(&path, false);
+            assert_eq!(check, "ok", "replaced: {replaced}");
+            assert_eq!(ids.len(), 300, "replaced: {replaced}");
+        }
+    }
+
+    #[test]
+    fn a_wal_whose_header_alone_was_zeroed_is_still_folded() {
+        use std::os::unix::fs::FileExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let mut store = Store::open(&path).expect("open");
+        store.commit(&queued(0, 300)).expect("committed");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&store.wal)
+            .and_then(|wal| wal.write_all_at(&[0; 32], 0))
+            .expect("zero the header");
+        store.commit(&queued(300, 400)).expect("committed");
+        store.checkpoint().expect("folded");
+        store.close().expect("closed as usual");
+        let (check, ids) = copied(&path, false);
+        assert_eq!(check, "ok");
+        assert_eq!(ids.len(), 400);
+    }
+
+    #[test]
+    fn a_wal_cut_halfway_then_written_past_is_never_copied_into_the_main_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let mut store = Store::open(&path).expect("open");
+        store.commit(&queued(0, 100)).expect("committed");
+        store.checkpoint().expect("checkpointed");
+        for n in 1..10 {
+            store.commit(&queued(n * 100, n * 100 + 100)).expect("committed");
+        }
+        let length = std::fs::metadata(&store.wal).expect("the WAL").len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&store.wal)
+            .and_then(|wal| wal.set_len(length / 2))
+            .expect("cut the WAL");
+        // Written past the hole (or refused, if SQLite must read a page that was cut away).
+        let _ = store.commit(&queued(1_000, 1_010));
+        let _ = store.checkpoint();
+        assert!(matches!(store.close(), Err(EventsError::Damaged { .. })));
+        let (check, in_main) = copied(&path, false);
+        assert_eq!(check, "ok", "the main file is damaged");
+        assert!(in_main.len() >= 100, "the main file holds {} callbacks", in_main.len());
+    }
+
+    #[test]
+    fn a_store_found_damaged_takes_nothing_more_into_its_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let mut store = Store::open(&path).expect("open");
+        store.commit(&queued(0, 100)).expect("committed");
+        cut_to_nothing(&store.wal);
+        let _ = store.commit(&queued(100, 110));
+        assert!(store.is_damaged());
+        let length = std::fs::metadata(&store.wal).expect("the WAL").len();
+        for n in 0..5 {
+            assert!(matches!(
+                store.commit(&queued(200 + n * 100, 300 + n * 100)),
+                Err(EventsError::Damaged { .. })
+            ));
+        }
+        assert_eq!(std::fs::metadata(&store.wal).expect("the WAL").len(), length);
     }
 
     #[test]
