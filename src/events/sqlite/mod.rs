@@ -217,31 +217,6 @@ fn says_damaged(error: &rusqlite::Error) -> bool {
     })
 }
 
-/// Whether `header` is the header SQLite writes at the start of a WAL: its magic number (whose
-/// last bit says in which byte order the checksums read the words) and the checksum of its
-/// first 24 bytes.
-fn is_wal_header(header: &[u8; 32]) -> bool {
-    let word = |at: usize, big_endian: bool| {
-        let bytes = [header[at], header[at + 1], header[at + 2], header[at + 3]];
-        if big_endian {
-            u32::from_be_bytes(bytes)
-        } else {
-            u32::from_le_bytes(bytes)
-        }
-    };
-    let magic = word(0, true);
-    if magic & !1 != 0x377f_0682 {
-        return false;
-    }
-    let big_endian = magic & 1 == 1;
-    let (mut first, mut second) = (0u32, 0u32);
-    for at in (0..24).step_by(8) {
-        first = first.wrapping_add(word(at, big_endian)).wrapping_add(second);
-        second = second.wrapping_add(word(at + 4, big_endian)).wrapping_add(first);
-    }
-    (first, second) == (word(24, true), word(28, true))
-}
-
 /// The store's file, locked (`flock`) against a second receiver: SQLite lets two connections
 /// write one file, but two receivers would each take the other's checkpoints for a backup
 /// copied over it ([`Stamp`]) and, stopping, set aside the WAL the other still writes, with
@@ -514,13 +489,12 @@ impl Store {
 
     /// Why the WAL is no longer the one this writer wrote, if it is not: shorter than the
     /// frames SQLite counted at the last commit (cut by another program: the wal-index still
-    /// points at frames that are gone), or cut and then written past the hole by a commit (the
-    /// frames before it are zeros now: told by its header, then its first frame). Only SQLite
+    /// points at frames that are gone), or cut and then written past the hole by a commit, or
+    /// zeroed (its first or last frame is not SQLite's any more). Only SQLite
     /// shortens the WAL, when it starts over (after the commit that says its new length) or in
     /// the checkpoint at stop (after which nothing is committed). A look that cannot be made
     /// (the log not there yet) tells nothing.
     fn wal_changed(&self) -> Option<String> {
-        use std::os::unix::fs::FileExt as _;
         let pages = u64::try_from(WAL_PAGES.get()).unwrap_or(0);
         if pages == 0 {
             return None;
@@ -536,15 +510,14 @@ impl Store {
                 crate::words::thousands(written)
             ));
         }
-        let mut header = [0u8; 32];
-        file.read_exact_at(&mut header, 0).ok()?;
-        // A header spoiled over frames that are as SQLite wrote them harms nothing a checkpoint
-        // does (it goes by the wal-index): only zeros where frames were are damage.
-        if is_wal_header(&header) || self.broken_frame(file, &[1, pages]).is_none() {
-            return None;
-        }
+        // Its first and last frames, as SQLite wrote them (a header spoiled over them harms
+        // nothing a checkpoint does: it goes by the wal-index); frames between are looked at
+        // before each checkpoint ([`Store::wal_frames_changed`]).
+        let frame = self.broken_frame(file, &[1, pages])?;
         Some(format!(
-            "its write-ahead log `{wal}` no longer holds the frames SQLite wrote at its start: another program cut it or wrote over it"
+            "its write-ahead log `{wal}` has lost frame {} of the {} SQLite wrote: another program cut it or wrote over it",
+            crate::words::thousands(frame),
+            crate::words::thousands(pages)
         ))
     }
 
