@@ -1065,6 +1065,14 @@ mod tests {
         );
     }
 
+    /// A store just made in a directory of its own (kept as long as the directory is).
+    fn new_store() -> (tempfile::TempDir, PathBuf, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.sqlite");
+        let store = Store::open(&path).expect("open");
+        (dir, path, store)
+    }
+
     /// Callbacks `from..to` as the writer's queue holds them, one status each.
     fn queued(from: usize, to: usize) -> Vec<Op> {
         (from..to)
@@ -1094,7 +1102,7 @@ mod tests {
             let mut store = Store::open(&path).expect("open");
             store.commit(&queued(0, 200)).expect("committed");
             if replaced {
-                let other = dir.path().join("other");
+                let other = path.with_file_name("other");
                 std::fs::write(&other, [7u8; 1_000]).expect("another file");
                 std::fs::rename(&other, &store.wal).expect("renamed over the WAL");
             } else {
@@ -1114,9 +1122,7 @@ mod tests {
     #[test]
     fn a_wal_whose_header_alone_was_zeroed_is_still_folded() {
         use std::os::unix::fs::FileExt as _;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.sqlite");
-        let mut store = Store::open(&path).expect("open");
+        let (_dir, path, mut store) = new_store();
         store.commit(&queued(0, 300)).expect("committed");
         std::fs::OpenOptions::new()
             .write(true)
@@ -1133,9 +1139,7 @@ mod tests {
 
     #[test]
     fn a_wal_cut_halfway_then_written_past_is_never_copied_into_the_main_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.sqlite");
-        let mut store = Store::open(&path).expect("open");
+        let (_dir, path, mut store) = new_store();
         store.commit(&queued(0, 100)).expect("committed");
         store.checkpoint().expect("checkpointed");
         for n in 1..10 {
@@ -1158,9 +1162,7 @@ mod tests {
 
     #[test]
     fn a_store_found_damaged_takes_nothing_more_into_its_wal() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.sqlite");
-        let mut store = Store::open(&path).expect("open");
+        let (_dir, _, mut store) = new_store();
         store.commit(&queued(0, 100)).expect("committed");
         cut_to_nothing(&store.wal);
         let _ = store.commit(&queued(100, 110));
@@ -1177,9 +1179,7 @@ mod tests {
 
     #[test]
     fn a_wal_cut_while_a_commit_runs_is_found_though_the_commit_writes_past_the_cut() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.sqlite");
-        let mut store = Store::open(&path).expect("open");
+        let (_dir, path, mut store) = new_store();
         store.commit(&queued(0, 100)).expect("committed");
         store.checkpoint().expect("checkpointed");
         for n in 1..10 {
@@ -1205,9 +1205,7 @@ mod tests {
 
     #[test]
     fn a_page_sqlite_cannot_read_from_a_cut_wal_marks_the_store_damaged() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.sqlite");
-        let mut store = Store::open(&path).expect("open");
+        let (_dir, _, mut store) = new_store();
         store.commit(&queued(0, 100)).expect("committed");
         cut_to_nothing(&store.wal);
         // Nothing in memory: the next commit reads its pages from the WAL.
