@@ -92,6 +92,23 @@ const CHECKPOINT_HELD_RETRY: Duration = Duration::from_secs(1);
 /// otherwise).
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// How much of the log is read at once when its frames are looked at (a few frames).
+const WAL_PIECE: usize = 64 * 1024;
+
+/// A WAL frame header's salts: the round of the log it was written in (SQLite gives every
+/// frame of a round the salts of the log's header, new ones when it starts the log over).
+fn round_of(frame_header: &[u8]) -> [u8; 8] {
+    let mut salts = [0; 8];
+    salts.copy_from_slice(&frame_header[8..16]);
+    salts
+}
+
+/// Whether a frame header is one SQLite wrote in the log's present `round`: a page number, and
+/// that round's salts (never all zeros: zeros are a hole, not a round).
+fn is_frame_of(frame_header: &[u8], round: [u8; 8]) -> bool {
+    frame_header[..4] != [0; 4] && round_of(frame_header) == round && round != [0; 8]
+}
+
 /// The frames of a log whose every header is looked at before a checkpoint (64 MiB of 4 KiB
 /// pages: more than the writer lets the log grow to while no reader holds it).
 const FRAMES_EACH_LOOKED_AT: u64 = 16 * 1024;
@@ -539,18 +556,18 @@ impl Store {
             let at = WAL_HEADER + (frame - 1) * (self.page_size + FRAME_HEADER);
             file.read_exact_at(&mut header, at).ok().map(|()| header)
         };
-        let salts = |header: &[u8; FRAME_HEADER as usize]| <[u8; 8]>::try_from(&header[8..16]).ok();
-        let first = header_of(1).and_then(|header| salts(&header));
+        let round = header_of(1).map(|header| round_of(&header));
         frames.iter().copied().find(|&frame| {
             header_of(frame)
-                .is_none_or(|header| header[..4] == [0; 4] || salts(&header) != first || first == Some([0; 8]))
+                .zip(round)
+                .is_none_or(|(header, round)| !is_frame_of(&header, round))
         })
     }
 
     /// Why the frames a checkpoint would copy are not all SQLite's, if they are not, so that a
     /// log cut or zeroed anywhere, then written past, is not copied into the main file. Every
     /// frame's header is looked at while the log is of usual length ([`FRAMES_EACH_LOOKED_AT`]:
-    /// read in large pieces, a few MiB at most, once a checkpoint); a log a reader kept long is
+    /// read [`WAL_PIECE`] at a time, a few MiB in all, once a checkpoint); a log a reader kept long is
     /// looked at every 64th frame past that.
     fn wal_frames_changed(&self) -> Option<String> {
         use std::os::unix::fs::FileExt as _;
@@ -560,8 +577,8 @@ impl Store {
         }
         let file = self.wal_log()?;
         let frame_size = self.page_size + FRAME_HEADER;
-        let mut salts: Option<[u8; 8]> = None;
-        let mut piece = vec![0u8; 1 << 20];
+        let mut round: Option<[u8; 8]> = None;
+        let mut piece = vec![0u8; WAL_PIECE];
         let mut frame = 1;
         while frame <= pages {
             let at = WAL_HEADER + (frame - 1) * frame_size;
@@ -582,9 +599,8 @@ impl Store {
             for index in 0..count {
                 let start = usize::try_from(index * frame_size).ok()?;
                 let header = &buffer[start..start + FRAME_HEADER as usize];
-                let frame_salts = <[u8; 8]>::try_from(&header[8..16]).ok()?;
-                let first = *salts.get_or_insert(frame_salts);
-                if header[..4] == [0; 4] || frame_salts != first || first == [0; 8] {
+                let round = *round.get_or_insert_with(|| round_of(header));
+                if !is_frame_of(header, round) {
                     return Some(format!(
                         "its write-ahead log `{}` has lost frame {} of the {} SQLite wrote: another program cut it or wrote over it",
                         self.wal.display(),
